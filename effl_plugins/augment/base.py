@@ -1,0 +1,164 @@
+"""Shared machinery of the two augmentation backends: input checks, parameter sampling, replay.
+
+Batch backend (kornia's lesson: sample, then apply): ``sample_params`` draws every sample's own
+parameters as tensors with a leading batch dimension, ``apply`` uses them with no Python loop over
+samples. ``last_params`` holds the last draw and ``aug(x, params=...)`` replays it.
+
+Image backend: ``sample_params`` draws one image's parameters from a NumPy ``Generator``,
+``apply`` runs OpenCV/NumPy on one ``H x W x C`` uint8 image.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "BatchAugmentation",
+    "ImageAugmentation",
+    "check_images",
+    "check_image",
+    "check_probability",
+    "uniform",
+    "bernoulli",
+    "dtype_max",
+    "params_for_sample",
+]
+
+Params = dict[str, torch.Tensor]
+
+
+def check_images(images: Any, name: str = "images") -> torch.Tensor:
+    """Validate a batch: a ``[B, C, H, W]`` tensor, uint8 or floating, C in {1, 3}."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor [B, C, H, W], got {type(images).__name__}")
+    if images.ndim != 4:
+        raise ValueError(f"{name} must be 4-D [B, C, H, W], got shape {tuple(images.shape)} ({images.ndim}-D)")
+    if images.dtype != torch.uint8 and not images.dtype.is_floating_point:
+        raise TypeError(f"{name} must be uint8 or floating point, got dtype {images.dtype}")
+    if images.shape[1] not in (1, 3):
+        raise ValueError(f"{name} must have 1 or 3 channels (dim 1 of [B, C, H, W]), got {images.shape[1]} channels")
+    return images
+
+
+def check_image(img: Any, name: str = "img") -> np.ndarray:
+    """Validate one image for the image backend: ``H x W x C`` (or ``H x W``) uint8 NumPy array."""
+    if not isinstance(img, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array H x W x C uint8, got {type(img).__name__}")
+    if img.dtype != np.uint8:
+        raise TypeError(f"{name} must have dtype uint8, got {img.dtype}")
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3)):
+        raise ValueError(f"{name} must be H x W or H x W x C with C in {{1, 3}}, got shape {img.shape}")
+    return img
+
+
+def check_probability(p: Any, name: str = "p") -> float:
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
+    return float(p)
+
+
+def dtype_max(dtype: torch.dtype) -> float:
+    """The top of the valid range: 255 for uint8, 1.0 for floating images."""
+    return 255.0 if dtype == torch.uint8 else 1.0
+
+
+def _sampling_device(device: torch.device, generator: torch.Generator | None) -> torch.device:
+    return generator.device if generator is not None else device
+
+
+def uniform(shape, low: float, high: float, device, generator=None) -> torch.Tensor:
+    """``U(low, high)`` float32 samples of ``shape`` drawn on the generator's device, moved to ``device``."""
+    u = torch.rand(shape, generator=generator, device=_sampling_device(torch.device(device), generator))
+    return (low + (high - low) * u).to(device, non_blocking=True)
+
+
+def bernoulli(shape, p: float, device, generator=None) -> torch.Tensor:
+    """Bool samples that are True with probability ``p``."""
+    u = torch.rand(shape, generator=generator, device=_sampling_device(torch.device(device), generator))
+    return (u < p).to(device, non_blocking=True)
+
+
+def params_for_sample(params: Params, index: int) -> Params:
+    """Slice one sample's parameters out of a batch draw (keeps the batch dimension, size 1)."""
+    return {k: v[index : index + 1] for k, v in params.items()}
+
+
+class BatchAugmentation(nn.Module):
+    """Base of batch-backend augmentations.
+
+    Call: ``aug(images, targets=None, *, generator=None, params=None) -> (images, targets)``.
+
+    Shape:
+        images: ``[B, C, H, W]`` uint8 or floating, any device; output has the same dtype,
+        device and shape. ``targets`` pass through unchanged unless the op mixes samples.
+
+    Subclasses implement ``sample_params(images, generator) -> dict[str, Tensor]`` (each value with
+    leading dim B) and ``apply(images, targets, params) -> (images, targets)``; ``apply`` must not
+    modify ``images`` in place.
+    """
+
+    #: True for ops whose output sample depends on other samples (cutmix, mixup).
+    mixes_samples: bool = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last_params: Params | None = None
+
+    def sample_params(self, images: torch.Tensor, generator: torch.Generator | None = None) -> Params:
+        raise NotImplementedError
+
+    def apply(self, images: torch.Tensor, targets: Any, params: Params) -> tuple[torch.Tensor, Any]:
+        raise NotImplementedError
+
+    def forward(self, images: torch.Tensor, targets: Any = None, *, generator: torch.Generator | None = None, params: Params | None = None):
+        check_images(images)
+        if params is None:
+            params = self.sample_params(images, generator)
+        else:
+            params = self._check_params(params, images)
+        self.last_params = params
+        return self.apply(images, targets, params)
+
+    def _check_params(self, params: Params, images: torch.Tensor) -> Params:
+        if not isinstance(params, dict):
+            raise TypeError(f"params must be a dict of tensors (as in aug.last_params), got {type(params).__name__}")
+        batch = images.shape[0]
+        for key, value in params.items():
+            if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] != batch:
+                raise ValueError(f"params[{key!r}] has leading dimension {value.shape[0]}, but the batch has {batch} images")
+        return {k: (v.to(images.device) if isinstance(v, torch.Tensor) else v) for k, v in params.items()}
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k not in {"training", "last_params"})
+
+
+class ImageAugmentation:
+    """Base of image-backend augmentations: one ``H x W x C`` uint8 NumPy image at a time.
+
+    Call: ``t(img, rng=None, *, params=None) -> img`` (same dtype, shape unless the op resizes).
+    ``rng`` is a ``numpy.random.Generator`` or a seed; ``last_params`` replays.
+    """
+
+    def __init__(self) -> None:
+        self.last_params: dict[str, Any] | None = None
+
+    def sample_params(self, img: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def apply(self, img: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, img: np.ndarray, rng: np.random.Generator | int | None = None, *, params: dict[str, Any] | None = None) -> np.ndarray:
+        check_image(img)
+        if params is None:
+            params = self.sample_params(img, np.random.default_rng(rng))
+        self.last_params = params
+        return self.apply(img, params)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k != "last_params")
+        return f"{type(self).__name__}({args})"

@@ -1,0 +1,50 @@
+"""The ``effl`` command. Subcommands live in ``effl_plugins.commands``, one module each, exposing
+``add_parser(subparsers)`` and ``run(args) -> int``; they import torch/timm only inside ``run``,
+so ``effl --help`` and ``effl --version`` answer at once."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from . import __version__
+from .errors import EfflError
+
+__all__ = ["main", "build_parser", "COMMANDS"]
+
+#: Subcommand modules under ``effl_plugins.commands``, in the order ``effl --help`` lists them.
+COMMANDS = ("list", "plugins")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="effl",
+        description="Data-efficient learning for timm: augmentations, distillation losses, self-training strategies.",
+    )
+    parser.add_argument("--version", action="version", version=f"effl-plugins {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f".commands.{name}", __package__)
+        sub = module.add_parser(subparsers)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except (EfflError, ValueError, TypeError, FileNotFoundError, KeyError) as exc:
+        message = exc.message if hasattr(exc, "message") else str(exc)
+        print(f"effl {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

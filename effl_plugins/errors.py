@@ -1,0 +1,68 @@
+"""Error and warning types. Every error the library raises on purpose derives from `EfflError`."""
+
+from __future__ import annotations
+
+__all__ = [
+    "EfflError",
+    "EfflWarning",
+    "UnknownComponentError",
+    "DuplicateComponentError",
+    "PluginLoadError",
+    "CheckpointError",
+]
+
+
+class EfflError(Exception):
+    """Base class of every error raised by effl-plugins."""
+
+
+class EfflWarning(UserWarning):
+    """A plugin problem that did not stop the library (the strict mode turns it into an error)."""
+
+
+class UnknownComponentError(EfflError, KeyError):
+    """No component of that family and name (and backend) is registered.
+
+    Carries ``family``, ``name``, ``backend`` and ``suggestions`` (close matches).
+    """
+
+    def __init__(self, family: str, name: str, backend: str | None, suggestions: list[str], available: list[str]):
+        self.family, self.name, self.backend = family, name, backend
+        self.suggestions = suggestions
+        where = f" with backend={backend!r}" if backend else ""
+        hint = f"; did you mean {', '.join(map(repr, suggestions))}?" if suggestions else ""
+        shown = ", ".join(available[:30]) + (" ..." if len(available) > 30 else "")
+        self.message = f"unknown {family[:-1]} {name!r}{where}{hint} (available: {shown or 'none'})"
+        super().__init__(self.message)
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message
+
+
+class DuplicateComponentError(EfflError):
+    """The same (family, name, backend) was registered twice. Carries both components."""
+
+    def __init__(self, existing, duplicate):
+        self.existing, self.duplicate = existing, duplicate
+        backend = f", backend={duplicate.backend!r}" if duplicate.backend else ""
+        super().__init__(
+            f"{duplicate.family[:-1]} {duplicate.name!r}{backend} is already registered by plugin "
+            f"{existing.plugin!r} (distribution {existing.distribution!r}); plugin {duplicate.plugin!r} "
+            f"(distribution {duplicate.distribution!r}) registers it again and is ignored. "
+            "Rename one of them."
+        )
+
+
+class PluginLoadError(EfflError):
+    """A plugin failed to import or register. Carries ``plugin``, ``distribution`` and the cause."""
+
+    def __init__(self, plugin: str, distribution: str | None, cause: BaseException):
+        self.plugin, self.distribution, self.cause = plugin, distribution, cause
+        super().__init__(
+            f"plugin {plugin!r} from distribution {distribution!r} failed to load: "
+            f"{type(cause).__name__}: {cause}"
+        )
+
+
+class CheckpointError(EfflError):
+    """A checkpoint or store on disk is missing, unreadable or does not match what it is loaded into."""

@@ -1,0 +1,71 @@
+"""Transfer learning helpers: new heads, freezing (BatchNorm statistics too), discriminative
+learning rates (low for the backbone, high for the head)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from torch import nn
+
+__all__ = ["reset_head", "head_parameters", "freeze_backbone", "FrozenBatchNormMode", "discriminative_param_groups"]
+
+
+def reset_head(model: nn.Module, num_classes: int) -> nn.Module:
+    """A freshly initialised ``num_classes`` head via timm's ``reset_classifier``."""
+    if not hasattr(model, "reset_classifier"):
+        raise TypeError(f"model {type(model).__name__} has no reset_classifier(); pass a timm model")
+    model.reset_classifier(num_classes)
+    return model
+
+
+def head_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The classifier's parameters (``model.get_classifier()``)."""
+    head = model.get_classifier()
+    return list(head.parameters()) if isinstance(head, nn.Module) else []
+
+
+def backbone_parameters(model: nn.Module) -> Iterator[nn.Parameter]:
+    head = {id(p) for p in head_parameters(model)}
+    return (p for p in model.parameters() if id(p) not in head)
+
+
+def _norm_modules(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._NormBase)]
+
+
+class FrozenBatchNormMode:
+    """Keeps the backbone's BatchNorm layers in eval mode (statistics frozen) whatever ``model.train()`` says."""
+
+    def __init__(self, model: nn.Module):
+        head = {id(m) for m in model.get_classifier().modules()} if isinstance(model.get_classifier(), nn.Module) else set()
+        self.norms = [m for m in _norm_modules(model) if id(m) not in head]
+
+    def __call__(self, module: nn.Module, args) -> None:
+        for norm in self.norms:
+            norm.eval()
+
+
+def freeze_backbone(model: nn.Module) -> nn.Module:
+    """Freeze everything but the head: ``requires_grad=False`` and BatchNorm statistics fixed.
+
+    The BatchNorm layers are put back in eval mode before every forward (a pre-hook), so a later
+    ``model.train()`` does not unfreeze their running statistics.
+    """
+    for param in backbone_parameters(model):
+        param.requires_grad_(False)
+    if not getattr(model, "_effl_bn_frozen", False):
+        model.register_forward_pre_hook(FrozenBatchNormMode(model))
+        model._effl_bn_frozen = True
+    return model
+
+
+def discriminative_param_groups(model: nn.Module, backbone_lr: float, head_lr: float, weight_decay: float = 0.0) -> list[dict]:
+    """Two optimizer groups: the backbone at ``backbone_lr`` and the head at ``head_lr``."""
+    for name, value in (("backbone_lr", backbone_lr), ("head_lr", head_lr)):
+        if not value >= 0:
+            raise ValueError(f"{name} must be >= 0, got {value!r}")
+    backbone = [p for p in backbone_parameters(model) if p.requires_grad]
+    head = [p for p in head_parameters(model) if p.requires_grad]
+    groups = [{"params": backbone, "lr": backbone_lr, "weight_decay": weight_decay, "name": "backbone"}]
+    groups.append({"params": head, "lr": head_lr, "weight_decay": weight_decay, "name": "head"})
+    return [g for g in groups if g["params"]]

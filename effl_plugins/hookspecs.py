@@ -1,0 +1,47 @@
+"""The hooks a plugin may implement: one ``register_<family>(register)`` per component family.
+
+A plugin is a module named by an entry point in the ``effl_plugins`` group::
+
+    import effl_plugins as ep
+
+    @ep.hookimpl
+    def register_augmentations(register):
+        register("my_blur", MyBlur, backend="batch")   # backend: "batch" (default) | "image"
+
+    @ep.hookimpl
+    def register_losses(register):
+        register("my_kd", MyKD)
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+__all__ = ["hookspec", "hookimpl", "register_augmentations", "register_losses", "register_strategies"]
+
+PROJECT = "effl_plugins"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_augmentations(register):
+    """Register augmentations: ``register(name, factory, backend="batch")``.
+
+    A "batch" factory builds an ``nn.Module`` called as ``aug(images, targets=None, *, generator=None)``
+    on ``[B, C, H, W]`` tensors; an "image" factory builds a callable ``t(img, rng=None)`` on one
+    ``H x W x C`` uint8 NumPy image.
+    """
+
+
+@hookspec
+def register_losses(register):
+    """Register losses: ``register(name, factory)``; the factory builds an ``nn.Module`` called as
+    ``loss(student_logits, teacher_logits=None, targets=None, **features)`` returning a dict of
+    scalar tensors whose ``"loss"`` entry is the total to backpropagate."""
+
+
+@hookspec
+def register_strategies(register):
+    """Register strategies: ``register(name, factory)``; the factory builds an object with
+    ``run(data, *, out_dir=None, device=None, resume=False) -> dict`` (see ``effl_plugins.strategies.base``)."""

@@ -1,0 +1,118 @@
+"""Any timm backbone from a ``NAME[:CHECKPOINT]`` spec, random init, hub weights or a local file.
+
+Checkpoints are read with ``torch.load(weights_only=True)`` or safetensors: loading a file someone
+hands you never runs code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import CheckpointError
+
+__all__ = ["parse_model_spec", "create_model", "load_state_dict", "UnknownModelError"]
+
+
+class UnknownModelError(ValueError):
+    """The model name is not one of timm's architectures."""
+
+
+def parse_model_spec(spec: str) -> tuple[str, Path | None]:
+    """``"resnet18"`` -> ("resnet18", None); ``"resnet18:/ckpt/teacher.pt"`` -> ("resnet18", Path(...))."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"model spec must be 'NAME' or 'NAME:CHECKPOINT', got {spec!r}")
+    name, sep, path = spec.partition(":")
+    if sep and not path:
+        raise ValueError(f"model spec {spec!r} has an empty checkpoint path after ':'")
+    return name, (Path(path) if sep else None)
+
+
+def check_model_name(name: str) -> str:
+    import timm
+
+    if not timm.is_model(name):
+        close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models()"
+        raise UnknownModelError(f"unknown timm model {name!r}{hint}")
+    return name
+
+
+def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A model state dict from ``.safetensors`` or a torch file (``weights_only=True``).
+
+    A full training checkpoint (a dict with a ``"model"`` entry) gives its model weights.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {str(path)!r}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable or unsafe file
+        raise CheckpointError(f"cannot read checkpoint {str(path)!r} as weights only: {type(exc).__name__}: {exc}") from exc
+    for key in ("model", "state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"checkpoint {str(path)!r} holds no state dict of tensors")
+    return state
+
+
+def _load_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path, name: str) -> None:
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [k for k in own if k in state and state[k].shape != own[k].shape]
+    head = set(_classifier_keys(model))
+    if unexpected or [k for k in missing + mismatched if k not in head]:
+        bad = (unexpected + missing + mismatched)[:5]
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} does not fit model {name!r}: {len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(mismatched)} mismatched keys (e.g. {bad}); was it saved from another architecture?"
+        )
+    model.load_state_dict({k: v for k, v in state.items() if k not in mismatched and k not in missing}, strict=False)
+
+
+def _classifier_keys(model: nn.Module) -> list[str]:
+    names = getattr(model, "pretrained_cfg", {}).get("classifier", "") or ""
+    names = [names] if isinstance(names, str) else list(names)
+    return [k for k in model.state_dict() if any(k.startswith(n + ".") for n in names if n)]
+
+
+def create_model(spec: str, num_classes: int, *, pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    """Build a timm model from ``NAME[:CHECKPOINT]`` with a ``num_classes`` head.
+
+    A checkpoint's head is kept when its class count matches, else re-initialised (the transfer
+    learning case). ``pretrained=True`` needs the hub; without one (``HF_HUB_OFFLINE=1``) it fails
+    fast with a clear error.
+    """
+    import timm
+
+    name, path = parse_model_spec(spec)
+    check_model_name(name)
+    if path is not None and not path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {str(path)!r} (from model spec {spec!r})")
+    if pretrained and path is None and os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+        raise CheckpointError(
+            f"pretrained weights for {name!r} need the Hugging Face hub, but HF_HUB_OFFLINE is set; "
+            f"pass a local checkpoint as '{name}:PATH' or unset HF_HUB_OFFLINE"
+        )
+    try:
+        model = timm.create_model(name, pretrained=pretrained and path is None, num_classes=num_classes, **kwargs)
+    except (OSError, RuntimeError) as exc:
+        if pretrained:
+            raise CheckpointError(f"cannot fetch pretrained weights for {name!r}: {exc}") from exc
+        raise
+    if path is not None:
+        _load_into(model, load_state_dict(path), path, name)
+    return model

@@ -1,0 +1,223 @@
+"""Plugin discovery: entry points of group ``effl_plugins``, loaded one at a time with provenance.
+
+Built-ins (this distribution's own entry points) load first, then every other distribution in
+name order. A plugin that fails to import or register is reported with a warning naming its
+distribution and the error, and every other plugin still loads; ``EFFL_STRICT_PLUGINS=1`` turns
+those warnings into errors. ``EFFL_LOAD_PLUGINS=a,b`` loads only the named distributions (``''``:
+none but the built-ins).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import os
+import re
+import threading
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from ._registry import FAMILIES, Component, Registry
+from .errors import DuplicateComponentError, EfflWarning, PluginLoadError
+
+__all__ = ["PluginInfo", "PluginManager", "get_manager", "BUILTIN_DISTRIBUTION"]
+
+GROUP = "effl_plugins"
+BUILTIN_DISTRIBUTION = "effl-plugins"
+
+
+def _normalize(dist_name: str) -> str:
+    return re.sub(r"[-_.]+", "-", dist_name).lower()
+
+
+def _strict() -> bool:
+    return os.environ.get("EFFL_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class PluginInfo:
+    """What ``effl plugins`` shows about one plugin."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    hooks: list[str] = field(default_factory=list)
+    components: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class PluginManager:
+    """A pluggy manager plus the three registries it fills.
+
+    ``load()`` is idempotent and runs on first use of any registry; ``register``/``unregister``
+    add or remove a plugin object at run time (tests do this in fixtures) and refill the registries.
+    """
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self.registries = {f: Registry(f) for f in FAMILIES}
+        self.infos: dict[str, PluginInfo] = {}
+        self._loaded = False
+        self._lock = threading.RLock()
+
+    # -- discovery -----------------------------------------------------------------------------
+    def _entry_points(self) -> list[tuple[str, str | None, str | None, metadata.EntryPoint]]:
+        only = os.environ.get("EFFL_LOAD_PLUGINS")
+        allowed = None if only is None else {_normalize(n) for n in only.split(",") if n.strip()}
+        found: dict[tuple[str, str], tuple] = {}
+        for dist in metadata.distributions():
+            dist_name = dist.metadata["Name"] or "?"
+            norm = _normalize(dist_name)
+            if norm != BUILTIN_DISTRIBUTION and allowed is not None and norm not in allowed:
+                continue
+            for ep in dist.entry_points:
+                if ep.group == GROUP:  # the same dist may appear twice on sys.path: keep the first
+                    found.setdefault((norm, ep.name), (ep.name, dist_name, dist.version, ep))
+        builtin_first = sorted(found, key=lambda k: (k[0] != BUILTIN_DISTRIBUTION, k[0], k[1]))
+        return [found[k] for k in builtin_first]
+
+    def load(self) -> None:
+        """Load every installed plugin (once)."""
+        with self._lock:
+            if self._loaded:
+                return
+            self._loaded = True
+            for ep_name, dist_name, version, ep in self._entry_points():
+                plugin_name = ep_name if _normalize(dist_name or "") == BUILTIN_DISTRIBUTION else f"{dist_name}:{ep_name}"
+                try:
+                    module = ep.load()
+                except Exception as exc:  # noqa: BLE001 - isolation is the point
+                    self._failed(PluginInfo(plugin_name, dist_name, version), exc, _strict())
+                    continue
+                self._add(module, plugin_name, dist_name, version, _strict())
+
+    def _failed(self, info: PluginInfo, exc: BaseException, strict: bool) -> None:
+        info.error = f"{type(exc).__name__}: {exc}"
+        self.infos[info.name] = info
+        error = PluginLoadError(info.name, info.distribution, exc)
+        if strict:
+            raise error from exc
+        warnings.warn(str(error), EfflWarning, stacklevel=4)
+
+    def _add(self, plugin: Any, name: str, distribution: str | None, version: str | None, strict: bool) -> None:
+        """Register ``plugin`` with pluggy, run its hooks and add what they register.
+
+        Non-strict: failures and duplicates become warnings and the plugin keeps what it could add.
+        Strict: the first problem raises and the plugin is left out entirely.
+        """
+        info = PluginInfo(name, distribution, version)
+        try:
+            self.pm.register(plugin, name=name)
+            info.hooks = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [])
+            staged = self._collect(plugin, info)
+        except Exception as exc:  # noqa: BLE001 - isolation is the point
+            if self.pm.has_plugin(name):
+                self.pm.unregister(name=name)
+            info.hooks = []
+            self._failed(info, exc, strict)
+            return
+        self.infos[name] = info
+        if strict:
+            self._check_no_duplicates(staged, name)
+        for component in staged:
+            try:
+                self.registries[component.family].add(component)
+            except DuplicateComponentError as dup:
+                warnings.warn(str(dup), EfflWarning, stacklevel=4)
+                continue
+            backend = f"[{component.backend}]" if component.backend else ""
+            info.components.append(f"{component.family}:{component.name}{backend}")
+
+    def _check_no_duplicates(self, staged: list[Component], name: str) -> None:
+        seen: dict[tuple, Component] = {}
+        for component in staged:
+            key = (component.family, component.name, component.backend)
+            registry = self.registries[component.family]
+            existing = seen.get(key) or registry._components.get((component.name, component.backend))
+            if existing is not None:
+                self.unregister(name)
+                raise DuplicateComponentError(existing, component)
+            seen[key] = component
+
+    def _collect(self, plugin: Any, info: PluginInfo) -> list[Component]:
+        """Call the plugin's own hookimpls (with keyword arguments) and stage what they register."""
+        staged: list[Component] = []
+        for family in FAMILIES:
+            caller = getattr(self.pm.hook, f"register_{family}")
+            for impl in caller.get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                registry = self.registries[family]
+
+                def register(name, factory, backend=None, *, _registry=registry):
+                    backend = _registry.validate(name, factory, backend, info.name)
+                    staged.append(Component(_registry.family, name, factory, backend, info.name, info.distribution, info.version))
+
+                impl.function(register=register)
+        return staged
+
+    # -- run-time registration (tests, notebooks) ----------------------------------------------
+    def register(self, plugin: Any, name: str | None = None, distribution: str | None = None) -> str:
+        """Register a plugin object or module now; returns its name.
+
+        Errors are raised, not warned: ``PluginLoadError`` if its hooks fail,
+        ``DuplicateComponentError`` if it re-registers a taken name (nothing of it is kept).
+        """
+        self.load()
+        name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin)}"
+        with self._lock:
+            if name in self.infos or self.pm.has_plugin(name):
+                raise ValueError(f"a plugin named {name!r} is already registered; unregister it first or pick another name")
+            try:
+                self._add(plugin, name, distribution, None, strict=True)
+            except PluginLoadError:
+                self.infos.pop(name, None)
+                raise
+        return name
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            if self.pm.has_plugin(name):
+                self.pm.unregister(name=name)
+            for registry in self.registries.values():
+                registry.remove_plugin(name)
+            self.infos.pop(name, None)
+
+    def registry(self, family: str) -> Registry:
+        self.load()
+        if family not in self.registries:
+            raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+        return self.registries[family]
+
+
+_MANAGER: PluginManager | None = None
+_MANAGER_LOCK = threading.Lock()
+
+
+def get_manager() -> PluginManager:
+    """The process-wide plugin manager (created and loaded lazily)."""
+    global _MANAGER
+    with _MANAGER_LOCK:
+        if _MANAGER is None:
+            _MANAGER = PluginManager()
+        manager = _MANAGER
+    try:
+        manager.load()
+    except Exception:  # strict mode: forget the half-loaded state so the next call retries
+        reset_manager()
+        raise
+    return manager
+
+
+def reset_manager() -> None:
+    """Forget every loaded plugin; the next use rediscovers them (reads the environment again)."""
+    global _MANAGER
+    with _MANAGER_LOCK:
+        _MANAGER = None

@@ -1,0 +1,11 @@
+"""Built-in transfer-learning strategies, registered through the ``effl_plugins`` entry point."""
+
+from __future__ import annotations
+
+from ..hookspecs import hookimpl
+from .linear_probe import LinearProbe
+
+
+@hookimpl
+def register_strategies(register):
+    register("linear_probe", LinearProbe)

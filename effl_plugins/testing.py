@@ -1,0 +1,182 @@
+"""Conformance checks every registered component must pass, built-in or third-party.
+
+Plugin authors run the same checks on their own components::
+
+    from effl_plugins.testing import check_augmentation, check_loss
+    check_augmentation("my_blur")           # by registered name, or pass an instance
+    check_loss("my_kd")
+
+Each check raises ``AssertionError`` with a message saying what broke.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["check_augmentation", "check_image_augmentation", "check_loss", "check_strategy", "sample_batch", "sample_logits"]
+
+
+def sample_batch(dtype: torch.dtype = torch.uint8, batch: int = 6, size: int = 24, seed: int = 0) -> torch.Tensor:
+    """A deterministic ``[batch, 3, size, size]`` test batch with structure (gradients, edges) and noise."""
+    g = torch.Generator().manual_seed(seed)
+    ramp = torch.linspace(0, 1, size)
+    base = (ramp[None, :] * ramp[:, None])[None, None].expand(batch, 3, size, size)
+    noise = torch.rand(batch, 3, size, size, generator=g)
+    images = (0.6 * base + 0.4 * noise).clamp(0, 1)
+    return (images * 255).round().to(torch.uint8) if dtype == torch.uint8 else images.to(dtype)
+
+
+def sample_logits(batch: int = 8, classes: int = 10, scale: float = 3.0, seed: int = 0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(batch, classes, generator=g) * scale).to(dtype)
+
+
+def _targets_for(aug: Any, batch: int) -> tuple[torch.Tensor | None, dict]:
+    if not getattr(aug, "mixes_samples", False):
+        return None, {}
+    classes = int(getattr(aug, "num_classes", 10))
+    return torch.arange(batch) % classes, {}
+
+
+def _build(family_kwargs: dict, name_or_obj: Any, backend: str = "batch"):
+    import effl_plugins as ep
+
+    if isinstance(name_or_obj, str):
+        return ep.create_augmentation(name_or_obj, backend=backend, **family_kwargs)
+    return name_or_obj
+
+
+def check_augmentation(aug: Any, device: str | torch.device = "cpu", **kwargs: Any) -> None:
+    """Batch backend contract on uint8 and float32 input.
+
+    dtype, device and shape kept (unless the op sets ``size``); input never modified in place;
+    values stay in range; per-sample randomness (identical inputs give different outputs over a
+    few draws); bit-reproducible under a ``torch.Generator``; ``last_params`` replays; and, for ops
+    that do not mix samples, the batch result equals applying each sample's replayed parameters alone.
+    """
+    aug = _build(kwargs, aug)
+    for dtype in (torch.uint8, torch.float32):
+        images = sample_batch(dtype).to(device)
+        targets, _ = _targets_for(aug, len(images))
+        original = images.clone()
+        out, _ = aug(images, targets, generator=torch.Generator(device="cpu").manual_seed(1))
+        assert torch.equal(images, original), f"{aug!r} modified its input in place ({dtype})"
+        assert out.dtype == images.dtype, f"{aug!r} changed dtype {images.dtype} -> {out.dtype}"
+        assert out.device == images.device, f"{aug!r} changed device {images.device} -> {out.device}"
+        if getattr(aug, "size", None) is None:
+            assert out.shape == images.shape, f"{aug!r} changed shape {tuple(images.shape)} -> {tuple(out.shape)}"
+        if dtype.is_floating_point:
+            assert out.min() >= 0 and out.max() <= 1, f"{aug!r} left the [0, 1] range on float input"
+        params = aug.last_params
+        again, _ = aug(images, targets, generator=torch.Generator(device="cpu").manual_seed(1))
+        assert torch.equal(out, again), f"{aug!r} is not reproducible under a seeded generator ({dtype})"
+        replay, _ = aug(images, targets, params=params)
+        assert torch.equal(out, replay), f"{aug!r}: replaying last_params does not reproduce the output ({dtype})"
+        if not getattr(aug, "mixes_samples", False):
+            _check_per_sample_equals_batch(aug, images, out, params)
+    _check_per_sample_randomness(aug, device)
+
+
+def _check_per_sample_equals_batch(aug, images, out, params) -> None:
+    from .augment.base import params_for_sample
+
+    for i in range(len(images)):
+        single, _ = aug(images[i : i + 1], None, params=params_for_sample(params, i))
+        assert torch.equal(single[0], out[i]), f"{aug!r}: sample {i} alone differs from its result in the batch"
+
+
+def _check_per_sample_randomness(aug, device) -> None:
+    one = sample_batch(torch.uint8, batch=1)
+    images = one.expand(16, -1, -1, -1).contiguous().to(device)
+    targets, _ = _targets_for(aug, len(images))
+    for seed in range(4):
+        out, _ = aug(images, targets, generator=torch.Generator().manual_seed(100 + seed))
+        if any(not torch.equal(out[0], out[i]) for i in range(1, len(out))):
+            return
+    if getattr(aug, "deterministic", False):
+        return
+    raise AssertionError(f"{aug!r}: 16 identical inputs gave 16 identical outputs in 4 draws: randomness is not per sample")
+
+
+def check_image_augmentation(aug: Any, **kwargs: Any) -> None:
+    """Image backend contract: ``H x W x 3`` uint8 in, uint8 out, input untouched, ``rng`` seeds it, ``last_params`` replays."""
+    aug = _build(kwargs, aug, backend="image")
+    img = sample_batch(torch.uint8, batch=1)[0].permute(1, 2, 0).numpy().copy()
+    original = img.copy()
+    out = aug(img, rng=np.random.default_rng(3))
+    assert np.array_equal(img, original), f"{aug!r} modified its input in place"
+    assert isinstance(out, np.ndarray) and out.dtype == np.uint8, f"{aug!r} must return a uint8 ndarray, got {type(out)} {getattr(out, 'dtype', '')}"
+    if getattr(aug, "size", None) is None:
+        assert out.shape == img.shape, f"{aug!r} changed shape {img.shape} -> {out.shape}"
+    again = aug(img, rng=np.random.default_rng(3))
+    assert np.array_equal(out, again), f"{aug!r} is not reproducible under a seeded rng"
+    assert np.array_equal(aug(img, params=aug.last_params), out), f"{aug!r}: replaying last_params differs"
+
+
+def check_loss(loss: Any, batch: int = 8, classes: int = 10, **kwargs: Any) -> None:
+    """Loss contract: a dict with a finite scalar ``"loss"``; gradients reach the student and never
+    the teacher; finite on extreme logits (±1e4) and on bf16/fp16 inputs; inputs untouched."""
+    import effl_plugins as ep
+
+    loss = ep.create_loss(loss, **kwargs) if isinstance(loss, str) else loss
+    student = sample_logits(batch, classes, seed=1).requires_grad_(True)
+    teacher = sample_logits(batch, classes, seed=2).requires_grad_(True)
+    targets = torch.arange(batch) % classes
+    s0, t0 = student.detach().clone(), teacher.detach().clone()
+    for with_targets in (True, False):
+        out = loss(student, teacher, targets if with_targets else None)
+        assert isinstance(out, dict) and "loss" in out, f"{loss!r} must return a dict with a 'loss' entry, got {type(out).__name__}"
+        for key, value in out.items():
+            assert isinstance(value, torch.Tensor) and value.ndim == 0, f"{loss!r}: out[{key!r}] must be a scalar tensor"
+        assert torch.isfinite(out["loss"]), f"{loss!r}: loss is not finite: {out['loss']}"
+        student.grad = teacher.grad = None
+        out["loss"].backward()
+        assert student.grad is not None and torch.isfinite(student.grad).all(), f"{loss!r}: no finite gradient reaches the student"
+        assert teacher.grad is None or not teacher.grad.any(), f"{loss!r}: gradient leaked into the teacher logits"
+    assert torch.equal(student.detach(), s0) and torch.equal(teacher.detach(), t0), f"{loss!r} modified its inputs"
+    extreme = torch.tensor([[1e4, -1e4] * (classes // 2) + [0.0] * (classes % 2)]).repeat(batch, 1)
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
+        s = (extreme.flip(-1) if dtype == torch.float32 else sample_logits(batch, classes, seed=3) * 10).to(dtype).requires_grad_(True)
+        t = extreme.to(dtype) if dtype == torch.float32 else sample_logits(batch, classes, seed=4).to(dtype) * 10
+        out = loss(s, t, targets)
+        out["loss"].backward()
+        assert torch.isfinite(out["loss"].float()), f"{loss!r}: non-finite loss on {dtype} / extreme logits"
+        assert torch.isfinite(s.grad.float()).all(), f"{loss!r}: non-finite gradient on {dtype} / extreme logits"
+
+
+def check_strategy(strategy: Any, data: Any = None, **kwargs: Any) -> dict:
+    """Strategy contract: ``run(data, out_dir=...)`` returns a summary with accuracies in [0, 1]
+    and ``epochs``, writes ``summary.json``, and a second run with the same seed gives the same summary.
+
+    ``data`` defaults to a small slice of the embedded digits; ``kwargs`` go to the strategy
+    (tests pass tiny settings such as ``model="test_resnet", epochs=1``).
+    """
+    import json
+    from pathlib import Path
+
+    import effl_plugins as ep
+
+    from .data import load_digits
+
+    if data is None:
+        data = load_digits(num_labeled=20, num_test=40, image_size=32)
+        data.unlabeled = data.unlabeled.subset(range(60))
+        data.hidden_targets = data.hidden_targets[:60]
+    make = (lambda: ep.create_strategy(strategy, **kwargs)) if isinstance(strategy, str) else (lambda: strategy)
+    summaries = []
+    for _ in range(2):
+        with tempfile.TemporaryDirectory() as out_dir:
+            summary = make().run(data, out_dir=out_dir)
+            written = json.loads((Path(out_dir) / "summary.json").read_text())
+        for key in ("best_accuracy", "final_accuracy", "epochs"):
+            assert key in summary and key in written, f"{strategy!r}: summary lacks {key!r}: {sorted(summary)}"
+        for key in ("best_accuracy", "final_accuracy"):
+            assert 0.0 <= summary[key] <= 1.0 and not math.isnan(summary[key]), f"{strategy!r}: {key}={summary[key]} outside [0, 1]"
+        summaries.append({k: summary[k] for k in ("best_accuracy", "final_accuracy", "epochs")})
+    assert summaries[0] == summaries[1], f"{strategy!r}: two runs under one seed differ: {summaries}"
+    return summary

@@ -1,0 +1,1 @@
+"""An example effl-plugins plugin distribution (the plugin-author tutorial's code)."""
