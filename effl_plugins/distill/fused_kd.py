@@ -1,0 +1,179 @@
+"""Fused knowledge-distillation divergence (Hinton et al. 2015) with the analytic gradient.
+
+``KD = T^2 / B * sum_rows KL(softmax(t/T) || softmax(s/T))`` and its student gradient
+``dKD/ds = T / B * (softmax(s/T) - softmax(t/T))`` are produced in the same pass over each row,
+so backward is a single multiply by the incoming scalar gradient instead of replaying the
+log-softmax / KL graph. Two implementations, one contract (equal to ``kd_divergence_reference``
+to float32 rounding, forward and backward):
+
+- CPU (and any non-CUDA device torch supports): a ``torch.autograd.Function`` that walks the
+  batch in row chunks small enough to stay in cache, each chunk read once.
+- CUDA: a Triton kernel, one program per row, that reads the student and teacher rows and writes
+  the row's KL and the row's gradient (online max / log-sum-exp over column blocks).
+
+``fused_kd_divergence`` picks the Triton kernel for CUDA tensors when Triton imports, the chunked
+CPU function otherwise. The Triton kernel is built on first use, so ``TRITON_INTERPRET=1`` set
+before that first use runs it on CPU tensors (how the tests check it).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import torch
+from torch.autograd.function import once_differentiable
+
+__all__ = ["fused_kd_divergence", "kd_divergence_cpu", "kd_divergence_triton", "triton_available"]
+
+#: Elements per chunk of rows on the CPU path (~256 KiB of float32: stays in L2).
+CHUNK_ELEMENTS = 1 << 16
+
+
+def _compute_dtype(student: torch.Tensor) -> torch.dtype:
+    return torch.promote_types(student.dtype, torch.float32)
+
+
+def _kd_rows_and_grad(student, teacher, temperature: float, grad_scale: float, with_grad: bool):
+    """Per-row KL [B] (compute dtype) and, if asked, the scaled student gradient [B, K] (compute dtype)."""
+    dtype = _compute_dtype(student)
+    batch, classes = student.shape
+    rows = student.new_empty(batch, dtype=dtype)
+    grad = student.new_empty((batch, classes), dtype=dtype) if with_grad else None
+    step = max(1, CHUNK_ELEMENTS // max(classes, 1))
+    for start in range(0, batch, step):
+        stop = min(start + step, batch)
+        log_p_s = torch.log_softmax(student[start:stop].to(dtype) / temperature, dim=-1)
+        log_p_t = torch.log_softmax(teacher[start:stop].to(dtype) / temperature, dim=-1)
+        p_t = log_p_t.exp()
+        torch.sum(p_t * (log_p_t - log_p_s), dim=-1, out=rows[start:stop])
+        if grad is not None:
+            torch.sub(log_p_s.exp_(), p_t, out=grad[start:stop]).mul_(grad_scale)
+    return rows, grad
+
+
+class _KDDivergenceCPU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, student, teacher, temperature):
+        batch = student.shape[0]
+        rows, grad = _kd_rows_and_grad(student, teacher, temperature, temperature / batch, ctx.needs_input_grad[0])
+        ctx.student_dtype = student.dtype
+        ctx.save_for_backward(grad)
+        return rows.sum() * (temperature**2 / batch)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        (grad,) = ctx.saved_tensors
+        return (grad * grad_output).to(ctx.student_dtype), None, None
+
+
+def kd_divergence_cpu(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Chunked one-pass KD with the analytic gradient. Shape: ``[B, K]``, ``[B, K]`` -> scalar (float32 or wider)."""
+    return _KDDivergenceCPU.apply(student_logits, teacher_logits.detach(), float(temperature))
+
+
+@functools.lru_cache(maxsize=1)
+def triton_available() -> bool:
+    try:
+        import triton  # noqa: F401
+        import triton.language  # noqa: F401
+    except Exception:  # ImportError, or a broken driver stack
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=2)
+def _build_kernel(interpret: bool):
+    """Define the Triton kernel (decorated now, so TRITON_INTERPRET is read at first use)."""
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def kd_row_kernel(s_ptr, t_ptr, rows_ptr, grad_ptr, n_cols, stride_s, stride_t, stride_g,
+                      inv_temperature, grad_scale, WRITE_GRAD: tl.constexpr, BLOCK: tl.constexpr):
+        row = tl.program_id(0).to(tl.int64)
+        s_row = s_ptr + row * stride_s
+        t_row = t_ptr + row * stride_t
+        m_s = tl.full((), float("-inf"), tl.float32)
+        m_t = tl.full((), float("-inf"), tl.float32)
+        z_s = tl.zeros((), tl.float32)
+        z_t = tl.zeros((), tl.float32)
+        cross = tl.zeros((), tl.float32)  # sum exp(xt - m_t) * (xt - xs), rescaled with m_t
+        for start in range(0, n_cols, BLOCK):
+            cols = start + tl.arange(0, BLOCK)
+            mask = cols < n_cols
+            xs = tl.load(s_row + cols, mask=mask, other=float("-inf")).to(tl.float32) * inv_temperature
+            xt = tl.load(t_row + cols, mask=mask, other=float("-inf")).to(tl.float32) * inv_temperature
+            new_m_s = tl.maximum(m_s, tl.max(xs, 0))
+            z_s = z_s * tl.exp(m_s - new_m_s) + tl.sum(tl.exp(xs - new_m_s), 0)
+            m_s = new_m_s
+            new_m_t = tl.maximum(m_t, tl.max(xt, 0))
+            rescale = tl.exp(m_t - new_m_t)
+            e_t = tl.exp(xt - new_m_t)
+            diff = tl.where(mask, xt - xs, 0.0)
+            cross = cross * rescale + tl.sum(e_t * diff, 0)
+            z_t = z_t * rescale + tl.sum(e_t, 0)
+            m_t = new_m_t
+        lse_s = m_s + tl.log(z_s)
+        lse_t = m_t + tl.log(z_t)
+        tl.store(rows_ptr + row, cross / z_t - lse_t + lse_s)
+        if WRITE_GRAD:
+            g_row = grad_ptr + row * stride_g
+            for start in range(0, n_cols, BLOCK):
+                cols = start + tl.arange(0, BLOCK)
+                mask = cols < n_cols
+                xs = tl.load(s_row + cols, mask=mask, other=0.0).to(tl.float32) * inv_temperature
+                xt = tl.load(t_row + cols, mask=mask, other=0.0).to(tl.float32) * inv_temperature
+                g = (tl.exp(xs - lse_s) - tl.exp(xt - lse_t)) * grad_scale
+                tl.store(g_row + cols, g.to(grad_ptr.dtype.element_ty), mask=mask)
+
+    return kd_row_kernel
+
+
+def _interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+class _KDDivergenceTriton(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, student, teacher, temperature):
+        import triton
+
+        student, teacher = student.contiguous(), teacher.contiguous()
+        batch, classes = student.shape
+        rows = torch.empty(batch, device=student.device, dtype=torch.float32)
+        with_grad = ctx.needs_input_grad[0]
+        grad = torch.empty_like(student, dtype=torch.float32) if with_grad else rows
+        block = min(4096, triton.next_power_of_2(max(classes, 16)))
+        _build_kernel(_interpreting())[(batch,)](
+            student, teacher, rows, grad, classes, student.stride(0), teacher.stride(0), grad.stride(0) if with_grad else 0,
+            1.0 / temperature, temperature / batch, WRITE_GRAD=with_grad, BLOCK=block,
+        )
+        ctx.student_dtype = student.dtype
+        ctx.save_for_backward(grad if with_grad else None)
+        return rows.sum() * (temperature**2 / batch)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        (grad,) = ctx.saved_tensors
+        return (grad * grad_output).to(ctx.student_dtype), None, None
+
+
+def kd_divergence_triton(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The Triton row kernel (CUDA, or CPU tensors under ``TRITON_INTERPRET=1``). float32 accumulation."""
+    return _KDDivergenceTriton.apply(student_logits, teacher_logits.detach(), float(temperature))
+
+
+def fused_kd_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``T^2 * KL(softmax(t/T) || softmax(s/T))``, batchmean, with the analytic student gradient.
+
+    Shape: student_logits, teacher_logits ``[B, K]`` -> scalar. Triton on CUDA, the chunked CPU
+    function on CPU; other devices return ``None`` so the caller uses its reference.
+    """
+    if student_logits.is_cuda and student_logits.dtype != torch.float64 and triton_available():
+        return kd_divergence_triton(student_logits, teacher_logits, temperature)
+    if student_logits.device.type == "cpu":
+        return kd_divergence_cpu(student_logits, teacher_logits, temperature)
+    return None
