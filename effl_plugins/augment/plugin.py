@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from ..hookspecs import hookimpl
 from .brightness import Brightness, BrightnessImage
+from .flip import Flip, FlipImage, HorizontalFlip, HorizontalFlipImage, VerticalFlip, VerticalFlipImage
+from .rotate import Rotate, RotateImage
 
 
 @hookimpl
 def register_augmentations(register):
     register("brightness", Brightness, backend="batch")
     register("brightness", BrightnessImage, backend="image")
+    register("flip", Flip, backend="batch")
+    register("flip", FlipImage, backend="image")
+    register("hflip", HorizontalFlip, backend="batch")
+    register("hflip", HorizontalFlipImage, backend="image")
+    register("vflip", VerticalFlip, backend="batch")
+    register("vflip", VerticalFlipImage, backend="image")
+    register("rotate", Rotate, backend="batch")
+    register("rotate", RotateImage, backend="image")

@@ -1,0 +1,113 @@
+"""Flip: mirror each image left-right and/or top-bottom with probability ``p`` (the seeds' ``np.flip`` / ``cv2.flip``).
+
+Pixel-exact on both backends: the batch backend selects per sample between the image and its
+``torch.flip`` (a copy, never a resampling), the image backend calls ``cv2.flip``. As a matrix (for
+composing with other geometric ops) a horizontal flip is ``x -> (W - 1) - x`` in pixel-centre coordinates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from . import matrices
+from .base import BatchAugmentation, ImageAugmentation, bernoulli, check_probability
+
+__all__ = ["Flip", "FlipImage", "HorizontalFlip", "VerticalFlip", "HorizontalFlipImage", "VerticalFlipImage"]
+
+DIRECTIONS = ("horizontal", "vertical", "both")
+
+
+def _check_direction(direction: Any) -> str:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    return direction
+
+
+class Flip(BatchAugmentation):
+    """Per-sample mirror.
+
+    Args:
+        direction: ``"horizontal"`` (left-right), ``"vertical"`` (top-bottom) or ``"both"`` (each axis
+            flipped independently with probability ``p``).
+        p: probability of flipping a sample (per axis for ``"both"``).
+
+    Shape:
+        ``[B, C, H, W]`` -> same. params: ``horizontal``, ``vertical`` bool ``[B]``.
+
+    Example:
+        >>> aug = Flip("horizontal", p=1.0)
+        >>> x = torch.arange(4, dtype=torch.uint8).view(1, 1, 1, 4)
+        >>> aug(x, generator=torch.Generator().manual_seed(0))[0].flatten().tolist()
+        [3, 2, 1, 0]
+    """
+
+    def __init__(self, direction: str = "horizontal", p: float = 0.5):
+        super().__init__()
+        self.direction = _check_direction(direction)
+        self.p = check_probability(p)
+
+    def sample_params(self, images, generator=None):
+        batch, device = images.shape[0], images.device
+        never = torch.zeros(batch, dtype=torch.bool, device=device)
+        horizontal = bernoulli((batch,), self.p, device, generator) if self.direction != "vertical" else never
+        vertical = bernoulli((batch,), self.p, device, generator) if self.direction != "horizontal" else never
+        return {"horizontal": horizontal, "vertical": vertical}
+
+    def matrix_from_params(self, params: dict[str, torch.Tensor], height: int, width: int) -> torch.Tensor:
+        """``[B, 3, 3]`` forward matrices of the flips (see :mod:`.matrices`)."""
+        return matrices.flip(params["horizontal"].bool(), params["vertical"].bool(), height, width)
+
+    def apply(self, images, targets, params):
+        horizontal = params["horizontal"].bool().view(-1, 1, 1, 1)
+        vertical = params["vertical"].bool().view(-1, 1, 1, 1)
+        out = torch.where(horizontal, images.flip(-1), images)
+        return torch.where(vertical, out.flip(-2), out), targets
+
+
+class HorizontalFlip(Flip):
+    """``flip`` left-right with probability ``p`` (torchvision's ``RandomHorizontalFlip``)."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__("horizontal", p)
+
+
+class VerticalFlip(Flip):
+    """``flip`` top-bottom with probability ``p`` (torchvision's ``RandomVerticalFlip``)."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__("vertical", p)
+
+
+class FlipImage(ImageAugmentation):
+    """Image backend of ``flip``: ``cv2.flip``; params ``{"horizontal": bool, "vertical": bool}``."""
+
+    def __init__(self, direction: str = "horizontal", p: float = 0.5):
+        super().__init__()
+        self.direction = _check_direction(direction)
+        self.p = check_probability(p)
+
+    def sample_params(self, img, rng):
+        horizontal = self.direction != "vertical" and bool(rng.random() < self.p)
+        vertical = self.direction != "horizontal" and bool(rng.random() < self.p)
+        return {"horizontal": horizontal, "vertical": vertical}
+
+    def apply(self, img, params):
+        horizontal, vertical = bool(params["horizontal"]), bool(params["vertical"])
+        if not (horizontal or vertical):
+            return img.copy()
+        code = -1 if horizontal and vertical else (1 if horizontal else 0)
+        return np.ascontiguousarray(cv2.flip(img, code)).reshape(img.shape)
+
+
+class HorizontalFlipImage(FlipImage):
+    def __init__(self, p: float = 0.5):
+        super().__init__("horizontal", p)
+
+
+class VerticalFlipImage(FlipImage):
+    def __init__(self, p: float = 0.5):
+        super().__init__("vertical", p)
