@@ -1,23 +1,37 @@
-"""What every distillation loss shares: the call convention and input checks.
+"""What every distillation loss shares: the call convention, input checks, the class mapping.
 
 Call: ``loss(student_logits, teacher_logits=None, targets=None, **features) -> dict[str, Tensor]``
 with ``"loss"`` the total to backpropagate. Teacher inputs are detached: gradients reach the
-student only.
+student only. Losses compute in float32 (or wider) whatever the input dtype.
+
+Heads with different class counts (a 100-class teacher, a 10-class student) need an explicit
+``teacher_classes``: one teacher class index per student class, so that
+``teacher_logits[:, teacher_classes]`` is ``[B, K_student]``. Without it, shapes must match.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DistillationLoss", "check_logits", "check_targets", "check_positive", "check_fraction"]
+__all__ = [
+    "DistillationLoss", "as_float", "check_fraction", "check_logits", "check_non_negative", "check_positive",
+    "check_targets", "class_map", "cross_entropy", "select_teacher_classes",
+]
 
 
 def check_positive(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value != value or value == float("inf"):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def check_non_negative(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
 
@@ -27,8 +41,49 @@ def check_fraction(value: Any, name: str) -> float:
     return float(value)
 
 
-def check_logits(student: Any, teacher: Any = None, *, teacher_required: bool = True) -> None:
-    """Student ``[B, K]`` floating logits; teacher, when given or required, the same shape."""
+def as_float(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32, or wider when it already is (float64 stays float64)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
+def cross_entropy(student_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy in float32 (or wider) against class ids ``[B]`` or probabilities ``[B, K]``."""
+    logits = as_float(student_logits)
+    return F.cross_entropy(logits, targets.to(logits.dtype) if targets.dtype.is_floating_point else targets)
+
+
+def class_map(teacher_classes: Any) -> torch.Tensor | None:
+    """Validate a student-to-teacher class mapping: ``None`` or a 1-D sequence of class indices >= 0."""
+    if teacher_classes is None:
+        return None
+    try:
+        index = torch.as_tensor(teacher_classes)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"teacher_classes must be a 1-D list or LongTensor of teacher class indices, got {teacher_classes!r}") from error
+    if index.ndim != 1 or index.numel() == 0 or index.dtype.is_floating_point or index.dtype == torch.bool or index.is_complex():
+        raise ValueError(f"teacher_classes must be a non-empty 1-D list or LongTensor of teacher class indices, got {index.dtype} {list(index.shape)}")
+    if (index < 0).any():
+        raise ValueError(f"teacher_classes must be indices >= 0, got minimum {int(index.min())}")
+    return index.long()
+
+
+def select_teacher_classes(teacher: torch.Tensor, teacher_classes: torch.Tensor | None, student_classes: int) -> torch.Tensor:
+    """``teacher[:, teacher_classes]`` (``[B, K_student]``) after checking the mapping fits both heads."""
+    if teacher_classes is None:
+        return teacher
+    if teacher_classes.numel() != student_classes:
+        raise ValueError(
+            f"teacher_classes has {teacher_classes.numel()} entries, one per student class is needed ({student_classes})"
+        )
+    if int(teacher_classes.max()) >= teacher.shape[-1]:
+        raise ValueError(f"teacher_classes index {int(teacher_classes.max())} is out of range for a {teacher.shape[-1]}-class teacher")
+    return teacher.index_select(-1, teacher_classes.to(teacher.device))
+
+
+def check_logits(student: Any, teacher: Any = None, *, teacher_required: bool = True,
+                 teacher_classes: torch.Tensor | None = None) -> None:
+    """Student ``[B, K]`` floating logits; teacher, when given or required, ``[B, K]`` too, or
+    ``[B, K_teacher]`` when ``teacher_classes`` maps the student classes into it."""
     if not isinstance(student, torch.Tensor) or student.ndim != 2 or not student.dtype.is_floating_point:
         shape = tuple(student.shape) if isinstance(student, torch.Tensor) else type(student).__name__
         raise ValueError(f"student_logits must be a floating tensor [B, K], got {shape}")
@@ -36,9 +91,12 @@ def check_logits(student: Any, teacher: Any = None, *, teacher_required: bool = 
         if teacher_required:
             raise ValueError("teacher_logits is required by this loss, got None")
         return
-    if not isinstance(teacher, torch.Tensor) or not teacher.dtype.is_floating_point:
-        raise ValueError(f"teacher_logits must be a floating tensor [B, K], got {type(teacher).__name__}")
-    if teacher.shape != student.shape:
+    if not isinstance(teacher, torch.Tensor) or not teacher.dtype.is_floating_point or teacher.ndim != 2:
+        shape = tuple(teacher.shape) if isinstance(teacher, torch.Tensor) else type(teacher).__name__
+        raise ValueError(f"teacher_logits must be a floating tensor [B, K], got {shape}")
+    if teacher.shape[0] != student.shape[0]:
+        raise ValueError(f"teacher_logits batch {teacher.shape[0]} differs from student_logits batch {student.shape[0]}")
+    if teacher_classes is None and teacher.shape != student.shape:
         raise ValueError(
             f"teacher_logits shape {tuple(teacher.shape)} differs from student_logits shape {tuple(student.shape)}; "
             "heads with different class counts need an explicit teacher_classes mapping"
@@ -61,7 +119,30 @@ def check_targets(targets: Any, student: torch.Tensor) -> None:
 
 
 class DistillationLoss(nn.Module):
-    """Base class: subclasses implement ``forward`` with the call convention above."""
+    """Base class: subclasses implement ``forward`` with the call convention above.
+
+    Args:
+        teacher_classes: optional student-to-teacher class mapping (see the module docstring),
+            kept as a non-persistent buffer so that it follows ``.to(device)``.
+    """
+
+    #: Whether the loss uses intermediate features (``student_features=``, ``teacher_features=``).
+    uses_features: bool = False
+
+    def __init__(self, teacher_classes: Sequence[int] | torch.Tensor | None = None):
+        super().__init__()
+        self.register_buffer("teacher_classes", class_map(teacher_classes), persistent=False)
+
+    def logits(self, student_logits: Any, teacher_logits: Any, targets: Any = None, *,
+               teacher_required: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Check the inputs; return the student logits and the detached, class-mapped teacher
+        logits (``[B, K_student]``), both in their input dtypes."""
+        mapping = getattr(self, "teacher_classes", None)
+        check_logits(student_logits, teacher_logits, teacher_required=teacher_required, teacher_classes=mapping)
+        check_targets(targets, student_logits)
+        if teacher_logits is None:
+            return student_logits, None
+        return student_logits, select_teacher_classes(teacher_logits.detach(), mapping, student_logits.shape[-1])
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k != "training")

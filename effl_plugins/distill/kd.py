@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import DistillationLoss, check_fraction, check_logits, check_positive, check_targets
+from .base import DistillationLoss, check_fraction, check_positive, cross_entropy
 from .fused_kd import fused_kd_divergence
 
 __all__ = ["KDLoss", "kd_divergence", "kd_divergence_reference"]
@@ -41,9 +41,10 @@ class KDLoss(DistillationLoss):
     Args:
         temperature: T > 0, softens both distributions.
         alpha: weight of the distillation term when targets are given, in [0, 1].
+        teacher_classes: optional teacher class index per student class (heads of different sizes).
 
     Shape:
-        student_logits, teacher_logits ``[B, K]``; targets ``[B]`` int or ``[B, K]`` probabilities.
+        student_logits ``[B, K]``, teacher_logits ``[B, K]`` (or ``[B, K_teacher]`` with teacher_classes); targets ``[B]`` int or ``[B, K]`` probabilities.
         Returns ``{"loss", "kd"}`` plus ``"ce"`` when targets are given (scalars).
 
     Example:
@@ -54,16 +55,15 @@ class KDLoss(DistillationLoss):
         ['ce', 'kd', 'loss']
     """
 
-    def __init__(self, temperature: float = 4.0, alpha: float = 0.9):
-        super().__init__()
+    def __init__(self, temperature: float = 4.0, alpha: float = 0.9, teacher_classes=None):
+        super().__init__(teacher_classes)
         self.temperature = check_positive(temperature, "temperature")
         self.alpha = check_fraction(alpha, "alpha")
 
     def forward(self, student_logits, teacher_logits=None, targets=None, **features):
-        check_logits(student_logits, teacher_logits)
-        check_targets(targets, student_logits)
+        student_logits, teacher_logits = self.logits(student_logits, teacher_logits, targets)
         kd = kd_divergence(student_logits, teacher_logits, self.temperature)
         if targets is None:
             return {"loss": kd, "kd": kd}
-        ce = F.cross_entropy(student_logits.float(), targets)
+        ce = cross_entropy(student_logits, targets)
         return {"loss": self.alpha * kd + (1.0 - self.alpha) * ce, "kd": kd, "ce": ce}

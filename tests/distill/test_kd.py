@@ -27,7 +27,8 @@ def test_kd_value_and_gradient_match_float64_reference(seed, temperature, batch,
     out = ep.create_loss("kd", temperature=temperature)(s, t)
     s64 = s.detach().double().requires_grad_(True)
     ref = reference_kd(s64, t, temperature)
-    torch.testing.assert_close(out["loss"].double(), ref, rtol=1e-5, atol=1e-6)
+    # float32 log-probabilities carry ~1e-7 absolute error each, scaled by T^2 in the loss
+    torch.testing.assert_close(out["loss"].double(), ref, rtol=1e-5, atol=2e-6 * temperature**2)
     out["loss"].backward()
     ref.backward()
     torch.testing.assert_close(s.grad.double(), s64.grad, rtol=1e-4, atol=1e-6)
