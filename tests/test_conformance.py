@@ -11,7 +11,7 @@ from effl_plugins.testing import check_augmentation, check_image_augmentation, c
 STRATEGY_KWARGS: dict[str, dict] = {}
 DEFAULT_STRATEGY_KWARGS = {"model": "test_resnet", "epochs": 1, "batch_size": 32}
 #: Augmentations whose defaults need an argument for the checks (e.g. class counts for mixing).
-AUGMENTATION_KWARGS: dict[str, dict] = {}
+AUGMENTATION_KWARGS: dict[str, dict] = {"cutmix": {"num_classes": 10}, "mixup": {"num_classes": 10}}
 LOSS_KWARGS: dict[str, dict] = {}
 
 

@@ -6,6 +6,8 @@ from ..hookspecs import hookimpl
 from .brightness import Brightness, BrightnessImage
 from .flip import Flip, FlipImage, HorizontalFlip, HorizontalFlipImage, VerticalFlip, VerticalFlipImage
 from .rotate import Rotate, RotateImage
+from .cutmix import CutMix
+from .mixup import MixUp
 
 
 @hookimpl
@@ -20,3 +22,5 @@ def register_augmentations(register):
     register("vflip", VerticalFlipImage, backend="image")
     register("rotate", Rotate, backend="batch")
     register("rotate", RotateImage, backend="image")
+    register("cutmix", CutMix, backend="batch")
+    register("mixup", MixUp, backend="batch")

@@ -1,0 +1,70 @@
+"""Soft class targets for the mixing ops: int class ids ``[B]`` or soft ``[B, K]`` in, ``[B, K]`` out.
+
+Label smoothing (Szegedy et al. 2016, "Rethinking the Inception Architecture") spreads
+``smoothing`` evenly over the K classes: on-value ``1 - smoothing + smoothing / K``, off-value
+``smoothing / K`` (the convention of ``timm.data.mixup.mixup_target``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+__all__ = ["check_num_classes", "check_smoothing", "to_soft_targets", "mix_targets"]
+
+
+def check_num_classes(num_classes: Any) -> int | None:
+    if num_classes is None:
+        return None
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int (or None for soft [B, K] targets), got {num_classes!r}")
+    return num_classes
+
+
+def check_smoothing(smoothing: Any) -> float:
+    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {smoothing!r}")
+    return float(smoothing)
+
+
+def to_soft_targets(targets: Any, batch: int, num_classes: int | None, smoothing: float = 0.0, dtype=torch.float32) -> torch.Tensor:
+    """Int ids ``[B]`` -> smoothed one-hot ``[B, K]``; soft ``[B, K]`` -> smoothed copy (float ``dtype``).
+
+    Shape:
+        targets ``[B]`` integer (needs ``num_classes``) or ``[B, K]`` floating -> ``[B, K]``.
+    """
+    if targets is None:
+        raise ValueError("targets are required by mixing ops (int class ids [B] or soft targets [B, K]), got None")
+    if not isinstance(targets, torch.Tensor):
+        raise TypeError(f"targets must be a torch.Tensor of int class ids [B] or soft targets [B, K], got {type(targets).__name__}")
+    if targets.ndim == 0 or targets.shape[0] != batch:
+        raise ValueError(f"targets must have one entry per image: the batch has {batch} images, got targets of shape {tuple(targets.shape)}")
+    if targets.ndim == 1:
+        if targets.dtype.is_floating_point or targets.dtype == torch.bool:
+            raise TypeError(f"1-D targets must be integer class ids, got dtype {targets.dtype}")
+        if num_classes is None:
+            raise ValueError("num_classes is required to turn int class ids [B] into soft targets; pass num_classes=K")
+        if batch and targets.device.type == "cpu" and (int(targets.min()) < 0 or int(targets.max()) >= num_classes):
+            raise ValueError(f"targets must be class ids in [0, {num_classes}), got values in [{int(targets.min())}, {int(targets.max())}]")
+        off = smoothing / num_classes
+        soft = torch.full((batch, num_classes), off, dtype=dtype, device=targets.device)
+        return soft.scatter_(1, targets.long()[:, None], 1.0 - smoothing + off)
+    if targets.ndim != 2 or not targets.dtype.is_floating_point:
+        raise ValueError(f"soft targets must be floating [B, K], got shape {tuple(targets.shape)} dtype {targets.dtype}")
+    if num_classes is not None and targets.shape[1] != num_classes:
+        raise ValueError(f"soft targets have {targets.shape[1]} classes but num_classes={num_classes}")
+    soft = targets.to(dtype)
+    return soft * (1.0 - smoothing) + smoothing / soft.shape[1] if smoothing else soft.clone()
+
+
+def mix_targets(soft: torch.Tensor, permutation: torch.Tensor, own_weight: torch.Tensor) -> torch.Tensor:
+    """``own_weight * soft + (1 - own_weight) * soft[permutation]`` per sample.
+
+    ``own_weight`` ``[B]`` may be float64: both weights are rounded to ``soft.dtype`` from the exact
+    value, as ``timm.data.mixup.mixup_target`` does with its Python-float lambda.
+    """
+    own = own_weight.to(soft.device)
+    keep = own.to(soft.dtype)[:, None]
+    take = (1.0 - own).to(soft.dtype)[:, None]
+    return soft * keep + soft[permutation.to(soft.device)] * take
