@@ -95,12 +95,20 @@ def _check_per_sample_randomness(aug, device) -> None:
     images = one.expand(16, -1, -1, -1).contiguous().to(device)
     targets, _ = _targets_for(aug, len(images))
     for seed in range(4):
-        out, _ = aug(images, targets, generator=torch.Generator().manual_seed(100 + seed))
+        out, mixed = aug(images, targets, generator=torch.Generator().manual_seed(100 + seed))
         if any(not torch.equal(out[0], out[i]) for i in range(1, len(out))):
+            return
+        if targets is not None and _mixing_weights_differ(mixed):  # identical images mix into themselves
             return
     if getattr(aug, "deterministic", False):
         return
     raise AssertionError(f"{aug!r}: 16 identical inputs gave 16 identical outputs in 4 draws: randomness is not per sample")
+
+
+def _mixing_weights_differ(soft_targets) -> bool:
+    """Each row's sorted soft target holds that sample's mixing weights, whatever its classes."""
+    weights = soft_targets.sort(dim=1).values
+    return any(not torch.equal(weights[0], weights[i]) for i in range(1, len(weights)))
 
 
 def check_image_augmentation(aug: Any, **kwargs: Any) -> None:
