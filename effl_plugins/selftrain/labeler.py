@@ -1,0 +1,82 @@
+"""Labelling an unlabeled set with a teacher into the pseudo-label store, shard by shard.
+
+The teacher runs without noise: ``eval()`` mode (no dropout, no drop path, BatchNorm running
+statistics), under ``torch.no_grad()``, on un-augmented images. Under ``torchrun`` each rank labels
+its strided share (``RANK``/``WORLD_SIZE`` from the environment) and ``read_store`` merges them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..engine import normalize
+from .store import RankManifest, StoreSpec, rank_positions, shard_name, state_dict_hash, write_shard
+
+__all__ = ["distributed_rank", "teacher_probabilities", "label_dataset"]
+
+
+def distributed_rank() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process: torch.distributed if initialised, else torchrun's env, else (0, 1)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+@torch.no_grad()
+def teacher_probabilities(teacher: nn.Module, images: torch.Tensor, temperature: float = 1.0, device: str = "cpu") -> torch.Tensor:
+    """``softmax(teacher(x) / T)`` with the teacher in eval mode.
+
+    Shape: images ``[B, C, H, W]`` uint8 -> probabilities ``[B, K]`` float32 on the CPU.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    teacher.eval()
+    logits = teacher(normalize(images.to(device))).float()
+    return torch.softmax(logits / temperature, dim=1).cpu()
+
+
+def label_dataset(
+    teacher: nn.Module,
+    dataset,
+    root: str | os.PathLike,
+    *,
+    num_classes: int,
+    teacher_hash: str | None = None,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    shard_size: int = 256,
+    resume: bool = False,
+    device: str = "cpu",
+    rank: int | None = None,
+    world_size: int | None = None,
+    on_shard: Callable[[int], None] | None = None,
+) -> Path:
+    """Label this rank's share of ``dataset`` (a ``TensorImageDataset``) into the store at ``root``.
+
+    ``teacher_hash`` defaults to the sha256 of the teacher's state dict. With ``resume=True`` the
+    shards the manifest lists are skipped. ``on_shard(index)`` is called after each shard is committed.
+    """
+    if rank is None or world_size is None:
+        rank, world_size = distributed_rank()
+    spec = StoreSpec(teacher_hash or state_dict_hash(teacher), len(dataset), num_classes, shard_size, top_k, temperature)
+    manifest = RankManifest(root, spec, rank, world_size).open(resume)
+    positions = rank_positions(len(dataset), rank, world_size)
+    done = manifest.done()
+    teacher.to(device)
+    for index, start in enumerate(range(0, len(positions), shard_size)):
+        if index in done:
+            continue
+        chunk = positions[start : start + shard_size]
+        probs = teacher_probabilities(teacher, dataset.images[chunk], temperature, device)
+        write_shard(Path(root) / shard_name(rank, index), chunk, [dataset.ids[i] for i in chunk], probs, spec)
+        manifest.add(index, len(chunk))
+        if on_shard is not None:
+            on_shard(index)
+    manifest.complete = True
+    manifest.save()
+    return Path(root)
