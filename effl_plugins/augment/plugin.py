@@ -6,6 +6,8 @@ from ..hookspecs import hookimpl
 from .brightness import Brightness, BrightnessImage
 from .flip import Flip, FlipImage, HorizontalFlip, HorizontalFlipImage, VerticalFlip, VerticalFlipImage
 from .rotate import Rotate, RotateImage
+from .shear import Shear, ShearImage
+from .translate import Translate, TranslateImage
 from .cutmix import CutMix
 from .mixup import MixUp
 
@@ -22,5 +24,9 @@ def register_augmentations(register):
     register("vflip", VerticalFlipImage, backend="image")
     register("rotate", Rotate, backend="batch")
     register("rotate", RotateImage, backend="image")
+    register("shear", Shear, backend="batch")
+    register("shear", ShearImage, backend="image")
+    register("translate", Translate, backend="batch")
+    register("translate", TranslateImage, backend="image")
     register("cutmix", CutMix, backend="batch")
     register("mixup", MixUp, backend="batch")

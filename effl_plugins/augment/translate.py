@@ -1,0 +1,104 @@
+"""Translate: shift each image by its own offset along x, y or both; uncovered pixels take ``fill``.
+
+The offset is in pixels, positive = right / down (``torchvision.transforms.v2.functional.affine``'s
+``translate``). Random offsets are drawn as a fraction of the image size and rounded to whole pixels
+by default (torchvision's ``RandomAffine``), so with ``"nearest"`` the result is an exact shifted slice.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from . import matrices
+from .base import bernoulli, uniform
+from .warp import GeometricAugmentation, GeometricImageAugmentation, batch_params, check_axis, check_range
+
+__all__ = ["Translate", "TranslateImage", "translate_matrix"]
+
+#: RandAugment's largest shift as a fraction of the size (torchvision: 150 / 331 of the width).
+MAX_FRACTION = 150.0 / 331.0
+
+
+def translate_matrix(shift: torch.Tensor) -> torch.Tensor:
+    """``[B, 3, 3]`` translations by ``shift`` ``[B, 2]`` = ``(tx, ty)`` pixels."""
+    return matrices.translation(shift[:, 0], shift[:, 1])
+
+
+def _axes(axis: str) -> tuple[float, float]:
+    return float(axis in ("x", "both")), float(axis in ("y", "both"))
+
+
+class Translate(GeometricAugmentation):
+    """Per-sample shift.
+
+    Args:
+        max_fraction: offset range as a fraction of the image size along each moved axis: ``f`` means
+            ``U(-f, f) * size``, or a ``(low, high)`` pair.
+        axis: ``"x"``, ``"y"`` or ``"both"`` (independent offsets).
+        whole_pixels: round random offsets to whole pixels (then nearest is an exact shift).
+        interpolation, fill, p: see :class:`~effl_plugins.augment.warp.GeometricAugmentation`.
+
+    Shape:
+        ``[B, C, H, W]`` -> same. params: ``shift`` ``[B, 2]`` = ``(tx, ty)`` pixels.
+
+    Example:
+        >>> aug = Translate(axis="x")
+        >>> x = torch.arange(4, dtype=torch.uint8).view(1, 1, 1, 4) + 1
+        >>> aug(x, params={"shift": torch.tensor([[1.0, 0.0]])})[0].flatten().tolist()
+        [0, 1, 2, 3]
+    """
+
+    signed = True
+
+    def __init__(self, max_fraction: float | tuple[float, float] = 0.2, axis: str = "x", whole_pixels: bool = True,
+                 interpolation: str = "nearest", fill: float | Sequence[float] = 0, p: float = 1.0):
+        super().__init__(interpolation, fill, p)
+        self.max_fraction = check_range(max_fraction, "max_fraction")
+        self.axis = check_axis(axis)
+        self.whole_pixels = bool(whole_pixels)
+
+    def sample_params(self, images, generator=None):
+        batch, device = images.shape[0], images.device
+        fraction = uniform((batch, 2), *self.max_fraction, device, generator)
+        sizes = torch.tensor([images.shape[-1], images.shape[-2]], dtype=torch.float32, device=device)
+        shift = fraction * sizes * torch.tensor(_axes(self.axis), device=device)
+        if self.whole_pixels:
+            shift = torch.round(shift)
+        return {"shift": shift * bernoulli((batch, 1), self.p, device, generator)}
+
+    def params_from_magnitude(self, images: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor) -> dict[str, torch.Tensor]:
+        """RandAugment's translate: ``sign * (150 / 331) * size * magnitude`` pixels (magnitude = M / 30)."""
+        sizes = torch.tensor([images.shape[-1], images.shape[-2]], dtype=torch.float32, device=images.device)
+        amount = (sign * MAX_FRACTION * magnitude).to(torch.float32).unsqueeze(-1)
+        return {"shift": amount * sizes * torch.tensor(_axes(self.axis), device=images.device)}
+
+    def matrix_from_params(self, params, height, width):
+        return translate_matrix(params["shift"])
+
+
+class TranslateImage(GeometricImageAugmentation):
+    """Image backend of ``translate``: ``cv2.warpAffine``; params ``{"shift": (tx, ty)}`` pixels."""
+
+    signed = True
+
+    def __init__(self, max_fraction: float | tuple[float, float] = 0.2, axis: str = "x", whole_pixels: bool = True,
+                 interpolation: str = "nearest", fill: float | Sequence[float] = 0, p: float = 1.0):
+        super().__init__(interpolation, fill, p)
+        self.max_fraction = check_range(max_fraction, "max_fraction")
+        self.axis = check_axis(axis)
+        self.whole_pixels = bool(whole_pixels)
+
+    def sample_params(self, img, rng):
+        shift = rng.uniform(*self.max_fraction, size=2) * np.array([img.shape[1], img.shape[0]]) * np.array(_axes(self.axis))
+        shift = np.round(shift) if self.whole_pixels else shift
+        return {"shift": (shift * (rng.random() < self.p)).astype(np.float32)}
+
+    def params_from_magnitude(self, img: np.ndarray, magnitude: float, sign: float) -> dict[str, np.ndarray]:
+        sizes = np.array([img.shape[1], img.shape[0]], dtype=np.float64)
+        return {"shift": (sign * MAX_FRACTION * magnitude * sizes * np.array(_axes(self.axis))).astype(np.float32)}
+
+    def matrix_from_params(self, params, height, width):
+        return translate_matrix(batch_params(params)["shift"])[0].numpy()
