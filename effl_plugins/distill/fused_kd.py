@@ -26,6 +26,8 @@ from torch.autograd.function import once_differentiable
 
 __all__ = ["fused_kd_divergence", "kd_divergence_cpu", "kd_divergence_triton", "triton_available"]
 
+tl = None  # triton.language, bound by _build_kernel
+
 #: Elements per chunk of rows on the CPU path (~256 KiB of float32: stays in L2).
 CHUNK_ELEMENTS = 1 << 16
 
@@ -85,7 +87,12 @@ def triton_available() -> bool:
 
 @functools.lru_cache(maxsize=2)
 def _build_kernel(interpret: bool):
-    """Define the Triton kernel (decorated now, so TRITON_INTERPRET is read at first use)."""
+    """Define the Triton kernel (decorated now, so TRITON_INTERPRET is read at first use).
+
+    ``triton.language`` is bound as a module global: the interpreter patches the modules it finds
+    in the kernel's globals.
+    """
+    global tl
     import triton
     import triton.language as tl
 

@@ -1,0 +1,116 @@
+"""Fused KD: CPU autograd path and Triton row kernel (TRITON_INTERPRET=1) against float64 references."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from effl_plugins.distill import fused_kd
+from effl_plugins.distill.kd import kd_divergence, kd_divergence_reference
+
+
+def reference64(s: torch.Tensor, t: torch.Tensor, temperature: float) -> torch.Tensor:
+    s, t = s.double(), t.double()
+    p_t = torch.softmax(t / temperature, -1)
+    return temperature**2 * (p_t * (torch.log(p_t) - torch.log_softmax(s / temperature, -1))).sum(-1).mean()
+
+
+def value_and_grad(fn, s, t, temperature, upstream=1.0):
+    s = s.detach().clone().requires_grad_(True)
+    out = fn(s, t, temperature)
+    (out * upstream).backward()
+    return out.detach(), s.grad
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), temperature=st.floats(0.5, 8), batch=st.integers(1, 70), classes=st.integers(2, 1500))
+def test_cpu_fused_matches_float64_reference(seed, temperature, batch, classes):
+    g = torch.Generator().manual_seed(seed)
+    s, t = torch.randn(batch, classes, generator=g) * 4, torch.randn(batch, classes, generator=g) * 4
+    loss, grad = value_and_grad(fused_kd.kd_divergence_cpu, s, t, temperature, upstream=0.7)
+    ref, ref_grad = value_and_grad(reference64, s.double(), t, temperature, upstream=0.7)
+    torch.testing.assert_close(loss.double(), ref, rtol=1e-5, atol=2e-6 * temperature**2)
+    torch.testing.assert_close(grad.double(), ref_grad, rtol=1e-4, atol=1e-7)
+
+
+def test_cpu_fused_equals_eager_reference_to_float32_rounding():
+    g = torch.Generator().manual_seed(1)
+    s, t = torch.randn(300, 1000, generator=g) * 3, torch.randn(300, 1000, generator=g) * 3
+    loss, grad = value_and_grad(fused_kd.kd_divergence_cpu, s, t, 4.0)
+    ref, ref_grad = value_and_grad(kd_divergence_reference, s, t, 4.0)
+    torch.testing.assert_close(loss, ref, rtol=2e-6, atol=1e-6)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-9)
+
+
+def test_dispatch_uses_fused_path_on_cpu_and_keeps_dtypes():
+    s = torch.randn(5, 7, dtype=torch.bfloat16, requires_grad=True)
+    t = torch.randn(5, 7, dtype=torch.bfloat16, requires_grad=True)
+    out = kd_divergence(s, t, 2.0)
+    assert out.grad_fn is not None and "KDDivergenceCPU" in type(out.grad_fn).__name__
+    assert out.dtype == torch.float32
+    out.backward()
+    assert s.grad.dtype == torch.bfloat16 and t.grad is None
+    ref = kd_divergence_reference(s.detach().float(), t.detach().float(), 2.0)
+    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
+
+
+def test_no_grad_inputs_and_no_input_modification():
+    s, t = torch.randn(4, 9), torch.randn(4, 9)
+    s0, t0 = s.clone(), t.clone()
+    out = kd_divergence(s, t, 3.0)
+    assert out.grad_fn is None
+    assert torch.equal(s, s0) and torch.equal(t, t0)
+    torch.testing.assert_close(out.double(), reference64(s, t, 3.0), rtol=1e-5, atol=1e-5)
+
+
+TRITON_CASES = [(3, 10, "float32", True), (2, 5000, "float32", True), (4, 37, "bfloat16", True), (2, 20, "float32", False)]
+
+TRITON_SCRIPT = """
+import sys, torch
+from effl_plugins.distill import fused_kd
+results = []
+for batch, classes, dtype, with_grad in CASES:
+    g = torch.Generator().manual_seed(classes)
+    s = (torch.randn(batch, classes, generator=g) * 3).to(getattr(torch, dtype))
+    t = (torch.randn(batch, classes, generator=g) * 3).to(getattr(torch, dtype))
+    s.requires_grad_(with_grad)
+    loss = fused_kd.kd_divergence_triton(s, t, 2.5)
+    if with_grad:
+        (loss * 1.3).backward()
+    results.append((s.detach(), t, loss.detach(), s.grad))
+torch.save(results, sys.argv[1])
+"""
+
+
+@pytest.fixture(scope="module")
+def triton_results(tmp_path_factory):
+    """Run the Triton kernel in a fresh interpreter: TRITON_INTERPRET must be set before triton is imported."""
+    pytest.importorskip("triton")
+    if not fused_kd.triton_available():
+        pytest.skip("triton does not import here")
+    out = tmp_path_factory.mktemp("triton") / "kd.pt"
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    script = f"CASES = {TRITON_CASES!r}\n" + TRITON_SCRIPT
+    proc = subprocess.run([sys.executable, "-c", script, str(out)], env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return torch.load(out)
+
+
+@pytest.mark.parametrize("index", range(len(TRITON_CASES)))
+def test_triton_row_kernel_matches_reference_under_interpreter(triton_results, index):
+    s, t, loss, grad = triton_results[index]
+    with_grad = TRITON_CASES[index][3]
+    ref, ref_grad = value_and_grad(reference64, s.double(), t.double(), 2.5, upstream=1.3)
+    torch.testing.assert_close(loss.double(), ref, rtol=1e-5, atol=1e-5)
+    if not with_grad:
+        assert grad is None
+        return
+    assert grad.dtype == s.dtype
+    tol = dict(rtol=1e-4, atol=1e-7) if s.dtype == torch.float32 else dict(rtol=1e-2, atol=1e-4)
+    torch.testing.assert_close(grad.double(), ref_grad, **tol)
