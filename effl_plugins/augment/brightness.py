@@ -1,19 +1,28 @@
-"""Brightness: add a random delta to each channel and clip to the valid range (no wrap-around).
+"""Brightness: shift (the seeds' way) or scale each image's values, clipped to the valid range.
 
-The seeds' recipe: ``img[..., c] + delta_c``, values above 255 saturate at 255. ``max_delta`` is a
-fraction of the full range (1.0 for float images, 255 for uint8, where the delta is rounded to an
-integer so both backends give identical pixels).
+``mode="add"`` (default) is the seeds' recipe: ``img[..., c] + delta_c``, values above 255
+saturate at 255, never wrap around. ``max_delta`` is a fraction of the full range (1.0 for float
+images, 255 for uint8, where the delta is rounded to an integer so both backends give identical
+pixels).
+
+``mode="factor"`` multiplies like PIL ``ImageEnhance.Brightness`` and
+``torchvision.transforms.v2.functional.adjust_brightness``: ``image * factor`` with
+factor ~ U(1 - max_delta, 1 + max_delta), clipped, uint8 results truncated as torchvision does.
+RandAugment uses this mode (``params_from_magnitude``).
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 
 from .base import BatchAugmentation, ImageAugmentation, bernoulli, check_probability, uniform
+from .lut import apply_lut_image, image_channels, truncate_to_uint8
+from .magnitude import check_magnitude, check_magnitudes, enhance_factor
 
 __all__ = ["Brightness", "BrightnessImage"]
+
+MODES = ("add", "factor")
 
 
 def _check_max_delta(max_delta: float) -> float:
@@ -22,16 +31,26 @@ def _check_max_delta(max_delta: float) -> float:
     return float(max_delta)
 
 
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    return mode
+
+
 class Brightness(BatchAugmentation):
-    """Per-sample (and per-channel) additive brightness, clipped to the valid range.
+    """Per-sample (and per-channel) brightness, clipped to the valid range.
 
     Args:
-        max_delta: delta ~ U(-max_delta, max_delta), as a fraction of the value range.
-        per_channel: an independent delta for each channel (the seeds' way) or one for all.
+        max_delta: ``"add"``: delta ~ U(-max_delta, max_delta), as a fraction of the value range;
+            ``"factor"``: factor ~ U(1 - max_delta, 1 + max_delta).
+        per_channel: an independent delta or factor for each channel, or one for all. Default:
+            True for ``"add"`` (the seeds' way), False for ``"factor"`` (torchvision's way).
         p: probability that a sample is changed at all.
+        mode: ``"add"`` or ``"factor"``.
 
     Shape:
-        images ``[B, C, H, W]`` uint8 or float -> same. params: ``delta`` ``[B, C]`` (fraction of range).
+        images ``[B, C, H, W]`` uint8 or float -> same. params: ``delta`` ``[B, C]`` (fraction of
+        range) in add mode, ``factor`` ``[B, C]`` in factor mode; ``apply`` follows whichever it gets.
 
     Example:
         >>> aug = Brightness(max_delta=0.2)
@@ -39,50 +58,81 @@ class Brightness(BatchAugmentation):
         >>> y, _ = aug(x, generator=torch.Generator().manual_seed(0))
         >>> int(y.max()) <= 255
         True
+        >>> y, _ = Brightness(mode="factor")(x, params={"factor": torch.full((4, 3), 0.5)})
+        >>> int(y[0, 0, 0, 0])
+        125
     """
 
-    def __init__(self, max_delta: float = 0.25, per_channel: bool = True, p: float = 1.0):
+    signed = True
+
+    def __init__(self, max_delta: float = 0.25, per_channel: bool | None = None, p: float = 1.0, mode: str = "add"):
         super().__init__()
         self.max_delta = _check_max_delta(max_delta)
-        self.per_channel = bool(per_channel)
+        self.mode = _check_mode(mode)
+        self.per_channel = (mode == "add") if per_channel is None else bool(per_channel)
         self.p = check_probability(p)
 
     def sample_params(self, images, generator=None):
         batch, channels = images.shape[:2]
         delta = uniform((batch, channels if self.per_channel else 1), -self.max_delta, self.max_delta, images.device, generator)
         applied = bernoulli((batch, 1), self.p, images.device, generator)
-        return {"delta": (delta * applied).expand(batch, channels).contiguous()}
+        delta = (delta * applied).expand(batch, channels).contiguous()
+        return {"delta": delta} if self.mode == "add" else {"factor": 1 + delta}
+
+    def params_from_magnitude(self, images, magnitude, sign):
+        """torchvision RandAugment's brightness: factor ``1 + sign * 0.9 * magnitude``, one per sample."""
+        magnitude, sign = check_magnitudes(images, magnitude, sign)
+        factor = enhance_factor(magnitude.double(), sign.double()).float()
+        return {"factor": factor[:, None].expand(images.shape[0], images.shape[1]).contiguous()}
 
     def apply(self, images, targets, params):
+        if "factor" in params:
+            return self._scale(images, params["factor"][:, :, None, None]), targets
         delta = params["delta"][:, :, None, None]
         if images.dtype == torch.uint8:
             shifted = images.to(torch.int16) + torch.round(delta * 255).to(torch.int16)
             return shifted.clamp_(0, 255).to(torch.uint8), targets
         return (images + delta.to(images.dtype)).clamp_(0.0, 1.0), targets
 
+    @staticmethod
+    def _scale(images, factor):
+        if images.dtype == torch.uint8:
+            return truncate_to_uint8(images.to(torch.float32) * factor.to(torch.float32))
+        return (images * factor.to(images.dtype)).clamp_(0.0, 1.0)
+
 
 class BrightnessImage(ImageAugmentation):
     """Image backend of ``brightness``: a per-channel lookup table through ``cv2.LUT``.
 
-    Same arguments as the batch backend; params: ``delta`` ``[C]`` (fraction of range).
+    Same arguments as the batch backend; params: ``delta`` ``[C]`` (fraction of range) or ``factor`` ``[C]``.
     """
 
-    def __init__(self, max_delta: float = 0.25, per_channel: bool = True, p: float = 1.0):
+    signed = True
+
+    def __init__(self, max_delta: float = 0.25, per_channel: bool | None = None, p: float = 1.0, mode: str = "add"):
         super().__init__()
         self.max_delta = _check_max_delta(max_delta)
-        self.per_channel = bool(per_channel)
+        self.mode = _check_mode(mode)
+        self.per_channel = (mode == "add") if per_channel is None else bool(per_channel)
         self.p = check_probability(p)
 
     def sample_params(self, img, rng):
-        channels = 1 if img.ndim == 2 else img.shape[2]
+        channels = image_channels(img)
         delta = rng.uniform(-self.max_delta, self.max_delta, size=channels if self.per_channel else 1)
         applied = rng.random() < self.p
-        return {"delta": np.broadcast_to(delta * applied, (channels,)).astype(np.float32)}
+        delta = np.broadcast_to(delta * applied, (channels,)).astype(np.float32)
+        return {"delta": delta} if self.mode == "add" else {"factor": np.float32(1) + delta}
+
+    def params_from_magnitude(self, img, magnitude, sign=1):
+        magnitude, sign = check_magnitude(magnitude, sign)
+        return {"factor": np.full(image_channels(img), enhance_factor(magnitude, sign), dtype=np.float32)}
 
     def apply(self, img, params):
-        steps = np.round(np.asarray(params["delta"], dtype=np.float32) * 255).astype(np.int16)
-        ramp = np.arange(256, dtype=np.int16)
-        luts = np.clip(ramp[None, :] + steps[:, None], 0, 255).astype(np.uint8)  # [C, 256]
-        if img.ndim == 2 or img.shape[2] == 1:
-            return cv2.LUT(img, luts[0]).reshape(img.shape)
-        return cv2.LUT(img, np.ascontiguousarray(luts.T[:, None, :]))
+        ramp = np.arange(256, dtype=np.float32)
+        if "factor" in params:
+            factor = np.asarray(params["factor"], dtype=np.float32).reshape(-1)
+            luts = np.clip(ramp[None, :] * factor[:, None], 0, 255).astype(np.uint8)
+        else:
+            steps = np.round(np.asarray(params["delta"], dtype=np.float32) * 255).astype(np.int16).reshape(-1)
+            luts = np.clip(ramp.astype(np.int16)[None, :] + steps[:, None], 0, 255).astype(np.uint8)
+        return apply_lut_image(img, luts)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from ..hookspecs import hookimpl
 from .brightness import Brightness, BrightnessImage
+from .color import Color, ColorImage
+from .contrast import Contrast, ContrastImage
+from .sharpness import Sharpness, SharpnessImage
+from .crop import Crop, CropImage
 from .flip import Flip, FlipImage, HorizontalFlip, HorizontalFlipImage, VerticalFlip, VerticalFlipImage
+from .random_resized_crop import RandomResizedCrop, RandomResizedCropImage
 from .rotate import Rotate, RotateImage
 from .shear import Shear, ShearImage
 from .translate import Translate, TranslateImage
@@ -16,12 +21,22 @@ from .mixup import MixUp
 def register_augmentations(register):
     register("brightness", Brightness, backend="batch")
     register("brightness", BrightnessImage, backend="image")
+    register("color", Color, backend="batch")
+    register("color", ColorImage, backend="image")
+    register("contrast", Contrast, backend="batch")
+    register("contrast", ContrastImage, backend="image")
+    register("sharpness", Sharpness, backend="batch")
+    register("sharpness", SharpnessImage, backend="image")
     register("flip", Flip, backend="batch")
     register("flip", FlipImage, backend="image")
     register("hflip", HorizontalFlip, backend="batch")
     register("hflip", HorizontalFlipImage, backend="image")
     register("vflip", VerticalFlip, backend="batch")
     register("vflip", VerticalFlipImage, backend="image")
+    register("crop", Crop, backend="batch")
+    register("crop", CropImage, backend="image")
+    register("random_resized_crop", RandomResizedCrop, backend="batch")
+    register("random_resized_crop", RandomResizedCropImage, backend="image")
     register("rotate", Rotate, backend="batch")
     register("rotate", RotateImage, backend="image")
     register("shear", Shear, backend="batch")

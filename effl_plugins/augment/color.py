@@ -1,0 +1,57 @@
+"""Color (saturation): blend each image with its greyscale version (PIL ``ImageEnhance.Color``).
+
+``out = factor * image + (1 - factor) * grey(image)``, clipped; factor 0 gives greyscale, above 1
+oversaturates; single-channel images are returned unchanged (as PIL does). Matches
+``torchvision.transforms.v2.functional.adjust_saturation`` (see ``enhance`` for the one source of
+a difference of 1 on uint8).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .enhance import EnhanceBatch, EnhanceImage, blend, blend_image, luma, luma_image
+from .lut import truncate_to_uint8
+
+__all__ = ["Color", "ColorImage"]
+
+
+class Color(EnhanceBatch):
+    """Per-sample random saturation, factor ~ U(1 - max_delta, 1 + max_delta).
+
+    Args:
+        max_delta: half-width of the factor range, in [0, 1].
+        p: probability that a sample is changed at all.
+
+    Shape:
+        images ``[B, C, H, W]`` uint8 or float -> same. params: ``factor`` ``[B]``.
+
+    Example:
+        >>> aug = Color(max_delta=1.0)
+        >>> x = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+        >>> grey, _ = aug(x, params={"factor": torch.zeros(4)})
+        >>> bool((grey[:, 0] == grey[:, 1]).all() and (grey[:, 1] == grey[:, 2]).all())
+        True
+    """
+
+    def apply(self, images, targets, params):
+        if images.shape[1] == 1:
+            return images, targets
+        compute = torch.float32 if images.dtype == torch.uint8 else images.dtype
+        factor = params["factor"].to(compute).view(-1, 1, 1, 1)
+        blended = blend(images.to(compute), luma(images).to(compute), factor)
+        if images.dtype == torch.uint8:
+            return truncate_to_uint8(blended), targets
+        return blended.clamp_(0, 1), targets
+
+
+class ColorImage(EnhanceImage):
+    """Image backend of ``color`` (NumPy float32, the same arithmetic). Same arguments; params ``factor``."""
+
+    def apply(self, img, params):
+        if img.ndim == 2 or img.shape[2] == 1:
+            return img.copy()
+        factor = np.float32(params["factor"])
+        blended = blend_image(img.astype(np.float32), luma_image(img)[..., None], factor)
+        return np.clip(blended, 0, 255).astype(np.uint8)

@@ -1,0 +1,65 @@
+"""Contrast: blend each image with its mean grey level (PIL ``ImageEnhance.Contrast``).
+
+``out = factor * image + (1 - factor) * mean(grey(image))``, clipped; factor 0 gives a flat grey
+image, 1 the image itself. Matches ``torchvision.transforms.v2.functional.adjust_contrast``
+(see ``enhance`` for the one source of a difference of 1 on uint8). On uint8 the map is a
+per-sample lookup table: the batch backend evaluates it directly in float32, the image backend
+builds the table and applies ``cv2.LUT``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .enhance import EnhanceBatch, EnhanceImage, blend, blend_image, luma, luma_image
+from .lut import apply_lut_image, truncate_to_uint8
+
+__all__ = ["Contrast", "ContrastImage"]
+
+
+def _mean_grey(images: torch.Tensor) -> torch.Tensor:
+    grey = luma(images)
+    if images.dtype == torch.uint8:  # exact sum of integers, correctly rounded mean
+        return (grey.sum(dim=(1, 2, 3), keepdim=True, dtype=torch.float64) / grey[0].numel()).to(torch.float32)
+    return grey.mean(dim=(1, 2, 3), keepdim=True)
+
+
+class Contrast(EnhanceBatch):
+    """Per-sample random contrast, factor ~ U(1 - max_delta, 1 + max_delta).
+
+    Args:
+        max_delta: half-width of the factor range, in [0, 1].
+        p: probability that a sample is changed at all.
+
+    Shape:
+        images ``[B, C, H, W]`` uint8 or float -> same. params: ``factor`` ``[B]``.
+
+    Example:
+        >>> aug = Contrast(max_delta=0.5)
+        >>> x = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+        >>> y, _ = aug(x, generator=torch.Generator().manual_seed(0))
+        >>> y.shape, y.dtype
+        (torch.Size([4, 3, 8, 8]), torch.uint8)
+    """
+
+    def apply(self, images, targets, params):
+        compute = torch.float32 if images.dtype == torch.uint8 else images.dtype
+        factor = params["factor"].to(compute).view(-1, 1, 1, 1)
+        mean = _mean_grey(images).to(compute)
+        blended = blend(images.to(compute), mean, factor)
+        if images.dtype == torch.uint8:
+            return truncate_to_uint8(blended), targets
+        return blended.clamp_(0, 1), targets
+
+
+class ContrastImage(EnhanceImage):
+    """Image backend of ``contrast``: a lookup table through ``cv2.LUT``. Same arguments; params ``factor``."""
+
+    def apply(self, img, params):
+        grey = luma_image(img)
+        mean = np.float32(grey.sum(dtype=np.float64) / grey.size)
+        factor = np.float32(params["factor"])
+        ramp = np.arange(256, dtype=np.float32)
+        lut = np.clip(blend_image(ramp, mean, factor), 0, 255).astype(np.uint8)
+        return apply_lut_image(img, lut)

@@ -1,0 +1,116 @@
+"""PIL ``ImageEnhance``-style blends: ``out = factor * image + (1 - factor) * degenerate``.
+
+Contrast blends with the mean grey level, color (saturation) with the greyscale image, sharpness
+with a smoothed image (torchvision.transforms.v2.functional.adjust_contrast / adjust_saturation /
+adjust_sharpness, which follow PIL). factor 1 leaves the image unchanged, 0 gives the degenerate
+image, above 1 extrapolates away from it; results clip to the valid range and uint8 results are
+truncated, as torchvision does.
+
+Greyscale (ITU-R 601-2 luma, torchvision's weights): ``0.2989 R + 0.587 G + 0.114 B``. On uint8
+both backends compute its floor in integers, ``(2989 R + 5870 G + 1140 B) // 10000``, so the CPU,
+an accelerator and the OpenCV backend agree bit for bit. torchvision's float32 evaluation
+differs from that exact floor on 3 of the 16.7 M RGB triples (the luma is an integer and
+float32 rounding lands just below it), which is the only source of a difference of 1.
+
+The blend is one fused multiply-add, ``fma(degenerate, 1 - factor, factor * image)``, rounded to
+float32 once, because that is what torch's ``add_(other, alpha=...)`` inside torchvision computes
+on the CPU; separate rounding of the product changes a truncated uint8 result by 1 at a few pixels
+per thousand. NumPy has no fused multiply-add: the image backend evaluates the same expression in
+float64, where the product and the sum are exact for uint8 operands, and rounds once to float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .base import BatchAugmentation, ImageAugmentation, bernoulli, check_probability, uniform
+from .magnitude import check_magnitude, check_magnitudes, enhance_factor
+
+__all__ = ["EnhanceBatch", "EnhanceImage", "luma", "luma_image", "check_max_delta", "blend", "blend_image"]
+
+LUMA_WEIGHTS = (0.2989, 0.587, 0.114)
+_LUMA_INT = (2989, 5870, 1140)
+
+
+def check_max_delta(max_delta) -> float:
+    if isinstance(max_delta, bool) or not isinstance(max_delta, (int, float)) or not 0.0 <= max_delta <= 1.0:
+        raise ValueError(f"max_delta must be in [0, 1] (factor ~ U(1 - max_delta, 1 + max_delta)), got {max_delta!r}")
+    return float(max_delta)
+
+
+def luma(images: torch.Tensor) -> torch.Tensor:
+    """Greyscale ``[B, 1, H, W]``: float32 floor of the luma for uint8 input, float luma otherwise."""
+    if images.shape[1] == 1:
+        return images.to(torch.float32) if images.dtype == torch.uint8 else images
+    r, g, b = images.unbind(1)
+    if images.dtype == torch.uint8:
+        r, g, b = r.to(torch.int32), g.to(torch.int32), b.to(torch.int32)
+        total = r * _LUMA_INT[0] + g * _LUMA_INT[1] + b * _LUMA_INT[2]
+        return torch.div(total, 10000, rounding_mode="floor").unsqueeze(1).to(torch.float32)
+    return (r * LUMA_WEIGHTS[0] + g * LUMA_WEIGHTS[1] + b * LUMA_WEIGHTS[2]).unsqueeze(1)
+
+
+def luma_image(img: np.ndarray) -> np.ndarray:
+    """Greyscale ``H x W`` float32 (integer-valued floor of the luma) of one uint8 image."""
+    if img.ndim == 2 or img.shape[2] == 1:
+        return img.reshape(img.shape[:2]).astype(np.float32)
+    rgb = img.astype(np.int32)
+    total = rgb[..., 0] * _LUMA_INT[0] + rgb[..., 1] * _LUMA_INT[1] + rgb[..., 2] * _LUMA_INT[2]
+    return (total // 10000).astype(np.float32)
+
+
+def blend(image: torch.Tensor, degenerate: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """``factor * image + (1 - factor) * degenerate`` with one rounding of the second product (a fused multiply-add)."""
+    return torch.addcmul(image * factor, degenerate, 1 - factor)
+
+
+def blend_image(image: np.ndarray, degenerate: np.ndarray, factor: np.float32) -> np.ndarray:
+    """NumPy form of ``blend`` on float32 arrays: the fused multiply-add evaluated exactly in float64."""
+    scaled = (image * factor).astype(np.float64)
+    return (scaled + degenerate.astype(np.float64) * np.float64(np.float32(1) - factor)).astype(np.float32)
+
+
+class EnhanceBatch(BatchAugmentation):
+    """Batch base of the enhance ops: per-sample factor ~ U(1 - max_delta, 1 + max_delta), applied with probability p.
+
+    params: ``factor`` ``[B]`` float32 (1 where the sample is left unchanged).
+    """
+
+    signed = True
+
+    def __init__(self, max_delta: float = 0.4, p: float = 1.0):
+        super().__init__()
+        self.max_delta = check_max_delta(max_delta)
+        self.p = check_probability(p)
+
+    def sample_params(self, images, generator=None):
+        batch = images.shape[0]
+        factor = uniform((batch,), 1 - self.max_delta, 1 + self.max_delta, images.device, generator)
+        applied = bernoulli((batch,), self.p, images.device, generator)
+        return {"factor": torch.where(applied, factor, torch.ones_like(factor))}
+
+    def params_from_magnitude(self, images, magnitude, sign):
+        magnitude, sign = check_magnitudes(images, magnitude, sign)
+        # float64 like the image backend's Python floats, so both give the same float32 factor
+        return {"factor": enhance_factor(magnitude.double(), sign.double()).float()}
+
+
+class EnhanceImage(ImageAugmentation):
+    """Image base of the enhance ops; params: ``factor`` (float)."""
+
+    signed = True
+
+    def __init__(self, max_delta: float = 0.4, p: float = 1.0):
+        super().__init__()
+        self.max_delta = check_max_delta(max_delta)
+        self.p = check_probability(p)
+
+    def sample_params(self, img, rng):
+        factor = rng.uniform(1 - self.max_delta, 1 + self.max_delta)
+        applied = rng.random() < self.p
+        return {"factor": np.float32(factor if applied else 1.0)}
+
+    def params_from_magnitude(self, img, magnitude, sign=1):
+        magnitude, sign = check_magnitude(magnitude, sign)
+        return {"factor": np.float32(enhance_factor(magnitude, sign))}

@@ -1,0 +1,54 @@
+"""Lookup tables for uint8 point ops: one 256-entry table per sample and channel.
+
+A point op maps every pixel value through a function that depends only on that value (and on the
+sample's parameters), so on uint8 images it is a table of 256 entries. The image backend applies a
+per-channel table with ``cv2.LUT``; the batch backend gathers from a ``[B, C, 256]`` table.
+
+Ops whose map is one multiply-add followed by truncation (brightness factor, contrast,
+auto_contrast) compute it directly in float32 instead: the values are the same bit for bit (the
+table would hold the same float32 results), and the direct form needs a 4-byte temporary per pixel
+where the gather needs an 8-byte index (measured on 2 CPU threads, 64x3x128x128 uint8: gather
+37 ms, direct float32 16 ms). Histogram equalization, whose map is arbitrary, uses the gather.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+__all__ = ["apply_lut", "apply_lut_image", "truncate_to_uint8", "image_channels"]
+
+
+def apply_lut(images: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
+    """Map each uint8 pixel through its own sample's and channel's table.
+
+    Shape:
+        images ``[B, C, H, W]`` uint8, lut ``[B, C, 256]`` uint8 -> ``[B, C, H, W]`` uint8.
+    """
+    batch, channels = images.shape[:2]
+    index = images.reshape(batch, channels, -1).long()
+    return torch.gather(lut.expand(batch, channels, 256), 2, index).view_as(images)
+
+
+def truncate_to_uint8(values: torch.Tensor) -> torch.Tensor:
+    """Clip float values to [0, 255] and truncate to uint8 (torchvision's ``.to(torch.uint8)``)."""
+    return values.clamp_(0, 255).to(torch.uint8)
+
+
+def image_channels(img: np.ndarray) -> int:
+    return 1 if img.ndim == 2 else img.shape[2]
+
+
+def apply_lut_image(img: np.ndarray, luts: np.ndarray) -> np.ndarray:
+    """``cv2.LUT`` with one table per channel.
+
+    Shape:
+        img ``H x W x C`` (or ``H x W``) uint8, luts ``[C, 256]`` or ``[256]`` uint8 -> ``img.shape`` uint8.
+    """
+    luts = np.asarray(luts, dtype=np.uint8).reshape(-1, 256)
+    channels = image_channels(img)
+    if channels == 1:
+        return cv2.LUT(img, luts[0]).reshape(img.shape)
+    luts = np.broadcast_to(luts, (channels, 256))
+    return cv2.LUT(img, np.ascontiguousarray(luts.T[:, None, :]))

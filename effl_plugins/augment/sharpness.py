@@ -1,0 +1,76 @@
+"""Sharpness: blend each image with a smoothed copy of itself (PIL ``ImageEnhance.Sharpness``).
+
+The smoothing kernel is PIL's ``SMOOTH`` filter, ``[[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13``; the
+one-pixel border is left untouched. ``out = image + (1 - factor) * (smooth - image)``: factor 0
+gives the smoothed image, above 1 sharpens. Matches
+``torchvision.transforms.v2.functional.adjust_sharpness``. On uint8 the smoothed value is
+``round(S / 13)`` for the integer kernel sum ``S``; it is never a tie, so both backends compute it
+exactly as ``floor((2 S + 13) / 26)``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .enhance import EnhanceBatch, EnhanceImage
+from .lut import truncate_to_uint8
+
+__all__ = ["Sharpness", "SharpnessImage"]
+
+_SMOOTH = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0))
+
+
+class Sharpness(EnhanceBatch):
+    """Per-sample random sharpness, factor ~ U(1 - max_delta, 1 + max_delta).
+
+    Args:
+        max_delta: half-width of the factor range, in [0, 1].
+        p: probability that a sample is changed at all.
+
+    Shape:
+        images ``[B, C, H, W]`` uint8 or float -> same (images of height or width <= 2 are
+        returned unchanged). params: ``factor`` ``[B]``.
+
+    Example:
+        >>> aug = Sharpness(max_delta=0.9)
+        >>> x = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+        >>> y, _ = aug(x, generator=torch.Generator().manual_seed(0))
+        >>> torch.equal(y[..., 0, :], x[..., 0, :])  # the border is kept
+        True
+    """
+
+    def apply(self, images, targets, params):
+        batch, channels, height, width = images.shape
+        if height <= 2 or width <= 2:
+            return images, targets
+        compute = torch.float32 if images.dtype == torch.uint8 else images.dtype
+        out = images.to(compute, copy=True)
+        kernel = torch.tensor(_SMOOTH, dtype=compute, device=images.device).expand(channels, 1, 3, 3)
+        sums = F.conv2d(out, kernel, groups=channels)
+        smooth = torch.floor((2 * sums + 13) / 26) if images.dtype == torch.uint8 else sums / 13
+        inner = out[..., 1:-1, 1:-1]
+        alpha = (1 - params["factor"].to(compute)).view(-1, 1, 1, 1)
+        inner.copy_(torch.addcmul(inner, alpha, smooth - inner))  # fused, as torchvision's add_(alpha=)
+        if images.dtype == torch.uint8:
+            return truncate_to_uint8(out), targets
+        return out.clamp_(0, 1), targets
+
+
+class SharpnessImage(EnhanceImage):
+    """Image backend of ``sharpness``: ``cv2.filter2D`` and the same float32 blend. Params ``factor``."""
+
+    def apply(self, img, params):
+        height, width = img.shape[:2]
+        if height <= 2 or width <= 2:
+            return img.copy()
+        out = img.astype(np.float32)
+        sums = cv2.filter2D(out, -1, np.array(_SMOOTH, dtype=np.float32), borderType=cv2.BORDER_REFLECT)
+        sums = sums.reshape(out.shape)
+        smooth = np.floor((2 * sums[1:-1, 1:-1] + 13) / 26).astype(np.float64)
+        inner = out[1:-1, 1:-1]
+        alpha = np.float64(np.float32(1) - np.float32(params["factor"]))
+        out[1:-1, 1:-1] = (inner + alpha * (smooth - inner)).astype(np.float32)  # exact in float64, one rounding
+        return np.clip(out, 0, 255).astype(np.uint8)
