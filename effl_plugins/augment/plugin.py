@@ -7,7 +7,9 @@ from .brightness import Brightness, BrightnessImage
 from .color import Color, ColorImage
 from .contrast import Contrast, ContrastImage
 from .sharpness import Sharpness, SharpnessImage
+from .crop import Crop, CropImage
 from .flip import Flip, FlipImage, HorizontalFlip, HorizontalFlipImage, VerticalFlip, VerticalFlipImage
+from .random_resized_crop import RandomResizedCrop, RandomResizedCropImage
 from .rotate import Rotate, RotateImage
 from .shear import Shear, ShearImage
 from .translate import Translate, TranslateImage
@@ -31,6 +33,10 @@ def register_augmentations(register):
     register("hflip", HorizontalFlipImage, backend="image")
     register("vflip", VerticalFlip, backend="batch")
     register("vflip", VerticalFlipImage, backend="image")
+    register("crop", Crop, backend="batch")
+    register("crop", CropImage, backend="image")
+    register("random_resized_crop", RandomResizedCrop, backend="batch")
+    register("random_resized_crop", RandomResizedCropImage, backend="image")
     register("rotate", Rotate, backend="batch")
     register("rotate", RotateImage, backend="image")
     register("shear", Shear, backend="batch")

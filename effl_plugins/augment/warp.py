@@ -27,7 +27,7 @@ import torch
 
 from .base import BatchAugmentation, ImageAugmentation, check_probability
 
-__all__ = ["warp_affine", "warp_affine_image", "invert_affine", "check_interpolation", "check_fill", "check_range", "check_axis", "batch_params", "GeometricAugmentation", "GeometricImageAugmentation"]
+__all__ = ["warp_affine", "warp_affine_image", "invert_affine", "check_interpolation", "check_fill", "check_range", "check_axis", "batch_params", "gather_pixels", "bilinear_gather", "fill_tensor", "GeometricAugmentation", "GeometricImageAugmentation"]
 
 INTERPOLATIONS = ("nearest", "bilinear")
 _CV2_FLAGS = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR}
@@ -58,7 +58,7 @@ def invert_affine(matrices: torch.Tensor) -> torch.Tensor:
     return torch.stack(rows, -1).view(-1, 2, 3).to(torch.float32)
 
 
-def _fill_tensor(fill, images: torch.Tensor) -> torch.Tensor:
+def fill_tensor(fill, images: torch.Tensor) -> torch.Tensor:
     values = torch.as_tensor(fill if isinstance(fill, (list, tuple)) else [fill], dtype=torch.float32, device=images.device)
     if values.numel() not in (1, images.shape[1]):
         raise ValueError(f"fill has {values.numel()} values but the images have {images.shape[1]} channels")
@@ -67,7 +67,7 @@ def _fill_tensor(fill, images: torch.Tensor) -> torch.Tensor:
     return values.to(images.dtype).view(1, -1, 1, 1)
 
 
-def _gather(images: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
+def gather_pixels(images: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
     """``images[b, :, iy, ix]`` for integer-valued float coordinates ``[B, h, w]``; ``fill`` outside."""
     batch, channels, height, width = images.shape
     inside = (ix >= 0) & (ix <= width - 1) & (iy >= 0) & (iy <= height - 1)
@@ -106,9 +106,9 @@ def warp_affine(images: torch.Tensor, matrices: torch.Tensor, interpolation: str
     ys = torch.arange(out_h, dtype=torch.float32, device=images.device).view(1, out_h, 1)
     src_x = inverse[:, 0, 0] * xs + inverse[:, 0, 1] * ys + inverse[:, 0, 2]  # [B, out_h, out_w]
     src_y = inverse[:, 1, 0] * xs + inverse[:, 1, 1] * ys + inverse[:, 1, 2]
-    fill_value = _fill_tensor(fill, images)
+    fill_value = fill_tensor(fill, images)
     if interpolation == "nearest":
-        return _gather(images, torch.floor(src_x + 0.5), torch.floor(src_y + 0.5), fill_value)
+        return gather_pixels(images, torch.floor(src_x + 0.5), torch.floor(src_y + 0.5), fill_value)
     return bilinear_gather(images, src_x, src_y, fill_value)
 
 
@@ -117,7 +117,7 @@ def bilinear_gather(images: torch.Tensor, src_x: torch.Tensor, src_y: torch.Tens
     x0, y0 = torch.floor(src_x), torch.floor(src_y)
     wx, wy = (src_x - x0).unsqueeze(1), (src_y - y0).unsqueeze(1)
     def at(x, y):
-        return _gather(images, x, y, fill).to(torch.float32)
+        return gather_pixels(images, x, y, fill).to(torch.float32)
     top = at(x0, y0) * (1 - wx) + at(x0 + 1, y0) * wx
     bottom = at(x0, y0 + 1) * (1 - wx) + at(x0 + 1, y0 + 1) * wx
     out = top * (1 - wy) + bottom * wy

@@ -1,0 +1,193 @@
+"""Crop: cut a box out of each image, random or centred (the seeds' crop), optionally padded first.
+
+With ``size=(h, w)`` the output is that box, pixel for pixel (torchvision's ``RandomCrop`` /
+``CenterCrop``). Without it the box covers ``fraction`` of each side and is resized back to the input
+size. Boxes are ``(top, left, height, width)`` in pixels; resizing follows ``cv2.resize`` (and
+torchvision's ``resized_crop`` without antialias): output pixel centre ``j`` reads the box at
+``left + (j + 0.5) * width / out_width - 0.5``, clamped to the box. ``"nearest"`` is OpenCV's
+``INTER_NEAREST_EXACT``. Pixels of a box that lie in the padding take ``fill``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from . import matrices
+from .base import BatchAugmentation, ImageAugmentation, uniform
+from .warp import bilinear_gather, check_fill, check_interpolation, fill_tensor, gather_pixels
+
+__all__ = ["Crop", "CropImage", "resample_boxes", "crop_image", "box_matrix", "check_size"]
+
+MODES = ("random", "center")
+
+
+def check_size(size: Any, name: str = "size") -> tuple[int, int] | None:
+    """``None``, ``n`` or ``(h, w)`` with positive integers -> ``(h, w)`` or ``None``."""
+    if size is None:
+        return None
+    values = (size, size) if isinstance(size, int) and not isinstance(size, bool) else size
+    if not isinstance(values, (list, tuple)) or len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values):
+        raise ValueError(f"{name} must be None, a positive int or a (height, width) pair of positive ints, got {size!r}")
+    return int(values[0]), int(values[1])
+
+
+def _axis_coordinates(start: torch.Tensor, length: torch.Tensor, out: int, interpolation: str) -> torch.Tensor:
+    """Source coordinates ``[B, out]`` along one axis for boxes ``start``/``length`` ``[B]``."""
+    j = torch.arange(out, dtype=torch.float32, device=start.device) + 0.5
+    scale = (length / out).unsqueeze(-1)
+    if interpolation == "nearest":
+        return start.unsqueeze(-1) + torch.floor(j * scale)
+    coordinate = start.unsqueeze(-1) + j * scale - 0.5
+    return torch.minimum(torch.maximum(coordinate, start.unsqueeze(-1)), (start + length - 1).unsqueeze(-1))
+
+
+def resample_boxes(images: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int], interpolation: str = "bilinear",
+                   fill: float | Sequence[float] = 0) -> torch.Tensor:
+    """Cut each sample's box and resize it to ``size``, the whole batch at once.
+
+    Args:
+        images: ``[B, C, H, W]`` uint8 or float. boxes: ``[B, 4]`` ``(top, left, height, width)`` pixels.
+        size: output ``(height, width)``. interpolation: ``"bilinear"`` or ``"nearest"``.
+        fill: value of box pixels outside the image.
+
+    Shape:
+        ``[B, C, H, W]`` -> ``[B, C, *size]``; a box of exactly ``size`` is copied pixel for pixel.
+    """
+    boxes = boxes.to(device=images.device, dtype=torch.float32)
+    top, left, height, width = boxes.unbind(-1)
+    src_y = _axis_coordinates(top, height, size[0], interpolation).unsqueeze(-1).expand(-1, -1, size[1])
+    src_x = _axis_coordinates(left, width, size[1], interpolation).unsqueeze(-2).expand(-1, size[0], -1)
+    fill_value = fill_tensor(fill, images)
+    if interpolation == "nearest":
+        return gather_pixels(images, src_x, src_y, fill_value)
+    return bilinear_gather(images, src_x, src_y, fill_value)
+
+
+def box_matrix(boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``[B, 3, 3]`` forward matrices sending each box onto an output of ``size`` (pixel centres, cv2.resize's alignment)."""
+    top, left, height, width = boxes.to(torch.float32).unbind(-1)
+    sx, sy = size[1] / width, size[0] / height
+    to_box = matrices.translation(0.5 - left, 0.5 - top)
+    return matrices.translation(torch.full_like(sx, -0.5), torch.full_like(sy, -0.5)) @ matrices.scaling(sx, sy) @ to_box
+
+
+def crop_image(img: np.ndarray, box: Sequence[float], size: tuple[int, int], interpolation: str = "bilinear",
+               fill: float | Sequence[float] = 0) -> np.ndarray:
+    """One image's box through NumPy slicing (``cv2.copyMakeBorder`` where it leaves the image) and ``cv2.resize``."""
+    top, left, height, width = (int(round(float(v))) for v in box)
+    pad_top, pad_left = max(0, -top), max(0, -left)
+    pad_bottom, pad_right = max(0, top + height - img.shape[0]), max(0, left + width - img.shape[1])
+    if pad_top or pad_left or pad_bottom or pad_right:
+        border = tuple(fill) + (0,) * (4 - len(fill)) if isinstance(fill, tuple) else (fill,) * 4
+        img = cv2.copyMakeBorder(img, pad_top, pad_bottom, pad_left, pad_right, cv2.BORDER_CONSTANT, value=border).reshape(
+            img.shape[0] + pad_top + pad_bottom, img.shape[1] + pad_left + pad_right, *img.shape[2:])
+    box_pixels = img[top + pad_top : top + pad_top + height, left + pad_left : left + pad_left + width]
+    if (height, width) == tuple(size):
+        return np.ascontiguousarray(box_pixels)
+    flag = cv2.INTER_LINEAR if interpolation == "bilinear" else cv2.INTER_NEAREST_EXACT
+    return cv2.resize(box_pixels, (size[1], size[0]), interpolation=flag).reshape(*size, *img.shape[2:])
+
+
+class _CropSettings:
+    """Arguments and box arithmetic shared by both backends."""
+
+    def _setup(self, size, mode, fraction, padding, fill, interpolation):
+        self.size = check_size(size)
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.mode = mode
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction must be in (0, 1] (the box side as a fraction of the image side), got {fraction!r}")
+        self.fraction = float(fraction)
+        if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+            raise ValueError(f"padding must be an int >= 0 (pixels added on every side), got {padding!r}")
+        self.padding = padding
+        self.fill = check_fill(fill)
+        self.interpolation = check_interpolation(interpolation)
+
+    def _box_size(self, height: int, width: int) -> tuple[int, int]:
+        if self.size is None:
+            return max(1, round(self.fraction * height)), max(1, round(self.fraction * width))
+        box_h, box_w = self.size
+        if box_h > height + 2 * self.padding or box_w > width + 2 * self.padding:
+            raise ValueError(f"size {self.size} is larger than the {height}x{width} image padded by {self.padding}; "
+                             f"allowed: at most ({height + 2 * self.padding}, {width + 2 * self.padding})")
+        return box_h, box_w
+
+    def _out_size(self, height: int, width: int) -> tuple[int, int]:
+        return self.size if self.size is not None else (height, width)
+
+
+class Crop(_CropSettings, BatchAugmentation):
+    """Per-sample random (or centre) crop.
+
+    Args:
+        size: output ``(h, w)`` (or ``n``): the box is exactly this big, no resizing. ``None``: a box of
+            ``fraction`` of each side, resized back to the input size.
+        mode: ``"random"`` (every sample its own box) or ``"center"``.
+        fraction: box side / image side when ``size`` is None, in (0, 1].
+        padding: pixels of ``fill`` added on every side before cropping (torchvision's ``RandomCrop(padding=)``).
+        fill: padding value (image units). interpolation: ``"bilinear"`` or ``"nearest"`` (resizing only).
+
+    Shape:
+        ``[B, C, H, W]`` -> ``[B, C, *size]`` (or ``[B, C, H, W]``). params: ``box`` ``[B, 4]`` = (top, left, h, w).
+
+    Example:
+        >>> aug = Crop(size=4, mode="center")
+        >>> x = torch.arange(64, dtype=torch.uint8).view(1, 1, 8, 8)
+        >>> torch.equal(aug(x)[0], x[..., 2:6, 2:6])
+        True
+    """
+
+    def __init__(self, size: int | tuple[int, int] | None = None, mode: str = "random", fraction: float = 0.875,
+                 padding: int = 0, fill: float | Sequence[float] = 0, interpolation: str = "bilinear"):
+        BatchAugmentation.__init__(self)
+        self._setup(size, mode, fraction, padding, fill, interpolation)
+
+    def sample_params(self, images, generator=None):
+        batch, device = images.shape[0], images.device
+        height, width = images.shape[-2:]
+        box_h, box_w = self._box_size(height, width)
+        if self.mode == "center":
+            top = torch.full((batch,), round((height - box_h) / 2), dtype=torch.float32, device=device)
+            left = torch.full((batch,), round((width - box_w) / 2), dtype=torch.float32, device=device)
+        else:
+            span = torch.tensor([height + 2 * self.padding - box_h + 1, width + 2 * self.padding - box_w + 1], device=device)
+            corner = torch.floor(uniform((batch, 2), 0.0, 1.0, device, generator) * span).clamp_(max=span - 1) - self.padding
+            top, left = corner.unbind(-1)
+        sizes = torch.tensor([box_h, box_w], dtype=torch.float32, device=device).expand(batch, 2)
+        return {"box": torch.cat([torch.stack([top, left], -1), sizes], -1)}
+
+    def matrix_from_params(self, params: dict[str, torch.Tensor], height: int, width: int) -> torch.Tensor:
+        """``[B, 3, 3]`` forward matrices of the crop-and-resize (input -> output pixel coordinates)."""
+        return box_matrix(params["box"], self._out_size(height, width))
+
+    def apply(self, images, targets, params):
+        out_size = self._out_size(*images.shape[-2:])
+        return resample_boxes(images, params["box"], out_size, self.interpolation, self.fill), targets
+
+
+class CropImage(_CropSettings, ImageAugmentation):
+    """Image backend of ``crop``: slicing (padding by ``cv2.copyMakeBorder``) and ``cv2.resize``; params ``{"box": (top, left, h, w)}``."""
+
+    def __init__(self, size: int | tuple[int, int] | None = None, mode: str = "random", fraction: float = 0.875,
+                 padding: int = 0, fill: float | Sequence[float] = 0, interpolation: str = "bilinear"):
+        ImageAugmentation.__init__(self)
+        self._setup(size, mode, fraction, padding, fill, interpolation)
+
+    def sample_params(self, img, rng):
+        height, width = img.shape[:2]
+        box_h, box_w = self._box_size(height, width)
+        if self.mode == "center":
+            top, left = round((height - box_h) / 2), round((width - box_w) / 2)
+        else:
+            top = int(rng.integers(0, height + 2 * self.padding - box_h + 1)) - self.padding
+            left = int(rng.integers(0, width + 2 * self.padding - box_w + 1)) - self.padding
+        return {"box": np.array([top, left, box_h, box_w], dtype=np.float32)}
+
+    def apply(self, img, params):
+        return crop_image(img, params["box"], self._out_size(*img.shape[:2]), self.interpolation, self.fill)

@@ -1,0 +1,127 @@
+"""RandomResizedCrop: a box of random area and aspect ratio, resized to the output size (Inception's crop).
+
+Szegedy et al., "Going Deeper with Convolutions" (2015); the sampler of torchvision's and timm's
+``RandomResizedCrop``: up to ten tries of area ``U(scale) * H * W`` and log-uniform aspect ratio in
+``ratio``, the first box that fits wins, otherwise the centred box of the clamped ratio. The batch
+backend runs the ten tries of every sample at once as a ``[B, 10]`` tensor. Resizing as :mod:`.crop`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .base import BatchAugmentation, ImageAugmentation, uniform
+from .crop import box_matrix, check_size, crop_image, resample_boxes
+from .warp import check_interpolation, check_range
+
+__all__ = ["RandomResizedCrop", "RandomResizedCropImage"]
+
+ATTEMPTS = 10
+
+
+def _check_pair(value: Any, name: str) -> tuple[float, float]:
+    low, high = check_range(value, name, symmetric=False)
+    if low <= 0:
+        raise ValueError(f"{name} must be a (low, high) pair with 0 < low <= high, got {value!r}")
+    return low, high
+
+
+def _fallback_box(height: int, width: int, ratio: tuple[float, float]) -> tuple[int, int]:
+    """torchvision's last resort: the whole image, its aspect ratio clamped into ``ratio``."""
+    in_ratio = width / height
+    if in_ratio < ratio[0]:
+        return round(width / ratio[0]), width
+    if in_ratio > ratio[1]:
+        return height, round(height * ratio[1])
+    return height, width
+
+
+class _ResizedCropSettings:
+    def _setup(self, size, scale, ratio, interpolation):
+        self.size = check_size(size)
+        self.scale = _check_pair(scale, "scale")
+        self.ratio = _check_pair(ratio, "ratio")
+        self.interpolation = check_interpolation(interpolation)
+
+    def _out_size(self, height: int, width: int) -> tuple[int, int]:
+        return self.size if self.size is not None else (height, width)
+
+
+class RandomResizedCrop(_ResizedCropSettings, BatchAugmentation):
+    """Per-sample random-resized crop.
+
+    Args:
+        size: output ``(h, w)`` (or ``n``); ``None`` keeps the input size.
+        scale: box area range as a fraction of the image area, ``0 < low <= high``.
+        ratio: aspect ratio (width / height) range, sampled log-uniformly.
+        interpolation: ``"bilinear"`` (default, float inside, uint8 rounded back) or ``"nearest"``.
+
+    Shape:
+        ``[B, C, H, W]`` -> ``[B, C, *size]``. params: ``box`` ``[B, 4]`` = (top, left, h, w) pixels.
+
+    Example:
+        >>> aug = RandomResizedCrop(size=16)
+        >>> y, _ = aug(torch.zeros(4, 3, 32, 32, dtype=torch.uint8), generator=torch.Generator().manual_seed(0))
+        >>> tuple(y.shape)
+        (4, 3, 16, 16)
+    """
+
+    def __init__(self, size: int | tuple[int, int] | None = None, scale: tuple[float, float] = (0.08, 1.0),
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3), interpolation: str = "bilinear"):
+        BatchAugmentation.__init__(self)
+        self._setup(size, scale, ratio, interpolation)
+
+    def sample_params(self, images, generator=None):
+        batch, device = images.shape[0], images.device
+        height, width = images.shape[-2:]
+        area = uniform((batch, ATTEMPTS), *self.scale, device, generator) * (height * width)
+        aspect = torch.exp(uniform((batch, ATTEMPTS), math.log(self.ratio[0]), math.log(self.ratio[1]), device, generator))
+        box_w = torch.round(torch.sqrt(area * aspect))
+        box_h = torch.round(torch.sqrt(area / aspect))
+        fits = (box_w > 0) & (box_w <= width) & (box_h > 0) & (box_h <= height)
+        first = fits.to(torch.uint8).argmax(dim=1, keepdim=True)  # first try that fits (0 if none)
+        box_h, box_w = box_h.gather(1, first).squeeze(1), box_w.gather(1, first).squeeze(1)
+        corner = uniform((batch, 2), 0.0, 1.0, device, generator)
+        top = torch.minimum(torch.floor(corner[:, 0] * (height - box_h + 1)), height - box_h)
+        left = torch.minimum(torch.floor(corner[:, 1] * (width - box_w + 1)), width - box_w)
+        fallback_h, fallback_w = _fallback_box(height, width, self.ratio)
+        fallback = torch.tensor([(height - fallback_h) // 2, (width - fallback_w) // 2, fallback_h, fallback_w],
+                                dtype=torch.float32, device=device)
+        box = torch.stack([top, left, box_h, box_w], -1)
+        return {"box": torch.where(fits.any(dim=1, keepdim=True), box, fallback)}
+
+    def matrix_from_params(self, params: dict[str, torch.Tensor], height: int, width: int) -> torch.Tensor:
+        """``[B, 3, 3]`` forward matrices of the crop-and-resize (input -> output pixel coordinates)."""
+        return box_matrix(params["box"], self._out_size(height, width))
+
+    def apply(self, images, targets, params):
+        out_size = self._out_size(*images.shape[-2:])
+        return resample_boxes(images, params["box"], out_size, self.interpolation), targets
+
+
+class RandomResizedCropImage(_ResizedCropSettings, ImageAugmentation):
+    """Image backend of ``random_resized_crop``: slicing and ``cv2.resize``; params ``{"box": (top, left, h, w)}``."""
+
+    def __init__(self, size: int | tuple[int, int] | None = None, scale: tuple[float, float] = (0.08, 1.0),
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3), interpolation: str = "bilinear"):
+        ImageAugmentation.__init__(self)
+        self._setup(size, scale, ratio, interpolation)
+
+    def sample_params(self, img, rng):
+        height, width = img.shape[:2]
+        for _ in range(ATTEMPTS):
+            area = rng.uniform(*self.scale) * height * width
+            aspect = math.exp(rng.uniform(math.log(self.ratio[0]), math.log(self.ratio[1])))
+            box_w, box_h = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+            if 0 < box_w <= width and 0 < box_h <= height:
+                top, left = int(rng.integers(0, height - box_h + 1)), int(rng.integers(0, width - box_w + 1))
+                return {"box": np.array([top, left, box_h, box_w], dtype=np.float32)}
+        box_h, box_w = _fallback_box(height, width, self.ratio)
+        return {"box": np.array([(height - box_h) // 2, (width - box_w) // 2, box_h, box_w], dtype=np.float32)}
+
+    def apply(self, img, params):
+        return crop_image(img, params["box"], self._out_size(*img.shape[:2]), self.interpolation)
