@@ -12,7 +12,13 @@ STRATEGY_KWARGS: dict[str, dict] = {}
 DEFAULT_STRATEGY_KWARGS = {"model": "test_resnet", "epochs": 1, "batch_size": 32}
 #: Augmentations whose defaults need an argument for the checks (e.g. class counts for mixing).
 AUGMENTATION_KWARGS: dict[str, dict] = {"cutmix": {"num_classes": 10}, "mixup": {"num_classes": 10}}
-LOSS_KWARGS: dict[str, dict] = {}
+LOSS_KWARGS: dict[str, dict] = {
+    # check_loss also calls without targets: dkd then takes the teacher's argmax as the target class
+    "dkd": {"target_from_teacher": True},
+    # check_loss passes no features: the feature losses are then their logit part (CE, and KD here)
+    "fitnet": {"kd_weight": 1.0},
+    "attention_transfer": {"kd_weight": 1.0},
+}
 
 
 @pytest.mark.parametrize("name", ep.list_augmentations(backend="batch"))

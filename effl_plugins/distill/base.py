@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
-    "DistillationLoss", "as_float", "check_fraction", "check_logits", "check_non_negative", "check_positive",
+    "DistillationLoss", "FeatureDistillationLoss", "as_float", "feature_pairs", "check_fraction", "check_logits", "check_non_negative", "check_positive",
     "check_targets", "class_map", "cross_entropy", "select_teacher_classes",
 ]
 
@@ -146,3 +146,56 @@ class DistillationLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k != "training")
+
+
+def feature_pairs(student_features: Any, teacher_features: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Pair up ``student_features=`` and ``teacher_features=`` (a tensor or a list of tensors each);
+    teacher features detached. Neither given: ``[]``. One without the other, or lengths that
+    differ: ValueError."""
+    if student_features is None and teacher_features is None:
+        return []
+    if student_features is None or teacher_features is None:
+        missing = "student_features" if student_features is None else "teacher_features"
+        raise ValueError(f"{missing} is None while the other is given; pass both (a tensor or a list of tensors each)")
+    students = [student_features] if isinstance(student_features, torch.Tensor) else list(student_features)
+    teachers = [teacher_features] if isinstance(teacher_features, torch.Tensor) else list(teacher_features)
+    if len(students) != len(teachers) or not students:
+        raise ValueError(f"student_features and teacher_features must pair up, got {len(students)} and {len(teachers)} tensors")
+    for name, items in (("student_features", students), ("teacher_features", teachers)):
+        for item in items:
+            if not isinstance(item, torch.Tensor) or not item.dtype.is_floating_point:
+                raise ValueError(f"{name} must hold floating tensors, got {type(item).__name__}")
+    return [(s, t.detach()) for s, t in zip(students, teachers)]
+
+
+class FeatureDistillationLoss(DistillationLoss):
+    """A feature term plus an optional logit part, shared by the feature losses:
+    ``loss = feature_weight * feature_term + ce_weight * CE(s, y) + kd_weight * KD_T(s, t)``, each term present only
+    when its inputs are (features, targets, teacher logits with ``kd_weight > 0``). Without features
+    the loss is its logit part alone; with nothing to compute at all, a ValueError."""
+
+    uses_features = True
+
+    def __init__(self, ce_weight: float = 1.0, kd_weight: float = 0.0, temperature: float = 4.0, teacher_classes=None):
+        super().__init__(teacher_classes)
+        self.ce_weight = check_non_negative(ce_weight, "ce_weight")
+        self.kd_weight = check_non_negative(kd_weight, "kd_weight")
+        self.temperature = check_positive(temperature, "temperature")
+
+    def combine(self, name: str, feature_term: torch.Tensor | None, feature_weight: float,
+                student_logits, teacher_logits, targets) -> dict:
+        """``feature_weight * feature_term`` (``None`` without features) plus the logit part; the
+        result dict reports each term unweighted."""
+        from .kd import kd_divergence
+
+        student_logits, teacher_logits = self.logits(student_logits, teacher_logits, targets, teacher_required=False)
+        out = {} if feature_term is None else {name: feature_term}
+        if targets is not None:
+            out["ce"] = cross_entropy(student_logits, targets)
+        if teacher_logits is not None and self.kd_weight > 0:
+            out["kd"] = kd_divergence(student_logits, teacher_logits, self.temperature)
+        if not out:
+            raise ValueError(f"{type(self).__name__} got no student_features/teacher_features, no targets and "
+                             f"kd_weight={self.kd_weight} (or no teacher_logits): there is nothing to optimize")
+        weights = {name: feature_weight, "ce": self.ce_weight, "kd": self.kd_weight}
+        return {"loss": sum(weights[k] * v for k, v in out.items()), **out}

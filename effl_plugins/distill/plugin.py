@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
+from .attention_transfer import AttentionTransferLoss
+from .dist import DISTLoss
+from .dkd import DKDLoss
+from .fitnet import FitNetLoss
 from .kd import KDLoss
+from .logit_std_kd import LogitStdKDLoss
+from .mse_logits import MSELogitsLoss
+from .soft_target_ce import SoftTargetCELoss
 
 
 @hookimpl
 def register_losses(register):
     register("kd", KDLoss)
+    register("soft_target_ce", SoftTargetCELoss)
+    register("dkd", DKDLoss)
+    register("dist", DISTLoss)
+    register("logit_std_kd", LogitStdKDLoss)
+    register("fitnet", FitNetLoss)
+    register("attention_transfer", AttentionTransferLoss)
+    register("mse_logits", MSELogitsLoss)
