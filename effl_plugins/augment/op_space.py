@@ -1,0 +1,105 @@
+"""The op set that RandAugment and TrivialAugment draw from, and their magnitude sampling.
+
+Each entry names a registered op class and the arguments that make it the RandAugment op
+(``shear_x`` is ``Shear(axis="x")``, ``brightness`` is ``Brightness(mode="factor")``). Every op class
+maps a magnitude ``m = M / 30`` in [0, 1] and a sign to its own parameters through
+``params_from_magnitude`` (torchvision's RandAugment, 31 bins; see :mod:`.magnitude`).
+
+Magnitude noise follows timm's ``rand_augment_transform``: ``magnitude_std > 0`` draws each op's M
+from ``N(M, std)`` clipped to [0, 30]; ``magnitude_std = inf`` draws it from ``U(0, M)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+__all__ = ["RAND_AUGMENT_OPS", "MAX_MAGNITUDE", "build_ops", "check_op_names", "check_rand_augment_args", "sample_magnitudes", "sample_magnitudes_image"]
+
+#: torchvision's RandAugment op set, in torchvision's order.
+RAND_AUGMENT_OPS = (
+    "identity", "shear_x", "shear_y", "translate_x", "translate_y", "rotate", "brightness",
+    "color", "contrast", "sharpness", "posterize", "solarize", "auto_contrast", "equalize",
+)
+MAX_MAGNITUDE = 30.0
+
+#: op name -> (module under effl_plugins.augment, batch class, image class, constructor kwargs)
+_SPECS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
+    "identity": ("identity", "Identity", "IdentityImage", {}),
+    "shear_x": ("shear", "Shear", "ShearImage", {"axis": "x"}),
+    "shear_y": ("shear", "Shear", "ShearImage", {"axis": "y"}),
+    "translate_x": ("translate", "Translate", "TranslateImage", {"axis": "x"}),
+    "translate_y": ("translate", "Translate", "TranslateImage", {"axis": "y"}),
+    "rotate": ("rotate", "Rotate", "RotateImage", {}),
+    "brightness": ("brightness", "Brightness", "BrightnessImage", {"mode": "factor"}),
+    "color": ("color", "Color", "ColorImage", {}),
+    "contrast": ("contrast", "Contrast", "ContrastImage", {}),
+    "sharpness": ("sharpness", "Sharpness", "SharpnessImage", {}),
+    "posterize": ("posterize", "Posterize", "PosterizeImage", {}),
+    "solarize": ("solarize", "Solarize", "SolarizeImage", {}),
+    "auto_contrast": ("auto_contrast", "AutoContrast", "AutoContrastImage", {}),
+    "equalize": ("equalize", "Equalize", "EqualizeImage", {}),
+}
+GEOMETRIC = frozenset({"shear_x", "shear_y", "translate_x", "translate_y", "rotate"})
+
+
+def check_op_names(ops: Sequence[str] | None) -> tuple[str, ...]:
+    if ops is None:
+        return RAND_AUGMENT_OPS
+    if isinstance(ops, str) or not isinstance(ops, (list, tuple)) or not ops or any(op not in _SPECS for op in ops):
+        raise ValueError(f"ops must be a non-empty sequence of names from {RAND_AUGMENT_OPS}, got {ops!r}")
+    return tuple(ops)
+
+
+def build_ops(names: Sequence[str], backend: str, interpolation: str, fill: Any) -> list[Any]:
+    """One op instance per name (``None`` for identity); geometric ops get ``interpolation`` and ``fill``."""
+    ops = []
+    for name in names:
+        if name == "identity":
+            ops.append(None)
+            continue
+        module, batch_class, image_class, kwargs = _SPECS[name]
+        cls = getattr(importlib.import_module(f".{module}", __package__), batch_class if backend == "batch" else image_class)
+        extra = {"interpolation": interpolation, "fill": fill} if name in GEOMETRIC else {}
+        ops.append(cls(**kwargs, **extra))
+    return ops
+
+
+def _number(value: Any, name: str, low: float, high: float, allow_inf: bool = False) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (low <= value <= high or (allow_inf and value == math.inf))
+    if not ok:
+        raise ValueError(f"{name} must be a number in [{low:g}, {high:g}]{' or inf' if allow_inf else ''}, got {value!r}")
+    return float(value)
+
+
+def check_rand_augment_args(num_ops: Any, magnitude: Any, magnitude_std: Any) -> tuple[int, float, float]:
+    if isinstance(num_ops, bool) or not isinstance(num_ops, int) or num_ops < 0:
+        raise ValueError(f"num_ops must be an int >= 0, got {num_ops!r}")
+    return num_ops, _number(magnitude, "magnitude", 0, MAX_MAGNITUDE), _number(magnitude_std, "magnitude_std", 0, math.inf, allow_inf=True)
+
+
+def sample_magnitudes(shape: tuple[int, ...], magnitude: float, std: float, device, generator=None) -> torch.Tensor:
+    """Per-op magnitudes on the 0..1 scale (M / 30), float32 ``shape``."""
+    where = generator.device if generator is not None else torch.device(device)
+    if std == math.inf:
+        values = torch.rand(shape, generator=generator, device=where) * magnitude
+    elif std > 0:
+        values = (magnitude + std * torch.randn(shape, generator=generator, device=where)).clamp(0, MAX_MAGNITUDE)
+    else:
+        values = torch.full(shape, magnitude, device=where)
+    return (values / MAX_MAGNITUDE).to(device)
+
+
+def sample_magnitudes_image(count: int, magnitude: float, std: float, rng: np.random.Generator) -> np.ndarray:
+    """The image backend's draw of :func:`sample_magnitudes` (same distribution), float32 ``[count]``."""
+    if std == math.inf:
+        values = rng.uniform(0, magnitude, size=count)
+    elif std > 0:
+        values = np.clip(rng.normal(magnitude, std, size=count), 0, MAX_MAGNITUDE)
+    else:
+        values = np.full(count, magnitude)
+    return (values / MAX_MAGNITUDE).astype(np.float32)

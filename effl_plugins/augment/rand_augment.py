@@ -1,0 +1,167 @@
+"""RandAugment (Cubuk et al. 2020, "RandAugment: Practical automated data augmentation with a
+reduced search space"): each image gets ``num_ops`` ops drawn uniformly (with replacement) from
+14, all at magnitude M on the 0..30 scale, each op's direction (sign) a coin flip.
+
+Order: every sample first runs its colour ops in slot order, then ONE warp by the product of its
+geometric ops' matrices, composed in slot order. torchvision interleaves them in slot order
+instead; doing geometry last means one interpolation instead of up to N, and the fill colour of
+uncovered pixels is never recoloured (solarized, equalized). Both backends use this order.
+
+Batch backend: ops, magnitudes and signs are ``[B, N]`` tensors; the loop runs over the N slots
+and the 14 ops, never over samples. On the CPU an op runs only on the samples that chose it
+(``index_select``/``index_copy``); on an accelerator it runs on the whole batch and
+``torch.where`` keeps the choosers' results, so a call never waits for the device.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from . import matrices
+from .base import BatchAugmentation, ImageAugmentation
+from .op_space import GEOMETRIC, build_ops, check_op_names, check_rand_augment_args, sample_magnitudes, sample_magnitudes_image
+from .warp import check_fill, check_interpolation, warp_affine, warp_affine_image
+
+__all__ = ["RandAugment", "RandAugmentImage"]
+
+
+def _where_chosen(images: torch.Tensor, chosen: torch.Tensor, run) -> torch.Tensor:
+    """``run(subset, index)`` on the samples where ``chosen`` holds; the others unchanged."""
+    if images.device.type == "cpu":
+        index = chosen.nonzero().squeeze(1)
+        if index.numel() == 0:
+            return images
+        return images.index_copy(0, index, run(images.index_select(0, index), index))
+    everyone = torch.arange(len(images), device=images.device)
+    return torch.where(chosen[:, None, None, None], run(images, everyone), images)
+
+
+class RandAugment(BatchAugmentation):
+    """Per-sample RandAugment on a batch.
+
+    Args:
+        num_ops: N, ops per image (default 2).
+        magnitude: M on the 0..30 scale (default 9, torchvision's).
+        magnitude_std: per-op Gaussian noise on M, clipped to [0, 30]; ``inf`` draws M' ~ U(0, M).
+        ops: restrict the op set (names from ``op_space.RAND_AUGMENT_OPS``); default all 14.
+        interpolation, fill: of the geometric ops' warp (``"nearest"`` or ``"bilinear"``; fill in image units).
+
+    Shape:
+        images ``[B, C, H, W]`` uint8 or float -> same. params: ``ops`` ``[B, N]`` int64 (index into
+        ``self.op_names``), ``magnitude`` ``[B, N]`` float32 in [0, 1] (M / 30), ``sign`` ``[B, N]`` float32 (+-1).
+
+    Example:
+        >>> aug = RandAugment(num_ops=2, magnitude=9)
+        >>> x = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+        >>> y, _ = aug(x, generator=torch.Generator().manual_seed(0))
+        >>> aug.last_params["ops"].shape
+        torch.Size([4, 2])
+    """
+
+    def __init__(self, num_ops: int = 2, magnitude: float = 9, magnitude_std: float = 0.0, ops: Sequence[str] | None = None,
+                 interpolation: str = "nearest", fill: float | Sequence[float] = 0):
+        super().__init__()
+        self.num_ops, self.magnitude, self.magnitude_std = check_rand_augment_args(num_ops, magnitude, magnitude_std)
+        self.op_names = check_op_names(ops)
+        self.interpolation = check_interpolation(interpolation)
+        self.fill = check_fill(fill)
+        self._ops = build_ops(self.op_names, "batch", self.interpolation, self.fill)
+
+    def _sample_magnitudes(self, shape, device, generator) -> torch.Tensor:
+        return sample_magnitudes(shape, self.magnitude, self.magnitude_std, device, generator)
+
+    def sample_params(self, images, generator=None):
+        shape, device = (images.shape[0], self.num_ops), images.device
+        where = generator.device if generator is not None else device
+        ops = torch.randint(len(self.op_names), shape, generator=generator, device=where).to(device)
+        magnitude = self._sample_magnitudes(shape, device, generator)
+        sign = torch.where(torch.rand(shape, generator=generator, device=where) < 0.5, -1.0, 1.0).to(device)
+        return {"ops": ops, "magnitude": magnitude, "sign": sign}
+
+    def _op_params(self, k: int, images: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor) -> dict:
+        return self._ops[k].params_from_magnitude(images, magnitude, sign)
+
+    def apply(self, images, targets, params):
+        ops, magnitude, sign = self._checked(params, images.shape[0])
+        height, width = images.shape[-2:]
+        out = images
+        total = matrices.identity(len(images), images.device)
+        for slot in range(ops.shape[1]):
+            step = matrices.identity(len(images), images.device)
+            for k, name in enumerate(self.op_names):
+                chosen = ops[:, slot] == k
+                if name == "identity":
+                    continue
+                m, s = magnitude[:, slot], sign[:, slot]
+                if name in GEOMETRIC:
+                    matrix = self._ops[k].matrix_from_params(self._op_params(k, images, m, s), height, width)
+                    step = torch.where(chosen[:, None, None], matrix, step)
+                    continue
+                def run(subset, index, k=k, m=m, s=s):
+                    return self._ops[k].apply(subset, None, self._op_params(k, subset, m[index], s[index]))[0]
+                out = _where_chosen(out, chosen, run)
+            total = step @ total
+        warped = torch.isin(ops, torch.tensor([k for k, n in enumerate(self.op_names) if n in GEOMETRIC], device=ops.device)).any(1)
+        out = _where_chosen(out, warped, lambda subset, index: warp_affine(subset, total[index], self.interpolation, self.fill))
+        return (images.clone() if out is images else out), targets
+
+    def _checked(self, params, batch: int):
+        try:
+            ops, magnitude, sign = params["ops"].long(), params["magnitude"], params["sign"]
+        except (KeyError, AttributeError) as exc:
+            raise ValueError(f"params must hold tensors 'ops', 'magnitude' and 'sign' of shape [B, N], got {params!r}") from exc
+        if ops.ndim != 2 or magnitude.shape != ops.shape or sign.shape != ops.shape or len(ops) != batch:
+            raise ValueError(f"params 'ops', 'magnitude', 'sign' must share the shape [B, N] with B={batch}, got {tuple(ops.shape)}, {tuple(magnitude.shape)}, {tuple(sign.shape)}")
+        if ops.device.type == "cpu" and ops.numel() and not bool(((ops >= 0) & (ops < len(self.op_names))).all()):
+            raise ValueError(f"params['ops'] must index the {len(self.op_names)} ops {self.op_names}, got {ops.tolist()}")
+        return ops, magnitude, sign
+
+
+class RandAugmentImage(ImageAugmentation):
+    """Image backend of ``rand_augment``: the same distribution and order on one ``H x W x C`` uint8 image.
+
+    Same arguments as :class:`RandAugment`. params: ``ops`` ``[N]`` int (index into ``self.op_names``),
+    ``magnitude`` ``[N]`` float in [0, 1], ``sign`` ``[N]`` (+-1).
+    """
+
+    def __init__(self, num_ops: int = 2, magnitude: float = 9, magnitude_std: float = 0.0, ops: Sequence[str] | None = None,
+                 interpolation: str = "nearest", fill: float | Sequence[float] = 0):
+        super().__init__()
+        self.num_ops, self.magnitude, self.magnitude_std = check_rand_augment_args(num_ops, magnitude, magnitude_std)
+        self.op_names = check_op_names(ops)
+        self.interpolation = check_interpolation(interpolation)
+        self.fill = check_fill(fill)
+        self._ops = build_ops(self.op_names, "image", self.interpolation, self.fill)
+
+    def _sample_magnitudes(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        return sample_magnitudes_image(count, self.magnitude, self.magnitude_std, rng)
+
+    def sample_params(self, img, rng):
+        ops = rng.integers(len(self.op_names), size=self.num_ops)
+        magnitude = self._sample_magnitudes(self.num_ops, rng)
+        sign = np.where(rng.random(self.num_ops) < 0.5, -1.0, 1.0).astype(np.float32)
+        return {"ops": ops, "magnitude": magnitude, "sign": sign}
+
+    def _op_params(self, k: int, img: np.ndarray, magnitude: float, sign: float) -> dict[str, Any]:
+        return self._ops[k].params_from_magnitude(img, magnitude, sign)
+
+    def apply(self, img, params):
+        height, width = img.shape[:2]
+        total, warped, original = np.eye(3), False, img
+        for k, m, s in zip(np.asarray(params["ops"]).tolist(), np.asarray(params["magnitude"]).tolist(), np.asarray(params["sign"]).tolist()):
+            if not 0 <= k < len(self.op_names):
+                raise ValueError(f"params['ops'] must index the {len(self.op_names)} ops {self.op_names}, got {k}")
+            name = self.op_names[k]
+            if name == "identity":
+                continue
+            op_params = self._op_params(k, img, float(m), float(s))
+            if name in GEOMETRIC:
+                total, warped = np.asarray(self._ops[k].matrix_from_params(op_params, height, width), dtype=np.float64) @ total, True
+            else:
+                img = self._ops[k].apply(img, op_params)
+        if warped:
+            return warp_affine_image(img, total, self.interpolation, self.fill)
+        return img.copy() if img is original else img
