@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
-from .affine import Affine, AffineImage
 from .brightness import Brightness, BrightnessImage
 from .color import Color, ColorImage
 from .contrast import Contrast, ContrastImage
 from .sharpness import Sharpness, SharpnessImage
+from .auto_contrast import AutoContrast, AutoContrastImage
+from .histogram import Equalize, EqualizeImage
+from .identity import Identity, IdentityImage
+from .invert import Invert, InvertImage
+from .posterize import Posterize, PosterizeImage
+from .solarize import Solarize, SolarizeImage
 from .crop import Crop, CropImage
 from .flip import Flip, FlipImage, HorizontalFlip, HorizontalFlipImage, VerticalFlip, VerticalFlipImage
 from .random_resized_crop import RandomResizedCrop, RandomResizedCropImage
@@ -28,14 +33,24 @@ def register_augmentations(register):
     register("contrast", ContrastImage, backend="image")
     register("sharpness", Sharpness, backend="batch")
     register("sharpness", SharpnessImage, backend="image")
+    register("auto_contrast", AutoContrast, backend="batch")
+    register("auto_contrast", AutoContrastImage, backend="image")
+    register("equalize", Equalize, backend="batch")
+    register("equalize", EqualizeImage, backend="image")
+    register("identity", Identity, backend="batch")
+    register("identity", IdentityImage, backend="image")
+    register("invert", Invert, backend="batch")
+    register("invert", InvertImage, backend="image")
+    register("posterize", Posterize, backend="batch")
+    register("posterize", PosterizeImage, backend="image")
+    register("solarize", Solarize, backend="batch")
+    register("solarize", SolarizeImage, backend="image")
     register("flip", Flip, backend="batch")
     register("flip", FlipImage, backend="image")
     register("hflip", HorizontalFlip, backend="batch")
     register("hflip", HorizontalFlipImage, backend="image")
     register("vflip", VerticalFlip, backend="batch")
     register("vflip", VerticalFlipImage, backend="image")
-    register("affine", Affine, backend="batch")
-    register("affine", AffineImage, backend="image")
     register("crop", Crop, backend="batch")
     register("crop", CropImage, backend="image")
     register("random_resized_crop", RandomResizedCrop, backend="batch")

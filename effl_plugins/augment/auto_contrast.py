@@ -1,0 +1,60 @@
+"""Auto contrast: stretch each channel linearly so that its minimum becomes 0 and its maximum the
+top of the range (PIL ``ImageOps.autocontrast`` with no cutoff,
+``torchvision.transforms.v2.functional.autocontrast``).
+
+``out = (x - min) / ((max - min) / 255)`` clipped and truncated on uint8, in float32 as torchvision
+computes it; a constant channel is left unchanged. The map is a per-sample, per-channel lookup
+table: the batch backend evaluates it directly, the image backend through ``cv2.LUT``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .applied import AppliedBatch, AppliedImage
+from .lut import apply_lut_image, truncate_to_uint8
+
+__all__ = ["AutoContrast", "AutoContrastImage"]
+
+
+class AutoContrast(AppliedBatch):
+    """Per-sample random auto contrast (each channel stretched to the full range).
+
+    Args:
+        p: probability that a sample is changed (default 0.5).
+
+    Shape:
+        images ``[B, C, H, W]`` uint8 or float -> same. params: ``applied`` ``[B]`` bool.
+
+    Example:
+        >>> x = torch.tensor([50, 100, 150], dtype=torch.uint8).view(1, 1, 1, 3).expand(1, 3, 1, 3)
+        >>> y, _ = AutoContrast(p=1.0)(x)
+        >>> y[0, 0, 0].tolist()
+        [0, 127, 255]
+    """
+
+    def transform(self, images, applied):
+        bound = 255.0 if images.dtype == torch.uint8 else 1.0
+        values = images.to(torch.float32) if images.dtype == torch.uint8 else images
+        low = values.amin(dim=(-2, -1), keepdim=True)
+        high = values.amax(dim=(-2, -1), keepdim=True)
+        keep = (high == low) | ~applied.view(-1, 1, 1, 1)
+        inv_scale = torch.where(keep, torch.ones_like(high), (high - low) * (1.0 / bound))
+        low = torch.where(keep, torch.zeros_like(low), low)
+        out = (values - low) / inv_scale
+        return truncate_to_uint8(out) if images.dtype == torch.uint8 else out.clamp_(0, 1)
+
+
+class AutoContrastImage(AppliedImage):
+    """Image backend of ``auto_contrast``: per-channel tables through ``cv2.LUT``. Args ``p``; params ``applied``."""
+
+    def transform(self, img):
+        planes = img.reshape(-1, 1 if img.ndim == 2 else img.shape[2]).astype(np.float32)
+        low, high = planes.min(axis=0), planes.max(axis=0)
+        keep = high == low
+        inv_scale = np.where(keep, np.float32(1), (high - low) * np.float32(1.0 / 255)).astype(np.float32)
+        low = np.where(keep, np.float32(0), low).astype(np.float32)
+        ramp = np.arange(256, dtype=np.float32)
+        luts = np.clip((ramp[None, :] - low[:, None]) / inv_scale[:, None], 0, 255).astype(np.uint8)
+        return apply_lut_image(img, luts)

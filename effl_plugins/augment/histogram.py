@@ -1,0 +1,88 @@
+"""Equalize: per-channel histogram equalization with PIL's lookup table (PIL ``ImageOps.equalize``,
+``torchvision.transforms.v2.functional.equalize``).
+
+With ``n`` pixels, ``h`` the channel's histogram and ``c`` its cumulative sum, PIL's table is
+``lut[0] = 0``, ``lut[k] = min(255, (c[k-1] + step // 2) // step)`` with
+``step = (n - h[last non-empty bin]) // 255``; a channel with ``step = 0`` (nearly constant) is
+left as it is. The batch backend builds every sample's and channel's histogram at once with one
+``scatter_add_`` over offset rows and gathers from a ``[B, C, 256]`` table. Float images are
+quantized to uint8 first (``x * (256 - 1e-3)``, truncated, as torchvision does) and scaled back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .applied import AppliedBatch, AppliedImage
+from .lut import apply_lut, apply_lut_image
+
+__all__ = ["Equalize", "EqualizeImage", "equalize_luts", "equalize_lut_image"]
+
+
+def equalize_luts(images: torch.Tensor) -> torch.Tensor:
+    """PIL's equalization tables of a uint8 batch.
+
+    Shape:
+        images ``[B, C, H, W]`` uint8 -> ``[B, C, 256]`` uint8.
+    """
+    batch, channels = images.shape[:2]
+    flat = images.reshape(batch * channels, -1).long()
+    hist = torch.zeros(batch * channels, 256, dtype=torch.int64, device=images.device)
+    hist.scatter_add_(1, flat, torch.ones(1, dtype=torch.int64, device=images.device).expand_as(flat))
+    cumulative = hist.cumsum(1)
+    last_bin = cumulative.argmax(1, keepdim=True)  # first index reaching the total = last non-empty bin
+    step = (flat.shape[1] - hist.gather(1, last_bin)) // 255
+    lut = (cumulative[:, :-1] + step // 2) // step.clamp(min=1)
+    lut = torch.cat([torch.zeros_like(lut[:, :1]), lut.clamp_(0, 255)], dim=1)
+    ramp = torch.arange(256, device=images.device).expand_as(lut)
+    return torch.where(step == 0, ramp, lut).to(torch.uint8).view(batch, channels, 256)
+
+
+def equalize_lut_image(channel: np.ndarray) -> np.ndarray:
+    """PIL's equalization table ``[256]`` uint8 of one uint8 channel."""
+    hist = np.bincount(channel.ravel(), minlength=256).astype(np.int64)
+    step = (channel.size - hist[np.flatnonzero(hist)[-1]]) // 255
+    if step == 0:
+        return np.arange(256, dtype=np.uint8)
+    lut = (np.cumsum(hist)[:-1] + step // 2) // step
+    return np.concatenate([[0], np.clip(lut, 0, 255)]).astype(np.uint8)
+
+
+def _to_uint8(images: torch.Tensor) -> torch.Tensor:
+    return (images * (256 - 1e-3)).clamp_(0, 255).to(torch.uint8)
+
+
+class Equalize(AppliedBatch):
+    """Per-sample random histogram equalization (each channel of each sample its own table).
+
+    Args:
+        p: probability that a sample is equalized (default 0.5).
+
+    Shape:
+        images ``[B, C, H, W]`` uint8 or float -> same. params: ``applied`` ``[B]`` bool.
+
+    Example:
+        >>> x = torch.randint(100, 140, (2, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+        >>> y, _ = Equalize(p=1.0)(x)
+        >>> int(y.min()), int(y.max())  # a narrow range spreads over the full range
+        (0, 255)
+    """
+
+    def transform(self, images, applied):
+        quantized = images if images.dtype == torch.uint8 else _to_uint8(images)
+        luts = equalize_luts(quantized)
+        ramp = torch.arange(256, dtype=torch.uint8, device=images.device).expand_as(luts)
+        out = apply_lut(quantized, torch.where(applied.view(-1, 1, 1), luts, ramp))
+        if images.dtype == torch.uint8:
+            return out
+        return torch.where(applied.view(-1, 1, 1, 1), out.to(images.dtype) / 255, images)
+
+
+class EqualizeImage(AppliedImage):
+    """Image backend of ``equalize``: NumPy histograms, ``cv2.LUT``. Args ``p``; params ``applied``."""
+
+    def transform(self, img):
+        planes = img.reshape(img.shape[0], img.shape[1], -1)
+        luts = np.stack([equalize_lut_image(planes[..., c]) for c in range(planes.shape[2])])
+        return apply_lut_image(img, luts)

@@ -1,0 +1,51 @@
+"""Identity: the image unchanged (RandAugment's "do nothing" op, torchvision's ``Identity``)."""
+
+from __future__ import annotations
+
+from .base import BatchAugmentation, ImageAugmentation
+from .magnitude import check_magnitude, check_magnitudes
+
+__all__ = ["Identity", "IdentityImage"]
+
+
+class Identity(BatchAugmentation):
+    """Returns the input batch itself (no copy); it has no parameters and no randomness.
+
+    Shape:
+        images ``[B, C, H, W]`` -> the same tensor. params: none (``{}``).
+
+    Example:
+        >>> x = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+        >>> Identity()(x)[0] is x
+        True
+    """
+
+    deterministic = True
+    signed = False
+
+    def sample_params(self, images, generator=None):
+        return {}
+
+    def params_from_magnitude(self, images, magnitude, sign):
+        check_magnitudes(images, magnitude, sign)
+        return {}
+
+    def apply(self, images, targets, params):
+        return images, targets
+
+
+class IdentityImage(ImageAugmentation):
+    """Image backend of ``identity``: a copy of the image (callers may edit the result freely)."""
+
+    deterministic = True
+    signed = False
+
+    def sample_params(self, img, rng):
+        return {}
+
+    def params_from_magnitude(self, img, magnitude, sign=1):
+        check_magnitude(magnitude, sign)
+        return {}
+
+    def apply(self, img, params):
+        return img.copy()

@@ -1,0 +1,43 @@
+"""Invert: ``255 - x`` on uint8, ``1 - x`` on float (PIL ``ImageOps.invert``,
+``torchvision.transforms.v2.functional.invert``), applied to each sample with probability p."""
+
+from __future__ import annotations
+
+import cv2
+import torch
+
+from .applied import AppliedBatch, AppliedImage
+
+__all__ = ["Invert", "InvertImage"]
+
+
+def invert(images: torch.Tensor) -> torch.Tensor:
+    """The negative image: bitwise not on uint8 (``255 - x``), ``1 - x`` on float."""
+    return torch.bitwise_not(images) if images.dtype == torch.uint8 else 1 - images
+
+
+class Invert(AppliedBatch):
+    """Per-sample random inversion.
+
+    Args:
+        p: probability that a sample is inverted (default 0.5).
+
+    Shape:
+        images ``[B, C, H, W]`` uint8 or float -> same. params: ``applied`` ``[B]`` bool.
+
+    Example:
+        >>> x = torch.tensor([0, 100, 255], dtype=torch.uint8).view(1, 1, 1, 3).expand(2, 3, 1, 3)
+        >>> y, _ = Invert()(x, params={"applied": torch.tensor([True, False])})
+        >>> y[0, 0, 0].tolist(), y[1, 0, 0].tolist()
+        ([255, 155, 0], [0, 100, 255])
+    """
+
+    def transform(self, images, applied):
+        return torch.where(applied.view(-1, 1, 1, 1), invert(images), images)
+
+
+class InvertImage(AppliedImage):
+    """Image backend of ``invert`` (``cv2.bitwise_not``). Args: ``p``; params ``applied``."""
+
+    def transform(self, img):
+        return cv2.bitwise_not(img).reshape(img.shape)

@@ -1,0 +1,112 @@
+"""Solarize: invert every value at or above a threshold (PIL ``ImageOps.solarize``,
+``torchvision.transforms.v2.functional.solarize``).
+
+The threshold is a fraction of the value range (``255 * threshold`` on uint8, the value itself
+on float images); a value ``x`` becomes ``max - x`` when ``x >= threshold * max``. On uint8 the
+comparison uses the exact integer ``ceil(255 * threshold)`` (the product is exact in float64), so
+both backends and torchvision agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .base import BatchAugmentation, ImageAugmentation, bernoulli, check_probability, uniform
+from .invert import invert
+from .lut import apply_lut_image
+from .magnitude import check_magnitude, check_magnitudes
+
+__all__ = ["Solarize", "SolarizeImage", "check_threshold"]
+
+
+def check_threshold(threshold) -> tuple[float, float]:
+    """``threshold`` as a range ``(low, high)`` of fractions in [0, 1]; a number is a fixed value."""
+    pair = (threshold, threshold) if isinstance(threshold, (int, float)) and not isinstance(threshold, bool) else threshold
+    if (
+        not isinstance(pair, (tuple, list))
+        or len(pair) != 2
+        or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0.0 <= t <= 1.0 for t in pair)
+        or pair[0] > pair[1]
+    ):
+        raise ValueError(f"threshold must be a fraction in [0, 1] or a range (low, high) with 0 <= low <= high <= 1, got {threshold!r}")
+    return float(pair[0]), float(pair[1])
+
+
+def solarize(images: torch.Tensor, threshold: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
+    """Solarize each sample at its own ``threshold`` ``[B]`` (fraction of range) where ``applied`` ``[B]``."""
+    applied = applied.view(-1, 1, 1, 1)
+    if images.dtype == torch.uint8:
+        level = torch.ceil(threshold.double() * 255).clamp_(0, 256).view(-1, 1, 1, 1)
+        reachable = applied & (level <= 255)
+        hit = (images >= level.clamp(max=255).to(torch.uint8)) & reachable
+    else:
+        hit = (images >= threshold.to(images.dtype).view(-1, 1, 1, 1)) & applied
+    return torch.where(hit, invert(images), images)
+
+
+class Solarize(BatchAugmentation):
+    """Per-sample random solarize, threshold ~ U(low, high) (fractions of the value range).
+
+    Args:
+        threshold: a fraction in [0, 1] or a range ``(low, high)``; 1.0 inverts only the maximum value.
+        p: probability that a sample is changed at all.
+
+    Shape:
+        images ``[B, C, H, W]`` uint8 or float -> same. params: ``threshold`` ``[B]`` float32,
+        ``applied`` ``[B]`` bool.
+
+    Example:
+        >>> x = torch.tensor([0, 100, 128, 255], dtype=torch.uint8).view(1, 1, 1, 4).expand(1, 3, 1, 4)
+        >>> y, _ = Solarize()(x, params={"threshold": torch.tensor([0.5]), "applied": torch.tensor([True])})
+        >>> y[0, 0, 0].tolist()
+        [0, 100, 127, 0]
+    """
+
+    signed = False
+
+    def __init__(self, threshold: float | tuple[float, float] = (0.5, 1.0), p: float = 1.0):
+        super().__init__()
+        self.threshold = check_threshold(threshold)
+        self.p = check_probability(p)
+
+    def sample_params(self, images, generator=None):
+        batch = images.shape[0]
+        threshold = uniform((batch,), self.threshold[0], self.threshold[1], images.device, generator)
+        return {"threshold": threshold, "applied": bernoulli((batch,), self.p, images.device, generator)}
+
+    def params_from_magnitude(self, images, magnitude, sign):
+        magnitude, _ = check_magnitudes(images, magnitude, sign)
+        threshold = (1 - magnitude.double()).float()
+        return {"threshold": threshold, "applied": torch.ones_like(threshold, dtype=torch.bool)}
+
+    def apply(self, images, targets, params):
+        return solarize(images, params["threshold"], params["applied"].to(torch.bool)), targets
+
+
+class SolarizeImage(ImageAugmentation):
+    """Image backend of ``solarize`` (``cv2.LUT``). Same arguments; params ``threshold`` (float), ``applied``."""
+
+    signed = False
+
+    def __init__(self, threshold: float | tuple[float, float] = (0.5, 1.0), p: float = 1.0):
+        super().__init__()
+        self.threshold = check_threshold(threshold)
+        self.p = check_probability(p)
+
+    def sample_params(self, img, rng):
+        threshold = np.float32(rng.uniform(self.threshold[0], self.threshold[1]))
+        return {"threshold": threshold, "applied": bool(rng.random() < self.p)}
+
+    def params_from_magnitude(self, img, magnitude, sign=1):
+        magnitude, _ = check_magnitude(magnitude, sign)
+        return {"threshold": np.float32(1 - magnitude), "applied": True}
+
+    def apply(self, img, params):
+        if not bool(params["applied"]):
+            return img.copy()
+        level = math.ceil(float(np.float32(params["threshold"])) * 255)
+        ramp = np.arange(256, dtype=np.int32)
+        return apply_lut_image(img, np.where(ramp >= level, 255 - ramp, ramp).astype(np.uint8))
