@@ -1,6 +1,16 @@
 """Distillation and student losses; build them with ``effl_plugins.create_loss``."""
 
-from .base import DistillationLoss
+from .attention_transfer import AttentionTransferLoss
+from .base import DistillationLoss, FeatureDistillationLoss
+from .dist import DISTLoss
+from .dkd import DKDLoss
+from .fitnet import FitNetLoss
 from .kd import KDLoss, kd_divergence
+from .logit_std_kd import LogitStdKDLoss
+from .mse_logits import MSELogitsLoss
+from .soft_target_ce import SoftTargetCELoss
 
-__all__ = ["DistillationLoss", "KDLoss", "kd_divergence"]
+__all__ = [
+    "AttentionTransferLoss", "DISTLoss", "DKDLoss", "DistillationLoss", "FeatureDistillationLoss", "FitNetLoss",
+    "KDLoss", "LogitStdKDLoss", "MSELogitsLoss", "SoftTargetCELoss", "kd_divergence",
+]
