@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
+from .affine import Affine, AffineImage
 from .brightness import Brightness, BrightnessImage
 from .color import Color, ColorImage
 from .contrast import Contrast, ContrastImage
@@ -51,6 +52,8 @@ def register_augmentations(register):
     register("hflip", HorizontalFlipImage, backend="image")
     register("vflip", VerticalFlip, backend="batch")
     register("vflip", VerticalFlipImage, backend="image")
+    register("affine", Affine, backend="batch")
+    register("affine", AffineImage, backend="image")
     register("crop", Crop, backend="batch")
     register("crop", CropImage, backend="image")
     register("random_resized_crop", RandomResizedCrop, backend="batch")
