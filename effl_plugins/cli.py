@@ -15,7 +15,7 @@ from .errors import EfflError
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 #: Subcommand modules under ``effl_plugins.commands``, in the order ``effl --help`` lists them.
-COMMANDS = ("list", "plugins")
+COMMANDS = ("list", "plugins", "augment")
 
 
 def build_parser() -> argparse.ArgumentParser:

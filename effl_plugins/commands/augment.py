@@ -1,0 +1,132 @@
+"""``effl augment preview NAME [--param k=v ...] [--backend batch|image] [--seed S] [--size PX] --out grid.png``
+
+A 4x4 grid of a real photo (scikit-learn's sample images) under 16 random draws of an
+augmentation: the batch backend augments the 16 copies in one call, the image backend draws 16
+times. Mixing ops (cutmix, mixup) mix the two sample photos with soft targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+GRID = 4
+GAP = 2
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("augment", help="look at augmentations", description=__doc__)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    preview = actions.add_parser("preview", help="write a 4x4 grid of a photo under 16 random draws", description=__doc__)
+    preview.add_argument("name", help="registered augmentation name (see `effl list augmentations`)")
+    preview.add_argument("--param", action="append", default=[], metavar="K=V", help="constructor argument; V is read as JSON when it parses (repeatable)")
+    preview.add_argument("--backend", choices=("batch", "image"), default="batch")
+    preview.add_argument("--seed", type=int, default=0)
+    preview.add_argument("--size", type=int, default=160, help="tile side in pixels (default 160)")
+    preview.add_argument("--photo", choices=("china", "flower"), default="china")
+    preview.add_argument("--out", required=True, help="PNG file to write")
+    return parser
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``["k=v", ...]`` -> kwargs; ``v`` as a JSON literal when it parses (``0.5``, ``[1, 2]``, ``true``), else a string."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--param must look like key=value with a Python identifier as key, got {pair!r}")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+def sample_photos(size: int):
+    """Both scikit-learn sample photos (china, flower), centre-cropped square and resized: uint8 ``[2, size, size, 3]`` RGB."""
+    import cv2
+    import numpy as np
+    from sklearn.datasets import load_sample_images
+
+    photos = []
+    for img in load_sample_images().images:
+        h, w = img.shape[:2]
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        photos.append(cv2.resize(img[top : top + side, left : left + side], (size, size), interpolation=cv2.INTER_AREA))
+    return np.stack(photos)
+
+
+def draw_tiles(name: str, params: dict[str, Any], backend: str, seed: int, size: int, photo: str):
+    """16 augmented tiles, uint8 ``[16, h, w, 3]`` RGB (tiles of other sizes resized to ``size``)."""
+    import cv2
+    import numpy as np
+    import torch
+
+    import effl_plugins as ep
+
+    photos = sample_photos(size)
+    first = photos[0 if photo == "china" else 1]
+    aug = ep.create_augmentation(name, backend=backend, **params)
+    count = GRID * GRID
+    if backend == "image":
+        rng = np.random.default_rng(seed)
+        tiles = [aug(first.copy(), rng) for _ in range(count)]
+    else:
+        if getattr(aug, "mixes_samples", False):
+            order = torch.arange(count) % 2 if photo == "china" else 1 - torch.arange(count) % 2
+            images = torch.from_numpy(photos).permute(0, 3, 1, 2)[order].contiguous()
+            targets = torch.nn.functional.one_hot(order, 2).float()
+        else:
+            images = torch.from_numpy(first).permute(2, 0, 1).expand(count, -1, -1, -1).contiguous()
+            targets = None
+        out, _ = aug(images, targets, generator=torch.Generator().manual_seed(seed))
+        tiles = list(out.permute(0, 2, 3, 1).contiguous().numpy())
+    return np.stack([t if t.shape[:2] == (size, size) else cv2.resize(t, (size, size), interpolation=cv2.INTER_AREA) for t in tiles])
+
+
+def grid_image(tiles):
+    """``[16, S, S, 3]`` -> one ``4S + 3 gap`` square image, white gaps."""
+    import numpy as np
+
+    side = tiles.shape[1]
+    total = GRID * side + (GRID - 1) * GAP
+    canvas = np.full((total, total, 3), 255, dtype=np.uint8)
+    for i, tile in enumerate(tiles):
+        row, col = divmod(i, GRID)
+        y, x = row * (side + GAP), col * (side + GAP)
+        canvas[y : y + side, x : x + side] = tile.reshape(side, side, -1)
+    return canvas
+
+
+def write_png(path: str | os.PathLike, rgb) -> None:
+    """Encode with OpenCV and replace ``path`` atomically (temporary file in the same folder)."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a PNG of shape {rgb.shape}")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(encoded.tobytes())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run(args) -> int:
+    if args.size < 8:
+        raise ValueError(f"--size must be at least 8 pixels, got {args.size}")
+    tiles = draw_tiles(args.name, parse_params(args.param), args.backend, args.seed, args.size, args.photo)
+    grid = grid_image(tiles)
+    write_png(args.out, grid)
+    print(f"wrote {args.out} ({grid.shape[1]}x{grid.shape[0]}, {GRID * GRID} draws of {args.name!r}, backend={args.backend})")
+    return 0
