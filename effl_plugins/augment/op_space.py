@@ -42,7 +42,7 @@ _SPECS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
     "posterize": ("posterize", "Posterize", "PosterizeImage", {}),
     "solarize": ("solarize", "Solarize", "SolarizeImage", {}),
     "auto_contrast": ("auto_contrast", "AutoContrast", "AutoContrastImage", {}),
-    "equalize": ("equalize", "Equalize", "EqualizeImage", {}),
+    "equalize": ("histogram", "Equalize", "EqualizeImage", {}),
 }
 GEOMETRIC = frozenset({"shear_x", "shear_y", "translate_x", "translate_y", "rotate"})
 

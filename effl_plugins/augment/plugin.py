@@ -22,6 +22,8 @@ from .shear import Shear, ShearImage
 from .translate import Translate, TranslateImage
 from .cutmix import CutMix
 from .mixup import MixUp
+from .rand_augment import RandAugment, RandAugmentImage
+from .trivial_augment import TrivialAugment, TrivialAugmentImage
 
 
 @hookimpl
@@ -66,3 +68,7 @@ def register_augmentations(register):
     register("translate", TranslateImage, backend="image")
     register("cutmix", CutMix, backend="batch")
     register("mixup", MixUp, backend="batch")
+    register("rand_augment", RandAugment, backend="batch")
+    register("rand_augment", RandAugmentImage, backend="image")
+    register("trivial_augment", TrivialAugment, backend="batch")
+    register("trivial_augment", TrivialAugmentImage, backend="image")

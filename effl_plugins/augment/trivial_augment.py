@@ -1,0 +1,104 @@
+"""TrivialAugment (Müller & Hutter 2021, "TrivialAugment: Tuning-free Yet State-of-the-Art Data
+Augmentation"): each image gets ONE op, drawn uniformly from the 14, at a magnitude bin drawn
+uniformly from 0..30; no hyper-parameters.
+
+``wide=True`` (default) uses the paper's wide space, torchvision's ``TrivialAugmentWide``: at the
+top bin rotate 135 degrees, shear factor 0.99, translate 32 pixels, enhance factors 1 +- 0.99,
+posterize down to 2 bits; ``wide=False`` uses RandAugment's ranges (the paper's "TA (RA)").
+The op, sign and warp conventions are those of :mod:`.rand_augment` (one op, so order is moot).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .op_space import MAX_MAGNITUDE
+from .rand_augment import RandAugment, RandAugmentImage
+
+__all__ = ["TrivialAugment", "TrivialAugmentImage", "WIDE_MAXIMUM"]
+
+#: The top of the wide space (magnitude bin 30) for the ops it widens.
+WIDE_MAXIMUM = {"rotate": 135.0, "shear": 0.99, "translate": 32.0, "enhance": 0.99, "posterize_bits": 6}
+_ENHANCE = ("brightness", "color", "contrast", "sharpness")
+
+
+def _wide(name: str, op: Any, params: dict, magnitude, sign, stack, factor_like):
+    """Replace the RandAugment-range values of ``params`` by the wide ones (``stack`` and
+    ``factor_like`` adapt to tensors or NumPy); magnitude and sign are float64 (tensors or floats)."""
+    if name == "rotate":
+        return {**params, "angle": sign * WIDE_MAXIMUM["rotate"] * magnitude}
+    if name.startswith(("shear", "translate")):
+        key, top = ("shear", WIDE_MAXIMUM["shear"]) if name.startswith("shear") else ("shift", WIDE_MAXIMUM["translate"])
+        amount, zero = sign * top * magnitude, 0.0 * magnitude
+        return {**params, key: stack([amount, zero] if op.axis == "x" else [zero, amount])}
+    if name in _ENHANCE:
+        return {**params, "factor": factor_like(1.0 + sign * WIDE_MAXIMUM["enhance"] * magnitude, params["factor"])}
+    if name == "posterize":
+        bits = WIDE_MAXIMUM["posterize_bits"] * magnitude
+        return {**params, "bits": 8 - (torch.round(bits).long() if isinstance(bits, torch.Tensor) else int(round(bits)))}
+    return params  # solarize, auto_contrast, equalize: the same in both spaces
+
+
+def _check_wide(wide: Any) -> bool:
+    if not isinstance(wide, bool):
+        raise ValueError(f"wide must be True (TrivialAugmentWide's ranges) or False (RandAugment's), got {wide!r}")
+    return wide
+
+
+class TrivialAugment(RandAugment):
+    """Per-sample TrivialAugment on a batch: one op per image at a uniform magnitude bin.
+
+    Args:
+        wide: the wide magnitude space (default) or RandAugment's.
+        ops, interpolation, fill: as in :class:`~effl_plugins.augment.rand_augment.RandAugment`.
+
+    Shape:
+        images ``[B, C, H, W]`` -> same. params: ``ops``, ``magnitude`` (bin / 30), ``sign``, each ``[B, 1]``.
+
+    Example:
+        >>> aug = TrivialAugment()
+        >>> y, _ = aug(torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8), generator=torch.Generator().manual_seed(0))
+        >>> sorted(aug.last_params)
+        ['magnitude', 'ops', 'sign']
+    """
+
+    def __init__(self, wide: bool = True, ops: Sequence[str] | None = None, interpolation: str = "nearest", fill: float | Sequence[float] = 0):
+        super().__init__(num_ops=1, magnitude=MAX_MAGNITUDE, ops=ops, interpolation=interpolation, fill=fill)
+        self.wide = _check_wide(wide)
+
+    def _sample_magnitudes(self, shape, device, generator):
+        where = generator.device if generator is not None else device
+        bins = torch.randint(int(MAX_MAGNITUDE) + 1, shape, generator=generator, device=where)
+        return (bins.to(torch.float32) / MAX_MAGNITUDE).to(device)
+
+    def _op_params(self, k, images, magnitude, sign):
+        params = super()._op_params(k, images, magnitude, sign)
+        if not self.wide:
+            return params
+        wide = _wide(self.op_names[k], self._ops[k], params, magnitude.double(), sign.double(),
+                     stack=lambda parts: torch.stack(parts, -1).float(),
+                     factor_like=lambda factor, like: factor.float().view(-1, *[1] * (like.ndim - 1)).expand_as(like).contiguous())
+        return {key: (value.float() if isinstance(value, torch.Tensor) and value.dtype == torch.float64 else value) for key, value in wide.items()}
+
+
+class TrivialAugmentImage(RandAugmentImage):
+    """Image backend of ``trivial_augment``: the same distribution on one ``H x W x C`` uint8 image."""
+
+    def __init__(self, wide: bool = True, ops: Sequence[str] | None = None, interpolation: str = "nearest", fill: float | Sequence[float] = 0):
+        super().__init__(num_ops=1, magnitude=MAX_MAGNITUDE, ops=ops, interpolation=interpolation, fill=fill)
+        self.wide = _check_wide(wide)
+
+    def _sample_magnitudes(self, count, rng):
+        return (rng.integers(int(MAX_MAGNITUDE) + 1, size=count) / MAX_MAGNITUDE).astype(np.float32)
+
+    def _op_params(self, k, img, magnitude, sign):
+        params = super()._op_params(k, img, magnitude, sign)
+        if not self.wide:
+            return params
+        wide = _wide(self.op_names[k], self._ops[k], params, magnitude, sign,
+                     stack=lambda parts: np.array(parts, dtype=np.float32),
+                     factor_like=lambda factor, like: np.full(np.shape(like), factor, dtype=np.float32))
+        return {key: (float(np.float32(value)) if key == "angle" else value) for key, value in wide.items()}
