@@ -107,7 +107,7 @@ def write_png(path: str | os.PathLike, rgb) -> None:
     """Encode with OpenCV and replace ``path`` atomically (temporary file in the same folder)."""
     import cv2
 
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:
         raise ValueError(f"OpenCV could not encode a PNG of shape {rgb.shape}")
     target = Path(path)
@@ -116,6 +116,9 @@ def write_png(path: str | os.PathLike, rgb) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(encoded.tobytes())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
