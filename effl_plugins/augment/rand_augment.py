@@ -28,9 +28,13 @@ from .warp import check_fill, check_interpolation, warp_affine, warp_affine_imag
 __all__ = ["RandAugment", "RandAugmentImage"]
 
 
-def _where_chosen(images: torch.Tensor, chosen: torch.Tensor, run) -> torch.Tensor:
-    """``run(subset, index)`` on the samples where ``chosen`` holds; the others unchanged."""
-    if images.device.type == "cpu":
+def _where_chosen(images: torch.Tensor, chosen: torch.Tensor, run, subset: bool | None = None) -> torch.Tensor:
+    """``run(subset, index)`` on the samples where ``chosen`` holds; the others unchanged.
+
+    ``subset`` (default: on the CPU) runs only the chosen samples; otherwise the whole batch runs
+    and ``torch.where`` selects, which needs no device-to-host sync.
+    """
+    if images.device.type == "cpu" if subset is None else subset:
         index = chosen.nonzero().squeeze(1)
         if index.numel() == 0:
             return images

@@ -152,3 +152,25 @@ def test_bad_params_and_images():
         aug(x[0])
     with pytest.raises(TypeError, match="dtype"):
         aug(x.to(torch.int32))
+
+
+def test_accelerator_path_selects_the_same_results(monkeypatch):
+    """Off the CPU every op runs on the whole batch and ``torch.where`` keeps the choosers' results."""
+    import effl_plugins.augment.rand_augment as module
+
+    aug = ep.create_augmentation("rand_augment", num_ops=3, magnitude=20)
+    x = sample_batch(torch.uint8, batch=12, size=16)
+    expected, _ = aug(x, generator=torch.Generator().manual_seed(9))
+    where_only = module._where_chosen
+    monkeypatch.setattr(module, "_where_chosen", lambda images, chosen, run: where_only(images, chosen, run, subset=False))
+    got, _ = aug(x, params=aug.last_params)
+    assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("module", ["cutmix", "mixup", "prefetch", "rand_augment", "trivial_augment"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"effl_plugins.augment.{module}"))
+    assert result.attempted > 0 and result.failed == 0
