@@ -8,13 +8,12 @@ on maps ``[B, C, H, W]``, a linear layer on tokens ``[B, D]`` / ``[B, N, D]``), 
 they match. Student maps of another
 spatial size are adaptive-average-pooled to the teacher's ``H x W``.
 
-``loss = hint_weight * hint + ce_weight * CE(s, y) + kd_weight * KD_T(s, t)``; defaults
-``hint_weight = 1, ce_weight = 1, kd_weight = 0`` (the paper's second stage is KD training:
-set ``kd_weight``). Features come as ``student_features=`` / ``teacher_features=`` keywords
-(a tensor or a list); without them the loss is its logit part alone (``uses_features`` tells a
-training loop to pass them). Give ``student_channels`` / ``teacher_channels`` (an int or a list,
-one per pair) so the regressors exist before the optimizer is built; otherwise they are created
-on the first call, and ``loss.parameters()`` must be handed to an optimizer after it.
+``loss = hint_weight * hint + ce_weight * CE(s, y) + kd_weight * KD_T(s, t)``, defaults 1, 1, 0 (the
+paper's second stage is KD training: set ``kd_weight``). Features come as ``student_features=`` /
+``teacher_features=`` (a tensor or a list); without them the loss is its logit part alone
+(``uses_features`` tells a training loop to pass them). Give ``student_channels`` /
+``teacher_channels`` (an int or a list, one per pair) so the regressors exist before the optimizer
+is built (they are otherwise created on the first call): train ``loss.parameters()`` too.
 """
 
 from __future__ import annotations
@@ -93,8 +92,9 @@ class FitNetLoss(FeatureDistillationLoss):
         if expected != (width, target_width):
             raise ValueError(f"feature pair {i}: widths student {width} -> teacher {target_width}, but the regressor maps "
                              f"{expected[0]} -> {expected[1]} (check student_channels / teacher_channels)")
-        regressed = _regress(regressor, student)
-        return F.mse_loss(regressed, teacher.to(regressed.dtype))
+        with torch.autocast(student.device.type, enabled=False):  # float32 even inside a mixed-precision step
+            regressed = _regress(regressor, student)
+            return F.mse_loss(regressed, teacher.to(regressed.dtype))
 
     def forward(self, student_logits, teacher_logits=None, targets=None, *, student_features=None, teacher_features=None, **features):
         pairs = feature_pairs(student_features, teacher_features)

@@ -126,3 +126,13 @@ def test_half_precision_features_compute_in_float32():
     assert out["loss"].dtype == torch.float32 and torch.isfinite(out["loss"]) and torch.isfinite(f_s.grad.float()).all()
     expected = loss(torch.randn(2, 3), None, None, student_features=f_s.detach().float(), teacher_features=f_t.float())["hint"]
     torch.testing.assert_close(out["hint"], expected)
+
+
+def test_hint_stays_float32_under_autocast():
+    loss = ep.create_loss("fitnet", student_channels=4, teacher_channels=6)
+    f_s, f_t = torch.randn(2, 4, 3, 3), torch.randn(2, 6, 3, 3)
+    expected = loss(torch.randn(2, 3), None, None, student_features=f_s, teacher_features=f_t)["hint"]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = loss(torch.randn(2, 3), None, None, student_features=f_s, teacher_features=f_t)["hint"]
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, expected)
