@@ -1,0 +1,94 @@
+"""equalize and auto_contrast: per-sample, per-channel histograms and ranges, PIL's tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageOps
+
+import effl_plugins as ep
+from effl_plugins.augment.histogram import equalize_luts
+
+seeds = st.integers(0, 2**31 - 1)
+
+
+def _images(seed: int, low: int = 0, high: int = 256, batch: int = 4, size=(10, 12)) -> torch.Tensor:
+    return torch.randint(low, high, (batch, 3, *size), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+def _non_decreasing_maps(x: torch.Tensor, y: torch.Tensor) -> bool:
+    """y is a non-decreasing function of x in every sample and channel."""
+    xs, order = x.flatten(2).long().sort(dim=-1)
+    ys = y.flatten(2).long().gather(-1, order)
+    same_input = xs.diff(dim=-1) == 0
+    return bool((ys.diff(dim=-1) >= 0).all() and (ys.diff(dim=-1)[same_input] == 0).all())
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=seeds, low=st.integers(0, 200), width=st.integers(1, 56))
+def test_equalize_is_monotone_and_spreads_the_range(seed, low, width):
+    x = _images(seed, low, low + width)
+    y, _ = ep.create_augmentation("equalize", p=1.0)(x)
+    assert _non_decreasing_maps(x, y)
+    counts = torch.stack([torch.bincount(c.flatten(), minlength=256) for c in x.flatten(0, 1)])
+    step = (x[0, 0].numel() - counts.gather(1, x.flatten(2).amax(-1).flatten().long()[:, None])) // 255
+    stretched = (step > 0).view(4, 3)
+    assert (y.flatten(2).amin(-1)[stretched] == 0).all() and (y.flatten(2).amax(-1)[stretched] == 255).all()
+    assert torch.equal(y[~stretched], x[~stretched])  # nearly constant channels are kept, as PIL does
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=seeds, low=st.integers(0, 128), width=st.integers(2, 128))
+def test_equalize_equals_pil(seed, low, width):
+    x = _images(seed, low, low + width, batch=2, size=(20, 16))
+    y, _ = ep.create_augmentation("equalize", p=1.0)(x)
+    image_op = ep.create_augmentation("equalize", backend="image", p=1.0)
+    for i in range(2):
+        img = x[i].permute(1, 2, 0).numpy().copy()
+        pil = np.asarray(ImageOps.equalize(Image.fromarray(img)))
+        np.testing.assert_array_equal(y[i].permute(1, 2, 0).numpy(), pil)
+        np.testing.assert_array_equal(image_op(img), pil)
+
+
+def test_equalize_tables_are_per_sample_and_channel():
+    x = _images(0)
+    x[1, 2] = 9  # one constant channel
+    luts = equalize_luts(x)
+    assert luts.shape == (4, 3, 256) and luts.dtype == torch.uint8
+    assert torch.equal(luts[1, 2], torch.arange(256, dtype=torch.uint8))
+    for b in range(4):
+        for c in range(3):
+            if (b, c) != (1, 2):
+                assert torch.equal(luts[b, c], equalize_luts(x[b : b + 1, c : c + 1])[0, 0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=seeds, low=st.integers(0, 254), width=st.integers(1, 60), as_float=st.booleans())
+def test_auto_contrast_stretches_each_channel_to_the_full_range(seed, low, width, as_float):
+    x = _images(seed, low, min(low + width, 256))
+    x = x.float() / 255 if as_float else x
+    y, _ = ep.create_augmentation("auto_contrast", p=1.0)(x)
+    top = 1.0 if as_float else 255
+    lo, hi = x.flatten(2).amin(-1), x.flatten(2).amax(-1)
+    varied = hi > lo
+    # uint8: (hi - lo) / ((hi - lo) * float32(1/255)) truncates to 254 for some ranges, as in torchvision
+    assert (y.flatten(2).amin(-1)[varied] == 0).all() and (y.flatten(2).amax(-1)[varied] >= (top if as_float else 254)).all()
+    assert torch.equal(y.flatten(2)[~varied], x.flatten(2)[~varied])
+    if not varied.any():
+        return
+    expected = ((x.double() - lo.double()[..., None, None]) / (hi - lo).double().clamp(min=1e-12)[..., None, None] * top)
+    if as_float:
+        torch.testing.assert_close(y.double()[varied], expected[varied], atol=1e-6, rtol=0)
+    else:
+        assert (y.double()[varied] - expected[varied].floor()).abs().max() <= 1  # float32 rounding before truncation
+
+
+def test_float_equalize_stays_in_range_and_unapplied_samples_are_untouched():
+    x = _images(3, 100, 140, size=(32, 32)).float() / 255  # enough pixels for PIL's step > 0
+    aug = ep.create_augmentation("equalize")
+    y, _ = aug(x, generator=torch.Generator().manual_seed(1))
+    applied = aug.last_params["applied"]
+    assert y.min() >= 0 and y.max() <= 1
+    assert torch.equal(y[~applied], x[~applied]) and not torch.equal(y[applied], x[applied])
