@@ -49,9 +49,9 @@ class MixUp(MixingAugmentation):
         keep = lam.to(compute)[:, None, None, None]
         take = (1.0 - lam.double()).to(compute)[:, None, None, None]
         own, partner = images.to(compute), images[permutation].to(compute)
-        blended = own * keep + partner * take
-        # a convex blend lies between its two inputs; rounding may not: clamp back (keeps [0, 1])
-        blended = torch.minimum(torch.maximum(blended, torch.minimum(own, partner)), torch.maximum(own, partner))
-        if images.dtype == torch.uint8:
+        blended = (own * keep).add_(partner * take)
+        if images.dtype == torch.uint8:  # rounding to integers absorbs any float overshoot
             blended = blended.round_().to(torch.uint8)
+        else:  # a convex blend lies between its two inputs; float rounding may not: clamp back (keeps [0, 1])
+            blended = torch.minimum(torch.maximum(blended, torch.minimum(own, partner)), torch.maximum(own, partner))
         return blended, self._mixed_targets(targets, batch, permutation, lam.double())

@@ -81,3 +81,20 @@ def test_bad_input():
         ep.create_augmentation("mixup", alpha=0)
     with pytest.raises(ValueError, match="lam"):
         aug(x, torch.arange(4) % 3, params={"permutation": torch.arange(4), "lam": torch.ones(4, 1)})
+
+
+def test_same_lambdas_as_timm_per_element_give_same_images_and_targets():
+    from timm.data.mixup import Mixup
+
+    g = torch.Generator().manual_seed(7)
+    x, targets = torch.rand(6, 3, 10, 10, generator=g), torch.randint(0, 10, (6,), generator=g)
+    mixer = Mixup(mixup_alpha=0.4, cutmix_alpha=0.0, mode="elem", label_smoothing=0.0, num_classes=10)
+    np.random.seed(7)
+    lam, _ = mixer._params_per_elem(6)  # float32, as timm keeps them
+    np.random.seed(7)
+    expected, expected_soft = mixer(x.clone(), targets)
+    aug = ep.create_augmentation("mixup", num_classes=10)
+    params = {"permutation": torch.arange(6).flip(0), "lam": torch.from_numpy(lam.astype(np.float64))}
+    out, soft = aug(x, targets, params=params)
+    assert torch.equal(out, expected)
+    assert torch.equal(soft, expected_soft)
