@@ -4,8 +4,8 @@ With ``size=(h, w)`` the output is that box, pixel for pixel (torchvision's ``Ra
 ``CenterCrop``). Without it the box covers ``fraction`` of each side and is resized back to the input
 size. Boxes are ``(top, left, height, width)`` in pixels; resizing follows ``cv2.resize`` (and
 torchvision's ``resized_crop`` without antialias): output pixel centre ``j`` reads the box at
-``left + (j + 0.5) * width / out_width - 0.5``, clamped to the box. ``"nearest"`` is OpenCV's
-``INTER_NEAREST_EXACT``. Pixels of a box that lie in the padding take ``fill``.
+``left + (j + 0.5) * width / out_width - 0.5``, clamped to the box. ``"nearest"`` takes the box pixel
+``floor((j + 0.5) * width / out_width)`` (torchvision's ``NEAREST_EXACT``). Pixels of a box that lie in the padding take ``fill``.
 """
 
 from __future__ import annotations
@@ -88,8 +88,16 @@ def crop_image(img: np.ndarray, box: Sequence[float], size: tuple[int, int], int
     box_pixels = img[top + pad_top : top + pad_top + height, left + pad_left : left + pad_left + width]
     if (height, width) == tuple(size):
         return np.ascontiguousarray(box_pixels)
-    flag = cv2.INTER_LINEAR if interpolation == "bilinear" else cv2.INTER_NEAREST_EXACT
-    return cv2.resize(box_pixels, (size[1], size[0]), interpolation=flag).reshape(*size, *img.shape[2:])
+    if interpolation == "nearest":  # pixel-centre nearest by index arithmetic (cv2's INTER_NEAREST_EXACT rounds differently)
+        rows = _nearest_index(height, size[0])
+        return np.ascontiguousarray(box_pixels[rows][:, _nearest_index(width, size[1])])
+    return cv2.resize(box_pixels, (size[1], size[0]), interpolation=cv2.INTER_LINEAR).reshape(*size, *img.shape[2:])
+
+
+def _nearest_index(length: int, out: int) -> np.ndarray:
+    """``floor((j + 0.5) * length / out)`` in float32, the same arithmetic as the batch backend."""
+    scale = np.float32(length) / np.float32(out)
+    return np.floor((np.arange(out, dtype=np.float32) + np.float32(0.5)) * scale).astype(np.int64)
 
 
 class _CropSettings:

@@ -1,0 +1,134 @@
+"""crop and random_resized_crop: exact slices, cv2.resize / torchvision resized_crop alignment, the RRC sampler."""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+import torch
+import torchvision.transforms.v2.functional as TF
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import effl_plugins as ep
+from effl_plugins.augment.warp import warp_affine
+from effl_plugins.testing import sample_batch
+
+
+def as_image(t: torch.Tensor) -> np.ndarray:
+    return t.permute(1, 2, 0).numpy().copy()
+
+
+def as_tensor(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(img).permute(2, 0, 1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), h=st.integers(1, 12), w=st.integers(1, 12), padding=st.integers(0, 3))
+def test_sized_random_crop_is_a_slice_of_the_padded_image(seed, h, w, padding):
+    x = sample_batch(torch.uint8, batch=5, size=12, seed=seed % 97)
+    aug = ep.create_augmentation("crop", size=(h, w), padding=padding, fill=77)
+    y, _ = aug(x, generator=torch.Generator().manual_seed(seed))
+    assert y.shape == (5, 3, h, w)
+    padded = torch.nn.functional.pad(x, (padding,) * 4, value=77)
+    for i, (top, left, bh, bw) in enumerate(aug.last_params["box"].long().tolist()):
+        assert (bh, bw) == (h, w) and -padding <= top <= 12 + padding - h and -padding <= left <= 12 + padding - w
+        assert torch.equal(y[i], padded[i, :, top + padding : top + padding + h, left + padding : left + padding + w])
+
+
+def test_random_boxes_differ_per_sample_and_cover_all_offsets():
+    x = torch.zeros(400, 1, 6, 6, dtype=torch.uint8)
+    aug = ep.create_augmentation("crop", size=4)
+    aug(x, generator=torch.Generator().manual_seed(0))
+    corners = {tuple(b[:2]) for b in aug.last_params["box"].long().tolist()}
+    assert corners == {(t, l) for t in range(3) for l in range(3)}
+
+
+@pytest.mark.parametrize("size", [(8, 8), (7, 10), (20, 3)])
+def test_center_crop_matches_torchvision(size):
+    x = sample_batch(torch.uint8, batch=2, size=21)
+    y, _ = ep.create_augmentation("crop", size=size, mode="center")(x)
+    assert torch.equal(y, TF.center_crop(x, list(size)))
+
+
+@pytest.mark.parametrize("interpolation, mode", [("bilinear", TF.InterpolationMode.BILINEAR), ("nearest", TF.InterpolationMode.NEAREST_EXACT)])
+def test_resized_crop_matches_torchvision_and_opencv(interpolation, mode):
+    x = sample_batch(torch.uint8, batch=6, size=24, seed=8)
+    for name, kwargs in (("crop", {"fraction": 0.6}), ("random_resized_crop", {"size": (16, 20)})):
+        aug = ep.create_augmentation(name, interpolation=interpolation, **kwargs)
+        image = ep.create_augmentation(name, backend="image", interpolation=interpolation, **kwargs)
+        y, _ = aug(x, generator=torch.Generator().manual_seed(2))
+        for i, box in enumerate(aug.last_params["box"]):
+            top, left, h, w = (int(v) for v in box)
+            tv = TF.resized_crop(x[i], top, left, h, w, list(y.shape[-2:]), interpolation=mode, antialias=False)
+            cv = as_tensor(image(as_image(x[i]), params={"box": box.numpy()}))
+            assert (tv.int() - y[i].int()).abs().max() <= 1 and (cv.int() - y[i].int()).abs().max() <= 1
+
+
+def test_crop_matrix_agrees_with_the_resampling_inside_the_box():
+    x = sample_batch(torch.float32, batch=4, size=16, seed=9)
+    aug = ep.create_augmentation("random_resized_crop", size=12)
+    y, _ = aug(x, generator=torch.Generator().manual_seed(4))
+    warped = warp_affine(x, aug.matrix_from_params(aug.last_params, 16, 16), "bilinear", size=(12, 12))
+    torch.testing.assert_close(warped[..., 2:-2, 2:-2], y[..., 2:-2, 2:-2], atol=1e-5, rtol=0)
+
+
+def test_random_resized_crop_boxes_follow_scale_and_ratio():
+    x = torch.zeros(2000, 1, 40, 40, dtype=torch.uint8)
+    aug = ep.create_augmentation("random_resized_crop", scale=(0.2, 0.6), ratio=(0.5, 2.0))
+    aug(x, generator=torch.Generator().manual_seed(0))
+    top, left, h, w = aug.last_params["box"].T
+    assert (top >= 0).all() and (left >= 0).all() and (top + h <= 40).all() and (left + w <= 40).all()
+    area, ratio = h * w / 1600, w / h
+    # rounding the sides moves area and ratio a little beyond the sampled ranges
+    assert area.min() > 0.17 and area.max() < 0.65 and ratio.min() > 0.45 and ratio.max() < 2.2
+    assert 0.35 < area.mean() < 0.45 and len(set(map(tuple, aug.last_params["box"].tolist()))) > 500
+
+
+def test_random_resized_crop_falls_back_to_the_clamped_centre_box():
+    x = torch.zeros(3, 1, 10, 40, dtype=torch.uint8)
+    aug = ep.create_augmentation("random_resized_crop", scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    aug(x, generator=torch.Generator().manual_seed(0))  # a 20x20 square never fits a 10x40 image
+    assert aug.last_params["box"].tolist() == [[0.0, 15.0, 10.0, 10.0]] * 3
+    image = ep.create_augmentation("random_resized_crop", backend="image", scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    image(np.zeros((10, 40, 3), np.uint8), rng=0)
+    assert image.last_params["box"].tolist() == [0.0, 15.0, 10.0, 10.0]
+
+
+def test_random_resized_crop_image_backend_samples_the_same_distribution():
+    aug = ep.create_augmentation("random_resized_crop", backend="image", scale=(0.2, 0.6), ratio=(0.5, 2.0), size=8)
+    rng = np.random.default_rng(0)
+    img = np.zeros((40, 40, 3), np.uint8)
+    areas = []
+    for _ in range(400):
+        assert aug(img, rng=rng).shape == (8, 8, 3)
+        top, left, h, w = aug.last_params["box"]
+        areas.append(h * w / 1600)
+    assert 0.35 < np.mean(areas) < 0.45 and min(areas) > 0.17
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, match",
+    [
+        ("crop", {"size": 0}, "size must be None, a positive int"),
+        ("crop", {"mode": "corner"}, "mode must be one of"),
+        ("crop", {"fraction": 1.5}, r"fraction must be in \(0, 1\]"),
+        ("crop", {"padding": -1}, "padding must be an int >= 0"),
+        ("random_resized_crop", {"scale": (0.0, 1.0)}, "scale must be a .*0 < low <= high"),
+        ("random_resized_crop", {"scale": (0.9, 0.1)}, "scale must be a finite .*low <= high"),
+        ("random_resized_crop", {"ratio": (-1, 1)}, "ratio must be"),
+        ("random_resized_crop", {"interpolation": "area"}, "interpolation must be one of"),
+    ],
+)
+def test_bad_arguments(name, kwargs, match):
+    for backend in ("batch", "image"):
+        with pytest.raises(ValueError, match=match):
+            ep.create_augmentation(name, backend=backend, **kwargs)
+
+
+def test_crop_larger_than_the_image_is_refused():
+    aug = ep.create_augmentation("crop", size=(10, 30), padding=2)
+    with pytest.raises(ValueError, match=r"size \(10, 30\) is larger than the 8x8 image padded by 2.*\(12, 12\)"):
+        aug(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="larger than"):
+        ep.create_augmentation("crop", backend="image", size=9)(np.zeros((8, 8, 3), np.uint8))
