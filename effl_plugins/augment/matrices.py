@@ -49,8 +49,8 @@ def rotation(degrees: torch.Tensor) -> torch.Tensor:
     cos, sin = torch.cos(radians), torch.sin(radians)
     quarter = torch.remainder(degrees, 90) == 0
     turns = torch.remainder(torch.round(degrees / 90), 4).long()
-    exact_cos = torch.tensor([1.0, 0.0, -1.0, 0.0], device=degrees.device)[turns]
-    exact_sin = torch.tensor([0.0, 1.0, 0.0, -1.0], device=degrees.device)[turns]
+    exact_cos = (turns == 0).to(torch.float32) - (turns == 2).to(torch.float32)
+    exact_sin = (turns == 1).to(torch.float32) - (turns == 3).to(torch.float32)
     cos, sin = torch.where(quarter, exact_cos, cos), torch.where(quarter, exact_sin, sin)
     # y points down, so a counter-clockwise turn on screen is x' = cos x + sin y, y' = -sin x + cos y.
     return _stack([[cos, sin, 0.0], [-sin, cos, 0.0]], degrees)
