@@ -3,7 +3,9 @@ top of the range (PIL ``ImageOps.autocontrast`` with no cutoff,
 ``torchvision.transforms.v2.functional.autocontrast``).
 
 ``out = (x - min) / ((max - min) / 255)`` clipped and truncated on uint8, in float32 as torchvision
-computes it; a constant channel is left unchanged. The map is a per-sample, per-channel lookup
+computes it, so both agree bit for bit; a constant channel is left unchanged. Because float32(1/255)
+is slightly above 1/255, the top value often truncates to 254 rather than 255 (in about 4 of 5
+ranges; PIL's double-precision table reaches 255 more often and differs from torchvision there). The map is a per-sample, per-channel lookup
 table: the batch backend evaluates it directly, the image backend through ``cv2.LUT``.
 """
 
@@ -30,8 +32,8 @@ class AutoContrast(AppliedBatch):
     Example:
         >>> x = torch.tensor([50, 100, 150], dtype=torch.uint8).view(1, 1, 1, 3).expand(1, 3, 1, 3)
         >>> y, _ = AutoContrast(p=1.0)(x)
-        >>> y[0, 0, 0].tolist()
-        [0, 127, 255]
+        >>> y[0, 0, 0].tolist()  # 254 at the top: torchvision's float32 arithmetic, see above
+        [0, 127, 254]
     """
 
     def transform(self, images, applied):

@@ -63,7 +63,7 @@ class Equalize(AppliedBatch):
         images ``[B, C, H, W]`` uint8 or float -> same. params: ``applied`` ``[B]`` bool.
 
     Example:
-        >>> x = torch.randint(100, 140, (2, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+        >>> x = torch.randint(100, 140, (2, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
         >>> y, _ = Equalize(p=1.0)(x)
         >>> int(y.min()), int(y.max())  # a narrow range spreads over the full range
         (0, 255)

@@ -15,6 +15,7 @@ class Identity(BatchAugmentation):
         images ``[B, C, H, W]`` -> the same tensor. params: none (``{}``).
 
     Example:
+        >>> import torch
         >>> x = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
         >>> Identity()(x)[0] is x
         True
