@@ -9,7 +9,7 @@ backend runs the ten tries of every sample at once as a ``[B, 10]`` tensor. Resi
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
