@@ -7,7 +7,7 @@ image, above 1 extrapolates away from it; results clip to the valid range and ui
 truncated, as torchvision does.
 
 Greyscale (ITU-R 601-2 luma, torchvision's weights): ``0.2989 R + 0.587 G + 0.114 B``. On uint8
-both backends compute its floor in integers, ``(2989 R + 5870 G + 1140 B) // 10000``, so the CPU,
+both backends compute its exact floor, ``(2989 R + 5870 G + 1140 B) // 10000``, so the CPU,
 an accelerator and the OpenCV backend agree bit for bit. torchvision's float32 evaluation
 differs from that exact floor on 3 of the 16.7 M RGB triples (the luma is an integer and
 float32 rounding lands just below it), which is the only source of a difference of 1.
