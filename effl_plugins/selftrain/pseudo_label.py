@@ -54,7 +54,7 @@ class PseudoLabel(Strategy):
         soft: train on the teacher's probabilities instead of one-hot argmax labels.
         temperature: softmax temperature of the teacher's probabilities (soft labels).
         balance: images per class after balancing (None: no balancing).
-        augment: a batch augmentation applied to the student's batches (None: none).
+        augment: a batch augmentation (module or registered name) for the student's batches (None: none).
         epochs, batch_size, lr, weight_decay, seed, device: as in ``Strategy``.
     """
 
@@ -68,6 +68,10 @@ class PseudoLabel(Strategy):
         confidence_filter(torch.zeros(0, 1), threshold)  # validates threshold
         if balance is not None and (isinstance(balance, bool) or not isinstance(balance, int) or balance < 1):
             raise ValueError(f"balance must be None or an integer >= 1 images per class, got {balance!r}")
+        if isinstance(augment, str):
+            import effl_plugins as ep
+
+            augment = ep.create_augmentation(augment)
         self.teacher, self.threshold, self.soft = teacher, threshold, bool(soft)
         self.temperature, self.balance, self.augment = temperature, balance, augment
 

@@ -55,7 +55,7 @@ def state_dict_hash(model: torch.nn.Module) -> str:
     """sha256 hex digest of a model's state dict: names, dtypes, shapes and bytes, in name order."""
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
-        tensor = tensor.detach().cpu().contiguous()
+        tensor = tensor.detach().cpu().contiguous().reshape(-1)
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()
