@@ -1,0 +1,82 @@
+"""``effl pseudo-label --teacher NAME:CKPT --unlabeled DIR|digits --out STORE [--threshold X] [--soft]
+[--temperature T] [--balance K] [--top-k K] [--resume]``: label unlabeled images with a teacher into
+a resumable pseudo-label store (see ``effl_plugins.selftrain.store``) and write the selection
+(``STORE/selection.json``: kept positions, ids and labels after thresholding and balancing)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("pseudo-label", help="label unlabeled images with a teacher", description=__doc__)
+    parser.add_argument("--teacher", required=True, metavar="NAME:CKPT", help="timm model name and checkpoint file")
+    parser.add_argument("--unlabeled", required=True, metavar="DIR|digits", help="a folder of images, or 'digits'")
+    parser.add_argument("--out", required=True, metavar="STORE", help="directory of the pseudo-label store")
+    parser.add_argument("--threshold", type=float, default=0.0, help="keep labels with confidence >= X (default 0)")
+    parser.add_argument("--soft", action="store_true", help="keep the probabilities (soft labels), not just the argmax")
+    parser.add_argument("--temperature", type=float, default=1.0, help="softmax temperature of the teacher")
+    parser.add_argument("--balance", type=int, default=None, metavar="K", help="K images per class (Noisy Student balancing)")
+    parser.add_argument("--top-k", type=int, default=None, metavar="K", help="store only the top-K probabilities per image")
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--shard-size", type=int, default=256)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--resume", action="store_true", help="skip the shards a killed run already finished")
+    return parser
+
+
+def checkpoint_classes(spec: str) -> int:
+    """The class count of a ``NAME:CKPT`` checkpoint's classifier."""
+    import timm
+
+    from ..models import load_state_dict, parse_model_spec
+
+    name, path = parse_model_spec(spec)
+    if path is None:
+        raise ValueError(f"--teacher must be NAME:CHECKPOINT (a trained teacher), got {spec!r}")
+    classifier = timm.create_model(name, num_classes=2).pretrained_cfg.get("classifier") or "fc"
+    weight = load_state_dict(path).get(f"{classifier}.weight")
+    if weight is None:
+        raise ValueError(f"cannot find the classifier {classifier!r}.weight in checkpoint {str(path)!r}")
+    return int(weight.shape[0])
+
+
+def run(args) -> int:
+    from ..data import load_digits, load_unlabeled_folder
+    from ..selftrain.labeler import label_dataset
+    from ..selftrain.pseudo_label import select_pseudo_labels
+    from ..selftrain.store import read_store
+    from ..selftrain.training import build_model, model_hash
+    from ..engine import atomic_write_text
+
+    hidden = None
+    if args.unlabeled == "digits":
+        bundle = load_digits(image_size=args.image_size)
+        unlabeled, hidden = bundle.unlabeled, bundle.hidden_targets
+    else:
+        unlabeled = load_unlabeled_folder(args.unlabeled, args.image_size)
+        for path, reason in unlabeled.skipped:
+            print(f"skipped {path}: {reason}")
+    if len(unlabeled) == 0:
+        raise ValueError(f"--unlabeled {args.unlabeled!r} holds no readable images")
+    num_classes = checkpoint_classes(args.teacher)
+    teacher = build_model(args.teacher, num_classes, seed=0)
+    label_dataset(teacher, unlabeled, args.out, num_classes=num_classes, teacher_hash=model_hash(args.teacher, teacher),
+                  temperature=args.temperature, top_k=args.top_k, shard_size=args.shard_size, resume=args.resume,
+                  device=args.device)
+    labels = read_store(args.out)
+    chosen = select_pseudo_labels(labels.probs, args.threshold, args.balance)
+    kept = labels.probs[chosen]
+    selection = {"threshold": args.threshold, "balance": args.balance, "soft": args.soft, "teacher_hash": labels.teacher_hash,
+                 "positions": chosen.tolist(), "ids": [labels.ids[i] for i in chosen.tolist()],
+                 "labels": kept.argmax(1).tolist()}
+    if args.soft:
+        selection["probs"] = kept.tolist()
+    atomic_write_text(f"{args.out}/selection.json", json.dumps(selection) + "\n")
+    line = f"labelled {len(labels.ids)} images into {args.out}; kept {len(chosen)} (threshold {args.threshold}"
+    line += f", balance {args.balance})" if args.balance else ")"
+    if hidden is not None and len(chosen):
+        line += f"; pseudo-label accuracy {(kept.argmax(1) == hidden[chosen]).float().mean():.2%}"
+    print(line)
+    return 0
