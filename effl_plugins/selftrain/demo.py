@@ -36,6 +36,7 @@ class DemoPlan:
     student_epochs: int
     rounds: int
     fixmatch_epochs: int
+    student_batch: int = 64
     model: str = "test_resnet"
     students: tuple[str, ...] = ("test_resnet",)
 
@@ -43,8 +44,8 @@ class DemoPlan:
 PLANS = {
     "full": DemoPlan(unlabeled=None, baseline_epochs=40, finetune_epochs=15, kd_epochs=8, student_epochs=10, rounds=3,
                      fixmatch_epochs=5),
-    "quick": DemoPlan(unlabeled=300, baseline_epochs=20, finetune_epochs=4, kd_epochs=3, student_epochs=6, rounds=1,
-                      fixmatch_epochs=1),
+    "quick": DemoPlan(unlabeled=300, baseline_epochs=20, finetune_epochs=4, kd_epochs=6, student_epochs=8, rounds=1,
+                      fixmatch_epochs=2, student_batch=32),
 }
 
 
@@ -107,7 +108,7 @@ def _stages(plan: DemoPlan, data: DataBundle, out: Path, seed: int) -> list[tupl
     def distill() -> float:
         teacher = build_model(f"{model}:{baseline_ckpt}", nc, seed)
         student = build_model(model, nc, seed + 1)
-        return distill_on_unlabeled(student, teacher, data, _config(plan.kd_epochs, seed))
+        return distill_on_unlabeled(student, teacher, data, _config(plan.kd_epochs, seed, batch_size=plan.student_batch // 2))
 
     def strategy(name: str, **kwargs: Any) -> Callable[[], float]:
         def stage() -> float:
@@ -119,7 +120,7 @@ def _stages(plan: DemoPlan, data: DataBundle, out: Path, seed: int) -> list[tupl
         return stage
 
     teacher = f"{model}:{baseline_ckpt}"
-    student_kwargs = dict(epochs=plan.student_epochs, batch_size=64, lr=3e-3, teacher=teacher)
+    student_kwargs = dict(epochs=plan.student_epochs, batch_size=plan.student_batch, lr=3e-3, teacher=teacher)
     return [
         ("supervised baseline", baseline),
         ("fine-tune (discriminative LR)", finetune),

@@ -15,7 +15,8 @@ Rank ``r`` labels the strided slice ``positions r, r + W, r + 2W, ...`` of the u
 shards of ``S`` images. A shard is a safetensors file holding ``positions`` (int64 ``[n]``, the
 images' positions in the unlabeled set) and either ``probs`` (float32 ``[n, K]``) or, with
 ``top_k``, ``topk_ids`` (int64 ``[n, k]``) and ``topk_probs`` (float32 ``[n, k]``); its metadata
-holds ``ids`` (a JSON list of the images' string ids) and ``teacher_hash``.
+key ``effl`` holds the JSON ``{"ids": [the images' string ids], "teacher_hash": ...}``. The same
+teacher on the same images writes byte-identical shards.
 
 Atomicity and resume: each shard is written to a temporary file and renamed into place, then the
 manifest, listing it, is rewritten the same way. The manifest is the truth: a shard not listed in it
@@ -110,7 +111,8 @@ def write_shard(path: Path, positions: Sequence[int], ids: Sequence[str], probs:
     else:
         values, indices = probs.topk(spec.top_k, dim=1)
         tensors["topk_ids"], tensors["topk_probs"] = indices.contiguous(), values.contiguous()
-    metadata = {"ids": json.dumps(list(ids)), "teacher_hash": spec.teacher_hash}
+    # one metadata key: safetensors does not keep the order of several, and shards must be byte-stable
+    metadata = {"effl": json.dumps({"ids": list(ids), "teacher_hash": spec.teacher_hash}, sort_keys=True)}
     _atomic_write_bytes(path, save(tensors, metadata=metadata))
 
 
@@ -196,7 +198,7 @@ def read_store(root: str | os.PathLike) -> PseudoLabels:
         for shard in m["shards"]:
             with safe_open(str(root / shard["file"]), framework="pt") as f:
                 positions = f.get_tensor("positions")
-                names = json.loads(f.metadata()["ids"])
+                names = json.loads(f.metadata()["effl"])["ids"]
                 if "probs" in f.keys():
                     rows = f.get_tensor("probs")
                 else:
