@@ -48,6 +48,9 @@ class NoisyStudent(PseudoLabel):
         if not students or not all(isinstance(s, str) and s for s in students):
             raise ValueError(f"students must be a list of timm model names, got {students!r}")
         self.students = [students[min(i, len(students) - 1)] for i in range(rounds)]
+        for key, value in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                raise ValueError(f"{key} must be in [0, 1), got {value!r}")
         self.rounds, self.num_ops, self.magnitude = rounds, num_ops, magnitude
         self.drop_rate, self.drop_path_rate = drop_rate, drop_path_rate
 
