@@ -1,0 +1,175 @@
+"""Augmentation benchmark: every built-in op on both backends, and the RandAugment pipeline, against
+torchvision v2 (batch call: per-batch; per-image loop: per-sample), kornia (per-sample, float),
+albumentations (per image) and timm's PIL RandAugment (per image).
+
+Cases: the product batch {32, 128, 256} x size {224, 64} x {uint8, float32} (``--quick``: batch 32
+at 64 px uint8), plus the target case of issue 6, RandAugment N=2 M=9 on 64 x 3 x 224 x 224 uint8.
+The image backend runs one thread, one 224 px image at a time, as a DataLoader worker does.
+Bytes that must move: the batch read once and written once (``2 B C H W`` elements; kornia's rows
+count float32 elements, since kornia has no uint8 path).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from . import peers
+from .recorder import Recorder
+from .timing import cache_bytes, rotation_count
+
+__all__ = ["AUGMENTATION_KWARGS", "TARGET_CASE", "augment_cases", "sample_photos", "run_augment_bench"]
+
+AUGMENTATION_KWARGS: dict[str, dict[str, Any]] = {
+    "cutmix": {"num_classes": 10}, "mixup": {"num_classes": 10}, "rand_augment": {"num_ops": 2, "magnitude": 9},
+}
+FULL_PRODUCT = {"batch": (32, 128, 256), "size": (224, 64), "dtype": ("uint8", "float32")}
+QUICK_CASES = ({"batch": 32, "size": 64, "dtype": "uint8"},)
+TARGET_CASE = {"batch": 64, "size": 224, "dtype": "uint8"}
+NO_LOOP = frozenset({"cutmix", "mixup"})  # batch-level ops: no per-image loop
+
+
+def augment_cases(quick: bool) -> list[dict[str, Any]]:
+    if quick:
+        return [dict(c) for c in QUICK_CASES]
+    keys = list(FULL_PRODUCT)
+    return [dict(zip(keys, values)) for values in itertools.product(*FULL_PRODUCT.values())]
+
+
+def sample_photos(count: int, size: int, seed: int = 0) -> np.ndarray:
+    """``count`` real-photo crops (scikit-learn's sample images), ``[count, size, size, 3]`` uint8."""
+    import cv2
+    from sklearn.datasets import load_sample_images
+
+    photos = load_sample_images().images
+    rng = np.random.default_rng(seed)
+    out = np.empty((count, size, size, 3), np.uint8)
+    for i in range(count):
+        photo = photos[i % len(photos)]
+        side = int(rng.integers(min(photo.shape[:2]) // 2, min(photo.shape[:2])))
+        y, x = (int(rng.integers(0, photo.shape[d] - side + 1)) for d in (0, 1))
+        out[i] = cv2.resize(np.ascontiguousarray(photo[y : y + side, x : x + side]), (size, size), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def builtin_ops(backend: str) -> list[str]:
+    import effl_plugins as ep
+
+    return [n for n in ep.list_augmentations(backend=backend) if ep.component_info("augmentations", n)["distribution"] == "effl-plugins"]
+
+
+def _batches(case: dict[str, Any], device: torch.device) -> list[torch.Tensor]:
+    batch, size = case["batch"], case["size"]
+    element = 1 if case["dtype"] == "uint8" else 4
+    count = rotation_count(2 * batch * 3 * size * size * element, cache_bytes(device), most=4)
+    photos = torch.from_numpy(sample_photos(batch * count, size)).permute(0, 3, 1, 2).contiguous()
+    out = []
+    for chunk in photos.split(batch):
+        x = chunk.to(device)
+        out.append(x if case["dtype"] == "uint8" else x.float().div_(255))
+    return out
+
+
+def _loop(transform):
+    return lambda x, *rest: torch.stack([transform(img) for img in x])
+
+
+def run_batch_rows(recorder: Recorder, case: dict[str, Any], ops: Iterable[str]) -> None:
+    import effl_plugins as ep
+
+    device = recorder.device
+    batches = _batches(case, device)
+    floats = [x if x.is_floating_point() else x.float().div_(255) for x in batches]
+    targets = torch.arange(case["batch"], device=device) % 10
+    items, element = case["batch"], batches[0].element_size()
+    moved = 2 * batches[0].numel() * element
+    size = case["size"]
+    for op in ops:
+        y = (targets,) if op in NO_LOOP else ()
+        try:
+            aug = ep.create_augmentation(op, **AUGMENTATION_KWARGS.get(op, {})).to(device)
+        except Exception as exc:
+            recorder.skip(op, "effl", case, f"{type(exc).__name__}: {exc}")
+            continue
+        generator = torch.Generator(device=device).manual_seed(0)
+        recorder.measure(op=op, impl="effl", semantics="per-sample", mode="batch", case=case, items=items, nbytes=moved,
+                         fn=lambda x, *t, aug=aug: aug(x, *t, generator=generator), inputs=[(x, *y) for x in batches])
+        if op in peers.TORCHVISION:
+            try:
+                tv = peers.TORCHVISION[op](size, size) if op not in NO_LOOP else None
+            except Exception as exc:
+                recorder.skip(op, "torchvision v2", case, f"{type(exc).__name__}: {exc}")
+                tv = None
+            if tv is not None:
+                recorder.measure(op=op, impl="torchvision v2 batch call", semantics="per-batch", mode="batch", case=case, items=items,
+                                 nbytes=moved, fn=tv, inputs=[(x,) for x in batches], note=type(tv).__name__)
+                recorder.measure(op=op, impl="torchvision v2 per-image loop", semantics="per-sample", mode="batch", case=case,
+                                 items=items, nbytes=moved, fn=_loop(tv), inputs=[(x,) for x in batches], note=type(tv).__name__)
+        if op in peers.KORNIA:
+            try:
+                kornia_aug = peers.KORNIA[op](size, size).to(device)
+            except Exception as exc:
+                recorder.skip(op, "kornia", case, f"{type(exc).__name__}: {exc}")
+                continue
+            recorder.measure(op=op, impl="kornia", semantics="per-sample", mode="batch", case=case, items=items,
+                             nbytes=2 * floats[0].numel() * 4, fn=kornia_aug, inputs=[(x,) for x in floats],
+                             note=f"{type(kornia_aug).__name__} on float32 (no uint8 path)")
+
+
+def run_image_rows(recorder: Recorder, ops: Iterable[str], *, images: int, size: int = 224) -> None:
+    """One thread, one image at a time: ours (OpenCV/NumPy) against albumentations and timm (PIL)."""
+    import cv2
+    import effl_plugins as ep
+    from PIL import Image
+
+    case = {"images": images, "size": size, "dtype": "uint8", "threads": 1}
+    per_call = images * size * size * 3
+    count = rotation_count(2 * per_call, cache_bytes("cpu"))
+    photos = sample_photos(images * count, size, seed=1)
+    calls = [(list(photos[i * images : (i + 1) * images]),) for i in range(count)]
+    pil_calls = [([Image.fromarray(img) for img in imgs],) for (imgs,) in calls]
+    threads, cv_threads = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    try:
+        for op in ops:
+            try:
+                transform = ep.create_augmentation(op, backend="image", **AUGMENTATION_KWARGS.get(op, {}))
+            except Exception as exc:
+                recorder.skip(op, "effl image", case, f"{type(exc).__name__}: {exc}")
+                continue
+            rng = np.random.default_rng(0)
+            recorder.measure(op=op, impl="effl image", semantics="per-image", mode="image", case=case, items=images, nbytes=2 * per_call,
+                             fn=lambda imgs, t=transform: [t(img, rng) for img in imgs], inputs=calls)
+            if op in peers.ALBUMENTATIONS:
+                try:
+                    album = peers.ALBUMENTATIONS[op](size, size)
+                except Exception as exc:
+                    recorder.skip(op, "albumentations", case, f"{type(exc).__name__}: {exc}")
+                else:
+                    recorder.measure(op=op, impl="albumentations", semantics="per-image", mode="image", case=case, items=images,
+                                     nbytes=2 * per_call, fn=lambda imgs, a=album: [a(image=img)["image"] for img in imgs], inputs=calls,
+                                     note=type(album).__name__)
+            if op == "rand_augment":
+                timm_ra = peers.timm_rand_augment(9, 2)
+                recorder.measure(op=op, impl="timm PIL rand-m9-n2", semantics="per-image", mode="image", case=case, items=images,
+                                 nbytes=2 * per_call, fn=lambda imgs: [timm_ra(img) for img in imgs], inputs=pil_calls,
+                                 note="timm.data.auto_augment.rand_augment_transform on PIL images")
+    finally:
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(cv_threads)
+
+
+def run_augment_bench(recorder: Recorder, *, quick: bool, cases: list[dict] | None = None, ops: Iterable[str] | None = None,
+                      image_images: int | None = None, target_case: bool = True) -> None:
+    batch_ops = list(ops) if ops is not None else builtin_ops("batch")
+    image_ops = [op for op in (list(ops) if ops is not None else builtin_ops("image")) if op in set(builtin_ops("image"))]
+    for case in cases if cases is not None else augment_cases(quick):
+        run_batch_rows(recorder, case, batch_ops)
+    if target_case and "rand_augment" in batch_ops:
+        run_batch_rows(recorder, dict(TARGET_CASE), ["rand_augment"])
+    if recorder.device.type == "cpu" and image_ops:
+        run_image_rows(recorder, image_ops, images=image_images or (16 if quick else 64))

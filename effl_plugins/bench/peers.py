@@ -1,0 +1,117 @@
+"""The peers each augmentation is timed against, by op name: the closest op each library offers.
+
+Factories receive ``(height, width)`` and return a callable transform; a library that is not
+installed, or has no matching op, simply has no row (the run records a skip).
+
+- torchvision v2: on a ``[B, C, H, W]`` tensor one parameter draw serves the whole batch
+  (``per-batch``); called on each image in a loop it gives ``per-sample`` randomness.
+- kornia: batched with per-sample parameters, on float images only.
+- albumentations: one ``H x W x C`` uint8 image at a time (``per-image``), CPU.
+- timm: PIL RandAugment ``rand-m9-n2`` (``per-image``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+__all__ = ["TORCHVISION", "KORNIA", "ALBUMENTATIONS", "timm_rand_augment"]
+
+Factory = Callable[[int, int], Any]
+
+
+def _tv():
+    from torchvision.transforms import v2
+
+    return v2
+
+
+def _k():
+    import kornia.augmentation as K
+
+    return K
+
+
+def _a():
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    import albumentations as A
+
+    return A
+
+
+TORCHVISION: dict[str, Factory] = {
+    "brightness": lambda h, w: _tv().ColorJitter(brightness=0.25),
+    "contrast": lambda h, w: _tv().ColorJitter(contrast=0.5),
+    "color": lambda h, w: _tv().ColorJitter(saturation=0.5),
+    "sharpness": lambda h, w: _tv().RandomAdjustSharpness(sharpness_factor=1.9, p=1.0),
+    "solarize": lambda h, w: _tv().RandomSolarize(threshold=128, p=1.0),
+    "posterize": lambda h, w: _tv().RandomPosterize(bits=4, p=1.0),
+    "equalize": lambda h, w: _tv().RandomEqualize(p=1.0),
+    "auto_contrast": lambda h, w: _tv().RandomAutocontrast(p=1.0),
+    "invert": lambda h, w: _tv().RandomInvert(p=1.0),
+    "hflip": lambda h, w: _tv().RandomHorizontalFlip(p=0.5),
+    "vflip": lambda h, w: _tv().RandomVerticalFlip(p=0.5),
+    "flip": lambda h, w: _tv().RandomHorizontalFlip(p=0.5),
+    "rotate": lambda h, w: _tv().RandomRotation(30),
+    "shear": lambda h, w: _tv().RandomAffine(degrees=0, shear=(-17, 17, -17, 17)),
+    "translate": lambda h, w: _tv().RandomAffine(degrees=0, translate=(0.2, 0.2)),
+    "affine": lambda h, w: _tv().RandomAffine(degrees=30, translate=(0.1, 0.1), scale=(0.8, 1.2), shear=10),
+    "crop": lambda h, w: _tv().RandomCrop((h, w), padding=h // 8),
+    "random_resized_crop": lambda h, w: _tv().RandomResizedCrop((h, w), antialias=True),
+    "rand_augment": lambda h, w: _tv().RandAugment(num_ops=2, magnitude=9),
+}
+
+KORNIA: dict[str, Factory] = {
+    "brightness": lambda h, w: _k().RandomBrightness(brightness=(0.75, 1.25), p=1.0),
+    "contrast": lambda h, w: _k().RandomContrast(contrast=(0.5, 1.5), p=1.0),
+    "color": lambda h, w: _k().RandomSaturation(saturation=(0.5, 1.5), p=1.0),
+    "sharpness": lambda h, w: _k().RandomSharpness(sharpness=0.9, p=1.0),
+    "solarize": lambda h, w: _k().RandomSolarize(thresholds=0.1, additions=0.0, p=1.0),
+    "posterize": lambda h, w: _k().RandomPosterize(bits=4, p=1.0),
+    "equalize": lambda h, w: _k().RandomEqualize(p=1.0),
+    "auto_contrast": lambda h, w: _k().RandomAutoContrast(p=1.0),
+    "invert": lambda h, w: _k().RandomInvert(p=1.0),
+    "hflip": lambda h, w: _k().RandomHorizontalFlip(p=0.5),
+    "vflip": lambda h, w: _k().RandomVerticalFlip(p=0.5),
+    "flip": lambda h, w: _k().RandomHorizontalFlip(p=0.5),
+    "rotate": lambda h, w: _k().RandomRotation(30.0, p=1.0),
+    "shear": lambda h, w: _k().RandomShear((-17.0, 17.0, -17.0, 17.0), p=1.0),
+    "translate": lambda h, w: _k().RandomTranslate((0.2, 0.2), p=1.0),
+    "affine": lambda h, w: _k().RandomAffine(30.0, translate=(0.1, 0.1), scale=(0.8, 1.2), shear=10.0, p=1.0),
+    "crop": lambda h, w: _k().RandomCrop((h, w), padding=h // 8, p=1.0),
+    "random_resized_crop": lambda h, w: _k().RandomResizedCrop((h, w), p=1.0),
+    "rand_augment": lambda h, w: __import__("kornia.augmentation.auto", fromlist=["RandAugment"]).RandAugment(n=2, m=9),
+}
+
+
+def _album(name: str, **kwargs) -> Factory:
+    return lambda h, w: getattr(_a(), name)(p=1.0, **kwargs)
+
+
+ALBUMENTATIONS: dict[str, Factory] = {
+    "brightness": _album("RandomBrightnessContrast", brightness_limit=0.25, contrast_limit=0.0),
+    "contrast": _album("RandomBrightnessContrast", brightness_limit=0.0, contrast_limit=0.5),
+    "color": _album("ColorJitter", brightness=0.0, contrast=0.0, saturation=0.5, hue=0.0),
+    "sharpness": _album("Sharpen"),
+    "solarize": _album("Solarize"),
+    "posterize": _album("Posterize", num_bits=4),
+    "equalize": _album("Equalize"),
+    "auto_contrast": _album("AutoContrast"),
+    "invert": _album("InvertImg"),
+    "hflip": _album("HorizontalFlip"),
+    "vflip": _album("VerticalFlip"),
+    "flip": _album("HorizontalFlip"),
+    "rotate": _album("Rotate", limit=30, interpolation=0, border_mode=0),
+    "shear": _album("Affine", shear=(-17, 17), interpolation=0),
+    "translate": _album("Affine", translate_percent=(-0.2, 0.2), interpolation=0),
+    "affine": _album("Affine", rotate=(-30, 30), translate_percent=(-0.1, 0.1), scale=(0.8, 1.2), shear=(-10, 10), interpolation=0),
+    "crop": lambda h, w: _a().Compose([_a().PadIfNeeded(h + h // 4, w + w // 4, border_mode=0), _a().RandomCrop(h, w)]),
+    "random_resized_crop": lambda h, w: _a().RandomResizedCrop(size=(h, w), p=1.0),
+}
+
+
+def timm_rand_augment(magnitude: int = 9, num_ops: int = 2):
+    """timm's PIL RandAugment, ``rand-m{M}-n{N}``, with timm's default fill (ImageNet mean)."""
+    from timm.data.auto_augment import rand_augment_transform
+
+    return rand_augment_transform(f"rand-m{magnitude}-n{num_ops}", {"translate_const": 100, "img_mean": (124, 116, 104)})
