@@ -1,0 +1,59 @@
+"""One benchmark run: measure the device's copy bandwidth, run the cases, write JSON, report."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["run_bench", "BENCHES", "default_out_dir"]
+
+BENCHES = ("augment", "loss")
+
+
+def default_out_dir() -> Path:
+    """``benchmarks/results`` of the source checkout when there is one, else ``./benchmark-results``."""
+    checkout = Path(__file__).resolve().parents[2] / "benchmarks"
+    return checkout / "results" if checkout.is_dir() else Path.cwd() / "benchmark-results"
+
+
+def _runner(bench: str) -> Callable[..., None]:
+    if bench == "augment":
+        from .augment import run_augment_bench
+
+        return run_augment_bench
+    from .loss import run_loss_bench
+
+    return run_loss_bench
+
+
+def run_bench(bench: str, *, quick: bool = False, device: str = "cpu", out_dir: str | Path | None = None,
+              threads: int | None = None, verbose: bool = True, **case_options: Any) -> Path:
+    """Run ``bench`` ("augment" or "loss") and write ``<out>/<bench>-<device>-torch<ver>.json``; returns its path.
+
+    ``case_options`` go to the bench (``cases=``, ``ops=``/``losses=``) to run a chosen subset.
+    """
+    if bench not in BENCHES:
+        raise ValueError(f"bench must be one of {BENCHES}, got {bench!r}")
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    import torch
+
+    from .recorder import Budget, Recorder
+    from .results import new_document, write_document
+    from .timing import copy_bandwidth
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device; use --device cpu")
+    if threads:
+        torch.set_num_threads(threads)
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    clock = time.perf_counter()
+    bandwidth = copy_bandwidth(device, budget_s=0.3 if quick else 1.0)
+    doc = new_document(bench, device, quick=quick, bandwidth=bandwidth, started=started)
+    if verbose:
+        print(f"[{bench}] {doc['device_name']} torch {doc['torch']}, {doc['threads']} threads, copy bandwidth {bandwidth / 1e9:.2f} GB/s", flush=True)
+    _runner(bench)(Recorder(doc, device, Budget.for_run(quick), verbose=verbose), quick=quick, **case_options)
+    doc["wall_s"] = time.perf_counter() - clock
+    return write_document(out_dir or default_out_dir(), doc)
