@@ -112,7 +112,7 @@ def _stages(plan: DemoPlan, data: DataBundle, out: Path, seed: int) -> list[tupl
 
     def strategy(name: str, **kwargs: Any) -> Callable[[], float]:
         def stage() -> float:
-            run = ep.create_strategy(name, model=model, seed=seed, weight_decay=1e-4, **kwargs)
+            run = ep.create_strategy(name, **{"model": model, "seed": seed, "weight_decay": 1e-4, **kwargs})
             run.config.progress = False
             summary = run.run(data, out_dir=out / name)
             stage.summary = summary
@@ -128,8 +128,8 @@ def _stages(plan: DemoPlan, data: DataBundle, out: Path, seed: int) -> list[tupl
         ("pseudo-labelling", strategy("pseudo_label", threshold=0.7, augment="brightness", **student_kwargs)),
         ("noisy student", strategy("noisy_student", rounds=plan.rounds, students=list(plan.students), threshold=0.7,
                                    **student_kwargs)),
-        ("fixmatch", strategy("fixmatch", epochs=plan.fixmatch_epochs, batch_size=32, lr=3e-3, mu=3, flip=False,
-                              threshold=0.95)),
+        ("fixmatch (from the baseline)", strategy("fixmatch", model=teacher, epochs=plan.fixmatch_epochs, batch_size=32,
+                                                  lr=1e-3, mu=3, flip=False, threshold=0.95)),
     ]
 
 

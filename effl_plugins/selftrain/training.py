@@ -76,7 +76,13 @@ def model_hash(spec: str, model: nn.Module) -> str:
 
 def train_supervised(model: nn.Module, train_set: Dataset, test_set: Dataset, config: TrainConfig,
                      out_dir: str | os.PathLike | None = None, augment: nn.Module | None = None) -> dict[str, Any]:
-    """AdamW + cross-entropy (hard or probability targets) for ``config.epochs``; the ``fit`` summary."""
+    """AdamW + cross-entropy (hard or probability targets) for ``config.epochs``; the ``fit`` summary.
+
+    BatchNorm cannot train on a batch of one image: when the set would end in such a batch, its
+    last image is left out.
+    """
+    if len(train_set) % config.batch_size == 1 and len(train_set) > 1:
+        train_set = torch.utils.data.Subset(train_set, range(len(train_set) - 1))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     return fit(model, train_set, test_set, optimizer, config, out_dir, augment)
 

@@ -1,0 +1,90 @@
+"""``effl pseudo-label`` and ``effl self-train`` on real files: a folder with an unreadable image, resume."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from effl_plugins.cli import main
+from effl_plugins.commands.self_train import strategy_kwargs
+
+
+@pytest.fixture
+def teacher_checkpoint(tmp_path):
+    from effl_plugins.selftrain.training import build_model, save_weights
+
+    return save_weights(build_model("test_resnet", 10, seed=0), tmp_path / "teacher.safetensors")
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    root = tmp_path / "unlabeled"
+    (root / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        cv2.imwrite(str(root / ("sub" if i % 2 else ".") / f"img{i}.png"), rng.integers(0, 256, (20, 24, 3), dtype=np.uint8))
+    (root / "broken.jpg").write_bytes(b"not an image")
+    return root
+
+
+def test_pseudo_label_command_labels_a_folder_skipping_unreadable_files(tmp_path, teacher_checkpoint, image_folder, capsys):
+    store = tmp_path / "store"
+    argv = ["pseudo-label", "--teacher", f"test_resnet:{teacher_checkpoint}", "--unlabeled", str(image_folder),
+            "--out", str(store), "--balance", "3", "--shard-size", "2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "skipped" in out and "broken.jpg" in out and "labelled 5 images" in out
+    selection = json.loads((store / "selection.json").read_text())
+    from effl_plugins.selftrain.store import file_hash, read_store
+
+    labels = read_store(store)
+    assert sorted(labels.ids) == sorted(["img0.png", "img2.png", "img4.png", "sub/img1.png", "sub/img3.png"])
+    assert labels.teacher_hash == file_hash(teacher_checkpoint) == selection["teacher_hash"]
+    assert len(selection["positions"]) == 3 * len(set(selection["labels"]))
+    before = {p.name: p.read_bytes() for p in store.glob("shard-*")}
+    assert main(argv + ["--resume"]) == 0
+    assert {p.name: p.read_bytes() for p in store.glob("shard-*")} == before
+
+
+def test_pseudo_label_command_needs_a_checkpoint(capsys):
+    assert main(["pseudo-label", "--teacher", "test_resnet", "--unlabeled", "digits", "--out", "x"]) == 2
+    assert "--teacher must be NAME:CHECKPOINT" in capsys.readouterr().err
+
+
+def _args(**kwargs):
+    base = dict(strategy="noisy_student", teacher=None, student=None, rounds=3, epochs=2, batch_size=16, lr=1e-3, seed=1, device="cpu")
+    return argparse.Namespace(**{**base, **kwargs})
+
+
+def test_self_train_maps_the_command_line_to_strategy_arguments():
+    kwargs = strategy_kwargs(_args(teacher="test_resnet:t.pt", student=["test_resnet", "resnet10t"], rounds=2))
+    assert kwargs["teacher"] == "test_resnet:t.pt" and kwargs["students"] == ["test_resnet", "resnet10t"]
+    assert kwargs["model"] == "test_resnet" and kwargs["rounds"] == 2 and kwargs["seed"] == 1
+    assert strategy_kwargs(_args(strategy="pseudo_label", teacher="test_vit:t.pt"))["model"] == "test_vit"
+    assert strategy_kwargs(_args(strategy="fixmatch", student=["test_vit"]))["model"] == "test_vit"
+    with pytest.raises(ValueError, match="--teacher does not apply to --strategy mean_teacher"):
+        strategy_kwargs(_args(strategy="mean_teacher", teacher="x:y"))
+
+
+def test_self_train_runs_on_an_image_folder_with_unlabeled_images(tmp_path, image_folder, capsys):
+    from effl_plugins.data import load_digits
+
+    digits = load_digits(num_labeled=20, num_test=20)
+    for split, subset in (("train", digits.labeled), ("val", digits.test)):
+        for image, target, name in zip(subset.images, subset.targets.tolist(), subset.ids):
+            folder = tmp_path / "data" / split / f"class{target}"
+            folder.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(folder / f"{name}.png"), image.permute(1, 2, 0).numpy())
+    argv = ["self-train", "--data", str(tmp_path / "data"), "--unlabeled", str(image_folder), "--strategy", "pseudo_label",
+            "--epochs", "1", "--batch-size", "8", "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "broken.jpg" in out  # the unreadable file is reported, the run goes on
+    printed = json.loads(out[out.index("{"):])
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert printed["final_accuracy"] == summary["final_accuracy"]
+    assert summary["strategy"] == "pseudo_label" and summary["pseudo_labels"] == 5
