@@ -1,0 +1,16 @@
+"""Fused uint8 kernels for batched augmentation pipelines (Triton on CUDA, torch elsewhere).
+
+- :func:`apply_lut`: a whole per-sample chain of point ops as ONE gather through a ``[B, C, 256]``
+  table (build it with :func:`point_op_lut` and :func:`compose_luts`);
+- :func:`warp_affine_fused`: every geometric op of a sample as ONE warp through its composed
+  forward matrix (same convention as :func:`effl_plugins.augment.warp.warp_affine`).
+
+So a RandAugment call on uint8 costs one LUT launch plus one warp launch whatever N is. Each
+function takes ``backend="auto" | "triton" | "torch"``: ``auto`` runs Triton for CUDA uint8
+tensors when Triton imports and the torch reference otherwise.
+"""
+
+from .lut import apply_lut, compose_luts, identity_luts, point_op_lut
+from .warp import warp_affine_fused
+
+__all__ = ["apply_lut", "compose_luts", "identity_luts", "point_op_lut", "warp_affine_fused"]
