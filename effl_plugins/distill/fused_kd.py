@@ -28,8 +28,8 @@ __all__ = ["fused_kd_divergence", "kd_divergence_cpu", "kd_divergence_triton", "
 
 tl = None  # triton.language, bound by _build_kernel
 
-#: Elements per chunk of rows on the CPU path (~256 KiB of float32: stays in L2).
-CHUNK_ELEMENTS = 1 << 16
+#: Elements per chunk of rows on the CPU path (1 MiB of float32 per workspace).
+CHUNK_ELEMENTS = 1 << 18
 
 
 def _compute_dtype(student: torch.Tensor) -> torch.dtype:
@@ -37,21 +37,40 @@ def _compute_dtype(student: torch.Tensor) -> torch.dtype:
 
 
 def _kd_rows_and_grad(student, teacher, temperature: float, grad_scale: float, with_grad: bool):
-    """Per-row KL [B] (compute dtype) and, if asked, the scaled student gradient [B, K] (compute dtype)."""
+    """Per-row KL [B] (compute dtype) and, if asked, the scaled student gradient [B, K] (compute dtype).
+
+    Rows go in chunks of about ``CHUNK_ELEMENTS`` through reused workspaces (no allocation per
+    chunk); chunks stay large because every torch op opens a parallel region, and many tiny
+    regions cost more than they save when threads are contended.
+    """
     dtype = _compute_dtype(student)
     batch, classes = student.shape
     rows = student.new_empty(batch, dtype=dtype)
     grad = student.new_empty((batch, classes), dtype=dtype) if with_grad else None
-    step = max(1, CHUNK_ELEMENTS // max(classes, 1))
+    step = min(batch, max(1, CHUNK_ELEMENTS // max(classes, 1)))
+    scaled_s, scaled_t, p_t = (student.new_empty((step, classes), dtype=dtype) for _ in range(3))
     for start in range(0, batch, step):
         stop = min(start + step, batch)
-        log_p_s = torch.log_softmax(student[start:stop].to(dtype) / temperature, dim=-1)
-        log_p_t = torch.log_softmax(teacher[start:stop].to(dtype) / temperature, dim=-1)
-        p_t = log_p_t.exp()
-        torch.sum(p_t * (log_p_t - log_p_s), dim=-1, out=rows[start:stop])
+        xs, xt, pt = scaled_s[: stop - start], scaled_t[: stop - start], p_t[: stop - start]
+        xs.copy_(student[start:stop]).div_(temperature)
+        xt.copy_(teacher[start:stop]).div_(temperature)
+        log_p_s = torch.log_softmax(xs, dim=-1)
+        log_p_t = torch.log_softmax(xt, dim=-1)
+        torch.exp(log_p_t, out=pt)
+        torch.sum(torch.sub(log_p_t, log_p_s, out=xt).mul_(pt), dim=-1, out=rows[start:stop])
         if grad is not None:
-            torch.sub(log_p_s.exp_(), p_t, out=grad[start:stop]).mul_(grad_scale)
+            torch.exp(log_p_s, out=grad[start:stop]).sub_(pt).mul_(grad_scale)
     return rows, grad
+
+
+def _consume_gradient(ctx, grad_output: torch.Tensor) -> torch.Tensor:
+    """Scale the gradient computed in forward in place and hand it over (no copy: autograd can
+    keep it as ``.grad``). It is used up, so a second backward through the same graph is refused."""
+    grad, ctx.grad = ctx.grad, None
+    if grad is None:
+        raise RuntimeError("the fused KD divergence hands its precomputed gradient to the first backward; "
+                           "backward through it twice (retain_graph=True) is not supported: call the loss again")
+    return grad.mul_(grad_output).to(ctx.student_dtype)
 
 
 class _KDDivergenceCPU(torch.autograd.Function):
@@ -59,15 +78,13 @@ class _KDDivergenceCPU(torch.autograd.Function):
     def forward(ctx, student, teacher, temperature):
         batch = student.shape[0]
         rows, grad = _kd_rows_and_grad(student, teacher, temperature, temperature / batch, ctx.needs_input_grad[0])
-        ctx.student_dtype = student.dtype
-        ctx.save_for_backward(grad)
+        ctx.student_dtype, ctx.grad = student.dtype, grad
         return rows.sum() * (temperature**2 / batch)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output):
-        (grad,) = ctx.saved_tensors
-        return (grad * grad_output).to(ctx.student_dtype), None, None
+        return _consume_gradient(ctx, grad_output), None, None
 
 
 def kd_divergence_cpu(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -157,15 +174,13 @@ class _KDDivergenceTriton(torch.autograd.Function):
             student, teacher, rows, grad, classes, student.stride(0), teacher.stride(0), grad.stride(0) if with_grad else 0,
             1.0 / temperature, temperature / batch, WRITE_GRAD=with_grad, BLOCK=block,
         )
-        ctx.student_dtype = student.dtype
-        ctx.save_for_backward(grad if with_grad else None)
+        ctx.student_dtype, ctx.grad = student.dtype, grad if with_grad else None
         return rows.sum() * (temperature**2 / batch)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output):
-        (grad,) = ctx.saved_tensors
-        return (grad * grad_output).to(ctx.student_dtype), None, None
+        return _consume_gradient(ctx, grad_output), None, None
 
 
 def kd_divergence_triton(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:

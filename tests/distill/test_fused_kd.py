@@ -114,3 +114,11 @@ def test_triton_row_kernel_matches_reference_under_interpreter(triton_results, i
     assert grad.dtype == s.dtype
     tol = dict(rtol=1e-4, atol=1e-7) if s.dtype == torch.float32 else dict(rtol=1e-2, atol=1e-4)
     torch.testing.assert_close(grad.double(), ref_grad, **tol)
+
+
+def test_second_backward_through_the_same_graph_is_refused_clearly():
+    s = torch.randn(3, 5, requires_grad=True)
+    loss = kd_divergence(s, torch.randn(3, 5), 2.0)
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        loss.backward()
