@@ -79,4 +79,6 @@ def label_dataset(
             on_shard(index)
     manifest.complete = True
     manifest.save()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()  # every rank's shards are on disk before anyone reads the store
     return Path(root)

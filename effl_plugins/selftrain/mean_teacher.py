@@ -110,7 +110,7 @@ class MeanTeacher(Strategy):
                 ema_update(teacher, student, self.ema_decay if step < rampup else self.ema_decay_after)
             history.append({"epoch": epoch + 1, "accuracy": evaluate(teacher, data.test, cfg.device),
                             "student_accuracy": evaluate(student, data.test, cfg.device)})
-        self.trained_model = teacher
+        self.trained_model, self.student = teacher, student
         result = {"strategy": self.name, "best_accuracy": max(h["accuracy"] for h in history),
                   "final_accuracy": history[-1]["accuracy"], "epochs": cfg.epochs, "history": history}
         if out_dir is not None:

@@ -153,3 +153,15 @@ def test_hashes_follow_the_weights_and_the_file_bytes(tmp_path):
     path = tmp_path / "w.bin"
     path.write_bytes(b"weights" * 1000)
     assert file_hash(path) == hashlib.sha256(b"weights" * 1000).hexdigest()
+
+
+def test_rank_and_world_size_come_from_torchrun_environment(tmp_path, monkeypatch):
+    from effl_plugins.selftrain.labeler import distributed_rank
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert distributed_rank() == (1, 2)
+    label_dataset(tiny_teacher(), tiny_dataset(), tmp_path, num_classes=NUM_CLASSES, shard_size=SHARD)
+    manifest = json.loads((tmp_path / "manifest-rank00001.json").read_text())
+    assert (manifest["rank"], manifest["world_size"]) == (1, 2)
+    assert sum(s["count"] for s in manifest["shards"]) == len(range(1, NUM_IMAGES, 2))

@@ -119,3 +119,15 @@ def test_strategies_need_unlabeled_images(data):
     for name in ("pseudo_label", "noisy_student", "fixmatch", "mean_teacher"):
         with pytest.raises(ValueError, match="needs unlabeled images"):
             ep.create_strategy(name, **TINY).run(replace(data, unlabeled=None))
+
+
+@pytest.mark.parametrize("decay", [1.0, 0.0])
+def test_mean_teacher_reports_the_ema_of_the_student(data, decay):
+    strategy = ep.create_strategy("mean_teacher", ema_decay=decay, ema_decay_after=decay, **TINY)
+    summary = strategy.run(data)
+    initial = build_model("test_resnet", 10, seed=0)
+    teacher, student = strategy.trained_model, strategy.student
+    expected = initial if decay == 1.0 else student  # frozen at the start, or a copy of the student
+    assert all(torch.equal(a, b) for a, b in zip(teacher.parameters(), expected.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(initial.parameters(), student.parameters()))
+    assert summary["final_accuracy"] == summary["history"][-1]["accuracy"]
