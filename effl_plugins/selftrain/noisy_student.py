@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -88,6 +89,7 @@ class NoisyStudent(PseudoLabel):
             record = json.loads(record_path.read_text())
             if record.get("teacher_hash") == digest:
                 return create_model(f"{student_name}:{weights}", data.num_classes), record
+        start = time.perf_counter()
         images, targets, stats = label_and_select(
             teacher, digest, data, round_dir / "labels", threshold=self.threshold, soft=self.soft,
             temperature=self.temperature, balance=self.balance, resume=resume, device=self.config.device)
@@ -95,7 +97,7 @@ class NoisyStudent(PseudoLabel):
         train_set = labeled_plus_pseudo(data.labeled, images, targets, data.num_classes)
         summary = train_supervised(student, train_set, data.test, self.config, round_dir, self.noise())
         record = {"accuracy": evaluate(student, data.test, self.config.device), "best_accuracy": summary["best_accuracy"],
-                  "teacher_hash": digest, **stats}
+                  "teacher_hash": digest, "seconds": round(time.perf_counter() - start, 2), **stats}
         save_weights(student, weights)
         atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
         return student, record
