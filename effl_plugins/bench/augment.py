@@ -30,6 +30,29 @@ FULL_PRODUCT = {"batch": (32, 128, 256), "size": (224, 64), "dtype": ("uint8", "
 QUICK_CASES = ({"batch": 32, "size": 64, "dtype": "uint8"},)
 TARGET_CASE = {"batch": 64, "size": 224, "dtype": "uint8"}
 NO_LOOP = frozenset({"cutmix", "mixup"})  # batch-level ops: no per-image loop
+HALF_P = frozenset({"flip", "hflip", "vflip"})  # flips run at p=0.5 on every side; other ops at p=1 like their peers
+
+
+def op_kwargs(op: str, cls: type) -> dict[str, Any]:
+    """Arguments for our op: the bench's own, plus ``p=1`` (every sample transformed, as the peers are set up)."""
+    import inspect
+
+    kwargs = dict(AUGMENTATION_KWARGS.get(op, {}))
+    if op not in HALF_P and "p" in inspect.signature(cls).parameters:
+        kwargs["p"] = 1.0
+    return kwargs
+
+
+def create_op(op: str, backend: str):
+    import effl_plugins as ep
+
+    return ep.create_augmentation(op, backend=backend, **op_kwargs(op, component_class(op, backend)))
+
+
+def component_class(op: str, backend: str) -> type:
+    import effl_plugins as ep
+
+    return type(ep.create_augmentation(op, backend=backend, **AUGMENTATION_KWARGS.get(op, {})))
 
 
 def augment_cases(quick: bool) -> list[dict[str, Any]]:
@@ -78,8 +101,6 @@ def _loop(transform):
 
 
 def run_batch_rows(recorder: Recorder, case: dict[str, Any], ops: Iterable[str]) -> None:
-    import effl_plugins as ep
-
     device = recorder.device
     batches = _batches(case, device)
     floats = [x if x.is_floating_point() else x.float().div_(255) for x in batches]
@@ -90,7 +111,7 @@ def run_batch_rows(recorder: Recorder, case: dict[str, Any], ops: Iterable[str])
     for op in ops:
         y = (targets,) if op in NO_LOOP else ()
         try:
-            aug = ep.create_augmentation(op, **AUGMENTATION_KWARGS.get(op, {})).to(device)
+            aug = create_op(op, "batch").to(device)
         except Exception as exc:
             recorder.skip(op, "effl", case, f"{type(exc).__name__}: {exc}")
             continue
@@ -122,7 +143,6 @@ def run_batch_rows(recorder: Recorder, case: dict[str, Any], ops: Iterable[str])
 def run_image_rows(recorder: Recorder, ops: Iterable[str], *, images: int, size: int = 224) -> None:
     """One thread, one image at a time: ours (OpenCV/NumPy) against albumentations and timm (PIL)."""
     import cv2
-    import effl_plugins as ep
     from PIL import Image
 
     case = {"images": images, "size": size, "dtype": "uint8", "threads": 1}
@@ -137,7 +157,7 @@ def run_image_rows(recorder: Recorder, ops: Iterable[str], *, images: int, size:
     try:
         for op in ops:
             try:
-                transform = ep.create_augmentation(op, backend="image", **AUGMENTATION_KWARGS.get(op, {}))
+                transform = create_op(op, "image")
             except Exception as exc:
                 recorder.skip(op, "effl image", case, f"{type(exc).__name__}: {exc}")
                 continue
