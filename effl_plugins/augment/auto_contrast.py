@@ -17,7 +17,7 @@ import torch
 from .applied import AppliedBatch, AppliedImage
 from .lut import apply_lut_image, truncate_to_uint8
 
-__all__ = ["AutoContrast", "AutoContrastImage"]
+__all__ = ["AutoContrast", "AutoContrastImage", "stretch"]
 
 
 class AutoContrast(AppliedBatch):
@@ -37,15 +37,25 @@ class AutoContrast(AppliedBatch):
     """
 
     def transform(self, images, applied):
-        bound = 255.0 if images.dtype == torch.uint8 else 1.0
-        values = images.to(torch.float32) if images.dtype == torch.uint8 else images
-        low = values.amin(dim=(-2, -1), keepdim=True)
-        high = values.amax(dim=(-2, -1), keepdim=True)
-        keep = (high == low) | ~applied.view(-1, 1, 1, 1)
-        inv_scale = torch.where(keep, torch.ones_like(high), (high - low) * (1.0 / bound))
-        low = torch.where(keep, torch.zeros_like(low), low)
-        out = (values - low) / inv_scale
-        return truncate_to_uint8(out) if images.dtype == torch.uint8 else out.clamp_(0, 1)
+        low, high = images.amin(dim=(-2, -1), keepdim=True), images.amax(dim=(-2, -1), keepdim=True)
+        return stretch(images, low, high, applied)
+
+
+def stretch(values: torch.Tensor, low: torch.Tensor, high: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
+    """The auto-contrast map of each channel, given its range ``[low, high]``: a point op, so
+    ``values`` may be the images themselves or per-channel lookup tables (``[B, C, 1, 256]``).
+
+    Shape:
+        values ``[B, C, h, w]`` uint8 or float, low/high ``[B, C, 1, 1]`` (same dtype), applied ``[B]`` bool -> ``values.shape``.
+    """
+    bound = 255.0 if values.dtype == torch.uint8 else 1.0
+    if values.dtype == torch.uint8:
+        values, low, high = values.to(torch.float32), low.to(torch.float32), high.to(torch.float32)
+    keep = (high == low) | ~applied.view(-1, 1, 1, 1)
+    inv_scale = torch.where(keep, torch.ones_like(high), (high - low) * (1.0 / bound))
+    low = torch.where(keep, torch.zeros_like(low), low)
+    out = (values - low) / inv_scale
+    return truncate_to_uint8(out) if bound == 255.0 else out.clamp_(0, 1)
 
 
 class AutoContrastImage(AppliedImage):

@@ -15,10 +15,11 @@ import torch
 from .enhance import EnhanceBatch, EnhanceImage, blend, blend_image, luma, luma_image
 from .lut import apply_lut_image, truncate_to_uint8
 
-__all__ = ["Contrast", "ContrastImage"]
+__all__ = ["Contrast", "ContrastImage", "mean_grey", "blend_with_grey"]
 
 
-def _mean_grey(images: torch.Tensor) -> torch.Tensor:
+def mean_grey(images: torch.Tensor) -> torch.Tensor:
+    """Each image's mean grey level ``[B, 1, 1, 1]`` float32 (uint8) or the images' float dtype."""
     grey = luma(images)
     if images.dtype == torch.uint8:  # exact sum of integers, correctly rounded mean
         return (grey.sum(dim=(1, 2, 3), keepdim=True, dtype=torch.float64) / grey[0].numel()).to(torch.float32)
@@ -44,13 +45,21 @@ class Contrast(EnhanceBatch):
     """
 
     def apply(self, images, targets, params):
-        compute = torch.float32 if images.dtype == torch.uint8 else images.dtype
-        factor = params["factor"].to(compute).view(-1, 1, 1, 1)
-        mean = _mean_grey(images).to(compute)
-        blended = blend(images.to(compute), mean, factor)
-        if images.dtype == torch.uint8:
-            return truncate_to_uint8(blended), targets
-        return blended.clamp_(0, 1), targets
+        return blend_with_grey(images, mean_grey(images), params["factor"]), targets
+
+
+def blend_with_grey(values: torch.Tensor, mean: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """The contrast map of each sample, given its mean grey level: a point op, so ``values`` may be the
+    images themselves or any per-sample values (a ``[B, C, 1, 256]`` lookup table gives the op's table).
+
+    Shape:
+        values ``[B, ...]`` (4-D) uint8 or float, mean ``[B, 1, 1, 1]``, factor ``[B]`` -> ``values.shape``.
+    """
+    compute = torch.float32 if values.dtype == torch.uint8 else values.dtype
+    blended = blend(values.to(compute), mean.to(compute), factor.to(compute).view(-1, 1, 1, 1))
+    if values.dtype == torch.uint8:
+        return truncate_to_uint8(blended)
+    return blended.clamp_(0, 1)
 
 
 class ContrastImage(EnhanceImage):

@@ -5,7 +5,7 @@ With ``n`` pixels, ``h`` the channel's histogram and ``c`` its cumulative sum, P
 ``lut[0] = 0``, ``lut[k] = min(255, (c[k-1] + step // 2) // step)`` with
 ``step = (n - h[last non-empty bin]) // 255``; a channel with ``step = 0`` (nearly constant) is
 left as it is. The batch backend builds every sample's and channel's histogram at once with one
-``scatter_add_`` over offset rows and gathers from a ``[B, C, 256]`` table. Float images are
+``bincount`` over values offset by 256 per channel and gathers from a ``[B, C, 256]`` table. Float images are
 quantized to uint8 first (``x * (256 - 1e-3)``, truncated, as torchvision does) and scaled back.
 """
 
@@ -17,7 +17,22 @@ import torch
 from .applied import AppliedBatch, AppliedImage
 from .lut import apply_lut, apply_lut_image
 
-__all__ = ["Equalize", "EqualizeImage", "equalize_luts", "equalize_lut_image"]
+__all__ = ["Equalize", "EqualizeImage", "equalize_luts", "equalize_lut_image", "channel_histograms"]
+
+
+def channel_histograms(images: torch.Tensor) -> torch.Tensor:
+    """The 256-bin histogram of every channel of a uint8 batch: one ``bincount`` over values offset by
+    256 per channel, in the narrowest integer type that holds the offsets (int16 for up to 127 channels).
+
+    Shape:
+        images ``[B, C, H, W]`` uint8 -> ``[B, C, 256]`` int64.
+    """
+    batch, channels = images.shape[:2]
+    rows = batch * channels
+    kind = torch.int16 if rows * 256 <= torch.iinfo(torch.int16).max + 1 else torch.int32 if rows * 256 <= 1 << 31 else torch.int64
+    offsets = torch.arange(0, rows * 256, 256, dtype=kind, device=images.device).view(rows, 1)
+    values = images.reshape(rows, images.shape[-2] * images.shape[-1]).to(kind).add_(offsets)
+    return torch.bincount(values.view(-1), minlength=rows * 256).view(batch, channels, 256)
 
 
 def equalize_luts(images: torch.Tensor) -> torch.Tensor:
@@ -27,12 +42,10 @@ def equalize_luts(images: torch.Tensor) -> torch.Tensor:
         images ``[B, C, H, W]`` uint8 -> ``[B, C, 256]`` uint8.
     """
     batch, channels = images.shape[:2]
-    flat = images.reshape(batch * channels, -1).long()
-    hist = torch.zeros(batch * channels, 256, dtype=torch.int64, device=images.device)
-    hist.scatter_add_(1, flat, torch.ones(1, dtype=torch.int64, device=images.device).expand_as(flat))
+    hist = channel_histograms(images).view(batch * channels, 256)
     cumulative = hist.cumsum(1)
     last_bin = cumulative.argmax(1, keepdim=True)  # first index reaching the total = last non-empty bin
-    step = (flat.shape[1] - hist.gather(1, last_bin)) // 255
+    step = (images.shape[-2] * images.shape[-1] - hist.gather(1, last_bin)) // 255
     lut = (cumulative[:, :-1] + step // 2) // step.clamp(min=1)
     lut = torch.cat([torch.zeros_like(lut[:, :1]), lut.clamp_(0, 255)], dim=1)
     ramp = torch.arange(256, device=images.device).expand_as(lut)

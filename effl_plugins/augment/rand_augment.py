@@ -8,9 +8,17 @@ instead; doing geometry last means one interpolation instead of up to N, and the
 uncovered pixels is never recoloured (solarized, equalized). Both backends use this order.
 
 Batch backend: ops, magnitudes and signs are ``[B, N]`` tensors; the loop runs over the N slots
-and the 14 ops, never over samples. On the CPU an op runs only on the samples that chose it
-(``index_select``/``index_copy``); on an accelerator it runs on the whole batch and
-``torch.where`` keeps the choosers' results, so a call never waits for the device.
+and the 14 ops, never over samples.
+
+- uint8 on the CPU (:mod:`.lut_chain`): each sample's colour ops fold into one lookup table per
+  channel, applied once; color, sharpness and the ops that read image statistics (contrast,
+  auto_contrast, equalize) touch the pixels of the samples that chose them, after applying the
+  table so far, so the order above is kept exactly. The warp is one int32 lookup into a source
+  framed by the fill colour, and samples whose composed matrix is the identity skip it. The
+  results equal the op-by-op path bit for bit (tested).
+- otherwise (float images, accelerators) op by op: on the CPU an op runs only on the samples that
+  chose it; on an accelerator on the whole batch, and ``torch.where`` keeps the choosers'
+  results, so a call never waits for the device.
 """
 
 from __future__ import annotations
@@ -22,10 +30,16 @@ import torch
 
 from . import matrices
 from .base import BatchAugmentation, ImageAugmentation
+from .lut_chain import LutChain
 from .op_space import GEOMETRIC, build_ops, check_op_names, check_rand_augment_args, sample_magnitudes, sample_magnitudes_image
 from .warp import check_fill, check_interpolation, warp_affine, warp_affine_image
 
 __all__ = ["RandAugment", "RandAugmentImage"]
+
+
+def use_lut_chain(images: torch.Tensor) -> bool:
+    """Whether ``apply`` takes the lookup-table path: uint8 images on the CPU."""
+    return images.dtype == torch.uint8 and images.device.type == "cpu"
 
 
 def _where_chosen(images: torch.Tensor, chosen: torch.Tensor, run, subset: bool | None = None) -> torch.Tensor:
@@ -90,27 +104,53 @@ class RandAugment(BatchAugmentation):
 
     def apply(self, images, targets, params):
         ops, magnitude, sign = self._checked(params, images.shape[0])
+        if use_lut_chain(images):
+            return self._apply_lut_chain(images, ops, magnitude, sign), targets
+        return self._apply_op_by_op(images, ops, magnitude, sign), targets
+
+    def _geometry(self, images: torch.Tensor, ops: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+        """Each sample's geometric ops composed in slot order: ``[B, 3, 3]`` forward matrices."""
         height, width = images.shape[-2:]
-        out = images
         total = matrices.identity(len(images), images.device)
         for slot in range(ops.shape[1]):
             step = matrices.identity(len(images), images.device)
             for k, name in enumerate(self.op_names):
-                chosen = ops[:, slot] == k
-                if name == "identity":
+                if name in GEOMETRIC:
+                    matrix = self._ops[k].matrix_from_params(self._op_params(k, images, magnitude[:, slot], sign[:, slot]), height, width)
+                    step = torch.where((ops[:, slot] == k)[:, None, None], matrix, step)
+            total = step @ total
+        return total
+
+    def _apply_lut_chain(self, images, ops, magnitude, sign):
+        """uint8 on the CPU: colour ops folded into per-sample tables (:mod:`.lut_chain`), one gather for the warp;
+        samples whose composed matrix is the identity are not warped (a nearest or bilinear warp by it changes nothing)."""
+        chain = LutChain(images)
+        for slot in range(ops.shape[1]):
+            for k, name in enumerate(self.op_names):
+                if name == "identity" or name in GEOMETRIC:
+                    continue
+                index = (ops[:, slot] == k).nonzero().squeeze(1)
+                if index.numel():
+                    chain.apply(name, self._ops[k], self._op_params(k, images, magnitude[:, slot], sign[:, slot]), index)
+        total = self._geometry(images, ops, magnitude, sign)
+        warped = (total != matrices.identity(1, images.device)).flatten(1).any(1)
+        return chain.finish(total, warped, self.interpolation, self.fill)
+
+    def _apply_op_by_op(self, images, ops, magnitude, sign):
+        """Any dtype and device: each op on the samples that chose it, then one warp of the composed geometry."""
+        out = images
+        for slot in range(ops.shape[1]):
+            for k, name in enumerate(self.op_names):
+                if name == "identity" or name in GEOMETRIC:
                     continue
                 m, s = magnitude[:, slot], sign[:, slot]
-                if name in GEOMETRIC:
-                    matrix = self._ops[k].matrix_from_params(self._op_params(k, images, m, s), height, width)
-                    step = torch.where(chosen[:, None, None], matrix, step)
-                    continue
                 def run(subset, index, k=k, m=m, s=s):
                     return self._ops[k].apply(subset, None, self._op_params(k, subset, m[index], s[index]))[0]
-                out = _where_chosen(out, chosen, run)
-            total = step @ total
+                out = _where_chosen(out, ops[:, slot] == k, run)
+        total = self._geometry(images, ops, magnitude, sign)
         warped = torch.isin(ops, torch.tensor([k for k, n in enumerate(self.op_names) if n in GEOMETRIC], device=ops.device)).any(1)
         out = _where_chosen(out, warped, lambda subset, index: warp_affine(subset, total[index], self.interpolation, self.fill))
-        return (images.clone() if out is images else out), targets
+        return images.clone() if out is images else out
 
     def _checked(self, params, batch: int):
         try:

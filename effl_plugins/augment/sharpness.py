@@ -23,6 +23,21 @@ __all__ = ["Sharpness", "SharpnessImage"]
 _SMOOTH = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0))
 
 
+def _smooth_sums(values: torch.Tensor) -> torch.Tensor:
+    """The SMOOTH kernel's integer sums at the inner pixels of integer-valued float images: a 3x3 box
+    sum plus 4 times the centre, by shifted adds. Every partial sum is an integer below 2**24, so the
+    result is exact and equals ``conv2d`` with the kernel, at a fraction of its cost on the CPU.
+
+    Shape:
+        ``[B, C, H, W]`` -> ``[B, C, H - 2, W - 2]``.
+    """
+    rows = values[..., :-2, :] + values[..., 1:-1, :]
+    rows += values[..., 2:, :]
+    sums = rows[..., :-2] + rows[..., 1:-1]
+    sums += rows[..., 2:]
+    return sums.add_(values[..., 1:-1, 1:-1], alpha=4)
+
+
 class Sharpness(EnhanceBatch):
     """Per-sample random sharpness, factor ~ U(1 - max_delta, 1 + max_delta).
 
@@ -48,9 +63,11 @@ class Sharpness(EnhanceBatch):
             return images, targets
         compute = torch.float32 if images.dtype == torch.uint8 else images.dtype
         out = images.to(compute, copy=True)
-        kernel = torch.tensor(_SMOOTH, dtype=compute, device=images.device).expand(channels, 1, 3, 3)
-        sums = F.conv2d(out, kernel, groups=channels)
-        smooth = torch.floor((2 * sums + 13) / 26) if images.dtype == torch.uint8 else sums / 13
+        if images.dtype == torch.uint8:
+            smooth = torch.floor(_smooth_sums(out).mul_(2).add_(13).div_(26))
+        else:
+            kernel = torch.tensor(_SMOOTH, dtype=compute, device=images.device).expand(channels, 1, 3, 3)
+            smooth = F.conv2d(out, kernel, groups=channels) / 13
         inner = out[..., 1:-1, 1:-1]
         alpha = (1 - params["factor"].to(compute)).view(-1, 1, 1, 1)
         inner.copy_(torch.addcmul(inner, alpha, smooth - inner))  # fused, as torchvision's add_(alpha=)

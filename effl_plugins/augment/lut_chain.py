@@ -1,0 +1,101 @@
+"""RandAugment's colour stage on a uint8 batch as one lookup table per sample and channel.
+
+Every colour op of RandAugment but two is a point op on uint8: the output value depends only on
+the input value, the sample's parameters and (contrast, auto_contrast, equalize) statistics of the
+sample's current image. A chain of point ops is therefore one ``[B, C, 256]`` table, and the
+pixels need to be read only when an op needs them:
+
+- brightness, solarize, posterize have tables that depend on their parameters alone: the op's own
+  kernel runs on the table (viewed as a ``[B, C, 1, 256]`` image), which composes it after the
+  ops before it, bit for bit what the op gives on the image;
+- contrast (mean grey), auto_contrast (channel range) and equalize (channel histogram) read the
+  current image; a sample whose table is not the identity has it applied first ("materialized"),
+  so they see exactly the image that op-by-op application gives them, and their table replaces
+  the identity;
+- color and sharpness are not point ops: the sample is materialized and the op runs on its pixels.
+
+The pixels live in one buffer the chain owns (a copy of the input); every write goes to the rows
+of the samples concerned, never through a whole-batch copy. ``finish`` applies the remaining
+tables (and :mod:`.remap` warps), chunk by chunk.
+
+Shape:
+    images ``[B, C, H, W]`` uint8 on the CPU; tables ``[B, C, 256]`` uint8.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .auto_contrast import stretch
+from .contrast import blend_with_grey, mean_grey
+from .histogram import equalize_luts
+from .rows import select_rows, write_rows_
+from .remap import apply_luts_rows, lut_remap_rows
+
+__all__ = ["LutChain", "POINT_OPS", "STATISTIC_OPS", "PIXEL_OPS"]
+
+#: ops whose table depends on their parameters only
+POINT_OPS = frozenset({"brightness", "solarize", "posterize"})
+#: ops whose table depends on the current image
+STATISTIC_OPS = frozenset({"contrast", "auto_contrast", "equalize"})
+#: ops that are not point ops
+PIXEL_OPS = frozenset({"color", "sharpness"})
+
+
+def subset_params(params: dict, index: torch.Tensor) -> dict:
+    """The rows ``index`` of every per-sample tensor of ``params``."""
+    return {key: value.index_select(0, index) if isinstance(value, torch.Tensor) else value for key, value in params.items()}
+
+
+class LutChain:
+    """Per-sample colour ops on a uint8 batch, applied lazily through per-channel tables."""
+
+    def __init__(self, images: torch.Tensor):
+        batch, channels = images.shape[:2]
+        self.pixels = images.clone()
+        self.ramp = torch.arange(256, dtype=torch.uint8, device=images.device).expand(batch, channels, 256)
+        self.luts = self.ramp.clone()
+        self.pending = torch.zeros(batch, dtype=torch.bool, device=images.device)  # table may not be the identity
+
+    def apply(self, name: str, op, params: dict, index: torch.Tensor) -> None:
+        """Run op ``name`` (the module ``op``, with full-batch ``params``) on the samples ``index``."""
+        params = subset_params(params, index)
+        if name in POINT_OPS:
+            table = select_rows(self.luts, index).unsqueeze(2)
+            write_rows_(self.luts, index, op.apply(table, None, params)[0].squeeze(2))
+            self.pending.index_fill_(0, index, True)
+            return
+        self.materialize(index)
+        rows = select_rows(self.pixels, index)
+        if name in PIXEL_OPS:
+            write_rows_(self.pixels, index, op.apply(rows, None, params)[0])
+            return
+        identity = self.ramp[: len(index)].unsqueeze(2)
+        if name == "contrast":
+            table = blend_with_grey(identity, mean_grey(rows), params["factor"])
+        elif name == "auto_contrast":
+            low, high = rows.amin(dim=(-2, -1), keepdim=True), rows.amax(dim=(-2, -1), keepdim=True)
+            table = stretch(identity, low, high, params["applied"].to(torch.bool))
+        elif name == "equalize":
+            applied = params["applied"].to(torch.bool).view(-1, 1, 1)
+            table = torch.where(applied, equalize_luts(rows), identity.squeeze(2)).unsqueeze(2)
+        else:
+            raise ValueError(f"no lookup-table form for op {name!r}; ops: {sorted(POINT_OPS | STATISTIC_OPS | PIXEL_OPS)}")
+        write_rows_(self.luts, index, table.squeeze(2))
+        self.pending.index_fill_(0, index, True)
+
+    def materialize(self, index: torch.Tensor) -> None:
+        """Apply the pending tables of the samples ``index`` to their pixels and reset them to the identity."""
+        index = index[self.pending.index_select(0, index)]
+        if index.numel() == 0:
+            return
+        apply_luts_rows(self.pixels, self.luts, index)
+        write_rows_(self.luts, index, self.ramp[: len(index)])
+        self.pending.index_fill_(0, index, False)
+
+    def finish(self, matrices: torch.Tensor, warped: torch.Tensor, interpolation: str, fill) -> torch.Tensor:
+        """Apply every sample's table, then warp the ``warped`` samples by their forward ``matrices`` ``[B, 3, 3]``."""
+        pending = self.pending & (self.luts != self.ramp).flatten(1).any(1)
+        apply_luts_rows(self.pixels, self.luts, (pending & ~warped).nonzero().squeeze(1))
+        lut_remap_rows(self.pixels, self.luts, pending, matrices, warped.nonzero().squeeze(1), interpolation, fill)
+        return self.pixels
