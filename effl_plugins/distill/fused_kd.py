@@ -28,20 +28,28 @@ __all__ = ["fused_kd_divergence", "kd_divergence_cpu", "kd_divergence_triton", "
 
 tl = None  # triton.language, bound by _build_kernel
 
-#: Elements per chunk of rows on the CPU path (1 MiB of float32 per workspace).
-CHUNK_ELEMENTS = 1 << 18
+#: Elements per chunk of rows on the CPU path (4 MiB of float32 per workspace). Every torch op
+#: opens a parallel region whose cost (a scheduler time slice when the cores are contended) does
+#: not shrink with the chunk, so chunks are few and large rather than L2-sized.
+CHUNK_ELEMENTS = 1 << 20
 
 
 def _compute_dtype(student: torch.Tensor) -> torch.dtype:
     return torch.promote_types(student.dtype, torch.float32)
 
 
+def _scaled(logits: torch.Tensor, temperature: float, out: torch.Tensor) -> torch.Tensor:
+    """``logits / T`` into ``out`` (compute dtype): one op when the dtypes agree, else widen first."""
+    if logits.dtype == out.dtype:
+        return torch.div(logits, temperature, out=out)
+    return out.copy_(logits).div_(temperature)
+
+
 def _kd_rows_and_grad(student, teacher, temperature: float, grad_scale: float, with_grad: bool):
     """Per-row KL [B] (compute dtype) and, if asked, the scaled student gradient [B, K] (compute dtype).
 
     Rows go in chunks of about ``CHUNK_ELEMENTS`` through reused workspaces (no allocation per
-    chunk); chunks stay large because every torch op opens a parallel region, and many tiny
-    regions cost more than they save when threads are contended.
+    chunk), which bounds the temporary memory of large ``[B, K]`` inputs.
     """
     dtype = _compute_dtype(student)
     batch, classes = student.shape
@@ -52,8 +60,8 @@ def _kd_rows_and_grad(student, teacher, temperature: float, grad_scale: float, w
     for start in range(0, batch, step):
         stop = min(start + step, batch)
         xs, xt, pt = scaled_s[: stop - start], scaled_t[: stop - start], p_t[: stop - start]
-        xs.copy_(student[start:stop]).div_(temperature)
-        xt.copy_(teacher[start:stop]).div_(temperature)
+        _scaled(student[start:stop], temperature, xs)
+        _scaled(teacher[start:stop], temperature, xt)
         log_p_s = torch.log_softmax(xs, dim=-1)
         log_p_t = torch.log_softmax(xt, dim=-1)
         torch.exp(log_p_t, out=pt)
@@ -191,11 +199,12 @@ def kd_divergence_triton(student_logits: torch.Tensor, teacher_logits: torch.Ten
 def fused_kd_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """``T^2 * KL(softmax(t/T) || softmax(s/T))``, batchmean, with the analytic student gradient.
 
-    Shape: student_logits, teacher_logits ``[B, K]`` -> scalar. Triton on CUDA, the chunked CPU
-    function on CPU; other devices return ``None`` so the caller uses its reference.
+    Shape: student_logits, teacher_logits ``[B, K]`` -> scalar. Triton on CUDA; on CPU the chunked
+    function when a student gradient will be taken (forward-only CPU calls have nothing to fuse and
+    return ``None``, as do other devices, so the caller runs its reference).
     """
     if student_logits.is_cuda and student_logits.dtype != torch.float64 and triton_available():
         return kd_divergence_triton(student_logits, teacher_logits, temperature)
-    if student_logits.device.type == "cpu":
+    if student_logits.device.type == "cpu" and student_logits.requires_grad and torch.is_grad_enabled():
         return kd_divergence_cpu(student_logits, teacher_logits, temperature)
     return None
