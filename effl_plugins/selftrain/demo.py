@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from ..data import DataBundle, load_digits
-from ..engine import TrainConfig, atomic_write_text, evaluate, make_loader, normalize, seed_everything
+from ..engine import TrainConfig, atomic_write_text, evaluate, fit, make_loader, normalize, seed_everything
 from ..finetune import discriminative_param_groups
-from .training import SoftLabelDataset, build_model, save_weights, train_supervised
+from .training import build_model, save_weights, train_supervised
 
 __all__ = ["DemoPlan", "PLANS", "run_demo", "distill_on_unlabeled"]
 
@@ -100,8 +100,6 @@ def _stages(plan: DemoPlan, data: DataBundle, out: Path, seed: int) -> list[tupl
         net = build_model(f"{model}:{baseline_ckpt}", nc, seed)
         config = _config(plan.finetune_epochs, seed, lr=1e-3)
         optimizer = torch.optim.AdamW(discriminative_param_groups(net, 3e-4, 3e-3, 1e-4))
-        from ..engine import fit
-
         fit(net, data.labeled, data.test, optimizer, config, augment=ep.create_augmentation("brightness"))
         return evaluate(net, data.test)
 

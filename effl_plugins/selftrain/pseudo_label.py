@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..data import DataBundle
-from ..engine import TrainConfig, atomic_write_text
+from ..engine import atomic_write_text
 from ..strategies.base import Strategy
 from .labeler import label_dataset
 from .selection import balance_classes, confidence_filter, pseudo_targets
