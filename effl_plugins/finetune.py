@@ -69,3 +69,62 @@ def discriminative_param_groups(model: nn.Module, backbone_lr: float, head_lr: f
     groups = [{"params": backbone, "lr": backbone_lr, "weight_decay": weight_decay, "name": "backbone"}]
     groups.append({"params": head, "lr": head_lr, "weight_decay": weight_decay, "name": "head"})
     return [g for g in groups if g["params"]]
+
+
+def layer_decay_param_groups(model: nn.Module, backbone_lr: float, head_lr: float, layer_decay: float,
+                             weight_decay: float = 0.0) -> list[dict]:
+    """timm layer-wise decay (``param_groups_layer_decay`` over the model's ``group_matcher``) on the
+    backbone, layer ``i`` of ``n`` at ``backbone_lr · layer_decay^(n − i)``; the head at ``head_lr``.
+
+    Each group's ``lr`` is explicit (timm's ``lr_scale`` is folded in and dropped, so a scheduler
+    does not apply it twice). BEiT (Bao et al. 2022) / ELECTRA style decay.
+    """
+    from timm.optim import param_groups_layer_decay
+
+    if not 0 < layer_decay <= 1:
+        raise ValueError(f"layer_decay must be in (0, 1], got {layer_decay!r}")
+    discriminative_param_groups(model, backbone_lr, head_lr)  # validates the learning rates
+    head = {id(p) for p in head_parameters(model)}
+    groups = []
+    for group in param_groups_layer_decay(model, weight_decay=weight_decay, layer_decay=layer_decay):
+        scale = group.pop("lr_scale", 1.0)
+        backbone = [p for p in group["params"] if id(p) not in head and p.requires_grad]
+        heads = [p for p in group["params"] if id(p) in head and p.requires_grad]
+        if backbone:
+            groups.append({**group, "params": backbone, "lr": backbone_lr * scale, "layer_scale": scale, "name": "backbone"})
+        if heads:
+            groups.append({**group, "params": heads, "lr": head_lr, "layer_scale": 1.0, "name": "head"})
+    return groups
+
+
+def backbone_layers(model: nn.Module) -> list[list[nn.Parameter]]:
+    """The backbone's parameters by depth (timm ``group_matcher``, coarse), input side first."""
+    from timm.models import group_parameters
+
+    head = {id(p) for p in head_parameters(model)}
+    if hasattr(model, "group_matcher"):
+        grouped = group_parameters(model, model.group_matcher(coarse=True))
+        named = dict(model.named_parameters())
+        layers = [[named[n] for n in names if id(named[n]) not in head] for _, names in sorted(grouped.items())]
+    else:
+        layers = [[p] for p in backbone_parameters(model)]
+    return [layer for layer in layers if layer]
+
+
+def unfreeze_schedule(model: nn.Module, unfreeze_epochs: int):
+    """Gradual unfreezing (ULMFiT, Howard & Ruder 2018): epoch 0 trains the head only; over
+    ``unfreeze_epochs`` epochs the backbone's layers thaw from the top down; from then on all train.
+
+    Returns ``callback(epoch)`` that sets ``requires_grad`` as a function of ``epoch`` alone.
+    """
+    if isinstance(unfreeze_epochs, bool) or not isinstance(unfreeze_epochs, int) or unfreeze_epochs < 1:
+        raise ValueError(f"unfreeze_epochs must be an integer >= 1, got {unfreeze_epochs!r}")
+    layers = backbone_layers(model)
+
+    def set_trainable(epoch: int) -> None:
+        thawed = len(layers) if epoch >= unfreeze_epochs else (len(layers) * epoch) // unfreeze_epochs
+        for depth, layer in enumerate(layers):
+            for param in layer:
+                param.requires_grad_(depth >= len(layers) - thawed)
+
+    return set_trainable

@@ -8,7 +8,7 @@ import effl_plugins as ep
 from effl_plugins.testing import check_augmentation, check_image_augmentation, check_loss, check_strategy
 
 #: Strategy arguments small enough for a conformance run (one epoch, a tiny timm model).
-STRATEGY_KWARGS: dict[str, dict] = {"noisy_student": {"rounds": 2}, "fixmatch": {"mu": 2}}
+STRATEGY_KWARGS: dict[str, dict] = {"noisy_student": {"rounds": 2}, "fixmatch": {"mu": 2}, "distill": {"teacher": "test_efficientnet"}}
 DEFAULT_STRATEGY_KWARGS = {"model": "test_resnet", "epochs": 1, "batch_size": 32}
 #: Augmentations whose defaults need an argument for the checks (e.g. class counts for mixing).
 AUGMENTATION_KWARGS: dict[str, dict] = {"cutmix": {"num_classes": 10}, "mixup": {"num_classes": 10}}

@@ -19,7 +19,7 @@ class LinearProbe(Strategy):
 
     Args:
         model: timm ``NAME[:CKPT]``; the checkpoint supplies the backbone weights.
-        lr: learning rate of the head (AdamW).
+        lr: learning rate of the head (timm optimizer ``opt``, AdamW by default).
         epochs, batch_size, weight_decay, seed, device: as in ``Strategy``.
     """
 
@@ -33,7 +33,7 @@ class LinearProbe(Strategy):
 
     def run(self, data, *, out_dir=None, resume=False):
         model = self.build(data.num_classes)
-        optimizer = torch.optim.AdamW(head_parameters(model), lr=self.config.lr, weight_decay=self.config.weight_decay)
-        summary = fit(model, data.labeled, data.test, optimizer, self.config, out_dir)
+        summary = fit(model, data.labeled, data.test, None, self.config, out_dir, resume=resume,
+                      param_groups=[{"params": head_parameters(model)}])
         self.trained_model = model
         return {"strategy": "linear_probe", **summary}

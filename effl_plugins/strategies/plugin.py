@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
+from .distill import Distill
+from .finetune import Finetune
 from .linear_probe import LinearProbe
 
 
 @hookimpl
 def register_strategies(register):
     register("linear_probe", LinearProbe)
+    register("finetune", Finetune)
+    register("distill", Distill)

@@ -1,0 +1,99 @@
+"""Knowledge distillation: a frozen teacher (in eval mode, no gradients) teaches a student through a
+registered loss (Hinton et al. 2015, "Distilling the Knowledge in a Neural Network").
+
+The teacher is ``NAME[:CKPT]``; with no checkpoint (or ``teacher_epochs`` > 0) it is first trained
+on the labeled data. The student then learns on the labeled images (loss with targets) and, where
+the data has them, the unlabeled ones (loss without targets: the teacher's soft labels alone).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..engine import TrainConfig, fit, seed_everything
+from ..models import create_model, load_state_dict, parse_model_spec
+from ..errors import CheckpointError
+from .base import Strategy
+
+__all__ = ["Distill"]
+
+
+class Distill(Strategy):
+    """Distil ``teacher`` into the student ``model``.
+
+    Args:
+        model: the student, a timm ``NAME[:CKPT]``.
+        teacher: the teacher, a timm ``NAME[:CKPT]``.
+        loss: a registered loss name (``ep.list_losses()``), built with ``loss_args``.
+        teacher_epochs: epochs of supervised teacher training first (default: ``epochs`` when no
+            checkpoint is given, else 0).
+        teacher_lr: the teacher's learning rate (default ``lr``).
+        use_unlabeled: also distil on the data's unlabeled images (default True).
+    """
+
+    def __init__(self, model: str = "test_resnet", teacher: str = "resnet10t", loss: str = "kd", loss_args: dict | None = None,
+                 teacher_epochs: int | None = None, teacher_lr: float | None = None, use_unlabeled: bool = True, **kwargs):
+        super().__init__(model=model, **kwargs)
+        if not isinstance(teacher, str) or not teacher:
+            raise ValueError(f"teacher must be a timm model name or 'NAME:CHECKPOINT', got {teacher!r}")
+        if loss_args is not None and not isinstance(loss_args, dict):
+            raise TypeError(f"loss_args must be a dict of keyword arguments, got {type(loss_args).__name__}")
+        if teacher_epochs is not None and (isinstance(teacher_epochs, bool) or not isinstance(teacher_epochs, int) or teacher_epochs < 0):
+            raise ValueError(f"teacher_epochs must be None or an integer >= 0, got {teacher_epochs!r}")
+        self.teacher, self.loss, self.loss_args = teacher, loss, dict(loss_args or {})
+        has_checkpoint = parse_model_spec(teacher)[1] is not None
+        self.teacher_epochs = teacher_epochs if teacher_epochs is not None else (0 if has_checkpoint else self.config.epochs)
+        self.teacher_lr = float(teacher_lr if teacher_lr is not None else self.config.lr)
+        self.use_unlabeled = use_unlabeled
+
+    def build(self, num_classes: int) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
+        """(teacher, student, loss): every error (unknown name, wrong checkpoint, bad loss argument) here."""
+        import effl_plugins as ep
+
+        seed_everything(self.config.seed)
+        loss = ep.create_loss(self.loss, **self.loss_args)
+        teacher = create_model(self.teacher, num_classes)
+        name, path = parse_model_spec(self.teacher)
+        if path is not None and self.teacher_epochs == 0:
+            _check_head_loaded(teacher, path, name, num_classes)
+        student = create_model(self.model, num_classes)
+        return teacher, student, loss
+
+    def train_set(self, data):
+        if self.use_unlabeled and data.unlabeled is not None and len(data.unlabeled):
+            return torch.utils.data.ConcatDataset([data.labeled, data.unlabeled])
+        return data.labeled
+
+    def run(self, data, *, out_dir=None, resume=False):
+        teacher, student, loss = self.build(data.num_classes)
+        teacher_summary = None
+        if self.teacher_epochs:
+            config = TrainConfig(**{**vars(self.config), "epochs": self.teacher_epochs, "lr": self.teacher_lr})
+            teacher_dir = Path(out_dir) / "teacher" if out_dir is not None else None
+            teacher_summary = fit(teacher, data.labeled, data.test, None, config, teacher_dir, resume=resume)
+        seed_everything(self.config.seed)
+        groups = [{"params": [p for p in student.parameters()]}]
+        extra = [p for p in loss.parameters() if p.requires_grad]  # e.g. a FitNet adapter
+        if extra:
+            groups.append({"params": extra})
+        summary = fit(student, self.train_set(data), data.test, None, self.config, out_dir, resume=resume, param_groups=groups,
+                      teacher=teacher, distill_loss=loss, features=bool(getattr(loss, "uses_features", False)))
+        self.trained_model, self.teacher_model = student, teacher
+        result = {"strategy": "distill", "loss": self.loss, **summary}
+        if teacher_summary is not None:
+            result["teacher_accuracy"] = teacher_summary["final_accuracy"]
+        return result
+
+
+def _check_head_loaded(model: torch.nn.Module, path: Path, name: str, num_classes: int) -> None:
+    """A teacher used as is must bring its own ``num_classes`` head: a re-initialised one teaches noise."""
+    state = load_state_dict(path)
+    classifier = model.pretrained_cfg.get("classifier")
+    key = f"{classifier}.weight" if isinstance(classifier, str) else None
+    if key and key in state and state[key].shape[0] != num_classes:
+        raise CheckpointError(
+            f"teacher checkpoint {str(path)!r} has a {state[key].shape[0]}-class head but the data has {num_classes} classes; "
+            f"pass teacher_epochs > 0 to train a new head first (model {name!r})"
+        )
