@@ -15,7 +15,7 @@ from .errors import EfflError
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 #: Subcommand modules under ``effl_plugins.commands``, in the order ``effl --help`` lists them.
-COMMANDS = ("list", "plugins", "augment", "pseudo_label", "self_train", "demo", "bench")
+COMMANDS = ("list", "plugins", "augment", "pseudo_label", "self_train", "demo", "bench", "finetune", "distill")
 
 
 def build_parser() -> argparse.ArgumentParser:
