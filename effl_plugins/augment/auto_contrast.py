@@ -11,6 +11,7 @@ table: the batch backend evaluates it directly, the image backend through ``cv2.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 
@@ -62,8 +63,9 @@ class AutoContrastImage(AppliedImage):
     """Image backend of ``auto_contrast``: per-channel tables through ``cv2.LUT``. Args ``p``; params ``applied``."""
 
     def transform(self, img):
-        planes = img.reshape(-1, 1 if img.ndim == 2 else img.shape[2]).astype(np.float32)
-        low, high = planes.min(axis=0), planes.max(axis=0)
+        planes = cv2.split(img) if img.ndim == 3 and img.shape[2] > 1 else [img.reshape(img.shape[0], -1)]
+        ranges = np.array([cv2.minMaxLoc(plane)[:2] for plane in planes], dtype=np.float32)  # exact: uint8 values
+        low, high = ranges[:, 0], ranges[:, 1]
         keep = high == low
         inv_scale = np.where(keep, np.float32(1), (high - low) * np.float32(1.0 / 255)).astype(np.float32)
         low = np.where(keep, np.float32(0), low).astype(np.float32)

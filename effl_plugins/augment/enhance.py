@@ -21,6 +21,7 @@ float64, where the product and the sum are exact for uint8 operands, and rounds 
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 
@@ -31,6 +32,7 @@ __all__ = ["EnhanceBatch", "EnhanceImage", "luma", "luma_image", "check_max_delt
 
 LUMA_WEIGHTS = (0.2989, 0.587, 0.114)
 _LUMA_INT = (2989, 5870, 1140)
+_LUMA_ROW = np.array([_LUMA_INT], dtype=np.float32)
 
 
 def check_max_delta(max_delta) -> float:
@@ -58,9 +60,10 @@ def luma_image(img: np.ndarray) -> np.ndarray:
     """Greyscale ``H x W`` float32 (integer-valued floor of the luma) of one uint8 image."""
     if img.ndim == 2 or img.shape[2] == 1:
         return img.reshape(img.shape[:2]).astype(np.float32)
-    rgb = img.astype(np.int32)
-    total = rgb[..., 0] * _LUMA_INT[0] + rgb[..., 1] * _LUMA_INT[1] + rgb[..., 2] * _LUMA_INT[2]
-    return (total // 10000).astype(np.float32)
+    # The weighted sum of integers is below 2**24, exact in float32 however OpenCV orders it; the floor
+    # of its float32 quotient by 10000 is exact (see ``luma``).
+    total = cv2.transform(img.astype(np.float32), _LUMA_ROW).reshape(img.shape[:2])
+    return np.floor(total / np.float32(10000))
 
 
 def blend(image: torch.Tensor, degenerate: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:

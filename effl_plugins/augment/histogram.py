@@ -11,6 +11,7 @@ quantized to uint8 first (``x * (256 - 1e-3)``, truncated, as torchvision does) 
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 
@@ -54,12 +55,24 @@ def equalize_luts(images: torch.Tensor) -> torch.Tensor:
 
 def equalize_lut_image(channel: np.ndarray) -> np.ndarray:
     """PIL's equalization table ``[256]`` uint8 of one uint8 channel."""
-    hist = np.bincount(channel.ravel(), minlength=256).astype(np.int64)
-    step = (channel.size - hist[np.flatnonzero(hist)[-1]]) // 255
+    return lut_from_histogram(np.bincount(channel.ravel(), minlength=256).astype(np.int64))
+
+
+def lut_from_histogram(hist: np.ndarray) -> np.ndarray:
+    """PIL's equalization table ``[256]`` uint8 from one channel's 256-bin histogram."""
+    step = (int(hist.sum()) - hist[np.flatnonzero(hist)[-1]]) // 255
     if step == 0:
         return np.arange(256, dtype=np.uint8)
     lut = (np.cumsum(hist)[:-1] + step // 2) // step
     return np.concatenate([[0], np.clip(lut, 0, 255)]).astype(np.uint8)
+
+
+def channel_histograms_image(img: np.ndarray) -> list[np.ndarray]:
+    """256-bin int64 histograms of each channel of one uint8 image (``cv2.calcHist``, exact below 2**24 pixels)."""
+    planes = img.reshape(img.shape[0], img.shape[1], -1)
+    if planes.shape[0] * planes.shape[1] >= 1 << 24:
+        return [np.bincount(planes[..., c].ravel(), minlength=256).astype(np.int64) for c in range(planes.shape[2])]
+    return [cv2.calcHist([planes], [c], None, [256], [0, 256]).ravel().astype(np.int64) for c in range(planes.shape[2])]
 
 
 def _to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -96,6 +109,5 @@ class EqualizeImage(AppliedImage):
     """Image backend of ``equalize``: NumPy histograms, ``cv2.LUT``. Args ``p``; params ``applied``."""
 
     def transform(self, img):
-        planes = img.reshape(img.shape[0], img.shape[1], -1)
-        luts = np.stack([equalize_lut_image(planes[..., c]) for c in range(planes.shape[2])])
+        luts = np.stack([lut_from_histogram(hist) for hist in channel_histograms_image(img)])
         return apply_lut_image(img, luts)

@@ -48,7 +48,7 @@ def apply_lut_image(img: np.ndarray, luts: np.ndarray) -> np.ndarray:
     """
     luts = np.asarray(luts, dtype=np.uint8).reshape(-1, 256)
     channels = image_channels(img)
-    if channels == 1:
+    if channels == 1 or len(luts) == 1 or (luts == luts[0]).all():  # one table: OpenCV's fast path
         return cv2.LUT(img, luts[0]).reshape(img.shape)
     luts = np.broadcast_to(luts, (channels, 256))
     return cv2.LUT(img, np.ascontiguousarray(luts.T[:, None, :]))
