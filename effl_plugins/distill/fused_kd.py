@@ -45,29 +45,29 @@ def _scaled(logits: torch.Tensor, temperature: float, out: torch.Tensor) -> torc
     return out.copy_(logits).div_(temperature)
 
 
-def _kd_rows_and_grad(student, teacher, temperature: float, grad_scale: float, with_grad: bool):
-    """Per-row KL [B] (compute dtype) and, if asked, the scaled student gradient [B, K] (compute dtype).
+def _kd_rows_and_grad(student, teacher, temperature: float, with_grad: bool):
+    """Per-row KL [B] and, if asked, the unscaled student gradient ``softmax(s/T) - softmax(t/T)``
+    [B, K] (both in the compute dtype); the ``T / B`` factor is applied in backward.
 
     Rows go in chunks of about ``CHUNK_ELEMENTS`` through reused workspaces (no allocation per
-    chunk), which bounds the temporary memory of large ``[B, K]`` inputs.
+    chunk), which bounds the temporary memory of large ``[B, K]`` inputs. Per chunk: two scalings,
+    two log-softmaxes, two exps, one difference, one row-wise dot, one subtraction.
     """
     dtype = _compute_dtype(student)
     batch, classes = student.shape
     rows = student.new_empty(batch, dtype=dtype)
     grad = student.new_empty((batch, classes), dtype=dtype) if with_grad else None
     step = min(batch, max(1, CHUNK_ELEMENTS // max(classes, 1)))
-    scaled_s, scaled_t, p_t = (student.new_empty((step, classes), dtype=dtype) for _ in range(3))
+    workspaces = [student.new_empty((step, classes), dtype=dtype) for _ in range(5)]
     for start in range(0, batch, step):
         stop = min(start + step, batch)
-        xs, xt, pt = scaled_s[: stop - start], scaled_t[: stop - start], p_t[: stop - start]
-        _scaled(student[start:stop], temperature, xs)
-        _scaled(teacher[start:stop], temperature, xt)
-        log_p_s = torch.log_softmax(xs, dim=-1)
-        log_p_t = torch.log_softmax(xt, dim=-1)
-        torch.exp(log_p_t, out=pt)
-        torch.sum(torch.sub(log_p_t, log_p_s, out=xt).mul_(pt), dim=-1, out=rows[start:stop])
+        xs, xt, log_p_s, log_p_t, p_t = (w[: stop - start] for w in workspaces)
+        torch.log_softmax(_scaled(student[start:stop], temperature, xs), -1, out=log_p_s)
+        torch.log_softmax(_scaled(teacher[start:stop], temperature, xt), -1, out=log_p_t)
+        torch.exp(log_p_t, out=p_t)
+        torch.linalg.vecdot(p_t, torch.sub(log_p_t, log_p_s, out=xt), out=rows[start:stop])
         if grad is not None:
-            torch.exp(log_p_s, out=grad[start:stop]).sub_(pt).mul_(grad_scale)
+            torch.exp(log_p_s, out=grad[start:stop]).sub_(p_t)
     return rows, grad
 
 
@@ -78,15 +78,15 @@ def _consume_gradient(ctx, grad_output: torch.Tensor) -> torch.Tensor:
     if grad is None:
         raise RuntimeError("the fused KD divergence hands its precomputed gradient to the first backward; "
                            "backward through it twice (retain_graph=True) is not supported: call the loss again")
-    return grad.mul_(grad_output).to(ctx.student_dtype)
+    return grad.mul_(grad_output * ctx.grad_scale).to(ctx.student_dtype)
 
 
 class _KDDivergenceCPU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, student, teacher, temperature):
         batch = student.shape[0]
-        rows, grad = _kd_rows_and_grad(student, teacher, temperature, temperature / batch, ctx.needs_input_grad[0])
-        ctx.student_dtype, ctx.grad = student.dtype, grad
+        rows, grad = _kd_rows_and_grad(student, teacher, temperature, ctx.needs_input_grad[0])
+        ctx.student_dtype, ctx.grad, ctx.grad_scale = student.dtype, grad, temperature / batch
         return rows.sum() * (temperature**2 / batch)
 
     @staticmethod
@@ -182,7 +182,7 @@ class _KDDivergenceTriton(torch.autograd.Function):
             student, teacher, rows, grad, classes, student.stride(0), teacher.stride(0), grad.stride(0) if with_grad else 0,
             1.0 / temperature, temperature / batch, WRITE_GRAD=with_grad, BLOCK=block,
         )
-        ctx.student_dtype, ctx.grad = student.dtype, grad if with_grad else None
+        ctx.student_dtype, ctx.grad, ctx.grad_scale = student.dtype, grad if with_grad else None, 1.0
         return rows.sum() * (temperature**2 / batch)
 
     @staticmethod
