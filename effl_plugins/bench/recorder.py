@@ -29,7 +29,7 @@ class Budget:
 
     @classmethod
     def for_run(cls, quick: bool) -> "Budget":
-        return cls(warmup=1, min_runs=3, budget_s=0.25, max_runs=30) if quick else cls()
+        return cls(warmup=1, min_runs=5, budget_s=0.3, max_runs=30) if quick else cls()
 
 
 def case_label(case: dict[str, Any]) -> str:
