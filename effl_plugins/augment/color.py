@@ -8,11 +8,13 @@ a difference of 1 on uint8).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
 from .enhance import EnhanceBatch, EnhanceImage, blend, blend_image, luma, luma_image
-from .lut import truncate_to_uint8
+from .lut import lookup_pairs_image, pair_grid, truncate_to_uint8
 
 __all__ = ["Color", "ColorImage"]
 
@@ -52,6 +54,14 @@ class ColorImage(EnhanceImage):
     def apply(self, img, params):
         if img.ndim == 2 or img.shape[2] == 1:
             return img.copy()
-        factor = np.float32(params["factor"])
-        blended = blend_image(img.astype(np.float32), luma_image(img)[..., None], factor)
-        return np.clip(blended, 0, 255).astype(np.uint8)
+        greys = np.broadcast_to(luma_image(img)[..., None], img.shape)
+        return lookup_pairs_image(_color_table(float(np.float32(params["factor"]))), greys, img)
+
+
+@functools.lru_cache(maxsize=64)
+def _color_table(factor: float) -> np.ndarray:
+    """``table[grey, value]``: the blend of every (grey, pixel) pair, the arithmetic of ``blend_image``."""
+    grey, value = pair_grid()
+    table = np.clip(blend_image(np.broadcast_to(value, (256, 256)), grey, np.float32(factor)), 0, 255).astype(np.uint8)
+    table.flags.writeable = False
+    return table

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-__all__ = ["apply_lut", "apply_lut_image", "truncate_to_uint8", "image_channels"]
+__all__ = ["apply_lut", "apply_lut_image", "truncate_to_uint8", "image_channels", "lookup_pairs_image", "pair_grid"]
 
 
 def apply_lut(images: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
@@ -52,3 +52,25 @@ def apply_lut_image(img: np.ndarray, luts: np.ndarray) -> np.ndarray:
         return cv2.LUT(img, luts[0]).reshape(img.shape)
     luts = np.broadcast_to(luts, (channels, 256))
     return cv2.LUT(img, np.ascontiguousarray(luts.T[:, None, :]))
+
+
+def pair_grid() -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, cols)`` float32 ``[256, 1]`` and ``[1, 256]``: the value pairs of a two-argument table."""
+    ramp = np.arange(256, dtype=np.float32)
+    return ramp[:, None], ramp[None, :]
+
+
+def lookup_pairs_image(table: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``table[rows, cols]`` element-wise, for a uint8 point op of two uint8 arguments (a pixel and its
+    grey level or smoothed value): the op's 65,536 results are computed once, then one nearest-neighbour
+    ``cv2.remap`` of the table reads them (far cheaper than the op's float arithmetic per pixel).
+
+    Shape:
+        table ``[256, 256]`` uint8; rows, cols the same shape, integer values in 0..255 -> that shape, uint8.
+    """
+    shape = cols.shape
+    cols = np.ascontiguousarray(cols, dtype=np.float32).reshape(shape[0], -1)
+    rows = np.ascontiguousarray(rows, dtype=np.float32).reshape(cols.shape)
+    if cols.shape[1] >= 1 << 15:  # beyond OpenCV's map width
+        return table[rows.astype(np.intp), cols.astype(np.intp)].reshape(shape)
+    return cv2.remap(table, cols, rows, cv2.INTER_NEAREST).reshape(shape)
