@@ -116,28 +116,28 @@ def run_batch_rows(recorder: Recorder, case: dict[str, Any], ops: Iterable[str])
             recorder.skip(op, "effl", case, f"{type(exc).__name__}: {exc}")
             continue
         generator = torch.Generator(device=device).manual_seed(0)
-        recorder.measure(op=op, impl="effl", semantics="per-sample", mode="batch", case=case, items=items, nbytes=moved,
-                         fn=lambda x, *t, aug=aug: aug(x, *t, generator=generator), inputs=[(x, *y) for x in batches])
-        if op in peers.TORCHVISION:
+        common = dict(op=op, mode="batch", case=case, items=items)
+        specs = [dict(common, impl="effl", semantics="per-sample", nbytes=moved,
+                      fn=lambda x, *t, aug=aug, generator=generator: aug(x, *t, generator=generator), inputs=[(x, *y) for x in batches])]
+        if op in peers.TORCHVISION and op not in NO_LOOP:
             try:
-                tv = peers.TORCHVISION[op](size, size) if op not in NO_LOOP else None
+                tv = peers.TORCHVISION[op](size, size)
             except Exception as exc:
                 recorder.skip(op, "torchvision v2", case, f"{type(exc).__name__}: {exc}")
-                tv = None
-            if tv is not None:
-                recorder.measure(op=op, impl="torchvision v2 batch call", semantics="per-batch", mode="batch", case=case, items=items,
-                                 nbytes=moved, fn=tv, inputs=[(x,) for x in batches], note=type(tv).__name__)
-                recorder.measure(op=op, impl="torchvision v2 per-image loop", semantics="per-sample", mode="batch", case=case,
-                                 items=items, nbytes=moved, fn=_loop(tv), inputs=[(x,) for x in batches], note=type(tv).__name__)
+            else:
+                specs.append(dict(common, impl="torchvision v2 batch call", semantics="per-batch", nbytes=moved, fn=tv,
+                                  inputs=[(x,) for x in batches], note=type(tv).__name__))
+                specs.append(dict(common, impl="torchvision v2 per-image loop", semantics="per-sample", nbytes=moved, fn=_loop(tv),
+                                  inputs=[(x,) for x in batches], note=type(tv).__name__))
         if op in peers.KORNIA:
             try:
                 kornia_aug = peers.KORNIA[op](size, size).to(device)
             except Exception as exc:
                 recorder.skip(op, "kornia", case, f"{type(exc).__name__}: {exc}")
-                continue
-            recorder.measure(op=op, impl="kornia", semantics="per-sample", mode="batch", case=case, items=items,
-                             nbytes=2 * floats[0].numel() * 4, fn=kornia_aug, inputs=[(x,) for x in floats],
-                             note=f"{type(kornia_aug).__name__} on float32 (no uint8 path)")
+            else:
+                specs.append(dict(common, impl="kornia", semantics="per-sample", nbytes=2 * floats[0].numel() * 4, fn=kornia_aug,
+                                  inputs=[(x,) for x in floats], note=f"{type(kornia_aug).__name__} on float32 (no uint8 path)"))
+        recorder.measure_group(specs)
 
 
 def run_image_rows(recorder: Recorder, ops: Iterable[str], *, images: int, size: int = 224) -> None:
@@ -162,22 +162,21 @@ def run_image_rows(recorder: Recorder, ops: Iterable[str], *, images: int, size:
                 recorder.skip(op, "effl image", case, f"{type(exc).__name__}: {exc}")
                 continue
             rng = np.random.default_rng(0)
-            recorder.measure(op=op, impl="effl image", semantics="per-image", mode="image", case=case, items=images, nbytes=2 * per_call,
-                             fn=lambda imgs, t=transform: [t(img, rng) for img in imgs], inputs=calls)
+            common = dict(op=op, semantics="per-image", mode="image", case=case, items=images, nbytes=2 * per_call)
+            specs = [dict(common, impl="effl image", fn=lambda imgs, t=transform, rng=rng: [t(img, rng) for img in imgs], inputs=calls)]
             if op in peers.ALBUMENTATIONS:
                 try:
                     album = peers.ALBUMENTATIONS[op](size, size)
                 except Exception as exc:
                     recorder.skip(op, "albumentations", case, f"{type(exc).__name__}: {exc}")
                 else:
-                    recorder.measure(op=op, impl="albumentations", semantics="per-image", mode="image", case=case, items=images,
-                                     nbytes=2 * per_call, fn=lambda imgs, a=album: [a(image=img)["image"] for img in imgs], inputs=calls,
-                                     note=type(album).__name__)
+                    specs.append(dict(common, impl="albumentations", fn=lambda imgs, a=album: [a(image=img)["image"] for img in imgs],
+                                      inputs=calls, note=type(album).__name__))
             if op == "rand_augment":
                 timm_ra = peers.timm_rand_augment(9, 2)
-                recorder.measure(op=op, impl="timm PIL rand-m9-n2", semantics="per-image", mode="image", case=case, items=images,
-                                 nbytes=2 * per_call, fn=lambda imgs: [timm_ra(img) for img in imgs], inputs=pil_calls,
-                                 note="timm.data.auto_augment.rand_augment_transform on PIL images")
+                specs.append(dict(common, impl="timm PIL rand-m9-n2", fn=lambda imgs, tr=timm_ra: [tr(img) for img in imgs], inputs=pil_calls,
+                                  note="timm.data.auto_augment.rand_augment_transform on PIL images"))
+            recorder.measure_group(specs)
     finally:
         torch.set_num_threads(threads)
         cv2.setNumThreads(cv_threads)

@@ -91,10 +91,11 @@ def run_loss_bench(recorder: Recorder, *, quick: bool, cases: list[dict] | None 
                 recorder.skip(name, "effl", case, "not registered in this installation")
                 continue
             module = ep.create_loss(name, **LOSS_KWARGS.get(name, {})).to(device)
-            for impl, fn, note in _implementations(name, module, compile_peers, batch, classes, device):
-                for backward in (False, True):
-                    mode = "fwd+bwd" if backward else "fwd"
-                    moved = (3 if backward else 2) * batch * classes * element
-                    recorder.measure(op=name, impl=impl, semantics="deterministic", mode=mode, case=case, items=batch, nbytes=moved,
-                                     fn=_step(fn, backward), inputs=grad_pairs if backward else pairs, note=note)
+            implementations = list(_implementations(name, module, compile_peers, batch, classes, device))
+            for backward in (False, True):
+                mode = "fwd+bwd" if backward else "fwd"
+                moved = (3 if backward else 2) * batch * classes * element
+                recorder.measure_group([dict(op=name, impl=impl, semantics="deterministic", mode=mode, case=case, items=batch, nbytes=moved,
+                                             fn=_step(fn, backward), inputs=grad_pairs if backward else pairs, note=note)
+                                        for impl, fn, note in implementations])
         del pairs, grad_pairs

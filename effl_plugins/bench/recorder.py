@@ -1,7 +1,9 @@
 """Collects the rows of one run: times a callable, derives the metrics, prints the measurement.
 
 A peer that is not installed or fails on a case becomes a ``skipped`` entry with its reason
-instead of stopping the run.
+instead of stopping the run. Rows that are compared with each other (ours and its peers on one
+case) are timed round-robin by ``measure_group``, so a burst of load from other processes lands
+on all of them rather than on whichever row happened to run then.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from .timing import Measurement, row_metrics, time_calls
+from .timing import Measurement, row_metrics, time_calls, time_interleaved
 
 __all__ = ["Budget", "Recorder", "case_label"]
 
@@ -49,23 +51,38 @@ class Recorder:
         if self.verbose:
             print(f"  skipped {op} / {impl} [{case_label(case)}]: {reason[:200]}", file=sys.stderr)
 
-    def measure(self, *, op: str, impl: str, semantics: str, mode: str, case: dict[str, Any], items: int, nbytes: int,
-                fn: Callable[..., Any], inputs: Sequence[tuple], note: str = "", budget: Budget | None = None) -> dict | None:
-        """Time ``fn`` over the rotating ``inputs`` and append the row; failures become skips."""
-        budget = budget or self.budget
-        try:
-            times = time_calls(fn, inputs, device=self.device, warmup=budget.warmup, min_runs=budget.min_runs,
-                               max_runs=budget.max_runs, budget_s=budget.budget_s)
-        except Exception as exc:  # a peer that cannot run this case
-            self.skip(op, impl, case, f"{type(exc).__name__}: {exc}")
-            if self.verbose > 1:
-                traceback.print_exc()
-            return None
-        measurement = Measurement(f"{self.doc['bench']}/{op} [{case_label(case)}]", f"{impl} ({semantics}, {mode})", times)
+    def measure(self, **spec: Any) -> dict | None:
+        """Time one row (``op, impl, semantics, mode, case, items, nbytes, fn, inputs[, note]``)."""
+        return self.measure_group([spec])[0]
+
+    def measure_group(self, specs: Sequence[dict[str, Any]]) -> list[dict | None]:
+        """Time rows that will be compared (ours and its peers on one case) round-robin, so that
+        other processes' load falls on all of them alike; rows whose callable fails become skips."""
+        budget = self.budget
+        runnable = []
+        for spec in specs:
+            try:  # a peer that cannot run this case is found out before the shared timing loop
+                time_calls(spec["fn"], spec["inputs"], device=self.device, warmup=1, min_runs=0, max_runs=0)
+                runnable.append(spec)
+            except Exception as exc:
+                self.skip(spec["op"], spec["impl"], spec["case"], f"{type(exc).__name__}: {exc}")
+                if self.verbose > 1:
+                    traceback.print_exc()
+        if not runnable:
+            return [None] * len(specs)
+        all_times = time_interleaved([(spec["fn"], spec["inputs"]) for spec in runnable], device=self.device, warmup=max(0, budget.warmup - 1),
+                                     min_runs=budget.min_runs, max_runs=budget.max_runs, budget_s=budget.budget_s)
+        rows = {id(spec): self._row(spec, times) for spec, times in zip(runnable, all_times)}
+        return [rows.get(id(spec)) for spec in specs]
+
+    def _row(self, spec: dict[str, Any], times: list[float]) -> dict:
+        case = spec["case"]
+        measurement = Measurement(f"{self.doc['bench']}/{spec['op']} [{case_label(case)}]", f"{spec['impl']} ({spec['semantics']}, {spec['mode']})", times)
         row = {
-            "op": op, "impl": impl, "semantics": semantics, "mode": mode, "case": dict(case), "case_label": case_label(case),
-            "median_s": measurement.median, "iqr_s": measurement.iqr, "runs": len(times), "items": int(items), "bytes": int(nbytes),
-            **row_metrics(items, nbytes, measurement.median, self.bandwidth), "note": note,
+            "op": spec["op"], "impl": spec["impl"], "semantics": spec["semantics"], "mode": spec["mode"], "case": dict(case),
+            "case_label": case_label(case), "median_s": measurement.median, "iqr_s": measurement.iqr, "runs": len(times),
+            "items": int(spec["items"]), "bytes": int(spec["nbytes"]),
+            **row_metrics(spec["items"], spec["nbytes"], measurement.median, self.bandwidth), "note": spec.get("note", ""),
         }
         self.doc["rows"].append(row)
         if self.verbose:

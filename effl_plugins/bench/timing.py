@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-__all__ = ["Measurement", "time_calls", "rotation_count", "copy_bandwidth", "floor_seconds", "floor_fraction", "row_metrics", "cache_bytes"]
+__all__ = ["Measurement", "time_calls", "time_interleaved", "rotation_count", "copy_bandwidth", "floor_seconds", "floor_fraction", "row_metrics", "cache_bytes"]
 
 
 def cache_bytes(device: torch.device | str) -> int:
@@ -102,6 +102,27 @@ def time_calls(fn: Callable[..., Any], inputs: Sequence[tuple], *, device: torch
             fn(*args)
             times.append(time.perf_counter() - start_s)
     return times
+
+
+def time_interleaved(candidates: Sequence[tuple[Callable[..., Any], Sequence[tuple]]], *, device: torch.device | str = "cpu",
+                     warmup: int = 2, min_runs: int = 5, max_runs: int = 100, budget_s: float = 1.0) -> list[list[float]]:
+    """Time several ``(fn, inputs)`` candidates round-robin, one call each per round, so that
+    load from other processes falls on all of them alike and their ratio stays meaningful.
+    Returns one list of seconds per candidate; rounds continue while ``budget_s`` per candidate lasts."""
+    if not candidates:
+        raise ValueError("candidates must hold at least one (fn, inputs) pair")
+    runs: list[list[float]] = [[] for _ in candidates]
+    for fn, inputs in candidates:
+        time_calls(fn, inputs, device=device, warmup=warmup, min_runs=0, max_runs=0)
+    start = time.perf_counter()
+    total_budget = budget_s * len(candidates)
+    rounds = 0
+    while rounds < max_runs and (rounds < min_runs or time.perf_counter() - start < total_budget):
+        for times, (fn, inputs) in zip(runs, candidates):
+            shifted = list(inputs[rounds % len(inputs):]) + list(inputs[: rounds % len(inputs)])
+            times.extend(time_calls(fn, shifted, device=device, warmup=0, min_runs=1, max_runs=1, budget_s=0.0))
+        rounds += 1
+    return runs
 
 
 def copy_bandwidth(device: torch.device | str = "cpu", nbytes: int | None = None, *, budget_s: float = 0.5) -> float:

@@ -51,3 +51,13 @@ def test_copy_bandwidth_is_positive_and_finite():
     assert 0 < bandwidth < float("inf")
     assert timing.cache_bytes("cpu") > 0
     assert isinstance(torch.get_num_threads(), int)
+
+
+def test_interleaved_timing_alternates_candidates_and_rotates_inputs():
+    seen = []
+    runs = timing.time_interleaved([(lambda x: seen.append(("a", x)), [(0,), (1,)]), (lambda x: seen.append(("b", x)), [(5,)])],
+                                   warmup=1, min_runs=3, max_runs=3, budget_s=0.0)
+    assert [len(r) for r in runs] == [3, 3]
+    assert seen == [("a", 0), ("b", 5), ("a", 0), ("b", 5), ("a", 1), ("b", 5), ("a", 0), ("b", 5)]
+    with pytest.raises(ValueError, match="candidates"):
+        timing.time_interleaved([])
