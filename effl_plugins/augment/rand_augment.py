@@ -36,6 +36,8 @@ from .warp import check_fill, check_interpolation, warp_affine, warp_affine_imag
 
 __all__ = ["RandAugment", "RandAugmentImage"]
 
+_MATRIX_CACHE = 4096
+
 
 def use_lut_chain(images: torch.Tensor) -> bool:
     """Whether ``apply`` takes the lookup-table path: uint8 images on the CPU."""
@@ -179,6 +181,7 @@ class RandAugmentImage(ImageAugmentation):
         self.interpolation = check_interpolation(interpolation)
         self.fill = check_fill(fill)
         self._ops = build_ops(self.op_names, "image", self.interpolation, self.fill)
+        self._matrices: dict[tuple, np.ndarray] = {}
 
     def _sample_magnitudes(self, count: int, rng: np.random.Generator) -> np.ndarray:
         return sample_magnitudes_image(count, self.magnitude, self.magnitude_std, rng)
@@ -192,6 +195,20 @@ class RandAugmentImage(ImageAugmentation):
     def _op_params(self, k: int, img: np.ndarray, magnitude: float, sign: float) -> dict[str, Any]:
         return self._ops[k].params_from_magnitude(img, magnitude, sign)
 
+    def _matrix(self, k: int, img: np.ndarray, magnitude: float, sign: float) -> np.ndarray:
+        """Geometric op ``k``'s float64 forward matrix, a pure function of its arguments: remembered
+        (up to :data:`_MATRIX_CACHE` of them), since RandAugment's magnitudes repeat unless ``magnitude_std`` > 0."""
+        key = (k, magnitude, sign, img.shape[0], img.shape[1])
+        matrix = self._matrices.get(key)
+        if matrix is None:
+            if len(self._matrices) >= _MATRIX_CACHE:
+                self._matrices.clear()
+            params = self._op_params(k, img, magnitude, sign)
+            matrix = np.asarray(self._ops[k].matrix_from_params(params, img.shape[0], img.shape[1]), dtype=np.float64)
+            matrix.flags.writeable = False
+            self._matrices[key] = matrix
+        return matrix
+
     def apply(self, img, params):
         height, width = img.shape[:2]
         total, warped, original = np.eye(3), False, img
@@ -201,11 +218,10 @@ class RandAugmentImage(ImageAugmentation):
             name = self.op_names[k]
             if name == "identity":
                 continue
-            op_params = self._op_params(k, img, float(m), float(s))
             if name in GEOMETRIC:
-                total, warped = np.asarray(self._ops[k].matrix_from_params(op_params, height, width), dtype=np.float64) @ total, True
+                total, warped = self._matrix(k, img, float(m), float(s)) @ total, True
             else:
-                img = self._ops[k].apply(img, op_params)
+                img = self._ops[k].apply(img, self._op_params(k, img, float(m), float(s)))
         if warped:
             return warp_affine_image(img, total, self.interpolation, self.fill)
         return img.copy() if img is original else img

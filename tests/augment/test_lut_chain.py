@@ -114,3 +114,28 @@ def test_lut_remap_rows_equals_table_then_warp_affine(interpolation):
     expected = x.clone()
     expected[index] = tabled[index]
     assert torch.equal(pixels, expected)
+
+
+def test_lookup_pairs_image_reads_the_table():
+    import numpy as np
+
+    from effl_plugins.augment.lut import lookup_pairs_image
+
+    rng = np.random.default_rng(0)
+    table = rng.integers(0, 256, (256, 256), dtype=np.uint8)
+    rows = rng.integers(0, 256, (7, 9, 3)).astype(np.float32)
+    cols = rng.integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(lookup_pairs_image(table, rows, cols), table[rows.astype(int), cols])
+
+
+def test_image_backend_remembered_matrices_give_the_same_images():
+    import numpy as np
+
+    names = ("rotate", "shear_x", "translate_y", "color")
+    fresh = lambda: ep.create_augmentation("rand_augment", backend="image", num_ops=3, ops=list(names))  # noqa: E731
+    aug = fresh()
+    img = np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    for seed in range(20):
+        params = aug.sample_params(img, np.random.default_rng(seed))
+        np.testing.assert_array_equal(aug(img, params=params), fresh()(img, params=params))
+    assert 0 < len(aug._matrices) <= 20 * 3
