@@ -87,11 +87,19 @@ def render_markdown(docs: list[dict], analysis: str = "") -> str:
         kind = "quick" if doc["quick"] else "full"
         out += [f"## {doc['bench']} on {doc['device']} ({doc['device_name']}), torch {doc['torch']}, {kind} run", "",
                 f"{doc['threads']} threads, copy bandwidth {doc['copy_bandwidth_gbps']:.2f} GB/s, started {doc['started']}, "
-                f"{doc['wall_s']:.0f} s. Plot: `{result_path('results', doc, 'png').name}`.", ""]
+                f"{doc['wall_s']:.0f} s. Plot: `{result_path('results', doc, 'png').name}`.{_load(doc)}", ""]
         out += _table(doc) + [""]
         if doc["skipped"]:
             out += ["Skipped:", ""] + [f"- {s['op']} / {s['impl']} [{s['case_label']}]: {s['reason']}" for s in doc["skipped"]] + [""]
     return "\n".join(out)
+
+
+def _load(doc: dict) -> str:
+    start, end = doc.get("load_average"), doc.get("load_average_end")
+    if not start:
+        return ""
+    text = f" Machine load average (1 min) {start[0]:.1f} at the start"
+    return text + (f", {end[0]:.1f} at the end." if end else ".")
 
 
 def plot(doc: dict, path: str | Path) -> Path:

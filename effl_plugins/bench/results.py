@@ -13,6 +13,7 @@ and each row ``{"op", "impl", "semantics", "mode", "case", "case_label", "median
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
 from pathlib import Path
@@ -49,6 +50,7 @@ def new_document(bench: str, device: str, *, quick: bool, bandwidth: float, star
         "schema": SCHEMA, "bench": bench, "device": device_tag(device), "device_name": name,
         "torch": torch.__version__.split("+")[0], "threads": torch.get_num_threads(), "quick": bool(quick),
         "copy_bandwidth_gbps": bandwidth / 1e9, "started": started, "wall_s": 0.0, "rows": [], "skipped": [],
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else [],
     }
 
 

@@ -56,4 +56,5 @@ def run_bench(bench: str, *, quick: bool = False, device: str = "cpu", out_dir: 
         print(f"[{bench}] {doc['device_name']} torch {doc['torch']}, {doc['threads']} threads, copy bandwidth {bandwidth / 1e9:.2f} GB/s", flush=True)
     _runner(bench)(Recorder(doc, device, Budget.for_run(quick), verbose=verbose), quick=quick, **case_options)
     doc["wall_s"] = time.perf_counter() - clock
+    doc["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else []
     return write_document(out_dir or default_out_dir(), doc)
