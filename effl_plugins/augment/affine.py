@@ -51,10 +51,10 @@ def check_points(points: Any, name: str, batched: bool = True) -> np.ndarray | t
     return array
 
 
-def _check_collinear(src: np.ndarray, name: str) -> None:
-    (x0, y0), (x1, y1), (x2, y2) = src
+def _check_collinear(points: np.ndarray, name: str, consequence: str) -> None:
+    (x0, y0), (x1, y1), (x2, y2) = points
     if abs((x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)) < 1e-9:
-        raise ValueError(f"{name} are collinear, so no affine map sends them onto dst_points; got {src.tolist()}")
+        raise ValueError(f"{name} are collinear, so {consequence}; got {points.tolist()}")
 
 
 class _AffineSettings:
@@ -76,7 +76,9 @@ class _AffineSettings:
         self.src_points = None if src_points is None else check_points(src_points, "src_points", batched)
         self.dst_points = None if dst_points is None else check_points(dst_points, "dst_points", batched)
         if isinstance(self.src_points, np.ndarray):
-            _check_collinear(self.src_points, "src_points")
+            _check_collinear(self.src_points, "src_points", "no affine map sends them onto dst_points")
+        if isinstance(self.dst_points, np.ndarray):
+            _check_collinear(self.dst_points, "dst_points", "the map would collapse the image onto a line and cannot be inverted for warping")
 
     @staticmethod
     def _check_shear(shear: Any) -> tuple[float, float, float, float]:

@@ -71,7 +71,7 @@ def gather_pixels(images: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, fill
     """``images[b, :, iy, ix]`` for integer-valued float coordinates ``[B, h, w]``; ``fill`` outside."""
     batch, channels, height, width = images.shape
     inside = (ix >= 0) & (ix <= width - 1) & (iy >= 0) & (iy <= height - 1)
-    flat = (iy.clamp(0, height - 1) * width + ix.clamp(0, width - 1)).long()
+    flat = torch.where(inside, iy * width + ix, 0).long()  # non-finite coordinates read as outside
     index = flat.view(batch, 1, -1).expand(batch, channels, -1)
     values = images.reshape(batch, channels, height * width).gather(2, index).view(batch, channels, *ix.shape[1:])
     return torch.where(inside.unsqueeze(1), values, fill)

@@ -52,8 +52,11 @@ def test_random_affine_params_respect_their_ranges():
 def triangle_points(draw_values: list[float]) -> tuple[np.ndarray, np.ndarray] | None:
     src = np.array(draw_values[:6], dtype=np.float32).reshape(3, 2)
     dst = np.array(draw_values[6:], dtype=np.float32).reshape(3, 2)
-    (ax, ay), (bx, by) = src[1] - src[0], src[2] - src[0]
-    return (src, dst) if abs(float(ax) * float(by) - float(ay) * float(bx)) > 40 else None
+    def area(points):
+        (ax, ay), (bx, by) = points[1] - points[0], points[2] - points[0]
+        return abs(float(ax) * float(by) - float(ay) * float(bx))
+
+    return (src, dst) if area(src) > 40 and area(dst) > 40 else None
 
 
 @settings(max_examples=30, deadline=None)
@@ -139,6 +142,7 @@ def test_probability_zero_is_identity_in_both_modes():
         ({"src_points": [[0, 0], [1, 0]], "dst_points": [[0, 0], [1, 0]]}, r"src_points must be \[3, 2\] .* got shape \(2, 2\)"),
         ({"src_points": [[0, 0], [1, 0], [0, 1]], "dst_points": [[0, 0, 0]] * 3}, r"dst_points must be \[3, 2\].*got shape \(3, 3\)"),
         ({"src_points": [[0, 0], [1, 1], [2, 2]], "dst_points": [[0, 0], [1, 0], [0, 1]]}, "src_points are collinear"),
+        ({"src_points": [[0, 0], [1, 0], [0, 1]], "dst_points": [[0, 6], [7, 0], [0, 6]]}, "dst_points are collinear"),
         ({"src_points": [[0, 0], [1, 0], [0, 1]]}, "src_points and dst_points go together"),
     ],
 )
