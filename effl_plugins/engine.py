@@ -562,6 +562,7 @@ class Trainer:
         total, count = _all_sum([self.partial[0], float(self.partial[1])], self.info, self.device)
         record = {"epoch": self.epoch + 1, "train_loss": total / max(count, 1), "train_samples": int(count),
                   "lr": max(g["lr"] for g in self.optimizer.param_groups)}
+        self._sync_buffers()
         record["accuracy"] = evaluate(self.model, self.test_set, self.device, distributed=True, amp_dtype=self.amp_dtype)
         if self.ema is not None:
             record["ema_accuracy"] = evaluate(self.ema.module, self.test_set, self.device, distributed=True, amp_dtype=self.amp_dtype)
@@ -587,6 +588,15 @@ class Trainer:
                 module = DistributedDataParallel(module, device_ids=ids)
             self._wrapped, self._trainable = module, trainable
         return self._wrapped
+
+    def _sync_buffers(self) -> None:
+        """Rank 0's BatchNorm statistics everywhere (each rank's last forward updated its own), so
+        every rank evaluates, and rank 0 saves, the same model."""
+        if not self.info.distributed:
+            return
+        modules = [self.model] + ([self.ema.module] if self.ema is not None else [])
+        for buffer in (b for m in modules for b in m.buffers()):
+            dist.broadcast(buffer, src=0)
 
     # -- SIGTERM
     def _install_sigterm(self):
