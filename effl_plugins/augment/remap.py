@@ -25,8 +25,9 @@ from .warp import fill_tensor, invert_affine, warp_affine
 
 __all__ = ["apply_luts_rows", "lut_remap_rows", "framed_source_index", "chunks"]
 
-#: pixels (all channels) per chunk
-CHUNK_PIXELS = 1 << 20
+#: pixels (all channels) per chunk: int32 temporaries of 16 MB, below glibc's 32 MB mmap threshold, and few
+#: enough chunks that a busy second thread does not stall many parallel regions
+CHUNK_PIXELS = 1 << 22
 #: the largest inverse-matrix entry for which the framed index is computed (beyond it, or for
 #: non-finite matrices, the general warp runs)
 _MAX_INVERSE = float(1 << 20)
