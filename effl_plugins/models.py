@@ -89,6 +89,22 @@ def _classifier_keys(model: nn.Module) -> list[str]:
     return [k for k in model.state_dict() if any(k.startswith(n + ".") for n in names if n)]
 
 
+def _check_hub_reachable(name: str, timeout: float = 3.0) -> None:
+    """One quick connection to the hub; without it, a clear error now instead of minutes of retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = endpoint.hostname or "huggingface.co", endpoint.port or (443 if endpoint.scheme != "http" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise CheckpointError(
+            f"pretrained weights for {name!r} need the Hugging Face hub, but {host}:{port} is unreachable ({exc}); "
+            f"pass a local checkpoint as '{name}:PATH'"
+        ) from exc
+
+
 def create_model(spec: str, num_classes: int, *, pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """Build a timm model from ``NAME[:CHECKPOINT]`` with a ``num_classes`` head.
 
@@ -107,6 +123,8 @@ def create_model(spec: str, num_classes: int, *, pretrained: bool = False, **kwa
             f"pretrained weights for {name!r} need the Hugging Face hub, but HF_HUB_OFFLINE is set; "
             f"pass a local checkpoint as '{name}:PATH' or unset HF_HUB_OFFLINE"
         )
+    if pretrained and path is None:
+        _check_hub_reachable(name)
     try:
         model = timm.create_model(name, pretrained=pretrained and path is None, num_classes=num_classes, **kwargs)
     except (OSError, RuntimeError) as exc:
