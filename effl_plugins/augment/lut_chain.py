@@ -97,5 +97,6 @@ class LutChain:
         """Apply every sample's table, then warp the ``warped`` samples by their forward ``matrices`` ``[B, 3, 3]``."""
         pending = self.pending & (self.luts != self.ramp).flatten(1).any(1)
         apply_luts_rows(self.pixels, self.luts, (pending & ~warped).nonzero().squeeze(1))
-        lut_remap_rows(self.pixels, self.luts, pending, matrices, warped.nonzero().squeeze(1), interpolation, fill)
+        for tabled in (pending, ~pending):  # apart, so that chunks without tables skip the lookup
+            lut_remap_rows(self.pixels, self.luts, pending, matrices, (warped & tabled).nonzero().squeeze(1), interpolation, fill)
         return self.pixels
