@@ -115,7 +115,7 @@ def plot(doc: dict, path: str | Path) -> Path:
     rows = [r for r in doc["rows"] if chosen[(r["mode"], r["op"])] == r["case_label"]]
     labels = sorted({(r["mode"], r["op"]) for r in rows})
     impls = sorted({r["impl"] for r in rows}, key=lambda i: (not i.startswith("effl"), i))
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) * max(1, len(impls)) / 2 + 1.5))
+    fig, ax = plt.subplots(figsize=(9, 0.25 * len(labels) * max(2, len(impls)) / 3 + 1.5))
     height = 0.8 / max(1, len(impls))
     for j, impl in enumerate(impls):
         values = {(r["mode"], r["op"]): r["items_per_s"] for r in rows if r["impl"] == impl}
