@@ -19,8 +19,8 @@ __all__ = ["KDLoss", "kd_divergence", "kd_divergence_reference"]
 def kd_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """``T^2 * KL(softmax(t/T) || softmax(s/T))``, batchmean, computed in float32 (or wider).
 
-    Runs the fused kernel (``fused_kd.py``: analytic gradient, Triton on CUDA, one pass per row
-    on CPU); devices it does not cover get ``kd_divergence_reference``.
+    Runs the fused kernel (``fused_kd.py``: analytic gradient; a Triton row kernel on CUDA, chunked
+    rows on CPU when a gradient will be taken); other calls get ``kd_divergence_reference``.
     """
     fused = fused_kd_divergence(student_logits, teacher_logits, temperature)
     return fused if fused is not None else kd_divergence_reference(student_logits, teacher_logits, temperature)
