@@ -52,7 +52,7 @@ class LutChain:
 
     def __init__(self, images: torch.Tensor):
         batch, channels = images.shape[:2]
-        self.pixels = images.clone()
+        self.pixels = images.clone(memory_format=torch.contiguous_format)  # rows are moved as flat words
         self.ramp = torch.arange(256, dtype=torch.uint8, device=images.device).expand(batch, channels, 256)
         self.luts = self.ramp.clone()
         self.pending = torch.zeros(batch, dtype=torch.bool, device=images.device)  # table may not be the identity

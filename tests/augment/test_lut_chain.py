@@ -46,6 +46,16 @@ def test_lut_chain_equals_op_by_op(seed, num_ops, magnitude, std, interpolation,
     assert torch.equal(x, original)
 
 
+@pytest.mark.parametrize("layout", ["channels_last", "sliced", "expanded"])
+def test_lut_chain_takes_any_memory_layout(layout):
+    aug = ep.create_augmentation("rand_augment", num_ops=3, magnitude=12)
+    base = torch.randint(0, 256, (16, 3, 20, 30), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    x = {"channels_last": base.contiguous(memory_format=torch.channels_last), "sliced": base[..., 3:27],
+         "expanded": base[:1].expand(16, -1, -1, -1)}[layout]
+    y, expected = _both_paths(aug, x, torch.Generator().manual_seed(1))
+    assert torch.equal(y, expected)
+
+
 @pytest.mark.parametrize("wide", [True, False])
 def test_trivial_augment_lut_chain_equals_op_by_op(wide):
     aug = ep.create_augmentation("trivial_augment", wide=wide)
