@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -45,27 +46,42 @@ def _scaled(logits: torch.Tensor, temperature: float, out: torch.Tensor) -> torc
     return out.copy_(logits).div_(temperature)
 
 
+_WORKSPACE = threading.local()
+
+
+def _workspace(rows: int, classes: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A ``[3, rows, classes]`` scratch buffer, kept per thread between calls (at most
+    ``3 * CHUNK_ELEMENTS`` elements), so repeated calls do not pay fresh page faults."""
+    cached = getattr(_WORKSPACE, "buffer", None)
+    if cached is not None and cached.dtype == dtype and cached.device == device and cached.shape[1:] == (rows, classes):
+        return cached
+    buffer = torch.empty((3, rows, classes), dtype=dtype, device=device)
+    if buffer.numel() <= 3 * CHUNK_ELEMENTS:
+        _WORKSPACE.buffer = buffer
+    return buffer
+
+
 def _kd_rows_and_grad(student, teacher, temperature: float, with_grad: bool):
     """Per-row KL [B] and, if asked, the unscaled student gradient ``softmax(s/T) - softmax(t/T)``
     [B, K] (both in the compute dtype); the ``T / B`` factor is applied in backward.
 
-    Rows go in chunks of about ``CHUNK_ELEMENTS`` through reused workspaces (no allocation per
-    chunk), which bounds the temporary memory of large ``[B, K]`` inputs. Per chunk: two scalings,
-    two log-softmaxes, two exps, one difference, one row-wise dot, one subtraction.
+    Rows go in chunks of about ``CHUNK_ELEMENTS`` through three scratch planes, log-softmax in
+    place. Per chunk: two scalings, two log-softmaxes, two exps, one difference, one product, one
+    row sum, one subtraction, with no allocation but the gradient itself.
     """
     dtype = _compute_dtype(student)
     batch, classes = student.shape
     rows = student.new_empty(batch, dtype=dtype)
     grad = student.new_empty((batch, classes), dtype=dtype) if with_grad else None
     step = min(batch, max(1, CHUNK_ELEMENTS // max(classes, 1)))
-    workspaces = [student.new_empty((step, classes), dtype=dtype) for _ in range(5)]
+    scratch = _workspace(step, classes, dtype, student.device)
     for start in range(0, batch, step):
         stop = min(start + step, batch)
-        xs, xt, log_p_s, log_p_t, p_t = (w[: stop - start] for w in workspaces)
-        torch.log_softmax(_scaled(student[start:stop], temperature, xs), -1, out=log_p_s)
-        torch.log_softmax(_scaled(teacher[start:stop], temperature, xt), -1, out=log_p_t)
+        log_p_s, log_p_t, p_t = (plane[: stop - start] for plane in scratch)
+        torch.log_softmax(_scaled(student[start:stop], temperature, log_p_s), -1, out=log_p_s)
+        torch.log_softmax(_scaled(teacher[start:stop], temperature, log_p_t), -1, out=log_p_t)
         torch.exp(log_p_t, out=p_t)
-        torch.linalg.vecdot(p_t, torch.sub(log_p_t, log_p_s, out=xt), out=rows[start:stop])
+        torch.sum(log_p_t.sub_(log_p_s).mul_(p_t), -1, out=rows[start:stop])
         if grad is not None:
             torch.exp(log_p_s, out=grad[start:stop]).sub_(p_t)
     return rows, grad
