@@ -43,12 +43,26 @@ def checkpoint_classes(spec: str) -> int:
 
 
 def run(args) -> int:
+    import torch.distributed as dist
+
+    from ..engine import init_distributed
+
+    info, _ = init_distributed(args.device)  # under torchrun each rank labels its own share of the images
+    try:
+        hidden = _label(args)  # returns after every rank's shards are on disk
+        if info.main:
+            _select(args, hidden)
+    finally:
+        if info.distributed:
+            dist.destroy_process_group()
+    return 0
+
+
+def _label(args):
+    """Label this rank's share into the store; returns the true labels where known (digits)."""
     from ..data import load_digits, load_unlabeled_folder
     from ..selftrain.labeler import label_dataset
-    from ..selftrain.pseudo_label import select_pseudo_labels
-    from ..selftrain.store import read_store
     from ..selftrain.training import build_model, model_hash
-    from ..engine import atomic_write_text
 
     hidden = None
     if args.unlabeled == "digits":
@@ -65,6 +79,15 @@ def run(args) -> int:
     label_dataset(teacher, unlabeled, args.out, num_classes=num_classes, teacher_hash=model_hash(args.teacher, teacher),
                   temperature=args.temperature, top_k=args.top_k, shard_size=args.shard_size, resume=args.resume,
                   device=args.device)
+    return hidden
+
+
+def _select(args, hidden) -> None:
+    """Read the merged store, threshold and balance it, write ``selection.json`` and print a summary."""
+    from ..engine import atomic_write_text
+    from ..selftrain.pseudo_label import select_pseudo_labels
+    from ..selftrain.store import read_store
+
     labels = read_store(args.out)
     chosen = select_pseudo_labels(labels.probs, args.threshold, args.balance)
     kept = labels.probs[chosen]
@@ -79,4 +102,3 @@ def run(args) -> int:
     if hidden is not None and len(chosen):
         line += f"; pseudo-label accuracy {(kept.argmax(1) == hidden[chosen]).float().mean():.2%}"
     print(line)
-    return 0
