@@ -19,11 +19,11 @@ import cv2
 import numpy as np
 import torch
 
-from . import matrices
+from . import image_matrices, matrices
 from .base import bernoulli, uniform
-from .warp import GeometricAugmentation, GeometricImageAugmentation, batch_params, check_range
+from .warp import GeometricAugmentation, GeometricImageAugmentation, check_range
 
-__all__ = ["Affine", "AffineImage", "affine_matrix", "check_points"]
+__all__ = ["Affine", "AffineImage", "affine_matrix", "affine_matrix_image", "check_points"]
 
 #: The three points ``point_jitter`` moves, as fractions of (width, height).
 ANCHORS = ((0.25, 0.25), (0.75, 0.25), (0.25, 0.75))
@@ -38,6 +38,15 @@ def affine_matrix(params: dict[str, torch.Tensor], height: int, width: int) -> t
     linear = matrices.rotation(params["angle"]) @ matrices.scaling(params["scale"]) @ matrices.shear(shear[:, 0], shear[:, 1])
     centred = matrices.about(linear, (width - 1) / 2, (height - 1) / 2)
     return matrices.translation(params["translate"][:, 0], params["translate"][:, 1]) @ centred
+
+
+
+def affine_matrix_image(params: dict[str, Any], height: int, width: int) -> np.ndarray:
+    """One image's ``[3, 3]`` float64 forward matrix from ``{"angle", "translate", "scale", "shear"}`` params (see ``affine_matrix``)."""
+    shear_x, shear_y = np.tan(np.deg2rad(np.asarray(params["shear"], dtype=np.float64).reshape(2)))
+    linear = image_matrices.rotation(params["angle"]) @ image_matrices.scaling(params["scale"]) @ image_matrices.shear(shear_x, shear_y)
+    centred = image_matrices.about(linear, (width - 1) / 2, (height - 1) / 2)
+    return image_matrices.translation(*np.asarray(params["translate"], dtype=np.float64).reshape(2)) @ centred
 
 
 def check_points(points: Any, name: str, batched: bool = True) -> np.ndarray | torch.Tensor:
@@ -186,4 +195,4 @@ class AffineImage(_AffineSettings, GeometricImageAugmentation):
     def matrix_from_params(self, params, height, width):
         if "matrix" in params:
             return np.asarray(params["matrix"], dtype=np.float64)[:2]
-        return affine_matrix(batch_params(params), height, width)[0].numpy()
+        return affine_matrix_image(params, height, width)

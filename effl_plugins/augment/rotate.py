@@ -13,9 +13,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from . import matrices
+from . import image_matrices, matrices
 from .base import bernoulli, uniform
-from .warp import GeometricAugmentation, GeometricImageAugmentation, batch_params, check_range
+from .warp import GeometricAugmentation, GeometricImageAugmentation, check_range
 
 __all__ = ["Rotate", "RotateImage", "rotate_matrix"]
 
@@ -99,4 +99,4 @@ class RotateImage(GeometricImageAugmentation):
         return {"angle": float(sign * MAX_DEGREES * magnitude)}
 
     def matrix_from_params(self, params, height, width):
-        return rotate_matrix(batch_params(params)["angle"], height, width)[0].numpy()
+        return image_matrices.about(image_matrices.rotation(params["angle"]), (width - 1) / 2, (height - 1) / 2)

@@ -13,9 +13,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import matrices
+from . import image_matrices, matrices
 from .base import bernoulli, uniform
-from .warp import GeometricAugmentation, GeometricImageAugmentation, batch_params, check_axis, check_range
+from .warp import GeometricAugmentation, GeometricImageAugmentation, check_axis, check_range
 
 __all__ = ["Shear", "ShearImage", "shear_matrix"]
 
@@ -102,4 +102,6 @@ class ShearImage(GeometricImageAugmentation):
         return {"shear": (sign * MAX_FACTOR * magnitude * np.array(_axes(self.axis))).astype(np.float32)}
 
     def matrix_from_params(self, params, height, width):
-        return shear_matrix(batch_params(params)["shear"], height, width, self.center)[0].numpy()
+        sx, sy = np.asarray(params["shear"], dtype=np.float64).reshape(2)
+        cx, cy = (-0.5, -0.5) if self.center == "corner" else ((width - 1) / 2, (height - 1) / 2)
+        return image_matrices.about(image_matrices.shear(sx, sy), cx, cy)

@@ -12,9 +12,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import matrices
+from . import image_matrices, matrices
 from .base import bernoulli, uniform
-from .warp import GeometricAugmentation, GeometricImageAugmentation, batch_params, check_axis, check_range
+from .warp import GeometricAugmentation, GeometricImageAugmentation, check_axis, check_range
 
 __all__ = ["Translate", "TranslateImage", "translate_matrix"]
 
@@ -101,4 +101,4 @@ class TranslateImage(GeometricImageAugmentation):
         return {"shift": (sign * MAX_FRACTION * magnitude * sizes * np.array(_axes(self.axis))).astype(np.float32)}
 
     def matrix_from_params(self, params, height, width):
-        return translate_matrix(batch_params(params)["shift"])[0].numpy()
+        return image_matrices.translation(*np.asarray(params["shift"], dtype=np.float64).reshape(2))

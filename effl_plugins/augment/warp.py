@@ -27,7 +27,7 @@ import torch
 
 from .base import BatchAugmentation, ImageAugmentation, check_probability
 
-__all__ = ["warp_affine", "warp_affine_image", "invert_affine", "check_interpolation", "check_fill", "check_range", "check_axis", "batch_params", "gather_pixels", "bilinear_gather", "fill_tensor", "GeometricAugmentation", "GeometricImageAugmentation"]
+__all__ = ["warp_affine", "warp_affine_image", "invert_affine", "check_interpolation", "check_fill", "check_range", "check_axis", "gather_pixels", "bilinear_gather", "fill_tensor", "GeometricAugmentation", "GeometricImageAugmentation"]
 
 INTERPOLATIONS = ("nearest", "bilinear")
 _CV2_FLAGS = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR}
@@ -176,11 +176,6 @@ class GeometricImageAugmentation(ImageAugmentation):
     def apply(self, img, params):
         matrix = self.matrix_from_params(params, img.shape[0], img.shape[1])
         return warp_affine_image(img, matrix, self.interpolation, self.fill)
-
-
-def batch_params(params: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """One image's params (floats / arrays) as a batch of one, so the batch matrix builders serve both backends."""
-    return {k: torch.as_tensor(np.asarray(v)).unsqueeze(0) for k, v in params.items()}
 
 
 def check_range(value: Any, name: str, *, symmetric: bool = True, minimum: float | None = None) -> tuple[float, float]:
