@@ -6,7 +6,7 @@ top of the range (PIL ``ImageOps.autocontrast`` with no cutoff,
 computes it, so both agree bit for bit; a constant channel is left unchanged. Because float32(1/255)
 is slightly above 1/255, the top value often truncates to 254 rather than 255 (in about 4 of 5
 ranges; PIL's double-precision table reaches 255 more often and differs from torchvision there). The map is a per-sample, per-channel lookup
-table: the batch backend evaluates it directly, the image backend through ``cv2.LUT``.
+table: the batch backend evaluates it directly, the image backend through ``apply_lut_image``.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def stretch(values: torch.Tensor, low: torch.Tensor, high: torch.Tensor, applied
 
 
 class AutoContrastImage(AppliedImage):
-    """Image backend of ``auto_contrast``: per-channel tables through ``cv2.LUT``. Args ``p``; params ``applied``."""
+    """Image backend of ``auto_contrast``: per-channel lookup tables. Args ``p``; params ``applied``."""
 
     def transform(self, img):
         planes = cv2.split(img) if img.ndim == 3 and img.shape[2] > 1 else [img.reshape(img.shape[0], -1)]

@@ -13,6 +13,7 @@ RandAugment uses this mode (``params_from_magnitude``).
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 
@@ -102,7 +103,7 @@ class Brightness(BatchAugmentation):
 
 
 class BrightnessImage(ImageAugmentation):
-    """Image backend of ``brightness``: a per-channel lookup table through ``cv2.LUT``.
+    """Image backend of ``brightness``: a saturating ``cv2.add`` of the integer steps (add mode), lookup tables (factor mode).
 
     Same arguments as the batch backend; params: ``delta`` ``[C]`` (fraction of range) or ``factor`` ``[C]``.
     """
@@ -132,7 +133,9 @@ class BrightnessImage(ImageAugmentation):
         if "factor" in params:
             factor = np.asarray(params["factor"], dtype=np.float32).reshape(-1)
             luts = np.clip(ramp[None, :] * factor[:, None], 0, 255).astype(np.uint8)
-        else:
-            steps = np.round(np.asarray(params["delta"], dtype=np.float32) * 255).astype(np.int16).reshape(-1)
-            luts = np.clip(ramp.astype(np.int16)[None, :] + steps[:, None], 0, 255).astype(np.uint8)
-        return apply_lut_image(img, luts)
+            return apply_lut_image(img, luts)
+        steps = np.round(np.asarray(params["delta"], dtype=np.float32) * 255).astype(np.int16).reshape(-1)
+        if image_channels(img) <= 4:  # a saturating add of integer steps: exact, and one SIMD pass
+            steps = np.broadcast_to(steps, (image_channels(img),))
+            return cv2.add(img, tuple(float(v) for v in steps) + (0.0,) * (4 - len(steps))).reshape(img.shape)
+        return apply_lut_image(img, np.clip(ramp.astype(np.int16)[None, :] + steps[:, None], 0, 255).astype(np.uint8))

@@ -4,11 +4,12 @@
 image, 1 the image itself. Matches ``torchvision.transforms.v2.functional.adjust_contrast``
 (see ``enhance`` for the one source of a difference of 1 on uint8). On uint8 the map is a
 per-sample lookup table: the batch backend evaluates it directly in float32, the image backend
-builds the table and applies ``cv2.LUT``.
+builds the table and applies it with ``apply_lut_image``.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 
@@ -63,11 +64,11 @@ def blend_with_grey(values: torch.Tensor, mean: torch.Tensor, factor: torch.Tens
 
 
 class ContrastImage(EnhanceImage):
-    """Image backend of ``contrast``: a lookup table through ``cv2.LUT``. Same arguments; params ``factor``."""
+    """Image backend of ``contrast``: one lookup table (``apply_lut_image``). Same arguments; params ``factor``."""
 
     def apply(self, img, params):
         grey = luma_image(img)
-        mean = np.float32(grey.sum(dtype=np.float64) / grey.size)
+        mean = np.float32(cv2.sumElems(grey)[0] / grey.size)  # integer-valued floats: an exact sum in double
         factor = np.float32(params["factor"])
         ramp = np.arange(256, dtype=np.float32)
         lut = np.clip(blend_image(ramp, mean, factor), 0, 255).astype(np.uint8)

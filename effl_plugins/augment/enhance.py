@@ -63,7 +63,8 @@ def luma_image(img: np.ndarray) -> np.ndarray:
     # The weighted sum of integers is below 2**24, exact in float32 however OpenCV orders it; the floor
     # of its float32 quotient by 10000 is exact (see ``luma``).
     total = cv2.transform(img.astype(np.float32), _LUMA_ROW).reshape(img.shape[:2])
-    return np.floor(total / np.float32(10000))
+    np.divide(total, np.float32(10000), out=total)
+    return np.floor(total, out=total)
 
 
 def blend(image: torch.Tensor, degenerate: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ import torch
 from .applied import AppliedBatch, AppliedImage
 from .lut import apply_lut, apply_lut_image
 
-__all__ = ["Equalize", "EqualizeImage", "equalize_luts", "equalize_lut_image", "channel_histograms"]
+__all__ = ["Equalize", "EqualizeImage", "equalize_luts", "equalize_lut_image", "luts_from_histograms", "channel_histograms"]
 
 
 def channel_histograms(images: torch.Tensor) -> torch.Tensor:
@@ -55,24 +55,31 @@ def equalize_luts(images: torch.Tensor) -> torch.Tensor:
 
 def equalize_lut_image(channel: np.ndarray) -> np.ndarray:
     """PIL's equalization table ``[256]`` uint8 of one uint8 channel."""
-    return lut_from_histogram(np.bincount(channel.ravel(), minlength=256).astype(np.int64))
+    return luts_from_histograms(np.bincount(channel.ravel(), minlength=256)[None])[0]
 
 
-def lut_from_histogram(hist: np.ndarray) -> np.ndarray:
-    """PIL's equalization table ``[256]`` uint8 from one channel's 256-bin histogram."""
-    step = (int(hist.sum()) - hist[np.flatnonzero(hist)[-1]]) // 255
-    if step == 0:
-        return np.arange(256, dtype=np.uint8)
-    lut = (np.cumsum(hist)[:-1] + step // 2) // step
-    return np.concatenate([[0], np.clip(lut, 0, 255)]).astype(np.uint8)
+def luts_from_histograms(hists: np.ndarray) -> np.ndarray:
+    """PIL's equalization tables from 256-bin histograms, all channels at once.
+
+    Shape:
+        hists ``[C, 256]`` integer -> ``[C, 256]`` uint8.
+    """
+    hists = np.asarray(hists, dtype=np.int64)
+    channels = np.arange(len(hists))
+    last_bin = 255 - np.argmax(hists[:, ::-1] > 0, axis=1)
+    step = (hists.sum(1) - hists[channels, last_bin]) // 255
+    cumulative = np.cumsum(hists[:, :-1], axis=1)
+    luts = np.zeros(hists.shape, dtype=np.int64)
+    luts[:, 1:] = np.clip((cumulative + (step // 2)[:, None]) // np.maximum(step, 1)[:, None], 0, 255)
+    return np.where((step == 0)[:, None], np.arange(256), luts).astype(np.uint8)
 
 
-def channel_histograms_image(img: np.ndarray) -> list[np.ndarray]:
-    """256-bin int64 histograms of each channel of one uint8 image (``cv2.calcHist``, exact below 2**24 pixels)."""
+def channel_histograms_image(img: np.ndarray) -> np.ndarray:
+    """256-bin int64 histograms ``[C, 256]`` of each channel of one uint8 image (``cv2.calcHist``, exact below 2**24 pixels)."""
     planes = img.reshape(img.shape[0], img.shape[1], -1)
     if planes.shape[0] * planes.shape[1] >= 1 << 24:
-        return [np.bincount(planes[..., c].ravel(), minlength=256).astype(np.int64) for c in range(planes.shape[2])]
-    return [cv2.calcHist([planes], [c], None, [256], [0, 256]).ravel().astype(np.int64) for c in range(planes.shape[2])]
+        return np.stack([np.bincount(planes[..., c].ravel(), minlength=256) for c in range(planes.shape[2])]).astype(np.int64)
+    return np.stack([cv2.calcHist([planes], [c], None, [256], [0, 256]).ravel() for c in range(planes.shape[2])]).astype(np.int64)
 
 
 def _to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -106,8 +113,7 @@ class Equalize(AppliedBatch):
 
 
 class EqualizeImage(AppliedImage):
-    """Image backend of ``equalize``: NumPy histograms, ``cv2.LUT``. Args ``p``; params ``applied``."""
+    """Image backend of ``equalize``: NumPy histograms, per-channel lookup tables. Args ``p``; params ``applied``."""
 
     def transform(self, img):
-        luts = np.stack([lut_from_histogram(hist) for hist in channel_histograms_image(img)])
-        return apply_lut_image(img, luts)
+        return apply_lut_image(img, luts_from_histograms(channel_histograms_image(img)))

@@ -2,7 +2,7 @@
 
 A point op maps every pixel value through a function that depends only on that value (and on the
 sample's parameters), so on uint8 images it is a table of 256 entries. The image backend applies a
-per-channel table with ``cv2.LUT``; the batch backend gathers from a ``[B, C, 256]`` table.
+per-channel table with StringZilla's byte translation; the batch backend gathers from a ``[B, C, 256]`` table.
 
 Ops whose map is one multiply-add followed by truncation (brightness factor, contrast,
 auto_contrast) compute it directly in float32 instead: the values are the same bit for bit (the
@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import stringzilla
 import torch
 
-__all__ = ["apply_lut", "apply_lut_image", "truncate_to_uint8", "image_channels", "lookup_pairs_image", "pair_grid"]
+__all__ = ["apply_lut", "apply_lut_image", "translate_bytes", "truncate_to_uint8", "image_channels", "lookup_pairs_image", "pair_grid"]
 
 
 def apply_lut(images: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
@@ -41,17 +42,35 @@ def image_channels(img: np.ndarray) -> int:
 
 
 def apply_lut_image(img: np.ndarray, luts: np.ndarray) -> np.ndarray:
-    """``cv2.LUT`` with one table per channel.
+    """Map every pixel through its channel's table (one table for all channels, or one per channel).
+
+    A single table goes through StringZilla's byte translation (the table lookup as a SIMD shuffle,
+    about 3x ``cv2.LUT`` on one core); per-channel tables translate each plane of ``cv2.split`` in
+    place and ``cv2.merge`` them (about 2x ``cv2.LUT`` with a ``[256, 1, C]`` table).
 
     Shape:
         img ``H x W x C`` (or ``H x W``) uint8, luts ``[C, 256]`` or ``[256]`` uint8 -> ``img.shape`` uint8.
     """
     luts = np.asarray(luts, dtype=np.uint8).reshape(-1, 256)
     channels = image_channels(img)
-    if channels == 1 or len(luts) == 1 or (luts == luts[0]).all():  # one table: OpenCV's fast path
-        return cv2.LUT(img, luts[0]).reshape(img.shape)
-    luts = np.broadcast_to(luts, (channels, 256))
-    return cv2.LUT(img, np.ascontiguousarray(luts.T[:, None, :]))
+    if channels == 1 or len(luts) == 1 or (luts == luts[0]).all():
+        return translate_bytes(img, luts[0])
+    planes = list(cv2.split(img))
+    for plane, table in zip(planes, np.broadcast_to(luts, (channels, 256))):
+        _translate_in_place(plane, table)
+    return cv2.merge(planes).reshape(img.shape)
+
+
+def translate_bytes(img: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``table[img]`` for a uint8 array of any shape and a ``[256]`` uint8 table, into a new array."""
+    out = np.array(img, dtype=np.uint8, order="C", copy=True)
+    _translate_in_place(out, table)
+    return out
+
+
+def _translate_in_place(array: np.ndarray, table: np.ndarray) -> None:
+    if array.size:
+        stringzilla.translate(memoryview(array.reshape(-1)), memoryview(np.ascontiguousarray(table, dtype=np.uint8)), inplace=True)
 
 
 def pair_grid() -> tuple[np.ndarray, np.ndarray]:

@@ -87,7 +87,7 @@ class Solarize(BatchAugmentation):
 
 
 class SolarizeImage(ImageAugmentation):
-    """Image backend of ``solarize`` (``cv2.LUT``). Same arguments; params ``threshold`` (float), ``applied``."""
+    """Image backend of ``solarize`` (a lookup table). Same arguments; params ``threshold`` (float), ``applied``."""
 
     signed = False
 

@@ -12,7 +12,7 @@ count float32 elements, since kornia has no uint8 path).
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -29,24 +29,30 @@ AUGMENTATION_KWARGS: dict[str, dict[str, Any]] = {
 FULL_PRODUCT = {"batch": (32, 128, 256), "size": (224, 64), "dtype": ("uint8", "float32")}
 QUICK_CASES = ({"batch": 32, "size": 64, "dtype": "uint8"},)
 TARGET_CASE = {"batch": 64, "size": 224, "dtype": "uint8"}
+#: Arguments that depend on the image size: ``crop`` does the peers' work (pad by size // 8, cut a
+#: box of the input size, no resize; its default would resize a 7/8 box back to the input size).
+SIZED_KWARGS: dict[str, Callable[[int], dict[str, Any]]] = {"crop": lambda size: {"size": size, "padding": size // 8}}
 NO_LOOP = frozenset({"cutmix", "mixup"})  # batch-level ops: no per-image loop
 HALF_P = frozenset({"flip", "hflip", "vflip"})  # flips run at p=0.5 on every side; other ops at p=1 like their peers
 
 
-def op_kwargs(op: str, cls: type) -> dict[str, Any]:
-    """Arguments for our op: the bench's own, plus ``p=1`` (every sample transformed, as the peers are set up)."""
+def op_kwargs(op: str, cls: type, size: int | None = None) -> dict[str, Any]:
+    """Arguments for our op: the bench's own (and those for this image ``size``), plus ``p=1`` (every
+    sample transformed, as the peers are set up)."""
     import inspect
 
     kwargs = dict(AUGMENTATION_KWARGS.get(op, {}))
+    if size is not None and op in SIZED_KWARGS:
+        kwargs.update(SIZED_KWARGS[op](size))
     if op not in HALF_P and "p" in inspect.signature(cls).parameters:
         kwargs["p"] = 1.0
     return kwargs
 
 
-def create_op(op: str, backend: str):
+def create_op(op: str, backend: str, size: int | None = None):
     import effl_plugins as ep
 
-    return ep.create_augmentation(op, backend=backend, **op_kwargs(op, component_class(op, backend)))
+    return ep.create_augmentation(op, backend=backend, **op_kwargs(op, component_class(op, backend), size))
 
 
 def component_class(op: str, backend: str) -> type:
@@ -111,7 +117,7 @@ def run_batch_rows(recorder: Recorder, case: dict[str, Any], ops: Iterable[str])
     for op in ops:
         y = (targets,) if op in NO_LOOP else ()
         try:
-            aug = create_op(op, "batch").to(device)
+            aug = create_op(op, "batch", size).to(device)
         except Exception as exc:
             recorder.skip(op, "effl", case, f"{type(exc).__name__}: {exc}")
             continue
@@ -157,7 +163,7 @@ def run_image_rows(recorder: Recorder, ops: Iterable[str], *, images: int, size:
     try:
         for op in ops:
             try:
-                transform = create_op(op, "image")
+                transform = create_op(op, "image", size)
             except Exception as exc:
                 recorder.skip(op, "effl image", case, f"{type(exc).__name__}: {exc}")
                 continue

@@ -60,7 +60,7 @@ def profile_targets(out_file: str | Path, image_ops: tuple[str, ...] = ("rand_au
     names = set(ep.list_augmentations(backend="batch"))
     for op in ("rand_augment", "affine"):
         if op in names:
-            aug = create_op(op, "batch")
+            aug = create_op(op, "batch", 224)
             sections.append((f"batch {op}, 64x3x224x224 uint8, 2 calls (torch.profiler)", _torch_table(lambda aug=aug: aug(photos), 2)))
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
@@ -68,7 +68,7 @@ def profile_targets(out_file: str | Path, image_ops: tuple[str, ...] = ("rand_au
     image_names = set(ep.list_augmentations(backend="image"))
     for op in image_ops:
         if op in image_names:
-            transform = create_op(op, "image")
+            transform = create_op(op, "image", 224)
             rng = np.random.default_rng(0)
             sections.append((f"image backend {op}, 32 images 224 px, one thread, 3 passes (cProfile, by own time)",
                              _cprofile_table(lambda tr=transform, rng=rng: [tr(img, rng) for img in images], 3)))
