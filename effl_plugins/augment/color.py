@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 
+import cv2
 import numpy as np
 import torch
 
@@ -54,14 +55,20 @@ class ColorImage(EnhanceImage):
     def apply(self, img, params):
         if img.ndim == 2 or img.shape[2] == 1:
             return img.copy()
-        greys = np.broadcast_to(luma_image(img)[..., None], img.shape)
+        grey = luma_image(img)
+        greys = cv2.merge([grey] * img.shape[2]).reshape(img.shape)  # a contiguous copy per channel, far cheaper than a broadcast copy
         return lookup_pairs_image(_color_table(float(np.float32(params["factor"]))), greys, img)
 
 
 @functools.lru_cache(maxsize=64)
 def _color_table(factor: float) -> np.ndarray:
-    """``table[grey, value]``: the blend of every (grey, pixel) pair, the arithmetic of ``blend_image``."""
-    grey, value = pair_grid()
-    table = np.clip(blend_image(np.broadcast_to(value, (256, 256)), grey, np.float32(factor)), 0, 255).astype(np.uint8)
+    """``table[grey, value]``: the blend of every (grey, pixel) pair with the arithmetic of ``blend_image``
+    (the float32 product ``value * factor`` widened, plus ``grey * (1 - factor)`` in float64, rounded once),
+    its two products taken on the 256 values rather than on all 65,536 pairs."""
+    factor32 = np.float32(factor)
+    ramp = np.arange(256, dtype=np.float32)
+    scaled = (ramp * factor32).astype(np.float64)
+    degenerate = ramp.astype(np.float64) * np.float64(np.float32(1) - factor32)
+    table = np.clip((scaled[None, :] + degenerate[:, None]).astype(np.float32), 0, 255).astype(np.uint8)
     table.flags.writeable = False
     return table

@@ -97,10 +97,12 @@ class SharpnessImage(EnhanceImage):
 
 @functools.lru_cache(maxsize=64)
 def _sharpness_table(factor: float) -> np.ndarray:
-    """``table[smooth, value]``: the blend of every (smoothed, pixel) pair, exact in float64, rounded once."""
+    """``table[smooth, value]``: ``value + alpha * (smooth - value)`` for every pair, exact in float64,
+    rounded once. The second term depends on ``smooth - value`` alone, so it is computed for the 511
+    differences and read through a Toeplitz view (no 65,536-element products)."""
     alpha = np.float64(np.float32(1) - np.float32(factor))
-    level, value = pair_grid()
-    level, value = level.astype(np.float64), np.broadcast_to(value, (256, 256))
-    table = np.clip((value + alpha * (level - value)).astype(np.float32), 0, 255).astype(np.uint8)
+    steps = alpha * np.arange(-255, 256, dtype=np.float64)  # steps[k] = alpha * (k - 255)
+    by_difference = np.lib.stride_tricks.sliding_window_view(steps, 256)[:, ::-1]  # [smooth, value] -> steps[smooth - value + 255]
+    table = np.clip((np.arange(256, dtype=np.float64)[None, :] + by_difference).astype(np.float32), 0, 255).astype(np.uint8)
     table.flags.writeable = False
     return table

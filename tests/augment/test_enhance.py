@@ -122,3 +122,20 @@ def test_brightness_factor_mode_defaults_to_one_factor_per_sample():
     assert not torch.equal(per_channel["factor"][:, 0], per_channel["factor"][:, 1])
     image_params = ep.create_augmentation("brightness", backend="image", mode="factor").sample_params(x[0].permute(1, 2, 0).numpy(), np.random.default_rng(0))
     assert "factor" in image_params and len(set(image_params["factor"].tolist())) == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(factor=st.floats(0.0, 2.0, width=32))
+def test_image_backend_pair_tables_are_the_blend_of_every_pair(factor):
+    """The image backend's 256x256 tables of color and sharpness hold, for every (degenerate, pixel)
+    pair, the blend evaluated element by element (the fused multiply-add rounded once)."""
+    from effl_plugins.augment.color import _color_table
+    from effl_plugins.augment.enhance import blend_image
+    from effl_plugins.augment.sharpness import _sharpness_table
+
+    degenerate, value = np.meshgrid(np.arange(256, dtype=np.float32), np.arange(256, dtype=np.float32), indexing="ij")
+    blended = np.clip(blend_image(value, degenerate, np.float32(factor)), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(_color_table(float(np.float32(factor))), blended)
+    alpha = np.float64(np.float32(1) - np.float32(factor))
+    exact = value.astype(np.float64) + alpha * (degenerate.astype(np.float64) - value)
+    np.testing.assert_array_equal(_sharpness_table(float(np.float32(factor))), np.clip(exact.astype(np.float32), 0, 255).astype(np.uint8))
