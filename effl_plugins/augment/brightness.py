@@ -135,7 +135,7 @@ class BrightnessImage(ImageAugmentation):
             luts = np.clip(ramp[None, :] * factor[:, None], 0, 255).astype(np.uint8)
             return apply_lut_image(img, luts)
         steps = np.round(np.asarray(params["delta"], dtype=np.float32) * 255).astype(np.int16).reshape(-1)
-        if image_channels(img) <= 4:  # a saturating add of integer steps: exact, and one SIMD pass
+        if image_channels(img) <= 4 and len(set(steps.tolist())) > 1:  # per-channel steps: one saturating SIMD add, exact
             steps = np.broadcast_to(steps, (image_channels(img),))
             return cv2.add(img, tuple(float(v) for v in steps) + (0.0,) * (4 - len(steps))).reshape(img.shape)
         return apply_lut_image(img, np.clip(ramp.astype(np.int16)[None, :] + steps[:, None], 0, 255).astype(np.uint8))

@@ -25,6 +25,8 @@ __all__ = ["AUGMENTATION_KWARGS", "TARGET_CASE", "augment_cases", "sample_photos
 
 AUGMENTATION_KWARGS: dict[str, dict[str, Any]] = {
     "cutmix": {"num_classes": 10}, "mixup": {"num_classes": 10}, "rand_augment": {"num_ops": 2, "magnitude": 9},
+    # every peer's brightness draws one value for all channels; ours draws one per channel by default
+    "brightness": {"per_channel": False},
 }
 FULL_PRODUCT = {"batch": (32, 128, 256), "size": (224, 64), "dtype": ("uint8", "float32")}
 QUICK_CASES = ({"batch": 32, "size": 64, "dtype": "uint8"},)

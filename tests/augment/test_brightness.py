@@ -53,10 +53,10 @@ def test_probability_zero_is_identity_and_one_changes_every_sample():
     assert all(not torch.equal(x[i], y[i]) for i in range(16))
 
 
-@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
-def test_batch_equals_image_backend_for_same_params(dtype):
-    batch = ep.create_augmentation("brightness", max_delta=0.4)
-    image = ep.create_augmentation("brightness", backend="image", max_delta=0.4)
+@pytest.mark.parametrize("per_channel", [True, False])  # a saturating add per channel, one shared lookup table
+def test_batch_equals_image_backend_for_same_params(per_channel):
+    batch = ep.create_augmentation("brightness", max_delta=0.4, per_channel=per_channel)
+    image = ep.create_augmentation("brightness", backend="image", max_delta=0.4, per_channel=per_channel)
     x = sample_batch(torch.uint8, batch=5)
     y, _ = batch(x, generator=torch.Generator().manual_seed(7))
     for i in range(5):
