@@ -39,6 +39,20 @@ def test_cpu_fused_matches_float64_reference(seed, temperature, batch, classes):
     torch.testing.assert_close(grad.double(), ref_grad, rtol=1e-4, atol=1e-7)
 
 
+def test_cpu_fused_chunks_rows_and_survives_large_logits(monkeypatch):
+    """Several chunks (the last one partial) and rows offset by thousands: the row-max shift keeps exp2 finite."""
+    monkeypatch.setattr(fused_kd, "CHUNK_ELEMENTS", 3 * 50)
+    monkeypatch.setattr(fused_kd, "_WORKSPACE", type(fused_kd._WORKSPACE)())
+    g = torch.Generator().manual_seed(3)
+    offsets = torch.tensor([0.0, 3000.0, -3000.0, 80.0]).repeat(4)[:, None]
+    s, t = torch.randn(16, 50, generator=g) * 5 + offsets, torch.randn(16, 50, generator=g) * 5 + offsets
+    loss, grad = value_and_grad(fused_kd.kd_divergence_cpu, s, t, 2.0)
+    ref, ref_grad = value_and_grad(reference64, s.double(), t, 2.0)
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
+    torch.testing.assert_close(loss.double(), ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad.double(), ref_grad, rtol=1e-4, atol=1e-7)
+
+
 def test_cpu_fused_equals_eager_reference_to_float32_rounding():
     g = torch.Generator().manual_seed(1)
     s, t = torch.randn(300, 1000, generator=g) * 3, torch.randn(300, 1000, generator=g) * 3
@@ -48,7 +62,8 @@ def test_cpu_fused_equals_eager_reference_to_float32_rounding():
     torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-9)
 
 
-def test_dispatch_uses_fused_path_on_cpu_and_keeps_dtypes():
+def test_dispatch_uses_fused_path_on_cpu_and_keeps_dtypes(monkeypatch):
+    monkeypatch.setattr(fused_kd, "CPU_FUSED_MIN_ELEMENTS", 35)
     s = torch.randn(5, 7, dtype=torch.bfloat16, requires_grad=True)
     t = torch.randn(5, 7, dtype=torch.bfloat16, requires_grad=True)
     out = kd_divergence(s, t, 2.0)
@@ -58,6 +73,13 @@ def test_dispatch_uses_fused_path_on_cpu_and_keeps_dtypes():
     assert s.grad.dtype == torch.bfloat16 and t.grad is None
     ref = kd_divergence_reference(s.detach().float(), t.detach().float(), 2.0)
     torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
+
+
+def test_small_cpu_calls_take_the_reference():
+    s = torch.randn(4, fused_kd.CPU_FUSED_MIN_ELEMENTS // 4 - 1, requires_grad=True)
+    assert fused_kd.fused_kd_divergence(s, torch.randn_like(s), 2.0) is None
+    big = torch.randn(4, fused_kd.CPU_FUSED_MIN_ELEMENTS // 4, requires_grad=True)
+    assert "KDDivergenceCPU" in type(kd_divergence(big, torch.randn_like(big), 2.0).grad_fn).__name__
 
 
 def test_no_grad_inputs_take_the_reference_and_are_not_modified():
@@ -118,7 +140,7 @@ def test_triton_row_kernel_matches_reference_under_interpreter(triton_results, i
 
 def test_second_backward_through_the_same_graph_is_refused_clearly():
     s = torch.randn(3, 5, requires_grad=True)
-    loss = kd_divergence(s, torch.randn(3, 5), 2.0)
+    loss = fused_kd.kd_divergence_cpu(s, torch.randn(3, 5), 2.0)
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="retain_graph"):
         loss.backward()
