@@ -16,7 +16,7 @@ pixels need to be read only when an op needs them:
 
 The pixels live in one buffer the chain owns (a copy of the input); every write goes to the rows
 of the samples concerned, never through a whole-batch copy. ``finish`` applies the remaining
-tables (and :mod:`.remap` warps), chunk by chunk.
+tables, then :mod:`.remap` warps the samples with geometry, chunk by chunk.
 
 Shape:
     images ``[B, C, H, W]`` uint8 on the CPU; tables ``[B, C, 256]`` uint8.
@@ -30,7 +30,7 @@ from .auto_contrast import stretch
 from .contrast import blend_with_grey, mean_grey
 from .histogram import equalize_luts
 from .rows import select_rows, write_rows_
-from .remap import apply_luts_rows, lut_remap_rows
+from .remap import apply_luts_rows, warp_rows_
 
 __all__ = ["LutChain", "POINT_OPS", "STATISTIC_OPS", "PIXEL_OPS"]
 
@@ -96,7 +96,6 @@ class LutChain:
     def finish(self, matrices: torch.Tensor, warped: torch.Tensor, interpolation: str, fill) -> torch.Tensor:
         """Apply every sample's table, then warp the ``warped`` samples by their forward ``matrices`` ``[B, 3, 3]``."""
         pending = self.pending & (self.luts != self.ramp).flatten(1).any(1)
-        apply_luts_rows(self.pixels, self.luts, (pending & ~warped).nonzero().squeeze(1))
-        for tabled in (pending, ~pending):  # apart, so that chunks without tables skip the lookup
-            lut_remap_rows(self.pixels, self.luts, pending, matrices, (warped & tabled).nonzero().squeeze(1), interpolation, fill)
+        apply_luts_rows(self.pixels, self.luts, pending.nonzero().squeeze(1))
+        warp_rows_(self.pixels, matrices, warped.nonzero().squeeze(1), interpolation, fill)
         return self.pixels

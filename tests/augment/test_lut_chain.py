@@ -14,7 +14,7 @@ import effl_plugins as ep
 from effl_plugins.augment import matrices
 from effl_plugins.augment.histogram import channel_histograms
 from effl_plugins.augment.op_space import RAND_AUGMENT_OPS
-from effl_plugins.augment.remap import apply_luts_rows, lut_remap_rows
+from effl_plugins.augment.remap import apply_luts_rows, warp_rows_
 from effl_plugins.augment.rows import select_rows, write_rows_
 from effl_plugins.augment.sharpness import _smooth_sums
 from effl_plugins.augment.warp import warp_affine
@@ -103,27 +103,39 @@ def test_smooth_sums_equal_the_smooth_kernel(size):
 
 
 @pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
-def test_lut_remap_rows_equals_table_then_warp_affine(interpolation):
+def test_warp_rows_equals_warp_affine_on_the_chosen_rows(interpolation):
     g = torch.Generator().manual_seed(3)
     x = torch.randint(0, 256, (9, 3, 13, 11), dtype=torch.uint8, generator=g)
-    luts = torch.randint(0, 256, (9, 3, 256), dtype=torch.uint8, generator=g)
     angle = torch.rand(9, generator=g) * 360 - 180
     shift = torch.rand(9, generator=g) * 40 - 20
     m = matrices.translation(shift, -shift) @ matrices.about(matrices.rotation(angle), 5.0, 6.0)
     m[0] = torch.tensor([[1e9, 0, 0], [0, 1, 0], [0, 0, 1]])  # far outside: the general warp takes over
     index = torch.tensor([0, 2, 3, 5, 8])
-    pending = torch.ones(9, dtype=torch.bool)
     pixels = x.clone()
-    lut_remap_rows(pixels, luts, pending, m, index, interpolation, (1, 2, 3))
-    tabled = torch.gather(luts, 2, x.flatten(2).long()).view_as(x)
+    warp_rows_(pixels, m, index, interpolation, (1, 2, 3))
     expected = x.clone()
-    expected[index] = warp_affine(tabled[index], m[index], interpolation, (1, 2, 3))
+    expected[index] = warp_affine(x[index], m[index], interpolation, (1, 2, 3))
     assert torch.equal(pixels, expected)
+
+
+@pytest.mark.parametrize("shape", [(9, 3, 13, 11), (4, 1, 5, 7), (3, 2, 0, 4)])
+def test_apply_luts_rows_translates_each_chosen_plane_by_its_own_table(shape):
+    g = torch.Generator().manual_seed(4)
+    x = torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
+    luts = torch.randint(0, 256, (*shape[:2], 256), dtype=torch.uint8, generator=g)
+    index = torch.arange(0, shape[0], 2)
     pixels = x.clone()
     apply_luts_rows(pixels, luts, index)
     expected = x.clone()
-    expected[index] = tabled[index]
+    expected[index] = torch.gather(luts, 2, x.flatten(2).long()).view_as(x)[index]
     assert torch.equal(pixels, expected)
+    assert torch.equal(pixels[1::2], x[1::2])  # the other samples are untouched
+
+
+def test_apply_luts_rows_refuses_a_strided_view():
+    x = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    with pytest.raises(ValueError, match="contiguous"):
+        apply_luts_rows(x.transpose(2, 3), torch.zeros(2, 3, 256, dtype=torch.uint8), torch.tensor([0]))
 
 
 def test_lookup_pairs_image_reads_the_table():
