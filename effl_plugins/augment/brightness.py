@@ -13,12 +13,14 @@ RandAugment uses this mode (``params_from_magnitude``).
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import torch
 
 from .base import BatchAugmentation, ImageAugmentation, bernoulli, check_probability, uniform
-from .lut import apply_lut_image, image_channels, truncate_to_uint8
+from .lut import apply_lut_image, image_channels, translate_bytes, truncate_to_uint8
 from .magnitude import check_magnitude, check_magnitudes, enhance_factor
 
 __all__ = ["Brightness", "BrightnessImage"]
@@ -121,7 +123,7 @@ class BrightnessImage(ImageAugmentation):
         channels = image_channels(img)
         delta = rng.uniform(-self.max_delta, self.max_delta, size=channels if self.per_channel else 1)
         applied = rng.random() < self.p
-        delta = np.broadcast_to(delta * applied, (channels,)).astype(np.float32)
+        delta = (delta * applied).astype(np.float32).repeat(channels // len(delta))
         return {"delta": delta} if self.mode == "add" else {"factor": np.float32(1) + delta}
 
     def params_from_magnitude(self, img, magnitude, sign=1):
@@ -129,13 +131,28 @@ class BrightnessImage(ImageAugmentation):
         return {"factor": np.full(image_channels(img), enhance_factor(magnitude, sign), dtype=np.float32)}
 
     def apply(self, img, params):
-        ramp = np.arange(256, dtype=np.float32)
         if "factor" in params:
-            factor = np.asarray(params["factor"], dtype=np.float32).reshape(-1)
-            luts = np.clip(ramp[None, :] * factor[:, None], 0, 255).astype(np.uint8)
-            return apply_lut_image(img, luts)
-        steps = np.round(np.asarray(params["delta"], dtype=np.float32) * 255).astype(np.int16).reshape(-1)
-        if image_channels(img) <= 4 and len(set(steps.tolist())) > 1:  # per-channel steps: one saturating SIMD add, exact
-            steps = np.broadcast_to(steps, (image_channels(img),))
-            return cv2.add(img, tuple(float(v) for v in steps) + (0.0,) * (4 - len(steps))).reshape(img.shape)
-        return apply_lut_image(img, np.clip(ramp.astype(np.int16)[None, :] + steps[:, None], 0, 255).astype(np.uint8))
+            factors = np.asarray(params["factor"], dtype=np.float32).reshape(-1).tolist()
+            return apply_lut_image(img, np.stack([_factor_table(factor) for factor in factors]))
+        steps = np.round(np.asarray(params["delta"], dtype=np.float32).reshape(-1) * np.float32(255)).astype(np.int16).tolist()
+        if len(set(steps)) == 1:  # one step for every channel: one byte table
+            return translate_bytes(img, _step_table(steps[0]))
+        steps = steps * (image_channels(img) // len(steps))  # per-channel steps: one saturating SIMD add, exact
+        return cv2.add(img, tuple(float(v) for v in steps) + (0.0,) * (4 - len(steps))).reshape(img.shape)
+
+
+@functools.lru_cache(maxsize=256)
+def _factor_table(factor: float) -> np.ndarray:
+    """``trunc(clip(v * factor, 0, 255))`` in float32 for every uint8 value ``v`` (read-only; ``factor``
+    holds a float32 value, and RandAugment's factors repeat)."""
+    table = np.clip(np.arange(256, dtype=np.float32) * np.float32(factor), 0, 255).astype(np.uint8)
+    table.flags.writeable = False
+    return table
+
+
+@functools.lru_cache(maxsize=512)
+def _step_table(step: int) -> np.ndarray:
+    """``clip(v + step, 0, 255)`` for every uint8 value ``v`` (read-only; one per integer step in -255..255)."""
+    table = np.clip(np.arange(256, dtype=np.int16) + step, 0, 255).astype(np.uint8)
+    table.flags.writeable = False
+    return table
