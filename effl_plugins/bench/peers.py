@@ -90,7 +90,9 @@ def _album(name: str, **kwargs) -> Factory:
 
 ALBUMENTATIONS: dict[str, Factory] = {
     "brightness": _album("RandomBrightnessContrast", brightness_limit=0.25, contrast_limit=0.0),
-    "contrast": _album("RandomBrightnessContrast", brightness_limit=0.0, contrast_limit=0.5),
+    # ColorJitter's contrast blends with the mean grey level, as ours does; RandomBrightnessContrast's
+    # "contrast" only multiplies the values (no mean), a different and cheaper op
+    "contrast": _album("ColorJitter", brightness=0.0, contrast=0.5, saturation=0.0, hue=0.0),
     "color": _album("ColorJitter", brightness=0.0, contrast=0.0, saturation=0.5, hue=0.0),
     "sharpness": _album("Sharpen"),
     "solarize": _album("Solarize"),

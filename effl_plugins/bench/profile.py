@@ -37,7 +37,10 @@ def _cprofile_table(fn, calls: int, rows: int = 14) -> str:
     return "\n".join(line for line in out.getvalue().splitlines() if line.strip())
 
 
-def profile_targets(out_file: str | Path, image_ops: tuple[str, ...] = ("rand_augment", "brightness", "contrast", "color", "sharpness", "auto_contrast", "crop", "solarize")) -> Path:
+def profile_targets(out_file: str | Path, image_ops: tuple[str, ...] = ("rand_augment", "brightness", "contrast", "color", "sharpness", "auto_contrast", "crop", "solarize"),
+                    peer_ops: tuple[str, ...] = ("contrast", "color", "sharpness")) -> Path:
+    """Profile the rows behind the targets: KD (ours and eager), the batch RandAugment and affine, each of
+    ``image_ops`` on the image backend, and albumentations on ``peer_ops`` (where its time goes)."""
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     import cv2
     import numpy as np
@@ -46,6 +49,7 @@ def profile_targets(out_file: str | Path, image_ops: tuple[str, ...] = ("rand_au
     import effl_plugins as ep
     from ..distill.fused_kd import kd_divergence_cpu
     from ..distill.kd import kd_divergence_reference
+    from . import peers
     from .augment import create_op, sample_photos
 
     torch.set_num_threads(2)
@@ -72,6 +76,10 @@ def profile_targets(out_file: str | Path, image_ops: tuple[str, ...] = ("rand_au
             rng = np.random.default_rng(0)
             sections.append((f"image backend {op}, 32 images 224 px, one thread, 3 passes (cProfile, by own time)",
                              _cprofile_table(lambda tr=transform, rng=rng: [tr(img, rng) for img in images], 3)))
+            if op in peer_ops and op in peers.ALBUMENTATIONS:
+                album = peers.ALBUMENTATIONS[op](224, 224)
+                sections.append((f"albumentations {op} ({type(album).__name__}), the same images, one thread, 3 passes (cProfile, by own time)",
+                                 _cprofile_table(lambda a=album: [a(image=img)["image"] for img in images], 3)))
     text = "\n\n".join(f"## {title}\n\n```\n{body}\n```" for title, body in sections)
     path = Path(out_file)
     path.parent.mkdir(parents=True, exist_ok=True)
