@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import random
 import signal
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -41,6 +39,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from .checkpoints import atomic_save, atomic_write_text, load_checkpoint, rng_state, set_rng_state
+from .distill.step import DistillStep, FeatureModel
+from .distributed import DistInfo, all_sum, distributed_info, init_distributed
 from .errors import CheckpointError
 
 __all__ = [
@@ -140,124 +141,6 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0,
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
-    _atomic(path, lambda handle: handle.write(text.encode()))
-
-
-def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` into a temporary file beside ``path``, then ``os.replace`` it into place:
-    a crash leaves the old file or the new one, never a partial one."""
-    _atomic(path, lambda handle: torch.save(obj, handle))
-
-
-def _atomic(path: str | os.PathLike, write: Callable[[Any], Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """A training checkpoint read with ``weights_only=True`` (never runs code from the file)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - unreadable or unsafe file
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r} as weights only: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
-        raise CheckpointError(f"{str(path)!r} is not an effl training checkpoint (no 'model'/'epoch' entries)")
-    return state
-
-
-# ----------------------------------------------------------------------------- RNG states as tensors
-
-
-def rng_state() -> dict[str, Any]:
-    """Every RNG state of this process as tensors and numbers (``weights_only`` loadable)."""
-    version, mt, gauss = random.getstate()
-    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "python": torch.tensor(mt, dtype=torch.int64),
-        "python_version": int(version),
-        "python_gauss": float("nan") if gauss is None else float(gauss),
-        "numpy": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
-        "numpy_pos": int(np_pos),
-        "numpy_has_gauss": int(np_has_gauss),
-        "numpy_gauss": float(np_gauss),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    gauss = state["python_gauss"]
-    random.setstate((state["python_version"], tuple(int(v) for v in state["python"].tolist()), None if math.isnan(gauss) else gauss))
-    keys = state["numpy"].numpy().astype(np.uint32)
-    np.random.set_state(("MT19937", keys, state["numpy_pos"], state["numpy_has_gauss"], state["numpy_gauss"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# ----------------------------------------------------------------------------- distributed
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def distributed_info() -> DistInfo:
-    """Rank and world size of the initialised process group (or of a single process)."""
-    if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
-    return DistInfo()
-
-
-def init_distributed(device: str = "auto") -> tuple[DistInfo, torch.device]:
-    """Join the process group torchrun describes (``WORLD_SIZE`` > 1): NCCL on CUDA, gloo on the
-    CPU. Returns the rank information and this rank's device. A single process is left alone."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    if world > 1 and dist.is_available() and not dist.is_initialized():
-        backend = "nccl" if device.startswith("cuda") else "gloo"
-        dist.init_process_group(backend=backend)
-    info = distributed_info()
-    if device.startswith("cuda") and info.distributed:
-        torch.cuda.set_device(info.local_rank)
-        return info, torch.device("cuda", info.local_rank)
-    return info, torch.device(device)
-
-
-def _all_sum(values: list[float], info: DistInfo, device: torch.device) -> list[float]:
-    if not info.distributed:
-        return values
-    tensor = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(tensor)
-    return tensor.tolist()
-
-
 # ----------------------------------------------------------------------------- evaluation
 
 
@@ -280,7 +163,7 @@ def evaluate(model: nn.Module, dataset: Dataset, device: str | torch.device = "c
             logits = model(normalize(images.to(device)))
         correct += int((logits.argmax(-1).cpu() == targets).sum())
         total += len(targets)
-    correct, total = _all_sum([float(correct), float(total)], info, device)
+    correct, total = all_sum([float(correct), float(total)], info, device)
     return correct / max(total, 1)
 
 
@@ -306,66 +189,6 @@ def train_epoch(
         total += float(loss.detach()) * len(images)
         count += len(images)
     return total / max(count, 1)
-
-
-# ----------------------------------------------------------------------------- distillation forward
-
-
-class FeatureModel(nn.Module):
-    """``forward(x) -> (logits, features)`` with ``features`` the last intermediate map ``[B, C, H, W]``.
-
-    Uses timm's ``forward_intermediates`` where the model has it, else ``forward_features``. Being
-    a module of its own, it can be wrapped in DDP so gradient synchronisation still happens.
-    """
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if hasattr(self.model, "forward_intermediates"):
-            final, intermediates = self.model.forward_intermediates(x, indices=1)
-            features = intermediates[-1]
-        else:
-            final = features = self.model.forward_features(x)
-        return self.model.forward_head(final), features
-
-
-class DistillStep:
-    """Loss of one batch for a student distilled from a frozen teacher.
-
-    Images whose target is ``-1`` (unlabeled) get the loss without targets; labeled ones with
-    them; the two parts are weighted by their share of the batch (so ``kd`` becomes
-    ``alpha · KD + (1 − alpha) · CE`` on labeled images and KD alone on the others).
-    """
-
-    def __init__(self, teacher: nn.Module, loss: nn.Module, features: bool = False):
-        self.teacher = teacher.eval().requires_grad_(False)
-        self.teacher_forward = FeatureModel(teacher) if features else teacher
-        self.loss = loss
-        self.features = features
-
-    def __call__(self, student: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
-        self.teacher.eval()
-        with torch.no_grad():
-            teacher_out = self.teacher_forward(x)
-        student_out = student(x)
-        if self.features:
-            (s_logits, s_feat), (t_logits, t_feat) = student_out, teacher_out
-        else:
-            s_logits, t_logits, s_feat, t_feat = student_out, teacher_out, None, None
-        labeled = targets >= 0
-        if bool(labeled.all()) or not bool(labeled.any()):
-            return self._call(s_logits, t_logits, targets if bool(labeled.all()) else None, s_feat, t_feat, slice(None))
-        share = labeled.float().mean()
-        with_labels = self._call(s_logits, t_logits, targets[labeled], s_feat, t_feat, labeled)
-        without = self._call(s_logits, t_logits, None, s_feat, t_feat, ~labeled)
-        return {k: share * with_labels[k] + (1 - share) * without[k] for k in with_labels if k in without}
-
-    def _call(self, s_logits, t_logits, targets, s_feat, t_feat, rows) -> dict[str, torch.Tensor]:
-        features = {"student_features": s_feat[rows], "teacher_features": t_feat[rows]} if self.features else {}
-        out = self.loss(s_logits[rows], t_logits[rows].float(), targets, **features)
-        return out if isinstance(out, dict) else {"loss": out}
 
 
 def _supervised_step(loss_fn: Callable) -> Callable:
@@ -559,7 +382,7 @@ class Trainer:
         return float(loss.detach())
 
     def _end_epoch(self, seconds: float) -> None:
-        total, count = _all_sum([self.partial[0], float(self.partial[1])], self.info, self.device)
+        total, count = all_sum([self.partial[0], float(self.partial[1])], self.info, self.device)
         record = {"epoch": self.epoch + 1, "train_loss": total / max(count, 1), "train_samples": int(count),
                   "lr": max(g["lr"] for g in self.optimizer.param_groups)}
         self._sync_buffers()

@@ -40,7 +40,7 @@ def resolve_device(device: str) -> str:
 
 
 def finish(summary: dict, out: str | None) -> int:
-    from effl_plugins.engine import distributed_info
+    from effl_plugins.distributed import distributed_info
 
     if distributed_info().main:
         print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=2))

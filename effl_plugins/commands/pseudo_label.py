@@ -45,7 +45,7 @@ def checkpoint_classes(spec: str) -> int:
 def run(args) -> int:
     import torch.distributed as dist
 
-    from ..engine import init_distributed
+    from ..distributed import init_distributed
 
     info, _ = init_distributed(args.device)  # under torchrun each rank labels its own share of the images
     try:
@@ -84,7 +84,7 @@ def _label(args):
 
 def _select(args, hidden) -> None:
     """Read the merged store, threshold and balance it, write ``selection.json`` and print a summary."""
-    from ..engine import atomic_write_text
+    from ..checkpoints import atomic_write_text
     from ..selftrain.pseudo_label import select_pseudo_labels
     from ..selftrain.store import read_store
 

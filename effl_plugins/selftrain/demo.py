@@ -17,8 +17,9 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from ..checkpoints import atomic_write_text
 from ..data import DataBundle, load_digits
-from ..engine import TrainConfig, atomic_write_text, evaluate, fit, make_loader, normalize, seed_everything
+from ..engine import TrainConfig, evaluate, fit, make_loader, normalize, seed_everything
 from ..finetune import discriminative_param_groups
 from .training import build_model, save_weights, train_supervised
 

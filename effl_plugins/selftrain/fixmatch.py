@@ -14,8 +14,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..checkpoints import atomic_write_text
 from ..data import DataBundle
-from ..engine import atomic_write_text, evaluate, normalize, seed_everything
+from ..engine import evaluate, normalize, seed_everything
 from ..strategies.base import Strategy
 from .consistency import paired_batches, weak_augment
 from .training import build_model, noise_augmentation

@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checkpoints import atomic_write_text
 from ..data import DataBundle
-from ..engine import atomic_write_text, evaluate, normalize, seed_everything
+from ..engine import evaluate, normalize, seed_everything
 from ..strategies.base import Strategy
 from .consistency import paired_batches, weak_augment
 from .training import build_model

@@ -14,8 +14,9 @@ from typing import Any, Sequence
 
 from torch import nn
 
+from ..checkpoints import atomic_write_text
 from ..data import DataBundle
-from ..engine import atomic_write_text, evaluate
+from ..engine import evaluate
 from ..models import create_model
 from .pseudo_label import PseudoLabel, label_and_select
 from .store import state_dict_hash

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..checkpoints import atomic_write_text
 from ..data import DataBundle
-from ..engine import atomic_write_text
 from ..strategies.base import Strategy
 from .labeler import label_dataset
 from .selection import balance_classes, confidence_filter, pseudo_targets

@@ -8,7 +8,7 @@ import torch
 
 import effl_plugins as ep
 from effl_plugins.data import load_digits
-from effl_plugins.engine import DistillStep, FeatureModel
+from effl_plugins.distill.step import DistillStep, FeatureModel
 
 
 @pytest.fixture(scope="module")

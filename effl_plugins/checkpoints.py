@@ -1,0 +1,90 @@
+"""Files that survive a crash, and the process state a checkpoint needs to resume exactly.
+
+Every write goes to a temporary file beside its target, is flushed to disk, then ``os.replace``d
+into place: a kill at any moment leaves the old file or the new one, never a partial one.
+Checkpoints are read with ``torch.load(weights_only=True)``, so a file never runs code; the RNG
+states (torch, CUDA, NumPy, Python) are stored as tensors and numbers for that reason.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .errors import CheckpointError
+
+__all__ = ["atomic_write_text", "atomic_save", "load_checkpoint", "rng_state", "set_rng_state"]
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+    _atomic(path, lambda handle: handle.write(text.encode()))
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` into a temporary file beside ``path``, then ``os.replace`` it into place:
+    a crash leaves the old file or the new one, never a partial one."""
+    _atomic(path, lambda handle: torch.save(obj, handle))
+
+
+def _atomic(path: str | os.PathLike, write: Callable[[Any], Any]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """A training checkpoint read with ``weights_only=True`` (never runs code from the file)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unreadable or unsafe file
+        raise CheckpointError(f"cannot read checkpoint {str(path)!r} as weights only: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
+        raise CheckpointError(f"{str(path)!r} is not an effl training checkpoint (no 'model'/'epoch' entries)")
+    return state
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG state of this process as tensors and numbers (``weights_only`` loadable)."""
+    version, mt, gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": torch.tensor(mt, dtype=torch.int64),
+        "python_version": int(version),
+        "python_gauss": float("nan") if gauss is None else float(gauss),
+        "numpy": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
+        "numpy_pos": int(np_pos),
+        "numpy_has_gauss": int(np_has_gauss),
+        "numpy_gauss": float(np_gauss),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what ``rng_state`` captured (CUDA states only where CUDA is available)."""
+    torch.set_rng_state(state["torch"])
+    gauss = state["python_gauss"]
+    random.setstate((state["python_version"], tuple(int(v) for v in state["python"].tolist()), None if math.isnan(gauss) else gauss))
+    keys = state["numpy"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, state["numpy_pos"], state["numpy_has_gauss"], state["numpy_gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

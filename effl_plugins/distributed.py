@@ -1,0 +1,62 @@
+"""The process group ``torchrun`` describes: rank information, joining it, and summing over ranks.
+
+A single process (no ``WORLD_SIZE``, or 1) is rank 0 of a world of 1 and never touches
+``torch.distributed``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["DistInfo", "distributed_info", "init_distributed", "all_sum"]
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def distributed_info() -> DistInfo:
+    """Rank and world size of the initialised process group (or of a single process)."""
+    if dist.is_available() and dist.is_initialized():
+        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+    return DistInfo()
+
+
+def init_distributed(device: str = "auto") -> tuple[DistInfo, torch.device]:
+    """Join the process group torchrun describes (``WORLD_SIZE`` > 1): NCCL on CUDA, gloo on the
+    CPU. Returns the rank information and this rank's device. A single process is left alone."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world > 1 and dist.is_available() and not dist.is_initialized():
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend=backend)
+    info = distributed_info()
+    if device.startswith("cuda") and info.distributed:
+        torch.cuda.set_device(info.local_rank)
+        return info, torch.device("cuda", info.local_rank)
+    return info, torch.device(device)
+
+
+def all_sum(values: list[float], info: DistInfo, device: torch.device) -> list[float]:
+    """``values`` summed over the ranks of ``info`` (float64 on ``device``), unchanged in a single process."""
+    if not info.distributed:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
