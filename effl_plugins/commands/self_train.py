@@ -25,7 +25,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", metavar="DIR", help="output directory (labels, checkpoints, summary.json)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--resume", action="store_true", help="reuse finished label shards and rounds in DIR")
+    parser.add_argument("--resume", action="store_true", help="continue from DIR: finished label shards and rounds (pseudo_label, noisy_student), the last finished epoch (fixmatch, mean_teacher)")
     return parser
 
 

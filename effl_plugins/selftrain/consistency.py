@@ -1,41 +1,109 @@
 """The training loop shared by the consistency methods (FixMatch, Mean Teacher): each step draws a
 labeled batch of ``B`` images and an unlabeled batch of ``mu * B``; an epoch is one pass over the
-unlabeled set (the labeled loader is cycled). Batches come from seeded loaders, augmentations from
-one seeded ``torch.Generator``, so a run is a function of its seed.
+unlabeled set (the labeled loader is cycled). Batches come from seeded permutations, augmentations
+from one seeded ``torch.Generator``, so a run is a function of its seed.
+
+Resume: after every epoch the run's whole state (weights, optimizer, generator and RNG states, the
+history) goes to ``out_dir/checkpoint.pt``, written atomically. The batch streams are a pure
+function of ``(seed, batches drawn)``, so a resumed run starts them where the checkpoint left off
+without reading the skipped images, and finishes exactly as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import torch
+from torch import nn
+from torch.utils.data import DataLoader
 
-from ..engine import make_loader
+from ..checkpoints import atomic_save, load_checkpoint, rng_state, set_rng_state
+from ..errors import CheckpointError
 
-__all__ = ["cycle", "weak_augment", "paired_batches"]
+__all__ = ["cycle", "weak_augment", "paired_batches", "steps_per_epoch", "EpochCheckpoint"]
+
+CHECKPOINT_NAME = "checkpoint.pt"
 
 
-def cycle(dataset, batch_size: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Endless shuffled batches; pass ``k`` reshuffles with seed ``seed + k``."""
-    epoch = 0
+def _pass_order(size: int, seed: int) -> list[int]:
+    return torch.randperm(size, generator=torch.Generator().manual_seed(seed)).tolist()
+
+
+def cycle(dataset, batch_size: int, seed: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless shuffled batches of ``min(batch_size, len(dataset))`` (incomplete ones dropped): pass
+    ``k`` visits the permutation ``randperm`` seeded with ``seed + k``. ``start`` skips that many
+    batches without loading them."""
+    if len(dataset) == 0:
+        raise ValueError("cannot draw batches from an empty dataset")
+    batch_size = min(batch_size, len(dataset))
+    per_pass = len(dataset) // batch_size
+    pass_index, skip = divmod(start, per_pass)
     while True:
-        yield from make_loader(dataset, min(batch_size, len(dataset)), shuffle=True, seed=seed + epoch, drop_last=True)
-        epoch += 1
+        order = _pass_order(len(dataset), seed + pass_index)[skip * batch_size:]
+        # its own generator, so building a loader never draws from the global RNG
+        yield from DataLoader(dataset, batch_size=batch_size, sampler=order, drop_last=True, generator=torch.Generator())
+        pass_index, skip = pass_index + 1, 0
 
 
-def paired_batches(labeled, unlabeled, batch_size: int, mu: int, seed: int) -> tuple[int, Callable[[], tuple]]:
-    """``(steps per epoch, next_batch)`` where ``next_batch()`` gives ``(x_l, y_l, x_u)``."""
-    labeled_iter = cycle(labeled, batch_size, seed)
-    unlabeled_iter = cycle(unlabeled, batch_size * mu, seed + 10_000)
-    steps = max(1, math.ceil(len(unlabeled) / (batch_size * mu)))
+def steps_per_epoch(unlabeled, batch_size: int, mu: int) -> int:
+    """Steps in one pass over the unlabeled set at ``mu * batch_size`` unlabeled images a step."""
+    return max(1, math.ceil(len(unlabeled) / (batch_size * mu)))
+
+
+def paired_batches(labeled, unlabeled, batch_size: int, mu: int, seed: int, start: int = 0) -> Callable[[], tuple]:
+    """``next_batch()`` giving ``(x_l, y_l, x_u)``, both streams beginning after ``start`` steps."""
+    labeled_iter = cycle(labeled, batch_size, seed, start)
+    unlabeled_iter = cycle(unlabeled, batch_size * mu, seed + 10_000, start)
 
     def next_batch():
         x_l, y_l = next(labeled_iter)
         x_u, _ = next(unlabeled_iter)
         return x_l, y_l, x_u
 
-    return steps, next_batch
+    return next_batch
+
+
+class EpochCheckpoint:
+    """``out_dir/checkpoint.pt`` of a consistency run: ``save`` after each epoch, ``restore`` to resume.
+
+    The file holds each model's weights (``"model"`` is the one reported), the optimizer, the
+    augmentation generator and every global RNG state, the epochs done and their history, plus any
+    extra numbers (Mean Teacher's step count). ``steps_per_epoch`` is checked on restore: a
+    checkpoint made with other data, batch size or ``mu`` cannot continue this run.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike | None, resume: bool):
+        self.path = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
+        self.resume = resume
+
+    def save(self, *, models: dict[str, nn.Module], optimizer: torch.optim.Optimizer, generator: torch.Generator,
+             epoch: int, history: list[dict], steps_per_epoch: int, **extra: int | float) -> None:
+        if self.path is None:
+            return
+        state = {name: model.state_dict() for name, model in models.items()}
+        state.update(optimizer=optimizer.state_dict(), generator=generator.get_state(), rng=rng_state(), epoch=epoch,
+                     history=history, steps_per_epoch=steps_per_epoch, **extra)
+        atomic_save(state, self.path)
+
+    def restore(self, *, models: dict[str, nn.Module], optimizer: torch.optim.Optimizer, generator: torch.Generator,
+                steps_per_epoch: int) -> dict[str, Any] | None:
+        """Load the saved state into ``models``, ``optimizer``, ``generator`` and the global RNGs and return
+        it (``epoch``, ``history`` and the extras), when resuming from an existing file; else ``None``."""
+        if not self.resume or self.path is None or not self.path.is_file():
+            return None
+        state = load_checkpoint(self.path)
+        if state.get("steps_per_epoch") != steps_per_epoch:
+            raise CheckpointError(f"checkpoint {str(self.path)!r} was made with {state.get('steps_per_epoch')!r} steps per epoch, "
+                                  f"this run has {steps_per_epoch}: the same data, batch_size and mu are needed to resume")
+        for name, model in models.items():
+            model.load_state_dict(state[name])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        set_rng_state(state["rng"])
+        return state
 
 
 def weak_augment(images: torch.Tensor, generator: torch.Generator | None = None, flip: bool = True,

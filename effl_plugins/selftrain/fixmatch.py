@@ -18,7 +18,7 @@ from ..checkpoints import atomic_write_text
 from ..data import DataBundle
 from ..engine import evaluate, normalize, seed_everything
 from ..strategies.base import Strategy
-from .consistency import paired_batches, weak_augment
+from .consistency import EpochCheckpoint, paired_batches, steps_per_epoch, weak_augment
 from .training import build_model, noise_augmentation
 
 __all__ = ["FixMatch", "fixmatch_unlabeled_loss"]
@@ -76,10 +76,14 @@ class FixMatch(Strategy):
         strong = noise_augmentation(self.num_ops, self.magnitude)
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         generator = torch.Generator().manual_seed(cfg.seed)
-        steps, next_batch = paired_batches(data.labeled, data.unlabeled, cfg.batch_size, self.mu, cfg.seed)
+        steps = steps_per_epoch(data.unlabeled, cfg.batch_size, self.mu)
         seed_everything(cfg.seed)
-        history = []
-        for epoch in range(cfg.epochs):
+        checkpoint = EpochCheckpoint(out_dir, resume)
+        parts = {"models": {"model": model}, "optimizer": optimizer, "generator": generator}
+        state = checkpoint.restore(**parts, steps_per_epoch=steps)
+        done, history = (state["epoch"], state["history"]) if state is not None else (0, [])
+        next_batch = paired_batches(data.labeled, data.unlabeled, cfg.batch_size, self.mu, cfg.seed, start=done * steps)
+        for epoch in range(done, cfg.epochs):
             model.train()
             masked = seen = 0.0
             for _ in range(steps):
@@ -97,6 +101,7 @@ class FixMatch(Strategy):
                 masked += float(unlabeled["mask"].sum())
                 seen += len(x_u)
             history.append({"epoch": epoch + 1, "accuracy": evaluate(model, data.test, cfg.device), "mask_rate": masked / seen})
+            checkpoint.save(**parts, epoch=epoch + 1, history=history, steps_per_epoch=steps)
         self.trained_model = model
         result = {"strategy": self.name, "best_accuracy": max(h["accuracy"] for h in history),
                   "final_accuracy": history[-1]["accuracy"], "epochs": cfg.epochs, "history": history}

@@ -21,7 +21,7 @@ from ..checkpoints import atomic_write_text
 from ..data import DataBundle
 from ..engine import evaluate, normalize, seed_everything
 from ..strategies.base import Strategy
-from .consistency import paired_batches, weak_augment
+from .consistency import EpochCheckpoint, paired_batches, steps_per_epoch, weak_augment
 from .training import build_model
 
 __all__ = ["MeanTeacher", "ema_update", "sigmoid_rampup", "softmax_mse"]
@@ -90,11 +90,16 @@ class MeanTeacher(Strategy):
         teacher = copy.deepcopy(student).eval().requires_grad_(False)
         optimizer = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         generator = torch.Generator().manual_seed(cfg.seed)
-        steps, next_batch = paired_batches(data.labeled, data.unlabeled, cfg.batch_size, self.mu, cfg.seed)
+        steps = steps_per_epoch(data.unlabeled, cfg.batch_size, self.mu)
         rampup = int(self.rampup_epochs * steps)
         seed_everything(cfg.seed)
-        history, step = [], 0
-        for epoch in range(cfg.epochs):
+        checkpoint = EpochCheckpoint(out_dir, resume)
+        parts = {"models": {"model": teacher, "student": student}, "optimizer": optimizer, "generator": generator}
+        state = checkpoint.restore(**parts, steps_per_epoch=steps)
+        done, history = (state["epoch"], state["history"]) if state is not None else (0, [])
+        step = done * steps
+        next_batch = paired_batches(data.labeled, data.unlabeled, cfg.batch_size, self.mu, cfg.seed, start=step)
+        for epoch in range(done, cfg.epochs):
             student.train()
             for _ in range(steps):
                 x_l, y_l, x_u = (t.to(cfg.device) for t in next_batch())
@@ -111,6 +116,7 @@ class MeanTeacher(Strategy):
                 ema_update(teacher, student, self.ema_decay if step < rampup else self.ema_decay_after)
             history.append({"epoch": epoch + 1, "accuracy": evaluate(teacher, data.test, cfg.device),
                             "student_accuracy": evaluate(student, data.test, cfg.device)})
+            checkpoint.save(**parts, epoch=epoch + 1, history=history, steps_per_epoch=steps)
         self.trained_model, self.student = teacher, student
         result = {"strategy": self.name, "best_accuracy": max(h["accuracy"] for h in history),
                   "final_accuracy": history[-1]["accuracy"], "epochs": cfg.epochs, "history": history}

@@ -1,4 +1,5 @@
-"""FixMatch masking, Mean Teacher EMA and consistency arithmetic against float64 references, weak augmentation."""
+"""FixMatch masking, Mean Teacher EMA and consistency arithmetic against float64 references, weak augmentation,
+the seeded batch streams."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from effl_plugins.selftrain.consistency import weak_augment
+from effl_plugins.selftrain.consistency import cycle, weak_augment
 from effl_plugins.selftrain.fixmatch import fixmatch_unlabeled_loss
 from effl_plugins.selftrain.mean_teacher import ema_update, sigmoid_rampup, softmax_mse
 
@@ -116,3 +117,42 @@ def test_weak_augment_without_shift_only_flips():
     out = weak_augment(images, torch.Generator().manual_seed(0), flip=True, max_shift=0.0)
     flipped = [torch.equal(o, i.flip(-1)) for o, i in zip(out, images)]
     assert all(f or torch.equal(o, i) for f, o, i in zip(flipped, out, images)) and 0 < sum(flipped) < 16
+
+
+class CountingDataset(torch.utils.data.Dataset):
+    """Ten images whose pixels are their index; counts the items read."""
+
+    def __init__(self, size: int = 10):
+        self.size, self.reads = size, 0
+
+    def __len__(self):
+        return self.size
+
+    def __getitem__(self, index):
+        self.reads += 1
+        return torch.full((1, 2, 2), index, dtype=torch.uint8), index
+
+
+def _ids(batches, count):
+    return [next(batches)[1].tolist() for _ in range(count)]
+
+
+def test_cycle_visits_every_item_once_per_pass_in_a_seeded_order():
+    passes = _ids(cycle(CountingDataset(), 3, seed=5), 6)  # 3 batches of 3 per pass, the tenth item dropped
+    first, second = sum(passes[:3], []), sum(passes[3:], [])
+    assert len(set(first)) == 9 and len(set(second)) == 9 and first != second
+    assert _ids(cycle(CountingDataset(), 3, seed=5), 6) == passes
+    assert _ids(cycle(CountingDataset(), 3, seed=6), 6) != passes
+
+
+@pytest.mark.parametrize("start", [1, 3, 4, 7])
+def test_cycle_start_skips_batches_without_reading_them(start):
+    expected = _ids(cycle(CountingDataset(), 3, seed=2), start + 4)[start:]
+    dataset = CountingDataset()
+    assert _ids(cycle(dataset, 3, seed=2, start=start), 4) == expected
+    assert dataset.reads == 4 * 3
+
+
+def test_cycle_refuses_an_empty_dataset():
+    with pytest.raises(ValueError, match="empty dataset"):
+        next(cycle(CountingDataset(0), 3, seed=0))

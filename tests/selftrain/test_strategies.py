@@ -131,3 +131,36 @@ def test_mean_teacher_reports_the_ema_of_the_student(data, decay):
     assert all(torch.equal(a, b) for a, b in zip(teacher.parameters(), expected.parameters()))
     assert not all(torch.equal(a, b) for a, b in zip(initial.parameters(), student.parameters()))
     assert summary["final_accuracy"] == summary["history"][-1]["accuracy"]
+
+
+@pytest.mark.parametrize(("name", "calls_per_epoch"), [("fixmatch", 2), ("mean_teacher", 4)])
+def test_consistency_run_killed_mid_epoch_resumes_exactly(data, tmp_path, monkeypatch, name, calls_per_epoch):
+    """Killed in its second epoch (after one more optimizer step), the run resumes from the checkpoint of
+    the first and ends with the weights and history of an uninterrupted run."""
+    kwargs = dict(TINY, epochs=2, mu=1)
+    fresh = ep.create_strategy(name, **kwargs)
+    expected = fresh.run(data, out_dir=tmp_path / "fresh")
+    module = __import__(f"effl_plugins.selftrain.{name}", fromlist=["normalize"])
+    real, calls = module.normalize, []
+
+    def dies_in_second_epoch(images):
+        calls.append(1)
+        if len(calls) > calls_per_epoch + calls_per_epoch // 2:
+            raise KeyboardInterrupt
+        return real(images)
+
+    monkeypatch.setattr(module, "normalize", dies_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        ep.create_strategy(name, **kwargs).run(data, out_dir=tmp_path / "killed")
+    monkeypatch.setattr(module, "normalize", real)
+    assert torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    resumed = ep.create_strategy(name, **kwargs)
+    summary = resumed.run(data, out_dir=tmp_path / "killed", resume=True)
+    assert summary["history"] == expected["history"]
+    assert all(torch.equal(a, b) for a, b in zip(resumed.trained_model.state_dict().values(), fresh.trained_model.state_dict().values()))
+
+
+def test_resume_refuses_a_checkpoint_from_another_batch_size(data, tmp_path):
+    ep.create_strategy("fixmatch", **dict(TINY, mu=1)).run(data, out_dir=tmp_path)
+    with pytest.raises(ep.EfflError, match="steps per epoch"):
+        ep.create_strategy("fixmatch", **dict(TINY, mu=2)).run(data, out_dir=tmp_path, resume=True)
