@@ -20,7 +20,10 @@ import torch
 
 from .errors import CheckpointError
 
-__all__ = ["atomic_write_text", "atomic_save", "load_checkpoint", "rng_state", "set_rng_state"]
+__all__ = ["CHECKPOINT_NAME", "atomic_write_text", "atomic_save", "load_checkpoint", "rng_state", "set_rng_state"]
+
+#: The file name of a run's checkpoint inside its output folder.
+CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from .checkpoints import atomic_save, atomic_write_text, load_checkpoint, rng_state, set_rng_state
+from .checkpoints import CHECKPOINT_NAME, atomic_save, atomic_write_text, load_checkpoint, rng_state, set_rng_state
 from .distill.step import DistillStep, FeatureModel
 from .distributed import DistInfo, all_sum, distributed_info, init_distributed
 from .errors import CheckpointError
@@ -63,7 +63,6 @@ __all__ = [
     "CHECKPOINT_NAME",
 ]
 
-CHECKPOINT_NAME = "checkpoint.pt"
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 
 

@@ -40,7 +40,6 @@ def affine_matrix(params: dict[str, torch.Tensor], height: int, width: int) -> t
     return matrices.translation(params["translate"][:, 0], params["translate"][:, 1]) @ centred
 
 
-
 def affine_matrix_image(params: dict[str, Any], height: int, width: int) -> np.ndarray:
     """One image's ``[3, 3]`` float64 forward matrix from ``{"angle", "translate", "scale", "shear"}`` params (see ``affine_matrix``)."""
     shear_x, shear_y = np.tan(np.deg2rad(np.asarray(params["shear"], dtype=np.float64).reshape(2)))

@@ -55,19 +55,17 @@ def _offsets(rows: int, stride: int, device) -> torch.Tensor:
 
 def apply_luts_rows(pixels: torch.Tensor, luts: torch.Tensor, index: torch.Tensor) -> None:
     """``pixels[i, c] = luts[i, c][pixels[i, c]]`` in place, for the samples ``index``."""
-    if index.numel() == 0:
-        return
-    batch, channels = pixels.shape[:2]
     if not pixels.is_contiguous() or pixels.device.type != "cpu" or pixels.dtype != torch.uint8:
         raise ValueError(f"pixels must be a contiguous uint8 CPU tensor, got {pixels.dtype} on {pixels.device}"
                          f"{'' if pixels.is_contiguous() else ' (not contiguous)'}")
-    plane = pixels[0, 0].numel()
+    channels, plane = pixels.shape[1], pixels.shape[2] * pixels.shape[3]
+    if index.numel() == 0 or plane == 0:
+        return
     flat = memoryview(pixels.numpy().reshape(-1))
     tables = memoryview(np.ascontiguousarray(luts.numpy(), dtype=np.uint8).reshape(-1))
     for sample in index.tolist():
         for channel in range(sample * channels, (sample + 1) * channels):
-            if plane:
-                stringzilla.translate(flat[channel * plane:(channel + 1) * plane], tables[channel * 256:(channel + 1) * 256], inplace=True)
+            stringzilla.translate(flat[channel * plane:(channel + 1) * plane], tables[channel * 256:(channel + 1) * 256], inplace=True)
 
 
 def framed_source_index(inverse: torch.Tensor, height: int, width: int) -> torch.Tensor:

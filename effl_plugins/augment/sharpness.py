@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .enhance import EnhanceBatch, EnhanceImage
-from .lut import lookup_pairs_image, pair_grid, truncate_to_uint8
+from .lut import lookup_pairs_image, truncate_to_uint8
 
 __all__ = ["Sharpness", "SharpnessImage"]
 

@@ -20,12 +20,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..checkpoints import atomic_save, load_checkpoint, rng_state, set_rng_state
+from ..checkpoints import CHECKPOINT_NAME, atomic_save, load_checkpoint, rng_state, set_rng_state
 from ..errors import CheckpointError
 
 __all__ = ["cycle", "weak_augment", "paired_batches", "steps_per_epoch", "EpochCheckpoint"]
-
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def _pass_order(size: int, seed: int) -> list[int]:
