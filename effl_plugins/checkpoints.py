@@ -1,7 +1,9 @@
 """Files that survive a crash, and the process state a checkpoint needs to resume exactly.
 
 Every write goes to a temporary file beside its target, is flushed to disk, then ``os.replace``d
-into place: a kill at any moment leaves the old file or the new one, never a partial one.
+into place: a kill at any moment leaves the old file or the new one, never a partial one. A failed
+write (disk full, permission denied) removes its temporary file and raises one ``CheckpointError``
+naming the file. Every file gets the user's umask (``0o666 & ~umask``), as ``open()`` would give.
 Checkpoints are read with ``torch.load(weights_only=True)``, so a file never runs code; the RNG
 states (torch, CUDA, NumPy, Python) are stored as tensors and numbers for that reason.
 """
@@ -20,14 +22,43 @@ import torch
 
 from .errors import CheckpointError
 
-__all__ = ["CHECKPOINT_NAME", "atomic_write_text", "atomic_save", "load_checkpoint", "rng_state", "set_rng_state"]
+__all__ = [
+    "CHECKPOINT_NAME",
+    "file_mode",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_save",
+    "temporary_prefix",
+    "load_checkpoint",
+    "rng_state",
+    "set_rng_state",
+]
 
 #: The file name of a run's checkpoint inside its output folder.
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
+def file_mode() -> int:
+    """The mode every file the project writes gets: ``0o666 & ~umask``, as ``open()`` would give."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # no /proc: read the umask by setting it, then put it back
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
+    _atomic(path, lambda handle: handle.write(data))
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+    """Write ``text`` (UTF-8) to a temporary file beside ``path``, then rename it into place."""
     _atomic(path, lambda handle: handle.write(text.encode()))
 
 
@@ -37,18 +68,33 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     _atomic(path, lambda handle: torch.save(obj, handle))
 
 
+def temporary_prefix(path: str | os.PathLike) -> str:
+    """The name prefix of ``path``'s temporary files (``.NAME.tmp-``); strays are safe to delete
+    by whoever holds the directory's lock."""
+    return f".{Path(path).name}.tmp-"
+
+
 def _atomic(path: str | os.PathLike, write: Callable[[Any], Any]) -> None:
+    """The one writer: temporary file, flush, fsync, ``file_mode()``, rename. On any failure the
+    temporary file is removed; an OS error (disk full, permission, read-only) becomes one
+    ``CheckpointError`` naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f"{temporary_prefix(path)}{os.getpid()}-", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
+            os.fchmod(handle.fileno(), file_mode())
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            reason = exc.strerror or str(exc)
+            raise CheckpointError(f"cannot write {str(path)!r}: {reason} (errno {exc.errno}); nothing was written") from None
         raise
 
 

@@ -9,6 +9,8 @@ __all__ = [
     "DuplicateComponentError",
     "PluginLoadError",
     "CheckpointError",
+    "PseudoLabelStoreError",
+    "LockHeldError",
 ]
 
 
@@ -66,3 +68,26 @@ class PluginLoadError(EfflError):
 
 class CheckpointError(EfflError):
     """A checkpoint or store on disk is missing, unreadable or does not match what it is loaded into."""
+
+
+class PseudoLabelStoreError(EfflError, ValueError):
+    """A pseudo-label store on disk is malformed, incomplete, or not the one the caller expects.
+
+    Carries ``path`` (the offending file or the store directory) and ``problem`` (what is wrong).
+    """
+
+    def __init__(self, path, problem: str):
+        self.path, self.problem = str(path), problem
+        super().__init__(f"pseudo-label store file {self.path!r}: {problem}")
+
+
+class LockHeldError(EfflError, RuntimeError):
+    """Another live process holds the directory's lock. Carries ``directory``, ``lock_path`` and ``pid``."""
+
+    def __init__(self, directory, lock_path, pid: int | None, what: str):
+        self.directory, self.lock_path, self.pid = str(directory), str(lock_path), pid
+        holder = f"process {pid}" if pid is not None else "another process"
+        super().__init__(
+            f"{what} {self.directory!r} is in use by {holder} (lock file {self.lock_path!r}); "
+            f"wait for it to finish or use another directory"
+        )

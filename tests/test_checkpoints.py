@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import random
+import stat
 
 import numpy as np
 import pytest
 import torch
 
-from effl_plugins.checkpoints import atomic_save, atomic_write_text, load_checkpoint, rng_state, set_rng_state
+from effl_plugins.checkpoints import (
+    atomic_save,
+    atomic_write_bytes,
+    atomic_write_text,
+    file_mode,
+    load_checkpoint,
+    rng_state,
+    set_rng_state,
+    temporary_prefix,
+)
 from effl_plugins.errors import CheckpointError
 
 
@@ -46,3 +58,55 @@ def test_rng_states_round_trip_as_tensors(tmp_path):
     set_rng_state(torch.load(tmp_path / "c.pt", weights_only=True)["rng"])
     assert (random.random(), np.random.standard_normal()) == expected[:2]
     assert torch.equal(torch.rand(3), expected[2])
+
+
+@pytest.mark.parametrize("write", [
+    lambda path: atomic_save({"model": {}, "epoch": 0}, path),
+    lambda path: atomic_write_text(path, "{}\n"),
+    lambda path: atomic_write_bytes(path, b"\x00\x01"),
+], ids=["save", "text", "bytes"])
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_every_written_file_gets_the_users_umask(tmp_path, write, umask):
+    old = os.umask(umask)
+    try:
+        assert file_mode() == 0o666 & ~umask
+        write(tmp_path / "out")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o666 & ~umask
+
+
+def test_disk_full_raises_one_clear_error_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    atomic_save({"model": {}, "epoch": 1}, path)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    for write in (lambda: atomic_save({"model": {}, "epoch": 2}, path), lambda: atomic_write_text(path, "x")):
+        with pytest.raises(CheckpointError, match=r"cannot write '.*checkpoint\.pt': No space left on device") as info:
+            write()
+        assert info.value.__cause__ is None and info.value.__suppress_context__
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+    assert load_checkpoint(path)["epoch"] == 1
+
+
+def test_a_parent_that_is_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(CheckpointError, match="cannot write .*file/checkpoint.pt"):
+        atomic_save({}, tmp_path / "file" / "checkpoint.pt")
+
+
+def test_temporary_files_carry_the_documented_prefix(tmp_path, monkeypatch):
+    seen = []
+    real = os.replace
+
+    def spy(src, dst):
+        seen.append(os.path.basename(src))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    atomic_write_text(tmp_path / "summary.json", "{}")
+    assert seen[0].startswith(temporary_prefix(tmp_path / "summary.json") + f"{os.getpid()}-")
