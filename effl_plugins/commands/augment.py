@@ -8,7 +8,6 @@ times. Mixing ops (cutmix, mixup) mix the two sample photos with soft targets.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -23,7 +22,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     preview = actions.add_parser("preview", help="write a 4x4 grid of a photo under 16 random draws", description=__doc__)
     preview.add_argument("name", help="registered augmentation name (see `effl list augmentations`)")
-    preview.add_argument("--param", action="append", default=[], metavar="K=V", help="constructor argument; V is read as JSON when it parses (repeatable)")
+    preview.add_argument(
+        "--param", action="append", default=[], metavar="K=V",
+        help="constructor argument; V is a Python literal (0.5, False, [1, 2]), else a string (repeatable)",
+    )
     preview.add_argument("--backend", choices=("batch", "image"), default="batch")
     preview.add_argument("--seed", type=int, default=0)
     preview.add_argument("--size", type=int, default=160, help="tile side in pixels (default 160)")
@@ -33,17 +35,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
-    """``["k=v", ...]`` -> kwargs; ``v`` as a JSON literal when it parses (``0.5``, ``[1, 2]``, ``true``), else a string."""
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.isidentifier():
-            raise ValueError(f"--param must look like key=value with a Python identifier as key, got {pair!r}")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
-    return params
+    """``["k=v", ...]`` -> kwargs with the one ``k=v`` parser (``effl_plugins.kv.parse_kv``): Python
+    literals (``0.5``, ``[1, 2]``, ``False``), else strings."""
+    from effl_plugins.kv import parse_kv
+
+    return parse_kv(pairs, option="--param")
 
 
 def sample_photos(size: int):
@@ -71,6 +67,11 @@ def draw_tiles(name: str, params: dict[str, Any], backend: str, seed: int, size:
 
     photos = sample_photos(size)
     first = photos[0 if photo == "china" else 1]
+    from effl_plugins.kv import check_kwargs
+    from effl_plugins.plugins import get_manager
+
+    factory = get_manager().registry("augmentations").get(name, backend).factory
+    check_kwargs(factory, params, family="augmentation", name=name)
     aug = ep.create_augmentation(name, backend=backend, **params)
     count = GRID * GRID
     if backend == "image":

@@ -35,11 +35,29 @@ def test_seed_reproduces_and_mixing_ops_mix_both_photos(tmp_path):
     assert len({t.tobytes() for t in _tiles(a, 24)}) > 8
 
 
-def test_parse_params_reads_json_literals_and_strings():
+def test_parse_params_reads_python_literals_and_strings():
     assert parse_params(["p=0.5", "ops=[\"rotate\", \"solarize\"]", "per_batch=true", "mode=factor"]) == {
         "p": 0.5, "ops": ["rotate", "solarize"], "per_batch": True, "mode": "factor"}
-    with pytest.raises(ValueError, match="key=value"):
+    assert parse_params(["per_channel=False"]) == {"per_channel": False}
+    with pytest.raises(ValueError, match="--param.*KEY=VALUE"):
         parse_params(["novalue"])
+
+
+def test_per_channel_false_means_false(tmp_path):
+    grids = {}
+    for value in ("False", "0", "True"):
+        out = tmp_path / f"{value}.png"
+        assert main(["augment", "preview", "brightness", "--param", f"per_channel={value}", "--size", "16",
+                     "--out", str(out)]) == 0
+        grids[value] = out.read_bytes()
+    assert grids["False"] == grids["0"] != grids["True"]
+
+
+def test_unknown_param_lists_the_valid_arguments(tmp_path, capsys):
+    assert main(["augment", "preview", "brightness", "--param", "max_delt=0.1", "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert "'max_delt' (did you mean 'max_delta'?)" in err and "per_channel=None" in err and "mode='add'" in err
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_errors_are_reported(tmp_path, capsys):
