@@ -73,12 +73,12 @@ class CheckpointError(EfflError):
 class PseudoLabelStoreError(EfflError, ValueError):
     """A pseudo-label store on disk is malformed, incomplete, or not the one the caller expects.
 
-    Carries ``path`` (the offending file or the store directory) and ``problem`` (what is wrong).
+    Carries ``path`` (the offending file, or the store directory) and ``problem`` (what is wrong).
     """
 
     def __init__(self, path, problem: str):
         self.path, self.problem = str(path), problem
-        super().__init__(f"pseudo-label store file {self.path!r}: {problem}")
+        super().__init__(f"pseudo-label store {self.path!r}: {problem}")
 
 
 class LockHeldError(EfflError, RuntimeError):

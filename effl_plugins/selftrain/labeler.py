@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..engine import normalize
-from .store import RankManifest, StoreSpec, rank_positions, shard_name, state_dict_hash, write_shard
+from .store import RankManifest, StoreSpec, rank_positions, shard_name, state_dict_hash, store_lock, write_shard
 
 __all__ = ["distributed_rank", "teacher_probabilities", "label_dataset"]
 
@@ -59,26 +59,28 @@ def label_dataset(
     """Label this rank's share of ``dataset`` (a ``TensorImageDataset``) into the store at ``root``.
 
     ``teacher_hash`` defaults to the sha256 of the teacher's state dict. With ``resume=True`` the
-    shards the manifest lists are skipped. ``on_shard(index)`` is called after each shard is committed.
+    shards the manifest lists are skipped. The rank's store lock is held throughout: another process
+    labelling the same rank of the same store is refused (``LockHeldError``). ``on_shard(index)`` is called after each shard is committed.
     """
     if rank is None or world_size is None:
         rank, world_size = distributed_rank()
     spec = StoreSpec(teacher_hash or state_dict_hash(teacher), len(dataset), num_classes, shard_size, top_k, temperature)
-    manifest = RankManifest(root, spec, rank, world_size).open(resume)
-    positions = rank_positions(len(dataset), rank, world_size)
-    done = manifest.done()
-    teacher.to(device)
-    for index, start in enumerate(range(0, len(positions), shard_size)):
-        if index in done:
-            continue
-        chunk = positions[start : start + shard_size]
-        probs = teacher_probabilities(teacher, dataset.images[chunk], temperature, device)
-        write_shard(Path(root) / shard_name(rank, index), chunk, [dataset.ids[i] for i in chunk], probs, spec)
-        manifest.add(index, len(chunk))
-        if on_shard is not None:
-            on_shard(index)
-    manifest.complete = True
-    manifest.save()
+    with store_lock(root, rank):  # one writer per rank: a second labelling run on this store is refused
+        manifest = RankManifest(root, spec, rank, world_size).open(resume)
+        positions = rank_positions(len(dataset), rank, world_size)
+        done = manifest.done()
+        teacher.to(device)
+        for index, start in enumerate(range(0, len(positions), shard_size)):
+            if index in done:
+                continue
+            chunk = positions[start : start + shard_size]
+            probs = teacher_probabilities(teacher, dataset.images[chunk], temperature, device)
+            write_shard(Path(root) / shard_name(rank, index), chunk, [dataset.ids[i] for i in chunk], probs, spec)
+            manifest.add(index, len(chunk))
+            if on_shard is not None:
+                on_shard(index)
+        manifest.complete = True
+        manifest.save()
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()  # every rank's shards are on disk before anyone reads the store
     return Path(root)

@@ -35,7 +35,8 @@ def label_and_select(teacher: nn.Module, teacher_hash: str, data: DataBundle, st
     """Label ``data.unlabeled`` into ``store``, read it back, select; ``(images, targets, stats)``."""
     label_dataset(teacher, data.unlabeled, store, num_classes=data.num_classes, teacher_hash=teacher_hash,
                   temperature=temperature, resume=resume, device=device)
-    labels = read_store(store)
+    labels = read_store(store, expected_ids=data.unlabeled.ids, expected_teacher_hash=teacher_hash,
+                        expected_num_classes=data.num_classes)
     chosen = select_pseudo_labels(labels.probs, threshold, balance)
     stats: dict[str, Any] = {"pseudo_labels": int(chosen.numel()), "unique_images": int(chosen.unique().numel())}
     if data.hidden_targets is not None and chosen.numel():

@@ -19,28 +19,45 @@ key ``effl`` holds the JSON ``{"ids": [the images' string ids], "teacher_hash": 
 teacher on the same images writes byte-identical shards.
 
 Atomicity and resume: each shard is written to a temporary file and renamed into place, then the
-manifest, listing it, is rewritten the same way. The manifest is the truth: a shard not listed in it
-is rewritten on resume, a listed one is skipped, so a killed run resumes with no image lost or
-labelled twice. ``read_store`` merges the rank manifests (any ``torchrun`` world size) and checks
-that every position 0..N-1 appears exactly once.
+manifest, listing it, is rewritten the same way (``checkpoints.atomic_write_bytes``: the user's umask,
+a failed write leaves no temporary file). The manifest is the truth: a shard not listed in it is
+rewritten on resume, a listed one is skipped, so a killed run resumes with no image lost or labelled
+twice. One writer per rank: ``store_lock`` (a ``flock`` on ``.lock-rankRRRRR``) is held while a rank
+writes, and a second writer is refused with the holder's pid.
+
+The reader trusts nothing: ``read_store`` merges the rank manifests (any ``torchrun`` world size) and
+checks every manifest (a JSON object, every key with its type, known format and version, ranks that
+agree), every shard path (a plain file name inside the store; no absolute path, no ``..``, no symlink
+out), every shard (its tensors' names, dtypes and shapes, its teacher hash, ids and count, positions in
+``0..N-1`` each exactly once, probability rows finite, in ``[0, 1]`` and summing to 1 within ``1e-3``;
+top-k rows at most 1) and, when given, the caller's dataset ids, teacher hash and class count. Every
+failure is one ``PseudoLabelStoreError`` naming the file and what is wrong.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any, NoReturn, Sequence
 
 import torch
 
-__all__ = ["FORMAT", "StoreSpec", "PseudoLabels", "state_dict_hash", "file_hash", "rank_positions",
-           "shard_name", "write_shard", "RankManifest", "read_store"]
+from ..checkpoints import atomic_write_bytes, temporary_prefix
+from ..errors import PseudoLabelStoreError
+from ..lock import exclusive_lock
+
+__all__ = ["FORMAT", "VERSION", "StoreSpec", "PseudoLabels", "state_dict_hash", "file_hash", "rank_positions",
+           "shard_name", "manifest_name", "store_lock", "write_shard", "RankManifest", "load_manifest", "read_store"]
 
 FORMAT = "effl-pseudo-labels"
 VERSION = 1
+#: How far a full probability row's sum may be from 1 (a top-k row's sum may not exceed 1 by more).
+ROW_SUM_TOLERANCE = 1e-3
 
 
 def file_hash(path: str | os.PathLike) -> str:
@@ -91,13 +108,13 @@ def shard_name(rank: int, index: int) -> str:
     return f"shard-r{rank:05d}-{index:05d}.safetensors"
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+def manifest_name(rank: int) -> str:
+    return f"manifest-rank{rank:05d}.json"
+
+
+def store_lock(root: str | os.PathLike, rank: int = 0) -> AbstractContextManager[Path]:
+    """Rank ``rank``'s writer lock on the store at ``root``; ``LockHeldError`` names the holding pid."""
+    return exclusive_lock(root, name=f".lock-rank{rank:05d}", what="pseudo-label store")
 
 
 def write_shard(path: Path, positions: Sequence[int], ids: Sequence[str], probs: torch.Tensor, spec: StoreSpec) -> None:
@@ -113,15 +130,19 @@ def write_shard(path: Path, positions: Sequence[int], ids: Sequence[str], probs:
         tensors["topk_ids"], tensors["topk_probs"] = indices.contiguous(), values.contiguous()
     # one metadata key: safetensors does not keep the order of several, and shards must be byte-stable
     metadata = {"effl": json.dumps({"ids": list(ids), "teacher_hash": spec.teacher_hash}, sort_keys=True)}
-    _atomic_write_bytes(path, save(tensors, metadata=metadata))
+    atomic_write_bytes(path, save(tensors, metadata=metadata))
 
 
 class RankManifest:
-    """One rank's manifest: which shards are done. ``save`` rewrites it atomically."""
+    """One rank's manifest: which shards are done. ``save`` rewrites it atomically.
+
+    Write only under ``store_lock(root, rank)`` (``label_dataset`` takes it): ``open`` removes the
+    rank's stray temporary files, which is safe only when no other writer is running.
+    """
 
     def __init__(self, root: str | os.PathLike, spec: StoreSpec, rank: int = 0, world_size: int = 1):
         self.root, self.spec, self.rank, self.world_size = Path(root), spec, rank, world_size
-        self.path = self.root / f"manifest-rank{rank:05d}.json"
+        self.path = self.root / manifest_name(rank)
         self.shards: list[dict[str, Any]] = []
         self.complete = False
 
@@ -134,14 +155,16 @@ class RankManifest:
     def open(self, resume: bool) -> "RankManifest":
         """Start afresh (``resume=False``: this rank's old shards are removed) or pick up the listed shards."""
         self.root.mkdir(parents=True, exist_ok=True)
-        for stray in self.root.glob(f".shard-r{self.rank:05d}-*.tmp-*"):
-            stray.unlink(missing_ok=True)
+        strays = [f".shard-r{self.rank:05d}-*.safetensors.tmp-*", temporary_prefix(self.path) + "*"]
+        for pattern in strays:
+            for stray in self.root.glob(pattern):
+                stray.unlink(missing_ok=True)
         if resume and self.path.is_file():
-            saved = json.loads(self.path.read_text())
-            mismatch = {k: (saved.get(k), v) for k, v in self.header().items() if saved.get(k) != v}
+            saved = load_manifest(self.path)
+            mismatch = {k: (saved[k], v) for k, v in self.header().items() if saved[k] != v}
             if mismatch:
-                raise ValueError(f"cannot resume the pseudo-label store {str(self.root)!r}: it was written with other "
-                                 f"settings (saved, now): {mismatch}; label into a new directory or drop resume")
+                raise PseudoLabelStoreError(self.root, f"cannot resume: it was written with other settings (saved, now): "
+                                                       f"{mismatch}; label into a new directory or drop resume")
             self.shards, self.complete = saved["shards"], saved["complete"]
             return self
         for old in self.root.glob(f"shard-r{self.rank:05d}-*.safetensors"):
@@ -159,7 +182,7 @@ class RankManifest:
 
     def save(self) -> None:
         body = {**self.header(), "shards": sorted(self.shards, key=lambda s: s["index"]), "complete": self.complete}
-        _atomic_write_bytes(self.path, (json.dumps(body, indent=1) + "\n").encode())
+        atomic_write_bytes(self.path, (json.dumps(body, indent=1) + "\n").encode())
 
 
 @dataclass
@@ -172,43 +195,235 @@ class PseudoLabels:
     teacher_hash: str
 
 
-def read_store(root: str | os.PathLike) -> PseudoLabels:
-    """Merge every rank's shards; each position 0..N-1 must appear exactly once."""
+# ---------------------------------------------------------------------------------------------- reading
+
+_MANIFEST_KEYS = ("format", "version", "teacher_hash", "num_images", "num_classes", "top_k", "temperature",
+                  "shard_size", "rank", "world_size", "shards", "complete")
+#: Keys on which every rank of one store must agree.
+_SHARED_KEYS = ("format", "version", "teacher_hash", "num_images", "num_classes", "top_k", "temperature",
+                "shard_size", "world_size")
+
+
+def _fail(path: str | os.PathLike, problem: str) -> NoReturn:
+    raise PseudoLabelStoreError(path, problem)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_header(path: Path, body: dict[str, Any]) -> None:
+    if body["format"] != FORMAT:
+        _fail(path, f"format {body['format']!r} is not {FORMAT!r}: not a pseudo-label store manifest")
+    if body["version"] != VERSION or not _is_int(body["version"]):
+        _fail(path, f"unknown version {body['version']!r}; this reader knows version {VERSION}")
+    rules = {
+        "teacher_hash": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+        "num_images": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+        "num_classes": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+        "top_k": (lambda v: v is None or (_is_int(v) and 1 <= v <= body["num_classes"]), "null or 1..num_classes"),
+        "temperature": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
+                        "a finite number > 0"),
+        "shard_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+        "world_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+        "rank": (lambda v: _is_int(v) and 0 <= v < body["world_size"], "an integer in 0..world_size-1"),
+        "shards": (lambda v: isinstance(v, list), "a list"),
+        "complete": (lambda v: isinstance(v, bool), "true or false"),
+    }
+    for key, (valid, allowed) in rules.items():  # in this order: later rules use earlier keys
+        if not valid(body[key]):
+            _fail(path, f"{key!r} is {body[key]!r}; it must be {allowed}")
+    if path.name != manifest_name(body["rank"]):
+        _fail(path, f"holds rank {body['rank']} but is not named {manifest_name(body['rank'])!r}")
+
+
+def _check_shard_entries(path: Path, shards: list[Any]) -> None:
+    seen: set[int] = set()
+    for entry in shards:
+        if not isinstance(entry, dict) or set(entry) != {"file", "index", "count"}:
+            _fail(path, f"shard entry {entry!r} must be an object with exactly the keys 'file', 'index', 'count'")
+        if not isinstance(entry["file"], str) or not _is_int(entry["index"]) or not _is_int(entry["count"]):
+            _fail(path, f"shard entry {entry!r}: 'file' must be a string, 'index' and 'count' integers")
+        if entry["index"] < 0 or entry["count"] < 0 or entry["index"] in seen:
+            _fail(path, f"shard entry {entry!r}: index and count must be >= 0 and each index listed once")
+        seen.add(entry["index"])
+
+
+def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    """One rank manifest read and checked: a JSON object with every key, each of the right type."""
+    path = Path(path)
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(path, f"unreadable manifest ({type(exc).__name__}: {exc})")
+    except json.JSONDecodeError as exc:
+        _fail(path, f"the manifest is not valid JSON ({exc})")
+    if not isinstance(body, dict):
+        _fail(path, f"a manifest must be a JSON object, got a JSON {type(body).__name__}")
+    missing = [key for key in _MANIFEST_KEYS if key not in body]
+    if missing:
+        _fail(path, f"the manifest lacks the keys {missing}")
+    _check_header(path, body)
+    _check_shard_entries(path, body["shards"])
+    return body
+
+
+def _confined(root: Path, manifest: Path, name: str) -> Path:
+    """``root / name`` when ``name`` is a plain file name whose file (symlinks followed) lies in ``root``."""
+    pure = PurePosixPath(name)
+    if pure.is_absolute() or os.path.isabs(name):
+        _fail(manifest, f"shard file {name!r} is an absolute path; shard files must lie inside the store")
+    if ".." in pure.parts:
+        _fail(manifest, f"shard file {name!r} climbs out with '..'; shard files must lie inside the store")
+    if len(pure.parts) != 1 or name in ("", "."):
+        _fail(manifest, f"shard file {name!r} is not a plain file name inside the store")
+    path = root / name
+    resolved = path.resolve()
+    if resolved.parent != root.resolve():
+        _fail(path, f"is a link resolving outside the store (to {str(resolved)!r})")
+    if not path.is_file():
+        _fail(path, f"listed in {manifest.name} but not a file in the store")
+    return path
+
+
+def _check_tensor(path: Path, name: str, tensor: torch.Tensor, dtype: torch.dtype, shape: tuple[int, ...]) -> None:
+    if tensor.dtype != dtype or tuple(tensor.shape) != shape:
+        _fail(path, f"{name!r} is {tensor.dtype} {list(tensor.shape)}; expected {dtype} {list(shape)}")
+
+
+def _check_rows(path: Path, name: str, rows: torch.Tensor, positions: torch.Tensor, full: bool) -> None:
+    """Probability rows: finite, in [0, 1], summing to 1 (full rows) or at most 1 (top-k rows)."""
+    sums = rows.double().sum(dim=1)
+    problems = [
+        (~torch.isfinite(rows).all(dim=1), "is not finite"),
+        (((rows < 0) | (rows > 1)).any(dim=1), "has values outside [0, 1]"),
+        ((sums - 1).abs() > ROW_SUM_TOLERANCE if full else sums > 1 + ROW_SUM_TOLERANCE,
+         f"sums to more than 1 + {ROW_SUM_TOLERANCE}" if not full else f"does not sum to 1 within {ROW_SUM_TOLERANCE}"),
+    ]
+    for bad, what in problems:
+        if bad.any():
+            row = int(bad.nonzero()[0])
+            _fail(path, f"{name} row {row} (position {int(positions[row])}) {what}: {rows[row].tolist()[:8]}")
+
+
+def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     from safetensors import safe_open
 
-    root = Path(root)
-    manifests = [json.loads(p.read_text()) for p in sorted(root.glob("manifest-rank*.json"))]
-    if not manifests:
-        raise FileNotFoundError(f"no pseudo-label store at {str(root)!r} (no manifest-rank*.json)")
-    first = manifests[0]
-    if first.get("format") != FORMAT:
-        raise ValueError(f"{str(root)!r} is not a pseudo-label store: format {first.get('format')!r}, expected {FORMAT!r}")
-    for m in manifests:
-        if not m["complete"]:
-            raise ValueError(f"pseudo-label store {str(root)!r} is incomplete: rank {m['rank']} has not finished (resume it)")
-        for key in ("teacher_hash", "num_images", "num_classes", "world_size", "top_k"):
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {key: handle.get_tensor(key) for key in handle.keys()}, dict(handle.metadata() or {})
+    except Exception as exc:  # noqa: BLE001 - truncated, corrupt or not safetensors: all one answer
+        _fail(path, f"not a readable safetensors file ({type(exc).__name__}: {exc})")
+
+
+def _read_shard(path: Path, manifest: dict[str, Any], count: int) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+    """``(positions [n], ids, probs [n, K])`` of one shard, every field checked against its manifest."""
+    tensors, metadata = _read_tensors(path)
+    n, k, top_k = manifest["num_images"], manifest["num_classes"], manifest["top_k"]
+    names = {"positions", "probs"} if top_k is None else {"positions", "topk_ids", "topk_probs"}
+    if set(tensors) != names:
+        _fail(path, f"holds the tensors {sorted(tensors)}; a {'full' if top_k is None else 'top-k'} shard holds "
+                    f"{sorted(names)}")
+    try:
+        meta = json.loads(metadata["effl"])
+        ids, teacher_hash = meta["ids"], meta["teacher_hash"]
+    except (KeyError, TypeError, ValueError):
+        _fail(path, "its metadata 'effl' must be a JSON object with 'ids' and 'teacher_hash'")
+    if teacher_hash != manifest["teacher_hash"]:
+        _fail(path, f"was labelled by teacher {teacher_hash!r}, the manifest's is {manifest['teacher_hash']!r}")
+    if not isinstance(ids, list) or len(ids) != count or not all(isinstance(i, str) for i in ids):
+        _fail(path, f"its metadata must list {count} string ids (the manifest's count)")
+    positions = tensors["positions"]
+    _check_tensor(path, "positions", positions, torch.int64, (count,))
+    if count and (int(positions.min()) < 0 or int(positions.max()) >= n):
+        _fail(path, f"positions must lie in 0..{n - 1}, found {int(positions.min())}..{int(positions.max())}")
+    if top_k is None:
+        probs = tensors["probs"]
+        _check_tensor(path, "probs", probs, torch.float32, (count, k))
+        _check_rows(path, "probs", probs, positions, full=True)
+        return positions, ids, probs
+    classes, values = tensors["topk_ids"], tensors["topk_probs"]
+    _check_tensor(path, "topk_ids", classes, torch.int64, (count, top_k))
+    _check_tensor(path, "topk_probs", values, torch.float32, (count, top_k))
+    if count and (int(classes.min()) < 0 or int(classes.max()) >= k):
+        _fail(path, f"topk_ids must lie in 0..{k - 1}, found {int(classes.min())}..{int(classes.max())}")
+    if count and top_k > 1 and (classes.sort(dim=1).values.diff(dim=1) == 0).any():
+        _fail(path, "topk_ids repeat a class within a row")
+    _check_rows(path, "topk_probs", values, positions, full=False)
+    return positions, ids, torch.zeros(count, k).scatter_(1, classes, values)
+
+
+def _read_manifests(root: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Every rank manifest, checked alone and against each other (same store, all ranks, all complete)."""
+    if not root.is_dir():
+        _fail(root, "no such directory")
+    paths = sorted(root.glob("manifest-rank*.json"))
+    if not paths:
+        _fail(root, "no manifest-rank*.json: not a pseudo-label store")
+    for path in paths:
+        if path.resolve().parent != root.resolve() or not path.is_file():
+            _fail(path, "is not a regular file inside the store")
+    manifests = [(path, load_manifest(path)) for path in paths]
+    first_path, first = manifests[0]
+    for path, m in manifests:
+        for key in _SHARED_KEYS:
             if m[key] != first[key]:
-                raise ValueError(f"ranks of {str(root)!r} disagree on {key}: {first[key]!r} vs {m[key]!r}")
+                _fail(root, f"ranks disagree on {key}: {first[key]!r} ({first_path.name}) vs {m[key]!r} ({path.name})")
     if len(manifests) != first["world_size"]:
-        raise ValueError(f"pseudo-label store {str(root)!r} has {len(manifests)} rank manifests, expected {first['world_size']}")
+        _fail(root, f"has {len(manifests)} rank manifests, expected {first['world_size']} (world_size)")
+    for path, m in manifests:
+        if not m["complete"]:
+            _fail(root, f"is incomplete: rank {m['rank']} has not finished (resume it)")
+    return manifests
+
+
+def _check_expected(root: Path, manifest: dict[str, Any], expected_ids, expected_teacher_hash, expected_num_classes):
+    if expected_teacher_hash is not None and manifest["teacher_hash"] != expected_teacher_hash:
+        _fail(root, f"was labelled by teacher {manifest['teacher_hash']!r}, expected {expected_teacher_hash!r}")
+    if expected_num_classes is not None and manifest["num_classes"] != expected_num_classes:
+        _fail(root, f"has {manifest['num_classes']} classes, expected {expected_num_classes}")
+    if expected_ids is not None and len(expected_ids) != manifest["num_images"]:
+        _fail(root, f"labels {manifest['num_images']} images, the dataset has {len(expected_ids)}")
+
+
+def read_store(
+    root: str | os.PathLike,
+    *,
+    expected_ids: Sequence[str] | None = None,
+    expected_teacher_hash: str | None = None,
+    expected_num_classes: int | None = None,
+) -> PseudoLabels:
+    """Merge and check every rank's shards; each position 0..N-1 must appear exactly once.
+
+    ``expected_ids`` (the dataset's ids, in order), ``expected_teacher_hash`` and
+    ``expected_num_classes``, when given, must match the store. Any problem raises
+    ``PseudoLabelStoreError`` naming the file and what is wrong.
+
+    Shape: ``probs`` ``[N, K]`` float32, ``ids`` ``N`` strings.
+    """
+    root = Path(root)
+    manifests = _read_manifests(root)
+    first = manifests[0][1]
+    _check_expected(root, first, expected_ids, expected_teacher_hash, expected_num_classes)
     n, k = first["num_images"], first["num_classes"]
     probs = torch.zeros(n, k)
-    ids: list[str | None] = [None] * n
-    for m in manifests:
-        for shard in m["shards"]:
-            with safe_open(str(root / shard["file"]), framework="pt") as f:
-                positions = f.get_tensor("positions")
-                names = json.loads(f.metadata()["effl"])["ids"]
-                if "probs" in f.keys():
-                    rows = f.get_tensor("probs")
-                else:
-                    rows = torch.zeros(len(positions), k).scatter_(1, f.get_tensor("topk_ids"), f.get_tensor("topk_probs"))
-            for position, name in zip(positions.tolist(), names):
-                if ids[position] is not None:
-                    raise ValueError(f"pseudo-label store {str(root)!r} labels position {position} twice")
-                ids[position] = name
+    seen = torch.zeros(n, dtype=torch.bool)
+    ids: list[str] = [""] * n
+    for manifest_path, manifest in manifests:
+        for entry in manifest["shards"]:
+            path = _confined(root, manifest_path, entry["file"])
+            positions, names, rows = _read_shard(path, manifest, entry["count"])
+            twice = seen[positions] | (torch.bincount(positions, minlength=n)[positions] > 1)
+            if twice.any():
+                _fail(path, f"labels position {int(positions[twice.nonzero()[0]])} twice")
+            seen[positions] = True
             probs[positions] = rows
-    missing = [i for i, name in enumerate(ids) if name is None]
+            for position, name in zip(positions.tolist(), names):
+                ids[position] = name
+    missing = (~seen).nonzero().flatten().tolist()
     if missing:
-        raise ValueError(f"pseudo-label store {str(root)!r} lacks {len(missing)} images (positions {missing[:5]}...)")
+        _fail(root, f"lacks {len(missing)} images (positions {missing[:5]}...)")
+    if expected_ids is not None and list(expected_ids) != ids:
+        at = next(i for i, (a, b) in enumerate(zip(ids, expected_ids)) if a != b)
+        _fail(root, f"position {at} holds image id {ids[at]!r}, the dataset's is {expected_ids[at]!r}")
     return PseudoLabels(ids=ids, probs=probs, teacher_hash=first["teacher_hash"])
