@@ -1,0 +1,54 @@
+"""Data the way timm feeds a model: the model's data config, train/eval transforms, streaming datasets.
+
+``resolve_data_config`` reads the model's ``pretrained_cfg`` (overridden by a checkpoint and the
+command line); ``build_data`` lists a dataset's splits (nothing decoded up front) and pairs them with
+``train_transform`` / ``eval_transform``; ``create_loader`` batches them as uint8, decoding in the
+workers. Every dataset yields ``(uint8 [3, H, W], int target)`` with ``-1`` (:data:`UNLABELED`)
+where unlabeled, and has ``ids``: one stable string per image (the pseudo-label store keys on them).
+
+The eager loaders (``load_digits``, ``load_image_folder``, ``load_unlabeled_folder``, ``load_data``)
+decode everything into one tensor; they serve callers written before the streaming path.
+"""
+
+from .bundle import DataBundle, build_data
+from .config import INTERPOLATIONS, DataConfig, resolve_data_config
+from .datasets import UNLABELED, StreamImageDataset
+from .decode import IMAGE_EXTENSIONS, DataWarning, ImageDecodeError, declared_size, decode_image
+from .legacy import (
+    TensorImageDataset,
+    load_data,
+    load_digits,
+    load_image_folder,
+    load_unlabeled_folder,
+    read_image,
+)
+from .loader import collate_uint8, create_loader
+from .transforms import EvalTransform, TrainTransform, eval_transform, rrc_params, train_transform
+
+__all__ = [
+    "DataConfig",
+    "resolve_data_config",
+    "INTERPOLATIONS",
+    "train_transform",
+    "eval_transform",
+    "TrainTransform",
+    "EvalTransform",
+    "rrc_params",
+    "build_data",
+    "DataBundle",
+    "create_loader",
+    "collate_uint8",
+    "StreamImageDataset",
+    "DataWarning",
+    "ImageDecodeError",
+    "declared_size",
+    "decode_image",
+    "UNLABELED",
+    "IMAGE_EXTENSIONS",
+    "TensorImageDataset",
+    "load_digits",
+    "load_image_folder",
+    "load_unlabeled_folder",
+    "load_data",
+    "read_image",
+]

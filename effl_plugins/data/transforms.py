@@ -1,0 +1,187 @@
+"""The per-image train and eval pipelines timm feeds a model, on ``H x W x 3`` uint8 RGB arrays.
+
+Train (``timm.data.transforms_imagenet_train`` without the colour jitter): random-resized-crop
+(Szegedy et al., "Going deeper with convolutions", 2015, as timm's
+``RandomResizedCropAndInterpolation`` samples it), horizontal flip, then an optional image-backend
+augmentation, all with OpenCV kernels and one ``numpy.random.Generator`` per item.
+
+Eval: timm's own ``transforms_imagenet_eval`` (resize the shorter side to ``size / crop_pct``, centre
+crop), run on a PIL view of the array, so that eval pixels equal what timm gives.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from .config import DataConfig
+
+__all__ = ["TrainTransform", "EvalTransform", "train_transform", "eval_transform", "rrc_params"]
+
+
+def _cv2_interpolation(name: str) -> int:
+    import cv2
+
+    return {
+        "nearest": cv2.INTER_NEAREST,
+        "bilinear": cv2.INTER_LINEAR,
+        "bicubic": cv2.INTER_CUBIC,
+        "box": cv2.INTER_AREA,
+        "hamming": cv2.INTER_LINEAR,
+        "lanczos": cv2.INTER_LANCZOS4,
+    }[name]
+
+
+def rrc_params(
+    height: int, width: int, scale: Sequence[float], ratio: Sequence[float], rng: np.random.Generator
+) -> tuple[int, int, int, int]:
+    """Sample a random-resized-crop box ``(top, left, h, w)`` in an image of ``height x width``.
+
+    timm's ``RandomResizedCropAndInterpolation.get_params``: up to 10 tries of an area fraction
+    uniform in ``scale`` and a log-uniform aspect ``w / h`` in ``ratio``; the first box that fits is
+    placed uniformly. After 10 misses, the largest centred box whose aspect is clamped into ``ratio``.
+    Unlike timm, a box that rounds to zero pixels counts as a miss (timm would crop nothing).
+    """
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target_area = rng.uniform(scale[0], scale[1]) * area
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = int(round(math.sqrt(target_area * aspect)))
+        h = int(round(math.sqrt(target_area / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        w, h = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        w, h = int(round(height * max(ratio))), height
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def _to_chw(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+
+
+def _check_image(img: Any) -> None:
+    if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+        got = f"{img.dtype} {img.shape}" if isinstance(img, np.ndarray) else type(img).__name__
+        raise TypeError(f"img must be an H x W x 3 uint8 RGB numpy array, got {got}")
+
+
+class TrainTransform:
+    """``t(img, rng) -> uint8 [3, H, W]``: random-resized-crop, flip, ``image_aug``; see :func:`train_transform`."""
+
+    random = True
+
+    def __init__(self, cfg: DataConfig, scale, ratio, hflip: float, image_aug: Callable | None):
+        self.size = cfg.img_size
+        self.interpolation = cfg.interpolation
+        self.scale, self.ratio, self.hflip, self.image_aug = scale, ratio, hflip, image_aug
+
+    def __call__(self, img: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        import cv2
+
+        _check_image(img)
+        top, left, h, w = rrc_params(img.shape[0], img.shape[1], self.scale, self.ratio, rng)
+        out_h, out_w = self.size
+        # shrinking: area averaging, as PIL's antialiased resize in timm; else the configured filter
+        shrink = h > out_h and w > out_w and self.interpolation != "nearest"
+        flag = cv2.INTER_AREA if shrink else _cv2_interpolation(self.interpolation)
+        out = cv2.resize(img[top : top + h, left : left + w], (out_w, out_h), interpolation=flag)
+        if self.hflip > 0 and rng.random() < self.hflip:
+            out = cv2.flip(out, 1)
+        if self.image_aug is not None:
+            out = self.image_aug(out, rng=rng)
+        return _to_chw(out)
+
+    def __repr__(self) -> str:
+        return (
+            f"TrainTransform(size={self.size}, interpolation={self.interpolation!r}, scale={self.scale}, "
+            f"ratio={self.ratio}, hflip={self.hflip}, image_aug={self.image_aug!r})"
+        )
+
+
+class EvalTransform:
+    """``t(img) -> uint8 [3, H, W]``: timm's eval resize and centre crop; see :func:`eval_transform`."""
+
+    random = False
+
+    def __init__(self, cfg: DataConfig):
+        import timm.data
+
+        self.cfg = cfg
+        self.timm = timm.data.create_transform(**cfg.to_dict(), is_training=False, use_prefetcher=True)
+
+    def __call__(self, img: np.ndarray, rng: np.random.Generator | None = None) -> torch.Tensor:
+        from PIL import Image
+
+        _check_image(img)
+        return self.timm(Image.fromarray(img))
+
+    def __repr__(self) -> str:
+        return f"EvalTransform({self.cfg})"
+
+
+def train_transform(
+    cfg: DataConfig,
+    *,
+    scale: Sequence[float] = (0.08, 1.0),
+    ratio: Sequence[float] = (3 / 4, 4 / 3),
+    hflip: float = 0.5,
+    image_aug: Callable | None = None,
+) -> TrainTransform:
+    """The train pipeline at ``cfg``'s size: ``t(img, rng) -> uint8 tensor [3, H, W]``.
+
+    Args:
+        cfg: the model's :class:`DataConfig` (output size and interpolation).
+        scale: range of the crop's area fraction, ``0 < lo <= hi <= 1`` (timm's ``--scale``).
+        ratio: range of the crop's aspect ``w / h``, ``0 < lo <= hi`` (timm's ``--ratio``).
+        hflip: probability of a horizontal flip, in ``[0, 1]``.
+        image_aug: an image-backend augmentation ``t(img, rng=...)`` (``ep.create_augmentation(...,
+            backend="image")``) applied last, or None.
+
+    Shape:
+        ``img``: ``H x W x 3`` uint8 RGB NumPy array, any size; output ``[3, *cfg.img_size]`` uint8.
+
+    Example:
+        >>> cfg = DataConfig((3, 32, 32), "bilinear", (0.5,) * 3, (0.5,) * 3, 0.875)
+        >>> t = train_transform(cfg)
+        >>> t(np.zeros((40, 60, 3), np.uint8), np.random.default_rng(0)).shape
+        torch.Size([3, 32, 32])
+    """
+    if not isinstance(cfg, DataConfig):
+        raise TypeError(f"cfg must be a DataConfig, got {type(cfg).__name__}")
+    scale, ratio = _range("scale", scale, upper=1.0), _range("ratio", ratio)
+    if isinstance(hflip, bool) or not isinstance(hflip, (int, float)) or not 0 <= hflip <= 1:
+        raise ValueError(f"hflip must be a probability in [0, 1], got {hflip!r}")
+    if image_aug is not None and not callable(image_aug):
+        raise TypeError(f"image_aug must be a callable t(img, rng=...) or None, got {type(image_aug).__name__}")
+    return TrainTransform(cfg, scale, ratio, float(hflip), image_aug)
+
+
+def eval_transform(cfg: DataConfig) -> EvalTransform:
+    """The eval pipeline: ``t(img) -> uint8 tensor [3, H, W]``, timm's ``create_transform(is_training=False)``.
+
+    Resize the shorter side to ``floor(size / crop_pct)`` with ``cfg.interpolation`` (PIL, antialiased),
+    then a centre crop of ``cfg.img_size``; the pixels are timm's (its transform runs on a PIL view).
+    """
+    if not isinstance(cfg, DataConfig):
+        raise TypeError(f"cfg must be a DataConfig, got {type(cfg).__name__}")
+    return EvalTransform(cfg)
+
+
+def _range(name: str, value: Any, upper: float | None = None) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a pair (lo, hi) of numbers, got {value!r}") from None
+    bound = f" <= {upper}" if upper is not None else ""
+    if not (0 < lo <= hi) or (upper is not None and hi > upper) or not math.isfinite(hi):
+        raise ValueError(f"{name} must satisfy 0 < lo <= hi{bound}, got {value!r}")
+    return lo, hi
