@@ -18,6 +18,10 @@ LOSS_KWARGS: dict[str, dict] = {
     # check_loss passes no features: the feature losses are then their logit part (CE, and KD here)
     "fitnet": {"kd_weight": 1.0},
     "attention_transfer": {"kd_weight": 1.0},
+    "sp": {"kd_weight": 1.0},
+    "crd": {"kd_weight": 1.0},
+    "review_kd": {"kd_weight": 1.0},
+    "nkd": {"target_from_teacher": True},
 }
 
 

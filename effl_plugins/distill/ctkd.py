@@ -1,0 +1,111 @@
+"""Curriculum temperature KD (Li, Li, Yang, Li, Wang, Song & Yang AAAI 2023, "Curriculum Temperature
+for Knowledge Distillation").
+
+Hinton KD whose temperature is learned adversarially: ``T = t_start + t_range * sigmoid(theta)``, one
+global learnable ``theta`` (initialised to 1, so ``T`` starts near 15.6) reached through a gradient
+reversal layer, identity forward and ``-lambda * grad`` backward. The temperature thus *maximises*
+the KD term while the student minimises it. The reversal weight follows a cosine curriculum over
+``decay_epochs``: ``lambda(e) = lambda_max * (1 - cos(pi * min(e, E) / E)) / 2``, from 0 (easy) to
+``lambda_max`` (hard). ``KD = T^2 * KL(softmax(t / T) || softmax(s / T))`` (batchmean) and
+``loss = alpha * KD + ce_weight * CE(s, y)``.
+
+Defaults are the official CIFAR-100 script's (``zhengli97/CTKD``): ``t_start = 1``, ``t_range = 20``
+(its ``--t_end``), curriculum over 10 epochs to ``lambda = 1`` (its ``--decay_max 0 --decay_min -1``:
+the official layer multiplies by that negative value, the same reversal), ``alpha = 0.9``,
+``ce_weight = 0.1``. The curriculum position is the caller's: call ``loss.set_epoch(epoch)`` once per
+epoch (the official loop counts epochs from 1), or pass ``epoch=`` in the call, which sets it too.
+The epoch is a buffer, saved in ``state_dict`` with ``theta``; train ``loss.parameters()`` with the
+student so that ``theta`` learns.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import DistillationLoss, as_float, check_non_negative, check_positive, cross_entropy
+
+__all__ = ["CTKDLoss", "GradientReversal"]
+
+
+class GradientReversal(torch.autograd.Function):
+    """Identity forward; backward multiplies the gradient by ``-weight`` (Ganin & Lempitsky 2015)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: float) -> torch.Tensor:
+        ctx.weight = weight
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return -ctx.weight * grad, None
+
+
+class CTKDLoss(DistillationLoss):
+    """KD with a learnable, adversarial temperature on a cosine curriculum.
+
+    Args:
+        t_start: lowest temperature > 0 (1). t_range: span of the temperature > 0 (20).
+        lambda_max: final reversal weight >= 0 (1). decay_epochs: curriculum length in epochs, int >= 1 (10).
+        alpha: KD weight >= 0 (0.9). ce_weight: CE weight >= 0 when targets are given (0.1).
+        teacher_classes: optional teacher class index per student class.
+
+    Shape:
+        student_logits ``[B, K]``, teacher_logits ``[B, K]`` (``[B, K_teacher]`` with teacher_classes).
+        Returns ``{"loss", "kd", "temperature"}`` (the temperature of this call) plus ``"ce"`` with targets.
+
+    Example:
+        >>> ctkd = CTKDLoss()
+        >>> ctkd.set_epoch(5)
+        >>> out = ctkd(torch.randn(4, 10, requires_grad=True), torch.randn(4, 10), torch.arange(4))
+        >>> sorted(out), round(ctkd.reversal_weight(), 3)
+        (['ce', 'kd', 'loss', 'temperature'], 0.5)
+    """
+
+    def __init__(self, t_start: float = 1.0, t_range: float = 20.0, lambda_max: float = 1.0, decay_epochs: int = 10,
+                 alpha: float = 0.9, ce_weight: float = 0.1, teacher_classes=None):
+        super().__init__(teacher_classes)
+        self.t_start = check_positive(t_start, "t_start")
+        self.t_range = check_positive(t_range, "t_range")
+        self.lambda_max = check_non_negative(lambda_max, "lambda_max")
+        if isinstance(decay_epochs, bool) or not isinstance(decay_epochs, int) or decay_epochs < 1:
+            raise ValueError(f"decay_epochs must be an int >= 1, got {decay_epochs!r}")
+        self.decay_epochs = decay_epochs
+        self.alpha = check_non_negative(alpha, "alpha")
+        self.ce_weight = check_non_negative(ce_weight, "ce_weight")
+        self.theta = nn.Parameter(torch.ones(()))
+        self.register_buffer("epoch", torch.zeros((), dtype=torch.float64))
+
+    def set_epoch(self, epoch: float) -> None:
+        """Set the curriculum position (epochs, >= 0; fractions allowed for per-step updates)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, float)) or not 0 <= epoch < float("inf"):
+            raise ValueError(f"epoch must be a finite number >= 0, got {epoch!r}")
+        self.epoch.fill_(float(epoch))
+
+    def reversal_weight(self) -> float:
+        """``lambda`` at the current epoch: ``lambda_max * (1 - cos(pi * min(epoch, E) / E)) / 2``."""
+        progress = min(float(self.epoch), self.decay_epochs) / self.decay_epochs
+        return self.lambda_max * (1.0 - math.cos(math.pi * progress)) / 2.0
+
+    def temperature(self) -> torch.Tensor:
+        """The current temperature ``t_start + t_range * sigmoid(theta)`` (a scalar, no reversal)."""
+        return self.t_start + self.t_range * torch.sigmoid(self.theta.float())
+
+    def forward(self, student_logits, teacher_logits=None, targets=None, *, epoch=None, **features):
+        if epoch is not None:
+            self.set_epoch(epoch)
+        student_logits, teacher_logits = self.logits(student_logits, teacher_logits, targets)
+        student = as_float(student_logits)
+        theta = GradientReversal.apply(self.theta.to(student.dtype), self.reversal_weight())
+        temperature = self.t_start + self.t_range * torch.sigmoid(theta)
+        log_p_s = F.log_softmax(student / temperature, -1)
+        log_p_t = F.log_softmax(as_float(teacher_logits).to(student.dtype) / temperature, -1)
+        kd = F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * temperature**2
+        out = {"loss": self.alpha * kd, "kd": kd, "temperature": temperature.detach()}
+        if targets is not None:
+            out["ce"] = cross_entropy(student_logits, targets)
+            out["loss"] = out["loss"] + self.ce_weight * out["ce"]
+        return out

@@ -1,0 +1,146 @@
+"""Knowledge review (Chen, Liu, Zhao & Jia CVPR 2021, "Distilling Knowledge via Knowledge Review").
+
+A student level learns from the teacher's level *and the deeper ones*: the student's maps are fused
+top-down by attention-based fusion (ABF) modules, and each fused map is matched to the teacher's
+map of its level by the hierarchical context loss (HCL).
+
+- ABF at level ``i`` (deepest first): ``x = BN(conv1x1(f_s_i))`` to ``mid_channels``; below the
+  deepest level, the previous fused ``r`` is resized (nearest) to ``x``'s size and mixed by two
+  spatial attention maps ``a = sigmoid(conv1x1([x, r]))``: ``x = x * a_0 + r * a_1``; ``x`` is resized
+  (nearest) to the teacher's ``H x W`` and ``y_i = BN(conv3x3(x))`` to the teacher's width; ``x`` is
+  passed on as ``r``.
+- HCL per level: ``(mse(y, f_t) + sum_{l in 4, 2, 1; l < H} 2^-n * mse(pool_l(y), pool_l(f_t))) /
+  (1 + sum 2^-n)`` with ``n`` counting the pooled levels used (1/2, 1/4, 1/8), summed over levels.
+
+``loss = review_weight * sum_levels HCL + ce_weight * CE + kd_weight * KD_T``; ``review_weight = 1``
+and ``mid_channels = min(512, deepest student width)`` follow the authors' code (which also ramps the
+weight over 20 warm-up epochs and reviews the pooled feature as a 1x1 level; neither is done here).
+Features come as lists of ``feature_levels`` maps, shallow to deep (timm's
+``forward_intermediates(x, indices=feature_levels)``). The ABF modules are built from
+``student_channels`` / ``teacher_channels`` (lists, shallow to deep) when given, else on the first
+call: train ``loss.parameters()`` with the student. Without features the loss is its logit part.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import FeatureDistillationLoss, as_float, check_non_negative, feature_pairs
+
+__all__ = ["AttentionFusion", "ReviewKDLoss", "hierarchical_context_loss"]
+
+
+class AttentionFusion(nn.Module):
+    """ABF: one student level, optionally fused with the deeper level's ``residual``; ``(output, residual)``."""
+
+    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, fuse: bool):
+        super().__init__()
+        self.reduce = nn.Sequential(nn.Conv2d(in_channels, mid_channels, 1, bias=False), nn.BatchNorm2d(mid_channels))
+        self.output = nn.Sequential(nn.Conv2d(mid_channels, out_channels, 3, padding=1, bias=False),
+                                    nn.BatchNorm2d(out_channels))
+        self.attention = nn.Sequential(nn.Conv2d(2 * mid_channels, 2, 1), nn.Sigmoid()) if fuse else None
+        for conv in (self.reduce[0], self.output[0]):
+            nn.init.kaiming_uniform_(conv.weight, a=1)
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None, size) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.reduce(x)
+        if self.attention is not None and residual is not None:
+            residual = F.interpolate(residual, size=x.shape[-2:], mode="nearest")
+            weights = self.attention(torch.cat([x, residual], 1))
+            x = x * weights[:, :1] + residual * weights[:, 1:]
+        if x.shape[-2:] != tuple(size):
+            x = F.interpolate(x, size=tuple(size), mode="nearest")
+        return self.output(x), x
+
+
+def hierarchical_context_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """HCL of one level ``[B, C, H, W]``: MSE plus pooled MSEs at 4x4, 2x2, 1x1 (those below ``H``)."""
+    loss, weight, total = F.mse_loss(student, teacher), 1.0, 1.0
+    for size in (4, 2, 1):
+        if size >= student.shape[2]:
+            continue
+        weight /= 2
+        loss = loss + weight * F.mse_loss(F.adaptive_avg_pool2d(student, size), F.adaptive_avg_pool2d(teacher, size))
+        total += weight
+    return loss / total
+
+
+class ReviewKDLoss(FeatureDistillationLoss):
+    """Knowledge review: ABF top-down fusion of student levels, HCL against the teacher's levels.
+
+    Args:
+        feature_levels: number of levels ``N`` >= 1 (4). review_weight: weight >= 0 of the HCL sum (1).
+        mid_channels: ABF width (default ``min(512, deepest student width)``).
+        student_channels, teacher_channels: widths per level, shallow to deep (else built on the first call).
+        ce_weight, kd_weight, temperature, teacher_classes: the logit part.
+
+    Shape:
+        student_features / teacher_features: lists of ``N`` maps ``[B, C_i, H_i, W_i]``, shallow to deep.
+        Returns ``{"loss"}`` with ``"review"`` (features given), ``"ce"`` (targets), ``"kd"`` (kd_weight > 0).
+
+    Example:
+        >>> review = ReviewKDLoss(feature_levels=2)
+        >>> f_s = [torch.randn(2, 4, 8, 8), torch.randn(2, 8, 4, 4)]
+        >>> f_t = [torch.randn(2, 16, 8, 8), torch.randn(2, 32, 4, 4)]
+        >>> sorted(review(torch.randn(2, 10), None, torch.arange(2), student_features=f_s, teacher_features=f_t))
+        ['ce', 'loss', 'review']
+    """
+
+    feature_levels: int = 4
+
+    def __init__(self, feature_levels: int = 4, review_weight: float = 1.0, mid_channels: int | None = None,
+                 student_channels=None, teacher_channels=None, ce_weight: float = 1.0, kd_weight: float = 0.0,
+                 temperature: float = 4.0, teacher_classes=None):
+        super().__init__(ce_weight, kd_weight, temperature, teacher_classes)
+        if isinstance(feature_levels, bool) or not isinstance(feature_levels, int) or feature_levels < 1:
+            raise ValueError(f"feature_levels must be an int >= 1, got {feature_levels!r}")
+        if mid_channels is not None and (isinstance(mid_channels, bool) or not isinstance(mid_channels, int)
+                                         or mid_channels < 1):
+            raise ValueError(f"mid_channels must be an int >= 1 or None, got {mid_channels!r}")
+        self.feature_levels, self.mid_channels = feature_levels, mid_channels
+        self.review_weight = check_non_negative(review_weight, "review_weight")
+        self.fusions = nn.ModuleList()
+        if (student_channels is None) != (teacher_channels is None):
+            raise ValueError("student_channels and teacher_channels must be given together (or neither)")
+        if student_channels is not None:
+            widths = [list(student_channels), list(teacher_channels)]
+            if any(len(w) != feature_levels or not all(isinstance(c, int) and c > 0 for c in w) for w in widths):
+                raise ValueError(f"student_channels and teacher_channels must be {feature_levels} positive ints each "
+                                 f"(one per level), got {student_channels!r} and {teacher_channels!r}")
+            self._build(*widths)
+
+    def _build(self, student_channels: list[int], teacher_channels: list[int], device=None) -> None:
+        mid = self.mid_channels or min(512, student_channels[-1])
+        last = len(student_channels) - 1
+        self.fusions.extend(AttentionFusion(c_s, mid, c_t, fuse=i < last).to(device)
+                            for i, (c_s, c_t) in enumerate(zip(student_channels, teacher_channels)))
+
+    def _review(self, pairs) -> torch.Tensor:
+        if len(pairs) != self.feature_levels or any(s.ndim != 4 or t.ndim != 4 or len(s) != len(t) for s, t in pairs):
+            shapes = [(list(s.shape), list(t.shape)) for s, t in pairs]
+            raise ValueError(f"review_kd needs {self.feature_levels} pairs of maps [B, C, H, W] (feature_levels), "
+                             f"shallow to deep, got {shapes}")
+        students, teachers = [as_float(s) for s, _ in pairs], [as_float(t) for _, t in pairs]
+        if not len(self.fusions):
+            self._build([s.shape[1] for s in students], [t.shape[1] for t in teachers], students[0].device)
+        for i, (s, t, fusion) in enumerate(zip(students, teachers, self.fusions)):
+            expected = (fusion.reduce[0].in_channels, fusion.output[0].out_channels)
+            if (s.shape[1], t.shape[1]) != expected:
+                raise ValueError(f"level {i}: widths student {s.shape[1]}, teacher {t.shape[1]}, but the fusion maps "
+                                 f"{expected[0]} -> {expected[1]} (check student_channels / teacher_channels)")
+        residual, total = None, students[0].new_zeros(())
+        for s, t, fusion in reversed(list(zip(students, teachers, self.fusions))):
+            fused, residual = fusion(s, residual, t.shape[-2:])
+            total = total + hierarchical_context_loss(fused, t.to(fused.dtype))
+        return total
+
+    def forward(self, student_logits, teacher_logits=None, targets=None, *, student_features=None,
+                teacher_features=None, **features):
+        pairs = feature_pairs(student_features, teacher_features)
+        review = None
+        if pairs:
+            with torch.autocast(pairs[0][0].device.type, enabled=False):
+                review = self._review(pairs)
+        return self.combine("review", review, self.review_weight, student_logits, teacher_logits, targets)
