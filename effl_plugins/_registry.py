@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
-from .errors import DuplicateComponentError, UnknownComponentError
+from .errors import DuplicateComponentError, UnknownComponentError, singular
 
 __all__ = ["Component", "Registry", "FAMILIES", "BACKENDS"]
 
@@ -67,7 +67,7 @@ class Registry:
             )
         if not callable(factory):
             raise TypeError(
-                f"plugin {plugin!r}: factory for {self.family[:-1]} {name!r} must be callable "
+                f"plugin {plugin!r}: factory for {singular(self.family)} {name!r} must be callable "
                 f"(a class or function), got {type(factory).__name__} {factory!r}"
             )
         if not self.has_backends:

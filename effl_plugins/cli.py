@@ -39,11 +39,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
+        sys.stdout.flush()  # a closed pipe surfaces here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        return _reader_went_away()
     except (EfflError, ValueError, TypeError, FileNotFoundError, KeyError) as exc:
         message = exc.message if hasattr(exc, "message") else str(exc)
         print(f"effl {args.command}: error: {message}", file=sys.stderr)
         return 2
+
+
+def _reader_went_away() -> int:
+    """``effl list | head``: the reader closed the pipe. Stop quietly with the shell's status for
+    SIGPIPE (128 + 13), as ``cat`` would; stdout goes to /dev/null so the exit flush cannot fail."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,15 @@ __all__ = [
 ]
 
 
+#: A component family's name in the singular, for messages ("unknown loss 'kdd'").
+_SINGULAR = {"augmentations": "augmentation", "losses": "loss", "strategies": "strategy"}
+
+
+def singular(family: str) -> str:
+    """``"losses"`` -> ``"loss"``: one component of ``family``, as messages name it."""
+    return _SINGULAR.get(family, family)
+
+
 class EfflError(Exception):
     """Base class of every error raised by effl-plugins."""
 
@@ -34,7 +43,7 @@ class UnknownComponentError(EfflError, KeyError):
         where = f" with backend={backend!r}" if backend else ""
         hint = f"; did you mean {', '.join(map(repr, suggestions))}?" if suggestions else ""
         shown = ", ".join(available[:30]) + (" ..." if len(available) > 30 else "")
-        self.message = f"unknown {family[:-1]} {name!r}{where}{hint} (available: {shown or 'none'})"
+        self.message = f"unknown {singular(family)} {name!r}{where}{hint} (available: {shown or 'none'})"
         super().__init__(self.message)
 
     def __str__(self) -> str:  # KeyError would quote the message
@@ -48,7 +57,7 @@ class DuplicateComponentError(EfflError):
         self.existing, self.duplicate = existing, duplicate
         backend = f", backend={duplicate.backend!r}" if duplicate.backend else ""
         super().__init__(
-            f"{duplicate.family[:-1]} {duplicate.name!r}{backend} is already registered by plugin "
+            f"{singular(duplicate.family)} {duplicate.name!r}{backend} is already registered by plugin "
             f"{existing.plugin!r} (distribution {existing.distribution!r}); plugin {duplicate.plugin!r} "
             f"(distribution {duplicate.distribution!r}) registers it again and is ignored. "
             "Rename one of them."

@@ -5,17 +5,28 @@ name order. A plugin that fails to import or register is reported with a warning
 distribution and the error, and every other plugin still loads; ``EFFL_STRICT_PLUGINS=1`` turns
 those warnings into errors. ``EFFL_LOAD_PLUGINS=a,b`` loads only the named distributions (``''``:
 none but the built-ins).
+
+A plugin cannot take the library down with it: anything it raises while importing or running its
+hooks is caught, ``BaseException`` included, so a ``sys.exit()`` in a plugin becomes the warning
+naming its distribution. The one exception let through is a real Ctrl-C: a ``KeyboardInterrupt``
+is re-raised only when SIGINT arrived while the plugin loaded (a watcher on the SIGINT handler, in
+the main thread, records it); one the plugin raises itself is its failure like any other. A hook
+implementation whose name matches no hookspec (a misspelled ``register_loss``) is reported the same
+way (pluggy's ``check_pending`` rule, per plugin): a warning, ``PluginLoadError`` in strict mode.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata as metadata
 import os
 import re
+import signal
 import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import pluggy
 
@@ -35,6 +46,41 @@ def _normalize(dist_name: str) -> str:
 
 def _strict() -> bool:
     return os.environ.get("EFFL_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class _SigintWatch:
+    """Whether SIGINT arrived while the watch was on (``arrived``)."""
+
+    arrived = False
+
+
+@contextmanager
+def _watch_sigint() -> Iterator[_SigintWatch]:
+    """Record a real Ctrl-C while plugin code runs, then behave as the handler in place would.
+
+    Only the main thread receives signals, and only a callable handler (Python's default raises
+    ``KeyboardInterrupt``) can turn SIGINT into an exception; elsewhere nothing is installed and
+    ``arrived`` stays False: no ``KeyboardInterrupt`` there can be a real Ctrl-C.
+    """
+    watch = _SigintWatch()
+    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    if not callable(previous):
+        yield watch
+        return
+
+    def handler(signum, frame):
+        watch.arrived = True
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield watch
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _real_interrupt(exc: BaseException, watch: _SigintWatch) -> bool:
+    return isinstance(exc, KeyboardInterrupt) and watch.arrived
 
 
 @dataclass
@@ -91,11 +137,14 @@ class PluginManager:
             self._loaded = True
             for ep_name, dist_name, version, ep in self._entry_points():
                 plugin_name = ep_name if _normalize(dist_name or "") == BUILTIN_DISTRIBUTION else f"{dist_name}:{ep_name}"
-                try:
-                    module = ep.load()
-                except Exception as exc:  # noqa: BLE001 - isolation is the point
-                    self._failed(PluginInfo(plugin_name, dist_name, version), exc, _strict())
-                    continue
+                with _watch_sigint() as watch:
+                    try:
+                        module = ep.load()
+                    except BaseException as exc:  # noqa: BLE001 - isolation is the point, sys.exit included
+                        if _real_interrupt(exc, watch):
+                            raise
+                        self._failed(PluginInfo(plugin_name, dist_name, version), exc, _strict())
+                        continue
                 self._add(module, plugin_name, dist_name, version, _strict())
 
     def _failed(self, info: PluginInfo, exc: BaseException, strict: bool) -> None:
@@ -113,16 +162,20 @@ class PluginManager:
         Strict: the first problem raises and the plugin is left out entirely.
         """
         info = PluginInfo(name, distribution, version)
-        try:
-            self.pm.register(plugin, name=name)
-            info.hooks = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [])
-            staged = self._collect(plugin, info)
-        except Exception as exc:  # noqa: BLE001 - isolation is the point
-            if self.pm.has_plugin(name):
-                self.pm.unregister(name=name)
-            info.hooks = []
-            self._failed(info, exc, strict)
-            return
+        with _watch_sigint() as watch:
+            try:
+                self.pm.register(plugin, name=name)
+                info.hooks = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [] if c.has_spec())
+                self._check_hook_names(plugin, info, strict)
+                staged = self._collect(plugin, info)
+            except BaseException as exc:  # noqa: BLE001 - isolation is the point, sys.exit included
+                if self.pm.has_plugin(name):
+                    self.pm.unregister(name=name)
+                if _real_interrupt(exc, watch):
+                    raise
+                info.hooks = []
+                self._failed(info, exc, strict)
+                return
         self.infos[name] = info
         if strict:
             self._check_no_duplicates(staged, name)
@@ -134,6 +187,22 @@ class PluginManager:
                 continue
             backend = f"[{component.backend}]" if component.backend else ""
             info.components.append(f"{component.family}:{component.name}{backend}")
+
+    def _check_hook_names(self, plugin: Any, info: PluginInfo, strict: bool) -> None:
+        """Warn (strict: raise) on this plugin's hook implementations that match no hookspec."""
+        specs = sorted(f"register_{family}" for family in FAMILIES)
+        for caller in self.pm.get_hookcallers(plugin) or []:
+            if caller.has_spec() or all(impl.optionalhook for impl in caller.get_hookimpls() if impl.plugin is plugin):
+                continue
+            close = difflib.get_close_matches(caller.name, specs, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problem = (f"hook implementation {caller.name!r} matches no effl_plugins hook{hint} "
+                       f"(hooks: {', '.join(specs)}); it is never called")
+            if strict:
+                raise pluggy.PluginValidationError(plugin, problem)
+            info.error = problem
+            warnings.warn(f"plugin {info.name!r} from distribution {info.distribution!r}: {problem}", EfflWarning,
+                          stacklevel=5)
 
     def _check_no_duplicates(self, staged: list[Component], name: str) -> None:
         seen: dict[tuple, Component] = {}
@@ -210,7 +279,7 @@ def get_manager() -> PluginManager:
         manager = _MANAGER
     try:
         manager.load()
-    except Exception:  # strict mode: forget the half-loaded state so the next call retries
+    except BaseException:  # strict mode or Ctrl-C: forget the half-loaded state so the next call retries
         reset_manager()
         raise
     return manager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 
@@ -104,3 +106,92 @@ def test_import_is_light():
     code = "import sys, effl_plugins as ep; ep.hookimpl; print(any(m in sys.modules for m in ('torch', 'timm', 'cv2')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("source, shown", [
+    ("import sys; sys.exit(3)", "SystemExit: 3"),
+    ("import sys; sys.exit('bye')", "SystemExit: bye"),
+    ("raise KeyboardInterrupt", "KeyboardInterrupt"),
+    ("raise GeneratorExit('odd')", "GeneratorExit: odd"),
+])
+def test_a_plugin_that_exits_at_import_is_a_warning_naming_its_distribution(fake_distributions, source, shown):
+    fake_distributions("aaa-exits", main=source)
+    fake_distributions("zzz-good", main=plugin_module("good", register_losses=_losses(["good_loss"])))
+    with pytest.warns(ep.EfflWarning, match=rf"distribution 'aaa-exits' failed to load: {shown}"):
+        names = ep.list_losses()
+    assert "good_loss" in names and "kd" in names
+
+
+def test_a_hook_that_exits_is_isolated_and_strict_mode_raises(fake_distributions, monkeypatch):
+    def leave(register):
+        register("never_kept", dict)
+        sys.exit(0)
+
+    fake_distributions("exits-in-hook", main=plugin_module("leaves", register_losses=leave))
+    with pytest.warns(ep.EfflWarning, match="exits-in-hook.*SystemExit: 0"):
+        assert "never_kept" not in ep.list_losses()
+    monkeypatch.setenv("EFFL_STRICT_PLUGINS", "1")
+    ep.plugins.reset_manager()
+    with pytest.raises(ep.PluginLoadError) as info:
+        ep.list_losses()
+    assert isinstance(info.value.cause, SystemExit) and info.value.distribution == "exits-in-hook"
+
+
+def test_a_real_ctrl_c_while_a_plugin_loads_is_re_raised(fake_distributions):
+    fake_distributions("slow-plugin", main="import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)")
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        ep.list_losses()
+    assert signal.getsignal(signal.SIGINT) is handler, "the SIGINT handler is restored"
+
+
+def test_a_misspelled_hook_warns_and_strict_mode_refuses(fake_distributions, monkeypatch):
+    fake_distributions("typo-dist", main=plugin_module("typo", register_loss=_losses(["typo_loss"])))
+    with pytest.warns(ep.EfflWarning, match=r"'typo-dist': hook implementation 'register_loss' matches no effl_plugins "
+                                            r"hook; did you mean 'register_losses'\?"):
+        assert "typo_loss" not in ep.list_losses()
+    [info] = [p for p in ep.plugin_info() if p.distribution == "typo-dist"]
+    assert "register_loss" in info.error and info.hooks == []
+    monkeypatch.setenv("EFFL_STRICT_PLUGINS", "1")
+    ep.plugins.reset_manager()
+    with pytest.raises(ep.PluginLoadError, match="typo-dist.*'register_loss' matches no effl_plugins hook"):
+        ep.list_losses()
+
+
+def test_registering_a_plugin_with_a_misspelled_hook_at_run_time_raises(fresh_plugins):
+    module = plugin_module("typo_now", register_augmentation=lambda register: None)
+    with pytest.raises(ep.PluginLoadError, match="'register_augmentation' matches no effl_plugins hook"):
+        ep.register_plugin(module, "typo_now")
+    assert "typo_now" not in [p.name for p in ep.plugin_info()]
+
+
+@pytest.mark.parametrize("create, family", [
+    (lambda: ep.create_loss("kdd"), "loss"),
+    (lambda: ep.create_strategy("fixmatchh"), "strategy"),
+    (lambda: ep.create_augmentation("rotat"), "augmentation"),
+])
+def test_unknown_names_are_reported_with_the_family_in_the_singular(create, family):
+    with pytest.raises(ep.UnknownComponentError, match=rf"^unknown {family} '"):
+        create()
+
+
+def test_effl_list_and_plugins_survive_a_plugin_that_exits(fake_distributions, capsys):
+    from effl_plugins.cli import main
+
+    fake_distributions("aaa-exits", main="import sys; sys.exit(1)")
+    with pytest.warns(ep.EfflWarning, match="aaa-exits"):
+        assert main(["list", "losses"]) == 0
+    assert "kd" in capsys.readouterr().out
+    assert main(["plugins"]) == 0
+    assert "error: SystemExit: 1" in capsys.readouterr().out
+
+
+def test_effl_list_into_a_closed_pipe_ends_quietly():
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "effl_plugins.cli", "list"], stdout=write, stderr=subprocess.PIPE,
+                              timeout=120)
+    finally:
+        os.close(write)
+    assert proc.stderr.decode() == "" and proc.returncode == 141
