@@ -114,10 +114,11 @@ class CRDLoss(FeatureDistillationLoss):
                 raise ValueError("indices= needs a per-sample memory: build the loss with num_data=<dataset size>")
             return None
         if not isinstance(indices, torch.Tensor) or indices.shape != (batch,) or indices.dtype.is_floating_point:
-            raise ValueError(f"indices must be int dataset indices [B={batch}] when num_data={self.num_data}, got "
-                             f"{indices if not isinstance(indices, torch.Tensor) else (indices.dtype, list(indices.shape))}")
+            got = (indices.dtype, list(indices.shape)) if isinstance(indices, torch.Tensor) else indices
+            raise ValueError(f"indices must be int dataset indices [B={batch}] when num_data={self.num_data}, got {got}")
         if len(indices) and not 0 <= int(indices.min()) <= int(indices.max()) < self.num_data:
-            raise ValueError(f"indices must be in [0, num_data={self.num_data}), got [{int(indices.min())}, {int(indices.max())}]")
+            raise ValueError(f"indices must be in [0, num_data={self.num_data}), "
+                             f"got [{int(indices.min())}, {int(indices.max())}]")
         return indices.long()
 
     @torch.no_grad()
