@@ -123,7 +123,7 @@ def resolve_data_config(
 
 
 def _img_size(value: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(value, bool):
+    if isinstance(value, (bool, str, float)):
         raise TypeError(f"--img-size must be a positive int or (H, W), got {value!r}")
     if isinstance(value, int):
         value = (value, value)

@@ -12,6 +12,7 @@ symlinks, unreadable directories and files.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import warnings
 from dataclasses import dataclass, field
@@ -110,7 +111,7 @@ class Listing:
 
 
 def walk_images(root: str | os.PathLike, skipped: Skipped) -> list[str]:
-    """Every image file under ``root`` (recursively, following symlinks), as sorted relative POSIX paths.
+    """Every image file under ``root`` (recursively, following symlinks), as relative POSIX paths in natural order.
 
     Appends ``(path, reason)`` to ``skipped`` for each symlink loop, dangling symlink, unreadable
     directory or unreadable file met on the way.
@@ -145,7 +146,12 @@ def walk_images(root: str | os.PathLike, skipped: Skipped) -> list[str]:
                     found.append(os.path.relpath(entry.path, root).replace(os.sep, "/"))
                 else:
                     skipped.append((entry.path, "unreadable file (permission denied)"))
-    return sorted(found)
+    return sorted(found, key=natural_key)
+
+
+def natural_key(text: str) -> list:
+    """Sort key that orders digit runs by value (``"9" < "10"``), as timm orders files and classes."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text.lower())]
 
 
 def _is_loop(exc: OSError) -> bool:
@@ -189,6 +195,8 @@ def list_image_folder(
 ) -> Listing:
     """An ImageFolder split ``split_dir/<class>/**/<image>``: the class is the top-level folder.
 
+    Classes and files are in natural order (``"img9" < "img10"``), as timm's folder reader orders them.
+
     ``classes`` (the train split's, for a val split) fixes the class ids; a class folder that is not
     among them is a ``ValueError`` naming it. A class folder without images is a :class:`DataWarning`;
     a split without images a ``ValueError``. Images directly in ``split_dir`` are skipped (no class).
@@ -198,7 +206,7 @@ def list_image_folder(
         raise FileNotFoundError(f"ImageFolder split not found: {str(folder)!r} (expected <root>/<split>/<class>/<images>)")
     skipped: Skipped = []
     relpaths = walk_images(folder, skipped)
-    found = sorted({r.split("/", 1)[0] for r in relpaths if "/" in r} | _class_dirs(folder))
+    found = sorted({r.split("/", 1)[0] for r in relpaths if "/" in r} | _class_dirs(folder), key=natural_key)
     if classes is None:
         classes = found
     unknown = [c for c in found if c not in classes]
