@@ -25,11 +25,15 @@ DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
 
 
 class ImageDecodeError(EfflError, ValueError):
-    """An image file could not be read or decoded. Carries ``path``."""
+    """An image file could not be read or decoded. Carries ``path`` and ``reason``.
 
-    def __init__(self, path: str, reason: str):
+    Raised in a DataLoader worker, it reaches the main process rebuilt from its message alone
+    (``ImageDecodeError(message)``), which still names the file.
+    """
+
+    def __init__(self, path: str, reason: str | None = None):
         self.path, self.reason = path, reason
-        super().__init__(f"cannot decode image file {path!r}: {reason}")
+        super().__init__(path if reason is None else f"cannot decode image file {path!r}: {reason}")
 
 
 class DataWarning(UserWarning):
