@@ -15,11 +15,21 @@ from .errors import EfflError
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 #: Subcommand modules under ``effl_plugins.commands``, in the order ``effl --help`` lists them.
-COMMANDS = ("list", "plugins", "augment", "pseudo_label", "self_train", "demo", "bench", "finetune", "distill")
+COMMANDS = ("list", "info", "plugins", "augment", "pseudo_label", "self_train", "demo", "bench", "finetune", "distill")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class EfflArgumentParser(argparse.ArgumentParser):
+    """Refused input is one line on stderr naming the argument (``effl finetune: error: argument
+    --lr: ...``), exit status 2, no usage block; ``--help`` still prints the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser(plugin_commands: bool = True) -> argparse.ArgumentParser:
+    """The ``effl`` parser; ``plugin_commands`` adds installed plugins' subcommands
+    (``register_commands`` hook, see ``effl_plugins.plugin_commands``)."""
+    parser = EfflArgumentParser(
         prog="effl",
         description="Data-efficient learning for timm: augmentations, distillation losses, self-training strategies.",
     )
@@ -29,13 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f".commands.{name}", __package__)
         sub = module.add_parser(subparsers)
         sub.set_defaults(_run=module.run)
+    if plugin_commands:
+        from .plugin_commands import add_plugin_commands
+
+        add_plugin_commands(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .config_file import parse_args_with_config
+
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "_run", None) is None:
+    args = parse_args_with_config(parser, argv)
+    args._run = getattr(args, "_run", None) or getattr(args, "handler", None)
+    if args._run is None:
         parser.print_help()
         return 2
     try:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import pluggy
 
-__all__ = ["hookspec", "hookimpl", "register_augmentations", "register_losses", "register_strategies"]
+__all__ = [
+    "hookspec", "hookimpl", "register_augmentations", "register_losses", "register_strategies", "register_commands",
+]
 
 PROJECT = "effl_plugins"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -45,3 +47,17 @@ def register_losses(register):
 def register_strategies(register):
     """Register strategies: ``register(name, factory)``; the factory builds an object with
     ``run(data, *, out_dir=None, device=None, resume=False) -> dict`` (see ``effl_plugins.strategies.base``)."""
+
+
+@hookspec
+def register_commands(subparsers):
+    """Add ``effl`` subcommands (optional): ``subparsers`` is the ``effl`` parser's
+    ``argparse`` subparsers action. Give each command a ``handler(args) -> int``::
+
+        parser = subparsers.add_parser("hello", help="say hello")
+        parser.add_argument("--name", default="world")
+        parser.set_defaults(handler=lambda args: print(f"hello {args.name}") or 0)
+
+    Called when ``effl`` builds its parser, before any component is loaded: import torch inside the
+    handler, not at module level, so that ``effl --help`` stays fast.
+    """

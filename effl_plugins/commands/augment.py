@@ -1,4 +1,5 @@
-"""``effl augment preview NAME [--param k=v ...] [--backend batch|image] [--seed S] [--size PX] --out grid.png``
+"""``effl augment preview NAME [--param k=v ...] [--backend batch|image] [--seed S] [--size PX] [-c FILE.yaml]
+--out grid.png``
 
 A 4x4 grid of a real photo (scikit-learn's sample images) under 16 random draws of an
 augmentation: the batch backend augments the 16 copies in one call, the image backend draws 16
@@ -31,6 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     preview.add_argument("--size", type=int, default=160, help="tile side in pixels (default 160)")
     preview.add_argument("--photo", choices=("china", "flower"), default="china")
     preview.add_argument("--out", required=True, help="PNG file to write")
+    from effl_plugins.config_file import add_config_arg
+
+    add_config_arg(preview)
     return parser
 
 

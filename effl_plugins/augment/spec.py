@@ -1,0 +1,223 @@
+"""Augmentation SPEC strings: what ``--aug`` and ``--image-aug`` take.
+
+A SPEC is one or more terms joined by ``+``, applied in order:
+
+- a registered augmentation, bare or called with Python-literal keyword arguments:
+  ``"brightness(max_delta=0.2)+rotate(degrees=15)+flip"``;
+- timm's RandAugment string (``rand_augment_transform`` in timm/data/auto_augment.py), read with
+  timm's meaning of each dash-separated field and mapped onto our ``rand_augment``:
+
+  ======== ======================================= ===========================================
+  field    timm                                    here
+  ======== ======================================= ===========================================
+  ``m``    magnitude on 0..10 (default 10)         ``magnitude = 3 * m`` (our 0..30 scale)
+  ``n``    ops per image (default 2)               ``num_ops = n``
+  ``mstd`` magnitude noise std; > 100 is uniform   ``magnitude_std = 3 * mstd``, ``inf`` above 100
+  ``mmax`` clip noisy magnitudes at mmax           only the default ``mmax10`` (our clip is 0..30)
+  ``inc``  ops whose severity grows with m         only ``inc1``: our ops (torchvision's space)
+                                                   always grow in severity with the magnitude
+  ``p``    probability of each op (default 0.5)    only ``p1``: every drawn op is applied
+  ``t``    named op-set / weights                  no equivalent
+  ======== ======================================= ===========================================
+
+  Fields that are left out take our component's defaults; a field written with a value that
+  ``rand_augment`` cannot honour raises ``ValueError`` rather than meaning something else.
+- ``trivial``: TrivialAugment (wide), our ``trivial_augment``.
+
+timm's other policies (``augmix-*``, ``original``, ``v0``, ``3a``) have no equivalent here and raise.
+
+Example:
+    >>> parse_spec("rand-m9-n2-mstd0.5+flip(p=0.5)")
+    [SpecTerm(name='rand_augment', kwargs={'num_ops': 2, 'magnitude': 27.0, 'magnitude_std': 1.5}, position=0), \
+SpecTerm(name='flip', kwargs={'p': 0.5}, position=19)]
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+__all__ = ["SpecTerm", "parse_spec", "parse_timm_rand_augment", "build_augmentation"]
+
+#: timm's magnitude scale (``_LEVEL_DENOM``) and ours (torchvision's 31 bins).
+TIMM_MAX_MAGNITUDE = 10.0
+OUR_MAX_MAGNITUDE = 30.0
+_SCALE = OUR_MAX_MAGNITUDE / TIMM_MAX_MAGNITUDE
+_TIMM_OTHER_POLICIES = re.compile(r"augmix(-.*)?|original|originalr|v0|v0r|3a")
+_FIELD = re.compile(r"([a-z]+)(.*)")
+
+
+@dataclass(frozen=True)
+class SpecTerm:
+    """One term of a SPEC: a registered augmentation ``name``, its keyword arguments, and where it
+    starts in the SPEC (0-based character offset)."""
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    position: int = 0
+
+
+def _split_terms(spec: str) -> list[tuple[int, str]]:
+    """``(offset, text)`` of each top-level ``+``-separated term (not splitting inside brackets or quotes)."""
+    terms, depth, quote, start = [], 0, None, 0
+    for i, char in enumerate(spec):
+        if quote:
+            quote = None if char == quote and spec[i - 1] != "\\" else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "+" and depth == 0:
+            terms.append((start, spec[start:i]))
+            start = i + 1
+    terms.append((start, spec[start:]))
+    return terms
+
+
+def _timm_number(spec: str, key: str, text: str, kind: type) -> float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"SPEC {spec!r}: RandAugment field {key!r} needs {'an integer' if kind is int else 'a number'}, "
+                         f"got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"SPEC {spec!r}: RandAugment field {key!r} must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def parse_timm_rand_augment(text: str, spec: str | None = None) -> dict[str, Any]:
+    """timm's ``rand-...`` string -> ``rand_augment`` keyword arguments (see the table above).
+
+    >>> parse_timm_rand_augment("rand-m9-mstd0.5-inc1")
+    {'magnitude': 27.0, 'magnitude_std': 1.5}
+    """
+    spec = text if spec is None else spec
+    sections = text.split("-")
+    if sections[0] != "rand":
+        raise ValueError(f"SPEC {spec!r}: a timm RandAugment string starts with 'rand', got {text!r}")
+    kwargs: dict[str, Any] = {}
+    for section in sections[1:]:
+        match = _FIELD.fullmatch(section)
+        key, value = (match.group(1), match.group(2)) if match else (section, "")
+        if key == "t" or (key.startswith("t") and not value):
+            raise ValueError(f"SPEC {spec!r}: timm's op-set field {section!r} has no equivalent here "
+                             "(rand_augment takes ops=[...] from its own 14)")
+        if key == "m":
+            magnitude = _timm_number(spec, key, value, float)
+            if magnitude > TIMM_MAX_MAGNITUDE:
+                raise ValueError(f"SPEC {spec!r}: magnitude m must lie in [0, 10] (timm's scale), got {value!r}")
+            kwargs["magnitude"] = magnitude * _SCALE
+        elif key == "n":
+            kwargs["num_ops"] = int(_timm_number(spec, key, value, int))
+        elif key == "mstd":
+            std = _timm_number(spec, key, value, float)
+            kwargs["magnitude_std"] = math.inf if std > 100 else std * _SCALE
+        elif key == "mmax":
+            if _timm_number(spec, key, value, float) != TIMM_MAX_MAGNITUDE:
+                raise ValueError(f"SPEC {spec!r}: 'mmax' other than 10 has no equivalent here (magnitudes are clipped "
+                                 "to timm's 0..10, our 0..30)")
+        elif key == "inc":
+            if _timm_number(spec, key, value, int) != 1:
+                raise ValueError(f"SPEC {spec!r}: 'inc0' has no equivalent here: our ops always grow in severity with "
+                                 "the magnitude (timm's inc1)")
+        elif key == "p":
+            if _timm_number(spec, key, value, float) != 1:
+                raise ValueError(f"SPEC {spec!r}: 'p{value}' has no equivalent here: rand_augment applies every op "
+                                 "it draws (write p1 or leave p out)")
+        else:
+            raise ValueError(f"SPEC {spec!r}: unknown RandAugment field {section!r}; "
+                             "timm's fields are m, n, mstd, mmax, inc, p, t")
+    kwargs.setdefault("magnitude", OUR_MAX_MAGNITUDE)  # timm's default m10
+    return {key: kwargs[key] for key in ("num_ops", "magnitude", "magnitude_std") if key in kwargs}
+
+
+def _call_term(spec: str, offset: int, text: str) -> SpecTerm:
+    """``name`` or ``name(key=literal, ...)`` -> SpecTerm, with ``ast`` (literals only)."""
+    stripped = text.strip()
+    where = offset + len(text) - len(text.lstrip())
+    if not stripped:
+        raise ValueError(f"SPEC {spec!r}: empty term at position {where} (a '+' with nothing on one side)")
+    try:
+        node = ast.parse(stripped, mode="eval").body
+    except SyntaxError as exc:
+        column = where + max((exc.offset or 1) - 1, 0)
+        raise ValueError(f"SPEC {spec!r}: invalid syntax at position {column}: expected NAME or "
+                         "NAME(key=value, ...)") from None
+    if isinstance(node, ast.Name):
+        return SpecTerm(node.id, {}, where)
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+        raise ValueError(f"SPEC {spec!r}: term at position {where} must be NAME or NAME(key=value, ...), "
+                         f"got {stripped!r}")
+    if node.args:
+        raise ValueError(f"SPEC {spec!r}: positional argument at position {where + node.args[0].col_offset}; "
+                         "write key=value")
+    kwargs = {}
+    for keyword in node.keywords:
+        if keyword.arg is None:
+            raise ValueError(f"SPEC {spec!r}: '**' at position {where + keyword.value.col_offset - 2} is not allowed")
+        try:
+            kwargs[keyword.arg] = ast.literal_eval(keyword.value)
+        except (ValueError, SyntaxError, TypeError):
+            raise ValueError(f"SPEC {spec!r}: argument {keyword.arg!r} at position {where + keyword.value.col_offset} "
+                             "must be a Python literal (number, string, tuple, list, True/False/None)") from None
+    return SpecTerm(node.func.id, kwargs, where)
+
+
+def parse_spec(spec: str) -> list[SpecTerm]:
+    """The terms of ``spec``, in order (syntax only: names are looked up when the SPEC is built).
+
+    Raises ``TypeError`` for a non-string and ``ValueError`` naming the SPEC and the position of
+    anything that is not a timm string, NAME or NAME(key=literal, ...).
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"spec must be a str such as 'rand-m9-n2-mstd0.5' or 'brightness(max_delta=0.2)+flip', "
+                        f"got {type(spec).__name__}")
+    terms = []
+    for offset, text in _split_terms(spec):
+        stripped = text.strip()
+        where = offset + len(text) - len(text.lstrip())
+        if stripped == "rand" or stripped.startswith("rand-"):
+            terms.append(SpecTerm("rand_augment", parse_timm_rand_augment(stripped, spec), where))
+        elif stripped == "trivial":
+            terms.append(SpecTerm("trivial_augment", {}, where))
+        elif _TIMM_OTHER_POLICIES.fullmatch(stripped):
+            raise ValueError(f"SPEC {spec!r}: timm policy {stripped!r} at position {where} has no equivalent here; "
+                             "use a rand-... string, 'trivial' or registered names")
+        else:
+            terms.append(_call_term(spec, offset, text))
+    return terms
+
+
+def build_augmentation(spec: str | None, *, backend: str = "batch") -> Callable | None:
+    """Build ``spec`` for ``backend`` ("batch" | "image"): ``None`` for ``None`` or ``""``, the
+    augmentation itself for one term, a ``compose`` of the terms in order for several.
+
+    Unknown names raise the registry's ``UnknownComponentError`` (with close matches); unknown
+    arguments a ``TypeError`` listing the component's arguments and defaults.
+
+    Example:
+        >>> aug = build_augmentation("brightness(max_delta=0.2)+flip")
+        >>> [type(op).__name__ for op in aug.ops]
+        ['Brightness', 'Flip']
+    """
+    if backend not in ("batch", "image"):
+        raise ValueError(f"backend must be 'batch' or 'image', got {backend!r}")
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        return None
+    from ..kv import check_kwargs
+    from ..plugins import get_manager
+
+    registry = get_manager().registry("augmentations")
+    ops = []
+    for term in parse_spec(spec):
+        factory = registry.get(term.name, backend).factory
+        check_kwargs(factory, term.kwargs, family="augmentation", name=term.name)
+        ops.append(factory(**term.kwargs))
+    if len(ops) == 1:
+        return ops[0]
+    return registry.get("compose", backend).factory(ops=ops)

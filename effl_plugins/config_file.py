@@ -1,0 +1,181 @@
+"""``-c/--config FILE.yaml``: a subcommand's flags from a YAML file, the command line winning.
+
+timm train.py's two-pass convention: the first pass finds the config file, its values become the
+subcommand's defaults, and the second pass parses the command line over them. Keys are the long flag
+names, with ``-`` or ``_`` (``batch-size`` or ``batch_size``); values go through the same type checks
+as on the command line::
+
+    # run.yaml                          # effl finetune -c run.yaml --lr 3e-4  (the command line wins)
+    model: test_resnet
+    lr: 1.0e-3
+    mean: [0.5, 0.5, 0.5]
+    pretrained: true
+    strategy-arg: {threshold: 0.95}     # or a list: ["threshold=0.95"]
+
+A subparser opts in with ``add_config_arg(parser)``; every parser given ``add_training_args`` has it.
+Unknown keys, a missing file, invalid YAML or a value its flag refuses: one line on stderr, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+__all__ = ["add_config_arg", "parse_args_with_config", "load_config"]
+
+
+def add_config_arg(parser: argparse.ArgumentParser) -> None:
+    """Give ``parser`` the ``-c/--config FILE.yaml`` option that ``parse_args_with_config`` reads."""
+    parser.add_argument("-c", "--config", default=None, metavar="FILE.yaml",
+                        help="YAML file of flag values (keys: long flag names); the command line overrides it")
+
+
+def load_config(path: str) -> dict[str, Any]:
+    """The mapping in YAML file ``path``; ``ValueError`` (one line) when it is missing or not a mapping."""
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"-c/--config: no such file {path!r}")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        reason = getattr(exc, "problem", None) or type(exc).__name__
+        raise ValueError(f"-c/--config: {path!r} is not valid YAML{line}: {reason}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"-c/--config: {path!r} must hold a mapping of flag names to values, got {type(data).__name__}")
+    return data
+
+
+def _parser_chain(parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> Iterator[argparse.ArgumentParser]:
+    """``parser`` and the subparsers ``namespace`` chose, outermost first."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = getattr(namespace, action.dest, None) if action.dest != argparse.SUPPRESS else None
+            if chosen in action.choices:
+                yield from _parser_chain(action.choices[chosen], namespace)
+            return
+
+
+def _all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                yield from _all_parsers(sub)
+
+
+def _first_pass(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse with every required option relaxed (the config file may be what provides it)."""
+    relaxed = [a for p in _all_parsers(parser) for a in p._actions if a.option_strings and a.required]
+    for action in relaxed:
+        action.required = False
+    try:
+        namespace, _ = parser.parse_known_args(argv)
+    finally:
+        for action in relaxed:
+            action.required = True
+    return namespace
+
+
+def _flag_table(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """``{"batch_size": action, ...}`` for every long option but help and the config option itself."""
+    table = {}
+    for action in parser._actions:
+        if action.dest in ("help", "config") or isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            continue
+        for option in action.option_strings:
+            if option.startswith("--"):
+                table[option[2:].replace("-", "_")] = action
+    return table
+
+
+def _tokens(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [f"{k}={v!r}" for k, v in value.items()]
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def _config_value(parser: argparse.ArgumentParser, action: argparse.Action, key: str, value: Any) -> Any:
+    """``value`` from the YAML file as the command line would have set it (same types, checks, actions)."""
+    option = action.option_strings[-1]
+    if action.nargs == 0:  # store_true / store_false / store_const
+        if not isinstance(value, bool):
+            raise ValueError(f"-c/--config: {key!r} ({option}) must be true or false, got {value!r}")
+        return action.const if value else action.default
+    if value is None:
+        if action.default is None:
+            return None
+        raise ValueError(f"-c/--config: {key!r} ({option}) needs a value, got null")
+    if action.nargs == "?" and isinstance(value, bool):
+        return action.const if value else action.default
+    scratch = argparse.Namespace(**{action.dest: None})
+    try:
+        if isinstance(action, argparse._AppendAction):
+            for token in _tokens(value):
+                action(parser, scratch, parser._get_values(action, [token]), option)
+        else:
+            tokens = _tokens(value)
+            if action.nargs is None or action.nargs == "?":
+                if len(tokens) != 1:
+                    raise argparse.ArgumentError(action, f"expected one value, got {value!r}")
+            action(parser, scratch, parser._get_values(action, tokens), option)
+    except argparse.ArgumentError as exc:
+        raise ValueError(f"-c/--config: {key!r} ({option}): {exc.message}") from None
+    return getattr(scratch, action.dest)
+
+
+def _apply(parser: argparse.ArgumentParser, config: dict[str, Any], path: str) -> None:
+    table = _flag_table(parser)
+    unknown = [str(k) for k in config if str(k).lstrip("-").replace("-", "_") not in table]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key.lstrip("-").replace("-", "_"), list(table), n=1)
+            hints.append(f"{key!r} (did you mean {close[0].replace('_', '-')!r}?)" if close else repr(key))
+        raise ValueError(f"-c/--config: {path!r} has unknown key(s) {', '.join(hints)}; "
+                         f"keys are {parser.prog}'s long flag names (see {parser.prog} --help)")
+    defaults = {}
+    for key, value in config.items():
+        action = table[str(key).lstrip("-").replace("-", "_")]
+        original_error = parser.error
+        parser.error = _raise_value_error  # type: ignore[method-assign]
+        try:
+            defaults[action.dest] = _config_value(parser, action, str(key), value)
+        finally:
+            parser.error = original_error  # type: ignore[method-assign]
+        action.required = False
+    parser.set_defaults(**defaults)
+
+
+def _raise_value_error(message: str):
+    """Stands in for ``parser.error`` while a value from the file is checked (custom actions call it)."""
+    raise argparse.ArgumentError(None, message)
+
+
+def parse_args_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """``parser.parse_args(argv)`` where the chosen subcommand's ``-c FILE`` values are its defaults.
+
+    Errors in the file go through the subcommand parser's ``error`` (one line, exit 2).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    namespace = _first_pass(parser, argv)
+    path = getattr(namespace, "config", None)
+    if path is None:
+        return parser.parse_args(argv)
+    target = [p for p in _parser_chain(parser, namespace) if any(a.dest == "config" for a in p._actions)][-1]
+    try:
+        _apply(target, load_config(path), path)
+    except ValueError as exc:
+        target.error(str(exc))
+    return parser.parse_args(argv)

@@ -1,0 +1,94 @@
+"""Subcommands that installed plugins add to ``effl`` through the ``register_commands`` hook.
+
+A plugin module (an entry point of group ``effl_plugins``) may implement::
+
+    @ep.hookimpl
+    def register_commands(subparsers):
+        parser = subparsers.add_parser("hello", help="say hello")
+        parser.add_argument("--name", default="world")
+        parser.set_defaults(handler=lambda args: print(f"hello {args.name}") or 0)
+
+``handler(args) -> int`` runs the command (its return value is the exit status). Only the
+modules of other distributions are imported here, not the built-in components, so ``effl --help``
+stays fast; ``EFFL_LOAD_PLUGINS`` selects distributions as for components. A plugin whose hook
+fails, or that reuses a command name, is skipped with a warning naming it (``EFFL_STRICT_PLUGINS=1``:
+an error); one that fails to import is skipped here and reported by the component loader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as metadata
+import os
+import re
+import warnings
+
+__all__ = ["add_plugin_commands"]
+
+_GROUP = "effl_plugins"
+_BUILTIN = "effl-plugins"
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _plugin_entry_points() -> list[tuple[str, metadata.EntryPoint]]:
+    """``(distribution, entry point)`` of every other distribution's plugin, in distribution order."""
+    only = os.environ.get("EFFL_LOAD_PLUGINS")
+    allowed = None if only is None else {_normalize(n) for n in only.split(",") if n.strip()}
+    found: dict[tuple[str, str], tuple[str, metadata.EntryPoint]] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"] or "?"
+        norm = _normalize(name)
+        if norm == _BUILTIN or (allowed is not None and norm not in allowed):
+            continue
+        for entry_point in dist.entry_points:
+            if entry_point.group == _GROUP:
+                found.setdefault((norm, entry_point.name), (name, entry_point))
+    return [found[key] for key in sorted(found)]
+
+
+def _strict() -> bool:
+    return os.environ.get("EFFL_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _remove_commands(subparsers: argparse._SubParsersAction, names: set[str]) -> None:
+    """Undo the commands a failing plugin added before it failed."""
+    for name in names:
+        subparsers.choices.pop(name, None)
+    subparsers._choices_actions[:] = [a for a in subparsers._choices_actions if a.dest not in names]
+
+
+def add_plugin_commands(subparsers: argparse._SubParsersAction) -> list[str]:
+    """Call every installed plugin's ``register_commands(subparsers)``; return the commands added."""
+    from .errors import EfflWarning, PluginLoadError
+    from .plugins import _real_interrupt, _watch_sigint
+
+    added: list[str] = []
+    for dist_name, entry_point in _plugin_entry_points():
+        plugin = f"{dist_name}:{entry_point.name}"
+        before = set(subparsers.choices)
+        with _watch_sigint() as watch:
+            try:
+                module = entry_point.load()
+            except BaseException as exc:  # noqa: BLE001 - the component loader reports it, once
+                if _real_interrupt(exc, watch):
+                    raise
+                continue
+            hook = getattr(module, "register_commands", None)
+            if hook is None or not hasattr(hook, "effl_plugins_impl"):
+                continue
+            try:
+                hook(subparsers=subparsers)
+            except BaseException as exc:  # noqa: BLE001 - one bad plugin must not break effl, sys.exit included
+                if _real_interrupt(exc, watch):
+                    raise
+                _remove_commands(subparsers, set(subparsers.choices) - before)
+                error = PluginLoadError(plugin, dist_name, exc)
+                if _strict():
+                    raise error from exc
+                warnings.warn(f"{error} (while adding its effl commands)", EfflWarning, stacklevel=2)
+                continue
+        added.extend(sorted(set(subparsers.choices) - before))
+    return added
