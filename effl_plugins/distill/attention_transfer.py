@@ -6,8 +6,11 @@ A feature map ``A`` ``[B, C, H, W]`` gives the spatial attention map ``Q = mean_
 l2-normalized per sample. Per feature pair, ``at = mean_{b,hw} (Q_s / ||Q_s|| - Q_t / ||Q_t||)^2``
 (the authors' code: squared differences averaged over batch and positions); student maps of another
 spatial size are adaptive-average-pooled to the teacher's ``H x W`` (channel counts may differ).
-``loss = beta / 2 * sum_pairs at + ce_weight * CE(s, y) + kd_weight * KD_T(s, t)`` with the paper's
-``beta = 1000`` and ``ce_weight = 1``; ``kd_weight > 0`` gives the paper's AT+KD. Features come as
+``loss = beta * sum_pairs at + ce_weight * CE(s, y) + kd_weight * KD_T(s, t)`` with ``beta = 1000`` and
+``ce_weight = 1``; ``kd_weight > 0`` gives the paper's AT+KD. The weighting is the authors' code's
+(szagoruyko/attention-transfer, ``cifar.py``/``imagenet.py``: ``opt.beta * sum(loss_groups)`` with
+``--beta 1e+3``; mdistiller's AT uses the same 1000 on the sum): the paper's formula writes
+``beta / 2``, which its experiments did not use. Features come as
 ``student_features=`` / ``teacher_features=`` keywords (a tensor or a list of maps); without them the
 loss is its logit part alone (``uses_features`` tells a training loop to pass them).
 """
@@ -34,7 +37,7 @@ class AttentionTransferLoss(FeatureDistillationLoss):
     """Activation-based attention transfer over one or more feature-map pairs.
 
     Args:
-        beta: weight of the attention term >= 0 (the total uses ``beta / 2``). p: exponent > 0.
+        beta: weight of the summed attention terms >= 0 (the authors' code: ``beta * sum``). p: exponent > 0.
         ce_weight, kd_weight, temperature: the logit part. teacher_classes: for the KD term.
 
     Shape:
@@ -66,4 +69,4 @@ class AttentionTransferLoss(FeatureDistillationLoss):
     def forward(self, student_logits, teacher_logits=None, targets=None, *, student_features=None, teacher_features=None, **features):
         pairs = feature_pairs(student_features, teacher_features)
         at = torch.stack([self._pair(i, s, t) for i, (s, t) in enumerate(pairs)]).sum() if pairs else None
-        return self.combine("at", at, self.beta / 2, student_logits, teacher_logits, targets)
+        return self.combine("at", at, self.beta, student_logits, teacher_logits, targets)

@@ -31,7 +31,7 @@ def test_value_and_gradient_match_float64_reference(seed, cs, ct, size, p, beta,
     y = y if labelled else None
     out = ep.create_loss("attention_transfer", beta=beta, p=p)(s, t, y, student_features=f_s, teacher_features=f_t)
     f_s64 = [f.detach().double().requires_grad_(True) for f in f_s]
-    ref = beta / 2 * sum(reference_at(a, b.detach(), p) for a, b in zip(f_s64, f_t))
+    ref = beta * sum(reference_at(a, b.detach(), p) for a, b in zip(f_s64, f_t))
     ref = ref if y is None else ref + ce64(s64, y)
     torch.testing.assert_close(out["loss"].double(), ref, rtol=1e-4, atol=1e-5)
     out["loss"].backward()
@@ -47,7 +47,30 @@ def test_student_maps_are_pooled_to_the_teacher_size():
     q_s = (f_s.double() ** 2).mean(1).reshape(2, 4, 2, 4, 2).mean((2, 4)).flatten(1)
     q_t = (f_t.double() ** 2).mean(1).flatten(1)
     expected = ((q_s / q_s.norm(dim=1, keepdim=True) - q_t / q_t.norm(dim=1, keepdim=True)) ** 2).mean()
-    torch.testing.assert_close(out["loss"].double(), expected, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(out["at"].double(), expected, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(out["loss"].double(), 2.0 * expected, rtol=1e-5, atol=1e-7)
+
+
+def authors_at_loss64(x, y):
+    """The authors' per-pair term (szagoruyko/attention-transfer utils.py), written here in float64:
+    l2-normalized mean over channels of x^2, squared differences averaged."""
+    def at(a):
+        q = a.double().pow(2).mean(1).reshape(a.shape[0], -1)
+        return q / q.norm(dim=1, keepdim=True)
+    return (at(x) - at(y)).pow(2).mean()
+
+
+def test_the_weighting_is_the_authors_beta_times_the_sum_over_pairs():
+    g = torch.Generator().manual_seed(3)
+    f_s = [torch.randn(4, c, s, s, generator=g) for c, s in [(3, 8), (5, 4), (7, 2)]]
+    f_t = [torch.randn(4, 2 * c, s, s, generator=g) for c, s in [(3, 8), (5, 4), (7, 2)]]
+    y = torch.arange(4)
+    logits = torch.randn(4, 6, generator=g)
+    out = ep.create_loss("attention_transfer")(logits, None, y, student_features=f_s, teacher_features=f_t)
+    pairs = [authors_at_loss64(a, b) for a, b in zip(f_s, f_t)]
+    expected = 1000.0 * sum(pairs) + torch.nn.functional.cross_entropy(logits.double(), y)
+    torch.testing.assert_close(out["at"].double(), sum(pairs), rtol=1e-5, atol=1e-9)
+    torch.testing.assert_close(out["loss"].double(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_same_attention_gives_zero_whatever_the_channels():

@@ -36,6 +36,25 @@ def test_differs_from_kd_by_the_teacher_entropy():
     torch.testing.assert_close((soft - kd).double(), entropy, rtol=1e-5, atol=1e-5)
 
 
+def deit_soft64(s, t, temperature):
+    """DeiT's soft distillation term (facebookresearch/deit losses.py), written here in float64:
+    T^2 * sum over batch and classes of p_t (log p_t - log p_s), divided by B * K."""
+    log_p_s, log_p_t = log_softmax64(s / temperature), log_softmax64(t / temperature)
+    return (log_p_t.exp() * (log_p_t - log_p_s)).sum() * temperature**2 / s.numel()
+
+
+@pytest.mark.parametrize("temperature", [1.0, 3.0])
+def test_deits_soft_term_is_kd_over_k_and_our_soft_over_k_exceeds_it_by_the_entropy(temperature):
+    s, _, t, _ = inputs(4, 5, 7)
+    deit = deit_soft64(s.detach(), t, temperature)
+    kd = ep.create_loss("kd", temperature=temperature)(s, t)["kd"].double()
+    soft = ep.create_loss("soft_target_ce", temperature=temperature)(s, t)["soft"].double()
+    torch.testing.assert_close(kd / 7, deit, rtol=1e-5, atol=1e-7)
+    log_p_t = log_softmax64(t / temperature)
+    entropy = -(log_p_t.exp() * log_p_t).sum(-1).mean() * temperature**2
+    torch.testing.assert_close(soft / 7 - deit, entropy / 7, rtol=1e-5, atol=1e-6)
+
+
 def test_defaults_are_deit():
     loss = ep.create_loss("soft_target_ce")
     assert (loss.temperature, loss.alpha) == (1.0, 0.5)
