@@ -7,6 +7,11 @@ student only. Losses compute in float32 (or wider) whatever the input dtype.
 Heads with different class counts (a 100-class teacher, a 10-class student) need an explicit
 ``teacher_classes``: one teacher class index per student class, so that
 ``teacher_logits[:, teacher_classes]`` is ``[B, K_student]``. Without it, shapes must match.
+
+Input checks (``DistillationLoss.logits``): a batch of at least one sample (an empty batch has no
+mean), class ids in ``0..K-1``, soft-target rows that are probabilities. Logits are not checked for
+non-finite values per call: that costs a pass over every tensor on the hot path, and a training loop
+stops on a non-finite loss instead.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from torch import nn
 
 __all__ = [
     "DistillationLoss", "FeatureDistillationLoss", "as_float", "feature_pairs", "check_fraction", "check_logits", "check_non_negative", "check_positive",
-    "check_targets", "class_map", "cross_entropy", "select_teacher_classes",
+    "check_targets", "class_map", "cross_entropy", "select_teacher_classes", "soft_target_tolerance",
 ]
 
 
@@ -87,6 +92,9 @@ def check_logits(student: Any, teacher: Any = None, *, teacher_required: bool = 
     if not isinstance(student, torch.Tensor) or student.ndim != 2 or not student.dtype.is_floating_point:
         shape = tuple(student.shape) if isinstance(student, torch.Tensor) else type(student).__name__
         raise ValueError(f"student_logits must be a floating tensor [B, K], got {shape}")
+    if student.shape[0] == 0 or student.shape[1] == 0:
+        raise ValueError(f"student_logits must hold at least one sample and one class, got shape {list(student.shape)} "
+                         "(a loss is a mean over the batch: an empty batch has none)")
     if teacher is None:
         if teacher_required:
             raise ValueError("teacher_logits is required by this loss, got None")
@@ -104,18 +112,38 @@ def check_logits(student: Any, teacher: Any = None, *, teacher_required: bool = 
 
 
 def check_targets(targets: Any, student: torch.Tensor) -> None:
-    """Hard class ids ``[B]`` (int) or soft targets ``[B, K]`` (float, rows summing to 1)."""
+    """Hard class ids ``[B]`` (int, each in ``0..K-1``) or soft targets ``[B, K]`` (float rows of
+    probabilities: non-negative, summing to 1 within ``soft_target_tolerance``)."""
     if targets is None:
         return
     if not isinstance(targets, torch.Tensor):
         raise ValueError(f"targets must be a tensor of class ids [B] or probabilities [B, K], got {type(targets).__name__}")
-    hard = targets.ndim == 1 and not targets.dtype.is_floating_point
+    integer = not targets.dtype.is_floating_point and not targets.is_complex() and targets.dtype != torch.bool
+    hard = targets.ndim == 1 and integer
     soft = targets.ndim == 2 and targets.dtype.is_floating_point and targets.shape == student.shape
     if not (hard or soft) or targets.shape[0] != student.shape[0]:
         raise ValueError(
             f"targets must be int class ids [B={student.shape[0]}] or float probabilities {list(student.shape)}, "
             f"got {targets.dtype} {list(targets.shape)}"
         )
+    if hard:
+        low, high = int(targets.min()), int(targets.max())
+        if low < 0 or high >= student.shape[1]:
+            raise ValueError(f"targets must be class ids in 0..{student.shape[1] - 1} (K={student.shape[1]}), "
+                             f"got values in {low}..{high}")
+        return
+    tolerance = soft_target_tolerance(targets.dtype)
+    sums = targets.double().sum(dim=1)
+    bad = ~((sums - 1).abs() <= tolerance) | (targets < 0).any(dim=1)  # NaN sums are bad too
+    if bool(bad.any()):
+        row = int(bad.nonzero()[0])
+        raise ValueError(f"soft targets must be rows of probabilities (>= 0, summing to 1 within {tolerance}); "
+                         f"row {row} sums to {float(sums[row]):.6g} with minimum {float(targets[row].min()):.6g}")
+
+
+def soft_target_tolerance(dtype: torch.dtype) -> float:
+    """How far a soft-target row's sum may be from 1: 1e-3 in float32/float64, 1e-2 in 16-bit floats."""
+    return 1e-3 if torch.finfo(dtype).bits >= 32 else 1e-2
 
 
 class DistillationLoss(nn.Module):
