@@ -100,13 +100,11 @@ class CRDLoss(FeatureDistillationLoss):
         self.register_buffer("queue_pointer", torch.zeros((), dtype=torch.long))
         self.register_buffer("log_normalizers", torch.full((2,), float("nan")))  # log Z for each side, set once
 
-    def _scores(self, v, other, memory, indices):
+    def _scores(self, v, other, memory, rows):
         """``[B, 1 + K]``: the positive in column 0, then the negatives, divided by ``nce_t``."""
-        if indices is None:
+        if rows is None:
             return torch.cat([(v * other.detach()).sum(1, keepdim=True), v @ memory.clone().T], 1) / self.nce_t
-        negatives = torch.randint(0, self.num_data, (len(v), self.nce_k), device=v.device)
-        rows = memory[torch.cat([indices[:, None], negatives], 1)]  # [B, 1 + K, feat_dim]
-        return torch.einsum("bkd,bd->bk", rows, v) / self.nce_t
+        return torch.einsum("bkd,bd->bk", memory[rows], v) / self.nce_t
 
     def _check_indices(self, indices, batch):
         if self.num_data is None:
@@ -136,8 +134,10 @@ class CRDLoss(FeatureDistillationLoss):
     def _contrast(self, student, teacher, indices):
         v_s = F.normalize(self.embed_student(student), dim=1)
         v_t = F.normalize(self.embed_teacher(teacher), dim=1)
-        scores = [self._scores(v_s, v_t, self.memory_teacher, indices),
-                  self._scores(v_t, v_s, self.memory_student, indices)]
+        rows = None  # per-sample memory: the sample's row, then K uniform draws shared by both sides
+        if indices is not None:
+            rows = torch.cat([indices[:, None], torch.randint(0, self.num_data, (len(v_s), self.nce_k), device=v_s.device)], 1)
+        scores = [self._scores(v_s, v_t, self.memory_teacher, rows), self._scores(v_t, v_s, self.memory_student, rows)]
         if self.training and torch.isnan(self.log_normalizers).any():
             with torch.no_grad():
                 estimates = [torch.logsumexp(s.flatten(), 0) - math.log(s.numel()) for s in scores]
