@@ -68,12 +68,12 @@ __all__ = [
     "selftrain",
     "strategies",
     "data",
-    "engine",
+    "train",
     "finetune",
     "testing",
 ]
 
-_LAZY_SUBMODULES = {"augment", "distill", "selftrain", "strategies", "data", "engine", "finetune", "testing"}
+_LAZY_SUBMODULES = {"augment", "distill", "selftrain", "strategies", "data", "train", "finetune", "testing"}
 
 
 def __getattr__(name: str) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["check_augmentation", "check_image_augmentation", "check_loss", "check_strategy", "sample_batch", "sample_logits"]
+__all__ = ["check_augmentation", "check_image_augmentation", "check_loss", "check_strategy", "small_digits", "sample_batch", "sample_logits"]
 
 
 def sample_batch(dtype: torch.dtype = torch.uint8, batch: int = 6, size: int = 24, seed: int = 0) -> torch.Tensor:
@@ -157,6 +157,19 @@ def check_loss(loss: Any, batch: int = 8, classes: int = 10, **kwargs: Any) -> N
         assert torch.isfinite(s.grad.float()).all(), f"{loss!r}: non-finite gradient on {dtype} / extreme logits"
 
 
+def small_digits(labeled: int = 20, test: int = 40, unlabeled: int = 60, image_size: int = 32) -> Any:
+    """A small slice of the embedded digits through the engine's transforms (whole image, no flip)."""
+    from .data import DataConfig, build_data
+
+    config = DataConfig((3, image_size, image_size), "bilinear", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 1.0)
+    data = build_data("digits", config, num_labeled=labeled, scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0)
+    data.test = data.test.subset(range(test))
+    data.unlabeled = data.unlabeled.subset(range(unlabeled))
+    data.unlabeled_eval = data.unlabeled_eval.subset(range(unlabeled))
+    data.hidden_targets = data.hidden_targets[:unlabeled]
+    return data
+
+
 def check_strategy(strategy: Any, data: Any = None, **kwargs: Any) -> dict:
     """Strategy contract: ``run(data, out_dir=...)`` returns a summary with accuracies in [0, 1]
     and ``epochs``, writes ``summary.json``, and a second run with the same seed gives the same summary.
@@ -169,12 +182,8 @@ def check_strategy(strategy: Any, data: Any = None, **kwargs: Any) -> dict:
 
     import effl_plugins as ep
 
-    from .data import load_digits
-
     if data is None:
-        data = load_digits(num_labeled=20, num_test=40, image_size=32)
-        data.unlabeled = data.unlabeled.subset(range(60))
-        data.hidden_targets = data.hidden_targets[:60]
+        data = small_digits()
     make = (lambda: ep.create_strategy(strategy, **kwargs)) if isinstance(strategy, str) else (lambda: strategy)
     summaries = []
     for _ in range(2):

@@ -1,54 +1,41 @@
 """``effl distill --data digits|PATH --teacher NAME[:CKPT] --student NAME [--loss kd] [--loss-arg k=v ...]
-[--epochs N] [--batch-size B] [--out DIR] [--seed S] [--resume]``
+[--teacher-epochs N] [timm flags]``
 
-With no teacher checkpoint the teacher is first trained on the labeled data (``--teacher-epochs``,
-default ``--epochs``). Every error is raised before training starts, with nothing written to ``--out``.
+Knowledge distillation with any registered loss (``effl list losses``; ``effl info NAME`` shows its
+arguments). With no teacher checkpoint the teacher is first trained on the labeled data
+(``--teacher-epochs``, default ``--epochs``). The student's data config drives the data; a teacher
+from a checkpoint sees the batch at its own size and normalisation. Every error is raised before
+training starts, with nothing written to ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 
-from .finetune import add_common, finish, resolve_device
+from ._train_args import add_training_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("distill", help="knowledge distillation from a frozen teacher", description=__doc__)
-    add_common(parser)
+    parser = subparsers.add_parser("distill", help="knowledge distillation from a frozen teacher", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="'digits' (embedded) or a dataset root with train/ and val/")
     parser.add_argument("--teacher", required=True, help="timm model NAME or NAME:CHECKPOINT")
     parser.add_argument("--student", required=True, help="timm model NAME (or NAME:CHECKPOINT)")
     parser.add_argument("--loss", default="kd", help="registered loss name (effl list losses)")
     parser.add_argument("--loss-arg", action="append", default=[], metavar="K=V", help="loss keyword argument (repeatable)")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--teacher-epochs", type=int, default=None)
+    parser.add_argument("--teacher-epochs", type=int, default=None, metavar="N")
+    parser.add_argument("--unlabeled", metavar="DIR", help="unlabeled images the teacher also teaches on (digits: its own)")
+    add_training_args(parser, strategy="distill")
     return parser
 
 
-def parse_loss_args(pairs: list[str]) -> dict:
-    """``["temperature=4", "alpha=0.5"]`` -> ``{"temperature": 4, "alpha": 0.5}`` (Python literals, else strings)."""
-    parsed = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--loss-arg must be KEY=VALUE, got {pair!r}")
-        try:
-            parsed[key.strip()] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            parsed[key.strip()] = value
-    return parsed
-
-
 def run(args) -> int:
-    import effl_plugins as ep
-    from effl_plugins.data import load_data
+    from ..kv import check_kwargs, parse_kv
+    from ..plugins import get_manager
+    from ._training import run_strategy
 
-    loss_args = parse_loss_args(args.loss_arg)
-    data = load_data(args.data, image_size=args.image_size)
-    strategy = ep.create_strategy(
-        "distill", model=args.student, teacher=args.teacher, loss=args.loss, loss_args=loss_args, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=resolve_device(args.device),
-        teacher_epochs=args.teacher_epochs,
-    )
-    strategy.build(data.num_classes)  # unknown names, unfit checkpoints, bad loss arguments: fail before --out is touched
-    return finish(strategy.run(data, out_dir=args.out, resume=args.resume), args.out)
+    loss_args = parse_kv(args.loss_arg, option="--loss-arg")
+    check_kwargs(get_manager().registry("losses").get(args.loss).factory, loss_args, family="loss", name=args.loss)
+    kwargs = {"teacher": args.teacher, "loss": args.loss, "loss_args": loss_args, "teacher_epochs": args.teacher_epochs}
+    return run_strategy(args, command="distill", strategy=args.strategy, model=args.student, strategy_kwargs=kwargs,
+                        data=args.data, unlabeled=args.unlabeled)

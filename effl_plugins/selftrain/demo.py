@@ -1,4 +1,4 @@
-"""The seeds' story end to end on the embedded digits (100 labels, the rest unlabeled):
+"""Data-efficient learning end to end on the embedded digits (100 labels, the rest unlabeled):
 supervised baseline -> fine-tuning -> knowledge distillation -> pseudo-labelling -> Noisy Student
 rounds -> FixMatch. Each stage records its test accuracy and wall time in ``report.json``.
 
@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 
 from ..checkpoints import atomic_write_text
-from ..data import DataBundle, load_digits
-from ..engine import TrainConfig, evaluate, fit, make_loader, normalize, seed_everything
-from ..finetune import discriminative_param_groups
-from .training import build_model, save_weights, train_supervised
+from ..data import DataBundle, DataConfig, build_data, resolve_data_config
 
-__all__ = ["DemoPlan", "PLANS", "run_demo", "distill_on_unlabeled"]
+__all__ = ["DemoPlan", "PLANS", "run_demo", "demo_data"]
+
+#: The digits are 8x8 images upsampled to 32x32: the demo trains at that size, on the whole image
+#: (no random crop: a crop of a digit is often another digit), with no flip (digits are not mirror-symmetric).
+DEMO_IMAGE_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -50,70 +50,31 @@ PLANS = {
 }
 
 
-def _config(epochs: int, seed: int, lr: float = 3e-3, batch_size: int = 32) -> TrainConfig:
-    return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=1e-4, seed=seed, progress=False)
+def demo_data(model: str, seed: int, unlabeled: int | None) -> DataBundle:
+    """The embedded digits (100 labels) through the engine's transforms at 32 px, whole image, no flip."""
+    import timm
 
-
-def distill_on_unlabeled(student, teacher, data: DataBundle, config: TrainConfig, temperature: float = 4.0,
-                         alpha: float = 0.7) -> float:
-    """Hinton KD (the registered ``kd`` loss): the student matches the teacher's softened outputs on
-    labeled and unlabeled images alike, plus ``(1 - alpha)`` cross-entropy on the labeled ones.
-    Returns the student's final test accuracy."""
-    import effl_plugins as ep
-
-    kd = ep.create_loss("kd", temperature=temperature)
-    images = torch.cat([data.labeled.images, data.unlabeled.images])
-    targets = torch.cat([data.labeled.targets, torch.full((len(data.unlabeled),), -1)])
-    loader = make_loader(torch.utils.data.TensorDataset(images, targets), config.batch_size * 2, shuffle=True, seed=config.seed)
-    optimizer = torch.optim.AdamW(student.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    teacher.eval()
-    seed_everything(config.seed)
-    for _ in range(config.epochs):
-        student.train()
-        for x, y in loader:
-            x = normalize(x)
-            with torch.no_grad():
-                teacher_logits = teacher(x)
-            logits = student(x)
-            loss = alpha * kd(logits, teacher_logits)["loss"]
-            known = y >= 0
-            if known.any():
-                loss = loss + (1 - alpha) * F.cross_entropy(logits[known], y[known])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    return evaluate(student, data.test)
+    config: DataConfig = resolve_data_config(model=timm.create_model(model.partition(":")[0], num_classes=10),
+                                             img_size=DEMO_IMAGE_SIZE, crop_pct=1.0)
+    data = build_data("digits", config, num_labeled=100, scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0, seed=seed)
+    if unlabeled is not None:
+        data.unlabeled = data.unlabeled.subset(range(unlabeled))
+        data.unlabeled_eval = data.unlabeled_eval.subset(range(unlabeled))
+        data.hidden_targets = data.hidden_targets[:unlabeled]
+    return data
 
 
 def _stages(plan: DemoPlan, data: DataBundle, out: Path, seed: int) -> list[tuple[str, Callable[[], float]]]:
-    import effl_plugins as ep
+    from .._api import create_strategy
 
-    model, nc = plan.model, data.num_classes
-    baseline_ckpt = out / "baseline.safetensors"
+    model = plan.model
+    baseline_ckpt = out / "baseline" / "checkpoint.pt"
+    shared = {"seed": seed, "weight_decay": 1e-4, "progress": False, "device": "cpu"}
 
-    def baseline() -> float:
-        net = build_model(model, nc, seed)
-        train_supervised(net, data.labeled, data.test, _config(plan.baseline_epochs, seed))
-        save_weights(net, baseline_ckpt)
-        return evaluate(net, data.test)
-
-    def finetune() -> float:  # the seeds' second transfer recipe: low LR backbone, high LR head
-        net = build_model(f"{model}:{baseline_ckpt}", nc, seed)
-        config = _config(plan.finetune_epochs, seed, lr=1e-3)
-        optimizer = torch.optim.AdamW(discriminative_param_groups(net, 3e-4, 3e-3, 1e-4))
-        fit(net, data.labeled, data.test, optimizer, config, augment=ep.create_augmentation("brightness"))
-        return evaluate(net, data.test)
-
-    def distill() -> float:
-        teacher = build_model(f"{model}:{baseline_ckpt}", nc, seed)
-        student = build_model(model, nc, seed + 1)
-        return distill_on_unlabeled(student, teacher, data, _config(plan.kd_epochs, seed, batch_size=plan.student_batch // 2))
-
-    def strategy(name: str, **kwargs: Any) -> Callable[[], float]:
+    def strategy(name: str, out_name: str, **kwargs: Any) -> Callable[[], float]:
         def stage() -> float:
-            run = ep.create_strategy(name, **{"model": model, "seed": seed, "weight_decay": 1e-4, **kwargs})
-            run.config.progress = False
-            summary = run.run(data, out_dir=out / name)
+            run = create_strategy(name, **{"model": model, **shared, **kwargs})
+            summary = run.run(data, out_dir=out / out_name)
             stage.summary = summary
             return summary["final_accuracy"]
         return stage
@@ -121,14 +82,19 @@ def _stages(plan: DemoPlan, data: DataBundle, out: Path, seed: int) -> list[tupl
     teacher = f"{model}:{baseline_ckpt}"
     student_kwargs = dict(epochs=plan.student_epochs, batch_size=plan.student_batch, lr=3e-3, teacher=teacher)
     return [
-        ("supervised baseline", baseline),
-        ("fine-tune (discriminative LR)", finetune),
-        ("knowledge distillation (kd)", distill),
-        ("pseudo-labelling", strategy("pseudo_label", threshold=0.7, augment="brightness", **student_kwargs)),
-        ("noisy student", strategy("noisy_student", rounds=plan.rounds, students=list(plan.students), threshold=0.7,
-                                   **student_kwargs)),
-        ("fixmatch (from the baseline)", strategy("fixmatch", model=teacher, epochs=plan.fixmatch_epochs, batch_size=32,
-                                                  lr=1e-3, mu=3, flip=False, threshold=0.95)),
+        ("supervised baseline", strategy("finetune", "baseline", epochs=plan.baseline_epochs, batch_size=32, lr=3e-3,
+                                         backbone_lr=3e-3)),
+        ("fine-tune (discriminative LR)", strategy("finetune", "finetune", model=teacher, epochs=plan.finetune_epochs,
+                                                   batch_size=32, lr=3e-3, backbone_lr=3e-4, aug="brightness")),
+        ("knowledge distillation (kd)", strategy("distill", "distill", teacher=teacher, epochs=plan.kd_epochs,
+                                                 batch_size=plan.student_batch, lr=3e-3, loss="kd",
+                                                 loss_args={"temperature": 4.0, "alpha": 0.7})),
+        ("pseudo-labelling", strategy("pseudo_label", "pseudo_label", threshold=0.7, augment="brightness",
+                                      **student_kwargs)),
+        ("noisy student", strategy("noisy_student", "noisy_student", rounds=plan.rounds, students=list(plan.students),
+                                   threshold=0.7, **student_kwargs)),
+        ("fixmatch (from the baseline)", strategy("fixmatch", "fixmatch", model=teacher, epochs=plan.fixmatch_epochs,
+                                                  batch_size=32, lr=1e-3, mu=3, flip=False, threshold=0.95)),
     ]
 
 
@@ -140,10 +106,7 @@ def run_demo(out_dir: str | Path, seed: int = 0, quick: bool = False, log: Calla
         plan = PLANS["quick" if quick else "full"]
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        data = load_digits(num_labeled=100, image_size=32)
-        if plan.unlabeled is not None:
-            data.unlabeled = data.unlabeled.subset(range(plan.unlabeled))
-            data.hidden_targets = data.hidden_targets[: plan.unlabeled]
+        data = demo_data(plan.model, seed, plan.unlabeled)
         stages = []
         for name, stage in _stages(plan, data, out, seed):
             start = time.perf_counter()

@@ -1,7 +1,8 @@
 """Labelling an unlabeled set with a teacher into the pseudo-label store, shard by shard.
 
 The teacher runs without noise: ``eval()`` mode (no dropout, no drop path, BatchNorm running
-statistics), under ``torch.no_grad()``, on un-augmented images. Under ``torchrun`` each rank labels
+statistics), under ``torch.no_grad()``, on un-augmented images (the dataset's eval transform),
+streamed through a ``DataLoader`` with ``workers`` processes a shard at a time. Under ``torchrun`` each rank labels
 its strided share (``RANK``/``WORLD_SIZE`` from the environment) and ``read_store`` merges them.
 """
 
@@ -14,7 +15,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..engine import normalize
+from ..train.inputs import ModelInput
 from .store import RankManifest, StoreSpec, rank_positions, shard_name, state_dict_hash, store_lock, write_shard
 
 __all__ = ["distributed_rank", "teacher_probabilities", "label_dataset"]
@@ -28,16 +29,25 @@ def distributed_rank() -> tuple[int, int]:
 
 
 @torch.no_grad()
-def teacher_probabilities(teacher: nn.Module, images: torch.Tensor, temperature: float = 1.0, device: str = "cpu") -> torch.Tensor:
-    """``softmax(teacher(x) / T)`` with the teacher in eval mode.
+def teacher_probabilities(teacher: nn.Module, images: torch.Tensor, model_input: ModelInput, temperature: float = 1.0,
+                          device: str = "cpu") -> torch.Tensor:
+    """``softmax(teacher(x) / T)`` with the teacher in eval mode, ``x`` normalised by ``model_input``.
 
     Shape: images ``[B, C, H, W]`` uint8 -> probabilities ``[B, K]`` float32 on the CPU.
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature!r}")
     teacher.eval()
-    logits = teacher(normalize(images.to(device))).float()
+    logits = teacher(model_input.to(device)(images.to(device))).float()
     return torch.softmax(logits / temperature, dim=1).cpu()
+
+
+def _shard_images(dataset, chunk: list[int], workers: int, batch_size: int = 64):
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=chunk, num_workers=workers, generator=torch.Generator())
+    for images, _ in loader:
+        yield images
 
 
 def label_dataset(
@@ -46,6 +56,7 @@ def label_dataset(
     root: str | os.PathLike,
     *,
     num_classes: int,
+    model_input: ModelInput,
     teacher_hash: str | None = None,
     temperature: float = 1.0,
     top_k: int | None = None,
@@ -55,12 +66,15 @@ def label_dataset(
     rank: int | None = None,
     world_size: int | None = None,
     on_shard: Callable[[int], None] | None = None,
+    workers: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Label this rank's share of ``dataset`` (a ``TensorImageDataset``) into the store at ``root``.
+    """Label this rank's share of ``dataset`` (yielding ``(uint8 [C, H, W], target)``, with ``ids``) into the store at ``root``.
 
     ``teacher_hash`` defaults to the sha256 of the teacher's state dict. With ``resume=True`` the
     shards the manifest lists are skipped. The rank's store lock is held throughout: another process
-    labelling the same rank of the same store is refused (``LockHeldError``). ``on_shard(index)`` is called after each shard is committed.
+    labelling the same rank of the same store is refused (``LockHeldError``). ``on_shard(index)`` is called after each shard is committed,
+    ``progress(done, total)`` after each shard too.
     """
     if rank is None or world_size is None:
         rank, world_size = distributed_rank()
@@ -74,11 +88,14 @@ def label_dataset(
             if index in done:
                 continue
             chunk = positions[start : start + shard_size]
-            probs = teacher_probabilities(teacher, dataset.images[chunk], temperature, device)
+            probs = torch.cat([teacher_probabilities(teacher, images, model_input, temperature, device)
+                               for images in _shard_images(dataset, chunk, workers)])
             write_shard(Path(root) / shard_name(rank, index), chunk, [dataset.ids[i] for i in chunk], probs, spec)
             manifest.add(index, len(chunk))
             if on_shard is not None:
                 on_shard(index)
+            if progress is not None:
+                progress(min(start + shard_size, len(positions)), len(positions))
         manifest.complete = True
         manifest.save()
     if torch.distributed.is_available() and torch.distributed.is_initialized():

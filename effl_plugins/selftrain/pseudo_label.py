@@ -1,48 +1,43 @@
-"""Pseudo-labelling (Lee 2013, "Pseudo-Label"; the seeds' semi-supervised recipe): train a teacher
-on the labeled images, let it label the unlabeled ones (no noise: eval mode, no augmentation), keep
-the confident labels, balance the classes (Xie et al. 2020) and train a student on both sets.
+"""Pseudo-labelling (Lee 2013, "Pseudo-Label"): train a teacher on the labeled images, let it label the
+unlabeled ones (no noise: eval mode, the eval transform), keep the confident labels, balance the
+classes (Xie et al. 2020) and train a student on both sets with the one engine.
+
+Run directory: ``teacher/`` (when trained here), ``labels/`` (the pseudo-label store) and
+``student/`` (the student's run), plus ``summary.json``.
 """
 
 from __future__ import annotations
 
-import json
+import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..checkpoints import atomic_write_text
 from ..data import DataBundle
+from ..distributed import init_distributed
 from ..strategies.base import Strategy
+from ..train import ModelInput, SupervisedTask, evaluate, resolve_device
 from .labeler import label_dataset
 from .selection import balance_classes, confidence_filter, pseudo_targets
 from .store import read_store
-from .training import build_model, labeled_plus_pseudo, model_hash, train_supervised
+from .training import labeled_plus_pseudo, model_hash
 
-__all__ = ["PseudoLabel", "select_pseudo_labels", "label_and_select"]
+__all__ = ["PseudoLabel", "select_pseudo_labels", "TeacherCoverageWarning"]
+
+
+class TeacherCoverageWarning(UserWarning):
+    """The teacher's pseudo-labels leave some of the data's classes out (a teacher with fewer classes, or
+    one that collapsed): the student cannot learn those classes from them."""
 
 
 def select_pseudo_labels(probs: torch.Tensor, threshold: float = 0.0, balance: int | None = None) -> torch.Tensor:
     """Thresholding, then (with ``balance=K``) class balancing to ``K`` images per class; row indices."""
     kept = confidence_filter(probs, threshold)
     return balance_classes(probs, balance, kept) if balance is not None else kept
-
-
-def label_and_select(teacher: nn.Module, teacher_hash: str, data: DataBundle, store: Path, *, threshold: float, soft: bool,
-                     temperature: float, balance: int | None, resume: bool, device: str) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """Label ``data.unlabeled`` into ``store``, read it back, select; ``(images, targets, stats)``."""
-    label_dataset(teacher, data.unlabeled, store, num_classes=data.num_classes, teacher_hash=teacher_hash,
-                  temperature=temperature, resume=resume, device=device)
-    labels = read_store(store, expected_ids=data.unlabeled.ids, expected_teacher_hash=teacher_hash,
-                        expected_num_classes=data.num_classes)
-    chosen = select_pseudo_labels(labels.probs, threshold, balance)
-    stats: dict[str, Any] = {"pseudo_labels": int(chosen.numel()), "unique_images": int(chosen.unique().numel())}
-    if data.hidden_targets is not None and chosen.numel():
-        predicted = labels.probs[chosen].argmax(dim=1)
-        stats["pseudo_label_accuracy"] = float((predicted == data.hidden_targets[chosen]).float().mean())
-    return data.unlabeled.images[chosen], pseudo_targets(labels.probs[chosen], soft), stats
 
 
 class PseudoLabel(Strategy):
@@ -55,51 +50,98 @@ class PseudoLabel(Strategy):
         soft: train on the teacher's probabilities instead of one-hot argmax labels.
         temperature: softmax temperature of the teacher's probabilities (soft labels).
         balance: images per class after balancing (None: no balancing).
-        augment: a batch augmentation (module or registered name) for the student's batches (None: none).
-        epochs, batch_size, lr, weight_decay, seed, device: as in ``Strategy``.
+        augment: a batch augmentation SPEC for the student's batches (same as the ``aug`` setting).
+        Every other shared setting: see :class:`~effl_plugins.strategies.base.Strategy`.
     """
 
     name = "pseudo_label"
 
-    def __init__(self, model: str = "test_resnet", teacher: str | None = None, threshold: float = 0.0, soft: bool = False,
-                 temperature: float = 1.0, balance: int | None = None, augment: nn.Module | None = None, **kwargs):
+    def __init__(self, model: str = "test_resnet", teacher: str | None = None, threshold: float = 0.0,
+                 soft: bool = False, temperature: float = 1.0, balance: int | None = None, augment: str | None = None,
+                 **kwargs: Any):
+        if augment is not None:
+            kwargs.setdefault("aug", augment)
         super().__init__(model=model, **kwargs)
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
         confidence_filter(torch.zeros(0, 1), threshold)  # validates threshold
         if balance is not None and (isinstance(balance, bool) or not isinstance(balance, int) or balance < 1):
             raise ValueError(f"balance must be None or an integer >= 1 images per class, got {balance!r}")
-        if isinstance(augment, str):
-            import effl_plugins as ep
-
-            augment = ep.create_augmentation(augment)
         self.teacher, self.threshold, self.soft = teacher, threshold, bool(soft)
-        self.temperature, self.balance, self.augment = temperature, balance, augment
+        self.temperature, self.balance = float(temperature), balance
 
-    def teacher_model(self, data: DataBundle, out: Path) -> tuple[nn.Module, str, float]:
-        """The given teacher, or one trained on the labeled set; ``(model, hash, test accuracy)``."""
-        from ..engine import evaluate
+    def meaning_keys(self) -> tuple[str, ...]:
+        return ("teacher", "threshold", "soft", "temperature", "balance")
 
+    def prepare(self, device: str | None) -> None:
+        """Apply ``device`` and join the process group before anything is labelled or trained."""
+        self.with_device(device)
+        init_distributed(resolve_device(self.config.device))
+
+    def teacher_model(self, data: DataBundle, out: Path, resume: bool) -> tuple[nn.Module, ModelInput, str, float]:
+        """The given teacher, or one trained on the labeled set: ``(model, input, hash, test accuracy)``."""
         spec = self.teacher or self.model
-        teacher = build_model(spec, data.num_classes, self.config.seed)
+        teacher = self.build_model(spec, data.num_classes, drop=0.0, drop_path=0.0)
         if self.teacher is None:
-            train_supervised(teacher, data.labeled, data.test, self.config, out / "teacher")
-        return teacher, model_hash(spec, teacher), evaluate(teacher, data.test, self.config.device)
+            model_input = self.model_input(teacher, data)
+            task = SupervisedTask(teacher, model_input, self.config.smoothing)
+            run_dir = out / "teacher"
+            self.engine(task, data, run_dir).fit(resume=resume and (run_dir / "checkpoint.pt").is_file())
+        else:
+            from ..strategies.distill import _check_head_loaded
+            from ..models import parse_model_spec
 
-    def run(self, data: DataBundle, *, out_dir=None, resume: bool = False) -> dict[str, Any]:
+            name, path = parse_model_spec(self.teacher)
+            if path is not None:
+                _check_head_loaded(teacher, path, name, data.num_classes)
+            model_input = self.model_input(teacher, data, spec=self.teacher)
+        device = resolve_device(self.config.device)
+        accuracy = evaluate(teacher.to(device), data.test, model_input, device, workers=self.config.workers)["top1"]
+        return teacher, model_input, model_hash(spec, teacher), accuracy
+
+    def label_and_select(self, teacher: nn.Module, model_input: ModelInput, digest: str, data: DataBundle, store: Path,
+                         resume: bool) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """Label the unlabeled images into ``store``, read them back checked, select: ``(rows, targets, stats)``."""
+        images = data.unlabeled_eval if getattr(data, "unlabeled_eval", None) is not None else data.unlabeled
+        label_dataset(teacher, images, store, num_classes=data.num_classes, model_input=model_input, teacher_hash=digest,
+                      temperature=self.temperature, resume=resume, device=resolve_device(self.config.device),
+                      workers=self.config.workers, progress=self._progress)
+        labels = read_store(store, expected_ids=images.ids, expected_teacher_hash=digest,
+                            expected_num_classes=data.num_classes)
+        chosen = select_pseudo_labels(labels.probs, self.threshold, self.balance)
+        stats: dict[str, Any] = {"pseudo_labels": int(chosen.numel()), "unique_images": int(chosen.unique().numel())}
+        predicted = labels.probs.argmax(dim=1)
+        covered = int(predicted.unique().numel())
+        if covered < data.num_classes:
+            warnings.warn(f"the teacher predicts only {covered} of the {data.num_classes} classes on the unlabeled "
+                          f"images: its pseudo-labels leave {data.num_classes - covered} classes out", TeacherCoverageWarning,
+                          stacklevel=2)
+        if data.hidden_targets is not None and chosen.numel():
+            stats["pseudo_label_accuracy"] = float((predicted[chosen] == data.hidden_targets[chosen]).float().mean())
+        return chosen, pseudo_targets(labels.probs[chosen], self.soft), stats
+
+    def _progress(self, done: int, total: int) -> None:
+        if self.config.progress:
+            print(f"pseudo-labelling: {done}/{total} images", file=sys.stderr, flush=True)
+
+    def train_student(self, student: nn.Module, data: DataBundle, chosen, targets, run_dir: Path | None, resume: bool,
+                      config=None) -> dict[str, Any]:
+        train_set = labeled_plus_pseudo(data.labeled, data.unlabeled, chosen, targets, data.num_classes)
+        task = SupervisedTask(student, self.model_input(student, data), self.config.smoothing)
+        resume = resume and run_dir is not None and (run_dir / "checkpoint.pt").is_file()
+        return self.engine(task, data, run_dir, train_set=train_set, config=config).fit(resume=resume)
+
+    def run(self, data: DataBundle, *, out_dir=None, device=None, resume: bool = False) -> dict[str, Any]:
         if data.unlabeled is None or len(data.unlabeled) == 0:
             raise ValueError(f"strategy {self.name!r} needs unlabeled images: data {data.name!r} has none")
+        self.prepare(device)
         with tempfile.TemporaryDirectory() as scratch:
             out = Path(out_dir) if out_dir is not None else Path(scratch)
-            teacher, digest, teacher_accuracy = self.teacher_model(data, out)
-            images, targets, stats = label_and_select(
-                teacher, digest, data, out / "labels", threshold=self.threshold, soft=self.soft,
-                temperature=self.temperature, balance=self.balance, resume=resume, device=self.config.device)
-            student = build_model(self.model, data.num_classes, self.config.seed + 1)
-            train_set = labeled_plus_pseudo(data.labeled, images, targets, data.num_classes)
-            summary = train_supervised(student, train_set, data.test, self.config, out / "student", self.augment)
+            teacher, model_input, digest, teacher_accuracy = self.teacher_model(data, out, resume)
+            chosen, targets, stats = self.label_and_select(teacher, model_input, digest, data, out / "labels", resume)
+            student = self.build_model(self.model, data.num_classes, seed_offset=1)
+            summary = self.train_student(student, data, chosen, targets, out / "student", resume)
         self.trained_model = student
         result = {"strategy": self.name, **summary, "teacher_accuracy": teacher_accuracy, "teacher_hash": digest, **stats}
-        if out_dir is not None:
-            atomic_write_text(Path(out_dir) / "summary.json", json.dumps(result, indent=2) + "\n")
+        self.write_summary(out_dir, result)
         return result

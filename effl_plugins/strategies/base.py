@@ -1,40 +1,139 @@
-"""What a strategy is: a recipe that trains (and may label, distill, self-train) on a DataBundle.
+"""What a strategy is: a recipe that trains (and may label, distill, self-train) on a DataBundle,
+through the one engine (:mod:`effl_plugins.train`).
 
-Every strategy accepts the shared keyword arguments ``model`` (a timm ``NAME[:CKPT]``),
-``epochs``, ``batch_size``, ``lr``, ``seed`` and ``device`` (and the engine's ``opt``, ``sched``, ``amp``,
-``clip_grad``, ``ema_decay``, ``progress``), plus its own, and implements::
+Every strategy accepts ``model`` (a timm ``NAME[:CKPT]``), the model options ``pretrained``, ``drop``
+and ``drop_path``, and every :class:`~effl_plugins.train.TrainConfig` setting (``epochs``,
+``batch_size``, ``lr``, ``opt``, ``sched``, ``amp``, ``clip_grad``, ``grad_accum_steps``,
+``model_ema``, ``mixup``, ``aug``, ``workers``, ``device``...), plus its own, and implements::
 
-    run(data: DataBundle, *, out_dir=None, resume=False) -> dict
+    run(data: DataBundle, *, out_dir=None, device=None, resume=False) -> dict
 
 The returned summary holds at least ``best_accuracy`` and ``final_accuracy`` (in [0, 1]) and
-``epochs``; with ``out_dir`` it is also written to ``out_dir/summary.json``.
+``epochs``; with ``out_dir`` it is also written to ``out_dir/summary.json``. ``run_args`` (set by the
+``effl`` command) is recorded in every checkpoint and in ``args.yaml``.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
-from ..data import DataBundle
-from ..engine import TrainConfig
+from torch import nn
 
-__all__ = ["Strategy"]
+from ..checkpoints import atomic_write_text
+from ..models import create_model, parse_model_spec
+from ..train import Engine, ModelInput, Task, TrainConfig, seed_everything
+from ..train.rundir import strict_json
+
+__all__ = ["Strategy", "SETTINGS"]
+
+#: The keyword arguments every strategy takes besides its own: the engine's settings.
+SETTINGS = tuple(f.name for f in fields(TrainConfig))
 
 
 class Strategy:
-    """Base class of strategies: holds the shared configuration."""
+    """Base class of strategies: the model spec, model options and the engine's settings."""
 
-    def __init__(self, model: str = "test_resnet", epochs: int = 10, batch_size: int = 64, lr: float = 1e-3,
-                 weight_decay: float = 0.0, seed: int = 0, device: str = "cpu", *, opt: str = "adamw", sched: str = "cosine",
-                 amp: str = "auto", clip_grad: float | None = None, ema_decay: float | None = None, progress: bool = True):
+    name = "strategy"
+
+    def __init__(self, model: str = "test_resnet", *, pretrained: bool = False, drop: float = 0.0,
+                 drop_path: float | None = None, **settings: Any):
         if not isinstance(model, str) or not model:
             raise ValueError(f"model must be a timm model name or 'NAME:CHECKPOINT', got {model!r}")
-        self.model = model
-        self.config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, device=device,
-                                  opt=opt, sched=sched, amp=amp, clip_grad=clip_grad, ema_decay=ema_decay, progress=progress)
+        unknown = sorted(set(settings) - set(SETTINGS))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unknown arguments {unknown}; the shared settings are "
+                            f"{', '.join(SETTINGS)}")
+        for key, value in (("drop", drop), ("drop_path", drop_path or 0.0)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                raise ValueError(f"{key} must be in [0, 1), got {value!r}")
+        self.model, self.pretrained, self.drop, self.drop_path = model, bool(pretrained), float(drop), drop_path
+        self.config = TrainConfig(**settings)
+        self.run_args: dict[str, Any] = {}
 
-    def run(self, data: DataBundle, *, out_dir: str | os.PathLike | None = None, resume: bool = False) -> dict[str, Any]:
+    # -- building blocks for subclasses
+    def build_model(self, spec: str, num_classes: int, *, seed_offset: int = 0, drop: float | None = None,
+                    drop_path: float | None = None) -> nn.Module:
+        """A timm model from ``NAME[:CKPT]``, initialised under ``seed + seed_offset``."""
+        seed_everything(self.config.seed + seed_offset)
+        kwargs: dict[str, Any] = {}
+        drop = self.drop if drop is None else drop
+        drop_path = self.drop_path if drop_path is None else drop_path
+        if drop:
+            kwargs["drop_rate"] = drop
+        if drop_path:
+            kwargs["drop_path_rate"] = drop_path
+        return create_model(spec, num_classes, pretrained=self.pretrained, **kwargs)
+
+    def model_input(self, model: nn.Module, data: Any, spec: str | None = None) -> ModelInput:
+        """The normalisation (and size) ``model`` takes batches of ``data`` in.
+
+        ``spec`` None: the model trained on ``data`` (the student, or a teacher trained in this run): the
+        data's own config. A teacher ``spec``: the data config saved in its checkpoint, else its timm
+        ``pretrained_cfg`` (its own mean, std and input size; the batch is resized on the device).
+        """
+        from ..data import DataConfig, resolve_data_config
+
+        config = getattr(data, "data_config", None)
+        if spec is not None:
+            saved = saved_data_config(spec)
+            config = DataConfig.from_dict(saved) if saved else resolve_data_config(model=model)
+        elif config is None:  # eager bundles: the model's mean and std at the images' own size
+            own = resolve_data_config(model=model)
+            return ModelInput(own.mean, own.std, (data.image_size, data.image_size), own.interpolation,
+                              self.config.channels_last)
+        return ModelInput.from_config(config, self.config.channels_last)
+
+    def run_info(self, model_spec: str, data: Any, extra_args: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What every checkpoint of this run records about it."""
+        config = getattr(data, "data_config", None)
+        args = {**self.run_args, "strategy": self.name, "model": model_spec, "data": getattr(data, "name", None),
+                **self.config.to_dict(), **(extra_args or {})}
+        return {"arch": parse_model_spec(model_spec)[0], "num_classes": data.num_classes,
+                "class_names": list(data.class_names or []), "data_config": config.to_dict() if config else None,
+                "args": args, "meaning_keys": ("strategy", "model", "data", *self.meaning_keys())}
+
+    def meaning_keys(self) -> tuple[str, ...]:
+        """Strategy arguments whose change makes a resumed run another run."""
+        return ()
+
+    def engine(self, task: Task, data: Any, out_dir: str | os.PathLike | None, *, train_set=None, config=None,
+               model_spec: str | None = None, **kwargs: Any) -> Engine:
+        return Engine(task, train_set if train_set is not None else data.labeled, data.test, config or self.config,
+                      num_classes=data.num_classes, out_dir=out_dir,
+                      run_info=self.run_info(model_spec or self.model, data), **kwargs)
+
+    def with_device(self, device: str | None) -> None:
+        if device is not None:
+            self.config = self.config.replace(device=device)
+
+    @staticmethod
+    def write_summary(out_dir: str | os.PathLike | None, summary: dict[str, Any]) -> None:
+        if out_dir is not None:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            atomic_write_text(Path(out_dir) / "summary.json", json.dumps(strict_json(summary), indent=2) + "\n")
+
+    def run(self, data: Any, *, out_dir: str | os.PathLike | None = None, device: str | None = None,
+            resume: bool = False) -> dict[str, Any]:
         raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, {self.config})"
+
+
+def saved_data_config(spec: str) -> dict[str, Any] | None:
+    """The ``data_config`` an effl checkpoint named by ``NAME:CKPT`` recorded, else None."""
+    _, path = parse_model_spec(spec)
+    if path is None or path.suffix == ".safetensors" or not path.is_file():
+        return None
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - create_model reports unreadable files
+        return None
+    config = state.get("data_config") if isinstance(state, dict) else None
+    return config if isinstance(config, dict) else None

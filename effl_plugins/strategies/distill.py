@@ -2,19 +2,22 @@
 registered loss (Hinton et al. 2015, "Distilling the Knowledge in a Neural Network").
 
 The teacher is ``NAME[:CKPT]``; with no checkpoint (or ``teacher_epochs`` > 0) it is first trained
-on the labeled data. The student then learns on the labeled images (loss with targets) and, where
-the data has them, the unlabeled ones (loss without targets: the teacher's soft labels alone).
+on the labeled data (into ``out_dir/teacher``). The student then learns on the labeled images (loss
+with targets) and, where the data has them, the unlabeled ones (loss without targets: the teacher's
+soft labels alone). A teacher brought from a checkpoint sees the batch at its own input size and
+normalisation.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from ..engine import TrainConfig, fit, seed_everything
-from ..models import create_model, load_state_dict, parse_model_spec
 from ..errors import CheckpointError
+from ..models import load_state_dict, parse_model_spec
+from ..train import DistillationTask, SupervisedTask
 from .base import Strategy
 
 __all__ = ["Distill"]
@@ -31,16 +34,21 @@ class Distill(Strategy):
             checkpoint is given, else 0).
         teacher_lr: the teacher's learning rate (default ``lr``).
         use_unlabeled: also distil on the data's unlabeled images (default True).
+        Every other shared setting: see :class:`~effl_plugins.strategies.base.Strategy`.
     """
 
-    def __init__(self, model: str = "test_resnet", teacher: str = "resnet10t", loss: str = "kd", loss_args: dict | None = None,
-                 teacher_epochs: int | None = None, teacher_lr: float | None = None, use_unlabeled: bool = True, **kwargs):
+    name = "distill"
+
+    def __init__(self, model: str = "test_resnet", teacher: str = "resnet10t", loss: str = "kd",
+                 loss_args: dict | None = None, teacher_epochs: int | None = None, teacher_lr: float | None = None,
+                 use_unlabeled: bool = True, **kwargs: Any):
         super().__init__(model=model, **kwargs)
         if not isinstance(teacher, str) or not teacher:
             raise ValueError(f"teacher must be a timm model name or 'NAME:CHECKPOINT', got {teacher!r}")
         if loss_args is not None and not isinstance(loss_args, dict):
             raise TypeError(f"loss_args must be a dict of keyword arguments, got {type(loss_args).__name__}")
-        if teacher_epochs is not None and (isinstance(teacher_epochs, bool) or not isinstance(teacher_epochs, int) or teacher_epochs < 0):
+        if teacher_epochs is not None and (isinstance(teacher_epochs, bool) or not isinstance(teacher_epochs, int)
+                                           or teacher_epochs < 0):
             raise ValueError(f"teacher_epochs must be None or an integer >= 0, got {teacher_epochs!r}")
         self.teacher, self.loss, self.loss_args = teacher, loss, dict(loss_args or {})
         has_checkpoint = parse_model_spec(teacher)[1] is not None
@@ -48,17 +56,19 @@ class Distill(Strategy):
         self.teacher_lr = float(teacher_lr if teacher_lr is not None else self.config.lr)
         self.use_unlabeled = use_unlabeled
 
+    def meaning_keys(self) -> tuple[str, ...]:
+        return ("teacher", "loss", "loss_args")
+
     def build(self, num_classes: int) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
         """(teacher, student, loss): every error (unknown name, wrong checkpoint, bad loss argument) here."""
-        import effl_plugins as ep
+        from .._api import create_loss
 
-        seed_everything(self.config.seed)
-        loss = ep.create_loss(self.loss, **self.loss_args)
-        teacher = create_model(self.teacher, num_classes)
+        loss = create_loss(self.loss, **self.loss_args)
+        teacher = self.build_model(self.teacher, num_classes)
         name, path = parse_model_spec(self.teacher)
         if path is not None and self.teacher_epochs == 0:
             _check_head_loaded(teacher, path, name, num_classes)
-        student = create_model(self.model, num_classes)
+        student = self.build_model(self.model, num_classes, seed_offset=1)
         return teacher, student, loss
 
     def train_set(self, data):
@@ -66,24 +76,27 @@ class Distill(Strategy):
             return torch.utils.data.ConcatDataset([data.labeled, data.unlabeled])
         return data.labeled
 
-    def run(self, data, *, out_dir=None, resume=False):
+    def run(self, data, *, out_dir=None, device=None, resume=False) -> dict[str, Any]:
+        self.with_device(device)
         teacher, student, loss = self.build(data.num_classes)
+        self.run_args = {**self.run_args, "teacher": self.teacher, "loss": self.loss, "loss_args": self.loss_args}
         teacher_summary = None
         if self.teacher_epochs:
-            config = TrainConfig(**{**vars(self.config), "epochs": self.teacher_epochs, "lr": self.teacher_lr})
+            config = self.config.replace(epochs=self.teacher_epochs, lr=self.teacher_lr)
             teacher_dir = Path(out_dir) / "teacher" if out_dir is not None else None
-            teacher_summary = fit(teacher, data.labeled, data.test, None, config, teacher_dir, resume=resume)
-        seed_everything(self.config.seed)
-        groups = [{"params": [p for p in student.parameters()]}]
-        extra = [p for p in loss.parameters() if p.requires_grad]  # e.g. a FitNet adapter
-        if extra:
-            groups.append({"params": extra})
-        summary = fit(student, self.train_set(data), data.test, None, self.config, out_dir, resume=resume, param_groups=groups,
-                      teacher=teacher, distill_loss=loss, features=bool(getattr(loss, "uses_features", False)))
+            task = SupervisedTask(teacher, self.model_input(teacher, data), config.smoothing)
+            teacher_resume = resume and teacher_dir is not None and (teacher_dir / "checkpoint.pt").is_file()
+            teacher_summary = self.engine(task, data, teacher_dir, config=config, model_spec=self.teacher).fit(teacher_resume)
+            teacher_input = self.model_input(teacher, data)
+        else:
+            teacher_input = self.model_input(teacher, data, spec=self.teacher)
+        task = DistillationTask(student, self.model_input(student, data), teacher, teacher_input, loss)
+        summary = self.engine(task, data, out_dir, train_set=self.train_set(data)).fit(resume=resume)
         self.trained_model, self.teacher_model = student, teacher
-        result = {"strategy": "distill", "loss": self.loss, **summary}
+        result = {"strategy": self.name, "teacher": self.teacher, "loss": self.loss, **summary}
         if teacher_summary is not None:
             result["teacher_accuracy"] = teacher_summary["final_accuracy"]
+        self.write_summary(out_dir, result)
         return result
 
 
@@ -94,6 +107,6 @@ def _check_head_loaded(model: torch.nn.Module, path: Path, name: str, num_classe
     key = f"{classifier}.weight" if isinstance(classifier, str) else None
     if key and key in state and state[key].shape[0] != num_classes:
         raise CheckpointError(
-            f"teacher checkpoint {str(path)!r} has a {state[key].shape[0]}-class head but the data has {num_classes} classes; "
-            f"pass teacher_epochs > 0 to train a new head first (model {name!r})"
+            f"teacher checkpoint {str(path)!r} has a {state[key].shape[0]}-class head but the data has {num_classes} "
+            f"classes; pass teacher_epochs > 0 to train a new head first (model {name!r})"
         )

@@ -1,14 +1,12 @@
 """Linear probing: freeze a (pretrained) backbone, BatchNorm statistics included, and train a new
-head only (the seeds' first transfer-learning approach; Kornblith et al. 2019, "Do Better ImageNet
-Models Transfer Better?")."""
+head only (Kornblith et al. 2019, "Do Better ImageNet Models Transfer Better?")."""
 
 from __future__ import annotations
 
-import torch
+from typing import Any
 
-from ..engine import fit, seed_everything
 from ..finetune import freeze_backbone, head_parameters, reset_head
-from ..models import create_model
+from ..train import SupervisedTask
 from .base import Strategy
 
 __all__ = ["LinearProbe"]
@@ -19,21 +17,26 @@ class LinearProbe(Strategy):
 
     Args:
         model: timm ``NAME[:CKPT]``; the checkpoint supplies the backbone weights.
-        lr: learning rate of the head (timm optimizer ``opt``, AdamW by default).
-        epochs, batch_size, weight_decay, seed, device: as in ``Strategy``.
+        lr: learning rate of the head (default 1e-2).
+        Every other shared setting: see :class:`~effl_plugins.strategies.base.Strategy`.
     """
 
-    def __init__(self, model: str = "test_resnet", epochs: int = 10, lr: float = 1e-2, **kwargs):
-        super().__init__(model=model, epochs=epochs, lr=lr, **kwargs)
+    name = "linear_probe"
 
-    def build(self, num_classes: int) -> torch.nn.Module:
-        seed_everything(self.config.seed)
-        model = reset_head(create_model(self.model, num_classes), num_classes)
+    def __init__(self, model: str = "test_resnet", lr: float = 1e-2, **kwargs: Any):
+        super().__init__(model=model, lr=lr, **kwargs)
+
+    def build(self, num_classes: int):
+        model = reset_head(self.build_model(self.model, num_classes), num_classes)
         return freeze_backbone(model)
 
-    def run(self, data, *, out_dir=None, resume=False):
+    def run(self, data, *, out_dir=None, device=None, resume=False) -> dict[str, Any]:
+        self.with_device(device)
         model = self.build(data.num_classes)
-        summary = fit(model, data.labeled, data.test, None, self.config, out_dir, resume=resume,
-                      param_groups=[{"params": head_parameters(model)}])
+        task = SupervisedTask(model, self.model_input(model, data), self.config.smoothing)
+        engine = self.engine(task, data, out_dir, param_groups=[{"params": head_parameters(model)}])
+        summary = engine.fit(resume=resume)
         self.trained_model = model
-        return {"strategy": "linear_probe", **summary}
+        result = {"strategy": self.name, **summary}
+        self.write_summary(out_dir, result)
+        return result

@@ -20,5 +20,7 @@ def register_losses(register):
 @ep.hookimpl
 def register_strategies(register):
     from .centroid import NearestCentroid
+    from .entropy import EntropyMinimization
 
     register("example_nearest_centroid", NearestCentroid)
+    register("example_entropy_min", EntropyMinimization)

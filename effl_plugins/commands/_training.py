@@ -1,0 +1,128 @@
+"""What every training command does once its flags are parsed: refuse a bad ``--out`` before anything
+runs, hold the run directory's lock, resolve the model's data config, stream the data through it,
+build the strategy from the registry and run it; the summary is printed as JSON.
+
+Order matters for the user: every refusal (a file as ``--out``, a finished run without
+``--overwrite``, ``--resume`` with nothing to resume, an unknown model or strategy argument, a device
+this machine lacks) happens before a single image is decoded or a weight trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from typing import Any
+
+from ._train_args import resolve_device, training_settings
+
+__all__ = ["run_strategy", "run_record", "resolve_model_data_config"]
+
+#: Settings that belong to the data pipeline, not to the engine.
+DATA_KEYS = ("img_size", "mean", "std", "interpolation", "crop_pct", "scale", "ratio", "hflip", "image_aug")
+#: Settings the strategy takes as model options.
+MODEL_KEYS = ("pretrained", "drop", "drop_path")
+#: Settings of the run directory and the strategy choice, handled here.
+RUN_KEYS = ("out", "resume", "resume_override", "overwrite", "strategy", "strategy_arg", "config")
+
+
+def resolve_model_data_config(spec: str, settings: dict[str, Any]):
+    """The data config of model ``NAME[:CKPT]``: its timm ``pretrained_cfg``, a checkpoint's saved config,
+    then the ``--img-size --mean --std --interpolation --crop-pct`` overrides."""
+    import timm
+
+    from ..data import resolve_data_config
+    from ..models import check_model_name, parse_model_spec
+    from ..strategies.base import saved_data_config
+
+    name, _ = parse_model_spec(spec)
+    check_model_name(name)
+    try:
+        with torch_default_device_meta():
+            model = timm.create_model(name, pretrained=False)
+    except Exception:  # noqa: BLE001 - a model that cannot initialise on the meta device
+        model = timm.create_model(name, pretrained=False)
+    return resolve_data_config(model=model, saved=saved_data_config(spec), img_size=settings.get("img_size"),
+                               mean=settings.get("mean"), std=settings.get("std"),
+                               interpolation=settings.get("interpolation"), crop_pct=settings.get("crop_pct"))
+
+
+@contextlib.contextmanager
+def torch_default_device_meta():
+    """Build a model without allocating its weights (only its config is read)."""
+    import torch
+
+    with torch.device("meta"):
+        yield
+
+
+def run_record(settings: dict[str, Any], command: str) -> dict[str, Any]:
+    """Every resolved setting plus the versions and the plugin distributions loaded (for ``args.yaml``)."""
+    import timm
+    import torch
+
+    import effl_plugins as ep
+
+    plugins = sorted({f"{i.distribution} {i.version or ''}".strip() for i in ep.plugin_info() if i.distribution})
+    return {"command": command, **{k: v for k, v in settings.items() if k != "config"},
+            "versions": {"effl-plugins": ep.__version__, "torch": torch.__version__, "timm": timm.__version__},
+            "plugins": plugins}
+
+
+def _is_main_rank() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def run_strategy(args: argparse.Namespace, *, command: str, strategy: str, model: str, strategy_kwargs: dict[str, Any],
+                 data: str, unlabeled: str | None = None, num_labeled: int = 100) -> int:
+    """Build and run ``strategy`` for ``command``; see the module docstring for the order of checks."""
+    from ..lock import exclusive_lock
+    from ..train.rundir import check_run_directory
+
+    settings = training_settings(args)
+    settings["device"] = resolve_device(settings["device"])
+    main = _is_main_rank()
+    out = settings["out"]
+    if main:
+        out = check_run_directory(out, resume=settings["resume"], overwrite=settings["overwrite"])
+    lock = exclusive_lock(out, what="run directory") if out is not None and main else contextlib.nullcontext()
+    with lock:
+        built = _build_strategy(strategy, model, settings, strategy_kwargs)
+        config = resolve_model_data_config(model, settings)
+        bundle = _build_data(data, config, settings, unlabeled, num_labeled)
+        built.run_args = {**run_record(settings, command), "data": data, "unlabeled": unlabeled}
+        summary = built.run(bundle, out_dir=settings["out"], resume=settings["resume"])
+    if main:
+        print(json.dumps({k: v for k, v in summary.items() if k not in ("config", "history")}, indent=2))
+    return 0
+
+
+def _build_strategy(name: str, model: str, settings: dict[str, Any], extra: dict[str, Any]):
+    from .._api import create_strategy
+    from ..kv import check_kwargs
+    from ..plugins import get_manager
+    from ..train import TrainConfig
+
+    engine = {k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__ and v is not None}
+    engine["progress"] = True
+    options = {k: settings[k] for k in MODEL_KEYS if settings.get(k) is not None}
+    kwargs = {"model": model, **engine, **options, **extra, **settings.get("strategy_arg", {})}
+    factory = get_manager().registry("strategies").get(name).factory
+    check_kwargs(factory, {k: v for k, v in kwargs.items() if k not in engine and k not in options}, family="strategy",
+                 name=name)
+    return create_strategy(name, **kwargs)
+
+
+def _build_data(spec: str, config, settings: dict[str, Any], unlabeled: str | None, num_labeled: int):
+    from ..data import build_data
+    from ..train.specs import image_augmentation
+
+    bundle = build_data(spec, config, unlabeled=unlabeled, num_labeled=num_labeled, scale=settings["scale"],
+                        ratio=settings["ratio"], hflip=settings["hflip"],
+                        image_aug=image_augmentation(settings.get("image_aug")), seed=settings["seed"])
+    for dataset in (bundle.labeled, bundle.test, bundle.unlabeled):
+        for path, reason in getattr(dataset, "skipped", []) or []:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+    return bundle

@@ -1,0 +1,119 @@
+"""The settings every training run shares, with timm ``train.py``'s names and meanings.
+
+The field names are the ``effl`` flags' argparse destinations (``--clip-grad`` -> ``clip_grad``), so
+a command line, a ``-c FILE.yaml`` and a Python call all fill the same object.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+__all__ = ["TrainConfig", "AMP_MODES", "MIXUP_MODES", "NONFINITE_POLICIES"]
+
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+MIXUP_MODES = ("batch", "pair", "elem")
+#: What a step whose loss is NaN or infinite does: stop the run with an error, or skip the update.
+NONFINITE_POLICIES = ("stop", "skip")
+
+
+def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _finite(name: str, value: Any, *, low: float = 0.0, strict: bool = False, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    ok = ok and (value > low if strict else value >= low)
+    if not ok:
+        bound = f"> {low:g}" if strict else f">= {low:g}"
+        raise ValueError(f"{name} must be a finite number {bound}{' or None' if optional else ''}, got {value!r}")
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run (timm ``train.py`` names).
+
+    Optimisation: ``opt``/``opt_eps``/``momentum``/``weight_decay`` go to timm's ``create_optimizer_v2``;
+    ``sched``/``warmup_epochs``/``warmup_lr``/``min_lr`` to ``create_scheduler_v2`` (``sched="none"``
+    keeps ``lr``). ``amp``: ``"auto"`` (bf16 on CUDA where supported, else fp16; off on the CPU),
+    ``"bf16"``, ``"fp16"`` or ``"off"``. ``clip_grad``: max gradient norm. ``grad_accum_steps``:
+    micro-batches per optimizer step. ``model_ema``: keep a timm ``ModelEmaV3`` (decay
+    ``model_ema_decay``) and report its accuracy too. ``smoothing``: label smoothing of the
+    cross-entropy. ``mixup``/``cutmix`` (alphas, 0 = off), ``cutmix_minmax``, ``mixup_prob``,
+    ``mixup_switch_prob``, ``mixup_mode``: timm's mixing flags. ``aug``: a batch augmentation SPEC
+    run on the device. ``workers``/``pin_mem``: the DataLoader. ``nonfinite``: ``"stop"`` raises on a
+    non-finite loss naming the epoch and step, ``"skip"`` drops that update (as AMP's scaler does).
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    opt: str = "adamw"
+    opt_eps: float | None = None
+    momentum: float = 0.9
+    sched: str = "cosine"
+    warmup_epochs: int = 0
+    warmup_lr: float = 1e-5
+    min_lr: float = 0.0
+    amp: str = "auto"
+    clip_grad: float | None = None
+    grad_accum_steps: int = 1
+    model_ema: bool = False
+    model_ema_decay: float = 0.9998
+    channels_last: bool = False
+    smoothing: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    cutmix_minmax: tuple[float, float] | None = None
+    mixup_prob: float = 1.0
+    mixup_switch_prob: float = 0.5
+    mixup_mode: str = "batch"
+    aug: str | None = None
+    workers: int = 0
+    pin_mem: bool = False
+    nonfinite: str = "stop"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "grad_accum_steps"):
+            _positive_int(name, getattr(self, name))
+        _positive_int("warmup_epochs", self.warmup_epochs, 0)
+        _positive_int("workers", self.workers, 0)
+        _positive_int("seed", self.seed, 0)
+        _finite("lr", self.lr, strict=True)
+        for name in ("weight_decay", "warmup_lr", "min_lr", "momentum", "mixup", "cutmix"):
+            _finite(name, getattr(self, name))
+        _finite("opt_eps", self.opt_eps, strict=True, optional=True)
+        _finite("clip_grad", self.clip_grad, strict=True, optional=True)
+        for name in ("smoothing", "mixup_prob", "mixup_switch_prob", "model_ema_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+        for name, value, allowed in (("amp", self.amp, AMP_MODES), ("mixup_mode", self.mixup_mode, MIXUP_MODES),
+                                     ("nonfinite", self.nonfinite, NONFINITE_POLICIES)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        if self.cutmix_minmax is not None:
+            low, high = self.cutmix_minmax
+            if not 0.0 < low < high <= 1.0:
+                raise ValueError(f"cutmix_minmax must be (min, max) with 0 < min < max <= 1, got {self.cutmix_minmax!r}")
+            self.cutmix_minmax = (float(low), float(high))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> "TrainConfig":
+        """The fields of ``settings`` that are TrainConfig's (other keys are ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in settings.items() if k in names and v is not None})
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return type(self)(**{**self.to_dict(), **changes})

@@ -1,0 +1,485 @@
+"""The one training loop: every strategy's objective is a :class:`~effl_plugins.train.tasks.Task`
+run by :class:`Engine`.
+
+Per step: batches come from seeded streams (:mod:`.streams`) through a ``DataLoader`` with
+``workers`` processes (decoding and the per-image transforms run there), are moved to the device,
+get the batch augmentation (``--aug``) and MixUp/CutMix there, and go to the task, whose ``"loss"``
+is back-propagated. timm's optimizer and scheduler (``create_optimizer_v2``, ``create_scheduler_v2``),
+AMP (bf16/fp16 autocast; a grad scaler for fp16), gradient accumulation, gradient clipping, a timm
+``ModelEmaV3``, ``channels_last``, DistributedDataParallel under ``torchrun`` (the task's trainable
+module only), and a stop with a clear error when the loss turns non-finite.
+
+Checkpoints survive faults: ``out_dir/checkpoint.pt`` is written atomically after every epoch and
+on SIGTERM (the running optimizer step finishes, the checkpoint is saved, then the process exits
+with status 143). It holds tensors and primitive containers only (``torch.load(weights_only=True)``
+reads it): model, task state, optimizer, grad scaler, EMA, epoch, step, every RNG state of every
+rank, and what the run is (``arch``, ``num_classes``, ``class_names``, ``data_config``, ``args``).
+The data order and the per-image randomness are functions of ``(seed, epoch, index)``, the device
+augmentation's of ``(seed, epoch, step, rank)``, so ``resume=True`` continues exactly: a killed and
+resumed run ends bit-identical to an uninterrupted one. ``model_best.pt`` keeps the best epoch.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from ..checkpoints import CHECKPOINT_NAME, atomic_save, atomic_write_text, load_checkpoint, rng_state, set_rng_state
+from ..distributed import all_sum, init_distributed
+from ..errors import CheckpointError, EfflError
+from .config import TrainConfig
+from .evaluation import autocast, evaluate
+from .mixing import BatchMixing
+from .rundir import BEST_NAME, check_resume_settings, strict_json, write_args, write_records
+from .specs import batch_augmentation
+from .streams import LABELED_STREAM, MAIN_STREAM, BatchList, KeyedDataset, Stream
+from .tasks.base import Batch, Task
+
+__all__ = ["Engine", "TrainingInterrupted", "NonFiniteLossError", "resolve_device", "seed_everything"]
+
+#: Settings whose change makes a resumed run another run (``epochs`` may grow: the schedule is rebuilt).
+MEANING_KEYS = ("seed", "lr", "batch_size", "opt", "weight_decay", "sched", "warmup_epochs", "mixup", "cutmix", "aug",
+                "smoothing", "grad_accum_steps", "min_lr", "momentum")
+
+
+class TrainingInterrupted(SystemExit):
+    """Raised after SIGTERM once the checkpoint is saved; exits the process with status 143."""
+
+    def __init__(self, checkpoint: Path | None):
+        super().__init__(128 + signal.SIGTERM)
+        self.checkpoint = checkpoint
+
+
+class NonFiniteLossError(EfflError, FloatingPointError):
+    """The training loss became NaN or infinite; names the epoch and step."""
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (model initialisation, dropout)."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str | None) -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; a CUDA request on a machine without CUDA or an
+    unknown device name is a clear ValueError."""
+    name = "auto" if name is None else str(name)
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    kind = name.split(":", 1)[0]
+    if kind not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {name!r}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine (use --device cpu or auto)")
+    if kind == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"--device {name}: MPS is not available on this machine (use --device cpu or auto)")
+    return name
+
+
+def _amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    if mode == "off" or (mode == "auto" and device.type != "cuda"):
+        return None
+    if mode == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if mode == "bf16" else torch.float16
+
+
+def _step_generator(seed: int, epoch: int, step: int, rank: int, device: torch.device) -> torch.Generator:
+    """The device augmentation's generator for one step: a pure function of its arguments."""
+    key = int(np.random.SeedSequence([seed, epoch, step, rank]).generate_state(1, dtype=np.uint64)[0] >> 1)
+    where = device if device.type == "cuda" else torch.device("cpu")
+    return torch.Generator(device=where).manual_seed(key)
+
+
+class Engine:
+    """Trains ``task`` on ``train_set`` and evaluates ``task.eval_model()`` on ``eval_set`` each epoch.
+
+    Args:
+        task: the objective (its ``trainable`` module is optimised).
+        train_set: yields ``(uint8 [C, H, W], target)``; target an int class id (``-1``: unlabeled) or a
+            probability row ``[K]``.
+        eval_set: labeled images through the eval transform.
+        config: the shared settings (:class:`TrainConfig`).
+        num_classes: K (for mixing).
+        unlabeled_set: the second stream of tasks with ``unlabeled_ratio > 0`` (FixMatch, Mean Teacher);
+            an epoch is then one pass over it at ``mu * batch_size`` images a step.
+        out_dir: the run directory (None: nothing written).
+        run_info: saved in every checkpoint: ``arch``, ``num_classes``, ``class_names``, ``data_config``,
+            ``args`` (``args`` also goes to ``args.yaml``).
+        param_groups: optimizer groups (default: the task's, else timm's over ``task.trainable``).
+        on_epoch_start: ``callback(epoch)`` before each epoch (gradual unfreezing); a function of
+            ``epoch`` alone, so a resumed run repeats it.
+        resume_override: resume even when a setting that changes the run's meaning differs.
+    """
+
+    def __init__(self, task: Task, train_set: Dataset, eval_set: Dataset, config: TrainConfig, *, num_classes: int,
+                 unlabeled_set: Dataset | None = None, out_dir: str | os.PathLike | None = None,
+                 run_info: dict[str, Any] | None = None, param_groups: list[dict] | None = None,
+                 on_epoch_start: Callable[[int], None] | None = None, resume_override: bool = False):
+        self.config = config
+        self.info, self.device = init_distributed(resolve_device(config.device))
+        if task.unlabeled_ratio and (unlabeled_set is None or len(unlabeled_set) == 0):
+            raise ValueError(f"{type(task).__name__} needs unlabeled images: the data has none")
+        if len(train_set) == 0:
+            raise ValueError("the training set has no images")
+        if len(eval_set) == 0:
+            raise ValueError("the evaluation set has no images")
+        self.task = task.to(self.device)
+        if config.channels_last:
+            self.task.to(memory_format=torch.channels_last)
+        self.train_set, self.eval_set, self.unlabeled_set = train_set, eval_set, unlabeled_set
+        self.num_classes = num_classes
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.run_info = dict(run_info or {})
+        self.on_epoch_start, self.resume_override = on_epoch_start, resume_override
+        self.amp_dtype = _amp_dtype(config.amp, self.device)
+        self.augment = batch_augmentation(config.aug) if task.batch_augmentation else None
+        if self.augment is not None:
+            self.augment = self.augment.to(self.device)
+        self.mixing = BatchMixing(config, num_classes) if task.batch_augmentation else None
+        groups = param_groups if param_groups is not None else task.param_groups()
+        self.optimizer = self._create_optimizer(groups)
+        self.scheduler = self._create_scheduler()
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
+        self.ema = self._create_ema()
+        self.history: list[dict[str, Any]] = []
+        self.epoch = self.step = 0
+        self.partial = (0.0, 0)
+        self.best: float | None = None
+        self._trainable_flags: tuple[bool, ...] | None = None
+        self._stop = False
+
+    # ------------------------------------------------------------------ set-up
+    def _create_optimizer(self, groups) -> torch.optim.Optimizer:
+        from timm.optim import create_optimizer_v2
+
+        c = self.config
+        kwargs: dict[str, Any] = {"momentum": c.momentum}
+        if c.opt_eps is not None:
+            kwargs["eps"] = c.opt_eps
+        target = groups if groups is not None else self.task.trainable
+        return create_optimizer_v2(target, opt=c.opt, lr=c.lr, weight_decay=c.weight_decay, **kwargs)
+
+    def _create_scheduler(self):
+        c = self.config
+        if c.sched in (None, "none"):
+            return None
+        from timm.scheduler import create_scheduler_v2
+
+        scheduler, _ = create_scheduler_v2(self.optimizer, sched=c.sched, num_epochs=c.epochs,
+                                           warmup_epochs=c.warmup_epochs, warmup_lr=c.warmup_lr, min_lr=c.min_lr)
+        return scheduler
+
+    def _create_ema(self):
+        if not self.config.model_ema:
+            return None
+        from timm.utils import ModelEmaV3
+
+        return ModelEmaV3(self.task.eval_model(), decay=self.config.model_ema_decay)
+
+    # ------------------------------------------------------------------ public
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        """Train to ``config.epochs`` (continuing from ``out_dir/checkpoint.pt`` with ``resume``); the summary."""
+        if resume:
+            self.resume()
+        elif self.out_dir is not None and self.info.main and "args" in self.run_info:
+            write_args(self.out_dir, self.run_info["args"])
+        previous = self._install_sigterm()
+        try:
+            while self.epoch < self.config.epochs:
+                self._train_one_epoch()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        return self.summary(write=True)
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.out_dir / CHECKPOINT_NAME if self.out_dir is not None else None
+
+    def resume(self) -> bool:
+        """Restore everything from ``out_dir/checkpoint.pt``; False (fresh start) when there is none."""
+        path = self.checkpoint_path
+        if path is None or not path.is_file():
+            return False
+        state = load_checkpoint(path)
+        saved_config = dict(state.get("config") or {})
+        check_resume_settings(saved_config, self.config.to_dict(), MEANING_KEYS, override=self.resume_override)
+        saved_args, args = dict(state.get("args") or {}), dict(self.run_info.get("args") or {})
+        check_resume_settings(saved_args, args, self.run_info.get("meaning_keys", ()), override=self.resume_override)
+        try:
+            self.task.load_checkpoint_state(state["task"])
+        except (RuntimeError, KeyError) as exc:
+            raise CheckpointError(f"checkpoint {str(path)!r} does not fit this run: {str(exc).splitlines()[0]}") from exc
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and state.get("ema"):
+            self.ema.module.load_state_dict(state["ema"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.partial = (float(state["partial_loss"]), int(state["partial_count"]))
+        self.history = list(state["history"])
+        self.best = state.get("best_top1")
+        if self.scheduler is not None:  # rebuilt for this run's length: extending --epochs re-plans the decay
+            self.scheduler.step(self.epoch)
+            if saved_config.get("epochs") not in (None, self.config.epochs) and self.info.main:
+                print(f"resume: epochs {saved_config['epochs']} -> {self.config.epochs}; the learning-rate schedule "
+                      f"is rebuilt for {self.config.epochs} epochs", file=sys.stderr)
+        ranks = state["rng"]
+        set_rng_state(ranks[self.info.rank] if self.info.rank < len(ranks) else ranks[0])
+        return True
+
+    def summary(self, write: bool = False) -> dict[str, Any]:
+        accuracies = [h["eval_top1"] for h in self.history] or [0.0]
+        summary = {
+            "best_accuracy": max(accuracies),
+            "final_accuracy": accuracies[-1],
+            "epochs": self.config.epochs,
+            "best_epoch": 1 + accuracies.index(max(accuracies)),
+            "world_size": self.info.world_size,
+            **{k: self.run_info[k] for k in ("arch", "num_classes") if k in self.run_info},
+            "config": self.config.to_dict(),
+        }
+        if self.ema is not None and self.history:
+            summary["ema_best_accuracy"] = max(h["ema_top1"] for h in self.history)
+            summary["ema_final_accuracy"] = self.history[-1]["ema_top1"]
+        if write and self.out_dir is not None and self.info.main:
+            import json
+
+            atomic_write_text(self.out_dir / "summary.json", json.dumps(strict_json(summary), indent=2) + "\n")
+        return summary
+
+    # ------------------------------------------------------------------ the loop
+    def _streams(self) -> tuple[Stream, Stream | None, Dataset]:
+        c, info, task = self.config, self.info, self.task
+        if task.unlabeled_ratio:
+            main = Stream(len(self.unlabeled_set), c.batch_size * task.unlabeled_ratio, seed=c.seed, stream=MAIN_STREAM,
+                          rank=info.rank, world_size=info.world_size, drop_last=True)
+            labeled = Stream(len(self.train_set), c.batch_size, seed=c.seed, stream=LABELED_STREAM, rank=info.rank,
+                             world_size=info.world_size, drop_last=True)
+            return main, labeled, self.unlabeled_set
+        main = Stream(len(self.train_set), c.batch_size, seed=c.seed, stream=MAIN_STREAM, rank=info.rank,
+                      world_size=info.world_size)
+        return main, None, self.train_set
+
+    def _loader(self, dataset: Dataset, batches) -> DataLoader:
+        c = self.config
+        return DataLoader(KeyedDataset(dataset), batch_sampler=BatchList(batches), num_workers=c.workers,
+                          pin_memory=c.pin_mem and self.device.type == "cuda", generator=torch.Generator())
+
+    def _train_one_epoch(self) -> None:
+        config, epoch = self.config, self.epoch
+        if self.on_epoch_start is not None:
+            self.on_epoch_start(epoch)
+        self._wrap()
+        self.task.train()
+        main, labeled, main_set = self._streams()
+        steps = main.per_pass
+        first = epoch * steps + self.step
+        batches = self._loader(main_set, list(main.batches(first, steps - self.step)))
+        paired = self._loader(self.train_set, list(labeled.batches(first, steps - self.step))) if labeled else None
+        start = time.perf_counter()
+        bar = _progress(batches, f"epoch {epoch + 1}/{config.epochs}", config.progress and self.info.main, steps - self.step)
+        for main_batch, labeled_batch in zip(bar, paired if paired is not None else _forever(None)):
+            loss = self._train_step(main_batch, labeled_batch, steps)
+            total, count = self.partial
+            size = len(main_batch[0]) if labeled_batch is None else len(labeled_batch[0])
+            self.partial = (total + loss * size, count + size)
+            self.step += 1
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{loss:.4f}")
+            if self.step % config.grad_accum_steps == 0 and self._should_stop():
+                self.save_checkpoint()
+                raise TrainingInterrupted(self.checkpoint_path)
+        self._end_epoch(time.perf_counter() - start)
+
+    def _batch(self, main_batch, labeled_batch, generator) -> Batch:
+        device = self.device
+        if labeled_batch is not None:
+            images, targets = (t.to(device, non_blocking=True) for t in labeled_batch)
+            unlabeled = main_batch[0].to(device, non_blocking=True)
+        else:
+            images, targets = (t.to(device, non_blocking=True) for t in main_batch)
+            unlabeled = None
+        labeled = targets >= 0 if targets.ndim == 1 else torch.ones(len(targets), dtype=torch.bool, device=device)
+        if self.augment is not None:
+            images, _ = self.augment(images, generator=generator)
+        if self.mixing is not None and self.mixing.enabled:
+            images, targets, labeled = self.mixing(images, targets, generator)
+        return Batch(images, targets, labeled, unlabeled, generator)
+
+    def _train_step(self, main_batch, labeled_batch, steps: int) -> float:
+        c, step = self.config, self.step
+        generator = _step_generator(c.seed, self.epoch, step, self.info.rank, self.device)
+        batch = self._batch(main_batch, labeled_batch, generator)
+        self.task.set_progress(self.epoch, step, steps, c.epochs)
+        last_micro = (step + 1) % c.grad_accum_steps == 0 or step + 1 == steps
+        with self._no_sync(not last_micro), autocast(self.device, self.amp_dtype):
+            out = self.task(batch)
+        loss = out["loss"]
+        finite = self._all_finite(loss)
+        if not finite:
+            if c.nonfinite == "stop":
+                raise NonFiniteLossError(f"the training loss became {float(loss)} at epoch {self.epoch + 1}, step "
+                                         f"{step + 1}: lower --lr, set --clip-grad, or check the data")
+            self.optimizer.zero_grad(set_to_none=True)
+            return 0.0
+        scaled = loss / c.grad_accum_steps
+        with self._no_sync(not last_micro):
+            (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+        if last_micro:
+            self._optimizer_step()
+        return float(loss.detach())
+
+    def _optimizer_step(self) -> None:
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        if self.config.clip_grad is not None:
+            params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+            nn.utils.clip_grad_norm_(params, self.config.clip_grad)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.task.eval_model())
+        self.task.after_step()
+
+    def _end_epoch(self, seconds: float) -> None:
+        total, count = all_sum([self.partial[0], float(self.partial[1])], self.info, self.device)
+        lr = max(g["lr"] for g in self.optimizer.param_groups)
+        self._sync_buffers()
+        scores = self._evaluate(self.task.eval_model())
+        record = {"epoch": self.epoch + 1, "train_loss": total / max(count, 1), "train_samples": int(count),
+                  "eval_loss": scores["loss"], "eval_top1": scores["top1"], "eval_top5": scores["top5"], "lr": lr}
+        if self.ema is not None:
+            ema_scores = self._evaluate(self.ema.module)
+            record.update(ema_top1=ema_scores["top1"], ema_top5=ema_scores["top5"])
+        record["seconds"] = round(seconds, 3)
+        self.history.append(record)
+        self.epoch, self.step, self.partial = self.epoch + 1, 0, (0.0, 0)
+        if self.scheduler is not None:
+            self.scheduler.step(self.epoch)
+        improved = self.best is None or scores["top1"] > self.best
+        self.best = scores["top1"] if improved else self.best
+        self.save_checkpoint(best=improved)
+        if self.out_dir is not None and self.info.main:
+            write_records(self.out_dir, self.history)
+        if self.config.progress and self.info.main and not sys.stderr.isatty():
+            print(f"epoch {record['epoch']}/{self.config.epochs}: train_loss {record['train_loss']:.4f} "
+                  f"eval_top1 {record['eval_top1']:.4f} lr {lr:.3g} ({seconds:.1f}s)", file=sys.stderr, flush=True)
+
+    def _evaluate(self, model: nn.Module) -> dict[str, Any]:
+        return evaluate(model, self.eval_set, self.task.model_input, self.device, batch_size=max(self.config.batch_size, 64),
+                        workers=self.config.workers, distributed=True, amp_dtype=self.amp_dtype)
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, best: bool = False) -> None:
+        states = [rng_state()]
+        if self.info.distributed:
+            states = [None] * self.info.world_size
+            dist.all_gather_object(states, rng_state())
+        if not self.info.main or self.checkpoint_path is None:
+            return
+        state = {
+            "format": "effl-checkpoint-2",
+            "model": {k: v.detach().cpu() for k, v in self.task.eval_model().state_dict().items()},
+            "task": self.task.checkpoint_state(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
+            "ema": self.ema.module.state_dict() if self.ema is not None else {},
+            "epoch": self.epoch,
+            "step": self.step,
+            "partial_loss": self.partial[0],
+            "partial_count": self.partial[1],
+            "history": self.history,
+            "best_top1": self.best,
+            "rng": states,
+            "config": self.config.to_dict(),
+            "world_size": self.info.world_size,
+            **{k: v for k, v in self.run_info.items() if k in ("arch", "num_classes", "class_names", "data_config", "args")},
+        }
+        atomic_save(state, self.checkpoint_path)
+        if best:
+            atomic_save(state, self.out_dir / BEST_NAME)
+
+    # ------------------------------------------------------------------ distributed
+    def _wrap(self) -> None:
+        """DDP around the task's trainable module (re-wrapped when the trainable set changed, e.g. after
+        gradual unfreezing); frozen parts stay outside."""
+        if not self.info.distributed:
+            return
+        flags = tuple(p.requires_grad for p in self.task.trainable.parameters())
+        if flags == self._trainable_flags:
+            return
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        self.task.set_net(DistributedDataParallel(self.task.trainable, device_ids=ids))
+        self._trainable_flags = flags
+
+    def _no_sync(self, skip: bool):
+        import contextlib
+
+        net = self.task.net
+        return net.no_sync() if skip and hasattr(net, "no_sync") else contextlib.nullcontext()
+
+    def _sync_buffers(self) -> None:
+        """Rank 0's BatchNorm statistics everywhere, so every rank evaluates (and rank 0 saves) one model."""
+        if not self.info.distributed:
+            return
+        modules = [self.task] + ([self.ema.module] if self.ema is not None else [])
+        for buffer in (b for m in modules for b in m.buffers()):
+            dist.broadcast(buffer, src=0)
+
+    def _all_finite(self, loss: torch.Tensor) -> bool:
+        flag = torch.isfinite(loss.detach()).float().reshape(1)
+        if self.info.distributed:
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        return bool(flag.item() > 0)
+
+    # ------------------------------------------------------------------ SIGTERM
+    def _install_sigterm(self):
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def request_stop(signum, frame):
+            self._stop = True
+
+        return signal.signal(signal.SIGTERM, request_stop)
+
+    def _should_stop(self) -> bool:
+        if not self.info.distributed:
+            return self._stop
+        flag = torch.tensor([1.0 if self._stop else 0.0], device=self.device)
+        dist.all_reduce(flag)
+        return bool(flag.item() > 0)
+
+
+def _forever(value):
+    while True:
+        yield value
+
+
+def _progress(loader: DataLoader, desc: str, enabled: bool, total: int):
+    if not (enabled and sys.stderr.isatty()):
+        return loader
+    from tqdm.auto import tqdm
+
+    return tqdm(loader, desc=desc, total=total, leave=False, dynamic_ncols=True)

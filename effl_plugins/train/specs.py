@@ -1,0 +1,25 @@
+"""Augmentations named by a SPEC string (``--aug``, FixMatch's views, Noisy Student's noise)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["batch_augmentation", "image_augmentation"]
+
+
+def _build(spec: Any, backend: str):
+    if spec is None or spec == "" or not isinstance(spec, str):
+        return spec or None
+    from ..augment.spec import build_augmentation
+
+    return build_augmentation(spec, backend=backend)
+
+
+def batch_augmentation(spec: Any):
+    """A batch-backend module from a SPEC string (a built module passes through; None stays None)."""
+    return _build(spec, "batch")
+
+
+def image_augmentation(spec: Any):
+    """An image-backend callable (for the loader's workers) from a SPEC string, or None."""
+    return _build(spec, "image")

@@ -1,0 +1,108 @@
+"""What a training objective is: a module whose ``forward(batch)`` returns ``{"loss": ..., ...}``.
+
+The shape of ``timm.task.TrainingTask``: the task owns the model being trained (``trainable``) and
+anything frozen beside it (a teacher); one engine runs every task. The engine hands the task a
+:class:`Batch` already on the device (uint8 images after the batch augmentation and mixing), calls
+``forward``, back-propagates ``"loss"``, steps the optimizer, then calls :meth:`after_step`.
+
+Under ``torchrun`` the engine wraps ``trainable`` alone in DistributedDataParallel and gives the
+wrapper back through :meth:`set_net`; a task calls ``self.net(...)`` to run it, so gradients are
+synchronised, and never wraps its frozen parts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..inputs import ModelInput
+
+__all__ = ["Batch", "Task"]
+
+
+@dataclass
+class Batch:
+    """One step's data on the device.
+
+    ``images``: uint8 (or float 0..1) ``[B, C, H, W]``; ``targets``: int64 class ids ``[B]`` (``-1`` where
+    unlabeled) or float probabilities ``[B, K]`` after mixing; ``labeled``: bool ``[B]``;
+    ``unlabeled``: a second stream's images ``[U, C, H, W]`` for the tasks that draw one;
+    ``generator``: the step's random generator (augmentations inside the task draw from it).
+    """
+
+    images: torch.Tensor
+    targets: torch.Tensor
+    labeled: torch.Tensor
+    unlabeled: torch.Tensor | None = None
+    generator: torch.Generator | None = None
+
+
+class Task(nn.Module):
+    """Base of the training tasks.
+
+    Args:
+        model: the model being trained (its weights are what ``checkpoint.pt`` holds).
+        model_input: uint8 batch -> the model's normalised input (:class:`ModelInput`).
+
+    Class attributes a subclass may change: ``unlabeled_ratio`` (``mu``: unlabeled images drawn per
+    labeled image each step; 0 = one stream), ``batch_augmentation`` (the engine applies ``--aug``
+    and mixing to ``batch.images`` before ``forward``).
+    """
+
+    unlabeled_ratio: int = 0
+    batch_augmentation: bool = True
+
+    def __init__(self, model: nn.Module, model_input: ModelInput):
+        super().__init__()
+        self.model = model
+        self.model_input = model_input
+        self._net: nn.Module | None = None
+
+    # -- what the engine needs
+    @property
+    def trainable(self) -> nn.Module:
+        """The module whose parameters the optimizer updates and DDP synchronises."""
+        return self.model
+
+    @property
+    def net(self) -> nn.Module:
+        """``trainable``, or its DDP wrapper once the engine has set one."""
+        return self._net if self._net is not None else self.trainable
+
+    def set_net(self, net: nn.Module | None) -> None:
+        object.__setattr__(self, "_net", net)  # not a submodule: no second copy in state_dict
+
+    def eval_model(self) -> nn.Module:
+        """The model evaluated after each epoch and saved as the run's model (the student)."""
+        return self.model
+
+    def param_groups(self) -> list[dict[str, Any]] | None:
+        """Optimizer parameter groups, or None for timm's defaults over ``trainable``."""
+        return None
+
+    def set_progress(self, epoch: int, step: int, steps_per_epoch: int, epochs: int) -> None:
+        """Called before every step (curricula, ramp-ups); must depend on its arguments alone."""
+
+    def after_step(self) -> None:
+        """Called after every optimizer step (e.g. an EMA teacher's update)."""
+
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        """``state_dict`` prefixes left out of checkpoints (frozen teachers are reloaded from their spec)."""
+        return ()
+
+    def checkpoint_state(self) -> dict[str, torch.Tensor]:
+        skip = self.frozen_prefixes()
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(skip)}
+
+    def load_checkpoint_state(self, state: dict[str, torch.Tensor]) -> None:
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        skip = self.frozen_prefixes()
+        missing = [k for k in missing if not k.startswith(skip)]
+        if missing or unexpected:
+            raise RuntimeError(f"task state does not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,61 @@
+"""What FixMatch and Mean Teacher share: the default weak view, and SPEC-built views.
+
+FixMatch's weak augmentation (Sohn et al. 2020, section 3.2): a random horizontal flip (p=0.5) and a
+random translation of up to 12.5 % of the side, reflection-padded, each sample its own.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["weak_augment", "make_view", "View"]
+
+#: FixMatch's weak translation: up to 12.5 % of the side (Sohn et al. 2020, section 3.2).
+WEAK_MAX_SHIFT = 0.125
+
+View = Callable[[torch.Tensor, torch.Generator | None], torch.Tensor]
+
+
+def weak_augment(images: torch.Tensor, generator: torch.Generator | None = None, flip: bool = True,
+                 max_shift: float = WEAK_MAX_SHIFT) -> torch.Tensor:
+    """Random flip (p=0.5) and translation by up to ``max_shift`` of the side (reflection padding).
+
+    Shape: ``[B, C, H, W]`` uint8 or float -> same dtype and shape; the input is not modified.
+    """
+    if not 0.0 <= max_shift < 0.5:
+        raise ValueError(f"max_shift must be a fraction of the side in [0, 0.5), got {max_shift!r}")
+    batch, channels, height, width = images.shape
+    where = generator.device if generator is not None else images.device
+    out = images
+    if flip:
+        flips = (torch.rand(batch, generator=generator, device=where) < 0.5).to(images.device)
+        out = torch.where(flips[:, None, None, None], images.flip(-1), images)
+    pad = int(round(max_shift * min(height, width)))
+    if pad == 0:
+        return out.clone() if out is images else out
+    padded = F.pad(out.float(), (pad, pad, pad, pad), mode="reflect")
+    dy = torch.randint(0, 2 * pad + 1, (batch,), generator=generator, device=where).to(images.device)
+    dx = torch.randint(0, 2 * pad + 1, (batch,), generator=generator, device=where).to(images.device)
+    rows = (dy[:, None] + torch.arange(height, device=images.device))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(width, device=images.device))[:, None, None, :]
+    b = torch.arange(batch, device=images.device)[:, None, None, None]
+    c = torch.arange(channels, device=images.device)[None, :, None, None]
+    return padded[b, c, rows, cols].to(images.dtype)
+
+
+def make_view(spec, *, flip: bool = True, max_shift: float = WEAK_MAX_SHIFT) -> View:
+    """A view from a batch augmentation SPEC, a module, or None (FixMatch's weak view)."""
+    if spec is None:
+        return lambda images, generator: weak_augment(images, generator, flip, max_shift)
+    if isinstance(spec, str):
+        from ..specs import batch_augmentation
+
+        spec = batch_augmentation(spec)
+
+    def view(images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return spec(images, generator=generator)[0]
+
+    return view

@@ -1,0 +1,129 @@
+"""Knowledge distillation: a frozen teacher teaches the student through any registered loss
+(Hinton et al. 2015; feature hints as in FitNets, Romero et al. 2015).
+
+The teacher runs in ``eval()`` under ``no_grad`` on its own input (its own normalisation and size,
+as ``timm.task``'s ``DistillationTeacher.normalize_input``), and is never wrapped in DDP. The student
+and the loss form the trainable module, so a loss with parameters of its own (a FitNet adapter,
+CRD's embedding heads) is trained and synchronised with the student.
+
+Rows without a label get the loss without targets (the teacher's soft labels alone), labeled rows
+the loss with them; the two parts are weighted by their share of the batch, so ``kd`` becomes
+``alpha · KD + (1 − alpha) · CE`` on labeled images and KD alone on the others.
+
+Features: a loss with ``uses_features = True`` receives ``student_features=``/``teacher_features=``
+(the last intermediate map ``[B, C, H, W]``); with ``feature_levels = N`` it receives lists of N maps,
+shallow to deep, from timm's ``forward_intermediates``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..inputs import ModelInput
+from .base import Batch, Task
+
+__all__ = ["DistillationTask", "FeatureModel", "StudentWithLoss"]
+
+
+def feature_levels(loss: nn.Module) -> int:
+    """0 for a logit loss, else how many intermediate maps the loss takes."""
+    levels = getattr(loss, "feature_levels", None)
+    if levels:
+        return int(levels)
+    return 1 if getattr(loss, "uses_features", False) else 0
+
+
+class FeatureModel(nn.Module):
+    """``forward(x) -> (logits, features)``: the last ``levels`` intermediate maps (a map for 1, a list
+    for more) from timm's ``forward_intermediates``, else ``forward_features``."""
+
+    def __init__(self, model: nn.Module, levels: int = 1):
+        super().__init__()
+        self.model, self.levels = model, levels
+
+    def forward(self, x: torch.Tensor):
+        if hasattr(self.model, "forward_intermediates"):
+            final, intermediates = self.model.forward_intermediates(x, indices=self.levels)
+            features = intermediates[-1] if self.levels == 1 else list(intermediates)
+        else:
+            final = self.model.forward_features(x)
+            features = final if self.levels == 1 else [final]
+        return self.model.forward_head(final), features
+
+
+class StudentWithLoss(nn.Module):
+    """The trainable half of distillation: the student's forward and the loss, in one module."""
+
+    def __init__(self, student: nn.Module, loss: nn.Module, levels: int):
+        super().__init__()
+        self.student = FeatureModel(student, levels) if levels else student
+        self.loss, self.levels = loss, levels
+
+    def forward(self, x, teacher_out, targets, labeled) -> dict[str, torch.Tensor]:
+        out = self.student(x)
+        s_logits, s_feat = out if self.levels else (out, None)
+        t_logits, t_feat = teacher_out if self.levels else (teacher_out, None)
+        if bool(labeled.all()) or not bool(labeled.any()):
+            result = self._loss(s_logits, t_logits, targets if bool(labeled.all()) else None, s_feat, t_feat, slice(None))
+        else:
+            share = labeled.float().mean()
+            with_labels = self._loss(s_logits, t_logits, targets[labeled], s_feat, t_feat, labeled)
+            without = self._loss(s_logits, t_logits, None, s_feat, t_feat, ~labeled)
+            result = {k: share * with_labels[k] + (1 - share) * without[k] for k in with_labels if k in without}
+        result["output"] = s_logits
+        return result
+
+    def _loss(self, s_logits, t_logits, targets, s_feat, t_feat, rows) -> dict[str, torch.Tensor]:
+        kwargs = {}
+        if self.levels:
+            pick = (lambda f: [m[rows] for m in f]) if isinstance(s_feat, list) else (lambda f: f[rows])
+            kwargs = {"student_features": pick(s_feat), "teacher_features": pick(t_feat)}
+        out = self.loss(s_logits[rows], t_logits[rows].float(), targets, **kwargs)
+        return dict(out) if isinstance(out, dict) else {"loss": out}
+
+
+class DistillationTask(Task):
+    """Student learns from a frozen teacher through ``loss``.
+
+    Args:
+        student, student_input: the trained model and its input.
+        teacher, teacher_input: the frozen teacher and ITS input (own mean/std/size).
+        loss: a distillation loss module (``ep.create_loss(name, ...)``).
+    """
+
+    def __init__(self, student: nn.Module, student_input: ModelInput, teacher: nn.Module, teacher_input: ModelInput,
+                 loss: nn.Module):
+        super().__init__(student, student_input)
+        levels = feature_levels(loss)
+        self.teacher = teacher.eval().requires_grad_(False)
+        self.teacher_input = teacher_input
+        self.teacher_forward = FeatureModel(self.teacher, levels) if levels else self.teacher
+        self.student_with_loss = StudentWithLoss(student, loss, levels)
+        self.loss = loss
+
+    @property
+    def trainable(self) -> nn.Module:
+        return self.student_with_loss
+
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        return ("teacher.", "teacher_forward.")
+
+    def param_groups(self):
+        groups = [{"params": [p for p in self.model.parameters() if p.requires_grad]}]
+        extra = [p for p in self.loss.parameters() if p.requires_grad]
+        return groups + ([{"params": extra}] if extra else [])
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def set_progress(self, epoch: int, step: int, steps_per_epoch: int, epochs: int) -> None:
+        if hasattr(self.loss, "set_progress"):
+            self.loss.set_progress((epoch + step / max(steps_per_epoch, 1)) / max(epochs, 1))
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            teacher_out = self.teacher_forward(self.teacher_input(batch.images))
+        return self.net(self.model_input(batch.images), teacher_out, batch.targets, batch.labeled)

@@ -1,0 +1,71 @@
+"""FixMatch (Sohn et al. 2020, "FixMatch: Simplifying Semi-Supervised Learning with Consistency and
+Confidence"): the prediction on a weakly augmented unlabeled image becomes a hard pseudo-label when
+its confidence reaches ``threshold``; the model learns it on a strongly augmented view. Loss
+``L_s + lambda_u * L_u`` with ``L_u`` averaged over all ``mu * B`` unlabeled images (masked ones
+count as zero), as in the paper; one forward over labeled, weak and strong images together.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..inputs import ModelInput
+from .base import Batch, Task
+from .consistency import make_view
+
+__all__ = ["FixMatchTask", "fixmatch_unlabeled_loss"]
+
+
+def fixmatch_unlabeled_loss(weak_logits: torch.Tensor, strong_logits: torch.Tensor,
+                            threshold: float = 0.95) -> dict[str, torch.Tensor]:
+    """``mean_b( 1[max softmax(weak_b) >= threshold] * CE(strong_b, argmax weak_b) )``.
+
+    The weak logits are detached (no gradient flows through the pseudo-label).
+
+    Shape: weak_logits, strong_logits ``[U, K]`` -> ``loss`` scalar, ``mask`` float ``[U]``,
+    ``pseudo_labels`` int64 ``[U]``.
+    """
+    if weak_logits.shape != strong_logits.shape or weak_logits.ndim != 2:
+        raise ValueError(f"weak_logits and strong_logits must both be [U, K], got {tuple(weak_logits.shape)} "
+                         f"and {tuple(strong_logits.shape)}")
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+    confidence, pseudo = torch.softmax(weak_logits.detach().float(), dim=1).max(dim=1)
+    mask = (confidence >= threshold).float()
+    per_image = F.cross_entropy(strong_logits.float(), pseudo, reduction="none")
+    return {"loss": (per_image * mask).mean(), "mask": mask, "pseudo_labels": pseudo}
+
+
+class FixMatchTask(Task):
+    """Weak/strong consistency with a confidence threshold.
+
+    Args:
+        model, model_input: the model and its input.
+        threshold: confidence for a pseudo-label (0.95 in the paper).
+        mu: unlabeled images per labeled image in a step (7 in the paper).
+        lambda_u: weight of the unlabeled loss (1 in the paper).
+        weak, strong: batch augmentation SPECs (or modules) of the two views; weak None is the paper's
+            flip + translate (``flip=False`` drops the flip, for data such as digits).
+    """
+
+    batch_augmentation = False
+
+    def __init__(self, model: nn.Module, model_input: ModelInput, *, threshold: float = 0.95, mu: int = 7,
+                 lambda_u: float = 1.0, weak=None, strong="rand_augment(num_ops=2, magnitude=10)", flip: bool = True):
+        super().__init__(model, model_input)
+        self.threshold, self.unlabeled_ratio, self.lambda_u = threshold, mu, lambda_u
+        self.weak, self.strong = make_view(weak, flip=flip), make_view(strong)
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        g = batch.generator
+        weak_l = self.weak(batch.images, g)
+        weak_u = self.weak(batch.unlabeled, g)
+        strong_u = self.strong(weak_u, g)
+        logits = self.net(self.model_input(torch.cat([weak_l, weak_u, strong_u])))
+        logits_l, logits_weak, logits_strong = logits.split([len(weak_l), len(weak_u), len(weak_u)])
+        unlabeled = fixmatch_unlabeled_loss(logits_weak, logits_strong, self.threshold)
+        supervised = F.cross_entropy(logits_l.float(), batch.targets)
+        return {"loss": supervised + self.lambda_u * unlabeled["loss"], "loss_x": supervised.detach(),
+                "loss_u": unlabeled["loss"].detach(), "mask_rate": unlabeled["mask"].mean(), "output": logits_l}

@@ -1,0 +1,104 @@
+"""Mean Teacher (Tarvainen & Valpola 2017, "Mean teachers are better role models"): the teacher's
+weights are an exponential moving average of the student's, ``t <- decay * t + (1 - decay) * s``
+after every step (``ema_decay`` during the ramp-up, ``ema_decay_after`` afterwards); the student
+learns the labels plus a consistency cost, the mean squared difference of the two softmaxes on
+differently noised views, weighted by ``consistency * exp(-5 (1 - step / rampup)^2)``. The teacher is
+the model evaluated and saved.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..inputs import ModelInput
+from .base import Batch, Task
+from .consistency import make_view
+
+__all__ = ["MeanTeacherTask", "ema_update", "sigmoid_rampup", "softmax_mse"]
+
+
+@torch.no_grad()
+def ema_update(teacher: nn.Module, student: nn.Module, decay: float) -> None:
+    """In place on ``teacher``: each parameter ``t <- decay * t + (1 - decay) * s``; buffers (BatchNorm
+    statistics) are copied from the student."""
+    if not 0.0 <= decay <= 1.0:
+        raise ValueError(f"decay must be in [0, 1], got {decay!r}")
+    for t, s in zip(teacher.parameters(), student.parameters()):
+        t.mul_(decay).add_(s.detach(), alpha=1.0 - decay)
+    for t, s in zip(teacher.buffers(), student.buffers()):
+        t.copy_(s)
+
+
+def sigmoid_rampup(step: int, length: int) -> float:
+    """``exp(-5 (1 - min(step, length) / length)^2)``; 1.0 when ``length == 0``."""
+    if length <= 0:
+        return 1.0
+    phase = 1.0 - min(max(step, 0), length) / length
+    return math.exp(-5.0 * phase * phase)
+
+
+def softmax_mse(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """Mean over batch and classes of ``(softmax(s) - softmax(t))^2``; no gradient to the teacher.
+
+    Shape: ``[B, K]``, ``[B, K]`` -> scalar.
+    """
+    return F.mse_loss(torch.softmax(student_logits.float(), 1), torch.softmax(teacher_logits.detach().float(), 1))
+
+
+class MeanTeacherTask(Task):
+    """EMA-teacher consistency training.
+
+    Args:
+        model, model_input: the student and its input (the teacher starts as its copy).
+        ema_decay, ema_decay_after: teacher EMA decay during and after the ramp-up (0.99, 0.999).
+        consistency: maximum weight of the consistency cost; rampup_epochs: its sigmoid ramp-up.
+        mu: unlabeled images per labeled image in a step.
+        noise: batch augmentation SPEC (or module) of the input noise, drawn independently for both
+            models; None is a random flip and translation (``flip=False`` drops the flip).
+    """
+
+    batch_augmentation = False
+
+    def __init__(self, model: nn.Module, model_input: ModelInput, *, ema_decay: float = 0.99,
+                 ema_decay_after: float = 0.999, consistency: float = 10.0, rampup_epochs: float = 5.0, mu: int = 1,
+                 noise=None, flip: bool = True):
+        super().__init__(model, model_input)
+        self.teacher = copy.deepcopy(model).eval().requires_grad_(False)
+        self.ema_decay, self.ema_decay_after, self.consistency = ema_decay, ema_decay_after, consistency
+        self.rampup_epochs, self.unlabeled_ratio = rampup_epochs, mu
+        self.noise = make_view(noise, flip=flip)
+        self.step_index, self.rampup_steps = 0, 0
+
+    def eval_model(self) -> nn.Module:
+        return self.teacher
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def set_progress(self, epoch: int, step: int, steps_per_epoch: int, epochs: int) -> None:
+        self.step_index = epoch * steps_per_epoch + step
+        self.rampup_steps = int(self.rampup_epochs * steps_per_epoch)
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        g = batch.generator
+        images = torch.cat([batch.images, batch.unlabeled])
+        student_logits = self.net(self.model_input(self.noise(images, g)))
+        with torch.no_grad():
+            teacher_logits = self.teacher(self.model_input(self.noise(images, g)))
+        labeled = len(batch.images)
+        supervised = F.cross_entropy(student_logits[:labeled].float(), batch.targets)
+        weight = self.consistency * sigmoid_rampup(self.step_index, self.rampup_steps)
+        consistency = softmax_mse(student_logits, teacher_logits)
+        return {"loss": supervised + weight * consistency, "loss_x": supervised.detach(),
+                "consistency": consistency.detach(), "output": student_logits[:labeled]}
+
+    def after_step(self) -> None:
+        decay = self.ema_decay if self.step_index < self.rampup_steps else self.ema_decay_after
+        ema_update(self.teacher, self.model, decay)

@@ -1,0 +1,43 @@
+"""Supervised training: cross-entropy against class ids or probability targets (one-hot labels,
+MixUp/CutMix mixtures, a teacher's pseudo-labels), with timm's label smoothing."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..inputs import ModelInput
+from .base import Batch, Task
+
+__all__ = ["SupervisedTask", "classification_loss"]
+
+
+def classification_loss(logits: torch.Tensor, targets: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
+    """Mean cross-entropy in float32 against int ids ``[B]`` or probabilities ``[B, K]``."""
+    logits = logits.float()
+    targets = targets.float() if targets.is_floating_point() else targets
+    return F.cross_entropy(logits, targets, label_smoothing=smoothing)
+
+
+class SupervisedTask(Task):
+    """``loss = CE(model(x), targets)`` over the labeled rows of the batch.
+
+    Args:
+        model, model_input: as in :class:`~effl_plugins.train.tasks.base.Task`.
+        smoothing: label smoothing in [0, 1) (timm's ``--smoothing``).
+    """
+
+    def __init__(self, model: nn.Module, model_input: ModelInput, smoothing: float = 0.0):
+        super().__init__(model, model_input)
+        self.smoothing = float(smoothing)
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        logits = self.net(self.model_input(batch.images))
+        if bool(batch.labeled.all()):
+            loss = classification_loss(logits, batch.targets, self.smoothing)
+        else:  # rows without a label contribute nothing
+            rows = batch.labeled
+            loss = classification_loss(logits[rows], batch.targets[rows], self.smoothing) if bool(rows.any()) \
+                else logits.sum() * 0.0
+        return {"loss": loss, "output": logits}
