@@ -11,7 +11,11 @@ from effl_plugins.testing import check_augmentation, check_image_augmentation, c
 STRATEGY_KWARGS: dict[str, dict] = {"noisy_student": {"rounds": 2}, "fixmatch": {"mu": 2}, "distill": {"teacher": "test_efficientnet"}}
 DEFAULT_STRATEGY_KWARGS = {"model": "test_resnet", "epochs": 1, "batch_size": 32}
 #: Augmentations whose defaults need an argument for the checks (e.g. class counts for mixing).
-AUGMENTATION_KWARGS: dict[str, dict] = {"cutmix": {"num_classes": 10}, "mixup": {"num_classes": 10}}
+AUGMENTATION_KWARGS: dict[str, dict] = {
+    "cutmix": {"num_classes": 10},
+    "mixup": {"num_classes": 10},
+    "compose": {"ops": ["brightness(max_delta=0.2)", "rotate(degrees=15)", "flip"]},
+}
 LOSS_KWARGS: dict[str, dict] = {
     # check_loss also calls without targets: dkd then takes the teacher's argmax as the target class
     "dkd": {"target_from_teacher": True},

@@ -24,6 +24,7 @@ from .cutmix import CutMix
 from .mixup import MixUp
 from .rand_augment import RandAugment, RandAugmentImage
 from .trivial_augment import TrivialAugment, TrivialAugmentImage
+from .compose import Compose, ComposeImage
 
 
 @hookimpl
@@ -72,3 +73,5 @@ def register_augmentations(register):
     register("rand_augment", RandAugmentImage, backend="image")
     register("trivial_augment", TrivialAugment, backend="batch")
     register("trivial_augment", TrivialAugmentImage, backend="image")
+    register("compose", Compose, backend="batch")
+    register("compose", ComposeImage, backend="image")

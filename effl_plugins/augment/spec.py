@@ -141,7 +141,10 @@ def _call_term(spec: str, offset: int, text: str) -> SpecTerm:
     stripped = text.strip()
     where = offset + len(text) - len(text.lstrip())
     if not stripped:
-        raise ValueError(f"SPEC {spec!r}: empty term at position {where} (a '+' with nothing on one side)")
+        if offset == 0 and len(text) == len(spec):
+            raise ValueError(f"SPEC {spec!r} is blank; give NAME, NAME(key=value, ...) or a timm rand-... string")
+        plus = offset - 1 if offset > 0 else len(text)
+        raise ValueError(f"SPEC {spec!r}: the '+' at position {plus} has nothing on one side")
     try:
         node = ast.parse(stripped, mode="eval").body
     except SyntaxError as exc:
