@@ -65,7 +65,8 @@ def rrc_params(
 
 
 def _to_chw(img: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+    """``H x W x 3`` -> contiguous ``[3, H, W]`` (NumPy's transposing copy: ~40x torch's for uint8)."""
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
 
 
 def _check_image(img: Any) -> None:
@@ -90,8 +91,8 @@ class TrainTransform:
         _check_image(img)
         top, left, h, w = rrc_params(img.shape[0], img.shape[1], self.scale, self.ratio, rng)
         out_h, out_w = self.size
-        # shrinking: area averaging, as PIL's antialiased resize in timm; else the configured filter
-        shrink = h > out_h and w > out_w and self.interpolation != "nearest"
+        # shrinking 2x or more: area averaging (antialiased, as PIL's resize in timm); else the configured filter
+        shrink = h >= 2 * out_h and w >= 2 * out_w and self.interpolation != "nearest"
         flag = cv2.INTER_AREA if shrink else _cv2_interpolation(self.interpolation)
         out = cv2.resize(img[top : top + h, left : left + w], (out_w, out_h), interpolation=flag)
         if self.hflip > 0 and rng.random() < self.hflip:
@@ -116,13 +117,18 @@ class EvalTransform:
         import timm.data
 
         self.cfg = cfg
-        self.timm = timm.data.create_transform(**cfg.to_dict(), is_training=False, use_prefetcher=True)
+        steps = timm.data.create_transform(**cfg.to_dict(), is_training=False, use_prefetcher=True).transforms
+        # timm's PIL steps (resize, centre crop); its last step, PIL to a CHW view, is done here as a contiguous copy
+        self.pil_steps = [t for t in steps if not isinstance(t, timm.data.transforms.MaybePILToTensor)]
 
     def __call__(self, img: np.ndarray, rng: np.random.Generator | None = None) -> torch.Tensor:
         from PIL import Image
 
         _check_image(img)
-        return self.timm(Image.fromarray(img))
+        pil = Image.fromarray(img)
+        for step in self.pil_steps:
+            pil = step(pil)
+        return _to_chw(np.asarray(pil))
 
     def __repr__(self) -> str:
         return f"EvalTransform({self.cfg})"

@@ -1,0 +1,162 @@
+"""Data-loading benchmark: JPEG decode + random-resized-crop + flip + RandAugment (N=2, M=9) + collate
+to uint8 batches, ours against timm's loader doing the same work.
+
+Ours: OpenCV decode, our random-resized-crop, the image-backend ``rand_augment`` in DataLoader workers
+(``effl_plugins.data``). timm: ``timm.data.create_loader(..., auto_augment="rand-m9-n2")`` over
+``timm.data.create_dataset`` (PIL decode, PIL crop and RandAugment), the DataLoader inside timm's
+prefetcher iterated directly so that both sides end at the same uint8 ``[B, 3, 224, 224]`` batch
+(no normalisation on either side). Same images, batch size, workers and interpolation (bilinear);
+persistent workers on both, so a timed call is one epoch without worker start-up. timm applies each
+RandAugment op with probability 0.5, ours always: ours does at least timm's work.
+
+The images: ``images`` JPEGs of about 500 x 375 (random crops of scikit-learn's sample photos,
+quality 90, some portrait) in a temporary ImageFolder that is removed afterwards. ``mode="stage"``
+rows time each step alone on one thread (one image per call; collate: one batch) to show where the
+time goes.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .recorder import Recorder
+
+__all__ = ["run_data_bench", "make_jpeg_folder", "data_cases", "PIPELINE"]
+
+PIPELINE = "decode+rrc+rand_augment+collate"
+SIZE, BATCH = 224, 64
+
+
+def data_cases(quick: bool, workers: int = 2) -> list[dict[str, Any]]:
+    return [{"images": 256 if quick else 512, "size": SIZE, "batch": BATCH, "workers": workers}]
+
+
+def make_jpeg_folder(root: str | Path, count: int, seed: int = 0, classes: int = 4) -> Path:
+    """``root/train/c<k>/<i>.jpg``: ``count`` photo crops of about 500 x 375 (a quarter portrait)."""
+    import cv2
+    from sklearn.datasets import load_sample_images
+
+    photos = load_sample_images().images
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    for i in range(count):
+        photo = photos[i % len(photos)]
+        h, w = int(rng.integers(250, 400)), int(rng.integers(330, 600))
+        top, left = int(rng.integers(0, photo.shape[0] - h + 1)), int(rng.integers(0, photo.shape[1] - w + 1))
+        out_w, out_h = (375, 500) if i % 4 == 3 else (500, 375)
+        img = cv2.resize(photo[top : top + h, left : left + w], (out_w + int(rng.integers(-20, 21)), out_h))
+        path = root / "train" / f"c{i % classes}" / f"{i:05d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ok, data = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        path.write_bytes(data.tobytes())
+    return root
+
+
+def _our_loader(root: Path, workers: int):
+    import effl_plugins as ep
+    from effl_plugins.data import DataConfig, create_loader, train_transform
+    from effl_plugins.data.bundle import _dataset
+    from effl_plugins.data.sources import list_image_folder
+
+    cfg = DataConfig((3, SIZE, SIZE), "bilinear", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 0.875)
+    aug = ep.create_augmentation("rand_augment", backend="image", num_ops=2, magnitude=9)
+    dataset = _dataset(list_image_folder(root / "train", max_image_pixels=None), train_transform(cfg, image_aug=aug), 0)
+    loader = create_loader(dataset, BATCH, shuffle=True, workers=workers, persistent_workers=workers > 0)
+    return dataset, loader
+
+
+def _timm_loader(root: Path, workers: int):
+    import timm.data
+
+    dataset = timm.data.create_dataset("", root=str(root), split="train", is_training=True)
+    loader = timm.data.create_loader(
+        dataset, input_size=(3, SIZE, SIZE), batch_size=BATCH, is_training=True, use_prefetcher=True,
+        auto_augment="rand-m9-n2", interpolation="bilinear", num_workers=workers, device=torch.device("cpu"),
+        persistent_workers=workers > 0,
+    )
+    return loader.loader  # the DataLoader inside timm's prefetcher: uint8 batches, normalisation left out
+
+
+def _epoch(loader) -> int:
+    count = 0
+    for images, _ in loader:
+        count += images.shape[0]
+    return count
+
+
+def _stage_specs(root: Path, case: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """Per-step rows, ours and timm's side by side: decode, crop + flip, RandAugment, to-tensor + collate."""
+    import effl_plugins as ep
+    import timm.data
+    from PIL import Image
+    from timm.data.auto_augment import rand_augment_transform
+    from timm.data.transforms import MaybePILToTensor, RandomResizedCropAndInterpolation
+    from torchvision import transforms
+
+    from effl_plugins.data import DataConfig, collate_uint8, decode_image, train_transform
+
+    files = [p.read_bytes() for p in sorted((root / "train").rglob("*.jpg"))[:16]]
+    arrays = [decode_image(b, "bench") for b in files]
+    pils = [Image.open(io.BytesIO(b)).convert("RGB") for b in files]
+    cfg = DataConfig((3, SIZE, SIZE), "bilinear", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 0.875)
+    ours_crop = train_transform(cfg)
+    theirs_crop = transforms.Compose([RandomResizedCropAndInterpolation(SIZE, interpolation="bilinear"),
+                                      transforms.RandomHorizontalFlip()])
+    ours_aug = ep.create_augmentation("rand_augment", backend="image", num_ops=2, magnitude=9)
+    mean = tuple(round(255 * v) for v in timm.data.IMAGENET_DEFAULT_MEAN)
+    theirs_aug = rand_augment_transform("rand-m9-n2", {"translate_const": int(SIZE * 0.45), "img_mean": mean})
+    rng = np.random.default_rng(0)
+    outputs = [ours_crop(a, rng) for a in arrays]  # contiguous uint8 [3, H, W], as our transform returns
+    crops = [np.ascontiguousarray(t.numpy().transpose(1, 2, 0)) for t in outputs]
+    pil_crops = [Image.fromarray(c) for c in crops]
+    to_tensor = MaybePILToTensor()
+    batch = [(outputs[i % len(outputs)], 0) for i in range(BATCH)]
+    pil_batch = [pil_crops[i % len(pil_crops)] for i in range(BATCH)]
+    one = {"items": 1, "semantics": "per-image", "mode": "stage"}
+    stage = dict(case, threads=1)
+    return [
+        [dict(one, op="decode", impl="effl image", fn=lambda b: decode_image(b, "bench"), inputs=[(b,) for b in files],
+              nbytes=SIZE * SIZE * 3, case=stage, note="cv2.imdecode + BGR->RGB"),
+         dict(one, op="decode", impl="timm PIL", fn=lambda b: Image.open(io.BytesIO(b)).convert("RGB"),
+              inputs=[(b,) for b in files], nbytes=SIZE * SIZE * 3, case=stage, note="PIL open + convert RGB")],
+        [dict(one, op="random_resized_crop+flip", impl="effl image", fn=lambda a: ours_crop(a, rng),
+              inputs=[(a,) for a in arrays], nbytes=2 * SIZE * SIZE * 3, case=stage),
+         dict(one, op="random_resized_crop+flip", impl="timm PIL", fn=theirs_crop, inputs=[(p,) for p in pils],
+              nbytes=2 * SIZE * SIZE * 3, case=stage)],
+        [dict(one, op="rand_augment", impl="effl image", fn=lambda c: ours_aug(c, rng=rng), inputs=[(c,) for c in crops],
+              nbytes=2 * SIZE * SIZE * 3, case=stage, note="every op applied"),
+         dict(one, op="rand_augment", impl="timm PIL", fn=theirs_aug, inputs=[(p,) for p in pil_crops],
+              nbytes=2 * SIZE * SIZE * 3, case=stage, note="each op with p=0.5")],
+        [dict(op="to_tensor+collate", impl="effl image", mode="stage", semantics="per-batch", items=BATCH,
+              fn=lambda: collate_uint8(batch), inputs=[()], nbytes=2 * BATCH * SIZE * SIZE * 3, case=stage),
+         dict(op="to_tensor+collate", impl="timm PIL", mode="stage", semantics="per-batch", items=BATCH,
+              fn=lambda: timm.data.loader.fast_collate([(to_tensor(p), 0) for p in pil_batch]), inputs=[()],
+              nbytes=2 * BATCH * SIZE * SIZE * 3, case=stage, note="MaybePILToTensor + fast_collate")],
+    ]
+
+
+def run_data_bench(recorder: Recorder, *, quick: bool, cases: list[dict] | None = None, workers: int = 2) -> None:
+    """Loader throughput (images/s over one epoch) of ours and timm's, then the per-step rows."""
+    for case in cases or data_cases(quick, workers):
+        with tempfile.TemporaryDirectory(prefix="effl-bench-data-") as tmp:
+            root = make_jpeg_folder(tmp, case["images"])
+            nbytes = sum(p.stat().st_size for p in root.rglob("*.jpg")) + case["images"] * 3 * SIZE * SIZE
+            _, ours = _our_loader(root, case["workers"])
+            theirs = _timm_loader(root, case["workers"])
+            common = {"op": PIPELINE, "semantics": "per-image", "mode": "loader", "case": case,
+                      "items": case["images"], "nbytes": nbytes, "inputs": [()]}
+            recorder.measure_group([
+                dict(common, impl="effl", fn=lambda: _epoch(ours),
+                     note="OpenCV decode, effl RRC + image rand_augment, uint8 collate"),
+                dict(common, impl="timm", fn=lambda: _epoch(theirs),
+                     note="timm create_dataset + create_loader(auto_augment='rand-m9-n2'), uint8 fast_collate"),
+            ])
+            del ours, theirs  # persistent workers end here, before the folder goes
+            for specs in _stage_specs(root, case):
+                recorder.measure_group(specs)
