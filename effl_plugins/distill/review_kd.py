@@ -4,11 +4,9 @@ A student level learns from the teacher's level *and the deeper ones*: the stude
 top-down by attention-based fusion (ABF) modules, and each fused map is matched to the teacher's
 map of its level by the hierarchical context loss (HCL).
 
-- ABF at level ``i`` (deepest first): ``x = BN(conv1x1(f_s_i))`` to ``mid_channels``; below the
-  deepest level, the previous fused ``r`` is resized (nearest) to ``x``'s size and mixed by two
-  spatial attention maps ``a = sigmoid(conv1x1([x, r]))``: ``x = x * a_0 + r * a_1``; ``x`` is resized
-  (nearest) to the teacher's ``H x W`` and ``y_i = BN(conv3x3(x))`` to the teacher's width; ``x`` is
-  passed on as ``r``.
+- ABF (``attention_fusion.py``), deepest level first: each student map is reduced to ``mid_channels``,
+  mixed with the deeper level's fused map by two spatial attention maps, resized to the teacher's
+  ``H x W`` and projected to the teacher's width;
 - HCL per level: ``(mse(y, f_t) + sum_{l in 4, 2, 1; l < H} 2^-n * mse(pool_l(y), pool_l(f_t))) /
   (1 + sum 2^-n)`` with ``n`` counting the pooled levels used (1/2, 1/4, 1/8), summed over levels.
 
@@ -27,32 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention_fusion import AttentionFusion
 from .base import FeatureDistillationLoss, as_float, check_non_negative, feature_pairs
 
-__all__ = ["AttentionFusion", "ReviewKDLoss", "hierarchical_context_loss"]
-
-
-class AttentionFusion(nn.Module):
-    """ABF: one student level, optionally fused with the deeper level's ``residual``; ``(output, residual)``."""
-
-    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, fuse: bool):
-        super().__init__()
-        self.reduce = nn.Sequential(nn.Conv2d(in_channels, mid_channels, 1, bias=False), nn.BatchNorm2d(mid_channels))
-        self.output = nn.Sequential(nn.Conv2d(mid_channels, out_channels, 3, padding=1, bias=False),
-                                    nn.BatchNorm2d(out_channels))
-        self.attention = nn.Sequential(nn.Conv2d(2 * mid_channels, 2, 1), nn.Sigmoid()) if fuse else None
-        for conv in (self.reduce[0], self.output[0]):
-            nn.init.kaiming_uniform_(conv.weight, a=1)
-
-    def forward(self, x: torch.Tensor, residual: torch.Tensor | None, size) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.reduce(x)
-        if self.attention is not None and residual is not None:
-            residual = F.interpolate(residual, size=x.shape[-2:], mode="nearest")
-            weights = self.attention(torch.cat([x, residual], 1))
-            x = x * weights[:, :1] + residual * weights[:, 1:]
-        if x.shape[-2:] != tuple(size):
-            x = F.interpolate(x, size=tuple(size), mode="nearest")
-        return self.output(x), x
+__all__ = ["ReviewKDLoss", "hierarchical_context_loss"]
 
 
 def hierarchical_context_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
@@ -94,11 +70,10 @@ class ReviewKDLoss(FeatureDistillationLoss):
                  student_channels=None, teacher_channels=None, ce_weight: float = 1.0, kd_weight: float = 0.0,
                  temperature: float = 4.0, teacher_classes=None):
         super().__init__(ce_weight, kd_weight, temperature, teacher_classes)
-        if isinstance(feature_levels, bool) or not isinstance(feature_levels, int) or feature_levels < 1:
-            raise ValueError(f"feature_levels must be an int >= 1, got {feature_levels!r}")
-        if mid_channels is not None and (isinstance(mid_channels, bool) or not isinstance(mid_channels, int)
-                                         or mid_channels < 1):
-            raise ValueError(f"mid_channels must be an int >= 1 or None, got {mid_channels!r}")
+        for name, value, optional in (("feature_levels", feature_levels, False), ("mid_channels", mid_channels, True)):
+            bad = isinstance(value, bool) or not isinstance(value, int) or value < 1
+            if (value is not None or not optional) and bad:
+                raise ValueError(f"{name} must be an int >= 1{' or None' if optional else ''}, got {value!r}")
         self.feature_levels, self.mid_channels = feature_levels, mid_channels
         self.review_weight = check_non_negative(review_weight, "review_weight")
         self.fusions = nn.ModuleList()
@@ -138,8 +113,7 @@ class ReviewKDLoss(FeatureDistillationLoss):
 
     def forward(self, student_logits, teacher_logits=None, targets=None, *, student_features=None,
                 teacher_features=None, **features):
-        pairs = feature_pairs(student_features, teacher_features)
-        review = None
+        pairs, review = feature_pairs(student_features, teacher_features), None
         if pairs:
             with torch.autocast(pairs[0][0].device.type, enabled=False):
                 review = self._review(pairs)

@@ -36,7 +36,7 @@ def test_queue_mode_matches_float64_reference(seed, batch, nce_k, nce_t):
     torch.manual_seed(seed)
     f_s, f_t = _features(seed, batch)
     crd = ep.create_loss("crd", feat_dim=16, nce_k=nce_k, nce_t=nce_t, student_channels=8, teacher_channels=12)
-    memory_s, memory_t = crd.memory_student.double().clone(), crd.memory_teacher.double().clone()
+    memory_s, memory_t = crd.memory.student.double().clone(), crd.memory.teacher.double().clone()
     out = crd(torch.randn(batch, 3), None, None, student_features=f_s, teacher_features=f_t)
     v_s, v_t = embed64(crd.embed_student, f_s), embed64(crd.embed_teacher, f_t)
     scores_s = torch.exp(torch.cat([(v_s * v_t).sum(1, keepdim=True), v_s @ memory_t.T], 1) / nce_t)
@@ -75,16 +75,16 @@ def test_queue_is_fifo_and_saved_in_the_state_dict():
         with torch.no_grad():
             seen.append(torch.nn.functional.normalize(crd.embed_teacher(f_t.mean((2, 3))), dim=1))
     rows = torch.cat(seen)  # written at positions 0..17 modulo 10
-    torch.testing.assert_close(crd.memory_teacher, torch.cat([rows[10:18], rows[8:10]]))  # rows 10..17 wrapped
-    assert int(crd.queue_pointer) == 8
+    torch.testing.assert_close(crd.memory.teacher, torch.cat([rows[10:18], rows[8:10]]))  # rows 10..17 wrapped
+    assert int(crd.memory.pointer) == 8
     state = crd.state_dict()
-    assert {"memory_student", "memory_teacher", "queue_pointer", "log_normalizers"} <= set(state)
-    z = crd.log_normalizers.clone()
+    assert {"memory.student", "memory.teacher", "memory.pointer", "memory.log_normalizers"} <= set(state)
+    z = crd.memory.log_normalizers.clone()
     assert torch.isfinite(z).all()
     restored = ep.create_loss("crd", feat_dim=4, nce_k=10, student_channels=8, teacher_channels=12)
     restored.load_state_dict(state)
-    torch.testing.assert_close(restored.memory_teacher, crd.memory_teacher)
-    torch.testing.assert_close(restored.log_normalizers, z)
+    torch.testing.assert_close(restored.memory.teacher, crd.memory.teacher)
+    torch.testing.assert_close(restored.memory.log_normalizers, z)
 
 
 def test_normalizer_is_estimated_once_and_eval_leaves_the_memory_alone():
@@ -92,19 +92,19 @@ def test_normalizer_is_estimated_once_and_eval_leaves_the_memory_alone():
     with pytest.raises(ValueError, match="train"):
         crd.eval()(torch.randn(6, 3), None, None, student_features=_features(0)[0], teacher_features=_features(0)[1])
     crd.train()(torch.randn(6, 3), None, None, student_features=_features(0)[0], teacher_features=_features(0)[1])
-    z, memory = crd.log_normalizers.clone(), crd.memory_student.clone()
+    z, memory = crd.memory.log_normalizers.clone(), crd.memory.student.clone()
     crd(torch.randn(6, 3), None, None, student_features=_features(1)[0], teacher_features=_features(1)[1])
-    assert torch.equal(crd.log_normalizers, z) and not torch.equal(crd.memory_student, memory)
-    memory = crd.memory_student.clone()
+    assert torch.equal(crd.memory.log_normalizers, z) and not torch.equal(crd.memory.student, memory)
+    memory = crd.memory.student.clone()
     crd.eval()(torch.randn(6, 3), None, None, student_features=_features(2)[0], teacher_features=_features(2)[1])
-    assert torch.equal(crd.memory_student, memory)
+    assert torch.equal(crd.memory.student, memory)
 
 
 def test_per_sample_memory_uses_the_sample_row_and_a_momentum_update():
     crd = ep.create_loss("crd", feat_dim=4, nce_k=5, num_data=20, student_channels=8, teacher_channels=12)
     f_s, f_t = _features(3)
     indices = torch.tensor([3, 7, 0, 19, 11, 5])
-    before_s, before_t = crd.memory_student.double().clone(), crd.memory_teacher.double().clone()
+    before_s, before_t = crd.memory.student.double().clone(), crd.memory.teacher.double().clone()
     torch.manual_seed(4)  # the loss draws its negatives from the global generator
     negatives = torch.randint(0, 20, (6, 5))
     logits = torch.randn(6, 3)
@@ -117,12 +117,12 @@ def test_per_sample_memory_uses_the_sample_row_and_a_momentum_update():
     expected = nce64(scores_s / (scores_s.mean() * 20), 20) + nce64(scores_t / (scores_t.mean() * 20), 20)
     torch.testing.assert_close(out["crd"].double(), expected, rtol=1e-4, atol=1e-5)
     normalize = torch.nn.functional.normalize
-    torch.testing.assert_close(crd.memory_student[indices].double(), normalize(0.5 * before_s[indices] + 0.5 * v_s),
+    torch.testing.assert_close(crd.memory.student[indices].double(), normalize(0.5 * before_s[indices] + 0.5 * v_s),
                                rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(crd.memory_teacher[indices].double(), normalize(0.5 * before_t[indices] + 0.5 * v_t),
+    torch.testing.assert_close(crd.memory.teacher[indices].double(), normalize(0.5 * before_t[indices] + 0.5 * v_t),
                                rtol=1e-5, atol=1e-6)
     untouched = torch.ones(20, dtype=torch.bool).index_fill_(0, indices, False)
-    assert torch.equal(crd.memory_student[untouched].double(), before_s[untouched])
+    assert torch.equal(crd.memory.student[untouched].double(), before_s[untouched])
 
 
 @pytest.mark.parametrize("indices, match", [(None, "indices must be int"), (torch.arange(5), "indices must be int"),
@@ -145,7 +145,7 @@ def test_defaults_follow_repdistiller():
     crd = ep.create_loss("crd")
     assert (crd.feat_dim, crd.nce_k, crd.nce_t, crd.momentum, crd.crd_weight, crd.num_data) == \
         (128, 16384, 0.07, 0.5, 0.8, None)
-    assert crd.memory_student.shape == (16384, 128)
+    assert crd.memory.student.shape == (16384, 128)
 
 
 @pytest.mark.parametrize("kwargs, match", [({"feat_dim": 0}, "feat_dim"), ({"nce_k": 2.5}, "nce_k"),

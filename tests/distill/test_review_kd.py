@@ -89,7 +89,8 @@ def test_value_and_gradient_match_float64_reference(seed, batch, labelled, weigh
 
 
 def _maps(batch=2):
-    return [torch.randn(batch, 3, 4, 4), torch.randn(batch, 5, 2, 2)], [torch.randn(batch, 4, 4, 4), torch.randn(batch, 6, 2, 2)]
+    students = [torch.randn(batch, 3, 4, 4), torch.randn(batch, 5, 2, 2)]
+    return students, [torch.randn(batch, 4, 4, 4), torch.randn(batch, 6, 2, 2)]
 
 
 def test_fusions_are_built_from_channels_or_on_the_first_call():
@@ -123,10 +124,12 @@ def test_wrong_levels_and_widths_are_refused():
         loss(torch.randn(2, 3), None, None, student_features=students, teacher_features=teachers)
     with pytest.raises(ValueError, match="maps"):
         ep.create_loss("review_kd", feature_levels=1)(torch.randn(2, 3), None, None,
-                                                      student_features=[torch.randn(2, 4)], teacher_features=[torch.randn(2, 4)])
+                                                      student_features=[torch.randn(2, 4)],
+                                                      teacher_features=[torch.randn(2, 4)])
 
 
-@pytest.mark.parametrize("kwargs, match", [({"feature_levels": 0}, "feature_levels"), ({"review_weight": -1}, "review_weight"),
+@pytest.mark.parametrize("kwargs, match", [({"feature_levels": 0}, "feature_levels"),
+                                           ({"review_weight": -1}, "review_weight"),
                                            ({"mid_channels": 0}, "mid_channels"),
                                            ({"student_channels": [3, 5]}, "together"),
                                            ({"student_channels": [3], "teacher_channels": [4]}, "4 positive ints")])
