@@ -45,6 +45,11 @@ def targets(docs: list[dict]) -> list[dict[str, Any]]:
             for row in doc["rows"]:
                 if row["mode"] == "image" and row["impl"] == "albumentations":
                     found.append(_target(f"CPU image {row['op']} >= 0.8x albumentations", 0.8, _find(doc, row["op"], "effl image", "image"), row))
+        if doc["bench"] == "data" and doc["device"] == "cpu":
+            for row in doc["rows"]:
+                if row["mode"] == "loader" and row["impl"] == "effl":
+                    peer = _find(doc, row["op"], "timm", "loader", **row["case"])
+                    found.append(_target(f"CPU loader {row['op']} ({row['case']['workers']} workers) >= 1.3x timm", 1.3, row, peer))
         if doc["bench"] == "loss" and doc["device"] == "cpu":
             case = {"batch": 1024, "classes": 1000, "dtype": "float32"}
             found.append(_target("CPU KD fwd+bwd B=1024 C=1000 >= 1.5x eager", 1.5, _find(doc, "kd", "effl", "fwd+bwd", **case),

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 __all__ = ["run_bench", "BENCHES", "default_out_dir"]
 
-BENCHES = ("augment", "loss")
+BENCHES = ("augment", "loss", "data")
 
 
 def default_out_dir() -> Path:
@@ -24,6 +24,10 @@ def _runner(bench: str) -> Callable[..., None]:
         from .augment import run_augment_bench
 
         return run_augment_bench
+    if bench == "data":
+        from .data import run_data_bench
+
+        return run_data_bench
     from .loss import run_loss_bench
 
     return run_loss_bench
@@ -31,7 +35,7 @@ def _runner(bench: str) -> Callable[..., None]:
 
 def run_bench(bench: str, *, quick: bool = False, device: str = "cpu", out_dir: str | Path | None = None,
               threads: int | None = None, verbose: bool = True, **case_options: Any) -> Path:
-    """Run ``bench`` ("augment" or "loss") and write ``<out>/<bench>-<device>-torch<ver>.json``; returns its path.
+    """Run ``bench`` ("augment", "loss" or "data") and write ``<out>/<bench>-<device>-torch<ver>.json``; returns its path.
 
     ``case_options`` go to the bench (``cases=``, ``ops=``/``losses=``) to run a chosen subset.
     """

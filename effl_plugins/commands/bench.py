@@ -1,8 +1,9 @@
-"""``effl bench [--quick] [--device cpu|cuda] [--out DIR] [--only augment|loss] [--markdown PATH]``
+"""``effl bench [--quick] [--device cpu|cuda] [--out DIR] [--only augment|loss|data] [--markdown PATH]``
 
 Times the augmentation and loss kernels against torchvision, kornia, albumentations, timm and the
-eager/compiled loss references; writes ``<out>/<bench>-<device>-torch<version>.json``, one PNG per
-bench and a Markdown report of every result in ``<out>``.
+eager/compiled loss references, and the data loader (decode + crop + RandAugment + collate) against
+timm's; writes ``<out>/<bench>-<device>-torch<version>.json``, one PNG per bench and a Markdown
+report of every result in ``<out>``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="a small subset of cases, no torch.compile (< 3 min on 2 CPU cores)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
     parser.add_argument("--out", metavar="DIR", help="results folder (default: benchmarks/results of the checkout)")
-    parser.add_argument("--only", choices=("augment", "loss"), help="run one family")
+    parser.add_argument("--only", choices=("augment", "loss", "data"), help="run one family")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     parser.add_argument("--markdown", metavar="PATH", help="report path (default: RESULTS.md beside the results folder)")
     return parser
