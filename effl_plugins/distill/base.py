@@ -12,6 +12,16 @@ Input checks (``DistillationLoss.logits``): a batch of at least one sample (an e
 mean), class ids in ``0..K-1``, soft-target rows that are probabilities. Logits are not checked for
 non-finite values per call: that costs a pass over every tensor on the hot path, and a training loop
 stops on a non-finite loss instead.
+
+Features: a loss that uses intermediate features sets the class attribute ``uses_features = True``
+and receives ``student_features=`` / ``teacher_features=``: the last intermediate map ``[B, C, H, W]``
+(timm's ``forward_intermediates(x, indices=1)[1][-1]``). A loss that needs several levels also sets
+``feature_levels = N`` (an int, per instance where configurable) and receives lists of ``N`` maps,
+shallow to deep, from ``forward_intermediates(x, indices=N)``. Embedding losses (``rkd``, ``pkt``,
+``crd``) pool those maps to ``[B, C]`` themselves. Adapters whose shapes depend on channel counts
+take them as arguments (``student_channels`` / ``teacher_channels``) or are built on the first call;
+they live in ``loss.parameters()`` (from construction, or from that call on), which the training
+loop optimizes with the student.
 """
 
 from __future__ import annotations
