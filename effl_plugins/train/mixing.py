@@ -36,7 +36,8 @@ class BatchMixing:
         width = num_classes + 1  # the extra column carries unlabeled mass
         common = dict(num_classes=width, per_batch=per_batch, p=config.mixup_prob)
         self.mixup = MixUp(alpha=config.mixup, **common) if config.mixup > 0 else None
-        self.cutmix = CutMix(alpha=config.cutmix, **common) if config.cutmix > 0 or config.cutmix_minmax else None
+        cutmix_alpha = 1.0 if config.cutmix_minmax else config.cutmix  # timm: minmax boxes ignore the alpha
+        self.cutmix = CutMix(alpha=cutmix_alpha, **common) if cutmix_alpha > 0 else None
 
     @property
     def enabled(self) -> bool:
