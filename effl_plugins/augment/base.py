@@ -6,6 +6,17 @@ samples. ``last_params`` holds the last draw and ``aug(x, params=...)`` replays 
 
 Image backend: ``sample_params`` draws one image's parameters from a NumPy ``Generator``,
 ``apply`` runs OpenCV/NumPy on one ``H x W x C`` uint8 image.
+
+Input rules, checked once at entry for every op of both backends:
+
+- Non-finite float input is refused: a floating batch holding NaN or +-inf raises ValueError
+  (``check_images``). Ops mix pixels (means, histograms, interpolation), so one NaN pixel would
+  spread over an image and silently poison training; refusing costs one pass over float input
+  (uint8 input, the common case, is never checked). Clean or mask such data before augmenting.
+- An empty batch (B = 0) is returned empty, with the op's output shape and dtype (targets as
+  given; mixing ops return soft targets ``[0, K]``).
+- Images of zero height or width are refused (ValueError), in both backends.
+- ``targets`` given to an op that does not mix samples must have one entry per image.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ __all__ = [
     "ImageAugmentation",
     "check_images",
     "check_image",
+    "check_target_count",
     "check_probability",
     "uniform",
     "bernoulli",
@@ -41,7 +53,26 @@ def check_images(images: Any, name: str = "images") -> torch.Tensor:
         raise TypeError(f"{name} must be uint8 or floating point, got dtype {images.dtype}")
     if images.shape[1] not in (1, 3):
         raise ValueError(f"{name} must have 1 or 3 channels (dim 1 of [B, C, H, W]), got {images.shape[1]} channels")
+    if images.shape[2] == 0 or images.shape[3] == 0:
+        raise ValueError(f"{name} must be at least 1x1 pixels, got shape {tuple(images.shape)}")
+    if images.dtype.is_floating_point and images.numel() and not bool(torch.isfinite(images).all()):
+        bad = int((~torch.isfinite(images)).sum())
+        raise ValueError(f"{name} must be finite: got {bad} NaN or infinite values in a {images.dtype} batch "
+                         f"{tuple(images.shape)}; augmentations refuse non-finite float input")
     return images
+
+
+def check_target_count(targets: Any, batch: int, name: str = "targets") -> None:
+    """``targets`` (a tensor, list or tuple; anything else passes) must have one entry per image."""
+    if isinstance(targets, torch.Tensor):
+        count = targets.shape[0] if targets.ndim else None
+    elif isinstance(targets, (list, tuple)):
+        count = len(targets)
+    else:
+        return
+    if count != batch:
+        shape = tuple(targets.shape) if isinstance(targets, torch.Tensor) else f"length {count}"
+        raise ValueError(f"{name} must have one entry per image ({batch}), got {shape}")
 
 
 def check_image(img: Any, name: str = "img") -> np.ndarray:
@@ -52,6 +83,8 @@ def check_image(img: Any, name: str = "img") -> np.ndarray:
         raise TypeError(f"{name} must have dtype uint8, got {img.dtype}")
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3)):
         raise ValueError(f"{name} must be H x W or H x W x C with C in {{1, 3}}, got shape {img.shape}")
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f"{name} must be at least 1x1 pixels, got shape {img.shape}")
     return img
 
 
@@ -116,12 +149,23 @@ class BatchAugmentation(nn.Module):
 
     def forward(self, images: torch.Tensor, targets: Any = None, *, generator: torch.Generator | None = None, params: Params | None = None):
         check_images(images)
+        if not self.mixes_samples:
+            check_target_count(targets, images.shape[0])
+            if images.shape[0] == 0:
+                self.last_params = {}
+                return self.empty_output(images), targets
         if params is None:
             params = self.sample_params(images, generator)
         else:
             params = self._check_params(params, images)
         self.last_params = params
         return self.apply(images, targets, params)
+
+    def empty_output(self, images: torch.Tensor) -> torch.Tensor:
+        """The output for an empty batch: ``[0, C, *size]`` for ops with a ``size`` (crops), else
+        the input's shape; same dtype and device."""
+        size = getattr(self, "size", None)
+        return images.new_empty((0, images.shape[1], *size)) if size is not None else images.clone()
 
     def _check_params(self, params: Params, images: torch.Tensor) -> Params:
         if not isinstance(params, dict):
