@@ -50,7 +50,8 @@ def load_config(path: str) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ValueError(f"-c/--config: {path!r} must hold a mapping of flag names to values, got {type(data).__name__}")
+        raise ValueError(f"-c/--config: {path!r} must hold a mapping of flag names to values, "
+                         f"got {type(data).__name__}")
     return data
 
 

@@ -83,8 +83,8 @@ def _timm_number(spec: str, key: str, text: str, kind: type) -> float:
     try:
         value = kind(text)
     except ValueError:
-        raise ValueError(f"SPEC {spec!r}: RandAugment field {key!r} needs {'an integer' if kind is int else 'a number'}, "
-                         f"got {text!r}") from None
+        wanted = "an integer" if kind is int else "a number"
+        raise ValueError(f"SPEC {spec!r}: RandAugment field {key!r} needs {wanted}, got {text!r}") from None
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"SPEC {spec!r}: RandAugment field {key!r} must be a finite number >= 0, got {text!r}")
     return value

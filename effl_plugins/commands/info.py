@@ -87,7 +87,8 @@ def render_text(entry: dict[str, Any]) -> str:
         if not variant["arguments"]:
             lines.append("    (no arguments)")
         for arg in variant["arguments"]:
-            lines.append(f"    {arg['name']} (required)" if arg["required"] else f"    {arg['name']} = {arg['default']}")
+            shown = f"{arg['name']} (required)" if arg["required"] else f"{arg['name']} = {arg['default']}"
+            lines.append("    " + shown)
     if entry["doc"]:
         lines += ["", *("  " + line if line else "" for line in entry["doc"].splitlines())]
     return "\n".join(lines)

@@ -1,0 +1,207 @@
+"""Any registered distillation loss as a ``timm.task.TrainingTask``, for timm's own training loop.
+
+timm (1.0.31+) runs a training objective as a *task*: ``task(input, target)`` returns a dict whose
+``"loss"`` is backpropagated and whose ``"output"`` feeds the metrics. timm ships logit KD and a
+pooled-feature MSE task; ``RegistryDistillationTask`` runs every loss of the effl registry the same
+way (Hinton et al. 2015 KD, DKD, DIST, FitNets, attention transfer, third-party ones)::
+
+    import timm
+    from effl_plugins.timm_task import RegistryDistillationTask
+
+    student = timm.create_model("test_resnet", num_classes=10)
+    teacher = timm.create_model("test_efficientnet", num_classes=10)   # or a name / DistillationTeacher
+    task = RegistryDistillationTask(student, teacher, loss="dkd", temperature=4.0)
+    optimizer = torch.optim.AdamW(task.trainable_module.parameters(), lr=1e-3)
+    out = task(images, labels)          # {"loss", "output", and the loss's own terms}
+    out["loss"].backward(); optimizer.step()
+
+Conventions are timm.task's (``timm/task/distillation.py``): the teacher is a ``DistillationTeacher``,
+frozen, kept in ``eval()`` whatever ``task.train()`` says, never wrapped by ``prepare_distributed``;
+the input is normalised for the student and the teacher re-normalises it
+(``DistillationTeacher.normalize_input``) when its ``pretrained_cfg`` mean/std differ. The
+``trainable_module`` holds the student AND the loss, so a loss with parameters (FitNet regressors,
+CRD heads) trains and synchronises with the student and is saved as task state.
+
+Feature losses (``uses_features = True``) get ``student_features=``/``teacher_features=``: the last
+intermediate map of each model from timm's ``forward_intermediates`` (a list of the last
+``feature_levels`` maps when the loss sets it), and logits from ``forward_head`` on the same pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+import torch
+from torch import nn
+from timm.task import DistillationTeacher, TrainingTask
+from timm.utils import unwrap_model
+
+__all__ = ["RegistryDistillationTask", "DistillationTrainableModule", "feature_levels", "logits_and_features"]
+
+
+def feature_levels(loss: nn.Module) -> int:
+    """How many intermediate maps ``loss`` takes: 0 for a logit loss, ``loss.feature_levels`` or 1."""
+    levels = getattr(loss, "feature_levels", None)
+    if levels:
+        return int(levels)
+    return 1 if getattr(loss, "uses_features", False) else 0
+
+
+def logits_and_features(model: nn.Module, x: torch.Tensor, levels: int):
+    """One pass: ``(logits, features)``; features the last map (``levels == 1``) or the last ``levels``
+    maps, shallow to deep, from ``forward_intermediates``."""
+    model = unwrap_model(model)
+    if not hasattr(model, "forward_intermediates"):
+        raise ValueError(f"{type(model).__name__} has no forward_intermediates; feature losses need a timm model "
+                         "that has it (most do)")
+    final, intermediates = model.forward_intermediates(x, indices=levels)
+    features = intermediates[-1] if levels == 1 else list(intermediates)
+    return model.forward_head(final), features
+
+
+class DistillationTrainableModule(nn.Module):
+    """The trainable half of the task: the student's forward and the loss in one module (what DDP wraps).
+
+    ``forward(input, teacher_logits, teacher_features, target) -> dict`` with ``"output"`` added.
+    """
+
+    def __init__(self, student: nn.Module, loss: nn.Module, levels: int):
+        super().__init__()
+        self.student, self.loss, self.levels = student, loss, levels
+
+    def forward(self, input: torch.Tensor, teacher_logits: torch.Tensor, teacher_features: Any,
+                target: Optional[torch.Tensor]) -> dict[str, torch.Tensor]:
+        features = {}
+        if self.levels:
+            logits, student_features = logits_and_features(self.student, input, self.levels)
+            features = {"student_features": student_features, "teacher_features": teacher_features}
+        else:
+            logits = self.student(input)
+        out = self.loss(logits, teacher_logits.float(), target, **features)
+        result = dict(out) if isinstance(out, dict) else {"loss": out}
+        result["output"] = logits
+        return result
+
+
+def _build_loss(loss: Union[str, nn.Module], loss_args: dict[str, Any]) -> nn.Module:
+    if isinstance(loss, nn.Module):
+        if loss_args:
+            raise TypeError(f"loss arguments {sorted(loss_args)} apply to a loss given by name, not to a built "
+                            f"{type(loss).__name__}")
+        return loss
+    if not isinstance(loss, str):
+        raise TypeError(f"loss must be a registered loss name or an nn.Module, got {type(loss).__name__}")
+    import effl_plugins as ep
+    from effl_plugins.kv import check_kwargs
+    from effl_plugins.plugins import get_manager
+
+    check_kwargs(get_manager().registry("losses").get(loss).factory, loss_args, family="loss", name=loss)
+    return ep.create_loss(loss, **loss_args)
+
+
+class RegistryDistillationTask(TrainingTask):
+    """Distil a frozen teacher into ``student`` through registered loss ``loss`` (a timm training task).
+
+    Args:
+        student: the timm model to train (its ``pretrained_cfg`` mean/std describe the input).
+        teacher: a timm model name (created with pretrained weights, or ``teacher_pretrained_path``),
+            an ``nn.Module`` or a ``timm.task.DistillationTeacher``.
+        loss: a registered loss name (``effl list losses``) or a built loss module.
+        teacher_pretrained_path: weights file for a teacher given by name.
+        device, dtype, verbose: as ``timm.task.TrainingTask``.
+        **loss_args: the loss's constructor arguments (unknown ones: TypeError listing the valid ones).
+
+    Shape:
+        input ``[B, C, H, W]`` normalised for the student; target ``[B]`` class ids or ``[B, K]``
+        soft targets (mixup). Returns scalars ``"loss"`` and the loss's terms, and ``"output"`` ``[B, K]``.
+
+    Example:
+        >>> import timm
+        >>> task = RegistryDistillationTask(timm.create_model("test_resnet", num_classes=4),
+        ...                                 timm.create_model("test_resnet", num_classes=4), loss="kd")
+        >>> out = task(torch.randn(2, 3, 32, 32), torch.tensor([0, 3]))
+        >>> sorted(out)
+        ['ce', 'kd', 'loss', 'output']
+    """
+
+    def __init__(self, student: nn.Module, teacher: Union[str, nn.Module, DistillationTeacher],
+                 loss: Union[str, nn.Module] = "kd", *, teacher_pretrained_path: Optional[str] = None, device: Optional[torch.device] = None,
+                 dtype: Optional[torch.dtype] = None, verbose: bool = False, **loss_args: Any):
+        super().__init__(device=device, dtype=dtype, verbose=verbose)
+        if not isinstance(student, nn.Module):
+            raise TypeError(f"student must be an nn.Module (a timm model), got {type(student).__name__}")
+        if not isinstance(teacher, DistillationTeacher):
+            unwrapped = unwrap_model(student)
+            teacher = DistillationTeacher(
+                teacher, num_classes=getattr(unwrapped, "num_classes", None),
+                in_chans=getattr(unwrapped, "in_chans", 3), pretrained_path=teacher_pretrained_path, device=self.device, dtype=self.dtype,
+            )
+        self.teacher = teacher
+        self.teacher.requires_grad_(False).eval()
+        built = _build_loss(loss, loss_args).to(self.device)
+        self.levels = feature_levels(built)
+        self.trainable_module = DistillationTrainableModule(student, built, self.levels)
+        cfg = getattr(unwrap_model(student), "pretrained_cfg", None) or {}
+        mean, std = cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225))
+        self.register_buffer("student_mean", torch.tensor(mean, device=self.device, dtype=self.dtype).view(1, -1, 1, 1),
+                             persistent=False)
+        self.register_buffer("student_std", torch.tensor(std, device=self.device, dtype=self.dtype).view(1, -1, 1, 1),
+                             persistent=False)
+
+    def _module(self, module: Optional[nn.Module] = None, ema: bool = False) -> Optional[DistillationTrainableModule]:
+        current = module if module is not None else self.get_trainable_module(ema=ema)
+        while current is not None and not isinstance(current, DistillationTrainableModule):
+            current = getattr(current, "module", None)  # DDP, ModelEma
+        return current
+
+    @property
+    def loss(self) -> nn.Module:
+        return self._module().loss
+
+    def train(self, mode: bool = True) -> "RegistryDistillationTask":
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def prepare_distributed(self, device_ids: Optional[list] = None, **ddp_kwargs) -> "RegistryDistillationTask":
+        """Wrap the student and loss in DDP; the frozen teacher stays unwrapped."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        self.teacher.requires_grad_(False)
+        self.trainable_module = DistributedDataParallel(self.trainable_module, device_ids=device_ids, **ddp_kwargs)
+        return self
+
+    def get_eval_model(self, module: Optional[nn.Module] = None, ema: bool = False) -> Optional[nn.Module]:
+        """The student alone (what validation and checkpoint export use)."""
+        if module is None and hasattr(self, "eval_model_ema" if ema else "eval_model"):
+            return super().get_eval_model(ema=ema)
+        trainable = self._module(module, ema)
+        return trainable.student if trainable is not None else super().get_eval_model(module=module, ema=ema)
+
+    def get_clip_parameters(self, exclude_head: bool = False):
+        trainable = self._module()
+        parameters = list(trainable.student.parameters())
+        if exclude_head:
+            parameters = parameters[:-2]
+        return parameters + list(trainable.loss.parameters())
+
+    def get_task_state(self, module: Optional[nn.Module] = None, ema: bool = False) -> dict[str, Any]:
+        """The loss's own state (FitNet regressors, CRD memory), when it has any."""
+        trainable = self._module(module, ema)
+        state = trainable.loss.state_dict() if trainable is not None else {}
+        return {"loss": state} if state else {}
+
+    def load_task_state(self, state: Optional[dict[str, Any]], strict: bool = True, module: Optional[nn.Module] = None,
+                        ema: bool = False) -> None:
+        if state and "loss" in state:
+            self._module(module, ema).loss.load_state_dict(state["loss"], strict=strict)
+
+    def forward(self, input: torch.Tensor, target: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
+        """Teacher (no grad, own normalisation) then student and loss; ``target=None`` distils without labels."""
+        with torch.no_grad():
+            teacher_input = self.teacher.normalize_input(input, self.student_mean, self.student_std).detach()
+            if self.levels:
+                teacher_logits, teacher_features = logits_and_features(self.teacher.model, teacher_input, self.levels)
+            else:
+                teacher_logits, teacher_features = self.teacher(teacher_input), None
+        return self.trainable_module(input, teacher_logits, teacher_features, target)
