@@ -29,6 +29,7 @@ __all__ = [
     "atomic_write_text",
     "atomic_save",
     "temporary_prefix",
+    "remove_temporaries",
     "load_checkpoint",
     "rng_state",
     "set_rng_state",
@@ -72,6 +73,18 @@ def temporary_prefix(path: str | os.PathLike) -> str:
     """The name prefix of ``path``'s temporary files (``.NAME.tmp-``); strays are safe to delete
     by whoever holds the directory's lock."""
     return f".{Path(path).name}.tmp-"
+
+
+def remove_temporaries(directory: str | os.PathLike, pattern: str = "*") -> list[Path]:
+    """Delete the temporary files that writes of ``directory/pattern`` left behind (a killed
+    process leaves them); returns what was removed. Call it only while holding the directory's
+    lock (``effl_plugins.lock.exclusive_lock``): another writer's temporary files look the same."""
+    removed = []
+    for stray in Path(directory).glob(f".{pattern}.tmp-*"):
+        if stray.is_file() and not stray.is_symlink():
+            stray.unlink(missing_ok=True)
+            removed.append(stray)
+    return removed
 
 
 def _atomic(path: str | os.PathLike, write: Callable[[Any], Any]) -> None:

@@ -17,6 +17,7 @@ from effl_plugins.checkpoints import (
     atomic_write_text,
     file_mode,
     load_checkpoint,
+    remove_temporaries,
     rng_state,
     set_rng_state,
     temporary_prefix,
@@ -110,3 +111,16 @@ def test_temporary_files_carry_the_documented_prefix(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", spy)
     atomic_write_text(tmp_path / "summary.json", "{}")
     assert seen[0].startswith(temporary_prefix(tmp_path / "summary.json") + f"{os.getpid()}-")
+
+
+def test_remove_temporaries_deletes_only_the_named_files_strays(tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"kept")
+    strays = [".checkpoint.pt.tmp-123-abc", ".checkpoint.pt.tmp-9-x"]
+    others = [".summary.json.tmp-1-a", "checkpoint.pt.tmp-1", ".checkpoint.ptx.tmp-1"]
+    for name in strays + others:
+        (tmp_path / name).write_bytes(b"partial")
+    removed = remove_temporaries(tmp_path, "checkpoint.pt")
+    assert sorted(p.name for p in removed) == sorted(strays)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["checkpoint.pt", *others])
+    assert len(remove_temporaries(tmp_path)) == 2  # every name: the other two strays
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "checkpoint.pt.tmp-1"]

@@ -47,7 +47,7 @@ from typing import Any, NoReturn, Sequence
 
 import torch
 
-from ..checkpoints import atomic_write_bytes, temporary_prefix
+from ..checkpoints import atomic_write_bytes, remove_temporaries
 from ..errors import PseudoLabelStoreError
 from ..lock import exclusive_lock
 
@@ -155,10 +155,8 @@ class RankManifest:
     def open(self, resume: bool) -> "RankManifest":
         """Start afresh (``resume=False``: this rank's old shards are removed) or pick up the listed shards."""
         self.root.mkdir(parents=True, exist_ok=True)
-        strays = [f".shard-r{self.rank:05d}-*.safetensors.tmp-*", temporary_prefix(self.path) + "*"]
-        for pattern in strays:
-            for stray in self.root.glob(pattern):
-                stray.unlink(missing_ok=True)
+        remove_temporaries(self.root, f"shard-r{self.rank:05d}-*.safetensors")
+        remove_temporaries(self.root, self.path.name)
         if resume and self.path.is_file():
             saved = load_manifest(self.path)
             mismatch = {k: (saved[k], v) for k, v in self.header().items() if saved[k] != v}
