@@ -40,12 +40,16 @@ class ContrastMemory(nn.Module):
 
     def __init__(self, feat_dim: int, nce_k: int, num_data: int | None = None, momentum: float = 0.5):
         super().__init__()
-        self.nce_k, self.num_data, self.momentum = nce_k, num_data, momentum
+        self.nce_k, self.num_data, self.momentum, self._normalized = nce_k, num_data, momentum, False
         rows = num_data or nce_k
         self.register_buffer("student", F.normalize(torch.randn(rows, feat_dim), dim=1))
         self.register_buffer("teacher", F.normalize(torch.randn(rows, feat_dim), dim=1))
         self.register_buffer("pointer", torch.zeros((), dtype=torch.long))
         self.register_buffer("log_normalizers", torch.full((2,), float("nan")))  # log Z of each side, set once
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._normalized = False  # the loaded log Z is checked again on the next call
+        super()._load_from_state_dict(*args, **kwargs)
 
     def check_indices(self, indices, batch: int) -> torch.Tensor | None:
         if self.num_data is None:
@@ -71,11 +75,13 @@ class ContrastMemory(nn.Module):
             rows = torch.cat([indices[:, None], negatives], 1)
             scores = [torch.einsum("bkd,bd->bk", memory[rows], v) / nce_t
                       for v, memory in ((v_s, self.teacher), (v_t, self.student))]
-        if self.training and torch.isnan(self.log_normalizers).any():
-            estimates = [torch.logsumexp(s.detach().flatten(), 0) - math.log(s.numel()) for s in scores]
-            self.log_normalizers.copy_(torch.stack(estimates) + math.log(len(self.student)))
-        if torch.isnan(self.log_normalizers).any():
-            raise ValueError("crd has no normalizing constant yet: run one batch in train() mode first")
+        if not self._normalized:  # a device round trip until Z is known (set here, or loaded)
+            if self.training and torch.isnan(self.log_normalizers).any():
+                estimates = [torch.logsumexp(s.detach().flatten(), 0) - math.log(s.numel()) for s in scores]
+                self.log_normalizers.copy_(torch.stack(estimates) + math.log(len(self.student)))
+            self._normalized = not bool(torch.isnan(self.log_normalizers).any())
+            if not self._normalized:
+                raise ValueError("crd has no normalizing constant yet: run one batch in train() mode first")
         losses = [nce_loss(s, z, len(self.student)) for s, z in zip(scores, self.log_normalizers)]
         if self.training:
             self.update(v_s.detach(), v_t.detach(), indices)

@@ -14,8 +14,8 @@ Defaults are the official CIFAR-100 script's (``zhengli97/CTKD``): ``t_start = 1
 the official layer multiplies by that negative value, the same reversal), ``alpha = 0.9``,
 ``ce_weight = 0.1``. The curriculum position is the caller's: call ``loss.set_epoch(epoch)`` once per
 epoch (the official loop counts epochs from 1), or pass ``epoch=`` in the call, which sets it too.
-The epoch is a buffer, saved in ``state_dict`` with ``theta``; train ``loss.parameters()`` with the
-student so that ``theta`` learns.
+The epoch is a Python float (no device round trip per step) saved in ``state_dict`` as extra state,
+beside ``theta``; train ``loss.parameters()`` with the student so that ``theta`` learns.
 """
 
 from __future__ import annotations
@@ -77,17 +77,23 @@ class CTKDLoss(DistillationLoss):
         self.alpha = check_non_negative(alpha, "alpha")
         self.ce_weight = check_non_negative(ce_weight, "ce_weight")
         self.theta = nn.Parameter(torch.ones(()))
-        self.register_buffer("epoch", torch.zeros((), dtype=torch.float64))
+        self.epoch = 0.0
 
     def set_epoch(self, epoch: float) -> None:
         """Set the curriculum position (epochs, >= 0; fractions allowed for per-step updates)."""
         if isinstance(epoch, bool) or not isinstance(epoch, (int, float)) or not 0 <= epoch < float("inf"):
             raise ValueError(f"epoch must be a finite number >= 0, got {epoch!r}")
-        self.epoch.fill_(float(epoch))
+        self.epoch = float(epoch)
+
+    def get_extra_state(self) -> dict:
+        return {"epoch": self.epoch}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.set_epoch(state["epoch"])
 
     def reversal_weight(self) -> float:
         """``lambda`` at the current epoch: ``lambda_max * (1 - cos(pi * min(epoch, E) / E)) / 2``."""
-        progress = min(float(self.epoch), self.decay_epochs) / self.decay_epochs
+        progress = min(self.epoch, self.decay_epochs) / self.decay_epochs
         return self.lambda_max * (1.0 - math.cos(math.pi * progress)) / 2.0
 
     def temperature(self) -> torch.Tensor:

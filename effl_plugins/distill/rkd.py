@@ -73,7 +73,8 @@ class RKDLoss(FeatureDistillationLoss):
     Shape:
         student_features / teacher_features: ``[B, C, H, W]``, ``[B, N, D]`` or ``[B, D]`` each (widths may
         differ); without them, student_logits ``[B, K]`` and teacher_logits ``[B, K]`` are the embeddings.
-        Returns ``{"loss", "distance", "angle"}`` plus ``"ce"`` (targets) and ``"kd"`` (kd_weight > 0).
+        Returns ``{"loss", "rkd", "distance", "angle"}`` (``rkd`` the weighted sum of the two terms) plus
+        ``"ce"`` (targets) and ``"kd"`` (kd_weight > 0).
 
     Example:
         >>> rkd = RKDLoss()

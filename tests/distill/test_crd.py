@@ -85,6 +85,12 @@ def test_queue_is_fifo_and_saved_in_the_state_dict():
     restored.load_state_dict(state)
     torch.testing.assert_close(restored.memory.teacher, crd.memory.teacher)
     torch.testing.assert_close(restored.memory.log_normalizers, z)
+    fresh = ep.create_loss("crd", feat_dim=4, nce_k=10, student_channels=8, teacher_channels=12)
+    crd.load_state_dict(fresh.state_dict())
+    assert torch.isnan(crd.memory.log_normalizers).all()  # a fresh state: Z is estimated again, never used as NaN
+    f_s, f_t = _features(5)
+    out = crd(torch.randn(6, 3), None, None, student_features=f_s, teacher_features=f_t)
+    assert torch.isfinite(out["loss"]) and torch.isfinite(crd.memory.log_normalizers).all()
 
 
 def test_normalizer_is_estimated_once_and_eval_leaves_the_memory_alone():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 
 import pytest
@@ -77,8 +78,13 @@ def test_theta_and_epoch_are_in_the_state_dict():
     ctkd.set_epoch(7)
     with torch.no_grad():
         ctkd.theta.fill_(-0.25)
+    buffer = io.BytesIO()
+    torch.save(ctkd.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    assert state["_extra_state"] == {"epoch": 7.0}
     restored = ep.create_loss("ctkd")
-    restored.load_state_dict(ctkd.state_dict())
+    restored.load_state_dict(state)
     assert restored.reversal_weight() == ctkd.reversal_weight() and float(restored.theta) == -0.25
     assert [name for name, _ in ctkd.named_parameters()] == ["theta"]
     assert ctkd.temperature().item() == pytest.approx(1 + 20 / (1 + math.exp(0.25)), rel=1e-6)
