@@ -68,3 +68,16 @@ def test_load_plugins_selects_distributions(fake_distributions, monkeypatch):
     assert "hello" not in build_parser().format_help()
     monkeypatch.setenv("EFFL_LOAD_PLUGINS", "hello-dist")
     assert "hello" in build_parser().format_help()
+
+
+def test_the_example_distribution_adds_example_check(fresh_plugins, capsys):
+    import argparse
+
+    from effl_plugins.plugin_commands import add_plugin_commands
+
+    pytest.importorskip("effl_plugins_example")
+    parser = argparse.ArgumentParser()
+    assert "example-check" in add_plugin_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["example-check"])
+    assert args.handler(args) == 0
+    assert "conformance checks passed" in capsys.readouterr().out

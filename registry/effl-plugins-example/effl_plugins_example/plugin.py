@@ -24,3 +24,18 @@ def register_strategies(register):
 
     register("example_nearest_centroid", NearestCentroid)
     register("example_entropy_min", EntropyMinimization)
+
+
+@ep.hookimpl
+def register_commands(subparsers):
+    parser = subparsers.add_parser("example-check", help="run effl's conformance checks on effl-plugins-example")
+    parser.set_defaults(handler=_check)
+
+
+def _check(args) -> int:
+    from effl_plugins.testing import check_augmentation, check_loss
+
+    check_augmentation("example_gaussian_noise")
+    check_loss("example_cosine")
+    print("example_gaussian_noise, example_cosine: conformance checks passed")
+    return 0
