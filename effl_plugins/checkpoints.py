@@ -107,7 +107,9 @@ def _atomic(path: str | os.PathLike, write: Callable[[Any], Any]) -> None:
             Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
             reason = exc.strerror or str(exc)
-            raise CheckpointError(f"cannot write {str(path)!r}: {reason} (errno {exc.errno}); nothing was written") from None
+            raise CheckpointError(
+                f"cannot write {str(path)!r}: {reason} (errno {exc.errno}); nothing was written"
+            ) from None
         raise
 
 

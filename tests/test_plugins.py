@@ -138,7 +138,8 @@ def test_a_hook_that_exits_is_isolated_and_strict_mode_raises(fake_distributions
 
 
 def test_a_real_ctrl_c_while_a_plugin_loads_is_re_raised(fake_distributions):
-    fake_distributions("slow-plugin", main="import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)")
+    interrupted = "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)"
+    fake_distributions("slow-plugin", main=interrupted)
     handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         ep.list_losses()

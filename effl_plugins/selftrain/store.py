@@ -161,8 +161,9 @@ class RankManifest:
             saved = load_manifest(self.path)
             mismatch = {k: (saved[k], v) for k, v in self.header().items() if saved[k] != v}
             if mismatch:
-                raise PseudoLabelStoreError(self.root, f"cannot resume: it was written with other settings (saved, now): "
-                                                       f"{mismatch}; label into a new directory or drop resume")
+                raise PseudoLabelStoreError(self.root, f"cannot resume: it was written with other settings "
+                                                       f"(saved, now): {mismatch}; label into a new directory "
+                                                       "or drop resume")
             self.shards, self.complete = saved["shards"], saved["complete"]
             return self
         for old in self.root.glob(f"shard-r{self.rank:05d}-*.safetensors"):
@@ -220,8 +221,8 @@ def _check_header(path: Path, body: dict[str, Any]) -> None:
         "num_images": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
         "num_classes": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         "top_k": (lambda v: v is None or (_is_int(v) and 1 <= v <= body["num_classes"]), "null or 1..num_classes"),
-        "temperature": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
-                        "a finite number > 0"),
+        "temperature": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and math.isfinite(v) and v > 0, "a finite number > 0"),
         "shard_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         "world_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         "rank": (lambda v: _is_int(v) and 0 <= v < body["world_size"], "an integer in 0..world_size-1"),
