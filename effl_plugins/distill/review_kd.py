@@ -11,8 +11,9 @@ map of its level by the hierarchical context loss (HCL).
   (1 + sum 2^-n)`` with ``n`` counting the pooled levels used (1/2, 1/4, 1/8), summed over levels.
 
 ``loss = review_weight * sum_levels HCL + ce_weight * CE + kd_weight * KD_T``; ``review_weight = 1``
-and ``mid_channels = min(512, deepest student width)`` follow the authors' code (which also ramps the
-weight over 20 warm-up epochs and reviews the pooled feature as a 1x1 level; neither is done here).
+(the authors' ``--kd-loss-weight``) and ``mid_channels = min(512, deepest student width)`` (mdistiller).
+Unlike the authors' code, the weight has no 20-epoch warm-up ramp (scale ``review_weight`` for that)
+and the pooled feature is not reviewed as an extra 1x1 level.
 Features come as lists of ``feature_levels`` maps, shallow to deep (timm's
 ``forward_intermediates(x, indices=feature_levels)``). The ABF modules are built from
 ``student_channels`` / ``teacher_channels`` (lists, shallow to deep) when given, else on the first
