@@ -336,3 +336,31 @@ def test_store_files_get_the_users_umask(tmp_path):
         os.umask(old)
     modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir() if not p.name.startswith(".lock")}
     assert set(modes.values()) == {0o640}, modes
+
+
+@pytest.mark.slow
+def test_two_labelling_processes_on_one_store_the_second_is_refused_naming_the_first(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_store import label
+        def pause(index):
+            if index == 0:
+                print("labelling", flush=True)
+                time.sleep(30)
+        label({str(tmp_path)!r}, on_shard=pause)
+    """)
+    first = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline().strip() == "labelling"
+        with pytest.raises(LockHeldError, match=rf"pseudo-label store '{tmp_path}' is in use by process {first.pid}"):
+            label(tmp_path, teacher_hash="2" * 64)
+    finally:
+        first.kill()
+        first.wait()
+    label(tmp_path, teacher_hash="2" * 64)  # the killed writer's lock is taken over
+    assert read_store(tmp_path).teacher_hash == "2" * 64
