@@ -300,6 +300,13 @@ def test_a_second_writer_on_the_same_rank_is_refused_and_nothing_is_touched(stor
     label(store, rank=0, world_size=1)  # released: the next run writes
 
 
+def test_resuming_over_a_corrupt_manifest_is_refused_naming_it(store):
+    (store / MANIFEST).write_text("{\"format\": ")
+    with pytest.raises(PseudoLabelStoreError, match="the manifest is not valid JSON") as info:
+        label(store, resume=True)
+    assert info.value.path == str(store / MANIFEST)
+
+
 def test_stray_temporary_files_are_removed_when_labelling_resumes(store):
     for stray in (".shard-r00000-00002.safetensors.tmp-99-abc", ".manifest-rank00000.json.tmp-99-abc"):
         (store / stray).write_bytes(b"partial")
