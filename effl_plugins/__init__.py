@@ -5,7 +5,7 @@ registry through pluggy entry points (group ``effl_plugins``)::
 
     import effl_plugins as ep
 
-    ep.list_losses("*kd*")                      # ['dkd', 'kd', 'logit_std_kd']
+    ep.list_losses("*kd", exclude_filters="*_*")  # ['ctkd', 'dkd', 'kd', 'nkd', 'rkd']
     kd = ep.create_loss("kd", temperature=4)
     out = kd(student_logits, teacher_logits, targets)   # {'loss': ..., 'kd': ..., 'ce': ...}
 
