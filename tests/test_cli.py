@@ -54,7 +54,8 @@ def test_plugins_json(capsys):
     infos = {p["name"]: p for p in json.loads(capsys.readouterr().out)}
     assert infos["distill"]["distribution"] == "effl-plugins" and "losses:kd" in infos["distill"]["components"]
     example = infos["effl-plugins-example:example"]
-    assert example["hooks"] == ["register_augmentations", "register_losses", "register_strategies"] and example["error"] is None
+    hooks = ["register_augmentations", "register_commands", "register_losses", "register_strategies"]
+    assert example["hooks"] == hooks and example["error"] is None
 
 
 def test_console_script_runs():
