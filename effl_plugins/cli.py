@@ -15,7 +15,8 @@ from .errors import EfflError
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 #: Subcommand modules under ``effl_plugins.commands``, in the order ``effl --help`` lists them.
-COMMANDS = ("list", "info", "plugins", "augment", "pseudo_label", "self_train", "demo", "bench", "finetune", "distill")
+COMMANDS = ("list", "info", "plugins", "augment", "pseudo_label", "self_train", "demo", "bench", "finetune", "distill",
+            "eval", "predict")
 
 
 class EfflArgumentParser(argparse.ArgumentParser):
@@ -61,10 +62,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
     except BrokenPipeError:
         return _reader_went_away()
-    except (EfflError, ValueError, TypeError, FileNotFoundError, KeyError) as exc:
-        message = exc.message if hasattr(exc, "message") else str(exc)
-        print(f"effl {args.command}: error: {message}", file=sys.stderr)
+    except (EfflError, ValueError, TypeError, FileNotFoundError, KeyError, OSError) as exc:
+        print(f"effl {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    finally:
+        _leave_process_group()
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error's message on one line: a DataLoader worker's re-raised error keeps only its last line."""
+    message = exc.message if hasattr(exc, "message") else str(exc)
+    if isinstance(exc, KeyError) and not hasattr(exc, "message") and exc.args:
+        message = str(exc.args[0])
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if len(lines) > 1 and "worker process" in lines[0]:
+        return lines[-1].split(": ", 1)[-1]
+    return " ".join(lines) if lines else type(exc).__name__
+
+
+def _leave_process_group() -> None:
+    """Destroy the torchrun process group on every exit path (a rank that exits holding it can abort)."""
+    if "torch.distributed" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.destroy_process_group()
+        except Exception:  # noqa: BLE001 - leaving is best effort once the run has ended
+            pass
 
 
 def _reader_went_away() -> int:

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
+
+from ._train_args import device_name, non_negative_int, positive_int
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -19,9 +23,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--temperature", type=float, default=1.0, help="softmax temperature of the teacher")
     parser.add_argument("--balance", type=int, default=None, metavar="K", help="K images per class (Noisy Student balancing)")
     parser.add_argument("--top-k", type=int, default=None, metavar="K", help="store only the top-K probabilities per image")
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--shard-size", type=int, default=256)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--img-size", type=positive_int, default=None, metavar="PX",
+                        help="input size (default: the checkpoint's data config, else the model's)")
+    parser.add_argument("--shard-size", type=positive_int, default=256)
+    parser.add_argument("-j", "--workers", type=non_negative_int, default=min(4, os.cpu_count() or 1), metavar="N",
+                        help="loader processes (default: 4, at most the CPU count)")
+    parser.add_argument("--device", type=device_name, default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     parser.add_argument("--resume", action="store_true", help="skip the shards a killed run already finished")
     return parser
 
@@ -46,7 +53,9 @@ def run(args) -> int:
     import torch.distributed as dist
 
     from ..distributed import init_distributed
+    from ._train_args import resolve_device
 
+    args.device = resolve_device(args.device)
     info, _ = init_distributed(args.device)  # under torchrun each rank labels its own share of the images
     try:
         hidden = _label(args)  # returns after every rank's shards are on disk
@@ -58,27 +67,50 @@ def run(args) -> int:
     return 0
 
 
+def _unlabeled(args, teacher_spec: str):
+    """The unlabeled images through the teacher's eval transform, and their true labels where known."""
+    from ..data import build_data
+    from ._training import resolve_model_data_config
+
+    config = resolve_model_data_config(teacher_spec, {"img_size": args.img_size})
+    if args.unlabeled == "digits":
+        bundle = build_data("digits", config, max_image_pixels=None)
+        return bundle.unlabeled_eval, bundle.hidden_targets
+    bundle_images = _folder(args.unlabeled, config)
+    for path, reason in bundle_images.skipped:
+        print(f"skipped {path}: {reason}")
+    return bundle_images, None
+
+
+def _folder(root: str, config):
+    from ..data import eval_transform
+    from ..data.bundle import _dataset
+    from ..data.decode import DEFAULT_MAX_IMAGE_PIXELS
+    from ..data.sources import list_images
+
+    listing = list_images(root, max_image_pixels=DEFAULT_MAX_IMAGE_PIXELS, what="--unlabeled folder")
+    return _dataset(listing, eval_transform(config), 0)
+
+
 def _label(args):
     """Label this rank's share into the store; returns the true labels where known (digits)."""
-    from ..data import load_digits, load_unlabeled_folder
+    from ..lock import exclusive_lock  # noqa: F401 - the store takes its own per-rank lock
     from ..selftrain.labeler import label_dataset
-    from ..selftrain.training import build_model, model_hash
+    from ..selftrain.training import model_hash
+    from ..strategies.base import Strategy
 
-    hidden = None
-    if args.unlabeled == "digits":
-        bundle = load_digits(image_size=args.image_size)
-        unlabeled, hidden = bundle.unlabeled, bundle.hidden_targets
-    else:
-        unlabeled = load_unlabeled_folder(args.unlabeled, args.image_size)
-        for path, reason in unlabeled.skipped:
-            print(f"skipped {path}: {reason}")
+    num_classes = checkpoint_classes(args.teacher)
+    unlabeled, hidden = _unlabeled(args, args.teacher)
     if len(unlabeled) == 0:
         raise ValueError(f"--unlabeled {args.unlabeled!r} holds no readable images")
-    num_classes = checkpoint_classes(args.teacher)
-    teacher = build_model(args.teacher, num_classes, seed=0)
-    label_dataset(teacher, unlabeled, args.out, num_classes=num_classes, teacher_hash=model_hash(args.teacher, teacher),
-                  temperature=args.temperature, top_k=args.top_k, shard_size=args.shard_size, resume=args.resume,
-                  device=args.device)
+    helper = Strategy(args.teacher, device=args.device, workers=args.workers)
+    teacher = helper.build_model(args.teacher, num_classes)
+    model_input = helper.model_input(teacher, None, spec=args.teacher)
+    label_dataset(teacher, unlabeled, args.out, num_classes=num_classes, model_input=model_input,
+                  teacher_hash=model_hash(args.teacher, teacher), temperature=args.temperature, top_k=args.top_k,
+                  shard_size=args.shard_size, resume=args.resume, device=args.device, workers=args.workers,
+                  progress=lambda done, total: print(f"pseudo-labelling: {done}/{total} images", file=sys.stderr,
+                                                     flush=True))
     return hidden
 
 

@@ -56,7 +56,7 @@ def label_dataset(
     root: str | os.PathLike,
     *,
     num_classes: int,
-    model_input: ModelInput,
+    model_input: ModelInput | None = None,
     teacher_hash: str | None = None,
     temperature: float = 1.0,
     top_k: int | None = None,
@@ -74,10 +74,12 @@ def label_dataset(
     ``teacher_hash`` defaults to the sha256 of the teacher's state dict. With ``resume=True`` the
     shards the manifest lists are skipped. The rank's store lock is held throughout: another process
     labelling the same rank of the same store is refused (``LockHeldError``). ``on_shard(index)`` is called after each shard is committed,
-    ``progress(done, total)`` after each shard too.
+    ``progress(done, total)`` after each shard too. ``model_input`` is the teacher's normalisation (default:
+    mean 0.5 and std 0.5 per channel, i.e. [-1, 1]).
     """
     if rank is None or world_size is None:
         rank, world_size = distributed_rank()
+    model_input = model_input if model_input is not None else ModelInput((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
     spec = StoreSpec(teacher_hash or state_dict_hash(teacher), len(dataset), num_classes, shard_size, top_k, temperature)
     with store_lock(root, rank):  # one writer per rank: a second labelling run on this store is refused
         manifest = RankManifest(root, spec, rank, world_size).open(resume)

@@ -41,7 +41,7 @@ from ..errors import CheckpointError, EfflError
 from .config import TrainConfig
 from .evaluation import autocast, evaluate
 from .mixing import BatchMixing
-from .rundir import BEST_NAME, check_resume_settings, strict_json, write_args, write_records
+from .rundir import BEST_NAME, check_resume_settings, plain, strict_json, write_args, write_records
 from .specs import batch_augmentation
 from .streams import LABELED_STREAM, MAIN_STREAM, BatchList, KeyedDataset, Stream
 from .tasks.base import Batch, Task
@@ -144,7 +144,7 @@ class Engine:
         self.train_set, self.eval_set, self.unlabeled_set = train_set, eval_set, unlabeled_set
         self.num_classes = num_classes
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.run_info = dict(run_info or {})
+        self.run_info = plain(dict(run_info or {}))  # weights-only loadable: no objects, only plain values
         self.on_epoch_start, self.resume_override = on_epoch_start, resume_override
         self.amp_dtype = _amp_dtype(config.amp, self.device)
         self.augment = batch_augmentation(config.aug) if task.batch_augmentation else None

@@ -22,7 +22,7 @@ from ..checkpoints import CHECKPOINT_NAME, atomic_write_text
 from ..errors import CheckpointError, EfflError
 
 __all__ = ["RunDirectoryError", "check_run_directory", "write_records", "strict_json", "BEST_NAME", "RUN_FILES",
-           "CSV_COLUMNS", "write_args"]
+           "CSV_COLUMNS", "write_args", "plain"]
 
 BEST_NAME = "model_best.pt"
 RUN_FILES = (CHECKPOINT_NAME, BEST_NAME, "args.yaml", "summary.csv", "metrics.jsonl", "summary.json")
@@ -103,14 +103,15 @@ def write_args(out: Path, args: dict[str, Any]) -> None:
     """``args.yaml``: the resolved settings, plus the versions of effl, torch and timm."""
     import yaml
 
-    atomic_write_text(out / "args.yaml", yaml.safe_dump(strict_json(_plain(args)), sort_keys=True))
+    atomic_write_text(out / "args.yaml", yaml.safe_dump(strict_json(plain(args)), sort_keys=True))
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """``value`` as plain dicts, lists, strings and numbers (anything else as its string)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, str):
         return str(value)  # str subclasses (torch's version string) as plain text
     if value is None or isinstance(value, (bool, int, float)):
@@ -121,7 +122,7 @@ def _plain(value: Any) -> Any:
 def check_resume_settings(saved: dict[str, Any], current: dict[str, Any], keys: Iterable[str], *,
                           override: bool = False) -> None:
     """Refuse to resume when a setting that changes the run's meaning differs (unless ``override``)."""
-    changed = [k for k in keys if k in saved and k in current and _plain(saved[k]) != _plain(current[k])]
+    changed = [k for k in keys if k in saved and k in current and plain(saved[k]) != plain(current[k])]
     if changed and not override:
         details = ", ".join(f"{k}: {saved[k]!r} -> {current[k]!r}" for k in changed)
         raise CheckpointError(f"cannot resume: the run was made with other settings ({details}); "

@@ -15,9 +15,10 @@ from effl_plugins.commands.self_train import strategy_kwargs
 
 @pytest.fixture
 def teacher_checkpoint(tmp_path):
-    from effl_plugins.selftrain.training import build_model, save_weights
+    from effl_plugins.selftrain.training import save_weights
+    from effl_plugins.strategies.base import Strategy
 
-    return save_weights(build_model("test_resnet", 10, seed=0), tmp_path / "teacher.safetensors")
+    return save_weights(Strategy("test_resnet").build_model("test_resnet", 10), tmp_path / "teacher.safetensors")
 
 
 @pytest.fixture
@@ -56,34 +57,38 @@ def test_pseudo_label_command_needs_a_checkpoint(capsys):
 
 
 def _args(**kwargs):
-    base = dict(strategy="noisy_student", teacher=None, student=None, rounds=3, epochs=2, batch_size=16, lr=1e-3, seed=1, device="cpu")
+    base = dict(strategy="noisy_student", teacher=None, student=None, model=None, rounds=None)
     return argparse.Namespace(**{**base, **kwargs})
 
 
 def test_self_train_maps_the_command_line_to_strategy_arguments():
-    kwargs = strategy_kwargs(_args(teacher="test_resnet:t.pt", student=["test_resnet", "resnet10t"], rounds=2))
+    model, kwargs = strategy_kwargs(_args(teacher="test_resnet:t.pt", student=["test_resnet", "resnet10t"], rounds=2))
     assert kwargs["teacher"] == "test_resnet:t.pt" and kwargs["students"] == ["test_resnet", "resnet10t"]
-    assert kwargs["model"] == "test_resnet" and kwargs["rounds"] == 2 and kwargs["seed"] == 1
-    assert strategy_kwargs(_args(strategy="pseudo_label", teacher="test_vit:t.pt"))["model"] == "test_vit"
-    assert strategy_kwargs(_args(strategy="fixmatch", student=["test_vit"]))["model"] == "test_vit"
+    assert model == "test_resnet" and kwargs["rounds"] == 2
+    assert strategy_kwargs(_args(strategy="pseudo_label", teacher="test_vit:t.pt"))[0] == "test_vit"
+    assert strategy_kwargs(_args(strategy="fixmatch", student=["test_vit"]))[0] == "test_vit"
+    assert strategy_kwargs(_args(strategy="example_entropy_min", model="test_vit")) == ("test_vit", {})
     with pytest.raises(ValueError, match="--teacher does not apply to --strategy mean_teacher"):
         strategy_kwargs(_args(strategy="mean_teacher", teacher="x:y"))
+    with pytest.raises(ValueError, match="--rounds applies to --strategy noisy_student only"):
+        strategy_kwargs(_args(strategy="fixmatch", rounds=2))
 
 
 def test_self_train_runs_on_an_image_folder_with_unlabeled_images(tmp_path, image_folder, capsys):
     from effl_plugins.data import load_digits
 
-    digits = load_digits(num_labeled=20, num_test=20)
+    digits = load_digits(num_labeled=20, num_test=20)  # real digit images, written out as an ImageFolder
     for split, subset in (("train", digits.labeled), ("val", digits.test)):
         for image, target, name in zip(subset.images, subset.targets.tolist(), subset.ids):
             folder = tmp_path / "data" / split / f"class{target}"
             folder.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(folder / f"{name}.png"), image.permute(1, 2, 0).numpy())
     argv = ["self-train", "--data", str(tmp_path / "data"), "--unlabeled", str(image_folder), "--strategy", "pseudo_label",
-            "--epochs", "1", "--batch-size", "8", "--out", str(tmp_path / "run")]
+            "--epochs", "1", "--batch-size", "8", "--img-size", "32", "--workers", "0", "--device", "cpu",
+            "--out", str(tmp_path / "run")]
     assert main(argv) == 0
-    out = capsys.readouterr().out
-    assert "broken.jpg" in out  # the unreadable file is reported, the run goes on
+    out, err = capsys.readouterr()
+    assert "broken.jpg" in err  # the unreadable file is reported, the run goes on
     printed = json.loads(out[out.index("{"):])
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert printed["final_accuracy"] == summary["final_accuracy"]

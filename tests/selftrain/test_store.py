@@ -15,9 +15,11 @@ import torch
 from torch import nn
 
 from effl_plugins.data import TensorImageDataset
-from effl_plugins.engine import normalize
+from effl_plugins.train.inputs import ModelInput
 from effl_plugins.selftrain.labeler import label_dataset
 from effl_plugins.selftrain.store import file_hash, read_store, state_dict_hash
+
+normalize = ModelInput((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # the labeler's default input
 
 NUM_IMAGES, NUM_CLASSES, SHARD = 23, 5, 4
 
