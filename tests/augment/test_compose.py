@@ -108,3 +108,12 @@ def test_image_backend_in_order_with_one_rng():
     assert np.array_equal(out, expected) and np.array_equal(aug(img, params=aug.last_params), out)
     with pytest.raises(ValueError, match="list of 2 per-op params"):
         aug(img, params=aug.last_params[:1])
+
+
+def test_a_built_chain_pickles_for_dataloader_workers():
+    import pickle
+
+    img = np.ascontiguousarray(batch(size=20)[0].permute(1, 2, 0).numpy())
+    aug = ComposeImage(["rand-m9-n2-mstd0.5", "flip", "brightness(max_delta=0.1)"])
+    copy = pickle.loads(pickle.dumps(aug))
+    assert np.array_equal(copy(img, rng=2), aug(img, rng=2))
