@@ -334,7 +334,8 @@ class Engine:
         finite = self._all_finite(loss)
         if not finite:
             if c.nonfinite == "stop":
-                raise NonFiniteLossError(f"the training loss became {float(loss)} at epoch {self.epoch + 1}, step "
+                value = float(loss.detach())
+                raise NonFiniteLossError(f"the training loss became {value} at epoch {self.epoch + 1}, step "
                                          f"{step + 1}: lower --lr, set --clip-grad, or check the data")
             self.optimizer.zero_grad(set_to_none=True)
             return 0.0
