@@ -35,7 +35,9 @@ from .errors import (
     DuplicateComponentError,
     EfflError,
     EfflWarning,
+    LockHeldError,
     PluginLoadError,
+    PseudoLabelStoreError,
     UnknownComponentError,
 )
 from .hookspecs import hookimpl
@@ -62,6 +64,8 @@ __all__ = [
     "DuplicateComponentError",
     "PluginLoadError",
     "CheckpointError",
+    "PseudoLabelStoreError",
+    "LockHeldError",
     # submodules, imported on first attribute access
     "augment",
     "distill",

@@ -75,3 +75,11 @@ def test_a_lock_name_must_be_a_plain_file_name(tmp_path, name):
     with pytest.raises(ValueError, match=r"name must be a plain file name"):
         with exclusive_lock(tmp_path, name=name):
             pass
+
+
+def test_the_new_error_types_are_public_and_derive_from_effl_error():
+    import effl_plugins as ep
+
+    assert issubclass(ep.LockHeldError, ep.EfflError) and issubclass(ep.PseudoLabelStoreError, ep.EfflError)
+    assert issubclass(ep.PseudoLabelStoreError, ValueError)
+    assert {"LockHeldError", "PseudoLabelStoreError"} <= set(ep.__all__)
