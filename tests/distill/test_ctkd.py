@@ -85,7 +85,7 @@ def test_theta_and_epoch_are_in_the_state_dict():
     assert state["_extra_state"] == {"epoch": 7.0}
     restored = ep.create_loss("ctkd")
     restored.load_state_dict(state)
-    assert restored.reversal_weight() == ctkd.reversal_weight() and float(restored.theta) == -0.25
+    assert restored.reversal_weight() == ctkd.reversal_weight() and restored.theta.item() == -0.25
     assert [name for name, _ in ctkd.named_parameters()] == ["theta"]
     assert ctkd.temperature().item() == pytest.approx(1 + 20 / (1 + math.exp(0.25)), rel=1e-6)
 
