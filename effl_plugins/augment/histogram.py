@@ -33,7 +33,12 @@ def channel_histograms(images: torch.Tensor) -> torch.Tensor:
     kind = torch.int16 if rows * 256 <= torch.iinfo(torch.int16).max + 1 else torch.int32 if rows * 256 <= 1 << 31 else torch.int64
     offsets = torch.arange(0, rows * 256, 256, dtype=kind, device=images.device).view(rows, 1)
     values = images.reshape(rows, images.shape[-2] * images.shape[-1]).to(kind).add_(offsets)
-    return torch.bincount(values.view(-1), minlength=rows * 256).view(batch, channels, 256)
+    if images.device.type == "cpu":
+        return torch.bincount(values.view(-1), minlength=rows * 256).view(batch, channels, 256)
+    # bincount on an accelerator reads the largest value back to the host; scatter_add_ never waits for the device
+    flat = values.view(-1).long()
+    counts = torch.zeros(rows * 256, dtype=torch.int64, device=images.device)
+    return counts.scatter_add_(0, flat, torch.ones_like(flat)).view(batch, channels, 256)
 
 
 def equalize_luts(images: torch.Tensor) -> torch.Tensor:

@@ -7,16 +7,28 @@ matters only for ops with ``signed = True`` (the enhance factors go up or down).
 
 - brightness (factor), color, contrast, sharpness: factor ``1 + sign * 0.9 * magnitude``
 - posterize: bits ``8 - round(4 * magnitude)``
-- solarize: threshold ``1 - magnitude`` (a fraction of the value range, 255 * (1 - magnitude) on uint8)
+- solarize: threshold ``linspace(1, 0, 31)`` at bin M (a fraction of the value range); a uint8 value ``v``
+  is inverted when ``v >= float32(255 * threshold)``, torchvision's comparison of a uint8 tensor with a
+  Python float (see :func:`effl_plugins.augment.solarize.solarize_level`)
+- translate: ``int(linspace(0, 150 / 331 * size, 31)[M])`` whole pixels, truncated toward zero after the
+  sign is applied, as torchvision's ``int(magnitude)``
+
+:func:`bin_value` evaluates ``torch.linspace(start, end, 31)`` at a (possibly fractional) bin ``30 * magnitude``
+with torch's own float32 arithmetic, so integer bins give torchvision's values bit for bit and magnitude
+noise (``magnitude_std > 0``) moves smoothly between them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import functools
+
 import torch
 
-__all__ = ["check_magnitudes", "check_magnitude", "enhance_factor", "posterize_bits", "MAX_ENHANCE"]
+__all__ = [
+    "check_magnitudes", "check_magnitude", "enhance_factor", "posterize_bits", "bin_value", "bin_value_scalar", "MAX_ENHANCE",
+]
 
 #: torchvision's enhance range: factors 1 +- 0.9 at the top magnitude.
 MAX_ENHANCE = 0.9
@@ -64,3 +76,30 @@ def posterize_bits(magnitude):
     if isinstance(magnitude, torch.Tensor):
         return 8 - torch.round(4 * magnitude).long()
     return 8 - int(round(4 * magnitude))
+
+
+def bin_value(start: float | torch.Tensor, end: float | torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
+    """``torch.linspace(start, end, 31)`` at bin ``30 * magnitude``, float32, elementwise.
+
+    torch computes ``linspace`` in float32 as ``start + step * i`` below the middle bin and ``end - step * (30 - i)``
+    from it on, each a fused multiply-add, with ``step = (end - start) / 30``; the same arithmetic here gives
+    its values bit for bit at every integer bin (tested against ``torch.linspace``).
+
+    Shape:
+        magnitude ``[...]`` float32 in [0, 1]; start, end numbers or tensors broadcastable to it -> ``magnitude.shape``.
+    """
+    position = magnitude.to(torch.float32) * 30
+    def scalar(value):  # a number becomes a device-side fill, never a host-to-device copy
+        if isinstance(value, torch.Tensor):
+            return value.to(magnitude.device, torch.float32)
+        return torch.full((), float(value), dtype=torch.float32, device=magnitude.device)
+    first, last = scalar(start), scalar(end)
+    step = (last - first) / 30
+    below, above = torch.addcmul(first, step, position), torch.addcmul(last, step, 30 - position, value=-1)
+    return torch.where(position < 15, below, above)
+
+
+@functools.lru_cache(maxsize=4096)
+def bin_value_scalar(start: float, end: float, magnitude: float) -> float:
+    """:func:`bin_value` for one magnitude (the image backend), remembered: RandAugment's magnitudes repeat."""
+    return float(bin_value(start, end, torch.tensor([magnitude], dtype=torch.float32))[0])

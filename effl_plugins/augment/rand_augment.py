@@ -16,9 +16,13 @@ and the 14 ops, never over samples.
   table so far, so the order above is kept exactly. The warp is one int32 lookup into a source
   framed by the fill colour, and samples whose composed matrix is the identity skip it. The
   results equal the op-by-op path bit for bit (tested).
-- otherwise (float images, accelerators) op by op: on the CPU an op runs only on the samples that
-  chose it; on an accelerator on the whole batch, and ``torch.where`` keeps the choosers'
-  results, so a call never waits for the device.
+- otherwise (float images, uint8 on accelerators) :mod:`.device_path`: all parameters as tensors, per
+  slot one table (uint8) or one elementwise pass (float) for the point ops plus two weighted blends
+  (color, sharpness), then one warp; a fixed number of tensor ops per slot, whatever the op set, and
+  no host-device sync. On CUDA the table and the warp run the Triton kernels of :mod:`.fused`.
+
+``_apply_op_by_op`` (each op module on the samples that chose it) is the reference both paths are
+tested against.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import torch
 
 from . import matrices
 from .base import BatchAugmentation, ImageAugmentation
+from .device_path import RAND_AUGMENT_SPACE, rand_augment_batch
 from .lut_chain import LutChain
 from .op_space import GEOMETRIC, build_ops, check_op_names, check_rand_augment_args, sample_magnitudes, sample_magnitudes_image
 from .warp import check_fill, check_interpolation, warp_affine, warp_affine_image
@@ -108,7 +113,15 @@ class RandAugment(BatchAugmentation):
         ops, magnitude, sign = self._checked(params, images.shape[0])
         if use_lut_chain(images):
             return self._apply_lut_chain(images, ops, magnitude, sign), targets
-        return self._apply_op_by_op(images, ops, magnitude, sign), targets
+        return self._apply_device_path(images, ops, magnitude, sign), targets
+
+    #: the ranges of the ops (TrivialAugment's wide space overrides it)
+    _space = RAND_AUGMENT_SPACE
+
+    def _apply_device_path(self, images, ops, magnitude, sign):
+        """Float images on any device, uint8 off the CPU: :func:`.device_path.rand_augment_batch`."""
+        magnitude, sign = magnitude.to(torch.float32), sign.to(torch.float32)
+        return rand_augment_batch(images, ops, magnitude, sign, self.op_names, self._space, self.interpolation, self.fill)
 
     def _geometry(self, images: torch.Tensor, ops: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
         """Each sample's geometric ops composed in slot order: ``[B, 3, 3]`` forward matrices."""

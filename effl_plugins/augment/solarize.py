@@ -2,9 +2,11 @@
 ``torchvision.transforms.v2.functional.solarize``).
 
 The threshold is a fraction of the value range (``255 * threshold`` on uint8, the value itself
-on float images); a value ``x`` becomes ``max - x`` when ``x >= threshold * max``. On uint8 the
-comparison uses the exact integer ``ceil(255 * threshold)`` (the product is exact in float64), so
-both backends and torchvision agree bit for bit.
+on float images); a value ``x`` becomes ``max - x`` when ``x >= threshold * max``. One rule on uint8,
+torchvision's: its ``image >= 255 * threshold`` compares the uint8 values with the float64 product
+rounded to float32, so a value is inverted when ``v >= float32(255 * threshold)``, that is from the
+integer level :func:`solarize_level` on. Both backends use it; at RandAugment's bins it is torchvision's
+threshold exactly (tested for M = 0..30).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from .base import BatchAugmentation, ImageAugmentation, bernoulli, check_probability, uniform
 from .invert import invert
 from .lut import apply_lut_image
-from .magnitude import check_magnitude, check_magnitudes
+from .magnitude import bin_value, bin_value_scalar, check_magnitude, check_magnitudes
 
 __all__ = ["Solarize", "SolarizeImage", "check_threshold"]
 
@@ -35,11 +37,22 @@ def check_threshold(threshold) -> tuple[float, float]:
     return float(pair[0]), float(pair[1])
 
 
+def solarize_level(threshold: torch.Tensor) -> torch.Tensor:
+    """The smallest uint8 value that solarize inverts: ``ceil(float32(255 * threshold))`` (float64 product,
+    rounded to float32 as torchvision's comparison does), in 0..256 (256: none). Shape: ``[B]`` -> ``[B]`` float64."""
+    return torch.ceil((threshold.double() * 255).float()).double().clamp_(0, 256)
+
+
+def solarize_level_image(threshold: float) -> int:
+    """:func:`solarize_level` of one threshold (the image backend)."""
+    return min(max(math.ceil(np.float32(float(np.float32(threshold)) * 255)), 0), 256)
+
+
 def solarize(images: torch.Tensor, threshold: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
     """Solarize each sample at its own ``threshold`` ``[B]`` (fraction of range) where ``applied`` ``[B]``."""
     applied = applied.view(-1, 1, 1, 1)
     if images.dtype == torch.uint8:
-        level = torch.ceil(threshold.double() * 255).clamp_(0, 256).view(-1, 1, 1, 1)
+        level = solarize_level(threshold).view(-1, 1, 1, 1)
         reachable = applied & (level <= 255)
         hit = (images >= level.clamp(max=255).to(torch.uint8)) & reachable
     else:
@@ -79,7 +92,7 @@ class Solarize(BatchAugmentation):
 
     def params_from_magnitude(self, images, magnitude, sign):
         magnitude, _ = check_magnitudes(images, magnitude, sign)
-        threshold = (1 - magnitude.double()).float()
+        threshold = bin_value(1.0, 0.0, magnitude)
         return {"threshold": threshold, "applied": torch.ones_like(threshold, dtype=torch.bool)}
 
     def apply(self, images, targets, params):
@@ -102,11 +115,11 @@ class SolarizeImage(ImageAugmentation):
 
     def params_from_magnitude(self, img, magnitude, sign=1):
         magnitude, _ = check_magnitude(magnitude, sign)
-        return {"threshold": np.float32(1 - magnitude), "applied": True}
+        return {"threshold": np.float32(bin_value_scalar(1.0, 0.0, magnitude)), "applied": True}
 
     def apply(self, img, params):
         if not bool(params["applied"]):
             return img.copy()
-        level = math.ceil(float(np.float32(params["threshold"])) * 255)
+        level = solarize_level_image(params["threshold"])
         ramp = np.arange(256, dtype=np.int32)
         return apply_lut_image(img, np.where(ramp >= level, 255 - ramp, ramp).astype(np.uint8))

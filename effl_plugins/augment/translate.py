@@ -7,6 +7,7 @@ by default (torchvision's ``RandomAffine``), so with ``"nearest"`` the result is
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -14,12 +15,25 @@ import torch
 
 from . import image_matrices, matrices
 from .base import bernoulli, uniform
+from .magnitude import bin_value, bin_value_scalar
 from .warp import GeometricAugmentation, GeometricImageAugmentation, check_axis, check_range
 
-__all__ = ["Translate", "TranslateImage", "translate_matrix"]
+__all__ = ["Translate", "TranslateImage", "rand_augment_shift", "translate_matrix"]
 
 #: RandAugment's largest shift as a fraction of the size (torchvision: 150 / 331 of the width).
 MAX_FRACTION = 150.0 / 331.0
+
+
+def rand_augment_shift(magnitude: torch.Tensor, sign: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """RandAugment's shift ``(tx, ty)`` of each sample, torchvision's:
+    ``int(sign * linspace(0, 150 / 331 * size, 31)[M])`` pixels along x (size = width) and y (size = height),
+    truncated toward zero.
+
+    Shape:
+        magnitude, sign ``[B]`` -> ``[B, 2]`` float32 (whole pixels).
+    """
+    ends = torch.tensor([MAX_FRACTION * width, MAX_FRACTION * height], dtype=torch.float32, device=magnitude.device)
+    return sign.to(torch.float32).unsqueeze(-1) * torch.trunc(bin_value(0.0, ends, magnitude.unsqueeze(-1)))
 
 
 def translate_matrix(shift: torch.Tensor) -> torch.Tensor:
@@ -70,10 +84,9 @@ class Translate(GeometricAugmentation):
         return {"shift": shift * bernoulli((batch, 1), self.p, device, generator)}
 
     def params_from_magnitude(self, images: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor) -> dict[str, torch.Tensor]:
-        """RandAugment's translate: ``sign * (150 / 331) * size * magnitude`` pixels (magnitude = M / 30)."""
-        sizes = torch.tensor([images.shape[-1], images.shape[-2]], dtype=torch.float32, device=images.device)
-        amount = (sign * MAX_FRACTION * magnitude).to(torch.float32).unsqueeze(-1)
-        return {"shift": amount * sizes * torch.tensor(_axes(self.axis), device=images.device)}
+        """RandAugment's translate, torchvision's: ``sign * int(linspace(0, 150 / 331 * size, 31)[M])`` whole pixels."""
+        shift = rand_augment_shift(magnitude, sign, images.shape[-2], images.shape[-1])
+        return {"shift": shift * torch.tensor(_axes(self.axis), device=images.device)}
 
     def matrix_from_params(self, params, height, width):
         return translate_matrix(params["shift"])
@@ -97,8 +110,9 @@ class TranslateImage(GeometricImageAugmentation):
         return {"shift": (shift * (rng.random() < self.p)).astype(np.float32)}
 
     def params_from_magnitude(self, img: np.ndarray, magnitude: float, sign: float) -> dict[str, np.ndarray]:
-        sizes = np.array([img.shape[1], img.shape[0]], dtype=np.float64)
-        return {"shift": (sign * MAX_FRACTION * magnitude * sizes * np.array(_axes(self.axis))).astype(np.float32)}
+        sizes = (img.shape[1], img.shape[0])
+        whole = [math.trunc(bin_value_scalar(0.0, MAX_FRACTION * size, float(magnitude))) for size in sizes]
+        return {"shift": (sign * np.array(whole, dtype=np.float64) * np.array(_axes(self.axis))).astype(np.float32)}
 
     def matrix_from_params(self, params, height, width):
         return image_matrices.translation(*np.asarray(params["shift"], dtype=np.float64).reshape(2))

@@ -3,18 +3,21 @@ Augmentation"): each image gets ONE op, drawn uniformly from the 14, at a magnit
 uniformly from 0..30; no hyper-parameters.
 
 ``wide=True`` (default) uses the paper's wide space, torchvision's ``TrivialAugmentWide``: at the
-top bin rotate 135 degrees, shear factor 0.99, translate 32 pixels, enhance factors 1 +- 0.99,
-posterize down to 2 bits; ``wide=False`` uses RandAugment's ranges (the paper's "TA (RA)").
+top bin rotate 135 degrees, shear factor 0.99, translate 32 pixels (whole pixels, truncated as
+torchvision's ``int``), enhance factors 1 +- 0.99, posterize down to 2 bits; ``wide=False`` uses RandAugment's ranges (the paper's "TA (RA)").
 The op, sign and warp conventions are those of :mod:`.rand_augment` (one op, so order is moot).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
+from .device_path import RAND_AUGMENT_SPACE, WIDE_SPACE
+from .magnitude import bin_value, bin_value_scalar
 from .op_space import MAX_MAGNITUDE
 from .rand_augment import RandAugment, RandAugmentImage
 
@@ -31,8 +34,9 @@ def _wide(name: str, op: Any, params: dict, magnitude, sign, stack, factor_like)
     if name == "rotate":
         return {**params, "angle": sign * WIDE_MAXIMUM["rotate"] * magnitude}
     if name.startswith(("shear", "translate")):
-        key, top = ("shear", WIDE_MAXIMUM["shear"]) if name.startswith("shear") else ("shift", WIDE_MAXIMUM["translate"])
-        amount, zero = sign * top * magnitude, 0.0 * magnitude
+        key = "shear" if name.startswith("shear") else "shift"
+        amount = sign * WIDE_MAXIMUM["shear"] * magnitude if key == "shear" else _wide_shift(magnitude, sign)
+        zero = 0.0 * magnitude
         return {**params, key: stack([amount, zero] if op.axis == "x" else [zero, amount])}
     if name in _ENHANCE:
         return {**params, "factor": factor_like(1.0 + sign * WIDE_MAXIMUM["enhance"] * magnitude, params["factor"])}
@@ -40,6 +44,14 @@ def _wide(name: str, op: Any, params: dict, magnitude, sign, stack, factor_like)
         bits = WIDE_MAXIMUM["posterize_bits"] * magnitude
         return {**params, "bits": 8 - (torch.round(bits).long() if isinstance(bits, torch.Tensor) else int(round(bits)))}
     return params  # solarize, auto_contrast, equalize: the same in both spaces
+
+
+def _wide_shift(magnitude, sign):
+    """The wide space's shift, torchvision's ``int(sign * linspace(0, 32, 31)[M])`` whole pixels (tensors or floats)."""
+    top = WIDE_MAXIMUM["translate"]
+    if isinstance(magnitude, torch.Tensor):
+        return sign * torch.trunc(bin_value(0.0, top, magnitude.float())).to(sign.dtype)
+    return sign * math.trunc(bin_value_scalar(0.0, top, float(magnitude)))
 
 
 def _check_wide(wide: Any) -> bool:
@@ -68,6 +80,10 @@ class TrivialAugment(RandAugment):
     def __init__(self, wide: bool = True, ops: Sequence[str] | None = None, interpolation: str = "nearest", fill: float | Sequence[float] = 0):
         super().__init__(num_ops=1, magnitude=MAX_MAGNITUDE, ops=ops, interpolation=interpolation, fill=fill)
         self.wide = _check_wide(wide)
+
+    @property
+    def _space(self):
+        return WIDE_SPACE if self.wide else RAND_AUGMENT_SPACE
 
     def _sample_magnitudes(self, shape, device, generator):
         where = generator.device if generator is not None else device

@@ -59,7 +59,10 @@ def invert_affine(matrices: torch.Tensor) -> torch.Tensor:
 
 
 def fill_tensor(fill, images: torch.Tensor) -> torch.Tensor:
-    values = torch.as_tensor(fill if isinstance(fill, (list, tuple)) else [fill], dtype=torch.float32, device=images.device)
+    if isinstance(fill, torch.Tensor):  # already on the device: no host-to-device copy
+        values = fill.to(images.device, torch.float32).reshape(-1)
+    else:
+        values = torch.as_tensor(fill if isinstance(fill, (list, tuple)) else [fill], dtype=torch.float32, device=images.device)
     if values.numel() not in (1, images.shape[1]):
         raise ValueError(f"fill has {values.numel()} values but the images have {images.shape[1]} channels")
     if images.dtype == torch.uint8:

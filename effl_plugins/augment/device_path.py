@@ -1,0 +1,327 @@
+"""RandAugment and TrivialAugment on a whole batch in a fixed number of tensor ops: the device path.
+
+Used for floating images on any device and for uint8 images off the CPU (the CPU uint8 path is
+:mod:`.lut_chain`). Per call, with no host-device sync and no loop over samples or over the ops:
+
+1. every sample's parameters for every slot, from ``[B, N]`` op indices, magnitudes and signs, in a few
+   elementwise ops on small tensors (:class:`MagnitudeSpace` holds the ranges);
+2. per slot, one pass over the pixels for the statistics every op may need (grey mean, channel
+   ranges, histograms by one ``bincount``), then:
+
+   - uint8: the slot's point ops (brightness, contrast, auto_contrast, posterize, solarize, equalize)
+     as ONE ``[B, C, 256]`` table per sample, built on the 256-value ramp and applied in one gather
+     (:func:`effl_plugins.augment.fused.apply_lut`, a Triton kernel on CUDA);
+   - float: the same point ops elementwise, each the identity (bit for bit) for samples that did not draw it;
+   - color and sharpness as two blends with per-sample weights (factor 1, that is weight 0, for samples
+     that did not draw them);
+
+3. every sample's geometric ops composed into one matrix, and ONE warp of the whole batch
+   (:func:`effl_plugins.augment.fused.warp_affine_fused`, a Triton kernel on CUDA for uint8); the identity
+   matrix warps a sample onto itself exactly (float64 images: samples without geometry are kept as they
+   are, since the bilinear blend runs in float32).
+
+Each slot is a sample's own op applied to its current image, and the statistics ops read that image,
+so the slots run in order: the op count is a constant plus a constant per slot (measured with
+``torch.profiler`` in the tests), whatever the size of the op set. The results equal the op-by-op
+reference bit for bit on uint8 and to float rounding on float images.
+
+Shape:
+    images ``[B, C, H, W]`` uint8 or float; ops ``[B, N]`` int64; magnitude, sign ``[B, N]`` float32.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from . import matrices
+from .enhance import luma
+from .fused import apply_lut, warp_affine_fused
+from .histogram import equalize_luts
+from .magnitude import bin_value
+from .solarize import solarize_level
+from .translate import MAX_FRACTION
+
+__all__ = ["MagnitudeSpace", "RAND_AUGMENT_SPACE", "WIDE_SPACE", "rand_augment_batch"]
+
+_LUMA_INT = (2989.0, 5870.0, 1140.0)
+_SMOOTH = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0))
+_SHEAR_CORNER = -0.5
+_WARPS = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")
+_ENHANCE = ("brightness", "color", "contrast", "sharpness")
+
+
+@dataclass(frozen=True)
+class MagnitudeSpace:
+    """The top (magnitude bin 30) of each op's range and the precision its amount is computed in.
+
+    ``translate=None`` is RandAugment's ``150 / 331`` of the image size; a number is pixels. Amounts
+    (angle, shear, posterize steps) are ``(sign * top) * magnitude`` in ``amount_dtype``; enhance factors
+    ``1 + (sign * enhance) * magnitude`` in float64; both as the ops' own ``params_from_magnitude`` compute them.
+    """
+
+    enhance: float = 0.9
+    rotate: float = 30.0
+    shear: float = 0.3
+    translate: float | None = None
+    posterize: float = 4.0
+    amount_dtype: torch.dtype = torch.float32
+
+
+RAND_AUGMENT_SPACE = MagnitudeSpace()
+WIDE_SPACE = MagnitudeSpace(
+    enhance=0.99, rotate=135.0, shear=0.99, translate=32.0, posterize=6.0, amount_dtype=torch.float64
+)
+
+
+_KINDS = ("brightness", "color", "contrast", "sharpness", "posterize", "solarize", "auto_contrast", "equalize", *_WARPS)
+
+
+@functools.lru_cache(maxsize=64)
+def _constants(
+    op_names: tuple[str, ...],
+    space: MagnitudeSpace,
+    device: torch.device,
+    height: int,
+    width: int,
+    dtype: torch.dtype,
+    fill,
+) -> dict:
+    """The per-op tables and fixed tensors of one configuration, made once per device
+    (no host-to-device copy per call)."""
+
+    def per_op(values: dict[str, float], kind=torch.float32):
+        return torch.tensor([values.get(name, 0.0) for name in op_names], dtype=kind, device=device)
+
+    ends = [MAX_FRACTION * width, MAX_FRACTION * height] if space.translate is None else [space.translate] * 2
+    compute = torch.float32 if dtype == torch.uint8 else dtype
+    inner = (
+        F.pad(torch.ones(1, height - 2, width - 2, dtype=compute, device=device), (1, 1, 1, 1))
+        if height > 2 and width > 2
+        else None
+    )
+    return {
+        "top": per_op(
+            {"rotate": space.rotate, "shear_x": space.shear, "shear_y": space.shear, "posterize": space.posterize},
+            space.amount_dtype,
+        ),
+        "signed": per_op({name: 1.0 for name in (*_WARPS, *_ENHANCE)}) > 0,
+        "end": per_op({"translate_x": ends[0], "translate_y": ends[1]}),
+        "kinds": torch.tensor([op_names.index(kind) if kind in op_names else -1 for kind in _KINDS], device=device),
+        "centre": torch.tensor([[(width - 1) / 2, (height - 1) / 2], [_SHEAR_CORNER, _SHEAR_CORNER]], device=device),
+        "ramp": torch.arange(256, dtype=torch.float32, device=device).view(1, 1, 1, 256),
+        "weights": torch.tensor(_LUMA_INT, device=device).view(1, 3, 1, 1),
+        "smooth": torch.tensor(_SMOOTH, dtype=compute, device=device).view(1, 1, 3, 3),
+        "inner": inner,
+        "fill": torch.tensor(
+            list(fill) if isinstance(fill, (list, tuple)) else [fill], dtype=torch.float32, device=device
+        ),
+    }
+
+
+def _slot_params(const: dict, space: MagnitudeSpace, ops, magnitude, sign) -> dict:
+    """Every sample's parameters for every slot, ``[B, N]`` each; neutral values where the op was not drawn."""
+    dtype = space.amount_dtype
+    amount = (torch.where(const["signed"][ops], sign, 1.0).to(dtype) * const["top"][ops]) * magnitude.to(dtype)
+    factor = (1.0 + (sign.double() * space.enhance) * magnitude.double()).float()
+    named = dict(zip(_KINDS, (ops.unsqueeze(-1) == const["kinds"]).unbind(-1)))
+    shift = sign * torch.trunc(bin_value(0.0, const["end"][ops], magnitude))
+    geometric = named["rotate"] | named["shear_x"] | named["shear_y"]
+    return {
+        "factor_point": torch.where(named["brightness"] | named["contrast"], factor, 1.0),
+        "contrast": named["contrast"],
+        "factor_color": torch.where(named["color"], factor, 1.0),
+        "factor_sharp": torch.where(named["sharpness"], factor, 1.0),
+        "bits": torch.where(named["posterize"], 8 - torch.round(amount).long(), 8),
+        "threshold": torch.where(named["solarize"], bin_value(1.0, 0.0, magnitude), 2.0),
+        "auto_contrast": named["auto_contrast"],
+        "equalize": named["equalize"],
+        "angle": torch.where(named["rotate"], amount.float(), 0.0),
+        "shear": torch.stack(
+            [torch.where(named["shear_x"], amount.float(), 0.0), torch.where(named["shear_y"], amount.float(), 0.0)], -1
+        ),
+        "sheared": named["shear_x"] | named["shear_y"],
+        "shift": torch.stack(
+            [torch.where(named["translate_x"], shift, 0.0), torch.where(named["translate_y"], shift, 0.0)], -1
+        ),
+        "warped": (geometric | named["translate_x"] | named["translate_y"]).any(1),
+    }
+
+
+def _geometry(const: dict, params: dict) -> torch.Tensor:
+    """Each sample's slot matrices composed in slot order: ``[B, 3, 3]`` forward maps.
+
+    A slot's matrix is its rotation about the centre or its shear about the corner (the other, and any
+    op not drawn, is the exact identity) plus its shift, so it is the drawn op's own matrix bit for bit.
+    """
+    batch, slots = params["angle"].shape
+    sheared = params["sheared"].reshape(-1)
+    shear = params["shear"].reshape(-1, 2)
+    linear = torch.where(
+        sheared[:, None, None], matrices.shear(shear[:, 0], shear[:, 1]), matrices.rotation(params["angle"].reshape(-1))
+    )
+    centre = const["centre"][sheared.long()]
+    steps = matrices.about(linear, centre[:, 0], centre[:, 1]) + F.pad(params["shift"].reshape(-1, 2, 1), (2, 0, 0, 1))
+    steps = steps.view(batch, slots, 3, 3)
+    total = steps[:, 0]
+    for slot in range(1, slots):
+        total = steps[:, slot] @ total
+    return total
+
+
+def _statistics(images: torch.Tensor, grey: torch.Tensor):
+    """Mean grey ``[B, 1, 1, 1]``, channel ranges ``[B, C, 1, 1]`` and equalization tables ``[B, C, 256]`` uint8."""
+    if images.dtype == torch.uint8:
+        mean = grey.mean(dim=(1, 2, 3), keepdim=True, dtype=torch.float64).float()
+        quantized = images
+    else:
+        mean = grey.mean(dim=(1, 2, 3), keepdim=True)
+        quantized = (images * (256 - 1e-3)).clamp_(0, 255).to(torch.uint8)
+    low, high = images.amin(dim=(-2, -1), keepdim=True), images.amax(dim=(-2, -1), keepdim=True)
+    return mean, low, high, quantized, equalize_luts(quantized)
+
+
+def _stretch(values, low, high, applied, bound: float):
+    """auto_contrast's map (:func:`effl_plugins.augment.auto_contrast.stretch` before its clamp)."""
+    keep = (high == low) | ~applied
+    inv_scale = torch.where(keep, 1.0, (high - low) * (1.0 / bound))
+    return (values - torch.where(keep, 0.0, low)) / inv_scale
+
+
+def _grey(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Luma ``[B, 1, H, W]`` of integer-valued float32 pixels: the floor of the integer-weighted sum
+    (exact, as :func:`luma`)."""
+    if values.shape[1] == 1:
+        return values
+    return torch.floor((values * weights).sum(1, keepdim=True) / 10000)
+
+
+def _sharpened(
+    values: torch.Tensor, images: torch.Tensor, source: torch.Tensor, alpha: torch.Tensor, kernel: torch.Tensor
+) -> torch.Tensor:
+    """sharpness's blend towards the smoothed image at the inner pixels
+    (``alpha`` ``[B, 1, H, W]``, 0 on the border)."""
+    if images.dtype == torch.uint8:
+        sums = torch.add(F.avg_pool2d(source, 3, stride=1, divisor_override=1), source[..., 1:-1, 1:-1], alpha=4)
+        smooth = torch.floor(sums.mul_(2).add_(13).div_(26))  # round(S / 13), as the op computes it
+    else:
+        smooth = F.conv2d(images, kernel.expand(images.shape[1], 1, 3, 3), groups=images.shape[1]) / 13
+    return torch.addcmul(values, alpha, F.pad(smooth, (1, 1, 1, 1)) - values)
+
+
+def _slot_uint8(images, p, ramp, weights):
+    source = images.to(torch.float32)
+    grey = _grey(source, weights)
+    mean, low, high, _, equalized = _statistics(images, grey)
+    table = torch.addcmul(ramp * p["factor_point"], mean * p["contrast"], p["one_minus_point"])
+    table = (
+        _stretch(table, low.to(torch.float32), high.to(torch.float32), p["auto_contrast"], 255.0)
+        .clamp_(0, 255)
+        .to(torch.uint8)
+    )
+    table = table & p["mask"]
+    table = torch.where((table >= p["level"]) & p["solarize"], torch.bitwise_not(table), table)
+    table = torch.where(p["equalize"], equalized.unsqueeze(2), table).squeeze(2)
+    values = apply_lut(images, table).to(torch.float32)
+    if images.shape[1] == 3:
+        values = torch.addcmul(values * p["factor_color"], grey, p["one_minus_color"])
+    if "alpha_sharp" in p:
+        values = _sharpened(values, images, source, p["alpha_sharp"], None)
+    return values.clamp_(0, 255).to(torch.uint8)
+
+
+def _slot_float(images, p):  # p["smooth"]: the smoothing kernel
+    grey = luma(images)
+    mean, low, high, quantized, equalized = _statistics(images, grey)
+    values = torch.addcmul(images * p["factor_point"], mean * p["contrast"], p["one_minus_point"]).clamp_(0, 1)
+    values = _stretch(values, low, high, p["auto_contrast"], 1.0).clamp_(0, 1)
+    posterized = torch.minimum(torch.floor(values * p["levels"]), p["levels"] - 1) / p["levels"]
+    values = torch.where(p["posterize"], posterized, values)
+    values = torch.where((values >= p["threshold"]) & p["solarize"], 1 - values, values)
+    values = torch.where(p["equalize"], apply_lut(quantized, equalized).to(images.dtype) / 255, values)
+    if images.shape[1] == 3:
+        values = torch.addcmul(values * p["factor_color"], grey, p["one_minus_color"]).clamp_(0, 1)
+    if "alpha_sharp" in p:
+        values = _sharpened(values, images, images, p["alpha_sharp"], p["smooth"]).clamp_(0, 1)
+    return values
+
+
+def _per_slot(const: dict, params: dict, images: torch.Tensor) -> list[dict]:
+    """The colour parameters of each slot, in the shapes and dtypes the slot kernels use,
+    converted once for all slots."""
+    batch, _, height, width = images.shape
+    compute = torch.float32 if images.dtype == torch.uint8 else images.dtype
+    slots = params["bits"].shape[1]
+
+    def split(value, shape=(1, 1, 1)):
+        return value.transpose(0, 1).reshape(slots, batch, *shape).unbind(0)
+
+    factor_point, factor_color = params["factor_point"].to(compute), params["factor_color"].to(compute)
+    columns = {
+        "factor_point": split(factor_point),
+        "one_minus_point": split(1 - factor_point),
+        "contrast": split(params["contrast"].to(compute)),
+        "factor_color": split(factor_color),
+        "one_minus_color": split(1 - factor_color),
+        "auto_contrast": split(params["auto_contrast"]),
+        "equalize": split(params["equalize"]),
+        "solarize": split(params["threshold"] <= 1),
+    }
+    if const["inner"] is not None:
+        columns["alpha_sharp"] = split(
+            (1 - params["factor_sharp"].to(compute)).unsqueeze(-1).unsqueeze(-1) * const["inner"], (1, height, width)
+        )
+    if images.dtype == torch.uint8:
+        bits = params["bits"]
+        columns["mask"] = split(
+            torch.bitwise_left_shift(torch.full_like(bits, 0xFF), 8 - bits).bitwise_and_(0xFF).to(torch.uint8)
+        )
+        columns["level"] = split(solarize_level(params["threshold"]).clamp_(max=255).to(torch.uint8))
+    else:
+        columns["levels"] = split(torch.pow(2.0, params["bits"].to(compute)))
+        columns["posterize"] = split(params["bits"] < 8)
+        columns["threshold"] = split(params["threshold"].to(compute))
+    return [{key: values[slot] for key, values in columns.items()} for slot in range(slots)]
+
+
+def rand_augment_batch(
+    images: torch.Tensor,
+    ops: torch.Tensor,
+    magnitude: torch.Tensor,
+    sign: torch.Tensor,
+    op_names: Sequence[str],
+    space: MagnitudeSpace = RAND_AUGMENT_SPACE,
+    interpolation: str = "nearest",
+    fill=0,
+) -> torch.Tensor:
+    """Each sample's ``N`` ops (colour ops in slot order, then one warp of the composed geometry), on any device.
+
+    Args:
+        images: ``[B, C, H, W]`` uint8 or float (float values in [0, 1]); not modified.
+        ops: ``[B, N]`` indices into ``op_names``; magnitude ``[B, N]`` in [0, 1] (M / 30); sign ``[B, N]`` of +-1.
+        op_names: the op set (names from :data:`effl_plugins.augment.op_space.RAND_AUGMENT_OPS`).
+        space: the ranges (RandAugment's or TrivialAugment's wide ones).
+        interpolation, fill: of the warp.
+
+    Shape:
+        ``[B, C, H, W]`` -> ``[B, C, H, W]``, same dtype and device.
+    """
+    batch, channels, height, width = images.shape
+    if batch == 0 or ops.shape[1] == 0:
+        return images.clone()
+    const = _constants(tuple(op_names), space, images.device, height, width, images.dtype, fill)
+    params = _slot_params(const, space, ops, magnitude, sign)
+    out = images
+    for p in _per_slot(const, params, images):
+        if images.dtype == torch.uint8:
+            out = _slot_uint8(out, p, const["ramp"], const["weights"])
+        else:
+            out = _slot_float(out, {**p, "smooth": const["smooth"]})
+    warped = warp_affine_fused(out, _geometry(const, params), interpolation, const["fill"])
+    # the identity warps a sample onto itself, but the bilinear blend runs in float32:
+    # float64 samples without geometry are kept as they are
+    return warped if images.dtype != torch.float64 else torch.where(params["warped"].view(-1, 1, 1, 1), warped, out)
