@@ -352,6 +352,16 @@ def _read_shard(path: Path, manifest: dict[str, Any], count: int) -> tuple[torch
     return positions, ids, torch.zeros(count, k).scatter_(1, classes, values)
 
 
+def _first_repeat(positions: torch.Tensor, seen: torch.Tensor) -> int | None:
+    """A position of ``positions`` already ``seen`` or listed twice in it; None when there is none."""
+    earlier = seen[positions]
+    if earlier.any():
+        return int(positions[earlier.nonzero()[0]])
+    ordered = positions.sort().values
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    return int(twice[0]) if twice.numel() else None
+
+
 def _read_manifests(root: Path) -> list[tuple[Path, dict[str, Any]]]:
     """Every rank manifest, checked alone and against each other (same store, all ranks, all complete)."""
     if not root.is_dir():
@@ -412,9 +422,9 @@ def read_store(
         for entry in manifest["shards"]:
             path = _confined(root, manifest_path, entry["file"])
             positions, names, rows = _read_shard(path, manifest, entry["count"])
-            twice = seen[positions] | (torch.bincount(positions, minlength=n)[positions] > 1)
-            if twice.any():
-                _fail(path, f"labels position {int(positions[twice.nonzero()[0]])} twice")
+            repeat = _first_repeat(positions, seen)
+            if repeat is not None:
+                _fail(path, f"labels position {repeat} twice")
             seen[positions] = True
             probs[positions] = rows
             for position, name in zip(positions.tolist(), names):

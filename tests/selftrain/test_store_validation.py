@@ -114,6 +114,13 @@ def test_a_shard_symlinked_out_of_the_store_is_refused(store, tmp_path):
     refused(store, store / SHARD0, "is a link resolving outside the store")
 
 
+def test_a_manifest_symlinked_out_of_the_store_is_refused(store, tmp_path):
+    outside = tmp_path / "elsewhere.json"
+    os.rename(store / MANIFEST, outside)
+    (store / MANIFEST).symlink_to(outside)
+    refused(store, store / MANIFEST, "is not a regular file inside the store")
+
+
 def test_a_listed_shard_that_is_missing_is_refused(store):
     (store / SHARD1).unlink()
     refused(store, store / SHARD1, "listed in manifest-rank00000.json but not a file in the store")
