@@ -12,10 +12,12 @@ the KD term while the student minimises it. The reversal weight follows a cosine
 Defaults are the official CIFAR-100 script's (``zhengli97/CTKD``): ``t_start = 1``, ``t_range = 20``
 (its ``--t_end``), curriculum over 10 epochs to ``lambda = 1`` (its ``--decay_max 0 --decay_min -1``:
 the official layer multiplies by that negative value, the same reversal), ``alpha = 0.9``,
-``ce_weight = 0.1``. The curriculum position is the caller's: call ``loss.set_epoch(epoch)`` once per
-epoch (the official loop counts epochs from 1), or pass ``epoch=`` in the call, which sets it too.
-The epoch is a Python float (no device round trip per step) saved in ``state_dict`` as extra state,
-beside ``theta``; train ``loss.parameters()`` with the student so that ``theta`` learns.
+``ce_weight = 0.1``. The curriculum position is the caller's: ``loss.set_epoch(epoch)`` once per epoch
+(the official loop counts epochs from 1), or ``epoch=`` in the call, or ``loss.set_progress(p)`` with
+``p`` the fraction of training done, read as epoch ``p * total_epochs`` (240, the official schedule:
+the curriculum then spans the same first 1/24 of any run). The epoch is a Python float (no device
+round trip per step) saved in ``state_dict`` as extra state, beside ``theta``; train
+``loss.parameters()`` with the student so that ``theta`` learns.
 """
 
 from __future__ import annotations
@@ -27,21 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import DistillationLoss, as_float, check_non_negative, check_positive, cross_entropy
+from .gradient_reversal import GradientReversal
 
-__all__ = ["CTKDLoss", "GradientReversal"]
-
-
-class GradientReversal(torch.autograd.Function):
-    """Identity forward; backward multiplies the gradient by ``-weight`` (Ganin & Lempitsky 2015)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: float) -> torch.Tensor:
-        ctx.weight = weight
-        return x.clone()
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return -ctx.weight * grad, None
+__all__ = ["CTKDLoss"]
 
 
 class CTKDLoss(DistillationLoss):
@@ -50,6 +40,7 @@ class CTKDLoss(DistillationLoss):
     Args:
         t_start: lowest temperature > 0 (1). t_range: span of the temperature > 0 (20).
         lambda_max: final reversal weight >= 0 (1). decay_epochs: curriculum length in epochs, int >= 1 (10).
+        total_epochs: length of training that ``set_progress`` maps onto, int >= 1 (240).
         alpha: KD weight >= 0 (0.9). ce_weight: CE weight >= 0 when targets are given (0.1).
         teacher_classes: optional teacher class index per student class.
 
@@ -66,14 +57,15 @@ class CTKDLoss(DistillationLoss):
     """
 
     def __init__(self, t_start: float = 1.0, t_range: float = 20.0, lambda_max: float = 1.0, decay_epochs: int = 10,
-                 alpha: float = 0.9, ce_weight: float = 0.1, teacher_classes=None):
+                 alpha: float = 0.9, ce_weight: float = 0.1, total_epochs: int = 240, teacher_classes=None):
         super().__init__(teacher_classes)
         self.t_start = check_positive(t_start, "t_start")
         self.t_range = check_positive(t_range, "t_range")
         self.lambda_max = check_non_negative(lambda_max, "lambda_max")
-        if isinstance(decay_epochs, bool) or not isinstance(decay_epochs, int) or decay_epochs < 1:
-            raise ValueError(f"decay_epochs must be an int >= 1, got {decay_epochs!r}")
-        self.decay_epochs = decay_epochs
+        for name, value in (("decay_epochs", decay_epochs), ("total_epochs", total_epochs)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        self.decay_epochs, self.total_epochs = decay_epochs, total_epochs
         self.alpha = check_non_negative(alpha, "alpha")
         self.ce_weight = check_non_negative(ce_weight, "ce_weight")
         self.theta = nn.Parameter(torch.ones(()))
@@ -84,6 +76,12 @@ class CTKDLoss(DistillationLoss):
         if isinstance(epoch, bool) or not isinstance(epoch, (int, float)) or not 0 <= epoch < float("inf"):
             raise ValueError(f"epoch must be a finite number >= 0, got {epoch!r}")
         self.epoch = float(epoch)
+
+    def set_progress(self, progress: float) -> None:
+        """Set the curriculum position from the fraction of training done, in [0, 1] (epoch ``p * total_epochs``)."""
+        if isinstance(progress, bool) or not isinstance(progress, (int, float)) or not 0 <= progress <= 1:
+            raise ValueError(f"progress must be a fraction in [0, 1], got {progress!r}")
+        self.set_epoch(progress * self.total_epochs)
 
     def get_extra_state(self) -> dict:
         return {"epoch": self.epoch}

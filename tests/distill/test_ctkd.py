@@ -73,6 +73,23 @@ def test_the_temperature_learns_to_raise_the_kd_loss():
     assert torch.equal(ctkd.theta.detach(), theta)
 
 
+@pytest.mark.parametrize("progress, epoch", [(0.0, 0.0), (1 / 48, 5.0), (1 / 24, 10.0), (0.5, 120.0), (1.0, 240.0)])
+def test_progress_is_the_fraction_of_the_official_240_epochs(progress, epoch):
+    ctkd = ep.create_loss("ctkd")
+    ctkd.set_progress(progress)
+    assert ctkd.epoch == pytest.approx(epoch, abs=1e-9)
+    assert ctkd.reversal_weight() == pytest.approx(-official_decay_value(epoch), abs=1e-12)
+    short = ep.create_loss("ctkd", total_epochs=20, decay_epochs=1)  # a 20-epoch run, curriculum over epoch 1
+    short.set_progress(progress)
+    assert short.epoch == pytest.approx(20 * progress, abs=1e-9)
+
+
+@pytest.mark.parametrize("progress", [-0.1, 1.5, float("nan"), None])
+def test_bad_progress(progress):
+    with pytest.raises(ValueError, match="progress"):
+        ep.create_loss("ctkd").set_progress(progress)
+
+
 def test_theta_and_epoch_are_in_the_state_dict():
     ctkd = ep.create_loss("ctkd")
     ctkd.set_epoch(7)
@@ -92,14 +109,15 @@ def test_theta_and_epoch_are_in_the_state_dict():
 
 def test_defaults_follow_the_official_script():
     ctkd = ep.create_loss("ctkd")
-    assert (ctkd.t_start, ctkd.t_range, ctkd.lambda_max, ctkd.decay_epochs, ctkd.alpha, ctkd.ce_weight) == \
-        (1.0, 20.0, 1.0, 10, 0.9, 0.1)
+    assert (ctkd.t_start, ctkd.t_range, ctkd.lambda_max, ctkd.decay_epochs, ctkd.alpha, ctkd.ce_weight,
+            ctkd.total_epochs) == (1.0, 20.0, 1.0, 10, 0.9, 0.1, 240)
     assert ctkd.temperature().item() == pytest.approx(1 + 20 / (1 + math.exp(-1)), rel=1e-6)
 
 
 @pytest.mark.parametrize("kwargs, match", [({"t_start": 0}, "t_start"), ({"t_range": -1}, "t_range"),
                                            ({"lambda_max": -1}, "lambda_max"), ({"decay_epochs": 0}, "decay_epochs"),
-                                           ({"decay_epochs": 2.5}, "decay_epochs"), ({"alpha": -1}, "alpha")])
+                                           ({"decay_epochs": 2.5}, "decay_epochs"), ({"alpha": -1}, "alpha"),
+                                           ({"total_epochs": 0}, "total_epochs")])
 def test_bad_hyper_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ep.create_loss("ctkd", **kwargs)
