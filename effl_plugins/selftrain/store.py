@@ -426,7 +426,7 @@ def read_store(
             if repeat is not None:
                 _fail(path, f"labels position {repeat} twice")
             seen[positions] = True
-            probs[positions] = rows
+            probs.index_copy_(0, positions, rows)  # index_put (probs[positions] = rows) is ~200x slower on CPU
             for position, name in zip(positions.tolist(), names):
                 ids[position] = name
     missing = (~seen).nonzero().flatten().tolist()
