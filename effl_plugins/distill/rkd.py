@@ -11,8 +11,9 @@ The student mimics the relations between samples, not the samples: per batch of 
 with ``huber`` the smooth L1 of threshold 1. ``loss = distance_weight * distance + angle_weight *
 angle + ce_weight * CE(s, y) + kd_weight * KD_T(s, t)``. Weights 25 and 50 follow RepDistiller's
 and mdistiller's CIFAR-100 set-up (the authors' metric-learning code uses 1 and 2); like them,
-distances are ``sqrt(max(|e_i|^2 + |e_j|^2 - 2 <e_i, e_j>, 1e-12))`` with a zero diagonal, and the
-means include the zero diagonal and degenerate triples.
+distances are ``sqrt(max(|e_i|^2 + |e_j|^2 - 2 <e_i, e_j>, 1e-12))`` with a zero diagonal, the
+means include the zero diagonal and degenerate triples, and the angle term holds the ``B x B x D``
+differences (memory grows as ``B^2 D``; exact where a Gram-matrix form would cancel).
 
 The embeddings are ``student_features=`` / ``teacher_features=`` (maps are average-pooled, see
 ``embedding.py``; a list of pairs sums its terms), else the logits themselves (the teacher's mapped
