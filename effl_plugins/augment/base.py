@@ -55,11 +55,18 @@ def check_images(images: Any, name: str = "images") -> torch.Tensor:
         raise ValueError(f"{name} must have 1 or 3 channels (dim 1 of [B, C, H, W]), got {images.shape[1]} channels")
     if images.shape[2] == 0 or images.shape[3] == 0:
         raise ValueError(f"{name} must be at least 1x1 pixels, got shape {tuple(images.shape)}")
-    if images.dtype.is_floating_point and images.numel() and not bool(torch.isfinite(images).all()):
+    if images.dtype.is_floating_point and images.numel() and not _all_finite(images):
         bad = int((~torch.isfinite(images)).sum())
         raise ValueError(f"{name} must be finite: got {bad} NaN or infinite values in a {images.dtype} batch "
                          f"{tuple(images.shape)}; augmentations refuse non-finite float input")
     return images
+
+
+def _all_finite(images: torch.Tensor) -> bool:
+    """Whether every value is finite, in one reduction: a finite sum proves it (NaN and +-inf reach
+    the sum); a non-finite sum (or an overflowing one) falls back to the element-wise test."""
+    total = images.sum(dtype=torch.float32) if images.element_size() < 4 else images.sum()
+    return bool(torch.isfinite(total)) or bool(torch.isfinite(images).all())
 
 
 def check_target_count(targets: Any, batch: int, name: str = "targets") -> None:

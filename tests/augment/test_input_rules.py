@@ -88,3 +88,17 @@ def test_image_backend_ops_refuse_a_zero_sized_image(name, shape):
                                                           if k != "num_classes"})
     with pytest.raises(ValueError, match=r"img must be at least 1x1 pixels, got shape"):
         aug(np.zeros(shape, np.uint8), 0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_the_finiteness_check_is_exact_when_the_sum_overflows(dtype):
+    from effl_plugins.augment.base import check_images
+
+    huge = torch.full((2, 3, 16, 16), torch.finfo(dtype).max / 2, dtype=dtype)  # finite values, overflowing sum
+    assert check_images(huge) is huge
+    huge[1, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="got 1 NaN or infinite values"):
+        check_images(huge)
+    huge[1, 0, 0, 0], huge[0, 2, 3, 4], huge[0, 2, 3, 5] = 0, float("inf"), float("-inf")
+    with pytest.raises(ValueError, match="got 2 NaN or infinite values"):
+        check_images(huge)
