@@ -3,7 +3,7 @@ torchvision v2 (batch call: per-batch; per-image loop: per-sample), kornia (per-
 albumentations (per image) and timm's PIL RandAugment (per image).
 
 Cases: the product batch {32, 128, 256} x size {224, 64} x {uint8, float32} (``--quick``: batch 32
-at 64 px uint8), plus the target case of issue 6, RandAugment N=2 M=9 on 64 x 3 x 224 x 224 uint8.
+at 64 px uint8), plus the target case, RandAugment N=2 M=9 on 64 x 3 x 224 x 224 uint8.
 The image backend runs one thread, one 224 px image at a time, as a DataLoader worker does.
 Bytes that must move: the batch read once and written once (``2 B C H W`` elements; kornia's rows
 count float32 elements, since kornia has no uint8 path).
@@ -90,6 +90,14 @@ def builtin_ops(backend: str) -> list[str]:
     import effl_plugins as ep
 
     return [n for n in ep.list_augmentations(backend=backend) if ep.component_info("augmentations", n)["distribution"] == "effl-plugins"]
+
+
+def registered_ops(ops: Iterable[str], backend: str) -> list[str]:
+    """The names of ``ops`` registered for ``backend`` (any distribution, plugins included), in the given order."""
+    import effl_plugins as ep
+
+    available = set(ep.list_augmentations(backend=backend))
+    return [op for op in ops if op in available]
 
 
 def _batches(case: dict[str, Any], device: torch.device) -> list[torch.Tensor]:
@@ -192,8 +200,9 @@ def run_image_rows(recorder: Recorder, ops: Iterable[str], *, images: int, size:
 
 def run_augment_bench(recorder: Recorder, *, quick: bool, cases: list[dict] | None = None, ops: Iterable[str] | None = None,
                       image_images: int | None = None, target_case: bool = True) -> None:
-    batch_ops = list(ops) if ops is not None else builtin_ops("batch")
-    image_ops = [op for op in (list(ops) if ops is not None else builtin_ops("image")) if op in set(builtin_ops("image"))]
+    """``ops``: any registered augmentations (default: the built-ins); each gets the rows of every backend it is registered for."""
+    batch_ops = registered_ops(ops, "batch") if ops is not None else builtin_ops("batch")
+    image_ops = registered_ops(ops, "image") if ops is not None else builtin_ops("image")
     for case in cases if cases is not None else augment_cases(quick):
         run_batch_rows(recorder, case, batch_ops)
     if target_case and "rand_augment" in batch_ops:

@@ -14,9 +14,8 @@ BENCHES = ("augment", "loss", "data")
 
 
 def default_out_dir() -> Path:
-    """``benchmarks/results`` of the source checkout when there is one, else ``./benchmark-results``."""
-    checkout = Path(__file__).resolve().parents[2] / "benchmarks"
-    return checkout / "results" if checkout.is_dir() else Path.cwd() / "benchmark-results"
+    """``./effl-bench`` in the current directory: results never go into the installed package or its checkout."""
+    return Path.cwd() / "effl-bench"
 
 
 def _runner(bench: str) -> Callable[..., None]:
