@@ -190,7 +190,8 @@ class PluginManager:
 
     def _check_hook_names(self, plugin: Any, info: PluginInfo, strict: bool) -> None:
         """Warn (strict: raise) on this plugin's hook implementations that match no hookspec."""
-        specs = sorted(f"register_{family}" for family in FAMILIES)
+        specs = sorted(name for name, caller in vars(self.pm.hook).items()
+                       if not name.startswith("_") and caller.has_spec())
         for caller in self.pm.get_hookcallers(plugin) or []:
             if caller.has_spec() or all(impl.optionalhook for impl in caller.get_hookimpls() if impl.plugin is plugin):
                 continue

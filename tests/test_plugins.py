@@ -151,6 +151,10 @@ def test_a_misspelled_hook_warns_and_strict_mode_refuses(fake_distributions, mon
     with pytest.warns(ep.EfflWarning, match=r"'typo-dist': hook implementation 'register_loss' matches no effl_plugins "
                                             r"hook; did you mean 'register_losses'\?"):
         assert "typo_loss" not in ep.list_losses()
+    with pytest.warns(ep.EfflWarning, match=r"\(hooks: register_augmentations, register_commands, register_losses, "
+                                            r"register_strategies\)"):
+        ep.plugins.reset_manager()
+        ep.list_losses()
     [info] = [p for p in ep.plugin_info() if p.distribution == "typo-dist"]
     assert "register_loss" in info.error and info.hooks == []
     monkeypatch.setenv("EFFL_STRICT_PLUGINS", "1")
