@@ -93,6 +93,7 @@ def run_strategy(args: argparse.Namespace, *, command: str, strategy: str, model
         config = resolve_model_data_config(model, settings)
         bundle = _build_data(data, config, settings, unlabeled, num_labeled)
         built.run_args = {**run_record(settings, command), "data": data, "unlabeled": unlabeled}
+        built.resume_override = bool(settings["resume_override"])
         summary = built.run(bundle, out_dir=settings["out"], resume=settings["resume"])
     if main:
         print(json.dumps({k: v for k, v in summary.items() if k not in ("config", "history")}, indent=2))

@@ -53,6 +53,8 @@ class Strategy:
         self.model, self.pretrained, self.drop, self.drop_path = model, bool(pretrained), float(drop), drop_path
         self.config = TrainConfig(**settings)
         self.run_args: dict[str, Any] = {}
+        #: Resume even when a setting that changes the run's meaning differs (``--resume-override``).
+        self.resume_override = False
 
     # -- building blocks for subclasses
     def build_model(self, spec: str, num_classes: int, *, seed_offset: int = 0, drop: float | None = None,
@@ -104,7 +106,8 @@ class Strategy:
                model_spec: str | None = None, **kwargs: Any) -> Engine:
         return Engine(task, train_set if train_set is not None else data.labeled, data.test, config or self.config,
                       num_classes=data.num_classes, out_dir=out_dir,
-                      run_info=self.run_info(model_spec or self.model, data), **kwargs)
+                      run_info=self.run_info(model_spec or self.model, data),
+                      **{"resume_override": self.resume_override, **kwargs})
 
     def with_device(self, device: str | None) -> None:
         if device is not None:
