@@ -290,12 +290,14 @@ class Engine:
         main, labeled, main_set = self._streams()
         steps = main.per_pass
         first = epoch * steps + self.step
-        batches = self._loader(main_set, list(main.batches(first, steps - self.step)))
+        main_keys = list(main.batches(first, steps - self.step))
+        batches = self._loader(main_set, main_keys)
         paired = self._loader(self.train_set, list(labeled.batches(first, steps - self.step))) if labeled else None
         start = time.perf_counter()
         bar = _progress(batches, f"epoch {epoch + 1}/{config.epochs}", config.progress and self.info.main, steps - self.step)
-        for main_batch, labeled_batch in zip(bar, paired if paired is not None else _forever(None)):
-            loss = self._train_step(main_batch, labeled_batch, steps)
+        for main_batch, labeled_batch, keys in zip(bar, paired if paired is not None else _forever(None), main_keys):
+            indices = torch.tensor([index for index, _ in keys], dtype=torch.long)
+            loss = self._train_step(main_batch, labeled_batch, steps, indices)
             total, count = self.partial
             size = len(main_batch[0]) if labeled_batch is None else len(labeled_batch[0])
             self.partial = (total + loss * size, count + size)
@@ -307,7 +309,7 @@ class Engine:
                 raise TrainingInterrupted(self.checkpoint_path)
         self._end_epoch(time.perf_counter() - start)
 
-    def _batch(self, main_batch, labeled_batch, generator) -> Batch:
+    def _batch(self, main_batch, labeled_batch, generator, indices: torch.Tensor) -> Batch:
         device = self.device
         if labeled_batch is not None:
             images, targets = (t.to(device, non_blocking=True) for t in labeled_batch)
@@ -320,12 +322,12 @@ class Engine:
             images, _ = self.augment(images, generator=generator)
         if self.mixing is not None and self.mixing.enabled:
             images, targets, labeled = self.mixing(images, targets, generator)
-        return Batch(images, targets, labeled, unlabeled, generator)
+        return Batch(images, targets, labeled, unlabeled, generator, indices.to(self.device))
 
-    def _train_step(self, main_batch, labeled_batch, steps: int) -> float:
+    def _train_step(self, main_batch, labeled_batch, steps: int, indices: torch.Tensor) -> float:
         c, step = self.config, self.step
         generator = _step_generator(c.seed, self.epoch, step, self.info.rank, self.device)
-        batch = self._batch(main_batch, labeled_batch, generator)
+        batch = self._batch(main_batch, labeled_batch, generator, indices)
         self.task.set_progress(self.epoch, step, steps, c.epochs)
         last_micro = (step + 1) % c.grad_accum_steps == 0 or step + 1 == steps
         with self._no_sync(not last_micro), autocast(self.device, self.amp_dtype):

@@ -30,7 +30,9 @@ class Batch:
     ``images``: uint8 (or float 0..1) ``[B, C, H, W]``; ``targets``: int64 class ids ``[B]`` (``-1`` where
     unlabeled) or float probabilities ``[B, K]`` after mixing; ``labeled``: bool ``[B]``;
     ``unlabeled``: a second stream's images ``[U, C, H, W]`` for the tasks that draw one;
-    ``generator``: the step's random generator (augmentations inside the task draw from it).
+    ``generator``: the step's random generator (augmentations inside the task draw from it);
+    ``indices``: int64 positions in their dataset of the epoch stream's images (``unlabeled`` for the
+    tasks that draw an unlabeled stream, else ``images``), for methods that keep per-image state.
     """
 
     images: torch.Tensor
@@ -38,6 +40,7 @@ class Batch:
     labeled: torch.Tensor
     unlabeled: torch.Tensor | None = None
     generator: torch.Generator | None = None
+    indices: torch.Tensor | None = None
 
 
 class Task(nn.Module):
