@@ -200,3 +200,22 @@ def test_effl_list_into_a_closed_pipe_ends_quietly():
     finally:
         os.close(write)
     assert proc.stderr.decode() == "" and proc.returncode == 141
+
+
+def test_a_keyboard_interrupt_raised_by_a_plugin_in_another_thread_is_its_failure(fake_distributions):
+    import threading
+    import warnings
+
+    fake_distributions("thread-exits", main="raise KeyboardInterrupt")
+    caught, names = [], []
+
+    def load():
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            names.extend(ep.list_losses())
+        caught.extend(str(w.message) for w in seen)
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    worker.join(60)
+    assert "kd" in names and any("thread-exits" in m and "KeyboardInterrupt" in m for m in caught)
