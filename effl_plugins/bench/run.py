@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import time
@@ -33,10 +34,12 @@ def _runner(bench: str) -> Callable[..., None]:
 
 
 def run_bench(bench: str, *, quick: bool = False, device: str = "cpu", out_dir: str | Path | None = None,
-              threads: int | None = None, verbose: bool = True, **case_options: Any) -> Path:
+              threads: int | None = None, verbose: bool = True, row_seconds: float | None = None,
+              **case_options: Any) -> Path:
     """Run ``bench`` ("augment", "loss" or "data") and write ``<out>/<bench>-<device>-torch<ver>.json``; returns its path.
 
-    ``case_options`` go to the bench (``cases=``, ``ops=``/``losses=``) to run a chosen subset.
+    ``case_options`` go to the bench (``cases=``, ``ops=``/``losses=``) to run a chosen subset; ``row_seconds``
+    replaces the timing budget of each row (1 s, ``quick``: 0.3 s).
     """
     if bench not in BENCHES:
         raise ValueError(f"bench must be one of {BENCHES}, got {bench!r}")
@@ -57,7 +60,10 @@ def run_bench(bench: str, *, quick: bool = False, device: str = "cpu", out_dir: 
     doc = new_document(bench, device, quick=quick, bandwidth=bandwidth, started=started)
     if verbose:
         print(f"[{bench}] {doc['device_name']} torch {doc['torch']}, {doc['threads']} threads, copy bandwidth {bandwidth / 1e9:.2f} GB/s", flush=True)
-    _runner(bench)(Recorder(doc, device, Budget.for_run(quick), verbose=verbose), quick=quick, **case_options)
+    budget = Budget.for_run(quick)
+    if row_seconds is not None:
+        budget = dataclasses.replace(budget, budget_s=float(row_seconds))
+    _runner(bench)(Recorder(doc, device, budget, verbose=verbose), quick=quick, **case_options)
     doc["wall_s"] = time.perf_counter() - clock
     doc["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else []
     return write_document(out_dir or default_out_dir(), doc)

@@ -17,8 +17,10 @@ from effl_plugins.commands.bench import load_warning, machine_cores
 
 from ..conftest import plugin_module
 
-TINY = {"augment": {"cases": [{"batch": 2, "size": 16, "dtype": "uint8"}], "target_case": False, "image_images": 1},
-        "loss": {"cases": [{"batch": 4, "classes": 10, "dtype": "float32"}]}}
+TINY = {
+    "augment": {"cases": [{"batch": 2, "size": 16, "dtype": "uint8"}], "target_case": False, "image_images": 1},
+    "loss": {"cases": [{"batch": 4, "classes": 10, "dtype": "float32"}]},
+}
 
 
 class PluginNegative(InvertImage):
@@ -49,22 +51,44 @@ def plugin(fake_distributions):
     def losses(register):
         register("plugin_scale", PluginScale)
 
-    fake_distributions("zzz-bench-plugin", main=plugin_module("bench_plugin", register_augmentations=augmentations,
-                                                               register_losses=losses))
+    fake_distributions(
+        "zzz-bench-plugin",
+        main=plugin_module("bench_plugin", register_augmentations=augmentations, register_losses=losses),
+    )
 
 
 def test_plugin_components_get_rows_and_everything_lands_in_out(plugin, tiny_runs, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "chosen"
-    assert effl(["bench", "--quick", "--ops", "plugin_negative", "brightness", "--losses", "plugin_scale", "--out", str(out),
-                 "--threads", "1"]) == 0
+    assert (
+        effl(
+            [
+                "bench",
+                "--quick",
+                "--ops",
+                "plugin_negative",
+                "brightness",
+                "--losses",
+                "plugin_scale",
+                "--out",
+                str(out),
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chosen"]  # nothing beside --out
     assert {p.suffix for p in out.iterdir()} == {".json", ".png", ".md"} and (out / "RESULTS.md").exists()
     augment = results.validate(json.loads(next(out.glob("augment-cpu-*.json")).read_text()))
     rows = {(r["op"], r["impl"]) for r in augment["rows"]}
     assert ("plugin_negative", "effl image") in rows  # an image-only plugin op: its per-image rows, no peers
     assert not any(op == "plugin_negative" and impl != "effl image" for op, impl in rows)
-    assert {("brightness", "effl"), ("brightness", "kornia"), ("brightness", "albumentations")} <= rows  # built-ins keep their peers
+    assert {
+        ("brightness", "effl"),
+        ("brightness", "kornia"),
+        ("brightness", "albumentations"),
+    } <= rows  # built-ins keep their peers
     loss = results.validate(json.loads(next(out.glob("loss-cpu-*.json")).read_text()))
     assert {(r["op"], r["mode"]) for r in loss["rows"]} == {("plugin_scale", "fwd"), ("plugin_scale", "fwd+bwd")}
     assert loss["threads"] == 1
@@ -76,15 +100,23 @@ def test_plugin_components_get_rows_and_everything_lands_in_out(plugin, tiny_run
 def test_default_out_is_effl_bench_in_the_current_directory(tiny_runs, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert effl(["bench", "--quick", "--losses", "kd"]) == 0
-    assert sorted(p.name for p in (tmp_path / "effl-bench").iterdir()) == ["RESULTS.md", "loss-cpu-torch" + torch.__version__.split("+")[0]
-                                                                            + ".json", "loss-cpu.png"]
+    assert sorted(p.name for p in (tmp_path / "effl-bench").iterdir()) == [
+        "RESULTS.md",
+        "loss-cpu-torch" + torch.__version__.split("+")[0] + ".json",
+        "loss-cpu.png",
+    ]
     assert f"this machine has {machine_cores()} cores" in capsys.readouterr().out
     assert bench_run.default_out_dir() == tmp_path / "effl-bench"
 
 
-@pytest.mark.parametrize("argv, message", [(["--ops", "no_such_op"], "--ops: unknown augmentation 'no_such_op'"),
-                                           (["--losses", "kd", "nope"], "--losses: unknown loss 'nope'"),
-                                           (["--threads", "0"], "--threads must be >= 1")])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--ops", "no_such_op"], "--ops: unknown augmentation 'no_such_op'"),
+        (["--losses", "kd", "nope"], "--losses: unknown loss 'nope'"),
+        (["--threads", "0"], "--threads must be >= 1"),
+    ],
+)
 def test_bad_names_are_refused_before_anything_runs(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert effl(["bench", *argv]) == 2
