@@ -58,9 +58,9 @@ def run(args) -> int:
     args.device = resolve_device(args.device)
     info, _ = init_distributed(args.device)  # under torchrun each rank labels its own share of the images
     try:
-        hidden = _label(args)  # returns after every rank's shards are on disk
+        hidden, ids = _label(args)  # returns after every rank's shards are on disk
         if info.main:
-            _select(args, hidden)
+            _select(args, hidden, ids)
     finally:
         if info.distributed:
             dist.destroy_process_group()
@@ -111,16 +111,16 @@ def _label(args):
                   shard_size=args.shard_size, resume=args.resume, device=args.device, workers=args.workers,
                   progress=lambda done, total: print(f"pseudo-labelling: {done}/{total} images", file=sys.stderr,
                                                      flush=True))
-    return hidden
+    return hidden, unlabeled.ids
 
 
-def _select(args, hidden) -> None:
+def _select(args, hidden, ids) -> None:
     """Read the merged store, threshold and balance it, write ``selection.json`` and print a summary."""
     from ..checkpoints import atomic_write_text
     from ..selftrain.pseudo_label import select_pseudo_labels
     from ..selftrain.store import read_store
 
-    labels = read_store(args.out)
+    labels = read_store(args.out, expected_ids=ids)
     chosen = select_pseudo_labels(labels.probs, args.threshold, args.balance)
     kept = labels.probs[chosen]
     selection = {"threshold": args.threshold, "balance": args.balance, "soft": args.soft, "teacher_hash": labels.teacher_hash,

@@ -71,6 +71,29 @@ class Distill(Strategy):
         student = self.build_model(self.model, num_classes, seed_offset=1)
         return teacher, student, loss
 
+    def sized_loss(self, loss, student, teacher, student_input, teacher_input) -> torch.nn.Module:
+        """The loss rebuilt with ``student_channels``/``teacher_channels`` read off both models (one
+        no-grad forward of two blank images), when it takes them and they were not given: its adapters
+        then exist before the optimizer is built."""
+        import inspect
+
+        from .._api import create_loss
+        from ..train.tasks.distillation import FeatureModel, feature_levels
+
+        levels = feature_levels(loss)
+        accepted = inspect.signature(type(loss).__init__).parameters
+        if not levels or "student_channels" not in accepted or self.loss_args.get("student_channels") is not None:
+            return loss
+        size = student_input.size or (224, 224)
+        blank = torch.zeros(2, 3, *size, dtype=torch.uint8)
+        widths = []
+        for model, model_input in ((student, student_input), (teacher, teacher_input)):
+            mode = model.training
+            with torch.no_grad():
+                widths.append(_widths(FeatureModel(model.eval(), levels)(model_input(blank))[1]))
+            model.train(mode)
+        return create_loss(self.loss, **{**self.loss_args, "student_channels": widths[0], "teacher_channels": widths[1]})
+
     def train_set(self, data):
         if self.use_unlabeled and data.unlabeled is not None and len(data.unlabeled):
             return torch.utils.data.ConcatDataset([data.labeled, data.unlabeled])
@@ -90,7 +113,9 @@ class Distill(Strategy):
             teacher_input = self.model_input(teacher, data)
         else:
             teacher_input = self.model_input(teacher, data, spec=self.teacher)
-        task = DistillationTask(student, self.model_input(student, data), teacher, teacher_input, loss)
+        student_input = self.model_input(student, data)
+        loss = self.sized_loss(loss, student, teacher, student_input, teacher_input)
+        task = DistillationTask(student, student_input, teacher, teacher_input, loss)
         summary = self.engine(task, data, out_dir, train_set=self.train_set(data)).fit(resume=resume)
         self.trained_model, self.teacher_model = student, teacher
         result = {"strategy": self.name, "teacher": self.teacher, "loss": self.loss, **summary}
@@ -98,6 +123,12 @@ class Distill(Strategy):
             result["teacher_accuracy"] = teacher_summary["final_accuracy"]
         self.write_summary(out_dir, result)
         return result
+
+
+def _widths(features) -> int | list[int]:
+    """Channel counts of feature maps ``[B, C, H, W]`` (or widths of tokens ``[B, N, C]``)."""
+    width = lambda f: int(f.shape[1] if f.ndim == 4 else f.shape[-1])  # noqa: E731
+    return [width(f) for f in features] if isinstance(features, list) else width(features)
 
 
 def _check_head_loaded(model: torch.nn.Module, path: Path, name: str, num_classes: int) -> None:

@@ -8,7 +8,8 @@ CRD's embedding heads) is trained and synchronised with the student.
 
 Rows without a label get the loss without targets (the teacher's soft labels alone), labeled rows
 the loss with them; the two parts are weighted by their share of the batch, so ``kd`` becomes
-``alpha · KD + (1 − alpha) · CE`` on labeled images and KD alone on the others.
+``alpha · KD + (1 − alpha) · CE`` on labeled images and KD alone on the others. A part of a single
+image is left out of that step (a loss's adapters may hold BatchNorm, which cannot take one image).
 
 Features: a loss with ``uses_features = True`` receives ``student_features=``/``teacher_features=``
 (the last intermediate map ``[B, C, H, W]``); with ``feature_levels = N`` it receives lists of N maps,
@@ -64,8 +65,13 @@ class StudentWithLoss(nn.Module):
         out = self.student(x)
         s_logits, s_feat = out if self.levels else (out, None)
         t_logits, t_feat = teacher_out if self.levels else (teacher_out, None)
-        if bool(labeled.all()) or not bool(labeled.any()):
-            result = self._loss(s_logits, t_logits, targets if bool(labeled.all()) else None, s_feat, t_feat, slice(None))
+        count = int(labeled.sum())
+        if count == len(labeled) or count == 0 or min(count, len(labeled) - count) == 1:
+            # one kind of row, or a part of a single image (left with the rest: adapters with BatchNorm
+            # cannot take one image): the whole batch with its labels, or without any
+            with_targets = count == len(labeled) or (count > 1 and len(labeled) - count == 1)
+            rows = labeled if with_targets and count < len(labeled) else slice(None)
+            result = self._loss(s_logits, t_logits, targets[rows] if with_targets else None, s_feat, t_feat, rows)
         else:
             share = labeled.float().mean()
             with_labels = self._loss(s_logits, t_logits, targets[labeled], s_feat, t_feat, labeled)
