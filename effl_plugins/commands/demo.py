@@ -12,6 +12,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", default="effl-demo", metavar="DIR", help="output directory (default ./effl-demo)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a smaller run (under a minute), same stages")
+    parser.add_argument("--labels", type=int, default=100, metavar="N",
+                        help="labeled digits, class-stratified (default 100; 20 and 40 make it harder)")
     return parser
 
 
@@ -19,7 +21,9 @@ def run(args) -> int:
     from ..selftrain.demo import run_demo
 
     print(f"{'stage':<36} {'accuracy':>8} {'time':>8}")
-    report = run_demo(args.out, seed=args.seed, quick=args.quick)
+    if not 10 <= args.labels <= 1000:
+        raise ValueError(f"--labels must be between 10 (one per class) and 1000, got {args.labels}")
+    report = run_demo(args.out, seed=args.seed, quick=args.quick, labels=args.labels)
     print(f"report: {args.out}/report.json, plot: {args.out}/accuracy.png")
     baseline = report["stages"][0]["accuracy"]
     best = max(report["stages"][1:], key=lambda s: s["accuracy"])

@@ -50,13 +50,18 @@ PLANS = {
 }
 
 
-def demo_data(model: str, seed: int, unlabeled: int | None) -> DataBundle:
-    """The embedded digits (100 labels) through the engine's transforms at 32 px, whole image, no flip."""
+#: Labeled digits of the demo by default (10 per class).
+DEFAULT_LABELS = 100
+
+
+def demo_data(model: str, seed: int, unlabeled: int | None, labels: int = DEFAULT_LABELS) -> DataBundle:
+    """The embedded digits (``labels`` labeled, class-stratified) through the engine's transforms at 32 px,
+    whole image, no flip."""
     import timm
 
     config: DataConfig = resolve_data_config(model=timm.create_model(model.partition(":")[0], num_classes=10),
                                              img_size=DEMO_IMAGE_SIZE, crop_pct=1.0)
-    data = build_data("digits", config, num_labeled=100, scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0, seed=seed)
+    data = build_data("digits", config, num_labeled=labels, scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0, seed=seed)
     if unlabeled is not None:
         data.unlabeled = data.unlabeled.subset(range(unlabeled))
         data.unlabeled_eval = data.unlabeled_eval.subset(range(unlabeled))
@@ -98,7 +103,8 @@ def _stages(plan: DemoPlan, data: DataBundle, out: Path, seed: int) -> list[tupl
     ]
 
 
-def run_demo(out_dir: str | Path, seed: int = 0, quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_demo(out_dir: str | Path, seed: int = 0, quick: bool = False, log: Callable[[str], None] = print,
+             labels: int = DEFAULT_LABELS) -> dict[str, Any]:
     """Run every stage; write ``out_dir/report.json`` and ``out_dir/accuracy.png``; return the report."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -106,7 +112,7 @@ def run_demo(out_dir: str | Path, seed: int = 0, quick: bool = False, log: Calla
         plan = PLANS["quick" if quick else "full"]
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        data = demo_data(plan.model, seed, plan.unlabeled)
+        data = demo_data(plan.model, seed, plan.unlabeled, labels)
         stages = []
         for name, stage in _stages(plan, data, out, seed):
             start = time.perf_counter()
