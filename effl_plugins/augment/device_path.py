@@ -1,12 +1,13 @@
 """RandAugment and TrivialAugment on a whole batch in a fixed number of tensor ops: the device path.
 
-Used for floating images on any device and for uint8 images off the CPU (the CPU uint8 path is
-:mod:`.lut_chain`). Per call, with no host-device sync and no loop over samples or over the ops:
+Used for images on an accelerator, uint8 or float (on the CPU, uint8 takes :mod:`.lut_chain` and float
+runs each op on the samples that drew it, less work where launches are cheap). Per call, with no
+host-device sync and no loop over samples or over the ops:
 
 1. every sample's parameters for every slot, from ``[B, N]`` op indices, magnitudes and signs, in a few
    elementwise ops on small tensors (:class:`MagnitudeSpace` holds the ranges);
 2. per slot, one pass over the pixels for the statistics every op may need (grey mean, channel
-   ranges, histograms by one ``bincount``), then:
+   ranges, histograms by one ``bincount`` or ``scatter_add_``), then:
 
    - uint8: the slot's point ops (brightness, contrast, auto_contrast, posterize, solarize, equalize)
      as ONE ``[B, C, 256]`` table per sample, built on the 256-value ramp and applied in one gather
