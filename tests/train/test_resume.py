@@ -88,3 +88,10 @@ def test_per_image_randomness_does_not_depend_on_workers(tmp_path):
     keyed = KeyedDataset(data.labeled)  # the crops are random: a function of (seed, pass, index)
     assert torch.equal(keyed[(0, 1)][0], keyed[(0, 1)][0])
     assert any(not torch.equal(keyed[(i, 0)][0], keyed[(i, 1)][0]) for i in range(4))
+
+
+def test_resume_without_a_checkpoint_starts_fresh(data, tmp_path):
+    config = _config(epochs=1)
+    engine(make_task("supervised", data), data, tmp_path / "fresh", config).fit()
+    engine(make_task("supervised", data), data, tmp_path / "resume", config).fit(resume=True)
+    _same_run(tmp_path / "fresh", tmp_path / "resume")

@@ -1,5 +1,4 @@
-"""FixMatch masking, Mean Teacher EMA and consistency arithmetic against float64 references, weak augmentation,
-the seeded batch streams."""
+"""FixMatch masking, Mean Teacher EMA and consistency arithmetic against float64 references, the weak view."""
 
 from __future__ import annotations
 
@@ -9,9 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from effl_plugins.selftrain.consistency import cycle, weak_augment
-from effl_plugins.selftrain.fixmatch import fixmatch_unlabeled_loss
-from effl_plugins.selftrain.mean_teacher import ema_update, sigmoid_rampup, softmax_mse
+from effl_plugins.train.tasks import ema_update, fixmatch_unlabeled_loss, sigmoid_rampup, softmax_mse
+from effl_plugins.train.tasks.consistency import weak_augment
 
 
 def _ce(logits, target):
@@ -99,6 +97,7 @@ def test_weak_augment_per_sample_crops_of_the_padded_image_and_no_in_place_edit(
     before = images.clone()
     out = weak_augment(images, torch.Generator().manual_seed(1), flip=True, max_shift=0.25)
     assert out.dtype == torch.uint8 and out.shape == images.shape and torch.equal(images, before)
+
     def crops(img):  # every translation of one (possibly flipped) image by -2..2 pixels, reflect-padded
         padded = torch.nn.functional.pad(img[None].float(), (2, 2, 2, 2), mode="reflect")[0]
         return [padded[:, dy:dy + 8, dx:dx + 8] for dy in range(5) for dx in range(5)]
@@ -119,40 +118,13 @@ def test_weak_augment_without_shift_only_flips():
     assert all(f or torch.equal(o, i) for f, o, i in zip(flipped, out, images)) and 0 < sum(flipped) < 16
 
 
-class CountingDataset(torch.utils.data.Dataset):
-    """Ten images whose pixels are their index; counts the items read."""
-
-    def __init__(self, size: int = 10):
-        self.size, self.reads = size, 0
-
-    def __len__(self):
-        return self.size
-
-    def __getitem__(self, index):
-        self.reads += 1
-        return torch.full((1, 2, 2), index, dtype=torch.uint8), index
+def test_weak_augment_refuses_a_shift_of_half_the_side():
+    with pytest.raises(ValueError, match="max_shift"):
+        weak_augment(torch.zeros(1, 3, 8, 8), max_shift=0.5)
 
 
-def _ids(batches, count):
-    return [next(batches)[1].tolist() for _ in range(count)]
+def test_the_strategies_reexport_the_task_functions():
+    from effl_plugins.selftrain import fixmatch, mean_teacher
 
-
-def test_cycle_visits_every_item_once_per_pass_in_a_seeded_order():
-    passes = _ids(cycle(CountingDataset(), 3, seed=5), 6)  # 3 batches of 3 per pass, the tenth item dropped
-    first, second = sum(passes[:3], []), sum(passes[3:], [])
-    assert len(set(first)) == 9 and len(set(second)) == 9 and first != second
-    assert _ids(cycle(CountingDataset(), 3, seed=5), 6) == passes
-    assert _ids(cycle(CountingDataset(), 3, seed=6), 6) != passes
-
-
-@pytest.mark.parametrize("start", [1, 3, 4, 7])
-def test_cycle_start_skips_batches_without_reading_them(start):
-    expected = _ids(cycle(CountingDataset(), 3, seed=2), start + 4)[start:]
-    dataset = CountingDataset()
-    assert _ids(cycle(dataset, 3, seed=2, start=start), 4) == expected
-    assert dataset.reads == 4 * 3
-
-
-def test_cycle_refuses_an_empty_dataset():
-    with pytest.raises(ValueError, match="empty dataset"):
-        next(cycle(CountingDataset(0), 3, seed=0))
+    assert fixmatch.fixmatch_unlabeled_loss is fixmatch_unlabeled_loss
+    assert mean_teacher.ema_update is ema_update and mean_teacher.softmax_mse is softmax_mse
