@@ -10,8 +10,15 @@ from pathlib import Path
 import timm
 import torch
 
-from effl_plugins.train import (Engine, FixMatchTask, MeanTeacherTask, ModelInput, SupervisedTask, TrainConfig,
-                                seed_everything)
+from effl_plugins.train import (
+    Engine,
+    FixMatchTask,
+    MeanTeacherTask,
+    ModelInput,
+    SupervisedTask,
+    TrainConfig,
+    seed_everything,
+)
 
 
 def model(name: str = "test_resnet", num_classes: int = 10, seed: int = 0, **kwargs) -> torch.nn.Module:

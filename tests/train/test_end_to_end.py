@@ -102,8 +102,10 @@ def _run(command, timeout):
     return subprocess.CompletedProcess(command, process.returncode, stdout.decode(), stderr.decode())
 
 
-@pytest.mark.parametrize(("strategy", "extra"), [("fixmatch", ["--strategy-arg", "mu=2", "--strategy-arg", "flip=False"]),
-                                                 ("mean_teacher", ["--strategy-arg", "flip=False"])])
+@pytest.mark.parametrize(("strategy", "extra"), [
+    ("fixmatch", ["--strategy-arg", "mu=2", "--strategy-arg", "flip=False"]),
+    ("mean_teacher", ["--strategy-arg", "flip=False"]),
+])
 def test_semi_supervised_strategies_under_torchrun(tmp_path, strategy, extra):
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",

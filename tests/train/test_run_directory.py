@@ -90,8 +90,8 @@ def test_resuming_with_another_setting_is_refused_naming_it_unless_overridden(ru
 def test_resuming_a_distillation_with_another_loss_is_refused(tmp_path, capsys):
     out = tmp_path / "distill"
     distill = ["distill", "--data", "digits", "--teacher", "test_resnet", "--student", "test_resnet", "--img-size",
-               "32", "--batch-size", "50", "--workers", "0", "--device", "cpu", "--epochs", "1", "--strategy-arg", "use_unlabeled=False",
-               "--out", str(out)]
+               "32", "--batch-size", "50", "--workers", "0", "--device", "cpu", "--epochs", "1",
+               "--strategy-arg", "use_unlabeled=False", "--out", str(out)]
     assert main(distill) == 0
     line = _refused(capsys, [*distill, "--resume", "--loss", "dkd"], where=out, contains="cannot resume")
     assert "loss:" in line and "'kd' -> 'dkd'" in line
