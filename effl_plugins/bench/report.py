@@ -94,6 +94,10 @@ def render_markdown(docs: list[dict], analysis: str = "") -> str:
                 f"{doc['threads']} threads, copy bandwidth {doc['copy_bandwidth_gbps']:.2f} GB/s, started {doc['started']}, "
                 f"{doc['wall_s']:.0f} s. Plot: `{result_path('results', doc, 'png').name}`.{_load(doc)}", ""]
         out += _table(doc) + [""]
+        if doc["bench"] == "data":
+            from .data import breakdown_markdown
+
+            out += breakdown_markdown(doc)
         if doc["skipped"]:
             out += ["Skipped:", ""] + [f"- {s['op']} / {s['impl']} [{s['case_label']}]: {s['reason']}" for s in doc["skipped"]] + [""]
     return "\n".join(out)

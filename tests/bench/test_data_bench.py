@@ -9,7 +9,7 @@ import pytest
 import timm.data  # noqa: F401 (import cost at collection)
 
 from effl_plugins.bench import results
-from effl_plugins.bench.data import PIPELINE, make_jpeg_folder
+from effl_plugins.bench.data import PIPELINE, breakdown_markdown, make_jpeg_folder
 from effl_plugins.bench.report import targets
 from effl_plugins.bench.run import run_bench
 from effl_plugins.data import decode_image
@@ -37,3 +37,7 @@ def test_tiny_data_bench_writes_both_loaders_and_the_steps(tmp_path):
     assert doc["skipped"] == []
     found = [t for t in targets([doc]) if "loader" in t["target"]]
     assert len(found) == 1 and found[0]["ratio"] > 0
+    table = [line for line in breakdown_markdown(doc) if line.startswith("| ")]
+    assert [line.split(" | ")[0] for line in table[2:]] == [
+        "| decode", "| random_resized_crop+flip", "| rand_augment", "| to_tensor+collate", "| total"]
+    assert table[-1].split(" | ")[2] == "100%"
