@@ -20,7 +20,7 @@ from . import matrices
 from .base import BatchAugmentation, ImageAugmentation, uniform
 from .warp import bilinear_gather, check_fill, check_interpolation, fill_tensor, gather_pixels
 
-__all__ = ["Crop", "CropImage", "resample_boxes", "crop_image", "box_matrix", "check_size"]
+__all__ = ["Crop", "CropImage", "resample_boxes", "copy_boxes", "crop_image", "box_matrix", "check_size"]
 
 MODES = ("random", "center")
 
@@ -65,6 +65,38 @@ def resample_boxes(images: torch.Tensor, boxes: torch.Tensor, size: tuple[int, i
     if interpolation == "nearest":
         return gather_pixels(images, src_x, src_y, fill_value)
     return bilinear_gather(images, src_x, src_y, fill_value)
+
+
+def copy_boxes(images: torch.Tensor, boxes: torch.Tensor, fill: float) -> torch.Tensor | None:
+    """Boxes of one size at whole-pixel corners, copied as windows of the padded batch; ``None`` when the
+    boxes are not such (then :func:`resample_boxes` does the work; same results).
+
+    One pad of the batch, a ``[B, C, rows, cols, h, w]`` window view (``unfold``) and one indexed copy of
+    each sample's window: no per-pixel index tensors (on 2 CPU threads, 32x3x64x64 uint8: about 0.3 ms,
+    where the gather of :func:`resample_boxes` takes milliseconds). Reads the boxes on the host, so it
+    runs for CPU tensors only.
+
+    Shape:
+        images ``[B, C, H, W]``, boxes ``[B, 4]`` ``(top, left, height, width)`` -> ``[B, C, height, width]``.
+    """
+    if images.device.type != "cpu" or boxes.device.type != "cpu" or len(boxes) == 0:
+        return None
+    corners, sizes = boxes[:, :2], boxes[:, 2:]
+    whole = bool(torch.isfinite(boxes).all()) and bool((corners == torch.floor(corners)).all())
+    if not whole or not bool((sizes == sizes[:1]).all()):
+        return None
+    box_h, box_w = (int(v) for v in sizes[0].tolist())
+    if box_h < 1 or box_w < 1:
+        return None
+    height, width = images.shape[-2:]
+    top, left = corners.long().unbind(-1)
+    pad_y = max(0, -int(top.min()), int(top.max()) + box_h - height)
+    pad_x = max(0, -int(left.min()), int(left.max()) + box_w - width)
+    if images.dtype == torch.uint8:
+        fill = min(max(round(fill), 0), 255)
+    padded = torch.nn.functional.pad(images, (pad_x, pad_x, pad_y, pad_y), value=fill) if pad_x or pad_y else images
+    windows = padded.unfold(2, box_h, 1).unfold(3, box_w, 1)  # [B, C, rows, cols, box_h, box_w], a view
+    return windows[torch.arange(len(images)), :, top + pad_y, left + pad_x]
 
 
 def box_matrix(boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -176,7 +208,12 @@ class Crop(_CropSettings, BatchAugmentation):
 
     def apply(self, images, targets, params):
         out_size = self._out_size(*images.shape[-2:])
-        return resample_boxes(images, params["box"], out_size, self.interpolation, self.fill), targets
+        boxes = params["box"]
+        if self.size is not None and not isinstance(self.fill, tuple) and boxes.ndim == 2 and boxes.shape[1] == 4:
+            copied = copy_boxes(images, boxes, self.fill)  # boxes of exactly ``size``: a copy, no resampling
+            if copied is not None and tuple(copied.shape[-2:]) == tuple(out_size):
+                return copied, targets
+        return resample_boxes(images, boxes, out_size, self.interpolation, self.fill), targets
 
 
 class CropImage(_CropSettings, ImageAugmentation):
