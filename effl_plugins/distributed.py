@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "distributed_info", "init_distributed", "all_sum"]
+__all__ = ["DistInfo", "distributed_info", "init_distributed", "all_sum", "all_gather_rows"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,16 @@ def all_sum(values: list[float], info: DistInfo, device: torch.device) -> list[f
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return tensor.tolist()
+
+
+def all_gather_rows(tensor: torch.Tensor) -> torch.Tensor:
+    """Every rank's ``tensor`` concatenated along dim 0, in rank order (the same shape on every rank);
+    unchanged in a single process. No gradient flows through it.
+
+    Shape: ``[N, ...]`` -> ``[world_size * N, ...]``.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts)

@@ -9,6 +9,7 @@ from effl_plugins.testing import check_augmentation, check_image_augmentation, c
 
 #: Strategy arguments small enough for a conformance run (one epoch, a tiny timm model).
 STRATEGY_KWARGS: dict[str, dict] = {"noisy_student": {"rounds": 2}, "fixmatch": {"mu": 2}, "distill": {"teacher": "test_efficientnet"}}
+STRATEGY_KWARGS.update({name: {"mu": 2} for name in ("flexmatch", "freematch", "softmatch", "uda")})
 DEFAULT_STRATEGY_KWARGS = {"model": "test_resnet", "epochs": 1, "batch_size": 32}
 #: Augmentations whose defaults need an argument for the checks (e.g. class counts for mixing).
 AUGMENTATION_KWARGS: dict[str, dict] = {

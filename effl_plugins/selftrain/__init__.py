@@ -1,1 +1,2 @@
-"""Self-training: pseudo-labelling, Noisy Student, FixMatch, Mean Teacher and the label store."""
+"""Self-training: pseudo-labelling, Noisy Student, FixMatch, FlexMatch, FreeMatch, SoftMatch, UDA, Mean Teacher and
+the label store."""

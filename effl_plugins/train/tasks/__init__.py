@@ -3,8 +3,13 @@
 from .base import Batch, Task
 from .distillation import DistillationTask, FeatureModel
 from .fixmatch import FixMatchTask, fixmatch_unlabeled_loss
+from .flexmatch import FlexMatchTask
+from .freematch import FreeMatchTask
 from .mean_teacher import MeanTeacherTask, ema_update, sigmoid_rampup, softmax_mse
+from .softmatch import SoftMatchTask
 from .supervised import SupervisedTask, classification_loss
+from .uda import UDATask
 
 __all__ = ["Batch", "Task", "SupervisedTask", "DistillationTask", "FixMatchTask", "MeanTeacherTask", "FeatureModel",
+           "FlexMatchTask", "FreeMatchTask", "SoftMatchTask", "UDATask",
            "classification_loss", "fixmatch_unlabeled_loss", "ema_update", "sigmoid_rampup", "softmax_mse"]

@@ -58,13 +58,21 @@ class FixMatchTask(Task):
         self.threshold, self.unlabeled_ratio, self.lambda_u = threshold, mu, lambda_u
         self.weak, self.strong = make_view(weak, flip=flip), make_view(strong)
 
-    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def view_logits(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One forward over the weak labeled, weak unlabeled and strong unlabeled views.
+
+        Shape: ``batch.images [B, C, H, W]``, ``batch.unlabeled [U, C, H, W]`` -> logits ``[B, K]``,
+        ``[U, K]``, ``[U, K]`` (the weak-view subclasses of this task share it).
+        """
         g = batch.generator
         weak_l = self.weak(batch.images, g)
         weak_u = self.weak(batch.unlabeled, g)
         strong_u = self.strong(weak_u, g)
         logits = self.net(self.model_input(torch.cat([weak_l, weak_u, strong_u])))
-        logits_l, logits_weak, logits_strong = logits.split([len(weak_l), len(weak_u), len(weak_u)])
+        return logits.split([len(weak_l), len(weak_u), len(weak_u)])
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        logits_l, logits_weak, logits_strong = self.view_logits(batch)
         unlabeled = fixmatch_unlabeled_loss(logits_weak, logits_strong, self.threshold)
         supervised = F.cross_entropy(logits_l.float(), batch.targets)
         return {"loss": supervised + self.lambda_u * unlabeled["loss"], "loss_x": supervised.detach(),

@@ -1,0 +1,53 @@
+"""FreeMatch as a strategy: the engine runs :class:`~effl_plugins.train.tasks.FreeMatchTask` (Wang et al.
+2023), FixMatch with self-adaptive thresholds and the self-adaptive fairness term; an epoch is one pass
+over the unlabeled set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..data import DataBundle
+from ..train.tasks.freematch import FreeMatchTask, fairness_loss, freematch_mask, freematch_update
+from .fixmatch import FixMatch
+
+__all__ = ["FreeMatch", "fairness_loss", "freematch_mask", "freematch_update"]
+
+
+class FreeMatch(FixMatch):
+    """FixMatch whose thresholds adapt to the model's own confidence, globally and per class.
+
+    Args:
+        momentum: EMA momentum of the confidence statistics (0.999).
+        lambda_f: weight of the fairness term (0.001, the official configurations'; 0 drops it).
+        mu, lambda_u, weak, strong, flip: as in ``fixmatch`` (mu 7, lambda_u 1).
+        Every other shared setting: see :class:`~effl_plugins.strategies.base.Strategy`.
+    """
+
+    name = "freematch"
+
+    def __init__(self, model: str = "test_resnet", momentum: float = 0.999, lambda_f: float = 0.001, **kwargs: Any):
+        if "threshold" in kwargs:
+            raise TypeError("freematch has no fixed threshold (it adapts its own): drop threshold")
+        super().__init__(model=model, **kwargs)
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        if isinstance(lambda_f, bool) or not isinstance(lambda_f, (int, float)) or not 0 <= lambda_f < float("inf"):
+            raise ValueError(f"lambda_f must be a finite number >= 0, got {lambda_f!r}")
+        self.momentum, self.lambda_f = momentum, lambda_f
+
+    def meaning_keys(self) -> tuple[str, ...]:
+        return ("momentum", "lambda_f", "mu", "lambda_u", "weak", "strong", "flip")
+
+    def build_task(self, model, data: DataBundle) -> FreeMatchTask:
+        return FreeMatchTask(
+            model,
+            self.model_input(model, data),
+            num_classes=data.num_classes,
+            momentum=self.momentum,
+            lambda_f=self.lambda_f,
+            mu=self.mu,
+            lambda_u=self.lambda_u,
+            weak=self.weak,
+            strong=self.strong,
+            flip=self.flip,
+        )

@@ -1,0 +1,67 @@
+"""SoftMatch as a strategy: the engine runs :class:`~effl_plugins.train.tasks.SoftMatchTask` (Chen et al.
+2023), FixMatch with truncated-Gaussian sample weights and uniform alignment; an epoch is one pass over
+the unlabeled set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..data import DataBundle
+from ..train.tasks.softmatch import SoftMatchTask, truncated_gaussian_weights, uniform_alignment
+from .fixmatch import FixMatch
+
+__all__ = ["SoftMatch", "truncated_gaussian_weights", "uniform_alignment"]
+
+
+class SoftMatch(FixMatch):
+    """FixMatch with a soft weight per pseudo-label instead of a hard threshold.
+
+    Args:
+        momentum: EMA momentum of the statistics (0.999).
+        n_sigma: the Gaussian's width in standard deviations (2); lambda_max: the largest weight (1).
+        alignment: uniform alignment of the weak predictions (on in the paper).
+        mu, lambda_u, weak, strong, flip: as in ``fixmatch`` (mu 7, lambda_u 1).
+        Every other shared setting: see :class:`~effl_plugins.strategies.base.Strategy`.
+    """
+
+    name = "softmatch"
+
+    def __init__(
+        self,
+        model: str = "test_resnet",
+        momentum: float = 0.999,
+        n_sigma: float = 2.0,
+        lambda_max: float = 1.0,
+        alignment: bool = True,
+        **kwargs: Any,
+    ):
+        if "threshold" in kwargs:
+            raise TypeError("softmatch has no threshold (it weights every pseudo-label): drop threshold")
+        super().__init__(model=model, **kwargs)
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        for key, value in (("n_sigma", n_sigma), ("lambda_max", lambda_max)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise ValueError(f"{key} must be a finite number > 0, got {value!r}")
+        if not isinstance(alignment, bool):
+            raise ValueError(f"alignment must be True or False, got {alignment!r}")
+        self.momentum, self.n_sigma, self.lambda_max, self.alignment = momentum, n_sigma, lambda_max, alignment
+
+    def meaning_keys(self) -> tuple[str, ...]:
+        return ("momentum", "n_sigma", "lambda_max", "alignment", "mu", "lambda_u", "weak", "strong", "flip")
+
+    def build_task(self, model, data: DataBundle) -> SoftMatchTask:
+        return SoftMatchTask(
+            model,
+            self.model_input(model, data),
+            num_classes=data.num_classes,
+            momentum=self.momentum,
+            n_sigma=self.n_sigma,
+            lambda_max=self.lambda_max,
+            alignment=self.alignment,
+            mu=self.mu,
+            lambda_u=self.lambda_u,
+            weak=self.weak,
+            strong=self.strong,
+            flip=self.flip,
+        )

@@ -1,0 +1,152 @@
+"""FreeMatch (Wang et al. 2023, "FreeMatch: Self-adaptive Thresholding for Semi-supervised Learning"):
+FixMatch with a self-adaptive threshold and a self-adaptive fairness term.
+
+Self-adaptive thresholding, updated every step from the weak-view probabilities ``q [U, K]``
+(momentum ``m = 0.999``, all three start at ``1 / K``)::
+
+    tau   <- m * tau   + (1 - m) * mean_b max_k q_bk          (global: the model's confidence)
+    p~    <- m * p~    + (1 - m) * mean_b q_b                 (local: the mean probability per class)
+    h     <- m * h     + (1 - m) * histogram(argmax q) / U    (the pseudo-label histogram)
+    threshold_c = tau * p~_c / max_k p~_k
+
+Self-adaptive fairness (weight ``lambda_f``, 0.001 in the official configurations): with the
+strong-view probabilities ``s`` of the masked images and their histogram ``h_s``,
+``L_f = sum_k SumNorm(p~ / h)_k * log SumNorm(mean s / h_s)_k`` (the negative cross-entropy; zero-count
+classes get weight 0). The EMA statistics are buffers, so checkpoints carry them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...distributed import all_gather_rows
+from ..inputs import ModelInput
+from .base import Batch
+from .fixmatch import FixMatchTask
+
+__all__ = ["FreeMatchTask", "freematch_update", "freematch_mask", "fairness_loss"]
+
+
+def _check_momentum(momentum: float) -> None:
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+
+
+@torch.no_grad()
+def freematch_update(
+    probs: torch.Tensor, time_p: torch.Tensor, p_model: torch.Tensor, label_hist: torch.Tensor, momentum: float = 0.999
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of the EMA statistics: the new ``(tau, p~, h)``.
+
+    Shape: probs ``[U, K]``, time_p scalar, p_model ``[K]``, label_hist ``[K]`` -> scalar, ``[K]``, ``[K]``.
+    """
+    _check_momentum(momentum)
+    if probs.ndim != 2 or p_model.shape != probs.shape[1:] or label_hist.shape != probs.shape[1:]:
+        raise ValueError(
+            f"probs must be [U, K] with p_model and label_hist [K], got {tuple(probs.shape)}, "
+            f"{tuple(p_model.shape)}, {tuple(label_hist.shape)}"
+        )
+    confidence, classes = probs.max(dim=1)
+    hist = torch.bincount(classes, minlength=probs.shape[1]).to(probs.dtype) / len(classes)
+    time_p = momentum * time_p + (1 - momentum) * confidence.mean()
+    p_model = momentum * p_model + (1 - momentum) * probs.mean(dim=0)
+    label_hist = momentum * label_hist + (1 - momentum) * hist
+    return time_p, p_model, label_hist
+
+
+@torch.no_grad()
+def freematch_mask(probs: torch.Tensor, time_p: torch.Tensor, p_model: torch.Tensor) -> torch.Tensor:
+    """``1[max_k q_bk >= tau * p~_c / max p~]`` with ``c = argmax_k q_bk``.
+
+    Shape: probs ``[U, K]``, time_p scalar, p_model ``[K]`` -> float ``[U]``.
+    """
+    confidence, classes = probs.max(dim=1)
+    return (confidence >= time_p * (p_model / p_model.max())[classes]).to(probs.dtype)
+
+
+def _inverse_or_zero(values: torch.Tensor) -> torch.Tensor:
+    inverse = 1.0 / values
+    return torch.where(torch.isinf(inverse), torch.zeros_like(inverse), inverse)
+
+
+def fairness_loss(
+    strong_logits: torch.Tensor, mask: torch.Tensor, p_model: torch.Tensor, label_hist: torch.Tensor
+) -> torch.Tensor:
+    """The self-adaptive fairness term ``sum_k SumNorm(p~ / h)_k log SumNorm(mean s / h_s)_k`` over the
+    masked images (0 when none is masked); the gradient reaches ``strong_logits`` only.
+
+    Shape: strong_logits ``[U, K]``, mask ``[U]``, p_model ``[K]``, label_hist ``[K]`` -> scalar.
+    """
+    keep = mask.detach() > 0
+    if not bool(keep.any()):
+        return strong_logits.sum() * 0.0
+    probs = torch.softmax(strong_logits[keep].float(), dim=1)
+    hist = torch.bincount(probs.detach().argmax(dim=1), minlength=probs.shape[1]).float()
+    hist = hist / hist.sum()
+    target = p_model.detach().float() * _inverse_or_zero(label_hist.detach().float())
+    target = target / target.sum()
+    mean = probs.mean(dim=0) * _inverse_or_zero(hist)
+    mean = mean / mean.sum()
+    return (target * torch.log(mean + 1e-12)).sum()
+
+
+class FreeMatchTask(FixMatchTask):
+    """FixMatch with self-adaptive thresholds and the fairness term.
+
+    Args:
+        model, model_input: the model and its input.
+        num_classes: K (default: the model's ``num_classes``).
+        momentum: EMA momentum of the statistics (0.999).
+        lambda_f: weight of the fairness term (0.001 in the official configurations; 0 drops it).
+        mu, lambda_u, weak, strong, flip: as in :class:`FixMatchTask` (mu 7, lambda_u 1).
+
+    Buffers: ``time_p`` (scalar), ``p_model`` ``[K]``, ``label_hist`` ``[K]``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        model_input: ModelInput,
+        *,
+        num_classes: int | None = None,
+        momentum: float = 0.999,
+        lambda_f: float = 0.001,
+        **kwargs,
+    ):
+        super().__init__(model, model_input, **kwargs)
+        _check_momentum(momentum)
+        if isinstance(lambda_f, bool) or not isinstance(lambda_f, (int, float)) or not 0 <= lambda_f < float("inf"):
+            raise ValueError(f"lambda_f must be a finite number >= 0, got {lambda_f!r}")
+        classes = int(num_classes if num_classes is not None else model.num_classes)
+        self.momentum, self.lambda_f = float(momentum), float(lambda_f)
+        self.register_buffer("time_p", torch.tensor(1.0 / classes))
+        self.register_buffer("p_model", torch.full((classes,), 1.0 / classes))
+        self.register_buffer("label_hist", torch.full((classes,), 1.0 / classes))
+
+    @torch.no_grad()
+    def update(self, probs: torch.Tensor) -> None:
+        """Fold one step's weak-view probabilities (every rank's) into the statistics."""
+        new = freematch_update(all_gather_rows(probs), self.time_p, self.p_model, self.label_hist, self.momentum)
+        for buffer, value in zip((self.time_p, self.p_model, self.label_hist), new):
+            buffer.copy_(value)
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        logits_l, logits_weak, logits_strong = self.view_logits(batch)
+        probs = torch.softmax(logits_weak.detach().float(), dim=1)
+        self.update(probs)
+        mask = freematch_mask(probs, self.time_p, self.p_model)
+        pseudo = probs.argmax(dim=1)
+        consistency = (F.cross_entropy(logits_strong.float(), pseudo, reduction="none") * mask).mean()
+        fairness = fairness_loss(logits_strong, mask, self.p_model, self.label_hist)
+        supervised = F.cross_entropy(logits_l.float(), batch.targets)
+        loss = supervised + self.lambda_u * consistency + self.lambda_f * fairness
+        return {
+            "loss": loss,
+            "loss_x": supervised.detach(),
+            "loss_u": consistency.detach(),
+            "loss_f": fairness.detach(),
+            "mask_rate": mask.mean(),
+            "output": logits_l,
+        }
