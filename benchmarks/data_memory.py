@@ -71,10 +71,19 @@ def measure(root: Path, count: int, size: int, workers: int, batch: int) -> dict
     decoded = len(bundle.labeled) * size * size * 3
     mib = 1 / 1024
     return {
-        "images": seen, "size": size, "workers": workers, "batch": batch, "torch": torch.__version__,
-        "decoded_mib": decoded / 2**20, "main_rss_before_mib": before * mib, "main_rss_after_listing_mib": after_listing * mib,
-        "main_peak_mib": _kib("self", "VmHWM") * mib, "worker_peak_mib": sorted(v * mib for v in worker_peak.values()),
-        "listing_s": listed_s, "epoch_s": epoch_s, "images_per_s": seen / epoch_s,
+        "images": seen,
+        "size": size,
+        "workers": workers,
+        "batch": batch,
+        "torch": torch.__version__,
+        "decoded_mib": decoded / 2**20,
+        "main_rss_before_mib": before * mib,
+        "main_rss_after_listing_mib": after_listing * mib,
+        "main_peak_mib": _kib("self", "VmHWM") * mib,
+        "worker_peak_mib": sorted(v * mib for v in worker_peak.values()),
+        "listing_s": listed_s,
+        "epoch_s": epoch_s,
+        "images_per_s": seen / epoch_s,
     }
 
 

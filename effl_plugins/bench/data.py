@@ -17,6 +17,7 @@ time goes.
 
 from __future__ import annotations
 
+import functools
 import io
 import tempfile
 from pathlib import Path
@@ -76,8 +77,15 @@ def _timm_loader(root: Path, workers: int):
 
     dataset = timm.data.create_dataset("", root=str(root), split="train", is_training=True)
     loader = timm.data.create_loader(
-        dataset, input_size=(3, SIZE, SIZE), batch_size=BATCH, is_training=True, use_prefetcher=True,
-        auto_augment="rand-m9-n2", interpolation="bilinear", num_workers=workers, device=torch.device("cpu"),
+        dataset,
+        input_size=(3, SIZE, SIZE),
+        batch_size=BATCH,
+        is_training=True,
+        use_prefetcher=True,
+        auto_augment="rand-m9-n2",
+        interpolation="bilinear",
+        num_workers=workers,
+        device=torch.device("cpu"),
         persistent_workers=workers > 0,
     )
     return loader.loader  # the DataLoader inside timm's prefetcher: uint8 batches, normalisation left out
@@ -92,13 +100,13 @@ def _epoch(loader) -> int:
 
 def _stage_specs(root: Path, case: dict[str, Any]) -> list[list[dict[str, Any]]]:
     """Per-step rows, ours and timm's side by side: decode, crop + flip, RandAugment, to-tensor + collate."""
-    import effl_plugins as ep
     import timm.data
     from PIL import Image
     from timm.data.auto_augment import rand_augment_transform
     from timm.data.transforms import MaybePILToTensor, RandomResizedCropAndInterpolation
     from torchvision import transforms
 
+    import effl_plugins as ep
     from effl_plugins.data import DataConfig, collate_uint8, decode_image, train_transform
 
     files = [p.read_bytes() for p in sorted((root / "train").rglob("*.jpg"))[:16]]
@@ -106,8 +114,9 @@ def _stage_specs(root: Path, case: dict[str, Any]) -> list[list[dict[str, Any]]]
     pils = [Image.open(io.BytesIO(b)).convert("RGB") for b in files]
     cfg = DataConfig((3, SIZE, SIZE), "bilinear", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 0.875)
     ours_crop = train_transform(cfg)
-    theirs_crop = transforms.Compose([RandomResizedCropAndInterpolation(SIZE, interpolation="bilinear"),
-                                      transforms.RandomHorizontalFlip()])
+    theirs_crop = transforms.Compose(
+        [RandomResizedCropAndInterpolation(SIZE, interpolation="bilinear"), transforms.RandomHorizontalFlip()]
+    )
     ours_aug = ep.create_augmentation("rand_augment", backend="image", num_ops=2, magnitude=9)
     mean = tuple(round(255 * v) for v in timm.data.IMAGENET_DEFAULT_MEAN)
     theirs_aug = rand_augment_transform("rand-m9-n2", {"translate_const": int(SIZE * 0.45), "img_mean": mean})
@@ -121,23 +130,95 @@ def _stage_specs(root: Path, case: dict[str, Any]) -> list[list[dict[str, Any]]]
     one = {"items": 1, "semantics": "per-image", "mode": "stage"}
     stage = dict(case, threads=1)
     return [
-        [dict(one, op="decode", impl="effl image", fn=lambda b: decode_image(b, "bench"), inputs=[(b,) for b in files],
-              nbytes=SIZE * SIZE * 3, case=stage, note="cv2.imdecode + BGR->RGB"),
-         dict(one, op="decode", impl="timm PIL", fn=lambda b: Image.open(io.BytesIO(b)).convert("RGB"),
-              inputs=[(b,) for b in files], nbytes=SIZE * SIZE * 3, case=stage, note="PIL open + convert RGB")],
-        [dict(one, op="random_resized_crop+flip", impl="effl image", fn=lambda a: ours_crop(a, rng),
-              inputs=[(a,) for a in arrays], nbytes=2 * SIZE * SIZE * 3, case=stage),
-         dict(one, op="random_resized_crop+flip", impl="timm PIL", fn=theirs_crop, inputs=[(p,) for p in pils],
-              nbytes=2 * SIZE * SIZE * 3, case=stage)],
-        [dict(one, op="rand_augment", impl="effl image", fn=lambda c: ours_aug(c, rng=rng), inputs=[(c,) for c in crops],
-              nbytes=2 * SIZE * SIZE * 3, case=stage, note="every op applied"),
-         dict(one, op="rand_augment", impl="timm PIL", fn=theirs_aug, inputs=[(p,) for p in pil_crops],
-              nbytes=2 * SIZE * SIZE * 3, case=stage, note="each op with p=0.5")],
-        [dict(op="to_tensor+collate", impl="effl image", mode="stage", semantics="per-batch", items=BATCH,
-              fn=lambda: collate_uint8(batch), inputs=[()], nbytes=2 * BATCH * SIZE * SIZE * 3, case=stage),
-         dict(op="to_tensor+collate", impl="timm PIL", mode="stage", semantics="per-batch", items=BATCH,
-              fn=lambda: timm.data.loader.fast_collate([(to_tensor(p), 0) for p in pil_batch]), inputs=[()],
-              nbytes=2 * BATCH * SIZE * SIZE * 3, case=stage, note="MaybePILToTensor + fast_collate")],
+        [
+            dict(
+                one,
+                op="decode",
+                impl="effl image",
+                fn=lambda b: decode_image(b, "bench"),
+                inputs=[(b,) for b in files],
+                nbytes=SIZE * SIZE * 3,
+                case=stage,
+                note="cv2.imdecode + BGR->RGB",
+            ),
+            dict(
+                one,
+                op="decode",
+                impl="timm PIL",
+                fn=lambda b: Image.open(io.BytesIO(b)).convert("RGB"),
+                inputs=[(b,) for b in files],
+                nbytes=SIZE * SIZE * 3,
+                case=stage,
+                note="PIL open + convert RGB",
+            ),
+        ],
+        [
+            dict(
+                one,
+                op="random_resized_crop+flip",
+                impl="effl image",
+                fn=lambda a: ours_crop(a, rng),
+                inputs=[(a,) for a in arrays],
+                nbytes=2 * SIZE * SIZE * 3,
+                case=stage,
+            ),
+            dict(
+                one,
+                op="random_resized_crop+flip",
+                impl="timm PIL",
+                fn=theirs_crop,
+                inputs=[(p,) for p in pils],
+                nbytes=2 * SIZE * SIZE * 3,
+                case=stage,
+            ),
+        ],
+        [
+            dict(
+                one,
+                op="rand_augment",
+                impl="effl image",
+                fn=lambda c: ours_aug(c, rng=rng),
+                inputs=[(c,) for c in crops],
+                nbytes=2 * SIZE * SIZE * 3,
+                case=stage,
+                note="every op applied",
+            ),
+            dict(
+                one,
+                op="rand_augment",
+                impl="timm PIL",
+                fn=theirs_aug,
+                inputs=[(p,) for p in pil_crops],
+                nbytes=2 * SIZE * SIZE * 3,
+                case=stage,
+                note="each op with p=0.5",
+            ),
+        ],
+        [
+            dict(
+                op="to_tensor+collate",
+                impl="effl image",
+                mode="stage",
+                semantics="per-batch",
+                items=BATCH,
+                fn=lambda: collate_uint8(batch),
+                inputs=[()],
+                nbytes=2 * BATCH * SIZE * SIZE * 3,
+                case=stage,
+            ),
+            dict(
+                op="to_tensor+collate",
+                impl="timm PIL",
+                mode="stage",
+                semantics="per-batch",
+                items=BATCH,
+                fn=lambda: timm.data.loader.fast_collate([(to_tensor(p), 0) for p in pil_batch]),
+                inputs=[()],
+                nbytes=2 * BATCH * SIZE * SIZE * 3,
+                case=stage,
+                note="MaybePILToTensor + fast_collate",
+            ),
+        ],
     ]
 
 
@@ -149,15 +230,31 @@ def run_data_bench(recorder: Recorder, *, quick: bool, cases: list[dict] | None 
             nbytes = sum(p.stat().st_size for p in root.rglob("*.jpg")) + case["images"] * 3 * SIZE * SIZE
             _, ours = _our_loader(root, case["workers"])
             theirs = _timm_loader(root, case["workers"])
-            common = {"op": PIPELINE, "semantics": "per-image", "mode": "loader", "case": case,
-                      "items": case["images"], "nbytes": nbytes, "inputs": [()]}
-            recorder.measure_group([
-                dict(common, impl="effl", fn=lambda: _epoch(ours),
-                     note="OpenCV decode, effl RRC + image rand_augment, uint8 collate"),
-                dict(common, impl="timm", fn=lambda: _epoch(theirs),
-                     note="timm create_dataset + create_loader(auto_augment='rand-m9-n2'), uint8 fast_collate"),
-            ])
-            del ours, theirs  # persistent workers end here, before the folder goes
+            common = {
+                "op": PIPELINE,
+                "semantics": "per-image",
+                "mode": "loader",
+                "case": case,
+                "items": case["images"],
+                "nbytes": nbytes,
+                "inputs": [()],
+            }
+            specs = [
+                dict(
+                    common,
+                    impl="effl",
+                    fn=functools.partial(_epoch, ours),
+                    note="OpenCV decode, effl RRC + image rand_augment, uint8 collate",
+                ),
+                dict(
+                    common,
+                    impl="timm",
+                    fn=functools.partial(_epoch, theirs),
+                    note="timm create_dataset + create_loader(auto_augment='rand-m9-n2'), uint8 fast_collate",
+                ),
+            ]
+            recorder.measure_group(specs)
+            del specs, ours, theirs  # persistent workers end here, before the folder goes
             _measure_stages(recorder, root, case)
 
 
@@ -189,15 +286,25 @@ def breakdown_markdown(doc: dict[str, Any]) -> list[str]:
     if not all((op, impl) in per_image for op in STAGES for impl in impls):
         return []
     totals = {impl: sum(per_image[(op, impl)] for op in STAGES) for impl in impls}
-    lines = ["Where the time goes (one thread, ms per image; collate per batch / batch size; our to-tensor copy is part",
-             "of our crop step, timm's of its collate):", "",
-             "| step | effl ms | share | timm ms | share | timm / effl |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "Where the time goes (one thread, ms per image; collate per batch / batch size; our to-tensor copy is part",
+        "of our crop step, timm's of its collate):",
+        "",
+        "| step | effl ms | share | timm ms | share | timm / effl |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for op in (*STAGES, "total"):
         ours, theirs = (totals[i] if op == "total" else per_image[(op, i)] for i in impls)
-        lines.append(f"| {op} | {ours:.3f} | {100 * ours / totals[impls[0]]:.0f}% | {theirs:.3f} | "
-                     f"{100 * theirs / totals[impls[1]]:.0f}% | {theirs / ours:.2f}x |")
-    return lines + ["", "Decoding is most of our time (libjpeg-turbo in both; OpenCV's call is lighter than PIL's open + convert).",
-                    "timm's RandAugment applies each of its two ops with probability 0.5, ours applies both, hence the",
-                    "closer augment step; the crop step gains from OpenCV's resize, collate from contiguous per-image",
-                    "tensors (timm copies a permuted view per image). Collate rows reuse 16 cache-resident images, so",
-                    "their % of floor can pass 100.", ""]
+        lines.append(
+            f"| {op} | {ours:.3f} | {100 * ours / totals[impls[0]]:.0f}% | {theirs:.3f} | "
+            f"{100 * theirs / totals[impls[1]]:.0f}% | {theirs / ours:.2f}x |"
+        )
+    return lines + [
+        "",
+        "Decoding is most of our time (libjpeg-turbo in both; OpenCV's call is lighter than PIL's open + convert).",
+        "timm's RandAugment applies each of its two ops with probability 0.5, ours applies both, hence the",
+        "closer augment step; the crop step gains from OpenCV's resize, collate from contiguous per-image",
+        "tensors (timm copies a permuted view per image). Collate rows reuse 16 cache-resident images, so",
+        "their % of floor can pass 100.",
+        "",
+    ]

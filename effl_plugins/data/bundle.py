@@ -9,9 +9,9 @@ streams: images are read and decoded in ``__getitem__``, in the DataLoader worke
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -86,8 +86,9 @@ def build_data(
     """
     if not isinstance(cfg, DataConfig):
         raise TypeError(f"cfg must be a DataConfig (see resolve_data_config), got {type(cfg).__name__}")
-    if max_image_pixels is not None and (isinstance(max_image_pixels, bool) or not isinstance(max_image_pixels, int)
-                                         or max_image_pixels <= 0):
+    if max_image_pixels is not None and (
+        isinstance(max_image_pixels, bool) or not isinstance(max_image_pixels, int) or max_image_pixels <= 0
+    ):
         raise ValueError(f"max_image_pixels must be a positive int or None, got {max_image_pixels!r}")
     train_t = train_transform(cfg, scale=scale, ratio=ratio, hflip=hflip, image_aug=image_aug)
     eval_t = eval_transform(cfg)
@@ -156,8 +157,13 @@ def _find_split(root: Path, names: Sequence[str]) -> Path:
 
 def _dataset(listing: Listing, transform, seed: int) -> StreamImageDataset:
     return StreamImageDataset(
-        FileSource(listing.root, listing.relpaths), listing.targets, listing.relpaths, transform,
-        seed=seed, classes=listing.classes, skipped=listing.skipped,
+        FileSource(listing.root, listing.relpaths),
+        listing.targets,
+        listing.relpaths,
+        transform,
+        seed=seed,
+        classes=listing.classes,
+        skipped=listing.skipped,
     )
 
 

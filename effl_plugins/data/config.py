@@ -9,8 +9,9 @@ command line (``--img-size --mean --std --interpolation --crop-pct``) win over b
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 __all__ = ["DataConfig", "resolve_data_config", "INTERPOLATIONS"]
 
@@ -67,7 +68,7 @@ class DataConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "DataConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> DataConfig:
         """From :meth:`to_dict` or timm's resolved config (extra keys such as ``crop_mode`` are ignored)."""
         if not isinstance(d, Mapping):
             raise TypeError(f"data config must be a mapping, got {type(d).__name__}")

@@ -9,7 +9,8 @@ many workers load it and whichever order they do, and a resumed epoch redraws th
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -85,13 +86,13 @@ class StreamImageDataset(Dataset):
             out = self.transform(img)
         return out, int(self.targets[index])
 
-    def with_transform(self, transform: Callable) -> "StreamImageDataset":
+    def with_transform(self, transform: Callable) -> StreamImageDataset:
         """The same images (shared source, targets and ids) through another transform."""
         clone = copy.copy(self)
         clone.transform = transform
         return clone
 
-    def subset(self, indices: Sequence[int] | torch.Tensor) -> "StreamImageDataset":
+    def subset(self, indices: Sequence[int] | torch.Tensor) -> StreamImageDataset:
         """The images at ``indices``, in that order (item ``k`` of the subset draws with index ``k``)."""
         index = torch.as_tensor(indices, dtype=torch.long).reshape(-1).tolist()
         clone = copy.copy(self)

@@ -43,7 +43,9 @@ def upsample_digits(data: np.ndarray, size: int = DIGITS_SIZE) -> np.ndarray:
     return np.repeat(gray[..., None], 3, axis=3)
 
 
-def digits_split(num_labeled: int = 100, num_test: int = 360, split_seed: int = 0, size: int = DIGITS_SIZE) -> DigitsSplit:
+def digits_split(
+    num_labeled: int = 100, num_test: int = 360, split_seed: int = 0, size: int = DIGITS_SIZE
+) -> DigitsSplit:
     """The fixed class-stratified split (``split_seed``) of the upsampled digits."""
     from sklearn.datasets import load_digits as sk_load_digits
 

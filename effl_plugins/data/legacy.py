@@ -7,8 +7,8 @@ Kept for callers written before the streaming datasets (:func:`build_data`); new
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -50,7 +50,7 @@ class TensorImageDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.images[index], int(self.targets[index])
 
-    def subset(self, indices: Sequence[int] | torch.Tensor) -> "TensorImageDataset":
+    def subset(self, indices: Sequence[int] | torch.Tensor) -> TensorImageDataset:
         index = torch.as_tensor(indices, dtype=torch.long)
         return TensorImageDataset(self.images[index], self.targets[index], [self.ids[i] for i in index.tolist()])
 
@@ -97,7 +97,9 @@ def read_image(path: str | os.PathLike, image_size: int | None = None) -> np.nda
     return img
 
 
-def _load_folder(paths: list[Path], root: Path, image_size: int) -> tuple[torch.Tensor, list[str], list[tuple[str, str]]]:
+def _load_folder(
+    paths: list[Path], root: Path, image_size: int
+) -> tuple[torch.Tensor, list[str], list[tuple[str, str]]]:
     images, ids, skipped = [], [], []
     for path in paths:
         try:
@@ -115,14 +117,18 @@ def _image_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
-def load_image_folder(root: str | os.PathLike, image_size: int = 32, split: str = "train", classes: Sequence[str] | None = None) -> TensorImageDataset:
+def load_image_folder(
+    root: str | os.PathLike, image_size: int = 32, split: str = "train", classes: Sequence[str] | None = None
+) -> TensorImageDataset:
     """A torchvision-style ImageFolder split ``root/split/<class>/<image>``, decoded with OpenCV.
 
     Unreadable files are skipped and listed in ``dataset.skipped``; ``dataset.classes`` names the classes.
     """
     folder = Path(root) / split
     if not folder.is_dir():
-        raise FileNotFoundError(f"ImageFolder split not found: {str(folder)!r} (expected {str(root)!r}/{split}/<class>/<images>)")
+        raise FileNotFoundError(
+            f"ImageFolder split not found: {str(folder)!r} (expected {str(root)!r}/{split}/<class>/<images>)"
+        )
     classes = list(classes) if classes is not None else sorted(p.name for p in folder.iterdir() if p.is_dir())
     if not classes:
         raise ValueError(f"no class folders under {str(folder)!r}")
@@ -153,12 +159,18 @@ def load_data(spec: str, image_size: int = 32, unlabeled: str | None = None, num
     else:
         root = Path(spec)
         if not root.is_dir():
-            raise FileNotFoundError(f"--data must be 'digits' or an ImageFolder root with train/ and val/, got {spec!r} (not a directory)")
+            raise FileNotFoundError(
+                f"--data must be 'digits' or an ImageFolder root with train/ and val/, got {spec!r} (not a directory)"
+            )
         train = load_image_folder(root, image_size, "train")
         test = load_image_folder(root, image_size, "val", classes=train.classes)
         bundle = DataBundle(str(root), train, test, len(train.classes), image_size, class_names=train.classes)
     if unlabeled is not None:
-        bundle.unlabeled = bundle.unlabeled if unlabeled == "digits" and spec == "digits" else load_unlabeled_folder(unlabeled, image_size)
+        bundle.unlabeled = (
+            bundle.unlabeled
+            if unlabeled == "digits" and spec == "digits"
+            else load_unlabeled_folder(unlabeled, image_size)
+        )
         if unlabeled != "digits":
             bundle.hidden_targets = None
     return bundle

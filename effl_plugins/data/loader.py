@@ -10,7 +10,8 @@ any number of workers.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate

@@ -15,9 +15,9 @@ import os
 import re
 import stat
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -42,7 +42,7 @@ class ArraySource:
     def load(self, index: int) -> np.ndarray:
         return self.images[index]
 
-    def subset(self, indices: Sequence[int]) -> "ArraySource":
+    def subset(self, indices: Sequence[int]) -> ArraySource:
         return ArraySource(self.images[np.asarray(indices, dtype=np.int64)])
 
 
@@ -66,7 +66,7 @@ class FileSource:
             raise ImageDecodeError(path, f"{type(exc).__name__}: {exc}") from None
         return decode_image(data, path)
 
-    def subset(self, indices: Sequence[int]) -> "FileSource":
+    def subset(self, indices: Sequence[int]) -> FileSource:
         return FileSource(self.root, [self.relpaths[i] for i in indices])
 
 
@@ -95,7 +95,7 @@ class TarSource:
             raise ImageDecodeError(self.path(index), f"{type(exc).__name__}: {exc}") from None
         return decode_image(data, self.path(index))
 
-    def subset(self, indices: Sequence[int]) -> "TarSource":
+    def subset(self, indices: Sequence[int]) -> TarSource:
         return TarSource(self.reader, [self.indices[i] for i in indices])
 
 
@@ -203,7 +203,9 @@ def list_image_folder(
     """
     folder = Path(split_dir)
     if not folder.is_dir():
-        raise FileNotFoundError(f"ImageFolder split not found: {str(folder)!r} (expected <root>/<split>/<class>/<images>)")
+        raise FileNotFoundError(
+            f"ImageFolder split not found: {str(folder)!r} (expected <root>/<split>/<class>/<images>)"
+        )
     skipped: Skipped = []
     relpaths = walk_images(folder, skipped)
     found = sorted({r.split("/", 1)[0] for r in relpaths if "/" in r} | _class_dirs(folder), key=natural_key)

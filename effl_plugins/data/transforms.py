@@ -12,7 +12,8 @@ crop), run on a PIL view of the array, so that eval pixels equal what timm gives
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch

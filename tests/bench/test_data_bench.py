@@ -39,5 +39,10 @@ def test_tiny_data_bench_writes_both_loaders_and_the_steps(tmp_path):
     assert len(found) == 1 and found[0]["ratio"] > 0
     table = [line for line in breakdown_markdown(doc) if line.startswith("| ")]
     assert [line.split(" | ")[0] for line in table[1:]] == [
-        "| decode", "| random_resized_crop+flip", "| rand_augment", "| to_tensor+collate", "| total"]
+        "| decode",
+        "| random_resized_crop+flip",
+        "| rand_augment",
+        "| to_tensor+collate",
+        "| total",
+    ]
     assert table[-1].split(" | ")[2] == "100%"

@@ -25,8 +25,9 @@ def write_image(path: Path, rgb: np.ndarray) -> None:
     path.write_bytes(data.tobytes())
 
 
-def image_folder(root: Path, classes=("cat", "dog"), per_class=(3, 2), splits=("train", "val"), size=(30, 40),
-                 suffix=".png", seed=0) -> dict[str, np.ndarray]:
+def image_folder(
+    root: Path, classes=("cat", "dog"), per_class=(3, 2), splits=("train", "val"), size=(30, 40), suffix=".png", seed=0
+) -> dict[str, np.ndarray]:
     """``root/<split>/<class>/<i><suffix>``; returns {relative path: the RGB array written}."""
     rng = np.random.default_rng(seed)
     written = {}
@@ -43,9 +44,12 @@ def photo_folder(root: Path) -> dict[str, np.ndarray]:
     """Non-square real photos as lossless PNGs: train/val splits of two classes."""
     china, flower = load_sample_image("china.jpg"), load_sample_image("flower.jpg")
     photos = {
-        "train/china/a.png": china[:300, :420], "train/china/b.png": china[100:, 200:],
-        "train/flower/a.png": flower[:, 150:420], "train/flower/b.png": flower[50:380, :500],
-        "val/china/c.png": china[40:350, 60:600], "val/flower/c.png": flower[10:420, 300:560],
+        "train/china/a.png": china[:300, :420],
+        "train/china/b.png": china[100:, 200:],
+        "train/flower/a.png": flower[:, 150:420],
+        "train/flower/b.png": flower[50:380, :500],
+        "val/china/c.png": china[40:350, 60:600],
+        "val/flower/c.png": flower[10:420, 300:560],
     }
     for rel, img in photos.items():
         write_image(root / rel, np.ascontiguousarray(img))
@@ -69,5 +73,6 @@ def png_header_only(path: Path, width: int, height: int) -> None:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )

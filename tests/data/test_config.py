@@ -23,8 +23,13 @@ def test_model_config_is_timms(arch):
 
 def test_defaults_without_a_model_are_timms_imagenet_defaults():
     cfg = resolve_data_config()
-    assert cfg == DataConfig((3, 224, 224), "bicubic", timm.data.IMAGENET_DEFAULT_MEAN, timm.data.IMAGENET_DEFAULT_STD,
-                             timm.data.DEFAULT_CROP_PCT)
+    assert cfg == DataConfig(
+        (3, 224, 224),
+        "bicubic",
+        timm.data.IMAGENET_DEFAULT_MEAN,
+        timm.data.IMAGENET_DEFAULT_STD,
+        timm.data.DEFAULT_CROP_PCT,
+    )
 
 
 def test_saved_wins_over_model_and_overrides_win_over_saved():
@@ -32,8 +37,9 @@ def test_saved_wins_over_model_and_overrides_win_over_saved():
     saved = {"input_size": [3, 64, 48], "interpolation": "bilinear", "crop_pct": 0.5}
     cfg = resolve_data_config(model, saved=saved)
     assert (cfg.input_size, cfg.interpolation, cfg.crop_pct) == ((3, 64, 48), "bilinear", 0.5)
-    cfg = resolve_data_config(model, saved=saved, img_size=(40, 30), mean=0.5, std=[0.1, 0.2, 0.3],
-                              interpolation="nearest", crop_pct=1.0)
+    cfg = resolve_data_config(
+        model, saved=saved, img_size=(40, 30), mean=0.5, std=[0.1, 0.2, 0.3], interpolation="nearest", crop_pct=1.0
+    )
     assert cfg == DataConfig((3, 40, 30), "nearest", (0.5, 0.5, 0.5), (0.1, 0.2, 0.3), 1.0)
     assert resolve_data_config(img_size=96).input_size == (3, 96, 96)
 

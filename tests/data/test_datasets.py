@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import timm.data
 import torch
-from PIL import Image
 
 from effl_plugins.data import (
     UNLABELED,
@@ -34,7 +33,11 @@ def digits():
 def test_digits_split_matches_the_eager_loader(digits):
     eager = load_digits()
     assert (len(digits.labeled), len(digits.test), len(digits.unlabeled)) == (100, 360, 1337)
-    for ours, theirs in ((digits.labeled, eager.labeled), (digits.test, eager.test), (digits.unlabeled, eager.unlabeled)):
+    for ours, theirs in (
+        (digits.labeled, eager.labeled),
+        (digits.test, eager.test),
+        (digits.unlabeled, eager.unlabeled),
+    ):
         assert ours.ids == theirs.ids and torch.equal(ours.targets, theirs.targets)
     assert torch.equal(digits.hidden_targets, eager.hidden_targets)
     assert (digits.unlabeled.targets == UNLABELED).all() and digits.unlabeled_eval.ids == digits.unlabeled.ids
@@ -50,7 +53,9 @@ def test_digits_go_through_the_same_transforms(digits):
     raw = eager.labeled.images[7].permute(1, 2, 0).numpy()
     expected = train_transform(CFG)(raw, np.random.default_rng((0, 0, 7)))
     assert torch.equal(digits.labeled[7][0], expected)
-    assert torch.equal(digits.unlabeled_eval[3][0], eval_transform(CFG)(eager.unlabeled.images[3].permute(1, 2, 0).numpy()))
+    assert torch.equal(
+        digits.unlabeled_eval[3][0], eval_transform(CFG)(eager.unlabeled.images[3].permute(1, 2, 0).numpy())
+    )
 
 
 def test_per_item_randomness_is_seed_epoch_index():
@@ -105,7 +110,12 @@ def test_folders_stream_nothing_decoded_up_front(tmp_path, monkeypatch):
     real = sources_module.decode_image
     monkeypatch.setattr(sources_module, "decode_image", lambda data, path: decoded.append(path) or real(data, path))
     bundle = build_data(str(tmp_path), CFG, unlabeled=str(tmp_path / "extra"))
-    assert (len(bundle.labeled), len(bundle.test), len(bundle.unlabeled), len(bundle.unlabeled_eval)) == (300, 300, 20, 20)
+    assert (len(bundle.labeled), len(bundle.test), len(bundle.unlabeled), len(bundle.unlabeled_eval)) == (
+        300,
+        300,
+        20,
+        20,
+    )
     assert decoded == []
     assert bundle.labeled.ids[0] == "cat/0.jpg" and bundle.unlabeled.ids[0] == "u/cat/0.jpg"
     assert bundle.labeled.classes == ["cat", "dog"] and bundle.hidden_targets is None
@@ -120,8 +130,7 @@ def test_image_folder_photos_equal_timms_pipeline(tmp_path):
     cfg = DataConfig((3, 64, 80), "bicubic", (0.4, 0.5, 0.6), (0.2, 0.3, 0.25), 0.9)
     bundle = build_data(str(tmp_path), cfg)
     assert bundle.class_names == ["china", "flower"] and bundle.test.ids == ["china/c.png", "flower/c.png"]
-    timm_ds = timm.data.create_dataset("", root=str(tmp_path), split="validation",
-                                       class_map={"china": 0, "flower": 1})
+    timm_ds = timm.data.create_dataset("", root=str(tmp_path), split="validation", class_map={"china": 0, "flower": 1})
     timm_ds.transform = timm.data.create_transform(**cfg.to_dict(), is_training=False)
     mean, std = torch.tensor(cfg.mean).view(3, 1, 1), torch.tensor(cfg.std).view(3, 1, 1)
     for i in range(2):

@@ -32,7 +32,8 @@ def test_images_over_the_pixel_limit_are_skipped_before_decoding(tmp_path):
     assert len(bundle.labeled) == 5 and "cat/huge.png" not in bundle.labeled.ids
     reasons = dict(bundle.labeled.skipped)
     assert reasons[str(tmp_path / "train" / "cat" / "huge.png")] == (
-        "declares 60000x60000 = 3600000000 pixels, over max_image_pixels=89478485")
+        "declares 60000x60000 = 3600000000 pixels, over max_image_pixels=89478485"
+    )
     assert "20000x20000" in reasons[str(tmp_path / "train" / "dog" / "big.png")]
     with pytest.raises(ValueError, match="holds no usable images.*skipped 7"):  # the 30 x 40 images too
         build_data(str(tmp_path), CFG, max_image_pixels=30 * 40 - 1)

@@ -59,16 +59,21 @@ def _our_boxes(height, width, scale, ratio, n, seed):
     return np.array([rrc_params(height, width, scale, ratio, rng) for _ in range(n)])
 
 
-@pytest.mark.parametrize("size, scale, ratio", [((375, 500), (0.08, 1.0), (3 / 4, 4 / 3)),
-                                                ((200, 90), (0.3, 0.9), (0.5, 2.0))])
+@pytest.mark.parametrize(
+    "size, scale, ratio", [((375, 500), (0.08, 1.0), (3 / 4, 4 / 3)), ((200, 90), (0.3, 0.9), (0.5, 2.0))]
+)
 def test_rrc_samples_as_timm(size, scale, ratio):
     h, w = size
     ours, theirs = _our_boxes(h, w, scale, ratio, 3000, 0), _timm_boxes(h, w, scale, ratio, 3000, 0)
     for boxes in (ours, theirs):
         top, left, bh, bw = boxes.T
         assert (top >= 0).all() and (left >= 0).all() and (top + bh <= h).all() and (left + bw <= w).all()
-    for stat in (lambda b: b[:, 2] * b[:, 3] / (h * w), lambda b: np.log(b[:, 3] / b[:, 2]),
-                 lambda b: (b[:, 0] + b[:, 2] / 2) / h, lambda b: (b[:, 1] + b[:, 3] / 2) / w):
+    for stat in (
+        lambda b: b[:, 2] * b[:, 3] / (h * w),
+        lambda b: np.log(b[:, 3] / b[:, 2]),
+        lambda b: (b[:, 0] + b[:, 2] / 2) / h,
+        lambda b: (b[:, 1] + b[:, 3] / 2) / w,
+    ):
         assert ks_2samp(stat(ours), stat(theirs)).pvalue > 1e-3
     area = ours[:, 2] * ours[:, 3] / (h * w)
     assert area.min() >= scale[0] * 0.95 and area.max() <= 1.0
