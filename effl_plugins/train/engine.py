@@ -341,7 +341,8 @@ class Engine:
                                          f"{step + 1}: lower --lr, set --clip-grad, or check the data")
             self.optimizer.zero_grad(set_to_none=True)
             return 0.0
-        scaled = loss / c.grad_accum_steps
+        group_start = step - step % c.grad_accum_steps  # a short last group averages its own micro-batches (timm)
+        scaled = loss / min(c.grad_accum_steps, steps - group_start)
         with self._no_sync(not last_micro):
             (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
         if last_micro:

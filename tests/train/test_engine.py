@@ -10,7 +10,7 @@ import torch
 
 from effl_plugins.data import TensorImageDataset
 from effl_plugins.testing import small_digits
-from effl_plugins.train import NonFiniteLossError, SupervisedTask, TrainConfig, evaluate
+from effl_plugins.train import Engine, NonFiniteLossError, SupervisedTask, TrainConfig, evaluate
 from effl_plugins.train.engine import _amp_dtype
 from effl_plugins.train.inputs import ModelInput
 from effl_plugins.train.rundir import CSV_COLUMNS
@@ -61,13 +61,17 @@ def test_evaluate_counts_exactly_and_skips_unlabeled_rows():
     assert result["loss"] == pytest.approx(expected.item(), rel=1e-6)
 
 
-def test_gradient_accumulation_equals_one_larger_batch(data):
+@pytest.mark.parametrize("images", [32, 24], ids=["whole-groups", "short-last-group"])
+def test_gradient_accumulation_equals_one_larger_batch(data, images):
+    """Batches of 8 accumulated in twos step as batches of 16; with 24 images the last group holds one
+    micro-batch and, as in timm's train.py, its loss is divided by 1, not 2 (8 images, as the last batch of 16)."""
+    train = data.labeled if images == 32 else torch.utils.data.Subset(data.labeled, range(images))
     finals = []
     for batch_size, accum in ((16, 1), (8, 2)):
         task = SupervisedTask(model("test_vit", img_size=32), model_input(data))
-        config = _config(epochs=2, batch_size=batch_size, grad_accum_steps=accum, opt="momentum", momentum=0.0,
+        config = _config(epochs=1, batch_size=batch_size, grad_accum_steps=accum, opt="momentum", momentum=0.0,
                          lr=0.05, sched="none")
-        engine(task, data, None, config).fit()
+        Engine(task, train, data.test, config, num_classes=10).fit()
         finals.append({k: v.detach().clone() for k, v in task.model.state_dict().items()})
     initial = model("test_vit", img_size=32).state_dict()
     assert any(not torch.equal(initial[k], finals[0][k]) for k in initial)
