@@ -43,6 +43,9 @@ class DataWarning(UserWarning):
 def declared_size(file: str | os.PathLike | BinaryIO) -> tuple[int, int]:
     """``(width, height)`` from the image header, without decoding the pixels.
 
+    PIL's own decompression-bomb check (which refuses to open at twice ``PIL.Image.MAX_IMAGE_PIXELS``)
+    is lifted for this one header read, so that the caller sees the declared size and applies its limit.
+
     Raises:
         ImageDecodeError: the header is not an image PIL recognises.
     """

@@ -233,8 +233,14 @@ def list_image_folder(
 
 
 def _class_dirs(folder: Path) -> set[str]:
+    """Names of the sub-folders of ``folder`` (an unreadable one is already in the walk's ``skipped``)."""
+    try:
+        with os.scandir(folder) as it:
+            entries = list(it)
+    except OSError:
+        return set()
     dirs = set()
-    for entry in os.scandir(folder):
+    for entry in entries:
         try:
             if entry.is_dir():
                 dirs.add(entry.name)

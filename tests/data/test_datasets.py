@@ -157,6 +157,21 @@ def test_tar_splits_read_through_timm(tmp_path):
     assert torch.equal(batches[0], batches[1])
 
 
+def test_tar_photos_equal_timms_tar_pipeline(tmp_path):
+    photo_folder(tmp_path / "folder")
+    tar_splits(tmp_path / "folder", tmp_path / "tars")
+    cfg = DataConfig((3, 56, 72), "bicubic", (0.5, 0.4, 0.3), (0.2, 0.2, 0.3), 0.8)
+    bundle = build_data(str(tmp_path / "tars"), cfg)
+    timm_ds = timm.data.create_dataset("", root=str(tmp_path / "tars" / "val.tar"), split="validation")
+    timm_ds.transform = timm.data.create_transform(**cfg.to_dict(), is_training=False)
+    mean, std = torch.tensor(cfg.mean).view(3, 1, 1), torch.tensor(cfg.std).view(3, 1, 1)
+    assert bundle.test.ids == ["china/c.png", "flower/c.png"]
+    for i in range(2):
+        (ours, target), (theirs, their_target) = bundle.test[i], timm_ds[i]
+        assert target == their_target and ours.shape == (3, 56, 72)
+        assert (ours.double() / 255 - (theirs.double() * std + mean)).abs().max() <= 1 / 255 + 1e-6
+
+
 def test_bad_specs(tmp_path):
     with pytest.raises(FileNotFoundError, match="--data must be 'digits' or a dataset root"):
         build_data(str(tmp_path / "nope"), CFG)

@@ -11,7 +11,7 @@ import timm.data  # noqa: F401 (imported at collection: the transforms need it)
 from effl_plugins.data import DataConfig, DataWarning, ImageDecodeError, build_data, create_loader, declared_size
 from effl_plugins.data.sources import walk_images
 
-from .helpers import image_folder, png_header_only, random_image, write_image
+from .helpers import image_folder, png_header_only, random_image, tar_splits, write_image
 
 CFG = DataConfig((3, 16, 16), "bilinear", (0.5,) * 3, (0.5,) * 3, 1.0)
 
@@ -121,3 +121,28 @@ def test_an_unlabeled_folder_without_images_is_an_error(tmp_path):
         build_data("digits", CFG, unlabeled=str(tmp_path / "none"))
     with pytest.raises(FileNotFoundError, match="--unlabeled folder not found"):
         build_data("digits", CFG, unlabeled=str(tmp_path / "absent"))
+
+
+def test_unreadable_files_are_reported(tmp_path, monkeypatch):
+    image_folder(tmp_path)
+    locked = str(tmp_path / "train" / "cat" / "1.png")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: path != locked and real_access(path, mode))
+    bundle = build_data(str(tmp_path), CFG)
+    assert (
+        "cat/1.png" not in bundle.labeled.ids
+        and (locked, "unreadable file (permission denied)") in bundle.labeled.skipped
+    )
+
+
+def test_tar_val_class_missing_from_train_and_empty_tars(tmp_path):
+    image_folder(tmp_path / "folder")
+    write_image(tmp_path / "folder" / "val" / "bird" / "0.png", random_image(np.random.default_rng(0), 10, 10))
+    tar_splits(tmp_path / "folder", tmp_path / "tars")
+    with pytest.raises(ValueError, match=r"val.tar' has classes the train split lacks: \['bird'\]"):
+        build_data(str(tmp_path / "tars"), CFG)
+    (tmp_path / "empty" / "train").mkdir(parents=True)
+    (tmp_path / "empty" / "val").mkdir()
+    tar_splits(tmp_path / "empty", tmp_path / "empty_tars")
+    with pytest.raises(ValueError, match="train.tar' holds no images timm can read"):
+        build_data(str(tmp_path / "empty_tars"), CFG)
