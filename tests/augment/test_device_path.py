@@ -130,9 +130,10 @@ def _launches(run) -> int:
 
 
 def _count(num_ops: int, ops=None, op_by_op: bool = False) -> int:
-    """Launches of one device-path call (or of the op-by-op path) at N = ``num_ops`` on a 16x3x64x64 float batch."""
+    """Launches of one device-path call (or of the op-by-op path) at N = ``num_ops`` on 16 float images; the
+    count does not depend on the image size (above 2x2), so the images are small."""
     aug = ep.create_augmentation("rand_augment", num_ops=num_ops, magnitude=9, ops=ops)
-    x = torch.rand(16, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(16, 3, 24, 24, generator=torch.Generator().manual_seed(0))
     aug(x, generator=torch.Generator().manual_seed(1))
     checked = aug._checked(aug.last_params, len(x))
     path = aug._apply_op_by_op if op_by_op else aug._apply_device_path
@@ -140,9 +141,9 @@ def _count(num_ops: int, ops=None, op_by_op: bool = False) -> int:
 
 
 def test_op_count_is_a_constant_per_slot_whatever_the_op_set():
-    counts = {n: _count(n) for n in (1, 2, 3, 4)}
+    counts = {n: _count(n) for n in (1, 2, 4)}
     per_slot = counts[2] - counts[1]
-    assert counts[3] - counts[2] == per_slot and counts[4] - counts[3] == per_slot
+    assert counts[4] - counts[2] == 2 * per_slot
     # measured: 262 + 73 per slot (335 at N=2, 481 at N=4); op by op on an accelerator (each op on the whole
     # batch, then torch.where): 1,006 at N=2 and 1,954 at N=4
     assert per_slot <= 75 and counts[2] <= 340 and counts[4] <= 490, counts

@@ -57,6 +57,7 @@ def plugin(fake_distributions):
     )
 
 
+@pytest.mark.slow
 def test_plugin_components_get_rows_and_everything_lands_in_out(plugin, tiny_runs, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "chosen"
