@@ -111,6 +111,9 @@ def _constants(
             space.amount_dtype,
         ),
         "signed": per_op({name: 1.0 for name in (*_WARPS, *_ENHANCE)}) > 0,
+        "geometric": per_op({name: 1.0 for name in _WARPS}) > 0,
+        # torchvision's linspace(start, end, 31) of the ops read at bin M: solarize's threshold, translate's shift
+        "start": per_op({"solarize": 1.0}),
         "end": per_op({"translate_x": ends[0], "translate_y": ends[1]}),
         "kinds": torch.tensor([op_names.index(kind) if kind in op_names else -1 for kind in _KINDS], device=device),
         "centre": torch.tensor([[(width - 1) / 2, (height - 1) / 2], [_SHEAR_CORNER, _SHEAR_CORNER]], device=device),
@@ -130,15 +133,15 @@ def _slot_params(const: dict, space: MagnitudeSpace, ops, magnitude, sign) -> di
     amount = (torch.where(const["signed"][ops], sign, 1.0).to(dtype) * const["top"][ops]) * magnitude.to(dtype)
     factor = (1.0 + (sign.double() * space.enhance) * magnitude.double()).float()
     named = dict(zip(_KINDS, (ops.unsqueeze(-1) == const["kinds"]).unbind(-1)))
-    shift = sign * torch.trunc(bin_value(0.0, const["end"][ops], magnitude))
-    geometric = named["rotate"] | named["shear_x"] | named["shear_y"]
+    binned = bin_value(const["start"][ops], const["end"][ops], magnitude)  # one evaluation serves both ops
+    shift = sign * torch.trunc(binned)
     return {
         "factor_point": torch.where(named["brightness"] | named["contrast"], factor, 1.0),
         "contrast": named["contrast"],
         "factor_color": torch.where(named["color"], factor, 1.0),
         "factor_sharp": torch.where(named["sharpness"], factor, 1.0),
         "bits": torch.where(named["posterize"], 8 - torch.round(amount).long(), 8),
-        "threshold": torch.where(named["solarize"], bin_value(1.0, 0.0, magnitude), 2.0),
+        "threshold": torch.where(named["solarize"], binned, 2.0),
         "auto_contrast": named["auto_contrast"],
         "equalize": named["equalize"],
         "angle": torch.where(named["rotate"], amount.float(), 0.0),
@@ -149,7 +152,6 @@ def _slot_params(const: dict, space: MagnitudeSpace, ops, magnitude, sign) -> di
         "shift": torch.stack(
             [torch.where(named["translate_x"], shift, 0.0), torch.where(named["translate_y"], shift, 0.0)], -1
         ),
-        "warped": (geometric | named["translate_x"] | named["translate_y"]).any(1),
     }
 
 
@@ -186,9 +188,9 @@ def _statistics(images: torch.Tensor, grey: torch.Tensor):
     return mean, low, high, quantized, equalize_luts(quantized)
 
 
-def _stretch(values, low, high, applied, bound: float):
+def _stretch(values, low, high, unchosen, bound: float):
     """auto_contrast's map (:func:`effl_plugins.augment.auto_contrast.stretch` before its clamp)."""
-    keep = (high == low) | ~applied
+    keep = (high == low) | unchosen
     inv_scale = torch.where(keep, 1.0, (high - low) * (1.0 / bound))
     return (values - torch.where(keep, 0.0, low)) / inv_scale
 
@@ -220,7 +222,7 @@ def _slot_uint8(images, p, ramp, weights):
     mean, low, high, _, equalized = _statistics(images, grey)
     table = torch.addcmul(ramp * p["factor_point"], mean * p["contrast"], p["one_minus_point"])
     table = (
-        _stretch(table, low.to(torch.float32), high.to(torch.float32), p["auto_contrast"], 255.0)
+        _stretch(table, low.to(torch.float32), high.to(torch.float32), p["not_auto_contrast"], 255.0)
         .clamp_(0, 255)
         .to(torch.uint8)
     )
@@ -239,8 +241,8 @@ def _slot_float(images, p):  # p["smooth"]: the smoothing kernel
     grey = luma(images)
     mean, low, high, quantized, equalized = _statistics(images, grey)
     values = torch.addcmul(images * p["factor_point"], mean * p["contrast"], p["one_minus_point"]).clamp_(0, 1)
-    values = _stretch(values, low, high, p["auto_contrast"], 1.0).clamp_(0, 1)
-    posterized = torch.minimum(torch.floor(values * p["levels"]), p["levels"] - 1) / p["levels"]
+    values = _stretch(values, low, high, p["not_auto_contrast"], 1.0).clamp_(0, 1)
+    posterized = torch.minimum(torch.floor(values * p["levels"]), p["top_level"]) / p["levels"]
     values = torch.where(p["posterize"], posterized, values)
     values = torch.where((values >= p["threshold"]) & p["solarize"], 1 - values, values)
     values = torch.where(p["equalize"], apply_lut(quantized, equalized).to(images.dtype) / 255, values)
@@ -268,7 +270,7 @@ def _per_slot(const: dict, params: dict, images: torch.Tensor) -> list[dict]:
         "contrast": split(params["contrast"].to(compute)),
         "factor_color": split(factor_color),
         "one_minus_color": split(1 - factor_color),
-        "auto_contrast": split(params["auto_contrast"]),
+        "not_auto_contrast": split(~params["auto_contrast"]),
         "equalize": split(params["equalize"]),
         "solarize": split(params["threshold"] <= 1),
     }
@@ -283,7 +285,8 @@ def _per_slot(const: dict, params: dict, images: torch.Tensor) -> list[dict]:
         )
         columns["level"] = split(solarize_level(params["threshold"]).clamp_(max=255).to(torch.uint8))
     else:
-        columns["levels"] = split(torch.pow(2.0, params["bits"].to(compute)))
+        levels = torch.pow(2.0, params["bits"].to(compute))
+        columns["levels"], columns["top_level"] = split(levels), split(levels - 1)
         columns["posterize"] = split(params["bits"] < 8)
         columns["threshold"] = split(params["threshold"].to(compute))
     return [{key: values[slot] for key, values in columns.items()} for slot in range(slots)]
@@ -325,4 +328,6 @@ def rand_augment_batch(
     warped = warp_affine_fused(out, _geometry(const, params), interpolation, const["fill"])
     # the identity warps a sample onto itself, but the bilinear blend runs in float32:
     # float64 samples without geometry are kept as they are
-    return warped if images.dtype != torch.float64 else torch.where(params["warped"].view(-1, 1, 1, 1), warped, out)
+    if images.dtype != torch.float64:
+        return warped
+    return torch.where(const["geometric"][ops].any(1).view(-1, 1, 1, 1), warped, out)
