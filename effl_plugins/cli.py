@@ -12,7 +12,7 @@ from typing import Sequence
 from . import __version__
 from .errors import EfflError
 
-__all__ = ["main", "build_parser", "COMMANDS"]
+__all__ = ["main", "build_parser", "COMMANDS", "command_reference"]
 
 #: Subcommand modules under ``effl_plugins.commands``, in the order ``effl --help`` lists them.
 COMMANDS = ("list", "info", "plugins", "augment", "pseudo_label", "self_train", "demo", "bench", "finetune", "distill",
@@ -45,6 +45,28 @@ def build_parser(plugin_commands: bool = True) -> argparse.ArgumentParser:
 
         add_plugin_commands(subparsers)
     return parser
+
+
+def command_reference(width: int = 100) -> str:
+    """Every built-in command's ``--help``, as Markdown (``docs/commands.md`` is this text)."""
+    import os
+
+    previous = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(width)  # argparse wraps to $COLUMNS: a fixed width gives a stable text
+    try:
+        parser = build_parser(plugin_commands=False)
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parts = ["# The `effl` command\n", "Generated from `--help` (`python -c 'from effl_plugins.cli import "
+                 "command_reference; print(command_reference(), end=\"\")' > docs/commands.md`).\n",
+                 "```\n" + parser.format_help() + "```\n"]
+        for name, sub in subparsers.choices.items():
+            parts.append(f"## effl {name}\n\n```\n{sub.format_help()}```\n")
+        return "\n".join(parts)
+    finally:
+        if previous is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = previous
 
 
 def main(argv: Sequence[str] | None = None) -> int:
