@@ -13,12 +13,12 @@ set -u
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 NO_ALBUMENTATIONS_UPDATE=1
 
-if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
+if command -v nvidia-smi >/dev/null 2>&1 && ! nvidia-smi -L >/dev/null 2>&1; then
     echo "gpu_check: no NVIDIA GPU on this machine (nvidia-smi finds none); nothing was run" >&2
     exit 2
 fi
 if ! python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
-    echo "gpu_check: torch sees no CUDA device (is the CUDA build of torch installed?); nothing was run" >&2
+    echo "gpu_check: no CUDA device: torch sees none (no GPU, or a CPU-only build of torch); nothing was run" >&2
     exit 2
 fi
 
