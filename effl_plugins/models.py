@@ -14,12 +14,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import CheckpointError
+from .errors import CheckpointError, EfflError
 
 __all__ = ["parse_model_spec", "create_model", "load_state_dict", "UnknownModelError"]
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(EfflError, ValueError):
     """The model name is not one of timm's architectures."""
 
 
@@ -68,8 +68,24 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return state
 
 
+def _check_values(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], path: Path) -> None:
+    """Refuse weights that would train to NaN (non-finite values) or lose meaning by a silent cast
+    (an integer or boolean tensor where the model holds floats)."""
+    for key, tensor in state.items():
+        target = own.get(key)
+        if target is None:
+            continue
+        if target.is_floating_point() and not tensor.is_floating_point():
+            raise CheckpointError(f"checkpoint {str(path)!r}: {key!r} holds {tensor.dtype} values where the model "
+                                  f"expects {target.dtype}; refusing a silent cast")
+        if tensor.is_floating_point() and tensor.numel() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CheckpointError(f"checkpoint {str(path)!r}: {key!r} holds {bad} NaN or infinite values")
+
+
 def _load_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path, name: str) -> None:
     own = model.state_dict()
+    _check_values(own, state, path)
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     mismatched = [k for k in own if k in state and state[k].shape != own[k].shape]

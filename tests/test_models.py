@@ -44,3 +44,26 @@ def test_other_architecture_and_unsafe_files_are_refused(tmp_path):
     torch.save({"model": {"w": torch.ones(1)}, "code": print}, tmp_path / "code.pt")
     with pytest.raises(CheckpointError, match="weights only"):
         create_model(f"test_resnet:{tmp_path / 'code.pt'}", 10)
+
+
+def test_checkpoint_values_that_would_train_to_nan_or_be_cast_are_refused(tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    from effl_plugins.errors import CheckpointError, EfflError
+    from effl_plugins.models import UnknownModelError, create_model
+
+    state = {k: v.clone() for k, v in timm.create_model("test_resnet", num_classes=10).state_dict().items()}
+    key = next(k for k, v in state.items() if v.is_floating_point() and v.ndim == 4)
+    nan = dict(state)
+    nan[key] = nan[key].clone()
+    nan[key][0, 0, 0, 0] = float("nan")
+    save_file(nan, str(tmp_path / "nan.safetensors"))
+    with pytest.raises(CheckpointError, match=f"{key!r} holds 1 NaN or infinite values"):
+        create_model(f"test_resnet:{tmp_path / 'nan.safetensors'}", 10)
+    ints = dict(state)
+    ints[key] = ints[key].round().to(torch.int32)
+    save_file(ints, str(tmp_path / "int.safetensors"))
+    with pytest.raises(CheckpointError, match="holds torch.int32 values where the model expects torch.float32"):
+        create_model(f"test_resnet:{tmp_path / 'int.safetensors'}", 10)
+    assert issubclass(UnknownModelError, EfflError)
