@@ -87,17 +87,33 @@ def run_strategy(args: argparse.Namespace, *, command: str, strategy: str, model
     out = settings["out"]
     if main:
         out = check_run_directory(out, resume=settings["resume"], overwrite=settings["overwrite"])
+    created = out is not None and not out.exists()
     lock = exclusive_lock(out, what="run directory") if out is not None and main else contextlib.nullcontext()
-    with lock:
-        built = _build_strategy(strategy, model, settings, strategy_kwargs)
-        config = resolve_model_data_config(model, settings)
-        bundle = _build_data(data, config, settings, unlabeled, num_labeled)
-        built.run_args = {**run_record(settings, command), "data": data, "unlabeled": unlabeled}
-        built.resume_override = bool(settings["resume_override"])
-        summary = built.run(bundle, out_dir=settings["out"], resume=settings["resume"])
+    try:
+        with lock:
+            built = _build_strategy(strategy, model, settings, strategy_kwargs)
+            config = resolve_model_data_config(model, settings)
+            bundle = _build_data(data, config, settings, unlabeled, num_labeled)
+            built.run_args = {**run_record(settings, command), "data": data, "unlabeled": unlabeled}
+            built.resume_override = bool(settings["resume_override"])
+            summary = built.run(bundle, out_dir=settings["out"], resume=settings["resume"])
+    except BaseException:
+        if created:
+            _remove_if_only_lock(out)
+        raise
     if main:
         print(json.dumps({k: v for k, v in summary.items() if k not in ("config", "history")}, indent=2))
     return 0
+
+
+def _remove_if_only_lock(out) -> None:
+    """A run refused before it wrote anything leaves no directory behind (it made it only for its lock)."""
+    try:
+        if [p.name for p in out.iterdir()] == ["lock"]:
+            (out / "lock").unlink()
+            out.rmdir()
+    except OSError:
+        pass
 
 
 def _build_strategy(name: str, model: str, settings: dict[str, Any], extra: dict[str, Any]):
