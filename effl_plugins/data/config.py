@@ -37,6 +37,8 @@ class DataConfig:
         mean, std: per-channel normalisation on the 0..1 scale (``C`` values each).
         crop_pct: eval resize to ``size / crop_pct``, then a centre crop of ``size``; in ``(0, 1]``.
 
+    timm's ``crop_mode`` is not carried: the eval transform is always timm's default centre crop.
+
     Example:
         >>> cfg = DataConfig((3, 32, 32), "bilinear", (0.5,) * 3, (0.25,) * 3, 1.0)
         >>> DataConfig.from_dict(cfg.to_dict()) == cfg
