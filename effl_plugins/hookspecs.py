@@ -6,7 +6,8 @@ A plugin is a module named by an entry point in the ``effl_plugins`` group::
 
     @ep.hookimpl
     def register_augmentations(register):
-        register("my_blur", MyBlur, backend="batch")   # backend: "batch" (default) | "image"
+        register("my_blur", batch=MyBlur, image=MyBlurImage)   # both backends in one call
+        register("my_mix", MyMix, backend="batch")             # or one backend: "batch" (default) | "image"
 
     @ep.hookimpl
     def register_losses(register):
@@ -28,7 +29,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 @hookspec
 def register_augmentations(register):
-    """Register augmentations: ``register(name, factory, backend="batch")``.
+    """Register augmentations: ``register(name, batch=factory, image=factory)`` (either keyword may be
+    left out), or one backend at a time with ``register(name, factory, backend="batch")``.
 
     A "batch" factory builds an ``nn.Module`` called as ``aug(images, targets=None, *, generator=None)``
     on ``[B, C, H, W]`` tensors; an "image" factory builds a callable ``t(img, rng=None)`` on one

@@ -24,9 +24,10 @@ import re
 import signal
 import threading
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import pluggy
 
@@ -136,7 +137,8 @@ class PluginManager:
                 return
             self._loaded = True
             for ep_name, dist_name, version, ep in self._entry_points():
-                plugin_name = ep_name if _normalize(dist_name or "") == BUILTIN_DISTRIBUTION else f"{dist_name}:{ep_name}"
+                builtin = _normalize(dist_name or "") == BUILTIN_DISTRIBUTION
+                plugin_name = ep_name if builtin else f"{dist_name}:{ep_name}"
                 with _watch_sigint() as watch:
                     try:
                         module = ep.load()
@@ -226,9 +228,11 @@ class PluginManager:
                     continue
                 registry = self.registries[family]
 
-                def register(name, factory, backend=None, *, _registry=registry):
-                    backend = _registry.validate(name, factory, backend, info.name)
-                    staged.append(Component(_registry.family, name, factory, backend, info.name, info.distribution, info.version))
+                def register(name, factory=None, backend=None, *, batch=None, image=None, _registry=registry):
+                    pairs = _registry.registrations(name, factory, backend, info.name, batch=batch, image=image)
+                    for one, kind in pairs:
+                        staged.append(Component(_registry.family, name, one, kind, info.name, info.distribution,
+                                                info.version))
 
                 impl.function(register=register)
         return staged
@@ -244,7 +248,8 @@ class PluginManager:
         name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin)}"
         with self._lock:
             if name in self.infos or self.pm.has_plugin(name):
-                raise ValueError(f"a plugin named {name!r} is already registered; unregister it first or pick another name")
+                raise ValueError(f"a plugin named {name!r} is already registered; "
+                                 "unregister it first or pick another name")
             try:
                 self._add(plugin, name, distribution, None, strict=True)
             except PluginLoadError:

@@ -128,3 +128,87 @@ def test_backend_on_non_augmentation_is_rejected():
     module = plugin_module("lossbackend", register_losses=lambda r: r("x_loss", dict, backend="batch"))
     with pytest.raises(ep.PluginLoadError, match="losses take no backend"):
         ep.register_plugin(module, "lossbackend")
+
+
+class _BatchOp:
+    """A batch op."""
+
+
+class _ImageOp:
+    """An image op."""
+
+
+def test_register_both_backends_in_one_call():
+    module = plugin_module("both", register_augmentations=lambda r: r("both_op", batch=_BatchOp, image=_ImageOp))
+    ep.register_plugin(module, "both")
+    try:
+        assert ep.component_info("augmentations", "both_op")["backends"] == ["batch", "image"]
+        assert isinstance(ep.create_augmentation("both_op"), _BatchOp)
+        assert isinstance(ep.create_augmentation("both_op", backend="image"), _ImageOp)
+        info = next(p for p in ep.plugin_info() if p.name == "both")
+        assert info.components == ["augmentations:both_op[batch]", "augmentations:both_op[image]"]
+    finally:
+        ep.unregister_plugin("both")
+
+
+def test_register_one_backend_by_keyword():
+    module = plugin_module("imgkw", register_augmentations=lambda r: r("image_kw_op", image=_ImageOp))
+    ep.register_plugin(module, "imgkw")
+    try:
+        assert ep.list_augmentations("image_kw_op", backend="image") == ["image_kw_op"]
+        assert ep.list_augmentations("image_kw_op", backend="batch") == []
+    finally:
+        ep.unregister_plugin("imgkw")
+
+
+def test_register_per_backend_form_unchanged():
+    def hook(r):
+        r("per_backend_op", _BatchOp)  # batch by default
+        r("per_backend_op", _ImageOp, backend="image")
+        r("per_backend_op2", factory=_BatchOp, backend="batch")
+
+    ep.register_plugin(plugin_module("perbackend", register_augmentations=hook), "perbackend")
+    try:
+        assert ep.component_info("augmentations", "per_backend_op")["backends"] == ["batch", "image"]
+        assert ep.component_info("augmentations", "per_backend_op2")["backends"] == ["batch"]
+    finally:
+        ep.unregister_plugin("perbackend")
+
+
+def test_register_both_backends_detects_duplicates():
+    module = plugin_module("dupboth", register_augmentations=lambda r: r("brightness", batch=_BatchOp, image=_ImageOp))
+    with pytest.raises(ep.DuplicateComponentError, match="brightness"):
+        ep.register_plugin(module, "dupboth")
+    assert ep.component_info("augmentations", "brightness")["plugin"] == "augment"
+    assert "dupboth" not in [p.name for p in ep.plugin_info()]
+
+    def twice(r):
+        r("twice_op", _BatchOp)
+        r("twice_op", batch=_BatchOp, image=_ImageOp)
+
+    with pytest.raises(ep.DuplicateComponentError, match="twice_op"):
+        ep.register_plugin(plugin_module("twice", register_augmentations=twice), "twice")
+    assert "twice_op" not in ep.list_augmentations()
+
+
+@pytest.mark.parametrize(
+    "family, call, error, words",
+    [
+        ("augmentations", lambda r: r("no_factory"), TypeError, "needs a factory"),
+        ("augmentations", lambda r: r("kw_bad", batch=_BatchOp, image=42), TypeError, "must be callable"),
+        ("augmentations", lambda r: r("kw_both", _BatchOp, image=_ImageOp), ValueError, "ambiguous"),
+        ("augmentations", lambda r: r("kw_backend", batch=_BatchOp, backend="image"), ValueError, "not both"),
+        ("losses", lambda r: r("kw_loss", batch=dict), ValueError, "losses take no backend"),
+        ("strategies", lambda r: r("no_factory"), TypeError, "needs a factory"),
+    ],
+)
+def test_bad_keyword_register_calls_register_nothing(family, call, error, words):
+    def hook(r):
+        r("before_bad_call", dict, **({"backend": "batch"} if family == "augmentations" else {}))
+        call(r)
+
+    module = plugin_module("kwbad", **{f"register_{family}": hook})
+    with pytest.raises(ep.PluginLoadError) as info:
+        ep.register_plugin(module, "kwbad")
+    assert isinstance(info.value.cause, error) and words in str(info.value) and "kwbad" in str(info.value)
+    assert "before_bad_call" not in getattr(ep, f"list_{family}")()
