@@ -68,7 +68,7 @@ __all__ = [
     "LockHeldError",
     # submodules, imported on first attribute access
     "augment",
-    "distill",
+    "losses",
     "selftrain",
     "strategies",
     "data",
@@ -77,12 +77,16 @@ __all__ = [
     "testing",
 ]
 
-_LAZY_SUBMODULES = {"augment", "distill", "selftrain", "strategies", "data", "train", "finetune", "testing"}
+_LAZY_SUBMODULES = {"augment", "losses", "selftrain", "strategies", "data", "train", "finetune", "testing"}
+# Earlier names of moved packages, still resolved so that code written against them keeps working.
+_MOVED = {"distill": "losses"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
+    if name in _MOVED:
+        return importlib.import_module(f".{_MOVED[name]}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -10,7 +10,8 @@ student gradient (``3 B C``).
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 
@@ -38,22 +39,37 @@ def loss_cases(quick: bool) -> list[dict[str, Any]]:
     return [dict(zip(keys, values)) for values in itertools.product(*FULL_PRODUCT.values())]
 
 
-def _implementations(name: str, module: torch.nn.Module, compile_peers: bool, batch: int, classes: int, device) -> Iterable[tuple[str, Callable, str]]:
+def _implementations(
+    name: str, module: torch.nn.Module, compile_peers: bool, batch: int, classes: int, device
+) -> Iterable[tuple[str, Callable, str]]:
     """(impl, callable(s, t) -> scalar loss, note) rows for one loss."""
     if name == "kd":
-        from ..distill.kd import kd_divergence_reference
+        from ..losses.functional import kd_divergence_reference
 
         temperature = module.temperature
-        yield "effl", lambda s, t: module(s, t)["loss"], "fused: analytic gradient (Triton on CUDA, chunked rows on CPU)"
+        yield (
+            "effl",
+            lambda s, t: module(s, t)["loss"],
+            "fused: analytic gradient (Triton on CUDA, chunked rows on CPU)",
+        )
 
         def reference(s, t):
             return kd_divergence_reference(s, t, temperature)
     else:
-        targets = torch.randint(0, classes, (batch,), generator=torch.Generator().manual_seed(1)).to(device) if name in NEEDS_TARGETS else None
-        yield "effl", lambda s, t: module(s, t, targets)["loss"], "eager" + (" (with class-id targets)" if targets is not None else "")
+        targets = (
+            torch.randint(0, classes, (batch,), generator=torch.Generator().manual_seed(1)).to(device)
+            if name in NEEDS_TARGETS
+            else None
+        )
+        yield (
+            "effl",
+            lambda s, t: module(s, t, targets)["loss"],
+            "eager" + (" (with class-id targets)" if targets is not None else ""),
+        )
 
         def reference(s, t):
             return module(s, t, targets)["loss"]
+
     if name == "kd":
         yield "eager reference", reference, "log_softmax + kl_div, autograd"
     if compile_peers:
@@ -62,18 +78,23 @@ def _implementations(name: str, module: torch.nn.Module, compile_peers: bool, ba
 
 def _step(fn: Callable, backward: bool) -> Callable:
     if not backward:
+
         def forward(s, t):
             with torch.no_grad():
                 return fn(s, t)
+
         return forward
 
     def forward_backward(s, t):
         s.grad = None
         fn(s, t).backward()
+
     return forward_backward
 
 
-def run_loss_bench(recorder: Recorder, *, quick: bool, cases: list[dict] | None = None, losses: Iterable[str] | None = None) -> None:
+def run_loss_bench(
+    recorder: Recorder, *, quick: bool, cases: list[dict] | None = None, losses: Iterable[str] | None = None
+) -> None:
     """``losses``: any registered losses (default: :data:`LOSSES`); KD is also timed against its eager reference."""
     import effl_plugins as ep
 
@@ -85,8 +106,13 @@ def run_loss_bench(recorder: Recorder, *, quick: bool, cases: list[dict] | None 
         element = torch.empty((), dtype=dtype).element_size()
         buffers = rotation_count(2 * batch * classes * element, cache_bytes(device))
         gen = torch.Generator(device="cpu").manual_seed(0)
-        pairs = [((torch.randn(batch, classes, generator=gen) * 3).to(device, dtype), (torch.randn(batch, classes, generator=gen) * 3).to(device, dtype))
-                 for _ in range(buffers)]
+        pairs = [
+            (
+                (torch.randn(batch, classes, generator=gen) * 3).to(device, dtype),
+                (torch.randn(batch, classes, generator=gen) * 3).to(device, dtype),
+            )
+            for _ in range(buffers)
+        ]
         grad_pairs = [(s.clone().requires_grad_(True), t) for s, t in pairs]
         for name in losses:
             if name not in available:
@@ -95,14 +121,30 @@ def run_loss_bench(recorder: Recorder, *, quick: bool, cases: list[dict] | None 
             try:
                 module = ep.create_loss(name, **LOSS_KWARGS.get(name, {})).to(device)
                 implementations = list(_implementations(name, module, compile_peers, batch, classes, device))
-                implementations[0][1](*pairs[0])  # a loss that cannot run on (student, teacher) logits is reported, not fatal
+                implementations[0][1](
+                    *pairs[0]
+                )  # a loss that cannot run on (student, teacher) logits is reported, not fatal
             except Exception as exc:
                 recorder.skip(name, "effl", case, f"{type(exc).__name__}: {exc}")
                 continue
             for backward in (False, True):
                 mode = "fwd+bwd" if backward else "fwd"
                 moved = (3 if backward else 2) * batch * classes * element
-                recorder.measure_group([dict(op=name, impl=impl, semantics="deterministic", mode=mode, case=case, items=batch, nbytes=moved,
-                                             fn=_step(fn, backward), inputs=grad_pairs if backward else pairs, note=note)
-                                        for impl, fn, note in implementations])
+                recorder.measure_group(
+                    [
+                        dict(
+                            op=name,
+                            impl=impl,
+                            semantics="deterministic",
+                            mode=mode,
+                            case=case,
+                            items=batch,
+                            nbytes=moved,
+                            fn=_step(fn, backward),
+                            inputs=grad_pairs if backward else pairs,
+                            note=note,
+                        )
+                        for impl, fn, note in implementations
+                    ]
+                )
         del pairs, grad_pairs

@@ -7,7 +7,8 @@ from .ctkd import CTKDLoss
 from .dist import DISTLoss
 from .dkd import DKDLoss
 from .fitnet import FitNetLoss
-from .kd import KDLoss, kd_divergence
+from .functional import kd_divergence
+from .kd import KDLoss
 from .logit_std_kd import LogitStdKDLoss
 from .mse_logits import MSELogitsLoss
 from .nkd import NKDLoss
@@ -18,7 +19,22 @@ from .soft_target_ce import SoftTargetCELoss
 from .sp import SPLoss
 
 __all__ = [
-    "AttentionTransferLoss", "DISTLoss", "DKDLoss", "DistillationLoss", "FeatureDistillationLoss", "FitNetLoss",
-    "KDLoss", "LogitStdKDLoss", "MSELogitsLoss", "SoftTargetCELoss", "kd_divergence",
-    "CRDLoss", "CTKDLoss", "NKDLoss", "PKTLoss", "RKDLoss", "ReviewKDLoss", "SPLoss",
+    "AttentionTransferLoss",
+    "DISTLoss",
+    "DKDLoss",
+    "DistillationLoss",
+    "FeatureDistillationLoss",
+    "FitNetLoss",
+    "KDLoss",
+    "LogitStdKDLoss",
+    "MSELogitsLoss",
+    "SoftTargetCELoss",
+    "kd_divergence",
+    "CRDLoss",
+    "CTKDLoss",
+    "NKDLoss",
+    "PKTLoss",
+    "RKDLoss",
+    "ReviewKDLoss",
+    "SPLoss",
 ]

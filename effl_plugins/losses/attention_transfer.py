@@ -52,21 +52,42 @@ class AttentionTransferLoss(FeatureDistillationLoss):
         ['at', 'ce', 'loss']
     """
 
-    def __init__(self, beta: float = 1000.0, p: float = 2.0, ce_weight: float = 1.0, kd_weight: float = 0.0,
-                 temperature: float = 4.0, teacher_classes=None):
+    #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
+    conformance_kwargs = {"kd_weight": 1.0}
+
+    def __init__(
+        self,
+        beta: float = 1000.0,
+        p: float = 2.0,
+        ce_weight: float = 1.0,
+        kd_weight: float = 0.0,
+        temperature: float = 4.0,
+        teacher_classes=None,
+    ):
         super().__init__(ce_weight, kd_weight, temperature, teacher_classes)
         self.beta = check_non_negative(beta, "beta")
         self.p = check_positive(p, "p")
 
     def _pair(self, i: int, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
         if student.ndim != 4 or teacher.ndim != 4 or student.shape[0] != teacher.shape[0]:
-            raise ValueError(f"feature pair {i}: attention transfer needs maps [B, C, H, W] with the same B, got student "
-                             f"{list(student.shape)} and teacher {list(teacher.shape)} (reshape tokens to maps first)")
+            raise ValueError(
+                f"feature pair {i}: attention transfer needs maps [B, C, H, W] with the same B, got student "
+                f"{list(student.shape)} and teacher {list(teacher.shape)} (reshape tokens to maps first)"
+            )
         q_t = attention_map(teacher, self.p)
         q_s = attention_map(student, self.p, size=teacher.shape[-2:]).to(q_t.dtype)
         return (q_s - q_t).square().mean()
 
-    def forward(self, student_logits, teacher_logits=None, targets=None, *, student_features=None, teacher_features=None, **features):
+    def forward(
+        self,
+        student_logits,
+        teacher_logits=None,
+        targets=None,
+        *,
+        student_features=None,
+        teacher_features=None,
+        **features,
+    ):
         pairs = feature_pairs(student_features, teacher_features)
         at = torch.stack([self._pair(i, s, t) for i, (s, t) in enumerate(pairs)]).sum() if pairs else None
         return self.combine("at", at, self.beta, student_logits, teacher_logits, targets)

@@ -26,20 +26,40 @@ loop optimizes with the student.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .functional import kd_divergence
+
 __all__ = [
-    "DistillationLoss", "FeatureDistillationLoss", "as_float", "feature_pairs", "check_fraction", "check_logits", "check_non_negative", "check_positive",
-    "check_targets", "class_map", "cross_entropy", "select_teacher_classes", "soft_target_tolerance",
+    "DistillationLoss",
+    "FeatureDistillationLoss",
+    "as_float",
+    "feature_pairs",
+    "check_fraction",
+    "check_logits",
+    "check_non_negative",
+    "check_positive",
+    "check_targets",
+    "class_map",
+    "cross_entropy",
+    "select_teacher_classes",
+    "soft_target_tolerance",
 ]
 
 
 def check_positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value != value or value == float("inf"):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not value > 0
+        or value != value
+        or value == float("inf")
+    ):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
@@ -74,37 +94,57 @@ def class_map(teacher_classes: Any) -> torch.Tensor | None:
     try:
         index = torch.as_tensor(teacher_classes)
     except (TypeError, ValueError, RuntimeError) as error:
-        raise ValueError(f"teacher_classes must be a 1-D list or LongTensor of teacher class indices, got {teacher_classes!r}") from error
-    if index.ndim != 1 or index.numel() == 0 or index.dtype.is_floating_point or index.dtype == torch.bool or index.is_complex():
-        raise ValueError(f"teacher_classes must be a non-empty 1-D list or LongTensor of teacher class indices, got {index.dtype} {list(index.shape)}")
+        raise ValueError(
+            f"teacher_classes must be a 1-D list or LongTensor of teacher class indices, got {teacher_classes!r}"
+        ) from error
+    if (
+        index.ndim != 1
+        or index.numel() == 0
+        or index.dtype.is_floating_point
+        or index.dtype == torch.bool
+        or index.is_complex()
+    ):
+        raise ValueError(
+            "teacher_classes must be a non-empty 1-D list or LongTensor of teacher class indices, "
+            f"got {index.dtype} {list(index.shape)}"
+        )
     if (index < 0).any():
         raise ValueError(f"teacher_classes must be indices >= 0, got minimum {int(index.min())}")
     return index.long()
 
 
-def select_teacher_classes(teacher: torch.Tensor, teacher_classes: torch.Tensor | None, student_classes: int) -> torch.Tensor:
+def select_teacher_classes(
+    teacher: torch.Tensor, teacher_classes: torch.Tensor | None, student_classes: int
+) -> torch.Tensor:
     """``teacher[:, teacher_classes]`` (``[B, K_student]``) after checking the mapping fits both heads."""
     if teacher_classes is None:
         return teacher
     if teacher_classes.numel() != student_classes:
         raise ValueError(
-            f"teacher_classes has {teacher_classes.numel()} entries, one per student class is needed ({student_classes})"
+            f"teacher_classes has {teacher_classes.numel()} entries, "
+            f"one per student class is needed ({student_classes})"
         )
     if int(teacher_classes.max()) >= teacher.shape[-1]:
-        raise ValueError(f"teacher_classes index {int(teacher_classes.max())} is out of range for a {teacher.shape[-1]}-class teacher")
+        raise ValueError(
+            f"teacher_classes index {int(teacher_classes.max())} is out of range "
+            f"for a {teacher.shape[-1]}-class teacher"
+        )
     return teacher.index_select(-1, teacher_classes.to(teacher.device))
 
 
-def check_logits(student: Any, teacher: Any = None, *, teacher_required: bool = True,
-                 teacher_classes: torch.Tensor | None = None) -> None:
+def check_logits(
+    student: Any, teacher: Any = None, *, teacher_required: bool = True, teacher_classes: torch.Tensor | None = None
+) -> None:
     """Student ``[B, K]`` floating logits; teacher, when given or required, ``[B, K]`` too, or
     ``[B, K_teacher]`` when ``teacher_classes`` maps the student classes into it."""
     if not isinstance(student, torch.Tensor) or student.ndim != 2 or not student.dtype.is_floating_point:
         shape = tuple(student.shape) if isinstance(student, torch.Tensor) else type(student).__name__
         raise ValueError(f"student_logits must be a floating tensor [B, K], got {shape}")
     if student.shape[0] == 0 or student.shape[1] == 0:
-        raise ValueError(f"student_logits must hold at least one sample and one class, got shape {list(student.shape)} "
-                         "(a loss is a mean over the batch: an empty batch has none)")
+        raise ValueError(
+            f"student_logits must hold at least one sample and one class, got shape {list(student.shape)} "
+            "(a loss is a mean over the batch: an empty batch has none)"
+        )
     if teacher is None:
         if teacher_required:
             raise ValueError("teacher_logits is required by this loss, got None")
@@ -113,7 +153,9 @@ def check_logits(student: Any, teacher: Any = None, *, teacher_required: bool = 
         shape = tuple(teacher.shape) if isinstance(teacher, torch.Tensor) else type(teacher).__name__
         raise ValueError(f"teacher_logits must be a floating tensor [B, K], got {shape}")
     if teacher.shape[0] != student.shape[0]:
-        raise ValueError(f"teacher_logits batch {teacher.shape[0]} differs from student_logits batch {student.shape[0]}")
+        raise ValueError(
+            f"teacher_logits batch {teacher.shape[0]} differs from student_logits batch {student.shape[0]}"
+        )
     if teacher_classes is None and teacher.shape != student.shape:
         raise ValueError(
             f"teacher_logits shape {tuple(teacher.shape)} differs from student_logits shape {tuple(student.shape)}; "
@@ -127,7 +169,9 @@ def check_targets(targets: Any, student: torch.Tensor) -> None:
     if targets is None:
         return
     if not isinstance(targets, torch.Tensor):
-        raise ValueError(f"targets must be a tensor of class ids [B] or probabilities [B, K], got {type(targets).__name__}")
+        raise ValueError(
+            f"targets must be a tensor of class ids [B] or probabilities [B, K], got {type(targets).__name__}"
+        )
     integer = not targets.dtype.is_floating_point and not targets.is_complex() and targets.dtype != torch.bool
     hard = targets.ndim == 1 and integer
     soft = targets.ndim == 2 and targets.dtype.is_floating_point and targets.shape == student.shape
@@ -139,16 +183,20 @@ def check_targets(targets: Any, student: torch.Tensor) -> None:
     if hard:
         low, high = int(targets.min()), int(targets.max())
         if low < 0 or high >= student.shape[1]:
-            raise ValueError(f"targets must be class ids in 0..{student.shape[1] - 1} (K={student.shape[1]}), "
-                             f"got values in {low}..{high}")
+            raise ValueError(
+                f"targets must be class ids in 0..{student.shape[1] - 1} (K={student.shape[1]}), "
+                f"got values in {low}..{high}"
+            )
         return
     tolerance = soft_target_tolerance(targets.dtype)
     sums = targets.double().sum(dim=1)
     bad = ~((sums - 1).abs() <= tolerance) | (targets < 0).any(dim=1)  # NaN sums are bad too
     if bool(bad.any()):
         row = int(bad.nonzero()[0])
-        raise ValueError(f"soft targets must be rows of probabilities (>= 0, summing to 1 within {tolerance}); "
-                         f"row {row} sums to {float(sums[row]):.6g} with minimum {float(targets[row].min()):.6g}")
+        raise ValueError(
+            f"soft targets must be rows of probabilities (>= 0, summing to 1 within {tolerance}); "
+            f"row {row} sums to {float(sums[row]):.6g} with minimum {float(targets[row].min()):.6g}"
+        )
 
 
 def soft_target_tolerance(dtype: torch.dtype) -> float:
@@ -171,8 +219,9 @@ class DistillationLoss(nn.Module):
         super().__init__()
         self.register_buffer("teacher_classes", class_map(teacher_classes), persistent=False)
 
-    def logits(self, student_logits: Any, teacher_logits: Any, targets: Any = None, *,
-               teacher_required: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def logits(
+        self, student_logits: Any, teacher_logits: Any, targets: Any = None, *, teacher_required: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Check the inputs; return the student logits and the detached, class-mapped teacher
         logits (``[B, K_student]``), both in their input dtypes."""
         mapping = getattr(self, "teacher_classes", None)
@@ -198,7 +247,9 @@ def feature_pairs(student_features: Any, teacher_features: Any) -> list[tuple[to
     students = [student_features] if isinstance(student_features, torch.Tensor) else list(student_features)
     teachers = [teacher_features] if isinstance(teacher_features, torch.Tensor) else list(teacher_features)
     if len(students) != len(teachers) or not students:
-        raise ValueError(f"student_features and teacher_features must pair up, got {len(students)} and {len(teachers)} tensors")
+        raise ValueError(
+            f"student_features and teacher_features must pair up, got {len(students)} and {len(teachers)} tensors"
+        )
     for name, items in (("student_features", students), ("teacher_features", teachers)):
         for item in items:
             if not isinstance(item, torch.Tensor) or not item.dtype.is_floating_point:
@@ -220,12 +271,17 @@ class FeatureDistillationLoss(DistillationLoss):
         self.kd_weight = check_non_negative(kd_weight, "kd_weight")
         self.temperature = check_positive(temperature, "temperature")
 
-    def combine(self, name: str, feature_term: torch.Tensor | None, feature_weight: float,
-                student_logits, teacher_logits, targets) -> dict:
+    def combine(
+        self,
+        name: str,
+        feature_term: torch.Tensor | None,
+        feature_weight: float,
+        student_logits,
+        teacher_logits,
+        targets,
+    ) -> dict:
         """``feature_weight * feature_term`` (``None`` without features) plus the logit part; the
         result dict reports each term unweighted."""
-        from .kd import kd_divergence
-
         student_logits, teacher_logits = self.logits(student_logits, teacher_logits, targets, teacher_required=False)
         out = {} if feature_term is None else {name: feature_term}
         if targets is not None:
@@ -233,7 +289,9 @@ class FeatureDistillationLoss(DistillationLoss):
         if teacher_logits is not None and self.kd_weight > 0:
             out["kd"] = kd_divergence(student_logits, teacher_logits, self.temperature)
         if not out:
-            raise ValueError(f"{type(self).__name__} got no student_features/teacher_features, no targets and "
-                             f"kd_weight={self.kd_weight} (or no teacher_logits): there is nothing to optimize")
+            raise ValueError(
+                f"{type(self).__name__} got no student_features/teacher_features, no targets and "
+                f"kd_weight={self.kd_weight} (or no teacher_logits): there is nothing to optimize"
+            )
         weights = {name: feature_weight, "ce": self.ce_weight, "kd": self.kd_weight}
         return {"loss": sum(weights[k] * v for k, v in out.items()), **out}

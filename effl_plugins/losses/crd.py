@@ -63,15 +63,32 @@ class CRDLoss(FeatureDistillationLoss):
         ['ce', 'crd', 'loss', 'nce_student', 'nce_teacher']
     """
 
-    def __init__(self, feat_dim: int = 128, nce_k: int = 16384, nce_t: float = 0.07, momentum: float = 0.5,
-                 num_data: int | None = None, crd_weight: float = 0.8, ce_weight: float = 1.0, kd_weight: float = 0.0,
-                 temperature: float = 4.0, student_channels: int | None = None, teacher_channels: int | None = None,
-                 teacher_classes=None):
+    #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
+    conformance_kwargs = {"kd_weight": 1.0}
+
+    def __init__(
+        self,
+        feat_dim: int = 128,
+        nce_k: int = 16384,
+        nce_t: float = 0.07,
+        momentum: float = 0.5,
+        num_data: int | None = None,
+        crd_weight: float = 0.8,
+        ce_weight: float = 1.0,
+        kd_weight: float = 0.0,
+        temperature: float = 4.0,
+        student_channels: int | None = None,
+        teacher_channels: int | None = None,
+        teacher_classes=None,
+    ):
         super().__init__(ce_weight, kd_weight, temperature, teacher_classes)
         _check_int(feat_dim, "feat_dim", False)
         _check_int(nce_k, "nce_k", False)
-        for name, value in (("num_data", num_data), ("student_channels", student_channels),
-                            ("teacher_channels", teacher_channels)):
+        for name, value in (
+            ("num_data", num_data),
+            ("student_channels", student_channels),
+            ("teacher_channels", teacher_channels),
+        ):
             _check_int(value, name, True)
         if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
@@ -81,8 +98,17 @@ class CRDLoss(FeatureDistillationLoss):
         self.embed_student, self.embed_teacher = _head(student_channels, feat_dim), _head(teacher_channels, feat_dim)
         self.memory = ContrastMemory(feat_dim, nce_k, num_data, self.momentum)
 
-    def forward(self, student_logits, teacher_logits=None, targets=None, *, student_features=None,
-                teacher_features=None, indices=None, **features):
+    def forward(
+        self,
+        student_logits,
+        teacher_logits=None,
+        targets=None,
+        *,
+        student_features=None,
+        teacher_features=None,
+        indices=None,
+        **features,
+    ):
         pairs = embedding_pairs(student_features, teacher_features)
         if len(pairs) > 1:
             raise ValueError(f"crd takes one feature pair (the penultimate features), got {len(pairs)}")

@@ -58,23 +58,29 @@ class ContrastMemory(nn.Module):
             return None
         if not isinstance(indices, torch.Tensor) or indices.shape != (batch,) or indices.dtype.is_floating_point:
             got = (indices.dtype, list(indices.shape)) if isinstance(indices, torch.Tensor) else indices
-            raise ValueError(f"indices must be int dataset indices [B={batch}] when num_data={self.num_data}, "
-                             f"got {got}")
+            raise ValueError(
+                f"indices must be int dataset indices [B={batch}] when num_data={self.num_data}, got {got}"
+            )
         if len(indices) and not 0 <= int(indices.min()) <= int(indices.max()) < self.num_data:
-            raise ValueError(f"indices must be in [0, num_data={self.num_data}), "
-                             f"got [{int(indices.min())}, {int(indices.max())}]")
+            raise ValueError(
+                f"indices must be in [0, num_data={self.num_data}), got [{int(indices.min())}, {int(indices.max())}]"
+            )
         return indices.long()
 
     def losses(self, v_s: torch.Tensor, v_t: torch.Tensor, nce_t: float, indices=None) -> list[torch.Tensor]:
         """NCE of the student against the teacher memory and of the teacher against the student memory."""
         if indices is None:
-            scores = [torch.cat([(v * other.detach()).sum(1, keepdim=True), v @ memory.clone().T], 1) / nce_t
-                      for v, other, memory in ((v_s, v_t, self.teacher), (v_t, v_s, self.student))]
+            scores = [
+                torch.cat([(v * other.detach()).sum(1, keepdim=True), v @ memory.clone().T], 1) / nce_t
+                for v, other, memory in ((v_s, v_t, self.teacher), (v_t, v_s, self.student))
+            ]
         else:
             negatives = torch.randint(0, self.num_data, (len(v_s), self.nce_k), device=v_s.device)
             rows = torch.cat([indices[:, None], negatives], 1)
-            scores = [torch.einsum("bkd,bd->bk", memory[rows], v) / nce_t
-                      for v, memory in ((v_s, self.teacher), (v_t, self.student))]
+            scores = [
+                torch.einsum("bkd,bd->bk", memory[rows], v) / nce_t
+                for v, memory in ((v_s, self.teacher), (v_t, self.student))
+            ]
         if not self._normalized:  # a device round trip until Z is known (set here, or loaded)
             if self.training and torch.isnan(self.log_normalizers).any():
                 estimates = [torch.logsumexp(s.detach().flatten(), 0) - math.log(s.numel()) for s in scores]
@@ -91,7 +97,7 @@ class ContrastMemory(nn.Module):
     def update(self, v_s: torch.Tensor, v_t: torch.Tensor, indices=None) -> None:
         for memory, v in ((self.student, v_s), (self.teacher, v_t)):
             if indices is None:  # FIFO: the batch (its last rows if longer) overwrites the oldest rows
-                v = v[-len(memory):]
+                v = v[-len(memory) :]
                 memory[(self.pointer + torch.arange(len(v), device=v.device)) % len(memory)] = v.to(memory.dtype)
             else:
                 memory[indices] = F.normalize(self.momentum * memory[indices] + (1 - self.momentum) * v, dim=1)

@@ -56,8 +56,17 @@ class CTKDLoss(DistillationLoss):
         (['ce', 'kd', 'loss', 'temperature'], 0.5)
     """
 
-    def __init__(self, t_start: float = 1.0, t_range: float = 20.0, lambda_max: float = 1.0, decay_epochs: int = 10,
-                 alpha: float = 0.9, ce_weight: float = 0.1, total_epochs: int = 240, teacher_classes=None):
+    def __init__(
+        self,
+        t_start: float = 1.0,
+        t_range: float = 20.0,
+        lambda_max: float = 1.0,
+        decay_epochs: int = 10,
+        alpha: float = 0.9,
+        ce_weight: float = 0.1,
+        total_epochs: int = 240,
+        teacher_classes=None,
+    ):
         super().__init__(teacher_classes)
         self.t_start = check_positive(t_start, "t_start")
         self.t_range = check_positive(t_range, "t_range")

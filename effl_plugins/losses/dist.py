@@ -44,8 +44,9 @@ class DISTLoss(DistillationLoss):
         ['inter', 'intra', 'loss']
     """
 
-    def __init__(self, beta: float = 1.0, gamma: float = 1.0, tau: float = 1.0, ce_weight: float = 1.0,
-                 teacher_classes=None):
+    def __init__(
+        self, beta: float = 1.0, gamma: float = 1.0, tau: float = 1.0, ce_weight: float = 1.0, teacher_classes=None
+    ):
         super().__init__(teacher_classes)
         self.beta = check_non_negative(beta, "beta")
         self.gamma = check_non_negative(gamma, "gamma")

@@ -66,8 +66,19 @@ class DKDLoss(DistillationLoss):
         ['ce', 'loss', 'nckd', 'tckd']
     """
 
-    def __init__(self, alpha: float = 1.0, beta: float = 8.0, temperature: float = 4.0, ce_weight: float = 1.0,
-                 warmup: int = 0, target_from_teacher: bool = False, teacher_classes=None):
+    #: Arguments of the conformance checks (effl_plugins.testing), which also call it without targets.
+    conformance_kwargs = {"target_from_teacher": True}
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        beta: float = 8.0,
+        temperature: float = 4.0,
+        ce_weight: float = 1.0,
+        warmup: int = 0,
+        target_from_teacher: bool = False,
+        teacher_classes=None,
+    ):
         super().__init__(teacher_classes)
         self.alpha = check_non_negative(alpha, "alpha")
         self.beta = check_non_negative(beta, "beta")
@@ -90,8 +101,10 @@ class DKDLoss(DistillationLoss):
         if student_logits.shape[-1] < 2:
             raise ValueError(f"dkd needs at least 2 classes, got student_logits {list(student_logits.shape)}")
         if targets is None and not self.target_from_teacher:
-            raise ValueError("dkd needs targets (the target class of each sample); got None. "
-                             "Pass class ids, or target_from_teacher=True to use the teacher's argmax")
+            raise ValueError(
+                "dkd needs targets (the target class of each sample); got None. "
+                "Pass class ids, or target_from_teacher=True to use the teacher's argmax"
+            )
         gt = teacher_logits.argmax(-1) if targets is None else targets.argmax(-1) if targets.ndim == 2 else targets
         tckd, nckd = decoupled_kd(student_logits, teacher_logits, gt, self.temperature)
         total = self._ramp(epoch) * (self.alpha * tckd + self.beta * nckd)

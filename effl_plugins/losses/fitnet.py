@@ -58,8 +58,19 @@ class FitNetLoss(FeatureDistillationLoss):
         ['ce', 'hint', 'loss']
     """
 
-    def __init__(self, hint_weight: float = 1.0, ce_weight: float = 1.0, kd_weight: float = 0.0, temperature: float = 4.0,
-                 student_channels=None, teacher_channels=None, teacher_classes=None):
+    #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
+    conformance_kwargs = {"kd_weight": 1.0}
+
+    def __init__(
+        self,
+        hint_weight: float = 1.0,
+        ce_weight: float = 1.0,
+        kd_weight: float = 0.0,
+        temperature: float = 4.0,
+        student_channels=None,
+        teacher_channels=None,
+        teacher_classes=None,
+    ):
         super().__init__(ce_weight, kd_weight, temperature, teacher_classes)
         self.hint_weight = check_non_negative(hint_weight, "hint_weight")
         self.regressors = nn.ModuleDict()
@@ -68,18 +79,24 @@ class FitNetLoss(FeatureDistillationLoss):
         if student_channels is not None:
             widths = [[w] if isinstance(w, int) else list(w) for w in (student_channels, teacher_channels)]
             if len(widths[0]) != len(widths[1]) or not all(isinstance(w, int) and w > 0 for w in widths[0] + widths[1]):
-                raise ValueError(f"student_channels and teacher_channels must be positive ints, one per pair, "
-                                 f"got {student_channels!r} and {teacher_channels!r}")
+                raise ValueError(
+                    f"student_channels and teacher_channels must be positive ints, one per pair, "
+                    f"got {student_channels!r} and {teacher_channels!r}"
+                )
             for i, (ws, wt) in enumerate(zip(*widths)):
                 self.regressors[str(i)] = _regressor(ws, wt)
 
     def _hint(self, i: int, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
         """``mean((r(pool(f_s)) - f_t)^2)`` for one feature pair, in float32 (or wider)."""
         if student.ndim != teacher.ndim or student.ndim not in (2, 3, 4) or student.shape[0] != teacher.shape[0]:
-            raise ValueError(f"feature pair {i}: student {list(student.shape)} and teacher {list(teacher.shape)} must both be "
-                             "[B, C, H, W], [B, D] or [B, N, D] with the same B")
+            raise ValueError(
+                f"feature pair {i}: student {list(student.shape)} and teacher {list(teacher.shape)} must both be "
+                "[B, C, H, W], [B, D] or [B, N, D] with the same B"
+            )
         if student.ndim == 3 and student.shape[1] != teacher.shape[1]:
-            raise ValueError(f"feature pair {i}: token counts differ, student {student.shape[1]}, teacher {teacher.shape[1]}")
+            raise ValueError(
+                f"feature pair {i}: token counts differ, student {student.shape[1]}, teacher {teacher.shape[1]}"
+            )
         student, teacher = as_float(student), as_float(teacher)
         if student.ndim == 4 and student.shape[-2:] != teacher.shape[-2:]:
             student = F.adaptive_avg_pool2d(student, teacher.shape[-2:])
@@ -88,15 +105,30 @@ class FitNetLoss(FeatureDistillationLoss):
         if str(i) not in self.regressors:
             self.regressors[str(i)] = _regressor(width, target_width).to(student.device)
         regressor = self.regressors[str(i)]
-        expected = (target_width, target_width) if isinstance(regressor, nn.Identity) else (regressor.in_features, regressor.out_features)
+        expected = (
+            (target_width, target_width)
+            if isinstance(regressor, nn.Identity)
+            else (regressor.in_features, regressor.out_features)
+        )
         if expected != (width, target_width):
-            raise ValueError(f"feature pair {i}: widths student {width} -> teacher {target_width}, but the regressor maps "
-                             f"{expected[0]} -> {expected[1]} (check student_channels / teacher_channels)")
+            raise ValueError(
+                f"feature pair {i}: widths student {width} -> teacher {target_width}, but the regressor maps "
+                f"{expected[0]} -> {expected[1]} (check student_channels / teacher_channels)"
+            )
         with torch.autocast(student.device.type, enabled=False):  # float32 even inside a mixed-precision step
             regressed = _regress(regressor, student)
             return F.mse_loss(regressed, teacher.to(regressed.dtype))
 
-    def forward(self, student_logits, teacher_logits=None, targets=None, *, student_features=None, teacher_features=None, **features):
+    def forward(
+        self,
+        student_logits,
+        teacher_logits=None,
+        targets=None,
+        *,
+        student_features=None,
+        teacher_features=None,
+        **features,
+    ):
         pairs = feature_pairs(student_features, teacher_features)
         hint = torch.stack([self._hint(i, s, t) for i, (s, t) in enumerate(pairs)]).sum() if pairs else None
         return self.combine("hint", hint, self.hint_weight, student_logits, teacher_logits, targets)

@@ -98,7 +98,9 @@ def _kd_rows_and_grad(student, teacher, temperature: float, with_grad: bool):
         z_s = torch.exp2(u_s, out=e_s).sum(-1)
         torch.sub(torch.log(z_s), torch.log(z_t), out=rows[start:stop]).add_(cross.div_(z_t), alpha=_LN_2)
         if grad is not None:
-            e_s.mul_(z_s.reciprocal_().mul_(grad_scale).unsqueeze(-1)).addcmul_(e_t, z_t.reciprocal().mul_(-grad_scale).unsqueeze(-1))
+            e_s.mul_(z_s.reciprocal_().mul_(grad_scale).unsqueeze(-1)).addcmul_(
+                e_t, z_t.reciprocal().mul_(-grad_scale).unsqueeze(-1)
+            )
     return rows, grad
 
 
@@ -114,8 +116,10 @@ def _consume_gradient(ctx, grad_output: torch.Tensor) -> torch.Tensor:
     pass. It is used up, so a second backward through the same graph is refused."""
     grad, ctx.grad = ctx.grad, None
     if grad is None:
-        raise RuntimeError("the fused KD divergence hands its precomputed gradient to the first backward; "
-                           "backward through it twice (retain_graph=True) is not supported: call the loss again")
+        raise RuntimeError(
+            "the fused KD divergence hands its precomputed gradient to the first backward; "
+            "backward through it twice (retain_graph=True) is not supported: call the loss again"
+        )
     if grad_output.is_cuda or grad_output.item() != 1.0:  # .item() would synchronise a GPU stream
         grad.mul_(grad_output)
     return grad.to(ctx.student_dtype)
@@ -162,8 +166,20 @@ def _build_kernel(interpret: bool):
     import triton.language as tl
 
     @triton.jit
-    def kd_row_kernel(s_ptr, t_ptr, rows_ptr, grad_ptr, n_cols, stride_s, stride_t, stride_g,
-                      inv_temperature, grad_scale, WRITE_GRAD: tl.constexpr, BLOCK: tl.constexpr):
+    def kd_row_kernel(
+        s_ptr,
+        t_ptr,
+        rows_ptr,
+        grad_ptr,
+        n_cols,
+        stride_s,
+        stride_t,
+        stride_g,
+        inv_temperature,
+        grad_scale,
+        WRITE_GRAD: tl.constexpr,
+        BLOCK: tl.constexpr,
+    ):
         row = tl.program_id(0).to(tl.int64)
         s_row = s_ptr + row * stride_s
         t_row = t_ptr + row * stride_t
@@ -219,8 +235,18 @@ class _KDDivergenceTriton(torch.autograd.Function):
         grad = torch.empty_like(student, dtype=torch.float32) if with_grad else rows
         block = min(4096, triton.next_power_of_2(max(classes, 16)))
         _build_kernel(_interpreting())[(batch,)](
-            student, teacher, rows, grad, classes, student.stride(0), teacher.stride(0), grad.stride(0) if with_grad else 0,
-            1.0 / temperature, temperature / batch, WRITE_GRAD=with_grad, BLOCK=block,
+            student,
+            teacher,
+            rows,
+            grad,
+            classes,
+            student.stride(0),
+            teacher.stride(0),
+            grad.stride(0) if with_grad else 0,
+            1.0 / temperature,
+            temperature / batch,
+            WRITE_GRAD=with_grad,
+            BLOCK=block,
         )
         ctx.student_dtype, ctx.grad = student.dtype, grad if with_grad else None
         return rows.sum() * (temperature**2 / batch)
@@ -231,7 +257,9 @@ class _KDDivergenceTriton(torch.autograd.Function):
         return _consume_gradient(ctx, grad_output), None, None
 
 
-def kd_divergence_triton(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+def kd_divergence_triton(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
+) -> torch.Tensor:
     """The Triton row kernel (CUDA, or CPU tensors under ``TRITON_INTERPRET=1``). float32 accumulation."""
     return _KDDivergenceTriton.apply(student_logits, teacher_logits.detach(), float(temperature))
 
@@ -246,7 +274,11 @@ def fused_kd_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tens
     """
     if student_logits.is_cuda and student_logits.dtype != torch.float64 and triton_available():
         return kd_divergence_triton(student_logits, teacher_logits, temperature)
-    if (student_logits.device.type == "cpu" and student_logits.requires_grad and torch.is_grad_enabled()
-            and student_logits.numel() >= CPU_FUSED_MIN_ELEMENTS):
+    if (
+        student_logits.device.type == "cpu"
+        and student_logits.requires_grad
+        and torch.is_grad_enabled()
+        and student_logits.numel() >= CPU_FUSED_MIN_ELEMENTS
+    ):
         return kd_divergence_cpu(student_logits, teacher_logits, temperature)
     return None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from .base import DistillationLoss, as_float, check_non_negative, check_positive, cross_entropy
-from .kd import kd_divergence
+from .functional import kd_divergence
 
 __all__ = ["LogitStdKDLoss", "standardize_logits"]
 

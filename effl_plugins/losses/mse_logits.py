@@ -10,8 +10,6 @@ setting (pure logit matching), with the CE still reported.
 
 from __future__ import annotations
 
-import torch
-
 from .base import DistillationLoss, as_float, check_fraction, cross_entropy
 
 __all__ = ["MSELogitsLoss"]

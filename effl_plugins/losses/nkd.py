@@ -62,8 +62,17 @@ class NKDLoss(DistillationLoss):
         ['ce', 'loss', 'non_target', 'target']
     """
 
-    def __init__(self, temperature: float = 1.0, gamma: float = 1.5, ce_weight: float = 1.0,
-                 target_from_teacher: bool = False, teacher_classes=None):
+    #: Arguments of the conformance checks (effl_plugins.testing), which also call it without targets.
+    conformance_kwargs = {"target_from_teacher": True}
+
+    def __init__(
+        self,
+        temperature: float = 1.0,
+        gamma: float = 1.5,
+        ce_weight: float = 1.0,
+        target_from_teacher: bool = False,
+        teacher_classes=None,
+    ):
         super().__init__(teacher_classes)
         self.temperature = check_positive(temperature, "temperature")
         self.gamma = check_non_negative(gamma, "gamma")
@@ -75,8 +84,10 @@ class NKDLoss(DistillationLoss):
         if student_logits.shape[-1] < 2:
             raise ValueError(f"nkd needs at least 2 classes, got student_logits {list(student_logits.shape)}")
         if targets is None and not self.target_from_teacher:
-            raise ValueError("nkd needs targets (the target class of each sample); got None. "
-                             "Pass class ids, or target_from_teacher=True to use the teacher's argmax")
+            raise ValueError(
+                "nkd needs targets (the target class of each sample); got None. "
+                "Pass class ids, or target_from_teacher=True to use the teacher's argmax"
+            )
         gt = teacher_logits.argmax(-1) if targets is None else targets.argmax(-1) if targets.ndim == 2 else targets
         target, non_target = normalized_kd(student_logits, teacher_logits, gt, self.temperature)
         out = {"loss": target + self.gamma * non_target, "target": target, "non_target": non_target}

@@ -58,13 +58,27 @@ class PKTLoss(FeatureDistillationLoss):
         ['ce', 'loss', 'pkt']
     """
 
-    def __init__(self, pkt_weight: float = 30000.0, ce_weight: float = 1.0, kd_weight: float = 0.0,
-                 temperature: float = 4.0, teacher_classes=None):
+    def __init__(
+        self,
+        pkt_weight: float = 30000.0,
+        ce_weight: float = 1.0,
+        kd_weight: float = 0.0,
+        temperature: float = 4.0,
+        teacher_classes=None,
+    ):
         super().__init__(ce_weight, kd_weight, temperature, teacher_classes)
         self.pkt_weight = check_non_negative(pkt_weight, "pkt_weight")
 
-    def forward(self, student_logits, teacher_logits=None, targets=None, *, student_features=None,
-                teacher_features=None, **features):
+    def forward(
+        self,
+        student_logits,
+        teacher_logits=None,
+        targets=None,
+        *,
+        student_features=None,
+        teacher_features=None,
+        **features,
+    ):
         pairs = embedding_pairs(student_features, teacher_features)
         if not pairs:
             student, teacher = self.logits(student_logits, teacher_logits, targets, teacher_required=False)

@@ -64,11 +64,23 @@ class ReviewKDLoss(FeatureDistillationLoss):
         ['ce', 'loss', 'review']
     """
 
+    #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
+    conformance_kwargs = {"kd_weight": 1.0}
+
     feature_levels: int = 4
 
-    def __init__(self, feature_levels: int = 4, review_weight: float = 1.0, mid_channels: int | None = None,
-                 student_channels=None, teacher_channels=None, ce_weight: float = 1.0, kd_weight: float = 0.0,
-                 temperature: float = 4.0, teacher_classes=None):
+    def __init__(
+        self,
+        feature_levels: int = 4,
+        review_weight: float = 1.0,
+        mid_channels: int | None = None,
+        student_channels=None,
+        teacher_channels=None,
+        ce_weight: float = 1.0,
+        kd_weight: float = 0.0,
+        temperature: float = 4.0,
+        teacher_classes=None,
+    ):
         super().__init__(ce_weight, kd_weight, temperature, teacher_classes)
         for name, value, optional in (("feature_levels", feature_levels, False), ("mid_channels", mid_channels, True)):
             bad = isinstance(value, bool) or not isinstance(value, int) or value < 1
@@ -82,37 +94,53 @@ class ReviewKDLoss(FeatureDistillationLoss):
         if student_channels is not None:
             widths = [list(student_channels), list(teacher_channels)]
             if any(len(w) != feature_levels or not all(isinstance(c, int) and c > 0 for c in w) for w in widths):
-                raise ValueError(f"student_channels and teacher_channels must be {feature_levels} positive ints each "
-                                 f"(one per level), got {student_channels!r} and {teacher_channels!r}")
+                raise ValueError(
+                    f"student_channels and teacher_channels must be {feature_levels} positive ints each "
+                    f"(one per level), got {student_channels!r} and {teacher_channels!r}"
+                )
             self._build(*widths)
 
     def _build(self, student_channels: list[int], teacher_channels: list[int], device=None) -> None:
         mid = self.mid_channels or min(512, student_channels[-1])
         last = len(student_channels) - 1
-        self.fusions.extend(AttentionFusion(c_s, mid, c_t, fuse=i < last).to(device)
-                            for i, (c_s, c_t) in enumerate(zip(student_channels, teacher_channels)))
+        self.fusions.extend(
+            AttentionFusion(c_s, mid, c_t, fuse=i < last).to(device)
+            for i, (c_s, c_t) in enumerate(zip(student_channels, teacher_channels))
+        )
 
     def _review(self, pairs) -> torch.Tensor:
         if len(pairs) != self.feature_levels or any(s.ndim != 4 or t.ndim != 4 or len(s) != len(t) for s, t in pairs):
             shapes = [(list(s.shape), list(t.shape)) for s, t in pairs]
-            raise ValueError(f"review_kd needs {self.feature_levels} pairs of maps [B, C, H, W] (feature_levels), "
-                             f"shallow to deep, got {shapes}")
+            raise ValueError(
+                f"review_kd needs {self.feature_levels} pairs of maps [B, C, H, W] (feature_levels), "
+                f"shallow to deep, got {shapes}"
+            )
         students, teachers = [as_float(s) for s, _ in pairs], [as_float(t) for _, t in pairs]
         if not len(self.fusions):
             self._build([s.shape[1] for s in students], [t.shape[1] for t in teachers], students[0].device)
         for i, (s, t, fusion) in enumerate(zip(students, teachers, self.fusions)):
             expected = (fusion.reduce[0].in_channels, fusion.output[0].out_channels)
             if (s.shape[1], t.shape[1]) != expected:
-                raise ValueError(f"level {i}: widths student {s.shape[1]}, teacher {t.shape[1]}, but the fusion maps "
-                                 f"{expected[0]} -> {expected[1]} (check student_channels / teacher_channels)")
+                raise ValueError(
+                    f"level {i}: widths student {s.shape[1]}, teacher {t.shape[1]}, but the fusion maps "
+                    f"{expected[0]} -> {expected[1]} (check student_channels / teacher_channels)"
+                )
         residual, total = None, students[0].new_zeros(())
         for s, t, fusion in reversed(list(zip(students, teachers, self.fusions))):
             fused, residual = fusion(s, residual, t.shape[-2:])
             total = total + hierarchical_context_loss(fused, t.to(fused.dtype))
         return total
 
-    def forward(self, student_logits, teacher_logits=None, targets=None, *, student_features=None,
-                teacher_features=None, **features):
+    def forward(
+        self,
+        student_logits,
+        teacher_logits=None,
+        targets=None,
+        *,
+        student_features=None,
+        teacher_features=None,
+        **features,
+    ):
         pairs, review = feature_pairs(student_features, teacher_features), None
         if pairs:
             with torch.autocast(pairs[0][0].device.type, enabled=False):

@@ -21,7 +21,9 @@ from .base import DistillationLoss, as_float, check_fraction, check_positive, cr
 __all__ = ["SoftTargetCELoss", "soft_target_cross_entropy"]
 
 
-def soft_target_cross_entropy(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+def soft_target_cross_entropy(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
+) -> torch.Tensor:
     """``T^2 * mean_b(-sum_k p_t log p_s)`` with both softened by ``T``, in float32 (or wider)."""
     log_p_student = F.log_softmax(as_float(student_logits) / temperature, dim=-1)
     p_teacher = F.softmax(as_float(teacher_logits.detach()) / temperature, dim=-1).to(log_p_student.dtype)

@@ -54,20 +54,39 @@ class SPLoss(FeatureDistillationLoss):
         ['ce', 'loss', 'sp']
     """
 
-    def __init__(self, sp_weight: float = 3000.0, ce_weight: float = 1.0, kd_weight: float = 0.0,
-                 temperature: float = 4.0, teacher_classes=None):
+    #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
+    conformance_kwargs = {"kd_weight": 1.0}
+
+    def __init__(
+        self,
+        sp_weight: float = 3000.0,
+        ce_weight: float = 1.0,
+        kd_weight: float = 0.0,
+        temperature: float = 4.0,
+        teacher_classes=None,
+    ):
         super().__init__(ce_weight, kd_weight, temperature, teacher_classes)
         self.sp_weight = check_non_negative(sp_weight, "sp_weight")
 
     def _pair(self, i: int, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
         if student.ndim < 2 or teacher.ndim < 2 or student.shape[0] != teacher.shape[0]:
-            raise ValueError(f"feature pair {i}: sp needs features [B, ...] with the same B, got student "
-                             f"{list(student.shape)} and teacher {list(teacher.shape)}")
+            raise ValueError(
+                f"feature pair {i}: sp needs features [B, ...] with the same B, got student "
+                f"{list(student.shape)} and teacher {list(teacher.shape)}"
+            )
         with torch.autocast(student.device.type, enabled=False):
             return similarity_preserving(student, teacher)
 
-    def forward(self, student_logits, teacher_logits=None, targets=None, *, student_features=None,
-                teacher_features=None, **features):
+    def forward(
+        self,
+        student_logits,
+        teacher_logits=None,
+        targets=None,
+        *,
+        student_features=None,
+        teacher_features=None,
+        **features,
+    ):
         pairs = feature_pairs(student_features, teacher_features)
         sp = torch.stack([self._pair(i, s, t) for i, (s, t) in enumerate(pairs)]).sum() if pairs else None
         return self.combine("sp", sp, self.sp_weight, student_logits, teacher_logits, targets)

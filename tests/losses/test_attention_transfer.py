@@ -14,15 +14,25 @@ from ._reference import ce64, inputs
 
 def reference_at(f_s, f_t, p):
     """Q = sum_c |A_c|^p per position, over its l2 norm; squared differences averaged over batch and positions."""
+
     def attention(a):
         q = (a.double().abs() ** p).sum(1).flatten(1)
         return q / torch.sqrt((q * q).sum(1, keepdim=True))
+
     return ((attention(f_s) - attention(f_t)) ** 2).sum() / (f_t.shape[0] * f_t.shape[2] * f_t.shape[3])
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 10_000), cs=st.integers(1, 6), ct=st.integers(1, 6), size=st.integers(1, 5),
-       p=st.sampled_from([1.0, 2.0, 3.0]), beta=st.floats(0, 2000), pairs=st.integers(1, 2), labelled=st.booleans())
+@given(
+    seed=st.integers(0, 10_000),
+    cs=st.integers(1, 6),
+    ct=st.integers(1, 6),
+    size=st.integers(1, 5),
+    p=st.sampled_from([1.0, 2.0, 3.0]),
+    beta=st.floats(0, 2000),
+    pairs=st.integers(1, 2),
+    labelled=st.booleans(),
+)
 def test_value_and_gradient_match_float64_reference(seed, cs, ct, size, p, beta, pairs, labelled):
     g = torch.Generator().manual_seed(seed)
     f_s = [torch.randn(3, cs, size, size, generator=g).requires_grad_(True) for _ in range(pairs)]
@@ -43,7 +53,9 @@ def test_value_and_gradient_match_float64_reference(seed, cs, ct, size, p, beta,
 
 def test_student_maps_are_pooled_to_the_teacher_size():
     f_s, f_t = torch.randn(2, 3, 8, 8), torch.randn(2, 5, 4, 4)
-    out = ep.create_loss("attention_transfer", beta=2.0)(torch.randn(2, 4), None, None, student_features=f_s, teacher_features=f_t)
+    out = ep.create_loss("attention_transfer", beta=2.0)(
+        torch.randn(2, 4), None, None, student_features=f_s, teacher_features=f_t
+    )
     q_s = (f_s.double() ** 2).mean(1).reshape(2, 4, 2, 4, 2).mean((2, 4)).flatten(1)
     q_t = (f_t.double() ** 2).mean(1).flatten(1)
     expected = ((q_s / q_s.norm(dim=1, keepdim=True) - q_t / q_t.norm(dim=1, keepdim=True)) ** 2).mean()
@@ -54,9 +66,11 @@ def test_student_maps_are_pooled_to_the_teacher_size():
 def authors_at_loss64(x, y):
     """The authors' per-pair term (szagoruyko/attention-transfer utils.py), written here in float64:
     l2-normalized mean over channels of x^2, squared differences averaged."""
+
     def at(a):
         q = a.double().pow(2).mean(1).reshape(a.shape[0], -1)
         return q / q.norm(dim=1, keepdim=True)
+
     return (at(x) - at(y)).pow(2).mean()
 
 
@@ -76,7 +90,9 @@ def test_the_weighting_is_the_authors_beta_times_the_sum_over_pairs():
 def test_same_attention_gives_zero_whatever_the_channels():
     f_t = torch.randn(2, 4, 3, 3)
     f_s = f_t.repeat(1, 3, 1, 1)  # mean over channels unchanged
-    out = ep.create_loss("attention_transfer")(torch.randn(2, 4), None, None, student_features=f_s, teacher_features=f_t)
+    out = ep.create_loss("attention_transfer")(
+        torch.randn(2, 4), None, None, student_features=f_s, teacher_features=f_t
+    )
     assert out["at"].abs() < 1e-7
 
 
@@ -91,8 +107,9 @@ def test_without_features_the_loss_is_its_logit_part():
 
 def test_tokens_are_refused():
     with pytest.raises(ValueError, match="needs maps"):
-        ep.create_loss("attention_transfer")(torch.randn(2, 3), None, None, student_features=torch.randn(2, 4, 8),
-                                             teacher_features=torch.randn(2, 4, 8))
+        ep.create_loss("attention_transfer")(
+            torch.randn(2, 3), None, None, student_features=torch.randn(2, 4, 8), teacher_features=torch.randn(2, 4, 8)
+        )
 
 
 def test_defaults_are_the_papers():
@@ -100,8 +117,10 @@ def test_defaults_are_the_papers():
     assert (at.beta, at.p) == (1000.0, 2.0)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"beta": -1}, "beta"), ({"p": 0}, "p"), ({"kd_weight": -1}, "kd_weight"),
-                                           ({"temperature": 0}, "temperature")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"beta": -1}, "beta"), ({"p": 0}, "p"), ({"kd_weight": -1}, "kd_weight"), ({"temperature": 0}, "temperature")],
+)
 def test_bad_hyper_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ep.create_loss("attention_transfer", **kwargs)

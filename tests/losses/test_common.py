@@ -9,10 +9,23 @@ import torch
 import effl_plugins as ep
 
 #: Every built-in loss, with the arguments that make its logit part non-empty without features.
-LOSSES = {"kd": {}, "soft_target_ce": {}, "dkd": {}, "dist": {}, "logit_std_kd": {}, "mse_logits": {"alpha": 0.5},
-          "fitnet": {"kd_weight": 1.0}, "attention_transfer": {"kd_weight": 1.0},
-          "rkd": {}, "pkt": {}, "sp": {"kd_weight": 1.0}, "crd": {"kd_weight": 1.0}, "nkd": {}, "ctkd": {},
-          "review_kd": {"kd_weight": 1.0}}
+LOSSES = {
+    "kd": {},
+    "soft_target_ce": {},
+    "dkd": {},
+    "dist": {},
+    "logit_std_kd": {},
+    "mse_logits": {"alpha": 0.5},
+    "fitnet": {"kd_weight": 1.0},
+    "attention_transfer": {"kd_weight": 1.0},
+    "rkd": {},
+    "pkt": {},
+    "sp": {"kd_weight": 1.0},
+    "crd": {"kd_weight": 1.0},
+    "nkd": {},
+    "ctkd": {},
+    "review_kd": {"kd_weight": 1.0},
+}
 
 
 def test_every_builtin_loss_is_covered():

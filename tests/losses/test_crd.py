@@ -26,8 +26,10 @@ def embed64(head, f):
 
 def _features(seed, batch=6, cs=8, ct=12):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(batch, cs, 2, 2, generator=g).requires_grad_(True),
-            torch.randn(batch, ct, 2, 2, generator=g).requires_grad_(True))
+    return (
+        torch.randn(batch, cs, 2, 2, generator=g).requires_grad_(True),
+        torch.randn(batch, ct, 2, 2, generator=g).requires_grad_(True),
+    )
 
 
 @settings(max_examples=10, deadline=None)
@@ -123,41 +125,75 @@ def test_per_sample_memory_uses_the_sample_row_and_a_momentum_update():
     expected = nce64(scores_s / (scores_s.mean() * 20), 20) + nce64(scores_t / (scores_t.mean() * 20), 20)
     torch.testing.assert_close(out["crd"].double(), expected, rtol=1e-4, atol=1e-5)
     normalize = torch.nn.functional.normalize
-    torch.testing.assert_close(crd.memory.student[indices].double(), normalize(0.5 * before_s[indices] + 0.5 * v_s),
-                               rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(crd.memory.teacher[indices].double(), normalize(0.5 * before_t[indices] + 0.5 * v_t),
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        crd.memory.student[indices].double(), normalize(0.5 * before_s[indices] + 0.5 * v_s), rtol=1e-5, atol=1e-6
+    )
+    torch.testing.assert_close(
+        crd.memory.teacher[indices].double(), normalize(0.5 * before_t[indices] + 0.5 * v_t), rtol=1e-5, atol=1e-6
+    )
     untouched = torch.ones(20, dtype=torch.bool).index_fill_(0, indices, False)
     assert torch.equal(crd.memory.student[untouched].double(), before_s[untouched])
 
 
-@pytest.mark.parametrize("indices, match", [(None, "indices must be int"), (torch.arange(5), "indices must be int"),
-                                            (torch.arange(6.0), "indices must be int"),
-                                            (torch.tensor([0, 1, 2, 3, 4, 20]), r"\[0, num_data=20\)")])
+@pytest.mark.parametrize(
+    "indices, match",
+    [
+        (None, "indices must be int"),
+        (torch.arange(5), "indices must be int"),
+        (torch.arange(6.0), "indices must be int"),
+        (torch.tensor([0, 1, 2, 3, 4, 20]), r"\[0, num_data=20\)"),
+    ],
+)
 def test_bad_indices_with_a_per_sample_memory(indices, match):
     crd = ep.create_loss("crd", feat_dim=4, nce_k=5, num_data=20)
     with pytest.raises(ValueError, match=match):
-        crd(torch.randn(6, 3), None, None, student_features=_features(0)[0], teacher_features=_features(0)[1],
-            indices=indices)
+        crd(
+            torch.randn(6, 3),
+            None,
+            None,
+            student_features=_features(0)[0],
+            teacher_features=_features(0)[1],
+            indices=indices,
+        )
 
 
 def test_indices_without_a_per_sample_memory_are_refused():
     with pytest.raises(ValueError, match="num_data"):
-        ep.create_loss("crd", nce_k=8)(torch.randn(6, 3), None, None, student_features=_features(0)[0],
-                                       teacher_features=_features(0)[1], indices=torch.arange(6))
+        ep.create_loss("crd", nce_k=8)(
+            torch.randn(6, 3),
+            None,
+            None,
+            student_features=_features(0)[0],
+            teacher_features=_features(0)[1],
+            indices=torch.arange(6),
+        )
 
 
 def test_defaults_follow_repdistiller():
     crd = ep.create_loss("crd")
-    assert (crd.feat_dim, crd.nce_k, crd.nce_t, crd.momentum, crd.crd_weight, crd.num_data) == \
-        (128, 16384, 0.07, 0.5, 0.8, None)
+    assert (crd.feat_dim, crd.nce_k, crd.nce_t, crd.momentum, crd.crd_weight, crd.num_data) == (
+        128,
+        16384,
+        0.07,
+        0.5,
+        0.8,
+        None,
+    )
     assert crd.memory.student.shape == (16384, 128)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"feat_dim": 0}, "feat_dim"), ({"nce_k": 2.5}, "nce_k"),
-                                           ({"num_data": -3}, "num_data"), ({"momentum": 1.0}, "momentum"),
-                                           ({"nce_t": 0}, "nce_t"), ({"crd_weight": -1}, "crd_weight"),
-                                           ({"student_channels": 0}, "student_channels")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"feat_dim": 0}, "feat_dim"),
+        ({"nce_k": 2.5}, "nce_k"),
+        ({"num_data": -3}, "num_data"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"nce_t": 0}, "nce_t"),
+        ({"crd_weight": -1}, "crd_weight"),
+        ({"student_channels": 0}, "student_channels"),
+    ],
+)
 def test_bad_hyper_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ep.create_loss("crd", **kwargs)

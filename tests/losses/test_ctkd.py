@@ -33,8 +33,13 @@ def test_reversal_weight_is_the_official_cosine_curriculum(epoch):
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 10_000), epoch=st.floats(0, 15), theta=st.floats(-3, 3), batch=st.integers(1, 8),
-       labelled=st.booleans())
+@given(
+    seed=st.integers(0, 10_000),
+    epoch=st.floats(0, 15),
+    theta=st.floats(-3, 3),
+    batch=st.integers(1, 8),
+    labelled=st.booleans(),
+)
 def test_value_and_gradients_match_float64_reference(seed, epoch, theta, batch, labelled):
     s, s64, t, y = inputs(seed, batch, 6)
     y = y if labelled else None
@@ -109,15 +114,30 @@ def test_theta_and_epoch_are_in_the_state_dict():
 
 def test_defaults_follow_the_official_script():
     ctkd = ep.create_loss("ctkd")
-    assert (ctkd.t_start, ctkd.t_range, ctkd.lambda_max, ctkd.decay_epochs, ctkd.alpha, ctkd.ce_weight,
-            ctkd.total_epochs) == (1.0, 20.0, 1.0, 10, 0.9, 0.1, 240)
+    assert (
+        ctkd.t_start,
+        ctkd.t_range,
+        ctkd.lambda_max,
+        ctkd.decay_epochs,
+        ctkd.alpha,
+        ctkd.ce_weight,
+        ctkd.total_epochs,
+    ) == (1.0, 20.0, 1.0, 10, 0.9, 0.1, 240)
     assert ctkd.temperature().item() == pytest.approx(1 + 20 / (1 + math.exp(-1)), rel=1e-6)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"t_start": 0}, "t_start"), ({"t_range": -1}, "t_range"),
-                                           ({"lambda_max": -1}, "lambda_max"), ({"decay_epochs": 0}, "decay_epochs"),
-                                           ({"decay_epochs": 2.5}, "decay_epochs"), ({"alpha": -1}, "alpha"),
-                                           ({"total_epochs": 0}, "total_epochs")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"t_start": 0}, "t_start"),
+        ({"t_range": -1}, "t_range"),
+        ({"lambda_max": -1}, "lambda_max"),
+        ({"decay_epochs": 0}, "decay_epochs"),
+        ({"decay_epochs": 2.5}, "decay_epochs"),
+        ({"alpha": -1}, "alpha"),
+        ({"total_epochs": 0}, "total_epochs"),
+    ],
+)
 def test_bad_hyper_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ep.create_loss("ctkd", **kwargs)

@@ -28,8 +28,16 @@ def reference(s, t, y, beta, gamma, tau, ce_weight):
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 10_000), tau=st.floats(1, 4), beta=st.floats(0, 2), gamma=st.floats(0, 2),
-       ce_weight=st.floats(0, 2), batch=st.integers(3, 12), classes=st.integers(2, 30), labelled=st.booleans())
+@given(
+    seed=st.integers(0, 10_000),
+    tau=st.floats(1, 4),
+    beta=st.floats(0, 2),
+    gamma=st.floats(0, 2),
+    ce_weight=st.floats(0, 2),
+    batch=st.integers(3, 12),
+    classes=st.integers(2, 30),
+    labelled=st.booleans(),
+)
 def test_value_and_gradient_match_float64_reference(seed, tau, beta, gamma, ce_weight, batch, classes, labelled):
     """The domain keeps the relations well conditioned in float32: a batch of 2 makes every intra-class
     correlation +-1 (its gradient is rounding noise), and tau < 1 on these logits saturates softmax
@@ -60,8 +68,10 @@ def test_defaults_are_the_papers():
     assert (dist.beta, dist.gamma, dist.tau) == (1.0, 1.0, 1.0)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"beta": -1}, "beta"), ({"gamma": float("nan")}, "gamma"),
-                                           ({"tau": 0}, "tau"), ({"ce_weight": -1}, "ce_weight")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"beta": -1}, "beta"), ({"gamma": float("nan")}, "gamma"), ({"tau": 0}, "tau"), ({"ce_weight": -1}, "ce_weight")],
+)
 def test_bad_hyper_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ep.create_loss("dist", **kwargs)

@@ -29,8 +29,15 @@ def reference_parts(s, t, gt, temperature):
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 10_000), temperature=st.floats(1, 8), alpha=st.floats(0, 2), beta=st.floats(0, 10),
-       ce_weight=st.floats(0, 2), batch=st.integers(1, 12), classes=st.integers(2, 30))
+@given(
+    seed=st.integers(0, 10_000),
+    temperature=st.floats(1, 8),
+    alpha=st.floats(0, 2),
+    beta=st.floats(0, 10),
+    ce_weight=st.floats(0, 2),
+    batch=st.integers(1, 12),
+    classes=st.integers(2, 30),
+)
 def test_value_and_gradient_match_float64_reference(seed, temperature, alpha, beta, ce_weight, batch, classes):
     s, s64, t, y = inputs(seed, batch, classes, scale=2.0)
     out = ep.create_loss("dkd", alpha=alpha, beta=beta, temperature=temperature, ce_weight=ce_weight)(s, t, y)
@@ -85,9 +92,17 @@ def test_two_classes_leave_no_non_target_knowledge():
     assert ep.create_loss("dkd")(s, t, y)["nckd"].abs() < 1e-6
 
 
-@pytest.mark.parametrize("kwargs, match", [({"alpha": -1}, "alpha"), ({"beta": float("inf")}, "beta"),
-                                           ({"temperature": 0}, "temperature"), ({"ce_weight": -0.1}, "ce_weight"),
-                                           ({"warmup": -1}, "warmup"), ({"warmup": 2.5}, "warmup")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"alpha": -1}, "alpha"),
+        ({"beta": float("inf")}, "beta"),
+        ({"temperature": 0}, "temperature"),
+        ({"ce_weight": -0.1}, "ce_weight"),
+        ({"warmup": -1}, "warmup"),
+        ({"warmup": 2.5}, "warmup"),
+    ],
+)
 def test_bad_hyper_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ep.create_loss("dkd", **kwargs)

@@ -1,5 +1,5 @@
 """The feature losses on real timm backbones: features from ``forward_intermediates`` as the feature
-convention in ``distill/base.py`` says, adapters found by the optimizer, the feature term learned."""
+convention in ``losses/base.py`` says, adapters found by the optimizer, the feature term learned."""
 
 from __future__ import annotations
 

@@ -22,14 +22,23 @@ def reference_hint(f_s, f_t, weight, bias):
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 10_000), cs=st.integers(1, 6), ct=st.integers(1, 6), size=st.sampled_from([2, 4]),
-       factor=st.sampled_from([1, 2]), hint_weight=st.floats(0, 3), ce_weight=st.floats(0, 2))
+@given(
+    seed=st.integers(0, 10_000),
+    cs=st.integers(1, 6),
+    ct=st.integers(1, 6),
+    size=st.sampled_from([2, 4]),
+    factor=st.sampled_from([1, 2]),
+    hint_weight=st.floats(0, 3),
+    ce_weight=st.floats(0, 2),
+)
 def test_value_and_gradients_match_float64_reference(seed, cs, ct, size, factor, hint_weight, ce_weight):
     g = torch.Generator().manual_seed(seed)
     f_s = torch.randn(3, cs, size * factor, size * factor, generator=g).requires_grad_(True)
     f_t = torch.randn(3, ct, size, size, generator=g).requires_grad_(True)
     s, s64, t, y = inputs(seed, 3, 5)
-    loss = ep.create_loss("fitnet", hint_weight=hint_weight, ce_weight=ce_weight, student_channels=cs, teacher_channels=ct)
+    loss = ep.create_loss(
+        "fitnet", hint_weight=hint_weight, ce_weight=ce_weight, student_channels=cs, teacher_channels=ct
+    )
     out = loss(s, t, y, student_features=f_s, teacher_features=f_t)
     regressor = loss.regressors["0"]
     if cs == ct:
@@ -57,7 +66,9 @@ def test_regressor_is_learnable_and_reduces_the_hint():
     f_s, f_t = torch.randn(4, 4, 3, 3), torch.randn(4, 8, 3, 3)
     first = None
     for _ in range(30):
-        out = loss(torch.randn(4, 5), None, torch.zeros(4, dtype=torch.long), student_features=f_s, teacher_features=f_t)
+        out = loss(
+            torch.randn(4, 5), None, torch.zeros(4, dtype=torch.long), student_features=f_s, teacher_features=f_t
+        )
         out["hint"].backward()
         assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
         with torch.no_grad():
@@ -82,7 +93,13 @@ def test_token_features_use_a_linear_regressor_and_lists_of_pairs_sum():
 def test_regressors_are_created_on_first_call_without_widths():
     loss = ep.create_loss("fitnet")
     assert not list(loss.parameters())
-    loss(torch.randn(2, 3), None, None, student_features=torch.randn(2, 4, 2, 2), teacher_features=torch.randn(2, 6, 2, 2))
+    loss(
+        torch.randn(2, 3),
+        None,
+        None,
+        student_features=torch.randn(2, 4, 2, 2),
+        teacher_features=torch.randn(2, 6, 2, 2),
+    )
     assert [p.shape for p in loss.parameters()] == [torch.Size([6, 4]), torch.Size([6])]
 
 
@@ -96,22 +113,31 @@ def test_without_features_the_loss_is_its_logit_part():
         ep.create_loss("fitnet")(s, t)
 
 
-@pytest.mark.parametrize("student, teacher, match", [
-    (torch.randn(2, 4, 2, 2), None, "teacher_features is None"),
-    (torch.randn(2, 4, 2, 2), torch.randn(2, 4, 2), "must both be"),
-    (torch.randn(2, 3, 4), torch.randn(2, 5, 4), "token counts"),
-    ([torch.randn(2, 4)], [torch.randn(2, 4)] * 2, "pair up"),
-    (torch.randn(2, 5, 2, 2), torch.randn(2, 6, 2, 2), "regressor maps 4 -> 6"),
-])
+@pytest.mark.parametrize(
+    "student, teacher, match",
+    [
+        (torch.randn(2, 4, 2, 2), None, "teacher_features is None"),
+        (torch.randn(2, 4, 2, 2), torch.randn(2, 4, 2), "must both be"),
+        (torch.randn(2, 3, 4), torch.randn(2, 5, 4), "token counts"),
+        ([torch.randn(2, 4)], [torch.randn(2, 4)] * 2, "pair up"),
+        (torch.randn(2, 5, 2, 2), torch.randn(2, 6, 2, 2), "regressor maps 4 -> 6"),
+    ],
+)
 def test_bad_features(student, teacher, match):
     loss = ep.create_loss("fitnet", student_channels=4, teacher_channels=6)
     with pytest.raises(ValueError, match=match):
         loss(torch.randn(2, 3), None, torch.tensor([0, 1]), student_features=student, teacher_features=teacher)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"hint_weight": -1}, "hint_weight"), ({"ce_weight": -1}, "ce_weight"),
-                                           ({"student_channels": 4}, "together"),
-                                           ({"student_channels": [4, 0], "teacher_channels": [4, 4]}, "positive ints")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"hint_weight": -1}, "hint_weight"),
+        ({"ce_weight": -1}, "ce_weight"),
+        ({"student_channels": 4}, "together"),
+        ({"student_channels": [4, 0], "teacher_channels": [4, 4]}, "positive ints"),
+    ],
+)
 def test_bad_hyper_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ep.create_loss("fitnet", **kwargs)
@@ -124,7 +150,9 @@ def test_half_precision_features_compute_in_float32():
     out = loss(torch.randn(2, 3).half(), None, torch.tensor([0, 1]), student_features=f_s, teacher_features=f_t)
     out["loss"].backward()
     assert out["loss"].dtype == torch.float32 and torch.isfinite(out["loss"]) and torch.isfinite(f_s.grad.float()).all()
-    expected = loss(torch.randn(2, 3), None, None, student_features=f_s.detach().float(), teacher_features=f_t.float())["hint"]
+    expected = loss(torch.randn(2, 3), None, None, student_features=f_s.detach().float(), teacher_features=f_t.float())[
+        "hint"
+    ]
     torch.testing.assert_close(out["hint"], expected)
 
 

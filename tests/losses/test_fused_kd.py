@@ -11,8 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from effl_plugins.distill import fused_kd
-from effl_plugins.distill.kd import kd_divergence, kd_divergence_reference
+from effl_plugins.losses import fused_kd
+from effl_plugins.losses.functional import kd_divergence, kd_divergence_reference
 
 
 def reference64(s: torch.Tensor, t: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -29,7 +29,9 @@ def value_and_grad(fn, s, t, temperature, upstream=1.0):
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 10_000), temperature=st.floats(0.5, 8), batch=st.integers(1, 70), classes=st.integers(2, 1500))
+@given(
+    seed=st.integers(0, 10_000), temperature=st.floats(0.5, 8), batch=st.integers(1, 70), classes=st.integers(2, 1500)
+)
 def test_cpu_fused_matches_float64_reference(seed, temperature, batch, classes):
     g = torch.Generator().manual_seed(seed)
     s, t = torch.randn(batch, classes, generator=g) * 4, torch.randn(batch, classes, generator=g) * 4
@@ -91,11 +93,16 @@ def test_no_grad_inputs_take_the_reference_and_are_not_modified():
     torch.testing.assert_close(out.double(), reference64(s, t, 3.0), rtol=1e-5, atol=1e-5)
 
 
-TRITON_CASES = [(3, 10, "float32", True), (2, 5000, "float32", True), (4, 37, "bfloat16", True), (2, 20, "float32", False)]
+TRITON_CASES = [
+    (3, 10, "float32", True),
+    (2, 5000, "float32", True),
+    (4, 37, "bfloat16", True),
+    (2, 20, "float32", False),
+]
 
 TRITON_SCRIPT = """
 import sys, torch
-from effl_plugins.distill import fused_kd
+from effl_plugins.losses import fused_kd
 results = []
 for batch, classes, dtype, with_grad in CASES:
     g = torch.Generator().manual_seed(classes)
@@ -119,7 +126,9 @@ def triton_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("triton") / "kd.pt"
     env = dict(os.environ, TRITON_INTERPRET="1")
     script = f"CASES = {TRITON_CASES!r}\n" + TRITON_SCRIPT
-    proc = subprocess.run([sys.executable, "-c", script, str(out)], env=env, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(out)], env=env, capture_output=True, text=True, timeout=240
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return torch.load(out)
 

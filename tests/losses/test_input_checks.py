@@ -34,12 +34,15 @@ def test_class_ids_out_of_range_are_a_clear_error(name, bad, seen):
 
 
 @pytest.mark.parametrize("name", LOSSES)
-@pytest.mark.parametrize("row, problem", [
-    ([0.5, 0.2, 0.0, 0.0, 0.0, 0.0], "row 2 sums to 0.7 with minimum 0"),
-    ([0.5, 0.5, 0.5, 0.0, 0.0, 0.0], "row 2 sums to 1.5"),
-    ([1.5, -0.5, 0.0, 0.0, 0.0, 0.0], "row 2 sums to 1 with minimum -0.5"),
-    ([float("nan"), 1.0, 0.0, 0.0, 0.0, 0.0], "row 2 sums to nan"),
-])
+@pytest.mark.parametrize(
+    "row, problem",
+    [
+        ([0.5, 0.2, 0.0, 0.0, 0.0, 0.0], "row 2 sums to 0.7 with minimum 0"),
+        ([0.5, 0.5, 0.5, 0.0, 0.0, 0.0], "row 2 sums to 1.5"),
+        ([1.5, -0.5, 0.0, 0.0, 0.0, 0.0], "row 2 sums to 1 with minimum -0.5"),
+        ([float("nan"), 1.0, 0.0, 0.0, 0.0, 0.0], "row 2 sums to nan"),
+    ],
+)
 def test_soft_targets_that_are_not_probability_rows_are_a_clear_error(name, row, problem):
     s, t = _inputs()
     targets = torch.full((4, 6), 1 / 6)
@@ -59,7 +62,7 @@ def test_valid_edge_targets_are_accepted(name):
 
 
 def test_sixteen_bit_soft_targets_have_a_wider_tolerance():
-    from effl_plugins.distill.base import check_targets, soft_target_tolerance
+    from effl_plugins.losses.base import check_targets, soft_target_tolerance
 
     assert soft_target_tolerance(torch.float32) == soft_target_tolerance(torch.float64) == 1e-3
     assert soft_target_tolerance(torch.bfloat16) == soft_target_tolerance(torch.float16) == 1e-2
@@ -70,7 +73,7 @@ def test_sixteen_bit_soft_targets_have_a_wider_tolerance():
 
 
 def test_boolean_targets_are_not_class_ids():
-    from effl_plugins.distill.base import check_targets
+    from effl_plugins.losses.base import check_targets
 
     with pytest.raises(ValueError, match="targets must be int class ids"):
         check_targets(torch.tensor([True, False]), torch.zeros(2, 3))

@@ -19,7 +19,9 @@ def reference_kd(s: torch.Tensor, t: torch.Tensor, temperature: float) -> torch.
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 10_000), temperature=st.floats(0.5, 10), batch=st.integers(1, 16), classes=st.integers(2, 50))
+@given(
+    seed=st.integers(0, 10_000), temperature=st.floats(0.5, 10), batch=st.integers(1, 16), classes=st.integers(2, 50)
+)
 def test_kd_value_and_gradient_match_float64_reference(seed, temperature, batch, classes):
     g = torch.Generator().manual_seed(seed)
     s = (torch.randn(batch, classes, generator=g) * 3).requires_grad_(True)
@@ -59,8 +61,16 @@ def test_teacher_gets_no_gradient():
     assert t.grad is None and s.grad is not None
 
 
-@pytest.mark.parametrize("kwargs, match", [({"temperature": 0}, "temperature"), ({"temperature": -1}, "temperature"),
-                                           ({"alpha": 1.5}, "alpha"), ({"alpha": -0.1}, "alpha"), ({"temperature": float("nan")}, "temperature")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"temperature": 0}, "temperature"),
+        ({"temperature": -1}, "temperature"),
+        ({"alpha": 1.5}, "alpha"),
+        ({"alpha": -0.1}, "alpha"),
+        ({"temperature": float("nan")}, "temperature"),
+    ],
+)
 def test_bad_hyper_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ep.create_loss("kd", **kwargs)

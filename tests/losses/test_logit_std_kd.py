@@ -26,9 +26,19 @@ def reference(s, t, y, temperature, kd_weight, ce_weight):
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 10_000), temperature=st.floats(0.5, 6), kd_weight=st.floats(0, 10), ce_weight=st.floats(0, 1),
-       batch=st.integers(1, 12), classes=st.integers(3, 30), scale=st.floats(0.1, 20), labelled=st.booleans())
-def test_value_and_gradient_match_float64_reference(seed, temperature, kd_weight, ce_weight, batch, classes, scale, labelled):
+@given(
+    seed=st.integers(0, 10_000),
+    temperature=st.floats(0.5, 6),
+    kd_weight=st.floats(0, 10),
+    ce_weight=st.floats(0, 1),
+    batch=st.integers(1, 12),
+    classes=st.integers(3, 30),
+    scale=st.floats(0.1, 20),
+    labelled=st.booleans(),
+)
+def test_value_and_gradient_match_float64_reference(
+    seed, temperature, kd_weight, ce_weight, batch, classes, scale, labelled
+):
     s, s64, t, y = inputs(seed, batch, classes, scale=scale)
     y = y if labelled else None
     out = ep.create_loss("logit_std_kd", temperature=temperature, kd_weight=kd_weight, ce_weight=ce_weight)(s, t, y)
@@ -72,8 +82,10 @@ def test_defaults_are_the_papers_kd_setting():
     assert (loss.temperature, loss.kd_weight, loss.ce_weight) == (2.0, 9.0, 0.1)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"temperature": -2}, "temperature"), ({"kd_weight": -1}, "kd_weight"),
-                                           ({"ce_weight": "x"}, "ce_weight")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"temperature": -2}, "temperature"), ({"kd_weight": -1}, "kd_weight"), ({"ce_weight": "x"}, "ce_weight")],
+)
 def test_bad_hyper_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ep.create_loss("logit_std_kd", **kwargs)

@@ -17,8 +17,13 @@ def reference(s, t, y, alpha):
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 10_000), alpha=st.floats(0, 1), batch=st.integers(1, 12), classes=st.integers(1, 30),
-       labelled=st.booleans())
+@given(
+    seed=st.integers(0, 10_000),
+    alpha=st.floats(0, 1),
+    batch=st.integers(1, 12),
+    classes=st.integers(1, 30),
+    labelled=st.booleans(),
+)
 def test_value_and_gradient_match_float64_reference(seed, alpha, batch, classes, labelled):
     s, s64, t, y = inputs(seed, batch, classes)
     y = y if labelled else None

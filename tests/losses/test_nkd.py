@@ -46,8 +46,14 @@ def test_two_samples_by_hand_at_official_values():
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 10_000), temperature=st.floats(0.5, 8), gamma=st.floats(0, 4), ce_weight=st.floats(0, 2),
-       batch=st.integers(1, 10), classes=st.integers(2, 20))
+@given(
+    seed=st.integers(0, 10_000),
+    temperature=st.floats(0.5, 8),
+    gamma=st.floats(0, 4),
+    ce_weight=st.floats(0, 2),
+    batch=st.integers(1, 10),
+    classes=st.integers(2, 20),
+)
 def test_value_and_gradient_match_float64_reference(seed, temperature, gamma, ce_weight, batch, classes):
     s, s64, t, y = inputs(seed, batch, classes, scale=2.0)
     out = ep.create_loss("nkd", temperature=temperature, gamma=gamma, ce_weight=ce_weight)(s, t, y)
@@ -86,8 +92,10 @@ def test_one_class_is_refused():
         ep.create_loss("nkd")(torch.randn(3, 1), torch.randn(3, 1), torch.zeros(3, dtype=torch.long))
 
 
-@pytest.mark.parametrize("kwargs, match", [({"temperature": 0}, "temperature"), ({"gamma": -1}, "gamma"),
-                                           ({"ce_weight": float("inf")}, "ce_weight")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"temperature": 0}, "temperature"), ({"gamma": -1}, "gamma"), ({"ce_weight": float("inf")}, "ce_weight")],
+)
 def test_bad_hyper_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ep.create_loss("nkd", **kwargs)

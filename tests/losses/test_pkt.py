@@ -18,12 +18,18 @@ EPS = 1e-7
 
 def pkt64(s, t):
     """p_{i|j} = K_ij / sum_j K_ij with K_ij = (1 + cos(e_i, e_j)) / 2; mean_{ij} p^t log((p^t + eps) / (p^s + eps))."""
+
     def probabilities(e):
         e = e.double()
         b = len(e)
-        kernel = torch.stack([torch.stack([(1 + (e[i] @ e[j]) / ((e[i].norm() + EPS) * (e[j].norm() + EPS))) / 2
-                                           for j in range(b)]) for i in range(b)])
+        kernel = torch.stack(
+            [
+                torch.stack([(1 + (e[i] @ e[j]) / ((e[i].norm() + EPS) * (e[j].norm() + EPS))) / 2 for j in range(b)])
+                for i in range(b)
+            ]
+        )
         return kernel / kernel.sum(1, keepdim=True)
+
     p_s, p_t = probabilities(s), probabilities(t)
     return (p_t * torch.log((p_t + EPS) / (p_s + EPS))).sum() / len(s) ** 2
 
@@ -40,8 +46,14 @@ def test_two_points_by_hand():
 # widths >= 2: at width 1 every cosine is +-1, kernels of exactly 0 sit at the scale of eps = 1e-7 and float32
 # rounding of the cosine moves the loss by 1e-3 relative (the official formula's own conditioning)
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 10_000), batch=st.integers(1, 7), ds=st.integers(2, 6), dt=st.integers(2, 6),
-       weight=st.floats(0, 30000), labelled=st.booleans())
+@given(
+    seed=st.integers(0, 10_000),
+    batch=st.integers(1, 7),
+    ds=st.integers(2, 6),
+    dt=st.integers(2, 6),
+    weight=st.floats(0, 30000),
+    labelled=st.booleans(),
+)
 def test_features_match_float64_reference(seed, batch, ds, dt, weight, labelled):
     g = torch.Generator().manual_seed(seed)
     f_s = torch.randn(batch, ds, 3, 3, generator=g).requires_grad_(True)
@@ -95,5 +107,6 @@ def test_bad_hyper_parameters(kwargs, match):
 
 def test_bad_features():
     with pytest.raises(ValueError, match="student_features"):
-        ep.create_loss("pkt")(torch.randn(2, 3), None, None, student_features=torch.randn(2),
-                              teacher_features=torch.randn(2, 4))
+        ep.create_loss("pkt")(
+            torch.randn(2, 3), None, None, student_features=torch.randn(2), teacher_features=torch.randn(2, 4)
+        )

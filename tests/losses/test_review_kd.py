@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import effl_plugins as ep
-from effl_plugins.distill.review_kd import hierarchical_context_loss
+from effl_plugins.losses.review_kd import hierarchical_context_loss
 
 from ._reference import ce64, inputs
 
@@ -117,22 +117,28 @@ def test_every_student_level_and_fusion_learns():
 def test_wrong_levels_and_widths_are_refused():
     students, teachers = _maps()
     with pytest.raises(ValueError, match="3 pairs of maps"):
-        ep.create_loss("review_kd", feature_levels=3)(torch.randn(2, 3), None, None, student_features=students,
-                                                      teacher_features=teachers)
+        ep.create_loss("review_kd", feature_levels=3)(
+            torch.randn(2, 3), None, None, student_features=students, teacher_features=teachers
+        )
     loss = ep.create_loss("review_kd", feature_levels=2, student_channels=[3, 5], teacher_channels=[4, 7])
     with pytest.raises(ValueError, match="level 1: widths"):
         loss(torch.randn(2, 3), None, None, student_features=students, teacher_features=teachers)
     with pytest.raises(ValueError, match="maps"):
-        ep.create_loss("review_kd", feature_levels=1)(torch.randn(2, 3), None, None,
-                                                      student_features=[torch.randn(2, 4)],
-                                                      teacher_features=[torch.randn(2, 4)])
+        ep.create_loss("review_kd", feature_levels=1)(
+            torch.randn(2, 3), None, None, student_features=[torch.randn(2, 4)], teacher_features=[torch.randn(2, 4)]
+        )
 
 
-@pytest.mark.parametrize("kwargs, match", [({"feature_levels": 0}, "feature_levels"),
-                                           ({"review_weight": -1}, "review_weight"),
-                                           ({"mid_channels": 0}, "mid_channels"),
-                                           ({"student_channels": [3, 5]}, "together"),
-                                           ({"student_channels": [3], "teacher_channels": [4]}, "4 positive ints")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"feature_levels": 0}, "feature_levels"),
+        ({"review_weight": -1}, "review_weight"),
+        ({"mid_channels": 0}, "mid_channels"),
+        ({"student_channels": [3, 5]}, "together"),
+        ({"student_channels": [3], "teacher_channels": [4]}, "4 positive ints"),
+    ],
+)
 def test_bad_hyper_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ep.create_loss("review_kd", **kwargs)

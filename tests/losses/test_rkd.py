@@ -20,16 +20,19 @@ def huber64(x):
 
 def distance_term64(s, t):
     """psi_D = ||e_i - e_j|| / mean_{i != j} ||e_i - e_j||, Huber averaged over all B x B entries (diagonal 0)."""
+
     def psi(e):
         b = len(e)
         rows = [[(e[i] - e[j]).norm() if i != j else e.new_zeros(()) for j in range(b)] for i in range(b)]
         d = torch.stack([torch.stack(r) for r in rows])
         return d / (d.sum() / (b * (b - 1)))
+
     return huber64(psi(s.double()) - psi(t.double())).mean()
 
 
 def angle_term64(s, t):
     """psi_A(i, j, k): cosine at vertex j between e_i and e_k (0 where two points coincide), Huber over B^3."""
+
     def psi(e):
         b = len(e)
         out = e.new_zeros(b, b, b)
@@ -40,6 +43,7 @@ def angle_term64(s, t):
                         u, v = e[i] - e[j], e[k] - e[j]
                         out[i, j, k] = (u @ v) / (u.norm() * v.norm())
         return out
+
     return huber64(psi(s.double()) - psi(t.double())).mean()
 
 
@@ -57,8 +61,15 @@ def test_distance_term_on_three_points_by_hand():
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 10_000), batch=st.integers(2, 6), ds=st.integers(1, 6), dt=st.integers(1, 6),
-       wd=st.floats(0, 50), wa=st.floats(0, 100), labelled=st.booleans())
+@given(
+    seed=st.integers(0, 10_000),
+    batch=st.integers(2, 6),
+    ds=st.integers(1, 6),
+    dt=st.integers(1, 6),
+    wd=st.floats(0, 50),
+    wa=st.floats(0, 100),
+    labelled=st.booleans(),
+)
 def test_features_match_float64_reference(seed, batch, ds, dt, wd, wa, labelled):
     g = torch.Generator().manual_seed(seed)
     f_s = torch.randn(batch, ds, 2, 2, generator=g).requires_grad_(True)
@@ -113,9 +124,15 @@ def test_defaults_follow_the_official_code():
     assert rkd.uses_features and not list(rkd.parameters())
 
 
-@pytest.mark.parametrize("kwargs, match", [({"distance_weight": -1}, "distance_weight"),
-                                           ({"angle_weight": float("nan")}, "angle_weight"),
-                                           ({"ce_weight": -1}, "ce_weight"), ({"temperature": 0}, "temperature")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"distance_weight": -1}, "distance_weight"),
+        ({"angle_weight": float("nan")}, "angle_weight"),
+        ({"ce_weight": -1}, "ce_weight"),
+        ({"temperature": 0}, "temperature"),
+    ],
+)
 def test_bad_hyper_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ep.create_loss("rkd", **kwargs)

@@ -13,13 +13,22 @@ from ._reference import assert_matches, ce64, inputs, log_softmax64
 
 
 def reference(s, t, y, temperature, alpha):
-    soft = -(log_softmax64(t.double() / temperature).exp() * log_softmax64(s / temperature)).sum(-1).mean() * temperature**2
+    soft = (
+        -(log_softmax64(t.double() / temperature).exp() * log_softmax64(s / temperature)).sum(-1).mean()
+        * temperature**2
+    )
     return soft if y is None else alpha * soft + (1 - alpha) * ce64(s, y)
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 10_000), temperature=st.floats(0.5, 8), alpha=st.floats(0, 1), batch=st.integers(1, 12),
-       classes=st.integers(2, 30), labelled=st.booleans())
+@given(
+    seed=st.integers(0, 10_000),
+    temperature=st.floats(0.5, 8),
+    alpha=st.floats(0, 1),
+    batch=st.integers(1, 12),
+    classes=st.integers(2, 30),
+    labelled=st.booleans(),
+)
 def test_value_and_gradient_match_float64_reference(seed, temperature, alpha, batch, classes, labelled):
     s, s64, t, y = inputs(seed, batch, classes)
     y = y if labelled else None
@@ -60,8 +69,15 @@ def test_defaults_are_deit():
     assert (loss.temperature, loss.alpha) == (1.0, 0.5)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"temperature": 0}, "temperature"), ({"alpha": 2}, "alpha"),
-                                           ({"alpha": float("nan")}, "alpha"), ({"temperature": "4"}, "temperature")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"temperature": 0}, "temperature"),
+        ({"alpha": 2}, "alpha"),
+        ({"alpha": float("nan")}, "alpha"),
+        ({"temperature": "4"}, "temperature"),
+    ],
+)
 def test_bad_hyper_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ep.create_loss("soft_target_ce", **kwargs)

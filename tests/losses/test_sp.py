@@ -16,10 +16,12 @@ from ._reference import ce64, inputs
 
 def sp64(f_s, f_t):
     """G = Q Q^T with each row divided by its l2 norm (Q the flattened map); ||G_s - G_t||_F^2 / b^2."""
+
     def similarity(f):
         q = f.double().reshape(len(f), -1)
         g = q @ q.T
         return g / g.norm(dim=1, keepdim=True)
+
     return ((similarity(f_s) - similarity(f_t)) ** 2).sum() / len(f_s) ** 2
 
 
@@ -34,9 +36,17 @@ def test_two_samples_by_hand():
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 10_000), batch=st.integers(1, 6), cs=st.integers(1, 5), ct=st.integers(1, 5),
-       hs=st.integers(1, 4), ht=st.integers(1, 4), pairs=st.integers(1, 2), weight=st.floats(0, 3000),
-       labelled=st.booleans())
+@given(
+    seed=st.integers(0, 10_000),
+    batch=st.integers(1, 6),
+    cs=st.integers(1, 5),
+    ct=st.integers(1, 5),
+    hs=st.integers(1, 4),
+    ht=st.integers(1, 4),
+    pairs=st.integers(1, 2),
+    weight=st.floats(0, 3000),
+    labelled=st.booleans(),
+)
 def test_value_and_gradient_match_float64_reference(seed, batch, cs, ct, hs, ht, pairs, weight, labelled):
     g = torch.Generator().manual_seed(seed)
     f_s = [torch.randn(batch, cs, hs, hs, generator=g).requires_grad_(True) for _ in range(pairs)]
@@ -88,5 +98,10 @@ def test_bad_hyper_parameters(kwargs, match):
 
 def test_batches_must_match():
     with pytest.raises(ValueError, match="same B"):
-        ep.create_loss("sp")(torch.randn(3, 2), None, None, student_features=torch.randn(3, 4, 2, 2),
-                             teacher_features=torch.randn(2, 4, 2, 2))
+        ep.create_loss("sp")(
+            torch.randn(3, 2),
+            None,
+            None,
+            student_features=torch.randn(3, 4, 2, 2),
+            teacher_features=torch.randn(2, 4, 2, 2),
+        )
