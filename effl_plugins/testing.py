@@ -7,21 +7,50 @@ Plugin authors run the same checks on their own components::
     check_loss("my_kd")
 
 Each check raises ``AssertionError`` with a message saying what broke.
+
+Or the whole suite over a distribution's components, as one line in its own test file::
+
+    from effl_plugins.testing import conformance_tests
+
+    test_conformance = conformance_tests("my-distribution")   # one pytest case per component
+
+A component whose defaults cannot be checked (a mixing op needs a class count, a strategy a
+teacher) declares the arguments the checks build it with, as a class attribute::
+
+    class MyMix(BatchAugmentation):
+        conformance_kwargs: ClassVar[dict[str, Any]] = {"num_classes": 10}
+
+Strategies are built with ``STRATEGY_CHECK_DEFAULTS`` (a tiny timm model, one epoch) updated with
+their own ``conformance_kwargs``.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+import re
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["check_augmentation", "check_image_augmentation", "check_loss", "check_strategy", "small_digits", "sample_batch", "sample_logits"]
+__all__ = [
+    "check_augmentation", "check_image_augmentation", "check_loss", "check_strategy", "small_digits",
+    "sample_batch", "sample_logits", "conformance_kwargs", "ConformanceCase", "conformance_suite",
+    "conformance_cases", "conformance_tests", "STRATEGY_CHECK_DEFAULTS",
+]
+
+#: What every strategy is checked with (the arguments its constructor accepts), before its own
+#: ``conformance_kwargs``: small enough for a test run on a CPU.
+STRATEGY_CHECK_DEFAULTS: dict[str, Any] = {"model": "test_resnet", "epochs": 1, "batch_size": 32}
+_FAMILIES = ("augmentations", "losses", "strategies")
 
 
-def sample_batch(dtype: torch.dtype = torch.uint8, batch: int = 6, size: int = 24, seed: int = 0) -> torch.Tensor:
+def sample_batch(dtype: torch.dtype = torch.uint8, batch: int = 6, size: int = 24,
+                 seed: int = 0) -> torch.Tensor:
     """A deterministic ``[batch, 3, size, size]`` test batch with structure (gradients, edges) and noise."""
     g = torch.Generator().manual_seed(seed)
     ramp = torch.linspace(0, 1, size)
@@ -102,7 +131,8 @@ def _check_per_sample_randomness(aug, device) -> None:
             return
     if getattr(aug, "deterministic", False):
         return
-    raise AssertionError(f"{aug!r}: 16 identical inputs gave 16 identical outputs in 4 draws: randomness is not per sample")
+    raise AssertionError(f"{aug!r}: 16 identical inputs gave 16 identical outputs in 4 draws: "
+                         "randomness is not per sample")
 
 
 def _mixing_weights_differ(soft_targets) -> bool:
@@ -112,13 +142,15 @@ def _mixing_weights_differ(soft_targets) -> bool:
 
 
 def check_image_augmentation(aug: Any, **kwargs: Any) -> None:
-    """Image backend contract: ``H x W x 3`` uint8 in, uint8 out, input untouched, ``rng`` seeds it, ``last_params`` replays."""
+    """Image backend contract: ``H x W x 3`` uint8 in, uint8 out, input untouched, ``rng`` seeds it,
+    ``last_params`` replays."""
     aug = _build(kwargs, aug, backend="image")
     img = sample_batch(torch.uint8, batch=1)[0].permute(1, 2, 0).numpy().copy()
     original = img.copy()
     out = aug(img, rng=np.random.default_rng(3))
     assert np.array_equal(img, original), f"{aug!r} modified its input in place"
-    assert isinstance(out, np.ndarray) and out.dtype == np.uint8, f"{aug!r} must return a uint8 ndarray, got {type(out)} {getattr(out, 'dtype', '')}"
+    assert isinstance(out, np.ndarray) and out.dtype == np.uint8, (
+        f"{aug!r} must return a uint8 ndarray, got {type(out)} {getattr(out, 'dtype', '')}")
     if getattr(aug, "size", None) is None:
         assert out.shape == img.shape, f"{aug!r} changed shape {img.shape} -> {out.shape}"
     again = aug(img, rng=np.random.default_rng(3))
@@ -138,18 +170,22 @@ def check_loss(loss: Any, batch: int = 8, classes: int = 10, **kwargs: Any) -> N
     s0, t0 = student.detach().clone(), teacher.detach().clone()
     for with_targets in (True, False):
         out = loss(student, teacher, targets if with_targets else None)
-        assert isinstance(out, dict) and "loss" in out, f"{loss!r} must return a dict with a 'loss' entry, got {type(out).__name__}"
+        assert isinstance(out, dict) and "loss" in out, (
+            f"{loss!r} must return a dict with a 'loss' entry, got {type(out).__name__}")
         for key, value in out.items():
-            assert isinstance(value, torch.Tensor) and value.ndim == 0, f"{loss!r}: out[{key!r}] must be a scalar tensor"
+            assert isinstance(value, torch.Tensor) and value.ndim == 0, (
+                f"{loss!r}: out[{key!r}] must be a scalar tensor")
         assert torch.isfinite(out["loss"]), f"{loss!r}: loss is not finite: {out['loss']}"
         student.grad = teacher.grad = None
         out["loss"].backward()
-        assert student.grad is not None and torch.isfinite(student.grad).all(), f"{loss!r}: no finite gradient reaches the student"
+        assert student.grad is not None and torch.isfinite(student.grad).all(), (
+            f"{loss!r}: no finite gradient reaches the student")
         assert teacher.grad is None or not teacher.grad.any(), f"{loss!r}: gradient leaked into the teacher logits"
     assert torch.equal(student.detach(), s0) and torch.equal(teacher.detach(), t0), f"{loss!r} modified its inputs"
     extreme = torch.tensor([[1e4, -1e4] * (classes // 2) + [0.0] * (classes % 2)]).repeat(batch, 1)
     for dtype in (torch.float32, torch.bfloat16, torch.float16):
-        s = (extreme.flip(-1) if dtype == torch.float32 else sample_logits(batch, classes, seed=3) * 10).to(dtype).requires_grad_(True)
+        s = extreme.flip(-1) if dtype == torch.float32 else sample_logits(batch, classes, seed=3) * 10
+        s = s.to(dtype).requires_grad_(True)
         t = extreme.to(dtype) if dtype == torch.float32 else sample_logits(batch, classes, seed=4).to(dtype) * 10
         out = loss(s, t, targets)
         out["loss"].backward()
@@ -193,7 +229,138 @@ def check_strategy(strategy: Any, data: Any = None, **kwargs: Any) -> dict:
         for key in ("best_accuracy", "final_accuracy", "epochs"):
             assert key in summary and key in written, f"{strategy!r}: summary lacks {key!r}: {sorted(summary)}"
         for key in ("best_accuracy", "final_accuracy"):
-            assert 0.0 <= summary[key] <= 1.0 and not math.isnan(summary[key]), f"{strategy!r}: {key}={summary[key]} outside [0, 1]"
+            assert 0.0 <= summary[key] <= 1.0 and not math.isnan(summary[key]), (
+                f"{strategy!r}: {key}={summary[key]} outside [0, 1]")
         summaries.append({k: summary[k] for k in ("best_accuracy", "final_accuracy", "epochs")})
     assert summaries[0] == summaries[1], f"{strategy!r}: two runs under one seed differ: {summaries}"
     return summary
+
+
+# -- the suite over registered components ---------------------------------------------------------
+
+def _normalize(dist_name: str | None) -> str:
+    return re.sub(r"[-_.]+", "-", dist_name or "").lower()
+
+
+def _accepts(factory: Callable[..., Any], key: str) -> bool:
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.kind is p.VAR_KEYWORD or (p.name == key and p.kind is not p.VAR_POSITIONAL) for p in parameters)
+
+
+def conformance_kwargs(factory: Callable[..., Any], family: str | None = None) -> dict[str, Any]:
+    """The arguments the checks build ``factory`` with: its ``conformance_kwargs`` attribute (a dict,
+    inherited like any class attribute; none declared: ``{}``); for strategies, on top of those
+    ``STRATEGY_CHECK_DEFAULTS`` that its signature accepts."""
+    declared = getattr(factory, "conformance_kwargs", None)
+    if declared is None:
+        declared = {}
+    if not isinstance(declared, Mapping) or not all(isinstance(k, str) for k in declared):
+        raise TypeError(f"{getattr(factory, '__qualname__', repr(factory))}.conformance_kwargs must be a dict of "
+                        f"constructor arguments by name, got {declared!r}")
+    base = {}
+    if family == "strategies":
+        base = {k: v for k, v in STRATEGY_CHECK_DEFAULTS.items() if _accepts(factory, k)}
+    return {**base, **declared}
+
+
+@dataclass(frozen=True)
+class ConformanceCase:
+    """One registered component and the arguments its check builds it with; ``run()`` checks it."""
+
+    family: str
+    name: str
+    backend: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    distribution: str | None = None
+
+    @property
+    def id(self) -> str:
+        """``family/name`` (augmentations: ``family/name/backend``), the pytest id."""
+        return "/".join(p for p in (self.family, self.name, self.backend) if p)
+
+    def run(self) -> Any:
+        if self.family == "augmentations":
+            check = check_image_augmentation if self.backend == "image" else check_augmentation
+            return check(self.name, **self.kwargs)
+        if self.family == "losses":
+            return check_loss(self.name, **self.kwargs)
+        return check_strategy(self.name, **self.kwargs)
+
+
+def _families(family: str | Sequence[str] | None) -> list[str]:
+    families = list(_FAMILIES) if family is None else [family] if isinstance(family, str) else list(family)
+    unknown = [f for f in families if f not in _FAMILIES]
+    if unknown:
+        raise ValueError(f"family must be one of {_FAMILIES} (or a list of them), got {unknown[0]!r}")
+    return families
+
+
+def conformance_cases(distribution: str | None = None,
+                      family: str | Sequence[str] | None = None) -> list[ConformanceCase]:
+    """Every registered component of ``family`` (default: all three) from ``distribution`` (default:
+    every distribution; the built-ins are ``"effl-plugins"``), one case per augmentation backend,
+    in family, name, backend order.
+
+    A named distribution that registered nothing, or whose plugin failed to load, raises ValueError
+    (an empty suite would pass without checking anything).
+    """
+    from .plugins import get_manager
+
+    families = _families(family)
+    manager = get_manager()
+    registries = [manager.registry(f) for f in families]  # loads the plugins
+    if distribution is not None:
+        wanted = _normalize(distribution)
+        failed = [i for i in manager.infos.values() if _normalize(i.distribution) == wanted and i.error]
+        if failed:
+            raise ValueError(f"distribution {distribution!r}: plugin {failed[0].name!r} did not load cleanly: "
+                             f"{failed[0].error}")
+        known = {_normalize(c.distribution) for f in _FAMILIES for c in manager.registry(f).components()}
+        if wanted not in known:
+            raise ValueError(f"no component is registered by distribution {distribution!r}; is it installed? "
+                             f"Distributions with components: {', '.join(sorted(known))}")
+    cases = []
+    for registry in registries:
+        for component in registry.components():
+            if distribution is not None and _normalize(component.distribution) != _normalize(distribution):
+                continue
+            try:
+                kwargs = conformance_kwargs(component.factory, registry.family)
+            except TypeError as error:
+                where = f"{registry.family} {component.name!r} of plugin {component.plugin!r}"
+                raise TypeError(f"{where}: {error}") from None
+            cases.append(ConformanceCase(registry.family, component.name, component.backend, kwargs,
+                                         component.distribution))
+    order = {f: i for i, f in enumerate(_FAMILIES)}
+    return sorted(cases, key=lambda c: (order[c.family], c.name, c.backend or ""))
+
+
+def conformance_suite(distribution: str | None = None, family: str | Sequence[str] | None = None) -> list[Any]:
+    """``conformance_cases(...)`` as ``pytest.param``s with readable ids, for ``pytest.mark.parametrize``::
+
+        @pytest.mark.parametrize("case", conformance_suite("my-distribution", family="losses"))
+        def test_my_losses(case):
+            case.run()
+    """
+    import pytest
+
+    return [pytest.param(case, id=case.id) for case in conformance_cases(distribution, family)]
+
+
+def conformance_tests(distribution: str | None = None,
+                      family: str | Sequence[str] | None = None) -> Callable[[ConformanceCase], Any]:
+    """A parametrized pytest test function over ``conformance_suite(distribution, family)``; bind it
+    to a ``test_*`` name in a test module and pytest collects one test per component::
+
+        test_conformance = conformance_tests("my-distribution")
+    """
+    import pytest
+
+    @pytest.mark.parametrize("case", conformance_suite(distribution, family))
+    def test_conformance(case: ConformanceCase) -> None:
+        case.run()
+
+    return test_conformance

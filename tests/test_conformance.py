@@ -5,49 +5,108 @@ from __future__ import annotations
 import pytest
 
 import effl_plugins as ep
-from effl_plugins.testing import check_augmentation, check_image_augmentation, check_loss, check_strategy
+from effl_plugins.testing import (
+    STRATEGY_CHECK_DEFAULTS,
+    ConformanceCase,
+    check_augmentation,
+    check_loss,
+    conformance_cases,
+    conformance_kwargs,
+    conformance_suite,
+    conformance_tests,
+)
 
-#: Strategy arguments small enough for a conformance run (one epoch, a tiny timm model).
-STRATEGY_KWARGS: dict[str, dict] = {"noisy_student": {"rounds": 2}, "fixmatch": {"mu": 2}, "distill": {"teacher": "test_efficientnet"}}
-STRATEGY_KWARGS.update({name: {"mu": 2} for name in ("flexmatch", "freematch", "softmatch", "uda")})
-DEFAULT_STRATEGY_KWARGS = {"model": "test_resnet", "epochs": 1, "batch_size": 32}
-#: Augmentations whose defaults need an argument for the checks (e.g. class counts for mixing).
-AUGMENTATION_KWARGS: dict[str, dict] = {
-    "cutmix": {"num_classes": 10},
-    "mixup": {"num_classes": 10},
-    "compose": {"ops": ["brightness(max_delta=0.2)", "rotate(degrees=15)", "flip"]},
-}
-LOSS_KWARGS: dict[str, dict] = {
-    # check_loss also calls without targets: dkd then takes the teacher's argmax as the target class
-    "dkd": {"target_from_teacher": True},
-    # check_loss passes no features: the feature losses are then their logit part (CE, and KD here)
-    "fitnet": {"kd_weight": 1.0},
-    "attention_transfer": {"kd_weight": 1.0},
-    "sp": {"kd_weight": 1.0},
-    "crd": {"kd_weight": 1.0},
-    "review_kd": {"kd_weight": 1.0},
-    "nkd": {"target_from_teacher": True},
-}
+# The suite a plugin runs over its own distribution, here over every installed one; a component
+# whose defaults cannot be checked declares its arguments as ``conformance_kwargs``.
+test_augmentation_conforms = conformance_tests(family="augmentations")
+test_loss_conforms = conformance_tests(family="losses")
+test_strategy_conforms = conformance_tests(family="strategies")
 
 
-@pytest.mark.parametrize("name", ep.list_augmentations(backend="batch"))
-def test_batch_augmentation_conforms(name):
-    check_augmentation(name, **AUGMENTATION_KWARGS.get(name, {}))
+def test_suite_covers_every_registered_component_and_backend():
+    cases = conformance_cases()
+    assert [c for c in cases if c.family == "augmentations" and c.backend == "batch"] != []
+    for family, list_names in (("losses", ep.list_losses), ("strategies", ep.list_strategies)):
+        assert sorted(c.name for c in cases if c.family == family) == list_names()
+    for backend in ("batch", "image"):
+        names = [c.name for c in cases if c.family == "augmentations" and c.backend == backend]
+        assert names == ep.list_augmentations(backend=backend)
 
 
-@pytest.mark.parametrize("name", ep.list_augmentations(backend="image"))
-def test_image_augmentation_conforms(name):
-    check_image_augmentation(name, **AUGMENTATION_KWARGS.get(name, {}))
+def test_suite_reads_declared_arguments():
+    by_id = {c.id: c for c in conformance_cases(distribution="effl-plugins")}
+    assert by_id["augmentations/cutmix/batch"].kwargs == {"num_classes": 10}
+    assert by_id["augmentations/compose/image"].kwargs["ops"][0] == "brightness(max_delta=0.2)"
+    assert by_id["augmentations/brightness/batch"].kwargs == {}
+    assert by_id["losses/dkd"].kwargs == {"target_from_teacher": True}
+    assert by_id["strategies/linear_probe"].kwargs == STRATEGY_CHECK_DEFAULTS
+    assert by_id["strategies/distill"].kwargs == {**STRATEGY_CHECK_DEFAULTS, "teacher": "test_efficientnet"}
+    assert by_id["strategies/uda"].kwargs["mu"] == 2  # inherited from FixMatch
+    assert {c.distribution for c in by_id.values()} == {"effl-plugins"}
 
 
-@pytest.mark.parametrize("name", ep.list_losses())
-def test_loss_conforms(name):
-    check_loss(name, **LOSS_KWARGS.get(name, {}))
+def test_suite_for_one_distribution_and_family():
+    cases = conformance_cases("effl_plugins_example")  # any spelling of the distribution name
+    assert [c.id for c in cases] == [
+        "augmentations/example_gaussian_noise/batch", "losses/example_cosine",
+        "strategies/example_entropy_min", "strategies/example_nearest_centroid",
+    ]
+    params = conformance_suite("effl-plugins-example", family="losses")
+    assert [p.id for p in params] == ["losses/example_cosine"] and isinstance(params[0].values[0], ConformanceCase)
+    assert conformance_cases("effl-plugins-example", family=["augmentations"])[0].kwargs == {"max_sigma": 0.2}
 
 
-@pytest.mark.parametrize("name", ep.list_strategies())
-def test_strategy_conforms(name):
-    check_strategy(name, **{**DEFAULT_STRATEGY_KWARGS, **STRATEGY_KWARGS.get(name, {})})
+def test_suite_refuses_what_would_check_nothing():
+    with pytest.raises(ValueError, match="no component is registered by distribution 'not-installed'.*effl-plugins"):
+        conformance_cases("not-installed")
+    with pytest.raises(ValueError, match="family must be one of"):
+        conformance_cases(family="loss")
+
+
+def test_suite_names_a_plugin_that_failed_to_load(fake_distributions):
+    fake_distributions("broken-dist", main="raise RuntimeError('boom at import')")
+    with pytest.warns(ep.EfflWarning, match="boom"):
+        ep.list_losses()
+    with pytest.raises(ValueError, match="broken-dist.*did not load cleanly.*boom at import"):
+        conformance_cases("broken-dist")
+
+
+def test_declared_arguments_of_a_runtime_plugin():
+    from effl_plugins.augment.brightness import Brightness
+
+    class Declared(Brightness):
+        conformance_kwargs = {"max_delta": 0.1}
+
+    class Wrong(Brightness):
+        conformance_kwargs = ["max_delta", 0.1]
+
+    def hook(register):
+        register("declared_op", batch=Declared)
+        register("wrong_op", batch=Wrong)
+
+    from .conftest import plugin_module
+
+    ep.register_plugin(plugin_module("declared", register_augmentations=hook), "declared")
+    try:
+        assert conformance_kwargs(Declared) == {"max_delta": 0.1}
+        assert conformance_kwargs(Brightness) == {}
+        match = "'wrong_op' of plugin 'declared': .*Wrong.conformance_kwargs must be a dict"
+        with pytest.raises(TypeError, match=match):
+            conformance_cases(family="augmentations")
+    finally:
+        ep.unregister_plugin("declared")
+    case = ConformanceCase("augmentations", "brightness", "batch", {"max_delta": 0.1})
+    assert case.id == "augmentations/brightness/batch"
+    case.run()
+
+
+def test_strategy_defaults_only_where_accepted():
+    def narrow(model="x", seed=0):
+        """A strategy factory that takes two arguments."""
+
+    narrow.conformance_kwargs = {"seed": 3}
+    assert conformance_kwargs(narrow, "strategies") == {"model": "test_resnet", "seed": 3}
+    assert conformance_kwargs(narrow, "losses") == {"seed": 3}
 
 
 def test_checks_catch_a_broken_augmentation():
@@ -73,7 +132,7 @@ def test_checks_catch_a_broken_augmentation():
 def test_checks_catch_a_loss_that_leaks_into_the_teacher():
     import torch.nn.functional as F
 
-    class Leaky(ep.distill.DistillationLoss):
+    class Leaky(ep.losses.DistillationLoss):
         def forward(self, student_logits, teacher_logits=None, targets=None, **features):
             loss = F.mse_loss(student_logits, teacher_logits)
             return {"loss": loss}

@@ -1,6 +1,11 @@
 """Augmentations: batched per-sample torch kernels (``backend="batch"``) and per-image
-OpenCV/NumPy kernels (``backend="image"``). Build them with ``effl_plugins.create_augmentation``."""
+OpenCV/NumPy kernels (``backend="image"``). Build them with ``effl_plugins.create_augmentation``.
 
-from .base import BatchAugmentation, ImageAugmentation, check_image, check_images
+For writing an op: the two base classes, and the sampling helpers a batch op's ``sample_params``
+draws its per-sample parameters with (``uniform``, ``bernoulli``: tensors drawn from the given
+``torch.Generator`` on its device, moved to the images' device; also importable from
+``effl_plugins.augment.base``)."""
 
-__all__ = ["BatchAugmentation", "ImageAugmentation", "check_image", "check_images"]
+from .base import BatchAugmentation, ImageAugmentation, bernoulli, check_image, check_images, dtype_max, uniform
+
+__all__ = ["BatchAugmentation", "ImageAugmentation", "check_image", "check_images", "uniform", "bernoulli", "dtype_max"]

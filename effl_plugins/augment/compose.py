@@ -86,6 +86,9 @@ class Compose(nn.Module):
         True
     """
 
+    #: Arguments of the conformance checks (effl_plugins.testing): a pipeline needs its ops.
+    conformance_kwargs = {"ops": ["brightness(max_delta=0.2)", "rotate(degrees=15)", "flip"]}
+
     def __init__(self, ops: Sequence[Any]):
         super().__init__()
         built = _built_ops(ops, "batch")
@@ -131,6 +134,9 @@ class ComposeImage:
         >>> aug(img, rng=0).shape
         (8, 8, 3)
     """
+
+    #: Arguments of the conformance checks (effl_plugins.testing): a pipeline needs its ops.
+    conformance_kwargs = {"ops": ["brightness(max_delta=0.2)", "rotate(degrees=15)", "flip"]}
 
     def __init__(self, ops: Sequence[Any]):
         self.ops = _built_ops(ops, "image")

@@ -28,6 +28,9 @@ class FixMatch(Strategy):
         are passes over the unlabeled set, ``batch_size`` the labeled images per step).
     """
 
+    #: Arguments of the conformance checks (effl_plugins.testing), inherited by the FixMatch family.
+    conformance_kwargs = {"mu": 2}
+
     name = "fixmatch"
 
     def __init__(self, model: str = "test_resnet", threshold: float = 0.95, mu: int = 7, lambda_u: float = 1.0,

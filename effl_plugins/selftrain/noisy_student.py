@@ -43,6 +43,9 @@ class NoisyStudent(PseudoLabel):
         Every other shared setting (per round): see :class:`~effl_plugins.strategies.base.Strategy`.
     """
 
+    #: Arguments of the conformance checks (effl_plugins.testing): two rounds, the fewest that swap.
+    conformance_kwargs = {"rounds": 2}
+
     name = "noisy_student"
 
     def __init__(self, model: str = "test_resnet", students: Sequence[str] | None = None, rounds: int = 3,

@@ -37,6 +37,9 @@ class Distill(Strategy):
         Every other shared setting: see :class:`~effl_plugins.strategies.base.Strategy`.
     """
 
+    #: Arguments of the conformance checks (effl_plugins.testing): a teacher is required.
+    conformance_kwargs = {"teacher": "test_efficientnet"}
+
     name = "distill"
 
     def __init__(self, model: str = "test_resnet", teacher: str = "resnet10t", loss: str = "kd",
