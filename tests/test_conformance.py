@@ -48,7 +48,8 @@ def test_suite_reads_declared_arguments():
 def test_suite_for_one_distribution_and_family():
     cases = conformance_cases("effl_plugins_example")  # any spelling of the distribution name
     assert [c.id for c in cases] == [
-        "augmentations/example_gaussian_noise/batch", "losses/example_cosine",
+        "augmentations/example_gaussian_noise/batch", "augmentations/example_gaussian_noise/image",
+        "losses/example_cosine",
         "strategies/example_entropy_min", "strategies/example_nearest_centroid",
     ]
     params = conformance_suite("effl-plugins-example", family="losses")

@@ -18,7 +18,9 @@ def _registry_with(*names_backends) -> Registry:
 
 
 def test_list_is_sorted_and_fnmatch_filtered():
-    registry = _registry_with(("rotate", "batch"), ("brightness", "batch"), ("brightness", "image"), ("rand_augment", "batch"))
+    registry = _registry_with(
+        ("rotate", "batch"), ("brightness", "batch"), ("brightness", "image"), ("rand_augment", "batch")
+    )
     assert registry.list() == ["brightness", "rand_augment", "rotate"]
     assert registry.list("r*") == ["rand_augment", "rotate"]
     assert registry.list(["b*", "rot*"]) == ["brightness", "rotate"]
@@ -52,7 +54,8 @@ def test_unknown_name_is_keyerror_with_suggestions():
 
 
 def test_unknown_backend_names_existing_backends():
-    ep.register_plugin(plugin_module("batch_only", register_augmentations=lambda register: register("only_batch_op", dict)), "batch_only")
+    module = plugin_module("batch_only", register_augmentations=lambda register: register("only_batch_op", dict))
+    ep.register_plugin(module, "batch_only")
     try:
         with pytest.raises(ep.UnknownComponentError, match="backends: batch"):
             ep.create_augmentation("only_batch_op", backend="image")
@@ -96,7 +99,7 @@ def test_duplicate_registration_names_both_plugins_and_keeps_first():
 
 
 def test_same_name_other_backend_is_not_a_duplicate():
-    module = plugin_module("img", register_augmentations=lambda register: register("only_in_test", dict, backend="image"))
+    module = plugin_module("img", register_augmentations=lambda r: r("only_in_test", dict, backend="image"))
     ep.register_plugin(module, "img")
     try:
         assert ep.list_augmentations("only_in_test", backend="image") == ["only_in_test"]

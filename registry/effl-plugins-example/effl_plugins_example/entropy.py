@@ -35,7 +35,8 @@ class EntropyMinimization(Strategy):
     Args:
         weight: weight of the entropy term (0.1 by default).
         mu: unlabeled images per labeled image in a step.
-        Every shared setting (``model``, ``epochs``, ``lr``, ``opt``, ``amp``...): see ``effl_plugins.strategies.Strategy``.
+        Every shared setting (``model``, ``epochs``, ``lr``, ``opt``, ``amp``...): see
+        ``effl_plugins.strategies.Strategy``.
     """
 
     name = "example_entropy_min"

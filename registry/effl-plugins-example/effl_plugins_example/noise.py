@@ -1,12 +1,19 @@
-"""Additive Gaussian noise with a per-sample standard deviation (batch backend)."""
+"""Additive Gaussian noise with a per-sample standard deviation, on both backends."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
-from effl_plugins.augment import BatchAugmentation, uniform
+from effl_plugins.augment import BatchAugmentation, ImageAugmentation, uniform
+
+
+def _max_sigma(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"max_sigma must be in [0, 1] (fraction of the value range), got {value!r}")
+    return float(value)
 
 
 class GaussianNoise(BatchAugmentation):
@@ -21,9 +28,7 @@ class GaussianNoise(BatchAugmentation):
 
     def __init__(self, max_sigma: float = 0.1):
         super().__init__()
-        if isinstance(max_sigma, bool) or not isinstance(max_sigma, (int, float)) or not 0 <= max_sigma <= 1:
-            raise ValueError(f"max_sigma must be in [0, 1] (fraction of the value range), got {max_sigma!r}")
-        self.max_sigma = float(max_sigma)
+        self.max_sigma = _max_sigma(max_sigma)
 
     def sample_params(self, images, generator=None):
         # every sample's parameters at once, as tensors with a leading batch dimension, drawn from
@@ -40,3 +45,23 @@ class GaussianNoise(BatchAugmentation):
         if images.dtype == torch.uint8:
             return noisy.round_().clamp_(0, 255).to(torch.uint8), targets
         return noisy.clamp_(0, 1).to(images.dtype), targets
+
+
+class GaussianNoiseImage(ImageAugmentation):
+    """The same noise on one ``H x W x C`` uint8 image (image backend, e.g. in DataLoader workers).
+
+    params: ``sigma`` (float), ``noise`` ``H x W x C`` float32 standard normal.
+    """
+
+    conformance_kwargs: ClassVar[dict[str, Any]] = {"max_sigma": 0.2}
+
+    def __init__(self, max_sigma: float = 0.1):
+        super().__init__()
+        self.max_sigma = _max_sigma(max_sigma)
+
+    def sample_params(self, img, rng):
+        return {"sigma": float(rng.uniform(0.0, self.max_sigma)), "noise": rng.standard_normal(img.shape, np.float32)}
+
+    def apply(self, img, params):
+        noisy = img.astype(np.float32) + params["noise"] * np.float32(params["sigma"] * 255.0)
+        return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)

@@ -5,9 +5,10 @@ import effl_plugins as ep
 
 @ep.hookimpl
 def register_augmentations(register):
-    from .noise import GaussianNoise
+    from .noise import GaussianNoise, GaussianNoiseImage
 
-    register("example_gaussian_noise", GaussianNoise, backend="batch")
+    # both backends in one call; one backend alone: register(name, GaussianNoise, backend="batch")
+    register("example_gaussian_noise", batch=GaussianNoise, image=GaussianNoiseImage)
 
 
 @ep.hookimpl
@@ -33,9 +34,10 @@ def register_commands(subparsers):
 
 
 def _check(args) -> int:
-    from effl_plugins.testing import check_augmentation, check_loss
+    from effl_plugins.testing import check_augmentation, check_image_augmentation, check_loss
 
     check_augmentation("example_gaussian_noise")
+    check_image_augmentation("example_gaussian_noise")
     check_loss("example_cosine")
-    print("example_gaussian_noise, example_cosine: conformance checks passed")
+    print("example_gaussian_noise (batch, image), example_cosine: conformance checks passed")
     return 0

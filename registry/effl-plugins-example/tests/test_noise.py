@@ -55,3 +55,16 @@ def test_noise_scale_follows_sigma():
 def test_max_sigma_is_checked(bad):
     with pytest.raises(ValueError, match="max_sigma"):
         ep.create_augmentation("example_gaussian_noise", max_sigma=bad)
+
+
+def test_image_backend_matches_the_batch_backend_in_distribution():
+    import numpy as np
+
+    aug = ep.create_augmentation("example_gaussian_noise", backend="image", max_sigma=0.1)
+    img = np.full((32, 32, 3), 128, np.uint8)
+    original = img.copy()
+    out = aug(img, rng=np.random.default_rng(0))
+    assert np.array_equal(img, original) and out.dtype == np.uint8 and out.shape == img.shape
+    assert np.array_equal(out, aug(img, rng=np.random.default_rng(0)))
+    sigma = aug.last_params["sigma"]
+    assert 0 <= sigma <= 0.1 and abs((out.astype(np.float64) - 128).std() / 255 - sigma) < 0.01
