@@ -73,11 +73,10 @@ __all__ = [
     "strategies",
     "data",
     "train",
-    "finetune",
     "testing",
 ]
 
-_LAZY_SUBMODULES = {"augment", "losses", "selftrain", "strategies", "data", "train", "finetune", "testing"}
+_LAZY_SUBMODULES = {"augment", "losses", "selftrain", "strategies", "data", "train", "testing"}
 # Earlier names of moved packages, still resolved so that code written against them keeps working.
 _MOVED = {"distill": "losses"}
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from ..hookspecs import hookimpl
 from .distill import Distill
-from .finetune import Finetune
-from .linear_probe import LinearProbe
+from .transfer import Finetune, LinearProbe
 
 
 @hookimpl

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..finetune import discriminative_param_groups, layer_decay_param_groups, reset_head, unfreeze_schedule
-from ..train import SupervisedTask
-from .base import Strategy
+from ...train import SupervisedTask
+from ..base import Strategy
+from .heads import discriminative_param_groups, layer_decay_param_groups, reset_head, unfreeze_schedule
 
 __all__ = ["Finetune"]
 
@@ -28,9 +28,16 @@ class Finetune(Strategy):
 
     name = "finetune"
 
-    def __init__(self, model: str = "test_resnet", lr: float = 1e-3, backbone_lr: float | None = None,
-                 head_lr: float | None = None, layer_decay: float | None = None, unfreeze_epochs: int | None = None,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        model: str = "test_resnet",
+        lr: float = 1e-3,
+        backbone_lr: float | None = None,
+        head_lr: float | None = None,
+        layer_decay: float | None = None,
+        unfreeze_epochs: int | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(model=model, lr=lr, **kwargs)
         self.head_lr = float(head_lr if head_lr is not None else lr)
         self.backbone_lr = float(backbone_lr if backbone_lr is not None else self.head_lr / 10)
@@ -39,8 +46,9 @@ class Finetune(Strategy):
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
         if layer_decay is not None and not 0 < layer_decay <= 1:
             raise ValueError(f"layer_decay must be None or in (0, 1], got {layer_decay!r}")
-        if unfreeze_epochs is not None and (isinstance(unfreeze_epochs, bool) or not isinstance(unfreeze_epochs, int)
-                                            or unfreeze_epochs < 1):
+        if unfreeze_epochs is not None and (
+            isinstance(unfreeze_epochs, bool) or not isinstance(unfreeze_epochs, int) or unfreeze_epochs < 1
+        ):
             raise ValueError(f"unfreeze_epochs must be None or an integer >= 1, got {unfreeze_epochs!r}")
         self.layer_decay, self.unfreeze_epochs = layer_decay, unfreeze_epochs
 
@@ -61,8 +69,13 @@ class Finetune(Strategy):
         model = self.build(data.num_classes)
         callback = unfreeze_schedule(model, self.unfreeze_epochs) if self.unfreeze_epochs else None
         task = SupervisedTask(model, self.model_input(model, data), self.config.smoothing)
-        self.run_args = {**self.run_args, "backbone_lr": self.backbone_lr, "head_lr": self.head_lr,
-                         "layer_decay": self.layer_decay, "unfreeze_epochs": self.unfreeze_epochs}
+        self.run_args = {
+            **self.run_args,
+            "backbone_lr": self.backbone_lr,
+            "head_lr": self.head_lr,
+            "layer_decay": self.layer_decay,
+            "unfreeze_epochs": self.unfreeze_epochs,
+        }
         engine = self.engine(task, data, out_dir, param_groups=self.param_groups(model), on_epoch_start=callback)
         summary = engine.fit(resume=resume)
         self.trained_model = model

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..finetune import freeze_backbone, head_parameters, reset_head
-from ..train import SupervisedTask
-from .base import Strategy
+from ...train import SupervisedTask
+from ..base import Strategy
+from .heads import freeze_backbone, head_parameters, reset_head
 
 __all__ = ["LinearProbe"]
 

@@ -3,7 +3,7 @@ learning rates (low for the backbone, high for the head)."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from torch import nn
 
@@ -37,7 +37,11 @@ class FrozenBatchNormMode:
     """Keeps the backbone's BatchNorm layers in eval mode (statistics frozen) whatever ``model.train()`` says."""
 
     def __init__(self, model: nn.Module):
-        head = {id(m) for m in model.get_classifier().modules()} if isinstance(model.get_classifier(), nn.Module) else set()
+        head = (
+            {id(m) for m in model.get_classifier().modules()}
+            if isinstance(model.get_classifier(), nn.Module)
+            else set()
+        )
         self.norms = [m for m in _norm_modules(model) if id(m) not in head]
 
     def __call__(self, module: nn.Module, args) -> None:
@@ -59,7 +63,9 @@ def freeze_backbone(model: nn.Module) -> nn.Module:
     return model
 
 
-def discriminative_param_groups(model: nn.Module, backbone_lr: float, head_lr: float, weight_decay: float = 0.0) -> list[dict]:
+def discriminative_param_groups(
+    model: nn.Module, backbone_lr: float, head_lr: float, weight_decay: float = 0.0
+) -> list[dict]:
     """Two optimizer groups: the backbone at ``backbone_lr`` and the head at ``head_lr``."""
     for name, value in (("backbone_lr", backbone_lr), ("head_lr", head_lr)):
         if not value >= 0:
@@ -71,8 +77,9 @@ def discriminative_param_groups(model: nn.Module, backbone_lr: float, head_lr: f
     return [g for g in groups if g["params"]]
 
 
-def layer_decay_param_groups(model: nn.Module, backbone_lr: float, head_lr: float, layer_decay: float,
-                             weight_decay: float = 0.0) -> list[dict]:
+def layer_decay_param_groups(
+    model: nn.Module, backbone_lr: float, head_lr: float, layer_decay: float, weight_decay: float = 0.0
+) -> list[dict]:
     """timm layer-wise decay (``param_groups_layer_decay`` over the model's ``group_matcher``) on the
     backbone, layer ``i`` of ``n`` at ``backbone_lr · layer_decay^(n − i)``; the head at ``head_lr``.
 
@@ -91,7 +98,9 @@ def layer_decay_param_groups(model: nn.Module, backbone_lr: float, head_lr: floa
         backbone = [p for p in group["params"] if id(p) not in head and p.requires_grad]
         heads = [p for p in group["params"] if id(p) in head and p.requires_grad]
         if backbone:
-            groups.append({**group, "params": backbone, "lr": backbone_lr * scale, "layer_scale": scale, "name": "backbone"})
+            groups.append(
+                {**group, "params": backbone, "lr": backbone_lr * scale, "layer_scale": scale, "name": "backbone"}
+            )
         if heads:
             groups.append({**group, "params": heads, "lr": head_lr, "layer_scale": 1.0, "name": "head"})
     return groups

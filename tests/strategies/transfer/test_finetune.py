@@ -9,7 +9,12 @@ import torch
 import torch.nn.functional as F
 
 import effl_plugins as ep
-from effl_plugins.finetune import backbone_layers, head_parameters, layer_decay_param_groups, unfreeze_schedule
+from effl_plugins.strategies.transfer.heads import (
+    backbone_layers,
+    head_parameters,
+    layer_decay_param_groups,
+    unfreeze_schedule,
+)
 
 FAMILIES = ["test_resnet", "test_efficientnet", "test_vit", "mobilenetv3_small_050", "test_convnext", "regnetx_002"]
 
@@ -82,13 +87,21 @@ def test_finetune_run_with_unfreezing_and_layer_decay(tmp_path):
     from effl_plugins.data import load_digits
 
     data = load_digits(num_labeled=20, num_test=20)
-    strategy = ep.create_strategy("finetune", model="test_resnet", epochs=2, batch_size=10, layer_decay=0.7, unfreeze_epochs=1)
+    strategy = ep.create_strategy(
+        "finetune", model="test_resnet", epochs=2, batch_size=10, layer_decay=0.7, unfreeze_epochs=1
+    )
     summary = strategy.run(data, out_dir=tmp_path)
     assert summary["epochs"] == 2 and (tmp_path / "checkpoint.pt").is_file()
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [({"backbone_lr": -1.0}, "backbone_lr"), ({"layer_decay": 0}, "layer_decay"),
-                                               ({"unfreeze_epochs": 0}, "unfreeze_epochs")])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"backbone_lr": -1.0}, "backbone_lr"),
+        ({"layer_decay": 0}, "layer_decay"),
+        ({"unfreeze_epochs": 0}, "unfreeze_epochs"),
+    ],
+)
 def test_bad_finetune_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ep.create_strategy("finetune", **kwargs)
