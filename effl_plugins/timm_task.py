@@ -29,12 +29,16 @@ intermediate map of each model from timm's ``forward_intermediates`` (a list of 
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any
 
 import torch
-from torch import nn
 from timm.task import DistillationTeacher, TrainingTask
 from timm.utils import unwrap_model
+from torch import nn
+
+from ._api import create_loss
+from .kv import check_kwargs
+from .plugins import get_manager
 
 __all__ = ["RegistryDistillationTask", "DistillationTrainableModule", "feature_levels", "logits_and_features"]
 
@@ -52,8 +56,10 @@ def logits_and_features(model: nn.Module, x: torch.Tensor, levels: int):
     maps, shallow to deep, from ``forward_intermediates``."""
     model = unwrap_model(model)
     if not hasattr(model, "forward_intermediates"):
-        raise ValueError(f"{type(model).__name__} has no forward_intermediates; feature losses need a timm model "
-                         "that has it (most do)")
+        raise ValueError(
+            f"{type(model).__name__} has no forward_intermediates; feature losses need a timm model "
+            "that has it (most do)"
+        )
     final, intermediates = model.forward_intermediates(x, indices=levels)
     features = intermediates[-1] if levels == 1 else list(intermediates)
     return model.forward_head(final), features
@@ -69,8 +75,9 @@ class DistillationTrainableModule(nn.Module):
         super().__init__()
         self.student, self.loss, self.levels = student, loss, levels
 
-    def forward(self, input: torch.Tensor, teacher_logits: torch.Tensor, teacher_features: Any,
-                target: Optional[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(
+        self, input: torch.Tensor, teacher_logits: torch.Tensor, teacher_features: Any, target: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
         features = {}
         if self.levels:
             logits, student_features = logits_and_features(self.student, input, self.levels)
@@ -83,20 +90,18 @@ class DistillationTrainableModule(nn.Module):
         return result
 
 
-def _build_loss(loss: Union[str, nn.Module], loss_args: dict[str, Any]) -> nn.Module:
+def _build_loss(loss: str | nn.Module, loss_args: dict[str, Any]) -> nn.Module:
     if isinstance(loss, nn.Module):
         if loss_args:
-            raise TypeError(f"loss arguments {sorted(loss_args)} apply to a loss given by name, not to a built "
-                            f"{type(loss).__name__}")
+            raise TypeError(
+                f"loss arguments {sorted(loss_args)} apply to a loss given by name, not to a built "
+                f"{type(loss).__name__}"
+            )
         return loss
     if not isinstance(loss, str):
         raise TypeError(f"loss must be a registered loss name or an nn.Module, got {type(loss).__name__}")
-    import effl_plugins as ep
-    from effl_plugins.kv import check_kwargs
-    from effl_plugins.plugins import get_manager
-
     check_kwargs(get_manager().registry("losses").get(loss).factory, loss_args, family="loss", name=loss)
-    return ep.create_loss(loss, **loss_args)
+    return create_loss(loss, **loss_args)
 
 
 class RegistryDistillationTask(TrainingTask):
@@ -124,17 +129,30 @@ class RegistryDistillationTask(TrainingTask):
         ['ce', 'kd', 'loss', 'output']
     """
 
-    def __init__(self, student: nn.Module, teacher: Union[str, nn.Module, DistillationTeacher],
-                 loss: Union[str, nn.Module] = "kd", *, teacher_pretrained_path: Optional[str] = None, device: Optional[torch.device] = None,
-                 dtype: Optional[torch.dtype] = None, verbose: bool = False, **loss_args: Any):
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: str | nn.Module | DistillationTeacher,
+        loss: str | nn.Module = "kd",
+        *,
+        teacher_pretrained_path: str | None = None,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        verbose: bool = False,
+        **loss_args: Any,
+    ):
         super().__init__(device=device, dtype=dtype, verbose=verbose)
         if not isinstance(student, nn.Module):
             raise TypeError(f"student must be an nn.Module (a timm model), got {type(student).__name__}")
         if not isinstance(teacher, DistillationTeacher):
             unwrapped = unwrap_model(student)
             teacher = DistillationTeacher(
-                teacher, num_classes=getattr(unwrapped, "num_classes", None),
-                in_chans=getattr(unwrapped, "in_chans", 3), pretrained_path=teacher_pretrained_path, device=self.device, dtype=self.dtype,
+                teacher,
+                num_classes=getattr(unwrapped, "num_classes", None),
+                in_chans=getattr(unwrapped, "in_chans", 3),
+                pretrained_path=teacher_pretrained_path,
+                device=self.device,
+                dtype=self.dtype,
             )
         self.teacher = teacher
         self.teacher.requires_grad_(False).eval()
@@ -143,12 +161,14 @@ class RegistryDistillationTask(TrainingTask):
         self.trainable_module = DistillationTrainableModule(student, built, self.levels)
         cfg = getattr(unwrap_model(student), "pretrained_cfg", None) or {}
         mean, std = cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225))
-        self.register_buffer("student_mean", torch.tensor(mean, device=self.device, dtype=self.dtype).view(1, -1, 1, 1),
-                             persistent=False)
-        self.register_buffer("student_std", torch.tensor(std, device=self.device, dtype=self.dtype).view(1, -1, 1, 1),
-                             persistent=False)
+        self.register_buffer(
+            "student_mean", torch.tensor(mean, device=self.device, dtype=self.dtype).view(1, -1, 1, 1), persistent=False
+        )
+        self.register_buffer(
+            "student_std", torch.tensor(std, device=self.device, dtype=self.dtype).view(1, -1, 1, 1), persistent=False
+        )
 
-    def _module(self, module: Optional[nn.Module] = None, ema: bool = False) -> Optional[DistillationTrainableModule]:
+    def _module(self, module: nn.Module | None = None, ema: bool = False) -> DistillationTrainableModule | None:
         current = module if module is not None else self.get_trainable_module(ema=ema)
         while current is not None and not isinstance(current, DistillationTrainableModule):
             current = getattr(current, "module", None)  # DDP, ModelEma
@@ -158,12 +178,12 @@ class RegistryDistillationTask(TrainingTask):
     def loss(self) -> nn.Module:
         return self._module().loss
 
-    def train(self, mode: bool = True) -> "RegistryDistillationTask":
+    def train(self, mode: bool = True) -> RegistryDistillationTask:
         super().train(mode)
         self.teacher.eval()
         return self
 
-    def prepare_distributed(self, device_ids: Optional[list] = None, **ddp_kwargs) -> "RegistryDistillationTask":
+    def prepare_distributed(self, device_ids: list | None = None, **ddp_kwargs) -> RegistryDistillationTask:
         """Wrap the student and loss in DDP; the frozen teacher stays unwrapped."""
         from torch.nn.parallel import DistributedDataParallel
 
@@ -171,7 +191,7 @@ class RegistryDistillationTask(TrainingTask):
         self.trainable_module = DistributedDataParallel(self.trainable_module, device_ids=device_ids, **ddp_kwargs)
         return self
 
-    def get_eval_model(self, module: Optional[nn.Module] = None, ema: bool = False) -> Optional[nn.Module]:
+    def get_eval_model(self, module: nn.Module | None = None, ema: bool = False) -> nn.Module | None:
         """The student alone (what validation and checkpoint export use)."""
         if module is None and hasattr(self, "eval_model_ema" if ema else "eval_model"):
             return super().get_eval_model(ema=ema)
@@ -185,18 +205,19 @@ class RegistryDistillationTask(TrainingTask):
             parameters = parameters[:-2]
         return parameters + list(trainable.loss.parameters())
 
-    def get_task_state(self, module: Optional[nn.Module] = None, ema: bool = False) -> dict[str, Any]:
+    def get_task_state(self, module: nn.Module | None = None, ema: bool = False) -> dict[str, Any]:
         """The loss's own state (FitNet regressors, CRD memory), when it has any."""
         trainable = self._module(module, ema)
         state = trainable.loss.state_dict() if trainable is not None else {}
         return {"loss": state} if state else {}
 
-    def load_task_state(self, state: Optional[dict[str, Any]], strict: bool = True, module: Optional[nn.Module] = None,
-                        ema: bool = False) -> None:
+    def load_task_state(
+        self, state: dict[str, Any] | None, strict: bool = True, module: nn.Module | None = None, ema: bool = False
+    ) -> None:
         if state and "loss" in state:
             self._module(module, ema).loss.load_state_dict(state["loss"], strict=strict)
 
-    def forward(self, input: torch.Tensor, target: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
+    def forward(self, input: torch.Tensor, target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Teacher (no grad, own normalisation) then student and loss; ``target=None`` distils without labels."""
         with torch.no_grad():
             teacher_input = self.teacher.normalize_input(input, self.student_mean, self.student_std).detach()
