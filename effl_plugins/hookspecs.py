@@ -12,6 +12,9 @@ A plugin is a module named by an entry point in the ``effl_plugins`` group::
     @ep.hookimpl
     def register_losses(register):
         register("my_kd", MyKD)
+
+A component whose defaults the conformance checks cannot use declares the arguments to build it
+with as a class attribute, ``conformance_kwargs = {...}`` (see :mod:`effl_plugins.testing`).
 """
 
 from __future__ import annotations

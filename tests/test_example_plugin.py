@@ -19,3 +19,27 @@ def test_example_plugin_suite_passes():
                  "losses/example_cosine"):
         assert f"tests/test_conformance.py::test_conformance[{case}] PASSED" in result.stdout, result.stdout[-3000:]
     assert "tests/test_noise.py::test_noise_differs_per_sample" in result.stdout
+
+
+def test_the_tutorials_imports_resolve():
+    import effl_plugins.augment as augment
+    import effl_plugins.augment.base as augment_base
+    from effl_plugins.losses import DistillationLoss
+    from effl_plugins.losses.base import as_float, check_non_negative, cross_entropy  # noqa: F401
+    from effl_plugins.strategies import Strategy  # noqa: F401
+    from effl_plugins.testing import (  # noqa: F401
+        STRATEGY_CHECK_DEFAULTS,
+        check_augmentation,
+        check_image_augmentation,
+        check_loss,
+        check_strategy,
+        conformance_suite,
+        conformance_tests,
+    )
+    from effl_plugins.train import Batch, Task  # noqa: F401
+
+    for name in ("uniform", "bernoulli", "dtype_max", "BatchAugmentation", "ImageAugmentation"):
+        assert getattr(augment, name) is getattr(augment_base, name), name  # the old path keeps working
+    from effl_plugins_example.cosine import CosineLogitLoss
+
+    assert issubclass(CosineLogitLoss, DistillationLoss)

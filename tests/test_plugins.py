@@ -22,11 +22,14 @@ def test_example_distribution_is_discovered_with_provenance(fresh_plugins):
     assert "example_gaussian_noise" in ep.list_augmentations()
     assert "example_cosine" in ep.list_losses()
     assert "example_nearest_centroid" in ep.list_strategies()
-    for family, name in [("augmentations", "example_gaussian_noise"), ("losses", "example_cosine"), ("strategies", "example_nearest_centroid")]:
+    example = [("augmentations", "example_gaussian_noise"), ("losses", "example_cosine"),
+               ("strategies", "example_nearest_centroid"), ("strategies", "example_entropy_min")]
+    for family, name in example:
         info = ep.component_info(family, name)
         assert info["distribution"] == "effl-plugins-example"
         assert info["plugin"] == "effl-plugins-example:example"
     assert ep.create_loss("example_cosine", ce_weight=0.1).ce_weight == 0.1
+    assert ep.component_info("augmentations", "example_gaussian_noise")["backends"] == ["batch", "image"]
 
 
 def test_broken_import_warns_naming_distribution_and_others_still_load(fake_distributions):
@@ -65,7 +68,8 @@ def test_strict_mode_raises_plugin_load_error(fake_distributions, monkeypatch):
 
 def test_duplicate_from_distribution_warns_and_first_stands(fake_distributions):
     fake_distributions("a-first", main=plugin_module("first", register_losses=_losses(["shared_name"])))
-    fake_distributions("b-second", main=plugin_module("second", register_losses=_losses(["shared_name", "kd", "second_only"])))
+    second = plugin_module("second", register_losses=_losses(["shared_name", "kd", "second_only"]))
+    fake_distributions("b-second", main=second)
     with pytest.warns(ep.EfflWarning) as record:
         names = ep.list_losses()
     messages = " ".join(str(w.message) for w in record)
@@ -92,11 +96,12 @@ def test_load_plugins_env_selects_distributions(fake_distributions, monkeypatch)
     monkeypatch.setenv("EFFL_LOAD_PLUGINS", "")
     ep.reload_plugins()
     names = ep.list_losses()
-    assert names == sorted(n for n in names) and "two_loss" not in names and "example_cosine" not in names and "kd" in names
+    assert names == sorted(names) and "two_loss" not in names and "example_cosine" not in names and "kd" in names
 
 
 def test_builtins_load_before_other_distributions(fake_distributions):
-    fake_distributions("aaaa-early", main=plugin_module("early", register_augmentations=lambda r: r("brightness", dict)))
+    early = plugin_module("early", register_augmentations=lambda r: r("brightness", dict))
+    fake_distributions("aaaa-early", main=early)
     with pytest.warns(ep.EfflWarning, match="aaaa-early"):
         info = ep.component_info("augmentations", "brightness")
     assert info["distribution"] == "effl-plugins"
