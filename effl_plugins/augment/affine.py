@@ -13,12 +13,14 @@ Two ways to give the transform (the seeds' affine: lines stay lines, parallels s
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
+from .._validate import fraction, is_number
 from . import image_matrices, matrices
 from .base import bernoulli, uniform
 from .warp import GeometricAugmentation, GeometricImageAugmentation, check_range
@@ -33,24 +35,45 @@ def affine_matrix(params: dict[str, torch.Tensor], height: int, width: int) -> t
     """``[B, 3, 3]`` forward matrices from ``{"matrix"}`` or ``{"angle", "translate", "scale", "shear"}`` params."""
     if "matrix" in params:
         matrix = params["matrix"].to(torch.float32)
-        return matrix if matrix.shape[-2] == 3 else torch.cat([matrix, torch.tensor([[[0.0, 0.0, 1.0]]], device=matrix.device).expand(len(matrix), 1, 3)], 1)
+        return (
+            matrix
+            if matrix.shape[-2] == 3
+            else torch.cat(
+                [matrix, torch.tensor([[[0.0, 0.0, 1.0]]], device=matrix.device).expand(len(matrix), 1, 3)], 1
+            )
+        )
     shear = torch.tan(torch.deg2rad(params["shear"].to(torch.float32)))
-    linear = matrices.rotation(params["angle"]) @ matrices.scaling(params["scale"]) @ matrices.shear(shear[:, 0], shear[:, 1])
+    linear = (
+        matrices.rotation(params["angle"])
+        @ matrices.scaling(params["scale"])
+        @ matrices.shear(shear[:, 0], shear[:, 1])
+    )
     centred = matrices.about(linear, (width - 1) / 2, (height - 1) / 2)
     return matrices.translation(params["translate"][:, 0], params["translate"][:, 1]) @ centred
 
 
 def affine_matrix_image(params: dict[str, Any], height: int, width: int) -> np.ndarray:
-    """One image's ``[3, 3]`` float64 forward matrix from ``{"angle", "translate", "scale", "shear"}`` params (see ``affine_matrix``)."""
+    """One image's ``[3, 3]`` float64 forward matrix from ``{"angle", "translate", "scale", "shear"}`` params (see
+    ``affine_matrix``)."""
     shear_x, shear_y = np.tan(np.deg2rad(np.asarray(params["shear"], dtype=np.float64).reshape(2)))
-    linear = image_matrices.rotation(params["angle"]) @ image_matrices.scaling(params["scale"]) @ image_matrices.shear(shear_x, shear_y)
+    linear = (
+        image_matrices.rotation(params["angle"])
+        @ image_matrices.scaling(params["scale"])
+        @ image_matrices.shear(shear_x, shear_y)
+    )
     centred = image_matrices.about(linear, (width - 1) / 2, (height - 1) / 2)
     return image_matrices.translation(*np.asarray(params["translate"], dtype=np.float64).reshape(2)) @ centred
 
 
 def check_points(points: Any, name: str, batched: bool = True) -> np.ndarray | torch.Tensor:
     """``[3, 2]`` point arrays (or ``[B, 3, 2]`` tensors when ``batched``) of ``(x, y)`` pixel positions."""
-    if isinstance(points, torch.Tensor) and batched and points.ndim == 3 and points.shape[1:] == (3, 2) and points.is_floating_point():
+    if (
+        isinstance(points, torch.Tensor)
+        and batched
+        and points.ndim == 3
+        and points.shape[1:] == (3, 2)
+        and points.is_floating_point()
+    ):
         return points
     array = np.asarray(points.cpu() if isinstance(points, torch.Tensor) else points, dtype=np.float64)
     if array.shape != (3, 2) or not np.isfinite(array).all():
@@ -65,35 +88,62 @@ def _check_collinear(points: np.ndarray, name: str, consequence: str) -> None:
         raise ValueError(f"{name} are collinear, so {consequence}; got {points.tolist()}")
 
 
-class _AffineSettings:
-    def _setup(self, degrees, translate, scale, shear, src_points, dst_points, point_jitter, batched):
+class _AffineArguments:
+    """The arguments of both backends, checked in one place; points are ``[B, 3, 2]`` only when ``_batched``."""
+
+    _batched = True
+
+    def __init__(
+        self,
+        degrees: float | tuple[float, float] = 15.0,
+        translate: tuple[float, float] | None = (0.1, 0.1),
+        scale: tuple[float, float] | None = (0.9, 1.1),
+        shear: float | Sequence[float] | None = 10.0,
+        src_points: Any = None,
+        dst_points: Any = None,
+        point_jitter: float = 0.0,
+        interpolation: str = "nearest",
+        fill: float | Sequence[float] = 0,
+        p: float = 1.0,
+    ):
+        super().__init__(interpolation, fill, p)
+        batched = self._batched
         self.degrees = check_range(degrees, "degrees")
-        if translate is not None and (not isinstance(translate, (list, tuple)) or len(translate) != 2
-                                      or any(isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1 for t in translate)):
+        if translate is not None and (
+            not isinstance(translate, (list, tuple))
+            or len(translate) != 2
+            or not all(is_number(t) and 0 <= t <= 1 for t in translate)
+        ):
             raise ValueError(f"translate must be None or (max_dx, max_dy) fractions in [0, 1], got {translate!r}")
         self.translate = None if translate is None else (float(translate[0]), float(translate[1]))
         self.scale = None if scale is None else check_range(scale, "scale", symmetric=False)
         if self.scale is not None and self.scale[0] <= 0:
             raise ValueError(f"scale must be a (low, high) pair in (0, ...] with low <= high, got {scale!r}")
         self.shear = self._check_shear(shear)
-        if isinstance(point_jitter, bool) or not isinstance(point_jitter, (int, float)) or not 0 <= point_jitter <= 1:
-            raise ValueError(f"point_jitter must be a fraction of the image size in [0, 1], got {point_jitter!r}")
-        self.point_jitter = float(point_jitter)
+        self.point_jitter = fraction(point_jitter, "point_jitter", kind="a fraction of the image size")
         if (src_points is None) != (dst_points is None):
-            raise ValueError(f"src_points and dst_points go together, got src_points={src_points!r}, dst_points={dst_points!r}")
+            raise ValueError(
+                f"src_points and dst_points go together, got src_points={src_points!r}, dst_points={dst_points!r}"
+            )
         self.src_points = None if src_points is None else check_points(src_points, "src_points", batched)
         self.dst_points = None if dst_points is None else check_points(dst_points, "dst_points", batched)
         if isinstance(self.src_points, np.ndarray):
             _check_collinear(self.src_points, "src_points", "no affine map sends them onto dst_points")
         if isinstance(self.dst_points, np.ndarray):
-            _check_collinear(self.dst_points, "dst_points", "the map would collapse the image onto a line and cannot be inverted for warping")
+            _check_collinear(
+                self.dst_points,
+                "dst_points",
+                "the map would collapse the image onto a line and cannot be inverted for warping",
+            )
 
     @staticmethod
     def _check_shear(shear: Any) -> tuple[float, float, float, float]:
         if shear is None:
             return (0.0, 0.0, 0.0, 0.0)
         if isinstance(shear, (list, tuple)) and len(shear) == 4:
-            values = check_range(tuple(shear[:2]), "shear", symmetric=False) + check_range(tuple(shear[2:]), "shear", symmetric=False)
+            values = check_range(tuple(shear[:2]), "shear", symmetric=False) + check_range(
+                tuple(shear[2:]), "shear", symmetric=False
+            )
         else:
             values = check_range(shear, "shear") + (0.0, 0.0)
         if max(abs(v) for v in values) >= 90:
@@ -101,13 +151,14 @@ class _AffineSettings:
         return values
 
 
-class Affine(_AffineSettings, GeometricAugmentation):
+class Affine(_AffineArguments, GeometricAugmentation):
     """Per-sample random affine warp, or the affine map of three point pairs.
 
     Args:
         degrees: rotation range (``d`` -> ``U(-d, d)``), counter-clockwise degrees.
         translate: ``(max_dx, max_dy)`` fractions of the size; shifts are rounded to whole pixels.
-        scale: ``(low, high)`` zoom range, ``0 < low``. shear: degrees: ``s``, ``(low, high)`` (x) or ``(x0, x1, y0, y1)``.
+        scale: ``(low, high)`` zoom range, ``0 < low``. shear: degrees: ``s``, ``(low, high)`` (x) or ``(x0, x1, y0,
+        y1)``.
         src_points, dst_points: ``[3, 2]`` or ``[B, 3, 2]`` ``(x, y)`` pixel positions; replace the random transform.
         point_jitter: > 0 moves three fixed points by ``U(-j, j) * (W, H)`` per sample instead.
         interpolation, fill, p: see :class:`~effl_plugins.augment.warp.GeometricAugmentation`.
@@ -124,13 +175,6 @@ class Affine(_AffineSettings, GeometricAugmentation):
         True
     """
 
-    def __init__(self, degrees: float | tuple[float, float] = 15.0, translate: tuple[float, float] | None = (0.1, 0.1),
-                 scale: tuple[float, float] | None = (0.9, 1.1), shear: float | Sequence[float] | None = 10.0,
-                 src_points: Any = None, dst_points: Any = None, point_jitter: float = 0.0,
-                 interpolation: str = "nearest", fill: float | Sequence[float] = 0, p: float = 1.0):
-        GeometricAugmentation.__init__(self, interpolation, fill, p)
-        self._setup(degrees, translate, scale, shear, src_points, dst_points, point_jitter, batched=True)
-
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
         height, width = images.shape[-2:]
@@ -138,13 +182,26 @@ class Affine(_AffineSettings, GeometricAugmentation):
         if self.src_points is not None or self.point_jitter > 0:
             matrix = self._point_matrix(batch, height, width, device, generator)
             return {"matrix": torch.where(applied[:, None, None], matrix, matrices.identity(batch, device))}
-        fraction = uniform((batch, 2), -1.0, 1.0, device, generator) * torch.tensor(self.translate or (0.0, 0.0), device=device)
+        fraction = uniform((batch, 2), -1.0, 1.0, device, generator) * torch.tensor(
+            self.translate or (0.0, 0.0), device=device
+        )
         shift = torch.round(fraction * torch.tensor([width, height], dtype=torch.float32, device=device))
         scale = uniform((batch,), *(self.scale or (1.0, 1.0)), device, generator)
-        shear = torch.stack([uniform((batch,), *self.shear[:2], device, generator), uniform((batch,), *self.shear[2:], device, generator)], -1)
+        shear = torch.stack(
+            [
+                uniform((batch,), *self.shear[:2], device, generator),
+                uniform((batch,), *self.shear[2:], device, generator),
+            ],
+            -1,
+        )
         angle = uniform((batch,), *self.degrees, device, generator)
         keep = applied.to(torch.float32)
-        return {"angle": angle * keep, "translate": shift * keep[:, None], "scale": 1 + (scale - 1) * keep, "shear": shear * keep[:, None]}
+        return {
+            "angle": angle * keep,
+            "translate": shift * keep[:, None],
+            "scale": 1 + (scale - 1) * keep,
+            "shear": shear * keep[:, None],
+        }
 
     def _point_matrix(self, batch, height, width, device, generator):
         if self.src_points is None:
@@ -163,18 +220,13 @@ class Affine(_AffineSettings, GeometricAugmentation):
         return affine_matrix(params, height, width)
 
 
-class AffineImage(_AffineSettings, GeometricImageAugmentation):
+class AffineImage(_AffineArguments, GeometricImageAugmentation):
     """Image backend of ``affine``: ``cv2.getAffineTransform`` (point pairs) and ``cv2.warpAffine``.
 
     Same arguments (points only as ``[3, 2]``); params as the batch backend for one image.
     """
 
-    def __init__(self, degrees: float | tuple[float, float] = 15.0, translate: tuple[float, float] | None = (0.1, 0.1),
-                 scale: tuple[float, float] | None = (0.9, 1.1), shear: float | Sequence[float] | None = 10.0,
-                 src_points: Any = None, dst_points: Any = None, point_jitter: float = 0.0,
-                 interpolation: str = "nearest", fill: float | Sequence[float] = 0, p: float = 1.0):
-        GeometricImageAugmentation.__init__(self, interpolation, fill, p)
-        self._setup(degrees, translate, scale, shear, src_points, dst_points, point_jitter, batched=False)
+    _batched = False
 
     def sample_params(self, img, rng):
         height, width = img.shape[:2]
@@ -182,14 +234,23 @@ class AffineImage(_AffineSettings, GeometricImageAugmentation):
         if self.src_points is not None or self.point_jitter > 0:
             size = np.array([width, height], dtype=np.float64)
             src = self.src_points if self.src_points is not None else np.array(ANCHORS) * size
-            dst = self.dst_points if self.dst_points is not None else src + rng.uniform(-self.point_jitter, self.point_jitter, (3, 2)) * size
+            dst = (
+                self.dst_points
+                if self.dst_points is not None
+                else src + rng.uniform(-self.point_jitter, self.point_jitter, (3, 2)) * size
+            )
             matrix = cv2.getAffineTransform(src.astype(np.float32), dst.astype(np.float32)) if applied else np.eye(2, 3)
             return {"matrix": matrix}
         shift = np.round(rng.uniform(-1, 1, 2) * np.array(self.translate or (0.0, 0.0)) * np.array([width, height]))
         scale = rng.uniform(*(self.scale or (1.0, 1.0)))
         shear = np.array([rng.uniform(*self.shear[:2]), rng.uniform(*self.shear[2:])])
         angle = rng.uniform(*self.degrees)
-        return {"angle": angle * applied, "translate": shift * applied, "scale": 1 + (scale - 1) * applied, "shear": shear * applied}
+        return {
+            "angle": angle * applied,
+            "translate": shift * applied,
+            "scale": 1 + (scale - 1) * applied,
+            "shear": shear * applied,
+        }
 
     def matrix_from_params(self, params, height, width):
         if "matrix" in params:

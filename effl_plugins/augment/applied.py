@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import BatchAugmentation, ImageAugmentation, bernoulli, check_probability
+from .._validate import probability
+from .base import BatchAugmentation, ImageAugmentation, bernoulli
 from .magnitude import check_magnitude, check_magnitudes
 
 __all__ = ["AppliedBatch", "AppliedImage"]
@@ -23,7 +24,7 @@ class AppliedBatch(BatchAugmentation):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        self.p = check_probability(p)
+        self.p = probability(p)
 
     @property
     def deterministic(self) -> bool:
@@ -51,7 +52,7 @@ class AppliedImage(ImageAugmentation):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        self.p = check_probability(p)
+        self.p = probability(p)
 
     def sample_params(self, img, rng):
         return {"applied": bool(rng.random() < self.p)}

@@ -33,7 +33,6 @@ __all__ = [
     "check_images",
     "check_image",
     "check_target_count",
-    "check_probability",
     "uniform",
     "bernoulli",
     "dtype_max",
@@ -57,8 +56,10 @@ def check_images(images: Any, name: str = "images") -> torch.Tensor:
         raise ValueError(f"{name} must be at least 1x1 pixels, got shape {tuple(images.shape)}")
     if images.dtype.is_floating_point and images.numel() and not _all_finite(images):
         bad = int((~torch.isfinite(images)).sum())
-        raise ValueError(f"{name} must be finite: got {bad} NaN or infinite values in a {images.dtype} batch "
-                         f"{tuple(images.shape)}; augmentations refuse non-finite float input")
+        raise ValueError(
+            f"{name} must be finite: got {bad} NaN or infinite values in a {images.dtype} batch "
+            f"{tuple(images.shape)}; augmentations refuse non-finite float input"
+        )
     return images
 
 
@@ -93,12 +94,6 @@ def check_image(img: Any, name: str = "img") -> np.ndarray:
     if img.shape[0] == 0 or img.shape[1] == 0:
         raise ValueError(f"{name} must be at least 1x1 pixels, got shape {img.shape}")
     return img
-
-
-def check_probability(p: Any, name: str = "p") -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= float(p) <= 1.0:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
-    return float(p)
 
 
 def dtype_max(dtype: torch.dtype) -> float:
@@ -154,7 +149,14 @@ class BatchAugmentation(nn.Module):
     def apply(self, images: torch.Tensor, targets: Any, params: Params) -> tuple[torch.Tensor, Any]:
         raise NotImplementedError
 
-    def forward(self, images: torch.Tensor, targets: Any = None, *, generator: torch.Generator | None = None, params: Params | None = None):
+    def forward(
+        self,
+        images: torch.Tensor,
+        targets: Any = None,
+        *,
+        generator: torch.Generator | None = None,
+        params: Params | None = None,
+    ):
         check_images(images)
         if not self.mixes_samples:
             check_target_count(targets, images.shape[0])
@@ -180,11 +182,17 @@ class BatchAugmentation(nn.Module):
         batch = images.shape[0]
         for key, value in params.items():
             if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] != batch:
-                raise ValueError(f"params[{key!r}] has leading dimension {value.shape[0]}, but the batch has {batch} images")
+                raise ValueError(
+                    f"params[{key!r}] has leading dimension {value.shape[0]}, but the batch has {batch} images"
+                )
         return {k: (v.to(images.device) if isinstance(v, torch.Tensor) else v) for k, v in params.items()}
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k not in {"training", "last_params"})
+        return ", ".join(
+            f"{k}={v!r}"
+            for k, v in vars(self).items()
+            if not k.startswith("_") and k not in {"training", "last_params"}
+        )
 
 
 class ImageAugmentation:
@@ -203,7 +211,9 @@ class ImageAugmentation:
     def apply(self, img: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         raise NotImplementedError
 
-    def __call__(self, img: np.ndarray, rng: np.random.Generator | int | None = None, *, params: dict[str, Any] | None = None) -> np.ndarray:
+    def __call__(
+        self, img: np.ndarray, rng: np.random.Generator | int | None = None, *, params: dict[str, Any] | None = None
+    ) -> np.ndarray:
         check_image(img)
         if params is None:
             params = self.sample_params(img, np.random.default_rng(rng))

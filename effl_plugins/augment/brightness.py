@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 import torch
 
-from .base import BatchAugmentation, ImageAugmentation, bernoulli, check_probability, uniform
+from .._validate import choice, fraction, probability
+from .base import BatchAugmentation, ImageAugmentation, bernoulli, uniform
 from .lut import apply_lut_image, image_channels, translate_bytes, truncate_to_uint8
 from .magnitude import check_magnitude, check_magnitudes, enhance_factor
 
@@ -28,19 +29,18 @@ __all__ = ["Brightness", "BrightnessImage"]
 MODES = ("add", "factor")
 
 
-def _check_max_delta(max_delta: float) -> float:
-    if isinstance(max_delta, bool) or not isinstance(max_delta, (int, float)) or not 0.0 <= max_delta <= 1.0:
-        raise ValueError(f"max_delta must be a fraction of the value range in [0, 1], got {max_delta!r}")
-    return float(max_delta)
+class _BrightnessArguments:
+    """The arguments of both backends, checked in one place."""
+
+    def __init__(self, max_delta: float = 0.25, per_channel: bool | None = None, p: float = 1.0, mode: str = "add"):
+        super().__init__()
+        self.max_delta = fraction(max_delta, "max_delta", kind="a fraction of the value range")
+        self.mode = choice(mode, "mode", MODES)
+        self.per_channel = (mode == "add") if per_channel is None else bool(per_channel)
+        self.p = probability(p)
 
 
-def _check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    return mode
-
-
-class Brightness(BatchAugmentation):
+class Brightness(_BrightnessArguments, BatchAugmentation):
     """Per-sample (and per-channel) brightness, clipped to the valid range.
 
     Args:
@@ -68,16 +68,11 @@ class Brightness(BatchAugmentation):
 
     signed = True
 
-    def __init__(self, max_delta: float = 0.25, per_channel: bool | None = None, p: float = 1.0, mode: str = "add"):
-        super().__init__()
-        self.max_delta = _check_max_delta(max_delta)
-        self.mode = _check_mode(mode)
-        self.per_channel = (mode == "add") if per_channel is None else bool(per_channel)
-        self.p = check_probability(p)
-
     def sample_params(self, images, generator=None):
         batch, channels = images.shape[:2]
-        delta = uniform((batch, channels if self.per_channel else 1), -self.max_delta, self.max_delta, images.device, generator)
+        delta = uniform(
+            (batch, channels if self.per_channel else 1), -self.max_delta, self.max_delta, images.device, generator
+        )
         applied = bernoulli((batch, 1), self.p, images.device, generator)
         delta = (delta * applied).expand(batch, channels).contiguous()
         return {"delta": delta} if self.mode == "add" else {"factor": 1 + delta}
@@ -104,20 +99,14 @@ class Brightness(BatchAugmentation):
         return (images * factor.to(images.dtype)).clamp_(0.0, 1.0)
 
 
-class BrightnessImage(ImageAugmentation):
-    """Image backend of ``brightness``: a saturating ``cv2.add`` of the integer steps (add mode), lookup tables (factor mode).
+class BrightnessImage(_BrightnessArguments, ImageAugmentation):
+    """Image backend of ``brightness``: a saturating ``cv2.add`` of the integer steps (add mode), lookup tables
+    (factor mode).
 
     Same arguments as the batch backend; params: ``delta`` ``[C]`` (fraction of range) or ``factor`` ``[C]``.
     """
 
     signed = True
-
-    def __init__(self, max_delta: float = 0.25, per_channel: bool | None = None, p: float = 1.0, mode: str = "add"):
-        super().__init__()
-        self.max_delta = _check_max_delta(max_delta)
-        self.mode = _check_mode(mode)
-        self.per_channel = (mode == "add") if per_channel is None else bool(per_channel)
-        self.p = check_probability(p)
 
     def sample_params(self, img, rng):
         channels = image_channels(img)
@@ -134,7 +123,11 @@ class BrightnessImage(ImageAugmentation):
         if "factor" in params:
             factors = np.asarray(params["factor"], dtype=np.float32).reshape(-1).tolist()
             return apply_lut_image(img, np.stack([_factor_table(factor) for factor in factors]))
-        steps = np.round(np.asarray(params["delta"], dtype=np.float32).reshape(-1) * np.float32(255)).astype(np.int16).tolist()
+        steps = (
+            np.round(np.asarray(params["delta"], dtype=np.float32).reshape(-1) * np.float32(255))
+            .astype(np.int16)
+            .tolist()
+        )
         if len(set(steps)) == 1:  # one step for every channel: one byte table
             return translate_bytes(img, _step_table(steps[0]))
         steps = steps * (image_channels(img) // len(steps))  # per-channel steps: one saturating SIMD add, exact

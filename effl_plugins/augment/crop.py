@@ -5,17 +5,20 @@ With ``size=(h, w)`` the output is that box, pixel for pixel (torchvision's ``Ra
 size. Boxes are ``(top, left, height, width)`` in pixels; resizing follows ``cv2.resize`` (and
 torchvision's ``resized_crop`` without antialias): output pixel centre ``j`` reads the box at
 ``left + (j + 0.5) * width / out_width - 0.5``, clamped to the box. ``"nearest"`` takes the box pixel
-``floor((j + 0.5) * width / out_width)`` (torchvision's ``NEAREST_EXACT``). Pixels of a box that lie in the padding take ``fill``.
+``floor((j + 0.5) * width / out_width)`` (torchvision's ``NEAREST_EXACT``). Pixels of a box that lie in the padding
+take ``fill``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
+from .._validate import choice, integer, number
 from . import matrices
 from .base import BatchAugmentation, ImageAugmentation, uniform
 from .warp import bilinear_gather, check_fill, check_interpolation, fill_tensor, gather_pixels
@@ -30,8 +33,14 @@ def check_size(size: Any, name: str = "size") -> tuple[int, int] | None:
     if size is None:
         return None
     values = (size, size) if isinstance(size, int) and not isinstance(size, bool) else size
-    if not isinstance(values, (list, tuple)) or len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values):
-        raise ValueError(f"{name} must be None, a positive int or a (height, width) pair of positive ints, got {size!r}")
+    if (
+        not isinstance(values, (list, tuple))
+        or len(values) != 2
+        or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values)
+    ):
+        raise ValueError(
+            f"{name} must be None, a positive int or a (height, width) pair of positive ints, got {size!r}"
+        )
     return int(values[0]), int(values[1])
 
 
@@ -45,8 +54,13 @@ def _axis_coordinates(start: torch.Tensor, length: torch.Tensor, out: int, inter
     return torch.minimum(torch.maximum(coordinate, start.unsqueeze(-1)), (start + length - 1).unsqueeze(-1))
 
 
-def resample_boxes(images: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int], interpolation: str = "bilinear",
-                   fill: float | Sequence[float] = 0) -> torch.Tensor:
+def resample_boxes(
+    images: torch.Tensor,
+    boxes: torch.Tensor,
+    size: tuple[int, int],
+    interpolation: str = "bilinear",
+    fill: float | Sequence[float] = 0,
+) -> torch.Tensor:
     """Cut each sample's box and resize it to ``size``, the whole batch at once.
 
     Args:
@@ -100,27 +114,38 @@ def copy_boxes(images: torch.Tensor, boxes: torch.Tensor, fill: float) -> torch.
 
 
 def box_matrix(boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``[B, 3, 3]`` forward matrices sending each box onto an output of ``size`` (pixel centres, cv2.resize's alignment)."""
+    """``[B, 3, 3]`` forward matrices sending each box onto an output of ``size`` (pixel centres, cv2.resize's
+    alignment)."""
     top, left, height, width = boxes.to(torch.float32).unbind(-1)
     sx, sy = size[1] / width, size[0] / height
     to_box = matrices.translation(0.5 - left, 0.5 - top)
-    return matrices.translation(torch.full_like(sx, -0.5), torch.full_like(sy, -0.5)) @ matrices.scaling(sx, sy) @ to_box
+    return (
+        matrices.translation(torch.full_like(sx, -0.5), torch.full_like(sy, -0.5)) @ matrices.scaling(sx, sy) @ to_box
+    )
 
 
-def crop_image(img: np.ndarray, box: Sequence[float], size: tuple[int, int], interpolation: str = "bilinear",
-               fill: float | Sequence[float] = 0) -> np.ndarray:
+def crop_image(
+    img: np.ndarray,
+    box: Sequence[float],
+    size: tuple[int, int],
+    interpolation: str = "bilinear",
+    fill: float | Sequence[float] = 0,
+) -> np.ndarray:
     """One image's box through NumPy slicing (``cv2.copyMakeBorder`` where it leaves the image) and ``cv2.resize``."""
     top, left, height, width = (int(round(float(v))) for v in box)
     pad_top, pad_left = max(0, -top), max(0, -left)
     pad_bottom, pad_right = max(0, top + height - img.shape[0]), max(0, left + width - img.shape[1])
     if pad_top or pad_left or pad_bottom or pad_right:
         border = tuple(fill) + (0,) * (4 - len(fill)) if isinstance(fill, tuple) else (fill,) * 4
-        img = cv2.copyMakeBorder(img, pad_top, pad_bottom, pad_left, pad_right, cv2.BORDER_CONSTANT, value=border).reshape(
-            img.shape[0] + pad_top + pad_bottom, img.shape[1] + pad_left + pad_right, *img.shape[2:])
+        img = cv2.copyMakeBorder(
+            img, pad_top, pad_bottom, pad_left, pad_right, cv2.BORDER_CONSTANT, value=border
+        ).reshape(img.shape[0] + pad_top + pad_bottom, img.shape[1] + pad_left + pad_right, *img.shape[2:])
     box_pixels = img[top + pad_top : top + pad_top + height, left + pad_left : left + pad_left + width]
     if (height, width) == tuple(size):
         return np.ascontiguousarray(box_pixels)
-    if interpolation == "nearest":  # pixel-centre nearest by index arithmetic (cv2's INTER_NEAREST_EXACT rounds differently)
+    if (
+        interpolation == "nearest"
+    ):  # pixel-centre nearest by index arithmetic (cv2's INTER_NEAREST_EXACT rounds differently)
         rows = _nearest_index(height, size[0])
         return np.ascontiguousarray(box_pixels[rows][:, _nearest_index(width, size[1])])
     return cv2.resize(box_pixels, (size[1], size[0]), interpolation=cv2.INTER_LINEAR).reshape(*size, *img.shape[2:])
@@ -137,15 +162,11 @@ class _CropSettings:
 
     def _setup(self, size, mode, fraction, padding, fill, interpolation):
         self.size = check_size(size)
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        self.mode = mode
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
-            raise ValueError(f"fraction must be in (0, 1] (the box side as a fraction of the image side), got {fraction!r}")
-        self.fraction = float(fraction)
-        if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-            raise ValueError(f"padding must be an int >= 0 (pixels added on every side), got {padding!r}")
-        self.padding = padding
+        self.mode = choice(mode, "mode", MODES)
+        self.fraction = number(
+            fraction, "fraction", low=0, high=1, low_open=True, note="the box side as a fraction of the image side"
+        )
+        self.padding = integer(padding, "padding", low=0, note="pixels added on every side")
         self.fill = check_fill(fill)
         self.interpolation = check_interpolation(interpolation)
 
@@ -154,8 +175,10 @@ class _CropSettings:
             return max(1, round(self.fraction * height)), max(1, round(self.fraction * width))
         box_h, box_w = self.size
         if box_h > height + 2 * self.padding or box_w > width + 2 * self.padding:
-            raise ValueError(f"size {self.size} is larger than the {height}x{width} image padded by {self.padding}; "
-                             f"allowed: at most ({height + 2 * self.padding}, {width + 2 * self.padding})")
+            raise ValueError(
+                f"size {self.size} is larger than the {height}x{width} image padded by {self.padding}; "
+                f"allowed: at most ({height + 2 * self.padding}, {width + 2 * self.padding})"
+            )
         return box_h, box_w
 
     def _out_size(self, height: int, width: int) -> tuple[int, int]:
@@ -183,8 +206,15 @@ class Crop(_CropSettings, BatchAugmentation):
         True
     """
 
-    def __init__(self, size: int | tuple[int, int] | None = None, mode: str = "random", fraction: float = 0.875,
-                 padding: int = 0, fill: float | Sequence[float] = 0, interpolation: str = "bilinear"):
+    def __init__(
+        self,
+        size: int | tuple[int, int] | None = None,
+        mode: str = "random",
+        fraction: float = 0.875,
+        padding: int = 0,
+        fill: float | Sequence[float] = 0,
+        interpolation: str = "bilinear",
+    ):
         BatchAugmentation.__init__(self)
         self._setup(size, mode, fraction, padding, fill, interpolation)
 
@@ -196,8 +226,12 @@ class Crop(_CropSettings, BatchAugmentation):
             top = torch.full((batch,), round((height - box_h) / 2), dtype=torch.float32, device=device)
             left = torch.full((batch,), round((width - box_w) / 2), dtype=torch.float32, device=device)
         else:
-            span = torch.tensor([height + 2 * self.padding - box_h + 1, width + 2 * self.padding - box_w + 1], device=device)
-            corner = torch.floor(uniform((batch, 2), 0.0, 1.0, device, generator) * span).clamp_(max=span - 1) - self.padding
+            span = torch.tensor(
+                [height + 2 * self.padding - box_h + 1, width + 2 * self.padding - box_w + 1], device=device
+            )
+            corner = (
+                torch.floor(uniform((batch, 2), 0.0, 1.0, device, generator) * span).clamp_(max=span - 1) - self.padding
+            )
             top, left = corner.unbind(-1)
         sizes = torch.tensor([box_h, box_w], dtype=torch.float32, device=device).expand(batch, 2)
         return {"box": torch.cat([torch.stack([top, left], -1), sizes], -1)}
@@ -217,10 +251,18 @@ class Crop(_CropSettings, BatchAugmentation):
 
 
 class CropImage(_CropSettings, ImageAugmentation):
-    """Image backend of ``crop``: slicing (padding by ``cv2.copyMakeBorder``) and ``cv2.resize``; params ``{"box": (top, left, h, w)}``."""
+    """Image backend of ``crop``: slicing (padding by ``cv2.copyMakeBorder``) and ``cv2.resize``; params
+    ``{"box": (top, left, h, w)}``."""
 
-    def __init__(self, size: int | tuple[int, int] | None = None, mode: str = "random", fraction: float = 0.875,
-                 padding: int = 0, fill: float | Sequence[float] = 0, interpolation: str = "bilinear"):
+    def __init__(
+        self,
+        size: int | tuple[int, int] | None = None,
+        mode: str = "random",
+        fraction: float = 0.875,
+        padding: int = 0,
+        fill: float | Sequence[float] = 0,
+        interpolation: str = "bilinear",
+    ):
         ImageAugmentation.__init__(self)
         self._setup(size, mode, fraction, padding, fill, interpolation)
 

@@ -25,20 +25,15 @@ import cv2
 import numpy as np
 import torch
 
-from .base import BatchAugmentation, ImageAugmentation, bernoulli, check_probability, uniform
+from .._validate import fraction, probability
+from .base import BatchAugmentation, ImageAugmentation, bernoulli, uniform
 from .magnitude import check_magnitude, check_magnitudes, enhance_factor
 
-__all__ = ["EnhanceBatch", "EnhanceImage", "luma", "luma_image", "check_max_delta", "blend", "blend_image"]
+__all__ = ["EnhanceBatch", "EnhanceImage", "luma", "luma_image", "blend", "blend_image"]
 
 LUMA_WEIGHTS = (0.2989, 0.587, 0.114)
 _LUMA_INT = (2989, 5870, 1140)
 _LUMA_ROW = np.array([_LUMA_INT], dtype=np.float32)
-
-
-def check_max_delta(max_delta) -> float:
-    if isinstance(max_delta, bool) or not isinstance(max_delta, (int, float)) or not 0.0 <= max_delta <= 1.0:
-        raise ValueError(f"max_delta must be in [0, 1] (factor ~ U(1 - max_delta, 1 + max_delta)), got {max_delta!r}")
-    return float(max_delta)
 
 
 def luma(images: torch.Tensor) -> torch.Tensor:
@@ -78,18 +73,22 @@ def blend_image(image: np.ndarray, degenerate: np.ndarray, factor: np.float32) -
     return (scaled + degenerate.astype(np.float64) * np.float64(np.float32(1) - factor)).astype(np.float32)
 
 
-class EnhanceBatch(BatchAugmentation):
+class _EnhanceArguments:
+    """The arguments of both backends, checked in one place."""
+
+    def __init__(self, max_delta: float = 0.4, p: float = 1.0):
+        super().__init__()
+        self.max_delta = fraction(max_delta, "max_delta", note="factor ~ U(1 - max_delta, 1 + max_delta)")
+        self.p = probability(p)
+
+
+class EnhanceBatch(_EnhanceArguments, BatchAugmentation):
     """Batch base of the enhance ops: per-sample factor ~ U(1 - max_delta, 1 + max_delta), applied with probability p.
 
     params: ``factor`` ``[B]`` float32 (1 where the sample is left unchanged).
     """
 
     signed = True
-
-    def __init__(self, max_delta: float = 0.4, p: float = 1.0):
-        super().__init__()
-        self.max_delta = check_max_delta(max_delta)
-        self.p = check_probability(p)
 
     def sample_params(self, images, generator=None):
         batch = images.shape[0]
@@ -103,15 +102,10 @@ class EnhanceBatch(BatchAugmentation):
         return {"factor": enhance_factor(magnitude.double(), sign.double()).float()}
 
 
-class EnhanceImage(ImageAugmentation):
+class EnhanceImage(_EnhanceArguments, ImageAugmentation):
     """Image base of the enhance ops; params: ``factor`` (float)."""
 
     signed = True
-
-    def __init__(self, max_delta: float = 0.4, p: float = 1.0):
-        super().__init__()
-        self.max_delta = check_max_delta(max_delta)
-        self.p = check_probability(p)
 
     def sample_params(self, img, rng):
         factor = rng.uniform(1 - self.max_delta, 1 + self.max_delta)

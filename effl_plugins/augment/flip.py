@@ -7,27 +7,29 @@ composing with other geometric ops) a horizontal flip is ``x -> (W - 1) - x`` in
 
 from __future__ import annotations
 
-from typing import Any
-
 import cv2
 import numpy as np
 import torch
 
+from .._validate import choice, probability
 from . import matrices
-from .base import BatchAugmentation, ImageAugmentation, bernoulli, check_probability
+from .base import BatchAugmentation, ImageAugmentation, bernoulli
 
 __all__ = ["Flip", "FlipImage", "HorizontalFlip", "VerticalFlip", "HorizontalFlipImage", "VerticalFlipImage"]
 
 DIRECTIONS = ("horizontal", "vertical", "both")
 
 
-def _check_direction(direction: Any) -> str:
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-    return direction
+class _FlipArguments:
+    """The arguments of both backends, checked in one place."""
+
+    def __init__(self, direction: str = "horizontal", p: float = 0.5):
+        super().__init__()
+        self.direction = choice(direction, "direction", DIRECTIONS)
+        self.p = probability(p)
 
 
-class Flip(BatchAugmentation):
+class Flip(_FlipArguments, BatchAugmentation):
     """Per-sample mirror.
 
     Args:
@@ -44,11 +46,6 @@ class Flip(BatchAugmentation):
         >>> aug(x, generator=torch.Generator().manual_seed(0))[0].flatten().tolist()
         [3, 2, 1, 0]
     """
-
-    def __init__(self, direction: str = "horizontal", p: float = 0.5):
-        super().__init__()
-        self.direction = _check_direction(direction)
-        self.p = check_probability(p)
 
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
@@ -82,13 +79,8 @@ class VerticalFlip(Flip):
         super().__init__("vertical", p)
 
 
-class FlipImage(ImageAugmentation):
+class FlipImage(_FlipArguments, ImageAugmentation):
     """Image backend of ``flip``: ``cv2.flip``; params ``{"horizontal": bool, "vertical": bool}``."""
-
-    def __init__(self, direction: str = "horizontal", p: float = 0.5):
-        super().__init__()
-        self.direction = _check_direction(direction)
-        self.p = check_probability(p)
 
     def sample_params(self, img, rng):
         horizontal = self.direction != "vertical" and bool(rng.random() < self.p)

@@ -29,8 +29,8 @@ import torch
 from .auto_contrast import stretch
 from .contrast import blend_with_grey, mean_grey
 from .histogram import equalize_luts
-from .rows import select_rows, write_rows_
 from .remap import apply_luts_rows, warp_rows_
+from .rows import select_rows, write_rows_
 
 __all__ = ["LutChain", "POINT_OPS", "STATISTIC_OPS", "PIXEL_OPS"]
 
@@ -44,7 +44,9 @@ PIXEL_OPS = frozenset({"color", "sharpness"})
 
 def subset_params(params: dict, index: torch.Tensor) -> dict:
     """The rows ``index`` of every per-sample tensor of ``params``."""
-    return {key: value.index_select(0, index) if isinstance(value, torch.Tensor) else value for key, value in params.items()}
+    return {
+        key: value.index_select(0, index) if isinstance(value, torch.Tensor) else value for key, value in params.items()
+    }
 
 
 class LutChain:
@@ -80,7 +82,9 @@ class LutChain:
             applied = params["applied"].to(torch.bool).view(-1, 1, 1)
             table = torch.where(applied, equalize_luts(rows), identity.squeeze(2)).unsqueeze(2)
         else:
-            raise ValueError(f"no lookup-table form for op {name!r}; ops: {sorted(POINT_OPS | STATISTIC_OPS | PIXEL_OPS)}")
+            raise ValueError(
+                f"no lookup-table form for op {name!r}; ops: {sorted(POINT_OPS | STATISTIC_OPS | PIXEL_OPS)}"
+            )
         write_rows_(self.luts, index, table.squeeze(2))
         self.pending.index_fill_(0, index, True)
 

@@ -20,14 +20,21 @@ noise (``magnitude_std > 0``) moves smoothly between them.
 
 from __future__ import annotations
 
-from typing import Any
-
 import functools
+from typing import Any
 
 import torch
 
+from .._validate import choice, fraction
+
 __all__ = [
-    "check_magnitudes", "check_magnitude", "enhance_factor", "posterize_bits", "bin_value", "bin_value_scalar", "MAX_ENHANCE",
+    "check_magnitudes",
+    "check_magnitude",
+    "enhance_factor",
+    "posterize_bits",
+    "bin_value",
+    "bin_value_scalar",
+    "MAX_ENHANCE",
 ]
 
 #: torchvision's enhance range: factors 1 +- 0.9 at the top magnitude.
@@ -44,14 +51,20 @@ def check_magnitudes(images: torch.Tensor, magnitude: Any, sign: Any) -> tuple[t
     out = []
     for name, value in (("magnitude", magnitude), ("sign", sign)):
         if not isinstance(value, torch.Tensor) or not value.dtype.is_floating_point:
-            raise TypeError(f"{name} must be a floating torch.Tensor of shape [{batch}], got {type(value).__name__} {getattr(value, 'dtype', '')}")
+            raise TypeError(
+                f"{name} must be a floating torch.Tensor of shape [{batch}], got {type(value).__name__} "
+                f"{getattr(value, 'dtype', '')}"
+            )
         if tuple(value.shape) != (batch,):
             raise ValueError(f"{name} must have shape [{batch}] (one per image), got {tuple(value.shape)}")
         out.append(value.to(images.device, torch.float32))
     magnitude, sign = out
     if magnitude.device.type == "cpu":
         if not bool(((magnitude >= 0) & (magnitude <= 1)).all()):
-            raise ValueError(f"magnitude must lie in [0, 1] (M / 30), got values from {magnitude.min().item()} to {magnitude.max().item()}")
+            raise ValueError(
+                f"magnitude must lie in [0, 1] (M / 30), got values from {magnitude.min().item()} to "
+                f"{magnitude.max().item()}"
+            )
         if not bool((sign.abs() == 1).all()):
             raise ValueError(f"sign must hold +1 or -1, got {sign.tolist()}")
     return magnitude.clamp(0, 1), torch.where(sign < 0, -1.0, 1.0).to(magnitude)
@@ -59,11 +72,8 @@ def check_magnitudes(images: torch.Tensor, magnitude: Any, sign: Any) -> tuple[t
 
 def check_magnitude(magnitude: Any, sign: Any = 1) -> tuple[float, float]:
     """Validate one image's magnitude in [0, 1] and sign +-1."""
-    if isinstance(magnitude, bool) or not isinstance(magnitude, (int, float)) or not 0.0 <= float(magnitude) <= 1.0:
-        raise ValueError(f"magnitude must be a number in [0, 1] (M / 30), got {magnitude!r}")
-    if isinstance(sign, bool) or sign not in (1, -1):
-        raise ValueError(f"sign must be +1 or -1, got {sign!r}")
-    return float(magnitude), float(sign)
+    magnitude = fraction(magnitude, "magnitude", kind="a number", note="M / 30")
+    return magnitude, float(choice(sign, "sign", (1, -1)))
 
 
 def enhance_factor(magnitude, sign):
@@ -89,10 +99,12 @@ def bin_value(start: float | torch.Tensor, end: float | torch.Tensor, magnitude:
         magnitude ``[...]`` float32 in [0, 1]; start, end numbers or tensors broadcastable to it -> ``magnitude.shape``.
     """
     position = magnitude.to(torch.float32) * 30
+
     def scalar(value):  # a number becomes a device-side fill, never a host-to-device copy
         if isinstance(value, torch.Tensor):
             return value.to(magnitude.device, torch.float32)
         return torch.full((), float(value), dtype=torch.float32, device=magnitude.device)
+
     first, last = scalar(start), scalar(end)
     step = (last - first) / 30
     below, above = torch.addcmul(first, step, position), torch.addcmul(last, step, 30 - position, value=-1)

@@ -11,7 +11,8 @@ from typing import Any
 
 import torch
 
-from .base import BatchAugmentation, check_probability
+from .._validate import positive, probability
+from .base import BatchAugmentation
 from .soft_targets import check_num_classes, check_smoothing, mix_targets, to_soft_targets
 
 __all__ = ["MixingAugmentation", "sample_beta"]
@@ -22,12 +23,6 @@ def sample_beta(count: int, alpha: float, device, generator: torch.Generator | N
     where = generator.device if generator is not None else torch.device(device)
     concentration = torch.full((count, 2), alpha, dtype=torch.float64, device=where)
     return torch._sample_dirichlet(concentration, generator=generator)[:, 0].to(device)
-
-
-def _check_alpha(alpha: Any) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0 or alpha == float("inf"):
-        raise ValueError(f"alpha must be a finite number > 0 (λ ~ Beta(alpha, alpha)), got {alpha!r}")
-    return float(alpha)
 
 
 class MixingAugmentation(BatchAugmentation):
@@ -43,13 +38,20 @@ class MixingAugmentation(BatchAugmentation):
 
     mixes_samples = True
 
-    def __init__(self, alpha: float = 1.0, num_classes: int | None = None, label_smoothing: float = 0.0, per_batch: bool = False, p: float = 1.0):
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        num_classes: int | None = None,
+        label_smoothing: float = 0.0,
+        per_batch: bool = False,
+        p: float = 1.0,
+    ):
         super().__init__()
-        self.alpha = _check_alpha(alpha)
+        self.alpha = positive(alpha, "alpha", note="λ ~ Beta(alpha, alpha)")
         self.num_classes = check_num_classes(num_classes)
         self.label_smoothing = check_smoothing(label_smoothing)
         self.per_batch = bool(per_batch)
-        self.p = check_probability(p)
+        self.p = probability(p)
 
     def _sample_lam_and_partner(self, images: torch.Tensor, generator) -> tuple[torch.Tensor, torch.Tensor]:
         """λ float64 ``[B]`` (1 where not mixed) and the partner permutation int64 ``[B]``."""
@@ -64,15 +66,27 @@ class MixingAugmentation(BatchAugmentation):
 
     def _check_permutation(self, params: dict, batch: int) -> torch.Tensor:
         permutation = params.get("permutation")
-        if not isinstance(permutation, torch.Tensor) or permutation.shape != (batch,) or permutation.dtype.is_floating_point:
-            raise ValueError(f"params['permutation'] must be an int tensor [B] of partner indices with B={batch}, got {permutation!r}")
+        if (
+            not isinstance(permutation, torch.Tensor)
+            or permutation.shape != (batch,)
+            or permutation.dtype.is_floating_point
+        ):
+            raise ValueError(
+                f"params['permutation'] must be an int tensor [B] of partner indices with B={batch}, got "
+                f"{permutation!r}"
+            )
         return permutation.long()
 
-    def _mixed_targets(self, targets: Any, batch: int, permutation: torch.Tensor, own_weight: torch.Tensor) -> torch.Tensor:
+    def _mixed_targets(
+        self, targets: Any, batch: int, permutation: torch.Tensor, own_weight: torch.Tensor
+    ) -> torch.Tensor:
         soft = to_soft_targets(targets, batch, self.num_classes, self.label_smoothing)
         return mix_targets(soft, permutation, own_weight)
 
     def forward(self, images, targets=None, *, generator=None, params=None):
         if targets is None:
-            raise ValueError(f"{type(self).__name__} needs targets (int class ids [B] with num_classes=, or soft targets [B, K]), got None")
+            raise ValueError(
+                f"{type(self).__name__} needs targets (int class ids [B] with num_classes=, or soft targets [B, K]), "
+                "got None"
+            )
         return super().forward(images, targets, generator=generator, params=params)

@@ -13,17 +13,40 @@ from __future__ import annotations
 
 import importlib
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["RAND_AUGMENT_OPS", "MAX_MAGNITUDE", "build_ops", "check_op_names", "check_rand_augment_args", "sample_magnitudes", "sample_magnitudes_image"]
+from .._validate import integer, number
+
+__all__ = [
+    "RAND_AUGMENT_OPS",
+    "MAX_MAGNITUDE",
+    "build_ops",
+    "check_op_names",
+    "check_rand_augment_args",
+    "sample_magnitudes",
+    "sample_magnitudes_image",
+]
 
 #: torchvision's RandAugment op set, in torchvision's order.
 RAND_AUGMENT_OPS = (
-    "identity", "shear_x", "shear_y", "translate_x", "translate_y", "rotate", "brightness",
-    "color", "contrast", "sharpness", "posterize", "solarize", "auto_contrast", "equalize",
+    "identity",
+    "shear_x",
+    "shear_y",
+    "translate_x",
+    "translate_y",
+    "rotate",
+    "brightness",
+    "color",
+    "contrast",
+    "sharpness",
+    "posterize",
+    "solarize",
+    "auto_contrast",
+    "equalize",
 )
 MAX_MAGNITUDE = 30.0
 
@@ -63,23 +86,20 @@ def build_ops(names: Sequence[str], backend: str, interpolation: str, fill: Any)
             ops.append(None)
             continue
         module, batch_class, image_class, kwargs = _SPECS[name]
-        cls = getattr(importlib.import_module(f".{module}", __package__), batch_class if backend == "batch" else image_class)
+        cls = getattr(
+            importlib.import_module(f".{module}", __package__), batch_class if backend == "batch" else image_class
+        )
         extra = {"interpolation": interpolation, "fill": fill} if name in GEOMETRIC else {}
         ops.append(cls(**kwargs, **extra))
     return ops
 
 
-def _number(value: Any, name: str, low: float, high: float, allow_inf: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (low <= value <= high or (allow_inf and value == math.inf))
-    if not ok:
-        raise ValueError(f"{name} must be a number in [{low:g}, {high:g}]{' or inf' if allow_inf else ''}, got {value!r}")
-    return float(value)
-
-
 def check_rand_augment_args(num_ops: Any, magnitude: Any, magnitude_std: Any) -> tuple[int, float, float]:
-    if isinstance(num_ops, bool) or not isinstance(num_ops, int) or num_ops < 0:
-        raise ValueError(f"num_ops must be an int >= 0, got {num_ops!r}")
-    return num_ops, _number(magnitude, "magnitude", 0, MAX_MAGNITUDE), _number(magnitude_std, "magnitude_std", 0, math.inf, allow_inf=True)
+    num_ops = integer(num_ops, "num_ops", low=0)
+    magnitude = number(magnitude, "magnitude", low=0, high=MAX_MAGNITUDE, kind="a number")
+    if magnitude_std != math.inf:
+        magnitude_std = number(magnitude_std, "magnitude_std", low=0, note="or inf: magnitudes ~ U(0, magnitude)")
+    return num_ops, magnitude, float(magnitude_std)
 
 
 def sample_magnitudes(shape: tuple[int, ...], magnitude: float, std: float, device, generator=None) -> torch.Tensor:

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from ..hookspecs import hookimpl
 from .affine import Affine, AffineImage
+from .auto_contrast import AutoContrast, AutoContrastImage
 from .brightness import Brightness, BrightnessImage
 from .color import Color, ColorImage
+from .compose import Compose, ComposeImage
 from .contrast import Contrast, ContrastImage
-from .sharpness import Sharpness, SharpnessImage
-from .auto_contrast import AutoContrast, AutoContrastImage
+from .crop import Crop, CropImage
+from .cutmix import CutMix
+from .flip import Flip, FlipImage, HorizontalFlip, HorizontalFlipImage, VerticalFlip, VerticalFlipImage
 from .histogram import Equalize, EqualizeImage
 from .identity import Identity, IdentityImage
 from .invert import Invert, InvertImage
+from .mixup import MixUp
 from .posterize import Posterize, PosterizeImage
-from .solarize import Solarize, SolarizeImage
-from .crop import Crop, CropImage
-from .flip import Flip, FlipImage, HorizontalFlip, HorizontalFlipImage, VerticalFlip, VerticalFlipImage
+from .rand_augment import RandAugment, RandAugmentImage
 from .random_resized_crop import RandomResizedCrop, RandomResizedCropImage
 from .rotate import Rotate, RotateImage
+from .sharpness import Sharpness, SharpnessImage
 from .shear import Shear, ShearImage
+from .solarize import Solarize, SolarizeImage
 from .translate import Translate, TranslateImage
-from .cutmix import CutMix
-from .mixup import MixUp
-from .rand_augment import RandAugment, RandAugmentImage
 from .trivial_augment import TrivialAugment, TrivialAugmentImage
-from .compose import Compose, ComposeImage
 
 
 @hookimpl

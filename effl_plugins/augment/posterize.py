@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import BatchAugmentation, ImageAugmentation, bernoulli, check_probability
+from .._validate import is_number, probability
+from .base import BatchAugmentation, ImageAugmentation, bernoulli
 from .magnitude import check_magnitude, check_magnitudes, posterize_bits
 
 __all__ = ["Posterize", "PosterizeImage", "check_bits"]
@@ -19,11 +20,11 @@ __all__ = ["Posterize", "PosterizeImage", "check_bits"]
 
 def check_bits(bits) -> tuple[int, int]:
     """``bits`` as an inclusive range ``(low, high)`` within 1..8; an int is a fixed value."""
-    pair = (bits, bits) if isinstance(bits, int) and not isinstance(bits, bool) else bits
+    pair = (bits, bits) if is_number(bits) and isinstance(bits, int) else bits
     if (
         not isinstance(pair, (tuple, list))
         or len(pair) != 2
-        or not all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 8 for b in pair)
+        or not all(is_number(b) and isinstance(b, int) and 1 <= b <= 8 for b in pair)
         or pair[0] > pair[1]
     ):
         raise ValueError(f"bits must be an int in 1..8 or a range (low, high) with 1 <= low <= high <= 8, got {bits!r}")
@@ -41,7 +42,16 @@ def posterize(images: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
     return torch.where(bits >= 8, images, quantized)
 
 
-class Posterize(BatchAugmentation):
+class _PosterizeArguments:
+    """The arguments of both backends, checked in one place."""
+
+    def __init__(self, bits: int | tuple[int, int] = (4, 8), p: float = 1.0):
+        super().__init__()
+        self.bits = check_bits(bits)
+        self.p = probability(p)
+
+
+class Posterize(_PosterizeArguments, BatchAugmentation):
     """Per-sample random posterize, bits ~ uniform integer in ``bits`` (inclusive).
 
     Args:
@@ -60,11 +70,6 @@ class Posterize(BatchAugmentation):
 
     signed = False
 
-    def __init__(self, bits: int | tuple[int, int] = (4, 8), p: float = 1.0):
-        super().__init__()
-        self.bits = check_bits(bits)
-        self.p = check_probability(p)
-
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
         sampling = generator.device if generator is not None else device
@@ -80,15 +85,10 @@ class Posterize(BatchAugmentation):
         return posterize(images, params["bits"].long()), targets
 
 
-class PosterizeImage(ImageAugmentation):
+class PosterizeImage(_PosterizeArguments, ImageAugmentation):
     """Image backend of ``posterize`` (NumPy bitwise and). Same arguments; params ``bits`` (int)."""
 
     signed = False
-
-    def __init__(self, bits: int | tuple[int, int] = (4, 8), p: float = 1.0):
-        super().__init__()
-        self.bits = check_bits(bits)
-        self.p = check_probability(p)
 
     def sample_params(self, img, rng):
         bits = int(rng.integers(self.bits[0], self.bits[1] + 1))

@@ -29,7 +29,8 @@ and the 14 ops, never over samples.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,7 +39,14 @@ from . import matrices
 from .base import BatchAugmentation, ImageAugmentation
 from .device_path import RAND_AUGMENT_SPACE, rand_augment_batch
 from .lut_chain import LutChain
-from .op_space import GEOMETRIC, build_ops, check_op_names, check_rand_augment_args, sample_magnitudes, sample_magnitudes_image
+from .op_space import (
+    GEOMETRIC,
+    build_ops,
+    check_op_names,
+    check_rand_augment_args,
+    sample_magnitudes,
+    sample_magnitudes_image,
+)
 from .warp import check_fill, check_interpolation, warp_affine, warp_affine_image
 
 __all__ = ["RandAugment", "RandAugmentImage"]
@@ -66,7 +74,30 @@ def _where_chosen(images: torch.Tensor, chosen: torch.Tensor, run, subset: bool 
     return torch.where(chosen[:, None, None, None], run(images, everyone), images)
 
 
-class RandAugment(BatchAugmentation):
+class _RandAugmentArguments:
+    """The arguments of both backends, checked in one place; ``_backend`` picks the ops' backend."""
+
+    _backend = "batch"
+
+    def __init__(
+        self,
+        num_ops: int = 2,
+        magnitude: float = 9,
+        magnitude_std: float = 0.0,
+        ops: Sequence[str] | None = None,
+        interpolation: str = "nearest",
+        fill: float | Sequence[float] = 0,
+    ):
+        super().__init__()
+        self.num_ops, self.magnitude, self.magnitude_std = check_rand_augment_args(num_ops, magnitude, magnitude_std)
+        self.op_names = check_op_names(ops)
+        self.interpolation = check_interpolation(interpolation)
+        self.fill = check_fill(fill)
+        self._ops = build_ops(self.op_names, self._backend, self.interpolation, self.fill)
+        self._matrices: dict[tuple, np.ndarray] = {}  # the image backend's cache of warp matrices
+
+
+class RandAugment(_RandAugmentArguments, BatchAugmentation):
     """Per-sample RandAugment on a batch.
 
     Args:
@@ -87,15 +118,6 @@ class RandAugment(BatchAugmentation):
         >>> aug.last_params["ops"].shape
         torch.Size([4, 2])
     """
-
-    def __init__(self, num_ops: int = 2, magnitude: float = 9, magnitude_std: float = 0.0, ops: Sequence[str] | None = None,
-                 interpolation: str = "nearest", fill: float | Sequence[float] = 0):
-        super().__init__()
-        self.num_ops, self.magnitude, self.magnitude_std = check_rand_augment_args(num_ops, magnitude, magnitude_std)
-        self.op_names = check_op_names(ops)
-        self.interpolation = check_interpolation(interpolation)
-        self.fill = check_fill(fill)
-        self._ops = build_ops(self.op_names, "batch", self.interpolation, self.fill)
 
     def _sample_magnitudes(self, shape, device, generator) -> torch.Tensor:
         return sample_magnitudes(shape, self.magnitude, self.magnitude_std, device, generator)
@@ -125,9 +147,13 @@ class RandAugment(BatchAugmentation):
     def _apply_device_path(self, images, ops, magnitude, sign):
         """Images on an accelerator: :func:`.device_path.rand_augment_batch`."""
         magnitude, sign = magnitude.to(torch.float32), sign.to(torch.float32)
-        return rand_augment_batch(images, ops, magnitude, sign, self.op_names, self._space, self.interpolation, self.fill)
+        return rand_augment_batch(
+            images, ops, magnitude, sign, self.op_names, self._space, self.interpolation, self.fill
+        )
 
-    def _geometry(self, images: torch.Tensor, ops: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+    def _geometry(
+        self, images: torch.Tensor, ops: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor
+    ) -> torch.Tensor:
         """Each sample's geometric ops composed in slot order: ``[B, 3, 3]`` forward matrices."""
         height, width = images.shape[-2:]
         total = matrices.identity(len(images), images.device)
@@ -135,14 +161,17 @@ class RandAugment(BatchAugmentation):
             step = matrices.identity(len(images), images.device)
             for k, name in enumerate(self.op_names):
                 if name in GEOMETRIC:
-                    matrix = self._ops[k].matrix_from_params(self._op_params(k, images, magnitude[:, slot], sign[:, slot]), height, width)
+                    matrix = self._ops[k].matrix_from_params(
+                        self._op_params(k, images, magnitude[:, slot], sign[:, slot]), height, width
+                    )
                     step = torch.where((ops[:, slot] == k)[:, None, None], matrix, step)
             total = step @ total
         return total
 
     def _apply_lut_chain(self, images, ops, magnitude, sign):
         """uint8 on the CPU: colour ops folded into per-sample tables (:mod:`.lut_chain`), one gather for the warp;
-        samples whose composed matrix is the identity are not warped (a nearest or bilinear warp by it changes nothing)."""
+        samples whose composed matrix is the identity are not warped (a nearest or bilinear warp by it changes
+        nothing)."""
         chain = LutChain(images)
         for slot in range(ops.shape[1]):
             for k, name in enumerate(self.op_names):
@@ -150,7 +179,9 @@ class RandAugment(BatchAugmentation):
                     continue
                 index = (ops[:, slot] == k).nonzero().squeeze(1)
                 if index.numel():
-                    chain.apply(name, self._ops[k], self._op_params(k, images, magnitude[:, slot], sign[:, slot]), index)
+                    chain.apply(
+                        name, self._ops[k], self._op_params(k, images, magnitude[:, slot], sign[:, slot]), index
+                    )
         total = self._geometry(images, ops, magnitude, sign)
         warped = (total != matrices.identity(1, images.device)).flatten(1).any(1)
         return chain.finish(total, warped, self.interpolation, self.fill)
@@ -163,42 +194,47 @@ class RandAugment(BatchAugmentation):
                 if name == "identity" or name in GEOMETRIC:
                     continue
                 m, s = magnitude[:, slot], sign[:, slot]
+
                 def run(subset, index, k=k, m=m, s=s):
                     return self._ops[k].apply(subset, None, self._op_params(k, subset, m[index], s[index]))[0]
+
                 out = _where_chosen(out, ops[:, slot] == k, run)
         total = self._geometry(images, ops, magnitude, sign)
-        warped = torch.isin(ops, torch.tensor([k for k, n in enumerate(self.op_names) if n in GEOMETRIC], device=ops.device)).any(1)
-        out = _where_chosen(out, warped, lambda subset, index: warp_affine(subset, total[index], self.interpolation, self.fill))
+        warped = torch.isin(
+            ops, torch.tensor([k for k, n in enumerate(self.op_names) if n in GEOMETRIC], device=ops.device)
+        ).any(1)
+        out = _where_chosen(
+            out, warped, lambda subset, index: warp_affine(subset, total[index], self.interpolation, self.fill)
+        )
         return images.clone() if out is images else out
 
     def _checked(self, params, batch: int):
         try:
             ops, magnitude, sign = params["ops"].long(), params["magnitude"], params["sign"]
         except (KeyError, AttributeError) as exc:
-            raise ValueError(f"params must hold tensors 'ops', 'magnitude' and 'sign' of shape [B, N], got {params!r}") from exc
+            raise ValueError(
+                f"params must hold tensors 'ops', 'magnitude' and 'sign' of shape [B, N], got {params!r}"
+            ) from exc
         if ops.ndim != 2 or magnitude.shape != ops.shape or sign.shape != ops.shape or len(ops) != batch:
-            raise ValueError(f"params 'ops', 'magnitude', 'sign' must share the shape [B, N] with B={batch}, got {tuple(ops.shape)}, {tuple(magnitude.shape)}, {tuple(sign.shape)}")
+            raise ValueError(
+                f"params 'ops', 'magnitude', 'sign' must share the shape [B, N] with B={batch}, got "
+                f"{tuple(ops.shape)}, {tuple(magnitude.shape)}, {tuple(sign.shape)}"
+            )
         if ops.device.type == "cpu" and ops.numel() and not bool(((ops >= 0) & (ops < len(self.op_names))).all()):
-            raise ValueError(f"params['ops'] must index the {len(self.op_names)} ops {self.op_names}, got {ops.tolist()}")
+            raise ValueError(
+                f"params['ops'] must index the {len(self.op_names)} ops {self.op_names}, got {ops.tolist()}"
+            )
         return ops, magnitude, sign
 
 
-class RandAugmentImage(ImageAugmentation):
+class RandAugmentImage(_RandAugmentArguments, ImageAugmentation):
     """Image backend of ``rand_augment``: the same distribution and order on one ``H x W x C`` uint8 image.
 
     Same arguments as :class:`RandAugment`. params: ``ops`` ``[N]`` int (index into ``self.op_names``),
     ``magnitude`` ``[N]`` float in [0, 1], ``sign`` ``[N]`` (+-1).
     """
 
-    def __init__(self, num_ops: int = 2, magnitude: float = 9, magnitude_std: float = 0.0, ops: Sequence[str] | None = None,
-                 interpolation: str = "nearest", fill: float | Sequence[float] = 0):
-        super().__init__()
-        self.num_ops, self.magnitude, self.magnitude_std = check_rand_augment_args(num_ops, magnitude, magnitude_std)
-        self.op_names = check_op_names(ops)
-        self.interpolation = check_interpolation(interpolation)
-        self.fill = check_fill(fill)
-        self._ops = build_ops(self.op_names, "image", self.interpolation, self.fill)
-        self._matrices: dict[tuple, np.ndarray] = {}
+    _backend = "image"
 
     def _sample_magnitudes(self, count: int, rng: np.random.Generator) -> np.ndarray:
         return sample_magnitudes_image(count, self.magnitude, self.magnitude_std, rng)
@@ -229,7 +265,11 @@ class RandAugmentImage(ImageAugmentation):
     def apply(self, img, params):
         height, width = img.shape[:2]
         total, warped, original = np.eye(3), False, img
-        for k, m, s in zip(np.asarray(params["ops"]).tolist(), np.asarray(params["magnitude"]).tolist(), np.asarray(params["sign"]).tolist()):
+        for k, m, s in zip(
+            np.asarray(params["ops"]).tolist(),
+            np.asarray(params["magnitude"]).tolist(),
+            np.asarray(params["sign"]).tolist(),
+        ):
             if not 0 <= k < len(self.op_names):
                 raise ValueError(f"params['ops'] must index the {len(self.op_names)} ops {self.op_names}, got {k}")
             name = self.op_names[k]

@@ -8,11 +8,13 @@ size and uncovered corners take ``fill``. Multiples of 90 degrees are exact matr
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
+from .._validate import is_number
 from . import image_matrices, matrices
 from .base import bernoulli, uniform
 from .warp import GeometricAugmentation, GeometricImageAugmentation, check_range
@@ -31,12 +33,28 @@ def rotate_matrix(angle: torch.Tensor, height: int, width: int) -> torch.Tensor:
 def _check_angles(angles: Any) -> tuple[float, ...] | None:
     if angles is None:
         return None
-    if not isinstance(angles, (list, tuple)) or not angles or any(isinstance(a, bool) or not isinstance(a, (int, float)) for a in angles):
+    if not isinstance(angles, (list, tuple)) or not angles or not all(is_number(a) for a in angles):
         raise ValueError(f"angles must be None or a non-empty sequence of angles in degrees, got {angles!r}")
     return tuple(float(a) for a in angles)
 
 
-class Rotate(GeometricAugmentation):
+class _RotateArguments:
+    """The arguments of both backends, checked in one place."""
+
+    def __init__(
+        self,
+        degrees: float | tuple[float, float] = 30.0,
+        angles: Sequence[float] | None = None,
+        interpolation: str = "nearest",
+        fill: float | Sequence[float] = 0,
+        p: float = 1.0,
+    ):
+        super().__init__(interpolation, fill, p)
+        self.degrees = check_range(degrees, "degrees")
+        self.angles = _check_angles(angles)
+
+
+class Rotate(_RotateArguments, GeometricAugmentation):
     """Per-sample rotation by an angle drawn from ``degrees`` (or chosen among ``angles``).
 
     Args:
@@ -57,22 +75,22 @@ class Rotate(GeometricAugmentation):
 
     signed = True
 
-    def __init__(self, degrees: float | tuple[float, float] = 30.0, angles: Sequence[float] | None = None,
-                 interpolation: str = "nearest", fill: float | Sequence[float] = 0, p: float = 1.0):
-        super().__init__(interpolation, fill, p)
-        self.degrees = check_range(degrees, "degrees")
-        self.angles = _check_angles(angles)
-
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
         if self.angles is None:
             angle = uniform((batch,), *self.degrees, device, generator)
         else:
-            choice = (uniform((batch,), 0.0, 1.0, device, generator) * len(self.angles)).long().clamp_(max=len(self.angles) - 1)
+            choice = (
+                (uniform((batch,), 0.0, 1.0, device, generator) * len(self.angles))
+                .long()
+                .clamp_(max=len(self.angles) - 1)
+            )
             angle = torch.tensor(self.angles, dtype=torch.float32, device=device)[choice]
         return {"angle": angle * bernoulli((batch,), self.p, device, generator)}
 
-    def params_from_magnitude(self, images: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor) -> dict[str, torch.Tensor]:
+    def params_from_magnitude(
+        self, images: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """RandAugment's rotation: ``sign * 30 * magnitude`` degrees (magnitude ``[B]`` in [0, 1] = M / 30)."""
         return {"angle": (sign * MAX_DEGREES * magnitude).to(torch.float32)}
 
@@ -80,16 +98,10 @@ class Rotate(GeometricAugmentation):
         return rotate_matrix(params["angle"], height, width)
 
 
-class RotateImage(GeometricImageAugmentation):
+class RotateImage(_RotateArguments, GeometricImageAugmentation):
     """Image backend of ``rotate``: ``cv2.warpAffine`` with the same matrix; params ``{"angle": float}``."""
 
     signed = True
-
-    def __init__(self, degrees: float | tuple[float, float] = 30.0, angles: Sequence[float] | None = None,
-                 interpolation: str = "nearest", fill: float | Sequence[float] = 0, p: float = 1.0):
-        super().__init__(interpolation, fill, p)
-        self.degrees = check_range(degrees, "degrees")
-        self.angles = _check_angles(angles)
 
     def sample_params(self, img, rng):
         angle = rng.uniform(*self.degrees) if self.angles is None else self.angles[rng.integers(len(self.angles))]

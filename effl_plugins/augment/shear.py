@@ -8,11 +8,12 @@ the RandAugment ``shear_x``. By default the fixed point is the image's top-left 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from .._validate import choice
 from . import image_matrices, matrices
 from .base import bernoulli, uniform
 from .warp import GeometricAugmentation, GeometricImageAugmentation, check_axis, check_range
@@ -30,17 +31,29 @@ def shear_matrix(factors: torch.Tensor, height: int, width: int, center: str = "
     return matrices.about(matrices.shear(factors[:, 0], factors[:, 1]), cx, cy)
 
 
-def _check_center(center: str) -> str:
-    if center not in CENTERS:
-        raise ValueError(f"center must be one of {CENTERS}, got {center!r}")
-    return center
-
-
 def _axes(axis: str) -> tuple[float, float]:
     return float(axis in ("x", "both")), float(axis in ("y", "both"))
 
 
-class Shear(GeometricAugmentation):
+class _ShearArguments:
+    """The arguments of both backends, checked in one place."""
+
+    def __init__(
+        self,
+        max_factor: float | tuple[float, float] = 0.3,
+        axis: str = "x",
+        center: str = "corner",
+        interpolation: str = "nearest",
+        fill: float | Sequence[float] = 0,
+        p: float = 1.0,
+    ):
+        super().__init__(interpolation, fill, p)
+        self.max_factor = check_range(max_factor, "max_factor")
+        self.axis = check_axis(axis)
+        self.center = choice(center, "center", CENTERS)
+
+
+class Shear(_ShearArguments, GeometricAugmentation):
     """Per-sample shear.
 
     Args:
@@ -61,19 +74,16 @@ class Shear(GeometricAugmentation):
 
     signed = True
 
-    def __init__(self, max_factor: float | tuple[float, float] = 0.3, axis: str = "x", center: str = "corner",
-                 interpolation: str = "nearest", fill: float | Sequence[float] = 0, p: float = 1.0):
-        super().__init__(interpolation, fill, p)
-        self.max_factor = check_range(max_factor, "max_factor")
-        self.axis = check_axis(axis)
-        self.center = _check_center(center)
-
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
-        factors = uniform((batch, 2), *self.max_factor, device, generator) * torch.tensor(_axes(self.axis), device=device)
+        factors = uniform((batch, 2), *self.max_factor, device, generator) * torch.tensor(
+            _axes(self.axis), device=device
+        )
         return {"shear": factors * bernoulli((batch, 1), self.p, device, generator)}
 
-    def params_from_magnitude(self, images: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor) -> dict[str, torch.Tensor]:
+    def params_from_magnitude(
+        self, images: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """RandAugment's shear: factor ``sign * 0.3 * magnitude`` (magnitude ``[B]`` = M / 30)."""
         amount = (sign * MAX_FACTOR * magnitude).to(torch.float32).unsqueeze(-1)
         return {"shear": amount * torch.tensor(_axes(self.axis), device=images.device)}
@@ -82,17 +92,10 @@ class Shear(GeometricAugmentation):
         return shear_matrix(params["shear"], height, width, self.center)
 
 
-class ShearImage(GeometricImageAugmentation):
+class ShearImage(_ShearArguments, GeometricImageAugmentation):
     """Image backend of ``shear``: ``cv2.warpAffine``; params ``{"shear": (sx, sy)}``."""
 
     signed = True
-
-    def __init__(self, max_factor: float | tuple[float, float] = 0.3, axis: str = "x", center: str = "corner",
-                 interpolation: str = "nearest", fill: float | Sequence[float] = 0, p: float = 1.0):
-        super().__init__(interpolation, fill, p)
-        self.max_factor = check_range(max_factor, "max_factor")
-        self.axis = check_axis(axis)
-        self.center = _check_center(center)
 
     def sample_params(self, img, rng):
         factors = rng.uniform(*self.max_factor, size=2) * np.array(_axes(self.axis))

@@ -11,24 +11,22 @@ from typing import Any
 
 import torch
 
+from .._validate import fraction, integer
+
 __all__ = ["check_num_classes", "check_smoothing", "to_soft_targets", "mix_targets"]
 
 
 def check_num_classes(num_classes: Any) -> int | None:
-    if num_classes is None:
-        return None
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int (or None for soft [B, K] targets), got {num_classes!r}")
-    return num_classes
+    return integer(num_classes, "num_classes", low=1, optional=True, note="None: soft [B, K] targets")
 
 
 def check_smoothing(smoothing: Any) -> float:
-    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0.0 <= smoothing < 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1), got {smoothing!r}")
-    return float(smoothing)
+    return fraction(smoothing, "label_smoothing", below_one=True)
 
 
-def to_soft_targets(targets: Any, batch: int, num_classes: int | None, smoothing: float = 0.0, dtype=torch.float32) -> torch.Tensor:
+def to_soft_targets(
+    targets: Any, batch: int, num_classes: int | None, smoothing: float = 0.0, dtype=torch.float32
+) -> torch.Tensor:
     """Int ids ``[B]`` -> smoothed one-hot ``[B, K]``; soft ``[B, K]`` -> smoothed copy (float ``dtype``).
 
     Shape:
@@ -37,21 +35,31 @@ def to_soft_targets(targets: Any, batch: int, num_classes: int | None, smoothing
     if targets is None:
         raise ValueError("targets are required by mixing ops (int class ids [B] or soft targets [B, K]), got None")
     if not isinstance(targets, torch.Tensor):
-        raise TypeError(f"targets must be a torch.Tensor of int class ids [B] or soft targets [B, K], got {type(targets).__name__}")
+        raise TypeError(
+            f"targets must be a torch.Tensor of int class ids [B] or soft targets [B, K], got {type(targets).__name__}"
+        )
     if targets.ndim == 0 or targets.shape[0] != batch:
-        raise ValueError(f"targets must have one entry per image: the batch has {batch} images, got targets of shape {tuple(targets.shape)}")
+        raise ValueError(
+            f"targets must have one entry per image: the batch has {batch} images, got targets of shape "
+            f"{tuple(targets.shape)}"
+        )
     if targets.ndim == 1:
         if targets.dtype.is_floating_point or targets.dtype == torch.bool:
             raise TypeError(f"1-D targets must be integer class ids, got dtype {targets.dtype}")
         if num_classes is None:
             raise ValueError("num_classes is required to turn int class ids [B] into soft targets; pass num_classes=K")
         if batch and targets.device.type == "cpu" and (int(targets.min()) < 0 or int(targets.max()) >= num_classes):
-            raise ValueError(f"targets must be class ids in [0, {num_classes}), got values in [{int(targets.min())}, {int(targets.max())}]")
+            raise ValueError(
+                f"targets must be class ids in [0, {num_classes}), got values in [{int(targets.min())}, "
+                f"{int(targets.max())}]"
+            )
         off = smoothing / num_classes
         soft = torch.full((batch, num_classes), off, dtype=dtype, device=targets.device)
         return soft.scatter_(1, targets.long()[:, None], 1.0 - smoothing + off)
     if targets.ndim != 2 or not targets.dtype.is_floating_point:
-        raise ValueError(f"soft targets must be floating [B, K], got shape {tuple(targets.shape)} dtype {targets.dtype}")
+        raise ValueError(
+            f"soft targets must be floating [B, K], got shape {tuple(targets.shape)} dtype {targets.dtype}"
+        )
     if num_classes is not None and targets.shape[1] != num_classes:
         raise ValueError(f"soft targets have {targets.shape[1]} classes but num_classes={num_classes}")
     soft = targets.to(dtype)

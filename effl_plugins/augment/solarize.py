@@ -16,7 +16,8 @@ import math
 import numpy as np
 import torch
 
-from .base import BatchAugmentation, ImageAugmentation, bernoulli, check_probability, uniform
+from .._validate import is_number, probability
+from .base import BatchAugmentation, ImageAugmentation, bernoulli, uniform
 from .invert import invert
 from .lut import apply_lut_image
 from .magnitude import bin_value, bin_value_scalar, check_magnitude, check_magnitudes
@@ -26,14 +27,17 @@ __all__ = ["Solarize", "SolarizeImage", "check_threshold"]
 
 def check_threshold(threshold) -> tuple[float, float]:
     """``threshold`` as a range ``(low, high)`` of fractions in [0, 1]; a number is a fixed value."""
-    pair = (threshold, threshold) if isinstance(threshold, (int, float)) and not isinstance(threshold, bool) else threshold
+    pair = (threshold, threshold) if is_number(threshold) else threshold
     if (
         not isinstance(pair, (tuple, list))
         or len(pair) != 2
-        or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0.0 <= t <= 1.0 for t in pair)
+        or not all(is_number(t) and 0.0 <= t <= 1.0 for t in pair)
         or pair[0] > pair[1]
     ):
-        raise ValueError(f"threshold must be a fraction in [0, 1] or a range (low, high) with 0 <= low <= high <= 1, got {threshold!r}")
+        raise ValueError(
+            "threshold must be a fraction in [0, 1] or a range (low, high) with 0 <= low <= high <= 1, got "
+            f"{threshold!r}"
+        )
     return float(pair[0]), float(pair[1])
 
 
@@ -60,7 +64,16 @@ def solarize(images: torch.Tensor, threshold: torch.Tensor, applied: torch.Tenso
     return torch.where(hit, invert(images), images)
 
 
-class Solarize(BatchAugmentation):
+class _SolarizeArguments:
+    """The arguments of both backends, checked in one place."""
+
+    def __init__(self, threshold: float | tuple[float, float] = (0.5, 1.0), p: float = 1.0):
+        super().__init__()
+        self.threshold = check_threshold(threshold)
+        self.p = probability(p)
+
+
+class Solarize(_SolarizeArguments, BatchAugmentation):
     """Per-sample random solarize, threshold ~ U(low, high) (fractions of the value range).
 
     Args:
@@ -80,11 +93,6 @@ class Solarize(BatchAugmentation):
 
     signed = False
 
-    def __init__(self, threshold: float | tuple[float, float] = (0.5, 1.0), p: float = 1.0):
-        super().__init__()
-        self.threshold = check_threshold(threshold)
-        self.p = check_probability(p)
-
     def sample_params(self, images, generator=None):
         batch = images.shape[0]
         threshold = uniform((batch,), self.threshold[0], self.threshold[1], images.device, generator)
@@ -99,15 +107,10 @@ class Solarize(BatchAugmentation):
         return solarize(images, params["threshold"], params["applied"].to(torch.bool)), targets
 
 
-class SolarizeImage(ImageAugmentation):
+class SolarizeImage(_SolarizeArguments, ImageAugmentation):
     """Image backend of ``solarize`` (a lookup table). Same arguments; params ``threshold`` (float), ``applied``."""
 
     signed = False
-
-    def __init__(self, threshold: float | tuple[float, float] = (0.5, 1.0), p: float = 1.0):
-        super().__init__()
-        self.threshold = check_threshold(threshold)
-        self.p = check_probability(p)
 
     def sample_params(self, img, rng):
         threshold = np.float32(rng.uniform(self.threshold[0], self.threshold[1]))

@@ -8,7 +8,7 @@ by default (torchvision's ``RandomAffine``), so with ``"nearest"`` the result is
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -45,7 +45,25 @@ def _axes(axis: str) -> tuple[float, float]:
     return float(axis in ("x", "both")), float(axis in ("y", "both"))
 
 
-class Translate(GeometricAugmentation):
+class _TranslateArguments:
+    """The arguments of both backends, checked in one place."""
+
+    def __init__(
+        self,
+        max_fraction: float | tuple[float, float] = 0.2,
+        axis: str = "x",
+        whole_pixels: bool = True,
+        interpolation: str = "nearest",
+        fill: float | Sequence[float] = 0,
+        p: float = 1.0,
+    ):
+        super().__init__(interpolation, fill, p)
+        self.max_fraction = check_range(max_fraction, "max_fraction")
+        self.axis = check_axis(axis)
+        self.whole_pixels = bool(whole_pixels)
+
+
+class Translate(_TranslateArguments, GeometricAugmentation):
     """Per-sample shift.
 
     Args:
@@ -67,13 +85,6 @@ class Translate(GeometricAugmentation):
 
     signed = True
 
-    def __init__(self, max_fraction: float | tuple[float, float] = 0.2, axis: str = "x", whole_pixels: bool = True,
-                 interpolation: str = "nearest", fill: float | Sequence[float] = 0, p: float = 1.0):
-        super().__init__(interpolation, fill, p)
-        self.max_fraction = check_range(max_fraction, "max_fraction")
-        self.axis = check_axis(axis)
-        self.whole_pixels = bool(whole_pixels)
-
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
         fraction = uniform((batch, 2), *self.max_fraction, device, generator)
@@ -83,7 +94,9 @@ class Translate(GeometricAugmentation):
             shift = torch.round(shift)
         return {"shift": shift * bernoulli((batch, 1), self.p, device, generator)}
 
-    def params_from_magnitude(self, images: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor) -> dict[str, torch.Tensor]:
+    def params_from_magnitude(
+        self, images: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """RandAugment's translate, torchvision's: ``sign * int(linspace(0, 150 / 331 * size, 31)[M])`` whole pixels."""
         shift = rand_augment_shift(magnitude, sign, images.shape[-2], images.shape[-1])
         return {"shift": shift * torch.tensor(_axes(self.axis), device=images.device)}
@@ -92,20 +105,17 @@ class Translate(GeometricAugmentation):
         return translate_matrix(params["shift"])
 
 
-class TranslateImage(GeometricImageAugmentation):
+class TranslateImage(_TranslateArguments, GeometricImageAugmentation):
     """Image backend of ``translate``: ``cv2.warpAffine``; params ``{"shift": (tx, ty)}`` pixels."""
 
     signed = True
 
-    def __init__(self, max_fraction: float | tuple[float, float] = 0.2, axis: str = "x", whole_pixels: bool = True,
-                 interpolation: str = "nearest", fill: float | Sequence[float] = 0, p: float = 1.0):
-        super().__init__(interpolation, fill, p)
-        self.max_fraction = check_range(max_fraction, "max_fraction")
-        self.axis = check_axis(axis)
-        self.whole_pixels = bool(whole_pixels)
-
     def sample_params(self, img, rng):
-        shift = rng.uniform(*self.max_fraction, size=2) * np.array([img.shape[1], img.shape[0]]) * np.array(_axes(self.axis))
+        shift = (
+            rng.uniform(*self.max_fraction, size=2)
+            * np.array([img.shape[1], img.shape[0]])
+            * np.array(_axes(self.axis))
+        )
         shift = np.round(shift) if self.whole_pixels else shift
         return {"shift": (shift * (rng.random() < self.p)).astype(np.float32)}
 

@@ -19,30 +19,43 @@ Pixels read from outside the input take ``fill`` (in the image's own units: 0..2
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
-from .base import BatchAugmentation, ImageAugmentation, check_probability
+from .._validate import choice, is_number, probability
+from .base import BatchAugmentation, ImageAugmentation
 
-__all__ = ["warp_affine", "warp_affine_image", "invert_affine", "check_interpolation", "check_fill", "check_range", "check_axis", "gather_pixels", "bilinear_gather", "fill_tensor", "GeometricAugmentation", "GeometricImageAugmentation"]
+__all__ = [
+    "warp_affine",
+    "warp_affine_image",
+    "invert_affine",
+    "check_interpolation",
+    "check_fill",
+    "check_range",
+    "check_axis",
+    "gather_pixels",
+    "bilinear_gather",
+    "fill_tensor",
+    "GeometricAugmentation",
+    "GeometricImageAugmentation",
+]
 
 INTERPOLATIONS = ("nearest", "bilinear")
 _CV2_FLAGS = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR}
 
 
 def check_interpolation(interpolation: Any) -> str:
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
-    return interpolation
+    return choice(interpolation, "interpolation", INTERPOLATIONS)
 
 
 def check_fill(fill: Any) -> float | tuple[float, ...]:
     """A fill value: one number or one number per channel (1 or 3), in the image's units."""
     values = fill if isinstance(fill, (list, tuple)) else [fill]
-    if len(values) not in (1, 3) or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+    if len(values) not in (1, 3) or not all(is_number(v) for v in values):
         raise ValueError(f"fill must be a number or a sequence of 1 or 3 numbers, got {fill!r}")
     return float(values[0]) if len(values) == 1 else tuple(float(v) for v in values)
 
@@ -62,7 +75,9 @@ def fill_tensor(fill, images: torch.Tensor) -> torch.Tensor:
     if isinstance(fill, torch.Tensor):  # already on the device: no host-to-device copy
         values = fill.to(images.device, torch.float32).reshape(-1)
     else:
-        values = torch.as_tensor(fill if isinstance(fill, (list, tuple)) else [fill], dtype=torch.float32, device=images.device)
+        values = torch.as_tensor(
+            fill if isinstance(fill, (list, tuple)) else [fill], dtype=torch.float32, device=images.device
+        )
     if values.numel() not in (1, images.shape[1]):
         raise ValueError(f"fill has {values.numel()} values but the images have {images.shape[1]} channels")
     if images.dtype == torch.uint8:
@@ -80,8 +95,13 @@ def gather_pixels(images: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, fill
     return torch.where(inside.unsqueeze(1), values, fill)
 
 
-def warp_affine(images: torch.Tensor, matrices: torch.Tensor, interpolation: str = "nearest", fill: float | Sequence[float] = 0,
-                size: tuple[int, int] | None = None) -> torch.Tensor:
+def warp_affine(
+    images: torch.Tensor,
+    matrices: torch.Tensor,
+    interpolation: str = "nearest",
+    fill: float | Sequence[float] = 0,
+    size: tuple[int, int] | None = None,
+) -> torch.Tensor:
     """Warp each image of a batch by its own forward affine matrix.
 
     Args:
@@ -119,8 +139,10 @@ def bilinear_gather(images: torch.Tensor, src_x: torch.Tensor, src_y: torch.Tens
     """Bilinear samples of ``images`` at float coordinates ``[B, h, w]``; ``fill`` beyond the border."""
     x0, y0 = torch.floor(src_x), torch.floor(src_y)
     wx, wy = (src_x - x0).unsqueeze(1), (src_y - y0).unsqueeze(1)
+
     def at(x, y):
         return gather_pixels(images, x, y, fill).to(torch.float32)
+
     top = at(x0, y0) * (1 - wx) + at(x0 + 1, y0) * wx
     bottom = at(x0, y0 + 1) * (1 - wx) + at(x0 + 1, y0 + 1) * wx
     out = top * (1 - wy) + bottom * wy
@@ -129,14 +151,25 @@ def bilinear_gather(images: torch.Tensor, src_x: torch.Tensor, src_y: torch.Tens
     return out.to(images.dtype)
 
 
-def warp_affine_image(img: np.ndarray, matrix: np.ndarray, interpolation: str = "nearest", fill: float | Sequence[float] = 0,
-                      size: tuple[int, int] | None = None) -> np.ndarray:
+def warp_affine_image(
+    img: np.ndarray,
+    matrix: np.ndarray,
+    interpolation: str = "nearest",
+    fill: float | Sequence[float] = 0,
+    size: tuple[int, int] | None = None,
+) -> np.ndarray:
     """OpenCV twin of :func:`warp_affine` for one ``H x W (x C)`` uint8 image and one forward ``2x3``/``3x3`` matrix."""
     height, width = img.shape[:2]
     out_h, out_w = size if size is not None else (height, width)
     border = tuple(fill) + (0,) * (4 - len(fill)) if isinstance(fill, tuple) else (fill,) * 4
-    out = cv2.warpAffine(img, np.asarray(matrix, dtype=np.float64)[:2], (out_w, out_h), flags=_CV2_FLAGS[interpolation],
-                         borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    out = cv2.warpAffine(
+        img,
+        np.asarray(matrix, dtype=np.float64)[:2],
+        (out_w, out_h),
+        flags=_CV2_FLAGS[interpolation],
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=border,
+    )
     return out.reshape(out_h, out_w, *img.shape[2:])
 
 
@@ -153,7 +186,7 @@ class GeometricAugmentation(BatchAugmentation):
         super().__init__()
         self.interpolation = check_interpolation(interpolation)
         self.fill = check_fill(fill)
-        self.p = check_probability(p)
+        self.p = probability(p)
 
     def matrix_from_params(self, params: dict[str, torch.Tensor], height: int, width: int) -> torch.Tensor:
         """``[B, 3, 3]`` forward matrices (input -> output pixel coordinates) for these params."""
@@ -171,7 +204,7 @@ class GeometricImageAugmentation(ImageAugmentation):
         super().__init__()
         self.interpolation = check_interpolation(interpolation)
         self.fill = check_fill(fill)
-        self.p = check_probability(p)
+        self.p = probability(p)
 
     def matrix_from_params(self, params: dict[str, Any], height: int, width: int) -> np.ndarray:
         raise NotImplementedError
@@ -183,11 +216,13 @@ class GeometricImageAugmentation(ImageAugmentation):
 
 def check_range(value: Any, name: str, *, symmetric: bool = True, minimum: float | None = None) -> tuple[float, float]:
     """``d`` -> ``(-d, d)`` (``symmetric``) and ``(low, high)`` -> itself, with ``low <= high`` and ``>= minimum``."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and symmetric:
+    if is_number(value) and symmetric:
         if value < 0:
-            raise ValueError(f"{name} must be >= 0 (the range is (-{name}, {name})) or a (low, high) pair, got {value!r}")
+            raise ValueError(
+                f"{name} must be >= 0 (the range is (-{name}, {name})) or a (low, high) pair, got {value!r}"
+            )
         low, high = -float(value), float(value)
-    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(is_number(v) for v in value):
         low, high = float(value[0]), float(value[1])
     else:
         allowed = "a number >= 0 or a (low, high) pair" if symmetric else "a (low, high) pair"
@@ -200,6 +235,4 @@ def check_range(value: Any, name: str, *, symmetric: bool = True, minimum: float
 
 
 def check_axis(axis: Any) -> str:
-    if axis not in ("x", "y", "both"):
-        raise ValueError(f"axis must be one of ('x', 'y', 'both'), got {axis!r}")
-    return axis
+    return choice(axis, "axis", ("x", "y", "both"))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import FeatureDistillationLoss, as_float, check_non_negative, check_positive, feature_pairs
+from .base import FeatureDistillationLoss, as_float, check_non_negative, check_positive
 
 __all__ = ["AttentionTransferLoss", "attention_map"]
 
@@ -54,6 +54,7 @@ class AttentionTransferLoss(FeatureDistillationLoss):
 
     #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
     conformance_kwargs = {"kd_weight": 1.0}
+    term, term_weight = "at", "beta"
 
     def __init__(
         self,
@@ -68,7 +69,7 @@ class AttentionTransferLoss(FeatureDistillationLoss):
         self.beta = check_non_negative(beta, "beta")
         self.p = check_positive(p, "p")
 
-    def _pair(self, i: int, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    def pair_loss(self, i: int, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
         if student.ndim != 4 or teacher.ndim != 4 or student.shape[0] != teacher.shape[0]:
             raise ValueError(
                 f"feature pair {i}: attention transfer needs maps [B, C, H, W] with the same B, got student "
@@ -77,17 +78,3 @@ class AttentionTransferLoss(FeatureDistillationLoss):
         q_t = attention_map(teacher, self.p)
         q_s = attention_map(student, self.p, size=teacher.shape[-2:]).to(q_t.dtype)
         return (q_s - q_t).square().mean()
-
-    def forward(
-        self,
-        student_logits,
-        teacher_logits=None,
-        targets=None,
-        *,
-        student_features=None,
-        teacher_features=None,
-        **features,
-    ):
-        pairs = feature_pairs(student_features, teacher_features)
-        at = torch.stack([self._pair(i, s, t) for i, (s, t) in enumerate(pairs)]).sum() if pairs else None
-        return self.combine("at", at, self.beta, student_logits, teacher_logits, targets)

@@ -33,6 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._validate import fraction as check_fraction
+from .._validate import non_negative as check_non_negative
+from .._validate import positive as check_positive
 from .functional import kd_divergence
 
 __all__ = [
@@ -50,30 +53,6 @@ __all__ = [
     "select_teacher_classes",
     "soft_target_tolerance",
 ]
-
-
-def check_positive(value: Any, name: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not value > 0
-        or value != value
-        or value == float("inf")
-    ):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def check_non_negative(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def check_fraction(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    return float(value)
 
 
 def as_float(x: torch.Tensor) -> torch.Tensor:
@@ -270,6 +249,39 @@ class FeatureDistillationLoss(DistillationLoss):
         self.ce_weight = check_non_negative(ce_weight, "ce_weight")
         self.kd_weight = check_non_negative(kd_weight, "kd_weight")
         self.temperature = check_positive(temperature, "temperature")
+
+    #: The feature term's key in the result dict, and the attribute holding its weight (``None``: weight 1).
+    term: str = "feature"
+    term_weight: str | None = None
+
+    def pair_loss(self, index: int, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        """The feature term of feature pair ``index``; the default :meth:`feature_term` sums it over the pairs."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither pair_loss nor feature_term")
+
+    def feature_term(self, student_features, teacher_features, logits: tuple, **features) -> tuple[Any, dict]:
+        """The feature term (``None`` without features) and extra entries for the result dict.
+
+        ``logits`` is ``(student_logits, teacher_logits, targets)``, for losses that fall back on them.
+        """
+        pairs = feature_pairs(student_features, teacher_features)
+        if not pairs:
+            return None, {}
+        return torch.stack([self.pair_loss(i, s, t) for i, (s, t) in enumerate(pairs)]).sum(), {}
+
+    def forward(
+        self,
+        student_logits,
+        teacher_logits=None,
+        targets=None,
+        *,
+        student_features=None,
+        teacher_features=None,
+        **features,
+    ):
+        logits = (student_logits, teacher_logits, targets)
+        term, extra = self.feature_term(student_features, teacher_features, logits, **features)
+        weight = 1.0 if self.term_weight is None else getattr(self, self.term_weight)
+        return {**self.combine(self.term, term, weight, *logits), **extra}
 
     def combine(
         self,

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._validate import fraction, integer
 from .base import FeatureDistillationLoss, check_non_negative, check_positive
 from .crd_memory import ContrastMemory
 from .embedding import embedding_pairs
@@ -34,11 +35,6 @@ __all__ = ["CRDLoss"]
 
 def _head(in_features: int | None, feat_dim: int) -> nn.Module:
     return nn.LazyLinear(feat_dim) if in_features is None else nn.Linear(in_features, feat_dim)
-
-
-def _check_int(value, name: str, optional: bool) -> None:
-    if (value is not None or not optional) and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"{name} must be an int >= 1{' or None' if optional else ''}, got {value!r}")
 
 
 class CRDLoss(FeatureDistillationLoss):
@@ -65,6 +61,7 @@ class CRDLoss(FeatureDistillationLoss):
 
     #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
     conformance_kwargs = {"kd_weight": 1.0}
+    term, term_weight = "crd", "crd_weight"
 
     def __init__(
         self,
@@ -82,43 +79,27 @@ class CRDLoss(FeatureDistillationLoss):
         teacher_classes=None,
     ):
         super().__init__(ce_weight, kd_weight, temperature, teacher_classes)
-        _check_int(feat_dim, "feat_dim", False)
-        _check_int(nce_k, "nce_k", False)
-        for name, value in (
-            ("num_data", num_data),
-            ("student_channels", student_channels),
-            ("teacher_channels", teacher_channels),
-        ):
-            _check_int(value, name, True)
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
-        self.feat_dim, self.nce_k, self.num_data, self.momentum = feat_dim, nce_k, num_data, float(momentum)
+        self.feat_dim = integer(feat_dim, "feat_dim", low=1)
+        self.nce_k = integer(nce_k, "nce_k", low=1)
+        self.num_data = integer(num_data, "num_data", low=1, optional=True)
+        for name, value in (("student_channels", student_channels), ("teacher_channels", teacher_channels)):
+            integer(value, name, low=1, optional=True)
+        self.momentum = fraction(momentum, "momentum", below_one=True)
         self.nce_t = check_positive(nce_t, "nce_t")
         self.crd_weight = check_non_negative(crd_weight, "crd_weight")
         self.embed_student, self.embed_teacher = _head(student_channels, feat_dim), _head(teacher_channels, feat_dim)
         self.memory = ContrastMemory(feat_dim, nce_k, num_data, self.momentum)
 
-    def forward(
-        self,
-        student_logits,
-        teacher_logits=None,
-        targets=None,
-        *,
-        student_features=None,
-        teacher_features=None,
-        indices=None,
-        **features,
-    ):
+    def feature_term(self, student_features, teacher_features, logits, indices=None, **features):
         pairs = embedding_pairs(student_features, teacher_features)
         if len(pairs) > 1:
             raise ValueError(f"crd takes one feature pair (the penultimate features), got {len(pairs)}")
         if not pairs:
-            return self.combine("crd", None, self.crd_weight, student_logits, teacher_logits, targets)
+            return None, {}
         student, teacher = pairs[0]
         indices = self.memory.check_indices(indices, len(student))
         with torch.autocast(student.device.type, enabled=False):
             v_s = F.normalize(self.embed_student(student.float()), dim=1)
             v_t = F.normalize(self.embed_teacher(teacher.float()), dim=1)
             nce_s, nce_t = self.memory.losses(v_s, v_t, self.nce_t, indices)
-        out = self.combine("crd", nce_s + nce_t, self.crd_weight, student_logits, teacher_logits, targets)
-        return {**out, "nce_student": nce_s, "nce_teacher": nce_t}
+        return nce_s + nce_t, {"nce_student": nce_s, "nce_teacher": nce_t}

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._validate import fraction, integer, non_negative
 from .base import DistillationLoss, as_float, check_non_negative, check_positive, cross_entropy
 from .gradient_reversal import GradientReversal
 
@@ -71,10 +72,8 @@ class CTKDLoss(DistillationLoss):
         self.t_start = check_positive(t_start, "t_start")
         self.t_range = check_positive(t_range, "t_range")
         self.lambda_max = check_non_negative(lambda_max, "lambda_max")
-        for name, value in (("decay_epochs", decay_epochs), ("total_epochs", total_epochs)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        self.decay_epochs, self.total_epochs = decay_epochs, total_epochs
+        self.decay_epochs = integer(decay_epochs, "decay_epochs", low=1)
+        self.total_epochs = integer(total_epochs, "total_epochs", low=1)
         self.alpha = check_non_negative(alpha, "alpha")
         self.ce_weight = check_non_negative(ce_weight, "ce_weight")
         self.theta = nn.Parameter(torch.ones(()))
@@ -82,15 +81,11 @@ class CTKDLoss(DistillationLoss):
 
     def set_epoch(self, epoch: float) -> None:
         """Set the curriculum position (epochs, >= 0; fractions allowed for per-step updates)."""
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, float)) or not 0 <= epoch < float("inf"):
-            raise ValueError(f"epoch must be a finite number >= 0, got {epoch!r}")
-        self.epoch = float(epoch)
+        self.epoch = non_negative(epoch, "epoch")
 
     def set_progress(self, progress: float) -> None:
         """Set the curriculum position from the fraction of training done, in [0, 1] (epoch ``p * total_epochs``)."""
-        if isinstance(progress, bool) or not isinstance(progress, (int, float)) or not 0 <= progress <= 1:
-            raise ValueError(f"progress must be a fraction in [0, 1], got {progress!r}")
-        self.set_epoch(progress * self.total_epochs)
+        self.set_epoch(fraction(progress, "progress", kind="a fraction") * self.total_epochs)
 
     def get_extra_state(self) -> dict:
         return {"epoch": self.epoch}

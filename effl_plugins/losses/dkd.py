@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .._validate import integer, non_negative
 from .base import DistillationLoss, as_float, check_non_negative, check_positive, cross_entropy
 
 __all__ = ["DKDLoss", "decoupled_kd"]
@@ -84,17 +85,13 @@ class DKDLoss(DistillationLoss):
         self.beta = check_non_negative(beta, "beta")
         self.temperature = check_positive(temperature, "temperature")
         self.ce_weight = check_non_negative(ce_weight, "ce_weight")
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-            raise ValueError(f"warmup must be an int >= 0 (epochs), got {warmup!r}")
-        self.warmup = warmup
+        self.warmup = integer(warmup, "warmup", low=0, note="epochs")
         self.target_from_teacher = bool(target_from_teacher)
 
     def _ramp(self, epoch) -> float:
         if self.warmup == 0:
             return 1.0
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, float)) or not epoch >= 0:
-            raise ValueError(f"epoch must be a number >= 0 when warmup={self.warmup}, got {epoch!r}")
-        return min(float(epoch) / self.warmup, 1.0)
+        return min(non_negative(epoch, "epoch", note=f"needed with warmup={self.warmup}") / self.warmup, 1.0)
 
     def forward(self, student_logits, teacher_logits=None, targets=None, *, epoch=None, **features):
         student_logits, teacher_logits = self.logits(student_logits, teacher_logits, targets)

@@ -13,7 +13,7 @@ import torch
 
 from .base import as_float, feature_pairs
 
-__all__ = ["pooled_embedding", "embedding_pairs"]
+__all__ = ["pooled_embedding", "embedding_pairs", "embedding_or_logit_pairs"]
 
 
 def pooled_embedding(features: torch.Tensor, name: str = "features") -> torch.Tensor:
@@ -37,3 +37,16 @@ def embedding_pairs(student_features: Any, teacher_features: Any) -> list[tuple[
         dtype = torch.promote_types(s.dtype, t.dtype)
         pairs.append((s.to(dtype), t.to(dtype)))
     return pairs
+
+
+def embedding_or_logit_pairs(loss, student_features, teacher_features, logits: tuple) -> list:
+    """:func:`embedding_pairs`; without features, the logits ``(student, teacher)`` as the one pair (the teacher's
+    mapped through ``loss.teacher_classes``), or no pair without teacher logits."""
+    pairs = embedding_pairs(student_features, teacher_features)
+    if pairs:
+        return pairs
+    student, teacher = loss.logits(*logits, teacher_required=False)
+    if teacher is None:
+        return []
+    student = as_float(student)
+    return [(student, as_float(teacher).to(student.dtype))]

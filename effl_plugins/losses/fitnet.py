@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import FeatureDistillationLoss, as_float, check_non_negative, feature_pairs
+from .base import FeatureDistillationLoss, as_float, check_non_negative
 
 __all__ = ["FitNetLoss"]
 
@@ -60,6 +60,7 @@ class FitNetLoss(FeatureDistillationLoss):
 
     #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
     conformance_kwargs = {"kd_weight": 1.0}
+    term, term_weight = "hint", "hint_weight"
 
     def __init__(
         self,
@@ -86,7 +87,7 @@ class FitNetLoss(FeatureDistillationLoss):
             for i, (ws, wt) in enumerate(zip(*widths)):
                 self.regressors[str(i)] = _regressor(ws, wt)
 
-    def _hint(self, i: int, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    def pair_loss(self, i: int, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
         """``mean((r(pool(f_s)) - f_t)^2)`` for one feature pair, in float32 (or wider)."""
         if student.ndim != teacher.ndim or student.ndim not in (2, 3, 4) or student.shape[0] != teacher.shape[0]:
             raise ValueError(
@@ -118,17 +119,3 @@ class FitNetLoss(FeatureDistillationLoss):
         with torch.autocast(student.device.type, enabled=False):  # float32 even inside a mixed-precision step
             regressed = _regress(regressor, student)
             return F.mse_loss(regressed, teacher.to(regressed.dtype))
-
-    def forward(
-        self,
-        student_logits,
-        teacher_logits=None,
-        targets=None,
-        *,
-        student_features=None,
-        teacher_features=None,
-        **features,
-    ):
-        pairs = feature_pairs(student_features, teacher_features)
-        hint = torch.stack([self._hint(i, s, t) for i, (s, t) in enumerate(pairs)]).sum() if pairs else None
-        return self.combine("hint", hint, self.hint_weight, student_logits, teacher_logits, targets)

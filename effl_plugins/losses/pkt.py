@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import FeatureDistillationLoss, as_float, check_non_negative
-from .embedding import embedding_pairs
+from .base import FeatureDistillationLoss, check_non_negative
+from .embedding import embedding_or_logit_pairs
 
 __all__ = ["PKTLoss", "pkt_divergence"]
 
@@ -58,6 +58,8 @@ class PKTLoss(FeatureDistillationLoss):
         ['ce', 'loss', 'pkt']
     """
 
+    term, term_weight = "pkt", "pkt_weight"
+
     def __init__(
         self,
         pkt_weight: float = 30000.0,
@@ -69,22 +71,9 @@ class PKTLoss(FeatureDistillationLoss):
         super().__init__(ce_weight, kd_weight, temperature, teacher_classes)
         self.pkt_weight = check_non_negative(pkt_weight, "pkt_weight")
 
-    def forward(
-        self,
-        student_logits,
-        teacher_logits=None,
-        targets=None,
-        *,
-        student_features=None,
-        teacher_features=None,
-        **features,
-    ):
-        pairs = embedding_pairs(student_features, teacher_features)
+    def feature_term(self, student_features, teacher_features, logits, **features):
+        pairs = embedding_or_logit_pairs(self, student_features, teacher_features, logits)
         if not pairs:
-            student, teacher = self.logits(student_logits, teacher_logits, targets, teacher_required=False)
-            pairs = [] if teacher is None else [(as_float(student), as_float(teacher).to(as_float(student).dtype))]
-        term = None
-        if pairs:
-            with torch.autocast(pairs[0][0].device.type, enabled=False):
-                term = torch.stack([pkt_divergence(s, t) for s, t in pairs]).sum()
-        return self.combine("pkt", term, self.pkt_weight, student_logits, teacher_logits, targets)
+            return None, {}
+        with torch.autocast(pairs[0][0].device.type, enabled=False):
+            return torch.stack([pkt_divergence(s, t) for s, t in pairs]).sum(), {}

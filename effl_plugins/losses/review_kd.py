@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._validate import integer
 from .attention_fusion import AttentionFusion
 from .base import FeatureDistillationLoss, as_float, check_non_negative, feature_pairs
 
@@ -66,6 +67,7 @@ class ReviewKDLoss(FeatureDistillationLoss):
 
     #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
     conformance_kwargs = {"kd_weight": 1.0}
+    term, term_weight = "review", "review_weight"
 
     feature_levels: int = 4
 
@@ -82,11 +84,8 @@ class ReviewKDLoss(FeatureDistillationLoss):
         teacher_classes=None,
     ):
         super().__init__(ce_weight, kd_weight, temperature, teacher_classes)
-        for name, value, optional in (("feature_levels", feature_levels, False), ("mid_channels", mid_channels, True)):
-            bad = isinstance(value, bool) or not isinstance(value, int) or value < 1
-            if (value is not None or not optional) and bad:
-                raise ValueError(f"{name} must be an int >= 1{' or None' if optional else ''}, got {value!r}")
-        self.feature_levels, self.mid_channels = feature_levels, mid_channels
+        self.feature_levels = integer(feature_levels, "feature_levels", low=1)
+        self.mid_channels = integer(mid_channels, "mid_channels", low=1, optional=True)
         self.review_weight = check_non_negative(review_weight, "review_weight")
         self.fusions = nn.ModuleList()
         if (student_channels is None) != (teacher_channels is None):
@@ -131,18 +130,9 @@ class ReviewKDLoss(FeatureDistillationLoss):
             total = total + hierarchical_context_loss(fused, t.to(fused.dtype))
         return total
 
-    def forward(
-        self,
-        student_logits,
-        teacher_logits=None,
-        targets=None,
-        *,
-        student_features=None,
-        teacher_features=None,
-        **features,
-    ):
-        pairs, review = feature_pairs(student_features, teacher_features), None
-        if pairs:
-            with torch.autocast(pairs[0][0].device.type, enabled=False):
-                review = self._review(pairs)
-        return self.combine("review", review, self.review_weight, student_logits, teacher_logits, targets)
+    def feature_term(self, student_features, teacher_features, logits, **features):
+        pairs = feature_pairs(student_features, teacher_features)
+        if not pairs:
+            return None, {}
+        with torch.autocast(pairs[0][0].device.type, enabled=False):
+            return self._review(pairs), {}

@@ -25,8 +25,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import FeatureDistillationLoss, as_float, check_non_negative
-from .embedding import embedding_pairs
+from .base import FeatureDistillationLoss, check_non_negative
+from .embedding import embedding_or_logit_pairs
 
 __all__ = ["RKDLoss", "rkd_angle", "rkd_distance"]
 
@@ -85,6 +85,8 @@ class RKDLoss(FeatureDistillationLoss):
         ['angle', 'ce', 'distance', 'loss', 'rkd']
     """
 
+    term, term_weight = "rkd", None
+
     def __init__(
         self,
         distance_weight: float = 25.0,
@@ -98,25 +100,11 @@ class RKDLoss(FeatureDistillationLoss):
         self.distance_weight = check_non_negative(distance_weight, "distance_weight")
         self.angle_weight = check_non_negative(angle_weight, "angle_weight")
 
-    def forward(
-        self,
-        student_logits,
-        teacher_logits=None,
-        targets=None,
-        *,
-        student_features=None,
-        teacher_features=None,
-        **features,
-    ):
-        pairs = embedding_pairs(student_features, teacher_features)
+    def feature_term(self, student_features, teacher_features, logits, **features):
+        pairs = embedding_or_logit_pairs(self, student_features, teacher_features, logits)
         if not pairs:
-            student, teacher = self.logits(student_logits, teacher_logits, targets, teacher_required=False)
-            pairs = [] if teacher is None else [(as_float(student), as_float(teacher).to(as_float(student).dtype))]
-        if not pairs:
-            return self.combine("rkd", None, 1.0, student_logits, teacher_logits, targets)
+            return None, {}
         with torch.autocast(pairs[0][0].device.type, enabled=False):
             distance = torch.stack([rkd_distance(s, t) for s, t in pairs]).sum()
             angle = torch.stack([rkd_angle(s, t) for s, t in pairs]).sum()
-        term = self.distance_weight * distance + self.angle_weight * angle
-        out = self.combine("rkd", term, 1.0, student_logits, teacher_logits, targets)
-        return {**out, "distance": distance, "angle": angle}
+        return self.distance_weight * distance + self.angle_weight * angle, {"distance": distance, "angle": angle}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import FeatureDistillationLoss, as_float, check_non_negative, feature_pairs
+from .base import FeatureDistillationLoss, as_float, check_non_negative
 
 __all__ = ["SPLoss", "similarity_preserving"]
 
@@ -56,6 +56,7 @@ class SPLoss(FeatureDistillationLoss):
 
     #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
     conformance_kwargs = {"kd_weight": 1.0}
+    term, term_weight = "sp", "sp_weight"
 
     def __init__(
         self,
@@ -68,7 +69,7 @@ class SPLoss(FeatureDistillationLoss):
         super().__init__(ce_weight, kd_weight, temperature, teacher_classes)
         self.sp_weight = check_non_negative(sp_weight, "sp_weight")
 
-    def _pair(self, i: int, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    def pair_loss(self, i: int, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
         if student.ndim < 2 or teacher.ndim < 2 or student.shape[0] != teacher.shape[0]:
             raise ValueError(
                 f"feature pair {i}: sp needs features [B, ...] with the same B, got student "
@@ -76,17 +77,3 @@ class SPLoss(FeatureDistillationLoss):
             )
         with torch.autocast(student.device.type, enabled=False):
             return similarity_preserving(student, teacher)
-
-    def forward(
-        self,
-        student_logits,
-        teacher_logits=None,
-        targets=None,
-        *,
-        student_features=None,
-        teacher_features=None,
-        **features,
-    ):
-        pairs = feature_pairs(student_features, teacher_features)
-        sp = torch.stack([self._pair(i, s, t) for i, (s, t) in enumerate(pairs)]).sum() if pairs else None
-        return self.combine("sp", sp, self.sp_weight, student_logits, teacher_logits, targets)

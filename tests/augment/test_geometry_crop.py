@@ -113,7 +113,7 @@ def test_random_resized_crop_image_backend_samples_the_same_distribution():
         ("crop", {"size": 0}, "size must be None, a positive int"),
         ("crop", {"mode": "corner"}, "mode must be one of"),
         ("crop", {"fraction": 1.5}, r"fraction must be in \(0, 1\]"),
-        ("crop", {"padding": -1}, "padding must be an int >= 0"),
+        ("crop", {"padding": -1}, "padding must be an integer >= 0"),
         ("random_resized_crop", {"scale": (0.0, 1.0)}, "scale must be a .*0 < low <= high"),
         ("random_resized_crop", {"scale": (0.9, 0.1)}, "scale must be a finite .*low <= high"),
         ("random_resized_crop", {"ratio": (-1, 1)}, "ratio must be"),
