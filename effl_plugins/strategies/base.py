@@ -23,6 +23,7 @@ from typing import Any
 
 from torch import nn
 
+from .._validate import fraction
 from ..checkpoints import atomic_write_text
 from ..models import create_model, parse_model_spec
 from ..train import Engine, ModelInput, Task, TrainConfig, seed_everything
@@ -39,17 +40,24 @@ class Strategy:
 
     name = "strategy"
 
-    def __init__(self, model: str = "test_resnet", *, pretrained: bool = False, drop: float = 0.0,
-                 drop_path: float | None = None, **settings: Any):
+    def __init__(
+        self,
+        model: str = "test_resnet",
+        *,
+        pretrained: bool = False,
+        drop: float = 0.0,
+        drop_path: float | None = None,
+        **settings: Any,
+    ):
         if not isinstance(model, str) or not model:
             raise ValueError(f"model must be a timm model name or 'NAME:CHECKPOINT', got {model!r}")
         unknown = sorted(set(settings) - set(SETTINGS))
         if unknown:
-            raise TypeError(f"{type(self).__name__} got unknown arguments {unknown}; the shared settings are "
-                            f"{', '.join(SETTINGS)}")
+            raise TypeError(
+                f"{type(self).__name__} got unknown arguments {unknown}; the shared settings are {', '.join(SETTINGS)}"
+            )
         for key, value in (("drop", drop), ("drop_path", drop_path or 0.0)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-                raise ValueError(f"{key} must be in [0, 1), got {value!r}")
+            fraction(value, key, below_one=True)
         self.model, self.pretrained, self.drop, self.drop_path = model, bool(pretrained), float(drop), drop_path
         self.config = TrainConfig(**settings)
         self.run_args: dict[str, Any] = {}
@@ -57,8 +65,15 @@ class Strategy:
         self.resume_override = False
 
     # -- building blocks for subclasses
-    def build_model(self, spec: str, num_classes: int, *, seed_offset: int = 0, drop: float | None = None,
-                    drop_path: float | None = None) -> nn.Module:
+    def build_model(
+        self,
+        spec: str,
+        num_classes: int,
+        *,
+        seed_offset: int = 0,
+        drop: float | None = None,
+        drop_path: float | None = None,
+    ) -> nn.Module:
         """A timm model from ``NAME[:CKPT]``, initialised under ``seed + seed_offset``."""
         seed_everything(self.config.seed + seed_offset)
         kwargs: dict[str, Any] = {}
@@ -85,29 +100,56 @@ class Strategy:
             config = DataConfig.from_dict(saved) if saved else resolve_data_config(model=model)
         elif config is None:  # eager bundles: the model's mean and std at the images' own size
             own = resolve_data_config(model=model)
-            return ModelInput(own.mean, own.std, (data.image_size, data.image_size), own.interpolation,
-                              self.config.channels_last)
+            return ModelInput(
+                own.mean, own.std, (data.image_size, data.image_size), own.interpolation, self.config.channels_last
+            )
         return ModelInput.from_config(config, self.config.channels_last)
 
     def run_info(self, model_spec: str, data: Any, extra_args: dict[str, Any] | None = None) -> dict[str, Any]:
         """What every checkpoint of this run records about it."""
         config = getattr(data, "data_config", None)
-        args = {**self.run_args, "strategy": self.name, "model": model_spec, "data": getattr(data, "name", None),
-                **self.config.to_dict(), **(extra_args or {})}
-        return {"arch": parse_model_spec(model_spec)[0], "num_classes": data.num_classes,
-                "class_names": list(data.class_names or []), "data_config": config.to_dict() if config else None,
-                "args": args, "meaning_keys": ("strategy", "model", "data", *self.meaning_keys())}
+        args = {
+            **self.run_args,
+            "strategy": self.name,
+            "model": model_spec,
+            "data": getattr(data, "name", None),
+            **self.config.to_dict(),
+            **(extra_args or {}),
+        }
+        return {
+            "arch": parse_model_spec(model_spec)[0],
+            "num_classes": data.num_classes,
+            "class_names": list(data.class_names or []),
+            "data_config": config.to_dict() if config else None,
+            "args": args,
+            "meaning_keys": ("strategy", "model", "data", *self.meaning_keys()),
+        }
 
     def meaning_keys(self) -> tuple[str, ...]:
         """Strategy arguments whose change makes a resumed run another run."""
         return ()
 
-    def engine(self, task: Task, data: Any, out_dir: str | os.PathLike | None, *, train_set=None, config=None,
-               model_spec: str | None = None, **kwargs: Any) -> Engine:
-        return Engine(task, train_set if train_set is not None else data.labeled, data.test, config or self.config,
-                      num_classes=data.num_classes, out_dir=out_dir,
-                      run_info=self.run_info(model_spec or self.model, data),
-                      **{"resume_override": self.resume_override, **kwargs})
+    def engine(
+        self,
+        task: Task,
+        data: Any,
+        out_dir: str | os.PathLike | None,
+        *,
+        train_set=None,
+        config=None,
+        model_spec: str | None = None,
+        **kwargs: Any,
+    ) -> Engine:
+        return Engine(
+            task,
+            train_set if train_set is not None else data.labeled,
+            data.test,
+            config or self.config,
+            num_classes=data.num_classes,
+            out_dir=out_dir,
+            run_info=self.run_info(model_spec or self.model, data),
+            **{"resume_override": self.resume_override, **kwargs},
+        )
 
     def with_device(self, device: str | None) -> None:
         if device is not None:
@@ -119,8 +161,9 @@ class Strategy:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             atomic_write_text(Path(out_dir) / "summary.json", json.dumps(strict_json(summary), indent=2) + "\n")
 
-    def run(self, data: Any, *, out_dir: str | os.PathLike | None = None, device: str | None = None,
-            resume: bool = False) -> dict[str, Any]:
+    def run(
+        self, data: Any, *, out_dir: str | os.PathLike | None = None, device: str | None = None, resume: bool = False
+    ) -> dict[str, Any]:
         raise NotImplementedError
 
     def __repr__(self) -> str:

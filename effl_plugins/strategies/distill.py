@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from .._validate import integer
 from ..errors import CheckpointError
 from ..models import load_state_dict, parse_model_spec
 from ..train import DistillationTask, SupervisedTask
@@ -42,20 +43,28 @@ class Distill(Strategy):
 
     name = "distill"
 
-    def __init__(self, model: str = "test_resnet", teacher: str = "resnet10t", loss: str = "kd",
-                 loss_args: dict | None = None, teacher_epochs: int | None = None, teacher_lr: float | None = None,
-                 use_unlabeled: bool = True, **kwargs: Any):
+    def __init__(
+        self,
+        model: str = "test_resnet",
+        teacher: str = "resnet10t",
+        loss: str = "kd",
+        loss_args: dict | None = None,
+        teacher_epochs: int | None = None,
+        teacher_lr: float | None = None,
+        use_unlabeled: bool = True,
+        **kwargs: Any,
+    ):
         super().__init__(model=model, **kwargs)
         if not isinstance(teacher, str) or not teacher:
             raise ValueError(f"teacher must be a timm model name or 'NAME:CHECKPOINT', got {teacher!r}")
         if loss_args is not None and not isinstance(loss_args, dict):
             raise TypeError(f"loss_args must be a dict of keyword arguments, got {type(loss_args).__name__}")
-        if teacher_epochs is not None and (isinstance(teacher_epochs, bool) or not isinstance(teacher_epochs, int)
-                                           or teacher_epochs < 0):
-            raise ValueError(f"teacher_epochs must be None or an integer >= 0, got {teacher_epochs!r}")
+        integer(teacher_epochs, "teacher_epochs", low=0, optional=True)
         self.teacher, self.loss, self.loss_args = teacher, loss, dict(loss_args or {})
         has_checkpoint = parse_model_spec(teacher)[1] is not None
-        self.teacher_epochs = teacher_epochs if teacher_epochs is not None else (0 if has_checkpoint else self.config.epochs)
+        self.teacher_epochs = (
+            teacher_epochs if teacher_epochs is not None else (0 if has_checkpoint else self.config.epochs)
+        )
         self.teacher_lr = float(teacher_lr if teacher_lr is not None else self.config.lr)
         self.use_unlabeled = use_unlabeled
 
@@ -95,7 +104,9 @@ class Distill(Strategy):
             with torch.no_grad():
                 widths.append(_widths(FeatureModel(model.eval(), levels)(model_input(blank))[1]))
             model.train(mode)
-        return create_loss(self.loss, **{**self.loss_args, "student_channels": widths[0], "teacher_channels": widths[1]})
+        return create_loss(
+            self.loss, **{**self.loss_args, "student_channels": widths[0], "teacher_channels": widths[1]}
+        )
 
     def train_set(self, data):
         if self.use_unlabeled and data.unlabeled is not None and len(data.unlabeled):
@@ -112,7 +123,9 @@ class Distill(Strategy):
             teacher_dir = Path(out_dir) / "teacher" if out_dir is not None else None
             task = SupervisedTask(teacher, self.model_input(teacher, data), config.smoothing)
             teacher_resume = resume and teacher_dir is not None and (teacher_dir / "checkpoint.pt").is_file()
-            teacher_summary = self.engine(task, data, teacher_dir, config=config, model_spec=self.teacher).fit(teacher_resume)
+            teacher_summary = self.engine(task, data, teacher_dir, config=config, model_spec=self.teacher).fit(
+                teacher_resume
+            )
             teacher_input = self.model_input(teacher, data)
         else:
             teacher_input = self.model_input(teacher, data, spec=self.teacher)

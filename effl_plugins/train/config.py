@@ -6,9 +6,10 @@ a command line, a ``-c FILE.yaml`` and a Python call all fill the same object.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+from .._validate import choice, fraction, integer, non_negative, positive
 
 __all__ = ["TrainConfig", "AMP_MODES", "MIXUP_MODES", "NONFINITE_POLICIES"]
 
@@ -16,21 +17,6 @@ AMP_MODES = ("auto", "bf16", "fp16", "off")
 MIXUP_MODES = ("batch", "pair", "elem")
 #: What a step whose loss is NaN or infinite does: stop the run with an error, or skip the update.
 NONFINITE_POLICIES = ("stop", "skip")
-
-
-def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _finite(name: str, value: Any, *, low: float = 0.0, strict: bool = False, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    ok = ok and (value > low if strict else value >= low)
-    if not ok:
-        bound = f"> {low:g}" if strict else f">= {low:g}"
-        raise ValueError(f"{name} must be a finite number {bound}{' or None' if optional else ''}, got {value!r}")
 
 
 @dataclass
@@ -83,37 +69,39 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "grad_accum_steps"):
-            _positive_int(name, getattr(self, name))
-        _positive_int("warmup_epochs", self.warmup_epochs, 0)
-        _positive_int("workers", self.workers, 0)
-        _positive_int("seed", self.seed, 0)
-        _finite("lr", self.lr, strict=True)
+            integer(getattr(self, name), name, low=1)
+        for name in ("warmup_epochs", "workers", "seed"):
+            integer(getattr(self, name), name, low=0)
+        positive(self.lr, "lr")
         for name in ("weight_decay", "warmup_lr", "min_lr", "momentum", "mixup", "cutmix"):
-            _finite(name, getattr(self, name))
-        _finite("opt_eps", self.opt_eps, strict=True, optional=True)
-        _finite("clip_grad", self.clip_grad, strict=True, optional=True)
+            non_negative(getattr(self, name), name)
+        for name in ("opt_eps", "clip_grad"):
+            if getattr(self, name) is not None:
+                positive(getattr(self, name), name, note="or None")
         for name in ("smoothing", "mixup_prob", "mixup_switch_prob", "model_ema_decay"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-        for name, value, allowed in (("amp", self.amp, AMP_MODES), ("mixup_mode", self.mixup_mode, MIXUP_MODES),
-                                     ("nonfinite", self.nonfinite, NONFINITE_POLICIES)):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+            fraction(getattr(self, name), name)
+        for name, value, allowed in (
+            ("amp", self.amp, AMP_MODES),
+            ("mixup_mode", self.mixup_mode, MIXUP_MODES),
+            ("nonfinite", self.nonfinite, NONFINITE_POLICIES),
+        ):
+            choice(value, name, allowed)
         if self.cutmix_minmax is not None:
             low, high = self.cutmix_minmax
             if not 0.0 < low < high <= 1.0:
-                raise ValueError(f"cutmix_minmax must be (min, max) with 0 < min < max <= 1, got {self.cutmix_minmax!r}")
+                raise ValueError(
+                    f"cutmix_minmax must be (min, max) with 0 < min < max <= 1, got {self.cutmix_minmax!r}"
+                )
             self.cutmix_minmax = (float(low), float(high))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> "TrainConfig":
+    def from_settings(cls, settings: dict[str, Any]) -> TrainConfig:
         """The fields of ``settings`` that are TrainConfig's (other keys are ignored)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in settings.items() if k in names and v is not None})
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         return type(self)(**{**self.to_dict(), **changes})

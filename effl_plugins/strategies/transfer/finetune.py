@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..._validate import integer, number, positive
 from ...train import SupervisedTask
 from ..base import Strategy
 from .heads import discriminative_param_groups, layer_decay_param_groups, reset_head, unfreeze_schedule
@@ -42,14 +43,10 @@ class Finetune(Strategy):
         self.head_lr = float(head_lr if head_lr is not None else lr)
         self.backbone_lr = float(backbone_lr if backbone_lr is not None else self.head_lr / 10)
         for name, value in (("head_lr", self.head_lr), ("backbone_lr", self.backbone_lr)):
-            if not 0 < value < float("inf"):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-        if layer_decay is not None and not 0 < layer_decay <= 1:
-            raise ValueError(f"layer_decay must be None or in (0, 1], got {layer_decay!r}")
-        if unfreeze_epochs is not None and (
-            isinstance(unfreeze_epochs, bool) or not isinstance(unfreeze_epochs, int) or unfreeze_epochs < 1
-        ):
-            raise ValueError(f"unfreeze_epochs must be None or an integer >= 1, got {unfreeze_epochs!r}")
+            positive(value, name)
+        if layer_decay is not None:
+            number(layer_decay, "layer_decay", low=0, high=1, low_open=True, note="or None")
+        integer(unfreeze_epochs, "unfreeze_epochs", low=1, optional=True)
         self.layer_decay, self.unfreeze_epochs = layer_decay, unfreeze_epochs
 
     def meaning_keys(self) -> tuple[str, ...]:

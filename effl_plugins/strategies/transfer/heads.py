@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 from torch import nn
 
+from ..._validate import integer
+
 __all__ = ["reset_head", "head_parameters", "freeze_backbone", "FrozenBatchNormMode", "discriminative_param_groups"]
 
 
@@ -126,8 +128,7 @@ def unfreeze_schedule(model: nn.Module, unfreeze_epochs: int):
 
     Returns ``callback(epoch)`` that sets ``requires_grad`` as a function of ``epoch`` alone.
     """
-    if isinstance(unfreeze_epochs, bool) or not isinstance(unfreeze_epochs, int) or unfreeze_epochs < 1:
-        raise ValueError(f"unfreeze_epochs must be an integer >= 1, got {unfreeze_epochs!r}")
+    integer(unfreeze_epochs, "unfreeze_epochs", low=1)
     layers = backbone_layers(model)
 
     def set_trainable(epoch: int) -> None:
