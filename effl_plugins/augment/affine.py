@@ -1,6 +1,6 @@
 """Affine: a random rotation + scale + shear + shift per sample, or the map of three point pairs.
 
-Two ways to give the transform (the seeds' affine: lines stay lines, parallels stay parallel):
+Two ways to give the transform (an affine map: lines stay lines, parallels stay parallel):
 
 - random, torchvision's ``RandomAffine``: ``degrees``, ``translate`` (fractions), ``scale``, ``shear``
   (degrees), composed about the image centre as ``T(shift) @ C @ R @ S @ SHy @ SHx @ C^-1``.
@@ -8,7 +8,7 @@ Two ways to give the transform (the seeds' affine: lines stay lines, parallels s
   so our ``angle`` equals ``F.affine(angle=-angle, ...)``;
 - three point pairs, ``cv2.getAffineTransform``: ``src_points`` / ``dst_points`` ``[3, 2]`` (one map
   for all) or ``[B, 3, 2]`` tensors (one map per sample); or ``point_jitter`` > 0: three fixed points
-  moved by a random fraction of the image size, every sample its own (the seeds' recipe).
+  moved by a random fraction of the image size, every sample its own.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Brightness: shift (the seeds' way) or scale each image's values, clipped to the valid range.
+"""Brightness: shift or scale each image's values, clipped to the valid range.
 
-``mode="add"`` (default) is the seeds' recipe: ``img[..., c] + delta_c``, values above 255
+``mode="add"`` (default) shifts: ``img[..., c] + delta_c``, values above 255
 saturate at 255, never wrap around. ``max_delta`` is a fraction of the full range (1.0 for float
 images, 255 for uint8, where the delta is rounded to an integer so both backends give identical
 pixels).
@@ -47,7 +47,7 @@ class Brightness(_BrightnessArguments, BatchAugmentation):
         max_delta: ``"add"``: delta ~ U(-max_delta, max_delta), as a fraction of the value range;
             ``"factor"``: factor ~ U(1 - max_delta, 1 + max_delta).
         per_channel: an independent delta or factor for each channel, or one for all. Default:
-            True for ``"add"`` (the seeds' way), False for ``"factor"`` (torchvision's way).
+            True for ``"add"``, False for ``"factor"`` (torchvision's way).
         p: probability that a sample is changed at all.
         mode: ``"add"`` or ``"factor"``.
 

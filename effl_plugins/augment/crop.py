@@ -1,4 +1,4 @@
-"""Crop: cut a box out of each image, random or centred (the seeds' crop), optionally padded first.
+"""Crop: cut a box out of each image, random or centred, optionally padded first.
 
 With ``size=(h, w)`` the output is that box, pixel for pixel (torchvision's ``RandomCrop`` /
 ``CenterCrop``). Without it the box covers ``fraction`` of each side and is resized back to the input

@@ -1,4 +1,4 @@
-"""Flip: mirror each image left-right and/or top-bottom with probability ``p`` (the seeds' ``np.flip`` / ``cv2.flip``).
+"""Flip: mirror each image left-right and/or top-bottom with probability ``p`` (``np.flip`` / ``cv2.flip``).
 
 Pixel-exact on both backends: the batch backend selects per sample between the image and its
 ``torch.flip`` (a copy, never a resampling), the image backend calls ``cv2.flip``. As a matrix (for

@@ -4,12 +4,11 @@ The last step of the LUT chain of :mod:`.lut_chain`: each sample's table is appl
 sample has geometry, its pixels are warped, ``out = warp(table(pixels))``.
 
 - Tables: each ``(sample, channel)`` plane is translated in place by StringZilla's byte
-  translation, a SIMD shuffle through the plane's 256-byte table (on one CPU thread, 224x224
-  planes: about 14 us each, 5.6 times the int32 ``index_select`` gather it replaces, which also
-  needed a 4-byte index per pixel). The parameters stay batched tensors; only the application
-  walks the planes.
-- Warps: a 1-D ``index_select`` with int32 indices into the flattened images (on one CPU thread,
-  2.3 times as fast as ``gather``, which wants int64 indices). Work goes by chunks of a few samples
+  translation, a SIMD shuffle through the plane's 256-byte table: no index tensor, where a gather
+  needs a 4-byte index per pixel. The parameters stay batched tensors; only the application walks
+  the planes.
+- Warps: a 1-D ``index_select`` with int32 indices into the flattened images (``gather`` would want
+  int64 indices, twice the memory traffic). Work goes by chunks of a few samples
   so that every temporary stays a few MB: large fresh allocations cost the CPU a page fault per
   4 KiB, more than the arithmetic on them.
 
@@ -56,8 +55,10 @@ def _offsets(rows: int, stride: int, device) -> torch.Tensor:
 def apply_luts_rows(pixels: torch.Tensor, luts: torch.Tensor, index: torch.Tensor) -> None:
     """``pixels[i, c] = luts[i, c][pixels[i, c]]`` in place, for the samples ``index``."""
     if not pixels.is_contiguous() or pixels.device.type != "cpu" or pixels.dtype != torch.uint8:
-        raise ValueError(f"pixels must be a contiguous uint8 CPU tensor, got {pixels.dtype} on {pixels.device}"
-                         f"{'' if pixels.is_contiguous() else ' (not contiguous)'}")
+        raise ValueError(
+            f"pixels must be a contiguous uint8 CPU tensor, got {pixels.dtype} on {pixels.device}"
+            f"{'' if pixels.is_contiguous() else ' (not contiguous)'}"
+        )
     channels, plane = pixels.shape[1], pixels.shape[2] * pixels.shape[3]
     if index.numel() == 0 or plane == 0:
         return
@@ -65,7 +66,9 @@ def apply_luts_rows(pixels: torch.Tensor, luts: torch.Tensor, index: torch.Tenso
     tables = memoryview(np.ascontiguousarray(luts.numpy(), dtype=np.uint8).reshape(-1))
     for sample in index.tolist():
         for channel in range(sample * channels, (sample + 1) * channels):
-            stringzilla.translate(flat[channel * plane:(channel + 1) * plane], tables[channel * 256:(channel + 1) * 256], inplace=True)
+            stringzilla.translate(
+                flat[channel * plane : (channel + 1) * plane], tables[channel * 256 : (channel + 1) * 256], inplace=True
+            )
 
 
 def framed_source_index(inverse: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -84,11 +87,16 @@ def framed_source_index(inverse: torch.Tensor, height: int, width: int) -> torch
 
 
 def _framed_index_applies(inverse: torch.Tensor, height: int, width: int) -> bool:
-    return (height + 2) * (width + 2) < 1 << 24 and bool(inverse.isfinite().all()) and float(inverse.abs().max()) <= _MAX_INVERSE
+    return (
+        (height + 2) * (width + 2) < 1 << 24
+        and bool(inverse.isfinite().all())
+        and float(inverse.abs().max()) <= _MAX_INVERSE
+    )
 
 
 def warp_rows_(pixels: torch.Tensor, matrices: torch.Tensor, index: torch.Tensor, interpolation: str, fill) -> None:
-    """``pixels[i] = warp(pixels[i], matrices[i])`` in place for the samples ``index`` (forward matrices ``[B, 3, 3]``)."""
+    """``pixels[i] = warp(pixels[i], matrices[i])`` in place for the samples ``index`` (forward matrices ``[B, 3,
+    3]``)."""
     batch, channels, height, width = pixels.shape
     framed = None
     for part in chunks(index, channels * height * width):

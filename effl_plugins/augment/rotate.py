@@ -1,4 +1,4 @@
-"""Rotate: turn each image about its centre by its own angle (the seeds' rotate, cv2's ``warpAffine``).
+"""Rotate: turn each image about its centre by its own angle (cv2's ``warpAffine``).
 
 Angles are in degrees, counter-clockwise on screen, about the image centre ``((W-1)/2, (H-1)/2)``
 (``torchvision.transforms.v2.functional.rotate``, ``cv2.getRotationMatrix2D``); the canvas keeps its

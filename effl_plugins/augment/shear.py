@@ -1,4 +1,4 @@
-"""Shear: slant each image along x, y or both by its own shear factor (the parallelogram of the seeds' affine).
+"""Shear: slant each image along x, y or both by its own shear factor (a parallelogram: an affine map).
 
 A factor ``s`` along x reads the input at ``(x + s * (y - cy), y)`` for the output pixel ``(x, y)``:
 PIL's ``(1, s, 0, 0, 1, 0)`` and torchvision's ``affine(shear=[degrees(atan(s)), 0], center=[0, 0])``,

@@ -1,4 +1,4 @@
-"""``effl demo [--out DIR] [--seed S] [--quick]``: the seeds' story on the embedded digits with 100
+"""``effl demo [--out DIR] [--seed S] [--quick]``: every stage on the embedded digits with 100
 labels: supervised baseline, fine-tuning, knowledge distillation, pseudo-labelling, Noisy Student
 rounds and FixMatch; prints a table and writes ``DIR/report.json`` and ``DIR/accuracy.png``."""
 
@@ -12,8 +12,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", default="effl-demo", metavar="DIR", help="output directory (default ./effl-demo)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a smaller run (under a minute), same stages")
-    parser.add_argument("--labels", type=int, default=100, metavar="N",
-                        help="labeled digits, class-stratified (default 100; 20 and 40 make it harder)")
+    parser.add_argument(
+        "--labels",
+        type=int,
+        default=100,
+        metavar="N",
+        help="labeled digits, class-stratified (default 100; 20 and 40 make it harder)",
+    )
     return parser
 
 

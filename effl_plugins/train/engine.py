@@ -26,8 +26,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,6 +37,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..checkpoints import CHECKPOINT_NAME, atomic_save, atomic_write_text, load_checkpoint, rng_state, set_rng_state
+from ..data.datasets import UNLABELED
 from ..distributed import all_sum, init_distributed
 from ..errors import CheckpointError, EfflError
 from .config import TrainConfig
@@ -49,8 +51,22 @@ from .tasks.base import Batch, Task
 __all__ = ["Engine", "TrainingInterrupted", "NonFiniteLossError", "resolve_device", "seed_everything"]
 
 #: Settings whose change makes a resumed run another run (``epochs`` may grow: the schedule is rebuilt).
-MEANING_KEYS = ("seed", "lr", "batch_size", "opt", "weight_decay", "sched", "warmup_epochs", "mixup", "cutmix", "aug",
-                "smoothing", "grad_accum_steps", "min_lr", "momentum")
+MEANING_KEYS = (
+    "seed",
+    "lr",
+    "batch_size",
+    "opt",
+    "weight_decay",
+    "sched",
+    "warmup_epochs",
+    "mixup",
+    "cutmix",
+    "aug",
+    "smoothing",
+    "grad_accum_steps",
+    "min_lr",
+    "momentum",
+)
 
 
 class TrainingInterrupted(SystemExit):
@@ -126,10 +142,21 @@ class Engine:
         resume_override: resume even when a setting that changes the run's meaning differs.
     """
 
-    def __init__(self, task: Task, train_set: Dataset, eval_set: Dataset, config: TrainConfig, *, num_classes: int,
-                 unlabeled_set: Dataset | None = None, out_dir: str | os.PathLike | None = None,
-                 run_info: dict[str, Any] | None = None, param_groups: list[dict] | None = None,
-                 on_epoch_start: Callable[[int], None] | None = None, resume_override: bool = False):
+    def __init__(
+        self,
+        task: Task,
+        train_set: Dataset,
+        eval_set: Dataset,
+        config: TrainConfig,
+        *,
+        num_classes: int,
+        unlabeled_set: Dataset | None = None,
+        out_dir: str | os.PathLike | None = None,
+        run_info: dict[str, Any] | None = None,
+        param_groups: list[dict] | None = None,
+        on_epoch_start: Callable[[int], None] | None = None,
+        resume_override: bool = False,
+    ):
         self.config = config
         self.info, self.device = init_distributed(resolve_device(config.device))
         if task.unlabeled_ratio and (unlabeled_set is None or len(unlabeled_set) == 0):
@@ -180,8 +207,14 @@ class Engine:
             return None
         from timm.scheduler import create_scheduler_v2
 
-        scheduler, _ = create_scheduler_v2(self.optimizer, sched=c.sched, num_epochs=c.epochs,
-                                           warmup_epochs=c.warmup_epochs, warmup_lr=c.warmup_lr, min_lr=c.min_lr)
+        scheduler, _ = create_scheduler_v2(
+            self.optimizer,
+            sched=c.sched,
+            num_epochs=c.epochs,
+            warmup_epochs=c.warmup_epochs,
+            warmup_lr=c.warmup_lr,
+            min_lr=c.min_lr,
+        )
         return scheduler
 
     def _create_ema(self):
@@ -224,7 +257,9 @@ class Engine:
         try:
             self.task.load_checkpoint_state(state["task"])
         except (RuntimeError, KeyError) as exc:
-            raise CheckpointError(f"checkpoint {str(path)!r} does not fit this run: {str(exc).splitlines()[0]}") from exc
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} does not fit this run: {str(exc).splitlines()[0]}"
+            ) from exc
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
@@ -237,8 +272,11 @@ class Engine:
         if self.scheduler is not None:  # rebuilt for this run's length: extending --epochs re-plans the decay
             self.scheduler.step(self.epoch)
             if saved_config.get("epochs") not in (None, self.config.epochs) and self.info.main:
-                print(f"resume: epochs {saved_config['epochs']} -> {self.config.epochs}; the learning-rate schedule "
-                      f"is rebuilt for {self.config.epochs} epochs", file=sys.stderr)
+                print(
+                    f"resume: epochs {saved_config['epochs']} -> {self.config.epochs}; the learning-rate schedule "
+                    f"is rebuilt for {self.config.epochs} epochs",
+                    file=sys.stderr,
+                )
         ranks = state["rng"]
         set_rng_state(ranks[self.info.rank] if self.info.rank < len(ranks) else ranks[0])
         return True
@@ -267,19 +305,44 @@ class Engine:
     def _streams(self) -> tuple[Stream, Stream | None, Dataset]:
         c, info, task = self.config, self.info, self.task
         if task.unlabeled_ratio:
-            main = Stream(len(self.unlabeled_set), c.batch_size * task.unlabeled_ratio, seed=c.seed, stream=MAIN_STREAM,
-                          rank=info.rank, world_size=info.world_size, drop_last=True)
-            labeled = Stream(len(self.train_set), c.batch_size, seed=c.seed, stream=LABELED_STREAM, rank=info.rank,
-                             world_size=info.world_size, drop_last=True)
+            main = Stream(
+                len(self.unlabeled_set),
+                c.batch_size * task.unlabeled_ratio,
+                seed=c.seed,
+                stream=MAIN_STREAM,
+                rank=info.rank,
+                world_size=info.world_size,
+                drop_last=True,
+            )
+            labeled = Stream(
+                len(self.train_set),
+                c.batch_size,
+                seed=c.seed,
+                stream=LABELED_STREAM,
+                rank=info.rank,
+                world_size=info.world_size,
+                drop_last=True,
+            )
             return main, labeled, self.unlabeled_set
-        main = Stream(len(self.train_set), c.batch_size, seed=c.seed, stream=MAIN_STREAM, rank=info.rank,
-                      world_size=info.world_size)
+        main = Stream(
+            len(self.train_set),
+            c.batch_size,
+            seed=c.seed,
+            stream=MAIN_STREAM,
+            rank=info.rank,
+            world_size=info.world_size,
+        )
         return main, None, self.train_set
 
     def _loader(self, dataset: Dataset, batches) -> DataLoader:
         c = self.config
-        return DataLoader(KeyedDataset(dataset), batch_sampler=BatchList(batches), num_workers=c.workers,
-                          pin_memory=c.pin_mem and self.device.type == "cuda", generator=torch.Generator())
+        return DataLoader(
+            KeyedDataset(dataset),
+            batch_sampler=BatchList(batches),
+            num_workers=c.workers,
+            pin_memory=c.pin_mem and self.device.type == "cuda",
+            generator=torch.Generator(),
+        )
 
     def _train_one_epoch(self) -> None:
         config, epoch = self.config, self.epoch
@@ -294,7 +357,9 @@ class Engine:
         batches = self._loader(main_set, main_keys)
         paired = self._loader(self.train_set, list(labeled.batches(first, steps - self.step))) if labeled else None
         start = time.perf_counter()
-        bar = _progress(batches, f"epoch {epoch + 1}/{config.epochs}", config.progress and self.info.main, steps - self.step)
+        bar = _progress(
+            batches, f"epoch {epoch + 1}/{config.epochs}", config.progress and self.info.main, steps - self.step
+        )
         for main_batch, labeled_batch, keys in zip(bar, paired if paired is not None else _forever(None), main_keys):
             indices = torch.tensor([index for index, _ in keys], dtype=torch.long)
             loss = self._train_step(main_batch, labeled_batch, steps, indices)
@@ -317,7 +382,9 @@ class Engine:
         else:
             images, targets = (t.to(device, non_blocking=True) for t in main_batch)
             unlabeled = None
-        labeled = targets >= 0 if targets.ndim == 1 else torch.ones(len(targets), dtype=torch.bool, device=device)
+        labeled = (
+            targets != UNLABELED if targets.ndim == 1 else torch.ones(len(targets), dtype=torch.bool, device=device)
+        )
         if self.augment is not None:
             images, _ = self.augment(images, generator=generator)
         if self.mixing is not None and self.mixing.enabled:
@@ -337,8 +404,10 @@ class Engine:
         if not finite:
             if c.nonfinite == "stop":
                 value = float(loss.detach())
-                raise NonFiniteLossError(f"the training loss became {value} at epoch {self.epoch + 1}, step "
-                                         f"{step + 1}: lower --lr, set --clip-grad, or check the data")
+                raise NonFiniteLossError(
+                    f"the training loss became {value} at epoch {self.epoch + 1}, step "
+                    f"{step + 1}: lower --lr, set --clip-grad, or check the data"
+                )
             self.optimizer.zero_grad(set_to_none=True)
             return 0.0
         group_start = step - step % c.grad_accum_steps  # a short last group averages its own micro-batches (timm)
@@ -370,8 +439,15 @@ class Engine:
         lr = max(g["lr"] for g in self.optimizer.param_groups)
         self._sync_buffers()
         scores = self._evaluate(self.task.eval_model())
-        record = {"epoch": self.epoch + 1, "train_loss": total / max(count, 1), "train_samples": int(count),
-                  "eval_loss": scores["loss"], "eval_top1": scores["top1"], "eval_top5": scores["top5"], "lr": lr}
+        record = {
+            "epoch": self.epoch + 1,
+            "train_loss": total / max(count, 1),
+            "train_samples": int(count),
+            "eval_loss": scores["loss"],
+            "eval_top1": scores["top1"],
+            "eval_top5": scores["top5"],
+            "lr": lr,
+        }
         if self.ema is not None:
             ema_scores = self._evaluate(self.ema.module)
             record.update(ema_top1=ema_scores["top1"], ema_top5=ema_scores["top5"])
@@ -386,12 +462,24 @@ class Engine:
         if self.out_dir is not None and self.info.main:
             write_records(self.out_dir, self.history)
         if self.config.progress and self.info.main and not sys.stderr.isatty():
-            print(f"epoch {record['epoch']}/{self.config.epochs}: train_loss {record['train_loss']:.4f} "
-                  f"eval_top1 {record['eval_top1']:.4f} lr {lr:.3g} ({seconds:.1f}s)", file=sys.stderr, flush=True)
+            print(
+                f"epoch {record['epoch']}/{self.config.epochs}: train_loss {record['train_loss']:.4f} "
+                f"eval_top1 {record['eval_top1']:.4f} lr {lr:.3g} ({seconds:.1f}s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _evaluate(self, model: nn.Module) -> dict[str, Any]:
-        return evaluate(model, self.eval_set, self.task.model_input, self.device, batch_size=max(self.config.batch_size, 64),
-                        workers=self.config.workers, distributed=True, amp_dtype=self.amp_dtype)
+        return evaluate(
+            model,
+            self.eval_set,
+            self.task.model_input,
+            self.device,
+            batch_size=max(self.config.batch_size, 64),
+            workers=self.config.workers,
+            distributed=True,
+            amp_dtype=self.amp_dtype,
+        )
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, best: bool = False) -> None:
@@ -417,7 +505,11 @@ class Engine:
             "rng": states,
             "config": self.config.to_dict(),
             "world_size": self.info.world_size,
-            **{k: v for k, v in self.run_info.items() if k in ("arch", "num_classes", "class_names", "data_config", "args")},
+            **{
+                k: v
+                for k, v in self.run_info.items()
+                if k in ("arch", "num_classes", "class_names", "data_config", "args")
+            },
         }
         atomic_save(state, self.checkpoint_path)
         if best:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..data.datasets import UNLABELED
 from ..distributed import DistInfo, all_sum, distributed_info
 from .inputs import ModelInput
 
@@ -22,9 +23,17 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset: Dataset, model_input: ModelInput, device: str | torch.device = "cpu", *,
-             batch_size: int = 256, workers: int = 0, distributed: bool = False,
-             amp_dtype: torch.dtype | None = None) -> dict[str, Any]:
+def evaluate(
+    model: nn.Module,
+    dataset: Dataset,
+    model_input: ModelInput,
+    device: str | torch.device = "cpu",
+    *,
+    batch_size: int = 256,
+    workers: int = 0,
+    distributed: bool = False,
+    amp_dtype: torch.dtype | None = None,
+) -> dict[str, Any]:
     """``{"top1", "top5", "loss", "count"}`` of ``model`` (left in eval mode) on ``dataset``.
 
     With ``distributed=True`` each rank scores every ``world_size``-th image and the sums are
@@ -35,12 +44,13 @@ def evaluate(model: nn.Module, dataset: Dataset, model_input: ModelInput, device
     model_input = model_input.to(device)
     info = distributed_info() if distributed else DistInfo()
     indices = list(range(info.rank, len(dataset), info.world_size))
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=indices, num_workers=workers,
-                        generator=torch.Generator())
+    loader = DataLoader(
+        dataset, batch_size=batch_size, sampler=indices, num_workers=workers, generator=torch.Generator()
+    )
     sums = [0.0, 0.0, 0.0, 0.0]  # correct@1, correct@5, loss sum, count
     for images, targets in loader:
         images, targets = images.to(device, non_blocking=True), targets.to(device)
-        keep = targets >= 0
+        keep = targets != UNLABELED
         if not bool(keep.any()):
             continue
         with autocast(device, amp_dtype):
@@ -53,5 +63,9 @@ def evaluate(model: nn.Module, dataset: Dataset, model_input: ModelInput, device
         sums[3] += float(len(targets))
     correct1, correct5, loss, count = all_sum(sums, info, device)
     count_or_one = max(count, 1.0)
-    return {"top1": correct1 / count_or_one, "top5": correct5 / count_or_one, "loss": loss / count_or_one,
-            "count": int(count)}
+    return {
+        "top1": correct1 / count_or_one,
+        "top5": correct5 / count_or_one,
+        "loss": loss / count_or_one,
+        "count": int(count),
+    }

@@ -20,11 +20,10 @@ import torch
 
 from ..augment.cutmix import CutMix
 from ..augment.mixup import MixUp
+from ..data.datasets import UNLABELED
 from .config import TrainConfig
 
 __all__ = ["BatchMixing"]
-
-UNLABELED = -1
 
 
 class BatchMixing:
@@ -44,7 +43,7 @@ class BatchMixing:
         return self.mixup is not None or self.cutmix is not None
 
     def __call__(self, images: torch.Tensor, targets: torch.Tensor, generator: torch.Generator | None = None):
-        column = torch.where(targets < 0, torch.full_like(targets, self.num_classes), targets)
+        column = torch.where(targets == UNLABELED, torch.full_like(targets, self.num_classes), targets)
         op = self._choose(generator)
         if op is self.cutmix and self.config.cutmix_minmax is not None:
             mixed, soft = op(images, column, params=self._minmax_params(images, generator))
@@ -64,12 +63,19 @@ class BatchMixing:
         low, high = self.config.cutmix_minmax
         where = generator.device if generator is not None else images.device
         draws = 1 if self.config.mixup_mode == "batch" else batch
-        u = torch.rand(draws, 4, generator=generator, device=where, dtype=torch.float64).expand(batch, 4).to(images.device)
+        u = (
+            torch.rand(draws, 4, generator=generator, device=where, dtype=torch.float64)
+            .expand(batch, 4)
+            .to(images.device)
+        )
         cut_h = (height * (low + (high - low) * u[:, 0])).long().clamp(1, height)
         cut_w = (width * (low + (high - low) * u[:, 1])).long().clamp(1, width)
         top = (u[:, 2] * (height - cut_h + 1)).long()
         left = (u[:, 3] * (width - cut_w + 1)).long()
-        mixed = torch.rand(draws, generator=generator, device=where).expand(batch).to(images.device) < self.config.mixup_prob
+        mixed = (
+            torch.rand(draws, generator=generator, device=where).expand(batch).to(images.device)
+            < self.config.mixup_prob
+        )
         box = torch.stack([top, top + cut_h, left, left + cut_w], dim=1) * mixed[:, None]
         permutation = torch.randperm(batch, generator=generator, device=where).to(images.device)
         return {"permutation": permutation, "box": box}
