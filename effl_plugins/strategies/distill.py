@@ -34,7 +34,8 @@ class Distill(Strategy):
         teacher_epochs: epochs of supervised teacher training first (default: ``epochs`` when no
             checkpoint is given, else 0).
         teacher_lr: the teacher's learning rate (default ``lr``).
-        use_unlabeled: also distil on the data's unlabeled images (default True).
+        use_unlabeled: also distil on the data's unlabeled images (default True); a loss that needs a
+            target class (dkd, nkd) then takes the teacher's argmax there (``target_from_teacher=True``).
         Every other shared setting: see :class:`~effl_plugins.strategies.base.Strategy`.
     """
 
@@ -75,13 +76,26 @@ class Distill(Strategy):
         """(teacher, student, loss): every error (unknown name, wrong checkpoint, bad loss argument) here."""
         from .._api import create_loss
 
-        loss = create_loss(self.loss, **self.loss_args)
+        loss = create_loss(self.loss, **self.unlabeled_loss_args())
         teacher = self.build_model(self.teacher, num_classes)
         name, path = parse_model_spec(self.teacher)
         if path is not None and self.teacher_epochs == 0:
             _check_head_loaded(teacher, path, name, num_classes)
         student = self.build_model(self.model, num_classes, seed_offset=1)
         return teacher, student, loss
+
+    def unlabeled_loss_args(self) -> dict:
+        """``loss_args``, plus ``target_from_teacher=True`` for a loss that needs a target class (dkd, nkd)
+        when unlabeled images are used and the caller did not choose: their rows take the teacher's argmax."""
+        import inspect
+
+        from ..plugins import get_manager
+
+        factory = get_manager().registry("losses").get(self.loss).factory
+        accepted = inspect.signature(factory).parameters
+        if self.use_unlabeled and "target_from_teacher" in accepted and "target_from_teacher" not in self.loss_args:
+            return {**self.loss_args, "target_from_teacher": True}
+        return dict(self.loss_args)
 
     def sized_loss(self, loss, student, teacher, student_input, teacher_input) -> torch.nn.Module:
         """The loss rebuilt with ``student_channels``/``teacher_channels`` read off both models (one
