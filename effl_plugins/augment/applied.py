@@ -18,7 +18,11 @@ __all__ = ["AppliedBatch", "AppliedImage"]
 
 
 class AppliedBatch(BatchAugmentation):
-    """Batch base: ``transform(images, applied)`` maps the whole batch; params ``applied`` ``[B]`` bool."""
+    """Batch base: ``transform(images, applied)`` maps the whole batch.
+
+    Shape:
+        images ``[B, C, H, W]`` uint8 or float -> same. params: ``applied`` ``[B]`` bool.
+    """
 
     signed = False
 

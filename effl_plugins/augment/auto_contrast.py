@@ -5,8 +5,9 @@ top of the range (PIL ``ImageOps.autocontrast`` with no cutoff,
 ``out = (x - min) / ((max - min) / 255)`` clipped and truncated on uint8, in float32 as torchvision
 computes it, so both agree bit for bit; a constant channel is left unchanged. Because float32(1/255)
 is slightly above 1/255, the top value often truncates to 254 rather than 255 (in about 4 of 5
-ranges; PIL's double-precision table reaches 255 more often and differs from torchvision there). The map is a per-sample, per-channel lookup
-table: the batch backend evaluates it directly, the image backend through ``apply_lut_image``.
+ranges; PIL's double-precision table reaches 255 more often and differs from torchvision there).
+The map is a per-sample, per-channel lookup table: the batch backend evaluates it directly, the image
+backend through ``apply_lut_image``.
 """
 
 from __future__ import annotations
@@ -24,11 +25,7 @@ __all__ = ["AutoContrast", "AutoContrastImage", "stretch"]
 class AutoContrast(AppliedBatch):
     """Per-sample random auto contrast (each channel stretched to the full range).
 
-    Args:
-        p: probability that a sample is changed (default 0.5).
-
-    Shape:
-        images ``[B, C, H, W]`` uint8 or float -> same. params: ``applied`` ``[B]`` bool.
+    ``p``: probability that a sample is changed (default 0.5). Shapes: :class:`~.applied.AppliedBatch`.
 
     Example:
         >>> x = torch.tensor([50, 100, 150], dtype=torch.uint8).view(1, 1, 1, 3).expand(1, 3, 1, 3)
@@ -47,7 +44,8 @@ def stretch(values: torch.Tensor, low: torch.Tensor, high: torch.Tensor, applied
     ``values`` may be the images themselves or per-channel lookup tables (``[B, C, 1, 256]``).
 
     Shape:
-        values ``[B, C, h, w]`` uint8 or float, low/high ``[B, C, 1, 1]`` (same dtype), applied ``[B]`` bool -> ``values.shape``.
+        values ``[B, C, h, w]`` uint8 or float, low/high ``[B, C, 1, 1]`` (same dtype), applied ``[B]`` bool ->
+        ``values.shape``.
     """
     bound = 255.0 if values.dtype == torch.uint8 else 1.0
     if values.dtype == torch.uint8:

@@ -23,12 +23,7 @@ __all__ = ["Color", "ColorImage"]
 class Color(EnhanceBatch):
     """Per-sample random saturation, factor ~ U(1 - max_delta, 1 + max_delta).
 
-    Args:
-        max_delta: half-width of the factor range, in [0, 1].
-        p: probability that a sample is changed at all.
-
-    Shape:
-        images ``[B, C, H, W]`` uint8 or float -> same. params: ``factor`` ``[B]``.
+    Arguments and shapes: :class:`~.enhance.EnhanceBatch`.
 
     Example:
         >>> aug = Color(max_delta=1.0)
@@ -56,7 +51,9 @@ class ColorImage(EnhanceImage):
         if img.ndim == 2 or img.shape[2] == 1:
             return img.copy()
         grey = luma_image(img)
-        greys = cv2.merge([grey] * img.shape[2]).reshape(img.shape)  # a contiguous copy per channel, far cheaper than a broadcast copy
+        greys = cv2.merge([grey] * img.shape[2]).reshape(
+            img.shape
+        )  # a contiguous copy per channel, far cheaper than a broadcast copy
         return lookup_pairs_image(_color_table(float(np.float32(params["factor"]))), greys, img)
 
 

@@ -30,12 +30,7 @@ def mean_grey(images: torch.Tensor) -> torch.Tensor:
 class Contrast(EnhanceBatch):
     """Per-sample random contrast, factor ~ U(1 - max_delta, 1 + max_delta).
 
-    Args:
-        max_delta: half-width of the factor range, in [0, 1].
-        p: probability that a sample is changed at all.
-
-    Shape:
-        images ``[B, C, H, W]`` uint8 or float -> same. params: ``factor`` ``[B]``.
+    Arguments and shapes: :class:`~.enhance.EnhanceBatch`.
 
     Example:
         >>> aug = Contrast(max_delta=0.5)

@@ -160,7 +160,16 @@ def _nearest_index(length: int, out: int) -> np.ndarray:
 class _CropSettings:
     """Arguments and box arithmetic shared by both backends."""
 
-    def _setup(self, size, mode, fraction, padding, fill, interpolation):
+    def __init__(
+        self,
+        size: int | tuple[int, int] | None = None,
+        mode: str = "random",
+        fraction: float = 0.875,
+        padding: int = 0,
+        fill: float | Sequence[float] = 0,
+        interpolation: str = "bilinear",
+    ):
+        super().__init__()
         self.size = check_size(size)
         self.mode = choice(mode, "mode", MODES)
         self.fraction = number(
@@ -206,18 +215,6 @@ class Crop(_CropSettings, BatchAugmentation):
         True
     """
 
-    def __init__(
-        self,
-        size: int | tuple[int, int] | None = None,
-        mode: str = "random",
-        fraction: float = 0.875,
-        padding: int = 0,
-        fill: float | Sequence[float] = 0,
-        interpolation: str = "bilinear",
-    ):
-        BatchAugmentation.__init__(self)
-        self._setup(size, mode, fraction, padding, fill, interpolation)
-
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
         height, width = images.shape[-2:]
@@ -253,18 +250,6 @@ class Crop(_CropSettings, BatchAugmentation):
 class CropImage(_CropSettings, ImageAugmentation):
     """Image backend of ``crop``: slicing (padding by ``cv2.copyMakeBorder``) and ``cv2.resize``; params
     ``{"box": (top, left, h, w)}``."""
-
-    def __init__(
-        self,
-        size: int | tuple[int, int] | None = None,
-        mode: str = "random",
-        fraction: float = 0.875,
-        padding: int = 0,
-        fill: float | Sequence[float] = 0,
-        interpolation: str = "bilinear",
-    ):
-        ImageAugmentation.__init__(self)
-        self._setup(size, mode, fraction, padding, fill, interpolation)
 
     def sample_params(self, img, rng):
         height, width = img.shape[:2]

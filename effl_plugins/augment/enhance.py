@@ -85,7 +85,13 @@ class _EnhanceArguments:
 class EnhanceBatch(_EnhanceArguments, BatchAugmentation):
     """Batch base of the enhance ops: per-sample factor ~ U(1 - max_delta, 1 + max_delta), applied with probability p.
 
-    params: ``factor`` ``[B]`` float32 (1 where the sample is left unchanged).
+    Args:
+        max_delta: half-width of the factor range, in [0, 1].
+        p: probability that a sample is changed at all.
+
+    Shape:
+        images ``[B, C, H, W]`` uint8 or float -> same. params: ``factor`` ``[B]`` float32 (1 where the
+        sample is left unchanged).
     """
 
     signed = True

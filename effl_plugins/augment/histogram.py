@@ -18,7 +18,14 @@ import torch
 from .applied import AppliedBatch, AppliedImage
 from .lut import apply_lut, apply_lut_image
 
-__all__ = ["Equalize", "EqualizeImage", "equalize_luts", "equalize_lut_image", "luts_from_histograms", "channel_histograms"]
+__all__ = [
+    "Equalize",
+    "EqualizeImage",
+    "equalize_luts",
+    "equalize_lut_image",
+    "luts_from_histograms",
+    "channel_histograms",
+]
 
 
 def channel_histograms(images: torch.Tensor) -> torch.Tensor:
@@ -30,7 +37,13 @@ def channel_histograms(images: torch.Tensor) -> torch.Tensor:
     """
     batch, channels = images.shape[:2]
     rows = batch * channels
-    kind = torch.int16 if rows * 256 <= torch.iinfo(torch.int16).max + 1 else torch.int32 if rows * 256 <= 1 << 31 else torch.int64
+    kind = (
+        torch.int16
+        if rows * 256 <= torch.iinfo(torch.int16).max + 1
+        else torch.int32
+        if rows * 256 <= 1 << 31
+        else torch.int64
+    )
     offsets = torch.arange(0, rows * 256, 256, dtype=kind, device=images.device).view(rows, 1)
     values = images.reshape(rows, images.shape[-2] * images.shape[-1]).to(kind).add_(offsets)
     if images.device.type == "cpu":
@@ -80,11 +93,16 @@ def luts_from_histograms(hists: np.ndarray) -> np.ndarray:
 
 
 def channel_histograms_image(img: np.ndarray) -> np.ndarray:
-    """256-bin int64 histograms ``[C, 256]`` of each channel of one uint8 image (``cv2.calcHist``, exact below 2**24 pixels)."""
+    """256-bin int64 histograms ``[C, 256]`` of each channel of one uint8 image (``cv2.calcHist``, exact below 2**24
+    pixels)."""
     planes = img.reshape(img.shape[0], img.shape[1], -1)
     if planes.shape[0] * planes.shape[1] >= 1 << 24:
-        return np.stack([np.bincount(planes[..., c].ravel(), minlength=256) for c in range(planes.shape[2])]).astype(np.int64)
-    return np.stack([cv2.calcHist([planes], [c], None, [256], [0, 256]).ravel() for c in range(planes.shape[2])]).astype(np.int64)
+        return np.stack([np.bincount(planes[..., c].ravel(), minlength=256) for c in range(planes.shape[2])]).astype(
+            np.int64
+        )
+    return np.stack(
+        [cv2.calcHist([planes], [c], None, [256], [0, 256]).ravel() for c in range(planes.shape[2])]
+    ).astype(np.int64)
 
 
 def _to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -94,11 +112,7 @@ def _to_uint8(images: torch.Tensor) -> torch.Tensor:
 class Equalize(AppliedBatch):
     """Per-sample random histogram equalization (each channel of each sample its own table).
 
-    Args:
-        p: probability that a sample is equalized (default 0.5).
-
-    Shape:
-        images ``[B, C, H, W]`` uint8 or float -> same. params: ``applied`` ``[B]`` bool.
+    ``p``: probability that a sample is equalized (default 0.5). Shapes: :class:`~.applied.AppliedBatch`.
 
     Example:
         >>> x = torch.randint(100, 140, (2, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))

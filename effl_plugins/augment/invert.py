@@ -19,11 +19,7 @@ def invert(images: torch.Tensor) -> torch.Tensor:
 class Invert(AppliedBatch):
     """Per-sample random inversion.
 
-    Args:
-        p: probability that a sample is inverted (default 0.5).
-
-    Shape:
-        images ``[B, C, H, W]`` uint8 or float -> same. params: ``applied`` ``[B]`` bool.
+    ``p``: probability that a sample is inverted (default 0.5). Shapes: :class:`~.applied.AppliedBatch`.
 
     Example:
         >>> x = torch.tensor([0, 100, 255], dtype=torch.uint8).view(1, 1, 1, 3).expand(2, 3, 1, 3)

@@ -41,7 +41,16 @@ def _fallback_box(height: int, width: int, ratio: tuple[float, float]) -> tuple[
 
 
 class _ResizedCropSettings:
-    def _setup(self, size, scale, ratio, interpolation):
+    """The arguments of both backends, checked in one place, and the output size."""
+
+    def __init__(
+        self,
+        size: int | tuple[int, int] | None = None,
+        scale: tuple[float, float] = (0.08, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        interpolation: str = "bilinear",
+    ):
+        super().__init__()
         self.size = check_size(size)
         self.scale = _check_pair(scale, "scale")
         self.ratio = _check_pair(ratio, "ratio")
@@ -70,16 +79,13 @@ class RandomResizedCrop(_ResizedCropSettings, BatchAugmentation):
         (4, 3, 16, 16)
     """
 
-    def __init__(self, size: int | tuple[int, int] | None = None, scale: tuple[float, float] = (0.08, 1.0),
-                 ratio: tuple[float, float] = (3 / 4, 4 / 3), interpolation: str = "bilinear"):
-        BatchAugmentation.__init__(self)
-        self._setup(size, scale, ratio, interpolation)
-
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
         height, width = images.shape[-2:]
         area = uniform((batch, ATTEMPTS), *self.scale, device, generator) * (height * width)
-        aspect = torch.exp(uniform((batch, ATTEMPTS), math.log(self.ratio[0]), math.log(self.ratio[1]), device, generator))
+        aspect = torch.exp(
+            uniform((batch, ATTEMPTS), math.log(self.ratio[0]), math.log(self.ratio[1]), device, generator)
+        )
         box_w = torch.round(torch.sqrt(area * aspect))
         box_h = torch.round(torch.sqrt(area / aspect))
         fits = (box_w > 0) & (box_w <= width) & (box_h > 0) & (box_h <= height)
@@ -89,8 +95,11 @@ class RandomResizedCrop(_ResizedCropSettings, BatchAugmentation):
         top = torch.minimum(torch.floor(corner[:, 0] * (height - box_h + 1)), height - box_h)
         left = torch.minimum(torch.floor(corner[:, 1] * (width - box_w + 1)), width - box_w)
         fallback_h, fallback_w = _fallback_box(height, width, self.ratio)
-        fallback = torch.tensor([(height - fallback_h) // 2, (width - fallback_w) // 2, fallback_h, fallback_w],
-                                dtype=torch.float32, device=device)
+        fallback = torch.tensor(
+            [(height - fallback_h) // 2, (width - fallback_w) // 2, fallback_h, fallback_w],
+            dtype=torch.float32,
+            device=device,
+        )
         box = torch.stack([top, left, box_h, box_w], -1)
         return {"box": torch.where(fits.any(dim=1, keepdim=True), box, fallback)}
 
@@ -105,11 +114,6 @@ class RandomResizedCrop(_ResizedCropSettings, BatchAugmentation):
 
 class RandomResizedCropImage(_ResizedCropSettings, ImageAugmentation):
     """Image backend of ``random_resized_crop``: slicing and ``cv2.resize``; params ``{"box": (top, left, h, w)}``."""
-
-    def __init__(self, size: int | tuple[int, int] | None = None, scale: tuple[float, float] = (0.08, 1.0),
-                 ratio: tuple[float, float] = (3 / 4, 4 / 3), interpolation: str = "bilinear"):
-        ImageAugmentation.__init__(self)
-        self._setup(size, scale, ratio, interpolation)
 
     def sample_params(self, img, rng):
         height, width = img.shape[:2]

@@ -27,6 +27,8 @@ import threading
 import torch
 from torch.autograd.function import once_differentiable
 
+from .._triton import triton_available
+
 __all__ = ["fused_kd_divergence", "kd_divergence_cpu", "kd_divergence_triton", "triton_available"]
 
 tl = None  # triton.language, bound by _build_kernel
@@ -142,16 +144,6 @@ class _KDDivergenceCPU(torch.autograd.Function):
 def kd_divergence_cpu(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """Chunked one-pass KD with the analytic gradient. Shape: ``[B, K]``, ``[B, K]`` -> scalar (float32 or wider)."""
     return _KDDivergenceCPU.apply(student_logits, teacher_logits.detach(), float(temperature))
-
-
-@functools.lru_cache(maxsize=1)
-def triton_available() -> bool:
-    try:
-        import triton  # noqa: F401
-        import triton.language  # noqa: F401
-    except Exception:  # ImportError, or a broken driver stack
-        return False
-    return True
 
 
 @functools.lru_cache(maxsize=2)

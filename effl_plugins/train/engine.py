@@ -304,35 +304,23 @@ class Engine:
     # ------------------------------------------------------------------ the loop
     def _streams(self) -> tuple[Stream, Stream | None, Dataset]:
         c, info, task = self.config, self.info, self.task
+
+        def stream(dataset, batch_size: int, which: int, drop_last: bool) -> Stream:
+            return Stream(
+                len(dataset),
+                batch_size,
+                seed=c.seed,
+                stream=which,
+                rank=info.rank,
+                world_size=info.world_size,
+                drop_last=drop_last,
+            )
+
         if task.unlabeled_ratio:
-            main = Stream(
-                len(self.unlabeled_set),
-                c.batch_size * task.unlabeled_ratio,
-                seed=c.seed,
-                stream=MAIN_STREAM,
-                rank=info.rank,
-                world_size=info.world_size,
-                drop_last=True,
-            )
-            labeled = Stream(
-                len(self.train_set),
-                c.batch_size,
-                seed=c.seed,
-                stream=LABELED_STREAM,
-                rank=info.rank,
-                world_size=info.world_size,
-                drop_last=True,
-            )
+            main = stream(self.unlabeled_set, c.batch_size * task.unlabeled_ratio, MAIN_STREAM, drop_last=True)
+            labeled = stream(self.train_set, c.batch_size, LABELED_STREAM, drop_last=True)
             return main, labeled, self.unlabeled_set
-        main = Stream(
-            len(self.train_set),
-            c.batch_size,
-            seed=c.seed,
-            stream=MAIN_STREAM,
-            rank=info.rank,
-            world_size=info.world_size,
-        )
-        return main, None, self.train_set
+        return stream(self.train_set, c.batch_size, MAIN_STREAM, drop_last=False), None, self.train_set
 
     def _loader(self, dataset: Dataset, batches) -> DataLoader:
         c = self.config

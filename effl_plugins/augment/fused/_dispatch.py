@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-
 import torch
 
+from ..._triton import triton_available
+
+__all__ = ["BACKENDS", "triton_available", "use_triton"]
+
 BACKENDS = ("auto", "triton", "torch")
-
-
-@functools.lru_cache(maxsize=1)
-def triton_available() -> bool:
-    try:
-        import triton  # noqa: F401
-    except Exception:  # ImportError, or a broken driver stack
-        return False
-    return True
 
 
 def use_triton(images: torch.Tensor, backend: str) -> bool:
