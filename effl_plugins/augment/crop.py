@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import torch
 
-from .._validate import choice, integer, number
+from .._validate import choice, integer, is_number, number
 from . import matrices
 from .base import BatchAugmentation, ImageAugmentation, uniform
 from .warp import bilinear_gather, check_fill, check_interpolation, fill_tensor, gather_pixels
@@ -32,11 +32,11 @@ def check_size(size: Any, name: str = "size") -> tuple[int, int] | None:
     """``None``, ``n`` or ``(h, w)`` with positive integers -> ``(h, w)`` or ``None``."""
     if size is None:
         return None
-    values = (size, size) if isinstance(size, int) and not isinstance(size, bool) else size
+    values = (size, size) if is_number(size) else size
     if (
         not isinstance(values, (list, tuple))
         or len(values) != 2
-        or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values)
+        or not all(is_number(v) and isinstance(v, int) and v > 0 for v in values)
     ):
         raise ValueError(
             f"{name} must be None, a positive int or a (height, width) pair of positive ints, got {size!r}"
