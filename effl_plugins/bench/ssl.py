@@ -1,0 +1,390 @@
+"""Semi-supervised benchmark on the embedded digits: the supervised baseline and every self-training
+strategy at a few labels per class, over seeds; mean and spread, written as JSON, a markdown table and
+a PNG plot.
+
+    python -m effl_plugins.bench.ssl --labels 20 40 --seeds 0 1 2 [--strategies ...] [--epochs E] [--out DIR]
+
+The setting (USB's "classic CV" protocol scaled to a 2-core CPU): ``test_resnet`` at 32 px on the whole
+image (no crop, no flip: the digits demo's transforms), ``labels`` labeled images (class-stratified),
+the rest of the 1,437 training digits unlabeled, the 360 test digits. The online methods (FixMatch,
+FlexMatch, FreeMatch, SoftMatch, UDA, Mean Teacher) train from scratch for ``epochs`` passes over the
+unlabeled set at ``batch_size`` labeled and ``mu * batch_size`` unlabeled images a step; the supervised
+baseline (``finetune`` with ``backbone_lr = lr``) takes as many steps on the labeled images alone; the
+offline methods (pseudo-labelling, Noisy Student with one round) start from that baseline as their
+teacher and train a student for ``student_epochs`` passes over labeled + pseudo-labeled images. The
+reported accuracy is the final epoch's on the test digits (no selection on the test set). Every method
+keeps its paper's defaults but one: Mean Teacher's EMA decay is 0.99 throughout (see ``SSLPlan``).
+
+Every run is seeded and single-threaded; ``jobs`` runs go in parallel processes (one per core).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "METHODS",
+    "SSLPlan",
+    "method_kwargs",
+    "run_ssl_bench",
+    "summarise",
+    "markdown_table",
+    "plot_results",
+    "main",
+]
+
+#: The methods, in the order of the table: the baseline, the offline and the online self-training methods.
+METHODS = (
+    "supervised",
+    "pseudo_label",
+    "noisy_student",
+    "mean_teacher",
+    "uda",
+    "fixmatch",
+    "flexmatch",
+    "freematch",
+    "softmatch",
+)
+ONLINE = ("mean_teacher", "uda", "fixmatch", "flexmatch", "freematch", "softmatch")
+OFFLINE = ("pseudo_label", "noisy_student")
+NUM_CLASSES = 10
+IMAGE_SIZE = 32
+DIGITS_TRAIN = 1437  # 1,797 digits less the 360 test digits
+
+
+@dataclass(frozen=True)
+class SSLPlan:
+    """Sizes and shared settings of one benchmark (the defaults fit ~25 minutes on an idle 2-core CPU)."""
+
+    epochs: int = 20  # passes of the online methods over the unlabeled set
+    batch_size: int = 8  # labeled images a step
+    mu: int = 7  # unlabeled images per labeled image a step (the papers' 7)
+    student_epochs: int = 6  # passes of the offline students over labeled + pseudo-labeled images
+    pseudo_threshold: float = 0.7  # confidence of a kept pseudo-label (pseudo_label, noisy_student)
+    #: Mean Teacher's EMA decay throughout: the paper's 0.999 after the ramp-up averages over ~1,000 steps, longer
+    #: than these runs (~500 steps), and leaves the teacher near its random initialisation.
+    mean_teacher_decay: float = 0.99
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    model: str = "test_resnet"
+
+    def online_steps(self, labels: int) -> int:
+        return self.epochs * ((DIGITS_TRAIN - labels) // (self.batch_size * self.mu))
+
+    def supervised_epochs(self, labels: int) -> int:
+        """Epochs of the baseline on the labeled images that make the online methods' step count."""
+        return max(1, self.online_steps(labels) // math.ceil(labels / self.batch_size))
+
+
+def _data(labels: int, seed: int, model: str):
+    import timm
+
+    from ..data import build_data, resolve_data_config
+
+    config = resolve_data_config(
+        model=timm.create_model(model, num_classes=NUM_CLASSES), img_size=IMAGE_SIZE, crop_pct=1.0
+    )
+    return build_data("digits", config, num_labeled=labels, scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0, seed=seed)
+
+
+def method_kwargs(method: str, plan: SSLPlan, labels: int, seed: int, baseline: Path | None) -> tuple[str, dict]:
+    """``(strategy name, its arguments)`` of one method in this benchmark."""
+    shared: dict[str, Any] = {
+        "model": plan.model,
+        "seed": seed,
+        "lr": plan.lr,
+        "weight_decay": plan.weight_decay,
+        "device": "cpu",
+        "progress": False,
+        "amp": "off",
+    }
+    if method == "supervised":
+        return "finetune", {
+            **shared,
+            "epochs": plan.supervised_epochs(labels),
+            "batch_size": plan.batch_size,
+            "backbone_lr": plan.lr,
+        }
+    if method in OFFLINE:
+        if baseline is None:
+            raise ValueError(f"{method} needs the supervised baseline's checkpoint as its teacher")
+        kwargs = {
+            **shared,
+            "teacher": f"{plan.model}:{baseline}",
+            "epochs": plan.student_epochs,
+            "batch_size": 32,
+            "threshold": plan.pseudo_threshold,
+        }
+        return method, {**kwargs, "rounds": 1} if method == "noisy_student" else kwargs
+    if method in ONLINE:
+        online = {**shared, "epochs": plan.epochs, "batch_size": plan.batch_size, "mu": plan.mu, "flip": False}
+        if method == "mean_teacher":
+            decay = plan.mean_teacher_decay
+            online.update(rampup_epochs=max(1.0, plan.epochs / 3), ema_decay=decay, ema_decay_after=decay)
+        return method, online
+    raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+
+
+RECORD_NAME = "bench-record.json"
+
+
+def run_one(job: dict[str, Any]) -> dict[str, Any]:
+    """One ``(labels, seed, method)`` run in this process on one thread; its record (also written to
+    ``out_dir/bench-record.json``; a finished run of the same plan found there is reused, not repeated)."""
+    import torch
+
+    from .._api import create_strategy
+
+    record_path = Path(job["out_dir"]) / RECORD_NAME
+    if record_path.is_file():
+        saved = json.loads(record_path.read_text())
+        if saved.get("plan") == job["plan"]:
+            return {**saved["record"], "reused": True}
+    torch.set_num_threads(1)
+    plan = SSLPlan(**job["plan"])
+    labels, seed, method = job["labels"], job["seed"], job["method"]
+    baseline = Path(job["baseline"]) if job.get("baseline") else None
+    name, kwargs = method_kwargs(method, plan, labels, seed, baseline)
+    data = _data(labels, seed, plan.model)
+    start = time.perf_counter()
+    summary = create_strategy(name, **kwargs).run(data, out_dir=job["out_dir"])
+    record = {
+        "labels": labels,
+        "seed": seed,
+        "method": method,
+        "accuracy": summary["final_accuracy"],
+        "best_accuracy": summary["best_accuracy"],
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    record_path.write_text(json.dumps({"plan": job["plan"], "record": record}, indent=2) + "\n")
+    return record
+
+
+def _jobs(methods, labels, seeds, plan: SSLPlan, runs: Path) -> tuple[list[dict], list[dict]]:
+    first, then = [], []
+    for n in labels:
+        for seed in seeds:
+            base_dir = runs / f"labels{n}-seed{seed}"
+            baseline = base_dir / "supervised" / "checkpoint.pt"
+            for method in methods:
+                job = {
+                    "labels": n,
+                    "seed": seed,
+                    "method": method,
+                    "plan": asdict(plan),
+                    "out_dir": str(base_dir / method),
+                    "baseline": str(baseline),
+                }
+                (first if method == "supervised" else then).append(job)
+    return first, then
+
+
+def _run_all(jobs: list[dict], workers: int, log) -> list[dict]:
+    if not jobs:
+        return []
+    if workers <= 1:
+        records = []
+        for job in jobs:
+            records.append(run_one(job))
+            log(_line(records[-1]))
+        return records
+    import multiprocessing
+
+    records = []
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for record in pool.map(run_one, jobs):
+            records.append(record)
+            log(_line(record))
+    return records
+
+
+def _line(record: dict) -> str:
+    reused = " (reused)" if record.get("reused") else ""
+    return (
+        f"labels {record['labels']:>3} seed {record['seed']} {record['method']:<14} "
+        f"{100 * record['accuracy']:6.2f}%  {record['seconds']:6.1f}s{reused}"
+    )
+
+
+def summarise(records: list[dict]) -> list[dict]:
+    """Mean and sample standard deviation of the final accuracy per ``(labels, method)``."""
+    groups: dict[tuple[int, str], list[float]] = {}
+    for record in records:
+        groups.setdefault((record["labels"], record["method"]), []).append(record["accuracy"])
+    rows = []
+    for (labels, method), values in groups.items():
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        rows.append(
+            {"labels": labels, "method": method, "mean": statistics.fmean(values), "std": spread, "runs": len(values)}
+        )
+    order = {m: i for i, m in enumerate(METHODS)}
+    return sorted(rows, key=lambda r: (r["labels"], order.get(r["method"], len(order))))
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """Methods as rows, label counts as columns: ``mean ± std`` test accuracy (%), the best of each column bold."""
+    labels = sorted({r["labels"] for r in rows})
+    cell = {(r["labels"], r["method"]): r for r in rows}
+    best = {n: max(r["mean"] for r in rows if r["labels"] == n) for n in labels}
+    methods = [m for m in METHODS if any((n, m) in cell for n in labels)]
+    head = "| method | " + " | ".join(f"{n} labels ({n // NUM_CLASSES}/class)" for n in labels) + " |"
+    lines = [head, "|---|" + "---:|" * len(labels)]
+    for method in methods:
+        values = []
+        for n in labels:
+            r = cell.get((n, method))
+            text = "" if r is None else f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}"
+            values.append(f"**{text}**" if r is not None and r["mean"] == best[n] else text)
+        lines.append(f"| {method} | " + " | ".join(values) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_results(rows: list[dict], path: str | Path, title: str = "") -> Path:
+    """Grouped bars (one group per method, one bar per label count) with the seeds' standard deviation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = sorted({r["labels"] for r in rows})
+    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    cell = {(r["labels"], r["method"]): r for r in rows}
+    width = 0.8 / len(labels)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(methods) + 1.5), 3.8), dpi=100)
+    for i, n in enumerate(labels):
+        xs = [j + (i - (len(labels) - 1) / 2) * width for j in range(len(methods))]
+        means = [100 * cell[(n, m)]["mean"] if (n, m) in cell else 0.0 for m in methods]
+        stds = [100 * cell[(n, m)]["std"] if (n, m) in cell else 0.0 for m in methods]
+        ax.bar(xs, means, width, yerr=stds, capsize=2, label=f"{n} labels")
+    ax.set_xticks(range(len(methods)))
+    ax.set_xticklabels(methods, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def run_ssl_bench(
+    labels=(20, 40),
+    seeds=(0, 1, 2),
+    methods=METHODS,
+    plan: SSLPlan | None = None,
+    out_dir: str | Path | None = None,
+    jobs: int = 2,
+    log=print,
+) -> dict[str, Any]:
+    """Run the grid; write ``ssl.json``, ``ssl.md`` and ``ssl.png`` into ``out_dir``; the report."""
+    plan = plan or SSLPlan()
+    _check(labels, seeds, methods, jobs)
+    out = Path(out_dir) if out_dir is not None else Path.cwd() / "effl-ssl-bench"
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = list(methods)
+    if any(m in OFFLINE for m in wanted) and "supervised" not in wanted:
+        wanted.insert(0, "supervised")  # the offline methods' teacher
+    start = time.perf_counter()
+    first, then = _jobs(wanted, labels, seeds, plan, out / "runs")
+    records = _run_all(first, jobs, log) + _run_all(then, jobs, log)
+    records = [r for r in records if r["method"] in methods]
+    wall = round(time.perf_counter() - start, 1)
+    rows = summarise(records)
+    report = {
+        "dataset": "digits",
+        "model": plan.model,
+        "image_size": IMAGE_SIZE,
+        "plan": asdict(plan),
+        "supervised_epochs": {str(n): plan.supervised_epochs(n) for n in labels},
+        "online_steps": {str(n): plan.online_steps(n) for n in labels},
+        "labels": list(labels),
+        "seeds": list(seeds),
+        "jobs": jobs,
+        "cpu_count": os.cpu_count(),
+        "wall_seconds": wall,
+        "run_seconds": round(sum(r["seconds"] for r in records), 1),
+        "reused_runs": sum(1 for r in records if r.get("reused")),
+        "summary": rows,
+        "runs": records,
+    }
+    (out / "ssl.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "ssl.md").write_text(markdown_table(rows))
+    title = f"digits, test_resnet 32 px, {len(seeds)} seeds, online methods {plan.epochs} epochs"
+    plot_results(rows, out / "ssl.png", title)
+    log(markdown_table(rows))
+    log(f"wall time {wall:.0f}s ({wall / 60:.1f} min), {jobs} parallel jobs; written to {out}")
+    return report
+
+
+def _check(labels, seeds, methods, jobs) -> None:
+    for n in labels:
+        if isinstance(n, bool) or not isinstance(n, int) or n < NUM_CLASSES or n % NUM_CLASSES:
+            raise ValueError(f"--labels must be multiples of {NUM_CLASSES} (labels per class x 10), got {n!r}")
+    if not seeds:
+        raise ValueError("--seeds needs at least one seed")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"--strategies must be among {', '.join(METHODS)}, got {list(methods)!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"--jobs must be an integer >= 1, got {jobs!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m effl_plugins.bench.ssl",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--labels", type=int, nargs="+", default=[20, 40], help="labeled images (10 classes)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--strategies",
+        nargs="+",
+        default=list(METHODS),
+        metavar="METHOD",
+        help=f"among {', '.join(METHODS)} (default: all)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"passes of the online methods over the unlabeled set (default {SSLPlan.epochs})",
+    )
+    parser.add_argument(
+        "--student-epochs",
+        type=int,
+        default=None,
+        help=f"passes of the offline students (default {SSLPlan.student_epochs})",
+    )
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="parallel runs (one thread each)")
+    parser.add_argument("--out", default=None, help="output folder (default ./effl-ssl-bench)")
+    args = parser.parse_args(argv)
+    plan = SSLPlan()
+    for key in ("epochs", "student_epochs"):
+        value = getattr(args, key)
+        if value is not None:
+            if value < 1:
+                parser.error(f"--{key.replace('_', '-')} must be >= 1, got {value}")
+            plan = replace(plan, **{key: value})
+    try:
+        run_ssl_bench(args.labels, args.seeds, args.strategies, plan, args.out, args.jobs)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
