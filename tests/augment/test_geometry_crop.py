@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -41,7 +40,7 @@ def test_random_boxes_differ_per_sample_and_cover_all_offsets():
     aug = ep.create_augmentation("crop", size=4)
     aug(x, generator=torch.Generator().manual_seed(0))
     corners = {tuple(b[:2]) for b in aug.last_params["box"].long().tolist()}
-    assert corners == {(t, l) for t in range(3) for l in range(3)}
+    assert corners == {(top, left) for top in range(3) for left in range(3)}
 
 
 @pytest.mark.parametrize("size", [(8, 8), (7, 10), (20, 3)])
@@ -51,7 +50,10 @@ def test_center_crop_matches_torchvision(size):
     assert torch.equal(y, TF.center_crop(x, list(size)))
 
 
-@pytest.mark.parametrize("interpolation, mode", [("bilinear", TF.InterpolationMode.BILINEAR), ("nearest", TF.InterpolationMode.NEAREST_EXACT)])
+@pytest.mark.parametrize(
+    "interpolation, mode",
+    [("bilinear", TF.InterpolationMode.BILINEAR), ("nearest", TF.InterpolationMode.NEAREST_EXACT)],
+)
 def test_resized_crop_matches_torchvision_and_opencv(interpolation, mode):
     x = sample_batch(torch.uint8, batch=6, size=24, seed=8)
     for name, kwargs in (("crop", {"fraction": 0.6}), ("random_resized_crop", {"size": (16, 20)})):
