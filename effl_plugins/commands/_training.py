@@ -87,7 +87,7 @@ def run_strategy(args: argparse.Namespace, *, command: str, strategy: str, model
     out = settings["out"]
     if main:
         out = check_run_directory(out, resume=settings["resume"], overwrite=settings["overwrite"])
-    created = out is not None and not out.exists()
+    created = main and out is not None and not out.exists()  # other ranks hold the path as given, unchecked
     lock = exclusive_lock(out, what="run directory") if out is not None and main else contextlib.nullcontext()
     try:
         with lock:
