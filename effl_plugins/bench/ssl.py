@@ -15,7 +15,9 @@ teacher and train a student for ``student_epochs`` passes over labeled + pseudo-
 reported accuracy is the final epoch's on the test digits (no selection on the test set). Every method
 keeps its paper's defaults but one: Mean Teacher's EMA decay is 0.99 throughout (see ``SSLPlan``).
 
-Every run is seeded and single-threaded; ``jobs`` runs go in parallel processes (one per core).
+Every run is seeded and single-threaded; ``jobs`` runs go in parallel processes (one per core). Each run
+keeps its records under ``DIR/runs/`` (its checkpoints are deleted, the baselines' excepted); a run
+finished under the same plan is reused when the command is repeated, e.g. with more seeds.
 """
 
 from __future__ import annotations
@@ -140,7 +142,9 @@ RECORD_NAME = "bench-record.json"
 
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
     """One ``(labels, seed, method)`` run in this process on one thread; its record (also written to
-    ``out_dir/bench-record.json``; a finished run of the same plan found there is reused, not repeated)."""
+    ``out_dir/bench-record.json``; a finished run of the same plan found there is reused, not repeated).
+    The run's checkpoints are deleted afterwards (``job["keep_checkpoints"]`` keeps them), the supervised
+    baseline's excepted."""
     import torch
 
     from .._api import create_strategy
@@ -167,6 +171,9 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - start, 2),
     }
     record_path.write_text(json.dumps({"plan": job["plan"], "record": record}, indent=2) + "\n")
+    if method != "supervised" and not job.get("keep_checkpoints"):  # the baseline's is the offline methods' teacher
+        for checkpoint in Path(job["out_dir"]).rglob("*.pt"):
+            checkpoint.unlink()
     return record
 
 

@@ -86,6 +86,7 @@ def test_a_tiny_grid_end_to_end(tmp_path):
     report = ssl.run_ssl_bench((10,), (0,), ("pseudo_label", "flexmatch"), plan, tmp_path, jobs=1, log=lambda s: None)
     assert {r["method"] for r in report["runs"]} == {"pseudo_label", "flexmatch"}  # the baseline ran as the teacher
     assert (tmp_path / "runs" / "labels10-seed0" / "supervised" / "checkpoint.pt").is_file()
+    assert not list((tmp_path / "runs" / "labels10-seed0" / "flexmatch").rglob("*.pt"))  # only the teacher's kept
     written = json.loads((tmp_path / "ssl.json").read_text())
     assert written["summary"] == report["summary"] and all(0 <= r["accuracy"] <= 1 for r in written["runs"])
     assert (tmp_path / "ssl.md").read_text().startswith("| method | 10 labels (1/class) |")
