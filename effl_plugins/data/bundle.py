@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .._validate import integer
 from .config import DataConfig
 from .datasets import UNLABELED, StreamImageDataset
 from .decode import DEFAULT_MAX_IMAGE_PIXELS
@@ -86,10 +87,7 @@ def build_data(
     """
     if not isinstance(cfg, DataConfig):
         raise TypeError(f"cfg must be a DataConfig (see resolve_data_config), got {type(cfg).__name__}")
-    if max_image_pixels is not None and (
-        isinstance(max_image_pixels, bool) or not isinstance(max_image_pixels, int) or max_image_pixels <= 0
-    ):
-        raise ValueError(f"max_image_pixels must be a positive int or None, got {max_image_pixels!r}")
+    integer(max_image_pixels, "max_image_pixels", low=1, optional=True)
     train_t = train_transform(cfg, scale=scale, ratio=ratio, hflip=hflip, image_aug=image_aug)
     eval_t = eval_transform(cfg)
     if not isinstance(spec, (str, os.PathLike)):

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .._validate import is_number
+
 __all__ = ["DataConfig", "resolve_data_config", "INTERPOLATIONS"]
 
 #: Interpolation names timm's transforms accept (``timm.data.transforms.str_to_interp_mode``).
@@ -170,7 +172,7 @@ def _interpolation(name: str, value: Any) -> str:
 
 
 def _crop_pct(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):
         raise TypeError(f"{name} must be a number in (0, 1], got {value!r}")
     if not 0 < value <= 1:
         raise ValueError(f"{name} must be in (0, 1], got {value!r}")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validate import integer
+
 __all__ = ["DigitsSplit", "digits_split", "upsample_digits", "DIGITS_SIZE"]
 
 #: Side of the upsampled digits the transforms start from.
@@ -50,8 +52,7 @@ def digits_split(
     from sklearn.datasets import load_digits as sk_load_digits
 
     for name, value in (("num_labeled", num_labeled), ("num_test", num_test)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 10:
-            raise ValueError(f"{name} must be an int >= 10 (one per class), got {value!r}")
+        integer(value, name, low=10, note="one per class")
     if num_labeled + num_test >= 1797:
         raise ValueError(
             f"num_labeled + num_test must leave unlabeled images out of 1797, got {num_labeled} + {num_test}"

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
+from .._validate import integer
+
 __all__ = ["create_loader", "collate_uint8"]
 
 
@@ -49,10 +51,8 @@ def create_loader(
         pin_memory, drop_last, persistent_workers: as in ``torch.utils.data.DataLoader``
             (``persistent_workers`` needs ``workers > 0``).
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"workers must be an int >= 0, got {workers!r}")
+    integer(batch_size, "batch_size", low=1)
+    integer(workers, "workers", low=0)
     if sampler is not None and shuffle:
         raise ValueError("shuffle=True and a sampler exclude each other (the sampler decides the order)")
     if persistent_workers and workers == 0:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._validate import probability
 from .config import DataConfig
 
 __all__ = ["TrainTransform", "EvalTransform", "train_transform", "eval_transform", "rrc_params"]
@@ -165,8 +166,7 @@ def train_transform(
     if not isinstance(cfg, DataConfig):
         raise TypeError(f"cfg must be a DataConfig, got {type(cfg).__name__}")
     scale, ratio = _range("scale", scale, upper=1.0), _range("ratio", ratio)
-    if isinstance(hflip, bool) or not isinstance(hflip, (int, float)) or not 0 <= hflip <= 1:
-        raise ValueError(f"hflip must be a probability in [0, 1], got {hflip!r}")
+    probability(hflip, "hflip")
     if image_aug is not None and not callable(image_aug):
         raise TypeError(f"image_aug must be a callable t(img, rng=...) or None, got {type(image_aug).__name__}")
     return TrainTransform(cfg, scale, ratio, float(hflip), image_aug)

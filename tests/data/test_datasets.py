@@ -95,9 +95,9 @@ def test_loader_takes_a_list_of_indices_as_sampler(digits):
 
 
 def test_loader_bad_arguments(digits):
-    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
         create_loader(digits.test, 0)
-    with pytest.raises(ValueError, match="workers must be an int >= 0, got -1"):
+    with pytest.raises(ValueError, match="workers must be an integer >= 0, got -1"):
         create_loader(digits.test, 2, workers=-1)
     with pytest.raises(ValueError, match="shuffle=True and a sampler"):
         create_loader(digits.test, 2, sampler=[0], shuffle=True)
@@ -179,7 +179,7 @@ def test_bad_specs(tmp_path):
         build_data(str(tmp_path), CFG)
     with pytest.raises(TypeError, match="cfg must be a DataConfig"):
         build_data("digits", CFG.to_dict())
-    with pytest.raises(ValueError, match="max_image_pixels must be a positive int or None, got 0"):
+    with pytest.raises(ValueError, match="max_image_pixels must be None or an integer >= 1, got 0"):
         build_data("digits", CFG, max_image_pixels=0)
     with pytest.raises(ValueError, match="--unlabeled 'digits' goes with --data digits only"):
         image_folder(tmp_path)
