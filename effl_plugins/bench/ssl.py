@@ -3,6 +3,11 @@ strategy at a few labels per class, over seeds; mean and spread, written as JSON
 a PNG plot.
 
     python -m effl_plugins.bench.ssl --labels 20 40 --seeds 0 1 2 [--strategies ...] [--epochs E] [--out DIR]
+    python -m effl_plugins.bench.ssl --data PATH --labels 40 [--img-size 64] ...   # any ImageFolder
+
+On a dataset root (``PATH/train/<class>/...`` and ``PATH/val/...``), ``labels`` class-stratified images
+of the train split are the labeled ones (the same for every seed) and the rest of the split is the
+unlabeled set; the val split is the test set.
 
 The setting (USB's "classic CV" protocol scaled to a 2-core CPU): ``test_resnet`` at 32 px on the whole
 image (no crop, no flip: the digits demo's transforms), ``labels`` labeled images (class-stratified),
@@ -79,24 +84,61 @@ class SSLPlan:
     lr: float = 3e-3
     weight_decay: float = 5e-4
     model: str = "test_resnet"
+    data: str = "digits"  # or a dataset root with train/ and val/
+    image_size: int = IMAGE_SIZE
+    train_images: int = DIGITS_TRAIN  # labeled + unlabeled images (the train split of ``data``)
 
     def online_steps(self, labels: int) -> int:
-        return self.epochs * ((DIGITS_TRAIN - labels) // (self.batch_size * self.mu))
+        return self.epochs * ((self.train_images - labels) // (self.batch_size * self.mu))
 
     def supervised_epochs(self, labels: int) -> int:
         """Epochs of the baseline on the labeled images that make the online methods' step count."""
         return max(1, self.online_steps(labels) // math.ceil(labels / self.batch_size))
 
 
-def _data(labels: int, seed: int, model: str):
+def _data(labels: int, seed: int, plan: SSLPlan):
     import timm
 
     from ..data import build_data, resolve_data_config
 
     config = resolve_data_config(
-        model=timm.create_model(model, num_classes=NUM_CLASSES), img_size=IMAGE_SIZE, crop_pct=1.0
+        model=timm.create_model(plan.model, num_classes=NUM_CLASSES), img_size=plan.image_size, crop_pct=1.0
     )
-    return build_data("digits", config, num_labeled=labels, scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0, seed=seed)
+    if plan.data == "digits":
+        return build_data(
+            "digits", config, num_labeled=labels, scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0, seed=seed
+        )
+    return split_labeled(build_data(plan.data, config, seed=seed), labels)
+
+
+def split_labeled(bundle, labels: int):
+    """``labels`` class-stratified images of ``bundle.labeled`` stay labeled (the first of each class in
+    listing order, as evenly as the classes allow); the rest of the split becomes the unlabeled set."""
+    import torch
+
+    from ..data import UNLABELED, eval_transform
+
+    targets = torch.as_tensor(bundle.labeled.targets)
+    classes = bundle.num_classes
+    if labels > len(targets) - classes:
+        raise ValueError(f"--labels {labels} leaves no unlabeled images in a train split of {len(targets)}")
+    chosen = []
+    for c in range(classes):
+        members = torch.nonzero(targets == c).flatten()
+        share = labels // classes + (1 if c < labels % classes else 0)
+        if len(members) < share:
+            raise ValueError(f"--labels {labels}: class {c} has {len(members)} images, fewer than its share {share}")
+        chosen += members[:share].tolist()
+    keep = sorted(chosen)
+    rest = sorted(set(range(len(targets))) - set(keep))
+    full = bundle.labeled
+    bundle.labeled = full.subset(keep)
+    unlabeled = full.subset(rest)
+    unlabeled.targets = torch.full((len(rest),), UNLABELED, dtype=torch.long)
+    bundle.unlabeled = unlabeled
+    bundle.unlabeled_eval = unlabeled.with_transform(eval_transform(bundle.data_config))
+    bundle.hidden_targets = targets[rest]
+    return bundle
 
 
 def method_kwargs(method: str, plan: SSLPlan, labels: int, seed: int, baseline: Path | None) -> tuple[str, dict]:
@@ -159,7 +201,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     labels, seed, method = job["labels"], job["seed"], job["method"]
     baseline = Path(job["baseline"]) if job.get("baseline") else None
     name, kwargs = method_kwargs(method, plan, labels, seed, baseline)
-    data = _data(labels, seed, plan.model)
+    data = _data(labels, seed, plan)
     start = time.perf_counter()
     summary = create_strategy(name, **kwargs).run(data, out_dir=job["out_dir"])
     record = {
@@ -244,7 +286,7 @@ def markdown_table(rows: list[dict]) -> str:
     cell = {(r["labels"], r["method"]): r for r in rows}
     best = {n: max(r["mean"] for r in rows if r["labels"] == n) for n in labels}
     methods = [m for m in METHODS if any((n, m) in cell for n in labels)]
-    head = "| method | " + " | ".join(f"{n} labels ({n // NUM_CLASSES}/class)" for n in labels) + " |"
+    head = "| method | " + " | ".join(f"{n} labels" for n in labels) + " |"
     lines = [head, "|---|" + "---:|" * len(labels)]
     for method in methods:
         values = []
@@ -310,9 +352,9 @@ def run_ssl_bench(
     wall = round(time.perf_counter() - start, 1)
     rows = summarise(records)
     report = {
-        "dataset": "digits",
+        "dataset": plan.data,
         "model": plan.model,
-        "image_size": IMAGE_SIZE,
+        "image_size": plan.image_size,
         "plan": asdict(plan),
         "supervised_epochs": {str(n): plan.supervised_epochs(n) for n in labels},
         "online_steps": {str(n): plan.online_steps(n) for n in labels},
@@ -328,7 +370,9 @@ def run_ssl_bench(
     }
     (out / "ssl.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "ssl.md").write_text(markdown_table(rows))
-    title = f"digits, test_resnet 32 px, {len(seeds)} seeds, online methods {plan.epochs} epochs"
+    title = (
+        f"{Path(plan.data).name}, {plan.model} {plan.image_size} px, {len(seeds)} seeds, online {plan.epochs} epochs"
+    )
     plot_results(rows, out / "ssl.png", title)
     log(markdown_table(rows))
     log(f"wall time {wall:.0f}s ({wall / 60:.1f} min), {jobs} parallel jobs; written to {out}")
@@ -337,8 +381,10 @@ def run_ssl_bench(
 
 def _check(labels, seeds, methods, jobs) -> None:
     for n in labels:
-        if isinstance(n, bool) or not isinstance(n, int) or n < NUM_CLASSES or n % NUM_CLASSES:
-            raise ValueError(f"--labels must be multiples of {NUM_CLASSES} (labels per class x 10), got {n!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(
+                f"--labels must be positive integers (labeled images, split evenly over the classes), got {n!r}"
+            )
     if not seeds:
         raise ValueError("--seeds needs at least one seed")
     unknown = [m for m in methods if m not in METHODS]
@@ -346,6 +392,13 @@ def _check(labels, seeds, methods, jobs) -> None:
         raise ValueError(f"--strategies must be among {', '.join(METHODS)}, got {list(methods)!r}")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"--jobs must be an integer >= 1, got {jobs!r}")
+
+
+def _train_images(root: str, image_size: int) -> int:
+    from ..data import DataConfig, build_data
+
+    config = DataConfig((3, image_size, image_size), "bilinear", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 1.0)
+    return len(build_data(root, config).labeled)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -375,10 +428,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help=f"passes of the offline students (default {SSLPlan.student_epochs})",
     )
+    parser.add_argument("--data", default="digits", help="'digits' (default) or a dataset root with train/ and val/")
+    parser.add_argument("--img-size", type=int, default=IMAGE_SIZE, help=f"input size (default {IMAGE_SIZE})")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="parallel runs (one thread each)")
     parser.add_argument("--out", default=None, help="output folder (default ./effl-ssl-bench)")
     args = parser.parse_args(argv)
-    plan = SSLPlan()
+    plan = SSLPlan(data=args.data, image_size=args.img_size)
+    if args.data != "digits":
+        plan = replace(plan, train_images=_train_images(args.data, args.img_size))
     for key in ("epochs", "student_epochs"):
         value = getattr(args, key)
         if value is not None:

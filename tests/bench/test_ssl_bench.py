@@ -62,7 +62,7 @@ def test_summary_table_and_plot(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"labels": (15,)}, "--labels must be multiples of 10"),
+        ({"labels": (0,)}, "--labels must be positive integers"),
         ({"seeds": ()}, "--seeds needs at least one seed"),
         ({"methods": ("mixmatch",)}, "--strategies must be among"),
         ({"jobs": 0}, "--jobs must be an integer >= 1"),
@@ -74,8 +74,8 @@ def test_bad_arguments(tmp_path, kwargs, message):
 
 
 def test_command_line_errors(capsys, tmp_path):
-    assert ssl.main(["--labels", "15", "--out", str(tmp_path)]) == 2
-    assert "--labels must be multiples of 10" in capsys.readouterr().err
+    assert ssl.main(["--labels", "0", "--out", str(tmp_path)]) == 2
+    assert "--labels must be positive integers" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         ssl.main(["--epochs", "0"])
 
@@ -89,7 +89,7 @@ def test_a_tiny_grid_end_to_end(tmp_path):
     assert not list((tmp_path / "runs" / "labels10-seed0" / "flexmatch").rglob("*.pt"))  # only the teacher's kept
     written = json.loads((tmp_path / "ssl.json").read_text())
     assert written["summary"] == report["summary"] and all(0 <= r["accuracy"] <= 1 for r in written["runs"])
-    assert (tmp_path / "ssl.md").read_text().startswith("| method | 10 labels (1/class) |")
+    assert (tmp_path / "ssl.md").read_text().startswith("| method | 10 labels |")
     assert (tmp_path / "ssl.png").is_file() and written["wall_seconds"] > 0
 
 
@@ -100,3 +100,28 @@ def test_a_finished_run_of_the_same_plan_is_reused(tmp_path):
     job = {"labels": 20, "seed": 0, "method": "fixmatch", "plan": plan, "out_dir": str(tmp_path), "baseline": None}
     assert ssl.run_one(job) == {**record, "reused": True}
     assert "(reused)" in ssl._line({**record, "reused": True})
+
+
+def test_an_image_folder_splits_into_stratified_labeled_and_unlabeled(tmp_path):
+    import cv2
+    import numpy as np
+
+    from effl_plugins.data import DataConfig, build_data
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 5), ("val", 2)):
+        for name in ("cat", "dog", "owl"):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                cv2.imwrite(str(folder / f"{i}.png"), rng.integers(0, 256, (20, 30, 3), dtype=np.uint8))
+    config = DataConfig((3, 16, 16), "bilinear", (0.5,) * 3, (0.5,) * 3, 1.0)
+    bundle = ssl.split_labeled(build_data(str(tmp_path), config), 7)
+    labeled = bundle.labeled.targets.tolist()
+    assert sorted(labeled) == [0, 0, 0, 1, 1, 2, 2]  # 7 over 3 classes: 3, 2, 2
+    assert len(bundle.unlabeled) == 15 - 7 and set(bundle.unlabeled.targets.tolist()) == {-1}
+    assert sorted(bundle.hidden_targets.tolist()) == [0, 0, 1, 1, 1, 2, 2, 2]
+    assert not set(bundle.labeled.ids) & set(bundle.unlabeled.ids)
+    assert bundle.unlabeled_eval.ids == bundle.unlabeled.ids
+    with pytest.raises(ValueError, match="leaves no unlabeled images"):
+        ssl.split_labeled(build_data(str(tmp_path), config), 13)
