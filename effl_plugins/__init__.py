@@ -69,16 +69,15 @@ __all__ = [
     # submodules, imported on first attribute access
     "augment",
     "losses",
-    "selftrain",
     "strategies",
     "data",
     "train",
     "testing",
 ]
 
-_LAZY_SUBMODULES = {"augment", "losses", "selftrain", "strategies", "data", "train", "testing"}
+_LAZY_SUBMODULES = {"augment", "losses", "strategies", "data", "train", "testing"}
 # Earlier names of moved packages, still resolved so that code written against them keeps working.
-_MOVED = {"distill": "losses"}
+_MOVED = {"distill": "losses", "selftrain": "strategies.selftrain"}
 
 
 def __getattr__(name: str) -> Any:

@@ -33,8 +33,6 @@ DEFERRED_IMPORTS = {
     "effl_plugins.train.tasks": "a SPEC string reaches the registry (and every plugin) only when it is built",
     "effl_plugins.strategies": "a strategy builds its model, data config and loss when it runs, so listing and "
     "creating strategies stays cheap",
-    "effl_plugins.selftrain": "a strategy builds its model, data config and loss when it runs; the demo imports "
-    "matplotlib only to plot",
     "effl_plugins.demo": "the demo imports the strategies when it runs and matplotlib only to plot",
 }
 

@@ -16,8 +16,9 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 #: Losses the table leaves out: the tutorial's example loss is no distillation method.
 SKIPPED = ("example_cosine",)
@@ -33,7 +34,7 @@ def _common(seed: int) -> dict[str, Any]:
 def run_seed(seed: int, losses: Sequence[str], out: Path, log=print) -> list[dict[str, Any]]:
     """One seed: the alone run, the teacher, then one distilled student per loss."""
     from .._api import create_strategy
-    from ..selftrain.demo import demo_data
+    from ..demo.run import demo_data
 
     data = demo_data(STUDENT, seed, None)
     rows = []

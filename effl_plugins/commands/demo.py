@@ -23,7 +23,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..selftrain.demo import run_demo
+    from ..demo.run import run_demo
 
     print(f"{'stage':<36} {'accuracy':>8} {'time':>8}")
     if not 10 <= args.labels <= 1000:

@@ -1,6 +1,6 @@
 """``effl pseudo-label --teacher NAME:CKPT --unlabeled DIR|digits --out STORE [--threshold X] [--soft]
 [--temperature T] [--balance K] [--top-k K] [--resume]``: label unlabeled images with a teacher into
-a resumable pseudo-label store (see ``effl_plugins.selftrain.store``) and write the selection
+a resumable pseudo-label store (see ``effl_plugins.strategies.selftrain.store``) and write the selection
 (``STORE/selection.json``: kept positions, ids and labels after thresholding and balancing)."""
 
 from __future__ import annotations
@@ -21,14 +21,31 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, default=0.0, help="keep labels with confidence >= X (default 0)")
     parser.add_argument("--soft", action="store_true", help="keep the probabilities (soft labels), not just the argmax")
     parser.add_argument("--temperature", type=float, default=1.0, help="softmax temperature of the teacher")
-    parser.add_argument("--balance", type=int, default=None, metavar="K", help="K images per class (Noisy Student balancing)")
-    parser.add_argument("--top-k", type=int, default=None, metavar="K", help="store only the top-K probabilities per image")
-    parser.add_argument("--img-size", type=positive_int, default=None, metavar="PX",
-                        help="input size (default: the checkpoint's data config, else the model's)")
+    parser.add_argument(
+        "--balance", type=int, default=None, metavar="K", help="K images per class (Noisy Student balancing)"
+    )
+    parser.add_argument(
+        "--top-k", type=int, default=None, metavar="K", help="store only the top-K probabilities per image"
+    )
+    parser.add_argument(
+        "--img-size",
+        type=positive_int,
+        default=None,
+        metavar="PX",
+        help="input size (default: the checkpoint's data config, else the model's)",
+    )
     parser.add_argument("--shard-size", type=positive_int, default=256)
-    parser.add_argument("-j", "--workers", type=non_negative_int, default=min(4, os.cpu_count() or 1), metavar="N",
-                        help="loader processes (default: 4, at most the CPU count)")
-    parser.add_argument("--device", type=device_name, default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    parser.add_argument(
+        "-j",
+        "--workers",
+        type=non_negative_int,
+        default=min(4, os.cpu_count() or 1),
+        metavar="N",
+        help="loader processes (default: 4, at most the CPU count)",
+    )
+    parser.add_argument(
+        "--device", type=device_name, default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N"
+    )
     parser.add_argument("--resume", action="store_true", help="skip the shards a killed run already finished")
     return parser
 
@@ -95,9 +112,9 @@ def _folder(root: str, config):
 def _label(args):
     """Label this rank's share into the store; returns the true labels where known (digits)."""
     from ..lock import exclusive_lock  # noqa: F401 - the store takes its own per-rank lock
-    from ..selftrain.labeler import label_dataset
-    from ..selftrain.training import model_hash
     from ..strategies.base import Strategy
+    from ..strategies.selftrain.labeler import label_dataset
+    from ..strategies.selftrain.training import model_hash
 
     num_classes = checkpoint_classes(args.teacher)
     unlabeled, hidden = _unlabeled(args, args.teacher)
@@ -106,26 +123,42 @@ def _label(args):
     helper = Strategy(args.teacher, device=args.device, workers=args.workers)
     teacher = helper.build_model(args.teacher, num_classes)
     model_input = helper.model_input(teacher, None, spec=args.teacher)
-    label_dataset(teacher, unlabeled, args.out, num_classes=num_classes, model_input=model_input,
-                  teacher_hash=model_hash(args.teacher, teacher), temperature=args.temperature, top_k=args.top_k,
-                  shard_size=args.shard_size, resume=args.resume, device=args.device, workers=args.workers,
-                  progress=lambda done, total: print(f"pseudo-labelling: {done}/{total} images", file=sys.stderr,
-                                                     flush=True))
+    label_dataset(
+        teacher,
+        unlabeled,
+        args.out,
+        num_classes=num_classes,
+        model_input=model_input,
+        teacher_hash=model_hash(args.teacher, teacher),
+        temperature=args.temperature,
+        top_k=args.top_k,
+        shard_size=args.shard_size,
+        resume=args.resume,
+        device=args.device,
+        workers=args.workers,
+        progress=lambda done, total: print(f"pseudo-labelling: {done}/{total} images", file=sys.stderr, flush=True),
+    )
     return hidden, unlabeled.ids
 
 
 def _select(args, hidden, ids) -> None:
     """Read the merged store, threshold and balance it, write ``selection.json`` and print a summary."""
     from ..checkpoints import atomic_write_text
-    from ..selftrain.pseudo_label import select_pseudo_labels
-    from ..selftrain.store import read_store
+    from ..strategies.selftrain.pseudo_label import select_pseudo_labels
+    from ..strategies.selftrain.store import read_store
 
     labels = read_store(args.out, expected_ids=ids)
     chosen = select_pseudo_labels(labels.probs, args.threshold, args.balance)
     kept = labels.probs[chosen]
-    selection = {"threshold": args.threshold, "balance": args.balance, "soft": args.soft, "teacher_hash": labels.teacher_hash,
-                 "positions": chosen.tolist(), "ids": [labels.ids[i] for i in chosen.tolist()],
-                 "labels": kept.argmax(1).tolist()}
+    selection = {
+        "threshold": args.threshold,
+        "balance": args.balance,
+        "soft": args.soft,
+        "teacher_hash": labels.teacher_hash,
+        "positions": chosen.tolist(),
+        "ids": [labels.ids[i] for i in chosen.tolist()],
+        "labels": kept.argmax(1).tolist(),
+    }
     if args.soft:
         selection["probs"] = kept.tolist()
     atomic_write_text(f"{args.out}/selection.json", json.dumps(selection) + "\n")

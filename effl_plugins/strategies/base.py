@@ -29,7 +29,11 @@ from ..models import create_model, parse_model_spec
 from ..train import Engine, ModelInput, Task, TrainConfig, seed_everything
 from ..train.rundir import strict_json
 
-__all__ = ["Strategy", "SETTINGS"]
+#: ``build_model``'s seed offset for a student: ``seed + STUDENT_SEED_OFFSET (+ round)``, so a student never
+#: starts from the initialisation of the teacher it learns from (built at ``seed``).
+STUDENT_SEED_OFFSET = 1
+
+__all__ = ["Strategy", "SETTINGS", "STUDENT_SEED_OFFSET"]
 
 #: The keyword arguments every strategy takes besides its own: the engine's settings.
 SETTINGS = tuple(f.name for f in fields(TrainConfig))

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..data import DataBundle
-from ..train.tasks.softmatch import SoftMatchTask, truncated_gaussian_weights, uniform_alignment
+from ..._validate import fraction, positive
+from ...data import DataBundle
+from ...train.tasks.softmatch import SoftMatchTask, truncated_gaussian_weights, uniform_alignment
 from .fixmatch import FixMatch
 
 __all__ = ["SoftMatch", "truncated_gaussian_weights", "uniform_alignment"]
@@ -38,11 +39,9 @@ class SoftMatch(FixMatch):
         if "threshold" in kwargs:
             raise TypeError("softmatch has no threshold (it weights every pseudo-label): drop threshold")
         super().__init__(model=model, **kwargs)
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        fraction(momentum, "momentum")
         for key, value in (("n_sigma", n_sigma), ("lambda_max", lambda_max)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-                raise ValueError(f"{key} must be a finite number > 0, got {value!r}")
+            positive(value, key)
         if not isinstance(alignment, bool):
             raise ValueError(f"alignment must be True or False, got {alignment!r}")
         self.momentum, self.n_sigma, self.lambda_max, self.alignment = momentum, n_sigma, lambda_max, alignment

@@ -9,13 +9,13 @@ its strided share (``RANK``/``WORLD_SIZE`` from the environment) and ``read_stor
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
-from ..train.inputs import ModelInput
+from ...train.inputs import ModelInput
 from .store import RankManifest, StoreSpec, rank_positions, shard_name, state_dict_hash, store_lock, write_shard
 
 __all__ = ["distributed_rank", "teacher_probabilities", "label_dataset"]
@@ -69,18 +69,22 @@ def label_dataset(
     workers: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Label this rank's share of ``dataset`` (yielding ``(uint8 [C, H, W], target)``, with ``ids``) into the store at ``root``.
+    """Label this rank's share of ``dataset`` (yielding ``(uint8 [C, H, W], target)``, with ``ids``) into the store at
+    ``root``.
 
     ``teacher_hash`` defaults to the sha256 of the teacher's state dict. With ``resume=True`` the
     shards the manifest lists are skipped. The rank's store lock is held throughout: another process
-    labelling the same rank of the same store is refused (``LockHeldError``). ``on_shard(index)`` is called after each shard is committed,
+    labelling the same rank of the same store is refused (``LockHeldError``). ``on_shard(index)`` is called after each
+    shard is committed,
     ``progress(done, total)`` after each shard too. ``model_input`` is the teacher's normalisation (default:
     mean 0.5 and std 0.5 per channel, i.e. [-1, 1]).
     """
     if rank is None or world_size is None:
         rank, world_size = distributed_rank()
     model_input = model_input if model_input is not None else ModelInput((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
-    spec = StoreSpec(teacher_hash or state_dict_hash(teacher), len(dataset), num_classes, shard_size, top_k, temperature)
+    spec = StoreSpec(
+        teacher_hash or state_dict_hash(teacher), len(dataset), num_classes, shard_size, top_k, temperature
+    )
     with store_lock(root, rank):  # one writer per rank: a second labelling run on this store is refused
         manifest = RankManifest(root, spec, rank, world_size).open(resume)
         positions = rank_positions(len(dataset), rank, world_size)
@@ -90,8 +94,12 @@ def label_dataset(
             if index in done:
                 continue
             chunk = positions[start : start + shard_size]
-            probs = torch.cat([teacher_probabilities(teacher, images, model_input, temperature, device)
-                               for images in _shard_images(dataset, chunk, workers)])
+            probs = torch.cat(
+                [
+                    teacher_probabilities(teacher, images, model_input, temperature, device)
+                    for images in _shard_images(dataset, chunk, workers)
+                ]
+            )
             write_shard(Path(root) / shard_name(rank, index), chunk, [dataset.ids[i] for i in chunk], probs, spec)
             manifest.add(index, len(chunk))
             if on_shard is not None:

@@ -17,10 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data import DataBundle
-from ..distributed import init_distributed
-from ..strategies.base import Strategy
-from ..train import ModelInput, SupervisedTask, evaluate, resolve_device
+from ..._validate import integer, positive
+from ...data import DataBundle
+from ...distributed import init_distributed
+from ...train import ModelInput, SupervisedTask, evaluate, resolve_device
+from ..base import STUDENT_SEED_OFFSET, Strategy
 from .labeler import label_dataset
 from .selection import balance_classes, confidence_filter, pseudo_targets
 from .store import read_store
@@ -62,11 +63,9 @@ class PseudoLabel(Strategy):
         if augment is not None:
             kwargs.setdefault("aug", augment)
         super().__init__(model=model, **kwargs)
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
-            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+        positive(temperature, "temperature")
         confidence_filter(torch.zeros(0, 1), threshold)  # validates threshold
-        if balance is not None and (isinstance(balance, bool) or not isinstance(balance, int) or balance < 1):
-            raise ValueError(f"balance must be None or an integer >= 1 images per class, got {balance!r}")
+        integer(balance, "balance", low=1, optional=True, note="images per class")
         self.teacher, self.threshold, self.soft = teacher, threshold, bool(soft)
         self.temperature, self.balance = float(temperature), balance
 
@@ -88,8 +87,8 @@ class PseudoLabel(Strategy):
             run_dir = out / "teacher"
             self.engine(task, data, run_dir).fit(resume=resume and (run_dir / "checkpoint.pt").is_file())
         else:
-            from ..strategies.distill import _check_head_loaded
-            from ..models import parse_model_spec
+            from ...models import parse_model_spec
+            from ..distill import _check_head_loaded
 
             name, path = parse_model_spec(self.teacher)
             if path is not None:
@@ -103,19 +102,33 @@ class PseudoLabel(Strategy):
                          resume: bool) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
         """Label the unlabeled images into ``store``, read them back checked, select: ``(rows, targets, stats)``."""
         images = data.unlabeled_eval if getattr(data, "unlabeled_eval", None) is not None else data.unlabeled
-        label_dataset(teacher, images, store, num_classes=data.num_classes, model_input=model_input, teacher_hash=digest,
-                      temperature=self.temperature, resume=resume, device=resolve_device(self.config.device),
-                      workers=self.config.workers, progress=self._progress)
-        labels = read_store(store, expected_ids=images.ids, expected_teacher_hash=digest,
-                            expected_num_classes=data.num_classes)
+        label_dataset(
+            teacher,
+            images,
+            store,
+            num_classes=data.num_classes,
+            model_input=model_input,
+            teacher_hash=digest,
+            temperature=self.temperature,
+            resume=resume,
+            device=resolve_device(self.config.device),
+            workers=self.config.workers,
+            progress=self._progress,
+        )
+        labels = read_store(
+            store, expected_ids=images.ids, expected_teacher_hash=digest, expected_num_classes=data.num_classes
+        )
         chosen = select_pseudo_labels(labels.probs, self.threshold, self.balance)
         stats: dict[str, Any] = {"pseudo_labels": int(chosen.numel()), "unique_images": int(chosen.unique().numel())}
         predicted = labels.probs.argmax(dim=1)
         covered = int(predicted.unique().numel())
         if covered < data.num_classes:
-            warnings.warn(f"the teacher predicts only {covered} of the {data.num_classes} classes on the unlabeled "
-                          f"images: its pseudo-labels leave {data.num_classes - covered} classes out", TeacherCoverageWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"the teacher predicts only {covered} of the {data.num_classes} classes on the unlabeled "
+                f"images: its pseudo-labels leave {data.num_classes - covered} classes out",
+                TeacherCoverageWarning,
+                stacklevel=2,
+            )
         if data.hidden_targets is not None and chosen.numel():
             stats["pseudo_label_accuracy"] = float((predicted[chosen] == data.hidden_targets[chosen]).float().mean())
         return chosen, pseudo_targets(labels.probs[chosen], self.soft), stats
@@ -124,8 +137,9 @@ class PseudoLabel(Strategy):
         if self.config.progress:
             print(f"pseudo-labelling: {done}/{total} images", file=sys.stderr, flush=True)
 
-    def train_student(self, student: nn.Module, data: DataBundle, chosen, targets, run_dir: Path | None, resume: bool,
-                      config=None) -> dict[str, Any]:
+    def train_student(
+        self, student: nn.Module, data: DataBundle, chosen, targets, run_dir: Path | None, resume: bool, config=None
+    ) -> dict[str, Any]:
         train_set = labeled_plus_pseudo(data.labeled, data.unlabeled, chosen, targets, data.num_classes)
         task = SupervisedTask(student, self.model_input(student, data), self.config.smoothing)
         resume = resume and run_dir is not None and (run_dir / "checkpoint.pt").is_file()
@@ -139,9 +153,15 @@ class PseudoLabel(Strategy):
             out = Path(out_dir) if out_dir is not None else Path(scratch)
             teacher, model_input, digest, teacher_accuracy = self.teacher_model(data, out, resume)
             chosen, targets, stats = self.label_and_select(teacher, model_input, digest, data, out / "labels", resume)
-            student = self.build_model(self.model, data.num_classes, seed_offset=1)
+            student = self.build_model(self.model, data.num_classes, seed_offset=STUDENT_SEED_OFFSET)
             summary = self.train_student(student, data, chosen, targets, out / "student", resume)
         self.trained_model = student
-        result = {"strategy": self.name, **summary, "teacher_accuracy": teacher_accuracy, "teacher_hash": digest, **stats}
+        result = {
+            "strategy": self.name,
+            **summary,
+            "teacher_accuracy": teacher_accuracy,
+            "teacher_hash": digest,
+            **stats,
+        }
         self.write_summary(out_dir, result)
         return result

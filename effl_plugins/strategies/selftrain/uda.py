@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..data import DataBundle
-from ..train.tasks.uda import TSA_SCHEDULES, UDATask, tsa_threshold, uda_unlabeled_loss
+from ...data import DataBundle
+from ...train.tasks.uda import TSA_SCHEDULES, UDATask, tsa_threshold, uda_unlabeled_loss
 from .fixmatch import FixMatch
 
 __all__ = ["UDA", "tsa_threshold", "uda_unlabeled_loss"]

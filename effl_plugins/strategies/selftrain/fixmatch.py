@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..data import DataBundle
-from ..strategies.base import Strategy
-from ..train import FixMatchTask
-from ..train.tasks.fixmatch import fixmatch_unlabeled_loss
+from ..._validate import fraction, integer, non_negative
+from ...data import DataBundle
+from ...train import FixMatchTask
+from ...train.tasks.fixmatch import fixmatch_unlabeled_loss
+from ..base import Strategy
 
 __all__ = ["FixMatch", "fixmatch_unlabeled_loss"]
 
@@ -37,12 +38,9 @@ class FixMatch(Strategy):
                  weak: str | None = None, strong: str = "rand_augment(num_ops=2, magnitude=10)", flip: bool = True,
                  **kwargs: Any):
         super().__init__(model=model, **kwargs)
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
-        if isinstance(mu, bool) or not isinstance(mu, int) or mu < 1:
-            raise ValueError(f"mu (unlabeled ratio) must be an integer >= 1, got {mu!r}")
-        if isinstance(lambda_u, bool) or not isinstance(lambda_u, (int, float)) or not 0 <= lambda_u < float("inf"):
-            raise ValueError(f"lambda_u must be a finite number >= 0, got {lambda_u!r}")
+        fraction(threshold, "threshold")
+        integer(mu, "mu (unlabeled ratio)", low=1)
+        non_negative(lambda_u, "lambda_u")
         self.threshold, self.mu, self.lambda_u = threshold, mu, lambda_u
         self.weak, self.strong, self.flip = weak, strong, flip
 

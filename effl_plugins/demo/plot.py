@@ -26,7 +26,9 @@ def plot_report(report: dict[str, Any], path: str | Path) -> Path:
     low = max(0.0, min(values) - 10)
     ax.set_xlim(low, 100)
     ax.set_xlabel("test accuracy (%)")
-    ax.set_title(f"digits, {report['labeled']} labels + {report['unlabeled']} unlabeled (seed {report['seed']})", fontsize=9)
+    ax.set_title(
+        f"digits, {report['labeled']} labels + {report['unlabeled']} unlabeled (seed {report['seed']})", fontsize=9
+    )
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..data import DataBundle
-from ..train.tasks.freematch import FreeMatchTask, fairness_loss, freematch_mask, freematch_update
+from ..._validate import fraction, non_negative
+from ...data import DataBundle
+from ...train.tasks.freematch import FreeMatchTask, fairness_loss, freematch_mask, freematch_update
 from .fixmatch import FixMatch
 
 __all__ = ["FreeMatch", "fairness_loss", "freematch_mask", "freematch_update"]
@@ -29,10 +30,8 @@ class FreeMatch(FixMatch):
         if "threshold" in kwargs:
             raise TypeError("freematch has no fixed threshold (it adapts its own): drop threshold")
         super().__init__(model=model, **kwargs)
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
-        if isinstance(lambda_f, bool) or not isinstance(lambda_f, (int, float)) or not 0 <= lambda_f < float("inf"):
-            raise ValueError(f"lambda_f must be a finite number >= 0, got {lambda_f!r}")
+        fraction(momentum, "momentum")
+        non_negative(lambda_f, "lambda_f")
         self.momentum, self.lambda_f = momentum, lambda_f
 
     def meaning_keys(self) -> tuple[str, ...]:

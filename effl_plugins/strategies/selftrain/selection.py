@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import torch
 
+from ..._validate import fraction, integer
+
 __all__ = ["confidence_filter", "balance_classes", "pseudo_targets"]
 
 
 def _check_probs(probs: torch.Tensor) -> torch.Tensor:
     if not isinstance(probs, torch.Tensor) or probs.ndim != 2:
-        raise ValueError(f"probs must be a [N, K] tensor of class probabilities, got {getattr(probs, 'shape', type(probs))}")
+        raise ValueError(
+            f"probs must be a [N, K] tensor of class probabilities, got {getattr(probs, 'shape', type(probs))}"
+        )
     return probs
 
 
@@ -25,8 +29,7 @@ def confidence_filter(probs: torch.Tensor, threshold: float) -> torch.Tensor:
     Shape: probs ``[N, K]`` -> int64 ``[M]``, ``M <= N``. ``threshold=0`` keeps every row.
     """
     _check_probs(probs)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be a confidence in [0, 1], got {threshold!r}")
+    fraction(threshold, "threshold", kind="a confidence")
     return torch.nonzero(probs.max(dim=1).values >= threshold).flatten()
 
 
@@ -41,8 +44,7 @@ def balance_classes(probs: torch.Tensor, quota: int, candidates: torch.Tensor | 
     in class order, ``C`` the number of predicted classes.
     """
     _check_probs(probs)
-    if isinstance(quota, bool) or not isinstance(quota, int) or quota < 1:
-        raise ValueError(f"quota (balance) must be an integer >= 1 images per class, got {quota!r}")
+    integer(quota, "quota", low=1, note="balance: images per class")
     candidates = torch.arange(probs.shape[0]) if candidates is None else torch.as_tensor(candidates, dtype=torch.long)
     confidence, predicted = probs[candidates].max(dim=1)
     chosen = []

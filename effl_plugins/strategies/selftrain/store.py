@@ -40,16 +40,18 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, NoReturn, Sequence
+from typing import Any, NoReturn
 
 import torch
 
-from ..checkpoints import atomic_write_bytes, remove_temporaries
-from ..errors import PseudoLabelStoreError
-from ..lock import exclusive_lock
+from ..._validate import integer
+from ...checkpoints import atomic_write_bytes, remove_temporaries
+from ...errors import PseudoLabelStoreError
+from ...lock import exclusive_lock
 
 __all__ = ["FORMAT", "VERSION", "StoreSpec", "PseudoLabels", "state_dict_hash", "file_hash", "rank_positions",
            "shard_name", "manifest_name", "store_lock", "write_shard", "RankManifest", "load_manifest", "read_store"]
@@ -91,8 +93,7 @@ class StoreSpec:
     temperature: float = 1.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.shard_size, bool) or not isinstance(self.shard_size, int) or self.shard_size < 1:
-            raise ValueError(f"shard_size must be an integer >= 1, got {self.shard_size!r}")
+        integer(self.shard_size, "shard_size", low=1)
         if self.top_k is not None and not 1 <= self.top_k <= self.num_classes:
             raise ValueError(f"top_k must be None or in [1, num_classes={self.num_classes}], got {self.top_k!r}")
 
@@ -148,11 +149,20 @@ class RankManifest:
 
     def header(self) -> dict[str, Any]:
         s = self.spec
-        return {"format": FORMAT, "version": VERSION, "teacher_hash": s.teacher_hash, "num_images": s.num_images,
-                "num_classes": s.num_classes, "top_k": s.top_k, "temperature": s.temperature, "shard_size": s.shard_size,
-                "rank": self.rank, "world_size": self.world_size}
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "teacher_hash": s.teacher_hash,
+            "num_images": s.num_images,
+            "num_classes": s.num_classes,
+            "top_k": s.top_k,
+            "temperature": s.temperature,
+            "shard_size": s.shard_size,
+            "rank": self.rank,
+            "world_size": self.world_size,
+        }
 
-    def open(self, resume: bool) -> "RankManifest":
+    def open(self, resume: bool) -> RankManifest:
         """Start afresh (``resume=False``: this rank's old shards are removed) or pick up the listed shards."""
         self.root.mkdir(parents=True, exist_ok=True)
         remove_temporaries(self.root, f"shard-r{self.rank:05d}-*.safetensors")
@@ -161,9 +171,12 @@ class RankManifest:
             saved = load_manifest(self.path)
             mismatch = {k: (saved[k], v) for k, v in self.header().items() if saved[k] != v}
             if mismatch:
-                raise PseudoLabelStoreError(self.root, f"cannot resume: it was written with other settings "
-                                                       f"(saved, now): {mismatch}; label into a new directory "
-                                                       "or drop resume")
+                raise PseudoLabelStoreError(
+                    self.root,
+                    f"cannot resume: it was written with other settings "
+                    f"(saved, now): {mismatch}; label into a new directory "
+                    "or drop resume",
+                )
             self.shards, self.complete = saved["shards"], saved["complete"]
             return self
         for old in self.root.glob(f"shard-r{self.rank:05d}-*.safetensors"):
@@ -196,11 +209,11 @@ class PseudoLabels:
 
 # ---------------------------------------------------------------------------------------------- reading
 
-_MANIFEST_KEYS = ("format", "version", "teacher_hash", "num_images", "num_classes", "top_k", "temperature",
-                  "shard_size", "rank", "world_size", "shards", "complete")
 #: Keys on which every rank of one store must agree.
-_SHARED_KEYS = ("format", "version", "teacher_hash", "num_images", "num_classes", "top_k", "temperature",
-                "shard_size", "world_size")
+_SHARED_KEYS = ("format", "version", "teacher_hash", "num_images", "num_classes", "top_k", "temperature")
+_SHARED_KEYS += ("shard_size", "world_size")
+#: Keys every rank manifest holds: the shared ones and the rank's own.
+_MANIFEST_KEYS = (*_SHARED_KEYS, "rank", "shards", "complete")
 
 
 def _fail(path: str | os.PathLike, problem: str) -> NoReturn:
@@ -221,8 +234,10 @@ def _check_header(path: Path, body: dict[str, Any]) -> None:
         "num_images": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
         "num_classes": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         "top_k": (lambda v: v is None or (_is_int(v) and 1 <= v <= body["num_classes"]), "null or 1..num_classes"),
-        "temperature": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-                        and math.isfinite(v) and v > 0, "a finite number > 0"),
+        "temperature": (
+            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
+            "a finite number > 0",
+        ),
         "shard_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         "world_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         "rank": (lambda v: _is_int(v) and 0 <= v < body["world_size"], "an integer in 0..world_size-1"),
@@ -296,8 +311,12 @@ def _check_rows(path: Path, name: str, rows: torch.Tensor, positions: torch.Tens
     problems = [
         (~torch.isfinite(rows).all(dim=1), "is not finite"),
         (((rows < 0) | (rows > 1)).any(dim=1), "has values outside [0, 1]"),
-        ((sums - 1).abs() > ROW_SUM_TOLERANCE if full else sums > 1 + ROW_SUM_TOLERANCE,
-         f"sums to more than 1 + {ROW_SUM_TOLERANCE}" if not full else f"does not sum to 1 within {ROW_SUM_TOLERANCE}"),
+        (
+            (sums - 1).abs() > ROW_SUM_TOLERANCE if full else sums > 1 + ROW_SUM_TOLERANCE,
+            f"sums to more than 1 + {ROW_SUM_TOLERANCE}"
+            if not full
+            else f"does not sum to 1 within {ROW_SUM_TOLERANCE}",
+        ),
     ]
     for bad, what in problems:
         if bad.any():
@@ -321,8 +340,11 @@ def _read_shard(path: Path, manifest: dict[str, Any], count: int) -> tuple[torch
     n, k, top_k = manifest["num_images"], manifest["num_classes"], manifest["top_k"]
     names = {"positions", "probs"} if top_k is None else {"positions", "topk_ids", "topk_probs"}
     if set(tensors) != names:
-        _fail(path, f"holds the tensors {sorted(tensors)}; a {'full' if top_k is None else 'top-k'} shard holds "
-                    f"{sorted(names)}")
+        _fail(
+            path,
+            f"holds the tensors {sorted(tensors)}; a {'full' if top_k is None else 'top-k'} shard holds "
+            f"{sorted(names)}",
+        )
     try:
         meta = json.loads(metadata["effl"])
         ids, teacher_hash = meta["ids"], meta["teacher_hash"]
@@ -380,7 +402,7 @@ def _read_manifests(root: Path) -> list[tuple[Path, dict[str, Any]]]:
                 _fail(root, f"ranks disagree on {key}: {first[key]!r} ({first_path.name}) vs {m[key]!r} ({path.name})")
     if len(manifests) != first["world_size"]:
         _fail(root, f"has {len(manifests)} rank manifests, expected {first['world_size']} (world_size)")
-    for path, m in manifests:
+    for _path, m in manifests:
         if not m["complete"]:
             _fail(root, f"is incomplete: rank {m['rank']} has not finished (resume it)")
     return manifests

@@ -15,8 +15,8 @@ from effl_plugins.commands.self_train import strategy_kwargs
 
 @pytest.fixture
 def teacher_checkpoint(tmp_path):
-    from effl_plugins.selftrain.training import save_weights
     from effl_plugins.strategies.base import Strategy
+    from effl_plugins.strategies.selftrain.training import save_weights
 
     return save_weights(Strategy("test_resnet").build_model("test_resnet", 10), tmp_path / "teacher.safetensors")
 
@@ -27,20 +27,35 @@ def image_folder(tmp_path):
     (root / "sub").mkdir(parents=True)
     rng = np.random.default_rng(0)
     for i in range(5):
-        cv2.imwrite(str(root / ("sub" if i % 2 else ".") / f"img{i}.png"), rng.integers(0, 256, (20, 24, 3), dtype=np.uint8))
+        cv2.imwrite(
+            str(root / ("sub" if i % 2 else ".") / f"img{i}.png"), rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+        )
     (root / "broken.jpg").write_bytes(b"not an image")
     return root
 
 
-def test_pseudo_label_command_labels_a_folder_skipping_unreadable_files(tmp_path, teacher_checkpoint, image_folder, capsys):
+def test_pseudo_label_command_labels_a_folder_skipping_unreadable_files(
+    tmp_path, teacher_checkpoint, image_folder, capsys
+):
     store = tmp_path / "store"
-    argv = ["pseudo-label", "--teacher", f"test_resnet:{teacher_checkpoint}", "--unlabeled", str(image_folder),
-            "--out", str(store), "--balance", "3", "--shard-size", "2"]
+    argv = [
+        "pseudo-label",
+        "--teacher",
+        f"test_resnet:{teacher_checkpoint}",
+        "--unlabeled",
+        str(image_folder),
+        "--out",
+        str(store),
+        "--balance",
+        "3",
+        "--shard-size",
+        "2",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "skipped" in out and "broken.jpg" in out and "labelled 5 images" in out
     selection = json.loads((store / "selection.json").read_text())
-    from effl_plugins.selftrain.store import file_hash, read_store
+    from effl_plugins.strategies.selftrain.store import file_hash, read_store
 
     labels = read_store(store)
     assert sorted(labels.ids) == sorted(["img0.png", "img2.png", "img4.png", "sub/img1.png", "sub/img3.png"])
@@ -83,13 +98,31 @@ def test_self_train_runs_on_an_image_folder_with_unlabeled_images(tmp_path, imag
             folder = tmp_path / "data" / split / f"class{target}"
             folder.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(folder / f"{name}.png"), image.permute(1, 2, 0).numpy())
-    argv = ["self-train", "--data", str(tmp_path / "data"), "--unlabeled", str(image_folder), "--strategy", "pseudo_label",
-            "--epochs", "1", "--batch-size", "8", "--img-size", "32", "--workers", "0", "--device", "cpu",
-            "--out", str(tmp_path / "run")]
+    argv = [
+        "self-train",
+        "--data",
+        str(tmp_path / "data"),
+        "--unlabeled",
+        str(image_folder),
+        "--strategy",
+        "pseudo_label",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--img-size",
+        "32",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert main(argv) == 0
     out, err = capsys.readouterr()
     assert "broken.jpg" in err  # the unreadable file is reported, the run goes on
-    printed = json.loads(out[out.index("{"):])
+    printed = json.loads(out[out.index("{") :])
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert printed["final_accuracy"] == summary["final_accuracy"]
     assert summary["strategy"] == "pseudo_label" and summary["pseudo_labels"] == 5

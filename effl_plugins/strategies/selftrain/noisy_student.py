@@ -12,15 +12,18 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from torch import nn
 
-from ..checkpoints import atomic_write_text
-from ..data import DataBundle
-from ..models import create_model
-from ..train import evaluate, resolve_device
+from ..._validate import fraction, integer
+from ...checkpoints import atomic_write_text
+from ...data import DataBundle
+from ...models import create_model
+from ...train import evaluate, resolve_device
+from ..base import STUDENT_SEED_OFFSET
 from .pseudo_label import PseudoLabel
 from .store import state_dict_hash
 from .training import save_weights
@@ -52,15 +55,13 @@ class NoisyStudent(PseudoLabel):
                  noise: str = "rand_augment(num_ops=2, magnitude=15)", drop_rate: float = 0.3,
                  drop_path_rate: float = 0.1, **kwargs: Any):
         super().__init__(model=model, **kwargs)
-        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-            raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
+        integer(rounds, "rounds", low=1)
         students = [students] if isinstance(students, str) else list(students or [model.partition(":")[0]])
         if not students or not all(isinstance(s, str) and s for s in students):
             raise ValueError(f"students must be a list of timm model names, got {students!r}")
         self.students = [students[min(i, len(students) - 1)] for i in range(rounds)]
         for key, value in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-                raise ValueError(f"{key} must be in [0, 1), got {value!r}")
+            fraction(value, key, below_one=True)
         self.rounds, self.noise = rounds, noise
         self.drop_rate, self.drop_path_rate = drop_rate, drop_path_rate
 
@@ -98,14 +99,26 @@ class NoisyStudent(PseudoLabel):
                 return create_model(f"{student_name}:{weights}", data.num_classes), record
         start = time.perf_counter()
         chosen, targets, stats = self.label_and_select(teacher, model_input, digest, data, round_dir / "labels", resume)
-        student = self.build_model(student_name, data.num_classes, seed_offset=1 + index, drop=self.drop_rate,
-                                   drop_path=self.drop_path_rate)
+        student = self.build_model(
+            student_name,
+            data.num_classes,
+            seed_offset=STUDENT_SEED_OFFSET + index,
+            drop=self.drop_rate,
+            drop_path=self.drop_path_rate,
+        )
         config = self.config if self.config.aug else self.config.replace(aug=self.noise)
         summary = self.train_student(student, data, chosen, targets, round_dir / "student", resume, config=config)
         device = resolve_device(self.config.device)
-        accuracy = evaluate(student, data.test, self.model_input(student, data), device, workers=self.config.workers)["top1"]
-        record = {"accuracy": accuracy, "best_accuracy": summary["best_accuracy"], "teacher_hash": digest,
-                  "seconds": round(time.perf_counter() - start, 2), **stats}
+        accuracy = evaluate(student, data.test, self.model_input(student, data), device, workers=self.config.workers)[
+            "top1"
+        ]
+        record = {
+            "accuracy": accuracy,
+            "best_accuracy": summary["best_accuracy"],
+            "teacher_hash": digest,
+            "seconds": round(time.perf_counter() - start, 2),
+            **stats,
+        }
         save_weights(student, weights)
         atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
         return student, record

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..data import DataBundle
-from ..strategies.base import Strategy
-from ..train import MeanTeacherTask
-from ..train.tasks.mean_teacher import ema_update, sigmoid_rampup, softmax_mse
+from ..._validate import fraction, integer, non_negative
+from ...data import DataBundle
+from ...train import MeanTeacherTask
+from ...train.tasks.mean_teacher import ema_update, sigmoid_rampup, softmax_mse
+from ..base import Strategy
 
 __all__ = ["MeanTeacher", "ema_update", "sigmoid_rampup", "softmax_mse"]
 
@@ -32,13 +33,10 @@ class MeanTeacher(Strategy):
                  flip: bool = True, **kwargs: Any):
         super().__init__(model=model, **kwargs)
         for key, value in (("ema_decay", ema_decay), ("ema_decay_after", ema_decay_after)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"{key} must be in [0, 1], got {value!r}")
+            fraction(value, key)
         for key, value in (("consistency", consistency), ("rampup_epochs", rampup_epochs)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-                raise ValueError(f"{key} must be a finite number >= 0, got {value!r}")
-        if isinstance(mu, bool) or not isinstance(mu, int) or mu < 1:
-            raise ValueError(f"mu (unlabeled ratio) must be an integer >= 1, got {mu!r}")
+            non_negative(value, key)
+        integer(mu, "mu (unlabeled ratio)", low=1)
         self.ema_decay, self.ema_decay_after, self.consistency = ema_decay, ema_decay_after, consistency
         self.rampup_epochs, self.mu, self.noise, self.flip = rampup_epochs, mu, noise, flip
 

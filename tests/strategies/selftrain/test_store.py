@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from effl_plugins.data import TensorImageDataset
+from effl_plugins.strategies.selftrain.labeler import label_dataset
+from effl_plugins.strategies.selftrain.store import file_hash, read_store, state_dict_hash
 from effl_plugins.train.inputs import ModelInput
-from effl_plugins.selftrain.labeler import label_dataset
-from effl_plugins.selftrain.store import file_hash, read_store, state_dict_hash
 
 normalize = ModelInput((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # the labeler's default input
 
@@ -44,8 +44,18 @@ class Crash(RuntimeError):
 
 
 def label(root, resume=False, on_shard=None, **kwargs):
-    return label_dataset(tiny_teacher(), tiny_dataset(), root, num_classes=NUM_CLASSES, shard_size=SHARD,
-                         resume=resume, on_shard=on_shard, rank=kwargs.pop("rank", 0), world_size=kwargs.pop("world_size", 1), **kwargs)
+    return label_dataset(
+        tiny_teacher(),
+        tiny_dataset(),
+        root,
+        num_classes=NUM_CLASSES,
+        shard_size=SHARD,
+        resume=resume,
+        on_shard=on_shard,
+        rank=kwargs.pop("rank", 0),
+        world_size=kwargs.pop("world_size", 1),
+        **kwargs,
+    )
 
 
 def test_store_holds_the_teachers_probabilities_in_dataset_order(tmp_path):
@@ -103,7 +113,7 @@ def test_sigkill_mid_run_then_resume_gives_the_identical_store(tmp_path):
         def kill(index):
             if index == 2:
                 os.kill(os.getpid(), signal.SIGKILL)
-        label({str(tmp_path / 'killed')!r}, on_shard=kill)
+        label({str(tmp_path / "killed")!r}, on_shard=kill)
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
@@ -158,7 +168,7 @@ def test_hashes_follow_the_weights_and_the_file_bytes(tmp_path):
 
 
 def test_rank_and_world_size_come_from_torchrun_environment(tmp_path, monkeypatch):
-    from effl_plugins.selftrain.labeler import distributed_rank
+    from effl_plugins.strategies.selftrain.labeler import distributed_rank
 
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")

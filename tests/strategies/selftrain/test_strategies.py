@@ -11,9 +11,9 @@ import torch
 
 import effl_plugins as ep
 from effl_plugins.models import create_model
-from effl_plugins.selftrain.labeler import label_dataset
-from effl_plugins.selftrain.store import read_store, state_dict_hash
 from effl_plugins.strategies.base import Strategy
+from effl_plugins.strategies.selftrain.labeler import label_dataset
+from effl_plugins.strategies.selftrain.store import read_store, state_dict_hash
 from effl_plugins.testing import small_digits
 from effl_plugins.train.inputs import ModelInput
 
@@ -35,9 +35,19 @@ def test_teacher_labels_in_eval_mode_without_grad_on_clean_images(data, tmp_path
     teacher = Strategy("test_resnet", drop=0.5).build_model("test_resnet", 10)
     teacher.train()
     seen = []
-    teacher.register_forward_pre_hook(lambda m, args: seen.append((m.training, torch.is_grad_enabled(), args[0].clone())))
-    label_dataset(teacher, data.unlabeled_eval, tmp_path, num_classes=10, model_input=NORMALIZE, shard_size=20, rank=0,
-                  world_size=1)
+    teacher.register_forward_pre_hook(
+        lambda m, args: seen.append((m.training, torch.is_grad_enabled(), args[0].clone()))
+    )
+    label_dataset(
+        teacher,
+        data.unlabeled_eval,
+        tmp_path,
+        num_classes=10,
+        model_input=NORMALIZE,
+        shard_size=20,
+        rank=0,
+        world_size=1,
+    )
     assert [(training, grad) for training, grad, _ in seen] == [(False, False)] * 3
     clean = _images(data.unlabeled_eval)
     torch.testing.assert_close(torch.cat([x for *_, x in seen]), NORMALIZE(clean))
@@ -48,8 +58,9 @@ def test_teacher_labels_in_eval_mode_without_grad_on_clean_images(data, tmp_path
 
 
 def test_student_is_noised_by_augmentation_dropout_and_drop_path(data, tmp_path):
-    strategy = ep.create_strategy("noisy_student", rounds=1, noise="brightness(max_delta=0.3)", drop_rate=0.5,
-                                  drop_path_rate=0.2, **TINY)
+    strategy = ep.create_strategy(
+        "noisy_student", rounds=1, noise="brightness(max_delta=0.3)", drop_rate=0.5, drop_path_rate=0.2, **TINY
+    )
     strategy.run(data, out_dir=tmp_path)
     args = torch.load(tmp_path / "round-1" / "student" / "checkpoint.pt", weights_only=True)["config"]
     assert args["aug"] == "brightness(max_delta=0.3)"  # the student's batches got the noise SPEC
@@ -73,7 +84,11 @@ def test_rounds_swap_teacher_and_student(data, tmp_path):
     first_student = create_model(f"test_resnet:{tmp_path / 'round-1' / 'student.safetensors'}", 10)
     round2_store = read_store(tmp_path / "round-2" / "labels")
     assert round2_store.teacher_hash == state_dict_hash(first_student) == rounds[1]["teacher_hash"]
-    assert read_store(tmp_path / "round-1" / "labels").teacher_hash == rounds[0]["teacher_hash"] != rounds[1]["teacher_hash"]
+    assert (
+        read_store(tmp_path / "round-1" / "labels").teacher_hash
+        == rounds[0]["teacher_hash"]
+        != rounds[1]["teacher_hash"]
+    )
     with torch.no_grad():  # round 2's labels are round 1's student's predictions on the clean images
         expected = torch.softmax(first_student.eval()(NORMALIZE(_images(data.unlabeled_eval))), 1)
     torch.testing.assert_close(round2_store.probs, expected)
@@ -93,17 +108,20 @@ def test_pseudo_label_threshold_and_balance_decide_the_training_set(data, tmp_pa
     assert student["history"][0]["train_samples"] == len(data.labeled) + balanced["pseudo_labels"]
 
 
-@pytest.mark.parametrize("name, kwargs, match", [
-    ("noisy_student", {"rounds": 0}, "rounds must be an integer >= 1, got 0"),
-    ("noisy_student", {"drop_rate": 1.5}, "drop_rate must be in"),
-    ("pseudo_label", {"threshold": 2}, "threshold must be a confidence"),
-    ("pseudo_label", {"balance": 0}, "balance must be None or an integer >= 1"),
-    ("fixmatch", {"mu": 0}, "mu .* must be an integer >= 1, got 0"),
-    ("fixmatch", {"threshold": -1}, "threshold must be in"),
-    ("mean_teacher", {"ema_decay": 1.2}, "ema_decay must be in"),
-    ("finetune", {"lr": float("inf")}, "lr must be a finite number > 0"),
-    ("finetune", {"epochs": 0}, "epochs must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "name, kwargs, match",
+    [
+        ("noisy_student", {"rounds": 0}, "rounds must be an integer >= 1, got 0"),
+        ("noisy_student", {"drop_rate": 1.5}, "drop_rate must be in"),
+        ("pseudo_label", {"threshold": 2}, "threshold must be a confidence"),
+        ("pseudo_label", {"balance": 0}, "balance must be None or an integer >= 1"),
+        ("fixmatch", {"mu": 0}, "mu .* must be an integer >= 1, got 0"),
+        ("fixmatch", {"threshold": -1}, "threshold must be in"),
+        ("mean_teacher", {"ema_decay": 1.2}, "ema_decay must be in"),
+        ("finetune", {"lr": float("inf")}, "lr must be a finite number > 0"),
+        ("finetune", {"epochs": 0}, "epochs must be an integer >= 1"),
+    ],
+)
 def test_bad_arguments_name_the_argument_and_value(name, kwargs, match):
     with pytest.raises(ValueError, match=match):
         ep.create_strategy(name, **{**TINY, **kwargs})

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..data import DataBundle
-from ..train.tasks.flexmatch import FlexMatchTask, convex_mapping, flexmatch_learning_status
+from ...data import DataBundle
+from ...train.tasks.flexmatch import FlexMatchTask, convex_mapping, flexmatch_learning_status
 from .fixmatch import FixMatch
 
 __all__ = ["FlexMatch", "convex_mapping", "flexmatch_learning_status"]

@@ -13,7 +13,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from effl_plugins.errors import EfflError, LockHeldError, PseudoLabelStoreError
-from effl_plugins.selftrain.store import read_store, store_lock
+from effl_plugins.strategies.selftrain.store import read_store, store_lock
 
 from .test_store import NUM_CLASSES, NUM_IMAGES, label, store_files, tiny_dataset
 

@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from effl_plugins.selftrain.pseudo_label import select_pseudo_labels
-from effl_plugins.selftrain.selection import balance_classes, confidence_filter, pseudo_targets
+from effl_plugins.strategies.selftrain.pseudo_label import select_pseudo_labels
+from effl_plugins.strategies.selftrain.selection import balance_classes, confidence_filter, pseudo_targets
 
 PROBS = torch.tensor([
     [0.90, 0.05, 0.05],  # 0: class 0, conf 0.90

@@ -8,16 +8,16 @@ one-hot rows, pseudo-labeled ones the teacher's hard (one-hot) or soft labels, s
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import ConcatDataset, Dataset
 
-from ..checkpoints import atomic_write_bytes
-from ..models import parse_model_spec
+from ...checkpoints import atomic_write_bytes
+from ...models import parse_model_spec
 from .store import file_hash, state_dict_hash
 
 __all__ = ["ProbabilityTargets", "one_hot_rows", "labeled_plus_pseudo", "model_hash", "save_weights"]
