@@ -39,6 +39,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .._validate import integer, is_number
+
 __all__ = [
     "METHODS",
     "SSLPlan",
@@ -299,7 +301,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def plot_results(rows: list[dict], path: str | Path, title: str = "") -> Path:
-    """Grouped bars (one group per method, one bar per label count) with the seeds' standard deviation."""
+    """Grouped bars (one group per method, one bar per label count) with the standard deviation over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -381,7 +383,7 @@ def run_ssl_bench(
 
 def _check(labels, seeds, methods, jobs) -> None:
     for n in labels:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if not (is_number(n) and isinstance(n, int) and n >= 1):
             raise ValueError(
                 f"--labels must be positive integers (labeled images, split evenly over the classes), got {n!r}"
             )
@@ -390,8 +392,7 @@ def _check(labels, seeds, methods, jobs) -> None:
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ValueError(f"--strategies must be among {', '.join(METHODS)}, got {list(methods)!r}")
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"--jobs must be an integer >= 1, got {jobs!r}")
+    integer(jobs, "--jobs", low=1)
 
 
 def _train_images(root: str, image_size: int) -> int:

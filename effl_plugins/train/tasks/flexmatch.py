@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._validate import integer
 from ...distributed import all_gather_rows
 from ..inputs import ModelInput
 from .base import Batch
@@ -93,8 +94,7 @@ class FlexMatchTask(FixMatchTask):
         **kwargs,
     ):
         super().__init__(model, model_input, threshold=threshold, **kwargs)
-        if isinstance(num_unlabeled, bool) or not isinstance(num_unlabeled, int) or num_unlabeled < 1:
-            raise ValueError(f"num_unlabeled must be an integer >= 1 (the unlabeled set's size), got {num_unlabeled!r}")
+        integer(num_unlabeled, "num_unlabeled", low=1, note="the unlabeled set's size")
         self.num_classes = int(num_classes if num_classes is not None else model.num_classes)
         self.warmup = bool(warmup)
         self.register_buffer("selected", torch.full((num_unlabeled,), -1, dtype=torch.long))

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._validate import fraction, non_negative
 from ...distributed import all_gather_rows
 from ..inputs import ModelInput
 from .base import Batch
@@ -28,10 +29,6 @@ from .fixmatch import FixMatchTask
 
 __all__ = ["FreeMatchTask", "freematch_update", "freematch_mask", "fairness_loss"]
 
-
-def _check_momentum(momentum: float) -> None:
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
 
 
 @torch.no_grad()
@@ -42,7 +39,7 @@ def freematch_update(
 
     Shape: probs ``[U, K]``, time_p scalar, p_model ``[K]``, label_hist ``[K]`` -> scalar, ``[K]``, ``[K]``.
     """
-    _check_momentum(momentum)
+    fraction(momentum, "momentum")
     if probs.ndim != 2 or p_model.shape != probs.shape[1:] or label_hist.shape != probs.shape[1:]:
         raise ValueError(
             f"probs must be [U, K] with p_model and label_hist [K], got {tuple(probs.shape)}, "
@@ -116,9 +113,8 @@ class FreeMatchTask(FixMatchTask):
         **kwargs,
     ):
         super().__init__(model, model_input, **kwargs)
-        _check_momentum(momentum)
-        if isinstance(lambda_f, bool) or not isinstance(lambda_f, (int, float)) or not 0 <= lambda_f < float("inf"):
-            raise ValueError(f"lambda_f must be a finite number >= 0, got {lambda_f!r}")
+        fraction(momentum, "momentum")
+        non_negative(lambda_f, "lambda_f")
         classes = int(num_classes if num_classes is not None else model.num_classes)
         self.momentum, self.lambda_f = float(momentum), float(lambda_f)
         self.register_buffer("time_p", torch.tensor(1.0 / classes))

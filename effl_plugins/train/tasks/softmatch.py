@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._validate import fraction, positive
 from ...distributed import all_gather_rows
 from ..inputs import ModelInput
 from .base import Batch
@@ -80,11 +81,9 @@ class SoftMatchTask(FixMatchTask):
         **kwargs,
     ):
         super().__init__(model, model_input, **kwargs)
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        fraction(momentum, "momentum")
         for key, value in (("n_sigma", n_sigma), ("lambda_max", lambda_max)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-                raise ValueError(f"{key} must be a finite number > 0, got {value!r}")
+            positive(value, key)
         classes = int(num_classes if num_classes is not None else model.num_classes)
         self.momentum, self.n_sigma, self.lambda_max = float(momentum), float(n_sigma), float(lambda_max)
         self.alignment = bool(alignment)
