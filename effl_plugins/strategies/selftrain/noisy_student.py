@@ -10,7 +10,6 @@ Run directory: ``teacher/`` (the first teacher, when trained here) and ``round-N
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,12 +68,7 @@ class NoisyStudent(PseudoLabel):
         return (*super().meaning_keys(), "students", "rounds", "noise")
 
     def run(self, data: DataBundle, *, out_dir=None, device=None, resume: bool = False) -> dict[str, Any]:
-        if data.unlabeled is None or len(data.unlabeled) == 0:
-            raise ValueError(f"strategy {self.name!r} needs unlabeled images: data {data.name!r} has none")
-        self.prepare(device)
-        with tempfile.TemporaryDirectory() as scratch:
-            out = Path(out_dir) if out_dir is not None else Path(scratch)
-            teacher, model_input, digest, teacher_accuracy = self.teacher_model(data, out, resume)
+        with self.teacher_run(data, out_dir, device, resume) as (out, teacher, model_input, digest, teacher_accuracy):
             teacher_name, rounds = self.teacher or self.model, []
             for index, student_name in enumerate(self.students):
                 student, record = self.run_round(data, teacher, model_input, digest, student_name, index,

@@ -8,6 +8,7 @@ Run directory: ``teacher/`` (when trained here), ``labels/`` (the pseudo-label s
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 import warnings
@@ -145,13 +146,19 @@ class PseudoLabel(Strategy):
         resume = resume and run_dir is not None and (run_dir / "checkpoint.pt").is_file()
         return self.engine(task, data, run_dir, train_set=train_set, config=config).fit(resume=resume)
 
-    def run(self, data: DataBundle, *, out_dir=None, device=None, resume: bool = False) -> dict[str, Any]:
+    @contextlib.contextmanager
+    def teacher_run(self, data: DataBundle, out_dir, device, resume: bool):
+        """Check the unlabeled set, prepare the run and yield ``(out, teacher, model_input, digest, accuracy)``;
+        ``out`` is ``out_dir``, or a scratch folder removed at the end when there is none."""
         if data.unlabeled is None or len(data.unlabeled) == 0:
             raise ValueError(f"strategy {self.name!r} needs unlabeled images: data {data.name!r} has none")
         self.prepare(device)
         with tempfile.TemporaryDirectory() as scratch:
             out = Path(out_dir) if out_dir is not None else Path(scratch)
-            teacher, model_input, digest, teacher_accuracy = self.teacher_model(data, out, resume)
+            yield (out, *self.teacher_model(data, out, resume))
+
+    def run(self, data: DataBundle, *, out_dir=None, device=None, resume: bool = False) -> dict[str, Any]:
+        with self.teacher_run(data, out_dir, device, resume) as (out, teacher, model_input, digest, teacher_accuracy):
             chosen, targets, stats = self.label_and_select(teacher, model_input, digest, data, out / "labels", resume)
             student = self.build_model(self.model, data.num_classes, seed_offset=STUDENT_SEED_OFFSET)
             summary = self.train_student(student, data, chosen, targets, out / "student", resume)
