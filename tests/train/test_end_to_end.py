@@ -105,6 +105,8 @@ def _run(command, timeout):
 @pytest.mark.parametrize(("strategy", "extra"), [
     ("fixmatch", ["--strategy-arg", "mu=2", "--strategy-arg", "flip=False"]),
     ("mean_teacher", ["--strategy-arg", "flip=False"]),
+    ("flexmatch", ["--strategy-arg", "mu=2", "--strategy-arg", "flip=False"]),  # per-image state across ranks
+    ("freematch", ["--strategy-arg", "mu=2", "--strategy-arg", "flip=False"]),  # EMA statistics across ranks
 ])
 def test_semi_supervised_strategies_under_torchrun(tmp_path, strategy, extra):
     out = tmp_path / "ddp"
