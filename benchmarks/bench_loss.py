@@ -1,4 +1,5 @@
-"""Loss throughput (kd, dkd, dist, soft_target_ce; forward and forward+backward) against the eager reference and torch.compile.
+"""Loss throughput (kd, dkd, dist, soft_target_ce; forward and forward+backward) against the eager reference
+and torch.compile.
 
     python benchmarks/bench_loss.py [--quick] [--device cpu|cuda] [--out DIR]
 

@@ -1,6 +1,6 @@
 """Write the profiles that explain missed targets (``benchmarks/results/profile-cpu.md`` by default).
 
-    python benchmarks/profile_targets.py [OUT_FILE]
+python benchmarks/profile_targets.py [OUT_FILE]
 """
 
 import sys

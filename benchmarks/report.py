@@ -1,6 +1,6 @@
 """Regenerate ``benchmarks/RESULTS.md`` and the PNG plots from ``benchmarks/results/*.json``.
 
-    python benchmarks/report.py [RESULTS_DIR] [MARKDOWN_PATH]
+python benchmarks/report.py [RESULTS_DIR] [MARKDOWN_PATH]
 """
 
 import sys

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .plugins import PluginInfo, get_manager, reset_manager
 
@@ -23,7 +24,9 @@ __all__ = [
 Patterns = str | Sequence[str]
 
 
-def list_augmentations(filter: Patterns = "*", exclude_filters: Patterns | None = None, backend: str | None = None) -> list[str]:
+def list_augmentations(
+    filter: Patterns = "*", exclude_filters: Patterns | None = None, backend: str | None = None
+) -> list[str]:
     """Sorted augmentation names matching the fnmatch ``filter`` and none of ``exclude_filters``;
     ``backend`` ("batch" | "image") keeps those that have that backend."""
     return get_manager().registry("augmentations").list(filter, exclude_filters, backend)

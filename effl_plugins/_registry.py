@@ -73,16 +73,18 @@ class Registry:
             )
         if not self.has_backends:
             if backend is not None:
-                raise ValueError(f"plugin {plugin!r}: {self.family} take no backend, "
-                                 f"got backend={backend!r} for {name!r}")
+                raise ValueError(
+                    f"plugin {plugin!r}: {self.family} take no backend, got backend={backend!r} for {name!r}"
+                )
             return None
         backend = "batch" if backend is None else backend
         if backend not in BACKENDS:
             raise ValueError(f"plugin {plugin!r}: backend for {name!r} must be one of {BACKENDS}, got {backend!r}")
         return backend
 
-    def registrations(self, name: Any, factory: Any, backend: Any, plugin: str, *, batch: Any = None,
-                      image: Any = None) -> list[tuple[Callable[..., Any], str | None]]:
+    def registrations(
+        self, name: Any, factory: Any, backend: Any, plugin: str, *, batch: Any = None, image: Any = None
+    ) -> list[tuple[Callable[..., Any], str | None]]:
         """Check one ``register(...)`` call, in either form; returns its ``(factory, backend)`` pairs.
 
         ``register(name, factory, backend=None)`` registers one factory (augmentations: for one
@@ -92,17 +94,23 @@ class Registry:
         """
         if batch is None and image is None:
             if factory is None:
-                raise TypeError(f"plugin {plugin!r}: register({name!r}) needs a factory: register(name, factory)"
-                                + (" or register(name, batch=..., image=...)" if self.has_backends else ""))
+                raise TypeError(
+                    f"plugin {plugin!r}: register({name!r}) needs a factory: register(name, factory)"
+                    + (" or register(name, batch=..., image=...)" if self.has_backends else "")
+                )
             return [(factory, self.validate(name, factory, backend, plugin))]
         if not self.has_backends:
-            raise ValueError(f"plugin {plugin!r}: {self.family} take no backend, got batch=/image= for {name!r}; "
-                             f"use register({name!r}, factory)")
+            raise ValueError(
+                f"plugin {plugin!r}: {self.family} take no backend, got batch=/image= for {name!r}; "
+                f"use register({name!r}, factory)"
+            )
         if backend is not None:
             raise ValueError(f"plugin {plugin!r}: {name!r}: pass backend= with one factory or batch=/image=, not both")
         if factory is not None:
-            raise ValueError(f"plugin {plugin!r}: {name!r}: a positional factory and batch=/image= together are "
-                             f"ambiguous; use register({name!r}, batch=..., image=...)")
+            raise ValueError(
+                f"plugin {plugin!r}: {name!r}: a positional factory and batch=/image= together are "
+                f"ambiguous; use register({name!r}, batch=..., image=...)"
+            )
         pairs = [(f, b) for f, b in ((batch, "batch"), (image, "image")) if f is not None]
         return [(f, self.validate(name, f, b, plugin)) for f, b in pairs]
 

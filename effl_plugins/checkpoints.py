@@ -14,8 +14,9 @@ import math
 import os
 import random
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -118,7 +119,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unreadable or unsafe file
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r} as weights only: {type(exc).__name__}: {exc}") from exc
+        raise CheckpointError(
+            f"cannot read checkpoint {str(path)!r} as weights only: {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
         raise CheckpointError(f"{str(path)!r} is not an effl training checkpoint (no 'model'/'epoch' entries)")
     return state
@@ -147,7 +150,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what ``rng_state`` captured (CUDA states only where CUDA is available)."""
     torch.set_rng_state(state["torch"])
     gauss = state["python_gauss"]
-    random.setstate((state["python_version"], tuple(int(v) for v in state["python"].tolist()), None if math.isnan(gauss) else gauss))
+    random.setstate(
+        (state["python_version"], tuple(int(v) for v in state["python"].tolist()), None if math.isnan(gauss) else gauss)
+    )
     keys = state["numpy"].numpy().astype(np.uint32)
     np.random.set_state(("MT19937", keys, state["numpy_pos"], state["numpy_has_gauss"], state["numpy_gauss"]))
     if "cuda" in state and torch.cuda.is_available():

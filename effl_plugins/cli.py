@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import __version__
 from .errors import EfflError
@@ -15,8 +15,20 @@ from .errors import EfflError
 __all__ = ["main", "build_parser", "COMMANDS", "command_reference"]
 
 #: Subcommand modules under ``effl_plugins.commands``, in the order ``effl --help`` lists them.
-COMMANDS = ("list", "info", "plugins", "augment", "pseudo_label", "self_train", "demo", "bench", "finetune", "distill",
-            "eval", "predict")
+COMMANDS = (
+    "list",
+    "info",
+    "plugins",
+    "augment",
+    "pseudo_label",
+    "self_train",
+    "demo",
+    "bench",
+    "finetune",
+    "distill",
+    "eval",
+    "predict",
+)
 
 
 class EfflArgumentParser(argparse.ArgumentParser):
@@ -56,9 +68,12 @@ def command_reference(width: int = 100) -> str:
     try:
         parser = build_parser(plugin_commands=False)
         subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        parts = ["# The `effl` command\n", "Generated from `--help` (`python -c 'from effl_plugins.cli import "
-                 "command_reference; print(command_reference(), end=\"\")' > docs/commands.md`).\n",
-                 "```\n" + parser.format_help() + "```\n"]
+        parts = [
+            "# The `effl` command\n",
+            "Generated from `--help` (`python -c 'from effl_plugins.cli import "
+            'command_reference; print(command_reference(), end="")\' > docs/commands.md`).\n',
+            "```\n" + parser.format_help() + "```\n",
+        ]
         for name, sub in subparsers.choices.items():
             parts.append(f"## effl {name}\n\n```\n{sub.format_help()}```\n")
         return "\n".join(parts)

@@ -21,16 +21,22 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 __all__ = ["add_config_arg", "parse_args_with_config", "load_config"]
 
 
 def add_config_arg(parser: argparse.ArgumentParser) -> None:
     """Give ``parser`` the ``-c/--config FILE.yaml`` option that ``parse_args_with_config`` reads."""
-    parser.add_argument("-c", "--config", default=None, metavar="FILE.yaml",
-                        help="YAML file of flag values (keys: long flag names); the command line overrides it")
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=None,
+        metavar="FILE.yaml",
+        help="YAML file of flag values (keys: long flag names); the command line overrides it",
+    )
 
 
 def load_config(path: str) -> dict[str, Any]:
@@ -50,8 +56,9 @@ def load_config(path: str) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ValueError(f"-c/--config: {path!r} must hold a mapping of flag names to values, "
-                         f"got {type(data).__name__}")
+        raise ValueError(
+            f"-c/--config: {path!r} must hold a mapping of flag names to values, got {type(data).__name__}"
+        )
     return data
 
 
@@ -144,8 +151,10 @@ def _apply(parser: argparse.ArgumentParser, config: dict[str, Any], path: str) -
         for key in unknown:
             close = difflib.get_close_matches(key.lstrip("-").replace("-", "_"), list(table), n=1)
             hints.append(f"{key!r} (did you mean {close[0].replace('_', '-')!r}?)" if close else repr(key))
-        raise ValueError(f"-c/--config: {path!r} has unknown key(s) {', '.join(hints)}; "
-                         f"keys are {parser.prog}'s long flag names (see {parser.prog} --help)")
+        raise ValueError(
+            f"-c/--config: {path!r} has unknown key(s) {', '.join(hints)}; "
+            f"keys are {parser.prog}'s long flag names (see {parser.prog} --help)"
+        )
     defaults = {}
     for key, value in config.items():
         action = table[str(key).lstrip("-").replace("-", "_")]

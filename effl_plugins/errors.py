@@ -70,8 +70,7 @@ class PluginLoadError(EfflError):
     def __init__(self, plugin: str, distribution: str | None, cause: BaseException):
         self.plugin, self.distribution, self.cause = plugin, distribution, cause
         super().__init__(
-            f"plugin {plugin!r} from distribution {distribution!r} failed to load: "
-            f"{type(cause).__name__}: {cause}"
+            f"plugin {plugin!r} from distribution {distribution!r} failed to load: {type(cause).__name__}: {cause}"
         )
 
 

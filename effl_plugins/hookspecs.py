@@ -22,7 +22,12 @@ from __future__ import annotations
 import pluggy
 
 __all__ = [
-    "hookspec", "hookimpl", "register_augmentations", "register_losses", "register_strategies", "register_commands",
+    "hookspec",
+    "hookimpl",
+    "register_augmentations",
+    "register_losses",
+    "register_strategies",
+    "register_commands",
 ]
 
 PROJECT = "effl_plugins"

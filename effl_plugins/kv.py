@@ -16,7 +16,8 @@ from __future__ import annotations
 import ast
 import difflib
 import inspect
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 __all__ = ["parse_kv", "parse_value", "check_kwargs", "signature_arguments", "format_arguments"]
 

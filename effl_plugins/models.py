@@ -59,7 +59,9 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable or unsafe file
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r} as weights only: {type(exc).__name__}: {exc}") from exc
+        raise CheckpointError(
+            f"cannot read checkpoint {str(path)!r} as weights only: {type(exc).__name__}: {exc}"
+        ) from exc
     for key in ("model", "state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -76,8 +78,10 @@ def _check_values(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], 
         if target is None:
             continue
         if target.is_floating_point() and not tensor.is_floating_point():
-            raise CheckpointError(f"checkpoint {str(path)!r}: {key!r} holds {tensor.dtype} values where the model "
-                                  f"expects {target.dtype}; refusing a silent cast")
+            raise CheckpointError(
+                f"checkpoint {str(path)!r}: {key!r} holds {tensor.dtype} values where the model "
+                f"expects {target.dtype}; refusing a silent cast"
+            )
         if tensor.is_floating_point() and tensor.numel() and not bool(torch.isfinite(tensor).all()):
             bad = int((~torch.isfinite(tensor)).sum())
             raise CheckpointError(f"checkpoint {str(path)!r}: {key!r} holds {bad} NaN or infinite values")
@@ -93,7 +97,8 @@ def _load_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path, nam
     if unexpected or [k for k in missing + mismatched if k not in head]:
         bad = (unexpected + missing + mismatched)[:5]
         raise CheckpointError(
-            f"checkpoint {str(path)!r} does not fit model {name!r}: {len(missing)} missing, {len(unexpected)} unexpected, "
+            f"checkpoint {str(path)!r} does not fit model {name!r}: {len(missing)} missing, {len(unexpected)} "
+            "unexpected, "
             f"{len(mismatched)} mismatched keys (e.g. {bad}); was it saved from another architecture?"
         )
     model.load_state_dict({k: v for k, v in state.items() if k not in mismatched and k not in missing}, strict=False)

@@ -192,20 +192,24 @@ class PluginManager:
 
     def _check_hook_names(self, plugin: Any, info: PluginInfo, strict: bool) -> None:
         """Warn (strict: raise) on this plugin's hook implementations that match no hookspec."""
-        specs = sorted(name for name, caller in vars(self.pm.hook).items()
-                       if not name.startswith("_") and caller.has_spec())
+        specs = sorted(
+            name for name, caller in vars(self.pm.hook).items() if not name.startswith("_") and caller.has_spec()
+        )
         for caller in self.pm.get_hookcallers(plugin) or []:
             if caller.has_spec() or all(impl.optionalhook for impl in caller.get_hookimpls() if impl.plugin is plugin):
                 continue
             close = difflib.get_close_matches(caller.name, specs, n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            problem = (f"hook implementation {caller.name!r} matches no effl_plugins hook{hint} "
-                       f"(hooks: {', '.join(specs)}); it is never called")
+            problem = (
+                f"hook implementation {caller.name!r} matches no effl_plugins hook{hint} "
+                f"(hooks: {', '.join(specs)}); it is never called"
+            )
             if strict:
                 raise pluggy.PluginValidationError(plugin, problem)
             info.error = problem
-            warnings.warn(f"plugin {info.name!r} from distribution {info.distribution!r}: {problem}", EfflWarning,
-                          stacklevel=5)
+            warnings.warn(
+                f"plugin {info.name!r} from distribution {info.distribution!r}: {problem}", EfflWarning, stacklevel=5
+            )
 
     def _check_no_duplicates(self, staged: list[Component], name: str) -> None:
         seen: dict[tuple, Component] = {}
@@ -231,8 +235,9 @@ class PluginManager:
                 def register(name, factory=None, backend=None, *, batch=None, image=None, _registry=registry):
                     pairs = _registry.registrations(name, factory, backend, info.name, batch=batch, image=image)
                     for one, kind in pairs:
-                        staged.append(Component(_registry.family, name, one, kind, info.name, info.distribution,
-                                                info.version))
+                        staged.append(
+                            Component(_registry.family, name, one, kind, info.name, info.distribution, info.version)
+                        )
 
                 impl.function(register=register)
         return staged
@@ -248,8 +253,9 @@ class PluginManager:
         name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin)}"
         with self._lock:
             if name in self.infos or self.pm.has_plugin(name):
-                raise ValueError(f"a plugin named {name!r} is already registered; "
-                                 "unregister it first or pick another name")
+                raise ValueError(
+                    f"a plugin named {name!r} is already registered; unregister it first or pick another name"
+                )
             try:
                 self._add(plugin, name, distribution, None, strict=True)
             except PluginLoadError:

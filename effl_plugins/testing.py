@@ -38,9 +38,19 @@ import numpy as np
 import torch
 
 __all__ = [
-    "check_augmentation", "check_image_augmentation", "check_loss", "check_strategy", "small_digits",
-    "sample_batch", "sample_logits", "conformance_kwargs", "ConformanceCase", "conformance_suite",
-    "conformance_cases", "conformance_tests", "STRATEGY_CHECK_DEFAULTS",
+    "check_augmentation",
+    "check_image_augmentation",
+    "check_loss",
+    "check_strategy",
+    "small_digits",
+    "sample_batch",
+    "sample_logits",
+    "conformance_kwargs",
+    "ConformanceCase",
+    "conformance_suite",
+    "conformance_cases",
+    "conformance_tests",
+    "STRATEGY_CHECK_DEFAULTS",
 ]
 
 #: What every strategy is checked with (the arguments its constructor accepts), before its own
@@ -49,8 +59,7 @@ STRATEGY_CHECK_DEFAULTS: dict[str, Any] = {"model": "test_resnet", "epochs": 1, 
 _FAMILIES = ("augmentations", "losses", "strategies")
 
 
-def sample_batch(dtype: torch.dtype = torch.uint8, batch: int = 6, size: int = 24,
-                 seed: int = 0) -> torch.Tensor:
+def sample_batch(dtype: torch.dtype = torch.uint8, batch: int = 6, size: int = 24, seed: int = 0) -> torch.Tensor:
     """A deterministic ``[batch, 3, size, size]`` test batch with structure (gradients, edges) and noise."""
     g = torch.Generator().manual_seed(seed)
     ramp = torch.linspace(0, 1, size)
@@ -131,8 +140,9 @@ def _check_per_sample_randomness(aug, device) -> None:
             return
     if getattr(aug, "deterministic", False):
         return
-    raise AssertionError(f"{aug!r}: 16 identical inputs gave 16 identical outputs in 4 draws: "
-                         "randomness is not per sample")
+    raise AssertionError(
+        f"{aug!r}: 16 identical inputs gave 16 identical outputs in 4 draws: randomness is not per sample"
+    )
 
 
 def _mixing_weights_differ(soft_targets) -> bool:
@@ -150,7 +160,8 @@ def check_image_augmentation(aug: Any, **kwargs: Any) -> None:
     out = aug(img, rng=np.random.default_rng(3))
     assert np.array_equal(img, original), f"{aug!r} modified its input in place"
     assert isinstance(out, np.ndarray) and out.dtype == np.uint8, (
-        f"{aug!r} must return a uint8 ndarray, got {type(out)} {getattr(out, 'dtype', '')}")
+        f"{aug!r} must return a uint8 ndarray, got {type(out)} {getattr(out, 'dtype', '')}"
+    )
     if getattr(aug, "size", None) is None:
         assert out.shape == img.shape, f"{aug!r} changed shape {img.shape} -> {out.shape}"
     again = aug(img, rng=np.random.default_rng(3))
@@ -171,15 +182,18 @@ def check_loss(loss: Any, batch: int = 8, classes: int = 10, **kwargs: Any) -> N
     for with_targets in (True, False):
         out = loss(student, teacher, targets if with_targets else None)
         assert isinstance(out, dict) and "loss" in out, (
-            f"{loss!r} must return a dict with a 'loss' entry, got {type(out).__name__}")
+            f"{loss!r} must return a dict with a 'loss' entry, got {type(out).__name__}"
+        )
         for key, value in out.items():
             assert isinstance(value, torch.Tensor) and value.ndim == 0, (
-                f"{loss!r}: out[{key!r}] must be a scalar tensor")
+                f"{loss!r}: out[{key!r}] must be a scalar tensor"
+            )
         assert torch.isfinite(out["loss"]), f"{loss!r}: loss is not finite: {out['loss']}"
         student.grad = teacher.grad = None
         out["loss"].backward()
         assert student.grad is not None and torch.isfinite(student.grad).all(), (
-            f"{loss!r}: no finite gradient reaches the student")
+            f"{loss!r}: no finite gradient reaches the student"
+        )
         assert teacher.grad is None or not teacher.grad.any(), f"{loss!r}: gradient leaked into the teacher logits"
     assert torch.equal(student.detach(), s0) and torch.equal(teacher.detach(), t0), f"{loss!r} modified its inputs"
     extreme = torch.tensor([[1e4, -1e4] * (classes // 2) + [0.0] * (classes % 2)]).repeat(batch, 1)
@@ -230,13 +244,15 @@ def check_strategy(strategy: Any, data: Any = None, **kwargs: Any) -> dict:
             assert key in summary and key in written, f"{strategy!r}: summary lacks {key!r}: {sorted(summary)}"
         for key in ("best_accuracy", "final_accuracy"):
             assert 0.0 <= summary[key] <= 1.0 and not math.isnan(summary[key]), (
-                f"{strategy!r}: {key}={summary[key]} outside [0, 1]")
+                f"{strategy!r}: {key}={summary[key]} outside [0, 1]"
+            )
         summaries.append({k: summary[k] for k in ("best_accuracy", "final_accuracy", "epochs")})
     assert summaries[0] == summaries[1], f"{strategy!r}: two runs under one seed differ: {summaries}"
     return summary
 
 
 # -- the suite over registered components ---------------------------------------------------------
+
 
 def _normalize(dist_name: str | None) -> str:
     return re.sub(r"[-_.]+", "-", dist_name or "").lower()
@@ -258,8 +274,10 @@ def conformance_kwargs(factory: Callable[..., Any], family: str | None = None) -
     if declared is None:
         declared = {}
     if not isinstance(declared, Mapping) or not all(isinstance(k, str) for k in declared):
-        raise TypeError(f"{getattr(factory, '__qualname__', repr(factory))}.conformance_kwargs must be a dict of "
-                        f"constructor arguments by name, got {declared!r}")
+        raise TypeError(
+            f"{getattr(factory, '__qualname__', repr(factory))}.conformance_kwargs must be a dict of "
+            f"constructor arguments by name, got {declared!r}"
+        )
     base = {}
     if family == "strategies":
         base = {k: v for k, v in STRATEGY_CHECK_DEFAULTS.items() if _accepts(factory, k)}
@@ -298,8 +316,9 @@ def _families(family: str | Sequence[str] | None) -> list[str]:
     return families
 
 
-def conformance_cases(distribution: str | None = None,
-                      family: str | Sequence[str] | None = None) -> list[ConformanceCase]:
+def conformance_cases(
+    distribution: str | None = None, family: str | Sequence[str] | None = None
+) -> list[ConformanceCase]:
     """Every registered component of ``family`` (default: all three) from ``distribution`` (default:
     every distribution; the built-ins are ``"effl-plugins"``), one case per augmentation backend,
     in family, name, backend order.
@@ -316,12 +335,15 @@ def conformance_cases(distribution: str | None = None,
         wanted = _normalize(distribution)
         failed = [i for i in manager.infos.values() if _normalize(i.distribution) == wanted and i.error]
         if failed:
-            raise ValueError(f"distribution {distribution!r}: plugin {failed[0].name!r} did not load cleanly: "
-                             f"{failed[0].error}")
+            raise ValueError(
+                f"distribution {distribution!r}: plugin {failed[0].name!r} did not load cleanly: {failed[0].error}"
+            )
         known = {_normalize(c.distribution) for f in _FAMILIES for c in manager.registry(f).components()}
         if wanted not in known:
-            raise ValueError(f"no component is registered by distribution {distribution!r}; is it installed? "
-                             f"Distributions with components: {', '.join(sorted(known))}")
+            raise ValueError(
+                f"no component is registered by distribution {distribution!r}; is it installed? "
+                f"Distributions with components: {', '.join(sorted(known))}"
+            )
     cases = []
     for registry in registries:
         for component in registry.components():
@@ -332,8 +354,9 @@ def conformance_cases(distribution: str | None = None,
             except TypeError as error:
                 where = f"{registry.family} {component.name!r} of plugin {component.plugin!r}"
                 raise TypeError(f"{where}: {error}") from None
-            cases.append(ConformanceCase(registry.family, component.name, component.backend, kwargs,
-                                         component.distribution))
+            cases.append(
+                ConformanceCase(registry.family, component.name, component.backend, kwargs, component.distribution)
+            )
     order = {f: i for i, f in enumerate(_FAMILIES)}
     return sorted(cases, key=lambda c: (order[c.family], c.name, c.backend or ""))
 
@@ -341,17 +364,18 @@ def conformance_cases(distribution: str | None = None,
 def conformance_suite(distribution: str | None = None, family: str | Sequence[str] | None = None) -> list[Any]:
     """``conformance_cases(...)`` as ``pytest.param``s with readable ids, for ``pytest.mark.parametrize``::
 
-        @pytest.mark.parametrize("case", conformance_suite("my-distribution", family="losses"))
-        def test_my_losses(case):
-            case.run()
+    @pytest.mark.parametrize("case", conformance_suite("my-distribution", family="losses"))
+    def test_my_losses(case):
+        case.run()
     """
     import pytest
 
     return [pytest.param(case, id=case.id) for case in conformance_cases(distribution, family)]
 
 
-def conformance_tests(distribution: str | None = None,
-                      family: str | Sequence[str] | None = None) -> Callable[[ConformanceCase], Any]:
+def conformance_tests(
+    distribution: str | None = None, family: str | Sequence[str] | None = None
+) -> Callable[[ConformanceCase], Any]:
     """A parametrized pytest test function over ``conformance_suite(distribution, family)``; bind it
     to a ``test_*`` name in a test module and pytest collects one test per component::
 

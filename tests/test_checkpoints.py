@@ -61,11 +61,15 @@ def test_rng_states_round_trip_as_tensors(tmp_path):
     assert torch.equal(torch.rand(3), expected[2])
 
 
-@pytest.mark.parametrize("write", [
-    lambda path: atomic_save({"model": {}, "epoch": 0}, path),
-    lambda path: atomic_write_text(path, "{}\n"),
-    lambda path: atomic_write_bytes(path, b"\x00\x01"),
-], ids=["save", "text", "bytes"])
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda path: atomic_save({"model": {}, "epoch": 0}, path),
+        lambda path: atomic_write_text(path, "{}\n"),
+        lambda path: atomic_write_bytes(path, b"\x00\x01"),
+    ],
+    ids=["save", "text", "bytes"],
+)
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
 def test_every_written_file_gets_the_users_umask(tmp_path, write, umask):
     old = os.umask(umask)

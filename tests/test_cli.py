@@ -52,7 +52,7 @@ def test_backend_with_other_family_is_an_error(capsys):
 def test_plugins_json(capsys):
     assert main(["plugins", "--format", "json"]) == 0
     infos = {p["name"]: p for p in json.loads(capsys.readouterr().out)}
-    assert infos["distill"]["distribution"] == "effl-plugins" and "losses:kd" in infos["distill"]["components"]
+    assert infos["losses"]["distribution"] == "effl-plugins" and "losses:kd" in infos["losses"]["components"]
     example = infos["effl-plugins-example:example"]
     hooks = ["register_augmentations", "register_commands", "register_losses", "register_strategies"]
     assert example["hooks"] == hooks and example["error"] is None

@@ -38,10 +38,13 @@ def refused(capsys, argv) -> str:
 
 
 def test_file_values_are_defaults_and_the_command_line_wins(tmp_path):
-    config = write(tmp_path, (
-        "data: digits\nlr: 1.0e-3\nbatch-size: 16\nweight_decay: 0.05\nmean: [0.5, 0.5, 0.5]\npretrained: true\n"
-        "amp: true\nscale: [0.5, 1.0]\nstrategy-arg: {threshold: 0.95, mode: soft}\nepochs: 7\n"
-    ))
+    config = write(
+        tmp_path,
+        (
+            "data: digits\nlr: 1.0e-3\nbatch-size: 16\nweight_decay: 0.05\nmean: [0.5, 0.5, 0.5]\npretrained: true\n"
+            "amp: true\nscale: [0.5, 1.0]\nstrategy-arg: {threshold: 0.95, mode: soft}\nepochs: 7\n"
+        ),
+    )
     args = parse_args_with_config(build(), ["train", "-c", config, "--lr", "0.1", "--strategy-arg", "threshold=0.5"])
     settings = training_settings(args)
     assert settings["lr"] == 0.1  # the command line wins
@@ -109,8 +112,26 @@ def test_main_reads_config(tmp_path, capsys):
     config = write(tmp_path, "param: ['max_delta=0.5']\nsize: 16\nbackend: image\nseed: 3\n")
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     assert main(["augment", "preview", "brightness", "-c", config, "--out", str(a)]) == 0
-    assert main(["augment", "preview", "brightness", "--param", "max_delta=0.5", "--size", "16", "--backend", "image",
-                 "--seed", "3", "--out", str(b)]) == 0
+    assert (
+        main(
+            [
+                "augment",
+                "preview",
+                "brightness",
+                "--param",
+                "max_delta=0.5",
+                "--size",
+                "16",
+                "--backend",
+                "image",
+                "--seed",
+                "3",
+                "--out",
+                str(b),
+            ]
+        )
+        == 0
+    )
     assert a.read_bytes() == b.read_bytes()
     assert "16 draws of 'brightness', backend=image" in capsys.readouterr().out
     with pytest.raises(SystemExit):

@@ -48,9 +48,11 @@ def test_suite_reads_declared_arguments():
 def test_suite_for_one_distribution_and_family():
     cases = conformance_cases("effl_plugins_example")  # any spelling of the distribution name
     assert [c.id for c in cases] == [
-        "augmentations/example_gaussian_noise/batch", "augmentations/example_gaussian_noise/image",
+        "augmentations/example_gaussian_noise/batch",
+        "augmentations/example_gaussian_noise/image",
         "losses/example_cosine",
-        "strategies/example_entropy_min", "strategies/example_nearest_centroid",
+        "strategies/example_entropy_min",
+        "strategies/example_nearest_centroid",
     ]
     params = conformance_suite("effl-plugins-example", family="losses")
     assert [p.id for p in params] == ["losses/example_cosine"] and isinstance(params[0].values[0], ConformanceCase)

@@ -16,9 +16,34 @@ from effl_plugins.cli import main
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "ft"
-    argv = ["finetune", "--data", "digits", "--model", "test_resnet", "--epochs", "3", "--warmup-epochs", "0",
-            "--lr", "3e-3", "--batch-size", "32", "--img-size", "32", "--scale", "1", "1", "--hflip", "0",
-            "--workers", "0", "--device", "cpu", "--out", str(out)]
+    argv = [
+        "finetune",
+        "--data",
+        "digits",
+        "--model",
+        "test_resnet",
+        "--epochs",
+        "3",
+        "--warmup-epochs",
+        "0",
+        "--lr",
+        "3e-3",
+        "--batch-size",
+        "32",
+        "--img-size",
+        "32",
+        "--scale",
+        "1",
+        "1",
+        "--hflip",
+        "0",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     return out
 
@@ -26,8 +51,24 @@ def run_dir(tmp_path_factory):
 def test_eval_top1_equals_the_recorded_best_accuracy(run_dir, tmp_path, capsys):
     capsys.readouterr()
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert main(["eval", "--model", f"test_resnet:{run_dir / 'model_best.pt'}", "--data", "digits",
-                 "--out", str(tmp_path / "eval"), "--workers", "0", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                f"test_resnet:{run_dir / 'model_best.pt'}",
+                "--data",
+                "digits",
+                "--out",
+                str(tmp_path / "eval"),
+                "--workers",
+                "0",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "eval" / "confusion.json").read_text())
     assert report["top1"] == summary["best_accuracy"]
     assert report["images"] == 360 and sum(map(sum, report["confusion"])) == 360
@@ -45,7 +86,11 @@ def test_checkpoints_record_what_the_run_was(run_dir):
         state = torch.load(run_dir / name, weights_only=True)
         assert state["arch"] == "test_resnet" and state["num_classes"] == 10
         assert state["class_names"] == [str(c) for c in range(10)]
-        assert state["data_config"]["input_size"] == [3, 32, 32] or tuple(state["data_config"]["input_size"]) == (3, 32, 32)
+        assert state["data_config"]["input_size"] == [3, 32, 32] or tuple(state["data_config"]["input_size"]) == (
+            3,
+            32,
+            32,
+        )
         assert state["args"]["command"] == "finetune" and state["args"]["data"] == "digits"
     best = torch.load(run_dir / "model_best.pt", weights_only=True)
     history = best["history"]
@@ -60,7 +105,9 @@ def test_predict_prints_class_names_and_probabilities(run_dir, tmp_path, capsys)
         cv2.imwrite(str(tmp_path / f"d{i}.png"), np.kron(digits.images[i] * 16, np.ones((4, 4))).astype(np.uint8))
     capsys.readouterr()
     model = f"test_resnet:{run_dir / 'model_best.pt'}"
-    assert main(["predict", "--model", model, str(tmp_path), "--top-k", "3", "--format", "json", "--device", "cpu"]) == 0
+    assert (
+        main(["predict", "--model", model, str(tmp_path), "--top-k", "3", "--format", "json", "--device", "cpu"]) == 0
+    )
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["image"].rsplit("/", 1)[-1] for line in lines] == ["d0.png", "d1.png", "d2.png"]
     for line in lines:
@@ -69,11 +116,14 @@ def test_predict_prints_class_names_and_probabilities(run_dir, tmp_path, capsys)
         assert all(t["class"] in [str(c) for c in range(10)] for t in line["top"])
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["predict", "--model", "test_resnet", "x.png"], "--model must be NAME:CHECKPOINT"),
-    (["predict", "--model", "test_resnet:/nonexistent.pt", "x.png"], "checkpoint file not found"),
-    (["eval", "--model", "test_resnet:/nonexistent.pt", "--data", "digits"], "checkpoint file not found"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["predict", "--model", "test_resnet", "x.png"], "--model must be NAME:CHECKPOINT"),
+        (["predict", "--model", "test_resnet:/nonexistent.pt", "x.png"], "checkpoint file not found"),
+        (["eval", "--model", "test_resnet:/nonexistent.pt", "--data", "digits"], "checkpoint file not found"),
+    ],
+)
 def test_bad_input_is_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err

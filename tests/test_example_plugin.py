@@ -15,8 +15,11 @@ def test_example_plugin_suite_passes():
     command = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "tests", "-k", "not strategies"]
     result = subprocess.run(command, cwd=EXAMPLE, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    for case in ("augmentations/example_gaussian_noise/batch", "augmentations/example_gaussian_noise/image",
-                 "losses/example_cosine"):
+    for case in (
+        "augmentations/example_gaussian_noise/batch",
+        "augmentations/example_gaussian_noise/image",
+        "losses/example_cosine",
+    ):
         assert f"tests/test_conformance.py::test_conformance[{case}] PASSED" in result.stdout, result.stdout[-3000:]
     assert "tests/test_noise.py::test_noise_differs_per_sample" in result.stdout
 

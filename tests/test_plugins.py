@@ -22,8 +22,12 @@ def test_example_distribution_is_discovered_with_provenance(fresh_plugins):
     assert "example_gaussian_noise" in ep.list_augmentations()
     assert "example_cosine" in ep.list_losses()
     assert "example_nearest_centroid" in ep.list_strategies()
-    example = [("augmentations", "example_gaussian_noise"), ("losses", "example_cosine"),
-               ("strategies", "example_nearest_centroid"), ("strategies", "example_entropy_min")]
+    example = [
+        ("augmentations", "example_gaussian_noise"),
+        ("losses", "example_cosine"),
+        ("strategies", "example_nearest_centroid"),
+        ("strategies", "example_entropy_min"),
+    ]
     for family, name in example:
         info = ep.component_info(family, name)
         assert info["distribution"] == "effl-plugins-example"
@@ -113,12 +117,15 @@ def test_import_is_light():
     assert out.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize("source, shown", [
-    ("import sys; sys.exit(3)", "SystemExit: 3"),
-    ("import sys; sys.exit('bye')", "SystemExit: bye"),
-    ("raise KeyboardInterrupt", "KeyboardInterrupt"),
-    ("raise GeneratorExit('odd')", "GeneratorExit: odd"),
-])
+@pytest.mark.parametrize(
+    "source, shown",
+    [
+        ("import sys; sys.exit(3)", "SystemExit: 3"),
+        ("import sys; sys.exit('bye')", "SystemExit: bye"),
+        ("raise KeyboardInterrupt", "KeyboardInterrupt"),
+        ("raise GeneratorExit('odd')", "GeneratorExit: odd"),
+    ],
+)
 def test_a_plugin_that_exits_at_import_is_a_warning_naming_its_distribution(fake_distributions, source, shown):
     fake_distributions("aaa-exits", main=source)
     fake_distributions("zzz-good", main=plugin_module("good", register_losses=_losses(["good_loss"])))
@@ -153,11 +160,17 @@ def test_a_real_ctrl_c_while_a_plugin_loads_is_re_raised(fake_distributions):
 
 def test_a_misspelled_hook_warns_and_strict_mode_refuses(fake_distributions, monkeypatch):
     fake_distributions("typo-dist", main=plugin_module("typo", register_loss=_losses(["typo_loss"])))
-    with pytest.warns(ep.EfflWarning, match=r"'typo-dist': hook implementation 'register_loss' matches no effl_plugins "
-                                            r"hook; did you mean 'register_losses'\?"):
+    with pytest.warns(
+        ep.EfflWarning,
+        match=r"'typo-dist': hook implementation 'register_loss' matches no effl_plugins "
+        r"hook; did you mean 'register_losses'\?",
+    ):
         assert "typo_loss" not in ep.list_losses()
-    with pytest.warns(ep.EfflWarning, match=r"\(hooks: register_augmentations, register_commands, register_losses, "
-                                            r"register_strategies\)"):
+    with pytest.warns(
+        ep.EfflWarning,
+        match=r"\(hooks: register_augmentations, register_commands, register_losses, "
+        r"register_strategies\)",
+    ):
         ep.plugins.reset_manager()
         ep.list_losses()
     [info] = [p for p in ep.plugin_info() if p.distribution == "typo-dist"]
@@ -175,11 +188,14 @@ def test_registering_a_plugin_with_a_misspelled_hook_at_run_time_raises(fresh_pl
     assert "typo_now" not in [p.name for p in ep.plugin_info()]
 
 
-@pytest.mark.parametrize("create, family", [
-    (lambda: ep.create_loss("kdd"), "loss"),
-    (lambda: ep.create_strategy("fixmatchh"), "strategy"),
-    (lambda: ep.create_augmentation("rotat"), "augmentation"),
-])
+@pytest.mark.parametrize(
+    "create, family",
+    [
+        (lambda: ep.create_loss("kdd"), "loss"),
+        (lambda: ep.create_strategy("fixmatchh"), "strategy"),
+        (lambda: ep.create_augmentation("rotat"), "augmentation"),
+    ],
+)
 def test_unknown_names_are_reported_with_the_family_in_the_singular(create, family):
     with pytest.raises(ep.UnknownComponentError, match=rf"^unknown {family} '"):
         create()
@@ -200,8 +216,9 @@ def test_effl_list_into_a_closed_pipe_ends_quietly():
     read, write = os.pipe()
     os.close(read)
     try:
-        proc = subprocess.run([sys.executable, "-m", "effl_plugins.cli", "list"], stdout=write, stderr=subprocess.PIPE,
-                              timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "effl_plugins.cli", "list"], stdout=write, stderr=subprocess.PIPE, timeout=120
+        )
     finally:
         os.close(write)
     assert proc.stderr.decode() == "" and proc.returncode == 141

@@ -66,7 +66,7 @@ def test_unknown_backend_names_existing_backends():
 def test_component_info_reports_provenance():
     info = ep.component_info("losses", "kd")
     assert info["name"] == "kd" and info["family"] == "losses"
-    assert info["distribution"] == "effl-plugins" and info["plugin"] == "distill"
+    assert info["distribution"] == "effl-plugins" and info["plugin"] == "losses"
     assert "Hinton" in info["doc"] and info["backends"] == []
     assert ep.component_info("augmentations", "brightness")["backends"] == ["batch", "image"]
     with pytest.raises(ValueError, match="family must be one of"):
@@ -93,8 +93,8 @@ def test_duplicate_registration_names_both_plugins_and_keeps_first():
     with pytest.raises(ep.DuplicateComponentError) as info:
         ep.register_plugin(module, "dup")
     message = str(info.value)
-    assert "'distill'" in message and "'effl-plugins'" in message and "'dup'" in message
-    assert ep.component_info("losses", "kd")["plugin"] == "distill"
+    assert "'losses'" in message and "'effl-plugins'" in message and "'dup'" in message
+    assert ep.component_info("losses", "kd")["plugin"] == "losses"
     assert "dup" not in [p.name for p in ep.plugin_info()]
 
 

@@ -58,8 +58,9 @@ def test_timm_defaults():
     assert settings["mixup"] == 0.0 and settings["cutmix"] == 0.0 and settings["cutmix_minmax"] is None
     assert settings["mixup_prob"] == 1.0 and settings["mixup_switch_prob"] == 0.5 and settings["mixup_mode"] == "batch"
     assert settings["strategy"] is None and settings["strategy_arg"] == {}
-    assert not any(settings[k] for k in ("pretrained", "pin_mem", "channels_last", "resume", "resume_override",
-                                         "overwrite"))
+    assert not any(
+        settings[k] for k in ("pretrained", "pin_mem", "channels_last", "resume", "resume_override", "overwrite")
+    )
 
 
 def test_command_defaults_override_and_unknown_defaults_are_refused():
@@ -70,11 +71,47 @@ def test_command_defaults_override_and_unknown_defaults_are_refused():
 
 def test_values_parse_with_timm_names():
     args = parse(
-        "--opt", "sgd", "--lr", "0.1", "--weight-decay", "1e-4", "-b", "32", "--epochs", "3", "--amp", "bf16",
-        "--model-ema", "--clip-grad", "1.0", "--mean", "0.5", "0.5", "0.5", "--std", "0.25", "--scale", "0.5", "1",
-        "--cutmix-minmax", "0.2", "0.8", "--strategy", "fixmatch", "--strategy-arg", "threshold=0.95",
-        "--strategy-arg", "hard=False", "--aug", "rand-m9-n2-mstd0.5", "--device", "cuda:1", "-j", "0",
-        "--resume", "--resume-override",
+        "--opt",
+        "sgd",
+        "--lr",
+        "0.1",
+        "--weight-decay",
+        "1e-4",
+        "-b",
+        "32",
+        "--epochs",
+        "3",
+        "--amp",
+        "bf16",
+        "--model-ema",
+        "--clip-grad",
+        "1.0",
+        "--mean",
+        "0.5",
+        "0.5",
+        "0.5",
+        "--std",
+        "0.25",
+        "--scale",
+        "0.5",
+        "1",
+        "--cutmix-minmax",
+        "0.2",
+        "0.8",
+        "--strategy",
+        "fixmatch",
+        "--strategy-arg",
+        "threshold=0.95",
+        "--strategy-arg",
+        "hard=False",
+        "--aug",
+        "rand-m9-n2-mstd0.5",
+        "--device",
+        "cuda:1",
+        "-j",
+        "0",
+        "--resume",
+        "--resume-override",
     )
     settings = training_settings(args)
     assert (settings["opt"], settings["lr"], settings["weight_decay"], settings["batch_size"]) == ("sgd", 0.1, 1e-4, 32)
@@ -144,4 +181,3 @@ def test_resolve_device_without_cuda_is_one_line():
         with pytest.raises(ValueError) as info:
             resolve_device(name)
         assert str(info.value).startswith(f"--device {name}: CUDA is not available") and "\n" not in str(info.value)
-

@@ -22,8 +22,10 @@ from effl_plugins import _validate as v
         (lambda: v.fraction(1, "momentum", below_one=True), "momentum must be in [0, 1), got 1"),
         (lambda: v.probability(-0.1), "p must be a probability in [0, 1], got -0.1"),
         (lambda: v.number(0, "fraction", low=0, high=1, low_open=True), "fraction must be in (0, 1], got 0"),
-        (lambda: v.integer(0, "epochs", low=1, note="passes over the data"),
-         "epochs must be an integer >= 1 (passes over the data), got 0"),
+        (
+            lambda: v.integer(0, "epochs", low=1, note="passes over the data"),
+            "epochs must be an integer >= 1 (passes over the data), got 0",
+        ),
         (lambda: v.integer(2.0, "epochs", low=1), "epochs must be an integer >= 1, got 2.0"),
         (lambda: v.integer(False, "epochs", low=0), "epochs must be an integer >= 0, got False"),
         (lambda: v.integer(0, "balance", low=1, optional=True), "balance must be None or an integer >= 1, got 0"),

@@ -13,7 +13,8 @@ An op without ``last_params`` (a plain function) cannot be replayed.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,8 +28,10 @@ __all__ = ["Compose", "ComposeImage"]
 def _built_ops(ops: Any, backend: str) -> list[Any]:
     """Check ``ops`` and build its SPEC strings for ``backend``."""
     if isinstance(ops, str) or not isinstance(ops, (list, tuple)):
-        raise TypeError(f"ops must be a list of augmentations or SPEC strings (a single SPEC goes in a list: "
-                        f"ops=[{ops!r}]), got {type(ops).__name__}")
+        raise TypeError(
+            f"ops must be a list of augmentations or SPEC strings (a single SPEC goes in a list: "
+            f"ops=[{ops!r}]), got {type(ops).__name__}"
+        )
     if not ops:
         raise ValueError("ops must hold at least one augmentation or SPEC string, got an empty list")
     built = []
@@ -40,8 +43,9 @@ def _built_ops(ops: Any, backend: str) -> list[Any]:
             if op is None:
                 raise ValueError(f"ops[{index}] is an empty SPEC string")
         elif not callable(op):
-            raise TypeError(f"ops[{index}] must be an augmentation (a callable) or a SPEC string, "
-                            f"got {type(op).__name__} {op!r}")
+            raise TypeError(
+                f"ops[{index}] must be an augmentation (a callable) or a SPEC string, got {type(op).__name__} {op!r}"
+            )
         built.append(op)
     return built
 
@@ -101,8 +105,14 @@ class Compose(nn.Module):
             self.num_classes = classes[-1]
         self.last_params: dict[str, Any] | None = None
 
-    def forward(self, images: torch.Tensor, targets: Any = None, *, generator: torch.Generator | None = None,
-                params: dict[str, Any] | None = None):
+    def forward(
+        self,
+        images: torch.Tensor,
+        targets: Any = None,
+        *,
+        generator: torch.Generator | None = None,
+        params: dict[str, Any] | None = None,
+    ):
         check_images(images)
         if params is not None and not isinstance(params, dict):
             raise TypeError(f"params must be a dict (as in aug.last_params), got {type(params).__name__}")
@@ -114,7 +124,7 @@ class Compose(nn.Module):
             elif isinstance(op, _Function):
                 raise ValueError(f"ops[{index}] ({op.extra_repr()}) is a plain function and cannot be replayed")
             else:
-                mine = {key[len(prefix):]: value for key, value in params.items() if key.startswith(prefix)}
+                mine = {key[len(prefix) :]: value for key, value in params.items() if key.startswith(prefix)}
                 images, targets = op(images, targets, params=mine)
             for key, value in (getattr(op, "last_params", None) or {}).items():
                 collected[prefix + key] = value
@@ -143,12 +153,14 @@ class ComposeImage:
         self.size = _size(self.ops)
         self.last_params: list[Any] | None = None
 
-    def __call__(self, img: np.ndarray, rng: np.random.Generator | int | None = None, *,
-                 params: list[Any] | None = None) -> np.ndarray:
+    def __call__(
+        self, img: np.ndarray, rng: np.random.Generator | int | None = None, *, params: list[Any] | None = None
+    ) -> np.ndarray:
         check_image(img)
         if params is not None and (not isinstance(params, (list, tuple)) or len(params) != len(self.ops)):
-            raise ValueError(f"params must be a list of {len(self.ops)} per-op params (as in aug.last_params), "
-                             f"got {params!r}")
+            raise ValueError(
+                f"params must be a list of {len(self.ops)} per-op params (as in aug.last_params), got {params!r}"
+            )
         generator = np.random.default_rng(rng)
         collected = []
         for index, op in enumerate(self.ops):

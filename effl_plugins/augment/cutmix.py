@@ -76,7 +76,10 @@ class CutMix(MixingAugmentation):
         permutation = self._check_permutation(params, batch)
         boxes = params["box"].long()
         if boxes.shape != (batch, 4):
-            raise ValueError(f"params['box'] must be int [B, 4] (top, bottom, left, right) with B={batch}, got shape {tuple(boxes.shape)}")
+            raise ValueError(
+                f"params['box'] must be int [B, 4] (top, bottom, left, right) with B={batch}, got shape "
+                f"{tuple(boxes.shape)}"
+            )
         limits = torch.tensor([height, height, width, width], device=boxes.device)
         boxes = torch.minimum(boxes.clamp(min=0), limits)
         mask = box_masks(boxes, height, width)[:, None]

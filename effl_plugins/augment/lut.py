@@ -18,7 +18,14 @@ import numpy as np
 import stringzilla
 import torch
 
-__all__ = ["apply_lut", "apply_lut_image", "translate_bytes", "truncate_to_uint8", "image_channels", "lookup_pairs_image"]
+__all__ = [
+    "apply_lut",
+    "apply_lut_image",
+    "translate_bytes",
+    "truncate_to_uint8",
+    "image_channels",
+    "lookup_pairs_image",
+]
 
 
 def apply_lut(images: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
@@ -70,7 +77,9 @@ def translate_bytes(img: np.ndarray, table: np.ndarray) -> np.ndarray:
 
 def _translate_in_place(array: np.ndarray, table: np.ndarray) -> None:
     if array.size:
-        stringzilla.translate(memoryview(array.reshape(-1)), memoryview(np.ascontiguousarray(table, dtype=np.uint8)), inplace=True)
+        stringzilla.translate(
+            memoryview(array.reshape(-1)), memoryview(np.ascontiguousarray(table, dtype=np.uint8)), inplace=True
+        )
 
 
 def lookup_pairs_image(table: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

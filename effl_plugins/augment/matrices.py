@@ -27,8 +27,12 @@ __all__ = ["identity", "translation", "rotation", "scaling", "shear", "about", "
 def _stack(rows: list[list[torch.Tensor | float]], like: torch.Tensor) -> torch.Tensor:
     """``[[a, b, c], [d, e, f]]`` of ``[B]`` tensors or numbers -> ``[B, 3, 3]`` with last row ``0 0 1``."""
     batch = like.shape[0]
+
     def full(v):
-        return v.to(torch.float32) if isinstance(v, torch.Tensor) else torch.full((batch,), float(v), device=like.device)
+        return (
+            v.to(torch.float32) if isinstance(v, torch.Tensor) else torch.full((batch,), float(v), device=like.device)
+        )
+
     entries = [full(v) for row in rows for v in row] + [full(0.0), full(0.0), full(1.0)]
     return torch.stack(entries, dim=-1).view(batch, 3, 3)
 
@@ -74,14 +78,21 @@ def flip(horizontal: torch.Tensor, vertical: torch.Tensor, height: int, width: i
     """Mirror the columns (``horizontal``) and/or the rows (``vertical``) of an ``H x W`` image; bool ``[B]``."""
     hx = torch.where(horizontal, -1.0, 1.0)
     vy = torch.where(vertical, -1.0, 1.0)
-    return _stack([[hx, 0.0, torch.where(horizontal, width - 1.0, 0.0)], [0.0, vy, torch.where(vertical, height - 1.0, 0.0)]], hx)
+    return _stack(
+        [[hx, 0.0, torch.where(horizontal, width - 1.0, 0.0)], [0.0, vy, torch.where(vertical, height - 1.0, 0.0)]], hx
+    )
 
 
 def about(matrix: torch.Tensor, cx: torch.Tensor | float, cy: torch.Tensor | float) -> torch.Tensor:
     """The same linear map about the point ``(cx, cy)`` instead of the origin: ``T(c) @ M @ T(-c)``."""
     batch = matrix.shape[0]
-    c = torch.stack(torch.broadcast_tensors(torch.as_tensor(cx, dtype=torch.float32, device=matrix.device),
-                                            torch.as_tensor(cy, dtype=torch.float32, device=matrix.device)), -1)
+    c = torch.stack(
+        torch.broadcast_tensors(
+            torch.as_tensor(cx, dtype=torch.float32, device=matrix.device),
+            torch.as_tensor(cy, dtype=torch.float32, device=matrix.device),
+        ),
+        -1,
+    )
     c = c.expand(batch, 2)
     out = matrix.clone()
     out[:, :2, 2] = matrix[:, :2, 2] + c - (matrix[:, :2, :2] @ c.unsqueeze(-1)).squeeze(-1)

@@ -8,7 +8,8 @@ On the CPU the same steps run in order.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import torch
 
@@ -20,7 +21,9 @@ def _check_stats(name: str, value: Sequence[float] | None) -> tuple[float, ...] 
         return None
     stats = tuple(float(v) for v in value)
     if len(stats) not in (1, 3) or (name == "std" and any(v <= 0 for v in stats)):
-        raise ValueError(f"{name} must hold 1 or 3 numbers on the 0..1 scale{' (all > 0)' if name == 'std' else ''}, got {value!r}")
+        raise ValueError(
+            f"{name} must hold 1 or 3 numbers on the 0..1 scale{' (all > 0)' if name == 'std' else ''}, got {value!r}"
+        )
     return stats
 
 
@@ -69,7 +72,10 @@ class PrefetchLoader:
     def _prepare(self, batch: Any) -> tuple[torch.Tensor, Any]:
         images, targets = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
         if not isinstance(images, torch.Tensor) or images.ndim != 4:
-            raise TypeError(f"the loader must yield [B, C, H, W] image tensors (or (images, targets)), got {type(images).__name__} {getattr(images, 'shape', '')}")
+            raise TypeError(
+                "the loader must yield [B, C, H, W] image tensors (or (images, targets)), got "
+                f"{type(images).__name__} {getattr(images, 'shape', '')}"
+            )
         on_cuda = self.device.type == "cuda"
         if on_cuda and not images.is_pinned():
             images = images.pin_memory()

@@ -91,7 +91,9 @@ class SharpnessImage(EnhanceImage):
         smooth = cv2.filter2D(img.astype(np.float32), -1, _SMOOTH_THIRTEENTHS, delta=0.5, borderType=cv2.BORDER_REFLECT)
         smooth = np.floor(smooth.reshape(img.shape)[1:-1, 1:-1])
         out = img.copy()
-        out[1:-1, 1:-1] = lookup_pairs_image(_sharpness_table(float(np.float32(params["factor"]))), smooth, img[1:-1, 1:-1])
+        out[1:-1, 1:-1] = lookup_pairs_image(
+            _sharpness_table(float(np.float32(params["factor"]))), smooth, img[1:-1, 1:-1]
+        )
         return out
 
 
@@ -102,7 +104,11 @@ def _sharpness_table(factor: float) -> np.ndarray:
     differences and read through a Toeplitz view (no 65,536-element products)."""
     alpha = np.float64(np.float32(1) - np.float32(factor))
     steps = alpha * np.arange(-255, 256, dtype=np.float64)  # steps[k] = alpha * (k - 255)
-    by_difference = np.lib.stride_tricks.sliding_window_view(steps, 256)[:, ::-1]  # [smooth, value] -> steps[smooth - value + 255]
-    table = np.clip((np.arange(256, dtype=np.float64)[None, :] + by_difference).astype(np.float32), 0, 255).astype(np.uint8)
+    by_difference = np.lib.stride_tricks.sliding_window_view(steps, 256)[
+        :, ::-1
+    ]  # [smooth, value] -> steps[smooth - value + 255]
+    table = np.clip((np.arange(256, dtype=np.float64)[None, :] + by_difference).astype(np.float32), 0, 255).astype(
+        np.uint8
+    )
     table.flags.writeable = False
     return table

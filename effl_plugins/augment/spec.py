@@ -37,8 +37,9 @@ from __future__ import annotations
 import ast
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["SpecTerm", "parse_spec", "parse_timm_rand_augment", "build_augmentation"]
 
@@ -105,8 +106,10 @@ def parse_timm_rand_augment(text: str, spec: str | None = None) -> dict[str, Any
         match = _FIELD.fullmatch(section)
         key, value = (match.group(1), match.group(2)) if match else (section, "")
         if key == "t" or (key.startswith("t") and not value):
-            raise ValueError(f"SPEC {spec!r}: timm's op-set field {section!r} has no equivalent here "
-                             "(rand_augment takes ops=[...] from its own 14)")
+            raise ValueError(
+                f"SPEC {spec!r}: timm's op-set field {section!r} has no equivalent here "
+                "(rand_augment takes ops=[...] from its own 14)"
+            )
         if key == "m":
             magnitude = _timm_number(spec, key, value, float)
             if magnitude > TIMM_MAX_MAGNITUDE:
@@ -119,19 +122,26 @@ def parse_timm_rand_augment(text: str, spec: str | None = None) -> dict[str, Any
             kwargs["magnitude_std"] = math.inf if std > 100 else std * _SCALE
         elif key == "mmax":
             if _timm_number(spec, key, value, float) != TIMM_MAX_MAGNITUDE:
-                raise ValueError(f"SPEC {spec!r}: 'mmax' other than 10 has no equivalent here (magnitudes are clipped "
-                                 "to timm's 0..10, our 0..30)")
+                raise ValueError(
+                    f"SPEC {spec!r}: 'mmax' other than 10 has no equivalent here (magnitudes are clipped "
+                    "to timm's 0..10, our 0..30)"
+                )
         elif key == "inc":
             if _timm_number(spec, key, value, int) != 1:
-                raise ValueError(f"SPEC {spec!r}: 'inc0' has no equivalent here: our ops always grow in severity with "
-                                 "the magnitude (timm's inc1)")
+                raise ValueError(
+                    f"SPEC {spec!r}: 'inc0' has no equivalent here: our ops always grow in severity with "
+                    "the magnitude (timm's inc1)"
+                )
         elif key == "p":
             if _timm_number(spec, key, value, float) != 1:
-                raise ValueError(f"SPEC {spec!r}: 'p{value}' has no equivalent here: rand_augment applies every op "
-                                 "it draws (write p1 or leave p out)")
+                raise ValueError(
+                    f"SPEC {spec!r}: 'p{value}' has no equivalent here: rand_augment applies every op "
+                    "it draws (write p1 or leave p out)"
+                )
         else:
-            raise ValueError(f"SPEC {spec!r}: unknown RandAugment field {section!r}; "
-                             "timm's fields are m, n, mstd, mmax, inc, p, t")
+            raise ValueError(
+                f"SPEC {spec!r}: unknown RandAugment field {section!r}; timm's fields are m, n, mstd, mmax, inc, p, t"
+            )
     kwargs.setdefault("magnitude", OUR_MAX_MAGNITUDE)  # timm's default m10
     return {key: kwargs[key] for key in ("num_ops", "magnitude", "magnitude_std") if key in kwargs}
 
@@ -149,16 +159,19 @@ def _call_term(spec: str, offset: int, text: str) -> SpecTerm:
         node = ast.parse(stripped, mode="eval").body
     except SyntaxError as exc:
         column = where + max((exc.offset or 1) - 1, 0)
-        raise ValueError(f"SPEC {spec!r}: invalid syntax at position {column}: expected NAME or "
-                         "NAME(key=value, ...)") from None
+        raise ValueError(
+            f"SPEC {spec!r}: invalid syntax at position {column}: expected NAME or NAME(key=value, ...)"
+        ) from None
     if isinstance(node, ast.Name):
         return SpecTerm(node.id, {}, where)
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
-        raise ValueError(f"SPEC {spec!r}: term at position {where} must be NAME or NAME(key=value, ...), "
-                         f"got {stripped!r}")
+        raise ValueError(
+            f"SPEC {spec!r}: term at position {where} must be NAME or NAME(key=value, ...), got {stripped!r}"
+        )
     if node.args:
-        raise ValueError(f"SPEC {spec!r}: positional argument at position {where + node.args[0].col_offset}; "
-                         "write key=value")
+        raise ValueError(
+            f"SPEC {spec!r}: positional argument at position {where + node.args[0].col_offset}; write key=value"
+        )
     kwargs = {}
     for keyword in node.keywords:
         if keyword.arg is None:
@@ -166,8 +179,10 @@ def _call_term(spec: str, offset: int, text: str) -> SpecTerm:
         try:
             kwargs[keyword.arg] = ast.literal_eval(keyword.value)
         except (ValueError, SyntaxError, TypeError):
-            raise ValueError(f"SPEC {spec!r}: argument {keyword.arg!r} at position {where + keyword.value.col_offset} "
-                             "must be a Python literal (number, string, tuple, list, True/False/None)") from None
+            raise ValueError(
+                f"SPEC {spec!r}: argument {keyword.arg!r} at position {where + keyword.value.col_offset} "
+                "must be a Python literal (number, string, tuple, list, True/False/None)"
+            ) from None
     return SpecTerm(node.func.id, kwargs, where)
 
 
@@ -178,8 +193,10 @@ def parse_spec(spec: str) -> list[SpecTerm]:
     anything that is not a timm string, NAME or NAME(key=literal, ...).
     """
     if not isinstance(spec, str):
-        raise TypeError(f"spec must be a str such as 'rand-m9-n2-mstd0.5' or 'brightness(max_delta=0.2)+flip', "
-                        f"got {type(spec).__name__}")
+        raise TypeError(
+            f"spec must be a str such as 'rand-m9-n2-mstd0.5' or 'brightness(max_delta=0.2)+flip', "
+            f"got {type(spec).__name__}"
+        )
     terms = []
     for offset, text in _split_terms(spec):
         stripped = text.strip()
@@ -189,8 +206,10 @@ def parse_spec(spec: str) -> list[SpecTerm]:
         elif stripped == "trivial":
             terms.append(SpecTerm("trivial_augment", {}, where))
         elif _TIMM_OTHER_POLICIES.fullmatch(stripped):
-            raise ValueError(f"SPEC {spec!r}: timm policy {stripped!r} at position {where} has no equivalent here; "
-                             "use a rand-... string, 'trivial' or registered names")
+            raise ValueError(
+                f"SPEC {spec!r}: timm policy {stripped!r} at position {where} has no equivalent here; "
+                "use a rand-... string, 'trivial' or registered names"
+            )
         else:
             terms.append(_call_term(spec, offset, text))
     return terms

@@ -4,14 +4,16 @@ uniformly from 0..30; no hyper-parameters.
 
 ``wide=True`` (default) uses the paper's wide space, torchvision's ``TrivialAugmentWide``: at the
 top bin rotate 135 degrees, shear factor 0.99, translate 32 pixels (whole pixels, truncated as
-torchvision's ``int``), enhance factors 1 +- 0.99, posterize down to 2 bits; ``wide=False`` uses RandAugment's ranges (the paper's "TA (RA)").
+torchvision's ``int``), enhance factors 1 +- 0.99, posterize down to 2 bits; ``wide=False`` uses RandAugment's ranges
+(the paper's "TA (RA)").
 The op, sign and warp conventions are those of :mod:`.rand_augment` (one op, so order is moot).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,7 +44,10 @@ def _wide(name: str, op: Any, params: dict, magnitude, sign, stack, factor_like)
         return {**params, "factor": factor_like(1.0 + sign * WIDE_MAXIMUM["enhance"] * magnitude, params["factor"])}
     if name == "posterize":
         bits = WIDE_MAXIMUM["posterize_bits"] * magnitude
-        return {**params, "bits": 8 - (torch.round(bits).long() if isinstance(bits, torch.Tensor) else int(round(bits)))}
+        return {
+            **params,
+            "bits": 8 - (torch.round(bits).long() if isinstance(bits, torch.Tensor) else int(round(bits))),
+        }
     return params  # solarize, auto_contrast, equalize: the same in both spaces
 
 
@@ -72,12 +77,19 @@ class TrivialAugment(RandAugment):
 
     Example:
         >>> aug = TrivialAugment()
-        >>> y, _ = aug(torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8), generator=torch.Generator().manual_seed(0))
+        >>> x = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+        >>> y, _ = aug(x, generator=torch.Generator().manual_seed(0))
         >>> sorted(aug.last_params)
         ['magnitude', 'ops', 'sign']
     """
 
-    def __init__(self, wide: bool = True, ops: Sequence[str] | None = None, interpolation: str = "nearest", fill: float | Sequence[float] = 0):
+    def __init__(
+        self,
+        wide: bool = True,
+        ops: Sequence[str] | None = None,
+        interpolation: str = "nearest",
+        fill: float | Sequence[float] = 0,
+    ):
         super().__init__(num_ops=1, magnitude=MAX_MAGNITUDE, ops=ops, interpolation=interpolation, fill=fill)
         self.wide = _check_wide(wide)
 
@@ -94,16 +106,33 @@ class TrivialAugment(RandAugment):
         params = super()._op_params(k, images, magnitude, sign)
         if not self.wide:
             return params
-        wide = _wide(self.op_names[k], self._ops[k], params, magnitude.double(), sign.double(),
-                     stack=lambda parts: torch.stack(parts, -1).float(),
-                     factor_like=lambda factor, like: factor.float().view(-1, *[1] * (like.ndim - 1)).expand_as(like).contiguous())
-        return {key: (value.float() if isinstance(value, torch.Tensor) and value.dtype == torch.float64 else value) for key, value in wide.items()}
+        wide = _wide(
+            self.op_names[k],
+            self._ops[k],
+            params,
+            magnitude.double(),
+            sign.double(),
+            stack=lambda parts: torch.stack(parts, -1).float(),
+            factor_like=lambda factor, like: (
+                factor.float().view(-1, *[1] * (like.ndim - 1)).expand_as(like).contiguous()
+            ),
+        )
+        return {
+            key: (value.float() if isinstance(value, torch.Tensor) and value.dtype == torch.float64 else value)
+            for key, value in wide.items()
+        }
 
 
 class TrivialAugmentImage(RandAugmentImage):
     """Image backend of ``trivial_augment``: the same distribution on one ``H x W x C`` uint8 image."""
 
-    def __init__(self, wide: bool = True, ops: Sequence[str] | None = None, interpolation: str = "nearest", fill: float | Sequence[float] = 0):
+    def __init__(
+        self,
+        wide: bool = True,
+        ops: Sequence[str] | None = None,
+        interpolation: str = "nearest",
+        fill: float | Sequence[float] = 0,
+    ):
         super().__init__(num_ops=1, magnitude=MAX_MAGNITUDE, ops=ops, interpolation=interpolation, fill=fill)
         self.wide = _check_wide(wide)
 
@@ -114,7 +143,13 @@ class TrivialAugmentImage(RandAugmentImage):
         params = super()._op_params(k, img, magnitude, sign)
         if not self.wide:
             return params
-        wide = _wide(self.op_names[k], self._ops[k], params, magnitude, sign,
-                     stack=lambda parts: np.array(parts, dtype=np.float32),
-                     factor_like=lambda factor, like: np.full(np.shape(like), factor, dtype=np.float32))
+        wide = _wide(
+            self.op_names[k],
+            self._ops[k],
+            params,
+            magnitude,
+            sign,
+            stack=lambda parts: np.array(parts, dtype=np.float32),
+            factor_like=lambda factor, like: np.full(np.shape(like), factor, dtype=np.float32),
+        )
         return {key: (float(np.float32(value)) if key == "angle" else value) for key, value in wide.items()}

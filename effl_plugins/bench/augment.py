@@ -12,7 +12,8 @@ count float32 elements, since kornia has no uint8 path).
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,9 @@ from .timing import cache_bytes, rotation_count
 __all__ = ["AUGMENTATION_KWARGS", "TARGET_CASE", "augment_cases", "sample_photos", "run_augment_bench"]
 
 AUGMENTATION_KWARGS: dict[str, dict[str, Any]] = {
-    "cutmix": {"num_classes": 10}, "mixup": {"num_classes": 10}, "rand_augment": {"num_ops": 2, "magnitude": 9},
+    "cutmix": {"num_classes": 10},
+    "mixup": {"num_classes": 10},
+    "rand_augment": {"num_ops": 2, "magnitude": 9},
     # every peer's brightness draws one value for all channels; ours draws one per channel by default
     "brightness": {"per_channel": False},
 }
@@ -82,14 +85,20 @@ def sample_photos(count: int, size: int, seed: int = 0) -> np.ndarray:
         photo = photos[i % len(photos)]
         side = int(rng.integers(min(photo.shape[:2]) // 2, min(photo.shape[:2])))
         y, x = (int(rng.integers(0, photo.shape[d] - side + 1)) for d in (0, 1))
-        out[i] = cv2.resize(np.ascontiguousarray(photo[y : y + side, x : x + side]), (size, size), interpolation=cv2.INTER_AREA)
+        out[i] = cv2.resize(
+            np.ascontiguousarray(photo[y : y + side, x : x + side]), (size, size), interpolation=cv2.INTER_AREA
+        )
     return out
 
 
 def builtin_ops(backend: str) -> list[str]:
     import effl_plugins as ep
 
-    return [n for n in ep.list_augmentations(backend=backend) if ep.component_info("augmentations", n)["distribution"] == "effl-plugins"]
+    return [
+        n
+        for n in ep.list_augmentations(backend=backend)
+        if ep.component_info("augmentations", n)["distribution"] == "effl-plugins"
+    ]
 
 
 def registered_ops(ops: Iterable[str], backend: str) -> list[str]:
@@ -133,26 +142,61 @@ def run_batch_rows(recorder: Recorder, case: dict[str, Any], ops: Iterable[str])
             continue
         generator = torch.Generator(device=device).manual_seed(0)
         common = dict(op=op, mode="batch", case=case, items=items)
-        specs = [dict(common, impl="effl", semantics="per-sample", nbytes=moved,
-                      fn=lambda x, *t, aug=aug, generator=generator: aug(x, *t, generator=generator), inputs=[(x, *y) for x in batches])]
+        specs = [
+            dict(
+                common,
+                impl="effl",
+                semantics="per-sample",
+                nbytes=moved,
+                fn=lambda x, *t, aug=aug, generator=generator: aug(x, *t, generator=generator),
+                inputs=[(x, *y) for x in batches],
+            )
+        ]
         if op in peers.TORCHVISION and op not in NO_LOOP:
             try:
                 tv = peers.TORCHVISION[op](size, size)
             except Exception as exc:
                 recorder.skip(op, "torchvision v2", case, f"{type(exc).__name__}: {exc}")
             else:
-                specs.append(dict(common, impl="torchvision v2 batch call", semantics="per-batch", nbytes=moved, fn=tv,
-                                  inputs=[(x,) for x in batches], note=type(tv).__name__))
-                specs.append(dict(common, impl="torchvision v2 per-image loop", semantics="per-sample", nbytes=moved, fn=_loop(tv),
-                                  inputs=[(x,) for x in batches], note=type(tv).__name__))
+                specs.append(
+                    dict(
+                        common,
+                        impl="torchvision v2 batch call",
+                        semantics="per-batch",
+                        nbytes=moved,
+                        fn=tv,
+                        inputs=[(x,) for x in batches],
+                        note=type(tv).__name__,
+                    )
+                )
+                specs.append(
+                    dict(
+                        common,
+                        impl="torchvision v2 per-image loop",
+                        semantics="per-sample",
+                        nbytes=moved,
+                        fn=_loop(tv),
+                        inputs=[(x,) for x in batches],
+                        note=type(tv).__name__,
+                    )
+                )
         if op in peers.KORNIA:
             try:
                 kornia_aug = peers.KORNIA[op](size, size).to(device)
             except Exception as exc:
                 recorder.skip(op, "kornia", case, f"{type(exc).__name__}: {exc}")
             else:
-                specs.append(dict(common, impl="kornia", semantics="per-sample", nbytes=2 * floats[0].numel() * 4, fn=kornia_aug,
-                                  inputs=[(x,) for x in floats], note=f"{type(kornia_aug).__name__} on float32 (no uint8 path)"))
+                specs.append(
+                    dict(
+                        common,
+                        impl="kornia",
+                        semantics="per-sample",
+                        nbytes=2 * floats[0].numel() * 4,
+                        fn=kornia_aug,
+                        inputs=[(x,) for x in floats],
+                        note=f"{type(kornia_aug).__name__} on float32 (no uint8 path)",
+                    )
+                )
         recorder.measure_group(specs)
 
 
@@ -179,28 +223,57 @@ def run_image_rows(recorder: Recorder, ops: Iterable[str], *, images: int, size:
                 continue
             rng = np.random.default_rng(0)
             common = dict(op=op, semantics="per-image", mode="image", case=case, items=images, nbytes=2 * per_call)
-            specs = [dict(common, impl="effl image", fn=lambda imgs, t=transform, rng=rng: [t(img, rng) for img in imgs], inputs=calls)]
+            specs = [
+                dict(
+                    common,
+                    impl="effl image",
+                    fn=lambda imgs, t=transform, rng=rng: [t(img, rng) for img in imgs],
+                    inputs=calls,
+                )
+            ]
             if op in peers.ALBUMENTATIONS:
                 try:
                     album = peers.ALBUMENTATIONS[op](size, size)
                 except Exception as exc:
                     recorder.skip(op, "albumentations", case, f"{type(exc).__name__}: {exc}")
                 else:
-                    specs.append(dict(common, impl="albumentations", fn=lambda imgs, a=album: [a(image=img)["image"] for img in imgs],
-                                      inputs=calls, note=type(album).__name__))
+                    specs.append(
+                        dict(
+                            common,
+                            impl="albumentations",
+                            fn=lambda imgs, a=album: [a(image=img)["image"] for img in imgs],
+                            inputs=calls,
+                            note=type(album).__name__,
+                        )
+                    )
             if op == "rand_augment":
                 timm_ra = peers.timm_rand_augment(9, 2)
-                specs.append(dict(common, impl="timm PIL rand-m9-n2", fn=lambda imgs, tr=timm_ra: [tr(img) for img in imgs], inputs=pil_calls,
-                                  note="timm.data.auto_augment.rand_augment_transform on PIL images"))
+                specs.append(
+                    dict(
+                        common,
+                        impl="timm PIL rand-m9-n2",
+                        fn=lambda imgs, tr=timm_ra: [tr(img) for img in imgs],
+                        inputs=pil_calls,
+                        note="timm.data.auto_augment.rand_augment_transform on PIL images",
+                    )
+                )
             recorder.measure_group(specs)
     finally:
         torch.set_num_threads(threads)
         cv2.setNumThreads(cv_threads)
 
 
-def run_augment_bench(recorder: Recorder, *, quick: bool, cases: list[dict] | None = None, ops: Iterable[str] | None = None,
-                      image_images: int | None = None, target_case: bool = True) -> None:
-    """``ops``: any registered augmentations (default: the built-ins); each gets the rows of every backend it is registered for."""
+def run_augment_bench(
+    recorder: Recorder,
+    *,
+    quick: bool,
+    cases: list[dict] | None = None,
+    ops: Iterable[str] | None = None,
+    image_images: int | None = None,
+    target_case: bool = True,
+) -> None:
+    """``ops``: any registered augmentations (default: the built-ins); each gets the rows of every backend it is
+    registered for."""
     batch_ops = registered_ops(ops, "batch") if ops is not None else builtin_ops("batch")
     image_ops = registered_ops(ops, "image") if ops is not None else builtin_ops("image")
     for case in cases if cases is not None else augment_cases(quick):

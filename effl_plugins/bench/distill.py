@@ -40,22 +40,47 @@ def run_seed(seed: int, losses: Sequence[str], out: Path, log=print) -> list[dic
     rows = []
     start = time.perf_counter()
     alone = create_strategy("finetune", model=STUDENT, epochs=ALONE_EPOCHS, backbone_lr=LR, **_common(seed)).run(data)
-    rows.append({"seed": seed, "method": "alone", "accuracy": alone["final_accuracy"],
-                 "seconds": round(time.perf_counter() - start, 1)})
+    rows.append(
+        {
+            "seed": seed,
+            "method": "alone",
+            "accuracy": alone["final_accuracy"],
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+    )
     teacher_dir = out / f"teacher-{seed}"
     start = time.perf_counter()
     teacher = create_strategy("finetune", model=TEACHER, epochs=TEACHER_EPOCHS, backbone_lr=LR, **_common(seed))
     taught = teacher.run(data, out_dir=teacher_dir, resume=(teacher_dir / "checkpoint.pt").is_file())
-    rows.append({"seed": seed, "method": "teacher", "accuracy": taught["final_accuracy"],
-                 "seconds": round(time.perf_counter() - start, 1)})
+    rows.append(
+        {
+            "seed": seed,
+            "method": "teacher",
+            "accuracy": taught["final_accuracy"],
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+    )
     log(f"seed {seed}: alone {rows[0]['accuracy']:.4f}, teacher {rows[1]['accuracy']:.4f}")
     for loss in losses:
         start = time.perf_counter()
-        strategy = create_strategy("distill", model=STUDENT, teacher=f"{TEACHER}:{teacher_dir / 'checkpoint.pt'}",
-                                   teacher_epochs=0, loss=loss, epochs=DISTILL_EPOCHS, **_common(seed))
+        strategy = create_strategy(
+            "distill",
+            model=STUDENT,
+            teacher=f"{TEACHER}:{teacher_dir / 'checkpoint.pt'}",
+            teacher_epochs=0,
+            loss=loss,
+            epochs=DISTILL_EPOCHS,
+            **_common(seed),
+        )
         summary = strategy.run(data)
-        rows.append({"seed": seed, "method": loss, "accuracy": summary["final_accuracy"],
-                     "seconds": round(time.perf_counter() - start, 1)})
+        rows.append(
+            {
+                "seed": seed,
+                "method": loss,
+                "accuracy": summary["final_accuracy"],
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+        )
         log(f"seed {seed}: {loss:<20} {summary['final_accuracy']:.4f} ({rows[-1]['seconds']} s)")
     return rows
 
@@ -90,8 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     rows = [row for seed in args.seeds for row in run_seed(seed, losses, out, log=lambda m: print(m, file=sys.stderr))]
-    result = {"student": STUDENT, "teacher": TEACHER, "epochs": {"alone": ALONE_EPOCHS, "teacher": TEACHER_EPOCHS,
-              "distill": DISTILL_EPOCHS}, "seconds": round(time.perf_counter() - start, 1), "rows": rows}
+    result = {
+        "student": STUDENT,
+        "teacher": TEACHER,
+        "epochs": {"alone": ALONE_EPOCHS, "teacher": TEACHER_EPOCHS, "distill": DISTILL_EPOCHS},
+        "seconds": round(time.perf_counter() - start, 1),
+        "rows": rows,
+    }
     (out / "distill.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "distill.md").write_text(table(rows))
     print(table(rows))

@@ -13,7 +13,8 @@ installed, or has no matching op, simply has no row (the run records a skip).
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["TORCHVISION", "KORNIA", "ALBUMENTATIONS", "timm_rand_augment"]
 
@@ -106,7 +107,9 @@ ALBUMENTATIONS: dict[str, Factory] = {
     "rotate": _album("Rotate", limit=30, interpolation=0, border_mode=0),
     "shear": _album("Affine", shear=(-17, 17), interpolation=0),
     "translate": _album("Affine", translate_percent=(-0.2, 0.2), interpolation=0),
-    "affine": _album("Affine", rotate=(-30, 30), translate_percent=(-0.1, 0.1), scale=(0.8, 1.2), shear=(-10, 10), interpolation=0),
+    "affine": _album(
+        "Affine", rotate=(-30, 30), translate_percent=(-0.1, 0.1), scale=(0.8, 1.2), shear=(-10, 10), interpolation=0
+    ),
     "crop": lambda h, w: _a().Compose([_a().PadIfNeeded(h + h // 4, w + w // 4, border_mode=0), _a().RandomCrop(h, w)]),
     "random_resized_crop": lambda h, w: _a().RandomResizedCrop(size=(h, w), p=1.0),
 }
@@ -116,4 +119,6 @@ def timm_rand_augment(magnitude: int = 9, num_ops: int = 2):
     """timm's PIL RandAugment, ``rand-m{M}-n{N}``, with timm's default fill (ImageNet mean)."""
     from timm.data.auto_augment import rand_augment_transform
 
-    return rand_augment_transform(f"rand-m{magnitude}-n{num_ops}", {"translate_const": 100, "img_mean": (124, 116, 104)})
+    return rand_augment_transform(
+        f"rand-m{magnitude}-n{num_ops}", {"translate_const": 100, "img_mean": (124, 116, 104)}
+    )

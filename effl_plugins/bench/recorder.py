@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -30,7 +31,7 @@ class Budget:
     max_runs: int = 100
 
     @classmethod
-    def for_run(cls, quick: bool) -> "Budget":
+    def for_run(cls, quick: bool) -> Budget:
         return cls(warmup=1, min_runs=5, budget_s=0.3, max_runs=30) if quick else cls()
 
 
@@ -70,22 +71,45 @@ class Recorder:
                     traceback.print_exc()
         if not runnable:
             return [None] * len(specs)
-        all_times = time_interleaved([(spec["fn"], spec["inputs"]) for spec in runnable], device=self.device, warmup=max(0, budget.warmup - 1),
-                                     min_runs=budget.min_runs, max_runs=budget.max_runs, budget_s=budget.budget_s)
+        all_times = time_interleaved(
+            [(spec["fn"], spec["inputs"]) for spec in runnable],
+            device=self.device,
+            warmup=max(0, budget.warmup - 1),
+            min_runs=budget.min_runs,
+            max_runs=budget.max_runs,
+            budget_s=budget.budget_s,
+        )
         rows = {id(spec): self._row(spec, times) for spec, times in zip(runnable, all_times)}
         return [rows.get(id(spec)) for spec in specs]
 
     def _row(self, spec: dict[str, Any], times: list[float]) -> dict:
         case = spec["case"]
-        measurement = Measurement(f"{self.doc['bench']}/{spec['op']} [{case_label(case)}]", f"{spec['impl']} ({spec['semantics']}, {spec['mode']})", times)
+        measurement = Measurement(
+            f"{self.doc['bench']}/{spec['op']} [{case_label(case)}]",
+            f"{spec['impl']} ({spec['semantics']}, {spec['mode']})",
+            times,
+        )
         row = {
-            "op": spec["op"], "impl": spec["impl"], "semantics": spec["semantics"], "mode": spec["mode"], "case": dict(case),
-            "case_label": case_label(case), "median_s": measurement.median, "iqr_s": measurement.iqr, "runs": len(times),
-            "items": int(spec["items"]), "bytes": int(spec["nbytes"]),
-            **row_metrics(spec["items"], spec["nbytes"], measurement.median, self.bandwidth), "note": spec.get("note", ""),
+            "op": spec["op"],
+            "impl": spec["impl"],
+            "semantics": spec["semantics"],
+            "mode": spec["mode"],
+            "case": dict(case),
+            "case_label": case_label(case),
+            "median_s": measurement.median,
+            "iqr_s": measurement.iqr,
+            "runs": len(times),
+            "items": int(spec["items"]),
+            "bytes": int(spec["nbytes"]),
+            **row_metrics(spec["items"], spec["nbytes"], measurement.median, self.bandwidth),
+            "note": spec.get("note", ""),
         }
         self.doc["rows"].append(row)
         if self.verbose:
-            print(measurement, f"\n  {row['items_per_s']:.1f} items/s, {row['effective_gbps']:.2f} GB/s, "
-                  f"{100 * row['floor_fraction']:.1f}% of floor", flush=True)
+            print(
+                measurement,
+                f"\n  {row['items_per_s']:.1f} items/s, {row['effective_gbps']:.2f} GB/s, "
+                f"{100 * row['floor_fraction']:.1f}% of floor",
+                flush=True,
+            )
         return row

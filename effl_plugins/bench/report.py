@@ -18,7 +18,12 @@ __all__ = ["targets", "render_markdown", "plot", "write_report"]
 
 def _find(doc: dict, op: str, impl: str, mode: str, **case) -> dict | None:
     for row in doc["rows"]:
-        if row["op"] == op and row["impl"] == impl and row["mode"] == mode and all(row["case"].get(k) == v for k, v in case.items()):
+        if (
+            row["op"] == op
+            and row["impl"] == impl
+            and row["mode"] == mode
+            and all(row["case"].get(k) == v for k, v in case.items())
+        ):
             return row
     return None
 
@@ -38,68 +43,136 @@ def targets(docs: list[dict]) -> list[dict[str, Any]]:
         if doc["bench"] == "augment" and doc["device"] == "cpu":
             case = {"batch": 64, "size": 224, "dtype": "uint8"}
             ours = _find(doc, "rand_augment", "effl", "batch", **case)
-            found.append(_target("CPU batch RandAugment N=2 M=9, 64x3x224x224 uint8 >= 5x kornia", 5.0, ours, _find(doc, "rand_augment", "kornia", "batch", **case)))
-            found.append(_target("CPU batch RandAugment > torchvision v2 per-image loop", 1.0, ours, _find(doc, "rand_augment", "torchvision v2 per-image loop", "batch", **case)))
+            found.append(
+                _target(
+                    "CPU batch RandAugment N=2 M=9, 64x3x224x224 uint8 >= 5x kornia",
+                    5.0,
+                    ours,
+                    _find(doc, "rand_augment", "kornia", "batch", **case),
+                )
+            )
+            found.append(
+                _target(
+                    "CPU batch RandAugment > torchvision v2 per-image loop",
+                    1.0,
+                    ours,
+                    _find(doc, "rand_augment", "torchvision v2 per-image loop", "batch", **case),
+                )
+            )
             image_ours = _find(doc, "rand_augment", "effl image", "image")
-            found.append(_target("CPU image RandAugment >= 1.5x timm PIL rand-m9-n2", 1.5, image_ours, _find(doc, "rand_augment", "timm PIL rand-m9-n2", "image")))
+            found.append(
+                _target(
+                    "CPU image RandAugment >= 1.5x timm PIL rand-m9-n2",
+                    1.5,
+                    image_ours,
+                    _find(doc, "rand_augment", "timm PIL rand-m9-n2", "image"),
+                )
+            )
             for row in doc["rows"]:
                 if row["mode"] == "image" and row["impl"] == "albumentations":
-                    found.append(_target(f"CPU image {row['op']} >= 0.8x albumentations", 0.8, _find(doc, row["op"], "effl image", "image"), row))
+                    found.append(
+                        _target(
+                            f"CPU image {row['op']} >= 0.8x albumentations",
+                            0.8,
+                            _find(doc, row["op"], "effl image", "image"),
+                            row,
+                        )
+                    )
         if doc["bench"] == "data" and doc["device"] == "cpu":
             for row in doc["rows"]:
                 if row["mode"] == "loader" and row["impl"] == "effl":
                     peer = _find(doc, row["op"], "timm", "loader", **row["case"])
-                    found.append(_target(f"CPU loader {row['op']} ({row['case']['workers']} workers) >= 1.3x timm", 1.3, row, peer))
+                    found.append(
+                        _target(
+                            f"CPU loader {row['op']} ({row['case']['workers']} workers) >= 1.3x timm", 1.3, row, peer
+                        )
+                    )
         if doc["bench"] == "loss" and doc["device"] == "cpu":
             case = {"batch": 1024, "classes": 1000, "dtype": "float32"}
-            found.append(_target("CPU KD fwd+bwd B=1024 C=1000 >= 1.5x eager", 1.5, _find(doc, "kd", "effl", "fwd+bwd", **case),
-                                 _find(doc, "kd", "eager reference", "fwd+bwd", **case)))
+            found.append(
+                _target(
+                    "CPU KD fwd+bwd B=1024 C=1000 >= 1.5x eager",
+                    1.5,
+                    _find(doc, "kd", "effl", "fwd+bwd", **case),
+                    _find(doc, "kd", "eager reference", "fwd+bwd", **case),
+                )
+            )
     return found
 
 
 def _table(doc: dict) -> list[str]:
-    lines = ["| op | case | mode | impl | semantics | median | items/s | GB/s | % of floor |", "|---|---|---|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| op | case | mode | impl | semantics | median | items/s | GB/s | % of floor |",
+        "|---|---|---|---|---|---:|---:|---:|---:|",
+    ]
     for row in sorted(doc["rows"], key=lambda r: (r["mode"], r["op"], r["case_label"])):
         median = row["median_s"] * 1e3
-        lines.append(f"| {row['op']} | {row['case_label']} | {row['mode']} | {row['impl']} | {row['semantics']} | {median:.3g} ms | "
-                     f"{row['items_per_s']:.4g} | {row['effective_gbps']:.3g} | {100 * row['floor_fraction']:.2g} |")
+        lines.append(
+            f"| {row['op']} | {row['case_label']} | {row['mode']} | {row['impl']} | {row['semantics']} | "
+            f"{median:.3g} ms | "
+            f"{row['items_per_s']:.4g} | {row['effective_gbps']:.3g} | {100 * row['floor_fraction']:.2g} |"
+        )
     return lines
 
 
 def render_markdown(docs: list[dict], analysis: str = "") -> str:
-    out = ["# Benchmark results", "",
-           "Measured by `effl bench` on the machine named in each section below. Throughput is the median",
-           "of many timed calls over rotating input buffers; *% of floor* = time to copy the row's bytes (read once + write",
-           "once) at the copy bandwidth measured in the same run, divided by the row's time (100% = as fast as a memcpy).",
-           "*Semantics*: per-sample = each image its own random draw; per-batch = one draw for the whole batch; per-image =",
-           "one image at a time (DataLoader-worker style).", ""]
+    out = [
+        "# Benchmark results",
+        "",
+        "Measured by `effl bench` on the machine named in each section below. Throughput is the median",
+        "of many timed calls over rotating input buffers; *% of floor* = time to copy the row's bytes (read "
+        "once + write",
+        "once) at the copy bandwidth measured in the same run, divided by the row's time (100% = as fast as a memcpy).",
+        "*Semantics*: per-sample = each image its own random draw; per-batch = one draw for the whole batch; "
+        "per-image =",
+        "one image at a time (DataLoader-worker style).",
+        "",
+    ]
     devices = {d["device"] for d in docs}
     if "cuda" not in devices:
-        out += ["**No GPU rows**: these results come from runs without CUDA, so the GPU targets (KD within 1.7x of its",
-                "floor and >= 3x eager; RandAugment >= 10x kornia and within 4x of the floor) are not measured here;",
-                "`benchmarks/gpu_check.sh` measures them on a CUDA machine.", ""]
-    found = [t for t in targets(docs) if t["ratio"] is not None]  # a run of chosen components measures some targets only
+        out += [
+            "**No GPU rows**: these results come from runs without CUDA, so the GPU targets (KD within 1.7x of its",
+            "floor and >= 3x eager; RandAugment >= 10x kornia and within 4x of the floor) are not measured here;",
+            "`benchmarks/gpu_check.sh` measures them on a CUDA machine.",
+            "",
+        ]
+    found = [
+        t for t in targets(docs) if t["ratio"] is not None
+    ]  # a run of chosen components measures some targets only
     if found:
         out += ["## Targets", "", "| target | required | measured | met | detail |", "|---|---:|---:|---|---|"]
         for t in found:
             ratio = "-" if t["ratio"] is None else f"{t['ratio']:.2f}x"
-            met = "n/a" if t["met"] is None else ("yes" if t["met"] else f"**no** ({t['ratio'] / t['required']:.2f} of required)")
+            met = (
+                "n/a"
+                if t["met"] is None
+                else ("yes" if t["met"] else f"**no** ({t['ratio'] / t['required']:.2f} of required)")
+            )
             out.append(f"| {t['target']} | {t['required']}x | {ratio} | {met} | {t['detail']} |")
         out.append("")
     if analysis.strip():
         out += [analysis.strip(), ""]
     for doc in docs:
         kind = "quick" if doc["quick"] else "full"
-        out += [f"## {doc['bench']} on {doc['device']} ({doc['device_name']}), torch {doc['torch']}, {kind} run", "",
-                f"{doc['threads']} threads, copy bandwidth {doc['copy_bandwidth_gbps']:.2f} GB/s, started {doc['started']}, "
-                f"{doc['wall_s']:.0f} s. Plot: `{result_path('results', doc, 'png').name}`.{_load(doc)}", ""]
+        out += [
+            f"## {doc['bench']} on {doc['device']} ({doc['device_name']}), torch {doc['torch']}, {kind} run",
+            "",
+            f"{doc['threads']} threads, copy bandwidth {doc['copy_bandwidth_gbps']:.2f} GB/s, started "
+            f"{doc['started']}, "
+            f"{doc['wall_s']:.0f} s. Plot: `{result_path('results', doc, 'png').name}`.{_load(doc)}",
+            "",
+        ]
         out += _table(doc) + [""]
         if doc["bench"] == "data":
             from .data import breakdown_markdown
 
             out += breakdown_markdown(doc)
         if doc["skipped"]:
-            out += ["Skipped:", ""] + [f"- {s['op']} / {s['impl']} [{s['case_label']}]: {s['reason']}" for s in doc["skipped"]] + [""]
+            out += (
+                ["Skipped:", ""]
+                + [f"- {s['op']} / {s['impl']} [{s['case_label']}]: {s['reason']}" for s in doc["skipped"]]
+                + [""]
+            )
     return "\n".join(out)
 
 

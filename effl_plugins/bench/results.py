@@ -19,18 +19,51 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCHEMA", "ROW_FIELDS", "new_document", "validate", "result_path", "write_document", "load_documents", "device_tag"]
+__all__ = [
+    "SCHEMA",
+    "ROW_FIELDS",
+    "new_document",
+    "validate",
+    "result_path",
+    "write_document",
+    "load_documents",
+    "device_tag",
+]
 
 SCHEMA = "effl-bench/1"
 SEMANTICS = ("per-sample", "per-batch", "per-image", "deterministic")
 ROW_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "op": str, "impl": str, "semantics": str, "mode": str, "case": dict, "case_label": str,
-    "median_s": float, "iqr_s": float, "runs": int, "items": int, "bytes": int,
-    "items_per_s": float, "effective_gbps": float, "floor_s": float, "floor_fraction": float, "x_floor": float, "note": str,
+    "op": str,
+    "impl": str,
+    "semantics": str,
+    "mode": str,
+    "case": dict,
+    "case_label": str,
+    "median_s": float,
+    "iqr_s": float,
+    "runs": int,
+    "items": int,
+    "bytes": int,
+    "items_per_s": float,
+    "effective_gbps": float,
+    "floor_s": float,
+    "floor_fraction": float,
+    "x_floor": float,
+    "note": str,
 }
 DOC_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "schema": str, "bench": str, "device": str, "device_name": str, "torch": str, "threads": int, "quick": bool,
-    "copy_bandwidth_gbps": float, "started": str, "wall_s": float, "rows": list, "skipped": list,
+    "schema": str,
+    "bench": str,
+    "device": str,
+    "device_name": str,
+    "torch": str,
+    "threads": int,
+    "quick": bool,
+    "copy_bandwidth_gbps": float,
+    "started": str,
+    "wall_s": float,
+    "rows": list,
+    "skipped": list,
 }
 
 
@@ -47,9 +80,18 @@ def new_document(bench: str, device: str, *, quick: bool, bandwidth: float, star
     else:
         name = platform.processor() or platform.machine()
     return {
-        "schema": SCHEMA, "bench": bench, "device": device_tag(device), "device_name": name,
-        "torch": torch.__version__.split("+")[0], "threads": torch.get_num_threads(), "quick": bool(quick),
-        "copy_bandwidth_gbps": bandwidth / 1e9, "started": started, "wall_s": 0.0, "rows": [], "skipped": [],
+        "schema": SCHEMA,
+        "bench": bench,
+        "device": device_tag(device),
+        "device_name": name,
+        "torch": torch.__version__.split("+")[0],
+        "threads": torch.get_num_threads(),
+        "quick": bool(quick),
+        "copy_bandwidth_gbps": bandwidth / 1e9,
+        "started": started,
+        "wall_s": 0.0,
+        "rows": [],
+        "skipped": [],
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else [],
     }
 
@@ -61,7 +103,9 @@ def _check_fields(obj: dict, fields: dict, where: str) -> None:
         value = obj[key]
         numeric = kind is float and isinstance(value, int) and not isinstance(value, bool)
         if not (isinstance(value, kind) or numeric) or (kind is int and isinstance(value, bool)):
-            raise ValueError(f"{where} field {key!r} must be {getattr(kind, '__name__', kind)}, got {type(value).__name__}")
+            raise ValueError(
+                f"{where} field {key!r} must be {getattr(kind, '__name__', kind)}, got {type(value).__name__}"
+            )
 
 
 def validate(doc: dict[str, Any]) -> dict[str, Any]:

@@ -6,8 +6,9 @@ import dataclasses
 import datetime
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["run_bench", "BENCHES", "default_out_dir"]
 
@@ -33,10 +34,19 @@ def _runner(bench: str) -> Callable[..., None]:
     return run_loss_bench
 
 
-def run_bench(bench: str, *, quick: bool = False, device: str = "cpu", out_dir: str | Path | None = None,
-              threads: int | None = None, verbose: bool = True, row_seconds: float | None = None,
-              **case_options: Any) -> Path:
-    """Run ``bench`` ("augment", "loss" or "data") and write ``<out>/<bench>-<device>-torch<ver>.json``; returns its path.
+def run_bench(
+    bench: str,
+    *,
+    quick: bool = False,
+    device: str = "cpu",
+    out_dir: str | Path | None = None,
+    threads: int | None = None,
+    verbose: bool = True,
+    row_seconds: float | None = None,
+    **case_options: Any,
+) -> Path:
+    """Run ``bench`` ("augment", "loss" or "data") and write ``<out>/<bench>-<device>-torch<ver>.json``; returns
+    its path.
 
     ``case_options`` go to the bench (``cases=``, ``ops=``/``losses=``) to run a chosen subset; ``row_seconds``
     replaces the timing budget of each row (1 s, ``quick``: 0.3 s).
@@ -59,7 +69,11 @@ def run_bench(bench: str, *, quick: bool = False, device: str = "cpu", out_dir: 
     bandwidth = copy_bandwidth(device, budget_s=0.3 if quick else 1.0)
     doc = new_document(bench, device, quick=quick, bandwidth=bandwidth, started=started)
     if verbose:
-        print(f"[{bench}] {doc['device_name']} torch {doc['torch']}, {doc['threads']} threads, copy bandwidth {bandwidth / 1e9:.2f} GB/s", flush=True)
+        print(
+            f"[{bench}] {doc['device_name']} torch {doc['torch']}, {doc['threads']} threads, copy bandwidth "
+            f"{bandwidth / 1e9:.2f} GB/s",
+            flush=True,
+        )
     budget = Budget.for_run(quick)
     if row_seconds is not None:
         budget = dataclasses.replace(budget, budget_s=float(row_seconds))

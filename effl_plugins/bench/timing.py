@@ -17,12 +17,23 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
-__all__ = ["Measurement", "time_calls", "time_interleaved", "rotation_count", "copy_bandwidth", "floor_seconds", "floor_fraction", "row_metrics", "cache_bytes"]
+__all__ = [
+    "Measurement",
+    "time_calls",
+    "time_interleaved",
+    "rotation_count",
+    "copy_bandwidth",
+    "floor_seconds",
+    "floor_fraction",
+    "row_metrics",
+    "cache_bytes",
+]
 
 
 def cache_bytes(device: torch.device | str) -> int:
@@ -67,8 +78,10 @@ class Measurement:
 
     def __str__(self) -> str:
         unit, scale = ("ms", 1e3) if self.median >= 1e-3 else ("us", 1e6)
-        return (f"<Measurement> {self.label}\n  {self.description}\n  Median: {self.median * scale:.3f} {unit}\n"
-                f"  IQR:    {self.iqr * scale:.3f} {unit}\n  {len(self.times)} measurements, 1 call each")
+        return (
+            f"<Measurement> {self.label}\n  {self.description}\n  Median: {self.median * scale:.3f} {unit}\n"
+            f"  IQR:    {self.iqr * scale:.3f} {unit}\n  {len(self.times)} measurements, 1 call each"
+        )
 
 
 def _synchronize(device: torch.device) -> None:
@@ -76,8 +89,16 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_calls(fn: Callable[..., Any], inputs: Sequence[tuple], *, device: torch.device | str = "cpu", warmup: int = 2,
-               min_runs: int = 5, max_runs: int = 100, budget_s: float = 1.0) -> list[float]:
+def time_calls(
+    fn: Callable[..., Any],
+    inputs: Sequence[tuple],
+    *,
+    device: torch.device | str = "cpu",
+    warmup: int = 2,
+    min_runs: int = 5,
+    max_runs: int = 100,
+    budget_s: float = 1.0,
+) -> list[float]:
     """Seconds per call of ``fn(*inputs[i % len(inputs)])``: ``warmup`` untimed calls, then at least
     ``min_runs`` timed ones, more while the budget lasts (CUDA events on CUDA)."""
     device = torch.device(device)
@@ -104,8 +125,15 @@ def time_calls(fn: Callable[..., Any], inputs: Sequence[tuple], *, device: torch
     return times
 
 
-def time_interleaved(candidates: Sequence[tuple[Callable[..., Any], Sequence[tuple]]], *, device: torch.device | str = "cpu",
-                     warmup: int = 2, min_runs: int = 5, max_runs: int = 100, budget_s: float = 1.0) -> list[list[float]]:
+def time_interleaved(
+    candidates: Sequence[tuple[Callable[..., Any], Sequence[tuple]]],
+    *,
+    device: torch.device | str = "cpu",
+    warmup: int = 2,
+    min_runs: int = 5,
+    max_runs: int = 100,
+    budget_s: float = 1.0,
+) -> list[list[float]]:
     """Time several ``(fn, inputs)`` candidates round-robin, one call each per round, so that
     load from other processes falls on all of them alike and their ratio stays meaningful.
     Returns one list of seconds per candidate; rounds continue while ``budget_s`` per candidate lasts."""
@@ -119,7 +147,7 @@ def time_interleaved(candidates: Sequence[tuple[Callable[..., Any], Sequence[tup
     rounds = 0
     while rounds < max_runs and (rounds < min_runs or time.perf_counter() - start < total_budget):
         for times, (fn, inputs) in zip(runs, candidates):
-            shifted = list(inputs[rounds % len(inputs):]) + list(inputs[: rounds % len(inputs)])
+            shifted = list(inputs[rounds % len(inputs) :]) + list(inputs[: rounds % len(inputs)])
             times.extend(time_calls(fn, shifted, device=device, warmup=0, min_runs=1, max_runs=1, budget_s=0.0))
         rounds += 1
     return runs
@@ -130,8 +158,13 @@ def copy_bandwidth(device: torch.device | str = "cpu", nbytes: int | None = None
     (one read, one write). Buffers are 4x the last-level cache unless ``nbytes`` says otherwise."""
     device = torch.device(device)
     nbytes = nbytes or max(4 * cache_bytes(device), 64 << 20)
-    pairs = [(torch.empty(nbytes, dtype=torch.uint8, device=device).fill_(i), torch.empty(nbytes, dtype=torch.uint8, device=device))
-             for i in range(2)]
+    pairs = [
+        (
+            torch.empty(nbytes, dtype=torch.uint8, device=device).fill_(i),
+            torch.empty(nbytes, dtype=torch.uint8, device=device),
+        )
+        for i in range(2)
+    ]
     times = time_calls(lambda src, dst: dst.copy_(src), pairs, device=device, warmup=2, min_runs=5, budget_s=budget_s)
     return 2 * nbytes / statistics.median(times)
 

@@ -29,8 +29,9 @@ def _checkpoint_record(path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable or unsafe file
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r} as weights only: {type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0]}") from None
+        raise CheckpointError(
+            f"cannot read checkpoint {str(path)!r} as weights only: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        ) from None
     return state if isinstance(state, dict) else {}
 
 

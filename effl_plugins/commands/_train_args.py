@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = [
     "TRAINING_DESTS",
@@ -34,14 +35,53 @@ _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 #: The argparse dests (and the engine's setting names), in the order ``add_training_args`` adds them.
 TRAINING_DESTS = (
-    "opt", "opt_eps", "momentum", "weight_decay", "clip_grad",
-    "sched", "epochs", "lr", "warmup_epochs", "warmup_lr", "min_lr",
-    "batch_size", "grad_accum_steps", "amp", "model_ema", "model_ema_decay", "drop", "drop_path", "smoothing",
-    "pretrained", "channels_last", "workers", "pin_mem", "device", "seed",
-    "img_size", "mean", "std", "interpolation", "crop_pct", "scale", "ratio", "hflip",
-    "aug", "image_aug", "mixup", "cutmix", "cutmix_minmax", "mixup_prob", "mixup_switch_prob", "mixup_mode",
-    "strategy", "strategy_arg",
-    "out", "resume", "resume_override", "overwrite",
+    "opt",
+    "opt_eps",
+    "momentum",
+    "weight_decay",
+    "clip_grad",
+    "sched",
+    "epochs",
+    "lr",
+    "warmup_epochs",
+    "warmup_lr",
+    "min_lr",
+    "batch_size",
+    "grad_accum_steps",
+    "amp",
+    "model_ema",
+    "model_ema_decay",
+    "drop",
+    "drop_path",
+    "smoothing",
+    "pretrained",
+    "channels_last",
+    "workers",
+    "pin_mem",
+    "device",
+    "seed",
+    "img_size",
+    "mean",
+    "std",
+    "interpolation",
+    "crop_pct",
+    "scale",
+    "ratio",
+    "hflip",
+    "aug",
+    "image_aug",
+    "mixup",
+    "cutmix",
+    "cutmix_minmax",
+    "mixup_prob",
+    "mixup_switch_prob",
+    "mixup_mode",
+    "strategy",
+    "strategy_arg",
+    "out",
+    "resume",
+    "resume_override",
+    "overwrite",
 )
 
 
@@ -52,14 +92,17 @@ def _number(kind: type, text: str) -> float:
     try:
         value = kind(text)
     except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
+        ) from None
     if kind is float and not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
 
 
-def _ranged(kind: type, low: float | None = None, high: float | None = None, *, open_low: bool = False,
-            open_high: bool = False) -> Callable[[str], Any]:
+def _ranged(
+    kind: type, low: float | None = None, high: float | None = None, *, open_low: bool = False, open_high: bool = False
+) -> Callable[[str], Any]:
     """An argparse type: a finite ``kind`` within ``[low, high]`` (ends open when asked)."""
     left, right = "(" if open_low else "[", ")" if open_high else "]"
     allowed = f"in {left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
@@ -168,100 +211,226 @@ def add_training_args(parser: argparse.ArgumentParser, **defaults: Any) -> argpa
 
 def _optimizer_args(group) -> None:
     group.add_argument("--opt", default="adamw", metavar="OPTIMIZER", help="timm optimizer name (default: adamw)")
-    group.add_argument("--opt-eps", type=positive_float, default=None, metavar="EPSILON",
-                       help="optimizer epsilon (default: the optimizer's)")
+    group.add_argument(
+        "--opt-eps",
+        type=positive_float,
+        default=None,
+        metavar="EPSILON",
+        help="optimizer epsilon (default: the optimizer's)",
+    )
     group.add_argument("--momentum", type=probability, default=0.9, metavar="M", help="SGD momentum (default: 0.9)")
     group.add_argument("--weight-decay", type=non_negative_float, default=2e-5, help="weight decay (default: 2e-5)")
-    group.add_argument("--clip-grad", type=positive_float, default=None, metavar="NORM",
-                       help="clip the gradient norm to NORM (default: no clipping)")
+    group.add_argument(
+        "--clip-grad",
+        type=positive_float,
+        default=None,
+        metavar="NORM",
+        help="clip the gradient norm to NORM (default: no clipping)",
+    )
 
 
 def _schedule_args(group) -> None:
     group.add_argument("--sched", choices=SCHEDULERS, default="cosine", help="LR scheduler (default: cosine)")
     group.add_argument("--epochs", type=positive_int, default=300, metavar="N", help="epochs to train (default: 300)")
-    group.add_argument("--lr", type=positive_float, default=None, metavar="LR",
-                       help="learning rate (default: the strategy's)")
-    group.add_argument("--warmup-epochs", type=non_negative_int, default=5, metavar="N",
-                       help="epochs of linear warm-up from --warmup-lr (default: 5)")
-    group.add_argument("--warmup-lr", type=non_negative_float, default=1e-5, metavar="LR",
-                       help="learning rate at the start of warm-up (default: 1e-5)")
-    group.add_argument("--min-lr", type=non_negative_float, default=0.0, metavar="LR",
-                       help="lower bound of cyclic schedules (default: 0)")
+    group.add_argument(
+        "--lr", type=positive_float, default=None, metavar="LR", help="learning rate (default: the strategy's)"
+    )
+    group.add_argument(
+        "--warmup-epochs",
+        type=non_negative_int,
+        default=5,
+        metavar="N",
+        help="epochs of linear warm-up from --warmup-lr (default: 5)",
+    )
+    group.add_argument(
+        "--warmup-lr",
+        type=non_negative_float,
+        default=1e-5,
+        metavar="LR",
+        help="learning rate at the start of warm-up (default: 1e-5)",
+    )
+    group.add_argument(
+        "--min-lr",
+        type=non_negative_float,
+        default=0.0,
+        metavar="LR",
+        help="lower bound of cyclic schedules (default: 0)",
+    )
 
 
 def _training_args(group) -> None:
-    group.add_argument("-b", "--batch-size", type=positive_int, default=128, metavar="N",
-                       help="batch size per process (default: 128)")
-    group.add_argument("--grad-accum-steps", type=positive_int, default=1, metavar="N",
-                       help="batches per optimizer step (default: 1)")
-    group.add_argument("--amp", nargs="?", const="auto", choices=AMP_MODES, default="off",
-                       help="mixed precision: auto (bf16 where supported, else fp16 on CUDA, off on CPU), bf16, fp16 "
-                            "or off; a bare --amp means auto (default: off)")
+    group.add_argument(
+        "-b", "--batch-size", type=positive_int, default=128, metavar="N", help="batch size per process (default: 128)"
+    )
+    group.add_argument(
+        "--grad-accum-steps", type=positive_int, default=1, metavar="N", help="batches per optimizer step (default: 1)"
+    )
+    group.add_argument(
+        "--amp",
+        nargs="?",
+        const="auto",
+        choices=AMP_MODES,
+        default="off",
+        help="mixed precision: auto (bf16 where supported, else fp16 on CUDA, off on CPU), bf16, fp16 "
+        "or off; a bare --amp means auto (default: off)",
+    )
     group.add_argument("--model-ema", action="store_true", help="keep an exponential moving average of the weights")
-    group.add_argument("--model-ema-decay", type=unit_interval, default=0.9998, metavar="DECAY",
-                       help="EMA decay (default: 0.9998)")
+    group.add_argument(
+        "--model-ema-decay", type=unit_interval, default=0.9998, metavar="DECAY", help="EMA decay (default: 0.9998)"
+    )
     group.add_argument("--drop", type=fraction, default=0.0, metavar="PCT", help="dropout rate (default: 0)")
-    group.add_argument("--drop-path", type=fraction, default=None, metavar="PCT",
-                       help="drop-path (stochastic depth) rate (default: the model's)")
+    group.add_argument(
+        "--drop-path",
+        type=fraction,
+        default=None,
+        metavar="PCT",
+        help="drop-path (stochastic depth) rate (default: the model's)",
+    )
     group.add_argument("--smoothing", type=fraction, default=0.1, help="label smoothing (default: 0.1)")
     group.add_argument("--pretrained", action="store_true", help="start from the model's pretrained weights")
     group.add_argument("--channels-last", action="store_true", help="channels-last memory layout")
-    group.add_argument("-j", "--workers", type=non_negative_int, default=4, metavar="N",
-                       help="DataLoader worker processes (default: 4)")
+    group.add_argument(
+        "-j",
+        "--workers",
+        type=non_negative_int,
+        default=4,
+        metavar="N",
+        help="DataLoader worker processes (default: 4)",
+    )
     group.add_argument("--pin-mem", action="store_true", help="pin DataLoader memory (faster copies to CUDA)")
-    group.add_argument("--device", type=device_name, default="auto",
-                       help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N or mps (default: auto)")
+    group.add_argument(
+        "--device",
+        type=device_name,
+        default="auto",
+        help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N or mps (default: auto)",
+    )
     group.add_argument("--seed", type=non_negative_int, default=42, help="random seed (default: 42)")
 
 
 def _data_args(group) -> None:
     group.add_argument("--img-size", type=positive_int, default=None, metavar="PX", help="input image size")
-    group.add_argument("--mean", type=finite_float, nargs="+", action=_PerChannel, default=None, metavar="MEAN",
-                       help="normalisation mean, 1 or 3 values")
-    group.add_argument("--std", type=positive_float, nargs="+", action=_PerChannel, default=None, metavar="STD",
-                       help="normalisation std, 1 or 3 values")
+    group.add_argument(
+        "--mean",
+        type=finite_float,
+        nargs="+",
+        action=_PerChannel,
+        default=None,
+        metavar="MEAN",
+        help="normalisation mean, 1 or 3 values",
+    )
+    group.add_argument(
+        "--std",
+        type=positive_float,
+        nargs="+",
+        action=_PerChannel,
+        default=None,
+        metavar="STD",
+        help="normalisation std, 1 or 3 values",
+    )
     group.add_argument("--interpolation", choices=INTERPOLATIONS, default=None, help="resize interpolation")
-    group.add_argument("--crop-pct", type=unit_interval, default=None, metavar="PCT",
-                       help="eval centre-crop fraction")
-    group.add_argument("--scale", type=unit_interval, action=_Pair, default=(0.08, 1.0), metavar=("LOW", "HIGH"),
-                       help="random-resized-crop area fraction (default: 0.08 1.0)")
-    group.add_argument("--ratio", type=positive_float, action=_Pair, default=(3 / 4, 4 / 3), metavar=("LOW", "HIGH"),
-                       help="random-resized-crop aspect ratio (default: 0.75 1.333)")
-    group.add_argument("--hflip", type=probability, default=0.5, metavar="P",
-                       help="horizontal flip probability (default: 0.5)")
+    group.add_argument("--crop-pct", type=unit_interval, default=None, metavar="PCT", help="eval centre-crop fraction")
+    group.add_argument(
+        "--scale",
+        type=unit_interval,
+        action=_Pair,
+        default=(0.08, 1.0),
+        metavar=("LOW", "HIGH"),
+        help="random-resized-crop area fraction (default: 0.08 1.0)",
+    )
+    group.add_argument(
+        "--ratio",
+        type=positive_float,
+        action=_Pair,
+        default=(3 / 4, 4 / 3),
+        metavar=("LOW", "HIGH"),
+        help="random-resized-crop aspect ratio (default: 0.75 1.333)",
+    )
+    group.add_argument(
+        "--hflip", type=probability, default=0.5, metavar="P", help="horizontal flip probability (default: 0.5)"
+    )
 
 
 def _augmentation_args(group) -> None:
-    group.add_argument("--aug", type=spec_string, default=None, metavar="SPEC",
-                       help="batch augmentation on the device: a timm string (rand-m9-n2-mstd0.5, trivial) or "
-                            "registered names with arguments joined by '+' (\"brightness(max_delta=0.2)+flip\")")
-    group.add_argument("--image-aug", type=spec_string, default=None, metavar="SPEC",
-                       help="per-image augmentation in the DataLoader workers (same SPEC syntax)")
-    group.add_argument("--mixup", type=non_negative_float, default=0.0, metavar="ALPHA",
-                       help="mixup alpha, enabled when > 0 (default: 0)")
-    group.add_argument("--cutmix", type=non_negative_float, default=0.0, metavar="ALPHA",
-                       help="cutmix alpha, enabled when > 0 (default: 0)")
-    group.add_argument("--cutmix-minmax", type=unit_interval, action=_Pair, strict=True, default=None,
-                       metavar=("MIN", "MAX"), help="cutmix box ratio range; overrides --cutmix and enables it")
-    group.add_argument("--mixup-prob", type=probability, default=1.0, metavar="P",
-                       help="probability of mixing a batch when mixup or cutmix is on (default: 1)")
-    group.add_argument("--mixup-switch-prob", type=probability, default=0.5, metavar="P",
-                       help="probability of cutmix instead of mixup when both are on (default: 0.5)")
-    group.add_argument("--mixup-mode", choices=MIXUP_MODES, default="batch",
-                       help="mixing parameters per batch, pair or element (default: batch)")
+    group.add_argument(
+        "--aug",
+        type=spec_string,
+        default=None,
+        metavar="SPEC",
+        help="batch augmentation on the device: a timm string (rand-m9-n2-mstd0.5, trivial) or "
+        "registered names with arguments joined by '+' (\"brightness(max_delta=0.2)+flip\")",
+    )
+    group.add_argument(
+        "--image-aug",
+        type=spec_string,
+        default=None,
+        metavar="SPEC",
+        help="per-image augmentation in the DataLoader workers (same SPEC syntax)",
+    )
+    group.add_argument(
+        "--mixup",
+        type=non_negative_float,
+        default=0.0,
+        metavar="ALPHA",
+        help="mixup alpha, enabled when > 0 (default: 0)",
+    )
+    group.add_argument(
+        "--cutmix",
+        type=non_negative_float,
+        default=0.0,
+        metavar="ALPHA",
+        help="cutmix alpha, enabled when > 0 (default: 0)",
+    )
+    group.add_argument(
+        "--cutmix-minmax",
+        type=unit_interval,
+        action=_Pair,
+        strict=True,
+        default=None,
+        metavar=("MIN", "MAX"),
+        help="cutmix box ratio range; overrides --cutmix and enables it",
+    )
+    group.add_argument(
+        "--mixup-prob",
+        type=probability,
+        default=1.0,
+        metavar="P",
+        help="probability of mixing a batch when mixup or cutmix is on (default: 1)",
+    )
+    group.add_argument(
+        "--mixup-switch-prob",
+        type=probability,
+        default=0.5,
+        metavar="P",
+        help="probability of cutmix instead of mixup when both are on (default: 0.5)",
+    )
+    group.add_argument(
+        "--mixup-mode",
+        choices=MIXUP_MODES,
+        default="batch",
+        help="mixing parameters per batch, pair or element (default: batch)",
+    )
 
 
 def _strategy_args(group) -> None:
     group.add_argument("--strategy", default=None, metavar="NAME", help="registered strategy (effl list strategies)")
-    group.add_argument("--strategy-arg", type=kv_pair, action="append", default=[], metavar="K=V",
-                       help="strategy keyword argument, V a Python literal or a string (repeatable; the last wins)")
+    group.add_argument(
+        "--strategy-arg",
+        type=kv_pair,
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="strategy keyword argument, V a Python literal or a string (repeatable; the last wins)",
+    )
 
 
 def _run_args(group) -> None:
     group.add_argument("--out", default=None, metavar="DIR", help="run directory: checkpoints, metrics, summary")
     group.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    group.add_argument("--resume-override", action="store_true",
-                       help="with --resume: accept settings that differ from the checkpoint's (the command line wins)")
+    group.add_argument(
+        "--resume-override",
+        action="store_true",
+        help="with --resume: accept settings that differ from the checkpoint's (the command line wins)",
+    )
     group.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
 
 

@@ -44,9 +44,15 @@ def resolve_model_data_config(spec: str, settings: dict[str, Any]):
             model = timm.create_model(name, pretrained=False)
     except Exception:  # noqa: BLE001 - a model that cannot initialise on the meta device
         model = timm.create_model(name, pretrained=False)
-    return resolve_data_config(model=model, saved=saved_data_config(spec), img_size=settings.get("img_size"),
-                               mean=settings.get("mean"), std=settings.get("std"),
-                               interpolation=settings.get("interpolation"), crop_pct=settings.get("crop_pct"))
+    return resolve_data_config(
+        model=model,
+        saved=saved_data_config(spec),
+        img_size=settings.get("img_size"),
+        mean=settings.get("mean"),
+        std=settings.get("std"),
+        interpolation=settings.get("interpolation"),
+        crop_pct=settings.get("crop_pct"),
+    )
 
 
 @contextlib.contextmanager
@@ -66,17 +72,29 @@ def run_record(settings: dict[str, Any], command: str) -> dict[str, Any]:
     import effl_plugins as ep
 
     plugins = sorted({f"{i.distribution} {i.version or ''}".strip() for i in ep.plugin_info() if i.distribution})
-    return {"command": command, **{k: v for k, v in settings.items() if k != "config"},
-            "versions": {"effl-plugins": ep.__version__, "torch": torch.__version__, "timm": timm.__version__},
-            "plugins": plugins}
+    return {
+        "command": command,
+        **{k: v for k, v in settings.items() if k != "config"},
+        "versions": {"effl-plugins": ep.__version__, "torch": torch.__version__, "timm": timm.__version__},
+        "plugins": plugins,
+    }
 
 
 def _is_main_rank() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def run_strategy(args: argparse.Namespace, *, command: str, strategy: str, model: str, strategy_kwargs: dict[str, Any],
-                 data: str, unlabeled: str | None = None, num_labeled: int = 100) -> int:
+def run_strategy(
+    args: argparse.Namespace,
+    *,
+    command: str,
+    strategy: str,
+    model: str,
+    strategy_kwargs: dict[str, Any],
+    data: str,
+    unlabeled: str | None = None,
+    num_labeled: int = 100,
+) -> int:
     """Build and run ``strategy`` for ``command``; see the module docstring for the order of checks."""
     from ..lock import exclusive_lock
     from ..train.rundir import check_run_directory
@@ -127,8 +145,9 @@ def _build_strategy(name: str, model: str, settings: dict[str, Any], extra: dict
     options = {k: settings[k] for k in MODEL_KEYS if settings.get(k) is not None}
     kwargs = {"model": model, **engine, **options, **extra, **settings.get("strategy_arg", {})}
     factory = get_manager().registry("strategies").get(name).factory
-    check_kwargs(factory, {k: v for k, v in kwargs.items() if k not in engine and k not in options}, family="strategy",
-                 name=name)
+    check_kwargs(
+        factory, {k: v for k, v in kwargs.items() if k not in engine and k not in options}, family="strategy", name=name
+    )
     return create_strategy(name, **kwargs)
 
 
@@ -136,9 +155,17 @@ def _build_data(spec: str, config, settings: dict[str, Any], unlabeled: str | No
     from ..data import build_data
     from ..train.specs import image_augmentation
 
-    bundle = build_data(spec, config, unlabeled=unlabeled, num_labeled=num_labeled, scale=settings["scale"],
-                        ratio=settings["ratio"], hflip=settings["hflip"],
-                        image_aug=image_augmentation(settings.get("image_aug")), seed=settings["seed"])
+    bundle = build_data(
+        spec,
+        config,
+        unlabeled=unlabeled,
+        num_labeled=num_labeled,
+        scale=settings["scale"],
+        ratio=settings["ratio"],
+        hflip=settings["hflip"],
+        image_aug=image_augmentation(settings.get("image_aug")),
+        seed=settings["seed"],
+    )
     for dataset in (bundle.labeled, bundle.test, bundle.unlabeled):
         for path, reason in getattr(dataset, "skipped", []) or []:
             print(f"skipped {path}: {reason}", file=sys.stderr)

@@ -19,10 +19,15 @@ GAP = 2
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("augment", help="look at augmentations", description=__doc__)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    preview = actions.add_parser("preview", help="write a 4x4 grid of a photo under 16 random draws", description=__doc__)
+    preview = actions.add_parser(
+        "preview", help="write a 4x4 grid of a photo under 16 random draws", description=__doc__
+    )
     preview.add_argument("name", help="registered augmentation name (see `effl list augmentations`)")
     preview.add_argument(
-        "--param", action="append", default=[], metavar="K=V",
+        "--param",
+        action="append",
+        default=[],
+        metavar="K=V",
         help="constructor argument; V is a Python literal (0.5, False, [1, 2]), else a string (repeatable)",
     )
     preview.add_argument("--backend", choices=("batch", "image"), default="batch")
@@ -45,7 +50,8 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 
 
 def sample_photos(size: int):
-    """Both scikit-learn sample photos (china, flower), centre-cropped square and resized: uint8 ``[2, size, size, 3]`` RGB."""
+    """Both scikit-learn sample photos (china, flower), centre-cropped square and resized: uint8 ``[2, size, size,
+    3]`` RGB."""
     import cv2
     import numpy as np
     from sklearn.datasets import load_sample_images
@@ -89,7 +95,9 @@ def draw_tiles(name: str, params: dict[str, Any], backend: str, seed: int, size:
             targets = None
         out, _ = aug(images, targets, generator=torch.Generator().manual_seed(seed))
         tiles = list(out.permute(0, 2, 3, 1).contiguous().numpy())
-    return np.stack([t if t.shape[:2] == (size, size) else cv2.resize(t, (size, size), interpolation=cv2.INTER_AREA) for t in tiles])
+    return np.stack(
+        [t if t.shape[:2] == (size, size) else cv2.resize(t, (size, size), interpolation=cv2.INTER_AREA) for t in tiles]
+    )
 
 
 def grid_image(tiles):
@@ -124,5 +132,8 @@ def run(args) -> int:
     tiles = draw_tiles(args.name, parse_params(args.param), args.backend, args.seed, args.size, args.photo)
     grid = grid_image(tiles)
     write_png(args.out, grid)
-    print(f"wrote {args.out} ({grid.shape[1]}x{grid.shape[0]}, {GRID * GRID} draws of {args.name!r}, backend={args.backend})")
+    print(
+        f"wrote {args.out} ({grid.shape[1]}x{grid.shape[0]}, {GRID * GRID} draws of {args.name!r}, "
+        f"backend={args.backend})"
+    )
     return 0

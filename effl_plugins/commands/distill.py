@@ -16,15 +16,23 @@ from ._train_args import add_training_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("distill", help="knowledge distillation from a frozen teacher", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "distill",
+        help="knowledge distillation from a frozen teacher",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--data", required=True, help="'digits' (embedded) or a dataset root with train/ and val/")
     parser.add_argument("--teacher", required=True, help="timm model NAME or NAME:CHECKPOINT")
     parser.add_argument("--student", required=True, help="timm model NAME (or NAME:CHECKPOINT)")
     parser.add_argument("--loss", default="kd", help="registered loss name (effl list losses)")
-    parser.add_argument("--loss-arg", action="append", default=[], metavar="K=V", help="loss keyword argument (repeatable)")
+    parser.add_argument(
+        "--loss-arg", action="append", default=[], metavar="K=V", help="loss keyword argument (repeatable)"
+    )
     parser.add_argument("--teacher-epochs", type=int, default=None, metavar="N")
-    parser.add_argument("--unlabeled", metavar="DIR", help="unlabeled images the teacher also teaches on (digits: its own)")
+    parser.add_argument(
+        "--unlabeled", metavar="DIR", help="unlabeled images the teacher also teaches on (digits: its own)"
+    )
     add_training_args(parser, strategy="distill")
     return parser
 
@@ -37,5 +45,12 @@ def run(args) -> int:
     loss_args = parse_kv(args.loss_arg, option="--loss-arg")
     check_kwargs(get_manager().registry("losses").get(args.loss).factory, loss_args, family="loss", name=args.loss)
     kwargs = {"teacher": args.teacher, "loss": args.loss, "loss_args": loss_args, "teacher_epochs": args.teacher_epochs}
-    return run_strategy(args, command="distill", strategy=args.strategy, model=args.student, strategy_kwargs=kwargs,
-                        data=args.data, unlabeled=args.unlabeled)
+    return run_strategy(
+        args,
+        command="distill",
+        strategy=args.strategy,
+        model=args.student,
+        strategy_kwargs=kwargs,
+        data=args.data,
+        unlabeled=args.unlabeled,
+    )

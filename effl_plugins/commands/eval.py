@@ -14,12 +14,15 @@ from ._train_args import device_name, non_negative_int, positive_int
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("eval", help="evaluate a trained model: accuracy, per class, confusion matrix",
-                                   description=__doc__)
+    parser = subparsers.add_parser(
+        "eval", help="evaluate a trained model: accuracy, per class, confusion matrix", description=__doc__
+    )
     parser.add_argument("--model", required=True, metavar="NAME:CKPT", help="timm model name and checkpoint file")
     parser.add_argument("--data", required=True, metavar="digits|PATH", help="'digits' or a dataset root")
     parser.add_argument("--split", choices=("val", "train"), default="val", help="the split to score (default val)")
-    parser.add_argument("--out", default="effl-eval", metavar="DIR", help="where the confusion matrix goes (./effl-eval)")
+    parser.add_argument(
+        "--out", default="effl-eval", metavar="DIR", help="where the confusion matrix goes (./effl-eval)"
+    )
     parser.add_argument("-b", "--batch-size", type=positive_int, default=128, metavar="N")
     parser.add_argument("-j", "--workers", type=non_negative_int, default=min(4, os.cpu_count() or 1), metavar="N")
     parser.add_argument("--device", type=device_name, default="auto")
@@ -77,14 +80,25 @@ def run(args) -> int:
     names = trained.class_names
     if bundle.num_classes != len(names):
         raise ValueError(f"--data {args.data!r} has {bundle.num_classes} classes, the model {len(names)}")
-    matrix, top5 = confusion_matrix(trained.model, trained.model_input, dataset, len(names), device, args.batch_size,
-                                    args.workers)
+    matrix, top5 = confusion_matrix(
+        trained.model, trained.model_input, dataset, len(names), device, args.batch_size, args.workers
+    )
     total = int(matrix.sum())
-    per_class = {name: (int(matrix[i, i]) / int(matrix[i].sum()) if int(matrix[i].sum()) else None)
-                 for i, name in enumerate(names)}
-    report = {"model": args.model, "data": args.data, "split": args.split, "images": total,
-              "top1": int(matrix.diag().sum()) / max(total, 1), "top5": top5 / max(total, 1),
-              "per_class": per_class, "class_names": names, "confusion": matrix.tolist()}
+    per_class = {
+        name: (int(matrix[i, i]) / int(matrix[i].sum()) if int(matrix[i].sum()) else None)
+        for i, name in enumerate(names)
+    }
+    report = {
+        "model": args.model,
+        "data": args.data,
+        "split": args.split,
+        "images": total,
+        "top1": int(matrix.diag().sum()) / max(total, 1),
+        "top5": top5 / max(total, 1),
+        "per_class": per_class,
+        "class_names": names,
+        "confusion": matrix.tolist(),
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "confusion.json", json.dumps(report, indent=2) + "\n")

@@ -14,8 +14,12 @@ from ._train_args import add_training_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("finetune", help="transfer learning: linear probe, full fine-tuning, any strategy",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "finetune",
+        help="transfer learning: linear probe, full fine-tuning, any strategy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--data", required=True, help="'digits' (embedded) or a dataset root with train/ and val/")
     parser.add_argument("--model", required=True, help="timm model NAME or NAME:CHECKPOINT")
     add_training_args(parser, strategy="finetune")
@@ -25,5 +29,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     from ._training import run_strategy
 
-    return run_strategy(args, command="finetune", strategy=args.strategy, model=args.model, strategy_kwargs={},
-                        data=args.data)
+    return run_strategy(
+        args, command="finetune", strategy=args.strategy, model=args.model, strategy_kwargs={}, data=args.data
+    )

@@ -31,8 +31,11 @@ def arguments_of(factory: Any) -> list[dict[str, Any]]:
 
     arguments, _ = signature_arguments(factory)
     return [
-        {"name": name, "required": default is inspect.Parameter.empty,
-         "default": None if default is inspect.Parameter.empty else repr(default)}
+        {
+            "name": name,
+            "required": default is inspect.Parameter.empty,
+            "default": None if default is inspect.Parameter.empty else repr(default),
+        }
         for name, default in arguments.items()
     ]
 
@@ -47,11 +50,13 @@ def describe(family: str, name: str) -> dict[str, Any]:
     variants = []
     for backend in info["backends"] or [None]:
         factory = registry.get(name, backend).factory
-        variants.append({
-            "backend": backend,
-            "factory": f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', repr(factory))}",
-            "arguments": arguments_of(factory),
-        })
+        variants.append(
+            {
+                "backend": backend,
+                "factory": f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', repr(factory))}",
+                "arguments": arguments_of(factory),
+            }
+        )
     keys = ("name", "family", "backends", "plugin", "distribution", "version", "providers", "doc")
     return {**{k: info[k] for k in keys if k in info}, "variants": variants}
 

@@ -59,8 +59,9 @@ def render(found: list[dict], fmt: str) -> str:
         return json.dumps(found, indent=2)
     verbose = any("arguments" in r for r in found)
     header = ["family", "name", "backends", "distribution", "summary"]
-    table = [[r["family"], r["name"], ",".join(r["backends"]) or "-", r["distribution"] or "-", r["summary"]]
-             for r in found]
+    table = [
+        [r["family"], r["name"], ",".join(r["backends"]) or "-", r["distribution"] or "-", r["summary"]] for r in found
+    ]
     if fmt == "md":
         header += ["arguments"] if verbose else []
         table = [row + [r["arguments"]] if verbose else row for row, r in zip(table, found)]

@@ -14,7 +14,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("predict", help="classify images with a trained model", description=__doc__)
     parser.add_argument("--model", required=True, metavar="NAME:CKPT", help="timm model name and checkpoint file")
     parser.add_argument("images", nargs="+", metavar="IMAGE|DIR", help="image files, or folders (every image inside)")
-    parser.add_argument("--top-k", type=positive_int, default=5, metavar="K", help="classes shown per image (default 5)")
+    parser.add_argument(
+        "--top-k", type=positive_int, default=5, metavar="K", help="classes shown per image (default 5)"
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text", help="text, or one JSON object per line")
     parser.add_argument("--device", type=device_name, default="auto")
     return parser
@@ -54,7 +56,10 @@ def run(args) -> int:
         with torch.no_grad():
             probs = torch.softmax(trained.model(trained.model_input(image[None].to(device))).float(), dim=1)[0].cpu()
         values, indices = probs.topk(k)
-        top = [{"class": trained.class_names[i], "probability": round(float(p), 6)} for p, i in zip(values, indices.tolist())]
+        top = [
+            {"class": trained.class_names[i], "probability": round(float(p), 6)}
+            for p, i in zip(values, indices.tolist())
+        ]
         if args.format == "json":
             print(json.dumps({"image": str(path), "top": top}))
         else:

@@ -16,13 +16,25 @@ TEACHER_STUDENT = ("pseudo_label", "noisy_student")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("self-train", help="train with unlabeled images (self-training)", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, metavar="digits|PATH", help="'digits' or a dataset root with train/ and val/")
-    parser.add_argument("--unlabeled", metavar="DIR", help="a folder of unlabeled images (digits: its own unlabeled split)")
-    parser.add_argument("--teacher", metavar="NAME[:CKPT]", help="the first teacher (default: trained on the labeled set)")
+    parser = subparsers.add_parser(
+        "self-train",
+        help="train with unlabeled images (self-training)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--data", required=True, metavar="digits|PATH", help="'digits' or a dataset root with train/ and val/"
+    )
+    parser.add_argument(
+        "--unlabeled", metavar="DIR", help="a folder of unlabeled images (digits: its own unlabeled split)"
+    )
+    parser.add_argument(
+        "--teacher", metavar="NAME[:CKPT]", help="the first teacher (default: trained on the labeled set)"
+    )
     parser.add_argument("--student", nargs="+", metavar="NAME", help="student model(s); noisy_student: one per round")
-    parser.add_argument("--model", metavar="NAME[:CKPT]", help="the model of single-model strategies (default test_resnet)")
+    parser.add_argument(
+        "--model", metavar="NAME[:CKPT]", help="the model of single-model strategies (default test_resnet)"
+    )
     parser.add_argument("--rounds", type=int, default=None, help="noisy_student rounds (default 3)")
     add_training_args(parser)
     return parser
@@ -39,7 +51,9 @@ def strategy_kwargs(args) -> tuple[str, dict]:
         model = students[0] if students else (args.teacher or args.model or "test_resnet").partition(":")[0]
     else:
         if args.teacher:
-            raise ValueError(f"--teacher does not apply to --strategy {args.strategy} (its teacher is the model itself)")
+            raise ValueError(
+                f"--teacher does not apply to --strategy {args.strategy} (its teacher is the model itself)"
+            )
         if len(students) > 1:
             raise ValueError(f"--strategy {args.strategy} trains one model; got --student {' '.join(students)}")
         model = students[0] if students else (args.model or "test_resnet")
@@ -58,7 +72,16 @@ def run(args) -> int:
 
     unlabeled = args.unlabeled or ("digits" if args.data == "digits" else None)
     if unlabeled is None:
-        raise ValueError(f"--unlabeled DIR is needed with --data {args.data!r} (only 'digits' has its own unlabeled split)")
+        raise ValueError(
+            f"--unlabeled DIR is needed with --data {args.data!r} (only 'digits' has its own unlabeled split)"
+        )
     model, kwargs = strategy_kwargs(args)
-    return run_strategy(args, command="self-train", strategy=args.strategy, model=model, strategy_kwargs=kwargs,
-                        data=args.data, unlabeled=unlabeled)
+    return run_strategy(
+        args,
+        command="self-train",
+        strategy=args.strategy,
+        model=model,
+        strategy_kwargs=kwargs,
+        data=args.data,
+        unlabeled=unlabeled,
+    )

@@ -44,10 +44,25 @@ class DemoPlan:
 
 
 PLANS = {
-    "full": DemoPlan(unlabeled=None, baseline_epochs=40, finetune_epochs=15, kd_epochs=8, student_epochs=10, rounds=3,
-                     fixmatch_epochs=5),
-    "quick": DemoPlan(unlabeled=300, baseline_epochs=20, finetune_epochs=4, kd_epochs=6, student_epochs=8, rounds=1,
-                      fixmatch_epochs=2, student_batch=32),
+    "full": DemoPlan(
+        unlabeled=None,
+        baseline_epochs=40,
+        finetune_epochs=15,
+        kd_epochs=8,
+        student_epochs=10,
+        rounds=3,
+        fixmatch_epochs=5,
+    ),
+    "quick": DemoPlan(
+        unlabeled=300,
+        baseline_epochs=20,
+        finetune_epochs=4,
+        kd_epochs=6,
+        student_epochs=8,
+        rounds=1,
+        fixmatch_epochs=2,
+        student_batch=32,
+    ),
 }
 
 
@@ -60,8 +75,9 @@ def demo_data(model: str, seed: int, unlabeled: int | None, labels: int = DEFAUL
     whole image, no flip."""
     import timm
 
-    config: DataConfig = resolve_data_config(model=timm.create_model(model.partition(":")[0], num_classes=10),
-                                             img_size=DEMO_IMAGE_SIZE, crop_pct=1.0)
+    config: DataConfig = resolve_data_config(
+        model=timm.create_model(model.partition(":")[0], num_classes=10), img_size=DEMO_IMAGE_SIZE, crop_pct=1.0
+    )
     data = build_data("digits", config, num_labeled=labels, scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0, seed=seed)
     if unlabeled is not None:
         data.unlabeled = data.unlabeled.subset(range(unlabeled))
@@ -83,29 +99,81 @@ def _stages(plan: DemoPlan, data: DataBundle, out: Path, seed: int) -> list[tupl
             summary = run.run(data, out_dir=out / out_name)
             stage.summary = summary
             return summary["final_accuracy"]
+
         return stage
 
     teacher = f"{model}:{baseline_ckpt}"
     student_kwargs = dict(epochs=plan.student_epochs, batch_size=plan.student_batch, lr=3e-3, teacher=teacher)
     return [
-        ("supervised baseline", strategy("finetune", "baseline", epochs=plan.baseline_epochs, batch_size=32, lr=3e-3,
-                                         backbone_lr=3e-3)),
-        ("fine-tune (discriminative LR)", strategy("finetune", "finetune", model=teacher, epochs=plan.finetune_epochs,
-                                                   batch_size=32, lr=3e-3, backbone_lr=3e-4, aug="brightness")),
-        ("knowledge distillation (kd)", strategy("distill", "distill", teacher=teacher, epochs=plan.kd_epochs,
-                                                 batch_size=plan.student_batch, lr=3e-3, loss="kd",
-                                                 loss_args={"temperature": 4.0, "alpha": 0.7})),
-        ("pseudo-labelling", strategy("pseudo_label", "pseudo_label", threshold=0.7, augment="brightness",
-                                      **student_kwargs)),
-        ("noisy student", strategy("noisy_student", "noisy_student", rounds=plan.rounds, students=list(plan.students),
-                                   threshold=0.7, **student_kwargs)),
-        ("fixmatch (from the baseline)", strategy("fixmatch", "fixmatch", model=teacher, epochs=plan.fixmatch_epochs,
-                                                  batch_size=32, lr=1e-3, mu=3, flip=False, threshold=0.95)),
+        (
+            "supervised baseline",
+            strategy("finetune", "baseline", epochs=plan.baseline_epochs, batch_size=32, lr=3e-3, backbone_lr=3e-3),
+        ),
+        (
+            "fine-tune (discriminative LR)",
+            strategy(
+                "finetune",
+                "finetune",
+                model=teacher,
+                epochs=plan.finetune_epochs,
+                batch_size=32,
+                lr=3e-3,
+                backbone_lr=3e-4,
+                aug="brightness",
+            ),
+        ),
+        (
+            "knowledge distillation (kd)",
+            strategy(
+                "distill",
+                "distill",
+                teacher=teacher,
+                epochs=plan.kd_epochs,
+                batch_size=plan.student_batch,
+                lr=3e-3,
+                loss="kd",
+                loss_args={"temperature": 4.0, "alpha": 0.7},
+            ),
+        ),
+        (
+            "pseudo-labelling",
+            strategy("pseudo_label", "pseudo_label", threshold=0.7, augment="brightness", **student_kwargs),
+        ),
+        (
+            "noisy student",
+            strategy(
+                "noisy_student",
+                "noisy_student",
+                rounds=plan.rounds,
+                students=list(plan.students),
+                threshold=0.7,
+                **student_kwargs,
+            ),
+        ),
+        (
+            "fixmatch (from the baseline)",
+            strategy(
+                "fixmatch",
+                "fixmatch",
+                model=teacher,
+                epochs=plan.fixmatch_epochs,
+                batch_size=32,
+                lr=1e-3,
+                mu=3,
+                flip=False,
+                threshold=0.95,
+            ),
+        ),
     ]
 
 
-def run_demo(out_dir: str | Path, seed: int = 0, quick: bool = False, log: Callable[[str], None] = print,
-             labels: int = DEFAULT_LABELS) -> dict[str, Any]:
+def run_demo(
+    out_dir: str | Path,
+    seed: int = 0,
+    quick: bool = False,
+    log: Callable[[str], None] = print,
+    labels: int = DEFAULT_LABELS,
+) -> dict[str, Any]:
     """Run every stage; write ``out_dir/report.json`` and ``out_dir/accuracy.png``; return the report."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -123,13 +191,25 @@ def run_demo(out_dir: str | Path, seed: int = 0, quick: bool = False, log: Calla
             for record in rounds:  # one row per round (the first also carries the first teacher's set-up)
                 first = record["round"] == 1
                 spent = seconds - sum(r["seconds"] for r in rounds[1:]) if first else record["seconds"]
-                stages.append({"name": f"{name} round {record['round']}", "accuracy": record["accuracy"],
-                               "seconds": round(spent, 2)})
+                stages.append(
+                    {
+                        "name": f"{name} round {record['round']}",
+                        "accuracy": record["accuracy"],
+                        "seconds": round(spent, 2),
+                    }
+                )
             if not rounds:
                 stages.append({"name": name, "accuracy": accuracy, "seconds": seconds})
             log(f"{name:<36} {accuracy:7.2%} {seconds:7.1f}s")
-        report = {"dataset": "digits", "labeled": len(data.labeled), "unlabeled": len(data.unlabeled),
-                  "test": len(data.test), "seed": seed, "quick": quick, "stages": stages}
+        report = {
+            "dataset": "digits",
+            "labeled": len(data.labeled),
+            "unlabeled": len(data.unlabeled),
+            "test": len(data.test),
+            "seed": seed,
+            "quick": quick,
+            "stages": stages,
+        }
         atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
         from .plot import plot_report
 

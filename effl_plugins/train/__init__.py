@@ -10,6 +10,19 @@ from .evaluation import evaluate
 from .inputs import ModelInput
 from .tasks import Batch, DistillationTask, FixMatchTask, MeanTeacherTask, SupervisedTask, Task
 
-__all__ = ["Engine", "TrainConfig", "Task", "Batch", "SupervisedTask", "DistillationTask", "FixMatchTask",
-           "MeanTeacherTask", "ModelInput", "evaluate", "resolve_device", "seed_everything", "TrainingInterrupted",
-           "NonFiniteLossError"]
+__all__ = [
+    "Engine",
+    "TrainConfig",
+    "Task",
+    "Batch",
+    "SupervisedTask",
+    "DistillationTask",
+    "FixMatchTask",
+    "MeanTeacherTask",
+    "ModelInput",
+    "evaluate",
+    "resolve_device",
+    "seed_everything",
+    "TrainingInterrupted",
+    "NonFiniteLossError",
+]

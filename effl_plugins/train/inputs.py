@@ -7,7 +7,8 @@ the batch resized on the device first, as ``timm.task``'s distillation teacher d
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -28,8 +29,14 @@ class ModelInput(nn.Module):
         channels_last: return the result in ``torch.channels_last`` memory format.
     """
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float], size: Sequence[int] | None = None,
-                 interpolation: str = "bilinear", channels_last: bool = False):
+    def __init__(
+        self,
+        mean: Sequence[float],
+        std: Sequence[float],
+        size: Sequence[int] | None = None,
+        interpolation: str = "bilinear",
+        channels_last: bool = False,
+    ):
         super().__init__()
         mean_t = torch.tensor([float(m) for m in mean], dtype=torch.float32).view(1, -1, 1, 1)
         std_t = torch.tensor([float(s) for s in std], dtype=torch.float32).view(1, -1, 1, 1)
@@ -42,10 +49,12 @@ class ModelInput(nn.Module):
         self.channels_last = channels_last
 
     @classmethod
-    def from_config(cls, config: Any, channels_last: bool = False) -> "ModelInput":
+    def from_config(cls, config: Any, channels_last: bool = False) -> ModelInput:
         """From a data config (``DataConfig`` or timm's dict with input_size, mean, std, interpolation)."""
         get = config.get if isinstance(config, dict) else lambda k, d=None: getattr(config, k, d)
-        return cls(get("mean"), get("std"), tuple(get("input_size"))[-2:], get("interpolation", "bilinear"), channels_last)
+        return cls(
+            get("mean"), get("std"), tuple(get("input_size"))[-2:], get("interpolation", "bilinear"), channels_last
+        )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images.float() if images.dtype == torch.uint8 else images.float() * 255.0

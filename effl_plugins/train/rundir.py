@@ -15,14 +15,24 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..checkpoints import CHECKPOINT_NAME, atomic_write_text
 from ..errors import CheckpointError, EfflError
 
-__all__ = ["RunDirectoryError", "check_run_directory", "write_records", "strict_json", "BEST_NAME", "RUN_FILES",
-           "CSV_COLUMNS", "write_args", "plain"]
+__all__ = [
+    "RunDirectoryError",
+    "check_run_directory",
+    "write_records",
+    "strict_json",
+    "BEST_NAME",
+    "RUN_FILES",
+    "CSV_COLUMNS",
+    "write_args",
+    "plain",
+]
 
 BEST_NAME = "model_best.pt"
 RUN_FILES = (CHECKPOINT_NAME, BEST_NAME, "args.yaml", "summary.csv", "metrics.jsonl", "summary.json")
@@ -47,8 +57,9 @@ def check_run_directory(out_dir: str | Path | None, *, resume: bool, overwrite: 
     if resume and not (out / CHECKPOINT_NAME).is_file() and not _has_nested_checkpoint(out):
         raise RunDirectoryError(f"--resume: no checkpoint in {str(out)!r} to continue (start without --resume)")
     if has_run and not resume and not overwrite:
-        raise RunDirectoryError(f"--out {str(out)!r} already holds a run; pass --resume to continue it or "
-                                f"--overwrite to replace it")
+        raise RunDirectoryError(
+            f"--out {str(out)!r} already holds a run; pass --resume to continue it or --overwrite to replace it"
+        )
     if has_run and overwrite and not resume:
         _remove_run(out)
     return out
@@ -119,11 +130,14 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def check_resume_settings(saved: dict[str, Any], current: dict[str, Any], keys: Iterable[str], *,
-                          override: bool = False) -> None:
+def check_resume_settings(
+    saved: dict[str, Any], current: dict[str, Any], keys: Iterable[str], *, override: bool = False
+) -> None:
     """Refuse to resume when a setting that changes the run's meaning differs (unless ``override``)."""
     changed = [k for k in keys if k in saved and k in current and plain(saved[k]) != plain(current[k])]
     if changed and not override:
         details = ", ".join(f"{k}: {saved[k]!r} -> {current[k]!r}" for k in changed)
-        raise CheckpointError(f"cannot resume: the run was made with other settings ({details}); "
-                              f"pass --resume-override to continue anyway, or start a new --out")
+        raise CheckpointError(
+            f"cannot resume: the run was made with other settings ({details}); "
+            f"pass --resume-override to continue anyway, or start a new --out"
+        )

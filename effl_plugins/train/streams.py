@@ -13,7 +13,7 @@ whichever worker reads it.
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -39,8 +39,18 @@ class Stream:
     unless it holds a single image (BatchNorm cannot train on one).
     """
 
-    def __init__(self, length: int, batch_size: int, *, seed: int, stream: int = MAIN_STREAM, rank: int = 0,
-                 world_size: int = 1, shuffle: bool = True, drop_last: bool = False):
+    def __init__(
+        self,
+        length: int,
+        batch_size: int,
+        *,
+        seed: int,
+        stream: int = MAIN_STREAM,
+        rank: int = 0,
+        world_size: int = 1,
+        shuffle: bool = True,
+        drop_last: bool = False,
+    ):
         if length < 1:
             raise ValueError("cannot draw batches from an empty dataset")
         self.length, self.seed, self.stream, self.shuffle = length, seed, stream, shuffle
@@ -52,7 +62,9 @@ class Stream:
         self.per_pass = full if whole_batches_only else full + (rest > 0)
         self.per_rank = full * self.batch_size if whole_batches_only else per_rank
         if self.per_pass < 1:
-            raise ValueError(f"a dataset of {length} images cannot make a training batch of >= 2 on each of {world_size} ranks")
+            raise ValueError(
+                f"a dataset of {length} images cannot make a training batch of >= 2 on each of {world_size} ranks"
+            )
 
     def shard(self, pass_index: int) -> torch.Tensor:
         order = _permutation(self.length, self.seed, self.stream, pass_index, self.shuffle)

@@ -75,7 +75,12 @@ def test_image_backend_grayscale_and_seeding():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"max_delta": -0.1}, "max_delta"), ({"max_delta": 2}, "max_delta"), ({"p": 1.5}, "probability"), ({"p": -0.1}, "probability")],
+    [
+        ({"max_delta": -0.1}, "max_delta"),
+        ({"max_delta": 2}, "max_delta"),
+        ({"p": 1.5}, "probability"),
+        ({"p": -0.1}, "probability"),
+    ],
 )
 def test_bad_arguments(kwargs, match):
     for backend in ("batch", "image"):

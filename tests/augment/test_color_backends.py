@@ -10,7 +10,18 @@ import torch
 import effl_plugins as ep
 from effl_plugins.testing import sample_batch
 
-COLOUR_OPS = ["brightness", "contrast", "color", "sharpness", "posterize", "solarize", "invert", "equalize", "auto_contrast", "identity"]
+COLOUR_OPS = [
+    "brightness",
+    "contrast",
+    "color",
+    "sharpness",
+    "posterize",
+    "solarize",
+    "invert",
+    "equalize",
+    "auto_contrast",
+    "identity",
+]
 #: Wide ranges so that every branch is exercised.
 WIDE = {
     "brightness": {"max_delta": 1.0},
@@ -68,7 +79,12 @@ def test_magnitude_mapping_matches_torchvision_augmentation_space():
     space = TorchvisionRandAugment._AUGMENTATION_SPACE
     x = _batch()[:1].expand(31, -1, -1, -1)
     magnitude = torch.arange(31, dtype=torch.float32) / 30
-    for ours, theirs in [("brightness", "Brightness"), ("color", "Color"), ("contrast", "Contrast"), ("sharpness", "Sharpness")]:
+    for ours, theirs in [
+        ("brightness", "Brightness"),
+        ("color", "Color"),
+        ("contrast", "Contrast"),
+        ("sharpness", "Sharpness"),
+    ]:
         levels, signed = space[theirs][0](31, 13, 17), space[theirs][1]
         op = ep.create_augmentation(ours)
         assert op.signed == signed

@@ -14,7 +14,9 @@ from effl_plugins.testing import sample_batch
 def _images(channels: int = 3) -> torch.Tensor:
     g = torch.Generator().manual_seed(5)
     noise = torch.randint(0, 256, (6, channels, 19, 23), dtype=torch.uint8, generator=g)
-    narrow = torch.randint(90, 150, (2, channels, 19, 23), dtype=torch.uint8, generator=g)  # equalize/auto_contrast stretch it
+    narrow = torch.randint(
+        90, 150, (2, channels, 19, 23), dtype=torch.uint8, generator=g
+    )  # equalize/auto_contrast stretch it
     flat = torch.full((1, channels, 19, 23), 77, dtype=torch.uint8)  # constant: equalize/auto_contrast keep it
     structured = sample_batch(torch.uint8, batch=3, size=24, seed=2)[:, :channels, 2:21, :23]
     return torch.cat([noise, narrow, flat, structured])
@@ -27,12 +29,20 @@ def _cases(batch: int, channels: int):
     threshold = torch.rand(batch, generator=g)
     on = torch.ones(batch, dtype=torch.bool)
     return [
-        ("brightness", {"factor": factor[:, None].expand(batch, channels)}, lambda x, i: TF.adjust_brightness(x, float(factor[i]))),
+        (
+            "brightness",
+            {"factor": factor[:, None].expand(batch, channels)},
+            lambda x, i: TF.adjust_brightness(x, float(factor[i])),
+        ),
         ("contrast", {"factor": factor}, lambda x, i: TF.adjust_contrast(x, float(factor[i]))),
         ("color", {"factor": factor}, lambda x, i: TF.adjust_saturation(x, float(factor[i]))),
         ("sharpness", {"factor": factor}, lambda x, i: TF.adjust_sharpness(x, float(factor[i]))),
         ("posterize", {"bits": bits}, lambda x, i: TF.posterize(x, int(bits[i]))),
-        ("solarize", {"threshold": threshold, "applied": on}, lambda x, i: TF.solarize(x, float(threshold[i]) * (255 if x.dtype == torch.uint8 else 1))),
+        (
+            "solarize",
+            {"threshold": threshold, "applied": on},
+            lambda x, i: TF.solarize(x, float(threshold[i]) * (255 if x.dtype == torch.uint8 else 1)),
+        ),
         ("invert", {"applied": on}, lambda x, i: TF.invert(x)),
         ("equalize", {"applied": on}, lambda x, i: TF.equalize(x)),
         ("auto_contrast", {"applied": on}, lambda x, i: TF.autocontrast(x)),
@@ -65,7 +75,10 @@ def test_float_close(index):
     name, params, reference = _cases(len(images), 3)[index]
     if name == "posterize":  # bits = 8 leaves float images unchanged here; torchvision quantizes them to 1/256 steps
         params = {"bits": params["bits"].clamp(max=7)}
-        reference = (lambda x, i, bits=params["bits"]: TF.posterize(x, int(bits[i])))
+
+        def reference(x, i, bits=params["bits"]):
+            return TF.posterize(x, int(bits[i]))
+
     out, _ = ep.create_augmentation(name)(floats, params=params)
     expected = torch.stack([reference(floats[i], i) for i in range(len(images))])
     torch.testing.assert_close(out, expected, atol=2e-6, rtol=0)

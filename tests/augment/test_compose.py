@@ -28,8 +28,13 @@ def test_ops_run_in_the_order_given():
     assert torch.equal(Compose([plus_one, double])(x)[0], 2 * x + 2)
 
 
-@pytest.mark.parametrize("specs", [["rotate(degrees=30)", "brightness(max_delta=0.3)", "flip"],
-                                   ["flip", "brightness(max_delta=0.3)", "rotate(degrees=30)"]])
+@pytest.mark.parametrize(
+    "specs",
+    [
+        ["rotate(degrees=30)", "brightness(max_delta=0.3)", "flip"],
+        ["flip", "brightness(max_delta=0.3)", "rotate(degrees=30)"],
+    ],
+)
 def test_equals_the_ops_applied_one_by_one_with_one_generator(specs):
     x = batch()
     aug = ep.create_augmentation("compose", ops=specs)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import effl_plugins as ep
 from effl_plugins.augment import crop as crop_module
@@ -13,9 +14,17 @@ from effl_plugins.augment.crop import copy_boxes, resample_boxes
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), height=st.integers(1, 19), width=st.integers(1, 19), box_h=st.integers(1, 12),
-       box_w=st.integers(1, 12), spill=st.integers(0, 6), fill=st.sampled_from([0.0, 127.6, 300.0, -4.0]),
-       dtype=st.sampled_from([torch.uint8, torch.float32]), channels=st.sampled_from([1, 3]))
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    height=st.integers(1, 19),
+    width=st.integers(1, 19),
+    box_h=st.integers(1, 12),
+    box_w=st.integers(1, 12),
+    spill=st.integers(0, 6),
+    fill=st.sampled_from([0.0, 127.6, 300.0, -4.0]),
+    dtype=st.sampled_from([torch.uint8, torch.float32]),
+    channels=st.sampled_from([1, 3]),
+)
 def test_copied_windows_equal_resampled_boxes(seed, height, width, box_h, box_w, spill, fill, dtype, channels):
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, 256, (6, channels, height, width), dtype=torch.uint8, generator=g)
@@ -42,13 +51,17 @@ def test_boxes_that_are_not_whole_same_size_windows_are_left_to_resampling():
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last", "sliced"])
 def test_crop_takes_the_copy_and_equals_the_resampling_path(mode, layout, monkeypatch):
     base = torch.randint(0, 256, (9, 3, 21, 26), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    layouts = {"contiguous": base, "channels_last": base.contiguous(memory_format=torch.channels_last), "sliced": base[..., 2:24]}
+    layouts = {
+        "contiguous": base,
+        "channels_last": base.contiguous(memory_format=torch.channels_last),
+        "sliced": base[..., 2:24],
+    }
     x = layouts[layout]
     for size, padding in (((16, 11), 3), ((27, 30), 4), ((21, 22), 0)):
         aug = ep.create_augmentation("crop", size=size, padding=padding, mode=mode, fill=9)
         y, _ = aug(x, generator=torch.Generator().manual_seed(1))
         calls = []
-        monkeypatch.setattr(crop_module, "copy_boxes", lambda *args: calls.append(1))  # returns None: resample
+        monkeypatch.setattr(crop_module, "copy_boxes", lambda *args, calls=calls: calls.append(1))  # None: resample
         expected, _ = aug(x, params=aug.last_params)
         monkeypatch.undo()
         assert calls and torch.equal(y, expected) and y.shape == (9, 3, *size)

@@ -31,7 +31,9 @@ def test_label_weight_equals_pasted_area(batch, height, width, alpha, per_batch,
     out, soft = aug(images, torch.arange(batch), generator=torch.Generator().manual_seed(seed))
     # the histogram of source ids in each output image is exactly its soft target
     sources = out[:, 0].reshape(batch, -1).long()
-    counts = torch.zeros(batch, batch, dtype=torch.float64).scatter_add_(1, sources, torch.ones_like(sources, dtype=torch.float64))
+    counts = torch.zeros(batch, batch, dtype=torch.float64).scatter_add_(
+        1, sources, torch.ones_like(sources, dtype=torch.float64)
+    )
     torch.testing.assert_close(soft.double(), counts / (height * width), atol=1e-6, rtol=0)
     assert torch.equal(out[:, 0], out[:, 1]) and torch.equal(out[:, 1], out[:, 2])
     box = aug.last_params["box"]
@@ -114,7 +116,13 @@ def test_same_boxes_as_timm_per_element(monkeypatch):
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"alpha": 0.0}, "alpha"), ({"alpha": -1}, "alpha"), ({"num_classes": 0}, "num_classes"), ({"p": 2}, "probability"), ({"label_smoothing": 1.0}, "label_smoothing")],
+    [
+        ({"alpha": 0.0}, "alpha"),
+        ({"alpha": -1}, "alpha"),
+        ({"num_classes": 0}, "num_classes"),
+        ({"p": 2}, "probability"),
+        ({"label_smoothing": 1.0}, "label_smoothing"),
+    ],
 )
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

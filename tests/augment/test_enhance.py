@@ -116,11 +116,17 @@ def test_brightness_factor_mode_is_monotone_and_in_range(seed, max_delta, as_flo
 
 def test_brightness_factor_mode_defaults_to_one_factor_per_sample():
     x = torch.full((8, 3, 2, 2), 100, dtype=torch.uint8)
-    factor = ep.create_augmentation("brightness", mode="factor").sample_params(x, torch.Generator().manual_seed(0))["factor"]
+    factor = ep.create_augmentation("brightness", mode="factor").sample_params(x, torch.Generator().manual_seed(0))[
+        "factor"
+    ]
     assert torch.equal(factor[:, 0], factor[:, 2]) and len(set(factor[:, 0].tolist())) == 8
-    per_channel = ep.create_augmentation("brightness", mode="factor", per_channel=True).sample_params(x, torch.Generator().manual_seed(0))
+    per_channel = ep.create_augmentation("brightness", mode="factor", per_channel=True).sample_params(
+        x, torch.Generator().manual_seed(0)
+    )
     assert not torch.equal(per_channel["factor"][:, 0], per_channel["factor"][:, 1])
-    image_params = ep.create_augmentation("brightness", backend="image", mode="factor").sample_params(x[0].permute(1, 2, 0).numpy(), np.random.default_rng(0))
+    image_params = ep.create_augmentation("brightness", backend="image", mode="factor").sample_params(
+        x[0].permute(1, 2, 0).numpy(), np.random.default_rng(0)
+    )
     assert "factor" in image_params and len(set(image_params["factor"].tolist())) == 1
 
 
@@ -138,4 +144,6 @@ def test_image_backend_pair_tables_are_the_blend_of_every_pair(factor):
     np.testing.assert_array_equal(_color_table(float(np.float32(factor))), blended)
     alpha = np.float64(np.float32(1) - np.float32(factor))
     exact = value.astype(np.float64) + alpha * (degenerate.astype(np.float64) - value)
-    np.testing.assert_array_equal(_sharpness_table(float(np.float32(factor))), np.clip(exact.astype(np.float32), 0, 255).astype(np.uint8))
+    np.testing.assert_array_equal(
+        _sharpness_table(float(np.float32(factor))), np.clip(exact.astype(np.float32), 0, 255).astype(np.uint8)
+    )

@@ -1,4 +1,5 @@
-"""Fused uint8 kernels: LUT chains and the one-launch warp, torch path and Triton (TRITON_INTERPRET=1) against the reference ops."""
+"""Fused uint8 kernels: LUT chains and the one-launch warp, torch path and Triton (TRITON_INTERPRET=1) against the
+reference ops."""
 
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ from effl_plugins.augment import warp
 from effl_plugins.augment.fused import apply_lut, compose_luts, identity_luts, point_op_lut, warp_affine_fused
 from effl_plugins.augment.fused._dispatch import triton_available
 
-POINT_OPS = [name for name in ("brightness", "solarize", "posterize", "invert") if name in ep.list_augmentations(backend="batch")]
+POINT_OPS = [
+    name for name in ("brightness", "solarize", "posterize", "invert") if name in ep.list_augmentations(backend="batch")
+]
 
 
 def images(seed: int, batch=3, channels=3, height=9, width=13) -> torch.Tensor:
-    return torch.randint(0, 256, (batch, channels, height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+    return torch.randint(
+        0, 256, (batch, channels, height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed)
+    )
 
 
 def rotations(batch: int, seed: int) -> torch.Tensor:
@@ -55,7 +60,9 @@ def test_a_chain_of_point_ops_is_one_composed_table():
 @given(seed=st.integers(0, 10_000), batch=st.integers(1, 4), channels=st.sampled_from([1, 3]))
 def test_apply_lut_is_the_per_sample_per_channel_table(seed, batch, channels):
     x = images(seed, batch, channels)
-    lut = torch.randint(0, 256, (batch, channels, 256), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed + 1))
+    lut = torch.randint(
+        0, 256, (batch, channels, 256), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed + 1)
+    )
     x0 = x.clone()
     out = apply_lut(x, lut)
     b, c, i, j = (torch.randint(0, n, (1,)).item() for n in (batch, channels, x.shape[2], x.shape[3]))
@@ -102,8 +109,13 @@ def triton_case(tmp_path_factory):
     x, m = images(7, batch=3, channels=3, height=10, width=14), rotations(3, 7)
     lut = torch.randint(0, 256, (3, 3, 256), dtype=torch.uint8, generator=torch.Generator().manual_seed(8))
     torch.save((x, lut, m), folder / "in.pt")
-    proc = subprocess.run([sys.executable, "-c", TRITON_SCRIPT, str(folder / "in.pt"), str(folder / "out.pt")],
-                          env=dict(os.environ, TRITON_INTERPRET="1"), capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, "-c", TRITON_SCRIPT, str(folder / "in.pt"), str(folder / "out.pt")],
+        env=dict(os.environ, TRITON_INTERPRET="1"),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return x, lut, m, torch.load(folder / "out.pt")
 

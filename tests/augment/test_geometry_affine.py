@@ -34,24 +34,38 @@ def test_random_affine_matches_torchvision_affine_and_opencv():
     params = aug.last_params
     assert len(set(params["angle"].tolist())) == 8 and params["shear"][:, 1].abs().max() > 1
     for i in range(8):
-        tv = TF.affine(x[i], angle=-float(params["angle"][i]), translate=params["translate"][i].tolist(), scale=float(params["scale"][i]),
-                       shear=params["shear"][i].tolist(), interpolation=NEAREST, fill=0)  # torchvision's angle is clockwise
+        tv = TF.affine(
+            x[i],
+            angle=-float(params["angle"][i]),
+            translate=params["translate"][i].tolist(),
+            scale=float(params["scale"][i]),
+            shear=params["shear"][i].tolist(),
+            interpolation=NEAREST,
+            fill=0,
+        )  # torchvision's angle is clockwise
         cv = as_tensor(image(as_image(x[i]), params={k: v[i].numpy() for k, v in params.items()}))
         assert (tv != y[i]).float().mean() < 0.01 and (cv != y[i]).float().mean() < 0.01
 
 
 def test_random_affine_params_respect_their_ranges():
-    aug = ep.create_augmentation("affine", degrees=(5, 10), translate=(0.25, 0.0), scale=(0.5, 0.6), shear=(-3, 3, 20, 30))
+    aug = ep.create_augmentation(
+        "affine", degrees=(5, 10), translate=(0.25, 0.0), scale=(0.5, 0.6), shear=(-3, 3, 20, 30)
+    )
     aug(torch.zeros(300, 1, 20, 40, dtype=torch.uint8), generator=torch.Generator().manual_seed(1))
     p = aug.last_params
     assert p["angle"].min() >= 5 and p["angle"].max() <= 10 and p["scale"].min() >= 0.5 and p["scale"].max() <= 0.6
-    assert torch.equal(p["translate"], p["translate"].round()) and p["translate"][:, 0].abs().max() <= 10 and not p["translate"][:, 1].any()
+    assert (
+        torch.equal(p["translate"], p["translate"].round())
+        and p["translate"][:, 0].abs().max() <= 10
+        and not p["translate"][:, 1].any()
+    )
     assert p["shear"][:, 0].abs().max() <= 3 and p["shear"][:, 1].min() >= 20 and p["shear"][:, 1].max() <= 30
 
 
 def triangle_points(draw_values: list[float]) -> tuple[np.ndarray, np.ndarray] | None:
     src = np.array(draw_values[:6], dtype=np.float32).reshape(3, 2)
     dst = np.array(draw_values[6:], dtype=np.float32).reshape(3, 2)
+
     def area(points):
         (ax, ay), (bx, by) = points[1] - points[0], points[2] - points[0]
         return abs(float(ax) * float(by) - float(ay) * float(bx))
@@ -94,7 +108,10 @@ def test_per_sample_point_tensors_and_batch_equals_single():
     assert torch.equal(y[0], x[0])  # identity pair
     for i in range(1, 4):
         tx, ty = (int(v) for v in dst[i, 0] - src[i, 0])
-        assert torch.equal(y[i], warp_affine(x[i : i + 1], matrices.translation(torch.tensor([float(tx)]), torch.tensor([float(ty)])))[0])
+        assert torch.equal(
+            y[i],
+            warp_affine(x[i : i + 1], matrices.translation(torch.tensor([float(tx)]), torch.tensor([float(ty)])))[0],
+        )
     with pytest.raises(ValueError, match="src_points holds 4 point triples but the batch has 2 images"):
         aug(x[:2])
 
@@ -125,7 +142,9 @@ def test_one_warp_composes_rotate_shear_translate():
 def test_probability_zero_is_identity_in_both_modes():
     x = sample_batch(torch.uint8, batch=5, size=10)
     for kwargs in ({}, {"point_jitter": 0.2}):
-        y, _ = ep.create_augmentation("affine", p=0.0, interpolation="bilinear", **kwargs)(x, generator=torch.Generator().manual_seed(0))
+        y, _ = ep.create_augmentation("affine", p=0.0, interpolation="bilinear", **kwargs)(
+            x, generator=torch.Generator().manual_seed(0)
+        )
         assert torch.equal(x, y)
 
 
@@ -135,12 +154,21 @@ def test_probability_zero_is_identity_in_both_modes():
         ({"degrees": -1}, r"degrees must be >= 0"),
         ({"scale": (0.0, 1.0)}, r"scale must be a \(low, high\) pair in \(0, ...\]"),
         ({"scale": (-1.0, 2.0)}, r"scale must be"),
-        ({"translate": (0.5, 1.5)}, r"translate must be None or \(max_dx, max_dy\) fractions in \[0, 1\], got \(0.5, 1.5\)"),
+        (
+            {"translate": (0.5, 1.5)},
+            r"translate must be None or \(max_dx, max_dy\) fractions in \[0, 1\], got \(0.5, 1.5\)",
+        ),
         ({"shear": 95}, r"shear angles must lie in \(-90, 90\)"),
         ({"p": 1.01}, "probability in \\[0, 1\\]"),
         ({"point_jitter": 2.0}, "point_jitter must be"),
-        ({"src_points": [[0, 0], [1, 0]], "dst_points": [[0, 0], [1, 0]]}, r"src_points must be \[3, 2\] .* got shape \(2, 2\)"),
-        ({"src_points": [[0, 0], [1, 0], [0, 1]], "dst_points": [[0, 0, 0]] * 3}, r"dst_points must be \[3, 2\].*got shape \(3, 3\)"),
+        (
+            {"src_points": [[0, 0], [1, 0]], "dst_points": [[0, 0], [1, 0]]},
+            r"src_points must be \[3, 2\] .* got shape \(2, 2\)",
+        ),
+        (
+            {"src_points": [[0, 0], [1, 0], [0, 1]], "dst_points": [[0, 0, 0]] * 3},
+            r"dst_points must be \[3, 2\].*got shape \(3, 3\)",
+        ),
         ({"src_points": [[0, 0], [1, 1], [2, 2]], "dst_points": [[0, 0], [1, 0], [0, 1]]}, "src_points are collinear"),
         ({"src_points": [[0, 0], [1, 0], [0, 1]], "dst_points": [[0, 6], [7, 0], [0, 6]]}, "dst_points are collinear"),
         ({"src_points": [[0, 0], [1, 0], [0, 1]]}, "src_points and dst_points go together"),

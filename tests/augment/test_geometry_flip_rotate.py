@@ -44,7 +44,12 @@ def test_flip_is_torch_flip_per_sample(direction):
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), direction=st.sampled_from(["horizontal", "vertical", "both"]), height=st.integers(1, 9), width=st.integers(1, 9))
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    direction=st.sampled_from(["horizontal", "vertical", "both"]),
+    height=st.integers(1, 9),
+    width=st.integers(1, 9),
+)
 def test_flip_twice_is_identity(seed, direction, height, width):
     x = torch.randint(0, 256, (5, 3, height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
     aug = ep.create_augmentation("flip", direction=direction, p=0.5)
@@ -108,7 +113,8 @@ def test_rotate_matches_torchvision_nearest_and_bilinear():
     near, _ = ep.create_augmentation("rotate")(x, params={"angle": angles})
     bil, _ = ep.create_augmentation("rotate", interpolation="bilinear")(x, params={"angle": angles})
     for i, angle in enumerate(angles.tolist()):
-        # Only exact ties differ (45 degrees has a diagonal of them): torchvision rounds .5 to even, OpenCV and we round up.
+        # Only exact ties differ (45 degrees has a diagonal of them): torchvision rounds .5 to even, OpenCV and we
+        # round up.
         assert (TF.rotate(x[i], angle, interpolation=NEAREST) != near[i]).float().mean() < 0.02
         assert psnr(TF.rotate(x[i], angle, interpolation=TF.InterpolationMode.BILINEAR), bil[i]) > 40
 
@@ -134,14 +140,18 @@ def test_rotate_magnitude_mapping_is_torchvision_randaugment():
     params = aug.params_from_magnitude(x, torch.tensor([0.0, 0.5, 1.0, 1.0]), torch.tensor([1.0, -1.0, 1.0, -1.0]))
     assert torch.equal(params["angle"], torch.tensor([0.0, -15.0, 30.0, -30.0]))
     tv_bins = torch.linspace(0.0, 30.0, 31)  # torchvision RandAugment's rotate bins
-    assert aug.params_from_magnitude(x, torch.tensor([20 / 30] * 4), torch.ones(4))["angle"][0] == pytest.approx(float(tv_bins[20]))
+    assert aug.params_from_magnitude(x, torch.tensor([20 / 30] * 4), torch.ones(4))["angle"][0] == pytest.approx(
+        float(tv_bins[20])
+    )
     image = ep.create_augmentation("rotate", backend="image")
     assert image.params_from_magnitude(as_image(x[0]), 0.5, -1.0) == {"angle": -15.0}
 
 
 def test_rotate_probability_zero_is_identity():
     x = sample_batch(torch.uint8, batch=8, size=10)
-    y, _ = ep.create_augmentation("rotate", p=0.0, interpolation="bilinear")(x, generator=torch.Generator().manual_seed(0))
+    y, _ = ep.create_augmentation("rotate", p=0.0, interpolation="bilinear")(
+        x, generator=torch.Generator().manual_seed(0)
+    )
     assert torch.equal(x, y)
 
 

@@ -37,7 +37,9 @@ def test_whole_pixel_translation_with_nearest_is_a_shifted_slice(seed, axis, fil
     for i in range(6):
         tx, ty = (int(v) for v in shifts[i])
         expected = torch.full_like(x[i], fill)
-        expected[:, max(ty, 0) : 11 + min(ty, 0), max(tx, 0) : 11 + min(tx, 0)] = x[i, :, max(-ty, 0) : 11 - max(ty, 0), max(-tx, 0) : 11 - max(tx, 0)]
+        expected[:, max(ty, 0) : 11 + min(ty, 0), max(tx, 0) : 11 + min(tx, 0)] = x[
+            i, :, max(-ty, 0) : 11 - max(ty, 0), max(-tx, 0) : 11 - max(tx, 0)
+        ]
         assert torch.equal(y[i], expected)
 
 
@@ -46,7 +48,9 @@ def test_translate_matches_torchvision_affine():
     shifts = torch.tensor([[3.0, 0.0], [-7.0, 0.0], [0.0, 4.0], [2.4, -5.6]])
     y, _ = ep.create_augmentation("translate", axis="both")(x, params={"shift": shifts})
     for i in range(4):
-        tv = TF.affine(x[i], angle=0.0, translate=shifts[i].tolist(), scale=1.0, shear=[0.0, 0.0], interpolation=NEAREST, fill=0)
+        tv = TF.affine(
+            x[i], angle=0.0, translate=shifts[i].tolist(), scale=1.0, shear=[0.0, 0.0], interpolation=NEAREST, fill=0
+        )
         assert torch.equal(tv, y[i])
 
 
@@ -61,7 +65,9 @@ def test_shear_matches_torchvision_randaugment(axis):
     for i in range(8):
         s = float(factors[i, 0 if axis == "x" else 1])
         degrees = [math.degrees(math.atan(s)), 0.0] if axis == "x" else [0.0, math.degrees(math.atan(s))]
-        tv = TF.affine(x[i], angle=0.0, translate=[0, 0], scale=1.0, shear=degrees, interpolation=NEAREST, fill=0, center=[0, 0])
+        tv = TF.affine(
+            x[i], angle=0.0, translate=[0, 0], scale=1.0, shear=degrees, interpolation=NEAREST, fill=0, center=[0, 0]
+        )
         assert (tv != y[i]).float().mean() < 0.005
 
 
@@ -104,14 +110,21 @@ def test_magnitude_mapping_is_torchvision_randaugment():
     torch.testing.assert_close(shear_y, torch.tensor([[0.0, 0.0], [0.0, -0.15], [0.0, 0.3]]))
     tx = ep.create_augmentation("translate", axis="x").params_from_magnitude(x, magnitude, sign)["shift"]
     ty = ep.create_augmentation("translate", axis="y").params_from_magnitude(x, magnitude, sign)["shift"]
-    # torchvision's int(): 150 / 331 * 22 = 9.97 -> 9 at the top bin, 4.98 -> 4 at bin 15; 14.95 -> 14 and 7.48 -> 7 for 33
+    # torchvision's int(): 150 / 331 * 22 = 9.97 -> 9 at the top bin, 4.98 -> 4 at bin 15; 14.95 -> 14 and 7.48 -> 7
+    # for 33
     torch.testing.assert_close(tx[:, 0], torch.tensor([0.0, -4.0, 9.0]), rtol=0, atol=0)
     torch.testing.assert_close(ty[:, 1], torch.tensor([0.0, -7.0, 14.0]), rtol=0, atol=0)
     assert not tx[:, 1].any() and not ty[:, 0].any()
     img = as_image(x[0])
-    np.testing.assert_allclose(ep.create_augmentation("translate", backend="image", axis="y").params_from_magnitude(img, 1.0, -1.0)["shift"],
-                               [0.0, -14.0], rtol=0)
-    np.testing.assert_allclose(ep.create_augmentation("shear", backend="image", axis="x").params_from_magnitude(img, 0.5, 1.0)["shear"], [0.15, 0.0])
+    np.testing.assert_allclose(
+        ep.create_augmentation("translate", backend="image", axis="y").params_from_magnitude(img, 1.0, -1.0)["shift"],
+        [0.0, -14.0],
+        rtol=0,
+    )
+    np.testing.assert_allclose(
+        ep.create_augmentation("shear", backend="image", axis="x").params_from_magnitude(img, 0.5, 1.0)["shear"],
+        [0.15, 0.0],
+    )
 
 
 @pytest.mark.parametrize(

@@ -74,11 +74,13 @@ def test_auto_contrast_stretches_each_channel_to_the_full_range(seed, low, width
     lo, hi = x.flatten(2).amin(-1), x.flatten(2).amax(-1)
     varied = hi > lo
     # uint8: (hi - lo) / ((hi - lo) * float32(1/255)) truncates to 254 for some ranges, as in torchvision
-    assert (y.flatten(2).amin(-1)[varied] == 0).all() and (y.flatten(2).amax(-1)[varied] >= (top if as_float else 254)).all()
+    assert (y.flatten(2).amin(-1)[varied] == 0).all() and (
+        y.flatten(2).amax(-1)[varied] >= (top if as_float else 254)
+    ).all()
     assert torch.equal(y.flatten(2)[~varied], x.flatten(2)[~varied])
     if not varied.any():
         return
-    expected = ((x.double() - lo.double()[..., None, None]) / (hi - lo).double().clamp(min=1e-12)[..., None, None] * top)
+    expected = (x.double() - lo.double()[..., None, None]) / (hi - lo).double().clamp(min=1e-12)[..., None, None] * top
     if as_float:
         torch.testing.assert_close(y.double()[varied], expected[varied], atol=1e-6, rtol=0)
     else:

@@ -84,8 +84,9 @@ def test_targets_of_another_length_are_refused_by_ops_that_do_not_mix(name):
 @pytest.mark.parametrize("shape", [(0, 0, 3), (0, 7, 3), (7, 0, 3), (0, 0)])
 @pytest.mark.parametrize("name", IMAGE_OPS)
 def test_image_backend_ops_refuse_a_zero_sized_image(name, shape):
-    aug = ep.create_augmentation(name, backend="image", **{k: v for k, v in REQUIRED.get(name, {}).items()
-                                                          if k != "num_classes"})
+    aug = ep.create_augmentation(
+        name, backend="image", **{k: v for k, v in REQUIRED.get(name, {}).items() if k != "num_classes"}
+    )
     with pytest.raises(ValueError, match=r"img must be at least 1x1 pixels, got shape"):
         aug(np.zeros(shape, np.uint8), 0)
 

@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import effl_plugins as ep
 from effl_plugins.augment import matrices
@@ -27,15 +28,24 @@ def _both_paths(aug, x, generator):
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), num_ops=st.integers(1, 4), magnitude=st.integers(0, 30),
-       std=st.sampled_from([0.0, 3.0, math.inf]), interpolation=st.sampled_from(["nearest", "bilinear"]),
-       fill=st.sampled_from([0, 128.0, (10, 200, 30)]), channels=st.sampled_from([1, 3]),
-       height=st.integers(3, 24), width=st.integers(3, 24), narrow=st.booleans())
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    num_ops=st.integers(1, 4),
+    magnitude=st.integers(0, 30),
+    std=st.sampled_from([0.0, 3.0, math.inf]),
+    interpolation=st.sampled_from(["nearest", "bilinear"]),
+    fill=st.sampled_from([0, 128.0, (10, 200, 30)]),
+    channels=st.sampled_from([1, 3]),
+    height=st.integers(3, 24),
+    width=st.integers(3, 24),
+    narrow=st.booleans(),
+)
 def test_lut_chain_equals_op_by_op(seed, num_ops, magnitude, std, interpolation, fill, channels, height, width, narrow):
     if channels == 1 and isinstance(fill, tuple):
         fill = 7
-    aug = ep.create_augmentation("rand_augment", num_ops=num_ops, magnitude=magnitude, magnitude_std=std,
-                                 interpolation=interpolation, fill=fill)
+    aug = ep.create_augmentation(
+        "rand_augment", num_ops=num_ops, magnitude=magnitude, magnitude_std=std, interpolation=interpolation, fill=fill
+    )
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, 256, (12, channels, height, width), dtype=torch.uint8, generator=g)
     if narrow:  # narrow ranges make auto_contrast and equalize do real work
@@ -50,8 +60,11 @@ def test_lut_chain_equals_op_by_op(seed, num_ops, magnitude, std, interpolation,
 def test_lut_chain_takes_any_memory_layout(layout):
     aug = ep.create_augmentation("rand_augment", num_ops=3, magnitude=12)
     base = torch.randint(0, 256, (16, 3, 20, 30), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    x = {"channels_last": base.contiguous(memory_format=torch.channels_last), "sliced": base[..., 3:27],
-         "expanded": base[:1].expand(16, -1, -1, -1)}[layout]
+    x = {
+        "channels_last": base.contiguous(memory_format=torch.channels_last),
+        "sliced": base[..., 3:27],
+        "expanded": base[:1].expand(16, -1, -1, -1),
+    }[layout]
     y, expected = _both_paths(aug, x, torch.Generator().manual_seed(1))
     assert torch.equal(y, expected)
 

@@ -13,7 +13,13 @@ from effl_plugins.testing import sample_batch
 
 
 @settings(max_examples=30, deadline=None)
-@given(batch=st.integers(1, 8), size=st.integers(1, 12), alpha=st.floats(0.05, 5.0), per_batch=st.booleans(), seed=st.integers(0, 2**31 - 1))
+@given(
+    batch=st.integers(1, 8),
+    size=st.integers(1, 12),
+    alpha=st.floats(0.05, 5.0),
+    per_batch=st.booleans(),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_blend_and_targets_follow_lambda(batch, size, alpha, per_batch, seed):
     aug = ep.create_augmentation("mixup", alpha=alpha, num_classes=batch, per_batch=per_batch)
     g = torch.Generator().manual_seed(seed)
@@ -24,7 +30,10 @@ def test_blend_and_targets_follow_lambda(batch, size, alpha, per_batch, seed):
     reference = lam[:, None, None, None] * x.double() + (1 - lam[:, None, None, None]) * x[perm].double()
     torch.testing.assert_close(out.double(), reference, atol=2e-7, rtol=0)
     assert out.min() >= 0 and out.max() <= 1
-    expected = lam[:, None] * torch.eye(batch, dtype=torch.float64) + (1 - lam[:, None]) * torch.eye(batch, dtype=torch.float64)[perm]
+    expected = (
+        lam[:, None] * torch.eye(batch, dtype=torch.float64)
+        + (1 - lam[:, None]) * torch.eye(batch, dtype=torch.float64)[perm]
+    )
     torch.testing.assert_close(soft.double(), expected, atol=1e-7, rtol=0)
     if per_batch:
         assert (lam == lam[0]).all()

@@ -32,9 +32,11 @@ def test_augments_each_batch_like_a_direct_call_with_the_same_generator():
 def test_normalize_to_float():
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     loader = PrefetchLoader(_loader(10), device="cpu", mean=mean, std=std)
-    (images, targets), = list(loader)
+    ((images, targets),) = list(loader)
     raw, labels = next(iter(_loader(10)))
-    expected = (raw.double() / 255 - torch.tensor(mean, dtype=torch.float64).view(1, 3, 1, 1)) / torch.tensor(std, dtype=torch.float64).view(1, 3, 1, 1)
+    expected = (raw.double() / 255 - torch.tensor(mean, dtype=torch.float64).view(1, 3, 1, 1)) / torch.tensor(
+        std, dtype=torch.float64
+    ).view(1, 3, 1, 1)
     assert images.dtype == torch.float32
     torch.testing.assert_close(images.double(), expected, atol=1e-5, rtol=0)
     assert torch.equal(targets, labels)
@@ -43,7 +45,7 @@ def test_normalize_to_float():
 def test_images_only_loader_and_per_sample_augmentation():
     same = sample_batch(torch.uint8, batch=1, size=8).expand(6, -1, -1, -1).contiguous()
     loader = PrefetchLoader([same], augmentation=ep.create_augmentation("brightness"), device="cpu")
-    (images, targets), = list(loader)
+    ((images, targets),) = list(loader)
     assert targets is None and images.shape == same.shape
     assert any(not torch.equal(images[0], images[i]) for i in range(1, 6))
 

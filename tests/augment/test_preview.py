@@ -20,7 +20,24 @@ def _tiles(path, size: int) -> list[np.ndarray]:
 @pytest.mark.parametrize("backend", ["batch", "image"])
 def test_writes_a_grid_of_differing_tiles(tmp_path, capsys, backend):
     out = tmp_path / "sub" / "grid.png"
-    assert main(["augment", "preview", "brightness", "--param", "max_delta=0.5", "--backend", backend, "--size", "32", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "augment",
+                "preview",
+                "brightness",
+                "--param",
+                "max_delta=0.5",
+                "--backend",
+                backend,
+                "--size",
+                "32",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     tiles = _tiles(out, 32)
     assert len({t.tobytes() for t in tiles}) > 8
     assert "wrote" in capsys.readouterr().out
@@ -36,8 +53,12 @@ def test_seed_reproduces_and_mixing_ops_mix_both_photos(tmp_path):
 
 
 def test_parse_params_reads_python_literals_and_strings():
-    assert parse_params(["p=0.5", "ops=[\"rotate\", \"solarize\"]", "per_batch=true", "mode=factor"]) == {
-        "p": 0.5, "ops": ["rotate", "solarize"], "per_batch": True, "mode": "factor"}
+    assert parse_params(["p=0.5", 'ops=["rotate", "solarize"]', "per_batch=true", "mode=factor"]) == {
+        "p": 0.5,
+        "ops": ["rotate", "solarize"],
+        "per_batch": True,
+        "mode": "factor",
+    }
     assert parse_params(["per_channel=False"]) == {"per_channel": False}
     with pytest.raises(ValueError, match="--param.*KEY=VALUE"):
         parse_params(["novalue"])
@@ -47,8 +68,22 @@ def test_per_channel_false_means_false(tmp_path):
     grids = {}
     for value in ("False", "0", "True"):
         out = tmp_path / f"{value}.png"
-        assert main(["augment", "preview", "brightness", "--param", f"per_channel={value}", "--size", "16",
-                     "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "augment",
+                    "preview",
+                    "brightness",
+                    "--param",
+                    f"per_channel={value}",
+                    "--size",
+                    "16",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         grids[value] = out.read_bytes()
     assert grids["False"] == grids["0"] != grids["True"]
 

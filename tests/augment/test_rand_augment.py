@@ -101,20 +101,45 @@ def test_magnitude_std(backend):
     def draw(**kwargs):
         aug = ep.create_augmentation("rand_augment", backend=backend, magnitude=15, num_ops=4, **kwargs)
         if backend == "batch":
-            return aug.sample_params(torch.zeros(2000, 1, 1, 1, dtype=torch.uint8), torch.Generator().manual_seed(1))["magnitude"].double().numpy().ravel() * 30
+            return (
+                aug.sample_params(torch.zeros(2000, 1, 1, 1, dtype=torch.uint8), torch.Generator().manual_seed(1))[
+                    "magnitude"
+                ]
+                .double()
+                .numpy()
+                .ravel()
+                * 30
+            )
         rng = np.random.default_rng(1)
-        return np.concatenate([aug.sample_params(np.zeros((2, 2, 3), np.uint8), rng)["magnitude"] for _ in range(2000)]).astype(np.float64) * 30
+        return (
+            np.concatenate(
+                [aug.sample_params(np.zeros((2, 2, 3), np.uint8), rng)["magnitude"] for _ in range(2000)]
+            ).astype(np.float64)
+            * 30
+        )
 
     assert np.allclose(draw(), 15)
     noisy = draw(magnitude_std=5.0)
     assert abs(noisy.mean() - 15) < 0.3 and abs(noisy.std() - 5) < 0.3 and noisy.min() >= 0 and noisy.max() <= 30
     uniform = draw(magnitude_std=math.inf)
-    assert uniform.min() >= 0 and uniform.max() <= 15 and abs(uniform.mean() - 7.5) < 0.3 and abs(uniform.std() - 15 / 12**0.5) < 0.3
+    assert (
+        uniform.min() >= 0
+        and uniform.max() <= 15
+        and abs(uniform.mean() - 7.5) < 0.3
+        and abs(uniform.std() - 15 / 12**0.5) < 0.3
+    )
 
 
 def test_magnitude_zero_is_identity_below_white():
-    aug = ep.create_augmentation("rand_augment", num_ops=3, magnitude=0, ops=[n for n in RAND_AUGMENT_OPS if n not in ("auto_contrast", "equalize")])
-    x = sample_batch(torch.uint8, batch=32).clamp(max=254)  # solarize at M=0 still inverts pure white, as in torchvision
+    aug = ep.create_augmentation(
+        "rand_augment",
+        num_ops=3,
+        magnitude=0,
+        ops=[n for n in RAND_AUGMENT_OPS if n not in ("auto_contrast", "equalize")],
+    )
+    x = sample_batch(torch.uint8, batch=32).clamp(
+        max=254
+    )  # solarize at M=0 still inverts pure white, as in torchvision
     y, _ = aug(x, generator=torch.Generator().manual_seed(0))
     assert torch.equal(x, y)
     image = ep.create_augmentation("rand_augment", backend="image", magnitude=0, ops=aug.op_names)
@@ -132,8 +157,14 @@ def test_magnitude_scales_the_params():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"num_ops": -1}, "num_ops"), ({"magnitude": 31}, "magnitude"), ({"magnitude": -1}, "magnitude"),
-     ({"magnitude_std": -0.5}, "magnitude_std"), ({"ops": ["nope"]}, "ops"), ({"interpolation": "cubic"}, "interpolation")],
+    [
+        ({"num_ops": -1}, "num_ops"),
+        ({"magnitude": 31}, "magnitude"),
+        ({"magnitude": -1}, "magnitude"),
+        ({"magnitude_std": -0.5}, "magnitude_std"),
+        ({"ops": ["nope"]}, "ops"),
+        ({"interpolation": "cubic"}, "interpolation"),
+    ],
 )
 @pytest.mark.parametrize("backend", ["batch", "image"])
 def test_bad_arguments(kwargs, match, backend):
@@ -163,7 +194,9 @@ def test_accelerator_path_selects_the_same_results(monkeypatch):
     expected, _ = aug(x, generator=torch.Generator().manual_seed(9))
     where_only = module._where_chosen
     monkeypatch.setattr(module, "use_lut_chain", lambda images: False)
-    monkeypatch.setattr(module, "_where_chosen", lambda images, chosen, run: where_only(images, chosen, run, subset=False))
+    monkeypatch.setattr(
+        module, "_where_chosen", lambda images, chosen, run: where_only(images, chosen, run, subset=False)
+    )
     got, _ = aug(x, params=aug.last_params)
     assert torch.equal(got, expected)
 

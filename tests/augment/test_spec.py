@@ -30,8 +30,18 @@ def test_call_syntax_parses_names_literals_and_positions():
 
 @pytest.mark.parametrize(
     "timm_string",
-    ["rand-m9-n2-mstd0.5", "rand-m9-mstd0.5-inc1", "rand-m9-n3-mstd0.5", "rand-m7", "rand-n1", "rand",
-     "rand-mstd101", "rand-m10-n4-mstd1-p1-mmax10", "rand-m0-n0", "rand-m3-mstd0"],
+    [
+        "rand-m9-n2-mstd0.5",
+        "rand-m9-mstd0.5-inc1",
+        "rand-m9-n3-mstd0.5",
+        "rand-m7",
+        "rand-n1",
+        "rand",
+        "rand-mstd101",
+        "rand-m10-n4-mstd1-p1-mmax10",
+        "rand-m0-n0",
+        "rand-m3-mstd0",
+    ],
 )
 def test_timm_strings_mean_what_timm_parses(timm_string):
     [term] = parse_spec(timm_string)
@@ -105,8 +115,10 @@ def test_building():
     assert isinstance(aug, Compose) and [type(op).__name__ for op in aug.ops] == ["Brightness", "Rotate", "Flip"]
     assert aug.ops[0].max_delta == 0.2
     image = build_augmentation("brightness(max_delta=0.2)+flip", backend="image")
-    assert isinstance(image, ComposeImage) and [type(op).__name__ for op in image.ops] == ["BrightnessImage",
-                                                                                          "FlipImage"]
+    assert isinstance(image, ComposeImage) and [type(op).__name__ for op in image.ops] == [
+        "BrightnessImage",
+        "FlipImage",
+    ]
 
 
 def test_built_spec_equals_its_ops_in_order_under_one_generator():
@@ -116,8 +128,11 @@ def test_built_spec_equals_its_ops_in_order_under_one_generator():
     again, _ = aug(x, generator=torch.Generator().manual_seed(5))
     g = torch.Generator().manual_seed(5)
     expected = x
-    for op in (ep.create_augmentation("rand_augment", num_ops=2, magnitude=27.0, magnitude_std=1.5),
-               ep.create_augmentation("flip"), ep.create_augmentation("brightness", max_delta=0.3)):
+    for op in (
+        ep.create_augmentation("rand_augment", num_ops=2, magnitude=27.0, magnitude_std=1.5),
+        ep.create_augmentation("flip"),
+        ep.create_augmentation("brightness", max_delta=0.3),
+    ):
         expected, _ = op(expected, generator=g)
     assert torch.equal(out, again) and torch.equal(out, expected)
     img = np.ascontiguousarray(x[0].permute(1, 2, 0).numpy())

@@ -57,7 +57,9 @@ def test_batch_equals_image_backend_on_replayed_params(wide):
     x = sample_batch(torch.uint8, batch=40, size=18, seed=5)
     y, _ = batch(x, generator=torch.Generator().manual_seed(2))
     for i in range(40):
-        got = image(x[i].permute(1, 2, 0).numpy().copy(), params={k: v[i].numpy() for k, v in batch.last_params.items()})
+        got = image(
+            x[i].permute(1, 2, 0).numpy().copy(), params={k: v[i].numpy() for k, v in batch.last_params.items()}
+        )
         expected = y[i].permute(1, 2, 0).numpy()
         if batch.op_names[int(batch.last_params["ops"][i, 0])] in GEOMETRIC:
             assert (got != expected).mean() < 0.1

@@ -32,15 +32,23 @@ def bilinear_reference(image: np.ndarray, matrix: np.ndarray, fill: float) -> np
             sx, sy, _ = inverse @ [x, y, 1]
             x0, y0 = int(np.floor(sx)), int(np.floor(sy))
             wx, wy = sx - x0, sy - y0
+
             def at(xx, yy):
-                return padded[:, yy + 1, xx + 1] if -1 <= xx <= width and -1 <= yy <= height else np.full(channels, fill)
-            out[:, y, x] = (1 - wy) * ((1 - wx) * at(x0, y0) + wx * at(x0 + 1, y0)) + wy * ((1 - wx) * at(x0, y0 + 1) + wx * at(x0 + 1, y0 + 1))
+                return (
+                    padded[:, yy + 1, xx + 1] if -1 <= xx <= width and -1 <= yy <= height else np.full(channels, fill)
+                )
+
+            out[:, y, x] = (1 - wy) * ((1 - wx) * at(x0, y0) + wx * at(x0 + 1, y0)) + wy * (
+                (1 - wx) * at(x0, y0 + 1) + wx * at(x0 + 1, y0 + 1)
+            )
     return out
 
 
 def test_rotation_is_exact_for_quarter_turns():
     r = matrices.rotation(torch.tensor([0.0, 90.0, 180.0, 270.0, -90.0, 450.0]))
-    expected = torch.tensor([[1, 0, 0, 1], [0, 1, -1, 0], [-1, 0, 0, -1], [0, -1, 1, 0], [0, -1, 1, 0], [0, 1, -1, 0]], dtype=torch.float32)
+    expected = torch.tensor(
+        [[1, 0, 0, 1], [0, 1, -1, 0], [-1, 0, 0, -1], [0, -1, 1, 0], [0, -1, 1, 0], [0, 1, -1, 0]], dtype=torch.float32
+    )
     assert torch.equal(r[:, :2, :2].reshape(6, 4), expected)
 
 
@@ -63,12 +71,19 @@ def test_affine_from_points_matches_getaffinetransform(points):
         return
     ours = matrices.affine_from_points(torch.from_numpy(src), torch.from_numpy(dst))[0]
     np.testing.assert_allclose(ours[:2].numpy(), cv2.getAffineTransform(src, dst), rtol=1e-4, atol=1e-3)
-    mapped = (ours.double() @ torch.cat([torch.from_numpy(src).double(), torch.ones(3, 1, dtype=torch.float64)], 1).T).T[:, :2]
+    mapped = (
+        ours.double() @ torch.cat([torch.from_numpy(src).double(), torch.ones(3, 1, dtype=torch.float64)], 1).T
+    ).T[:, :2]
     np.testing.assert_allclose(mapped.numpy(), dst, atol=1e-3)
 
 
 def test_invert_affine_is_the_inverse():
-    m = matrices.about(matrices.rotation(torch.tensor([20.0, -75.0])) @ matrices.shear(torch.tensor([0.2, 0.0]), torch.tensor([0.0, -0.1])), 3.5, 7.5)
+    m = matrices.about(
+        matrices.rotation(torch.tensor([20.0, -75.0]))
+        @ matrices.shear(torch.tensor([0.2, 0.0]), torch.tensor([0.0, -0.1])),
+        3.5,
+        7.5,
+    )
     inverse = torch.cat([invert_affine(m), torch.tensor([[[0.0, 0.0, 1.0]]]).expand(2, 1, 3)], 1)
     torch.testing.assert_close(inverse @ m, torch.eye(3).expand(2, 3, 3), atol=1e-6, rtol=0)
 
@@ -85,17 +100,23 @@ def test_identity_warp_is_an_exact_copy(interpolation, dtype):
 @given(tx=st.integers(-12, 12), ty=st.integers(-12, 12), fill=st.integers(0, 255), seed=st.integers(0, 1000))
 def test_integer_translation_with_nearest_is_a_shifted_slice(tx, ty, fill, seed):
     x = sample_batch(torch.uint8, batch=2, size=9, seed=seed)
-    y = warp_affine(x, matrices.translation(torch.tensor([float(tx)] * 2), torch.tensor([float(ty)] * 2)), "nearest", fill)
+    y = warp_affine(
+        x, matrices.translation(torch.tensor([float(tx)] * 2), torch.tensor([float(ty)] * 2)), "nearest", fill
+    )
     expected = torch.full_like(x, fill)
     h, w = x.shape[-2:]
     if abs(tx) < w and abs(ty) < h:
-        expected[..., max(ty, 0) : h + min(ty, 0), max(tx, 0) : w + min(tx, 0)] = x[..., max(-ty, 0) : h - max(ty, 0), max(-tx, 0) : w - max(tx, 0)]
+        expected[..., max(ty, 0) : h + min(ty, 0), max(tx, 0) : w + min(tx, 0)] = x[
+            ..., max(-ty, 0) : h - max(ty, 0), max(-tx, 0) : w - max(tx, 0)
+        ]
     assert torch.equal(y, expected)
 
 
 def test_bilinear_matches_a_float64_reference():
     x = sample_batch(torch.float32, batch=2, size=8, seed=3)
-    m = matrices.about(matrices.rotation(torch.tensor([17.0, -61.0])) @ matrices.scaling(torch.tensor([1.3, 0.8])), 3.5, 3.5)
+    m = matrices.about(
+        matrices.rotation(torch.tensor([17.0, -61.0])) @ matrices.scaling(torch.tensor([1.3, 0.8])), 3.5, 3.5
+    )
     y = warp_affine(x, m, "bilinear", fill=0.25)
     for i in range(2):
         np.testing.assert_allclose(y[i].numpy(), bilinear_reference(x[i].numpy(), m[i].numpy(), 0.25), atol=2e-5)
@@ -104,7 +125,12 @@ def test_bilinear_matches_a_float64_reference():
 @pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
 def test_warp_matches_cv2_warpaffine(interpolation):
     x = sample_batch(torch.uint8, batch=4, size=32, seed=5)
-    m = matrices.about(matrices.rotation(torch.tensor([10.0, 33.0, -47.0, 120.0])) @ matrices.shear(torch.tensor([0.1, 0.0, -0.2, 0.3]), torch.zeros(4)), 15.5, 15.5)
+    m = matrices.about(
+        matrices.rotation(torch.tensor([10.0, 33.0, -47.0, 120.0]))
+        @ matrices.shear(torch.tensor([0.1, 0.0, -0.2, 0.3]), torch.zeros(4)),
+        15.5,
+        15.5,
+    )
     y = warp_affine(x, m, interpolation, fill=(10, 20, 30))
     for i in range(4):
         ref = warp_affine_image(x[i].permute(1, 2, 0).numpy().copy(), m[i].numpy(), interpolation, (10.0, 20.0, 30.0))
@@ -137,7 +163,9 @@ def test_bad_arguments():
         warp_affine(x, matrices.identity(1), fill=[1, 2])
 
 
-@pytest.mark.parametrize("module", ["warp", "rotate", "flip", "crop", "random_resized_crop", "translate", "shear", "affine"])
+@pytest.mark.parametrize(
+    "module", ["warp", "rotate", "flip", "crop", "random_resized_crop", "translate", "shear", "affine"]
+)
 def test_docstring_examples_run(module):
     import importlib
 

@@ -19,8 +19,17 @@ def test_one_seed_tiny_schedule(tmp_path, monkeypatch):
 
 
 def test_table_means_spreads_and_gains():
-    rows = [{"seed": s, "method": m, "accuracy": a} for s, m, a in
-            [(0, "alone", 0.5), (1, "alone", 0.7), (0, "teacher", 0.8), (1, "teacher", 0.8), (0, "kd", 0.7), (1, "kd", 0.9)]]
+    rows = [
+        {"seed": s, "method": m, "accuracy": a}
+        for s, m, a in [
+            (0, "alone", 0.5),
+            (1, "alone", 0.7),
+            (0, "teacher", 0.8),
+            (1, "teacher", 0.8),
+            (0, "kd", 0.7),
+            (1, "kd", 0.9),
+        ]
+    ]
     lines = distill.table(rows).splitlines()
     assert lines[2] == "| alone | 0.6000 | 0.1414 |  | 2 |"
     assert lines[4] == "| kd | 0.8000 | 0.1414 | +20.0 pts | 2 |"

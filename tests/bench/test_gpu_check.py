@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,9 @@ def _gpu_check():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the script would run the full check")
 def test_script_exits_at_once_with_a_clear_message_without_cuda():
     before = set((ROOT / "benchmarks" / "results").iterdir())
-    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2
     assert "gpu_check: no" in done.stderr and "nothing was run" in done.stderr
     assert set((ROOT / "benchmarks" / "results").iterdir()) == before

@@ -13,15 +13,43 @@ from effl_plugins.cli import main as effl
 
 
 def row(**overrides):
-    base = {"op": "kd", "impl": "effl", "semantics": "deterministic", "mode": "fwd+bwd", "case": {"batch": 1024, "classes": 1000, "dtype": "float32"},
-            "case_label": "batch=1024 classes=1000 dtype=float32", "median_s": 0.01, "iqr_s": 0.001, "runs": 5, "items": 1024, "bytes": 12_288_000,
-            "items_per_s": 102400.0, "effective_gbps": 1.2288, "floor_s": 0.001, "floor_fraction": 0.1, "x_floor": 10.0, "note": ""}
+    base = {
+        "op": "kd",
+        "impl": "effl",
+        "semantics": "deterministic",
+        "mode": "fwd+bwd",
+        "case": {"batch": 1024, "classes": 1000, "dtype": "float32"},
+        "case_label": "batch=1024 classes=1000 dtype=float32",
+        "median_s": 0.01,
+        "iqr_s": 0.001,
+        "runs": 5,
+        "items": 1024,
+        "bytes": 12_288_000,
+        "items_per_s": 102400.0,
+        "effective_gbps": 1.2288,
+        "floor_s": 0.001,
+        "floor_fraction": 0.1,
+        "x_floor": 10.0,
+        "note": "",
+    }
     return {**base, **overrides}
 
 
 def document(rows):
-    return {"schema": results.SCHEMA, "bench": "loss", "device": "cpu", "device_name": "x86_64", "torch": "2.14.1", "threads": 2, "quick": True,
-            "copy_bandwidth_gbps": 10.0, "started": "2026-01-01T00:00:00+00:00", "wall_s": 1.0, "rows": rows, "skipped": []}
+    return {
+        "schema": results.SCHEMA,
+        "bench": "loss",
+        "device": "cpu",
+        "device_name": "x86_64",
+        "torch": "2.14.1",
+        "threads": 2,
+        "quick": True,
+        "copy_bandwidth_gbps": 10.0,
+        "started": "2026-01-01T00:00:00+00:00",
+        "wall_s": 1.0,
+        "rows": rows,
+        "skipped": [],
+    }
 
 
 def test_schema_accepts_a_document_and_names_the_broken_field():
@@ -56,16 +84,33 @@ def test_targets_are_ratios_of_rows_in_one_run():
 
 
 def test_loss_bench_on_a_tiny_case_writes_valid_json(tmp_path):
-    path = run_bench("loss", quick=True, out_dir=tmp_path, verbose=False, cases=[{"batch": 8, "classes": 10, "dtype": "float32"}], losses=["kd", "no_such_loss"])
+    path = run_bench(
+        "loss",
+        quick=True,
+        out_dir=tmp_path,
+        verbose=False,
+        cases=[{"batch": 8, "classes": 10, "dtype": "float32"}],
+        losses=["kd", "no_such_loss"],
+    )
     doc = results.validate(json.loads(path.read_text()))
-    assert {(r["impl"], r["mode"]) for r in doc["rows"]} == {(i, m) for i in ("effl", "eager reference") for m in ("fwd", "fwd+bwd")}
+    assert {(r["impl"], r["mode"]) for r in doc["rows"]} == {
+        (i, m) for i in ("effl", "eager reference") for m in ("fwd", "fwd+bwd")
+    }
     assert all(r["bytes"] == (3 if r["mode"] == "fwd+bwd" else 2) * 8 * 10 * 4 for r in doc["rows"])
     assert doc["skipped"] and doc["skipped"][0]["op"] == "no_such_loss"
 
 
 def test_augment_bench_on_a_tiny_case_has_peers_semantics_and_a_report(tmp_path):
-    path = run_bench("augment", quick=True, out_dir=tmp_path / "results", verbose=False, cases=[{"batch": 2, "size": 16, "dtype": "uint8"}],
-                     ops=["brightness"], target_case=False, image_images=2)
+    path = run_bench(
+        "augment",
+        quick=True,
+        out_dir=tmp_path / "results",
+        verbose=False,
+        cases=[{"batch": 2, "size": 16, "dtype": "uint8"}],
+        ops=["brightness"],
+        target_case=False,
+        image_images=2,
+    )
     doc = results.validate(json.loads(path.read_text()))
     semantics = {r["impl"]: r["semantics"] for r in doc["rows"]}
     assert semantics["effl"] == "per-sample" and semantics["torchvision v2 batch call"] == "per-batch"

@@ -12,7 +12,9 @@ def test_floor_and_fraction_are_bytes_over_bandwidth():
     assert timing.floor_seconds(3_000_000_000, 1.5e9) == pytest.approx(2.0)
     assert timing.floor_fraction(3_000_000_000, 4.0, 1.5e9) == pytest.approx(0.5)
     metrics = timing.row_metrics(items=256, bytes_moved=2_000_000_000, seconds=0.5, bandwidth=1e10)
-    assert metrics == pytest.approx({"items_per_s": 512.0, "effective_gbps": 4.0, "floor_s": 0.2, "floor_fraction": 0.4, "x_floor": 2.5})
+    assert metrics == pytest.approx(
+        {"items_per_s": 512.0, "effective_gbps": 4.0, "floor_s": 0.2, "floor_fraction": 0.4, "x_floor": 2.5}
+    )
 
 
 def test_bad_arguments_are_named():
@@ -26,7 +28,10 @@ def test_bad_arguments_are_named():
         timing.time_calls(lambda: None, [])
 
 
-@pytest.mark.parametrize("per_call,cache,expected", [(1 << 20, 32 << 20, 8), (16 << 20, 32 << 20, 4), (100 << 20, 32 << 20, 1), (10 << 20, 16 << 20, 4)])
+@pytest.mark.parametrize(
+    "per_call,cache,expected",
+    [(1 << 20, 32 << 20, 8), (16 << 20, 32 << 20, 4), (100 << 20, 32 << 20, 1), (10 << 20, 16 << 20, 4)],
+)
 def test_rotation_covers_twice_the_cache_within_bounds(per_call, cache, expected):
     assert timing.rotation_count(per_call, cache) == expected
 
@@ -55,8 +60,13 @@ def test_copy_bandwidth_is_positive_and_finite():
 
 def test_interleaved_timing_alternates_candidates_and_rotates_inputs():
     seen = []
-    runs = timing.time_interleaved([(lambda x: seen.append(("a", x)), [(0,), (1,)]), (lambda x: seen.append(("b", x)), [(5,)])],
-                                   warmup=1, min_runs=3, max_runs=3, budget_s=0.0)
+    runs = timing.time_interleaved(
+        [(lambda x: seen.append(("a", x)), [(0,), (1,)]), (lambda x: seen.append(("b", x)), [(5,)])],
+        warmup=1,
+        min_runs=3,
+        max_runs=3,
+        budget_s=0.0,
+    )
     assert [len(r) for r in runs] == [3, 3]
     assert seen == [("a", 0), ("b", 5), ("a", 0), ("b", 5), ("a", 1), ("b", 5), ("a", 0), ("b", 5)]
     with pytest.raises(ValueError, match="candidates"):

@@ -9,8 +9,14 @@ import pytest
 from effl_plugins.cli import main
 from effl_plugins.demo.run import run_demo
 
-STAGES = ["supervised baseline", "fine-tune (discriminative LR)", "knowledge distillation (kd)", "pseudo-labelling",
-          "noisy student round 1", "fixmatch (from the baseline)"]
+STAGES = [
+    "supervised baseline",
+    "fine-tune (discriminative LR)",
+    "knowledge distillation (kd)",
+    "pseudo-labelling",
+    "noisy student round 1",
+    "fixmatch (from the baseline)",
+]
 
 
 @pytest.mark.slow

@@ -58,14 +58,29 @@ def stop_at(task, call: int):
 
 def engine(task, data, out, config: TrainConfig, **kwargs) -> Engine:
     unlabeled = data.unlabeled if task.unlabeled_ratio else None
-    info = {"arch": "test_resnet", "num_classes": data.num_classes, "class_names": list(data.class_names),
-            "data_config": data.data_config.to_dict(), "args": {"model": "test_resnet", **config.to_dict()}}
-    return Engine(task, data.labeled, data.test, config, num_classes=data.num_classes, unlabeled_set=unlabeled,
-                  out_dir=out, run_info=info, **kwargs)
+    info = {
+        "arch": "test_resnet",
+        "num_classes": data.num_classes,
+        "class_names": list(data.class_names),
+        "data_config": data.data_config.to_dict(),
+        "args": {"model": "test_resnet", **config.to_dict()},
+    }
+    return Engine(
+        task,
+        data.labeled,
+        data.test,
+        config,
+        num_classes=data.num_classes,
+        unlabeled_set=unlabeled,
+        out_dir=out,
+        run_info=info,
+        **kwargs,
+    )
 
 
 def records(out: Path, drop=("seconds",)) -> list[dict]:
     """metrics.jsonl, strictly parsed, without the wall-clock fields."""
+
     def refuse(name):
         raise ValueError(f"metrics.jsonl holds {name}")
 

@@ -28,8 +28,11 @@ def _unchanged(out):
     """Nothing but the (empty, released) lock file of the run directory was added."""
     names = sorted(p.name for p in out.iterdir())
     lock_ok = "lock" not in names or (out / "lock").read_text() == ""
-    return [n for n in names if n != "lock"] == ["notes.txt"] and lock_ok and (out / "notes.txt").read_text() == \
-        "not a run\n"
+    return (
+        [n for n in names if n != "lock"] == ["notes.txt"]
+        and lock_ok
+        and (out / "notes.txt").read_text() == "not a run\n"
+    )
 
 
 def test_errors_come_before_training(tmp_path, out, capsys):
@@ -43,8 +46,18 @@ def test_errors_come_before_training(tmp_path, out, capsys):
         (["finetune", "--data", "digits", "--model", f"test_resnet:{tmp_path / 'none.pt'}"], "not found"),
         (["finetune", "--data", "digits", "--model", "test_resnet", "--strategy", "nope"], "nope"),
         (["distill", "--data", "digits", "--teacher", "test_resnet", "--student", "test_nope"], "test_nope"),
-        (["distill", "--data", "digits", "--teacher", f"test_resnet:{tmp_path / 'vit.pt'}", "--student",
-          "test_resnet"], "does not fit"),
+        (
+            [
+                "distill",
+                "--data",
+                "digits",
+                "--teacher",
+                f"test_resnet:{tmp_path / 'vit.pt'}",
+                "--student",
+                "test_resnet",
+            ],
+            "does not fit",
+        ),
         ([*distill, "--loss", "kdd"], "kdd"),
         ([*distill, "--loss-arg", "temperature=0"], "temperature"),
     ]
@@ -58,14 +71,38 @@ def test_errors_come_before_training(tmp_path, out, capsys):
 
 def test_finetune_command_writes_the_run(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["finetune", "--data", "digits", "--model", "test_resnet", "--strategy", "linear_probe", "--epochs",
-                 "1", "--batch-size", "50", "--img-size", "32", "--workers", "0", "--out", str(out),
-                 "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--data",
+                "digits",
+                "--model",
+                "test_resnet",
+                "--strategy",
+                "linear_probe",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "50",
+                "--img-size",
+                "32",
+                "--workers",
+                "0",
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     summary = json.loads((out / "summary.json").read_text())
     assert printed["final_accuracy"] == summary["final_accuracy"] and summary["epochs"] == 1
     assert {"checkpoint.pt", "model_best.pt", "args.yaml", "summary.csv", "metrics.jsonl", "summary.json"} <= {
-        p.name for p in out.iterdir()}
+        p.name for p in out.iterdir()
+    }
     assert [r["epoch"] for r in records(out)] == [1] and records(out)[0]["train_samples"] == 100
     assert (out / "summary.csv").read_text().splitlines()[0] == ",".join(CSV_COLUMNS)
     args = yaml.safe_load((out / "args.yaml").read_text())

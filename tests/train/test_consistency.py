@@ -100,7 +100,7 @@ def test_weak_augment_per_sample_crops_of_the_padded_image_and_no_in_place_edit(
 
     def crops(img):  # every translation of one (possibly flipped) image by -2..2 pixels, reflect-padded
         padded = torch.nn.functional.pad(img[None].float(), (2, 2, 2, 2), mode="reflect")[0]
-        return [padded[:, dy:dy + 8, dx:dx + 8] for dy in range(5) for dx in range(5)]
+        return [padded[:, dy : dy + 8, dx : dx + 8] for dy in range(5) for dx in range(5)]
 
     for b in range(16):
         candidates = crops(images[b]) + crops(images[b].flip(-1))

@@ -123,8 +123,17 @@ def test_feature_model_returns_the_logits_and_a_feature_map(name):
 
 def test_the_distill_strategy_optimises_a_feature_loss_adapter():
     data = small_digits(labeled=16, test=8, unlabeled=8)
-    strategy = ep.create_strategy("distill", model="test_resnet", teacher="test_efficientnet", loss="fitnet",
-                                  epochs=1, batch_size=8, device="cpu", progress=False, teacher_epochs=1)
+    strategy = ep.create_strategy(
+        "distill",
+        model="test_resnet",
+        teacher="test_efficientnet",
+        loss="fitnet",
+        epochs=1,
+        batch_size=8,
+        device="cpu",
+        progress=False,
+        teacher_epochs=1,
+    )
     engines, make_engine = [], strategy.engine
 
     def spy_engine(*args, **kwargs):

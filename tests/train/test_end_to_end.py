@@ -22,8 +22,20 @@ from ._helpers import checkpoint, records
 pytestmark = pytest.mark.slow
 
 #: (width, height) of the crops: none square, landscape and portrait.
-SHAPES = [(120, 80), (90, 140), (200, 110), (70, 100), (150, 60), (64, 96), (180, 130), (100, 75), (85, 160),
-          (140, 90), (60, 110), (130, 70)]
+SHAPES = [
+    (120, 80),
+    (90, 140),
+    (200, 110),
+    (70, 100),
+    (150, 60),
+    (64, 96),
+    (180, 130),
+    (100, 75),
+    (85, 160),
+    (140, 90),
+    (60, 110),
+    (130, 70),
+]
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +58,11 @@ def photos(tmp_path_factory):
 
 def _timm_config(name):
     config = timm.data.resolve_data_config(model=timm.create_model(name, pretrained=False))
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()
-            if k in ("input_size", "interpolation", "mean", "std", "crop_pct")}
+    return {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in config.items()
+        if k in ("input_size", "interpolation", "mean", "std", "crop_pct")
+    }
 
 
 RUN = ["--epochs", "1", "--batch-size", "4", "--workers", "0", "--device", "cpu"]
@@ -79,8 +94,25 @@ def test_distill_on_non_square_photos_at_the_native_size(photos, tmp_path, teach
 
 def test_a_plugin_strategy_from_the_command_line(tmp_path):
     out = tmp_path / "run"
-    argv = ["self-train", "--data", "digits", "--strategy", "example_entropy_min", "--img-size", "32",
-            "--batch-size", "64", "--workers", "0", "--device", "cpu", "--epochs", "1", "--out", str(out)]
+    argv = [
+        "self-train",
+        "--data",
+        "digits",
+        "--strategy",
+        "example_entropy_min",
+        "--img-size",
+        "32",
+        "--batch-size",
+        "64",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epochs"] == 1 and 0 <= summary["final_accuracy"] <= 1
@@ -92,8 +124,9 @@ def _env():
 
 
 def _run(command, timeout):
-    process = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     finally:
@@ -102,17 +135,44 @@ def _run(command, timeout):
     return subprocess.CompletedProcess(command, process.returncode, stdout.decode(), stderr.decode())
 
 
-@pytest.mark.parametrize(("strategy", "extra"), [
-    ("fixmatch", ["--strategy-arg", "mu=2", "--strategy-arg", "flip=False"]),
-    ("mean_teacher", ["--strategy-arg", "flip=False"]),
-    ("flexmatch", ["--strategy-arg", "mu=2", "--strategy-arg", "flip=False"]),  # per-image state across ranks
-    ("freematch", ["--strategy-arg", "mu=2", "--strategy-arg", "flip=False"]),  # EMA statistics across ranks
-])
+@pytest.mark.parametrize(
+    ("strategy", "extra"),
+    [
+        ("fixmatch", ["--strategy-arg", "mu=2", "--strategy-arg", "flip=False"]),
+        ("mean_teacher", ["--strategy-arg", "flip=False"]),
+        ("flexmatch", ["--strategy-arg", "mu=2", "--strategy-arg", "flip=False"]),  # per-image state across ranks
+        ("freematch", ["--strategy-arg", "mu=2", "--strategy-arg", "flip=False"]),  # EMA statistics across ranks
+    ],
+)
 def test_semi_supervised_strategies_under_torchrun(tmp_path, strategy, extra):
     out = tmp_path / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
-               "effl_plugins.cli", "self-train", "--data", "digits", "--strategy", strategy, "--img-size", "32",
-               "--batch-size", "16", "--workers", "0", "--device", "cpu", "--epochs", "1", "--out", str(out), *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "effl_plugins.cli",
+        "self-train",
+        "--data",
+        "digits",
+        "--strategy",
+        strategy,
+        "--img-size",
+        "32",
+        "--batch-size",
+        "16",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        *extra,
+    ]
     done = _run(command, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
@@ -125,10 +185,32 @@ def test_semi_supervised_strategies_under_torchrun(tmp_path, strategy, extra):
 
 def test_sigterm_saves_and_resume_completes(tmp_path):
     out = tmp_path / "run"
-    argv = ["finetune", "--data", "digits", "--model", "test_resnet", "--img-size", "32", "--epochs", "6",
-            "--batch-size", "10", "--workers", "0", "--device", "cpu", "--out", str(out)]
-    process = subprocess.Popen([sys.executable, "-m", "effl_plugins.cli", *argv], env=_env(), stderr=subprocess.PIPE,
-                               stdout=subprocess.DEVNULL, start_new_session=True)
+    argv = [
+        "finetune",
+        "--data",
+        "digits",
+        "--model",
+        "test_resnet",
+        "--img-size",
+        "32",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "10",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "effl_plugins.cli", *argv],
+        env=_env(),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (out / "checkpoint.pt").exists() and process.poll() is None and time.monotonic() < deadline:

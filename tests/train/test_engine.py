@@ -28,13 +28,25 @@ def _config(**changes):
     return TrainConfig(**{**base, **changes})
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"epochs": 0}, "epochs"), ({"amp": "fp8"}, "amp"), ({"clip_grad": 0.0}, "clip_grad"), ({"lr": 0}, "lr"),
-    ({"lr": math.inf}, "lr"), ({"seed": -1}, "seed"), ({"model_ema_decay": 1.5}, "model_ema_decay"),
-    ({"grad_accum_steps": 0}, "grad_accum_steps"), ({"nonfinite": "ignore"}, "nonfinite"),
-    ({"mixup_mode": "row"}, "mixup_mode"), ({"cutmix_minmax": (0.5, 0.2)}, "cutmix_minmax"),
-    ({"smoothing": 1.5}, "smoothing"), ({"workers": -1}, "workers"), ({"batch_size": True}, "batch_size"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"amp": "fp8"}, "amp"),
+        ({"clip_grad": 0.0}, "clip_grad"),
+        ({"lr": 0}, "lr"),
+        ({"lr": math.inf}, "lr"),
+        ({"seed": -1}, "seed"),
+        ({"model_ema_decay": 1.5}, "model_ema_decay"),
+        ({"grad_accum_steps": 0}, "grad_accum_steps"),
+        ({"nonfinite": "ignore"}, "nonfinite"),
+        ({"mixup_mode": "row"}, "mixup_mode"),
+        ({"cutmix_minmax": (0.5, 0.2)}, "cutmix_minmax"),
+        ({"smoothing": 1.5}, "smoothing"),
+        ({"workers": -1}, "workers"),
+        ({"batch_size": True}, "batch_size"),
+    ],
+)
 def test_bad_settings_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**kwargs)
@@ -69,8 +81,9 @@ def test_gradient_accumulation_equals_one_larger_batch(data, images):
     finals = []
     for batch_size, accum in ((16, 1), (8, 2)):
         task = SupervisedTask(model("test_vit", img_size=32), model_input(data))
-        config = _config(epochs=1, batch_size=batch_size, grad_accum_steps=accum, opt="momentum", momentum=0.0,
-                         lr=0.05, sched="none")
+        config = _config(
+            epochs=1, batch_size=batch_size, grad_accum_steps=accum, opt="momentum", momentum=0.0, lr=0.05, sched="none"
+        )
         Engine(task, train, data.test, config, num_classes=10).fit()
         finals.append({k: v.detach().clone() for k, v in task.model.state_dict().items()})
     initial = model("test_vit", img_size=32).state_dict()

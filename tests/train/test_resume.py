@@ -13,8 +13,9 @@ from effl_plugins.train.streams import KeyedDataset
 
 from ._helpers import assert_same_tensors, checkpoint, engine, make_task, records, stop_at
 
-SUPERVISED = dict(aug="brightness(max_delta=0.3)", mixup=0.5, cutmix=1.0, model_ema=True, model_ema_decay=0.9,
-                  clip_grad=0.5)
+SUPERVISED = dict(
+    aug="brightness(max_delta=0.3)", mixup=0.5, cutmix=1.0, model_ema=True, model_ema_decay=0.9, clip_grad=0.5
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +39,17 @@ def _same_run(a, b):
         assert_same_tensors(p, q, "optimizer ")
 
 
-@pytest.mark.parametrize(("kind", "settings", "call"), [
-    ("supervised", SUPERVISED, 2),       # 20 images at 8: 3 steps an epoch; stop in the first epoch
-    ("supervised", SUPERVISED, 5),       # ... and in the second
-    ("supervised", {**SUPERVISED, "grad_accum_steps": 2, "amp": "bf16", "channels_last": True}, 5),
-    ("fixmatch", {"batch_size": 4}, 4),  # 24 unlabeled at mu 2 x 4: 3 steps an epoch
-    ("mean_teacher", {"batch_size": 4}, 3),  # 24 unlabeled at 4: 6 steps an epoch
-], ids=["supervised-epoch1", "supervised-epoch2", "supervised-accumulation-bf16", "fixmatch", "mean_teacher"])
+@pytest.mark.parametrize(
+    ("kind", "settings", "call"),
+    [
+        ("supervised", SUPERVISED, 2),  # 20 images at 8: 3 steps an epoch; stop in the first epoch
+        ("supervised", SUPERVISED, 5),  # ... and in the second
+        ("supervised", {**SUPERVISED, "grad_accum_steps": 2, "amp": "bf16", "channels_last": True}, 5),
+        ("fixmatch", {"batch_size": 4}, 4),  # 24 unlabeled at mu 2 x 4: 3 steps an epoch
+        ("mean_teacher", {"batch_size": 4}, 3),  # 24 unlabeled at 4: 6 steps an epoch
+    ],
+    ids=["supervised-epoch1", "supervised-epoch2", "supervised-accumulation-bf16", "fixmatch", "mean_teacher"],
+)
 def test_sigterm_then_resume_equals_uninterrupted(data, tmp_path, kind, settings, call):
     config = _config(**settings)
     straight = engine(make_task(kind, data), data, tmp_path / "straight", config).fit()

@@ -12,8 +12,25 @@ from effl_plugins.lock import exclusive_lock
 
 from ._helpers import checkpoint, records
 
-FINETUNE = ["finetune", "--data", "digits", "--model", "test_resnet", "--img-size", "32", "--batch-size", "50",
-            "--workers", "0", "--device", "cpu", "--warmup-epochs", "0", "--lr", "0.01"]
+FINETUNE = [
+    "finetune",
+    "--data",
+    "digits",
+    "--model",
+    "test_resnet",
+    "--img-size",
+    "32",
+    "--batch-size",
+    "50",
+    "--workers",
+    "0",
+    "--device",
+    "cpu",
+    "--warmup-epochs",
+    "0",
+    "--lr",
+    "0.01",
+]
 
 
 def _files(folder):
@@ -72,13 +89,15 @@ def test_resume_without_out_and_with_an_out_holding_no_checkpoint(tmp_path, caps
     _refused(capsys, [*FINETUNE, "--epochs", "1", "--resume"], where=tmp_path, contains="--resume needs --out")
     empty = tmp_path / "empty"
     empty.mkdir()
-    _refused(capsys, [*FINETUNE, "--epochs", "1", "--resume", "--out", str(empty)], where=empty,
-             contains="no checkpoint")
+    _refused(
+        capsys, [*FINETUNE, "--epochs", "1", "--resume", "--out", str(empty)], where=empty, contains="no checkpoint"
+    )
     assert _files(empty) == {}
 
 
-@pytest.mark.parametrize(("flag", "value", "name"), [("--seed", "7", "seed"), ("--lr", "0.02", "lr"),
-                                                     ("--batch-size", "40", "batch_size")])
+@pytest.mark.parametrize(
+    ("flag", "value", "name"), [("--seed", "7", "seed"), ("--lr", "0.02", "lr"), ("--batch-size", "40", "batch_size")]
+)
 def test_resuming_with_another_setting_is_refused_naming_it_unless_overridden(run, capsys, flag, value, name):
     argv = [*FINETUNE, "--epochs", "2", "--out", str(run), "--resume", flag, value]
     line = _refused(capsys, argv, where=run, contains="cannot resume")
@@ -89,9 +108,29 @@ def test_resuming_with_another_setting_is_refused_naming_it_unless_overridden(ru
 
 def test_resuming_a_distillation_with_another_loss_is_refused(tmp_path, capsys):
     out = tmp_path / "distill"
-    distill = ["distill", "--data", "digits", "--teacher", "test_resnet", "--student", "test_resnet", "--img-size",
-               "32", "--batch-size", "50", "--workers", "0", "--device", "cpu", "--epochs", "1",
-               "--strategy-arg", "use_unlabeled=False", "--out", str(out)]
+    distill = [
+        "distill",
+        "--data",
+        "digits",
+        "--teacher",
+        "test_resnet",
+        "--student",
+        "test_resnet",
+        "--img-size",
+        "32",
+        "--batch-size",
+        "50",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--strategy-arg",
+        "use_unlabeled=False",
+        "--out",
+        str(out),
+    ]
     assert main(distill) == 0
     line = _refused(capsys, [*distill, "--resume", "--loss", "dkd"], where=out, contains="cannot resume")
     assert "loss:" in line and "'kd' -> 'dkd'" in line
@@ -120,10 +159,15 @@ def test_a_held_lock_is_refused(tmp_path, capsys):
         _refused(capsys, [*FINETUNE, "--epochs", "1", "--out", str(out)], where=out, contains="run directory")
 
 
-@pytest.mark.parametrize(("flag", "value", "message"), [
-    ("--lr", "inf", "argument --lr"), ("--device", "tpu", "argument --device"),
-    ("--img-size", "0", "argument --img-size"), ("--device", "cuda", "CUDA is not available"),
-])
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--lr", "inf", "argument --lr"),
+        ("--device", "tpu", "argument --device"),
+        ("--img-size", "0", "argument --img-size"),
+        ("--device", "cuda", "CUDA is not available"),
+    ],
+)
 def test_bad_input_is_one_line_without_traceback(tmp_path, capsys, flag, value, message):
     pytest.importorskip("torch")
     import torch

@@ -26,14 +26,27 @@ def _round_half_even(v):
 @triton.jit
 def _tap(plane_ptr, fill, x, y, height, width, mask):
     inside = (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1) & mask
-    index = tl.minimum(tl.maximum(y, 0), height - 1).to(tl.int64) * width + tl.minimum(tl.maximum(x, 0), width - 1).to(tl.int64)
+    index = tl.minimum(tl.maximum(y, 0), height - 1).to(tl.int64) * width + tl.minimum(tl.maximum(x, 0), width - 1).to(
+        tl.int64
+    )
     value = tl.load(plane_ptr + index, mask=inside, other=0).to(tl.float32)
     return tl.where(inside, value, fill)
 
 
 @triton.jit
-def warp_kernel(images_ptr, inverse_ptr, fill_ptr, out_ptr, channels, height, width, out_h, out_w,
-                BILINEAR: tl.constexpr, BLOCK: tl.constexpr):
+def warp_kernel(
+    images_ptr,
+    inverse_ptr,
+    fill_ptr,
+    out_ptr,
+    channels,
+    height,
+    width,
+    out_h,
+    out_w,
+    BILINEAR: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     """Grid ``(B, cdiv(out_h * out_w, BLOCK))``: output pixels of one sample, all channels, read through
     the sample's inverse matrix (row-major ``[B, 6]`` float32)."""
     sample = tl.program_id(0).to(tl.int64)
@@ -54,9 +67,23 @@ def warp_kernel(images_ptr, inverse_ptr, fill_ptr, out_ptr, channels, height, wi
             wy = src_y - y0
             x0i = x0.to(tl.int32)
             y0i = y0.to(tl.int32)
-            top = _tap(plane_ptr, fill, x0i, y0i, height, width, mask) * (1 - wx) + _tap(plane_ptr, fill, x0i + 1, y0i, height, width, mask) * wx
-            bottom = _tap(plane_ptr, fill, x0i, y0i + 1, height, width, mask) * (1 - wx) + _tap(plane_ptr, fill, x0i + 1, y0i + 1, height, width, mask) * wx
+            top = (
+                _tap(plane_ptr, fill, x0i, y0i, height, width, mask) * (1 - wx)
+                + _tap(plane_ptr, fill, x0i + 1, y0i, height, width, mask) * wx
+            )
+            bottom = (
+                _tap(plane_ptr, fill, x0i, y0i + 1, height, width, mask) * (1 - wx)
+                + _tap(plane_ptr, fill, x0i + 1, y0i + 1, height, width, mask) * wx
+            )
             value = tl.minimum(tl.maximum(_round_half_even(top * (1 - wy) + bottom * wy), 0.0), 255.0)
         else:
-            value = _tap(plane_ptr, fill, tl.floor(src_x + 0.5).to(tl.int32), tl.floor(src_y + 0.5).to(tl.int32), height, width, mask)
+            value = _tap(
+                plane_ptr,
+                fill,
+                tl.floor(src_x + 0.5).to(tl.int32),
+                tl.floor(src_y + 0.5).to(tl.int32),
+                height,
+                width,
+                mask,
+            )
         tl.store(out_ptr + (sample * channels + c) * out_h * out_w + offsets, value.to(tl.uint8), mask=mask)

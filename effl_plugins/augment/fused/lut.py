@@ -26,7 +26,10 @@ def _check_luts(images: torch.Tensor, luts: torch.Tensor) -> torch.Tensor:
     batch, channels = images.shape[:2]
     if not isinstance(luts, torch.Tensor) or luts.dtype != torch.uint8 or luts.ndim != 3 or luts.shape[2] != 256:
         shape = tuple(luts.shape) if isinstance(luts, torch.Tensor) else type(luts).__name__
-        raise ValueError(f"luts must be a uint8 tensor [B, C, 256] (or broadcastable to it), got {getattr(luts, 'dtype', '')} {shape}")
+        raise ValueError(
+            "luts must be a uint8 tensor [B, C, 256] (or broadcastable to it), got "
+            f"{getattr(luts, 'dtype', '')} {shape}"
+        )
     if luts.shape[0] not in (1, batch) or luts.shape[1] not in (1, channels):
         raise ValueError(f"luts of shape {tuple(luts.shape)} do not broadcast to [B={batch}, C={channels}, 256]")
     return luts.to(images.device).expand(batch, channels, 256)
@@ -38,12 +41,15 @@ def identity_luts(batch: int, channels: int, device: torch.device | str = "cpu")
 
 
 def compose_luts(first: torch.Tensor, then: torch.Tensor) -> torch.Tensor:
-    """The table of ``then`` applied after ``first``: ``out[b, c, v] = then[b, c, first[b, c, v]]``. Shape: ``[B, C, 256]`` twice -> ``[B, C, 256]``."""
+    """The table of ``then`` applied after ``first``: ``out[b, c, v] = then[b, c, first[b, c, v]]``. Shape: ``[B, C,
+    256]`` twice -> ``[B, C, 256]``."""
     batch, channels = max(first.shape[0], then.shape[0]), max(first.shape[1], then.shape[1])
     return torch.gather(then.expand(batch, channels, 256), 2, first.expand(batch, channels, 256).long())
 
 
-def point_op_lut(op: Any, params: dict[str, torch.Tensor], batch: int, channels: int, device: torch.device | str = "cpu") -> torch.Tensor:
+def point_op_lut(
+    op: Any, params: dict[str, torch.Tensor], batch: int, channels: int, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """The ``[B, C, 256]`` table of a pointwise batch augmentation for given ``params`` (e.g. ``op.last_params``).
 
     Runs ``op.apply`` on the ramp image ``[B, C, 1, 256]``; valid only for ops whose output pixel

@@ -8,7 +8,7 @@ first (matrix product, :mod:`effl_plugins.augment.matrices`), then warp once.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -18,8 +18,15 @@ from ._dispatch import use_triton
 __all__ = ["warp_affine_fused"]
 
 
-def warp_affine_fused(images: torch.Tensor, matrices: torch.Tensor, interpolation: str = "nearest", fill: float | Sequence[float] = 0,
-                      size: tuple[int, int] | None = None, *, backend: str = "auto") -> torch.Tensor:
+def warp_affine_fused(
+    images: torch.Tensor,
+    matrices: torch.Tensor,
+    interpolation: str = "nearest",
+    fill: float | Sequence[float] = 0,
+    size: tuple[int, int] | None = None,
+    *,
+    backend: str = "auto",
+) -> torch.Tensor:
     """Warp each uint8 image by its own forward affine matrix in one kernel launch.
 
     Args:
@@ -34,7 +41,12 @@ def warp_affine_fused(images: torch.Tensor, matrices: torch.Tensor, interpolatio
         ``[B, C, H, W]`` -> ``[B, C, *size]``, same dtype and device.
     """
     check_interpolation(interpolation)
-    if not isinstance(matrices, torch.Tensor) or matrices.ndim != 3 or matrices.shape[1:] not in ((2, 3), (3, 3)) or matrices.shape[0] != images.shape[0]:
+    if (
+        not isinstance(matrices, torch.Tensor)
+        or matrices.ndim != 3
+        or matrices.shape[1:] not in ((2, 3), (3, 3))
+        or matrices.shape[0] != images.shape[0]
+    ):
         shape = tuple(matrices.shape) if isinstance(matrices, torch.Tensor) else type(matrices).__name__
         raise ValueError(f"matrices must be [B={images.shape[0]}, 2, 3] or [B, 3, 3], got {shape}")
     if images.dtype != torch.uint8 or not use_triton(images, backend):
@@ -47,6 +59,17 @@ def warp_affine_fused(images: torch.Tensor, matrices: torch.Tensor, interpolatio
     fills = fill_tensor(fill, images).to(torch.float32).reshape(-1).expand(channels).contiguous()
     out = torch.empty((batch, channels, out_h, out_w), dtype=torch.uint8, device=images.device)
     block = 256
-    kernels.warp_kernel[(batch, -(-out_h * out_w // block))](images.contiguous(), inverse, fills, out, channels, height, width, out_h, out_w,
-                                                            BILINEAR=interpolation == "bilinear", BLOCK=block)
+    kernels.warp_kernel[(batch, -(-out_h * out_w // block))](
+        images.contiguous(),
+        inverse,
+        fills,
+        out,
+        channels,
+        height,
+        width,
+        out_h,
+        out_w,
+        BILINEAR=interpolation == "bilinear",
+        BLOCK=block,
+    )
     return out

@@ -34,9 +34,17 @@ class FixMatch(Strategy):
 
     name = "fixmatch"
 
-    def __init__(self, model: str = "test_resnet", threshold: float = 0.95, mu: int = 7, lambda_u: float = 1.0,
-                 weak: str | None = None, strong: str = "rand_augment(num_ops=2, magnitude=10)", flip: bool = True,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        model: str = "test_resnet",
+        threshold: float = 0.95,
+        mu: int = 7,
+        lambda_u: float = 1.0,
+        weak: str | None = None,
+        strong: str = "rand_augment(num_ops=2, magnitude=10)",
+        flip: bool = True,
+        **kwargs: Any,
+    ):
         super().__init__(model=model, **kwargs)
         fraction(threshold, "threshold")
         integer(mu, "mu (unlabeled ratio)", low=1)
@@ -49,8 +57,16 @@ class FixMatch(Strategy):
 
     def build_task(self, model, data: DataBundle) -> FixMatchTask:
         """The task the engine runs (the FixMatch family's strategies change it alone)."""
-        return FixMatchTask(model, self.model_input(model, data), threshold=self.threshold, mu=self.mu,
-                            lambda_u=self.lambda_u, weak=self.weak, strong=self.strong, flip=self.flip)
+        return FixMatchTask(
+            model,
+            self.model_input(model, data),
+            threshold=self.threshold,
+            mu=self.mu,
+            lambda_u=self.lambda_u,
+            weak=self.weak,
+            strong=self.strong,
+            flip=self.flip,
+        )
 
     def run(self, data: DataBundle, *, out_dir=None, device=None, resume: bool = False) -> dict[str, Any]:
         if data.unlabeled is None or len(data.unlabeled) == 0:

@@ -29,8 +29,9 @@ def distributed_rank() -> tuple[int, int]:
 
 
 @torch.no_grad()
-def teacher_probabilities(teacher: nn.Module, images: torch.Tensor, model_input: ModelInput, temperature: float = 1.0,
-                          device: str = "cpu") -> torch.Tensor:
+def teacher_probabilities(
+    teacher: nn.Module, images: torch.Tensor, model_input: ModelInput, temperature: float = 1.0, device: str = "cpu"
+) -> torch.Tensor:
     """``softmax(teacher(x) / T)`` with the teacher in eval mode, ``x`` normalised by ``model_input``.
 
     Shape: images ``[B, C, H, W]`` uint8 -> probabilities ``[B, K]`` float32 on the CPU.

@@ -28,9 +28,18 @@ class MeanTeacher(Strategy):
 
     name = "mean_teacher"
 
-    def __init__(self, model: str = "test_resnet", ema_decay: float = 0.99, ema_decay_after: float = 0.999,
-                 consistency: float = 10.0, rampup_epochs: float = 5.0, mu: int = 1, noise: str | None = None,
-                 flip: bool = True, **kwargs: Any):
+    def __init__(
+        self,
+        model: str = "test_resnet",
+        ema_decay: float = 0.99,
+        ema_decay_after: float = 0.999,
+        consistency: float = 10.0,
+        rampup_epochs: float = 5.0,
+        mu: int = 1,
+        noise: str | None = None,
+        flip: bool = True,
+        **kwargs: Any,
+    ):
         super().__init__(model=model, **kwargs)
         for key, value in (("ema_decay", ema_decay), ("ema_decay_after", ema_decay_after)):
             fraction(value, key)
@@ -48,9 +57,17 @@ class MeanTeacher(Strategy):
             raise ValueError(f"strategy {self.name!r} needs unlabeled images: data {data.name!r} has none")
         self.with_device(device)
         model = self.build_model(self.model, data.num_classes)
-        task = MeanTeacherTask(model, self.model_input(model, data), ema_decay=self.ema_decay,
-                               ema_decay_after=self.ema_decay_after, consistency=self.consistency,
-                               rampup_epochs=self.rampup_epochs, mu=self.mu, noise=self.noise, flip=self.flip)
+        task = MeanTeacherTask(
+            model,
+            self.model_input(model, data),
+            ema_decay=self.ema_decay,
+            ema_decay_after=self.ema_decay_after,
+            consistency=self.consistency,
+            rampup_epochs=self.rampup_epochs,
+            mu=self.mu,
+            noise=self.noise,
+            flip=self.flip,
+        )
         self.run_args = {**self.run_args, **{k: getattr(self, k) for k in self.meaning_keys()}}
         summary = self.engine(task, data, out_dir, unlabeled_set=data.unlabeled).fit(resume=resume)
         self.trained_model = task.eval_model()

@@ -50,9 +50,16 @@ class NoisyStudent(PseudoLabel):
 
     name = "noisy_student"
 
-    def __init__(self, model: str = "test_resnet", students: Sequence[str] | None = None, rounds: int = 3,
-                 noise: str = "rand_augment(num_ops=2, magnitude=15)", drop_rate: float = 0.3,
-                 drop_path_rate: float = 0.1, **kwargs: Any):
+    def __init__(
+        self,
+        model: str = "test_resnet",
+        students: Sequence[str] | None = None,
+        rounds: int = 3,
+        noise: str = "rand_augment(num_ops=2, magnitude=15)",
+        drop_rate: float = 0.3,
+        drop_path_rate: float = 0.1,
+        **kwargs: Any,
+    ):
         super().__init__(model=model, **kwargs)
         integer(rounds, "rounds", low=1)
         students = [students] if isinstance(students, str) else list(students or [model.partition(":")[0]])
@@ -71,20 +78,36 @@ class NoisyStudent(PseudoLabel):
         with self.teacher_run(data, out_dir, device, resume) as (out, teacher, model_input, digest, teacher_accuracy):
             teacher_name, rounds = self.teacher or self.model, []
             for index, student_name in enumerate(self.students):
-                student, record = self.run_round(data, teacher, model_input, digest, student_name, index,
-                                                 out / f"round-{index + 1}", resume)
+                student, record = self.run_round(
+                    data, teacher, model_input, digest, student_name, index, out / f"round-{index + 1}", resume
+                )
                 rounds.append({"round": index + 1, "teacher": teacher_name, "student": student_name, **record})
                 teacher, digest, teacher_name = student, state_dict_hash(student), student_name
                 model_input = self.model_input(student, data)
         self.trained_model = teacher
         accuracies = [r["accuracy"] for r in rounds]
-        result = {"strategy": self.name, "best_accuracy": max(accuracies), "final_accuracy": accuracies[-1],
-                  "epochs": self.config.epochs * self.rounds, "teacher_accuracy": teacher_accuracy, "rounds": rounds}
+        result = {
+            "strategy": self.name,
+            "best_accuracy": max(accuracies),
+            "final_accuracy": accuracies[-1],
+            "epochs": self.config.epochs * self.rounds,
+            "teacher_accuracy": teacher_accuracy,
+            "rounds": rounds,
+        }
         self.write_summary(out_dir, result)
         return result
 
-    def run_round(self, data: DataBundle, teacher: nn.Module, model_input, digest: str, student_name: str, index: int,
-                  round_dir: Path, resume: bool) -> tuple[nn.Module, dict[str, Any]]:
+    def run_round(
+        self,
+        data: DataBundle,
+        teacher: nn.Module,
+        model_input,
+        digest: str,
+        student_name: str,
+        index: int,
+        round_dir: Path,
+        resume: bool,
+    ) -> tuple[nn.Module, dict[str, Any]]:
         """One round; a finished round (weights + record on disk) is reloaded under ``resume``."""
         weights, record_path = round_dir / "student.safetensors", round_dir / "round.json"
         if resume and weights.is_file() and record_path.is_file():

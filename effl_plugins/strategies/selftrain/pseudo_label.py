@@ -58,9 +58,17 @@ class PseudoLabel(Strategy):
 
     name = "pseudo_label"
 
-    def __init__(self, model: str = "test_resnet", teacher: str | None = None, threshold: float = 0.0,
-                 soft: bool = False, temperature: float = 1.0, balance: int | None = None, augment: str | None = None,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        model: str = "test_resnet",
+        teacher: str | None = None,
+        threshold: float = 0.0,
+        soft: bool = False,
+        temperature: float = 1.0,
+        balance: int | None = None,
+        augment: str | None = None,
+        **kwargs: Any,
+    ):
         if augment is not None:
             kwargs.setdefault("aug", augment)
         super().__init__(model=model, **kwargs)
@@ -99,8 +107,9 @@ class PseudoLabel(Strategy):
         accuracy = evaluate(teacher.to(device), data.test, model_input, device, workers=self.config.workers)["top1"]
         return teacher, model_input, model_hash(spec, teacher), accuracy
 
-    def label_and_select(self, teacher: nn.Module, model_input: ModelInput, digest: str, data: DataBundle, store: Path,
-                         resume: bool) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    def label_and_select(
+        self, teacher: nn.Module, model_input: ModelInput, digest: str, data: DataBundle, store: Path, resume: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
         """Label the unlabeled images into ``store``, read them back checked, select: ``(rows, targets, stats)``."""
         images = data.unlabeled_eval if getattr(data, "unlabeled_eval", None) is not None else data.unlabeled
         label_dataset(

@@ -53,8 +53,22 @@ from ...checkpoints import atomic_write_bytes, remove_temporaries
 from ...errors import PseudoLabelStoreError
 from ...lock import exclusive_lock
 
-__all__ = ["FORMAT", "VERSION", "StoreSpec", "PseudoLabels", "state_dict_hash", "file_hash", "rank_positions",
-           "shard_name", "manifest_name", "store_lock", "write_shard", "RankManifest", "load_manifest", "read_store"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "StoreSpec",
+    "PseudoLabels",
+    "state_dict_hash",
+    "file_hash",
+    "rank_positions",
+    "shard_name",
+    "manifest_name",
+    "store_lock",
+    "write_shard",
+    "RankManifest",
+    "load_manifest",
+    "read_store",
+]
 
 FORMAT = "effl-pseudo-labels"
 VERSION = 1

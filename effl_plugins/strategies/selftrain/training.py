@@ -53,8 +53,9 @@ def one_hot_rows(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
     return F.one_hot(torch.as_tensor(targets).long(), num_classes).float()
 
 
-def labeled_plus_pseudo(labeled: Dataset, unlabeled: Dataset, chosen: torch.Tensor, targets: torch.Tensor,
-                        num_classes: int) -> ConcatDataset:
+def labeled_plus_pseudo(
+    labeled: Dataset, unlabeled: Dataset, chosen: torch.Tensor, targets: torch.Tensor, num_classes: int
+) -> ConcatDataset:
     """The labeled set (one-hot rows) followed by the unlabeled images at ``chosen`` with ``targets``."""
     ones = one_hot_rows(torch.as_tensor(labeled.targets), num_classes)
     return ConcatDataset([ProbabilityTargets(labeled, ones), ProbabilityTargets(unlabeled, targets, chosen.tolist())])

@@ -10,6 +10,21 @@ from .softmatch import SoftMatchTask
 from .supervised import SupervisedTask, classification_loss
 from .uda import UDATask
 
-__all__ = ["Batch", "Task", "SupervisedTask", "DistillationTask", "FixMatchTask", "MeanTeacherTask", "FeatureModel",
-           "FlexMatchTask", "FreeMatchTask", "SoftMatchTask", "UDATask",
-           "classification_loss", "fixmatch_unlabeled_loss", "ema_update", "sigmoid_rampup", "softmax_mse"]
+__all__ = [
+    "Batch",
+    "Task",
+    "SupervisedTask",
+    "DistillationTask",
+    "FixMatchTask",
+    "MeanTeacherTask",
+    "FeatureModel",
+    "FlexMatchTask",
+    "FreeMatchTask",
+    "SoftMatchTask",
+    "UDATask",
+    "classification_loss",
+    "fixmatch_unlabeled_loss",
+    "ema_update",
+    "sigmoid_rampup",
+    "softmax_mse",
+]

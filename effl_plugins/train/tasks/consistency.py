@@ -6,7 +6,7 @@ random translation of up to 12.5 % of the side, reflection-padded, each sample i
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -19,8 +19,9 @@ WEAK_MAX_SHIFT = 0.125
 View = Callable[[torch.Tensor, torch.Generator | None], torch.Tensor]
 
 
-def weak_augment(images: torch.Tensor, generator: torch.Generator | None = None, flip: bool = True,
-                 max_shift: float = WEAK_MAX_SHIFT) -> torch.Tensor:
+def weak_augment(
+    images: torch.Tensor, generator: torch.Generator | None = None, flip: bool = True, max_shift: float = WEAK_MAX_SHIFT
+) -> torch.Tensor:
     """Random flip (p=0.5) and translation by up to ``max_shift`` of the side (reflection padding).
 
     Shape: ``[B, C, H, W]`` uint8 or float -> same dtype and shape; the input is not modified.

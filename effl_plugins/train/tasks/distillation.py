@@ -98,8 +98,14 @@ class DistillationTask(Task):
         loss: a distillation loss module (``ep.create_loss(name, ...)``).
     """
 
-    def __init__(self, student: nn.Module, student_input: ModelInput, teacher: nn.Module, teacher_input: ModelInput,
-                 loss: nn.Module):
+    def __init__(
+        self,
+        student: nn.Module,
+        student_input: ModelInput,
+        teacher: nn.Module,
+        teacher_input: ModelInput,
+        loss: nn.Module,
+    ):
         super().__init__(student, student_input)
         levels = feature_levels(loss)
         self.teacher = teacher.eval().requires_grad_(False)

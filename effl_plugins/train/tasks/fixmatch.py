@@ -18,8 +18,9 @@ from .consistency import make_view
 __all__ = ["FixMatchTask", "fixmatch_unlabeled_loss"]
 
 
-def fixmatch_unlabeled_loss(weak_logits: torch.Tensor, strong_logits: torch.Tensor,
-                            threshold: float = 0.95) -> dict[str, torch.Tensor]:
+def fixmatch_unlabeled_loss(
+    weak_logits: torch.Tensor, strong_logits: torch.Tensor, threshold: float = 0.95
+) -> dict[str, torch.Tensor]:
     """``mean_b( 1[max softmax(weak_b) >= threshold] * CE(strong_b, argmax weak_b) )``.
 
     The weak logits are detached (no gradient flows through the pseudo-label).
@@ -28,8 +29,10 @@ def fixmatch_unlabeled_loss(weak_logits: torch.Tensor, strong_logits: torch.Tens
     ``pseudo_labels`` int64 ``[U]``.
     """
     if weak_logits.shape != strong_logits.shape or weak_logits.ndim != 2:
-        raise ValueError(f"weak_logits and strong_logits must both be [U, K], got {tuple(weak_logits.shape)} "
-                         f"and {tuple(strong_logits.shape)}")
+        raise ValueError(
+            f"weak_logits and strong_logits must both be [U, K], got {tuple(weak_logits.shape)} "
+            f"and {tuple(strong_logits.shape)}"
+        )
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
     confidence, pseudo = torch.softmax(weak_logits.detach().float(), dim=1).max(dim=1)
@@ -52,8 +55,18 @@ class FixMatchTask(Task):
 
     batch_augmentation = False
 
-    def __init__(self, model: nn.Module, model_input: ModelInput, *, threshold: float = 0.95, mu: int = 7,
-                 lambda_u: float = 1.0, weak=None, strong="rand_augment(num_ops=2, magnitude=10)", flip: bool = True):
+    def __init__(
+        self,
+        model: nn.Module,
+        model_input: ModelInput,
+        *,
+        threshold: float = 0.95,
+        mu: int = 7,
+        lambda_u: float = 1.0,
+        weak=None,
+        strong="rand_augment(num_ops=2, magnitude=10)",
+        flip: bool = True,
+    ):
         super().__init__(model, model_input)
         self.threshold, self.unlabeled_ratio, self.lambda_u = threshold, mu, lambda_u
         self.weak, self.strong = make_view(weak, flip=flip), make_view(strong)
@@ -75,5 +88,10 @@ class FixMatchTask(Task):
         logits_l, logits_weak, logits_strong = self.view_logits(batch)
         unlabeled = fixmatch_unlabeled_loss(logits_weak, logits_strong, self.threshold)
         supervised = F.cross_entropy(logits_l.float(), batch.targets)
-        return {"loss": supervised + self.lambda_u * unlabeled["loss"], "loss_x": supervised.detach(),
-                "loss_u": unlabeled["loss"].detach(), "mask_rate": unlabeled["mask"].mean(), "output": logits_l}
+        return {
+            "loss": supervised + self.lambda_u * unlabeled["loss"],
+            "loss_x": supervised.detach(),
+            "loss_u": unlabeled["loss"].detach(),
+            "mask_rate": unlabeled["mask"].mean(),
+            "output": logits_l,
+        }

@@ -30,7 +30,6 @@ from .fixmatch import FixMatchTask
 __all__ = ["FreeMatchTask", "freematch_update", "freematch_mask", "fairness_loss"]
 
 
-
 @torch.no_grad()
 def freematch_update(
     probs: torch.Tensor, time_p: torch.Tensor, p_model: torch.Tensor, label_hist: torch.Tensor, momentum: float = 0.999

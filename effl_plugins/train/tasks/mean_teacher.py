@@ -64,9 +64,19 @@ class MeanTeacherTask(Task):
 
     batch_augmentation = False
 
-    def __init__(self, model: nn.Module, model_input: ModelInput, *, ema_decay: float = 0.99,
-                 ema_decay_after: float = 0.999, consistency: float = 10.0, rampup_epochs: float = 5.0, mu: int = 1,
-                 noise=None, flip: bool = True):
+    def __init__(
+        self,
+        model: nn.Module,
+        model_input: ModelInput,
+        *,
+        ema_decay: float = 0.99,
+        ema_decay_after: float = 0.999,
+        consistency: float = 10.0,
+        rampup_epochs: float = 5.0,
+        mu: int = 1,
+        noise=None,
+        flip: bool = True,
+    ):
         super().__init__(model, model_input)
         self.teacher = copy.deepcopy(model).eval().requires_grad_(False)
         self.ema_decay, self.ema_decay_after, self.consistency = ema_decay, ema_decay_after, consistency
@@ -96,8 +106,12 @@ class MeanTeacherTask(Task):
         supervised = F.cross_entropy(student_logits[:labeled].float(), batch.targets)
         weight = self.consistency * sigmoid_rampup(self.step_index, self.rampup_steps)
         consistency = softmax_mse(student_logits, teacher_logits)
-        return {"loss": supervised + weight * consistency, "loss_x": supervised.detach(),
-                "consistency": consistency.detach(), "output": student_logits[:labeled]}
+        return {
+            "loss": supervised + weight * consistency,
+            "loss_x": supervised.detach(),
+            "consistency": consistency.detach(),
+            "output": student_logits[:labeled],
+        }
 
     def after_step(self) -> None:
         decay = self.ema_decay if self.step_index < self.rampup_steps else self.ema_decay_after

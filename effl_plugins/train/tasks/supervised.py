@@ -38,6 +38,9 @@ class SupervisedTask(Task):
             loss = classification_loss(logits, batch.targets, self.smoothing)
         else:  # rows without a label contribute nothing
             rows = batch.labeled
-            loss = classification_loss(logits[rows], batch.targets[rows], self.smoothing) if bool(rows.any()) \
+            loss = (
+                classification_loss(logits[rows], batch.targets[rows], self.smoothing)
+                if bool(rows.any())
                 else logits.sum() * 0.0
+            )
         return {"loss": loss, "output": logits}

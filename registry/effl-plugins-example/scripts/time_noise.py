@@ -51,8 +51,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     images = torch.randint(0, 256, (args.batch, 3, args.size, args.size), dtype=torch.uint8)
-    ops = {"example_gaussian_noise": ep.create_augmentation("example_gaussian_noise"),
-           "brightness": ep.create_augmentation("brightness")}
+    ops = {
+        "example_gaussian_noise": ep.create_augmentation("example_gaussian_noise"),
+        "brightness": ep.create_augmentation("brightness"),
+    }
     if args.baseline:
         ops = {f"baseline ({args.baseline})": load_baseline(args.baseline), **ops}
     best = dict.fromkeys(ops, float("inf"))

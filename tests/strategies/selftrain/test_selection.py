@@ -10,15 +10,17 @@ from hypothesis import strategies as st
 from effl_plugins.strategies.selftrain.pseudo_label import select_pseudo_labels
 from effl_plugins.strategies.selftrain.selection import balance_classes, confidence_filter, pseudo_targets
 
-PROBS = torch.tensor([
-    [0.90, 0.05, 0.05],  # 0: class 0, conf 0.90
-    [0.50, 0.30, 0.20],  # 1: class 0, conf 0.50
-    [0.10, 0.80, 0.10],  # 2: class 1, conf 0.80
-    [0.70, 0.20, 0.10],  # 3: class 0, conf 0.70
-    [0.20, 0.20, 0.60],  # 4: class 2, conf 0.60
-    [0.95, 0.03, 0.02],  # 5: class 0, conf 0.95
-    [0.05, 0.60, 0.35],  # 6: class 1, conf 0.60
-])
+PROBS = torch.tensor(
+    [
+        [0.90, 0.05, 0.05],  # 0: class 0, conf 0.90
+        [0.50, 0.30, 0.20],  # 1: class 0, conf 0.50
+        [0.10, 0.80, 0.10],  # 2: class 1, conf 0.80
+        [0.70, 0.20, 0.10],  # 3: class 0, conf 0.70
+        [0.20, 0.20, 0.60],  # 4: class 2, conf 0.60
+        [0.95, 0.03, 0.02],  # 5: class 0, conf 0.95
+        [0.05, 0.60, 0.35],  # 6: class 1, conf 0.60
+    ]
+)
 
 
 def test_threshold_keeps_rows_at_or_above_the_confidence():

@@ -82,6 +82,7 @@ def probs_of(path: Path) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------------ paths
 
+
 def test_a_valid_store_reads_back_with_every_expectation_met(store):
     data = tiny_dataset()
     labels = read_store(store, expected_ids=data.ids, expected_num_classes=NUM_CLASSES)
@@ -128,11 +129,15 @@ def test_a_listed_shard_that_is_missing_is_refused(store):
 
 # --------------------------------------------------------------------------------------- manifests
 
-@pytest.mark.parametrize("text, problem", [
-    ("{not json", "the manifest is not valid JSON"),
-    ("[1, 2]", "a manifest must be a JSON object, got a JSON list"),
-    ("\"store\"", "a manifest must be a JSON object, got a JSON str"),
-])
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("{not json", "the manifest is not valid JSON"),
+        ("[1, 2]", "a manifest must be a JSON object, got a JSON list"),
+        ('"store"', "a manifest must be a JSON object, got a JSON str"),
+    ],
+)
 def test_a_manifest_that_is_not_a_json_object_is_refused(store, text, problem):
     (store / MANIFEST).write_text(text)
     refused(store, store / MANIFEST, problem)
@@ -143,29 +148,35 @@ def test_a_manifest_missing_keys_is_refused(store):
     refused(store, store / MANIFEST, r"lacks the keys \['teacher_hash', 'shards'\]")
 
 
-@pytest.mark.parametrize("key, value, problem", [
-    ("version", 2, "unknown version 2; this reader knows version 1"),
-    ("version", "1", "unknown version '1'"),
-    ("format", "other", "format 'other' is not 'effl-pseudo-labels'"),
-    ("num_images", "23", r"'num_images' is '23'; it must be an integer >= 0"),
-    ("num_classes", 0, r"'num_classes' is 0; it must be an integer >= 1"),
-    ("top_k", 9, r"'top_k' is 9; it must be null or 1..num_classes"),
-    ("temperature", -1, r"'temperature' is -1"),
-    ("rank", 3, r"'rank' is 3; it must be an integer in 0..world_size-1"),
-    ("shards", {}, r"'shards' is \{\}; it must be a list"),
-    ("complete", "yes", r"'complete' is 'yes'; it must be true or false"),
-])
+@pytest.mark.parametrize(
+    "key, value, problem",
+    [
+        ("version", 2, "unknown version 2; this reader knows version 1"),
+        ("version", "1", "unknown version '1'"),
+        ("format", "other", "format 'other' is not 'effl-pseudo-labels'"),
+        ("num_images", "23", r"'num_images' is '23'; it must be an integer >= 0"),
+        ("num_classes", 0, r"'num_classes' is 0; it must be an integer >= 1"),
+        ("top_k", 9, r"'top_k' is 9; it must be null or 1..num_classes"),
+        ("temperature", -1, r"'temperature' is -1"),
+        ("rank", 3, r"'rank' is 3; it must be an integer in 0..world_size-1"),
+        ("shards", {}, r"'shards' is \{\}; it must be a list"),
+        ("complete", "yes", r"'complete' is 'yes'; it must be true or false"),
+    ],
+)
 def test_manifest_values_of_the_wrong_type_or_range_are_refused(store, key, value, problem):
     edit_manifest(store, lambda m: m.update({key: value}))
     refused(store, store / MANIFEST, problem)
 
 
-@pytest.mark.parametrize("entry, problem", [
-    ({"file": SHARD0, "index": 0}, "exactly the keys"),
-    ({"file": SHARD0, "index": "0", "count": 4}, "'index' and 'count' integers"),
-    ({"file": SHARD0, "index": -1, "count": 4}, "must be >= 0"),
-    ({"file": SHARD1, "index": 1, "count": 4}, "each index listed once"),
-])
+@pytest.mark.parametrize(
+    "entry, problem",
+    [
+        ({"file": SHARD0, "index": 0}, "exactly the keys"),
+        ({"file": SHARD0, "index": "0", "count": 4}, "'index' and 'count' integers"),
+        ({"file": SHARD0, "index": -1, "count": 4}, "must be >= 0"),
+        ({"file": SHARD1, "index": 1, "count": 4}, "each index listed once"),
+    ],
+)
 def test_malformed_shard_entries_are_refused(store, entry, problem):
     edit_manifest(store, lambda m: m["shards"].__setitem__(0, entry))
     refused(store, store / MANIFEST, problem)
@@ -183,6 +194,7 @@ def test_ranks_that_disagree_are_refused(store):
 
 # ----------------------------------------------------------------------------------------- shards
 
+
 def test_a_truncated_shard_is_refused(store):
     data = (store / SHARD1).read_bytes()
     (store / SHARD1).write_bytes(data[: len(data) // 2])
@@ -194,12 +206,15 @@ def test_a_shard_that_is_not_safetensors_is_refused(store):
     refused(store, store / SHARD1, "not a readable safetensors file")
 
 
-@pytest.mark.parametrize("value, problem", [
-    (float("nan"), "is not finite"),
-    (float("inf"), "is not finite"),
-    (-0.25, r"has values outside \[0, 1\]"),
-    (1.5, r"has values outside \[0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        (float("nan"), "is not finite"),
+        (float("inf"), "is not finite"),
+        (-0.25, r"has values outside \[0, 1\]"),
+        (1.5, r"has values outside \[0, 1\]"),
+    ],
+)
 def test_probabilities_that_are_not_finite_or_outside_0_1_are_refused(store, value, problem):
     probs = probs_of(store / SHARD1).clone()
     probs[2, 3] = value
@@ -278,10 +293,15 @@ def test_top_k_shards_are_checked(top2):
 
 # ------------------------------------------------------------------------------------- expectations
 
+
 def test_ids_that_are_not_the_datasets_are_refused(store):
     ids = tiny_dataset().ids
-    refused(store, store, r"position 2 holds image id 'img-002.png', the dataset's is 'other.png'",
-            expected_ids=ids[:2] + ["other.png"] + ids[3:])
+    refused(
+        store,
+        store,
+        r"position 2 holds image id 'img-002.png', the dataset's is 'other.png'",
+        expected_ids=ids[:2] + ["other.png"] + ids[3:],
+    )
     refused(store, store, "labels 23 images, the dataset has 22", expected_ids=ids[:-1])
 
 
@@ -297,6 +317,7 @@ def test_a_missing_directory_or_manifest_is_refused(tmp_path):
 
 # --------------------------------------------------------------------------------------- writing
 
+
 def test_a_second_writer_on_the_same_rank_is_refused_and_nothing_is_touched(store):
     before = store_files(store)
     with store_lock(store, rank=0):
@@ -308,7 +329,7 @@ def test_a_second_writer_on_the_same_rank_is_refused_and_nothing_is_touched(stor
 
 
 def test_resuming_over_a_corrupt_manifest_is_refused_naming_it(store):
-    (store / MANIFEST).write_text("{\"format\": ")
+    (store / MANIFEST).write_text('{"format": ')
     with pytest.raises(PseudoLabelStoreError, match="the manifest is not valid JSON") as info:
         label(store, resume=True)
     assert info.value.path == str(store / MANIFEST)
