@@ -13,10 +13,26 @@ wherever a number is asked for: ``True`` is an ``int`` to Python, never a sensib
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["choice", "fraction", "integer", "is_number", "non_negative", "number", "positive", "probability"]
+__all__ = [
+    "DEVICES",
+    "choice",
+    "device",
+    "fraction",
+    "integer",
+    "is_number",
+    "non_negative",
+    "number",
+    "positive",
+    "probability",
+]
+
+#: The device names ``--device`` takes (the machine may still lack the one named).
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 def is_number(value: Any) -> bool:
@@ -123,4 +139,11 @@ def choice(value: Any, name: str, allowed: Iterable[Any], *, note: str | None = 
     allowed = tuple(allowed)
     if not any(value == option and isinstance(value, bool) == isinstance(option, bool) for option in allowed):
         raise _fail(name, f"one of {allowed!r}", value, note)
+    return value
+
+
+def device(value: Any, name: str = "--device") -> str:
+    """``value`` when it names a device kind (:data:`DEVICES`); whether this machine has it is not checked."""
+    if not isinstance(value, str) or not _DEVICE.fullmatch(value):
+        raise ValueError(f"{name} must be {DEVICES}, got {value!r}")
     return value

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +30,6 @@ AMP_MODES = ("auto", "bf16", "fp16", "off")
 SCHEDULERS = ("cosine", "tanh", "step", "multistep", "plateau", "poly", "none")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
 MIXUP_MODES = ("batch", "pair", "elem")
-_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 #: The argparse dests (and the engine's setting names), in the order ``add_training_args`` adds them.
 TRAINING_DESTS = (
@@ -131,9 +129,12 @@ unit_interval = _ranged(float, 0.0, 1.0, open_low=True)  # crop_pct, scale ends
 
 def device_name(text: str) -> str:
     """An argparse type: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
-    if not _DEVICE.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda, cuda:N or mps, got {text!r}")
-    return text
+    from .._validate import DEVICES, device
+
+    try:
+        return device(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {DEVICES}, got {text!r}") from None
 
 
 def spec_string(text: str) -> str:
@@ -462,30 +463,14 @@ def training_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def check_device(name: str) -> str:
     """``name`` if it is a device string ``--device`` accepts, else ``ValueError`` naming it."""
-    if not isinstance(name, str) or not _DEVICE.fullmatch(name):
-        raise ValueError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {name!r}")
-    return name
+    from .._validate import device
+
+    return device(name)
 
 
 def resolve_device(name: str) -> str:
-    """``--device`` -> a torch device string: ``auto`` is ``cuda`` when CUDA is available, else ``cpu``.
+    """``--device`` -> a torch device string (:func:`effl_plugins.train.resolve_device`; torch loads here,
+    not when the parser is built)."""
+    from ..train.engine import resolve_device as resolve
 
-    A CUDA or MPS device this machine lacks raises ``ValueError`` with one line naming ``--device``.
-    """
-    import torch
-
-    check_device(name)
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {name}: CUDA is not available on this machine; use --device cpu or auto")
-        index = int(name.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            raise ValueError(
-                f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s) (cuda:0 .. "
-                f"cuda:{torch.cuda.device_count() - 1})"
-            )
-    if name == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise ValueError("--device mps: MPS is not available on this machine; use --device cpu or auto")
-    return name
+    return resolve(name)

@@ -36,6 +36,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from .._validate import device as device_name
 from ..checkpoints import CHECKPOINT_NAME, atomic_save, atomic_write_text, load_checkpoint, rng_state, set_rng_state
 from ..data.datasets import UNLABELED
 from ..distributed import all_sum, init_distributed
@@ -91,18 +92,20 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_device(name: str | None) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; a CUDA request on a machine without CUDA or an
-    unknown device name is a clear ValueError."""
-    name = "auto" if name is None else str(name)
+    """``--device`` -> a torch device string: ``auto`` (or None) is ``cuda`` when CUDA is available, else
+    ``cpu``. An unknown name, or a CUDA or MPS device this machine lacks, is one-line ``ValueError`` naming
+    ``--device``."""
+    name = device_name("auto" if name is None else name)
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    kind = name.split(":", 1)[0]
-    if kind not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {name!r}")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine (use --device cpu or auto)")
-    if kind == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise ValueError(f"--device {name}: MPS is not available on this machine (use --device cpu or auto)")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: CUDA is not available on this machine; use --device cpu or auto")
+        index, count = int(name.partition(":")[2] or 0), torch.cuda.device_count()
+        if index >= count:
+            raise ValueError(f"--device {name}: this machine has {count} CUDA device(s) (cuda:0 .. cuda:{count - 1})")
+    if name == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError("--device mps: MPS is not available on this machine; use --device cpu or auto")
     return name
 
 
