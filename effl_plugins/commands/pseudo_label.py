@@ -86,32 +86,21 @@ def run(args) -> int:
 
 def _unlabeled(args, teacher_spec: str):
     """The unlabeled images through the teacher's eval transform, and their true labels where known."""
-    from ..data import build_data
+    from ..data import build_data, eval_transform, unlabeled_folder
     from ._training import resolve_model_data_config
 
     config = resolve_model_data_config(teacher_spec, {"img_size": args.img_size})
     if args.unlabeled == "digits":
         bundle = build_data("digits", config, max_image_pixels=None)
         return bundle.unlabeled_eval, bundle.hidden_targets
-    bundle_images = _folder(args.unlabeled, config)
+    bundle_images = unlabeled_folder(args.unlabeled, eval_transform(config))
     for path, reason in bundle_images.skipped:
         print(f"skipped {path}: {reason}")
     return bundle_images, None
 
 
-def _folder(root: str, config):
-    from ..data import eval_transform
-    from ..data.bundle import _dataset
-    from ..data.decode import DEFAULT_MAX_IMAGE_PIXELS
-    from ..data.sources import list_images
-
-    listing = list_images(root, max_image_pixels=DEFAULT_MAX_IMAGE_PIXELS, what="--unlabeled folder")
-    return _dataset(listing, eval_transform(config), 0)
-
-
 def _label(args):
     """Label this rank's share into the store; returns the true labels where known (digits)."""
-    from ..lock import exclusive_lock  # noqa: F401 - the store takes its own per-rank lock
     from ..strategies.base import Strategy
     from ..strategies.selftrain.labeler import label_dataset
     from ..strategies.selftrain.training import model_hash

@@ -10,7 +10,7 @@ The eager loaders (``load_digits``, ``load_image_folder``, ``load_unlabeled_fold
 decode everything into one tensor; they serve callers written before the streaming path.
 """
 
-from .bundle import DataBundle, build_data
+from .bundle import DataBundle, build_data, unlabeled_folder
 from .config import INTERPOLATIONS, DataConfig, resolve_data_config
 from .datasets import UNLABELED, StreamImageDataset
 from .decode import IMAGE_EXTENSIONS, DataWarning, ImageDecodeError, declared_size, decode_image
@@ -35,6 +35,7 @@ __all__ = [
     "EvalTransform",
     "rrc_params",
     "build_data",
+    "unlabeled_folder",
     "DataBundle",
     "create_loader",
     "collate_uint8",

@@ -25,7 +25,7 @@ from .digits import digits_split
 from .sources import ArraySource, FileSource, Listing, TarSource, list_image_folder, list_images
 from .transforms import eval_transform, train_transform
 
-__all__ = ["DataBundle", "build_data"]
+__all__ = ["DataBundle", "build_data", "unlabeled_folder"]
 
 _TRAIN_SPLITS = ("train", "training")
 _VAL_SPLITS = ("val", "validation", "valid", "eval", "evaluation")
@@ -99,8 +99,7 @@ def build_data(
             raise ValueError(f"--unlabeled 'digits' goes with --data digits only, got --data {str(spec)!r}")
         bundle = _image_root(Path(spec), train_t, eval_t, seed, max_image_pixels)
     if unlabeled is not None and unlabeled != "digits":
-        listing = list_images(unlabeled, max_image_pixels=max_image_pixels, what="--unlabeled folder")
-        bundle.unlabeled = _dataset(listing, train_t, seed)
+        bundle.unlabeled = unlabeled_folder(unlabeled, train_t, seed=seed, max_image_pixels=max_image_pixels)
         bundle.unlabeled_eval = bundle.unlabeled.with_transform(eval_t)
         bundle.hidden_targets = None
     bundle.image_size, bundle.data_config = cfg.img_size[0], cfg
@@ -151,6 +150,19 @@ def _find_split(root: Path, names: Sequence[str]) -> Path:
         f"dataset root {str(root)!r} has no {names[0]} split: expected one of "
         f"{', '.join(n + '/' for n in names)} or {names[0]}.tar"
     )
+
+
+def unlabeled_folder(
+    root: str | os.PathLike,
+    transform: Callable,
+    *,
+    seed: int = 0,
+    max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
+) -> StreamImageDataset:
+    """Every image under ``root`` (recursively), streamed through ``transform``, targets ``UNLABELED``;
+    files the listing could not use (header over ``max_image_pixels``, unreadable) are in ``.skipped``."""
+    listing = list_images(root, max_image_pixels=max_image_pixels, what="--unlabeled folder")
+    return _dataset(listing, transform, seed)
 
 
 def _dataset(listing: Listing, transform, seed: int) -> StreamImageDataset:
