@@ -41,7 +41,7 @@ def load_trained_model(spec: str, device: str, *, img_size: int | None = None) -
     from ..errors import CheckpointError
     from ..models import create_model, parse_model_spec
     from ..train import ModelInput
-    from ._training import resolve_model_data_config
+    from ._training import model_data_config
 
     name, path = parse_model_spec(spec)
     if path is None:
@@ -56,5 +56,6 @@ def load_trained_model(spec: str, device: str, *, img_size: int | None = None) -
         num_classes = checkpoint_classes(spec)
     names = list(record.get("class_names") or []) or [str(i) for i in range(num_classes)]
     model = create_model(spec, int(num_classes)).to(device).eval()
-    config = resolve_model_data_config(spec, {"img_size": img_size})
+    saved = record.get("data_config")
+    config = model_data_config(name, saved if isinstance(saved, dict) else None, {"img_size": img_size})
     return TrainedModel(model, ModelInput.from_config(config).to(device), config, names, device)

@@ -18,26 +18,28 @@ from typing import Any
 
 from ._train_args import resolve_device, training_settings
 
-__all__ = ["run_strategy", "run_record", "resolve_model_data_config"]
+__all__ = ["run_strategy", "run_record", "resolve_model_data_config", "model_data_config"]
 
-#: Settings that belong to the data pipeline, not to the engine.
-DATA_KEYS = ("img_size", "mean", "std", "interpolation", "crop_pct", "scale", "ratio", "hflip", "image_aug")
 #: Settings the strategy takes as model options.
 MODEL_KEYS = ("pretrained", "drop", "drop_path")
-#: Settings of the run directory and the strategy choice, handled here.
-RUN_KEYS = ("out", "resume", "resume_override", "overwrite", "strategy", "strategy_arg", "config")
 
 
 def resolve_model_data_config(spec: str, settings: dict[str, Any]):
     """The data config of model ``NAME[:CKPT]``: its timm ``pretrained_cfg``, a checkpoint's saved config,
     then the ``--img-size --mean --std --interpolation --crop-pct`` overrides."""
+    from ..models import parse_model_spec
+    from ..strategies.base import saved_data_config
+
+    return model_data_config(parse_model_spec(spec)[0], saved_data_config(spec), settings)
+
+
+def model_data_config(name: str, saved: dict[str, Any] | None, settings: dict[str, Any]):
+    """:func:`resolve_model_data_config` for a checkpoint already read: ``saved`` is its ``data_config``."""
     import timm
 
     from ..data import resolve_data_config
-    from ..models import check_model_name, parse_model_spec
-    from ..strategies.base import saved_data_config
+    from ..models import check_model_name
 
-    name, _ = parse_model_spec(spec)
     check_model_name(name)
     try:
         with torch_default_device_meta():
@@ -46,7 +48,7 @@ def resolve_model_data_config(spec: str, settings: dict[str, Any]):
         model = timm.create_model(name, pretrained=False)
     return resolve_data_config(
         model=model,
-        saved=saved_data_config(spec),
+        saved=saved,
         img_size=settings.get("img_size"),
         mean=settings.get("mean"),
         std=settings.get("std"),
