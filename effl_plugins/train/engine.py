@@ -21,6 +21,8 @@ resumed run ends bit-identical to an uninterrupted one. ``model_best.pt`` keeps 
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import signal
 import sys
@@ -351,7 +353,8 @@ class Engine:
         bar = _progress(
             batches, f"epoch {epoch + 1}/{config.epochs}", config.progress and self.info.main, steps - self.step
         )
-        for main_batch, labeled_batch, keys in zip(bar, paired if paired is not None else _forever(None), main_keys):
+        labeled_batches = paired if paired is not None else itertools.repeat(None)
+        for main_batch, labeled_batch, keys in zip(bar, labeled_batches, main_keys):
             indices = torch.tensor([index for index, _ in keys], dtype=torch.long)
             loss = self._train_step(main_batch, labeled_batch, steps, indices)
             total, count = self.partial
@@ -391,10 +394,9 @@ class Engine:
         with self._no_sync(not last_micro), autocast(self.device, self.amp_dtype):
             out = self.task(batch)
         loss = out["loss"]
-        finite = self._all_finite(loss)
-        if not finite:
+        value = float(loss.detach())  # the step's one device-to-host read: the finiteness check and the record
+        if not self._all_finite(value):
             if c.nonfinite == "stop":
-                value = float(loss.detach())
                 raise NonFiniteLossError(
                     f"the training loss became {value} at epoch {self.epoch + 1}, step "
                     f"{step + 1}: lower --lr, set --clip-grad, or check the data"
@@ -407,7 +409,7 @@ class Engine:
             (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
         if last_micro:
             self._optimizer_step()
-        return float(loss.detach())
+        return value
 
     def _optimizer_step(self) -> None:
         if self.scaler is not None:
@@ -535,10 +537,12 @@ class Engine:
         for buffer in (b for m in modules for b in m.buffers()):
             dist.broadcast(buffer, src=0)
 
-    def _all_finite(self, loss: torch.Tensor) -> bool:
-        flag = torch.isfinite(loss.detach()).float().reshape(1)
-        if self.info.distributed:
-            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    def _all_finite(self, value: float) -> bool:
+        """Whether the loss is finite on every rank (one all-reduce under torchrun, none otherwise)."""
+        if not self.info.distributed:
+            return math.isfinite(value)
+        flag = torch.tensor([1.0 if math.isfinite(value) else 0.0], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
         return bool(flag.item() > 0)
 
     # ------------------------------------------------------------------ SIGTERM
@@ -557,11 +561,6 @@ class Engine:
         flag = torch.tensor([1.0 if self._stop else 0.0], device=self.device)
         dist.all_reduce(flag)
         return bool(flag.item() > 0)
-
-
-def _forever(value):
-    while True:
-        yield value
 
 
 def _progress(loader: DataLoader, desc: str, enabled: bool, total: int):
