@@ -85,7 +85,16 @@ def test_features_match_float64_reference(seed, batch, ds, dt, wd, wa, labelled)
     torch.testing.assert_close(out["loss"].double(), ref, rtol=1e-4, atol=1e-5)
     out["loss"].backward()
     ref.backward()
-    torch.testing.assert_close(f_s.grad.double(), e_s64.grad, rtol=1e-3, atol=1e-5 * max(wd + wa, 1))
+    # Our arithmetic is the reference's: in float64 the gradients agree to rounding.
+    f_s64 = f_s.detach().double().requires_grad_(True)
+    out64 = rkd(s64.detach(), t.double(), y, student_features=f_s64, teacher_features=f_t.detach().double())
+    out64["loss"].backward()
+    torch.testing.assert_close(f_s64.grad, e_s64.grad, rtol=1e-9, atol=1e-12)
+    # In float32, near-duplicate embeddings cancel in the pair sums (1-D embeddings 0.003 apart moved a gradient by
+    # 0.4 %): the float32 tolerance holds for embeddings at least 0.01 apart.
+    gaps = torch.pdist(pooled_s.detach())
+    if gaps.numel() == 0 or float(gaps.min()) >= 1e-2:
+        torch.testing.assert_close(f_s.grad.double(), e_s64.grad, rtol=1e-3, atol=1e-5 * max(wd + wa, 1))
     assert f_t.grad is None
 
 
