@@ -26,7 +26,7 @@ DEFERRED_IMPORTS = {
     "effl_plugins.plugin_commands": "plugin subcommands load when `effl` builds its parser, not on import",
     "effl_plugins.bench": "a benchmark imports its subjects and peers when it runs; `effl bench --help` loads none",
     "effl_plugins.testing": "the conformance checks import torch and the registry when called, not on import",
-    "effl_plugins.augment.fused": "the Triton kernels compile on first use on CUDA only",
+    "effl_plugins.augment.kernels": "the Triton kernels compile on first use on CUDA only",
     "effl_plugins.augment.spec": "a SPEC string reaches the registry (and every plugin) only when it is built",
     "effl_plugins.augment.compose": "a SPEC string reaches the registry (and every plugin) only when it is built",
     "effl_plugins.train.specs": "a SPEC string reaches the registry (and every plugin) only when it is built",

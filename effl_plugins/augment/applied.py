@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from .._validate import probability
+from .auto.magnitude import check_magnitude, check_magnitudes
 from .base import BatchAugmentation, ImageAugmentation, bernoulli
-from .magnitude import check_magnitude, check_magnitudes
 
 __all__ = ["AppliedBatch", "AppliedImage"]
 

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from .._validate import choice, fraction, probability
+from .auto.magnitude import check_magnitude, check_magnitudes, enhance_factor
 from .base import BatchAugmentation, ImageAugmentation, bernoulli, uniform
 from .lut import apply_lut_image, image_channels, translate_bytes, truncate_to_uint8
-from .magnitude import check_magnitude, check_magnitudes, enhance_factor
 
 __all__ = ["Brightness", "BrightnessImage"]
 

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from .._validate import fraction, probability
+from .auto.magnitude import check_magnitude, check_magnitudes, enhance_factor
 from .base import BatchAugmentation, ImageAugmentation, bernoulli, uniform
-from .magnitude import check_magnitude, check_magnitudes, enhance_factor
 
 __all__ = ["EnhanceBatch", "EnhanceImage", "luma", "luma_image", "blend", "blend_image"]
 

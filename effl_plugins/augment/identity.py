@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from .auto.magnitude import check_magnitude, check_magnitudes
 from .base import BatchAugmentation, ImageAugmentation
-from .magnitude import check_magnitude, check_magnitudes
 
 __all__ = ["Identity", "IdentityImage"]
 

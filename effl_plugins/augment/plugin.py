@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ..hookspecs import hookimpl
 from .affine import Affine, AffineImage
+from .auto.rand_augment import RandAugment, RandAugmentImage
+from .auto.trivial_augment import TrivialAugment, TrivialAugmentImage
 from .auto_contrast import AutoContrast, AutoContrastImage
 from .brightness import Brightness, BrightnessImage
 from .color import Color, ColorImage
@@ -17,14 +19,12 @@ from .identity import Identity, IdentityImage
 from .invert import Invert, InvertImage
 from .mixup import MixUp
 from .posterize import Posterize, PosterizeImage
-from .rand_augment import RandAugment, RandAugmentImage
 from .random_resized_crop import RandomResizedCrop, RandomResizedCropImage
 from .rotate import Rotate, RotateImage
 from .sharpness import Sharpness, SharpnessImage
 from .shear import Shear, ShearImage
 from .solarize import Solarize, SolarizeImage
 from .translate import Translate, TranslateImage
-from .trivial_augment import TrivialAugment, TrivialAugmentImage
 
 
 @hookimpl

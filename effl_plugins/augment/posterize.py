@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from .._validate import is_number, probability
+from .auto.magnitude import check_magnitude, check_magnitudes, posterize_bits
 from .base import BatchAugmentation, ImageAugmentation, bernoulli
-from .magnitude import check_magnitude, check_magnitudes, posterize_bits
 
 __all__ = ["Posterize", "PosterizeImage", "check_bits"]
 

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from .._validate import is_number, probability
+from .auto.magnitude import bin_value, bin_value_scalar, check_magnitude, check_magnitudes
 from .base import BatchAugmentation, ImageAugmentation, bernoulli, uniform
 from .invert import invert
 from .lut import apply_lut_image
-from .magnitude import bin_value, bin_value_scalar, check_magnitude, check_magnitudes
 
 __all__ = ["Solarize", "SolarizeImage", "check_threshold"]
 

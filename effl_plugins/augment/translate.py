@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from . import image_matrices, matrices
+from .auto.magnitude import bin_value, bin_value_scalar
 from .base import bernoulli, uniform
-from .magnitude import bin_value, bin_value_scalar
 from .warp import GeometricAugmentation, GeometricImageAugmentation, check_axis, check_range
 
 __all__ = ["Translate", "TranslateImage", "rand_augment_shift", "translate_matrix"]

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from torch.profiler import ProfilerActivity, profile
 
 import effl_plugins as ep
-from effl_plugins.augment.op_space import RAND_AUGMENT_OPS
+from effl_plugins.augment.auto.op_space import RAND_AUGMENT_OPS
 
 #: ops that only re-describe memory (no kernel on a device)
 VIEW_OPS = frozenset(

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import effl_plugins as ep
+from effl_plugins._triton import triton_available
 from effl_plugins.augment import warp
 from effl_plugins.augment.fused import apply_lut, compose_luts, identity_luts, point_op_lut, warp_affine_fused
-from effl_plugins.augment.fused._dispatch import triton_available
 
 POINT_OPS = [
     name for name in ("brightness", "solarize", "posterize", "invert") if name in ep.list_augmentations(backend="batch")

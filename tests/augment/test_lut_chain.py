@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 import effl_plugins as ep
 from effl_plugins.augment import matrices
+from effl_plugins.augment.auto.op_space import RAND_AUGMENT_OPS
 from effl_plugins.augment.histogram import channel_histograms
-from effl_plugins.augment.op_space import RAND_AUGMENT_OPS
-from effl_plugins.augment.remap import apply_luts_rows, warp_rows_
-from effl_plugins.augment.rows import select_rows, write_rows_
+from effl_plugins.augment.kernels.remap import apply_luts_rows, warp_rows_
+from effl_plugins.augment.kernels.rows import select_rows, write_rows_
 from effl_plugins.augment.sharpness import _smooth_sums
 from effl_plugins.augment.warp import warp_affine
 

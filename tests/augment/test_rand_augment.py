@@ -10,7 +10,7 @@ import torch
 
 import effl_plugins as ep
 from effl_plugins.augment import matrices
-from effl_plugins.augment.op_space import GEOMETRIC, RAND_AUGMENT_OPS
+from effl_plugins.augment.auto.op_space import GEOMETRIC, RAND_AUGMENT_OPS
 from effl_plugins.augment.warp import warp_affine
 from effl_plugins.testing import sample_batch
 
@@ -187,7 +187,7 @@ def test_bad_params_and_images():
 
 def test_accelerator_path_selects_the_same_results(monkeypatch):
     """Off the CPU every op runs on the whole batch and ``torch.where`` keeps the choosers' results."""
-    import effl_plugins.augment.rand_augment as module
+    import effl_plugins.augment.auto.rand_augment as module
 
     aug = ep.create_augmentation("rand_augment", num_ops=3, magnitude=20)
     x = sample_batch(torch.uint8, batch=12, size=16)
@@ -201,7 +201,7 @@ def test_accelerator_path_selects_the_same_results(monkeypatch):
     assert torch.equal(got, expected)
 
 
-@pytest.mark.parametrize("module", ["cutmix", "mixup", "prefetch", "rand_augment", "trivial_augment"])
+@pytest.mark.parametrize("module", ["cutmix", "mixup", "prefetch", "auto.rand_augment", "auto.trivial_augment"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib

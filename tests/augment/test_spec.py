@@ -10,10 +10,10 @@ import torch
 from timm.data.auto_augment import rand_augment_transform
 
 import effl_plugins as ep
+from effl_plugins.augment.auto.rand_augment import RandAugment, RandAugmentImage
+from effl_plugins.augment.auto.trivial_augment import TrivialAugment
 from effl_plugins.augment.compose import Compose, ComposeImage
-from effl_plugins.augment.rand_augment import RandAugment, RandAugmentImage
 from effl_plugins.augment.spec import SpecTerm, build_augmentation, parse_spec
-from effl_plugins.augment.trivial_augment import TrivialAugment
 
 
 def test_call_syntax_parses_names_literals_and_positions():

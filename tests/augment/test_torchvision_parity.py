@@ -9,7 +9,7 @@ import torch
 from torchvision.transforms import v2
 
 import effl_plugins as ep
-from effl_plugins.augment.magnitude import bin_value
+from effl_plugins.augment.auto.magnitude import bin_value
 from effl_plugins.augment.solarize import solarize_level, solarize_level_image
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import effl_plugins as ep
-from effl_plugins.augment.op_space import GEOMETRIC, RAND_AUGMENT_OPS
+from effl_plugins.augment.auto.op_space import GEOMETRIC, RAND_AUGMENT_OPS
 from effl_plugins.testing import sample_batch
 
 

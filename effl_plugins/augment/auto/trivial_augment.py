@@ -70,7 +70,7 @@ class TrivialAugment(RandAugment):
 
     Args:
         wide: the wide magnitude space (default) or RandAugment's.
-        ops, interpolation, fill: as in :class:`~effl_plugins.augment.rand_augment.RandAugment`.
+        ops, interpolation, fill: as in :class:`~effl_plugins.augment.auto.rand_augment.RandAugment`.
 
     Shape:
         images ``[B, C, H, W]`` -> same. params: ``ops``, ``magnitude`` (bin / 30), ``sign``, each ``[B, 1]``.

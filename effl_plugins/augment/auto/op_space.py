@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validate import integer, number
+from ..._validate import integer, number
 
 __all__ = [
     "RAND_AUGMENT_OPS",
@@ -87,7 +87,7 @@ def build_ops(names: Sequence[str], backend: str, interpolation: str, fill: Any)
             continue
         module, batch_class, image_class, kwargs = _SPECS[name]
         cls = getattr(
-            importlib.import_module(f".{module}", __package__), batch_class if backend == "batch" else image_class
+            importlib.import_module(f"..{module}", __package__), batch_class if backend == "batch" else image_class
         )
         extra = {"interpolation": interpolation, "fill": fill} if name in GEOMETRIC else {}
         ops.append(cls(**kwargs, **extra))

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from .._validate import choice, fraction
+from ..._validate import choice, fraction
 
 __all__ = [
     "check_magnitudes",

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import torch
 
-from .auto_contrast import stretch
-from .contrast import blend_with_grey, mean_grey
-from .histogram import equalize_luts
-from .remap import apply_luts_rows, warp_rows_
-from .rows import select_rows, write_rows_
+from ..auto_contrast import stretch
+from ..contrast import blend_with_grey, mean_grey
+from ..histogram import equalize_luts
+from ..kernels.remap import apply_luts_rows, warp_rows_
+from ..kernels.rows import select_rows, write_rows_
 
 __all__ = ["LutChain", "POINT_OPS", "STATISTIC_OPS", "PIXEL_OPS"]
 

@@ -10,7 +10,7 @@ function takes ``backend="auto" | "triton" | "torch"``: ``auto`` runs Triton for
 tensors when Triton imports and the torch reference otherwise.
 """
 
-from .lut import apply_lut, compose_luts, identity_luts, point_op_lut
-from .warp import warp_affine_fused
+from .kernels.lut import apply_lut, compose_luts, identity_luts, point_op_lut
+from .kernels.warp import warp_affine_fused
 
 __all__ = ["apply_lut", "compose_luts", "identity_luts", "point_op_lut", "warp_affine_fused"]

@@ -39,13 +39,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from . import matrices
-from .enhance import luma
-from .fused import apply_lut, warp_affine_fused
-from .histogram import equalize_luts
+from .. import matrices
+from ..enhance import luma
+from ..histogram import equalize_luts
+from ..kernels.lut import apply_lut
+from ..kernels.warp import warp_affine_fused
+from ..solarize import solarize_level
+from ..translate import MAX_FRACTION
 from .magnitude import bin_value
-from .solarize import solarize_level
-from .translate import MAX_FRACTION
 
 __all__ = ["MagnitudeSpace", "RAND_AUGMENT_SPACE", "WIDE_SPACE", "rand_augment_batch"]
 
@@ -307,7 +308,7 @@ def rand_augment_batch(
     Args:
         images: ``[B, C, H, W]`` uint8 or float (float values in [0, 1]); not modified.
         ops: ``[B, N]`` indices into ``op_names``; magnitude ``[B, N]`` in [0, 1] (M / 30); sign ``[B, N]`` of +-1.
-        op_names: the op set (names from :data:`effl_plugins.augment.op_space.RAND_AUGMENT_OPS`).
+        op_names: the op set (names from :data:`effl_plugins.augment.auto.op_space.RAND_AUGMENT_OPS`).
         space: the ranges (RandAugment's or TrivialAugment's wide ones).
         interpolation, fill: of the warp.
 

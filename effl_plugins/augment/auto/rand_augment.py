@@ -35,8 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import matrices
-from .base import BatchAugmentation, ImageAugmentation
+from .. import matrices
+from ..base import BatchAugmentation, ImageAugmentation
+from ..warp import check_fill, check_interpolation, warp_affine, warp_affine_image
 from .device_path import RAND_AUGMENT_SPACE, rand_augment_batch
 from .lut_chain import LutChain
 from .op_space import (
@@ -47,7 +48,6 @@ from .op_space import (
     sample_magnitudes,
     sample_magnitudes_image,
 )
-from .warp import check_fill, check_interpolation, warp_affine, warp_affine_image
 
 __all__ = ["RandAugment", "RandAugmentImage"]
 

@@ -28,8 +28,8 @@ import numpy as np
 import stringzilla
 import torch
 
+from ..warp import fill_tensor, invert_affine, warp_affine
 from .rows import select_rows, write_rows_
-from .warp import fill_tensor, invert_affine, warp_affine
 
 __all__ = ["apply_luts_rows", "warp_rows_", "framed_source_index", "chunks"]
 
