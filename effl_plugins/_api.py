@@ -69,12 +69,12 @@ def component_info(family: str, name: str) -> dict[str, Any]:
 
     Keys: ``name``, ``family``, ``backends``, ``plugin``, ``distribution``, ``version``, ``doc``,
     ``summary``, ``factory`` (its import path). For an augmentation with two backends the
-    provenance is the batch one's (``providers`` gives each backend's plugin).
+    provenance is the batch one's (``providers`` gives each backend's plugin). A factory registered
+    as an import string is not imported for this when its docstring can be read from its source.
     """
     registry = get_manager().registry(family)
     backends = registry.backends(name) if registry.has_backends else []
     component = registry.get(name, ("batch" if "batch" in backends else backends[0]) if backends else None)
-    factory = component.factory
     return {
         "name": component.name,
         "family": family,
@@ -84,7 +84,7 @@ def component_info(family: str, name: str) -> dict[str, Any]:
         "version": component.version,
         "doc": component.doc,
         "summary": component.summary,
-        "factory": f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', repr(factory))}",
+        "factory": component.qualified_name,
         "providers": {b: registry.get(name, b).plugin for b in backends},
     }
 

@@ -7,10 +7,11 @@ import fnmatch
 import inspect
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import DuplicateComponentError, UnknownComponentError, singular
+from . import _import_string
+from .errors import DuplicateComponentError, PluginLoadError, UnknownComponentError, singular
 
 __all__ = ["Component", "Registry", "FAMILIES", "BACKENDS"]
 
@@ -21,23 +22,66 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 @dataclass(frozen=True)
 class Component:
-    """One registered factory and where it came from."""
+    """One registered factory and where it came from.
+
+    ``target`` is what the plugin passed: the factory itself, or an import string ``"pkg.mod:Attr"``
+    that :attr:`factory` imports on first use (and keeps). ``doc`` and ``summary`` read an import
+    string's docstring from the source when they can, so that listings import nothing.
+    """
 
     family: str
     name: str
-    factory: Callable[..., Any]
+    target: Callable[..., Any] | str
     backend: str | None
     plugin: str
     distribution: str | None
     version: str | None = None
+    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @property
+    def lazy(self) -> bool:
+        """Whether the factory is named by an import string."""
+        return _import_string.is_import_string(self.target)
+
+    @property
+    def factory(self) -> Callable[..., Any]:
+        """The class or function that builds the component (an import string is imported now, once).
+
+        Raises PluginLoadError naming the plugin and the string when it does not import, names no
+        attribute or names something not callable.
+        """
+        if not self.lazy:
+            return self.target  # type: ignore[return-value]
+        if "factory" not in self._cache:
+            try:
+                self._cache["factory"] = _import_string.resolve(self.target)  # type: ignore[arg-type]
+            except (ImportError, AttributeError, TypeError) as exc:
+                raise PluginLoadError(self.plugin, self.distribution, _for_component(exc, self)) from exc
+        return self._cache["factory"]
+
+    @property
+    def qualified_name(self) -> str:
+        """``"module.QualName"`` of the factory (for an import string: from the string, importing nothing)."""
+        if self.lazy:
+            return _import_string.qualified_name(self.target)  # type: ignore[arg-type]
+        target = self.target
+        return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
 
     @property
     def doc(self) -> str:
-        return inspect.cleandoc(self.factory.__doc__ or "")
+        if "doc" not in self._cache:
+            raw = _import_string.docstring(self.target) if self.lazy else None  # type: ignore[arg-type]
+            self._cache["doc"] = inspect.cleandoc(raw if raw is not None else (self.factory.__doc__ or ""))
+        return self._cache["doc"]
 
     @property
     def summary(self) -> str:
         return self.doc.split("\n\n")[0].replace("\n", " ") if self.doc else ""
+
+
+def _for_component(exc: Exception, component: Component) -> Exception:
+    """``exc`` with the component's family and name in front of its message (same type)."""
+    return type(exc)(f"{singular(component.family)} {component.name!r}: {exc}")
 
 
 def _as_list(patterns: str | Sequence[str] | None) -> list[str]:
@@ -66,10 +110,16 @@ class Registry:
                 f"plugin {plugin!r}: component name must be a non-empty lower-case identifier "
                 f"(letters, digits, '_', starting with a letter), got {name!r}"
             )
-        if not callable(factory):
+        if isinstance(factory, str):
+            try:
+                _import_string.check_import_string(factory)
+            except ValueError as exc:
+                raise ValueError(f"plugin {plugin!r}: factory for {singular(self.family)} {name!r}: {exc}") from None
+        elif not callable(factory):
             raise TypeError(
                 f"plugin {plugin!r}: factory for {singular(self.family)} {name!r} must be callable "
-                f"(a class or function), got {type(factory).__name__} {factory!r}"
+                f"(a class or function, or an import string 'package.module:Attr'), "
+                f"got {type(factory).__name__} {factory!r}"
             )
         if not self.has_backends:
             if backend is not None:
@@ -84,13 +134,14 @@ class Registry:
 
     def registrations(
         self, name: Any, factory: Any, backend: Any, plugin: str, *, batch: Any = None, image: Any = None
-    ) -> list[tuple[Callable[..., Any], str | None]]:
+    ) -> list[tuple[Callable[..., Any] | str, str | None]]:
         """Check one ``register(...)`` call, in either form; returns its ``(factory, backend)`` pairs.
 
         ``register(name, factory, backend=None)`` registers one factory (augmentations: for one
         backend, default "batch"). ``register(name, batch=A, image=B)`` registers an augmentation's
         backends in one call (either keyword may be left out). Everything is checked before anything
-        is returned, so a bad call registers nothing.
+        is returned, so a bad call registers nothing. A factory may be an import string
+        ``"package.module:Attr"``: only its form is checked here; it is imported on first use.
         """
         if batch is None and image is None:
             if factory is None:

@@ -1,40 +1,43 @@
-"""Distillation and student losses; build them with ``effl_plugins.create_loss``."""
+"""Distillation and student losses; build them with ``effl_plugins.create_loss``.
 
-from .attention_transfer import AttentionTransferLoss
-from .base import DistillationLoss, FeatureDistillationLoss
-from .crd import CRDLoss
-from .ctkd import CTKDLoss
-from .dist import DISTLoss
-from .dkd import DKDLoss
-from .fitnet import FitNetLoss
-from .functional import kd_divergence
-from .kd import KDLoss
-from .logit_std_kd import LogitStdKDLoss
-from .mse_logits import MSELogitsLoss
-from .nkd import NKDLoss
-from .pkt import PKTLoss
-from .review_kd import ReviewKDLoss
-from .rkd import RKDLoss
-from .soft_target_ce import SoftTargetCELoss
-from .sp import SPLoss
+The names below import their module on first access, so that importing this package (as the plugin
+entry point does) loads neither torch nor any loss.
+"""
 
-__all__ = [
-    "AttentionTransferLoss",
-    "DISTLoss",
-    "DKDLoss",
-    "DistillationLoss",
-    "FeatureDistillationLoss",
-    "FitNetLoss",
-    "KDLoss",
-    "LogitStdKDLoss",
-    "MSELogitsLoss",
-    "SoftTargetCELoss",
-    "kd_divergence",
-    "CRDLoss",
-    "CTKDLoss",
-    "NKDLoss",
-    "PKTLoss",
-    "RKDLoss",
-    "ReviewKDLoss",
-    "SPLoss",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {
+    "AttentionTransferLoss": "attention_transfer",
+    "DistillationLoss": "base",
+    "FeatureDistillationLoss": "base",
+    "CRDLoss": "crd",
+    "CTKDLoss": "ctkd",
+    "DISTLoss": "dist",
+    "DKDLoss": "dkd",
+    "FitNetLoss": "fitnet",
+    "kd_divergence": "functional",
+    "KDLoss": "kd",
+    "LogitStdKDLoss": "logit_std_kd",
+    "MSELogitsLoss": "mse_logits",
+    "NKDLoss": "nkd",
+    "PKTLoss": "pkt",
+    "ReviewKDLoss": "review_kd",
+    "RKDLoss": "rkd",
+    "SoftTargetCELoss": "soft_target_ce",
+    "SPLoss": "sp",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,39 +1,27 @@
-"""Built-in distillation losses, registered through the ``effl_plugins`` entry point."""
+"""Built-in distillation losses, registered through the ``effl_plugins`` entry point.
+
+Each loss is named by an import string, so that listing the registry imports none of them (nor torch).
+"""
 
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
-from .attention_transfer import AttentionTransferLoss
-from .crd import CRDLoss
-from .ctkd import CTKDLoss
-from .dist import DISTLoss
-from .dkd import DKDLoss
-from .fitnet import FitNetLoss
-from .kd import KDLoss
-from .logit_std_kd import LogitStdKDLoss
-from .mse_logits import MSELogitsLoss
-from .nkd import NKDLoss
-from .pkt import PKTLoss
-from .review_kd import ReviewKDLoss
-from .rkd import RKDLoss
-from .soft_target_ce import SoftTargetCELoss
-from .sp import SPLoss
 
 
 @hookimpl
 def register_losses(register):
-    register("kd", KDLoss)
-    register("soft_target_ce", SoftTargetCELoss)
-    register("dkd", DKDLoss)
-    register("dist", DISTLoss)
-    register("logit_std_kd", LogitStdKDLoss)
-    register("fitnet", FitNetLoss)
-    register("attention_transfer", AttentionTransferLoss)
-    register("mse_logits", MSELogitsLoss)
-    register("rkd", RKDLoss)
-    register("pkt", PKTLoss)
-    register("sp", SPLoss)
-    register("crd", CRDLoss)
-    register("nkd", NKDLoss)
-    register("ctkd", CTKDLoss)
-    register("review_kd", ReviewKDLoss)
+    register("kd", "effl_plugins.losses.kd:KDLoss")
+    register("soft_target_ce", "effl_plugins.losses.soft_target_ce:SoftTargetCELoss")
+    register("dkd", "effl_plugins.losses.dkd:DKDLoss")
+    register("dist", "effl_plugins.losses.dist:DISTLoss")
+    register("logit_std_kd", "effl_plugins.losses.logit_std_kd:LogitStdKDLoss")
+    register("fitnet", "effl_plugins.losses.fitnet:FitNetLoss")
+    register("attention_transfer", "effl_plugins.losses.attention_transfer:AttentionTransferLoss")
+    register("mse_logits", "effl_plugins.losses.mse_logits:MSELogitsLoss")
+    register("rkd", "effl_plugins.losses.rkd:RKDLoss")
+    register("pkt", "effl_plugins.losses.pkt:PKTLoss")
+    register("sp", "effl_plugins.losses.sp:SPLoss")
+    register("crd", "effl_plugins.losses.crd:CRDLoss")
+    register("nkd", "effl_plugins.losses.nkd:NKDLoss")
+    register("ctkd", "effl_plugins.losses.ctkd:CTKDLoss")
+    register("review_kd", "effl_plugins.losses.review_kd:ReviewKDLoss")

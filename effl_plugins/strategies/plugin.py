@@ -1,24 +1,24 @@
 """Every built-in strategy (transfer learning, distillation, self-training), registered through the one
-``effl_plugins`` entry point ``strategies``."""
+``effl_plugins`` entry point ``strategies``.
+
+Each strategy is named by an import string, so that listing the registry imports none of them (nor torch).
+"""
 
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
-from .distill import Distill
-from .selftrain import UDA, FixMatch, FlexMatch, FreeMatch, MeanTeacher, NoisyStudent, PseudoLabel, SoftMatch
-from .transfer import Finetune, LinearProbe
 
 
 @hookimpl
 def register_strategies(register):
-    register("linear_probe", LinearProbe)
-    register("finetune", Finetune)
-    register("distill", Distill)
-    register("pseudo_label", PseudoLabel)
-    register("noisy_student", NoisyStudent)
-    register("fixmatch", FixMatch)
-    register("mean_teacher", MeanTeacher)
-    register("flexmatch", FlexMatch)
-    register("freematch", FreeMatch)
-    register("softmatch", SoftMatch)
-    register("uda", UDA)
+    register("linear_probe", "effl_plugins.strategies.transfer.linear_probe:LinearProbe")
+    register("finetune", "effl_plugins.strategies.transfer.finetune:Finetune")
+    register("distill", "effl_plugins.strategies.distill:Distill")
+    register("pseudo_label", "effl_plugins.strategies.selftrain.pseudo_label:PseudoLabel")
+    register("noisy_student", "effl_plugins.strategies.selftrain.noisy_student:NoisyStudent")
+    register("fixmatch", "effl_plugins.strategies.selftrain.fixmatch:FixMatch")
+    register("mean_teacher", "effl_plugins.strategies.selftrain.mean_teacher:MeanTeacher")
+    register("flexmatch", "effl_plugins.strategies.selftrain.flexmatch:FlexMatch")
+    register("freematch", "effl_plugins.strategies.selftrain.freematch:FreeMatch")
+    register("softmatch", "effl_plugins.strategies.selftrain.softmatch:SoftMatch")
+    register("uda", "effl_plugins.strategies.selftrain.uda:UDA")

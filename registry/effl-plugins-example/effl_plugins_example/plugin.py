@@ -5,26 +5,24 @@ import effl_plugins as ep
 
 @ep.hookimpl
 def register_augmentations(register):
-    from .noise import GaussianNoise, GaussianNoiseImage
-
-    # both backends in one call; one backend alone: register(name, GaussianNoise, backend="batch")
-    register("example_gaussian_noise", batch=GaussianNoise, image=GaussianNoiseImage)
+    # both backends in one call; one backend alone: register(name, "...noise:GaussianNoise", backend="batch")
+    register(
+        "example_gaussian_noise",
+        batch="effl_plugins_example.noise:GaussianNoise",
+        image="effl_plugins_example.noise:GaussianNoiseImage",
+    )
 
 
 @ep.hookimpl
 def register_losses(register):
-    from .cosine import CosineLogitLoss
-
-    register("example_cosine", CosineLogitLoss)
+    register("example_cosine", "effl_plugins_example.cosine:CosineLogitLoss")
 
 
 @ep.hookimpl
 def register_strategies(register):
-    from .centroid import NearestCentroid
-    from .entropy import EntropyMinimization
-
-    register("example_nearest_centroid", NearestCentroid)
-    register("example_entropy_min", EntropyMinimization)
+    # an import string is imported when the component is built; passing the class itself works too
+    register("example_nearest_centroid", "effl_plugins_example.centroid:NearestCentroid")
+    register("example_entropy_min", "effl_plugins_example.entropy:EntropyMinimization")
 
 
 @ep.hookimpl
