@@ -62,9 +62,9 @@ def _images(batch: int, size: tuple[int, int], dtype: str, device, seed: int):
 def check_kernels(device: str, batches=BATCHES, sizes=SIZES) -> list[dict]:
     import torch
 
-    from effl_plugins.augment import matrices
+    from effl_plugins.augment.functional import matrices
+    from effl_plugins.augment.functional.warp import warp_affine
     from effl_plugins.augment.fused import apply_lut, warp_affine_fused
-    from effl_plugins.augment.warp import warp_affine
 
     backend = "triton" if device.startswith("cuda") else "torch"
     records = []

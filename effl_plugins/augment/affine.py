@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from .._validate import fraction, is_number
-from . import image_matrices, matrices
 from .base import bernoulli, uniform
-from .warp import GeometricAugmentation, GeometricImageAugmentation, check_range
+from .functional import matrices
+from .geometric import GeometricAugmentation, GeometricImageAugmentation, check_range
 
 __all__ = ["Affine", "AffineImage", "affine_matrix", "affine_matrix_image", "check_points"]
 
@@ -57,12 +57,12 @@ def affine_matrix_image(params: dict[str, Any], height: int, width: int) -> np.n
     ``affine_matrix``)."""
     shear_x, shear_y = np.tan(np.deg2rad(np.asarray(params["shear"], dtype=np.float64).reshape(2)))
     linear = (
-        image_matrices.rotation(params["angle"])
-        @ image_matrices.scaling(params["scale"])
-        @ image_matrices.shear(shear_x, shear_y)
+        matrices.rotation_image(params["angle"])
+        @ matrices.scaling_image(params["scale"])
+        @ matrices.shear_image(shear_x, shear_y)
     )
-    centred = image_matrices.about(linear, (width - 1) / 2, (height - 1) / 2)
-    return image_matrices.translation(*np.asarray(params["translate"], dtype=np.float64).reshape(2)) @ centred
+    centred = matrices.about_image(linear, (width - 1) / 2, (height - 1) / 2)
+    return matrices.translation_image(*np.asarray(params["translate"], dtype=np.float64).reshape(2)) @ centred
 
 
 def check_points(points: Any, name: str, batched: bool = True) -> np.ndarray | torch.Tensor:
@@ -161,7 +161,7 @@ class Affine(_AffineArguments, GeometricAugmentation):
         y1)``.
         src_points, dst_points: ``[3, 2]`` or ``[B, 3, 2]`` ``(x, y)`` pixel positions; replace the random transform.
         point_jitter: > 0 moves three fixed points by ``U(-j, j) * (W, H)`` per sample instead.
-        interpolation, fill, p: see :class:`~effl_plugins.augment.warp.GeometricAugmentation`.
+        interpolation, fill, p: see :class:`~effl_plugins.augment.geometric.GeometricAugmentation`.
 
     Shape:
         ``[B, C, H, W]`` -> same. params: ``angle`` ``[B]``, ``translate`` ``[B, 2]`` px, ``scale`` ``[B]``,

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .applied import AppliedBatch, AppliedImage
-from .lut import apply_lut_image, truncate_to_uint8
+from .functional.lut import apply_lut_image, truncate_to_uint8
 
 __all__ = ["AutoContrast", "AutoContrastImage", "stretch"]
 

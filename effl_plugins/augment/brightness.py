@@ -22,7 +22,7 @@ import torch
 from .._validate import choice, fraction, probability
 from .auto.magnitude import check_magnitude, check_magnitudes, enhance_factor
 from .base import BatchAugmentation, ImageAugmentation, bernoulli, uniform
-from .lut import apply_lut_image, image_channels, translate_bytes, truncate_to_uint8
+from .functional.lut import apply_lut_image, image_channels, translate_bytes, truncate_to_uint8
 
 __all__ = ["Brightness", "BrightnessImage"]
 

@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 import torch
 
-from .enhance import EnhanceBatch, EnhanceImage, blend, luma, luma_image
-from .lut import lookup_pairs_image, truncate_to_uint8
+from .enhance import EnhanceBatch, EnhanceImage
+from .functional.enhance import blend, luma, luma_image
+from .functional.lut import lookup_pairs_image, truncate_to_uint8
 
 __all__ = ["Color", "ColorImage"]
 

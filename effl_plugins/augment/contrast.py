@@ -13,8 +13,9 @@ import cv2
 import numpy as np
 import torch
 
-from .enhance import EnhanceBatch, EnhanceImage, blend, blend_image, luma, luma_image
-from .lut import apply_lut_image, truncate_to_uint8
+from .enhance import EnhanceBatch, EnhanceImage
+from .functional.enhance import blend, blend_image, luma, luma_image
+from .functional.lut import apply_lut_image, truncate_to_uint8
 
 __all__ = ["Contrast", "ContrastImage", "mean_grey", "blend_with_grey"]
 

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from .._validate import choice, integer, is_number, number
-from . import matrices
 from .base import BatchAugmentation, ImageAugmentation, uniform
-from .warp import bilinear_gather, check_fill, check_interpolation, fill_tensor, gather_pixels
+from .functional import matrices
+from .functional.warp import bilinear_gather, check_fill, check_interpolation, fill_tensor, gather_pixels
 
 __all__ = ["Crop", "CropImage", "resample_boxes", "copy_boxes", "crop_image", "box_matrix", "check_size"]
 

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from .._validate import choice, probability
-from . import matrices
 from .base import BatchAugmentation, ImageAugmentation, bernoulli
+from .functional import matrices
 
 __all__ = ["Flip", "FlipImage", "HorizontalFlip", "VerticalFlip", "HorizontalFlipImage", "VerticalFlipImage"]
 
@@ -55,7 +55,7 @@ class Flip(_FlipArguments, BatchAugmentation):
         return {"horizontal": horizontal, "vertical": vertical}
 
     def matrix_from_params(self, params: dict[str, torch.Tensor], height: int, width: int) -> torch.Tensor:
-        """``[B, 3, 3]`` forward matrices of the flips (see :mod:`.matrices`)."""
+        """``[B, 3, 3]`` forward matrices of the flips (see :mod:`.functional.matrices`)."""
         return matrices.flip(params["horizontal"].bool(), params["vertical"].bool(), height, width)
 
     def apply(self, images, targets, params):

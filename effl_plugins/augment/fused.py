@@ -3,7 +3,7 @@
 - :func:`apply_lut`: a whole per-sample chain of point ops as ONE gather through a ``[B, C, 256]``
   table (build it with :func:`point_op_lut` and :func:`compose_luts`);
 - :func:`warp_affine_fused`: every geometric op of a sample as ONE warp through its composed
-  forward matrix (same convention as :func:`effl_plugins.augment.warp.warp_affine`).
+  forward matrix (same convention as :func:`effl_plugins.augment.functional.warp.warp_affine`).
 
 So a RandAugment call on uint8 costs one LUT launch plus one warp launch whatever N is. Each
 function takes ``backend="auto" | "triton" | "torch"``: ``auto`` runs Triton for CUDA uint8

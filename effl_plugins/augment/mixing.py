@@ -13,16 +13,9 @@ import torch
 
 from .._validate import positive, probability
 from .base import BatchAugmentation
-from .soft_targets import check_num_classes, check_smoothing, mix_targets, to_soft_targets
+from .functional.mixing import check_num_classes, check_smoothing, mix_targets, sample_beta, to_soft_targets
 
-__all__ = ["MixingAugmentation", "sample_beta"]
-
-
-def sample_beta(count: int, alpha: float, device, generator: torch.Generator | None = None) -> torch.Tensor:
-    """``count`` float64 draws of Beta(α, α) on the generator's device, moved to ``device``."""
-    where = generator.device if generator is not None else torch.device(device)
-    concentration = torch.full((count, 2), alpha, dtype=torch.float64, device=where)
-    return torch._sample_dirichlet(concentration, generator=generator)[:, 0].to(device)
+__all__ = ["MixingAugmentation"]
 
 
 class MixingAugmentation(BatchAugmentation):

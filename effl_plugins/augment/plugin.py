@@ -13,8 +13,8 @@ from .compose import Compose, ComposeImage
 from .contrast import Contrast, ContrastImage
 from .crop import Crop, CropImage
 from .cutmix import CutMix
+from .equalize import Equalize, EqualizeImage
 from .flip import Flip, FlipImage, HorizontalFlip, HorizontalFlipImage, VerticalFlip, VerticalFlipImage
-from .histogram import Equalize, EqualizeImage
 from .identity import Identity, IdentityImage
 from .invert import Invert, InvertImage
 from .mixup import MixUp

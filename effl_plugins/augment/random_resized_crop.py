@@ -16,7 +16,8 @@ import torch
 
 from .base import BatchAugmentation, ImageAugmentation, uniform
 from .crop import box_matrix, check_size, crop_image, resample_boxes
-from .warp import check_interpolation, check_range
+from .functional.warp import check_interpolation
+from .geometric import check_range
 
 __all__ = ["RandomResizedCrop", "RandomResizedCropImage"]
 

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from .._validate import is_number
-from . import image_matrices, matrices
 from .base import bernoulli, uniform
-from .warp import GeometricAugmentation, GeometricImageAugmentation, check_range
+from .functional import matrices
+from .geometric import GeometricAugmentation, GeometricImageAugmentation, check_range
 
 __all__ = ["Rotate", "RotateImage", "rotate_matrix"]
 
@@ -111,4 +111,4 @@ class RotateImage(_RotateArguments, GeometricImageAugmentation):
         return {"angle": float(sign * MAX_DEGREES * magnitude)}
 
     def matrix_from_params(self, params, height, width):
-        return image_matrices.about(image_matrices.rotation(params["angle"]), (width - 1) / 2, (height - 1) / 2)
+        return matrices.about_image(matrices.rotation_image(params["angle"]), (width - 1) / 2, (height - 1) / 2)

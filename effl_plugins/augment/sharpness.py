@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .enhance import EnhanceBatch, EnhanceImage
-from .lut import lookup_pairs_image, truncate_to_uint8
+from .functional.lut import lookup_pairs_image, truncate_to_uint8
 
 __all__ = ["Sharpness", "SharpnessImage"]
 

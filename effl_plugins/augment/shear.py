@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from .._validate import choice
-from . import image_matrices, matrices
 from .base import bernoulli, uniform
-from .warp import GeometricAugmentation, GeometricImageAugmentation, check_axis, check_range
+from .functional import matrices
+from .geometric import GeometricAugmentation, GeometricImageAugmentation, check_axis, check_range
 
 __all__ = ["Shear", "ShearImage", "shear_matrix"]
 
@@ -60,7 +60,7 @@ class Shear(_ShearArguments, GeometricAugmentation):
         max_factor: factor range: ``s`` means ``U(-s, s)``, or a ``(low, high)`` pair (``tan`` of the shear angle).
         axis: ``"x"``, ``"y"`` or ``"both"`` (independent factors, x sheared first).
         center: ``"corner"`` (RandAugment's, default) or ``"image"``.
-        interpolation, fill, p: see :class:`~effl_plugins.augment.warp.GeometricAugmentation`.
+        interpolation, fill, p: see :class:`~effl_plugins.augment.geometric.GeometricAugmentation`.
 
     Shape:
         ``[B, C, H, W]`` -> same. params: ``shear`` ``[B, 2]`` = ``(sx, sy)`` factors.
@@ -107,4 +107,4 @@ class ShearImage(_ShearArguments, GeometricImageAugmentation):
     def matrix_from_params(self, params, height, width):
         sx, sy = np.asarray(params["shear"], dtype=np.float64).reshape(2)
         cx, cy = (-0.5, -0.5) if self.center == "corner" else ((width - 1) / 2, (height - 1) / 2)
-        return image_matrices.about(image_matrices.shear(sx, sy), cx, cy)
+        return matrices.about_image(matrices.shear_image(sx, sy), cx, cy)

@@ -19,8 +19,8 @@ import torch
 from .._validate import is_number, probability
 from .auto.magnitude import bin_value, bin_value_scalar, check_magnitude, check_magnitudes
 from .base import BatchAugmentation, ImageAugmentation, bernoulli, uniform
+from .functional.lut import apply_lut_image
 from .invert import invert
-from .lut import apply_lut_image
 
 __all__ = ["Solarize", "SolarizeImage", "check_threshold"]
 

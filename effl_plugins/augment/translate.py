@@ -13,10 +13,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from . import image_matrices, matrices
 from .auto.magnitude import bin_value, bin_value_scalar
 from .base import bernoulli, uniform
-from .warp import GeometricAugmentation, GeometricImageAugmentation, check_axis, check_range
+from .functional import matrices
+from .geometric import GeometricAugmentation, GeometricImageAugmentation, check_axis, check_range
 
 __all__ = ["Translate", "TranslateImage", "rand_augment_shift", "translate_matrix"]
 
@@ -71,7 +71,7 @@ class Translate(_TranslateArguments, GeometricAugmentation):
             ``U(-f, f) * size``, or a ``(low, high)`` pair.
         axis: ``"x"``, ``"y"`` or ``"both"`` (independent offsets).
         whole_pixels: round random offsets to whole pixels (then nearest is an exact shift).
-        interpolation, fill, p: see :class:`~effl_plugins.augment.warp.GeometricAugmentation`.
+        interpolation, fill, p: see :class:`~effl_plugins.augment.geometric.GeometricAugmentation`.
 
     Shape:
         ``[B, C, H, W]`` -> same. params: ``shift`` ``[B, 2]`` = ``(tx, ty)`` pixels.
@@ -125,4 +125,4 @@ class TranslateImage(_TranslateArguments, GeometricImageAugmentation):
         return {"shift": (sign * np.array(whole, dtype=np.float64) * np.array(_axes(self.axis))).astype(np.float32)}
 
     def matrix_from_params(self, params, height, width):
-        return image_matrices.translation(*np.asarray(params["shift"], dtype=np.float64).reshape(2))
+        return matrices.translation_image(*np.asarray(params["shift"], dtype=np.float64).reshape(2))

@@ -7,7 +7,7 @@ import torch
 import torchvision.transforms.v2.functional as TF
 
 import effl_plugins as ep
-from effl_plugins.augment.enhance import luma
+from effl_plugins.augment.functional.enhance import luma
 from effl_plugins.testing import sample_batch
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import effl_plugins as ep
-from effl_plugins.augment.enhance import luma, luma_image
+from effl_plugins.augment.functional.enhance import luma, luma_image
 from effl_plugins.testing import sample_batch
 
 ENHANCE = ["contrast", "color", "sharpness"]
@@ -136,7 +136,7 @@ def test_image_backend_pair_tables_are_the_blend_of_every_pair(factor):
     """The image backend's 256x256 tables of color and sharpness hold, for every (degenerate, pixel)
     pair, the blend evaluated element by element (the fused multiply-add rounded once)."""
     from effl_plugins.augment.color import _color_table
-    from effl_plugins.augment.enhance import blend_image
+    from effl_plugins.augment.functional.enhance import blend_image
     from effl_plugins.augment.sharpness import _sharpness_table
 
     degenerate, value = np.meshgrid(np.arange(256, dtype=np.float32), np.arange(256, dtype=np.float32), indexing="ij")

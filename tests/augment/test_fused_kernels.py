@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import effl_plugins as ep
 from effl_plugins._triton import triton_available
-from effl_plugins.augment import warp
+from effl_plugins.augment.functional import warp
 from effl_plugins.augment.fused import apply_lut, compose_luts, identity_luts, point_op_lut, warp_affine_fused
 
 POINT_OPS = [

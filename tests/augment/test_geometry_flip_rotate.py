@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import effl_plugins as ep
-from effl_plugins.augment.warp import warp_affine
+from effl_plugins.augment.functional.warp import warp_affine
 from effl_plugins.testing import sample_batch
 
 NEAREST = TF.InterpolationMode.NEAREST

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
 import effl_plugins as ep
-from effl_plugins.augment.histogram import equalize_luts
+from effl_plugins.augment.functional.histogram import equalize_luts
 
 seeds = st.integers(0, 2**31 - 1)
 

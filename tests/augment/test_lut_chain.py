@@ -12,13 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import effl_plugins as ep
-from effl_plugins.augment import matrices
 from effl_plugins.augment.auto.op_space import RAND_AUGMENT_OPS
-from effl_plugins.augment.histogram import channel_histograms
+from effl_plugins.augment.functional import matrices
+from effl_plugins.augment.functional.histogram import channel_histograms
+from effl_plugins.augment.functional.warp import warp_affine
 from effl_plugins.augment.kernels.remap import apply_luts_rows, warp_rows_
 from effl_plugins.augment.kernels.rows import select_rows, write_rows_
 from effl_plugins.augment.sharpness import _smooth_sums
-from effl_plugins.augment.warp import warp_affine
 
 
 def _both_paths(aug, x, generator):
@@ -154,7 +154,7 @@ def test_apply_luts_rows_refuses_a_strided_view():
 def test_lookup_pairs_image_reads_the_table():
     import numpy as np
 
-    from effl_plugins.augment.lut import lookup_pairs_image
+    from effl_plugins.augment.functional.lut import lookup_pairs_image
 
     rng = np.random.default_rng(0)
     table = rng.integers(0, 256, (256, 256), dtype=np.uint8)

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import effl_plugins as ep
-from effl_plugins.augment import matrices
 from effl_plugins.augment.auto.op_space import GEOMETRIC, RAND_AUGMENT_OPS
-from effl_plugins.augment.warp import warp_affine
+from effl_plugins.augment.functional import matrices
+from effl_plugins.augment.functional.warp import warp_affine
 from effl_plugins.testing import sample_batch
 
 

@@ -11,8 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from effl_plugins.augment import matrices
-from effl_plugins.augment.warp import invert_affine, warp_affine, warp_affine_image
+from effl_plugins.augment.functional import matrices
+from effl_plugins.augment.functional.warp import invert_affine, warp_affine, warp_affine_image
 from effl_plugins.testing import sample_batch
 
 
@@ -164,7 +164,7 @@ def test_bad_arguments():
 
 
 @pytest.mark.parametrize(
-    "module", ["warp", "rotate", "flip", "crop", "random_resized_crop", "translate", "shear", "affine"]
+    "module", ["functional.warp", "rotate", "flip", "crop", "random_resized_crop", "translate", "shear", "affine"]
 )
 def test_docstring_examples_run(module):
     import importlib

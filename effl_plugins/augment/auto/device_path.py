@@ -39,9 +39,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .. import matrices
-from ..enhance import luma
-from ..histogram import equalize_luts
+from ..functional import matrices
+from ..functional.enhance import luma
+from ..functional.histogram import equalize_luts
 from ..kernels.lut import apply_lut
 from ..kernels.warp import warp_affine_fused
 from ..solarize import solarize_level

@@ -16,7 +16,7 @@ pixels need to be read only when an op needs them:
 
 The pixels live in one buffer the chain owns (a copy of the input); every write goes to the rows
 of the samples concerned, never through a whole-batch copy. ``finish`` applies the remaining
-tables, then :mod:`.remap` warps the samples with geometry, chunk by chunk.
+tables, then :mod:`effl_plugins.augment.kernels.remap` warps the samples with geometry, chunk by chunk.
 
 Shape:
     images ``[B, C, H, W]`` uint8 on the CPU; tables ``[B, C, 256]`` uint8.
@@ -28,7 +28,7 @@ import torch
 
 from ..auto_contrast import stretch
 from ..contrast import blend_with_grey, mean_grey
-from ..histogram import equalize_luts
+from ..functional.histogram import equalize_luts
 from ..kernels.remap import apply_luts_rows, warp_rows_
 from ..kernels.rows import select_rows, write_rows_
 

@@ -65,7 +65,7 @@ _SPECS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
     "posterize": ("posterize", "Posterize", "PosterizeImage", {}),
     "solarize": ("solarize", "Solarize", "SolarizeImage", {}),
     "auto_contrast": ("auto_contrast", "AutoContrast", "AutoContrastImage", {}),
-    "equalize": ("histogram", "Equalize", "EqualizeImage", {}),
+    "equalize": ("equalize", "Equalize", "EqualizeImage", {}),
 }
 GEOMETRIC = frozenset({"shear_x", "shear_y", "translate_x", "translate_y", "rotate"})
 

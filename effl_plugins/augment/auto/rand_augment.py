@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import matrices
 from ..base import BatchAugmentation, ImageAugmentation
-from ..warp import check_fill, check_interpolation, warp_affine, warp_affine_image
+from ..functional import matrices
+from ..functional.warp import check_fill, check_interpolation, warp_affine, warp_affine_image
 from .device_path import RAND_AUGMENT_SPACE, rand_augment_batch
 from .lut_chain import LutChain
 from .op_space import (

@@ -12,7 +12,7 @@ sample has geometry, its pixels are warped, ``out = warp(table(pixels))``.
   so that every temporary stays a few MB: large fresh allocations cost the CPU a page fault per
   4 KiB, more than the arithmetic on them.
 
-The nearest warp is :func:`.warp.warp_affine`'s arithmetic (same float32 coordinates, same
+The nearest warp is :func:`.affine.warp_affine_torch`'s arithmetic (same float32 coordinates, same
 ``floor(c + 0.5)``). Instead of masking the pixels that fall outside, the source is framed by a
 one-pixel border of the fill colour and the coordinates are clamped onto that frame, so the warp
 is a single lookup; the results are identical.
@@ -28,7 +28,7 @@ import numpy as np
 import stringzilla
 import torch
 
-from ..warp import fill_tensor, invert_affine, warp_affine
+from .affine import fill_tensor, invert_affine, source_coordinates, warp_affine_torch
 from .rows import select_rows, write_rows_
 
 __all__ = ["apply_luts_rows", "warp_rows_", "framed_source_index", "chunks"]
@@ -77,11 +77,9 @@ def framed_source_index(inverse: torch.Tensor, height: int, width: int) -> torch
     Shape:
         inverse ``[k, 2, 3]`` (output -> input maps) -> ``[k, H * W]`` int32 indices into ``(H + 2) x (W + 2)`` planes.
     """
-    inverse = inverse.unsqueeze(-1).unsqueeze(-1)  # [k, 2, 3, 1, 1], as in warp_affine
-    xs = torch.arange(width, dtype=torch.float32, device=inverse.device).view(1, 1, width)
-    ys = torch.arange(height, dtype=torch.float32, device=inverse.device).view(1, height, 1)
-    src_x = (inverse[:, 0, 0] * xs + inverse[:, 0, 1] * ys).add_(inverse[:, 0, 2]).add_(0.5).floor_().clamp_(-1, width)
-    src_y = (inverse[:, 1, 0] * xs + inverse[:, 1, 1] * ys).add_(inverse[:, 1, 2]).add_(0.5).floor_().clamp_(-1, height)
+    src_x, src_y = source_coordinates(inverse, height, width)
+    src_x = src_x.add_(0.5).floor_().clamp_(-1, width)
+    src_y = src_y.add_(0.5).floor_().clamp_(-1, height)
     flat = src_y.mul_(width + 2).add_(src_x).add_(width + 3)  # ((y + 1) * (W + 2) + x + 1): integers below 2**24
     return flat.view(len(inverse), -1).to(torch.int32)
 
@@ -104,7 +102,7 @@ def warp_rows_(pixels: torch.Tensor, matrices: torch.Tensor, index: torch.Tensor
         rows = select_rows(pixels, part)
         inverse = invert_affine(matrices.index_select(0, part))
         if interpolation != "nearest" or not _framed_index_applies(inverse, height, width):
-            write_rows_(pixels, part, warp_affine(rows, matrices.index_select(0, part), interpolation, fill))
+            write_rows_(pixels, part, warp_affine_torch(rows, matrices.index_select(0, part), interpolation, fill))
             continue
         if framed is None:  # reused by every chunk: only the inside changes
             framed = torch.empty(count, channels, height + 2, width + 2, dtype=pixels.dtype, device=pixels.device)

@@ -1,9 +1,9 @@
 """One warp kernel for all geometry: each sample's composed affine matrix, uint8 in, uint8 out.
 
-Same contract as :func:`effl_plugins.augment.warp.warp_affine` (forward matrices in pixel-centre
+Same contract as :func:`effl_plugins.augment.functional.warp.warp_affine` (forward matrices in pixel-centre
 coordinates, nearest = ``floor(x + 0.5)``, bilinear blended in float32 and rounded half to even,
 ``fill`` outside); compose flip, rotate, shear, translate, crop and affine matrices of a sample
-first (matrix product, :mod:`effl_plugins.augment.matrices`), then warp once.
+first (matrix product, :mod:`effl_plugins.augment.functional.matrices`), then warp once.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 import torch
 
-from ..warp import check_interpolation, fill_tensor, invert_affine, warp_affine
 from ._dispatch import use_triton
+from .affine import check_interpolation, fill_tensor, invert_affine
+from .affine import warp_affine_torch as warp_affine
 
 __all__ = ["warp_affine_fused"]
 

@@ -1,4 +1,5 @@
-"""Batched 3x3 affine matrices for the geometric augmentations, composed by matrix product.
+"""3x3 affine matrices for the geometric augmentations, composed by matrix product: batched torch builders for
+the batch backend and one image's NumPy float64 builders (the ``*_image`` functions) for the image backend.
 
 Coordinate convention (the same as OpenCV's ``warpAffine``): ``x`` is the column, ``y`` the row
 (pointing down), and pixel ``(row i, column j)`` has its centre at ``(x, y) = (j, i)``. The image
@@ -7,21 +8,46 @@ of the image (PIL's and torchvision's ``center=[0, 0]``) is ``(-0.5, -0.5)``.
 
 Every matrix here is a FORWARD map: it sends an input pixel position to the output position,
 exactly like the ``M`` that ``cv2.getAffineTransform(src, dst)`` returns and ``cv2.warpAffine``
-takes. "First ``A``, then ``B``" is ``B @ A``. :func:`effl_plugins.augment.warp.warp_affine` inverts
+takes. "First ``A``, then ``B``" is ``B @ A``. :func:`effl_plugins.augment.functional.warp.warp_affine` inverts
 the product once and samples the input at the inverse-mapped output pixel centres.
 
 Angles are in degrees, positive = counter-clockwise on screen (``torchvision.transforms.v2.functional.rotate``
 and ``cv2.getRotationMatrix2D``); multiples of 90 degrees give exact 0/±1 entries.
 
+The ``*_image`` builders give the same maps (same convention, same composition order, exact entries for
+quarter turns) from Python floats: one image's matrix costs a few microseconds there, against hundreds through
+a batch of one tensor, where every small torch op pays its dispatch. The two agree to float32 rounding of the
+batch matrices, which moves a nearest-neighbour sample only where a source coordinate lies within about 1e-5
+pixel of a tie.
+
 Shape:
-    every builder takes ``[B]`` tensors and returns ``[B, 3, 3]`` float32 matrices.
+    every batched builder takes ``[B]`` tensors and returns ``[B, 3, 3]`` float32 matrices; every ``*_image``
+    builder takes numbers and returns a ``[3, 3]`` float64 array.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
-__all__ = ["identity", "translation", "rotation", "scaling", "shear", "about", "flip", "affine_from_points", "to_2x3"]
+__all__ = [
+    "identity",
+    "translation",
+    "rotation",
+    "scaling",
+    "shear",
+    "about",
+    "flip",
+    "affine_from_points",
+    "to_2x3",
+    "translation_image",
+    "rotation_image",
+    "scaling_image",
+    "shear_image",
+    "about_image",
+]
 
 
 def _stack(rows: list[list[torch.Tensor | float]], like: torch.Tensor) -> torch.Tensor:
@@ -127,3 +153,44 @@ def affine_from_points(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
 def to_2x3(matrix: torch.Tensor) -> torch.Tensor:
     """``[B, 3, 3]`` or ``[B, 2, 3]`` -> ``[B, 2, 3]``."""
     return matrix[:, :2, :]
+
+
+_QUARTER_TURNS = ((1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0))  # (cos, sin) of 0, 90, 180, 270 degrees
+
+
+def _matrix(a: float, b: float, c: float, d: float, e: float, f: float) -> np.ndarray:
+    return np.array([[a, b, c], [d, e, f], [0.0, 0.0, 1.0]])
+
+
+def translation_image(tx: float, ty: float) -> np.ndarray:
+    """Move every pixel by ``(tx, ty)`` pixels (positive = right / down)."""
+    return _matrix(1.0, 0.0, float(tx), 0.0, 1.0, float(ty))
+
+
+def rotation_image(degrees: float) -> np.ndarray:
+    """Counter-clockwise rotation about the origin; exact for multiples of 90 degrees."""
+    degrees = float(degrees)
+    if degrees % 90 == 0:
+        cos, sin = _QUARTER_TURNS[round(degrees / 90) % 4]
+    else:
+        cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    return _matrix(cos, sin, 0.0, -sin, cos, 0.0)
+
+
+def scaling_image(sx: float, sy: float | None = None) -> np.ndarray:
+    """Scale about the origin (``> 1`` zooms in)."""
+    return _matrix(float(sx), 0.0, 0.0, 0.0, float(sx if sy is None else sy), 0.0)
+
+
+def shear_image(sx: float, sy: float) -> np.ndarray:
+    """Shear by factors ``sx`` (along x) then ``sy`` (along y), as :func:`shear`."""
+    sx, sy = float(sx), float(sy)
+    return _matrix(1.0, -sx, 0.0, -sy, 1.0 + sx * sy, 0.0)
+
+
+def about_image(matrix: np.ndarray, cx: float, cy: float) -> np.ndarray:
+    """The same linear map about the point ``(cx, cy)`` instead of the origin: ``T(c) @ M @ T(-c)``."""
+    centre = np.array([cx, cy], dtype=np.float64)
+    out = np.array(matrix, dtype=np.float64)
+    out[:2, 2] = matrix[:2, 2] + centre - matrix[:2, :2] @ centre
+    return out

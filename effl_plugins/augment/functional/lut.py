@@ -2,7 +2,8 @@
 
 A point op maps every pixel value through a function that depends only on that value (and on the
 sample's parameters), so on uint8 images it is a table of 256 entries. The image backend applies a
-per-channel table with StringZilla's byte translation; the batch backend gathers from a ``[B, C, 256]`` table.
+per-channel table with StringZilla's byte translation; the batch backend gathers from a ``[B, C, 256]`` table
+(:func:`apply_lut`, the fused kernel: Triton for CUDA uint8, a torch gather elsewhere).
 
 Ops whose map is one multiply-add followed by truncation (brightness factor, contrast,
 auto_contrast) compute it directly in float32 instead: the values are the same bit for bit (the
@@ -18,6 +19,8 @@ import numpy as np
 import stringzilla
 import torch
 
+from ..kernels.lut import apply_lut
+
 __all__ = [
     "apply_lut",
     "apply_lut_image",
@@ -26,17 +29,6 @@ __all__ = [
     "image_channels",
     "lookup_pairs_image",
 ]
-
-
-def apply_lut(images: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
-    """Map each uint8 pixel through its own sample's and channel's table.
-
-    Shape:
-        images ``[B, C, H, W]`` uint8, lut ``[B, C, 256]`` uint8 -> ``[B, C, H, W]`` uint8.
-    """
-    batch, channels = images.shape[:2]
-    index = images.reshape(batch, channels, -1).long()
-    return torch.gather(lut.expand(batch, channels, 256), 2, index).view_as(images)
 
 
 def truncate_to_uint8(values: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Soft class targets for the mixing ops: int class ids ``[B]`` or soft ``[B, K]`` in, ``[B, K]`` out.
+"""What the mixing ops compute: λ ~ Beta(α, α) draws, and soft class targets (int class ids ``[B]`` or soft
+``[B, K]`` in, ``[B, K]`` out) mixed with a partner's.
 
 Label smoothing (Szegedy et al. 2016, "Rethinking the Inception Architecture") spreads
 ``smoothing`` evenly over the K classes: on-value ``1 - smoothing + smoothing / K``, off-value
@@ -11,9 +12,9 @@ from typing import Any
 
 import torch
 
-from .._validate import fraction, integer
+from ..._validate import fraction, integer
 
-__all__ = ["check_num_classes", "check_smoothing", "to_soft_targets", "mix_targets"]
+__all__ = ["check_num_classes", "check_smoothing", "sample_beta", "to_soft_targets", "mix_targets"]
 
 
 def check_num_classes(num_classes: Any) -> int | None:
@@ -22,6 +23,13 @@ def check_num_classes(num_classes: Any) -> int | None:
 
 def check_smoothing(smoothing: Any) -> float:
     return fraction(smoothing, "label_smoothing", below_one=True)
+
+
+def sample_beta(count: int, alpha: float, device, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``count`` float64 draws of Beta(α, α) on the generator's device, moved to ``device``."""
+    where = generator.device if generator is not None else torch.device(device)
+    concentration = torch.full((count, 2), alpha, dtype=torch.float64, device=where)
+    return torch._sample_dirichlet(concentration, generator=generator)[:, 0].to(device)
 
 
 def to_soft_targets(

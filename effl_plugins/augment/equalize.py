@@ -1,0 +1,48 @@
+"""Equalize: per-channel histogram equalization with PIL's lookup table (PIL ``ImageOps.equalize``,
+``torchvision.transforms.v2.functional.equalize``); the tables are :mod:`.functional.histogram`'s.
+
+Float images are quantized to uint8 first (``x * (256 - 1e-3)``, truncated, as torchvision does) and scaled back.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .applied import AppliedBatch, AppliedImage
+from .functional.histogram import channel_histograms_image, equalize_luts, luts_from_histograms
+from .functional.lut import apply_lut, apply_lut_image
+
+__all__ = ["Equalize", "EqualizeImage"]
+
+
+def _to_uint8(images: torch.Tensor) -> torch.Tensor:
+    return (images * (256 - 1e-3)).clamp_(0, 255).to(torch.uint8)
+
+
+class Equalize(AppliedBatch):
+    """Per-sample random histogram equalization (each channel of each sample its own table).
+
+    ``p``: probability that a sample is equalized (default 0.5). Shapes: :class:`~.applied.AppliedBatch`.
+
+    Example:
+        >>> x = torch.randint(100, 140, (2, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+        >>> y, _ = Equalize(p=1.0)(x)
+        >>> int(y.min()), int(y.max())  # a narrow range spreads over the full range
+        (0, 255)
+    """
+
+    def transform(self, images, applied):
+        quantized = images if images.dtype == torch.uint8 else _to_uint8(images)
+        luts = equalize_luts(quantized)
+        ramp = torch.arange(256, dtype=torch.uint8, device=images.device).expand_as(luts)
+        out = apply_lut(quantized, torch.where(applied.view(-1, 1, 1), luts, ramp))
+        if images.dtype == torch.uint8:
+            return out
+        return torch.where(applied.view(-1, 1, 1, 1), out.to(images.dtype) / 255, images)
+
+
+class EqualizeImage(AppliedImage):
+    """Image backend of ``equalize``: NumPy histograms, per-channel lookup tables. Args ``p``; params ``applied``."""
+
+    def transform(self, img):
+        return apply_lut_image(img, luts_from_histograms(channel_histograms_image(img)))
