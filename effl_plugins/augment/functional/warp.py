@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 import torch
 
+from ..._triton import BACKENDS
 from ..._validate import choice, is_number
-from ..kernels._dispatch import BACKENDS
 from ..kernels.affine import (
     INTERPOLATIONS,
     bilinear_gather,

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ._dispatch import use_triton
+from ..._triton import use_triton
 
 __all__ = ["apply_lut", "compose_luts", "identity_luts", "point_op_lut"]
 

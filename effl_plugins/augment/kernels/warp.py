@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ._dispatch import use_triton
+from ..._triton import use_triton
 from .affine import check_interpolation, fill_tensor, invert_affine
 from .affine import warp_affine_torch as warp_affine
 
