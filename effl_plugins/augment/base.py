@@ -21,7 +21,7 @@ Input rules, checked once at entry for every op of both backends:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -37,9 +37,34 @@ __all__ = [
     "bernoulli",
     "dtype_max",
     "params_for_sample",
+    "MagnitudeOp",
+    "AffineOp",
 ]
 
 Params = dict[str, torch.Tensor]
+
+
+@runtime_checkable
+class MagnitudeOp(Protocol):
+    """What RandAugment and TrivialAugment ask of an op of their op space, on either backend.
+
+    ``signed``: whether the op's magnitude takes a random sign (rotate left or right, brighter or darker).
+    ``params_from_magnitude(images, magnitude, sign)``: the op's params for a magnitude in [0, 1] (``M / 30``)
+    and a sign of +-1; batch: ``images [B, C, H, W]``, ``magnitude, sign [B]`` -> params with leading dim B;
+    image: one ``H x W x C`` image and two floats -> that image's params.
+    """
+
+    signed: bool
+
+    def params_from_magnitude(self, images: Any, magnitude: Any, sign: Any) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class AffineOp(Protocol):
+    """An op that is one affine warp, so a chain of them composes into one: ``matrix_from_params(params, height,
+    width)`` gives its forward matrices, ``[B, 3, 3]`` (batch) or ``3 x 3`` (image)."""
+
+    def matrix_from_params(self, params: dict[str, Any], height: int, width: int) -> Any: ...
 
 
 def check_images(images: Any, name: str = "images") -> torch.Tensor:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..._validate import integer, number
+from ..base import AffineOp, MagnitudeOp
 
 __all__ = [
     "RAND_AUGMENT_OPS",
@@ -78,8 +79,12 @@ def check_op_names(ops: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(ops)
 
 
-def build_ops(names: Sequence[str], backend: str, interpolation: str, fill: Any) -> list[Any]:
-    """One op instance per name (``None`` for identity); geometric ops get ``interpolation`` and ``fill``."""
+def build_ops(names: Sequence[str], backend: str, interpolation: str, fill: Any) -> list[MagnitudeOp | None]:
+    """One op instance per name (``None`` for identity); geometric ops get ``interpolation`` and ``fill``.
+
+    Every op follows :class:`~effl_plugins.augment.base.MagnitudeOp`, the geometric ones also
+    :class:`~effl_plugins.augment.base.AffineOp`.
+    """
     ops = []
     for name in names:
         if name == "identity":
@@ -90,7 +95,12 @@ def build_ops(names: Sequence[str], backend: str, interpolation: str, fill: Any)
             importlib.import_module(f"..{module}", __package__), batch_class if backend == "batch" else image_class
         )
         extra = {"interpolation": interpolation, "fill": fill} if name in GEOMETRIC else {}
-        ops.append(cls(**kwargs, **extra))
+        op = cls(**kwargs, **extra)
+        if not isinstance(op, MagnitudeOp) or (name in GEOMETRIC and not isinstance(op, AffineOp)):
+            raise TypeError(
+                f"op {name!r} ({cls.__name__}) does not follow the op protocol of effl_plugins.augment.base"
+            )
+        ops.append(op)
     return ops
 
 

@@ -65,7 +65,21 @@ def _check_wide(wide: Any) -> bool:
     return wide
 
 
-class TrivialAugment(RandAugment):
+class _TrivialArguments:
+    """The arguments of both backends, checked in one place: RandAugment with one op at a magnitude of its own."""
+
+    def __init__(
+        self,
+        wide: bool = True,
+        ops: Sequence[str] | None = None,
+        interpolation: str = "nearest",
+        fill: float | Sequence[float] = 0,
+    ):
+        super().__init__(num_ops=1, magnitude=MAX_MAGNITUDE, ops=ops, interpolation=interpolation, fill=fill)
+        self.wide = _check_wide(wide)
+
+
+class TrivialAugment(_TrivialArguments, RandAugment):
     """Per-sample TrivialAugment on a batch: one op per image at a uniform magnitude bin.
 
     Args:
@@ -82,16 +96,6 @@ class TrivialAugment(RandAugment):
         >>> sorted(aug.last_params)
         ['magnitude', 'ops', 'sign']
     """
-
-    def __init__(
-        self,
-        wide: bool = True,
-        ops: Sequence[str] | None = None,
-        interpolation: str = "nearest",
-        fill: float | Sequence[float] = 0,
-    ):
-        super().__init__(num_ops=1, magnitude=MAX_MAGNITUDE, ops=ops, interpolation=interpolation, fill=fill)
-        self.wide = _check_wide(wide)
 
     @property
     def _space(self):
@@ -123,18 +127,8 @@ class TrivialAugment(RandAugment):
         }
 
 
-class TrivialAugmentImage(RandAugmentImage):
+class TrivialAugmentImage(_TrivialArguments, RandAugmentImage):
     """Image backend of ``trivial_augment``: the same distribution on one ``H x W x C`` uint8 image."""
-
-    def __init__(
-        self,
-        wide: bool = True,
-        ops: Sequence[str] | None = None,
-        interpolation: str = "nearest",
-        fill: float | Sequence[float] = 0,
-    ):
-        super().__init__(num_ops=1, magnitude=MAX_MAGNITUDE, ops=ops, interpolation=interpolation, fill=fill)
-        self.wide = _check_wide(wide)
 
     def _sample_magnitudes(self, count, rng):
         return (rng.integers(int(MAX_MAGNITUDE) + 1, size=count) / MAX_MAGNITUDE).astype(np.float32)
