@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from effl_plugins.checkpoints import (
+from effl_plugins.errors import CheckpointError
+from effl_plugins.train.checkpoints import (
     atomic_save,
     atomic_write_bytes,
     atomic_write_text,
@@ -22,7 +23,6 @@ from effl_plugins.checkpoints import (
     set_rng_state,
     temporary_prefix,
 )
-from effl_plugins.errors import CheckpointError
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):

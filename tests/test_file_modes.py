@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from effl_plugins.checkpoints import atomic_save, atomic_write_text
 from effl_plugins.commands.augment import write_png
+from effl_plugins.train.checkpoints import atomic_save, atomic_write_text
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o007])

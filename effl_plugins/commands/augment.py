@@ -121,7 +121,7 @@ def write_png(path: str | os.PathLike, rgb) -> None:
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:
         raise ValueError(f"OpenCV could not encode a PNG of shape {rgb.shape}")
-    from ..checkpoints import atomic_write_bytes
+    from ..train.checkpoints import atomic_write_bytes
 
     atomic_write_bytes(path, encoded.tobytes())
 

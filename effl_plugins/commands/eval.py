@@ -68,8 +68,8 @@ def plot_confusion(matrix, names: list[str], path: Path) -> None:
 
 
 def run(args) -> int:
-    from ..checkpoints import atomic_write_text
     from ..data import build_data, eval_transform
+    from ..train.checkpoints import atomic_write_text
     from ._checkpoint_model import load_trained_model
     from ._train_args import resolve_device
 

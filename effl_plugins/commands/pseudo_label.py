@@ -69,7 +69,7 @@ def checkpoint_classes(spec: str) -> int:
 def run(args) -> int:
     import torch.distributed as dist
 
-    from ..distributed import init_distributed
+    from ..train.distributed import init_distributed
     from ._train_args import resolve_device
 
     args.device = resolve_device(args.device)
@@ -132,9 +132,9 @@ def _label(args):
 
 def _select(args, hidden, ids) -> None:
     """Read the merged store, threshold and balance it, write ``selection.json`` and print a summary."""
-    from ..checkpoints import atomic_write_text
     from ..strategies.selftrain.pseudo_label import select_pseudo_labels
     from ..strategies.selftrain.store import read_store
+    from ..train.checkpoints import atomic_write_text
 
     labels = read_store(args.out, expected_ids=ids)
     chosen = select_pseudo_labels(labels.probs, args.threshold, args.balance)

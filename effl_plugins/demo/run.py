@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from ..checkpoints import atomic_write_text
 from ..data import DataBundle, DataConfig, build_data, resolve_data_config
+from ..train.checkpoints import atomic_write_text
 
 __all__ = ["DemoPlan", "PLANS", "run_demo", "demo_data"]
 

@@ -24,9 +24,9 @@ from typing import Any
 from torch import nn
 
 from .._validate import fraction
-from ..checkpoints import atomic_write_text
 from ..models import create_model, parse_model_spec
 from ..train import Engine, ModelInput, Task, TrainConfig, seed_everything
+from ..train.checkpoints import atomic_write_text
 from ..train.rundir import strict_json
 
 #: ``build_model``'s seed offset for a student: ``seed + STUDENT_SEED_OFFSET (+ round)``, so a student never

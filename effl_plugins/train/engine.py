@@ -39,11 +39,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .._validate import device as device_name
-from ..checkpoints import CHECKPOINT_NAME, atomic_save, atomic_write_text, load_checkpoint, rng_state, set_rng_state
 from ..data.datasets import UNLABELED
-from ..distributed import all_sum, init_distributed
 from ..errors import CheckpointError, EfflError
+from .checkpoints import CHECKPOINT_NAME, atomic_save, atomic_write_text, load_checkpoint, rng_state, set_rng_state
 from .config import TrainConfig
+from .distributed import all_sum, init_distributed
 from .evaluation import autocast, evaluate
 from .mixing import BatchMixing
 from .rundir import BEST_NAME, check_resume_settings, plain, strict_json, write_args, write_records

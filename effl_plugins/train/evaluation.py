@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.datasets import UNLABELED
-from ..distributed import DistInfo, all_sum, distributed_info
+from .distributed import DistInfo, all_sum, distributed_info
 from .inputs import ModelInput
 
 __all__ = ["evaluate", "autocast"]

@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..checkpoints import CHECKPOINT_NAME, atomic_write_text
 from ..errors import CheckpointError, EfflError
+from .checkpoints import CHECKPOINT_NAME, atomic_write_text
 
 __all__ = [
     "RunDirectoryError",

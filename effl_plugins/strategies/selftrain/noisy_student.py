@@ -18,10 +18,10 @@ from typing import Any
 from torch import nn
 
 from ..._validate import fraction, integer
-from ...checkpoints import atomic_write_text
 from ...data import DataBundle
 from ...models import create_model
 from ...train import evaluate, resolve_device
+from ...train.checkpoints import atomic_write_text
 from ..base import STUDENT_SEED_OFFSET
 from .pseudo_label import PseudoLabel
 from .store import state_dict_hash

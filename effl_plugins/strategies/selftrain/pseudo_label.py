@@ -20,8 +20,8 @@ from torch import nn
 
 from ..._validate import integer, positive
 from ...data import DataBundle
-from ...distributed import init_distributed
 from ...train import ModelInput, SupervisedTask, evaluate, resolve_device
+from ...train.distributed import init_distributed
 from ..base import STUDENT_SEED_OFFSET, Strategy
 from .labeler import label_dataset
 from .selection import balance_classes, confidence_filter, pseudo_targets

@@ -19,7 +19,7 @@ key ``effl`` holds the JSON ``{"ids": [the images' string ids], "teacher_hash": 
 teacher on the same images writes byte-identical shards.
 
 Atomicity and resume: each shard is written to a temporary file and renamed into place, then the
-manifest, listing it, is rewritten the same way (``checkpoints.atomic_write_bytes``: the user's umask,
+manifest, listing it, is rewritten the same way (``train.checkpoints.atomic_write_bytes``: the user's umask,
 a failed write leaves no temporary file). The manifest is the truth: a shard not listed in it is
 rewritten on resume, a listed one is skipped, so a killed run resumes with no image lost or labelled
 twice. One writer per rank: ``store_lock`` (a ``flock`` on ``.lock-rankRRRRR``) is held while a rank
@@ -49,9 +49,9 @@ from typing import Any, NoReturn
 import torch
 
 from ..._validate import integer
-from ...checkpoints import atomic_write_bytes, remove_temporaries
 from ...errors import PseudoLabelStoreError
 from ...lock import exclusive_lock
+from ...train.checkpoints import atomic_write_bytes, remove_temporaries
 
 __all__ = [
     "FORMAT",

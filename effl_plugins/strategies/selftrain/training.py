@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import ConcatDataset, Dataset
 
-from ...checkpoints import atomic_write_bytes
 from ...models import parse_model_spec
+from ...train.checkpoints import atomic_write_bytes
 from .store import file_hash, state_dict_hash
 
 __all__ = ["ProbabilityTargets", "one_hot_rows", "labeled_plus_pseudo", "model_hash", "save_weights"]

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..._validate import integer
-from ...distributed import all_gather_rows
+from ..distributed import all_gather_rows
 from ..inputs import ModelInput
 from .base import Batch
 from .fixmatch import FixMatchTask
