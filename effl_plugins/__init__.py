@@ -17,65 +17,21 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._api import (
-    component_info,
-    create_augmentation,
-    create_loss,
-    create_strategy,
-    list_augmentations,
-    list_losses,
-    list_strategies,
-    plugin_info,
-    register_plugin,
-    reload_plugins,
-    unregister_plugin,
-)
-from .errors import (
-    CheckpointError,
-    DuplicateComponentError,
-    EfflError,
-    EfflWarning,
-    LockHeldError,
-    PluginLoadError,
-    PseudoLabelStoreError,
-    UnknownComponentError,
-)
+from . import _api, errors
+from ._api import *  # noqa: F403 - the public functions, listed once in _api.__all__
+from .errors import *  # noqa: F403 - the error types, listed once in errors.__all__
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "__version__",
-    "hookimpl",
-    "list_augmentations",
-    "list_losses",
-    "list_strategies",
-    "create_augmentation",
-    "create_loss",
-    "create_strategy",
-    "component_info",
-    "register_plugin",
-    "unregister_plugin",
-    "plugin_info",
-    "reload_plugins",
-    "EfflError",
-    "EfflWarning",
-    "UnknownComponentError",
-    "DuplicateComponentError",
-    "PluginLoadError",
-    "CheckpointError",
-    "PseudoLabelStoreError",
-    "LockHeldError",
-    # submodules, imported on first attribute access
-    "augment",
-    "losses",
-    "strategies",
-    "data",
-    "train",
-    "testing",
-]
+#: Submodules, imported on first attribute access.
+_LAZY_SUBMODULES = ("augment", "losses", "strategies", "data", "train", "testing")
 
-_LAZY_SUBMODULES = {"augment", "losses", "strategies", "data", "train", "testing"}
+__all__ = ["__version__", "hookimpl"]
+__all__ += _api.__all__
+__all__ += errors.__all__
+__all__ += _LAZY_SUBMODULES
+
 # Earlier names of moved packages, still resolved so that code written against them keeps working.
 _MOVED = {"distill": "losses", "selftrain": "strategies.selftrain"}
 

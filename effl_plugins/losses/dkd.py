@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from .._validate import integer, non_negative
-from .base import DistillationLoss, as_float, check_non_negative, check_positive, cross_entropy
+from .base import as_float, check_non_negative
+from .target_class import TargetClassLoss
 
 __all__ = ["DKDLoss", "decoupled_kd"]
 
@@ -46,7 +47,7 @@ def decoupled_kd(student_logits, teacher_logits, gt, temperature: float) -> tupl
     return tckd, nckd
 
 
-class DKDLoss(DistillationLoss):
+class DKDLoss(TargetClassLoss):
     """Decoupled KD: ``ce_weight * CE + w * (alpha * TCKD + beta * NCKD)``.
 
     Args:
@@ -67,8 +68,7 @@ class DKDLoss(DistillationLoss):
         ['ce', 'loss', 'nckd', 'tckd']
     """
 
-    #: Arguments of the conformance checks (effl_plugins.testing), which also call it without targets.
-    conformance_kwargs = {"target_from_teacher": True}
+    name = "dkd"
 
     def __init__(
         self,
@@ -80,13 +80,10 @@ class DKDLoss(DistillationLoss):
         target_from_teacher: bool = False,
         teacher_classes=None,
     ):
-        super().__init__(teacher_classes)
+        super().__init__(temperature, ce_weight, target_from_teacher, teacher_classes)
         self.alpha = check_non_negative(alpha, "alpha")
         self.beta = check_non_negative(beta, "beta")
-        self.temperature = check_positive(temperature, "temperature")
-        self.ce_weight = check_non_negative(ce_weight, "ce_weight")
         self.warmup = integer(warmup, "warmup", low=0, note="epochs")
-        self.target_from_teacher = bool(target_from_teacher)
 
     def _ramp(self, epoch) -> float:
         if self.warmup == 0:
@@ -94,19 +91,7 @@ class DKDLoss(DistillationLoss):
         return min(non_negative(epoch, "epoch", note=f"needed with warmup={self.warmup}") / self.warmup, 1.0)
 
     def forward(self, student_logits, teacher_logits=None, targets=None, *, epoch=None, **features):
-        student_logits, teacher_logits = self.logits(student_logits, teacher_logits, targets)
-        if student_logits.shape[-1] < 2:
-            raise ValueError(f"dkd needs at least 2 classes, got student_logits {list(student_logits.shape)}")
-        if targets is None and not self.target_from_teacher:
-            raise ValueError(
-                "dkd needs targets (the target class of each sample); got None. "
-                "Pass class ids, or target_from_teacher=True to use the teacher's argmax"
-            )
-        gt = teacher_logits.argmax(-1) if targets is None else targets.argmax(-1) if targets.ndim == 2 else targets
+        student_logits, teacher_logits, gt = self.target_logits(student_logits, teacher_logits, targets)
         tckd, nckd = decoupled_kd(student_logits, teacher_logits, gt, self.temperature)
         total = self._ramp(epoch) * (self.alpha * tckd + self.beta * nckd)
-        out = {"tckd": tckd, "nckd": nckd}
-        if targets is not None:
-            out["ce"] = cross_entropy(student_logits, targets)
-            total = total + self.ce_weight * out["ce"]
-        return {"loss": total, **out}
+        return self.with_ce({"loss": total, "tckd": tckd, "nckd": nckd}, student_logits, targets)

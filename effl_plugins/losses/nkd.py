@@ -23,7 +23,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import DistillationLoss, as_float, check_non_negative, check_positive, cross_entropy
+from .base import as_float, check_non_negative
+from .target_class import TargetClassLoss
 
 __all__ = ["NKDLoss", "normalized_kd"]
 
@@ -41,7 +42,7 @@ def normalized_kd(student_logits, teacher_logits, gt, temperature: float = 1.0) 
     return target, non_target
 
 
-class NKDLoss(DistillationLoss):
+class NKDLoss(TargetClassLoss):
     """Normalized KD: ``ce_weight * CE + target + gamma * non_target``.
 
     Args:
@@ -62,8 +63,7 @@ class NKDLoss(DistillationLoss):
         ['ce', 'loss', 'non_target', 'target']
     """
 
-    #: Arguments of the conformance checks (effl_plugins.testing), which also call it without targets.
-    conformance_kwargs = {"target_from_teacher": True}
+    name = "nkd"
 
     def __init__(
         self,
@@ -73,25 +73,11 @@ class NKDLoss(DistillationLoss):
         target_from_teacher: bool = False,
         teacher_classes=None,
     ):
-        super().__init__(teacher_classes)
-        self.temperature = check_positive(temperature, "temperature")
+        super().__init__(temperature, ce_weight, target_from_teacher, teacher_classes)
         self.gamma = check_non_negative(gamma, "gamma")
-        self.ce_weight = check_non_negative(ce_weight, "ce_weight")
-        self.target_from_teacher = bool(target_from_teacher)
 
     def forward(self, student_logits, teacher_logits=None, targets=None, **features):
-        student_logits, teacher_logits = self.logits(student_logits, teacher_logits, targets)
-        if student_logits.shape[-1] < 2:
-            raise ValueError(f"nkd needs at least 2 classes, got student_logits {list(student_logits.shape)}")
-        if targets is None and not self.target_from_teacher:
-            raise ValueError(
-                "nkd needs targets (the target class of each sample); got None. "
-                "Pass class ids, or target_from_teacher=True to use the teacher's argmax"
-            )
-        gt = teacher_logits.argmax(-1) if targets is None else targets.argmax(-1) if targets.ndim == 2 else targets
+        student_logits, teacher_logits, gt = self.target_logits(student_logits, teacher_logits, targets)
         target, non_target = normalized_kd(student_logits, teacher_logits, gt, self.temperature)
         out = {"loss": target + self.gamma * non_target, "target": target, "non_target": non_target}
-        if targets is not None:
-            out["ce"] = cross_entropy(student_logits, targets)
-            out["loss"] = out["loss"] + self.ce_weight * out["ce"]
-        return out
+        return self.with_ce(out, student_logits, targets)

@@ -1,0 +1,62 @@
+"""What losses that split the target class from the others share (DKD, NKD): the target class of each
+sample, the ``target_from_teacher`` fallback and the student's CE term.
+
+The target class comes from hard ``targets`` ``[B]`` or the argmax of soft ``[B, K]`` ones. Without
+targets it is an error, unless ``target_from_teacher=True``: then the teacher's argmax is the target
+class and the CE term is left out (unlabeled data).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .base import DistillationLoss, check_non_negative, check_positive, cross_entropy
+
+__all__ = ["TargetClassLoss"]
+
+
+class TargetClassLoss(DistillationLoss):
+    """Base of the losses that need each sample's target class (``name`` is used in messages).
+
+    Args:
+        temperature: softening temperature, > 0.
+        ce_weight: weight of the student's cross-entropy on ``targets``, >= 0.
+        target_from_teacher: without targets, take the teacher's argmax as the target class.
+        teacher_classes: optional teacher class index per student class.
+    """
+
+    name = "target-class loss"
+    #: Arguments of the conformance checks (effl_plugins.testing), which also call it without targets.
+    conformance_kwargs = {"target_from_teacher": True}
+
+    def __init__(self, temperature: float, ce_weight: float, target_from_teacher: bool, teacher_classes: Any):
+        super().__init__(teacher_classes)
+        self.temperature = check_positive(temperature, "temperature")
+        self.ce_weight = check_non_negative(ce_weight, "ce_weight")
+        self.target_from_teacher = bool(target_from_teacher)
+
+    def target_logits(
+        self, student_logits: torch.Tensor, teacher_logits: torch.Tensor | None, targets: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(student [B, K], teacher [B, K], target class [B])``, checked (at least two classes)."""
+        student_logits, teacher_logits = self.logits(student_logits, teacher_logits, targets)
+        if student_logits.shape[-1] < 2:
+            raise ValueError(f"{self.name} needs at least 2 classes, got student_logits {list(student_logits.shape)}")
+        if targets is None and not self.target_from_teacher:
+            raise ValueError(
+                f"{self.name} needs targets (the target class of each sample); got None. "
+                "Pass class ids, or target_from_teacher=True to use the teacher's argmax"
+            )
+        gt = teacher_logits.argmax(-1) if targets is None else targets.argmax(-1) if targets.ndim == 2 else targets
+        return student_logits, teacher_logits, gt
+
+    def with_ce(
+        self, out: dict[str, torch.Tensor], student_logits: torch.Tensor, targets: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        """``out`` with ``"ce"`` and ``ce_weight * ce`` added to its ``"loss"`` when there are targets."""
+        if targets is None:
+            return out
+        ce = cross_entropy(student_logits, targets)
+        return {**out, "loss": out["loss"] + self.ce_weight * ce, "ce": ce}
