@@ -30,6 +30,11 @@ def convex_mapping(beta: torch.Tensor) -> torch.Tensor:
     return beta / (2.0 - beta)
 
 
+#: ``selected``'s value for an image no step has yet predicted above the threshold; ``bincount(selected - UNUSED)``
+#: counts these in bin 0 (FlexMatch's "unused" count), so it must stay one below the first class id.
+UNUSED = -1
+
+
 def flexmatch_learning_status(selected: torch.Tensor, num_classes: int, warmup: bool = True) -> torch.Tensor:
     """``beta_c = sigma_c / max(max_c' sigma_c', unused)`` (warm-up) or ``sigma_c / max_c' sigma_c'``.
 
@@ -38,7 +43,7 @@ def flexmatch_learning_status(selected: torch.Tensor, num_classes: int, warmup: 
     """
     if selected.ndim != 1:
         raise ValueError(f"selected must be [N] class ids (-1 = unused), got shape {tuple(selected.shape)}")
-    counts = torch.bincount(selected + 1, minlength=num_classes + 1).float()
+    counts = torch.bincount(selected - UNUSED, minlength=num_classes + 1).float()
     unused, sigma = counts[0], counts[1:]
     largest = torch.maximum(sigma.max(), unused) if warmup else sigma.max()
     return sigma / largest.clamp(min=1.0)
@@ -97,7 +102,7 @@ class FlexMatchTask(FixMatchTask):
         integer(num_unlabeled, "num_unlabeled", low=1, note="the unlabeled set's size")
         self.num_classes = int(num_classes if num_classes is not None else model.num_classes)
         self.warmup = bool(warmup)
-        self.register_buffer("selected", torch.full((num_unlabeled,), -1, dtype=torch.long))
+        self.register_buffer("selected", torch.full((num_unlabeled,), UNUSED, dtype=torch.long))
 
     def learning_status(self) -> torch.Tensor:
         """``beta`` ``[K]`` from the current per-image state."""
