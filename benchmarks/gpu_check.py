@@ -10,6 +10,8 @@ Checks (each a line ``ok``/``FAIL`` and a record in the JSON):
   on at most 1e-4 of the pixels, the float32 blend may be fused differently by the compiler);
 - the device path on the GPU == the op-by-op reference on the GPU and on the CPU (uint8 nearest: bit
   for bit against the GPU reference; otherwise within one level / 1e-5);
+- the device path's fused kernels (two launches per call) == its torch form, uint8, float32 and float64, N in
+  {1, 2, 4}, and a call on CUDA makes exactly two Triton launches (``triton::`` profiler ranges) at every N;
 - the device path issues no host-device synchronisation (``torch.cuda.set_sync_debug_mode("error")``).
 
 Exit status 0 when every check passes, 1 otherwise, 2 without the device.
@@ -135,6 +137,50 @@ def check_device_path(device: str, batches=BATCHES, sizes=SIZES) -> list[dict]:
     return records
 
 
+def check_fused(device: str, batches=BATCHES, sizes=SIZES) -> list[dict]:
+    """The fused form of the device path against its torch form on the same device, and its launch count."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    import effl_plugins as ep
+    from effl_plugins.augment.auto.device_path import rand_augment_batch
+
+    backend = "triton" if device.startswith("cuda") else "torch"
+    records = []
+    for num_ops in (1, 2, 4):
+        for interpolation in ("nearest", "bilinear"):
+            aug = ep.create_augmentation("rand_augment", num_ops=num_ops, magnitude=13, interpolation=interpolation)
+            for dtype in ("uint8", "float32", "float64"):
+                for batch in batches:
+                    for size in sizes:
+                        x = _images(batch, size, "uint8", device, seed=batch * num_ops + size[1])
+                        x = x if dtype == "uint8" else x.to(getattr(torch, dtype)) / 255
+                        aug(x, generator=torch.Generator(device=device).manual_seed(batch))
+                        ops, magnitude, sign = aug._checked(aug.last_params, batch)
+                        args = (x, ops, magnitude.float(), sign.float(), aug.op_names, aug._space, interpolation)
+                        fused = rand_augment_batch(*args, backend=backend)
+                        reference = rand_augment_batch(*args, backend="torch")
+                        exact = dtype == "uint8" and interpolation == "nearest"
+                        records.append(
+                            {
+                                "check": f"fused device path N={num_ops} {interpolation} {dtype}",
+                                "batch": batch,
+                                "size": size,
+                                **_compare(fused, reference, exact=exact),
+                            }
+                        )
+            if device.startswith("cuda"):
+                x = _images(8, (37, 53), "uint8", device, seed=0)
+                aug(x, generator=torch.Generator(device=device).manual_seed(0))
+                with profile(activities=[ProfilerActivity.CPU]) as prof:
+                    aug(x, generator=torch.Generator(device=device).manual_seed(0))
+                launches = sum(e.name.startswith("triton::") for e in prof.events() if e.cpu_parent is None)
+                records.append(
+                    {"check": f"fused launches N={num_ops} {interpolation}", "ok": launches == 2, "launches": launches}
+                )
+    return records
+
+
 def check_no_sync(device: str) -> list[dict]:
     import torch
 
@@ -213,6 +259,7 @@ def main(argv=None) -> int:
     records = (
         check_kernels(args.device, batches, sizes)
         + check_device_path(args.device, batches, sizes)
+        + check_fused(args.device, batches, sizes)
         + check_no_sync(args.device)
         + time_device_path(args.device)
     )

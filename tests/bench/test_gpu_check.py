@@ -42,8 +42,9 @@ def test_checks_compare_kernels_and_the_device_path_with_their_references():
     check = _gpu_check()
     records = check.check_kernels("cpu", batches=(1, 7), sizes=((9, 13),))
     records += check.check_device_path("cpu", batches=(7,), sizes=((9, 13),))
+    records += check.check_fused("cpu", batches=(7,), sizes=((9, 13),))
     assert records and all(r["ok"] for r in records), [r for r in records if not r["ok"]]
-    assert {r["check"].split(" ")[0] for r in records} == {"apply_lut", "warp_affine_fused", "device"}
+    assert {r["check"].split(" ")[0] for r in records} == {"apply_lut", "warp_affine_fused", "device", "fused"}
     json.dumps(records)  # the JSON report holds them as they are
 
 

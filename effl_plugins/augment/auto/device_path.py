@@ -1,30 +1,31 @@
-"""RandAugment and TrivialAugment on a whole batch in a fixed number of tensor ops: the device path.
+"""RandAugment and TrivialAugment on a whole batch on an accelerator: the device path.
 
 Used for images on an accelerator, uint8 or float (on the CPU, uint8 takes :mod:`.lut_chain` and float
-runs each op on the samples that drew it, less work where launches are cheap). Per call, with no
-host-device sync and no loop over samples or over the ops:
+runs each op on the samples that drew it, less work where launches are cheap). Two forms, neither with a
+host-device sync, a loop over samples or a loop over the op set:
 
-1. every sample's parameters for every slot, from ``[B, N]`` op indices, magnitudes and signs, in a few
-   elementwise ops on small tensors (:class:`MagnitudeSpace` holds the ranges);
-2. per slot, one pass over the pixels for the statistics every op may need (grey mean, channel
-   ranges, histograms by one ``bincount`` or ``scatter_add_``), then:
+- **fused** (CUDA with Triton; uint8, float32, float64; :mod:`effl_plugins.augment.kernels.rand_augment`): two
+  kernel launches whatever N is. One program per sample derives its parameters, runs its colour ops in slot
+  order on its own pixels and composes and inverts its geometry; one warp kernel then warps the batch. Five
+  small tensor ops compute the rotations' cosines and sines beside them.
+- **torch** (any other accelerator or dtype, and the reference the fused form is tested against):
 
-   - uint8: the slot's point ops (brightness, contrast, auto_contrast, posterize, solarize, equalize)
-     as ONE ``[B, C, 256]`` table per sample, built on the 256-value ramp and applied in one gather
-     (:func:`effl_plugins.augment.fused.apply_lut`, a Triton kernel on CUDA);
-   - float: the same point ops elementwise, each the identity (bit for bit) for samples that did not draw it;
-   - color and sharpness as two blends with per-sample weights (factor 1, that is weight 0, for samples
-     that did not draw them);
+  1. every sample's parameters for every slot, from ``[B, N]`` op indices, magnitudes and signs, in a few
+     elementwise ops on small tensors (:class:`MagnitudeSpace` holds the ranges);
+  2. per slot, one pass over the pixels for the statistics every op may need (grey mean, channel ranges,
+     histograms by one ``bincount`` or ``scatter_add_``), then for uint8 the slot's point ops as ONE
+     ``[B, C, 256]`` table per sample applied in one gather, for float the same point ops elementwise (each
+     the identity, bit for bit, for samples that did not draw it), and color and sharpness as two blends with
+     per-sample weights (weight 0 for samples that did not draw them);
+  3. every sample's geometric ops composed into one matrix, and ONE warp of the whole batch.
 
-3. every sample's geometric ops composed into one matrix, and ONE warp of the whole batch
-   (:func:`effl_plugins.augment.fused.warp_affine_fused`, a Triton kernel on CUDA for uint8); the identity
-   matrix warps a sample onto itself exactly (float64 images: samples without geometry are kept as they
-   are, since the bilinear blend runs in float32).
+  Each slot is a sample's own op applied to its current image, and the statistics ops read that image, so
+  the slots run in order: a constant plus a constant per slot of tensor ops (counted with ``torch.profiler``
+  in the tests). The fused form runs that order inside each sample's program instead.
 
-Each slot is a sample's own op applied to its current image, and the statistics ops read that image,
-so the slots run in order: the op count is a constant plus a constant per slot (measured with
-``torch.profiler`` in the tests), whatever the size of the op set. The results equal the op-by-op
-reference bit for bit on uint8 and to float rounding on float images.
+Both equal the op-by-op reference bit for bit on uint8 and to float rounding on float images; the identity
+matrix warps a sample onto itself exactly (float64 images: samples without geometry are kept as they are,
+since the bilinear blend runs in float32).
 
 Shape:
     images ``[B, C, H, W]`` uint8 or float; ops ``[B, N]`` int64; magnitude, sign ``[B, N]`` float32.
@@ -39,16 +40,21 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..._triton import triton_available
 from ..functional import matrices
 from ..functional.enhance import luma
 from ..functional.histogram import equalize_luts
 from ..kernels.lut import apply_lut
+from ..kernels.rand_augment import SUPPORTED_DTYPES, fused_constants, rand_augment_fused
 from ..kernels.warp import warp_affine_fused
 from ..solarize import solarize_level
 from ..translate import MAX_FRACTION
 from .magnitude import bin_value
 
-__all__ = ["MagnitudeSpace", "RAND_AUGMENT_SPACE", "WIDE_SPACE", "rand_augment_batch"]
+__all__ = ["BACKENDS", "MagnitudeSpace", "RAND_AUGMENT_SPACE", "WIDE_SPACE", "rand_augment_batch"]
+
+#: the forms of :func:`rand_augment_batch`: ``auto`` (fused on CUDA when Triton imports), ``triton``, ``torch``
+BACKENDS = ("auto", "triton", "torch")
 
 _LUMA_INT = (2989.0, 5870.0, 1140.0)
 _SMOOTH = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0))
@@ -88,6 +94,7 @@ def _constants(
     op_names: tuple[str, ...],
     space: MagnitudeSpace,
     device: torch.device,
+    channels: int,
     height: int,
     width: int,
     dtype: torch.dtype,
@@ -106,7 +113,12 @@ def _constants(
         if height > 2 and width > 2
         else None
     )
+    fill_values = torch.tensor(list(fill) if isinstance(fill, (list, tuple)) else [fill], dtype=torch.float32)
+    if dtype == torch.uint8:
+        fill_values = fill_values.round().clamp(0, 255)
+    fused = fused_constants(op_names, space, ends, channels, height, width, fill_values.to(dtype), device)
     return {
+        "fused": fused,
         "top": per_op(
             {"rotate": space.rotate, "shear_x": space.shear, "shear_y": space.shear, "posterize": space.posterize},
             space.amount_dtype,
@@ -293,6 +305,23 @@ def _per_slot(const: dict, params: dict, images: torch.Tensor) -> list[dict]:
     return [{key: values[slot] for key, values in columns.items()} for slot in range(slots)]
 
 
+def _fused(images: torch.Tensor, backend: str) -> bool:
+    """Whether :func:`rand_augment_batch` runs the fused kernels for these images."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    fits = images.dtype in SUPPORTED_DTYPES and images.shape[1] in (1, 3)
+    if backend == "triton":
+        if not triton_available():
+            raise RuntimeError("backend='triton' asked for, but triton does not import here")
+        if not fits:
+            raise ValueError(
+                f"the fused kernels take {[str(d) for d in SUPPORTED_DTYPES]} images with 1 or 3 channels, got "
+                f"{images.dtype} with {images.shape[1]} channels; use backend='torch' or 'auto'"
+            )
+        return True
+    return backend == "auto" and images.is_cuda and fits and triton_available()
+
+
 def rand_augment_batch(
     images: torch.Tensor,
     ops: torch.Tensor,
@@ -302,6 +331,7 @@ def rand_augment_batch(
     space: MagnitudeSpace = RAND_AUGMENT_SPACE,
     interpolation: str = "nearest",
     fill=0,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """Each sample's ``N`` ops (colour ops in slot order, then one warp of the composed geometry), on any device.
 
@@ -311,6 +341,8 @@ def rand_augment_batch(
         op_names: the op set (names from :data:`effl_plugins.augment.auto.op_space.RAND_AUGMENT_OPS`).
         space: the ranges (RandAugment's or TrivialAugment's wide ones).
         interpolation, fill: of the warp.
+        backend: ``"auto"`` (the fused kernels for CUDA images when Triton imports, torch otherwise), ``"triton"``
+            (the fused kernels; CPU images need ``TRITON_INTERPRET=1``) or ``"torch"``.
 
     Shape:
         ``[B, C, H, W]`` -> ``[B, C, H, W]``, same dtype and device.
@@ -318,7 +350,9 @@ def rand_augment_batch(
     batch, channels, height, width = images.shape
     if batch == 0 or ops.shape[1] == 0:
         return images.clone()
-    const = _constants(tuple(op_names), space, images.device, height, width, images.dtype, fill)
+    const = _constants(tuple(op_names), space, images.device, channels, height, width, images.dtype, fill)
+    if _fused(images, backend):
+        return rand_augment_fused(images, ops, magnitude, sign, space, interpolation, const["fused"])
     params = _slot_params(const, space, ops, magnitude, sign)
     out = images
     for p in _per_slot(const, params, images):
