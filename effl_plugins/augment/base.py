@@ -163,6 +163,10 @@ class BatchAugmentation(nn.Module):
 
     #: True for ops whose output sample depends on other samples (cutmix, mixup).
     mixes_samples: bool = False
+    #: True for point ops: each output value depends only on that pixel's value and the sample's params (not on
+    #: its position, its neighbours or image statistics), so on uint8 the op is a 256-entry table per sample and
+    #: channel and ``compose`` runs a chain of them as one table (by applying them to the ``[B, C, 1, 256]`` ramp).
+    point_op: bool = False
 
     def __init__(self) -> None:
         super().__init__()

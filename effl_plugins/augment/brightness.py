@@ -66,6 +66,8 @@ class Brightness(_BrightnessArguments, BatchAugmentation):
         125
     """
 
+    point_op = True
+
     signed = True
 
     def sample_params(self, images, generator=None):

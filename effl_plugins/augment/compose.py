@@ -6,6 +6,14 @@ backend. Batch backend: each op gets the previous op's images and targets and th
 ``torch.Generator``, so one seed reproduces the whole chain; mixing ops (cutmix, mixup) may sit
 anywhere in it. Image backend: each op gets the previous image and the same NumPy ``Generator``.
 
+Point ops on uint8: a run of consecutive ops that declare ``point_op = True`` (each output value a function
+of that pixel's value and the op's params alone: brightness, posterize, solarize, invert, identity, or a
+plugin's op that says so) runs on the ``[B, C, 1, 256]`` ramp instead of the pixels, which gives every
+sample's composed table, and the run costs ONE pass over the pixels
+(:func:`effl_plugins.augment.fused.apply_lut`, a Triton kernel on CUDA) whatever its length. Each op still
+draws its parameters from the same generator in the same order, so the result equals running the ops one by
+one, bit for bit.
+
 Replay: ``last_params`` collects every op's own ``last_params`` (batch: one flat dict, keys prefixed
 by the op's index, ``"1.angle"``; image: a list), and ``aug(x, params=...)`` hands each op its part.
 An op without ``last_params`` (a plain function) cannot be replayed.
@@ -21,6 +29,7 @@ import torch
 from torch import nn
 
 from .base import check_image, check_images
+from .kernels.lut import apply_lut, identity_luts
 
 __all__ = ["Compose", "ComposeImage"]
 
@@ -117,19 +126,40 @@ class Compose(nn.Module):
         if params is not None and not isinstance(params, dict):
             raise TypeError(f"params must be a dict (as in aug.last_params), got {type(params).__name__}")
         collected: dict[str, Any] = {}
+        table = None  # the composed [B, C, 1, 256] table of the pending run of point ops
         for index, op in enumerate(self.ops):
             prefix = f"{index}."
-            if params is None:
-                images, targets = op(images, targets, generator=generator)
-            elif isinstance(op, _Function):
-                raise ValueError(f"ops[{index}] ({op.extra_repr()}) is a plain function and cannot be replayed")
+            mine = None if params is None else self._params_of(params, index, op)
+            if _folds(op, images):
+                if table is None:
+                    table = identity_luts(*images.shape[:2], images.device).unsqueeze(2)
+                table, _ = op(table, None, generator=generator) if mine is None else op(table, None, params=mine)
             else:
-                mine = {key[len(prefix) :]: value for key, value in params.items() if key.startswith(prefix)}
-                images, targets = op(images, targets, params=mine)
+                if table is not None:
+                    images, table = apply_lut(images, table.squeeze(2)), None
+                if mine is None:
+                    images, targets = op(images, targets, generator=generator)
+                else:
+                    images, targets = op(images, targets, params=mine)
             for key, value in (getattr(op, "last_params", None) or {}).items():
                 collected[prefix + key] = value
+        if table is not None:
+            images = apply_lut(images, table.squeeze(2))
         self.last_params = collected
         return images, targets
+
+    @staticmethod
+    def _params_of(params: dict[str, Any], index: int, op: Any) -> dict[str, Any]:
+        """Op ``index``'s part of a replayed ``last_params``."""
+        if isinstance(op, _Function):
+            raise ValueError(f"ops[{index}] ({op.extra_repr()}) is a plain function and cannot be replayed")
+        prefix = f"{index}."
+        return {key[len(prefix) :]: value for key, value in params.items() if key.startswith(prefix)}
+
+
+def _folds(op: Any, images: torch.Tensor) -> bool:
+    """Whether ``op`` runs on the table of a uint8 batch rather than on its pixels."""
+    return getattr(op, "point_op", False) and images.dtype == torch.uint8 and images.shape[0] > 0
 
 
 class ComposeImage:

@@ -21,6 +21,7 @@ class Identity(BatchAugmentation):
         True
     """
 
+    point_op = True
     deterministic = True
     signed = False
 

@@ -28,6 +28,8 @@ class Invert(AppliedBatch):
         ([255, 155, 0], [0, 100, 255])
     """
 
+    point_op = True
+
     def transform(self, images, applied):
         return torch.where(applied.view(-1, 1, 1, 1), invert(images), images)
 

@@ -68,6 +68,8 @@ class Posterize(_PosterizeArguments, BatchAugmentation):
         ([0, 0, 192, 192], [0, 37, 200, 255])
     """
 
+    point_op = True
+
     signed = False
 
     def sample_params(self, images, generator=None):

@@ -91,6 +91,8 @@ class Solarize(_SolarizeArguments, BatchAugmentation):
         [0, 100, 127, 0]
     """
 
+    point_op = True
+
     signed = False
 
     def sample_params(self, images, generator=None):

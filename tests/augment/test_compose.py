@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import effl_plugins as ep
 from effl_plugins.augment.compose import Compose, ComposeImage
@@ -122,3 +124,42 @@ def test_a_built_chain_pickles_for_dataloader_workers():
     aug = ComposeImage(["rand-m9-n2-mstd0.5", "flip", "brightness(max_delta=0.1)"])
     copy = pickle.loads(pickle.dumps(aug))
     assert np.array_equal(copy(img, rng=2), aug(img, rng=2))
+
+
+POINT_OPS = ["brightness(max_delta=0.4)", "solarize", "posterize", "invert", "identity", "brightness(mode='add')"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    chain=st.lists(st.sampled_from(POINT_OPS + ["rotate(degrees=20)", "contrast"]), min_size=1, max_size=6),
+    channels=st.sampled_from([1, 3]),
+)
+def test_point_op_runs_fold_into_one_table_and_equal_the_ops_one_by_one(seed, chain, channels):
+    x = torch.randint(0, 256, (5, channels, 7, 9), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+    original = x.clone()
+    composed = Compose(chain)
+    got, _ = composed(x, generator=torch.Generator().manual_seed(seed))
+    expected, generator = x, torch.Generator().manual_seed(seed)
+    for op in composed.ops:  # the same modules, one by one, drawing from one generator
+        expected, _ = op(expected, generator=generator)
+    assert torch.equal(got, expected)
+    assert torch.equal(x, original)
+    replayed, _ = composed(x, params=composed.last_params)
+    assert torch.equal(replayed, got)
+
+
+def test_a_run_of_point_ops_makes_one_pass_over_the_pixels(monkeypatch):
+    from effl_plugins.augment import compose as compose_module
+
+    passes = []
+    real = compose_module.apply_lut
+    monkeypatch.setattr(
+        compose_module, "apply_lut", lambda images, luts: passes.append(images.shape) or real(images, luts)
+    )
+    x = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+    Compose(["brightness", "solarize", "posterize", "invert", "rotate", "posterize", "invert"])(x)
+    assert passes == [(4, 3, 16, 16), (4, 3, 16, 16)]  # one per run of point ops, around the rotation
+    passes.clear()
+    Compose(["brightness", "solarize"])(x.float() / 255)  # float images: no tables
+    assert passes == []

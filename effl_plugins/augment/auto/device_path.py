@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..._triton import triton_available
+from ..._triton import triton_available, use_triton
 from ..functional import matrices
 from ..functional.enhance import luma
 from ..functional.histogram import equalize_luts
@@ -51,10 +51,7 @@ from ..solarize import solarize_level
 from ..translate import MAX_FRACTION
 from .magnitude import bin_value
 
-__all__ = ["BACKENDS", "MagnitudeSpace", "RAND_AUGMENT_SPACE", "WIDE_SPACE", "rand_augment_batch"]
-
-#: the forms of :func:`rand_augment_batch`: ``auto`` (fused on CUDA when Triton imports), ``triton``, ``torch``
-BACKENDS = ("auto", "triton", "torch")
+__all__ = ["MagnitudeSpace", "RAND_AUGMENT_SPACE", "WIDE_SPACE", "rand_augment_batch"]
 
 _LUMA_INT = (2989.0, 5870.0, 1140.0)
 _SMOOTH = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0))
@@ -306,20 +303,17 @@ def _per_slot(const: dict, params: dict, images: torch.Tensor) -> list[dict]:
 
 
 def _fused(images: torch.Tensor, backend: str) -> bool:
-    """Whether :func:`rand_augment_batch` runs the fused kernels for these images."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    """Whether :func:`rand_augment_batch` runs the fused kernels for these images (``auto``: CUDA images of the
+    kernels' dtypes, float ones included, when Triton imports)."""
     fits = images.dtype in SUPPORTED_DTYPES and images.shape[1] in (1, 3)
-    if backend == "triton":
-        if not triton_available():
-            raise RuntimeError("backend='triton' asked for, but triton does not import here")
-        if not fits:
-            raise ValueError(
-                f"the fused kernels take {[str(d) for d in SUPPORTED_DTYPES]} images with 1 or 3 channels, got "
-                f"{images.dtype} with {images.shape[1]} channels; use backend='torch' or 'auto'"
-            )
-        return True
-    return backend == "auto" and images.is_cuda and fits and triton_available()
+    if backend == "auto":
+        return images.is_cuda and fits and triton_available()
+    if use_triton(images, backend) and not fits:
+        raise ValueError(
+            f"the fused kernels take {[str(d) for d in SUPPORTED_DTYPES]} images with 1 or 3 channels, got "
+            f"{images.dtype} with {images.shape[1]} channels; use backend='torch' or 'auto'"
+        )
+    return backend == "triton"
 
 
 def rand_augment_batch(
