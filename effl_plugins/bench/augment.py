@@ -3,7 +3,7 @@ torchvision v2 (batch call: per-batch; per-image loop: per-sample), kornia (per-
 albumentations (per image) and timm's PIL RandAugment (per image).
 
 Cases: the product batch {32, 128, 256} x size {224, 64} x {uint8, float32} (``--quick``: batch 32
-at 64 px uint8), plus the target case, RandAugment N=2 M=9 on 64 x 3 x 224 x 224 uint8.
+at 64 px and batch 64 at 224 px, uint8), plus the target case, RandAugment N=2 M=9 on 64 x 3 x 224 x 224 uint8.
 The image backend runs one thread, one 224 px image at a time, as a DataLoader worker does.
 Bytes that must move: the batch read once and written once (``2 B C H W`` elements; kornia's rows
 count float32 elements, since kornia has no uint8 path).
@@ -32,7 +32,8 @@ AUGMENTATION_KWARGS: dict[str, dict[str, Any]] = {
     "brightness": {"per_channel": False},
 }
 FULL_PRODUCT = {"batch": (32, 128, 256), "size": (224, 64), "dtype": ("uint8", "float32")}
-QUICK_CASES = ({"batch": 32, "size": 64, "dtype": "uint8"},)
+#: the quick run: a small batch, and the target case's batch of photos for every op
+QUICK_CASES = ({"batch": 32, "size": 64, "dtype": "uint8"}, {"batch": 64, "size": 224, "dtype": "uint8"})
 TARGET_CASE = {"batch": 64, "size": 224, "dtype": "uint8"}
 #: Arguments that depend on the image size: ``crop`` does the peers' work (pad by size // 8, cut a
 #: box of the input size, no resize; its default would resize a 7/8 box back to the input size).
@@ -276,9 +277,10 @@ def run_augment_bench(
     registered for."""
     batch_ops = registered_ops(ops, "batch") if ops is not None else builtin_ops("batch")
     image_ops = registered_ops(ops, "image") if ops is not None else builtin_ops("image")
-    for case in cases if cases is not None else augment_cases(quick):
+    cases = cases if cases is not None else augment_cases(quick)
+    for case in cases:
         run_batch_rows(recorder, case, batch_ops)
-    if target_case and "rand_augment" in batch_ops:
+    if target_case and "rand_augment" in batch_ops and TARGET_CASE not in cases:
         run_batch_rows(recorder, dict(TARGET_CASE), ["rand_augment"])
     if recorder.device.type == "cpu" and image_ops:
         run_image_rows(recorder, image_ops, images=image_images or (16 if quick else 64))
