@@ -94,8 +94,9 @@ def check_augmentation(aug: Any, device: str | torch.device = "cpu", **kwargs: A
 
     dtype, device and shape kept (unless the op sets ``size``); input never modified in place;
     values stay in range; per-sample randomness (identical inputs give different outputs over a
-    few draws); bit-reproducible under a ``torch.Generator``; ``last_params`` replays; and, for ops
-    that do not mix samples, the batch result equals applying each sample's replayed parameters alone.
+    few draws); bit-reproducible under a ``torch.Generator``; ``last_params`` replays; for ops
+    that do not mix samples, the batch result equals applying each sample's replayed parameters alone; and an
+    op declaring ``point_op = True`` is a per-sample table of the input values.
     """
     aug = _build(kwargs, aug)
     for dtype in (torch.uint8, torch.float32):
@@ -117,7 +118,22 @@ def check_augmentation(aug: Any, device: str | torch.device = "cpu", **kwargs: A
         assert torch.equal(out, replay), f"{aug!r}: replaying last_params does not reproduce the output ({dtype})"
         if not getattr(aug, "mixes_samples", False):
             _check_per_sample_equals_batch(aug, images, out, params)
+        if getattr(aug, "point_op", False) and dtype == torch.uint8:
+            _check_point_op(aug, images, out, params)
     _check_per_sample_randomness(aug, device)
+
+
+def _check_point_op(aug, images, out, params) -> None:
+    """An op declaring ``point_op = True`` must be its table: run on the ``[B, C, 1, 256]`` ramp with the same
+    params, then looked up per pixel, it gives the same batch (``compose`` relies on it)."""
+    from .augment.fused import apply_lut, identity_luts
+
+    ramp = identity_luts(*images.shape[:2], images.device).unsqueeze(2)
+    table, _ = aug(ramp, None, params=params)
+    assert torch.equal(apply_lut(images, table.squeeze(2)), out), (
+        f"{aug!r} declares point_op = True, but its output is not a per-sample, per-channel table of the input "
+        "values (the ramp 0..255 run through it does not reproduce the batch)"
+    )
 
 
 def _check_per_sample_equals_batch(aug, images, out, params) -> None:
@@ -128,12 +144,16 @@ def _check_per_sample_equals_batch(aug, images, out, params) -> None:
         assert torch.equal(single[0], out[i]), f"{aug!r}: sample {i} alone differs from its result in the batch"
 
 
+#: the draws of the per-sample randomness check: four seeds away from the seed (1) of the other checks
+_RANDOMNESS_SEEDS = (100, 101, 102, 103)
+
+
 def _check_per_sample_randomness(aug, device) -> None:
     one = sample_batch(torch.uint8, batch=1)
     images = one.expand(16, -1, -1, -1).contiguous().to(device)
     targets, _ = _targets_for(aug, len(images))
-    for seed in range(4):
-        out, mixed = aug(images, targets, generator=torch.Generator().manual_seed(100 + seed))
+    for seed in _RANDOMNESS_SEEDS:
+        out, mixed = aug(images, targets, generator=torch.Generator().manual_seed(seed))
         if any(not torch.equal(out[0], out[i]) for i in range(1, len(out))):
             return
         if targets is not None and _mixing_weights_differ(mixed):  # identical images mix into themselves

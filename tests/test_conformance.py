@@ -142,3 +142,19 @@ def test_checks_catch_a_loss_that_leaks_into_the_teacher():
 
     with pytest.raises(AssertionError, match="leaked into the teacher"):
         check_loss(Leaky())
+
+
+def test_a_false_point_op_declaration_is_caught():
+    import pytest
+    import torch
+
+    import effl_plugins as ep
+    from effl_plugins.testing import check_augmentation
+
+    class Blurring(type(ep.create_augmentation("sharpness"))):  # reads neighbours: not a point op
+        point_op = True
+
+    check_augmentation(ep.create_augmentation("posterize"))  # a true declaration passes
+    with pytest.raises(AssertionError, match="point_op"):
+        check_augmentation(Blurring(p=1.0))
+    assert torch.__version__  # the check ran on torch tensors
