@@ -101,7 +101,7 @@ def rand_augment_fused(
 
     batch, channels, height, width = images.shape
     images, ops = images.contiguous(), ops.contiguous()
-    magnitude, sign = magnitude.contiguous(), sign.contiguous()
+    magnitude, sign = magnitude.to(torch.float32).contiguous(), sign.to(torch.float32).contiguous()
     if space.amount_dtype == torch.float64:
         angle = ((sign.double() * space.rotate) * magnitude.double()).float()
     else:
