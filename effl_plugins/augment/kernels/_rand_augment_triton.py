@@ -3,7 +3,8 @@
 ``chain_kernel`` runs one program per sample. It derives the sample's parameters for every slot from its op
 indices, magnitudes and signs, runs its colour ops in slot order on its own pixels (statistics, tables and
 blends are passes over that one sample, so a slot never waits for another sample), composes its geometric ops
-into one matrix and writes the inverse of that matrix. ``warp_kernel`` then warps every sample once.
+into one matrix and writes the inverse of that matrix. The warp kernel of :mod:`._triton_kernels` then warps
+every sample once.
 
 Every product, sum and quotient is rounded as the torch ops of :mod:`effl_plugins.augment.auto.device_path`
 round it: the kernels are launched with ``enable_fp_fusion=False``, so no multiply-add is contracted where torch
@@ -14,6 +15,8 @@ and rounded once; every quotient is correctly rounded (``div_rn``). Imported onl
 
 import triton
 import triton.language as tl
+
+from ._triton_kernels import round_half_even
 
 # op kinds: the launcher maps every op index of the op set to one of these codes
 NONE = tl.constexpr(0)
@@ -64,13 +67,6 @@ def _divide(a, b):
     if a.dtype == tl.float64:
         return a / b
     return tl.math.div_rn(a, b)
-
-
-@triton.jit
-def _round_half_even(v):
-    r = tl.floor(v + 0.5)
-    odd = (r - 2.0 * tl.floor(r * 0.5)) != 0.0
-    return tl.where(((r - v) == 0.5) & odd, r - 1.0, r)
 
 
 @triton.jit
@@ -179,55 +175,6 @@ def _equalize_table(plane_ptr, table_ptr, weights_ptr, pixels, IS_UINT8: tl.cons
 
 
 @triton.jit
-def _point_op(
-    x,
-    mask,
-    table_ptr,
-    weights_ptr,
-    kind,
-    factor,
-    mean,
-    low,
-    high,
-    level,
-    threshold,
-    levels,
-    IS_UINT8: tl.constexpr,
-    IS_FLOAT64: tl.constexpr,
-):
-    """One point op on a block of pixel values ``x`` (compute dtype) -> the stored dtype."""
-    if kind == BRIGHTNESS:
-        y = _to_output(x * factor, IS_UINT8)
-    elif kind == CONTRAST:
-        y = _to_output(_blend(x, factor, mean, IS_FLOAT64), IS_UINT8)
-    elif kind == AUTO_CONTRAST:
-        if IS_UINT8:
-            scale = (high - low) * (1.0 / 255.0)
-        else:
-            scale = high - low
-        stretched = _to_output(_divide(x - low, scale), IS_UINT8)
-        y = tl.where(high == low, _to_output(x, IS_UINT8), stretched)
-    elif kind == POSTERIZE:
-        if IS_UINT8:
-            y = (x.to(tl.int32) & level).to(tl.uint8)
-        else:
-            posterized = _divide(tl.minimum(tl.floor(x * levels), levels - 1.0), levels)
-            y = tl.where(levels < 256.0, posterized, x)
-    elif kind == SOLARIZE:
-        if IS_UINT8:
-            y = tl.where(x >= level.to(tl.float32), 255.0 - x, x).to(tl.uint8)
-        else:
-            y = tl.where(x >= threshold, 1.0 - x, x)
-    else:  # EQUALIZE
-        mapped = tl.load(table_ptr + _level(x, weights_ptr, IS_UINT8), mask=mask, other=0)
-        if IS_UINT8:
-            y = mapped.to(tl.uint8)
-        else:
-            y = _divide(mapped.to(x.dtype), 255.0)
-    return y
-
-
-@triton.jit
 def _point_pass(
     plane_ptr,
     table_ptr,
@@ -235,38 +182,54 @@ def _point_pass(
     pixels,
     kind,
     factor,
-    mean,
     low,
     high,
     level,
     threshold,
-    levels,
     IS_UINT8: tl.constexpr,
     IS_FLOAT64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """One point op on one channel of one sample, in place."""
+    """One point op on one channel of one sample, in place.
+
+    ``factor``: brightness's and contrast's; ``low``: contrast's mean grey or auto_contrast's channel minimum,
+    ``high`` its maximum; ``level`` (uint8): posterize's mask of kept bits or the lowest value solarize inverts;
+    ``threshold`` (float images): solarize's threshold or posterize's ``2 ** bits`` levels; ``table_ptr``:
+    equalize's table of the channel.
+    """
     lanes = tl.arange(0, BLOCK)
     for start in range(0, pixels, BLOCK):
         offsets = start + lanes
         mask = offsets < pixels
         x = _load(plane_ptr, offsets, mask, IS_UINT8)
-        y = _point_op(
-            x,
-            mask,
-            table_ptr,
-            weights_ptr,
-            kind,
-            factor,
-            mean,
-            low,
-            high,
-            level,
-            threshold,
-            levels,
-            IS_UINT8,
-            IS_FLOAT64,
-        )
+        if kind == BRIGHTNESS:
+            y = _to_output(x * factor, IS_UINT8)
+        elif kind == CONTRAST:
+            y = _to_output(_blend(x, factor, low, IS_FLOAT64), IS_UINT8)
+        elif kind == AUTO_CONTRAST:
+            if IS_UINT8:
+                scale = (high - low) * (1.0 / 255.0)
+            else:
+                scale = high - low
+            stretched = _to_output(_divide(x - low, scale), IS_UINT8)
+            y = tl.where(high == low, _to_output(x, IS_UINT8), stretched)
+        elif kind == POSTERIZE:
+            if IS_UINT8:
+                y = (x.to(tl.int32) & level).to(tl.uint8)
+            else:
+                posterized = _divide(tl.minimum(tl.floor(x * threshold), threshold - 1.0), threshold)
+                y = tl.where(threshold < 256.0, posterized, x)
+        elif kind == SOLARIZE:
+            if IS_UINT8:
+                y = tl.where(x >= level.to(tl.float32), 255.0 - x, x).to(tl.uint8)
+            else:
+                y = tl.where(x >= threshold, 1.0 - x, x)
+        else:  # EQUALIZE
+            mapped = tl.load(table_ptr + _level(x, weights_ptr, IS_UINT8), mask=mask, other=0)
+            if IS_UINT8:
+                y = mapped.to(tl.uint8)
+            else:
+                y = _divide(mapped.to(x.dtype), 255.0)
         tl.store(plane_ptr + offsets, y, mask=mask)
 
 
@@ -489,10 +452,7 @@ def chain_kernel(
                         BLOCK,
                     )
         elif kind != NONE:
-            mean = factor * 0.0
-            if kind == CONTRAST:
-                mean = _mean_grey(sample_ptr, weights_ptr, pixels, C3, IS_UINT8, BLOCK).to(factor.dtype)
-            bits = 8 - _round_half_even(amount_exact).to(tl.int32)
+            bits = 8 - round_half_even(amount_exact).to(tl.int32)
             threshold = _bin_value(magnitude * 0.0 + 1.0, magnitude * 0.0, magnitude)
             # uint8: posterize's mask of kept bits, or the lowest value solarize inverts
             level = tl.where(
@@ -500,12 +460,16 @@ def chain_kernel(
                 (255 << (8 - bits)) & 255,
                 tl.minimum(tl.ceil((threshold.to(tl.float64) * 255.0).to(tl.float32)), 255.0).to(tl.int32),
             )
-            levels = (1 << bits).to(factor.dtype)
+            # float images: posterize's levels, or solarize's threshold
+            cut = tl.where(kind == POSTERIZE, (1 << bits).to(factor.dtype), threshold.to(factor.dtype))
+            mean = factor * 0.0
+            if kind == CONTRAST:
+                mean = _mean_grey(sample_ptr, weights_ptr, pixels, C3, IS_UINT8, BLOCK).to(factor.dtype)
             for c in range(channels):
                 plane_ptr = sample_ptr + c * pixels
                 table = table_ptr + (sample * channels + c) * 256
-                low = factor * 0.0
-                high = factor * 0.0
+                low = mean
+                high = mean
                 if kind == AUTO_CONTRAST:
                     low64, high64 = _range(plane_ptr, pixels, IS_UINT8, BLOCK)
                     low = low64.to(factor.dtype)
@@ -520,76 +484,13 @@ def chain_kernel(
                     pixels,
                     kind,
                     factor,
-                    mean,
                     low,
                     high,
                     level,
-                    threshold.to(factor.dtype),
-                    levels,
+                    cut,
                     IS_UINT8,
                     IS_FLOAT64,
                     BLOCK,
                 )
             tl.debug_barrier()
     _store_inverse(inverse_ptr + sample * 7, m00, m01, m02, m10, m11, m12, warped)
-
-
-@triton.jit
-def _tap(plane_ptr, fill, x, y, height, width, mask):
-    """The pixel at integer-valued float coordinates ``(x, y)``, ``fill`` outside (non-finite: outside)."""
-    inside = (x >= 0.0) & (x <= (width - 1).to(tl.float32)) & (y >= 0.0) & (y <= (height - 1).to(tl.float32)) & mask
-    index = tl.where(inside, y, 0.0).to(tl.int64) * width + tl.where(inside, x, 0.0).to(tl.int64)
-    value = tl.load(plane_ptr + index, mask=inside, other=0)
-    return tl.where(inside, value, fill)
-
-
-@triton.jit
-def warp_kernel(
-    images_ptr,
-    inverse_ptr,
-    fill_ptr,
-    out_ptr,
-    channels,
-    height,
-    width,
-    BILINEAR: tl.constexpr,
-    IS_UINT8: tl.constexpr,
-    BLOCK: tl.constexpr,
-):
-    """Grid ``(B, cdiv(H * W, BLOCK))``: the output pixels of one sample, every channel, read through the
-    sample's inverse (``inverse[b, :6]``); a sample with ``inverse[b, 6] == 0`` is copied as it is."""
-    sample = tl.program_id(0).to(tl.int64)
-    pixels = height * width
-    offsets = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    mask = offsets < pixels
-    m = inverse_ptr + sample * 7
-    xs = (offsets % width).to(tl.float32)
-    ys = (offsets // width).to(tl.float32)
-    src_x = tl.load(m + 0) * xs + tl.load(m + 1) * ys + tl.load(m + 2)
-    src_y = tl.load(m + 3) * xs + tl.load(m + 4) * ys + tl.load(m + 5)
-    warped = tl.load(m + 6) != 0.0
-    for c in range(channels):
-        plane_ptr = images_ptr + (sample * channels + c) * pixels
-        out_plane = out_ptr + (sample * channels + c) * pixels
-        if warped:
-            fill = tl.load(fill_ptr + c)
-            if BILINEAR:
-                x0 = tl.floor(src_x)
-                y0 = tl.floor(src_y)
-                wx = src_x - x0
-                wy = src_y - y0
-                t00 = _tap(plane_ptr, fill, x0, y0, height, width, mask).to(tl.float32)
-                t01 = _tap(plane_ptr, fill, x0 + 1.0, y0, height, width, mask).to(tl.float32)
-                t10 = _tap(plane_ptr, fill, x0, y0 + 1.0, height, width, mask).to(tl.float32)
-                t11 = _tap(plane_ptr, fill, x0 + 1.0, y0 + 1.0, height, width, mask).to(tl.float32)
-                top = t00 * (1.0 - wx) + t01 * wx
-                bottom = t10 * (1.0 - wx) + t11 * wx
-                value = top * (1.0 - wy) + bottom * wy
-                if IS_UINT8:
-                    value = tl.minimum(tl.maximum(_round_half_even(value), 0.0), 255.0)
-                tl.store(out_plane + offsets, value.to(out_ptr.dtype.element_ty), mask=mask)
-            else:
-                value = _tap(plane_ptr, fill, tl.floor(src_x + 0.5), tl.floor(src_y + 0.5), height, width, mask)
-                tl.store(out_plane + offsets, value, mask=mask)
-        else:
-            tl.store(out_plane + offsets, tl.load(plane_ptr + offsets, mask=mask), mask=mask)

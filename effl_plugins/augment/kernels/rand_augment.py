@@ -98,10 +98,13 @@ def rand_augment_fused(
         ``[B, C, H, W]`` -> ``[B, C, H, W]``, same dtype and device.
     """
     from . import _rand_augment_triton as kernels
+    from ._triton_kernels import warp_kernel
 
     batch, channels, height, width = images.shape
     images, ops = images.contiguous(), ops.contiguous()
-    magnitude, sign = magnitude.to(torch.float32).contiguous(), sign.to(torch.float32).contiguous()
+    magnitude, sign = (
+        v.contiguous() if v.dtype == torch.float32 else v.float().contiguous() for v in (magnitude, sign)
+    )
     if space.amount_dtype == torch.float64:
         angle = ((sign.double() * space.rotate) * magnitude.double()).float()
     else:
@@ -141,7 +144,7 @@ def rand_augment_fused(
     )
     _launch(
         "rand_augment_warp",
-        kernels.warp_kernel,
+        warp_kernel,
         (batch, -(-height * width // _WARP_BLOCK)),
         work,
         inverse,
@@ -150,6 +153,9 @@ def rand_augment_fused(
         channels,
         height,
         width,
+        height,
+        width,
+        FLAGGED=True,
         BILINEAR=interpolation == "bilinear",
         IS_UINT8=is_uint8,
         BLOCK=_WARP_BLOCK,

@@ -57,7 +57,7 @@ def warp_affine_fused(
     batch, channels, height, width = images.shape
     out_h, out_w = size if size is not None else (height, width)
     inverse = invert_affine(matrices.to(images.device)).reshape(batch, 6).contiguous()
-    fills = fill_tensor(fill, images).to(torch.float32).reshape(-1).expand(channels).contiguous()
+    fills = fill_tensor(fill, images).reshape(-1).expand(channels).contiguous()
     out = torch.empty((batch, channels, out_h, out_w), dtype=torch.uint8, device=images.device)
     block = 256
     kernels.warp_kernel[(batch, -(-out_h * out_w // block))](
@@ -70,7 +70,10 @@ def warp_affine_fused(
         width,
         out_h,
         out_w,
+        FLAGGED=False,
         BILINEAR=interpolation == "bilinear",
+        IS_UINT8=True,
         BLOCK=block,
+        enable_fp_fusion=False,
     )
     return out
