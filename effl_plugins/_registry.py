@@ -172,6 +172,10 @@ class Registry:
             raise DuplicateComponentError(self._components[key], component)
         self._components[key] = component
 
+    def registered(self, name: str, backend: str | None) -> Component | None:
+        """The component already registered as ``(name, backend)``, or None (no suggestions, no error)."""
+        return self._components.get((name, backend))
+
     def remove_plugin(self, plugin: str) -> None:
         self._components = {k: c for k, c in self._components.items() if c.plugin != plugin}
 

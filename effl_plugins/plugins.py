@@ -216,7 +216,7 @@ class PluginManager:
         for component in staged:
             key = (component.family, component.name, component.backend)
             registry = self.registries[component.family]
-            existing = seen.get(key) or registry._components.get((component.name, component.backend))
+            existing = seen.get(key) or registry.registered(component.name, component.backend)
             if existing is not None:
                 self.unregister(name)
                 raise DuplicateComponentError(existing, component)
