@@ -20,7 +20,7 @@ from torch import nn
 
 from ..inputs import ModelInput
 
-__all__ = ["Batch", "Task"]
+__all__ = ["Batch", "Task", "class_count"]
 
 
 @dataclass
@@ -41,6 +41,11 @@ class Batch:
     unlabeled: torch.Tensor | None = None
     generator: torch.Generator | None = None
     indices: torch.Tensor | None = None
+
+
+def class_count(model: nn.Module, num_classes: int | None = None) -> int:
+    """K: ``num_classes`` when given, else the model's own ``num_classes`` (every timm classifier has one)."""
+    return int(num_classes if num_classes is not None else model.num_classes)
 
 
 class Task(nn.Module):

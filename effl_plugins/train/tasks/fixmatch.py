@@ -84,14 +84,33 @@ class FixMatchTask(Task):
         logits = self.net(self.model_input(torch.cat([weak_l, weak_u, strong_u])))
         return logits.split([len(weak_l), len(weak_u), len(weak_u)])
 
+    def step_outputs(
+        self,
+        logits_l: torch.Tensor,
+        supervised: torch.Tensor,
+        unlabeled: torch.Tensor,
+        mask_rate: torch.Tensor,
+        extra_loss: torch.Tensor | None = None,
+        **metrics: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """What ``forward`` returns (the weak-view subclasses of this task share it): ``loss = supervised +
+        lambda_u * unlabeled (+ extra_loss)``, the two terms detached as ``loss_x`` and ``loss_u``,
+        ``mask_rate``, any further ``metrics``, and the labeled logits ``[B, K]`` as ``output``.
+        """
+        loss = supervised + self.lambda_u * unlabeled
+        if extra_loss is not None:
+            loss = loss + extra_loss
+        return {
+            "loss": loss,
+            "loss_x": supervised.detach(),
+            "loss_u": unlabeled.detach(),
+            "mask_rate": mask_rate,
+            **metrics,
+            "output": logits_l,
+        }
+
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         logits_l, logits_weak, logits_strong = self.view_logits(batch)
         unlabeled = fixmatch_unlabeled_loss(logits_weak, logits_strong, self.threshold)
         supervised = F.cross_entropy(logits_l.float(), batch.targets)
-        return {
-            "loss": supervised + self.lambda_u * unlabeled["loss"],
-            "loss_x": supervised.detach(),
-            "loss_u": unlabeled["loss"].detach(),
-            "mask_rate": unlabeled["mask"].mean(),
-            "output": logits_l,
-        }
+        return self.step_outputs(logits_l, supervised, unlabeled["loss"], unlabeled["mask"].mean())

@@ -19,7 +19,7 @@ from torch import nn
 from ..._validate import integer
 from ..distributed import all_gather_rows
 from ..inputs import ModelInput
-from .base import Batch
+from .base import Batch, class_count
 from .fixmatch import FixMatchTask
 
 __all__ = ["FlexMatchTask", "convex_mapping", "flexmatch_learning_status", "flexmatch_unlabeled_loss"]
@@ -100,7 +100,7 @@ class FlexMatchTask(FixMatchTask):
     ):
         super().__init__(model, model_input, threshold=threshold, **kwargs)
         integer(num_unlabeled, "num_unlabeled", low=1, note="the unlabeled set's size")
-        self.num_classes = int(num_classes if num_classes is not None else model.num_classes)
+        self.num_classes = class_count(model, num_classes)
         self.warmup = bool(warmup)
         self.register_buffer("selected", torch.full((num_unlabeled,), UNUSED, dtype=torch.long))
 
@@ -127,10 +127,4 @@ class FlexMatchTask(FixMatchTask):
         unlabeled = flexmatch_unlabeled_loss(logits_weak, logits_strong, self.learning_status(), self.threshold)
         self.update_selected(batch.indices, unlabeled["pseudo_labels"], unlabeled["confidence"])
         supervised = F.cross_entropy(logits_l.float(), batch.targets)
-        return {
-            "loss": supervised + self.lambda_u * unlabeled["loss"],
-            "loss_x": supervised.detach(),
-            "loss_u": unlabeled["loss"].detach(),
-            "mask_rate": unlabeled["mask"].mean(),
-            "output": logits_l,
-        }
+        return self.step_outputs(logits_l, supervised, unlabeled["loss"], unlabeled["mask"].mean())

@@ -24,8 +24,8 @@ from torch import nn
 from ..._validate import fraction, non_negative
 from ..distributed import all_gather_rows
 from ..inputs import ModelInput
+from .adaptive import AdaptiveFixMatchTask
 from .base import Batch
-from .fixmatch import FixMatchTask
 
 __all__ = ["FreeMatchTask", "freematch_update", "freematch_mask", "fairness_loss"]
 
@@ -88,13 +88,12 @@ def fairness_loss(
     return (target * torch.log(mean + 1e-12)).sum()
 
 
-class FreeMatchTask(FixMatchTask):
+class FreeMatchTask(AdaptiveFixMatchTask):
     """FixMatch with self-adaptive thresholds and the fairness term.
 
     Args:
         model, model_input: the model and its input.
-        num_classes: K (default: the model's ``num_classes``).
-        momentum: EMA momentum of the statistics (0.999).
+        num_classes, momentum: as in :class:`AdaptiveFixMatchTask` (K from the model; 0.999).
         lambda_f: weight of the fairness term (0.001 in the official configurations; 0 drops it).
         mu, lambda_u, weak, strong, flip: as in :class:`FixMatchTask` (mu 7, lambda_u 1).
 
@@ -106,19 +105,14 @@ class FreeMatchTask(FixMatchTask):
         model: nn.Module,
         model_input: ModelInput,
         *,
-        num_classes: int | None = None,
-        momentum: float = 0.999,
         lambda_f: float = 0.001,
         **kwargs,
     ):
         super().__init__(model, model_input, **kwargs)
-        fraction(momentum, "momentum")
         non_negative(lambda_f, "lambda_f")
-        classes = int(num_classes if num_classes is not None else model.num_classes)
-        self.momentum, self.lambda_f = float(momentum), float(lambda_f)
-        self.register_buffer("time_p", torch.tensor(1.0 / classes))
-        self.register_buffer("p_model", torch.full((classes,), 1.0 / classes))
-        self.register_buffer("label_hist", torch.full((classes,), 1.0 / classes))
+        self.lambda_f = float(lambda_f)
+        self.register_buffer("time_p", torch.tensor(1.0 / self.num_classes))
+        self.register_buffer("label_hist", torch.full((self.num_classes,), 1.0 / self.num_classes))
 
     @torch.no_grad()
     def update(self, probs: torch.Tensor) -> None:
@@ -136,12 +130,6 @@ class FreeMatchTask(FixMatchTask):
         consistency = (F.cross_entropy(logits_strong.float(), pseudo, reduction="none") * mask).mean()
         fairness = fairness_loss(logits_strong, mask, self.p_model, self.label_hist)
         supervised = F.cross_entropy(logits_l.float(), batch.targets)
-        loss = supervised + self.lambda_u * consistency + self.lambda_f * fairness
-        return {
-            "loss": loss,
-            "loss_x": supervised.detach(),
-            "loss_u": consistency.detach(),
-            "loss_f": fairness.detach(),
-            "mask_rate": mask.mean(),
-            "output": logits_l,
-        }
+        return self.step_outputs(
+            logits_l, supervised, consistency, mask.mean(), self.lambda_f * fairness, loss_f=fairness.detach()
+        )

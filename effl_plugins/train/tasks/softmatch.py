@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..._validate import fraction, positive
+from ..._validate import positive
 from ..distributed import all_gather_rows
 from ..inputs import ModelInput
+from .adaptive import AdaptiveFixMatchTask
 from .base import Batch
-from .fixmatch import FixMatchTask
 
 __all__ = ["SoftMatchTask", "uniform_alignment", "truncated_gaussian_weights"]
 
@@ -53,13 +53,12 @@ def truncated_gaussian_weights(
     return lambda_max * torch.exp(-(gap**2) / (2.0 * var / n_sigma**2))
 
 
-class SoftMatchTask(FixMatchTask):
+class SoftMatchTask(AdaptiveFixMatchTask):
     """FixMatch with truncated-Gaussian sample weights and uniform alignment.
 
     Args:
         model, model_input: the model and its input.
-        num_classes: K (default: the model's ``num_classes``).
-        momentum: EMA momentum of the statistics (0.999).
+        num_classes, momentum: as in :class:`AdaptiveFixMatchTask` (K from the model; 0.999).
         n_sigma: the Gaussian's width in standard deviations (2); lambda_max: the largest weight (1).
         alignment: uniform alignment of the weak predictions before weighting (on in the paper).
         mu, lambda_u, weak, strong, flip: as in :class:`FixMatchTask` (mu 7, lambda_u 1).
@@ -73,23 +72,17 @@ class SoftMatchTask(FixMatchTask):
         model: nn.Module,
         model_input: ModelInput,
         *,
-        num_classes: int | None = None,
-        momentum: float = 0.999,
         n_sigma: float = 2.0,
         lambda_max: float = 1.0,
         alignment: bool = True,
         **kwargs,
     ):
         super().__init__(model, model_input, **kwargs)
-        fraction(momentum, "momentum")
         for key, value in (("n_sigma", n_sigma), ("lambda_max", lambda_max)):
             positive(value, key)
-        classes = int(num_classes if num_classes is not None else model.num_classes)
-        self.momentum, self.n_sigma, self.lambda_max = float(momentum), float(n_sigma), float(lambda_max)
-        self.alignment = bool(alignment)
-        self.register_buffer("p_model", torch.full((classes,), 1.0 / classes))
+        self.n_sigma, self.lambda_max, self.alignment = float(n_sigma), float(lambda_max), bool(alignment)
         self.register_buffer("aligned_steps", torch.zeros((), dtype=torch.long))
-        self.register_buffer("confidence_mean", torch.tensor(1.0 / classes))
+        self.register_buffer("confidence_mean", torch.tensor(1.0 / self.num_classes))
         self.register_buffer("confidence_var", torch.tensor(1.0))
 
     @torch.no_grad()
@@ -123,10 +116,4 @@ class SoftMatchTask(FixMatchTask):
         pseudo = probs.argmax(dim=1)
         consistency = (F.cross_entropy(logits_strong.float(), pseudo, reduction="none") * weight).mean()
         supervised = F.cross_entropy(logits_l.float(), batch.targets)
-        return {
-            "loss": supervised + self.lambda_u * consistency,
-            "loss_x": supervised.detach(),
-            "loss_u": consistency.detach(),
-            "mask_rate": weight.mean(),
-            "output": logits_l,
-        }
+        return self.step_outputs(logits_l, supervised, consistency, weight.mean())

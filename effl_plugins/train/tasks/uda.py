@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..inputs import ModelInput
-from .base import Batch
+from .base import Batch, class_count
 from .fixmatch import FixMatchTask
 
 __all__ = ["UDATask", "TSA_SCHEDULES", "tsa_threshold", "tsa_supervised_loss", "uda_unlabeled_loss"]
@@ -104,7 +104,7 @@ class UDATask(FixMatchTask):
         ):
             raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
         self.temperature, self.tsa = float(temperature), tsa
-        self.num_classes = int(num_classes if num_classes is not None else model.num_classes)
+        self.num_classes = class_count(model, num_classes)
         self.progress = 0.0
 
     def set_progress(self, epoch: int, step: int, steps_per_epoch: int, epochs: int) -> None:
@@ -115,11 +115,10 @@ class UDATask(FixMatchTask):
         unlabeled = uda_unlabeled_loss(logits_weak, logits_strong, self.temperature, self.threshold)
         eta = tsa_threshold(self.tsa, self.progress, self.num_classes)
         supervised = tsa_supervised_loss(logits_l, batch.targets, eta)
-        return {
-            "loss": supervised["loss"] + self.lambda_u * unlabeled["loss"],
-            "loss_x": supervised["loss"].detach(),
-            "loss_u": unlabeled["loss"].detach(),
-            "mask_rate": unlabeled["mask"].mean(),
-            "tsa_kept": supervised["kept"].mean(),
-            "output": logits_l,
-        }
+        return self.step_outputs(
+            logits_l,
+            supervised["loss"],
+            unlabeled["loss"],
+            unlabeled["mask"].mean(),
+            tsa_kept=supervised["kept"].mean(),
+        )

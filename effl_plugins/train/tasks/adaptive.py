@@ -1,0 +1,46 @@
+"""What FreeMatch and SoftMatch share: FixMatch whose pseudo-label weights follow exponential moving
+averages of the model's own weak-view predictions over ``K`` classes.
+
+Every statistic moves as ``s <- m * s + (1 - m) * x`` (momentum ``m``, 0.999 in both papers); the
+running mean class probability ``p_model`` ``[K]`` starts uniform. The statistics are buffers, so
+checkpoints carry them and a resumed run is exact.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..._validate import fraction
+from ..inputs import ModelInput
+from .base import class_count
+from .fixmatch import FixMatchTask
+
+__all__ = ["AdaptiveFixMatchTask"]
+
+
+class AdaptiveFixMatchTask(FixMatchTask):
+    """FixMatch with EMA statistics of the weak-view predictions.
+
+    Args:
+        model, model_input: the model and its input.
+        num_classes: K (default: the model's ``num_classes``).
+        momentum: EMA momentum of the statistics (0.999).
+        **kwargs: :class:`FixMatchTask`'s (mu, lambda_u, weak, strong, flip).
+
+    Buffer ``p_model`` ``[K]``: the running mean class probability, ``1 / K`` at the start.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        model_input: ModelInput,
+        *,
+        num_classes: int | None = None,
+        momentum: float = 0.999,
+        **kwargs,
+    ):
+        super().__init__(model, model_input, **kwargs)
+        fraction(momentum, "momentum")
+        self.num_classes, self.momentum = class_count(model, num_classes), float(momentum)
+        self.register_buffer("p_model", torch.full((self.num_classes,), 1.0 / self.num_classes))
