@@ -25,7 +25,7 @@ from torch import nn
 
 from .._validate import fraction
 from ..models import create_model, parse_model_spec
-from ..train import Engine, ModelInput, Task, TrainConfig, seed_everything
+from ..train import Engine, ModelInput, SupervisedTask, Task, TrainConfig, seed_everything
 from ..train.checkpoints import atomic_write_text
 from ..train.rundir import strict_json
 
@@ -109,6 +109,11 @@ class Strategy:
             )
         return ModelInput.from_config(config, self.config.channels_last)
 
+    def supervised_task(self, model: nn.Module, data: Any) -> SupervisedTask:
+        """Cross-entropy on ``data``'s labels (label ``smoothing`` from the settings), ``model`` taking the
+        data's own input."""
+        return SupervisedTask(model, self.model_input(model, data), self.config.smoothing)
+
     def run_info(self, model_spec: str, data: Any, extra_args: dict[str, Any] | None = None) -> dict[str, Any]:
         """What every checkpoint of this run records about it."""
         config = getattr(data, "data_config", None)
@@ -132,6 +137,10 @@ class Strategy:
     def meaning_keys(self) -> tuple[str, ...]:
         """Strategy arguments whose change makes a resumed run another run."""
         return ()
+
+    def meaning(self) -> dict[str, Any]:
+        """``meaning_keys`` with this strategy's values (what ``run_args`` records of them)."""
+        return {key: getattr(self, key) for key in self.meaning_keys()}
 
     def engine(
         self,
@@ -164,6 +173,14 @@ class Strategy:
         if out_dir is not None:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             atomic_write_text(Path(out_dir) / "summary.json", json.dumps(strict_json(summary), indent=2) + "\n")
+
+    def finish(self, model: nn.Module, summary: dict[str, Any], out_dir: str | os.PathLike | None) -> dict[str, Any]:
+        """The end of a one-model run: ``model`` becomes ``trained_model``; returns ``{"strategy": name,
+        **summary}``, also written to ``out_dir/summary.json``."""
+        self.trained_model = model
+        result = {"strategy": self.name, **summary}
+        self.write_summary(out_dir, result)
+        return result
 
     def run(
         self, data: Any, *, out_dir: str | os.PathLike | None = None, device: str | None = None, resume: bool = False

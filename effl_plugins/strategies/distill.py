@@ -18,7 +18,7 @@ import torch
 from .._validate import integer
 from ..errors import CheckpointError
 from ..models import load_state_dict, parse_model_spec
-from ..train import DistillationTask, SupervisedTask
+from ..train import DistillationTask
 from .base import Strategy
 
 __all__ = ["Distill"]
@@ -130,12 +130,12 @@ class Distill(Strategy):
     def run(self, data, *, out_dir=None, device=None, resume=False) -> dict[str, Any]:
         self.with_device(device)
         teacher, student, loss = self.build(data.num_classes)
-        self.run_args = {**self.run_args, "teacher": self.teacher, "loss": self.loss, "loss_args": self.loss_args}
+        self.run_args = {**self.run_args, **self.meaning()}
         teacher_summary = None
         if self.teacher_epochs:
             config = self.config.replace(epochs=self.teacher_epochs, lr=self.teacher_lr)
             teacher_dir = Path(out_dir) / "teacher" if out_dir is not None else None
-            task = SupervisedTask(teacher, self.model_input(teacher, data), config.smoothing)
+            task = self.supervised_task(teacher, data)
             teacher_resume = resume and teacher_dir is not None and (teacher_dir / "checkpoint.pt").is_file()
             teacher_summary = self.engine(task, data, teacher_dir, config=config, model_spec=self.teacher).fit(
                 teacher_resume

@@ -7,15 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..._validate import fraction, integer, non_negative
-from ...data import DataBundle
 from ...train import FixMatchTask
 from ...train.tasks.fixmatch import fixmatch_unlabeled_loss
-from ..base import Strategy
+from .consistency import ConsistencyStrategy
 
 __all__ = ["FixMatch", "fixmatch_unlabeled_loss"]
 
 
-class FixMatch(Strategy):
+class FixMatch(ConsistencyStrategy):
     """Weak/strong augmentation consistency with a confidence threshold.
 
     Args:
@@ -33,6 +32,7 @@ class FixMatch(Strategy):
     conformance_kwargs = {"mu": 2}
 
     name = "fixmatch"
+    task_class = FixMatchTask
 
     def __init__(
         self,
@@ -54,29 +54,3 @@ class FixMatch(Strategy):
 
     def meaning_keys(self) -> tuple[str, ...]:
         return ("threshold", "mu", "lambda_u", "weak", "strong", "flip")
-
-    def build_task(self, model, data: DataBundle) -> FixMatchTask:
-        """The task the engine runs (the FixMatch family's strategies change it alone)."""
-        return FixMatchTask(
-            model,
-            self.model_input(model, data),
-            threshold=self.threshold,
-            mu=self.mu,
-            lambda_u=self.lambda_u,
-            weak=self.weak,
-            strong=self.strong,
-            flip=self.flip,
-        )
-
-    def run(self, data: DataBundle, *, out_dir=None, device=None, resume: bool = False) -> dict[str, Any]:
-        if data.unlabeled is None or len(data.unlabeled) == 0:
-            raise ValueError(f"strategy {self.name!r} needs unlabeled images: data {data.name!r} has none")
-        self.with_device(device)
-        model = self.build_model(self.model, data.num_classes)
-        task = self.build_task(model, data)
-        self.run_args = {**self.run_args, **{k: getattr(self, k) for k in self.meaning_keys()}}
-        summary = self.engine(task, data, out_dir, unlabeled_set=data.unlabeled).fit(resume=resume)
-        self.trained_model = model
-        result = {"strategy": self.name, **summary}
-        self.write_summary(out_dir, result)
-        return result

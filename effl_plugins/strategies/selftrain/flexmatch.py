@@ -23,6 +23,7 @@ class FlexMatch(FixMatch):
     """
 
     name = "flexmatch"
+    task_class = FlexMatchTask
 
     def __init__(self, model: str = "test_resnet", threshold: float = 0.95, warmup: bool = True, **kwargs: Any):
         super().__init__(model=model, threshold=threshold, **kwargs)
@@ -33,17 +34,5 @@ class FlexMatch(FixMatch):
     def meaning_keys(self) -> tuple[str, ...]:
         return (*super().meaning_keys(), "warmup")
 
-    def build_task(self, model, data: DataBundle) -> FlexMatchTask:
-        return FlexMatchTask(
-            model,
-            self.model_input(model, data),
-            num_unlabeled=len(data.unlabeled),
-            num_classes=data.num_classes,
-            threshold=self.threshold,
-            warmup=self.warmup,
-            mu=self.mu,
-            lambda_u=self.lambda_u,
-            weak=self.weak,
-            strong=self.strong,
-            flip=self.flip,
-        )
+    def task_kwargs(self, data: DataBundle) -> dict[str, Any]:
+        return {**super().task_kwargs(data), "num_unlabeled": len(data.unlabeled), "num_classes": data.num_classes}

@@ -25,6 +25,7 @@ class FreeMatch(FixMatch):
     """
 
     name = "freematch"
+    task_class = FreeMatchTask
 
     def __init__(self, model: str = "test_resnet", momentum: float = 0.999, lambda_f: float = 0.001, **kwargs: Any):
         if "threshold" in kwargs:
@@ -37,16 +38,5 @@ class FreeMatch(FixMatch):
     def meaning_keys(self) -> tuple[str, ...]:
         return ("momentum", "lambda_f", "mu", "lambda_u", "weak", "strong", "flip")
 
-    def build_task(self, model, data: DataBundle) -> FreeMatchTask:
-        return FreeMatchTask(
-            model,
-            self.model_input(model, data),
-            num_classes=data.num_classes,
-            momentum=self.momentum,
-            lambda_f=self.lambda_f,
-            mu=self.mu,
-            lambda_u=self.lambda_u,
-            weak=self.weak,
-            strong=self.strong,
-            flip=self.flip,
-        )
+    def task_kwargs(self, data: DataBundle) -> dict[str, Any]:
+        return {**super().task_kwargs(data), "num_classes": data.num_classes}

@@ -6,15 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..._validate import fraction, integer, non_negative
-from ...data import DataBundle
 from ...train import MeanTeacherTask
 from ...train.tasks.mean_teacher import ema_update, sigmoid_rampup, softmax_mse
-from ..base import Strategy
+from .consistency import ConsistencyStrategy
 
 __all__ = ["MeanTeacher", "ema_update", "sigmoid_rampup", "softmax_mse"]
 
 
-class MeanTeacher(Strategy):
+class MeanTeacher(ConsistencyStrategy):
     """EMA-teacher consistency training.
 
     Args:
@@ -27,6 +26,7 @@ class MeanTeacher(Strategy):
     """
 
     name = "mean_teacher"
+    task_class = MeanTeacherTask
 
     def __init__(
         self,
@@ -51,26 +51,3 @@ class MeanTeacher(Strategy):
 
     def meaning_keys(self) -> tuple[str, ...]:
         return ("ema_decay", "ema_decay_after", "consistency", "rampup_epochs", "mu", "noise", "flip")
-
-    def run(self, data: DataBundle, *, out_dir=None, device=None, resume: bool = False) -> dict[str, Any]:
-        if data.unlabeled is None or len(data.unlabeled) == 0:
-            raise ValueError(f"strategy {self.name!r} needs unlabeled images: data {data.name!r} has none")
-        self.with_device(device)
-        model = self.build_model(self.model, data.num_classes)
-        task = MeanTeacherTask(
-            model,
-            self.model_input(model, data),
-            ema_decay=self.ema_decay,
-            ema_decay_after=self.ema_decay_after,
-            consistency=self.consistency,
-            rampup_epochs=self.rampup_epochs,
-            mu=self.mu,
-            noise=self.noise,
-            flip=self.flip,
-        )
-        self.run_args = {**self.run_args, **{k: getattr(self, k) for k in self.meaning_keys()}}
-        summary = self.engine(task, data, out_dir, unlabeled_set=data.unlabeled).fit(resume=resume)
-        self.trained_model = task.eval_model()
-        result = {"strategy": self.name, **summary}
-        self.write_summary(out_dir, result)
-        return result

@@ -26,7 +26,7 @@ from ..base import STUDENT_SEED_OFFSET, Strategy
 from .labeler import label_dataset
 from .selection import balance_classes, confidence_filter, pseudo_targets
 from .store import read_store
-from .training import labeled_plus_pseudo, model_hash
+from .training import labeled_plus_pseudo, model_hash, require_unlabeled
 
 __all__ = ["PseudoLabel", "select_pseudo_labels", "TeacherCoverageWarning"]
 
@@ -151,7 +151,7 @@ class PseudoLabel(Strategy):
         self, student: nn.Module, data: DataBundle, chosen, targets, run_dir: Path | None, resume: bool, config=None
     ) -> dict[str, Any]:
         train_set = labeled_plus_pseudo(data.labeled, data.unlabeled, chosen, targets, data.num_classes)
-        task = SupervisedTask(student, self.model_input(student, data), self.config.smoothing)
+        task = self.supervised_task(student, data)
         resume = resume and run_dir is not None and (run_dir / "checkpoint.pt").is_file()
         return self.engine(task, data, run_dir, train_set=train_set, config=config).fit(resume=resume)
 
@@ -159,8 +159,7 @@ class PseudoLabel(Strategy):
     def teacher_run(self, data: DataBundle, out_dir, device, resume: bool):
         """Check the unlabeled set, prepare the run and yield ``(out, teacher, model_input, digest, accuracy)``;
         ``out`` is ``out_dir``, or a scratch folder removed at the end when there is none."""
-        if data.unlabeled is None or len(data.unlabeled) == 0:
-            raise ValueError(f"strategy {self.name!r} needs unlabeled images: data {data.name!r} has none")
+        require_unlabeled(self.name, data)
         self.prepare(device)
         with tempfile.TemporaryDirectory() as scratch:
             out = Path(out_dir) if out_dir is not None else Path(scratch)

@@ -26,6 +26,7 @@ class SoftMatch(FixMatch):
     """
 
     name = "softmatch"
+    task_class = SoftMatchTask
 
     def __init__(
         self,
@@ -49,18 +50,5 @@ class SoftMatch(FixMatch):
     def meaning_keys(self) -> tuple[str, ...]:
         return ("momentum", "n_sigma", "lambda_max", "alignment", "mu", "lambda_u", "weak", "strong", "flip")
 
-    def build_task(self, model, data: DataBundle) -> SoftMatchTask:
-        return SoftMatchTask(
-            model,
-            self.model_input(model, data),
-            num_classes=data.num_classes,
-            momentum=self.momentum,
-            n_sigma=self.n_sigma,
-            lambda_max=self.lambda_max,
-            alignment=self.alignment,
-            mu=self.mu,
-            lambda_u=self.lambda_u,
-            weak=self.weak,
-            strong=self.strong,
-            flip=self.flip,
-        )
+    def task_kwargs(self, data: DataBundle) -> dict[str, Any]:
+        return {**super().task_kwargs(data), "num_classes": data.num_classes}

@@ -1,4 +1,5 @@
-"""What the self-training strategies share: probability-target datasets and teacher identity.
+"""What the self-training strategies share: the unlabeled set they need, probability-target datasets and
+teacher identity.
 
 Every target of a student's training set is a probability vector ``[K]``: labeled images carry
 one-hot rows, pseudo-labeled ones the teacher's hard (one-hot) or soft labels, so one cross-entropy
@@ -20,7 +21,20 @@ from ...models import parse_model_spec
 from ...train.checkpoints import atomic_write_bytes
 from .store import file_hash, state_dict_hash
 
-__all__ = ["ProbabilityTargets", "one_hot_rows", "labeled_plus_pseudo", "model_hash", "save_weights"]
+__all__ = [
+    "ProbabilityTargets",
+    "one_hot_rows",
+    "labeled_plus_pseudo",
+    "model_hash",
+    "save_weights",
+    "require_unlabeled",
+]
+
+
+def require_unlabeled(strategy: str, data) -> None:
+    """``ValueError`` naming ``strategy`` and the data when the DataBundle ``data`` has no unlabeled images."""
+    if data.unlabeled is None or len(data.unlabeled) == 0:
+        raise ValueError(f"strategy {strategy!r} needs unlabeled images: data {data.name!r} has none")
 
 
 class ProbabilityTargets(Dataset):

@@ -24,6 +24,7 @@ class UDA(FixMatch):
     """
 
     name = "uda"
+    task_class = UDATask
 
     def __init__(
         self,
@@ -47,17 +48,5 @@ class UDA(FixMatch):
     def meaning_keys(self) -> tuple[str, ...]:
         return (*super().meaning_keys(), "temperature", "tsa")
 
-    def build_task(self, model, data: DataBundle) -> UDATask:
-        return UDATask(
-            model,
-            self.model_input(model, data),
-            temperature=self.temperature,
-            threshold=self.threshold,
-            tsa=self.tsa,
-            num_classes=data.num_classes,
-            mu=self.mu,
-            lambda_u=self.lambda_u,
-            weak=self.weak,
-            strong=self.strong,
-            flip=self.flip,
-        )
+    def task_kwargs(self, data: DataBundle) -> dict[str, Any]:
+        return {**super().task_kwargs(data), "num_classes": data.num_classes}

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..._validate import integer, number, positive
-from ...train import SupervisedTask
 from ..base import Strategy
 from .heads import discriminative_param_groups, layer_decay_param_groups, reset_head, unfreeze_schedule
 
@@ -65,17 +64,7 @@ class Finetune(Strategy):
         self.with_device(device)
         model = self.build(data.num_classes)
         callback = unfreeze_schedule(model, self.unfreeze_epochs) if self.unfreeze_epochs else None
-        task = SupervisedTask(model, self.model_input(model, data), self.config.smoothing)
-        self.run_args = {
-            **self.run_args,
-            "backbone_lr": self.backbone_lr,
-            "head_lr": self.head_lr,
-            "layer_decay": self.layer_decay,
-            "unfreeze_epochs": self.unfreeze_epochs,
-        }
+        task = self.supervised_task(model, data)
+        self.run_args = {**self.run_args, **self.meaning()}
         engine = self.engine(task, data, out_dir, param_groups=self.param_groups(model), on_epoch_start=callback)
-        summary = engine.fit(resume=resume)
-        self.trained_model = model
-        result = {"strategy": self.name, **summary}
-        self.write_summary(out_dir, result)
-        return result
+        return self.finish(model, engine.fit(resume=resume), out_dir)

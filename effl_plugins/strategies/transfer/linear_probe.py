@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...train import SupervisedTask
 from ..base import Strategy
 from .heads import freeze_backbone, head_parameters, reset_head
 
@@ -33,10 +32,6 @@ class LinearProbe(Strategy):
     def run(self, data, *, out_dir=None, device=None, resume=False) -> dict[str, Any]:
         self.with_device(device)
         model = self.build(data.num_classes)
-        task = SupervisedTask(model, self.model_input(model, data), self.config.smoothing)
+        task = self.supervised_task(model, data)
         engine = self.engine(task, data, out_dir, param_groups=[{"params": head_parameters(model)}])
-        summary = engine.fit(resume=resume)
-        self.trained_model = model
-        result = {"strategy": self.name, **summary}
-        self.write_summary(out_dir, result)
-        return result
+        return self.finish(model, engine.fit(resume=resume), out_dir)
