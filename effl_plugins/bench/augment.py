@@ -126,6 +126,28 @@ def _loop(transform):
     return lambda x, *rest: torch.stack([transform(img) for img in x])
 
 
+def peer(
+    recorder: Recorder,
+    op: str,
+    library: str,
+    case: dict[str, Any],
+    table: dict[str, peers.Factory],
+    size: int,
+    device: torch.device | None = None,
+):
+    """``library``'s counterpart of ``op`` for ``size`` x ``size`` images from its ``table`` of the
+    :mod:`~effl_plugins.bench.peers` (moved to ``device`` when given); None when it has none, or after a
+    skip when it cannot be built."""
+    if op not in table:
+        return None
+
+    def make():
+        made = table[op](size, size)
+        return made if device is None else made.to(device)
+
+    return recorder.build(op, library, case, make)
+
+
 def run_batch_rows(recorder: Recorder, case: dict[str, Any], ops: Iterable[str]) -> None:
     device = recorder.device
     batches = _batches(case, device)
@@ -136,10 +158,8 @@ def run_batch_rows(recorder: Recorder, case: dict[str, Any], ops: Iterable[str])
     size = case["size"]
     for op in ops:
         y = (targets,) if op in NO_LOOP else ()
-        try:
-            aug = create_op(op, "batch", size).to(device)
-        except Exception as exc:
-            recorder.skip(op, "effl", case, f"{type(exc).__name__}: {exc}")
+        aug = recorder.build(op, "effl", case, lambda op=op: create_op(op, "batch", size).to(device))
+        if aug is None:
             continue
         generator = torch.Generator(device=device).manual_seed(0)
         common = dict(op=op, mode="batch", case=case, items=items)
@@ -153,51 +173,24 @@ def run_batch_rows(recorder: Recorder, case: dict[str, Any], ops: Iterable[str])
                 inputs=[(x, *y) for x in batches],
             )
         ]
-        if op in peers.TORCHVISION and op not in NO_LOOP:
-            try:
-                tv = peers.TORCHVISION[op](size, size)
-            except Exception as exc:
-                recorder.skip(op, "torchvision v2", case, f"{type(exc).__name__}: {exc}")
-            else:
-                specs.append(
-                    dict(
-                        common,
-                        impl="torchvision v2 batch call",
-                        semantics="per-batch",
-                        nbytes=moved,
-                        fn=tv,
-                        inputs=[(x,) for x in batches],
-                        note=type(tv).__name__,
-                    )
+        tv = peer(recorder, op, "torchvision v2", case, peers.TORCHVISION, size) if op not in NO_LOOP else None
+        if tv is not None:
+            tv_row = dict(common, nbytes=moved, inputs=[(x,) for x in batches], note=type(tv).__name__)
+            specs.append(dict(tv_row, impl="torchvision v2 batch call", semantics="per-batch", fn=tv))
+            specs.append(dict(tv_row, impl="torchvision v2 per-image loop", semantics="per-sample", fn=_loop(tv)))
+        kornia_aug = peer(recorder, op, "kornia", case, peers.KORNIA, size, device)
+        if kornia_aug is not None:
+            specs.append(
+                dict(
+                    common,
+                    impl="kornia",
+                    semantics="per-sample",
+                    nbytes=2 * floats[0].numel() * 4,
+                    fn=kornia_aug,
+                    inputs=[(x,) for x in floats],
+                    note=f"{type(kornia_aug).__name__} on float32 (no uint8 path)",
                 )
-                specs.append(
-                    dict(
-                        common,
-                        impl="torchvision v2 per-image loop",
-                        semantics="per-sample",
-                        nbytes=moved,
-                        fn=_loop(tv),
-                        inputs=[(x,) for x in batches],
-                        note=type(tv).__name__,
-                    )
-                )
-        if op in peers.KORNIA:
-            try:
-                kornia_aug = peers.KORNIA[op](size, size).to(device)
-            except Exception as exc:
-                recorder.skip(op, "kornia", case, f"{type(exc).__name__}: {exc}")
-            else:
-                specs.append(
-                    dict(
-                        common,
-                        impl="kornia",
-                        semantics="per-sample",
-                        nbytes=2 * floats[0].numel() * 4,
-                        fn=kornia_aug,
-                        inputs=[(x,) for x in floats],
-                        note=f"{type(kornia_aug).__name__} on float32 (no uint8 path)",
-                    )
-                )
+            )
         recorder.measure_group(specs)
 
 
@@ -217,10 +210,8 @@ def run_image_rows(recorder: Recorder, ops: Iterable[str], *, images: int, size:
     cv2.setNumThreads(1)
     try:
         for op in ops:
-            try:
-                transform = create_op(op, "image", size)
-            except Exception as exc:
-                recorder.skip(op, "effl image", case, f"{type(exc).__name__}: {exc}")
+            transform = recorder.build(op, "effl image", case, lambda op=op: create_op(op, "image", size))
+            if transform is None:
                 continue
             rng = np.random.default_rng(0)
             common = dict(op=op, semantics="per-image", mode="image", case=case, items=images, nbytes=2 * per_call)
@@ -232,21 +223,17 @@ def run_image_rows(recorder: Recorder, ops: Iterable[str], *, images: int, size:
                     inputs=calls,
                 )
             ]
-            if op in peers.ALBUMENTATIONS:
-                try:
-                    album = peers.ALBUMENTATIONS[op](size, size)
-                except Exception as exc:
-                    recorder.skip(op, "albumentations", case, f"{type(exc).__name__}: {exc}")
-                else:
-                    specs.append(
-                        dict(
-                            common,
-                            impl="albumentations",
-                            fn=lambda imgs, a=album: [a(image=img)["image"] for img in imgs],
-                            inputs=calls,
-                            note=type(album).__name__,
-                        )
+            album = peer(recorder, op, "albumentations", case, peers.ALBUMENTATIONS, size)
+            if album is not None:
+                specs.append(
+                    dict(
+                        common,
+                        impl="albumentations",
+                        fn=lambda imgs, a=album: [a(image=img)["image"] for img in imgs],
+                        inputs=calls,
+                        note=type(album).__name__,
                     )
+                )
             if op == "rand_augment":
                 timm_ra = peers.timm_rand_augment(9, 2)
                 specs.append(

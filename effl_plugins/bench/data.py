@@ -127,99 +127,44 @@ def _stage_specs(root: Path, case: dict[str, Any]) -> list[list[dict[str, Any]]]
     to_tensor = MaybePILToTensor()
     batch = [(outputs[i % len(outputs)], 0) for i in range(BATCH)]
     pil_batch = [pil_crops[i % len(pil_crops)] for i in range(BATCH)]
-    one = {"items": 1, "semantics": "per-image", "mode": "stage"}
     stage = dict(case, threads=1)
+    one = {"items": 1, "semantics": "per-image", "mode": "stage", "case": stage}
+    whole_batch = {"items": BATCH, "semantics": "per-batch", "mode": "stage", "case": stage}
+    image_bytes = SIZE * SIZE * 3
     return [
-        [
+        _ours_and_timm(
+            dict(one, op="decode", nbytes=image_bytes),
+            dict(fn=lambda b: decode_image(b, "bench"), inputs=[(b,) for b in files], note="cv2.imdecode + BGR->RGB"),
             dict(
-                one,
-                op="decode",
-                impl="effl image",
-                fn=lambda b: decode_image(b, "bench"),
-                inputs=[(b,) for b in files],
-                nbytes=SIZE * SIZE * 3,
-                case=stage,
-                note="cv2.imdecode + BGR->RGB",
-            ),
-            dict(
-                one,
-                op="decode",
-                impl="timm PIL",
                 fn=lambda b: Image.open(io.BytesIO(b)).convert("RGB"),
                 inputs=[(b,) for b in files],
-                nbytes=SIZE * SIZE * 3,
-                case=stage,
                 note="PIL open + convert RGB",
             ),
-        ],
-        [
+        ),
+        _ours_and_timm(
+            dict(one, op="random_resized_crop+flip", nbytes=2 * image_bytes),
+            dict(fn=lambda a: ours_crop(a, rng), inputs=[(a,) for a in arrays]),
+            dict(fn=theirs_crop, inputs=[(p,) for p in pils]),
+        ),
+        _ours_and_timm(
+            dict(one, op="rand_augment", nbytes=2 * image_bytes),
+            dict(fn=lambda c: ours_aug(c, rng=rng), inputs=[(c,) for c in crops], note="every op applied"),
+            dict(fn=theirs_aug, inputs=[(p,) for p in pil_crops], note="each op with p=0.5"),
+        ),
+        _ours_and_timm(
+            dict(whole_batch, op="to_tensor+collate", nbytes=2 * BATCH * image_bytes, inputs=[()]),
+            dict(fn=lambda: collate_uint8(batch)),
             dict(
-                one,
-                op="random_resized_crop+flip",
-                impl="effl image",
-                fn=lambda a: ours_crop(a, rng),
-                inputs=[(a,) for a in arrays],
-                nbytes=2 * SIZE * SIZE * 3,
-                case=stage,
-            ),
-            dict(
-                one,
-                op="random_resized_crop+flip",
-                impl="timm PIL",
-                fn=theirs_crop,
-                inputs=[(p,) for p in pils],
-                nbytes=2 * SIZE * SIZE * 3,
-                case=stage,
-            ),
-        ],
-        [
-            dict(
-                one,
-                op="rand_augment",
-                impl="effl image",
-                fn=lambda c: ours_aug(c, rng=rng),
-                inputs=[(c,) for c in crops],
-                nbytes=2 * SIZE * SIZE * 3,
-                case=stage,
-                note="every op applied",
-            ),
-            dict(
-                one,
-                op="rand_augment",
-                impl="timm PIL",
-                fn=theirs_aug,
-                inputs=[(p,) for p in pil_crops],
-                nbytes=2 * SIZE * SIZE * 3,
-                case=stage,
-                note="each op with p=0.5",
-            ),
-        ],
-        [
-            dict(
-                op="to_tensor+collate",
-                impl="effl image",
-                mode="stage",
-                semantics="per-batch",
-                items=BATCH,
-                fn=lambda: collate_uint8(batch),
-                inputs=[()],
-                nbytes=2 * BATCH * SIZE * SIZE * 3,
-                case=stage,
-            ),
-            dict(
-                op="to_tensor+collate",
-                impl="timm PIL",
-                mode="stage",
-                semantics="per-batch",
-                items=BATCH,
                 fn=lambda: timm.data.loader.fast_collate([(to_tensor(p), 0) for p in pil_batch]),
-                inputs=[()],
-                nbytes=2 * BATCH * SIZE * SIZE * 3,
-                case=stage,
                 note="MaybePILToTensor + fast_collate",
             ),
-        ],
+        ),
     ]
+
+
+def _ours_and_timm(step: dict[str, Any], ours: dict[str, Any], theirs: dict[str, Any]) -> list[dict[str, Any]]:
+    """One step's two rows: the fields they share, then each side's own (``fn``, ``inputs``, ``note``)."""
+    return [dict(step, impl="effl image", **ours), dict(step, impl="timm PIL", **theirs)]
 
 
 def run_data_bench(recorder: Recorder, *, quick: bool, cases: list[dict] | None = None, workers: int = 2) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .recorder import Recorder
+from .recorder import Recorder, error_reason
 from .timing import cache_bytes, rotation_count
 
 __all__ = ["LOSSES", "LOSS_KWARGS", "loss_cases", "run_loss_bench"]
@@ -125,7 +125,7 @@ def run_loss_bench(
                     *pairs[0]
                 )  # a loss that cannot run on (student, teacher) logits is reported, not fatal
             except Exception as exc:
-                recorder.skip(name, "effl", case, f"{type(exc).__name__}: {exc}")
+                recorder.skip(name, "effl", case, error_reason(exc))
                 continue
             for backward in (False, True):
                 mode = "fwd+bwd" if backward else "fwd"

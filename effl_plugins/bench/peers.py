@@ -40,53 +40,67 @@ def _a():
     return A
 
 
+def _op(library: Callable[[], Any], name: str, *args: Any, **kwargs: Any) -> Factory:
+    """A factory of ``library().name(*args, **kwargs)``, the same whatever the image size (imported when called)."""
+    return lambda h, w: getattr(library(), name)(*args, **kwargs)
+
+
+def _torchvision(name: str, *args: Any, **kwargs: Any) -> Factory:
+    return _op(_tv, name, *args, **kwargs)
+
+
+def _kornia(name: str, *args: Any, **kwargs: Any) -> Factory:
+    return _op(_k, name, *args, **kwargs)
+
+
+def _album(name: str, **kwargs: Any) -> Factory:
+    """An albumentations transform applied to every image (``p=1``), as ours and the other peers are."""
+    return _op(_a, name, p=1.0, **kwargs)
+
+
 TORCHVISION: dict[str, Factory] = {
-    "brightness": lambda h, w: _tv().ColorJitter(brightness=0.25),
-    "contrast": lambda h, w: _tv().ColorJitter(contrast=0.5),
-    "color": lambda h, w: _tv().ColorJitter(saturation=0.5),
-    "sharpness": lambda h, w: _tv().RandomAdjustSharpness(sharpness_factor=1.9, p=1.0),
-    "solarize": lambda h, w: _tv().RandomSolarize(threshold=128, p=1.0),
-    "posterize": lambda h, w: _tv().RandomPosterize(bits=4, p=1.0),
-    "equalize": lambda h, w: _tv().RandomEqualize(p=1.0),
-    "auto_contrast": lambda h, w: _tv().RandomAutocontrast(p=1.0),
-    "invert": lambda h, w: _tv().RandomInvert(p=1.0),
-    "hflip": lambda h, w: _tv().RandomHorizontalFlip(p=0.5),
-    "vflip": lambda h, w: _tv().RandomVerticalFlip(p=0.5),
-    "flip": lambda h, w: _tv().RandomHorizontalFlip(p=0.5),
-    "rotate": lambda h, w: _tv().RandomRotation(30),
-    "shear": lambda h, w: _tv().RandomAffine(degrees=0, shear=(-17, 17, -17, 17)),
-    "translate": lambda h, w: _tv().RandomAffine(degrees=0, translate=(0.2, 0.2)),
-    "affine": lambda h, w: _tv().RandomAffine(degrees=30, translate=(0.1, 0.1), scale=(0.8, 1.2), shear=10),
+    "brightness": _torchvision("ColorJitter", brightness=0.25),
+    "contrast": _torchvision("ColorJitter", contrast=0.5),
+    "color": _torchvision("ColorJitter", saturation=0.5),
+    "sharpness": _torchvision("RandomAdjustSharpness", sharpness_factor=1.9, p=1.0),
+    "solarize": _torchvision("RandomSolarize", threshold=128, p=1.0),
+    "posterize": _torchvision("RandomPosterize", bits=4, p=1.0),
+    "equalize": _torchvision("RandomEqualize", p=1.0),
+    "auto_contrast": _torchvision("RandomAutocontrast", p=1.0),
+    "invert": _torchvision("RandomInvert", p=1.0),
+    "hflip": _torchvision("RandomHorizontalFlip", p=0.5),
+    "vflip": _torchvision("RandomVerticalFlip", p=0.5),
+    "flip": _torchvision("RandomHorizontalFlip", p=0.5),
+    "rotate": _torchvision("RandomRotation", 30),
+    "shear": _torchvision("RandomAffine", degrees=0, shear=(-17, 17, -17, 17)),
+    "translate": _torchvision("RandomAffine", degrees=0, translate=(0.2, 0.2)),
+    "affine": _torchvision("RandomAffine", degrees=30, translate=(0.1, 0.1), scale=(0.8, 1.2), shear=10),
     "crop": lambda h, w: _tv().RandomCrop((h, w), padding=h // 8),
     "random_resized_crop": lambda h, w: _tv().RandomResizedCrop((h, w), antialias=True),
-    "rand_augment": lambda h, w: _tv().RandAugment(num_ops=2, magnitude=9),
+    "rand_augment": _torchvision("RandAugment", num_ops=2, magnitude=9),
 }
 
 KORNIA: dict[str, Factory] = {
-    "brightness": lambda h, w: _k().RandomBrightness(brightness=(0.75, 1.25), p=1.0),
-    "contrast": lambda h, w: _k().RandomContrast(contrast=(0.5, 1.5), p=1.0),
-    "color": lambda h, w: _k().RandomSaturation(saturation=(0.5, 1.5), p=1.0),
-    "sharpness": lambda h, w: _k().RandomSharpness(sharpness=0.9, p=1.0),
-    "solarize": lambda h, w: _k().RandomSolarize(thresholds=0.1, additions=0.0, p=1.0),
-    "posterize": lambda h, w: _k().RandomPosterize(bits=4, p=1.0),
-    "equalize": lambda h, w: _k().RandomEqualize(p=1.0),
-    "auto_contrast": lambda h, w: _k().RandomAutoContrast(p=1.0),
-    "invert": lambda h, w: _k().RandomInvert(p=1.0),
-    "hflip": lambda h, w: _k().RandomHorizontalFlip(p=0.5),
-    "vflip": lambda h, w: _k().RandomVerticalFlip(p=0.5),
-    "flip": lambda h, w: _k().RandomHorizontalFlip(p=0.5),
-    "rotate": lambda h, w: _k().RandomRotation(30.0, p=1.0),
-    "shear": lambda h, w: _k().RandomShear((-17.0, 17.0, -17.0, 17.0), p=1.0),
-    "translate": lambda h, w: _k().RandomTranslate((0.2, 0.2), p=1.0),
-    "affine": lambda h, w: _k().RandomAffine(30.0, translate=(0.1, 0.1), scale=(0.8, 1.2), shear=10.0, p=1.0),
+    "brightness": _kornia("RandomBrightness", brightness=(0.75, 1.25), p=1.0),
+    "contrast": _kornia("RandomContrast", contrast=(0.5, 1.5), p=1.0),
+    "color": _kornia("RandomSaturation", saturation=(0.5, 1.5), p=1.0),
+    "sharpness": _kornia("RandomSharpness", sharpness=0.9, p=1.0),
+    "solarize": _kornia("RandomSolarize", thresholds=0.1, additions=0.0, p=1.0),
+    "posterize": _kornia("RandomPosterize", bits=4, p=1.0),
+    "equalize": _kornia("RandomEqualize", p=1.0),
+    "auto_contrast": _kornia("RandomAutoContrast", p=1.0),
+    "invert": _kornia("RandomInvert", p=1.0),
+    "hflip": _kornia("RandomHorizontalFlip", p=0.5),
+    "vflip": _kornia("RandomVerticalFlip", p=0.5),
+    "flip": _kornia("RandomHorizontalFlip", p=0.5),
+    "rotate": _kornia("RandomRotation", 30.0, p=1.0),
+    "shear": _kornia("RandomShear", (-17.0, 17.0, -17.0, 17.0), p=1.0),
+    "translate": _kornia("RandomTranslate", (0.2, 0.2), p=1.0),
+    "affine": _kornia("RandomAffine", 30.0, translate=(0.1, 0.1), scale=(0.8, 1.2), shear=10.0, p=1.0),
     "crop": lambda h, w: _k().RandomCrop((h, w), padding=h // 8, p=1.0),
     "random_resized_crop": lambda h, w: _k().RandomResizedCrop((h, w), p=1.0),
     "rand_augment": lambda h, w: __import__("kornia.augmentation.auto", fromlist=["RandAugment"]).RandAugment(n=2, m=9),
 }
-
-
-def _album(name: str, **kwargs) -> Factory:
-    return lambda h, w: getattr(_a(), name)(p=1.0, **kwargs)
 
 
 ALBUMENTATIONS: dict[str, Factory] = {

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from .timing import Measurement, row_metrics, time_calls, time_interleaved
 
-__all__ = ["Budget", "Recorder", "case_label"]
+__all__ = ["Budget", "Recorder", "case_label", "error_reason"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,11 @@ def case_label(case: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in case.items())
 
 
+def error_reason(exc: BaseException) -> str:
+    """A skipped row's reason for an error: ``"TypeName: message"``."""
+    return f"{type(exc).__name__}: {exc}"
+
+
 class Recorder:
     def __init__(self, doc: dict[str, Any], device: torch.device | str, budget: Budget, *, verbose: bool = True):
         self.doc = doc
@@ -51,6 +58,15 @@ class Recorder:
         self.doc["skipped"].append({"op": op, "impl": impl, "case_label": case_label(case), "reason": reason[:300]})
         if self.verbose:
             print(f"  skipped {op} / {impl} [{case_label(case)}]: {reason[:200]}", file=sys.stderr)
+
+    def build(self, op: str, impl: str, case: dict[str, Any], factory: Callable[[], T]) -> T | None:
+        """``factory()``, a row's subject or peer; None after a skip naming the error (a library missing
+        here, or an op it cannot build for this case)."""
+        try:
+            return factory()
+        except Exception as exc:
+            self.skip(op, impl, case, error_reason(exc))
+            return None
 
     def measure(self, **spec: Any) -> dict | None:
         """Time one row (``op, impl, semantics, mode, case, items, nbytes, fn, inputs[, note]``)."""
@@ -66,7 +82,7 @@ class Recorder:
                 time_calls(spec["fn"], spec["inputs"], device=self.device, warmup=1, min_runs=0, max_runs=0)
                 runnable.append(spec)
             except Exception as exc:
-                self.skip(spec["op"], spec["impl"], spec["case"], f"{type(exc).__name__}: {exc}")
+                self.skip(spec["op"], spec["impl"], spec["case"], error_reason(exc))
                 if self.verbose > 1:
                     traceback.print_exc()
         if not runnable:
