@@ -21,6 +21,7 @@ __all__ = [
     "TRAINING_DESTS",
     "AMP_MODES",
     "add_training_args",
+    "add_data_arg",
     "training_settings",
     "resolve_device",
     "check_device",
@@ -208,6 +209,11 @@ def add_training_args(parser: argparse.ArgumentParser, **defaults: Any) -> argpa
     if defaults:
         parser.set_defaults(**defaults)
     return parser
+
+
+def add_data_arg(parser: argparse.ArgumentParser) -> None:
+    """The required ``--data``: the embedded digits, or an ImageFolder root with ``train/`` and ``val/``."""
+    parser.add_argument("--data", required=True, help="'digits' (embedded) or a dataset root with train/ and val/")
 
 
 def _optimizer_args(group) -> None:

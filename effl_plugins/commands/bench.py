@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from ._parser import add_documented_parser
+
 
 def machine_cores() -> int:
     """The cores this process may run on."""
@@ -26,11 +28,8 @@ def machine_cores() -> int:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "bench",
-        help="benchmark augmentation and loss kernels against their peers",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_documented_parser(
+        subparsers, "bench", "benchmark augmentation and loss kernels against their peers", __doc__
     )
     parser.add_argument(
         "--quick", action="store_true", help="a small subset of cases, no torch.compile (< 3 min on 2 CPU cores)"

@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import argparse
 
-from ._train_args import add_training_args
+from ._parser import add_documented_parser
+from ._train_args import add_data_arg, add_training_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "distill",
-        help="knowledge distillation from a frozen teacher",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--data", required=True, help="'digits' (embedded) or a dataset root with train/ and val/")
+    parser = add_documented_parser(subparsers, "distill", "knowledge distillation from a frozen teacher", __doc__)
+    add_data_arg(parser)
     parser.add_argument("--teacher", required=True, help="timm model NAME or NAME:CHECKPOINT")
     parser.add_argument("--student", required=True, help="timm model NAME (or NAME:CHECKPOINT)")
     parser.add_argument("--loss", default="kd", help="registered loss name (effl list losses)")

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import argparse
 
-from ._train_args import add_training_args
+from ._parser import add_documented_parser
+from ._train_args import add_data_arg, add_training_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "finetune",
-        help="transfer learning: linear probe, full fine-tuning, any strategy",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_documented_parser(
+        subparsers, "finetune", "transfer learning: linear probe, full fine-tuning, any strategy", __doc__
     )
-    parser.add_argument("--data", required=True, help="'digits' (embedded) or a dataset root with train/ and val/")
+    add_data_arg(parser)
     parser.add_argument("--model", required=True, help="timm model NAME or NAME:CHECKPOINT")
     add_training_args(parser, strategy="finetune")
     return parser
