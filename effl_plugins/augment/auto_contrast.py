@@ -34,6 +34,8 @@ class AutoContrast(AppliedBatch):
         [0, 127, 254]
     """
 
+    chunked = True
+
     def transform(self, images, applied):
         low, high = images.amin(dim=(-2, -1), keepdim=True), images.amax(dim=(-2, -1), keepdim=True)
         return stretch(images, low, high, applied)

@@ -43,6 +43,11 @@ __all__ = [
 
 Params = dict[str, torch.Tensor]
 
+#: the bytes of input a ``chunked`` op processes at once on the CPU: its float32 intermediates (four times as
+#: many bytes for uint8 input) then fit the last-level cache share of a core (measured best between 0.5 and
+#: 1.2 MB of uint8 input on a 2-core EPYC with 1 MiB L2 per core)
+CHUNK_BYTES = 1 << 20
+
 
 @runtime_checkable
 class MagnitudeOp(Protocol):
@@ -167,6 +172,10 @@ class BatchAugmentation(nn.Module):
     #: its position, its neighbours or image statistics), so on uint8 the op is a 256-entry table per sample and
     #: channel and ``compose`` runs a chain of them as one table (by applying them to the ``[B, C, 1, 256]`` ramp).
     point_op: bool = False
+    #: True for ops that make several passes over float intermediates: on the CPU their batch runs in chunks of
+    #: samples of about :data:`CHUNK_BYTES`, so the intermediates stay in cache between passes (per-sample ops:
+    #: the result is the same; 64x3x224x224 uint8 contrast went from 99 to 17 ms, sharpness from 130 to 17 ms)
+    chunked: bool = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -197,7 +206,29 @@ class BatchAugmentation(nn.Module):
         else:
             params = self._check_params(params, images)
         self.last_params = params
+        if self.chunked and images.device.type == "cpu" and not self.mixes_samples:
+            return self._apply_in_chunks(images, targets, params)
         return self.apply(images, targets, params)
+
+    def _apply_in_chunks(self, images: torch.Tensor, targets: Any, params: Params) -> tuple[torch.Tensor, Any]:
+        """``apply`` on cache-sized runs of samples, each with its rows of ``params`` (see ``chunked``)."""
+        batch = images.shape[0]
+        step = max(1, CHUNK_BYTES // max(1, images[0].numel() * images.element_size()))
+        if step >= batch:
+            return self.apply(images, targets, params)
+        out = None
+        for start in range(0, batch, step):
+            rows = {
+                key: value[start : start + step]
+                if isinstance(value, torch.Tensor) and value.ndim and value.shape[0] == batch
+                else value
+                for key, value in params.items()
+            }
+            part, _ = self.apply(images[start : start + step], None, rows)
+            if out is None:
+                out = part.new_empty((batch, *part.shape[1:]))
+            out[start : start + len(part)] = part
+        return out, targets
 
     def empty_output(self, images: torch.Tensor) -> torch.Tensor:
         """The output for an empty batch: ``[0, C, *size]`` for ops with a ``size`` (crops), else

@@ -35,6 +35,8 @@ class EnhanceBatch(_EnhanceArguments, BatchAugmentation):
         sample is left unchanged).
     """
 
+    chunked = True
+
     signed = True
 
     def sample_params(self, images, generator=None):

@@ -31,6 +31,8 @@ class Equalize(AppliedBatch):
         (0, 255)
     """
 
+    chunked = True
+
     def transform(self, images, applied):
         quantized = images if images.dtype == torch.uint8 else _to_uint8(images)
         luts = equalize_luts(quantized)

@@ -40,6 +40,8 @@ class GeometricAugmentation(_GeometricArguments, BatchAugmentation):
         p: probability that a sample is transformed (the others get the identity, bit for bit).
     """
 
+    chunked = True
+
     def matrix_from_params(self, params: dict[str, torch.Tensor], height: int, width: int) -> torch.Tensor:
         """``[B, 3, 3]`` forward matrices (input -> output pixel coordinates) for these params."""
         raise NotImplementedError

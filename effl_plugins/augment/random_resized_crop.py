@@ -80,6 +80,8 @@ class RandomResizedCrop(_ResizedCropSettings, BatchAugmentation):
         (4, 3, 16, 16)
     """
 
+    chunked = True
+
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
         height, width = images.shape[-2:]
