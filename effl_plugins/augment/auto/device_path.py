@@ -51,7 +51,7 @@ from ..solarize import solarize_level
 from ..translate import MAX_FRACTION
 from .magnitude import bin_value
 
-__all__ = ["MagnitudeSpace", "RAND_AUGMENT_SPACE", "WIDE_SPACE", "rand_augment_batch"]
+__all__ = ["MagnitudeSpace", "RAND_AUGMENT_SPACE", "WIDE_SPACE", "composed_geometry", "rand_augment_batch"]
 
 _LUMA_INT = (2989.0, 5870.0, 1140.0)
 _SMOOTH = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0))
@@ -184,6 +184,26 @@ def _geometry(const: dict, params: dict) -> torch.Tensor:
     for slot in range(1, slots):
         total = steps[:, slot] @ total
     return total
+
+
+def composed_geometry(
+    images: torch.Tensor,
+    ops: torch.Tensor,
+    magnitude: torch.Tensor,
+    sign: torch.Tensor,
+    op_names: Sequence[str],
+    space: MagnitudeSpace = RAND_AUGMENT_SPACE,
+) -> torch.Tensor:
+    """Each sample's geometric ops composed in slot order, ``[B, 3, 3]`` forward maps (identity without any),
+    built for all slots at once: the matrices of every other path bit for bit.
+
+    Shape:
+        images ``[B, C, H, W]`` (its size and device are read); ops, magnitude, sign ``[B, N]``.
+    """
+    batch, channels, height, width = images.shape
+    const = _constants(tuple(op_names), space, images.device, channels, height, width, images.dtype, 0)
+    params = _slot_params(const, space, ops, magnitude.to(torch.float32), sign.to(torch.float32))
+    return _geometry(const, params)
 
 
 def _statistics(images: torch.Tensor, grey: torch.Tensor):

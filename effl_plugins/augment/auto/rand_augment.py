@@ -38,7 +38,7 @@ import torch
 from ..base import BatchAugmentation, ImageAugmentation
 from ..functional import matrices
 from ..functional.warp import check_fill, check_interpolation, warp_affine, warp_affine_image
-from .device_path import RAND_AUGMENT_SPACE, rand_augment_batch
+from .device_path import RAND_AUGMENT_SPACE, composed_geometry, rand_augment_batch
 from .lut_chain import LutChain
 from .op_space import (
     GEOMETRIC,
@@ -151,10 +151,11 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
             images, ops, magnitude, sign, self.op_names, self._space, self.interpolation, self.fill
         )
 
-    def _geometry(
+    def _geometry_op_by_op(
         self, images: torch.Tensor, ops: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor
     ) -> torch.Tensor:
-        """Each sample's geometric ops composed in slot order: ``[B, 3, 3]`` forward matrices."""
+        """Each sample's geometric ops composed in slot order from the ops' own ``matrix_from_params``: ``[B, 3, 3]``
+        forward matrices (the reference the other paths' :func:`.device_path.composed_geometry` is tested against)."""
         height, width = images.shape[-2:]
         total = matrices.identity(len(images), images.device)
         for slot in range(ops.shape[1]):
@@ -182,7 +183,7 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
                     chain.apply(
                         name, self._ops[k], self._op_params(k, images, magnitude[:, slot], sign[:, slot]), index
                     )
-        total = self._geometry(images, ops, magnitude, sign)
+        total = composed_geometry(images, ops, magnitude, sign, self.op_names, self._space)
         warped = (total != matrices.identity(1, images.device)).flatten(1).any(1)
         return chain.finish(total, warped, self.interpolation, self.fill)
 
@@ -199,7 +200,7 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
                     return self._ops[k].apply(subset, None, self._op_params(k, subset, m[index], s[index]))[0]
 
                 out = _where_chosen(out, ops[:, slot] == k, run)
-        total = self._geometry(images, ops, magnitude, sign)
+        total = self._geometry_op_by_op(images, ops, magnitude, sign)
         warped = torch.isin(
             ops, torch.tensor([k for k, n in enumerate(self.op_names) if n in GEOMETRIC], device=ops.device)
         ).any(1)
