@@ -30,6 +30,8 @@ AUGMENTATION_KWARGS: dict[str, dict[str, Any]] = {
     "rand_augment": {"num_ops": 2, "magnitude": 9},
     # every peer's brightness draws one value for all channels; ours draws one per channel by default
     "brightness": {"per_channel": False},
+    # a chain of point ops: on uint8 one table and one pass over the pixels
+    "compose": {"ops": ["brightness", "solarize", "posterize", "invert"]},
 }
 FULL_PRODUCT = {"batch": (32, 128, 256), "size": (224, 64), "dtype": ("uint8", "float32")}
 #: the quick run: a small batch, and the target case's batch of photos for every op
