@@ -103,3 +103,20 @@ def test_the_finiteness_check_is_exact_when_the_sum_overflows(dtype):
     huge[1, 0, 0, 0], huge[0, 2, 3, 4], huge[0, 2, 3, 5] = 0, float("inf"), float("-inf")
     with pytest.raises(ValueError, match="got 2 NaN or infinite values"):
         check_images(huge)
+
+
+@pytest.mark.parametrize(
+    "magnitude, sign, message",
+    [
+        ([0.5, float("nan")], [1.0, 1.0], "magnitude must lie in"),
+        ([0.5, 1.5], [1.0, -1.0], "magnitude must lie in"),
+        ([0.5, 0.5], [1.0, 0.0], "sign must hold"),
+    ],
+)
+def test_batch_magnitudes_and_signs_are_checked_by_name(magnitude, sign, message):
+    op = ep.create_augmentation("contrast")
+    x = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    with pytest.raises(ValueError, match=message):
+        op.params_from_magnitude(x, torch.tensor(magnitude), torch.tensor(sign))
+    params = op.params_from_magnitude(x, torch.tensor([0.0, 1.0]), torch.tensor([-1.0, 1.0]))
+    assert torch.allclose(params["factor"], torch.tensor([1.0, 1.9]))

@@ -59,15 +59,16 @@ def check_magnitudes(images: torch.Tensor, magnitude: Any, sign: Any) -> tuple[t
             raise ValueError(f"{name} must have shape [{batch}] (one per image), got {tuple(value.shape)}")
         out.append(value.to(images.device, torch.float32))
     magnitude, sign = out
-    if magnitude.device.type == "cpu":
+    if magnitude.device.type != "cpu":
+        return magnitude.clamp(0, 1), torch.where(sign < 0, -1.0, 1.0).to(magnitude)
+    if not bool(((magnitude >= 0) & (magnitude <= 1) & (sign.abs() == 1)).all()):  # one reduction (NaN fails it)
         if not bool(((magnitude >= 0) & (magnitude <= 1)).all()):
             raise ValueError(
                 f"magnitude must lie in [0, 1] (M / 30), got values from {magnitude.min().item()} to "
                 f"{magnitude.max().item()}"
             )
-        if not bool((sign.abs() == 1).all()):
-            raise ValueError(f"sign must hold +1 or -1, got {sign.tolist()}")
-    return magnitude.clamp(0, 1), torch.where(sign < 0, -1.0, 1.0).to(magnitude)
+        raise ValueError(f"sign must hold +1 or -1, got {sign.tolist()}")
+    return magnitude, sign  # checked: already in range
 
 
 def check_magnitude(magnitude: Any, sign: Any = 1) -> tuple[float, float]:
