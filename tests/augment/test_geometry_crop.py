@@ -134,3 +134,84 @@ def test_crop_larger_than_the_image_is_refused():
         aug(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
     with pytest.raises(ValueError, match="larger than"):
         ep.create_augmentation("crop", backend="image", size=9)(np.zeros((8, 8, 3), np.uint8))
+
+
+def _random_boxes(generator: torch.Generator, batch: int, height: int, width: int) -> torch.Tensor:
+    """``[B, 4]`` whole-pixel boxes inside a ``height x width`` image, edges included."""
+    box_h = torch.randint(1, height + 1, (batch,), generator=generator).float()
+    box_w = torch.randint(1, width + 1, (batch,), generator=generator).float()
+    top = torch.floor(torch.rand(batch, generator=generator) * (height - box_h + 1))
+    left = torch.floor(torch.rand(batch, generator=generator) * (width - box_w + 1))
+    return torch.stack([top, left, box_h, box_w], -1)
+
+
+def _with_special_values(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """float32 ``x`` with a fifth of its pixels NaN, +-inf or +-0 (whose signs and payloads must survive)."""
+    specials = torch.tensor([float("nan"), float("inf"), -float("inf"), -0.0, 0.0])
+    chosen = torch.rand(x.shape, generator=generator) < 0.2
+    x[chosen] = specials[torch.randint(0, len(specials), (int(chosen.sum()),), generator=generator)]
+    return x
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    return t.view(torch.int32) if t.dtype == torch.float32 else t
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    batch=st.integers(1, 4),
+    channels=st.sampled_from([1, 3]),
+    height=st.integers(1, 23),
+    width=st.integers(1, 23),
+    out_h=st.integers(1, 31),
+    out_w=st.integers(1, 31),
+    dtype=st.sampled_from([torch.uint8, torch.float32]),
+    interpolation=st.sampled_from(["bilinear", "nearest"]),
+    fill=st.sampled_from([0.0, 7.6, 300.0]),
+)
+def test_separable_resample_equals_the_per_pixel_reference_bit_for_bit(
+    seed, batch, channels, height, width, out_h, out_w, dtype, interpolation, fill
+):
+    from effl_plugins.augment.crop import _axis_coordinates, resample_boxes
+    from effl_plugins.augment.kernels.separable import separable_resample
+
+    generator = torch.Generator().manual_seed(seed)
+    if dtype == torch.uint8:
+        x = torch.randint(0, 256, (batch, channels, height, width), generator=generator, dtype=torch.uint8)
+    else:
+        x = _with_special_values(torch.randn(batch, channels, height, width, generator=generator), generator)
+    before = x.clone()
+    boxes = _random_boxes(generator, batch, height, width)
+    top, left, box_h, box_w = boxes.unbind(-1)
+    src_x = _axis_coordinates(left, box_w, out_w, interpolation)
+    src_y = _axis_coordinates(top, box_h, out_h, interpolation)
+    got = separable_resample(x, src_x, src_y, interpolation, fill)
+    expected = resample_boxes(x, boxes, (out_h, out_w), interpolation, fill)
+    assert got is not None and got.dtype == expected.dtype and got.shape == expected.shape
+    assert torch.equal(_bits(got), _bits(expected))
+    assert torch.equal(_bits(x), _bits(before))  # the input is not written
+
+
+def test_separable_resample_leaves_what_it_cannot_do_to_the_reference():
+    from effl_plugins.augment.kernels.separable import separable_resample
+
+    x = torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
+    inside, outside = torch.arange(4.0).view(1, 4), torch.tensor([[-1.0, 0.0, 1.0, 2.0]])
+    assert separable_resample(x, inside, inside, "bilinear") is not None
+    assert separable_resample(x, outside, inside, "bilinear") is None
+    assert separable_resample(x, inside, outside + 9, "nearest") is None
+    assert separable_resample(x.double(), inside, inside, "bilinear") is None
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+@pytest.mark.parametrize("shape, size", [((1, 3, 17, 13), (9, 21)), ((7, 1, 30, 30), None), ((5, 3, 64, 64), 64)])
+def test_random_resized_crop_cpu_path_equals_the_general_resample(interpolation, dtype, shape, size):
+    from effl_plugins.augment.crop import resample_boxes
+
+    x = sample_batch(dtype, batch=shape[0], size=shape[2], seed=3)[:, : shape[1], :, : shape[3]].contiguous()
+    aug = ep.create_augmentation("random_resized_crop", size=size, interpolation=interpolation)
+    y, _ = aug(x, generator=torch.Generator().manual_seed(1))
+    out_size = (size, size) if isinstance(size, int) else size or tuple(shape[2:])
+    assert torch.equal(y, resample_boxes(x, aug.last_params["box"], out_size, interpolation))
