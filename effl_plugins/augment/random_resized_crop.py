@@ -127,6 +127,14 @@ class RandomResizedCrop(_ResizedCropSettings, BatchAugmentation):
         """``[B, 3, 3]`` forward matrices of the crop-and-resize (input -> output pixel coordinates)."""
         return box_matrix(params["box"], self._out_size(height, width))
 
+    def _apply_in_chunks(self, images, targets, params):
+        """The whole batch where the separable path applies: it works in cache-sized pieces of its own, and each
+        chunk's fixed costs add up (64x3x224x224 uint8 on 2 CPU threads: 15 ms whole, 19 ms in 1 MB chunks)."""
+        resized = _resize_on_cpu(images, params["box"], self._out_size(*images.shape[-2:]), self.interpolation)
+        if resized is not None:
+            return resized, targets
+        return super()._apply_in_chunks(images, targets, params)
+
     def apply(self, images, targets, params):
         out_size = self._out_size(*images.shape[-2:])
         if images.device.type == "cpu":
