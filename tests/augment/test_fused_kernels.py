@@ -134,3 +134,18 @@ def test_triton_warp_kernel_equals_reference_warp(triton_case, interpolation):
 def test_triton_warp_kernel_resizes_like_reference(triton_case):
     x, _, m, out = triton_case
     assert torch.equal(out["resized"], warp.warp_affine(x, m, "bilinear", size=(5, 17)))
+
+
+@pytest.mark.parametrize("shape", [(3, 3, 33, 40), (1, 1, 64, 64), (5, 3, 40, 33)])
+def test_apply_lut_translates_large_cpu_planes_as_the_gather_does(shape):
+    g = torch.Generator().manual_seed(sum(shape))
+    x = torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
+    luts = torch.randint(0, 256, (shape[0], shape[1], 256), dtype=torch.uint8, generator=g)
+    original = x.clone()
+    expected = torch.gather(luts, 2, x.reshape(shape[0], shape[1], -1).long()).view_as(x)
+    assert torch.equal(apply_lut(x, luts), expected)
+    assert torch.equal(
+        apply_lut(x, luts[:1]),
+        torch.gather(luts[:1].expand_as(luts), 2, x.reshape(shape[0], shape[1], -1).long()).view_as(x),
+    )
+    assert torch.equal(x, original)

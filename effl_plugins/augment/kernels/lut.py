@@ -68,6 +68,11 @@ def point_op_lut(
     return out.reshape(batch, channels, 256)
 
 
+#: the plane size from which the CPU translates planes with StringZilla: below it a call's per-plane set-up costs
+#: more than the gather through an int64 index it saves
+_TRANSLATE_PIXELS = 32 * 32
+
+
 def apply_lut(images: torch.Tensor, luts: torch.Tensor, *, backend: str = "auto") -> torch.Tensor:
     """Map every pixel through its sample's and channel's table, in one pass.
 
@@ -82,7 +87,7 @@ def apply_lut(images: torch.Tensor, luts: torch.Tensor, *, backend: str = "auto"
     luts = _check_luts(images, luts)
     batch, channels, height, width = images.shape
     if not use_triton(images, backend):
-        if images.device.type == "cpu":
+        if images.device.type == "cpu" and height * width >= _TRANSLATE_PIXELS:
             return _translate_on_cpu(images, luts)
         index = images.reshape(batch, channels, -1).long()
         return torch.gather(luts, 2, index).view_as(images)
