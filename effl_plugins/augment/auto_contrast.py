@@ -6,8 +6,9 @@ top of the range (PIL ``ImageOps.autocontrast`` with no cutoff,
 computes it, so both agree bit for bit; a constant channel is left unchanged. Because float32(1/255)
 is slightly above 1/255, the top value often truncates to 254 rather than 255 (in about 4 of 5
 ranges; PIL's double-precision table reaches 255 more often and differs from torchvision there).
-The map is a per-sample, per-channel lookup table: the batch backend evaluates it directly, the image
-backend through ``apply_lut_image``.
+The map is a per-sample, per-channel lookup table: the batch backend builds it on the 256-value ramp and
+applies it in one pass on uint8 (evaluating it per pixel on float), the image backend through
+``apply_lut_image``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 
 from .applied import AppliedBatch, AppliedImage
 from .functional.lut import apply_lut_image, truncate_to_uint8
+from .kernels.lut import apply_lut, identity_luts
 
 __all__ = ["AutoContrast", "AutoContrastImage", "stretch"]
 
@@ -38,6 +40,9 @@ class AutoContrast(AppliedBatch):
 
     def transform(self, images, applied):
         low, high = images.amin(dim=(-2, -1), keepdim=True), images.amax(dim=(-2, -1), keepdim=True)
+        if images.dtype == torch.uint8:  # the map on the 256-value ramp, then one table lookup per pixel
+            ramp = identity_luts(*images.shape[:2], images.device).unsqueeze(2)
+            return apply_lut(images, stretch(ramp, low, high, applied).squeeze(2))
         return stretch(images, low, high, applied)
 
 

@@ -16,6 +16,7 @@ import torch
 from .enhance import EnhanceBatch, EnhanceImage
 from .functional.enhance import blend, blend_image, luma, luma_image
 from .functional.lut import apply_lut_image, truncate_to_uint8
+from .kernels.lut import apply_lut, identity_luts
 
 __all__ = ["Contrast", "ContrastImage", "mean_grey", "blend_with_grey"]
 
@@ -42,7 +43,11 @@ class Contrast(EnhanceBatch):
     """
 
     def apply(self, images, targets, params):
-        return blend_with_grey(images, mean_grey(images), params["factor"]), targets
+        mean = mean_grey(images)
+        if images.dtype == torch.uint8:  # a point op once the mean is known: its table, one lookup per pixel
+            ramp = identity_luts(*images.shape[:2], images.device).unsqueeze(2)
+            return apply_lut(images, blend_with_grey(ramp, mean, params["factor"]).squeeze(2)), targets
+        return blend_with_grey(images, mean, params["factor"]), targets
 
 
 def blend_with_grey(values: torch.Tensor, mean: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
