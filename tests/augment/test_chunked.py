@@ -38,6 +38,7 @@ def test_chunks_equal_the_whole_batch(name, dtype, chunk_bytes, monkeypatch):
     x = x if dtype == torch.uint8 else x.to(dtype) / 255
     targets = torch.arange(7)
     monkeypatch.setattr(base, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(aug, "chunk_bytes", None if aug.chunk_bytes is None else chunk_bytes)
     out, kept = aug(x, targets, generator=torch.Generator().manual_seed(1))
     whole, _ = aug.apply(x, targets, aug.last_params)
     assert torch.equal(out, whole)
