@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import effl_plugins as ep
@@ -13,7 +13,7 @@ from effl_plugins.augment import crop as crop_module
 from effl_plugins.augment.crop import copy_boxes, resample_boxes
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     seed=st.integers(0, 2**31 - 1),
     height=st.integers(1, 19),
@@ -25,7 +25,17 @@ from effl_plugins.augment.crop import copy_boxes, resample_boxes
     dtype=st.sampled_from([torch.uint8, torch.float32]),
     channels=st.sampled_from([1, 3]),
 )
-def test_copied_windows_equal_resampled_boxes(seed, height, width, box_h, box_w, spill, fill, dtype, channels):
+@pytest.mark.parametrize("window_pixels", [None, 0])  # the indexed copy of small windows, or a copy per sample
+def test_copied_windows_equal_resampled_boxes(
+    seed, height, width, box_h, box_w, spill, fill, dtype, channels, window_pixels, monkeypatch
+):
+    with monkeypatch.context() as patch:
+        if window_pixels is not None:
+            patch.setattr(crop_module, "_INDEXED_WINDOW_PIXELS", window_pixels)
+        _check_copied_windows(seed, height, width, box_h, box_w, spill, fill, dtype, channels)
+
+
+def _check_copied_windows(seed, height, width, box_h, box_w, spill, fill, dtype, channels):
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, 256, (6, channels, height, width), dtype=torch.uint8, generator=g)
     x = x if dtype == torch.uint8 else x.to(dtype) / 255
