@@ -1,5 +1,5 @@
 """Strategies from ``effl``, end to end: finetune and distill of a ViT and a CNN on an ImageFolder of
-non-square photos at their native input size, a plugin's strategy, FixMatch and Mean Teacher under
+non-square photos at their native input size, a plugin's strategy, FixMatch, its kin and Mean Teacher under
 ``torchrun`` (two gloo processes on the CPU), and SIGTERM then ``--resume`` in a subprocess."""
 
 from __future__ import annotations
@@ -142,6 +142,8 @@ def _run(command, timeout):
         ("mean_teacher", ["--strategy-arg", "flip=False"]),
         ("flexmatch", ["--strategy-arg", "mu=2", "--strategy-arg", "flip=False"]),  # per-image state across ranks
         ("freematch", ["--strategy-arg", "mu=2", "--strategy-arg", "flip=False"]),  # EMA statistics across ranks
+        ("softmatch", ["--strategy-arg", "mu=2", "--strategy-arg", "flip=False"]),  # confidence mean/var across ranks
+        ("uda", ["--strategy-arg", "mu=2", "--strategy-arg", "flip=False"]),  # TSA schedule on every rank
     ],
 )
 def test_semi_supervised_strategies_under_torchrun(tmp_path, strategy, extra):

@@ -48,7 +48,7 @@ from typing import Any, NoReturn
 
 import torch
 
-from ..._validate import integer
+from ..._validate import integer, is_number
 from ...errors import PseudoLabelStoreError
 from ...lock import exclusive_lock
 from ...train.checkpoints import atomic_write_bytes, remove_temporaries
@@ -249,7 +249,7 @@ def _check_header(path: Path, body: dict[str, Any]) -> None:
         "num_classes": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         "top_k": (lambda v: v is None or (_is_int(v) and 1 <= v <= body["num_classes"]), "null or 1..num_classes"),
         "temperature": (
-            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
+            lambda v: is_number(v) and math.isfinite(v) and v > 0,
             "a finite number > 0",
         ),
         "shard_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..._validate import positive
 from ...data import DataBundle
 from ...train.tasks.uda import TSA_SCHEDULES, UDATask, tsa_threshold, uda_unlabeled_loss
 from .fixmatch import FixMatch
@@ -35,12 +36,7 @@ class UDA(FixMatch):
         **kwargs: Any,
     ):
         super().__init__(model=model, threshold=threshold, **kwargs)
-        if (
-            isinstance(temperature, bool)
-            or not isinstance(temperature, (int, float))
-            or not 0 < temperature < float("inf")
-        ):
-            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+        positive(temperature, "temperature")
         if tsa not in TSA_SCHEDULES:
             raise ValueError(f"tsa must be one of {', '.join(TSA_SCHEDULES)}, got {tsa!r}")
         self.temperature, self.tsa = temperature, tsa

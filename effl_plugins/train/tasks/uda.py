@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._validate import positive
 from ..inputs import ModelInput
 from .base import Batch, class_count
 from .fixmatch import FixMatchTask
@@ -97,12 +98,7 @@ class UDATask(FixMatchTask):
     ):
         super().__init__(model, model_input, threshold=threshold, **kwargs)
         tsa_threshold(tsa, 0.0, 2)  # validates the schedule
-        if (
-            isinstance(temperature, bool)
-            or not isinstance(temperature, (int, float))
-            or not 0 < temperature < float("inf")
-        ):
-            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+        positive(temperature, "temperature")
         self.temperature, self.tsa = float(temperature), tsa
         self.num_classes = class_count(model, num_classes)
         self.progress = 0.0
