@@ -100,10 +100,11 @@ def apply_lut(images: torch.Tensor, luts: torch.Tensor, *, backend: str = "auto"
 
 
 def _translate_on_cpu(images: torch.Tensor, luts: torch.Tensor) -> torch.Tensor:
-    """The CPU form: a copy of the batch, each plane translated in place through its table by StringZilla, a
-    byte-for-byte lookup (64x3x224x224: 8 ms where a gather through an int64 index took 56 ms)."""
-    from .remap import apply_luts_rows
+    """The CPU form: each (sample, channel) plane looked up in its table by StringZilla's byte translation
+    (:func:`.sample_tables.translate_samples` over the planes), in one pass into a new tensor (64x3x224x224: 2.3 ms
+    where a gather through an int64 index takes 26 ms, 2 CPU threads)."""
+    from .sample_tables import translate_samples
 
-    out = images.clone(memory_format=torch.contiguous_format)
-    apply_luts_rows(out, luts.contiguous(), torch.arange(len(out)))
-    return out
+    batch, channels = images.shape[:2]
+    planes = images.contiguous().view(batch * channels, -1)
+    return translate_samples(planes, luts.reshape(batch * channels, 256)).view(images.shape)
