@@ -19,31 +19,12 @@ import sys
 import pytest
 
 from effl_plugins._triton import triton_available
+from tests.augment.test_device_path import VIEW_OPS
 
 pytestmark = pytest.mark.skipif(not triton_available(), reason="triton does not import here")
 
 #: ops that only re-describe memory or allocate it (no kernel on a device)
-NOT_LAUNCHES = frozenset(
-    {
-        "aten::view",
-        "aten::select",
-        "aten::slice",
-        "aten::reshape",
-        "aten::expand",
-        "aten::unsqueeze",
-        "aten::squeeze",
-        "aten::transpose",
-        "aten::unbind",
-        "aten::detach",
-        "aten::alias",
-        "aten::as_strided",
-        "aten::permute",
-        "aten::_unsafe_view",
-        "aten::empty",
-        "aten::empty_like",
-        "aten::contiguous",
-    }
-)
+NOT_LAUNCHES = VIEW_OPS | {"aten::empty_like", "aten::contiguous"}
 
 
 def _run(case: str) -> dict:
