@@ -44,6 +44,7 @@ from ..._triton import triton_available, use_triton
 from ..functional import matrices
 from ..functional.enhance import luma
 from ..functional.histogram import equalize_luts
+from ..kernels.affine import fill_tensor
 from ..kernels.lut import apply_lut
 from ..kernels.rand_augment import SUPPORTED_DTYPES, fused_constants, rand_augment_fused
 from ..kernels.warp import warp_affine_fused
@@ -86,12 +87,34 @@ WIDE_SPACE = MagnitudeSpace(
 _KINDS = ("brightness", "color", "contrast", "sharpness", "posterize", "solarize", "auto_contrast", "equalize", *_WARPS)
 
 
+def _translate_ends(space: MagnitudeSpace, height: int, width: int) -> list[float]:
+    """translate's largest shift in x and y, pixels: RandAugment's fraction of the image size, or the space's."""
+    return [MAX_FRACTION * width, MAX_FRACTION * height] if space.translate is None else [space.translate] * 2
+
+
+@functools.lru_cache(maxsize=64)
+def _fused_constants(
+    op_names: tuple[str, ...],
+    space: MagnitudeSpace,
+    device: torch.device,
+    channels: int,
+    height: int,
+    width: int,
+    dtype: torch.dtype,
+    fill,
+) -> dict:
+    """The fused kernels' tables of one configuration, made once per device (no host-to-device copy per call)."""
+    fill = fill_tensor(fill, torch.empty((1, channels, 1, 1), dtype=dtype, device=device))
+    return fused_constants(
+        op_names, space, _translate_ends(space, height, width), channels, height, width, fill, device
+    )
+
+
 @functools.lru_cache(maxsize=64)
 def _constants(
     op_names: tuple[str, ...],
     space: MagnitudeSpace,
     device: torch.device,
-    channels: int,
     height: int,
     width: int,
     dtype: torch.dtype,
@@ -103,19 +126,14 @@ def _constants(
     def per_op(values: dict[str, float], kind=torch.float32):
         return torch.tensor([values.get(name, 0.0) for name in op_names], dtype=kind, device=device)
 
-    ends = [MAX_FRACTION * width, MAX_FRACTION * height] if space.translate is None else [space.translate] * 2
+    ends = _translate_ends(space, height, width)
     compute = torch.float32 if dtype == torch.uint8 else dtype
     inner = (
         F.pad(torch.ones(1, height - 2, width - 2, dtype=compute, device=device), (1, 1, 1, 1))
         if height > 2 and width > 2
         else None
     )
-    fill_values = torch.tensor(list(fill) if isinstance(fill, (list, tuple)) else [fill], dtype=torch.float32)
-    if dtype == torch.uint8:
-        fill_values = fill_values.round().clamp(0, 255)
-    fused = fused_constants(op_names, space, ends, channels, height, width, fill_values.to(dtype), device)
     return {
-        "fused": fused,
         "top": per_op(
             {"rotate": space.rotate, "shear_x": space.shear, "shear_y": space.shear, "posterize": space.posterize},
             space.amount_dtype,
@@ -200,8 +218,8 @@ def composed_geometry(
     Shape:
         images ``[B, C, H, W]`` (its size and device are read); ops, magnitude, sign ``[B, N]``.
     """
-    batch, channels, height, width = images.shape
-    const = _constants(tuple(op_names), space, images.device, channels, height, width, images.dtype, 0)
+    height, width = images.shape[-2:]
+    const = _constants(tuple(op_names), space, images.device, height, width, images.dtype, 0)
     params = _slot_params(const, space, ops, magnitude.to(torch.float32), sign.to(torch.float32))
     return _geometry(const, params)
 
@@ -364,9 +382,10 @@ def rand_augment_batch(
     batch, channels, height, width = images.shape
     if batch == 0 or ops.shape[1] == 0:
         return images.clone()
-    const = _constants(tuple(op_names), space, images.device, channels, height, width, images.dtype, fill)
     if _fused(images, backend):
-        return rand_augment_fused(images, ops, magnitude, sign, space, interpolation, const["fused"])
+        const = _fused_constants(tuple(op_names), space, images.device, channels, height, width, images.dtype, fill)
+        return rand_augment_fused(images, ops, magnitude, sign, space, interpolation, const)
+    const = _constants(tuple(op_names), space, images.device, height, width, images.dtype, fill)
     params = _slot_params(const, space, ops, magnitude, sign)
     out = images
     for p in _per_slot(const, params, images):
