@@ -14,18 +14,27 @@ as on the command line::
 
 A subparser opts in with ``add_config_arg(parser)``; every parser given ``add_training_args`` has it.
 Unknown keys, a missing file, invalid YAML or a value its flag refuses: one line on stderr, exit 2.
+
+A config file may come from someone else, so it is bounded before any value becomes an argument:
+a regular file of at most :data:`MAX_CONFIG_BYTES`, and its values together, with every YAML alias
+expanded where it is used (a "billion laughs" of nested aliases), at most ``effl_plugins.kv``'s
+``MAX_NODES`` values, ``MAX_DEPTH`` levels and ``MAX_CHARS`` characters. The check stops as soon as a
+bound is passed and names the file and the key.
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
-__all__ = ["add_config_arg", "parse_args_with_config", "load_config"]
+__all__ = ["add_config_arg", "parse_args_with_config", "load_config", "MAX_CONFIG_BYTES"]
+
+#: The largest config file read (bytes).
+MAX_CONFIG_BYTES = 1 << 20
 
 
 def add_config_arg(parser: argparse.ArgumentParser) -> None:
@@ -39,16 +48,70 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _file_kind(mode: int) -> str:
+    import stat
+
+    kinds = [
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def _read_bounded(path: str) -> bytes:
+    """The bytes of regular file ``path`` (at most ``MAX_CONFIG_BYTES``); ``ValueError`` naming what is wrong."""
+    import stat
+
+    try:
+        info = os.stat(path)  # follows a symlink: what counts is what it points to
+    except FileNotFoundError:
+        raise ValueError(f"-c/--config: no such file {path!r}") from None
+    except OSError as exc:
+        raise ValueError(f"-c/--config: cannot read {path!r}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"-c/--config: {path!r} is {_file_kind(info.st_mode)}, not a regular file")
+    if info.st_size > MAX_CONFIG_BYTES:
+        raise ValueError(
+            f"-c/--config: {path!r} has {info.st_size} bytes; a config file has at most {MAX_CONFIG_BYTES}"
+        )
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"-c/--config: cannot read {path!r}: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:  # grew since the stat
+        raise ValueError(f"-c/--config: {path!r} has more than {MAX_CONFIG_BYTES} bytes")
+    return data
+
+
+def _check_bounds(path: str, data: dict[Any, Any]) -> None:
+    """Every key and value of the file, aliases expanded, within the ``effl_plugins.kv`` bounds (together)."""
+    from .kv import MAX_CHARS, MAX_NODES, check_bounded
+
+    nodes = chars = 0
+    for key, value in data.items():
+        shown = repr(key) if isinstance(key, (str, int, float, bool)) and len(str(key)) <= 60 else "(a long key)"
+        used = check_bounded(
+            [key, value],
+            what=f"-c/--config: {path!r} key {shown}",
+            max_nodes=MAX_NODES - nodes,
+            max_chars=MAX_CHARS - chars,
+        )
+        nodes, chars = nodes + used[0], chars + used[1]
+
+
 def load_config(path: str) -> dict[str, Any]:
-    """The mapping in YAML file ``path``; ``ValueError`` (one line) when it is missing or not a mapping."""
+    """The mapping in YAML file ``path``; ``ValueError`` (one line) when it is missing, not a regular
+    file, too large, not a mapping, or a value exceeds the bounds (see the module docstring)."""
     import yaml
 
-    file = Path(path)
-    if not file.is_file():
-        raise ValueError(f"-c/--config: no such file {path!r}")
+    text = _read_bounded(path)
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        data = yaml.safe_load(text.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
         reason = getattr(exc, "problem", None) or type(exc).__name__
@@ -59,6 +122,7 @@ def load_config(path: str) -> dict[str, Any]:
         raise ValueError(
             f"-c/--config: {path!r} must hold a mapping of flag names to values, got {type(data).__name__}"
         )
+    _check_bounds(path, data)
     return data
 
 

@@ -9,6 +9,11 @@ A value is read as a Python literal (``ast.literal_eval``: numbers, strings, tup
 ``True``/``False``/``None``); the lowercase ``true``/``false``/``none``/``null`` of YAML and JSON mean
 the same, so ``per_channel=false`` is ``False`` and not the (truthy) string ``"false"``. Anything else
 is kept as a plain string. A key given twice keeps the last value (the command line after a config file).
+
+Values come from users and from files others wrote, so their size is bounded before anything is
+built from them: one ``KEY=VALUE`` pair is at most :data:`MAX_PAIR_CHARS` characters, and
+``check_bounded`` (which ``-c/--config`` applies to every value of a file) caps a nested value's
+node count, depth and characters, counting a shared object (a YAML alias) at every place it appears.
 """
 
 from __future__ import annotations
@@ -19,9 +24,71 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["parse_kv", "parse_value", "check_kwargs", "signature_arguments", "format_arguments"]
+__all__ = [
+    "parse_kv",
+    "parse_value",
+    "check_bounded",
+    "check_kwargs",
+    "signature_arguments",
+    "format_arguments",
+    "MAX_PAIR_CHARS",
+    "MAX_NODES",
+    "MAX_DEPTH",
+    "MAX_CHARS",
+]
 
 _WORDS = {"true": True, "false": False, "none": None, "null": None}
+
+#: The longest ``KEY=VALUE`` pair ``parse_kv`` reads (characters).
+MAX_PAIR_CHARS = 1 << 16
+#: ``check_bounded``'s defaults: values (containers, scalars and keys, each place a shared object
+#: appears counted again), nesting depth, and characters of every string, key and number together.
+MAX_NODES = 10_000
+MAX_DEPTH = 20
+MAX_CHARS = 1 << 18
+
+
+def check_bounded(
+    value: Any,
+    *,
+    what: str,
+    max_nodes: int = MAX_NODES,
+    max_depth: int = MAX_DEPTH,
+    max_chars: int = MAX_CHARS,
+) -> tuple[int, int]:
+    """Raise ``ValueError`` naming ``what`` when ``value``, fully expanded, exceeds a bound; else
+    return ``(nodes, chars)`` it holds (a caller checking several values passes on what is left).
+
+    ``value`` is walked as the code that uses it would expand it: a list or mapping that appears
+    in several places (a YAML alias, a "billion laughs" of aliases of aliases) is counted at each
+    place, and the walk stops as soon as a budget is spent, so checking costs at most ``max_nodes``
+    steps whatever the expansion would have grown to.
+    """
+    nodes = chars = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        nodes += 1
+        if nodes > max_nodes:
+            raise ValueError(f"{what} expands to more than {max_nodes} values (YAML aliases counted where used)")
+        if depth > max_depth:
+            raise ValueError(f"{what} is nested deeper than {max_depth} levels")
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                stack.append((key, depth + 1))
+                stack.append((sub, depth + 1))
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend((sub, depth + 1) for sub in item)
+        else:
+            if isinstance(item, (str, bytes)):
+                chars += len(item)
+            elif isinstance(item, int) and not isinstance(item, bool):
+                chars += max(1, item.bit_length() * 3 // 10)  # ~ its decimal digits, without formatting it
+            else:
+                chars += 1
+            if chars > max_chars:
+                raise ValueError(f"{what} holds more than {max_chars} characters of text and numbers")
+    return nodes, chars
 
 
 def parse_value(text: str) -> Any:
@@ -38,15 +105,20 @@ def parse_value(text: str) -> Any:
 def parse_kv(pairs: Iterable[str], *, option: str) -> dict[str, Any]:
     """``["k=v", ...]`` -> ``{k: value}``; ``option`` (e.g. ``"--strategy-arg"``) names the flag in errors.
 
-    Raises ``ValueError`` naming ``option`` and the pair when one lacks ``=`` or its key is not a
-    Python identifier.
+    Raises ``ValueError`` naming ``option`` and the pair when one lacks ``=``, its key is not a
+    Python identifier or it is longer than :data:`MAX_PAIR_CHARS`.
     """
     if isinstance(pairs, str):
         raise TypeError(f"{option} expects a list of KEY=VALUE strings, got the single string {pairs!r}")
     parsed: dict[str, Any] = {}
     for pair in pairs:
         if not isinstance(pair, str):
-            raise TypeError(f"{option} expects KEY=VALUE strings, got {pair!r} ({type(pair).__name__})")
+            shown = repr(pair) if isinstance(pair, (int, float, bool, type(None))) else "a value"
+            raise TypeError(f"{option} expects KEY=VALUE strings, got {shown} ({type(pair).__name__})")
+        if len(pair) > MAX_PAIR_CHARS:
+            raise ValueError(
+                f"{option} expects KEY=VALUE of at most {MAX_PAIR_CHARS} characters, got {len(pair)} ({pair[:40]!r}...)"
+            )
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():

@@ -120,6 +120,8 @@ def _ranged(
 
 positive_int = _ranged(int, 1)
 non_negative_int = _ranged(int, 0)
+#: A random seed: what ``torch.Generator.manual_seed``, ``torch.manual_seed`` and NumPy all accept.
+seed_int = _ranged(int, 0, 2**63 - 1)
 finite_float = _ranged(float)
 positive_float = _ranged(float, 0.0, open_low=True)
 non_negative_float = _ranged(float, 0.0)
@@ -311,7 +313,7 @@ def _training_args(group) -> None:
         default="auto",
         help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N or mps (default: auto)",
     )
-    group.add_argument("--seed", type=non_negative_int, default=42, help="random seed (default: 42)")
+    group.add_argument("--seed", type=seed_int, default=42, help="random seed (default: 42)")
 
 
 def _data_args(group) -> None:

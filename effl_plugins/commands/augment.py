@@ -12,6 +12,8 @@ import argparse
 import os
 from typing import Any
 
+from ._train_args import seed_int
+
 GRID = 4
 GAP = 2
 
@@ -31,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="constructor argument; V is a Python literal (0.5, False, [1, 2]), else a string (repeatable)",
     )
     preview.add_argument("--backend", choices=("batch", "image"), default="batch")
-    preview.add_argument("--seed", type=int, default=0)
+    preview.add_argument("--seed", type=seed_int, default=0)
     preview.add_argument("--size", type=int, default=160, help="tile side in pixels (default 160)")
     preview.add_argument("--photo", choices=("china", "flower"), default="china")
     preview.add_argument("--out", required=True, help="PNG file to write")
