@@ -5,7 +5,7 @@ from .distillation import DistillationTask, FeatureModel
 from .fixmatch import FixMatchTask, fixmatch_unlabeled_loss
 from .flexmatch import FlexMatchTask
 from .freematch import FreeMatchTask
-from .mean_teacher import MeanTeacherTask, ema_update, sigmoid_rampup, softmax_mse
+from .mean_teacher import MeanTeacherTask, ema_decay_at, ema_update, sigmoid_rampup, softmax_mse
 from .softmatch import SoftMatchTask
 from .supervised import SupervisedTask, classification_loss
 from .uda import UDATask
@@ -24,6 +24,7 @@ __all__ = [
     "UDATask",
     "classification_loss",
     "fixmatch_unlabeled_loss",
+    "ema_decay_at",
     "ema_update",
     "sigmoid_rampup",
     "softmax_mse",

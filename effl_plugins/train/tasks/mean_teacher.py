@@ -1,9 +1,17 @@
 """Mean Teacher (Tarvainen & Valpola 2017, "Mean teachers are better role models"): the teacher's
 weights are an exponential moving average of the student's, ``t <- decay * t + (1 - decay) * s``
-after every step (``ema_decay`` during the ramp-up, ``ema_decay_after`` afterwards); the student
-learns the labels plus a consistency cost, the mean squared difference of the two softmaxes on
+after every step (``ema_decay`` during the ramp-up, ``ema_decay_after`` afterwards, both capped by the
+warm-up ``1 - 1 / (t + 1)`` at update ``t``, so the first updates follow the student closely); the
+student learns the labels plus a consistency cost, the mean squared difference of the two softmaxes on
 differently noised views, weighted by ``consistency * exp(-5 (1 - step / rampup)^2)``. The teacher is
 the model evaluated and saved.
+
+As in the paper's code (``ema_model.train()``; USB runs the EMA weights in train mode too), the
+teacher's forward during training uses the batch's BatchNorm statistics, and the teacher keeps its own
+running statistics, updated by those forwards: they belong to its averaged weights. Running it in
+``eval()`` with statistics copied from the student (which do not fit the lagging average) puts nearly
+every unlabeled image in one class for the first steps, and the consistency cost pulls the student
+there.
 """
 
 from __future__ import annotations
@@ -19,19 +27,27 @@ from ..inputs import ModelInput
 from .base import Batch, Task
 from .consistency import make_view
 
-__all__ = ["MeanTeacherTask", "ema_update", "sigmoid_rampup", "softmax_mse"]
+__all__ = ["MeanTeacherTask", "ema_update", "ema_decay_at", "sigmoid_rampup", "softmax_mse"]
 
 
 @torch.no_grad()
-def ema_update(teacher: nn.Module, student: nn.Module, decay: float) -> None:
-    """In place on ``teacher``: each parameter ``t <- decay * t + (1 - decay) * s``; buffers (BatchNorm
-    statistics) are copied from the student."""
+def ema_update(teacher: nn.Module, student: nn.Module, decay: float, *, copy_buffers: bool = True) -> None:
+    """In place on ``teacher``: each parameter ``t <- decay * t + (1 - decay) * s``; with ``copy_buffers``
+    the buffers (BatchNorm statistics) are copied from the student, else the teacher keeps its own."""
     if not 0.0 <= decay <= 1.0:
         raise ValueError(f"decay must be in [0, 1], got {decay!r}")
     for t, s in zip(teacher.parameters(), student.parameters()):
         t.mul_(decay).add_(s.detach(), alpha=1.0 - decay)
-    for t, s in zip(teacher.buffers(), student.buffers()):
-        t.copy_(s)
+    if copy_buffers:
+        for t, s in zip(teacher.buffers(), student.buffers()):
+            t.copy_(s)
+
+
+def ema_decay_at(update: int, decay: float) -> float:
+    """The decay of EMA update number ``update`` (1 for the first): ``min(1 - 1 / (update + 1), decay)``,
+    the paper code's warm-up (0.5 at the first update), so the average is a true mean of the weights seen
+    while fewer than ``1 / (1 - decay)`` steps have passed."""
+    return min(1.0 - 1.0 / (max(update, 0) + 1), decay)
 
 
 def sigmoid_rampup(step: int, length: int) -> float:
@@ -78,7 +94,7 @@ class MeanTeacherTask(Task):
         flip: bool = True,
     ):
         super().__init__(model, model_input)
-        self.teacher = copy.deepcopy(model).eval().requires_grad_(False)
+        self.teacher = copy.deepcopy(model).requires_grad_(False)
         self.ema_decay, self.ema_decay_after, self.consistency = ema_decay, ema_decay_after, consistency
         self.rampup_epochs, self.unlabeled_ratio = rampup_epochs, mu
         self.noise = make_view(noise, flip=flip)
@@ -86,11 +102,6 @@ class MeanTeacherTask(Task):
 
     def eval_model(self) -> nn.Module:
         return self.teacher
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.teacher.eval()
-        return self
 
     def set_progress(self, epoch: int, step: int, steps_per_epoch: int, epochs: int) -> None:
         self.step_index = epoch * steps_per_epoch + step
@@ -100,7 +111,7 @@ class MeanTeacherTask(Task):
         g = batch.generator
         images = torch.cat([batch.images, batch.unlabeled])
         student_logits = self.net(self.model_input(self.noise(images, g)))
-        with torch.no_grad():
+        with torch.no_grad():  # in train mode: the batch's statistics, and the teacher's own running ones updated
             teacher_logits = self.teacher(self.model_input(self.noise(images, g)))
         labeled = len(batch.images)
         supervised = F.cross_entropy(student_logits[:labeled].float(), batch.targets)
@@ -115,4 +126,4 @@ class MeanTeacherTask(Task):
 
     def after_step(self) -> None:
         decay = self.ema_decay if self.step_index < self.rampup_steps else self.ema_decay_after
-        ema_update(self.teacher, self.model, decay)
+        ema_update(self.teacher, self.model, ema_decay_at(self.step_index + 1, decay), copy_buffers=False)

@@ -138,15 +138,11 @@ def test_strategies_need_unlabeled_images(data):
             ep.create_strategy(name, **TINY).run(replace(data, unlabeled=None))
 
 
-@pytest.mark.parametrize("decay", [1.0, 0.0])
-def test_mean_teacher_reports_the_ema_of_the_student(data, decay):
-    strategy = ep.create_strategy("mean_teacher", ema_decay=decay, ema_decay_after=decay, mu=1, **TINY)
+def test_mean_teacher_reports_the_ema_of_the_student(data):
+    """decay 0: the teacher is the student after every update, so it is not the initial model."""
+    strategy = ep.create_strategy("mean_teacher", ema_decay=0.0, ema_decay_after=0.0, mu=1, **TINY)
     summary = strategy.run(data)
     initial = Strategy("test_resnet").build_model("test_resnet", 10)
     teacher = strategy.trained_model
-    expected = initial if decay == 1.0 else None  # frozen at the start, or a copy of the student
-    if expected is not None:
-        assert all(torch.equal(a, b) for a, b in zip(teacher.parameters(), expected.parameters()))
-    else:
-        assert not all(torch.equal(a, b) for a, b in zip(teacher.parameters(), initial.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(teacher.parameters(), initial.parameters()))
     assert summary["final_accuracy"] == summary["best_accuracy"]
