@@ -7,6 +7,14 @@ a dead process is simply taken over by the next writer: a stale lock never needs
 The file itself stays (emptied on release): unlinking it would let two writers lock two different
 files of the same name.
 
+The lock never writes through a path the project did not create: the file is opened with
+``O_NOFOLLOW`` (a symlink named like the lock is refused, never followed), and after opening it must
+be a regular file with one link (not a FIFO, device or hard link to another file) holding nothing
+but a pid. Anything else is refused with ``LockFileError`` naming the path, and nothing is written.
+
+The holder of a run directory's lock (``what="run directory"``) records what it writes there
+(``effl_plugins.written``), so ``--overwrite`` can later delete exactly that.
+
 Example::
 
     with exclusive_lock(out_dir, what="run directory"):
@@ -15,40 +23,67 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import os
+import re
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import LockHeldError
+from .errors import EfflError, LockHeldError
+from .written import make_dirs, recording, register_file
 
-__all__ = ["exclusive_lock", "lock_holder"]
+__all__ = ["exclusive_lock", "lock_holder", "LockFileError"]
+
+_PID_LINE = re.compile(rb"\d*\n?")
+
+
+class LockFileError(EfflError, ValueError):
+    """The lock file's path holds something the lock must not write to (a symlink, a FIFO, a device,
+    a hard link, a file with other contents). Carries ``path``."""
+
+    def __init__(self, path, problem: str):
+        self.path = str(path)
+        super().__init__(f"lock file {self.path!r} {problem}; remove it if it is not yours, or use another directory")
 
 
 def lock_holder(path: str | os.PathLike) -> int | None:
     """The pid written in the lock file at ``path``, or None when it is empty, absent or unreadable."""
     try:
-        text = Path(path).read_text(encoding="ascii", errors="replace").strip()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        text = os.read(fd, 64).decode("ascii", errors="replace").strip() if stat.S_ISREG(os.fstat(fd).st_mode) else ""
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     return int(text) if text.isdigit() else None
 
 
 @contextmanager
-def exclusive_lock(directory: str | os.PathLike, name: str = "lock", what: str = "run directory") -> Iterator[Path]:
+def exclusive_lock(
+    directory: str | os.PathLike, name: str = "lock", what: str = "run directory", record: bool | None = None
+) -> Iterator[Path]:
     """Hold ``directory/name`` exclusively for the ``with`` block; yields the lock file's path.
 
     ``directory`` is created if needed. Raises ``LockHeldError`` (naming the directory and the
     holding pid) when another open lock on the file exists, in this process or another; ``what``
     names the directory in that message (``"run directory"``, ``"pseudo-label store"``).
+    ``LockFileError`` (naming the path) when the path is a symlink or anything but a lock file.
+    ``record`` (default: ``what == "run directory"``) lists what the block writes under ``directory``
+    in its ``written.json`` (see ``effl_plugins.written``).
     """
     if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
         raise ValueError(f"name must be a plain file name, got {name!r}")
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    make_dirs(directory)
     path = directory / name
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = _open_lock_file(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -58,11 +93,69 @@ def exclusive_lock(directory: str | os.PathLike, name: str = "lock", what: str =
         os.close(fd)
         raise
     try:
+        _check_contents(fd, path)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield path
+        listing = recording(directory) if (what == "run directory" if record is None else record) else None
+        with listing if listing is not None else contextlib.nullcontext():
+            yield path
     finally:
         try:
             os.ftruncate(fd, 0)
         finally:
             os.close(fd)  # closing the last descriptor releases the flock
+
+
+def _open_lock_file(path: Path) -> int:
+    """A descriptor on the lock file at ``path``, never through a symlink; refused unless it is a
+    regular file with one link."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # O_NONBLOCK: a FIFO cannot hang the open
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        register_file(path)  # a lock file this process makes is listed in the run's record (when one is kept)
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:  # made meanwhile by another writer: open it as above
+            fd = _open_existing(path, flags)
+        except OSError as exc:
+            raise _refusal(path, exc) from None
+    except OSError as exc:
+        raise _refusal(path, exc) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise LockFileError(path, "is not a regular file")
+        if info.st_nlink != 1:
+            raise LockFileError(path, f"has {info.st_nlink} hard links (a lock file has one)")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_existing(path: Path, flags: int) -> int:
+    try:
+        return os.open(path, flags)
+    except OSError as exc:
+        raise _refusal(path, exc) from None
+
+
+def _refusal(path: Path, exc: OSError) -> Exception:
+    if exc.errno == errno.ELOOP:
+        return LockFileError(path, "is a symbolic link (a lock file is never followed)")
+    if exc.errno in (errno.ENXIO, errno.ENODEV, errno.EISDIR):
+        return LockFileError(path, "is not a regular file")
+    return exc
+
+
+def _check_contents(fd: int, path: Path) -> None:
+    """Refuse a file that holds anything but a pid: the lock truncates it, so it must be a lock file."""
+    head = os.pread(fd, 64, 0)
+    if len(head) >= 64 or not _PID_LINE.fullmatch(head):
+        raise LockFileError(path, "holds something other than a lock's process id")

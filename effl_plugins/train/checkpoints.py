@@ -2,8 +2,11 @@
 
 Every write goes to a temporary file beside its target, is flushed to disk, then ``os.replace``d
 into place: a kill at any moment leaves the old file or the new one, never a partial one. A failed
-write (disk full, permission denied) removes its temporary file and raises one ``CheckpointError``
-naming the file. Every file gets the user's umask (``0o666 & ~umask``), as ``open()`` would give.
+write (disk full, file too large, permission denied, read-only) removes its temporary file, leaves the
+previous file as it was and raises one ``CheckpointError`` naming the file; that includes the
+``RuntimeError`` ``torch.save`` raises when its stream's write fails. Every file gets the user's umask
+(``0o666 & ~umask``), as ``open()`` would give. Inside a run directory whose lock this process holds,
+each file and folder is listed in the run's ``written.json`` before it is made (``effl_plugins.written``).
 Checkpoints are read with ``torch.load(weights_only=True)``, so a file never runs code; the RNG
 states (torch, CUDA, NumPy, Python) are stored as tensors and numbers for that reason.
 """
@@ -22,6 +25,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
+from ..written import file_mode, make_dirs, register_file
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -38,20 +42,6 @@ __all__ = [
 
 #: The file name of a run's checkpoint inside its output folder.
 CHECKPOINT_NAME = "checkpoint.pt"
-
-
-def file_mode() -> int:
-    """The mode every file the project writes gets: ``0o666 & ~umask``, as ``open()`` would give."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)  # no /proc: read the umask by setting it, then put it back
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -88,30 +78,61 @@ def remove_temporaries(directory: str | os.PathLike, pattern: str = "*") -> list
     return removed
 
 
+class _WriteWatch:
+    """A binary file's ``write``/``flush`` that remember the first ``OSError`` they raise (``torch.save``
+    reports a failed write of its stream as a ``RuntimeError`` that no longer says why)."""
+
+    def __init__(self, handle):
+        self.handle, self.error = handle, None
+
+    def write(self, data) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        try:
+            self.handle.flush()
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def fileno(self) -> int:
+        return self.handle.fileno()
+
+
 def _atomic(path: str | os.PathLike, write: Callable[[Any], Any]) -> None:
     """The one writer: temporary file, flush, fsync, ``file_mode()``, rename. On any failure the
-    temporary file is removed; an OS error (disk full, permission, read-only) becomes one
-    ``CheckpointError`` naming ``path``."""
+    temporary file is removed; an OS error (disk full, permission, read-only), also when a writer
+    reports it as another exception, becomes one ``CheckpointError`` naming ``path``."""
     path = Path(path)
     tmp: str | None = None
+    watch: _WriteWatch | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(path.parent)
+        register_file(path)
         fd, tmp = tempfile.mkstemp(prefix=f"{temporary_prefix(path)}{os.getpid()}-", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
+            watch = _WriteWatch(handle)
+            write(watch)
+            watch.flush()
             os.fchmod(handle.fileno(), file_mode())
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        tmp = None
     except BaseException as exc:
+        cause = exc if isinstance(exc, OSError) else (watch.error if watch is not None else None)
+        if cause is None or isinstance(exc, CheckpointError):
+            raise
+        reason = cause.strerror or str(cause)
+        raise CheckpointError(
+            f"cannot write {str(path)!r}: {reason} (errno {cause.errno}); the previous file, if any, is unchanged"
+        ) from None
+    finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            reason = exc.strerror or str(exc)
-            raise CheckpointError(
-                f"cannot write {str(path)!r}: {reason} (errno {exc.errno}); nothing was written"
-            ) from None
-        raise
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

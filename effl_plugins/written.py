@@ -1,0 +1,195 @@
+"""The record of what a run wrote: ``written.json`` in the run directory.
+
+While a process holds a run directory's lock (``effl_plugins.lock.exclusive_lock(out, what="run
+directory")``), every file the project writes under it (through ``train.checkpoints``' atomic writers,
+or a lock file) and every folder it creates there is listed, by relative path, in
+``out/written.json``, *before* the file or folder is made: a kill at any moment leaves nothing of the
+project's unlisted. ``--overwrite`` (``train.rundir``) deletes exactly what the record lists.
+
+The record is rewritten atomically (temporary file, fsync, rename) whenever an entry is added; an
+entry is added once, so a checkpoint rewritten every epoch costs one record write in all.
+
+Example::
+
+    with recording(out):
+        make_dirs(out / "teacher")        # listed as a folder the project created
+        register_file(out / "teacher" / "args.yaml")
+        ...                               # then write the file
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+__all__ = [
+    "RECORD_NAME",
+    "WriteRecord",
+    "recording",
+    "register_file",
+    "make_dirs",
+    "read_record",
+    "file_mode",
+]
+
+#: The record's file name inside the run directory.
+RECORD_NAME = "written.json"
+FORMAT = "effl-written-1"
+
+_ACTIVE: list[WriteRecord] = []
+_GUARD = threading.RLock()
+
+
+def file_mode() -> int:
+    """The mode every file the project writes gets: ``0o666 & ~umask``, as ``open()`` would give."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # no /proc: read the umask by setting it, then put it back
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _valid_entry(entry: Any) -> bool:
+    if not isinstance(entry, str) or not entry or "\x00" in entry:
+        return False
+    pure = PurePosixPath(entry)
+    return not pure.is_absolute() and all(part not in ("", ".", "..") for part in pure.parts)
+
+
+def read_record(root: str | os.PathLike) -> tuple[set[str], set[str]] | None:
+    """``(files, dirs)`` listed in ``root/written.json``, relative POSIX paths; None when there is no
+    readable record (absent, a symlink, not JSON, or not this format). Entries that are absolute or
+    climb out of ``root`` are dropped."""
+    path = Path(root) / RECORD_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            body = json.loads(handle.read(16 * 1024 * 1024).decode())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(body, dict) or body.get("format") != FORMAT:
+        return None
+    files, dirs = body.get("files"), body.get("dirs")
+    if not isinstance(files, list) or not isinstance(dirs, list):
+        return None
+    return {f for f in files if _valid_entry(f)}, {d for d in dirs if _valid_entry(d)}
+
+
+class WriteRecord:
+    """The record of one run directory; see the module docstring."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self._real_root = os.path.realpath(self.root)
+        found = read_record(self.root)
+        self.files, self.dirs = found if found is not None else (set(), set())
+
+    def relative(self, path: str | os.PathLike) -> str | None:
+        """``path`` relative to the root (its folder resolved, its name kept), or None when outside."""
+        path = Path(path)
+        parent = os.path.realpath(path.parent)
+        if parent == self._real_root:
+            relative = path.name
+        elif parent.startswith(self._real_root + os.sep):
+            relative = f"{os.path.relpath(parent, self._real_root)}/{path.name}".replace(os.sep, "/")
+        else:
+            return None
+        return relative if _valid_entry(relative) and relative != RECORD_NAME else None
+
+    def add(self, path: str | os.PathLike, *, folder: bool = False) -> None:
+        relative = self.relative(path)
+        if relative is None:
+            return
+        entries = self.dirs if folder else self.files
+        if relative in entries:
+            return
+        entries.add(relative)
+        self.save()
+
+    def save(self) -> None:
+        body = {"format": FORMAT, "files": sorted(self.files), "dirs": sorted(self.dirs)}
+        _write_atomic(self.root / RECORD_NAME, (json.dumps(body, indent=1) + "\n").encode())
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    from .errors import CheckpointError
+
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fchmod(handle.fileno(), file_mode())
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise CheckpointError(
+            f"cannot write {str(path)!r}: {exc.strerror or exc} (errno {exc.errno}); the previous file is unchanged"
+        ) from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _active_for(path: str | os.PathLike) -> WriteRecord | None:
+    with _GUARD:
+        for record in reversed(_ACTIVE):
+            if record.relative(path) is not None:
+                return record
+    return None
+
+
+@contextmanager
+def recording(root: str | os.PathLike) -> Iterator[WriteRecord]:
+    """List every file and folder the project makes under ``root`` for the ``with`` block (nested
+    blocks: the innermost record holding a path gets it). Call it only while holding ``root``'s lock."""
+    record = WriteRecord(root)
+    with _GUARD:
+        _ACTIVE.append(record)
+    try:
+        yield record
+    finally:
+        with _GUARD:
+            _ACTIVE.remove(record)
+
+
+def register_file(path: str | os.PathLike) -> None:
+    """List ``path`` (about to be written) in the active record that holds it; nothing when none does."""
+    record = _active_for(path)
+    if record is not None:
+        with _GUARD:
+            record.add(path)
+
+
+def make_dirs(path: str | os.PathLike) -> Path:
+    """``path.mkdir(parents=True, exist_ok=True)``, listing each folder it creates in the active record
+    that holds it (listed before it is made)."""
+    path = Path(path)
+    missing = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        record = _active_for(folder)
+        if record is not None:
+            with _GUARD:
+                record.add(folder, folder=True)
+        folder.mkdir(exist_ok=True)
+    return path
