@@ -6,19 +6,22 @@ a PNG plot.
     python -m effl_plugins.bench.ssl --data PATH --labels 40 [--img-size 64] ...   # any ImageFolder
 
 On a dataset root (``PATH/train/<class>/...`` and ``PATH/val/...``), ``labels`` class-stratified images
-of the train split are the labeled ones (the same for every seed) and the rest of the split is the
+of the train split, drawn by the run's seed, are the labeled ones and the rest of the split is the
 unlabeled set; the val split is the test set.
 
 The setting (USB's "classic CV" protocol scaled to a 2-core CPU): ``test_resnet`` at 32 px on the whole
-image (no crop, no flip: the digits demo's transforms), ``labels`` labeled images (class-stratified),
-the rest of the 1,437 training digits unlabeled, the 360 test digits. The online methods (FixMatch,
+image (no crop, no flip: the digits demo's transforms), ``labels`` labeled images (class-stratified,
+drawn by the run's seed as USB draws its labeled set: the seed changes which images carry labels), the
+rest of the 1,437 training digits unlabeled, the 360 test digits (the same for every seed). The online methods (FixMatch,
 FlexMatch, FreeMatch, SoftMatch, UDA, Mean Teacher) train from scratch for ``epochs`` passes over the
 unlabeled set at ``batch_size`` labeled and ``mu * batch_size`` unlabeled images a step; the supervised
-baseline (``finetune`` with ``backbone_lr = lr``) takes as many steps on the labeled images alone; the
+baseline (``finetune`` with ``backbone_lr = lr``) takes as many steps on the labeled images alone, under
+the same weak augmentation as the online methods' labeled branch (a per-sample translation by up to
+12.5 % of the side, ``SUPERVISED_AUG``); the
 offline methods (pseudo-labelling, Noisy Student with one round) start from that baseline as their
 teacher and train a student for ``student_epochs`` passes over labeled + pseudo-labeled images. The
 reported accuracy is the final epoch's on the test digits (no selection on the test set). Every method
-keeps its paper's defaults but one: Mean Teacher's EMA decay is 0.99 throughout (see ``SSLPlan``).
+keeps its paper's defaults.
 
 Every run is seeded and single-threaded; ``jobs`` runs go in parallel processes (one per core). Each run
 keeps its records under ``DIR/runs/`` (its checkpoints are deleted, the baselines' excepted); a run
@@ -66,6 +69,10 @@ METHODS = (
 )
 ONLINE = ("mean_teacher", "uda", "fixmatch", "flexmatch", "freematch", "softmatch")
 OFFLINE = ("pseudo_label", "noisy_student")
+#: The supervised baseline's batch augmentation: the online methods' weak view on the labeled images (a
+#: translation by up to 12.5 % of the side; zero fill where the weak view reflects, the digits' border
+#: being background either way).
+SUPERVISED_AUG = "translate(max_fraction=0.125, axis='both', whole_pixels=True, interpolation='nearest')"
 NUM_CLASSES = 10
 IMAGE_SIZE = 32
 DIGITS_TRAIN = 1437  # 1,797 digits less the 360 test digits
@@ -80,9 +87,6 @@ class SSLPlan:
     mu: int = 7  # unlabeled images per labeled image a step (the papers' 7)
     student_epochs: int = 6  # passes of the offline students over labeled + pseudo-labeled images
     pseudo_threshold: float = 0.7  # confidence of a kept pseudo-label (pseudo_label, noisy_student)
-    #: Mean Teacher's EMA decay throughout: the paper's 0.999 after the ramp-up averages over ~1,000 steps, longer
-    #: than these runs (~500 steps), and leaves the teacher near its random initialisation.
-    mean_teacher_decay: float = 0.99
     lr: float = 3e-3
     weight_decay: float = 5e-4
     model: str = "test_resnet"
@@ -108,14 +112,22 @@ def _data(labels: int, seed: int, plan: SSLPlan):
     )
     if plan.data == "digits":
         return build_data(
-            "digits", config, num_labeled=labels, scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0, seed=seed
+            "digits",
+            config,
+            num_labeled=labels,
+            scale=(1.0, 1.0),
+            ratio=(1.0, 1.0),
+            hflip=0.0,
+            seed=seed,
+            labeled_seed=seed,
         )
-    return split_labeled(build_data(plan.data, config, seed=seed), labels)
+    return split_labeled(build_data(plan.data, config, seed=seed), labels, seed=seed)
 
 
-def split_labeled(bundle, labels: int):
-    """``labels`` class-stratified images of ``bundle.labeled`` stay labeled (the first of each class in
-    listing order, as evenly as the classes allow); the rest of the split becomes the unlabeled set."""
+def split_labeled(bundle, labels: int, seed: int | None = None):
+    """``labels`` class-stratified images of ``bundle.labeled`` stay labeled (as evenly as the classes
+    allow: the first of each class in listing order, or with ``seed`` a draw of that seed); the rest of
+    the split becomes the unlabeled set."""
     import torch
 
     from ..data import UNLABELED, eval_transform
@@ -127,6 +139,8 @@ def split_labeled(bundle, labels: int):
     chosen = []
     for c in range(classes):
         members = torch.nonzero(targets == c).flatten()
+        if seed is not None:
+            members = members[torch.randperm(len(members), generator=torch.Generator().manual_seed(seed + 7919 * c))]
         share = labels // classes + (1 if c < labels % classes else 0)
         if len(members) < share:
             raise ValueError(f"--labels {labels}: class {c} has {len(members)} images, fewer than its share {share}")
@@ -160,6 +174,7 @@ def method_kwargs(method: str, plan: SSLPlan, labels: int, seed: int, baseline: 
             "epochs": plan.supervised_epochs(labels),
             "batch_size": plan.batch_size,
             "backbone_lr": plan.lr,
+            "aug": SUPERVISED_AUG,
         }
     if method in OFFLINE:
         if baseline is None:
@@ -175,8 +190,7 @@ def method_kwargs(method: str, plan: SSLPlan, labels: int, seed: int, baseline: 
     if method in ONLINE:
         online = {**shared, "epochs": plan.epochs, "batch_size": plan.batch_size, "mu": plan.mu, "flip": False}
         if method == "mean_teacher":
-            decay = plan.mean_teacher_decay
-            online.update(rampup_epochs=max(1.0, plan.epochs / 3), ema_decay=decay, ema_decay_after=decay)
+            online.update(rampup_epochs=max(1.0, plan.epochs / 3))
         return method, online
     raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
 

@@ -66,6 +66,7 @@ def build_data(
     image_aug: Callable | None = None,
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
     seed: int = 0,
+    labeled_seed: int | None = None,
 ) -> DataBundle:
     """The labeled, test and unlabeled splits of ``spec``, streamed through ``cfg``'s transforms.
 
@@ -80,6 +81,8 @@ def build_data(
         max_image_pixels: images whose header declares more pixels are skipped (listed in the
             dataset's ``skipped``) before any decode; None reads no header while listing.
         seed: the seed of every per-item generator (``np.random.default_rng((seed, epoch, i))``).
+        labeled_seed: ``"digits"`` only: None keeps the fixed labeled images; a seed draws other
+            class-stratified ones (the test images stay), see :func:`digits_split`.
 
     Raises:
         FileNotFoundError: ``spec`` or ``unlabeled`` is not there.
@@ -93,7 +96,8 @@ def build_data(
     if not isinstance(spec, (str, os.PathLike)):
         raise TypeError(f"--data must be 'digits' or a dataset root path, got {type(spec).__name__}")
     if str(spec) == "digits":
-        bundle = _digits(num_labeled, train_t, eval_t, seed, keep_unlabeled=unlabeled in (None, "digits"))
+        keep = unlabeled in (None, "digits")
+        bundle = _digits(num_labeled, train_t, eval_t, seed, keep_unlabeled=keep, labeled_seed=labeled_seed)
     else:
         if unlabeled == "digits":
             raise ValueError(f"--unlabeled 'digits' goes with --data digits only, got --data {str(spec)!r}")
@@ -106,8 +110,10 @@ def build_data(
     return bundle
 
 
-def _digits(num_labeled: int, train_t, eval_t, seed: int, keep_unlabeled: bool) -> DataBundle:
-    split = digits_split(num_labeled=num_labeled)
+def _digits(
+    num_labeled: int, train_t, eval_t, seed: int, keep_unlabeled: bool, labeled_seed: int | None = None
+) -> DataBundle:
+    split = digits_split(num_labeled=num_labeled, labeled_seed=labeled_seed)
     classes = [str(c) for c in range(10)]
 
     def make(indices: np.ndarray, transform, labeled: bool = True) -> StreamImageDataset:

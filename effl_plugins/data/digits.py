@@ -46,9 +46,17 @@ def upsample_digits(data: np.ndarray, size: int = DIGITS_SIZE) -> np.ndarray:
 
 
 def digits_split(
-    num_labeled: int = 100, num_test: int = 360, split_seed: int = 0, size: int = DIGITS_SIZE
+    num_labeled: int = 100,
+    num_test: int = 360,
+    split_seed: int = 0,
+    size: int = DIGITS_SIZE,
+    labeled_seed: int | None = None,
 ) -> DigitsSplit:
-    """The fixed class-stratified split (``split_seed``) of the upsampled digits."""
+    """The fixed class-stratified split (``split_seed``) of the upsampled digits.
+
+    ``labeled_seed``: None keeps the split's own labeled images; a seed draws the class-stratified labeled
+    images afresh from the non-test images (the test images stay those of ``split_seed``), as the
+    semi-supervised benchmarks vary the labeled set with the run's seed."""
     from sklearn.datasets import load_digits as sk_load_digits
 
     for name, value in (("num_labeled", num_labeled), ("num_test", num_test)):
@@ -63,6 +71,9 @@ def digits_split(
     by_class = [order[target[order] == c] for c in range(10)]
     test = np.concatenate([idx[: _share(num_test, c)] for c, idx in enumerate(by_class)])
     rest = [idx[_share(num_test, c) :] for c, idx in enumerate(by_class)]
+    if labeled_seed is not None:
+        shuffle = np.random.default_rng(labeled_seed)
+        rest = [shuffle.permutation(idx) for idx in rest]
     labeled = np.concatenate([idx[: _share(num_labeled, c)] for c, idx in enumerate(rest)])
     unlabeled = np.concatenate([idx[_share(num_labeled, c) :] for c, idx in enumerate(rest)])
     return DigitsSplit(

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .._validate import integer
+from .._validate import integer, non_negative
 from ..errors import CheckpointError
 from ..models import load_state_dict, parse_model_spec
 from ..train import DistillationTask
@@ -36,6 +36,9 @@ class Distill(Strategy):
         teacher_lr: the teacher's learning rate (default ``lr``).
         use_unlabeled: also distil on the data's unlabeled images (default True); a loss that needs a
             target class (dkd, nkd) then takes the teacher's argmax there (``target_from_teacher=True``).
+        unlabeled_weight: weight of the unlabeled images' mean loss beside the labeled images' (1): a
+            step's loss is ``L_labeled + unlabeled_weight · L_unlabeled``, so ``kd``'s ``alpha`` applies
+            to the labeled images as in the paper, whatever their share of the batch.
         Every other shared setting: see :class:`~effl_plugins.strategies.base.Strategy`.
     """
 
@@ -53,6 +56,7 @@ class Distill(Strategy):
         teacher_epochs: int | None = None,
         teacher_lr: float | None = None,
         use_unlabeled: bool = True,
+        unlabeled_weight: float = 1.0,
         **kwargs: Any,
     ):
         super().__init__(model=model, **kwargs)
@@ -68,9 +72,10 @@ class Distill(Strategy):
         )
         self.teacher_lr = float(teacher_lr if teacher_lr is not None else self.config.lr)
         self.use_unlabeled = use_unlabeled
+        self.unlabeled_weight = non_negative(unlabeled_weight, "unlabeled_weight")
 
     def meaning_keys(self) -> tuple[str, ...]:
-        return ("teacher", "loss", "loss_args")
+        return ("teacher", "loss", "loss_args", "unlabeled_weight")
 
     def build(self, num_classes: int) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
         """(teacher, student, loss): every error (unknown name, wrong checkpoint, bad loss argument) here."""
@@ -145,7 +150,7 @@ class Distill(Strategy):
             teacher_input = self.model_input(teacher, data, spec=self.teacher)
         student_input = self.model_input(student, data)
         loss = self.sized_loss(loss, student, teacher, student_input, teacher_input)
-        task = DistillationTask(student, student_input, teacher, teacher_input, loss)
+        task = DistillationTask(student, student_input, teacher, teacher_input, loss, self.unlabeled_weight)
         summary = self.engine(task, data, out_dir, train_set=self.train_set(data)).fit(resume=resume)
         self.trained_model, self.teacher_model = student, teacher
         result = {"strategy": self.name, "teacher": self.teacher, "loss": self.loss, **summary}

@@ -55,7 +55,7 @@ def test_rows_without_a_label_get_the_loss_without_targets():
     x = ModelInput(*HALF)(images)
     s, t = student(x), teacher(x)
     lab = targets >= 0
-    expected = 0.5 * loss(s[lab], t[lab], targets[lab])["loss"] + 0.5 * loss(s[~lab], t[~lab])["loss"]
+    expected = loss(s[lab], t[lab], targets[lab])["loss"] + loss(s[~lab], t[~lab])["loss"]
     torch.testing.assert_close(out["loss"], expected)
     # kd by hand (float64): alpha * T^2 * KL(p_t || p_s) + (1 - alpha) * CE on labeled rows, KL alone elsewhere
     s64, t64 = s.detach().double(), t.detach().double()
@@ -66,7 +66,11 @@ def test_rows_without_a_label_get_the_loss_without_targets():
 
     labeled = 0.5 * kl(lab) + 0.5 * F.cross_entropy(s64[lab], targets[lab])
     unlabeled_rows = kl(~lab)
-    assert out["loss"].item() == pytest.approx((3 / 6 * labeled + 3 / 6 * unlabeled_rows).item(), rel=1e-5)
+    assert out["loss"].item() == pytest.approx((labeled + unlabeled_rows).item(), rel=1e-5)
+    half = DistillationTask(student, ModelInput(*HALF), teacher, ModelInput(*HALF), loss, unlabeled_weight=0.5)
+    assert half.eval()(_batch(images, targets))["loss"].item() == pytest.approx(
+        (labeled + 0.5 * unlabeled_rows).item(), rel=1e-5
+    )
     all_labeled = task(_batch(images, torch.tensor([1, 0, 2, 3, 1, 0])))["loss"]
     torch.testing.assert_close(all_labeled, loss(s, t, torch.tensor([1, 0, 2, 3, 1, 0]))["loss"])
     none_labeled = task(_batch(images, torch.full((6,), -1)))["loss"]
