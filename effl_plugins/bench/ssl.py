@@ -12,8 +12,8 @@ unlabeled set; the val split is the test set.
 The setting (USB's "classic CV" protocol scaled to a 2-core CPU): ``test_resnet`` at 32 px on the whole
 image (no crop, no flip: the digits demo's transforms), ``labels`` labeled images (class-stratified,
 drawn by the run's seed as USB draws its labeled set: the seed changes which images carry labels), the
-rest of the 1,437 training digits unlabeled, the 360 test digits (the same for every seed). The online methods (FixMatch,
-FlexMatch, FreeMatch, SoftMatch, UDA, Mean Teacher) train from scratch for ``epochs`` passes over the
+rest of the 1,437 training digits unlabeled, the 360 test digits (the same for every seed). The online
+methods (FixMatch, FlexMatch, FreeMatch, SoftMatch, UDA, Mean Teacher) train from scratch for ``epochs`` passes over the
 unlabeled set at ``batch_size`` labeled and ``mu * batch_size`` unlabeled images a step; the supervised
 baseline (``finetune`` with ``backbone_lr = lr``) takes as many steps on the labeled images alone, under
 the same weak augmentation as the online methods' labeled branch (a per-sample translation by up to
