@@ -20,9 +20,9 @@ from torch.utils.data import Dataset
 from .._validate import integer
 from .config import DataConfig
 from .datasets import UNLABELED, StreamImageDataset
-from .decode import DEFAULT_MAX_IMAGE_PIXELS
+from .decode import DEFAULT_MAX_IMAGE_PIXELS, verify_image
 from .digits import digits_split
-from .sources import ArraySource, FileSource, Listing, TarSource, list_image_folder, list_images
+from .sources import ArraySource, FileSource, Listing, TarSource, _skip_note, list_image_folder, list_images
 from .transforms import eval_transform, train_transform
 
 __all__ = ["DataBundle", "build_data", "unlabeled_folder"]
@@ -86,7 +86,8 @@ def build_data(
 
     Raises:
         FileNotFoundError: ``spec`` or ``unlabeled`` is not there.
-        ValueError: a split without images, a val class the train split lacks, a bad argument.
+        ValueError: a split without images, a train split with fewer than 2 classes, a val class the
+            train split lacks, a bad argument.
     """
     if not isinstance(cfg, DataConfig):
         raise TypeError(f"cfg must be a DataConfig (see resolve_data_config), got {type(cfg).__name__}")
@@ -137,14 +138,27 @@ def _image_root(root: Path, train_t, eval_t, seed: int, max_image_pixels: int | 
         )
     train_path, val_path = _find_split(root, _TRAIN_SPLITS), _find_split(root, _VAL_SPLITS)
     if train_path.suffix == ".tar":
-        train = _tar_dataset(train_path, None, train_t, seed)
+        train = _tar_dataset(train_path, None, train_t, seed, max_image_pixels)
     else:
-        train = _dataset(list_image_folder(train_path, max_image_pixels=max_image_pixels), train_t, seed)
+        listing = list_image_folder(train_path, max_image_pixels=max_image_pixels)
+        train = _dataset(listing, train_t, seed, max_image_pixels)
+    _check_class_count(train_path, train.classes)
     if val_path.suffix == ".tar":
-        test = _tar_dataset(val_path, train.classes, eval_t, seed)
+        test = _tar_dataset(val_path, train.classes, eval_t, seed, max_image_pixels)
     else:
-        test = _dataset(list_image_folder(val_path, train.classes, max_image_pixels=max_image_pixels), eval_t, seed)
+        listing = list_image_folder(val_path, train.classes, max_image_pixels=max_image_pixels)
+        test = _dataset(listing, eval_t, seed, max_image_pixels)
     return DataBundle(str(root), train, test, len(train.classes), 0, class_names=train.classes)
+
+
+def _check_class_count(split: Path, classes: Sequence[str]) -> None:
+    """A classifier needs two classes: one class trains to a constant that scores top-1 1.0."""
+    if len(classes) < 2:
+        found = f"1 class ({classes[0]!r})" if classes else "no classes"
+        raise ValueError(
+            f"--data split {str(split)!r} has {found}; classification needs at least 2 class folders "
+            "(<split>/<class>/<images>)"
+        )
 
 
 def _find_split(root: Path, names: Sequence[str]) -> Path:
@@ -164,16 +178,41 @@ def unlabeled_folder(
     *,
     seed: int = 0,
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
+    verify: bool = False,
+    workers: int = 1,
 ) -> StreamImageDataset:
     """Every image under ``root`` (recursively), streamed through ``transform``, targets ``UNLABELED``;
-    files the listing could not use (header over ``max_image_pixels``, unreadable) are in ``.skipped``."""
+    files the listing could not use (header over ``max_image_pixels``, unreadable) are in ``.skipped``.
+
+    ``verify=True`` also decodes every file once (``verify_image``, on ``workers`` threads) and skips
+    the ones that fail (a truncated JPEG whose header is intact, a corrupt file), so that a pass over
+    the dataset cannot stop at one bad file. It costs about one decode per image.
+    """
     listing = list_images(root, max_image_pixels=max_image_pixels, what="--unlabeled folder")
-    return _dataset(listing, transform, seed)
+    if verify:
+        listing = _verified(listing, max_image_pixels, workers)
+    return _dataset(listing, transform, seed, max_image_pixels)
 
 
-def _dataset(listing: Listing, transform, seed: int) -> StreamImageDataset:
+def _verified(listing: Listing, max_image_pixels: int | None, workers: int) -> Listing:
+    from concurrent.futures import ThreadPoolExecutor
+
+    integer(workers, "workers", low=1)
+    paths = [os.path.join(listing.root, rel) for rel in listing.relpaths]
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # OpenCV releases the GIL while decoding
+        reasons = list(pool.map(lambda p: verify_image(p, max_image_pixels), paths))
+    keep = [reason is None for reason in reasons]
+    skipped = listing.skipped + [(p, r) for p, r in zip(paths, reasons) if r is not None]
+    relpaths = [rel for rel, k in zip(listing.relpaths, keep) if k]
+    targets = [t for t, k in zip(listing.targets, keep) if k]
+    if not relpaths:
+        raise ValueError(f"--unlabeled folder {listing.root!r} holds no readable images{_skip_note(skipped)}")
+    return Listing(listing.root, relpaths, targets, listing.classes, skipped)
+
+
+def _dataset(listing: Listing, transform, seed: int, max_image_pixels: int | None) -> StreamImageDataset:
     return StreamImageDataset(
-        FileSource(listing.root, listing.relpaths),
+        FileSource(listing.root, listing.relpaths, max_image_pixels),
         listing.targets,
         listing.relpaths,
         transform,
@@ -183,7 +222,9 @@ def _dataset(listing: Listing, transform, seed: int) -> StreamImageDataset:
     )
 
 
-def _tar_dataset(path: Path, classes: list[str] | None, transform, seed: int) -> StreamImageDataset:
+def _tar_dataset(
+    path: Path, classes: list[str] | None, transform, seed: int, max_image_pixels: int | None
+) -> StreamImageDataset:
     """A tar split through ``timm.data.create_dataset``; class names are the leaf folders inside the tar."""
     import timm.data
 
@@ -200,4 +241,5 @@ def _tar_dataset(path: Path, classes: list[str] | None, transform, seed: int) ->
         raise ValueError(f"split {str(path)!r} has classes the train split lacks: {unknown} (train classes: {classes})")
     lookup = {c: i for i, c in enumerate(classes)}
     ids = [reader.filename(i) for i in range(len(reader))]
-    return StreamImageDataset(TarSource(reader), [lookup[c] for c in own], ids, transform, seed=seed, classes=classes)
+    source = TarSource(reader, max_image_pixels=max_image_pixels)
+    return StreamImageDataset(source, [lookup[c] for c in own], ids, transform, seed=seed, classes=classes)

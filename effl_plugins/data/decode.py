@@ -3,6 +3,13 @@
 A file's header is read with PIL's lazy ``Image.open`` (a few KB), so an image that declares more
 pixels than a limit is refused before anything is decoded. Decoding uses OpenCV and, like timm's
 PIL loader, ignores the EXIF orientation.
+
+Images come from users and from folders others filled, so every path that decodes one goes through
+the one declared-size check, ``check_header``: ``read_image_file`` (a file: a regular file, its
+header, then the decode), ``decode_checked`` (bytes already read: a tar member, a file a source
+loaded) and the folder listings (which skip what it refuses). A PNG that declares 20,000 x 20,000
+pixels in a 400 KB file is refused from its header, before OpenCV allocates anything.
+``decode_image`` alone is the bare decode, for bytes the caller has already checked.
 """
 
 from __future__ import annotations
@@ -15,7 +22,19 @@ import numpy as np
 
 from ..errors import EfflError
 
-__all__ = ["ImageDecodeError", "DataWarning", "declared_size", "decode_image", "IMAGE_EXTENSIONS"]
+__all__ = [
+    "ImageDecodeError",
+    "DataWarning",
+    "declared_size",
+    "check_header",
+    "decode_image",
+    "decode_checked",
+    "read_image_file",
+    "verify_image",
+    "regular_file_problem",
+    "IMAGE_EXTENSIONS",
+    "DEFAULT_MAX_IMAGE_PIXELS",
+]
 
 #: File name suffixes (lower case) treated as images.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -70,6 +89,108 @@ def check_pixels(path: str, size: tuple[int, int], max_image_pixels: int | None)
     w, h = size
     if max_image_pixels is not None and w * h > max_image_pixels:
         return f"declares {w}x{h} = {w * h} pixels, over max_image_pixels={max_image_pixels}"
+    return None
+
+
+def check_header(
+    file: str | os.PathLike | BinaryIO, path: str, max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS
+) -> tuple[int, int]:
+    """The one declared-size check: ``(width, height)`` from ``file``'s header, without decoding.
+
+    Raises:
+        ImageDecodeError: naming ``path``, when the header is unreadable or declares more than
+            ``max_image_pixels`` pixels (None: no limit).
+    """
+    size = declared_size(file)
+    reason = check_pixels(path, size, max_image_pixels)
+    if reason is not None:
+        raise ImageDecodeError(path, reason)
+    return size
+
+
+def regular_file_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be read as a file (``"no such file"``, ``"a character device, not a regular
+    file"``, ...), or None when it is a regular file. A symlink is judged by what it points to."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file (or a dangling symlink)" if os.path.islink(path) else "no such file"
+    except OSError as exc:
+        return f"cannot stat ({exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = [
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    kind = next((name for test, name in kinds if test(mode)), "a special file")
+    return f"{kind}, not a regular file"
+
+
+def read_image_file(path: str | os.PathLike, max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Read and decode one image file to ``H x W x 3`` uint8 RGB, after ``check_header``.
+
+    Raises:
+        ImageDecodeError: naming ``path``: not a regular file, unreadable, a header over
+            ``max_image_pixels`` or unreadable, or bytes OpenCV cannot decode.
+    """
+    name = str(path)
+    problem = regular_file_problem(path)
+    if problem is not None:
+        raise ImageDecodeError(name, problem)
+    try:
+        with open(path, "rb") as handle:
+            check_header(handle, name, max_image_pixels)
+            handle.seek(0)
+            data = np.frombuffer(handle.read(), dtype=np.uint8)
+    except OSError as exc:
+        raise ImageDecodeError(name, f"{type(exc).__name__}: {exc.strerror or exc}") from None
+    return decode_image(data, name)
+
+
+def decode_checked(
+    data: bytes | np.ndarray, path: str, max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS
+) -> np.ndarray:
+    """``decode_image`` after ``check_header`` on the same bytes (None: no header check)."""
+    import io
+
+    if max_image_pixels is not None:
+        raw = data if isinstance(data, (bytes, bytearray, memoryview)) else np.ascontiguousarray(data).tobytes()
+        check_header(io.BytesIO(raw), path, max_image_pixels)
+    return decode_image(data, path)
+
+
+def verify_image(path: str | os.PathLike, max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> str | None:
+    """Why image file ``path`` cannot be used (unreadable, over the size limit, truncated, corrupt), or None.
+
+    Decodes the whole file once (at an eighth of its size where the format allows it, which still
+    reads every byte), so a truncated JPEG whose header is intact is found before a run depends on it.
+    """
+    import cv2
+
+    try:
+        name = str(path)
+        problem = regular_file_problem(path)
+        if problem is not None:
+            return problem
+        with open(path, "rb") as handle:
+            check_header(handle, name, max_image_pixels)
+            handle.seek(0)
+            data = np.frombuffer(handle.read(), dtype=np.uint8)
+        img = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8) if data.size else None
+    except ImageDecodeError as exc:
+        return exc.reason
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc.strerror or exc}"
+    except cv2.error as exc:
+        return f"OpenCV: {str(exc).strip()}"
+    if img is None:
+        return "empty file" if not data.size else "not an image OpenCV can decode (corrupt or truncated)"
     return None
 
 

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .bundle import DataBundle
+from .bundle import DataBundle, _check_class_count
 from .datasets import UNLABELED
-from .decode import IMAGE_EXTENSIONS
+from .decode import DEFAULT_MAX_IMAGE_PIXELS, IMAGE_EXTENSIONS, ImageDecodeError, read_image_file
 from .digits import digits_split
 
 __all__ = [
@@ -80,18 +80,18 @@ def load_digits(num_labeled: int = 100, image_size: int = 32, num_test: int = 36
     )
 
 
-def read_image(path: str | os.PathLike, image_size: int | None = None) -> np.ndarray:
+def read_image(
+    path: str | os.PathLike, image_size: int | None = None, max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS
+) -> np.ndarray:
     """Read one image as ``H x W x 3`` uint8 RGB (resized to a square ``image_size`` if given).
 
-    Raises ``ValueError`` naming the file if OpenCV cannot decode it.
+    Raises ``ImageDecodeError`` (a ``ValueError``) naming the file if it is not a regular file, its
+    header declares more than ``max_image_pixels`` pixels (checked before decoding) or OpenCV cannot
+    decode it.
     """
     import cv2
 
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if img is None:
-        raise ValueError(f"cannot decode image file {str(path)!r}")
-    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    img = read_image_file(path, max_image_pixels)
     if image_size is not None and img.shape[:2] != (image_size, image_size):
         img = cv2.resize(img, (image_size, image_size), interpolation=cv2.INTER_AREA)
     return img
@@ -104,6 +104,9 @@ def _load_folder(
     for path in paths:
         try:
             img = read_image(path, image_size)
+        except ImageDecodeError as exc:
+            skipped.append((str(path), exc.reason or str(exc)))
+            continue
         except (ValueError, OSError) as exc:
             skipped.append((str(path), str(exc)))
             continue
@@ -163,6 +166,7 @@ def load_data(spec: str, image_size: int = 32, unlabeled: str | None = None, num
                 f"--data must be 'digits' or an ImageFolder root with train/ and val/, got {spec!r} (not a directory)"
             )
         train = load_image_folder(root, image_size, "train")
+        _check_class_count(root / "train", train.classes)
         test = load_image_folder(root, image_size, "val", classes=train.classes)
         bundle = DataBundle(str(root), train, test, len(train.classes), image_size, class_names=train.classes)
     if unlabeled is not None:

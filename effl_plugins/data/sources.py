@@ -21,7 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .decode import IMAGE_EXTENSIONS, DataWarning, ImageDecodeError, check_pixels, declared_size, decode_image
+from .decode import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    IMAGE_EXTENSIONS,
+    DataWarning,
+    ImageDecodeError,
+    check_header,
+    decode_checked,
+)
 
 __all__ = ["Listing", "ArraySource", "FileSource", "TarSource", "walk_images", "list_image_folder", "list_images"]
 
@@ -47,10 +54,17 @@ class ArraySource:
 
 
 class FileSource:
-    """Image files ``root/<relpath>``, read and decoded with OpenCV on each :meth:`load`."""
+    """Image files ``root/<relpath>``, read and decoded with OpenCV on each :meth:`load`, each header
+    checked against ``max_image_pixels`` again first (the file may have changed since it was listed)."""
 
-    def __init__(self, root: str | os.PathLike, relpaths: Sequence[str]):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        relpaths: Sequence[str],
+        max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
+    ):
         self.root, self.relpaths = str(root), list(relpaths)
+        self.max_image_pixels = max_image_pixels
 
     def __len__(self) -> int:
         return len(self.relpaths)
@@ -64,10 +78,10 @@ class FileSource:
             data = np.fromfile(path, dtype=np.uint8)
         except OSError as exc:
             raise ImageDecodeError(path, f"{type(exc).__name__}: {exc}") from None
-        return decode_image(data, path)
+        return decode_checked(data, path, self.max_image_pixels)
 
     def subset(self, indices: Sequence[int]) -> FileSource:
-        return FileSource(self.root, [self.relpaths[i] for i in indices])
+        return FileSource(self.root, [self.relpaths[i] for i in indices], self.max_image_pixels)
 
 
 class TarSource:
@@ -76,10 +90,16 @@ class TarSource:
     The reader opens the tar on each read (no cached handles), so the source pickles into workers.
     """
 
-    def __init__(self, reader, indices: Sequence[int] | None = None):
+    def __init__(
+        self,
+        reader,
+        indices: Sequence[int] | None = None,
+        max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
+    ):
         reader.cache_tarfiles = False
         self.reader = reader
         self.indices = list(range(len(reader))) if indices is None else list(indices)
+        self.max_image_pixels = max_image_pixels
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -93,10 +113,10 @@ class TarSource:
             data = fileobj.read()
         except (OSError, EOFError) as exc:
             raise ImageDecodeError(self.path(index), f"{type(exc).__name__}: {exc}") from None
-        return decode_image(data, self.path(index))
+        return decode_checked(data, self.path(index), self.max_image_pixels)
 
     def subset(self, indices: Sequence[int]) -> TarSource:
-        return TarSource(self.reader, [self.indices[i] for i in indices])
+        return TarSource(self.reader, [self.indices[i] for i in indices], self.max_image_pixels)
 
 
 @dataclass
@@ -166,7 +186,8 @@ def _check_headers(root: str, relpaths: list[str], max_image_pixels: int | None,
     for rel in relpaths:
         path = os.path.join(root, rel)
         try:
-            reason = check_pixels(path, declared_size(path), max_image_pixels)
+            check_header(path, path, max_image_pixels)
+            reason = None
         except ImageDecodeError as exc:
             reason = exc.reason
         if reason is not None:

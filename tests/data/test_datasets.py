@@ -107,8 +107,10 @@ def test_folders_stream_nothing_decoded_up_front(tmp_path, monkeypatch):
     image_folder(tmp_path, per_class=(150, 150), size=(40, 56), suffix=".jpg")
     image_folder(tmp_path / "extra", splits=("u",), per_class=(20, 0), suffix=".jpg", seed=1)
     decoded = []
-    real = sources_module.decode_image
-    monkeypatch.setattr(sources_module, "decode_image", lambda data, path: decoded.append(path) or real(data, path))
+    real = sources_module.decode_checked
+    monkeypatch.setattr(
+        sources_module, "decode_checked", lambda data, path, limit: decoded.append(path) or real(data, path, limit)
+    )
     bundle = build_data(str(tmp_path), CFG, unlabeled=str(tmp_path / "extra"))
     assert (len(bundle.labeled), len(bundle.test), len(bundle.unlabeled), len(bundle.unlabeled_eval)) == (
         300,
