@@ -47,7 +47,13 @@ def confusion_matrix(model, model_input, dataset, num_classes: int, device: str,
 
 
 def plot_confusion(matrix, names: list[str], path: Path) -> None:
+    """The matrix as a PNG at ``path``, written atomically (a temporary file renamed into place); a failed
+    write is one ``CheckpointError`` naming ``path``."""
+    import io
+
     import matplotlib
+
+    from ..train.checkpoints import atomic_write_bytes
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -63,11 +69,17 @@ def plot_confusion(matrix, names: list[str], path: Path) -> None:
         if count:
             ax.text(j, i, str(count), ha="center", va="center", fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    image = io.BytesIO()
+    try:
+        fig.savefig(image, format="png", dpi=120)
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(path, image.getvalue())
 
 
 def run(args) -> int:
+    """Score the model; ``confusion.json`` and ``confusion.png`` are each written atomically (a temporary file
+    renamed into place), and a failed write (a full disk) is one ``CheckpointError`` naming the file."""
     from ..data import build_data, eval_transform
     from ..train.checkpoints import atomic_write_text
     from ._checkpoint_model import load_trained_model

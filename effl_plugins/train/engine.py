@@ -233,9 +233,9 @@ class Engine:
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train to ``config.epochs`` (continuing from ``out_dir/checkpoint.pt`` with ``resume``); the summary."""
         if resume:
-            self.resume()
-        elif self.out_dir is not None and self.info.main and "args" in self.run_info:
-            write_args(self.out_dir, self.run_info["args"])
+            self.resume()  # checks the settings against the checkpoint's own ``args``, never args.yaml
+        if self.out_dir is not None and self.info.main and "args" in self.run_info:
+            write_args(self.out_dir, self.run_info["args"])  # a resumed run records the settings it runs with
         previous = self._install_sigterm()
         try:
             while self.epoch < self.config.epochs:
@@ -504,9 +504,9 @@ class Engine:
                 if k in ("arch", "num_classes", "class_names", "data_config", "args")
             },
         }
-        atomic_save(state, self.checkpoint_path)
-        if best:
+        if best:  # the best first: a kill between the two saves repeats the epoch, which rewrites it the same
             atomic_save(state, self.out_dir / BEST_NAME)
+        atomic_save(state, self.checkpoint_path)
 
     # ------------------------------------------------------------------ distributed
     def _wrap(self) -> None:

@@ -3,24 +3,43 @@
 Files (timm's layout where it has one): ``checkpoint.pt`` (last epoch), ``model_best.pt`` (best eval
 epoch), ``args.yaml`` (every resolved setting and the versions), ``summary.csv`` (one row per epoch,
 timm's ``update_summary`` columns), ``metrics.jsonl`` (strict JSON, one object per epoch) and
-``summary.json``. Every file is written atomically.
+``summary.json``; strategies add sub-runs (``teacher/``, ``student/``, ``round-N/``) and pseudo-label
+stores (``labels/``). Every file is written atomically. ``lock`` is the one-writer lock
+(``effl_plugins.lock``); ``written.json`` lists every file and folder the run made (``effl_plugins.written``).
 
 Rules, checked before any training: ``--out`` must not be a file; one writer at a time (a lock);
 a directory holding a finished or started run is not reused without ``resume`` (continue it) or
 ``overwrite`` (replace it); ``resume`` needs a checkpoint there.
+
+What ``overwrite`` may delete, under the directory's lock (a live run there is refused, not touched):
+
+- with a ``written.json``: exactly the regular files it lists, the temporary files a killed write of
+  one of them left beside it (``.NAME.tmp-*``), then the folders it lists, each only when empty
+  afterwards, then ``written.json`` itself. Every path is walked from the run directory one folder at
+  a time without following a symlink: a listed path that is now a symlink, or lies under one, is left;
+  so is a listed file another process holds locked, and anything the record does not list.
+- without one (a run directory made by an older version): only the top-level regular files named in
+  ``RUN_FILES`` and their temporary files; what else is there is named on stderr and left in place.
+
+The run directory itself and its ``lock`` file are never deleted.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import math
-import shutil
+import os
+import stat
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, EfflError
-from .checkpoints import CHECKPOINT_NAME, atomic_write_text
+from ..written import RECORD_NAME, read_record
+from .checkpoints import CHECKPOINT_NAME, atomic_write_text, temporary_prefix
 
 __all__ = [
     "RunDirectoryError",
@@ -45,7 +64,9 @@ class RunDirectoryError(EfflError, ValueError):
 
 
 def check_run_directory(out_dir: str | Path | None, *, resume: bool, overwrite: bool = False) -> Path | None:
-    """Apply the rules above; with ``overwrite`` the old run's files are removed. Returns the path."""
+    """Apply the rules above; with ``overwrite`` the old run's files are removed (see the module
+    docstring for exactly which), and a run that goes on has the temporary files of killed writes
+    removed. Returns the path."""
     if out_dir is None:
         if resume:
             raise RunDirectoryError("--resume needs --out DIR: the run directory to continue")
@@ -60,8 +81,14 @@ def check_run_directory(out_dir: str | Path | None, *, resume: bool, overwrite: 
         raise RunDirectoryError(
             f"--out {str(out)!r} already holds a run; pass --resume to continue it or --overwrite to replace it"
         )
-    if has_run and overwrite and not resume:
-        _remove_run(out)
+    if out.is_dir():
+        from ..lock import exclusive_lock
+
+        with exclusive_lock(out, what="run directory", record=False):
+            if has_run and overwrite and not resume:
+                _remove_run(out)
+            else:
+                _remove_stray_temporaries(out)
     return out
 
 
@@ -70,18 +97,133 @@ def _has_nested_checkpoint(out: Path) -> bool:
 
 
 def _remove_run(out: Path) -> None:
-    """Remove a run's own files: the top-level run files and sub-runs (folders holding run files or label
-    stores); anything else in the directory stays."""
-    for entry in out.iterdir():
-        if entry.is_file() and entry.name in RUN_FILES:
-            entry.unlink()
-        elif entry.is_dir() and not entry.is_symlink() and _holds_run(entry):
-            shutil.rmtree(entry)
+    """Remove what the run in ``out`` wrote (the module docstring says exactly what); hold its lock."""
+    found = read_record(out)
+    if found is None:
+        with _Walker(out) as walker:
+            for name in RUN_FILES:
+                walker.remove_file(name)
+        left = sorted(p.name + ("/" if p.is_dir() and not p.is_symlink() else "") for p in out.iterdir())
+        left = [name for name in left if name != "lock"]
+        if left:
+            print(
+                f"--overwrite: {str(out)!r} has no {RECORD_NAME} (made by an older version): removed only its "
+                f"top-level run files; left in place: {', '.join(left)}",
+                file=sys.stderr,
+            )
+        return
+    files, dirs = found
+    with _Walker(out) as walker:
+        for relative in sorted(files, key=_deepest_first):
+            walker.remove_file(relative)
+        for relative in sorted(dirs, key=_deepest_first):
+            walker.remove_folder(relative)
+        walker.remove_file(RECORD_NAME)
 
 
-def _holds_run(folder: Path) -> bool:
-    patterns = (*RUN_FILES, "manifest-rank*.json", "round.json", "*.safetensors")
-    return any(next(folder.rglob(p), None) is not None for p in patterns)
+def _remove_stray_temporaries(out: Path) -> None:
+    """The temporary files killed writes of the run's files left behind (hold the directory's lock)."""
+    found = read_record(out)
+    listed = found[0] if found is not None else set()
+    with _Walker(out) as walker:
+        for relative in sorted({*RUN_FILES, *listed}, key=_deepest_first):
+            walker.remove_temporaries(relative)
+
+
+def _deepest_first(relative: str) -> tuple[int, str]:
+    return -relative.count("/"), relative
+
+
+class _Walker:
+    """Deletes entries under a root folder through directory descriptors, never following a symlink."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def __enter__(self) -> _Walker:
+        self.fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)
+
+    def _parent(self, relative: str) -> tuple[int, str] | None:
+        """A descriptor on ``relative``'s folder (walked without following symlinks) and its name."""
+        *folders, name = relative.split("/")
+        fd = os.dup(self.fd)
+        for folder in folders:
+            try:
+                child = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            except OSError:  # gone, a symlink, or not a folder: nothing of ours below it
+                os.close(fd)
+                return None
+            os.close(fd)
+            fd = child
+        return fd, name
+
+    def remove_file(self, relative: str) -> None:
+        """Unlink ``relative`` if it is a regular file no other process holds locked, and its temporaries."""
+        found = self._parent(relative)
+        if found is None:
+            return
+        fd, name = found
+        try:
+            self._remove_temporaries(fd, name)
+            try:
+                info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return
+            if not stat.S_ISREG(info.st_mode):
+                return
+            try:
+                handle = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
+            except OSError:
+                return
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a lock file in use stays
+                if os.fstat(handle).st_ino == info.st_ino:
+                    os.unlink(name, dir_fd=fd)
+            except OSError:
+                pass
+            finally:
+                os.close(handle)
+        finally:
+            os.close(fd)
+
+    def remove_temporaries(self, relative: str) -> None:
+        found = self._parent(relative)
+        if found is not None:
+            fd, name = found
+            try:
+                self._remove_temporaries(fd, name)
+            finally:
+                os.close(fd)
+
+    @staticmethod
+    def _remove_temporaries(fd: int, name: str) -> None:
+        prefix = temporary_prefix(name)
+        for entry in os.listdir(fd):
+            if entry.startswith(prefix):
+                try:
+                    if stat.S_ISREG(os.stat(entry, dir_fd=fd, follow_symlinks=False).st_mode):
+                        os.unlink(entry, dir_fd=fd)
+                except FileNotFoundError:
+                    pass
+
+    def remove_folder(self, relative: str) -> None:
+        """Remove the folder ``relative`` if it is one (not a symlink) and empty."""
+        found = self._parent(relative)
+        if found is None:
+            return
+        fd, name = found
+        try:
+            if stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                os.rmdir(name, dir_fd=fd)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST, errno.EBUSY):
+                raise
+        finally:
+            os.close(fd)
 
 
 def strict_json(value: Any) -> Any:
