@@ -83,3 +83,92 @@ def test_the_new_error_types_are_public_and_derive_from_effl_error():
     assert issubclass(ep.LockHeldError, ep.EfflError) and issubclass(ep.PseudoLabelStoreError, ep.EfflError)
     assert issubclass(ep.PseudoLabelStoreError, ValueError)
     assert {"LockHeldError", "PseudoLabelStoreError"} <= set(ep.__all__)
+
+
+# ---------------------------------------------------------------- the lock never writes through a path it did not make
+def test_a_symlink_named_like_the_lock_is_refused_and_its_target_untouched(tmp_path):
+    from effl_plugins.lock import LockFileError
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "lock").symlink_to(victim)
+    with pytest.raises(LockFileError, match=r"lock file '.*/run/lock' is a symbolic link") as info:
+        with exclusive_lock(tmp_path / "run"):
+            pass
+    assert isinstance(info.value, EfflError) and info.value.path == str(tmp_path / "run" / "lock")
+    assert victim.read_text() == "precious\n"
+    dangling = tmp_path / "dangling"
+    dangling.mkdir()
+    (dangling / "lock").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(LockFileError, match="symbolic link"):
+        with exclusive_lock(dangling):
+            pass
+    assert not (tmp_path / "nowhere").exists(), "a dangling symlink must not create its target"
+
+
+def test_a_fifo_a_hard_link_a_folder_and_a_file_with_other_contents_are_refused(tmp_path):
+    from effl_plugins.lock import LockFileError
+
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / "lock")
+    with pytest.raises(LockFileError, match="not a regular file"):
+        with exclusive_lock(fifo):
+            pass
+    outside = tmp_path / "outside.txt"
+    outside.write_text("")
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    os.link(outside, linked / "lock")
+    with pytest.raises(LockFileError, match="2 hard links"):
+        with exclusive_lock(linked):
+            pass
+    folder = tmp_path / "folder"
+    (folder / "lock").mkdir(parents=True)
+    with pytest.raises(LockFileError, match="not a regular file"):
+        with exclusive_lock(folder):
+            pass
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "lock").write_text("my shopping list\n")
+    with pytest.raises(LockFileError, match="other than a lock's process id"):
+        with exclusive_lock(notes):
+            pass
+    assert (notes / "lock").read_text() == "my shopping list\n"
+    (notes / "lock").write_text("12345\n")  # a dead holder's pid: taken over
+    with exclusive_lock(notes):
+        pass
+
+
+def test_the_lock_command_line_refusal_is_one_line_and_leaves_the_target(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "lock").symlink_to(victim)
+    argv = ["finetune", "--data", "digits", "--model", "test_resnet", "--epochs", "1", "--img-size", "32"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "effl_plugins.cli", *argv, "--out", "run", "--device", "cpu", "--workers", "0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "lock file 'run/lock' is a symbolic link" in lines[0]
+    assert victim.read_text() == "precious\n"
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["lock"]
+
+
+def test_a_store_lock_made_inside_a_run_directory_is_listed_in_its_record(tmp_path):
+    from effl_plugins.written import read_record
+
+    with exclusive_lock(tmp_path / "run"):
+        with exclusive_lock(tmp_path / "run" / "round-1" / "labels", name=".lock-rank00000", what="pseudo-label store"):
+            pass
+    files, dirs = read_record(tmp_path / "run")
+    assert files == {"round-1/labels/.lock-rank00000"} and dirs == {"round-1", "round-1/labels"}
