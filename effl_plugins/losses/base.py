@@ -9,9 +9,25 @@ Heads with different class counts (a 100-class teacher, a 10-class student) need
 ``teacher_logits[:, teacher_classes]`` is ``[B, K_student]``. Without it, shapes must match.
 
 Input checks (``DistillationLoss.logits``): a batch of at least one sample (an empty batch has no
-mean), class ids in ``0..K-1``, soft-target rows that are probabilities. Logits are not checked for
-non-finite values per call: that costs a pass over every tensor on the hot path, and a training loop
-stops on a non-finite loss instead.
+mean), class ids in ``0..K-1``, soft-target rows that are probabilities.
+
+Non-finite inputs, one rule for every loss (``check_finite``, called by ``DistillationLoss.logits``
+for the logits and by ``FeatureDistillationLoss.forward`` for the features):
+
+- NaN anywhere (student or teacher logits, student or teacher features): ValueError naming the
+  argument, the number of NaN entries and the loss. A NaN means a model diverged; masking it would
+  hide that.
+- ``+inf`` anywhere, and ``-inf`` in student logits or in features: the same ValueError.
+- ``-inf`` in teacher logits is a masked class, probability 0. Losses with ``masked_teacher = True``
+  (every built-in whose teacher enters only through its softmax) compute it exactly: the class
+  contributes 0 to every ``p log p`` / KL term (the ``0 log 0 = 0`` convention) and gradients stay
+  finite. The others (``mse_logits``, ``logit_std_kd``; ``rkd`` / ``pkt`` when the logits are their
+  embeddings) refuse it with the same ValueError, as they do a teacher row with every class masked.
+
+Cost: finite inputs take one ``sum`` per tensor and one host read (on CUDA, that read is one
+host-device synchronisation per call: a ValueError has to be raised on the host); only inputs whose
+sum is not finite are counted entry by entry (NaN, +inf, -inf: a teacher with masked classes pays
+that pass on every call).
 
 Features: a loss that uses intermediate features sets the class attribute ``uses_features = True``
 and receives ``student_features=`` / ``teacher_features=``: the last intermediate map ``[B, C, H, W]``
@@ -26,6 +42,7 @@ loop optimizes with the student.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +60,7 @@ __all__ = [
     "FeatureDistillationLoss",
     "as_float",
     "feature_pairs",
+    "check_finite",
     "check_fraction",
     "check_logits",
     "check_non_negative",
@@ -142,6 +160,56 @@ def check_logits(
         )
 
 
+def check_finite(loss: str, tensors: Sequence[tuple[str, torch.Tensor | None]], masked: str | None = None) -> bool:
+    """Apply the non-finite rule (module docstring) to ``(argument name, tensor)`` pairs; ``None`` tensors
+    are skipped. ``masked`` names the one argument whose ``-inf`` entries are masked classes (allowed,
+    unless a whole row is masked). Returns whether that argument holds any. ``loss`` names the loss
+    in messages.
+
+    Fast path: one ``sum`` per tensor (in float32 or wider) and one host read; a sum is finite only if
+    every entry is (a NaN or an infinity reaches it; an overflow of finite entries merely takes the
+    exact path, which then finds nothing).
+    """
+    present = [(name, x.detach()) for name, x in tensors if x is not None]
+    if not present:
+        return False
+    totals = [x.sum(dtype=torch.promote_types(x.dtype, torch.float32)) for _, x in present]
+    if totals[0].device.type == "cpu":
+        if all(math.isfinite(total.item()) for total in totals):
+            return False
+    elif bool(torch.isfinite(torch.stack([t.float().to(totals[0].device) for t in totals])).all()):
+        return False  # the one host-device synchronisation of the check
+    has_masked = False
+    for (name, x), total in zip(present, totals):
+        if x.device.type == "cpu" and math.isfinite(total.item()):
+            continue
+        nan, pos, neg = torch.stack([torch.isnan(x).sum(), torch.isposinf(x).sum(), torch.isneginf(x).sum()]).tolist()
+        allowed_neg = name == masked
+        if nan or pos or (neg and not allowed_neg):
+            found = ", ".join(
+                f"{count} {kind}" for count, kind in ((nan, "NaN"), (pos, "+inf"), (neg, "-inf")) if count
+            )
+            if nan:
+                why = "a NaN means a model diverged: check its outputs, learning rate and loss scale"
+            elif pos:
+                why = "+inf has no finite loss"
+            elif name == "teacher_logits":
+                why = "this loss cannot treat -inf as a masked class"
+            else:
+                why = "-inf is allowed only in teacher_logits, as a masked class"
+            raise ValueError(f"{loss} refuses non-finite {name}: {found} of {x.numel()} entries ({why})")
+        if neg:
+            full = torch.isneginf(x).all(-1)
+            if bool(full.any()):
+                row = int(full.nonzero()[0])
+                raise ValueError(
+                    f"{loss} refuses {name} row {row}: -inf in every class (a teacher distribution needs at "
+                    "least one class with a finite logit)"
+                )
+            has_masked = True
+    return has_masked
+
+
 def check_targets(targets: Any, student: torch.Tensor) -> None:
     """Hard class ids ``[B]`` (int, each in ``0..K-1``) or soft targets ``[B, K]`` (float rows of
     probabilities: non-negative, summing to 1 within ``soft_target_tolerance``)."""
@@ -193,22 +261,55 @@ class DistillationLoss(nn.Module):
 
     #: Whether the loss uses intermediate features (``student_features=``, ``teacher_features=``).
     uses_features: bool = False
+    #: Whether ``-inf`` teacher logits are masked classes this loss computes exactly (probability 0);
+    #: False: refused with a ValueError (see the module docstring).
+    masked_teacher: bool = False
 
     def __init__(self, teacher_classes: Sequence[int] | torch.Tensor | None = None):
         super().__init__()
         self.register_buffer("teacher_classes", class_map(teacher_classes), persistent=False)
 
     def logits(
-        self, student_logits: Any, teacher_logits: Any, targets: Any = None, *, teacher_required: bool = True
+        self,
+        student_logits: Any,
+        teacher_logits: Any,
+        targets: Any = None,
+        *,
+        teacher_required: bool = True,
+        masked_teacher: bool | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Check the inputs; return the student logits and the detached, class-mapped teacher
-        logits (``[B, K_student]``), both in their input dtypes."""
+        logits (``[B, K_student]``), both in their input dtypes.
+
+        Non-finite values follow :func:`check_finite` on the logits the loss reads (the teacher's after
+        ``teacher_classes``); ``masked_teacher`` overrides the class attribute for this call."""
+        student_logits, teacher_logits, _ = self.checked_logits(
+            student_logits, teacher_logits, targets, teacher_required=teacher_required, masked_teacher=masked_teacher
+        )
+        return student_logits, teacher_logits
+
+    def checked_logits(
+        self,
+        student_logits: Any,
+        teacher_logits: Any,
+        targets: Any = None,
+        *,
+        teacher_required: bool = True,
+        masked_teacher: bool | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
+        """:meth:`logits` plus whether the teacher holds masked (``-inf``) classes."""
         mapping = getattr(self, "teacher_classes", None)
         check_logits(student_logits, teacher_logits, teacher_required=teacher_required, teacher_classes=mapping)
         check_targets(targets, student_logits)
-        if teacher_logits is None:
-            return student_logits, None
-        return student_logits, select_teacher_classes(teacher_logits.detach(), mapping, student_logits.shape[-1])
+        if teacher_logits is not None:
+            teacher_logits = select_teacher_classes(teacher_logits.detach(), mapping, student_logits.shape[-1])
+        masked = self.masked_teacher if masked_teacher is None else masked_teacher
+        has_masked = check_finite(
+            type(self).__name__,
+            (("student_logits", student_logits), ("teacher_logits", teacher_logits)),
+            masked="teacher_logits" if masked else None,
+        )
+        return student_logits, teacher_logits, has_masked
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k != "training")
@@ -236,6 +337,17 @@ def feature_pairs(student_features: Any, teacher_features: Any) -> list[tuple[to
     return [(s, t.detach()) for s, t in zip(students, teachers)]
 
 
+def _named_features(student_features: Any, teacher_features: Any) -> list[tuple[str, torch.Tensor]]:
+    """``(argument name, tensor)`` for every feature tensor given (``student_features[i]`` in lists)."""
+    named = []
+    for name, given in (("student_features", student_features), ("teacher_features", teacher_features)):
+        if isinstance(given, torch.Tensor):
+            named.append((name, given))
+        elif isinstance(given, (list, tuple)):
+            named += [(f"{name}[{i}]", x) for i, x in enumerate(given) if isinstance(x, torch.Tensor)]
+    return [(name, x) for name, x in named if x.dtype.is_floating_point]
+
+
 class FeatureDistillationLoss(DistillationLoss):
     """A feature term plus an optional logit part, shared by the feature losses:
     ``loss = feature_weight * feature_term + ce_weight * CE(s, y) + kd_weight * KD_T(s, t)``, each term present only
@@ -243,6 +355,7 @@ class FeatureDistillationLoss(DistillationLoss):
     the loss is its logit part alone; with nothing to compute at all, a ValueError."""
 
     uses_features = True
+    masked_teacher = True  # the logit part is KD; losses reading logits otherwise override it per call
 
     def __init__(self, ce_weight: float = 1.0, kd_weight: float = 0.0, temperature: float = 4.0, teacher_classes=None):
         super().__init__(teacher_classes)
@@ -279,6 +392,7 @@ class FeatureDistillationLoss(DistillationLoss):
         **features,
     ):
         logits = (student_logits, teacher_logits, targets)
+        check_finite(type(self).__name__, _named_features(student_features, teacher_features))
         term, extra = self.feature_term(student_features, teacher_features, logits, **features)
         weight = 1.0 if self.term_weight is None else getattr(self, self.term_weight)
         return {**self.combine(self.term, term, weight, *logits), **extra}

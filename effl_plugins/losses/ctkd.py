@@ -30,6 +30,7 @@ from torch import nn
 
 from .._validate import fraction, integer, non_negative
 from .base import DistillationLoss, as_float, check_non_negative, check_positive, cross_entropy
+from .functional import kl_div_log_target
 from .gradient_reversal import GradientReversal
 
 __all__ = ["CTKDLoss"]
@@ -56,6 +57,8 @@ class CTKDLoss(DistillationLoss):
         >>> sorted(out), round(ctkd.reversal_weight(), 3)
         (['ce', 'kd', 'loss', 'temperature'], 0.5)
     """
+
+    masked_teacher = True
 
     def __init__(
         self,
@@ -110,8 +113,11 @@ class CTKDLoss(DistillationLoss):
         theta = GradientReversal.apply(self.theta.to(student.dtype), self.reversal_weight())
         temperature = self.t_start + self.t_range * torch.sigmoid(theta)
         log_p_s = F.log_softmax(student / temperature, -1)
-        log_p_t = F.log_softmax(as_float(teacher_logits).to(student.dtype) / temperature, -1)
-        kd = F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * temperature**2
+        teacher = as_float(teacher_logits).to(student.dtype)
+        masked = torch.isneginf(teacher)  # masked classes: -inf after the division too, with a 0 (not NaN) d/dT
+        scaled = torch.where(masked, float("-inf"), teacher.masked_fill(masked, 0.0) / temperature)
+        log_p_t = F.log_softmax(scaled, -1)
+        kd = kl_div_log_target(log_p_s, log_p_t) * temperature**2
         out = {"loss": self.alpha * kd, "kd": kd, "temperature": temperature.detach()}
         if targets is not None:
             out["ce"] = cross_entropy(student_logits, targets)

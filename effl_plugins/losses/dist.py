@@ -44,6 +44,8 @@ class DISTLoss(DistillationLoss):
         ['inter', 'intra', 'loss']
     """
 
+    masked_teacher = True  # a masked class is a 0 in the teacher's softmax, which the correlations take as it is
+
     def __init__(
         self, beta: float = 1.0, gamma: float = 1.0, tau: float = 1.0, ce_weight: float = 1.0, teacher_classes=None
     ):

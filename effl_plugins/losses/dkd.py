@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from .._validate import integer, non_negative
 from .base import as_float, check_non_negative
+from .functional import kl_div_log_target
 from .target_class import TargetClassLoss
 
 __all__ = ["DKDLoss", "decoupled_kd"]
@@ -41,9 +42,8 @@ def decoupled_kd(student_logits, teacher_logits, gt, temperature: float) -> tupl
     teacher = as_float(teacher_logits.detach()).to(student.dtype) / temperature
     log_b_s, rest_s = _binary_and_rest(student, gt)
     log_b_t, rest_t = _binary_and_rest(teacher, gt)
-    kl = lambda log_q, log_p: F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)  # noqa: E731
-    tckd = kl(log_b_s, log_b_t) * temperature**2
-    nckd = kl(F.log_softmax(rest_s, -1), F.log_softmax(rest_t, -1)) * temperature**2
+    tckd = kl_div_log_target(log_b_s, log_b_t) * temperature**2
+    nckd = kl_div_log_target(F.log_softmax(rest_s, -1), F.log_softmax(rest_t, -1)) * temperature**2
     return tckd, nckd
 
 

@@ -45,7 +45,7 @@ def embedding_or_logit_pairs(loss, student_features, teacher_features, logits: t
     pairs = embedding_pairs(student_features, teacher_features)
     if pairs:
         return pairs
-    student, teacher = loss.logits(*logits, teacher_required=False)
+    student, teacher = loss.logits(*logits, teacher_required=False, masked_teacher=False)  # -inf has no distance
     if teacher is None:
         return []
     student = as_float(student)

@@ -12,9 +12,12 @@ to float32 rounding, forward and backward):
 - CUDA: a Triton kernel, one program per row, that reads the student and teacher rows and writes
   the row's KL and the row's gradient (online max / log-sum-exp over column blocks).
 
-``fused_kd_divergence`` picks the Triton kernel for CUDA tensors when Triton imports, the chunked
-CPU function otherwise. The Triton kernel is built on first use, so ``TRITON_INTERPRET=1`` set
-before that first use runs it on CPU tensors (how the tests check it).
+``kd_path`` picks one of three paths for a call (``path="auto"``), or checks a forced one:
+``"triton"`` for CUDA tensors when Triton imports; on CPU ``"fused"`` (the chunked function) when a
+student gradient will be taken and there are at least ``CPU_FUSED_MIN_ELEMENTS`` logits; otherwise
+``"eager"`` (``functional.kd_divergence_reference``: log-softmax, KL, autograd). The Triton kernel
+is built on first use, so ``TRITON_INTERPRET=1`` set before that first use runs it on CPU tensors
+(how the tests check it).
 """
 
 from __future__ import annotations
@@ -29,7 +32,17 @@ from torch.autograd.function import once_differentiable
 
 from .._triton import triton_available
 
-__all__ = ["fused_kd_divergence", "kd_divergence_cpu", "kd_divergence_triton", "triton_available"]
+__all__ = [
+    "KD_PATHS",
+    "fused_kd_divergence",
+    "kd_divergence_cpu",
+    "kd_divergence_triton",
+    "kd_path",
+    "triton_available",
+]
+
+#: The values of ``path=``: ``"auto"`` chooses by device and size (``kd_path``), the others force a path.
+KD_PATHS = ("auto", "eager", "fused", "triton")
 
 tl = None  # triton.language, bound by _build_kernel
 
@@ -43,6 +56,7 @@ CHUNK_ELEMENTS = 1 << 20
 #: are dominated by per-op dispatch rather than by the arithmetic.
 CPU_FUSED_MIN_ELEMENTS = 1 << 16
 
+_FLOOR = {dtype: torch.finfo(dtype).min for dtype in (torch.float32, torch.float64)}
 _LOG2_E = 1.0 / math.log(2.0)
 _LN_2 = math.log(2.0)
 
@@ -76,6 +90,10 @@ def _kd_rows_and_grad(student, teacher, temperature: float, with_grad: bool):
 
         ``KL_row = ln2 * sum(e_t (u_t - u_s)) / z_t - ln z_t + ln z_s``.
 
+    A masked teacher class (``-inf``) has ``u_t = -inf``: raised to the dtype's lowest finite value, its
+    ``e_t = 2^u_t`` is exactly 0 and ``u_t - u_s`` finite, so it adds exactly 0 to ``KL_row`` and to the
+    gradient (``0 * -inf`` would be NaN); every finite ``u_t`` is unchanged.
+
     One ``exp2`` per element per input and no elementwise log. Rows go in chunks of about
     ``CHUNK_ELEMENTS`` through three scratch planes; per chunk two row maxima, two shifted
     scalings, two ``exp2``, two row sums, one difference, one product-sum and the two-term
@@ -94,7 +112,7 @@ def _kd_rows_and_grad(student, teacher, temperature: float, with_grad: bool):
         u_s, u_t, e_t = (plane[: stop - start] for plane in scratch)
         e_s = grad[start:stop] if grad is not None else u_s
         _shifted_base2(student[start:stop], scale, u_s)
-        _shifted_base2(teacher[start:stop], scale, u_t)
+        _shifted_base2(teacher[start:stop], scale, u_t).clamp_min_(_FLOOR[dtype])  # masked classes: see above
         z_t = torch.exp2(u_t, out=e_t).sum(-1)
         cross = u_t.sub_(u_s).mul_(e_t).sum(-1)
         z_s = torch.exp2(u_s, out=e_s).sum(-1)
@@ -189,9 +207,11 @@ def _build_kernel(interpret: bool):
             z_s = z_s * tl.exp(m_s - new_m_s) + tl.sum(tl.exp(xs - new_m_s), 0)
             m_s = new_m_s
             new_m_t = tl.maximum(m_t, tl.max(xt, 0))
-            rescale = tl.exp(m_t - new_m_t)
-            e_t = tl.exp(xt - new_m_t)
-            diff = tl.where(mask, xt - xs, 0.0)
+            # masked teacher classes (-inf): e_t = 0 and no 0 * -inf; a block masked so far has m_t = -inf
+            safe_m_t = tl.where(new_m_t == float("-inf"), 0.0, new_m_t)
+            rescale = tl.exp(m_t - safe_m_t)
+            e_t = tl.exp(xt - safe_m_t)
+            diff = tl.where(xt > float("-inf"), xt - xs, 0.0)
             cross = cross * rescale + tl.sum(e_t * diff, 0)
             z_t = z_t * rescale + tl.sum(e_t, 0)
             m_t = new_m_t
@@ -256,21 +276,47 @@ def kd_divergence_triton(
     return _KDDivergenceTriton.apply(student_logits, teacher_logits.detach(), float(temperature))
 
 
-def fused_kd_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """``T^2 * KL(softmax(t/T) || softmax(s/T))``, batchmean, with the analytic student gradient.
+def kd_path(student_logits: torch.Tensor, path: str = "auto") -> str:
+    """The path a KD call takes: ``"eager"``, ``"fused"`` or ``"triton"`` (see the module docstring).
 
-    Shape: student_logits, teacher_logits ``[B, K]`` -> scalar. Triton on CUDA; on CPU the chunked
-    function when a student gradient will be taken and there are at least ``CPU_FUSED_MIN_ELEMENTS``
-    logits (forward-only and small CPU calls have nothing to gain and return ``None``, as do other
-    devices, so the caller runs its reference).
+    ``path="auto"`` chooses: Triton for CUDA tensors (not float64) when Triton imports; on CPU the
+    chunked function when a student gradient will be taken and there are at least
+    ``CPU_FUSED_MIN_ELEMENTS`` logits; the eager reference otherwise (forward-only CPU calls, small
+    CPU calls, float64 on CUDA, other devices). A forced ``"triton"`` needs Triton and CUDA tensors
+    (or ``TRITON_INTERPRET=1``); ``"fused"`` runs on any device, with or without a gradient.
     """
+    if path not in KD_PATHS:
+        raise ValueError(f"path must be one of {', '.join(KD_PATHS)}, got {path!r}")
+    if path == "triton" and not (triton_available() and (student_logits.is_cuda or _interpreting())):
+        raise ValueError(
+            "path='triton' needs Triton and CUDA tensors (or TRITON_INTERPRET=1), "
+            f"got {student_logits.device.type} tensors with Triton {'importable' if triton_available() else 'absent'}"
+        )
+    if path != "auto":
+        return path
     if student_logits.is_cuda and student_logits.dtype != torch.float64 and triton_available():
-        return kd_divergence_triton(student_logits, teacher_logits, temperature)
+        return "triton"
     if (
         student_logits.device.type == "cpu"
         and student_logits.requires_grad
         and torch.is_grad_enabled()
         and student_logits.numel() >= CPU_FUSED_MIN_ELEMENTS
     ):
+        return "fused"
+    return "eager"
+
+
+def fused_kd_divergence(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float, path: str = "auto"
+) -> torch.Tensor | None:
+    """``T^2 * KL(softmax(t/T) || softmax(s/T))``, batchmean, with the analytic student gradient, on the
+    path ``kd_path`` gives; ``None`` where that path is the eager reference (the caller runs it).
+
+    Shape: student_logits, teacher_logits ``[B, K]`` -> scalar.
+    """
+    chosen = kd_path(student_logits, path)
+    if chosen == "triton":
+        return kd_divergence_triton(student_logits, teacher_logits, temperature)
+    if chosen == "fused":
         return kd_divergence_cpu(student_logits, teacher_logits, temperature)
     return None

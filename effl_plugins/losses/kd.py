@@ -3,12 +3,15 @@
 ``KD = T^2 * KL(softmax(t / T) || softmax(s / T))``, summed over classes and averaged over the
 batch (``batchmean``). The ``T^2`` keeps gradient magnitudes comparable across temperatures.
 With hard or soft ``targets``: ``loss = alpha * KD + (1 - alpha) * CE(s, targets)``; without: KD alone.
+A ``-inf`` teacher logit is a masked class: probability 0, contributing exactly 0 (value and gradient).
 """
 
 from __future__ import annotations
 
+from .._validate import choice
 from .base import DistillationLoss, check_fraction, check_positive, cross_entropy
 from .functional import kd_divergence
+from .fused_kd import KD_PATHS
 
 __all__ = ["KDLoss"]
 
@@ -20,6 +23,8 @@ class KDLoss(DistillationLoss):
         temperature: T > 0, softens both distributions.
         alpha: weight of the distillation term when targets are given, in [0, 1].
         teacher_classes: optional teacher class index per student class (heads of different sizes).
+        path: how the KD term is computed (``functional.kd_divergence``): ``"auto"`` (the fastest
+            measured path for the device and size), or ``"eager"``, ``"fused"``, ``"triton"`` to force one.
 
     Shape:
         student_logits ``[B, K]``, teacher_logits ``[B, K]`` (or ``[B, K_teacher]`` with teacher_classes);
@@ -34,14 +39,17 @@ class KDLoss(DistillationLoss):
         ['ce', 'kd', 'loss']
     """
 
-    def __init__(self, temperature: float = 4.0, alpha: float = 0.9, teacher_classes=None):
+    masked_teacher = True
+
+    def __init__(self, temperature: float = 4.0, alpha: float = 0.9, teacher_classes=None, path: str = "auto"):
         super().__init__(teacher_classes)
         self.temperature = check_positive(temperature, "temperature")
         self.alpha = check_fraction(alpha, "alpha")
+        self.path = choice(path, "path", KD_PATHS)
 
     def forward(self, student_logits, teacher_logits=None, targets=None, **features):
         student_logits, teacher_logits = self.logits(student_logits, teacher_logits, targets)
-        kd = kd_divergence(student_logits, teacher_logits, self.temperature)
+        kd = kd_divergence(student_logits, teacher_logits, self.temperature, self.path)
         if targets is None:
             return {"loss": kd, "kd": kd}
         ce = cross_entropy(student_logits, targets)

@@ -49,6 +49,8 @@ class SoftTargetCELoss(DistillationLoss):
         ['ce', 'loss', 'soft']
     """
 
+    masked_teacher = True  # p_t = 0 times a finite log p_s
+
     def __init__(self, temperature: float = 1.0, alpha: float = 0.5, teacher_classes=None):
         super().__init__(teacher_classes)
         self.temperature = check_positive(temperature, "temperature")
