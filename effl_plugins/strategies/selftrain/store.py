@@ -30,8 +30,9 @@ checks every manifest (a JSON object, every key with its type, known format and 
 agree), every shard path (a plain file name inside the store; no absolute path, no ``..``, no symlink
 out), every shard (its tensors' names, dtypes and shapes, its teacher hash, ids and count, positions in
 ``0..N-1`` each exactly once, probability rows finite, in ``[0, 1]`` and summing to 1 within ``1e-3``;
-top-k rows at most 1) and, when given, the caller's dataset ids, teacher hash and class count. Every
-failure is one ``PseudoLabelStoreError`` naming the file and what is wrong.
+top-k rows at most 1), the caller's dataset ids (required unless the caller passes ``trust_ids=True``)
+and, when given, its teacher hash and class count. Every failure is one ``PseudoLabelStoreError``
+naming the file and what is wrong.
 """
 
 from __future__ import annotations
@@ -437,15 +438,28 @@ def read_store(
     expected_ids: Sequence[str] | None = None,
     expected_teacher_hash: str | None = None,
     expected_num_classes: int | None = None,
+    trust_ids: bool = False,
 ) -> PseudoLabels:
     """Merge and check every rank's shards; each position 0..N-1 must appear exactly once.
 
-    ``expected_ids`` (the dataset's ids, in order), ``expected_teacher_hash`` and
-    ``expected_num_classes``, when given, must match the store. Any problem raises
-    ``PseudoLabelStoreError`` naming the file and what is wrong.
+    ``expected_ids`` (the dataset's ids, in order) is required: a store is a file tree anyone may
+    have written, and one labelled on another dataset (other images, other order) would otherwise
+    be read as labels of this one. ``trust_ids=True`` (instead of ``expected_ids``) reads a store
+    without that check, for inspecting one. ``expected_teacher_hash`` and ``expected_num_classes``,
+    when given, must match the store too. Any problem raises ``PseudoLabelStoreError`` naming the
+    file and what is wrong; neither or both of ``expected_ids`` and ``trust_ids``, a ``TypeError``.
 
     Shape: ``probs`` ``[N, K]`` float32, ``ids`` ``N`` strings.
     """
+    if expected_ids is None and not trust_ids:
+        raise TypeError(
+            "read_store needs expected_ids= (the dataset's image ids, in order) to check the store labels "
+            "those images; pass trust_ids=True to read it without that check"
+        )
+    if expected_ids is not None and trust_ids:
+        raise TypeError("read_store takes expected_ids= or trust_ids=True, not both")
+    if isinstance(expected_ids, str):
+        raise TypeError(f"expected_ids must be a sequence of image ids, got the single string {expected_ids[:40]!r}")
     root = Path(root)
     manifests = _read_manifests(root)
     first = manifests[0][1]

@@ -60,7 +60,7 @@ def label(root, resume=False, on_shard=None, **kwargs):
 
 def test_store_holds_the_teachers_probabilities_in_dataset_order(tmp_path):
     label(tmp_path, temperature=2.0)
-    labels = read_store(tmp_path)
+    labels = read_store(tmp_path, expected_ids=tiny_dataset().ids)
     data, teacher = tiny_dataset(), tiny_teacher()
     with torch.no_grad():
         expected = torch.softmax(teacher(normalize(data.images)) / 2.0, dim=1)
@@ -84,7 +84,7 @@ def test_resume_after_a_crash_gives_the_identical_store_and_labels_each_image_on
     with pytest.raises(Crash):
         label(tmp_path / "killed", on_shard=crash_after_two)
     with pytest.raises(ValueError, match="incomplete"):
-        read_store(tmp_path / "killed")
+        read_store(tmp_path / "killed", trust_ids=True)
     resumed = []
     label(tmp_path / "killed", resume=True, on_shard=resumed.append)
     assert resumed == [2, 3, 4, 5]  # shards 0 and 1 were not labelled again
@@ -136,10 +136,10 @@ def test_ranks_label_strided_shares_and_the_reader_merges_them(tmp_path):
     label(tmp_path / "single")
     label(tmp_path / "ranks", rank=0, world_size=3)
     with pytest.raises(ValueError, match="has 1 rank manifests, expected 3"):
-        read_store(tmp_path / "ranks")
+        read_store(tmp_path / "ranks", trust_ids=True)
     for rank in (1, 2):
         label(tmp_path / "ranks", rank=rank, world_size=3)
-    single, merged = read_store(tmp_path / "single"), read_store(tmp_path / "ranks")
+    single, merged = read_store(tmp_path / "single", trust_ids=True), read_store(tmp_path / "ranks", trust_ids=True)
     assert merged.ids == single.ids
     torch.testing.assert_close(merged.probs, single.probs)
     positions = json.loads((tmp_path / "ranks" / "manifest-rank00001.json").read_text())
@@ -149,7 +149,9 @@ def test_ranks_label_strided_shares_and_the_reader_merges_them(tmp_path):
 def test_top_k_store_keeps_only_the_k_largest_probabilities(tmp_path):
     label(tmp_path / "full")
     label(tmp_path / "top2", top_k=2)
-    full, top2 = read_store(tmp_path / "full").probs, read_store(tmp_path / "top2").probs
+    ids = tiny_dataset().ids
+    full = read_store(tmp_path / "full", expected_ids=ids).probs
+    top2 = read_store(tmp_path / "top2", expected_ids=ids).probs
     assert (top2 > 0).sum(dim=1).tolist() == [2] * NUM_IMAGES
     values, indices = full.topk(2, dim=1)
     torch.testing.assert_close(top2.gather(1, indices), values)

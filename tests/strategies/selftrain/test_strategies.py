@@ -51,7 +51,7 @@ def test_teacher_labels_in_eval_mode_without_grad_on_clean_images(data, tmp_path
     assert [(training, grad) for training, grad, _ in seen] == [(False, False)] * 3
     clean = _images(data.unlabeled_eval)
     torch.testing.assert_close(torch.cat([x for *_, x in seen]), NORMALIZE(clean))
-    probs = read_store(tmp_path).probs
+    probs = read_store(tmp_path, expected_ids=data.unlabeled_eval.ids).probs
     with torch.no_grad():
         again = torch.softmax(teacher.eval()(NORMALIZE(clean)), 1)
     torch.testing.assert_close(probs, again)  # deterministic: no dropout at labelling time
@@ -82,10 +82,10 @@ def test_rounds_swap_teacher_and_student(data, tmp_path):
     assert [r["round"] for r in rounds] == [1, 2]
     assert set(rounds[0]) >= {"round", "teacher", "student", "accuracy", "pseudo_labels"}
     first_student = create_model(f"test_resnet:{tmp_path / 'round-1' / 'student.safetensors'}", 10)
-    round2_store = read_store(tmp_path / "round-2" / "labels")
+    round2_store = read_store(tmp_path / "round-2" / "labels", trust_ids=True)
     assert round2_store.teacher_hash == state_dict_hash(first_student) == rounds[1]["teacher_hash"]
     assert (
-        read_store(tmp_path / "round-1" / "labels").teacher_hash
+        read_store(tmp_path / "round-1" / "labels", trust_ids=True).teacher_hash
         == rounds[0]["teacher_hash"]
         != rounds[1]["teacher_hash"]
     )
@@ -101,7 +101,7 @@ def test_pseudo_label_threshold_and_balance_decide_the_training_set(data, tmp_pa
     everything = ep.create_strategy("pseudo_label", threshold=0.0, **TINY).run(data, out_dir=tmp_path / "a")
     assert everything["pseudo_labels"] == len(data.unlabeled)
     balanced = ep.create_strategy("pseudo_label", balance=7, **TINY).run(data, out_dir=tmp_path / "b")
-    predicted = read_store(tmp_path / "b" / "labels").probs.argmax(1).unique().numel()
+    predicted = read_store(tmp_path / "b" / "labels", expected_ids=data.unlabeled.ids).probs.argmax(1).unique().numel()
     assert balanced["pseudo_labels"] == 7 * predicted
     assert json.loads((tmp_path / "b" / "summary.json").read_text())["pseudo_labels"] == balanced["pseudo_labels"]
     student = torch.load(tmp_path / "b" / "student" / "checkpoint.pt", weights_only=True)

@@ -53,7 +53,7 @@ def test_two_rank_labelling_equals_one_process(tmp_path):
         "manifest-rank00000.json",
         "manifest-rank00001.json",
     ]
-    one, two = read_store(tmp_path / "single"), read_store(tmp_path / "ranks")
+    one, two = read_store(tmp_path / "single", trust_ids=True), read_store(tmp_path / "ranks", trust_ids=True)
     assert sorted(one.ids) == sorted(two.ids) and len(set(two.ids)) == len(two.ids) == 1337
     order_one = {i: k for k, i in enumerate(one.ids)}
     order_two = [order_one[i] for i in two.ids]
