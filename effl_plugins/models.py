@@ -16,7 +16,7 @@ from torch import nn
 
 from .errors import CheckpointError, EfflError
 
-__all__ = ["parse_model_spec", "create_model", "load_state_dict", "UnknownModelError"]
+__all__ = ["parse_model_spec", "create_model", "load_state_dict", "check_checkpoint_file", "UnknownModelError"]
 
 
 class UnknownModelError(EfflError, ValueError):
@@ -43,14 +43,39 @@ def check_model_name(name: str) -> str:
     return name
 
 
+def check_checkpoint_file(path: str | os.PathLike, spec: str | None = None) -> Path:
+    """``path`` as a ``Path`` when it is a non-empty regular file (a symlink judged by its target);
+    else ``CheckpointError`` naming the file and what it is (missing, a directory, a device, empty)."""
+    import stat
+
+    path = Path(path)
+    where = f" (from model spec {spec!r})" if spec else ""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint file not found: {str(path)!r}{where}") from None
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {str(path)!r}{where}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a device, pipe or socket"
+        raise CheckpointError(f"checkpoint {str(path)!r}{where} is {kind}, not a regular file")
+    if info.st_size == 0:
+        raise CheckpointError(f"checkpoint {str(path)!r}{where} is empty (0 bytes)")
+    return path
+
+
+def _reason(exc: BaseException) -> str:
+    """``"EOFError: Ran out of input"``: the exception's type and the first line of its message, if any."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A model state dict from ``.safetensors`` or a torch file (``weights_only=True``).
 
     A full training checkpoint (a dict with a ``"model"`` entry) gives its model weights.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint file not found: {str(path)!r}")
+    path = check_checkpoint_file(path)
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -59,9 +84,7 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable or unsafe file
-        raise CheckpointError(
-            f"cannot read checkpoint {str(path)!r} as weights only: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise CheckpointError(f"cannot read checkpoint {str(path)!r} as weights only: {_reason(exc)}") from exc
     for key in ("model", "state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -137,8 +160,8 @@ def create_model(spec: str, num_classes: int, *, pretrained: bool = False, **kwa
 
     name, path = parse_model_spec(spec)
     check_model_name(name)
-    if path is not None and not path.is_file():
-        raise CheckpointError(f"checkpoint file not found: {str(path)!r} (from model spec {spec!r})")
+    if path is not None:
+        check_checkpoint_file(path, spec)
     if pretrained and path is None and os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
         raise CheckpointError(
             f"pretrained weights for {name!r} need the Hugging Face hub, but HF_HUB_OFFLINE is set; "

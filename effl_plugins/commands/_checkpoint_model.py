@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TrainedModel", "load_trained_model"]
+__all__ = ["TrainedModel", "load_trained_model", "check_model_spec"]
 
 
 @dataclass
@@ -23,38 +23,64 @@ def _checkpoint_record(path) -> dict[str, Any]:
     import torch
 
     from ..errors import CheckpointError
+    from ..models import _reason
 
     if path.suffix == ".safetensors":
         return {}
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable or unsafe file
-        raise CheckpointError(
-            f"cannot read checkpoint {str(path)!r} as weights only: {type(exc).__name__}: {str(exc).splitlines()[0]}"
-        ) from None
+        raise CheckpointError(f"cannot read checkpoint {str(path)!r} as weights only: {_reason(exc)}") from None
     return state if isinstance(state, dict) else {}
+
+
+#: The most classes a checkpoint's record may claim (its head is built before the weights are loaded).
+MAX_CLASSES = 1_000_000
+
+
+def _class_names(path, num_classes: Any, names: Any) -> list[str]:
+    """The record's class names, checked: ``num_classes`` a positive int, names (when given) that many strings."""
+    from ..errors import CheckpointError
+
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= MAX_CLASSES:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} records num_classes={num_classes!r}; expected an int in 1..{MAX_CLASSES}"
+        )
+    if names is None or names == []:
+        return [str(i) for i in range(num_classes)]
+    if not isinstance(names, (list, tuple)) or len(names) != num_classes or not all(isinstance(n, str) for n in names):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} records class_names that are not {num_classes} strings (one per class)"
+        )
+    return list(names)
+
+
+def check_model_spec(spec: str):
+    """``(name, checkpoint path)`` of ``NAME:CKPT``, the file checked (it exists, is regular, is not empty)
+    before anything is built: ``ValueError`` or ``CheckpointError`` naming what is wrong."""
+    from ..models import check_checkpoint_file, parse_model_spec
+
+    name, path = parse_model_spec(spec)
+    if path is None:
+        raise ValueError(f"--model must be NAME:CHECKPOINT (a trained model), got {spec!r}")
+    return name, check_checkpoint_file(path)
 
 
 def load_trained_model(spec: str, device: str, *, img_size: int | None = None) -> TrainedModel:
     """Build ``NAME:CKPT``: the class count and names and the data config come from the checkpoint
     (an effl run's ``checkpoint.pt`` / ``model_best.pt``), else from its classifier and timm's config."""
-    from ..errors import CheckpointError
-    from ..models import create_model, parse_model_spec
+    from ..models import create_model
     from ..train import ModelInput
     from ._training import model_data_config
 
-    name, path = parse_model_spec(spec)
-    if path is None:
-        raise ValueError(f"--model must be NAME:CHECKPOINT (a trained model), got {spec!r}")
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint file not found: {str(path)!r}")
+    name, path = check_model_spec(spec)
     record = _checkpoint_record(path)
     num_classes = record.get("num_classes")
-    if not num_classes:
+    if num_classes is None:
         from .pseudo_label import checkpoint_classes
 
         num_classes = checkpoint_classes(spec)
-    names = list(record.get("class_names") or []) or [str(i) for i in range(num_classes)]
+    names = _class_names(path, num_classes, record.get("class_names"))
     model = create_model(spec, int(num_classes)).to(device).eval()
     saved = record.get("data_config")
     config = model_data_config(name, saved if isinstance(saved, dict) else None, {"img_size": img_size})
