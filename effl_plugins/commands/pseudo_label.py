@@ -93,9 +93,11 @@ def _unlabeled(args, teacher_spec: str):
     if args.unlabeled == "digits":
         bundle = build_data("digits", config, max_image_pixels=None)
         return bundle.unlabeled_eval, bundle.hidden_targets
-    bundle_images = unlabeled_folder(args.unlabeled, eval_transform(config))
+    # verify: every file decoded once up front, so a truncated or corrupt image is skipped and named
+    # here instead of stopping the labelling in a DataLoader worker
+    bundle_images = unlabeled_folder(args.unlabeled, eval_transform(config), verify=True, workers=max(1, args.workers))
     for path, reason in bundle_images.skipped:
-        print(f"skipped {path}: {reason}")
+        print(f"effl pseudo-label: skipped {path}: {reason}", file=sys.stderr)
     return bundle_images, None
 
 

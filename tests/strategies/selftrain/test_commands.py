@@ -52,8 +52,8 @@ def test_pseudo_label_command_labels_a_folder_skipping_unreadable_files(
         "2",
     ]
     assert main(argv) == 0
-    out = capsys.readouterr().out
-    assert "skipped" in out and "broken.jpg" in out and "labelled 5 images" in out
+    captured = capsys.readouterr()
+    assert "skipped" in captured.err and "broken.jpg" in captured.err and "labelled 5 images" in captured.out
     selection = json.loads((store / "selection.json").read_text())
     from effl_plugins.strategies.selftrain.store import file_hash, read_store
 
