@@ -87,7 +87,11 @@ def command_reference(width: int = 100) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     from .config_file import parse_args_with_config
 
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except EfflError as exc:  # a plugin's register_commands under EFFL_STRICT_PLUGINS=1
+        print(f"effl: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
     args = parse_args_with_config(parser, argv)
     args._run = getattr(args, "_run", None) or getattr(args, "handler", None)
     if args._run is None:

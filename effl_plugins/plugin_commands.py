@@ -61,7 +61,17 @@ def _remove_commands(subparsers: argparse._SubParsersAction, names: set[str]) ->
 
 
 def add_plugin_commands(subparsers: argparse._SubParsersAction) -> list[str]:
-    """Call every installed plugin's ``register_commands(subparsers)``; return the commands added."""
+    """Call every installed plugin's ``register_commands(subparsers)``; return the commands added.
+
+    Strict mode (``EFFL_STRICT_PLUGINS=1``): a failing hook raises ``PluginLoadError`` naming the plugin
+    (``effl`` turns it into one line on stderr, exit 2)."""
+    from .plugins import plugin_output_to_stderr
+
+    with plugin_output_to_stderr():  # what a plugin prints must not mix into a command's stdout
+        return _add_plugin_commands(subparsers)
+
+
+def _add_plugin_commands(subparsers: argparse._SubParsersAction) -> list[str]:
     from .errors import EfflWarning, PluginLoadError
     from .plugins import _real_interrupt, _watch_sigint
 

@@ -13,6 +13,10 @@ is re-raised only when SIGINT arrived while the plugin loaded (a watcher on the 
 the main thread, records it); one the plugin raises itself is its failure like any other. A hook
 implementation whose name matches no hookspec (a misspelled ``register_loss``) is reported the same
 way (pluggy's ``check_pending`` rule, per plugin): a warning, ``PluginLoadError`` in strict mode.
+
+Nor can it corrupt machine-readable output: whatever plugin code prints while it is imported and
+while its hooks run goes to stderr (``plugin_output_to_stderr``: ``sys.stdout`` and file
+descriptor 1 both), so ``effl list --format json`` stays valid JSON whatever a plugin prints.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import signal
 import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +51,42 @@ def _normalize(dist_name: str) -> str:
 
 def _strict() -> bool:
     return os.environ.get("EFFL_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@contextmanager
+def plugin_output_to_stderr() -> Iterator[None]:
+    """Send what plugin code writes to stdout (``print`` and writes to file descriptor 1) to stderr."""
+    import sys
+
+    target = sys.stderr
+    if target is None:
+        yield
+        return
+    for stream in (sys.stdout, target):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    saved = None
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no file descriptors 1 or 2 (an embedded interpreter): sys.stdout alone
+        if saved is not None:
+            os.close(saved)
+        saved = None
+    try:
+        with redirect_stdout(target):
+            yield
+    finally:
+        try:
+            target.flush()
+        except (OSError, ValueError):
+            pass
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 class _SigintWatch:
@@ -136,18 +176,22 @@ class PluginManager:
             if self._loaded:
                 return
             self._loaded = True
-            for ep_name, dist_name, version, ep in self._entry_points():
-                builtin = _normalize(dist_name or "") == BUILTIN_DISTRIBUTION
-                plugin_name = ep_name if builtin else f"{dist_name}:{ep_name}"
-                with _watch_sigint() as watch:
-                    try:
-                        module = ep.load()
-                    except BaseException as exc:  # noqa: BLE001 - isolation is the point, sys.exit included
-                        if _real_interrupt(exc, watch):
-                            raise
-                        self._failed(PluginInfo(plugin_name, dist_name, version), exc, _strict())
-                        continue
-                self._add(module, plugin_name, dist_name, version, _strict())
+            with plugin_output_to_stderr():
+                self._load_entry_points()
+
+    def _load_entry_points(self) -> None:
+        for ep_name, dist_name, version, ep in self._entry_points():
+            builtin = _normalize(dist_name or "") == BUILTIN_DISTRIBUTION
+            plugin_name = ep_name if builtin else f"{dist_name}:{ep_name}"
+            with _watch_sigint() as watch:
+                try:
+                    module = ep.load()
+                except BaseException as exc:  # noqa: BLE001 - isolation is the point, sys.exit included
+                    if _real_interrupt(exc, watch):
+                        raise
+                    self._failed(PluginInfo(plugin_name, dist_name, version), exc, _strict())
+                    continue
+            self._add(module, plugin_name, dist_name, version, _strict())
 
     def _failed(self, info: PluginInfo, exc: BaseException, strict: bool) -> None:
         info.error = f"{type(exc).__name__}: {exc}"

@@ -81,3 +81,14 @@ def test_the_example_distribution_adds_example_check(fresh_plugins, capsys):
     args = parser.parse_args(["example-check"])
     assert args.handler(args) == 0
     assert "conformance checks passed" in capsys.readouterr().out
+
+
+def test_strict_mode_in_effl_is_one_line_naming_the_plugin(fake_distributions, monkeypatch, capsys):
+    fake_distributions("bad-dist", bad=command_plugin("b", "broken", fail=True))
+    monkeypatch.setenv("EFFL_STRICT_PLUGINS", "1")
+    assert main(["list", "losses"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == (
+        "effl: error: plugin 'bad-dist:bad' from distribution 'bad-dist' failed to load: "
+        "RuntimeError: broken after adding its parser\n"
+    )
