@@ -128,9 +128,35 @@ def write_png(path: str | os.PathLike, rgb) -> None:
     atomic_write_bytes(path, encoded.tobytes())
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def check_out(path: str) -> None:
+    """Refuse an ``--out`` this command could not have written: a name without the ``.png`` suffix,
+    or an existing file that is not a PNG (or not a regular file); an existing PNG is replaced."""
+    import stat
+
+    if not path.lower().endswith(".png"):
+        raise ValueError(f"--out must name a .png file, got {path!r}")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a device, pipe or socket"
+        raise ValueError(f"--out {path!r} is {kind}, not a PNG file this command may replace")
+    with open(path, "rb") as handle:
+        head = handle.read(len(PNG_SIGNATURE))
+    if head != PNG_SIGNATURE:
+        raise ValueError(
+            f"--out {path!r} exists and is not a PNG image; refusing to replace it (remove it or pick another name)"
+        )
+
+
 def run(args) -> int:
     if args.size < 8:
         raise ValueError(f"--size must be at least 8 pixels, got {args.size}")
+    check_out(args.out)
     tiles = draw_tiles(args.name, parse_params(args.param), args.backend, args.seed, args.size, args.photo)
     grid = grid_image(tiles)
     write_png(args.out, grid)
