@@ -16,9 +16,11 @@ from effl_plugins.losses.functional import kd_divergence, kd_divergence_referenc
 
 
 def reference64(s: torch.Tensor, t: torch.Tensor, temperature: float) -> torch.Tensor:
+    """float64 KD; a masked teacher class (``-inf``, ``p_t = 0``) adds no term."""
     s, t = s.double(), t.double()
     p_t = torch.softmax(t / temperature, -1)
-    return temperature**2 * (p_t * (torch.log(p_t) - torch.log_softmax(s / temperature, -1))).sum(-1).mean()
+    terms = p_t * (torch.log(p_t) - torch.log_softmax(s / temperature, -1))
+    return temperature**2 * torch.where(p_t > 0, terms, torch.zeros_like(terms)).sum(-1).mean()
 
 
 def value_and_grad(fn, s, t, temperature, upstream=1.0):
@@ -93,21 +95,26 @@ def test_no_grad_inputs_take_the_reference_and_are_not_modified():
     torch.testing.assert_close(out.double(), reference64(s, t, 3.0), rtol=1e-5, atol=1e-5)
 
 
-TRITON_CASES = [
-    (3, 10, "float32", True),
-    (2, 5000, "float32", True),
-    (4, 37, "bfloat16", True),
-    (2, 20, "float32", False),
+TRITON_CASES = [  # batch, classes, dtype, with_grad, masked (-inf teacher classes)
+    (3, 10, "float32", True, False),
+    (2, 5000, "float32", True, False),
+    (4, 37, "bfloat16", True, False),
+    (2, 20, "float32", False, False),
+    (3, 10, "float32", True, True),
+    (2, 5000, "float32", True, True),  # row 0: its first column block (4096) wholly masked
 ]
 
 TRITON_SCRIPT = """
 import sys, torch
 from effl_plugins.losses import fused_kd
 results = []
-for batch, classes, dtype, with_grad in CASES:
+for batch, classes, dtype, with_grad, masked in CASES:
     g = torch.Generator().manual_seed(classes)
     s = (torch.randn(batch, classes, generator=g) * 3).to(getattr(torch, dtype))
     t = (torch.randn(batch, classes, generator=g) * 3).to(getattr(torch, dtype))
+    if masked:
+        t[:, 1::3] = float("-inf")
+        t[0, : min(classes - 1, 4500)] = float("-inf")
     s.requires_grad_(with_grad)
     loss = fused_kd.kd_divergence_triton(s, t, 2.5)
     if with_grad:
@@ -137,6 +144,7 @@ def triton_results(tmp_path_factory):
 def test_triton_row_kernel_matches_reference_under_interpreter(triton_results, index):
     s, t, loss, grad = triton_results[index]
     with_grad = TRITON_CASES[index][3]
+    assert torch.isfinite(loss) and (grad is None or torch.isfinite(grad.float()).all())
     ref, ref_grad = value_and_grad(reference64, s.double(), t.double(), 2.5, upstream=1.3)
     torch.testing.assert_close(loss.double(), ref, rtol=1e-5, atol=1e-5)
     if not with_grad:
@@ -153,3 +161,60 @@ def test_second_backward_through_the_same_graph_is_refused_clearly():
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="retain_graph"):
         loss.backward()
+
+
+PATH_CASES = [(9, 7), (4, 300), (2, 3000)]
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["finite", "masked"])
+@pytest.mark.parametrize("batch, classes", PATH_CASES)
+@pytest.mark.parametrize("path", ["eager", "fused", "auto"])
+def test_every_path_matches_the_float64_reference(path, batch, classes, masked):
+    """Each path forced (and the automatic choice) against float64, value and gradient; masked classes
+    (-inf teacher logits) are probability 0. The Triton path: test_triton_row_kernel_matches_reference_*."""
+    g = torch.Generator().manual_seed(classes)
+    s, t = torch.randn(batch, classes, generator=g) * 4, torch.randn(batch, classes, generator=g) * 4
+    if masked:
+        t[:, ::4] = float("-inf")
+    loss, grad = value_and_grad(lambda s, t, T: kd_divergence(s, t, T, path), s, t, 3.0, upstream=0.6)
+    ref, ref_grad = value_and_grad(reference64, s.double(), t, 3.0, upstream=0.6)
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
+    torch.testing.assert_close(loss.double(), ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad.double(), ref_grad, rtol=1e-4, atol=1e-8)
+
+
+def test_paths_agree_to_float32_rounding():
+    g = torch.Generator().manual_seed(5)
+    s, t = torch.randn(64, 500, generator=g) * 3, torch.randn(64, 500, generator=g) * 3
+    eager, eager_grad = value_and_grad(lambda s, t, T: kd_divergence(s, t, T, "eager"), s, t, 2.0)
+    fused, fused_grad = value_and_grad(lambda s, t, T: kd_divergence(s, t, T, "fused"), s, t, 2.0)
+    torch.testing.assert_close(fused, eager, rtol=2e-6, atol=1e-6)
+    torch.testing.assert_close(fused_grad, eager_grad, rtol=1e-5, atol=1e-9)
+
+
+def test_forced_paths_are_taken():
+    s = torch.randn(4, 6, requires_grad=True)
+    t = torch.randn(4, 6)
+    assert "KDDivergenceCPU" in type(kd_divergence(s, t, 2.0, "fused").grad_fn).__name__
+    assert "KDDivergenceCPU" not in type(kd_divergence(s, t, 2.0, "eager").grad_fn).__name__
+    assert fused_kd.kd_path(s) == "eager" and fused_kd.kd_path(s, "fused") == "fused"
+    big = torch.randn(2, fused_kd.CPU_FUSED_MIN_ELEMENTS // 2, requires_grad=True)
+    assert fused_kd.kd_path(big) == "fused" and fused_kd.kd_path(big.detach()) == "eager"
+    with torch.no_grad():
+        assert fused_kd.kd_path(big) == "eager"
+    with torch.no_grad():  # forced: forward only is fine too
+        torch.testing.assert_close(kd_divergence(big, big * 0.5, 2.0, "fused"), kd_divergence(big, big * 0.5, 2.0))
+
+
+def test_bad_paths_are_refused():
+    import effl_plugins as ep
+
+    s = torch.randn(2, 3)
+    with pytest.raises(ValueError, match="path must be one of auto, eager, fused, triton, got 'cuda'"):
+        kd_divergence(s, s, 2.0, "cuda")
+    with pytest.raises(ValueError, match="path must be one of"):
+        ep.create_loss("kd", path="fast")
+    if not fused_kd._interpreting():
+        with pytest.raises(ValueError, match="path='triton' needs Triton and CUDA tensors"):
+            kd_divergence(s, s, 2.0, "triton")
+    assert ep.create_loss("kd", path="eager").path == "eager"
