@@ -103,6 +103,7 @@ def run_strategy(
 
     settings = training_settings(args)
     settings["device"] = resolve_device(settings["device"])
+    built = _build_strategy(strategy, model, settings, strategy_kwargs)  # refuses what it does not apply
     main = _is_main_rank()
     out = settings["out"]
     if main:
@@ -111,7 +112,6 @@ def run_strategy(
     lock = exclusive_lock(out, what="run directory") if out is not None and main else contextlib.nullcontext()
     try:
         with lock:
-            built = _build_strategy(strategy, model, settings, strategy_kwargs)
             config = resolve_model_data_config(model, settings)
             bundle = _build_data(data, config, settings, unlabeled, num_labeled)
             built.run_args = {**run_record(settings, command), "data": data, "unlabeled": unlabeled}
@@ -137,20 +137,42 @@ def _remove_if_only_lock(out) -> None:
 
 
 def _build_strategy(name: str, model: str, settings: dict[str, Any], extra: dict[str, Any]):
+    """The strategy, built before any file, model or image: it refuses the settings it does not apply
+    (``SettingRefusedError``). A refused setting the command line did not set (``--smoothing``'s default
+    0.1, which timm's train.py has) is turned off instead, and ``settings`` records the value that runs."""
     from .._api import create_strategy
     from ..kv import check_kwargs
     from ..plugins import get_manager
     from ..train import TrainConfig
+    from ..train.config import REFUSABLE_SETTINGS, SettingRefusedError, refuse_settings
 
+    factory = get_manager().registry("strategies").get(name).factory
+    refusals = factory.refusals() if callable(getattr(factory, "refusals", None)) else {}
+    if "image_aug" in refusals:  # a data setting: the strategy never sees it
+        refuse_settings(name, settings, {"image_aug": refusals["image_aug"]})
     engine = {k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__ and v is not None}
     engine["progress"] = True
     options = {k: settings[k] for k in MODEL_KEYS if settings.get(k) is not None}
     kwargs = {"model": model, **engine, **options, **extra, **settings.get("strategy_arg", {})}
-    factory = get_manager().registry("strategies").get(name).factory
     check_kwargs(
         factory, {k: v for k, v in kwargs.items() if k not in engine and k not in options}, family="strategy", name=name
     )
+    for _ in REFUSABLE_SETTINGS:
+        try:
+            return create_strategy(name, **kwargs)
+        except SettingRefusedError as refused:
+            key = refused.setting
+            if key not in kwargs or key in settings.get("strategy_arg", {}) or kwargs[key] != _flag_default(key):
+                raise
+            kwargs[key] = settings[key] = REFUSABLE_SETTINGS[key]
     return create_strategy(name, **kwargs)
+
+
+def _flag_default(dest: str) -> Any:
+    """The default of training flag ``dest`` (what a command line that does not name it holds)."""
+    from ._train_args import add_training_args
+
+    return add_training_args(argparse.ArgumentParser(add_help=False)).get_default(dest)
 
 
 def _build_data(spec: str, config, settings: dict[str, Any], unlabeled: str | None, num_labeled: int):

@@ -11,6 +11,10 @@ and ``drop_path``, and every :class:`~effl_plugins.train.TrainConfig` setting (`
 The returned summary holds at least ``best_accuracy`` and ``final_accuracy`` (in [0, 1]) and
 ``epochs``; with ``out_dir`` it is also written to ``out_dir/summary.json``. ``run_args`` (set by the
 ``effl`` command) is recorded in every checkpoint and in ``args.yaml``.
+
+A shared setting a strategy does not apply is refused when the strategy is built (before any model,
+file or step): ``refusals()`` lists them, from its task's ``refused_settings`` (``task_class``) and its
+own ``refused_settings``, each with what to pass instead (``SettingRefusedError``, one line).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import json
 import os
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import nn
 
@@ -27,6 +31,7 @@ from .._validate import fraction
 from ..models import create_model, parse_model_spec
 from ..train import Engine, ModelInput, SupervisedTask, Task, TrainConfig, seed_everything
 from ..train.checkpoints import atomic_write_text
+from ..train.config import refuse_settings
 from ..train.rundir import strict_json
 
 #: ``build_model``'s seed offset for a student: ``seed + STUDENT_SEED_OFFSET (+ round)``, so a student never
@@ -43,6 +48,15 @@ class Strategy:
     """Base class of strategies: the model spec, model options and the engine's settings."""
 
     name = "strategy"
+    #: Shared settings this strategy does not apply, ``{setting: reason}`` (see :meth:`refusals`).
+    refused_settings: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def refusals(cls) -> dict[str, str]:
+        """The settings a run of this strategy refuses: its task's (``task_class.refusals()``, for a strategy
+        that runs one task) and its own ``refused_settings``; the message is ``"<name> <reason>"``."""
+        task = getattr(cls, "task_class", None)
+        return {**(task.refusals() if task is not None else {}), **cls.refused_settings}
 
     def __init__(
         self,
@@ -64,6 +78,11 @@ class Strategy:
             fraction(value, key, below_one=True)
         self.model, self.pretrained, self.drop, self.drop_path = model, bool(pretrained), float(drop), drop_path
         self.config = TrainConfig(**settings)
+        refuse_settings(self.name, {**self.config.to_dict(), "drop": drop, "drop_path": drop_path}, self.refusals())
+        if self.config.aug:  # an unknown augmentation name is refused now, not when the first engine is built
+            from ..train.specs import batch_augmentation
+
+            batch_augmentation(self.config.aug)
         self.run_args: dict[str, Any] = {}
         #: Resume even when a setting that changes the run's meaning differs (``--resume-override``).
         self.resume_override = False

@@ -19,9 +19,17 @@ from .._validate import integer, non_negative
 from ..errors import CheckpointError
 from ..models import load_state_dict, parse_model_spec
 from ..train import DistillationTask
+from ..train.config import refuse_settings
 from .base import Strategy
 
 __all__ = ["Distill"]
+
+#: Why a run with no teacher training refuses ``smoothing``.
+NO_SMOOTHING = (
+    "trains no teacher here (teacher_epochs=0: the checkpoint teaches as is) and its student learns through "
+    "--loss: --smoothing has no effect; pass the loss's own arguments with --loss-arg, or train the teacher "
+    "(--teacher-epochs N), whose cross-entropy takes it"
+)
 
 
 class Distill(Strategy):
@@ -71,6 +79,8 @@ class Distill(Strategy):
             teacher_epochs if teacher_epochs is not None else (0 if has_checkpoint else self.config.epochs)
         )
         self.teacher_lr = float(teacher_lr if teacher_lr is not None else self.config.lr)
+        if not self.teacher_epochs:  # the one supervised loss smoothing would reach is the teacher's training
+            refuse_settings(self.name, self.config.to_dict(), {"smoothing": NO_SMOOTHING})
         self.use_unlabeled = use_unlabeled
         self.unlabeled_weight = non_negative(unlabeled_weight, "unlabeled_weight")
 

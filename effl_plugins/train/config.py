@@ -6,12 +6,23 @@ a command line, a ``-c FILE.yaml`` and a Python call all fill the same object.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .._validate import choice, fraction, integer, non_negative, positive
+from ..errors import EfflError
 
-__all__ = ["TrainConfig", "AMP_MODES", "MIXUP_MODES", "NONFINITE_POLICIES"]
+__all__ = [
+    "TrainConfig",
+    "AMP_MODES",
+    "MIXUP_MODES",
+    "NONFINITE_POLICIES",
+    "REFUSABLE_SETTINGS",
+    "SettingRefusedError",
+    "setting_is_on",
+    "refuse_settings",
+]
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 MIXUP_MODES = ("batch", "pair", "elem")
@@ -105,3 +116,48 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return type(self)(**{**self.to_dict(), **changes})
+
+
+#: The shared settings a strategy (or task) may refuse because it does not apply them, each with its
+#: value when off: its flag's default, except ``smoothing`` (timm's command-line default is 0.1).
+REFUSABLE_SETTINGS: dict[str, Any] = {
+    "aug": None,
+    "image_aug": None,
+    "mixup": 0.0,
+    "cutmix": 0.0,
+    "smoothing": 0.0,
+    "model_ema": False,
+    "drop": 0.0,
+    "drop_path": None,
+}
+
+
+class SettingRefusedError(EfflError, ValueError):
+    """A run sets a shared setting that its strategy (or task) does not apply.
+
+    Carries ``who`` (the strategy's or task's name), ``setting`` (its name, e.g. ``"aug"``) and ``reason``
+    (what the strategy does instead and which of its arguments to pass); the message is one line.
+    """
+
+    def __init__(self, who: str, setting: str, reason: str):
+        self.who, self.setting, self.reason = who, setting, reason
+        super().__init__(f"{who} {reason}")
+
+
+def setting_is_on(name: str, settings: Mapping[str, Any]) -> bool:
+    """Whether ``settings`` turn ``name`` on: any value but None, ``""``, 0 and False (``cutmix`` is also on
+    with a ``cutmix_minmax``)."""
+    if name == "cutmix" and settings.get("cutmix_minmax") is not None:
+        return True
+    return bool(settings.get(name))
+
+
+def refuse_settings(who: str, settings: Mapping[str, Any], refusals: Mapping[str, str]) -> None:
+    """``SettingRefusedError`` for the first of ``refusals`` (``{setting: reason}``) that ``settings`` turn on.
+
+    The strategies call it when they are built and the engine when it is set up, so a run that sets what
+    its strategy does not apply stops before anything is built, written or trained.
+    """
+    for name, reason in refusals.items():
+        if setting_is_on(name, settings):
+            raise SettingRefusedError(who, name, reason)

@@ -42,7 +42,7 @@ from .._validate import device as device_name
 from ..data.datasets import UNLABELED
 from ..errors import CheckpointError, EfflError
 from .checkpoints import CHECKPOINT_NAME, atomic_save, atomic_write_text, load_checkpoint, rng_state, set_rng_state
-from .config import TrainConfig
+from .config import TrainConfig, refuse_settings
 from .distributed import all_sum, init_distributed
 from .evaluation import autocast, evaluate
 from .mixing import BatchMixing
@@ -162,6 +162,7 @@ class Engine:
         on_epoch_start: Callable[[int], None] | None = None,
         resume_override: bool = False,
     ):
+        refuse_settings(type(task).__name__, config.to_dict(), task.refusals())
         self.config = config
         self.info, self.device = init_distributed(resolve_device(config.device))
         if task.unlabeled_ratio and (unlabeled_set is None or len(unlabeled_set) == 0):
@@ -179,6 +180,7 @@ class Engine:
         self.run_info = plain(dict(run_info or {}))  # weights-only loadable: no objects, only plain values
         self.on_epoch_start, self.resume_override = on_epoch_start, resume_override
         self.amp_dtype = _amp_dtype(config.amp, self.device)
+        # a task without batch augmentation refused aug/mixup/cutmix above: nothing set is dropped here
         self.augment = batch_augmentation(config.aug) if task.batch_augmentation else None
         if self.augment is not None:
             self.augment = self.augment.to(self.device)
@@ -382,6 +384,8 @@ class Engine:
         if self.augment is not None:
             images, _ = self.augment(images, generator=generator)
         if self.mixing is not None and self.mixing.enabled:
+            if targets.ndim == 2:  # probability rows (pseudo-labels): a zero column for the unlabeled mass
+                targets = torch.cat([targets, targets.new_zeros(len(targets), 1)], dim=1)
             images, targets, labeled = self.mixing(images, targets, generator)
         return Batch(images, targets, labeled, unlabeled, generator, indices.to(self.device))
 

@@ -49,6 +49,13 @@ class NoisyStudent(PseudoLabel):
     conformance_kwargs = {"rounds": 2}
 
     name = "noisy_student"
+    #: Its students take their own noise; its teachers none (the model options would reach no model).
+    refused_settings = {
+        "drop_path": "gives its students stochastic depth through --strategy-arg drop_path_rate=P (default 0.1; "
+        "teachers have none): pass it instead of --drop-path",
+        "drop": "gives its students dropout through --strategy-arg drop_rate=P (default 0.3; teachers have "
+        "none): pass it instead of --drop",
+    }
 
     def __init__(
         self,

@@ -13,7 +13,7 @@ synchronised, and never wraps its frozen parts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -57,11 +57,29 @@ class Task(nn.Module):
 
     Class attributes a subclass may change: ``unlabeled_ratio`` (``mu``: unlabeled images drawn per
     labeled image each step; 0 = one stream), ``batch_augmentation`` (the engine applies ``--aug``
-    and mixing to ``batch.images`` before ``forward``).
+    and mixing to ``batch.images`` before ``forward``), ``refused_settings`` (the shared settings the
+    task does not apply, each with what to pass instead: ``{"smoothing": "learns ...: leave out
+    --smoothing"}``; the message is ``"<strategy> <reason>"``). A task without batch augmentation
+    refuses ``aug``, ``mixup`` and ``cutmix`` whether it lists them or not (:meth:`refusals`).
     """
 
     unlabeled_ratio: int = 0
     batch_augmentation: bool = True
+    refused_settings: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def refusals(cls) -> dict[str, str]:
+        """``refused_settings``, plus ``aug``/``mixup``/``cutmix`` (a generic reason where the task gives
+        none) when ``batch_augmentation`` is False: the engine never drops a setting silently."""
+        generic = {}
+        if not cls.batch_augmentation:
+            generic = {
+                name: f"applies its own augmentations (its task takes no batch augmentation): {flag} has no "
+                f"effect on it; pass the strategy's own augmentation arguments with --strategy-arg instead "
+                f"(effl info lists them)"
+                for name, flag in (("aug", "--aug"), ("mixup", "--mixup"), ("cutmix", "--cutmix/--cutmix-minmax"))
+            }
+        return {**generic, **cls.refused_settings}
 
     def __init__(self, model: nn.Module, model_input: ModelInput):
         super().__init__()

@@ -11,12 +11,30 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-__all__ = ["weak_augment", "make_view", "View"]
+__all__ = ["weak_augment", "make_view", "View", "view_refusals", "PLAIN_CROSS_ENTROPY"]
 
 #: FixMatch's weak translation: up to 12.5 % of the side (Sohn et al. 2020, section 3.2).
 WEAK_MAX_SHIFT = 0.125
 
 View = Callable[[torch.Tensor, torch.Generator | None], torch.Tensor]
+
+#: Why a task whose labeled loss is its paper's plain cross-entropy refuses ``smoothing``.
+PLAIN_CROSS_ENTROPY = (
+    "learns its labeled images with plain cross-entropy, as in its paper: --smoothing has no effect on it; "
+    "leave it out (a command line that does not set it runs with 0)"
+)
+
+
+def view_refusals(views: str) -> dict[str, str]:
+    """The ``refused_settings`` of a task that draws its own augmented views of the batch: ``aug``, ``mixup``
+    and ``cutmix``, each naming ``views``, the strategy arguments that set its augmentations
+    (``"--strategy-arg strong=SPEC / weak=SPEC"``)."""
+    mixing = "does not mix batches (its targets come from its own views of unmixed images)"
+    return {
+        "aug": f"applies its own augmentations: pass {views} instead of --aug",
+        "mixup": f"{mixing}: leave out --mixup; its augmentations are {views}",
+        "cutmix": f"{mixing}: leave out --cutmix/--cutmix-minmax; its augmentations are {views}",
+    }
 
 
 def weak_augment(

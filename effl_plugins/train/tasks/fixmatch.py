@@ -13,7 +13,7 @@ from torch import nn
 
 from ..inputs import ModelInput
 from .base import Batch, Task
-from .consistency import make_view
+from .consistency import PLAIN_CROSS_ENTROPY, make_view, view_refusals
 
 __all__ = ["FixMatchTask", "fixmatch_unlabeled_loss"]
 
@@ -54,6 +54,11 @@ class FixMatchTask(Task):
     """
 
     batch_augmentation = False
+    #: Inherited by FlexMatch, FreeMatch, SoftMatch and UDA (same views, same labeled loss).
+    refused_settings = {
+        **view_refusals("--strategy-arg strong=SPEC / weak=SPEC"),
+        "smoothing": PLAIN_CROSS_ENTROPY,
+    }
 
     def __init__(
         self,
