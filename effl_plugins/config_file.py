@@ -31,6 +31,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from .kv import MAX_CHARS, MAX_NODES, check_bounded
+
 __all__ = ["add_config_arg", "parse_args_with_config", "load_config", "MAX_CONFIG_BYTES"]
 
 #: The largest config file read (bytes).
@@ -89,8 +91,6 @@ def _read_bounded(path: str) -> bytes:
 
 def _check_bounds(path: str, data: dict[Any, Any]) -> None:
     """Every key and value of the file, aliases expanded, within the ``effl_plugins.kv`` bounds (together)."""
-    from .kv import MAX_CHARS, MAX_NODES, check_bounded
-
     nodes = chars = 0
     for key, value in data.items():
         shown = repr(key) if isinstance(key, (str, int, float, bool)) and len(str(key)) <= 60 else "(a long key)"

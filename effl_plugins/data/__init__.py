@@ -13,7 +13,17 @@ decode everything into one tensor; they serve callers written before the streami
 from .bundle import DataBundle, build_data, unlabeled_folder
 from .config import INTERPOLATIONS, DataConfig, resolve_data_config
 from .datasets import UNLABELED, StreamImageDataset
-from .decode import IMAGE_EXTENSIONS, DataWarning, ImageDecodeError, declared_size, decode_image
+from .decode import (
+    IMAGE_EXTENSIONS,
+    DataWarning,
+    ImageDecodeError,
+    check_header,
+    declared_size,
+    decode_checked,
+    decode_image,
+    read_image_file,
+    verify_image,
+)
 from .legacy import (
     TensorImageDataset,
     load_data,
@@ -43,7 +53,11 @@ __all__ = [
     "DataWarning",
     "ImageDecodeError",
     "declared_size",
+    "check_header",
     "decode_image",
+    "decode_checked",
+    "read_image_file",
+    "verify_image",
     "UNLABELED",
     "IMAGE_EXTENSIONS",
     "TensorImageDataset",
