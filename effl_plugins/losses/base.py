@@ -27,7 +27,9 @@ for the logits and by ``FeatureDistillationLoss.forward`` for the features):
 Cost: finite inputs take one ``sum`` per tensor and one host read (on CUDA, that read is one
 host-device synchronisation per call: a ValueError has to be raised on the host); only inputs whose
 sum is not finite are counted entry by entry (NaN, +inf, -inf: a teacher with masked classes pays
-that pass on every call).
+that pass on every call). ``kd``, whose value reads every logit, checks that value instead
+(``DistillationLoss.refuse_non_finite``): one scalar read, no pass over the inputs unless it is not
+finite; the same rule and the same errors.
 
 Features: a loss that uses intermediate features sets the class attribute ``uses_features = True``
 and receives ``student_features=`` / ``teacher_features=``: the last intermediate map ``[B, C, H, W]``
@@ -160,7 +162,9 @@ def check_logits(
         )
 
 
-def check_finite(loss: str, tensors: Sequence[tuple[str, torch.Tensor | None]], masked: str | None = None) -> bool:
+def check_finite(
+    loss: str, tensors: Sequence[tuple[str, torch.Tensor | None]], masked: str | None = None, *, exact: bool = False
+) -> bool:
     """Apply the non-finite rule (module docstring) to ``(argument name, tensor)`` pairs; ``None`` tensors
     are skipped. ``masked`` names the one argument whose ``-inf`` entries are masked classes (allowed,
     unless a whole row is masked). Returns whether that argument holds any. ``loss`` names the loss
@@ -168,20 +172,24 @@ def check_finite(loss: str, tensors: Sequence[tuple[str, torch.Tensor | None]], 
 
     Fast path: one ``sum`` per tensor (in float32 or wider) and one host read; a sum is finite only if
     every entry is (a NaN or an infinity reaches it; an overflow of finite entries merely takes the
-    exact path, which then finds nothing).
+    exact path, which then finds nothing). ``exact=True`` skips it (the caller already knows that
+    something is not finite) and counts entry by entry.
     """
     present = [(name, x.detach()) for name, x in tensors if x is not None]
     if not present:
         return False
-    totals = [x.sum(dtype=torch.promote_types(x.dtype, torch.float32)) for _, x in present]
-    if totals[0].device.type == "cpu":
-        if all(math.isfinite(total.item()) for total in totals):
-            return False
-    elif bool(torch.isfinite(torch.stack([t.float().to(totals[0].device) for t in totals])).all()):
-        return False  # the one host-device synchronisation of the check
+    if exact:
+        totals = [None] * len(present)
+    else:
+        totals = [x.sum(dtype=torch.promote_types(x.dtype, torch.float32)) for _, x in present]
+        if totals[0].device.type == "cpu":
+            if all(math.isfinite(total.item()) for total in totals):
+                return False
+        elif bool(torch.isfinite(torch.stack([t.float().to(totals[0].device) for t in totals])).all()):
+            return False  # the one host-device synchronisation of the check
     has_masked = False
     for (name, x), total in zip(present, totals):
-        if x.device.type == "cpu" and math.isfinite(total.item()):
+        if total is not None and x.device.type == "cpu" and math.isfinite(total.item()):
             continue
         nan, pos, neg = torch.stack([torch.isnan(x).sum(), torch.isposinf(x).sum(), torch.isneginf(x).sum()]).tolist()
         allowed_neg = name == masked
@@ -277,16 +285,42 @@ class DistillationLoss(nn.Module):
         *,
         teacher_required: bool = True,
         masked_teacher: bool | None = None,
+        finite_after: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Check the inputs; return the student logits and the detached, class-mapped teacher
         logits (``[B, K_student]``), both in their input dtypes.
 
         Non-finite values follow :func:`check_finite` on the logits the loss reads (the teacher's after
-        ``teacher_classes``); ``masked_teacher`` overrides the class attribute for this call."""
+        ``teacher_classes``); ``masked_teacher`` overrides the class attribute for this call.
+        ``finite_after=True`` defers that check to :meth:`refuse_non_finite`, which the loss then calls
+        with a value computed from every entry of both logits."""
         student_logits, teacher_logits, _ = self.checked_logits(
-            student_logits, teacher_logits, targets, teacher_required=teacher_required, masked_teacher=masked_teacher
+            student_logits,
+            teacher_logits,
+            targets,
+            teacher_required=teacher_required,
+            masked_teacher=masked_teacher,
+            finite_after=finite_after,
         )
         return student_logits, teacher_logits
+
+    def refuse_non_finite(
+        self, value: torch.Tensor, student_logits: torch.Tensor, teacher_logits: torch.Tensor | None
+    ) -> None:
+        """The deferred form of the non-finite check, for a loss whose scalar ``value`` reads every entry of
+        both (checked, class-mapped) logits through operations that propagate NaN and infinities: a
+        finite ``value`` means finite logits, or masked teacher classes the loss computed exactly, at the
+        cost of one host read of a scalar (on CUDA, the check's one synchronisation) instead of a pass
+        over the inputs. A value that is not finite has the logits counted entry by entry, which raises
+        naming the argument; if they are finite after all (an overflow), the value is returned as it is."""
+        finite = math.isfinite(value.item()) if value.device.type == "cpu" else bool(torch.isfinite(value))
+        if not finite:
+            check_finite(
+                type(self).__name__,
+                (("student_logits", student_logits), ("teacher_logits", teacher_logits)),
+                masked="teacher_logits" if self.masked_teacher else None,
+                exact=True,
+            )
 
     def checked_logits(
         self,
@@ -296,13 +330,17 @@ class DistillationLoss(nn.Module):
         *,
         teacher_required: bool = True,
         masked_teacher: bool | None = None,
+        finite_after: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
-        """:meth:`logits` plus whether the teacher holds masked (``-inf``) classes."""
+        """:meth:`logits` plus whether the teacher holds masked (``-inf``) classes (always False when
+        ``finite_after`` defers the check)."""
         mapping = getattr(self, "teacher_classes", None)
         check_logits(student_logits, teacher_logits, teacher_required=teacher_required, teacher_classes=mapping)
         check_targets(targets, student_logits)
         if teacher_logits is not None:
             teacher_logits = select_teacher_classes(teacher_logits.detach(), mapping, student_logits.shape[-1])
+        if finite_after:
+            return student_logits, teacher_logits, False
         masked = self.masked_teacher if masked_teacher is None else masked_teacher
         has_masked = check_finite(
             type(self).__name__,

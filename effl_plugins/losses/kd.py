@@ -48,8 +48,9 @@ class KDLoss(DistillationLoss):
         self.path = choice(path, "path", KD_PATHS)
 
     def forward(self, student_logits, teacher_logits=None, targets=None, **features):
-        student_logits, teacher_logits = self.logits(student_logits, teacher_logits, targets)
+        student_logits, teacher_logits = self.logits(student_logits, teacher_logits, targets, finite_after=True)
         kd = kd_divergence(student_logits, teacher_logits, self.temperature, self.path)
+        self.refuse_non_finite(kd, student_logits, teacher_logits)  # the non-finite rule, at a scalar's cost
         if targets is None:
             return {"loss": kd, "kd": kd}
         ce = cross_entropy(student_logits, targets)

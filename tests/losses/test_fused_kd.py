@@ -102,6 +102,7 @@ TRITON_CASES = [  # batch, classes, dtype, with_grad, masked (-inf teacher class
     (2, 20, "float32", False, False),
     (3, 10, "float32", True, True),
     (2, 5000, "float32", True, True),  # row 0: its first column block (4096) wholly masked
+    (3, 5000, "float32", True, "nan"),  # a NaN (student, teacher) reaches the value: KDLoss checks that value
 ]
 
 TRITON_SCRIPT = """
@@ -112,7 +113,9 @@ for batch, classes, dtype, with_grad, masked in CASES:
     g = torch.Generator().manual_seed(classes)
     s = (torch.randn(batch, classes, generator=g) * 3).to(getattr(torch, dtype))
     t = (torch.randn(batch, classes, generator=g) * 3).to(getattr(torch, dtype))
-    if masked:
+    if masked == "nan":
+        s[0, 4500] = t[2, 3] = float("nan")
+    elif masked:
         t[:, 1::3] = float("-inf")
         t[0, : min(classes - 1, 4500)] = float("-inf")
     s.requires_grad_(with_grad)
@@ -144,6 +147,9 @@ def triton_results(tmp_path_factory):
 def test_triton_row_kernel_matches_reference_under_interpreter(triton_results, index):
     s, t, loss, grad = triton_results[index]
     with_grad = TRITON_CASES[index][3]
+    if TRITON_CASES[index][4] == "nan":
+        assert torch.isnan(loss)
+        return
     assert torch.isfinite(loss) and (grad is None or torch.isfinite(grad.float()).all())
     ref, ref_grad = value_and_grad(reference64, s.double(), t.double(), 2.5, upstream=1.3)
     torch.testing.assert_close(loss.double(), ref, rtol=1e-5, atol=1e-5)

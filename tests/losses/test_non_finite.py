@@ -188,3 +188,48 @@ def test_check_runs_on_the_logits_the_loss_reads():
     teacher = torch.cat([t, torch.full((5, 2), float("nan"))], 1)
     loss = ep.create_loss("kd", teacher_classes=[0, 1, 2, 3])
     torch.testing.assert_close(loss(s, teacher, y)["loss"], ep.create_loss("kd")(s, t, y)["loss"])
+
+
+def _bad_kd_inputs(kind, batch=4, classes=300):
+    g = torch.Generator().manual_seed(8)
+    s, t = torch.randn(batch, classes, generator=g), torch.randn(batch, classes, generator=g)
+    if kind == "nan student":
+        s[1, 7] = float("nan")
+    elif kind == "nan teacher":
+        t[2, 0] = t[3, 299] = float("nan")
+    elif kind == "+inf teacher":
+        t[0, 5] = INF
+    elif kind == "-inf student":
+        s[3, 9] = -INF
+    elif kind == "masked row":
+        t[2] = -INF
+    return s.requires_grad_(True), t
+
+
+KD_BAD = {
+    "nan student": r"KDLoss refuses non-finite student_logits: 1 NaN of 1200 entries",
+    "nan teacher": r"KDLoss refuses non-finite teacher_logits: 2 NaN of 1200 entries",
+    "+inf teacher": r"KDLoss refuses non-finite teacher_logits: 1 \+inf of 1200 entries",
+    "-inf student": r"KDLoss refuses non-finite student_logits: 1 -inf of 1200 entries",
+    "masked row": r"KDLoss refuses teacher_logits row 2: -inf in every class",
+}
+
+
+@pytest.mark.parametrize("kind", KD_BAD)
+@pytest.mark.parametrize("path", ["eager", "fused"])
+def test_kd_checks_its_value_and_names_the_argument_on_every_path(path, kind):
+    """kd defers the rule to its value (which reads every logit): the same errors on every path."""
+    s, t = _bad_kd_inputs(kind)
+    with pytest.raises(ValueError, match=KD_BAD[kind]):
+        ep.create_loss("kd", path=path)(s, t, torch.arange(4))
+
+
+def test_kd_with_finite_inputs_makes_no_pass_over_them(monkeypatch):
+    from effl_plugins.losses import base
+
+    calls = []
+    monkeypatch.setattr(base, "check_finite", lambda *a, **k: calls.append(k) or False)
+    s, t, y = _inputs(classes=300)
+    for path in ("eager", "fused"):
+        ep.create_loss("kd", path=path)(s, _masked(t), y)["loss"].backward()
+    assert calls == []
