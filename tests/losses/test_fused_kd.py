@@ -224,3 +224,14 @@ def test_bad_paths_are_refused():
         with pytest.raises(ValueError, match="path='triton' needs Triton and CUDA tensors"):
             kd_divergence(s, s, 2.0, "triton")
     assert ep.create_loss("kd", path="eager").path == "eager"
+
+
+@pytest.mark.parametrize("classes", [10, fused_kd.CPU_FUSED_MIN_ELEMENTS // 4])
+def test_auto_is_bit_identical_to_the_path_it_chooses(classes):
+    g = torch.Generator().manual_seed(2)
+    s, t = torch.randn(4, classes, generator=g) * 3, torch.randn(4, classes, generator=g) * 3
+    chosen = fused_kd.kd_path(s.clone().requires_grad_(True))
+    assert chosen == ("eager" if classes == 10 else "fused")
+    auto, auto_grad = value_and_grad(lambda s, t, T: kd_divergence(s, t, T), s, t, 4.0)
+    forced, forced_grad = value_and_grad(lambda s, t, T: kd_divergence(s, t, T, chosen), s, t, 4.0)
+    assert torch.equal(auto, forced) and torch.equal(auto_grad, forced_grad)
