@@ -17,7 +17,9 @@ the official layer multiplies by that negative value, the same reversal), ``alph
 ``p`` the fraction of training done, read as epoch ``p * total_epochs`` (240, the official schedule:
 the curriculum then spans the same first 1/24 of any run). The epoch is a Python float (no device
 round trip per step) saved in ``state_dict`` as extra state, beside ``theta``; train
-``loss.parameters()`` with the student so that ``theta`` learns.
+``loss.parameters()`` with the student so that ``theta`` learns. A ``-inf`` teacher logit (a masked
+class) is probability 0 at every temperature, adding exactly 0 to the KD term and to both gradients
+(student and ``theta``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Matches relations instead of exact probabilities: with ``Y = softmax(z / tau)`` 
 teacher, ``inter = 1 - mean_b pearson(Y_s[b, :], Y_t[b, :])`` (each sample's class ranking) and
 ``intra = 1 - mean_k pearson(Y_s[:, k], Y_t[:, k])`` (each class across the batch), both scaled by
 ``tau^2``. ``pearson(a, b) = <a - mean a, b - mean b> / (||a - mean a|| * ||b - mean b|| + eps)``
-with ``eps = 1e-8`` as in the authors' code: constant rows or columns give 0, not NaN.
+with ``eps = 1e-8`` as in the authors' code: constant rows or columns give 0, not NaN. A ``-inf``
+teacher logit (a masked class) is a 0 in ``Y_t``, which both correlations take as it is.
 ``loss = ce_weight * CE(s, y) + beta * inter + gamma * intra``; the paper's defaults
 ``beta = gamma = 1, tau = 1`` and a CE weight of 1 (used only when targets are given).
 """

@@ -11,7 +11,9 @@ authors use 20 epochs and count epochs from 1; pass ``epoch=`` in the call), els
 DKD needs the target class: hard ``targets`` ``[B]``, or soft ``[B, K]`` whose argmax is taken
 (the CE then uses the soft targets). Without targets it raises, unless ``target_from_teacher=True``:
 then the teacher's argmax is the target class and the CE term is left out (unlabeled data).
-Log-probabilities are exact log-sum-exp differences, so ±1e4 logits stay finite.
+Log-probabilities are exact log-sum-exp differences, so ±1e4 logits stay finite. A ``-inf`` teacher
+logit (a masked class) is probability 0 in both distributions and adds exactly 0 to both KL terms; a
+teacher row with every non-target class masked is refused (no non-target distribution).
 """
 
 from __future__ import annotations

@@ -41,7 +41,8 @@ def embedding_pairs(student_features: Any, teacher_features: Any) -> list[tuple[
 
 def embedding_or_logit_pairs(loss, student_features, teacher_features, logits: tuple) -> list:
     """:func:`embedding_pairs`; without features, the logits ``(student, teacher)`` as the one pair (the teacher's
-    mapped through ``loss.teacher_classes``), or no pair without teacher logits."""
+    mapped through ``loss.teacher_classes``), or no pair without teacher logits. Logits as embeddings refuse
+    ``-inf`` teacher entries (``masked_teacher=False``): a masked class has no distance."""
     pairs = embedding_pairs(student_features, teacher_features)
     if pairs:
         return pairs

@@ -7,7 +7,8 @@ base temperature: ``KD = T^2 * KL(softmax(Z(t) / T) || softmax(Z(s) / T))``, bat
 ``loss = kd_weight * KD + ce_weight * CE(s, y)``; the defaults ``T = 2, kd_weight = 9,
 ce_weight = 0.1`` are the authors' KD setting on CIFAR-100. Without targets: ``kd_weight * KD``.
 A constant row standardizes to zeros (the variance is clamped at ``1e-14`` before the square
-root, which leaves every other row exact and keeps the gradient finite).
+root, which leaves every other row exact and keeps the gradient finite). A ``-inf`` teacher logit (a
+masked class) has no mean or standard deviation: refused with a ValueError (``base.check_finite``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Divergence and Mean Squared Error Loss in Knowledge Distillation", IJCAI).
 for the per-sample squared norm ``||s - t||^2`` of the paper's formula). No temperature: the paper
 shows KD tends to this as ``T`` grows. With ``targets``:
 ``loss = alpha * mse + (1 - alpha) * CE(s, targets)``; ``alpha=1.0`` by default, the paper's best
-setting (pure logit matching), with the CE still reported.
+setting (pure logit matching), with the CE still reported. A ``-inf`` teacher logit (a masked class)
+has no squared error: refused with a ValueError, like every NaN or ``+inf`` (``base.check_finite``).
 """
 
 from __future__ import annotations

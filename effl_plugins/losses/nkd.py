@@ -15,7 +15,8 @@ the ``K - 1`` non-target classes, so that the student's non-target mass no longe
 term kept beside it). The target class comes from hard ``targets`` or the argmax of soft ones;
 without targets it raises, unless ``target_from_teacher=True`` (the teacher's argmax; no CE term).
 As in the official code, the non-target term is a cross-entropy, not a KL: its value carries the
-teacher's entropy (a constant for the student).
+teacher's entropy (a constant for the student). A ``-inf`` teacher logit (a masked class) is
+probability 0 and adds nothing; a teacher row with every non-target class masked is refused.
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ differences (memory grows as ``B^2 D``; exact where a Gram-matrix form would can
 
 The embeddings are ``student_features=`` / ``teacher_features=`` (maps are average-pooled, see
 ``embedding.py``; a list of pairs sums its terms), else the logits themselves (the teacher's mapped
-through ``teacher_classes``). Nothing to adapt: there are no parameters.
+through ``teacher_classes``). Nothing to adapt: there are no parameters. Logits used as embeddings
+refuse ``-inf`` teacher entries (a masked class has no distance); with features, ``-inf`` reaches only
+the KD part, where it is a masked class (``base.check_finite``).
 """
 
 from __future__ import annotations
