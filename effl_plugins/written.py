@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from .errors import CheckpointError
+
 __all__ = [
     "RECORD_NAME",
     "WriteRecord",
@@ -126,7 +128,6 @@ class WriteRecord:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    from .errors import CheckpointError
 
     tmp: str | None = None
     try:

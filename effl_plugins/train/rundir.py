@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, EfflError
+from ..lock import exclusive_lock
 from ..written import RECORD_NAME, read_record
 from .checkpoints import CHECKPOINT_NAME, atomic_write_text, temporary_prefix
 
@@ -82,8 +83,6 @@ def check_run_directory(out_dir: str | Path | None, *, resume: bool, overwrite: 
             f"--out {str(out)!r} already holds a run; pass --resume to continue it or --overwrite to replace it"
         )
     if out.is_dir():
-        from ..lock import exclusive_lock
-
         with exclusive_lock(out, what="run directory", record=False):
             if has_run and overwrite and not resume:
                 _remove_run(out)
