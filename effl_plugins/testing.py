@@ -51,11 +51,26 @@ __all__ = [
     "conformance_cases",
     "conformance_tests",
     "STRATEGY_CHECK_DEFAULTS",
+    "STRATEGY_CHECK_DATA",
+    "LEARNED_OVER_CHANCE",
+    "LEARNED_LOSS_DROP",
 ]
 
 #: What every strategy is checked with (the arguments its constructor accepts), before its own
 #: ``conformance_kwargs``: small enough for a test run on a CPU.
-STRATEGY_CHECK_DEFAULTS: dict[str, Any] = {"model": "test_resnet", "epochs": 1, "batch_size": 32}
+STRATEGY_CHECK_DEFAULTS: dict[str, Any] = {
+    "model": "test_resnet",
+    "epochs": 3,
+    "batch_size": 16,
+    "lr": 3e-3,
+    "sched": "none",
+}
+#: The digits ``check_strategy`` trains on by default (``small_digits`` sizes): a few seconds a run.
+STRATEGY_CHECK_DATA: dict[str, int] = {"labeled": 100, "test": 100, "unlabeled": 128}
+#: A strategy learned when its final accuracy is at least this many times chance (1 / classes) ...
+LEARNED_OVER_CHANCE = 2.0
+#: ... or when every training run it wrote lowered its epoch-mean training loss by this fraction.
+LEARNED_LOSS_DROP = 0.1
 _FAMILIES = ("augmentations", "losses", "strategies")
 
 
@@ -241,11 +256,16 @@ def small_digits(labeled: int = 20, test: int = 40, unlabeled: int = 60, image_s
 
 
 def check_strategy(strategy: Any, data: Any = None, **kwargs: Any) -> dict:
-    """Strategy contract: ``run(data, out_dir=...)`` returns a summary with accuracies in [0, 1]
-    and ``epochs``, writes ``summary.json``, and a second run with the same seed gives the same summary.
+    """Strategy contract: ``run(data, out_dir=...)`` returns a summary with accuracies in [0, 1] and
+    ``epochs``, writes ``summary.json``, learns, and a second run with the same seed gives the same summary.
 
-    ``data`` defaults to a small slice of the embedded digits; ``kwargs`` go to the strategy
-    (tests pass tiny settings such as ``model="test_resnet", epochs=1``).
+    Learning: the final accuracy reaches ``LEARNED_OVER_CHANCE`` times chance (1 / the data's classes:
+    0.2 on the digits), or every training run written under ``out_dir`` (each ``metrics.jsonl``, at least
+    two epochs) lowered its training loss from the first epoch to the last by ``LEARNED_LOSS_DROP`` (10 %).
+    A strategy that never updates its model, or reports a model it did not train, fails.
+
+    ``data`` defaults to ``small_digits(**STRATEGY_CHECK_DATA)``; ``kwargs`` go to the strategy (the
+    conformance suite passes ``STRATEGY_CHECK_DEFAULTS``: ``test_resnet``, 3 epochs of 16 images, lr 3e-3).
     """
     import json
     from pathlib import Path
@@ -253,22 +273,44 @@ def check_strategy(strategy: Any, data: Any = None, **kwargs: Any) -> dict:
     import effl_plugins as ep
 
     if data is None:
-        data = small_digits()
+        data = small_digits(**STRATEGY_CHECK_DATA)
     make = (lambda: ep.create_strategy(strategy, **kwargs)) if isinstance(strategy, str) else (lambda: strategy)
     summaries = []
     for _ in range(2):
         with tempfile.TemporaryDirectory() as out_dir:
             summary = make().run(data, out_dir=out_dir)
             written = json.loads((Path(out_dir) / "summary.json").read_text())
+            losses = {
+                str(path.relative_to(out_dir)): [json.loads(row)["train_loss"] for row in path.read_text().splitlines()]
+                for path in sorted(Path(out_dir).rglob("metrics.jsonl"))
+            }
         for key in ("best_accuracy", "final_accuracy", "epochs"):
             assert key in summary and key in written, f"{strategy!r}: summary lacks {key!r}: {sorted(summary)}"
         for key in ("best_accuracy", "final_accuracy"):
             assert 0.0 <= summary[key] <= 1.0 and not math.isnan(summary[key]), (
                 f"{strategy!r}: {key}={summary[key]} outside [0, 1]"
             )
+        _check_learned(strategy, summary["final_accuracy"], 1.0 / data.num_classes, losses)
         summaries.append({k: summary[k] for k in ("best_accuracy", "final_accuracy", "epochs")})
     assert summaries[0] == summaries[1], f"{strategy!r}: two runs under one seed differ: {summaries}"
     return summary
+
+
+def _check_learned(strategy: Any, accuracy: float, chance: float, losses: dict[str, list[float]]) -> None:
+    """AssertionError unless ``accuracy`` beats ``chance`` by ``LEARNED_OVER_CHANCE`` or every run in
+    ``losses`` (``{metrics file: train_loss per epoch}``) lowered its loss by ``LEARNED_LOSS_DROP``."""
+    if accuracy >= LEARNED_OVER_CHANCE * chance:
+        return
+    lowered = {
+        name: len(values) >= 2 and values[-1] <= (1.0 - LEARNED_LOSS_DROP) * values[0]
+        for name, values in losses.items()
+    }
+    assert lowered and all(lowered.values()), (
+        f"{strategy!r} did not learn: final accuracy {accuracy:.3f} < {LEARNED_OVER_CHANCE:g} x chance "
+        f"({LEARNED_OVER_CHANCE * chance:.3f}), and its training loss per epoch (first -> last) did not fall by "
+        f"{LEARNED_LOSS_DROP:.0%} in every run: "
+        + (", ".join(f"{n}: {v[0]:.3f} -> {v[-1]:.3f}" for n, v in losses.items()) or "no metrics.jsonl written")
+    )
 
 
 # -- the suite over registered components ---------------------------------------------------------

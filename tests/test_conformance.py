@@ -39,7 +39,8 @@ def test_suite_reads_declared_arguments():
     assert by_id["augmentations/compose/image"].kwargs["ops"][0] == "brightness(max_delta=0.2)"
     assert by_id["augmentations/brightness/batch"].kwargs == {}
     assert by_id["losses/dkd"].kwargs == {"target_from_teacher": True}
-    assert by_id["strategies/linear_probe"].kwargs == STRATEGY_CHECK_DEFAULTS
+    assert by_id["strategies/finetune"].kwargs == STRATEGY_CHECK_DEFAULTS
+    assert by_id["strategies/linear_probe"].kwargs == {**STRATEGY_CHECK_DEFAULTS, "model": "test_vit"}
     assert by_id["strategies/distill"].kwargs == {**STRATEGY_CHECK_DEFAULTS, "teacher": "test_efficientnet"}
     assert by_id["strategies/uda"].kwargs["mu"] == 2  # inherited from FixMatch
     assert {c.distribution for c in by_id.values()} == {"effl-plugins"}
@@ -158,3 +159,59 @@ def test_a_false_point_op_declaration_is_caught():
     with pytest.raises(AssertionError, match="point_op"):
         check_augmentation(Blurring(p=1.0))
     assert torch.__version__  # the check ran on torch tensors
+
+
+def _check_settings() -> dict:
+    """The settings the conformance suite gives every strategy, but the model."""
+    return {k: v for k, v in STRATEGY_CHECK_DEFAULTS.items() if k != "model"}
+
+
+def _zero_lr_strategy():
+    """A strategy whose optimizer never moves the weights (every group's lr is 0)."""
+    from effl_plugins.strategies import Strategy
+
+    class ZeroLR(Strategy):
+        name = "zero_lr"
+
+        def run(self, data, *, out_dir=None, device=None, resume=False):
+            self.with_device(device)
+            model = self.build_model(self.model, data.num_classes)
+            task = self.supervised_task(model, data)
+            groups = [{"params": list(model.parameters()), "lr": 0.0}]
+            summary = self.engine(task, data, out_dir, param_groups=groups, config=self.config.replace(sched="none"))
+            return self.finish(model, summary.fit(resume=resume), out_dir)
+
+    return ZeroLR("test_resnet", **_check_settings(), progress=False)
+
+
+def _untrained_strategy():
+    """A strategy that reports the accuracy of the model it built, never trained."""
+    from effl_plugins.strategies import Strategy
+    from effl_plugins.train import evaluate, resolve_device
+
+    class Untrained(Strategy):
+        name = "untrained"
+
+        def run(self, data, *, out_dir=None, device=None, resume=False):
+            model = self.build_model(self.model, data.num_classes)
+            device = resolve_device(self.config.device)
+            accuracy = evaluate(model.to(device), data.test, self.model_input(model, data), device)["top1"]
+            summary = {"best_accuracy": accuracy, "final_accuracy": accuracy, "epochs": self.config.epochs}
+            return self.finish(model, summary, out_dir)
+
+    return Untrained("test_resnet", **_check_settings(), progress=False)
+
+
+@pytest.mark.parametrize("make", [_zero_lr_strategy, _untrained_strategy], ids=["lr-0", "untrained"])
+def test_check_strategy_fails_a_strategy_that_does_not_learn(make):
+    from effl_plugins.testing import check_strategy
+
+    with pytest.raises(AssertionError, match="did not learn: final accuracy"):
+        check_strategy(make())
+
+
+def test_check_strategy_passes_the_same_recipe_when_it_trains():
+    """The zero-lr strategy's recipe with the optimizer's own rate learns: the check tells them apart."""
+    from effl_plugins.testing import check_strategy
+
+    check_strategy("finetune", **STRATEGY_CHECK_DEFAULTS, backbone_lr=3e-3, progress=False)

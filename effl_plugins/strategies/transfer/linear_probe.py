@@ -21,6 +21,9 @@ class LinearProbe(Strategy):
     """
 
     name = "linear_probe"
+    #: Arguments of the conformance checks (effl_plugins.testing): a randomly initialised backbone whose
+    #: frozen features a head can separate in a few steps (a ViT, no BatchNorm statistics to freeze).
+    conformance_kwargs = {"model": "test_vit"}
 
     def __init__(self, model: str = "test_resnet", lr: float = 1e-2, **kwargs: Any):
         super().__init__(model=model, lr=lr, **kwargs)
