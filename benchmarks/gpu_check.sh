@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# One-command CUDA check (under 8 minutes on one GPU: the three steps are limited to 200 + 240 + 40 s):
+# One-command CUDA check (under 10 minutes on one GPU: the steps are limited to 200 + 120 + 240 + 40 s):
 #   1. the fused Triton kernels and the device path of rand_augment / trivial_augment against their
 #      references on the GPU (uint8 and float, B in {1, 7, 256}, odd sizes, no host sync; the fused
-#      two-launch form against the torch form at N in {1, 2, 4}, and its launch count);
+#      two-launch form against the torch form at N in {1, 2, 4}, and its launch count); then
+#      tests/test_cuda_paths.py (the fused kernels through backend/path "auto", the prefetch loader's
+#      pinned non-blocking copies, the engine on cuda, AMP fp16 with its GradScaler);
 #   2. `effl bench --device cuda` on the full augmentation product (shortened timing per row) and the
 #      quick loss cases;
 #   3. results JSON, plots and RESULTS.md rows written into benchmarks/results and benchmarks/RESULTS.md.
@@ -27,6 +29,9 @@ started=$(date +%s)
 status=0
 echo "== 1/3 kernels and device path against their references on CUDA"
 timeout 200 python benchmarks/gpu_check.py --device cuda --out benchmarks/results/gpu-check-cuda.json || status=1
+
+echo "== 1b/3 the CUDA-only paths' tests (fused kernels through auto, prefetch, engine, AMP fp16)"
+timeout 120 python -m pytest tests/test_cuda_paths.py -q -p no:cacheprovider || status=1
 
 echo "== 2/3 effl bench --device cuda: full augmentation product"
 timeout 240 effl bench --device cuda --only augment --row-seconds 0.05 \
