@@ -89,7 +89,8 @@ def test_distill_on_non_square_photos_at_the_native_size(photos, tmp_path, teach
     assert saved["arch"] == student and saved["data_config"] == _timm_config(student)
     assert checkpoint(out / "teacher")["arch"] == teacher
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["loss"] == "kd" and 0 <= summary["teacher_accuracy"] <= 1
+    # two classes, one epoch: no margin over chance to ask for; the reported teacher is the one trained
+    assert summary["loss"] == "kd" and summary["teacher_accuracy"] == records(out / "teacher")[-1]["eval_top1"]
 
 
 def test_a_plugin_strategy_from_the_command_line(tmp_path):
@@ -109,13 +110,19 @@ def test_a_plugin_strategy_from_the_command_line(tmp_path):
         "--device",
         "cpu",
         "--epochs",
-        "1",
+        "2",
+        "--warmup-epochs",
+        "0",
+        "--lr",
+        "3e-3",
         "--out",
         str(out),
     ]
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["epochs"] == 1 and 0 <= summary["final_accuracy"] <= 1
+    losses = [r["train_loss"] for r in records(out)]
+    assert summary["epochs"] == 2 and summary["final_accuracy"] == records(out)[-1]["eval_top1"]
+    assert summary["final_accuracy"] >= 0.2 or losses[1] < 0.9 * losses[0], (summary, losses)  # 2x chance
     assert checkpoint(out)["args"]["strategy"] == "example_entropy_min"
 
 

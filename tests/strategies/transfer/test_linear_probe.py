@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -9,20 +11,25 @@ import effl_plugins as ep
 from effl_plugins.data import load_digits
 
 
-def test_backbone_and_batchnorm_statistics_stay_frozen():
+def test_backbone_and_batchnorm_statistics_stay_frozen(tmp_path):
     strategy = ep.create_strategy("linear_probe", model="test_resnet", epochs=2, lr=0.05)
     data = load_digits(num_labeled=40, num_test=40)
     model = strategy.build(data.num_classes)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     strategy.build = lambda num_classes: model
-    summary = strategy.run(data)
+    summary = strategy.run(data, out_dir=tmp_path)
     after = model.state_dict()
     head = {k for k in after if k.startswith(model.pretrained_cfg["classifier"] + ".")}
     assert head, "the head must exist"
     changed = {k for k in after if not torch.equal(before[k], after[k])}
     assert changed and changed <= head, f"only head weights may change, also changed: {sorted(changed - head)[:5]}"
     assert {k for k in head if "weight" in k} <= changed
-    assert summary["epochs"] == 2 and 0 <= summary["final_accuracy"] <= 1
+    # a random test_resnet's frozen features (its BatchNorm is what this test is about) do not separate the digits
+    # in two epochs, so no margin over chance is asked here; that linear_probe learns is checked by the
+    # conformance suite (check_strategy, on test_vit). The summary is the run's last evaluation.
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert summary["epochs"] == 2 and [r["epoch"] for r in rows] == [1, 2]
+    assert summary["final_accuracy"] == rows[-1]["eval_top1"]
 
 
 def test_checkpoint_backbone_is_loaded(tmp_path):
