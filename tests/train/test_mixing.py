@@ -91,3 +91,26 @@ def test_cutmix_minmax_box_sides_and_label_weight_equal_to_the_box_area(mode):
     assert len(set(sides)) > 2  # the sides are drawn, not fixed
     if mode == "batch":
         assert len(set(heights.tolist())) == 1
+
+
+@pytest.mark.parametrize("which", [{"mixup": 0.4}, {"cutmix": 1.0}])
+def test_the_engine_mixes_probability_targets(which):
+    """A pseudo-labelled student's targets are probability rows [B, K]: the engine mixes them too."""
+    import timm
+
+    from effl_plugins.strategies.selftrain.training import ProbabilityTargets
+    from effl_plugins.testing import small_digits
+    from effl_plugins.train import Engine, ModelInput, SupervisedTask
+
+    data = small_digits(labeled=16, test=8, unlabeled=8)
+    rows = torch.softmax(torch.randn(16, 10, generator=torch.Generator().manual_seed(0)), dim=1)
+    train = ProbabilityTargets(data.labeled, rows)
+    task = SupervisedTask(timm.create_model("test_resnet", num_classes=10), ModelInput.from_config(data.data_config))
+    config = TrainConfig(epochs=1, batch_size=8, device="cpu", progress=False, **which)
+    engine = Engine(task, train, data.test, config, num_classes=10)
+    images, targets = next(iter(engine._loader(train, [[(i, 0) for i in range(8)]])))
+    batch = engine._batch((images, targets), None, torch.Generator().manual_seed(0), torch.arange(8))
+    assert batch.targets.shape == (8, 10) and bool(batch.labeled.all())
+    torch.testing.assert_close(batch.targets.sum(1), torch.ones(8))
+    assert not torch.equal(batch.targets, targets)  # mixed
+    assert len(engine.fit()) > 0
