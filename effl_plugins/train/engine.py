@@ -7,7 +7,9 @@ get the batch augmentation (``--aug``) and MixUp/CutMix there, and go to the tas
 is back-propagated. timm's optimizer and scheduler (``create_optimizer_v2``, ``create_scheduler_v2``),
 AMP (bf16/fp16 autocast; a grad scaler for fp16), gradient accumulation, gradient clipping, a timm
 ``ModelEmaV3``, ``channels_last``, DistributedDataParallel under ``torchrun`` (the task's trainable
-module only), and a stop with a clear error when the loss turns non-finite.
+module only), and a stop with a clear error when the loss turns non-finite. A setting the task does not
+apply (``Task.refusals()``: ``--aug`` and mixing for a task that augments its own views, label smoothing
+for one whose loss takes none) is refused when the engine is built, never dropped.
 
 Checkpoints survive faults: ``out_dir/checkpoint.pt`` is written atomically after every epoch and
 on SIGTERM (the running optimizer step finishes, the checkpoint is saved, then the process exits
