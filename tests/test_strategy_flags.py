@@ -68,12 +68,6 @@ def command(name: str) -> list[str]:
     return ["self-train", "--data", "digits", "--strategy", name]
 
 
-def xfail_until_declared(name: str, flag: str) -> None:
-    factory = get_manager().registry("strategies").get(name).factory
-    if (name, flag) == ("mean_teacher", "smoothing") and "smoothing" not in factory.refusals():
-        pytest.xfail("MeanTeacherTask does not declare refused_settings['smoothing'] yet")
-
-
 class Built(Exception):
     """Raised by the patched engine once it is built: nothing trains."""
 
@@ -100,7 +94,6 @@ def test_the_table_covers_every_builtin_strategy():
 
 @pytest.mark.parametrize("name, flag", _params(c for c in CASES if c in REFUSED))
 def test_refused_on_the_command_line_before_any_work(name, flag, tmp_path, capsys):
-    xfail_until_declared(name, flag)
     out = tmp_path / "run"
     words, _ = VALUES[flag]
     assert main([*command(name), *words, "--epochs", "1", "--out", str(out)]) == 2
@@ -112,7 +105,6 @@ def test_refused_on_the_command_line_before_any_work(name, flag, tmp_path, capsy
 
 @pytest.mark.parametrize("name, flag", _params(c for c in CASES if c in REFUSED))
 def test_refused_when_the_strategy_is_built(name, flag):
-    xfail_until_declared(name, flag)
     _, value = VALUES[flag]
     with pytest.raises(SettingRefusedError, match=name) as caught:
         ep.create_strategy(name, **{flag: value})

@@ -25,7 +25,7 @@ from torch import nn
 
 from ..inputs import ModelInput
 from .base import Batch, Task
-from .consistency import make_view
+from .consistency import PLAIN_CROSS_ENTROPY, make_view, view_refusals
 
 __all__ = ["MeanTeacherTask", "ema_update", "ema_decay_at", "sigmoid_rampup", "softmax_mse"]
 
@@ -79,6 +79,7 @@ class MeanTeacherTask(Task):
     """
 
     batch_augmentation = False
+    refused_settings = {**view_refusals("--strategy-arg noise=SPEC"), "smoothing": PLAIN_CROSS_ENTROPY}
 
     def __init__(
         self,
