@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import pytest
+import torch
 
 from effl_plugins.bench import ssl
 from effl_plugins.bench.ssl import METHODS, SSLPlan, markdown_table, method_kwargs, plot_results, summarise
@@ -125,3 +127,14 @@ def test_an_image_folder_splits_into_stratified_labeled_and_unlabeled(tmp_path):
     assert bundle.unlabeled_eval.ids == bundle.unlabeled.ids
     with pytest.raises(ValueError, match="leaves no unlabeled images"):
         ssl.split_labeled(build_data(str(tmp_path), config), 13)
+
+
+def test_the_seed_draws_the_labeled_digits_and_the_baseline_gets_the_weak_view():
+    plan = SSLPlan()
+    first, second = ssl._data(40, 0, plan), ssl._data(40, 1, plan)
+    assert set(first.labeled.ids) != set(second.labeled.ids) and first.test.ids == second.test.ids
+    assert torch.bincount(first.labeled.targets).tolist() == [4] * 10
+    assert not set(first.labeled.ids) & set(first.unlabeled.ids) and len(first.unlabeled) == 1437 - 40
+    name, kwargs = ssl.method_kwargs("supervised", plan, 40, 0, None)
+    assert name == "finetune" and kwargs["aug"] == ssl.SUPERVISED_AUG
+    assert plan.supervised_epochs(40) * math.ceil(40 / plan.batch_size) == plan.online_steps(40)
