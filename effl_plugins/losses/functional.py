@@ -17,9 +17,9 @@ def kd_divergence(
     """``T^2 * KL(softmax(t/T) || softmax(s/T))``, batchmean, computed in float32 (or wider).
 
     ``path`` (``fused_kd.KD_PATHS``): ``"auto"`` takes the fastest measured path for the device and
-    size (``fused_kd.kd_path``: the Triton row kernel on CUDA; on CPU the chunked analytic-gradient
-    function from ``CPU_FUSED_MIN_ELEMENTS`` logits when a gradient will be taken, else the eager
-    ``kd_divergence_reference``); ``"eager"``, ``"fused"``, ``"triton"`` force one. Every path matches
+    size (``fused_kd.kd_path``: the Triton row kernel on CUDA, the analytic-gradient CPU function on
+    CPU, whole rows or chunks by size; the eager ``kd_divergence_reference`` elsewhere);
+    ``"eager"``, ``"fused"``, ``"triton"`` force one. Every path matches
     the float64 formula to float32 rounding, value and gradient, masked (``-inf``) teacher classes
     included (probability 0).
     """
@@ -30,11 +30,14 @@ def kd_divergence(
 def kd_divergence_reference(
     student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
 ) -> torch.Tensor:
-    """The eager reference of ``kd_divergence``: log-softmax, KL, autograd through the graph."""
+    """The eager reference of ``kd_divergence``: log-softmax, KL, autograd through the graph; masked
+    teacher classes (``-inf``) as in ``kl_div_log_target``."""
     dtype = torch.promote_types(student_logits.dtype, torch.float32)
     log_p_student = F.log_softmax(student_logits.to(dtype) / temperature, dim=-1)
     log_p_teacher = F.log_softmax(teacher_logits.detach().to(dtype) / temperature, dim=-1)
-    return kl_div_log_target(log_p_student, log_p_teacher) * temperature**2
+    log_p_teacher.clamp_min_(torch.finfo(dtype).min)  # kl_div_log_target's floor, in place: no gradient here
+    kl = F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True)
+    return kl * temperature**2
 
 
 def kl_div_log_target(log_q: torch.Tensor, log_p: torch.Tensor) -> torch.Tensor:

@@ -6,16 +6,17 @@ so backward is a single multiply by the incoming scalar gradient instead of repl
 log-softmax / KL graph. Two implementations, one contract (equal to ``kd_divergence_reference``
 to float32 rounding, forward and backward):
 
-- CPU: a ``torch.autograd.Function`` that walks the batch in large row chunks through reused
-  workspaces, in base 2 with one ``exp2`` per element per input (about a dozen torch ops per
-  chunk, no elementwise log, no graph to replay in backward).
+- CPU: a ``torch.autograd.Function`` in two forms by size (``CPU_CHUNKED_MIN_ELEMENTS``): small
+  inputs go through torch's log-softmax over whole rows (about a dozen ops), large ones through the
+  batch in large row chunks and reused workspaces, in base 2 with one ``exp2`` per element per input
+  (no elementwise log). Neither has a graph to replay in backward.
 - CUDA: a Triton kernel, one program per row, that reads the student and teacher rows and writes
   the row's KL and the row's gradient (online max / log-sum-exp over column blocks).
 
 ``kd_path`` picks one of three paths for a call (``path="auto"``), or checks a forced one:
-``"triton"`` for CUDA tensors when Triton imports; on CPU ``"fused"`` (the chunked function) when a
-student gradient will be taken and there are at least ``CPU_FUSED_MIN_ELEMENTS`` logits; otherwise
-``"eager"`` (``functional.kd_divergence_reference``: log-softmax, KL, autograd). The Triton kernel
+``"triton"`` for CUDA tensors when Triton imports; ``"fused"`` (the CPU function) for CPU tensors,
+at every size (measured faster than the eager reference at each, see ``CPU_CHUNKED_MIN_ELEMENTS``);
+otherwise ``"eager"`` (``functional.kd_divergence_reference``: log-softmax, KL, autograd). The Triton kernel
 is built on first use, so ``TRITON_INTERPRET=1`` set before that first use runs it on CPU tensors
 (how the tests check it).
 """
@@ -51,18 +52,24 @@ tl = None  # triton.language, bound by _build_kernel
 #: not shrink with the chunk, so chunks are few and large rather than L2-sized.
 CHUNK_ELEMENTS = 1 << 20
 
-#: Below this many logits (``B * K``) a CPU call with a gradient runs the eager reference, from it the
-#: chunked function. The fused function runs about thirty small ops per chunk against the reference's
-#: twenty (forward and autograd backward); per-op dispatch dominates both on small inputs, the memory
-#: passes the fused form saves on large ones. Measured forward + backward, eager time / fused time
-#: (median thread CPU time of interleaved calls, one torch thread, float32, T=4; x86-64, 2-core CPU
-#: shared with other jobs, load average 7-10, torch 2.14): B=256: K=10 0.83 (354 vs 428 us), K=100
-#: 0.76, K=150 0.81, K=200 0.92 (51,200 logits), K=256 1.13 (65,536), K=320 1.32, K=1000 1.54 (3.97
-#: vs 2.58 ms), K=21843 2.00 (102 vs 51 ms); B=1024: K=48 0.81, K=64 1.16, K=100 1.35; B=64:
-#: K=800 0.94, K=1024 1.10, K=1600 1.52. The crossover follows ``B * K``, between 51,200 and
-#: 65,536 at every batch size. (Wall-clock medians with two torch threads on that loaded machine
-#: varied 10x between runs and could not place it.)
-CPU_FUSED_MIN_ELEMENTS = 1 << 16
+#: From this many logits (``B * K``) the CPU function runs in chunks (``_kd_rows_and_grad``), below
+#: it over whole rows (``_kd_whole_rows``); both beat the eager reference at every size measured, so
+#: ``path="auto"`` takes the CPU function for every CPU call. Forward + backward, time ratios of
+#: median thread CPU time over interleaved calls (one torch thread, float32, T=4; x86-64, 2-core CPU
+#: shared with other jobs at load average 5-10, torch 2.14):
+#:
+#: - eager / whole rows: B=8 K=10 1.21 (231 vs 191 us), B=64 K=10 1.17, B=256 K=10 1.20 (346 vs
+#:   288 us), B=256 K=100 1.19, B=256 K=400 1.24, B=1024 K=64 1.21, B=64 K=1600 1.19;
+#: - chunked / whole rows: 1.77 at 80 logits, 1.38 at 25,600, 1.07 at 65,536 (B=1024 K=64), 0.94 to
+#:   1.03 at 102,400 (B=64, 256, 1024), 0.94 to 0.96 at 131,072 (B=64, 256, 1024), 0.83 at 204,800
+#:   (B=1024 K=200), 0.49 at B=256 K=21843;
+#: - eager / chunked at B=256: K=1000 1.29 (2.80 vs 2.17 ms), K=21843 2.83 (118 vs 42 ms).
+#:
+#: Forward only (no gradient) the crossover is the same (chunked / whole 0.95 to 0.99 at 65,536 and
+#: 102,400, 0.85 to 0.93 at 131,072; eager / whole 0.98 to 1.09 below it, eager / chunked 2.97 at
+#: B=256 K=1000). Wall-clock medians with two torch threads on that loaded machine varied tenfold
+#: between runs and could not place the crossovers.
+CPU_CHUNKED_MIN_ELEMENTS = 100_000
 
 _FLOOR = {dtype: torch.finfo(dtype).min for dtype in (torch.float32, torch.float64)}
 _LOG2_E = 1.0 / math.log(2.0)
@@ -86,6 +93,22 @@ def _workspace(rows: int, classes: int, dtype: torch.dtype, device: torch.device
     if buffer.numel() <= 3 * CHUNK_ELEMENTS:
         _WORKSPACE.buffer = buffer
     return buffer
+
+
+def _kd_whole_rows(student, teacher, temperature: float, with_grad: bool):
+    """``_kd_rows_and_grad``'s result for small inputs, with torch's log-softmax over whole rows (one
+    kernel each) instead of the chunked base-2 passes: ``KL_row = sum p_t (log p_t - log p_s)`` and the
+    gradient ``T / B * (p_s - p_t)`` from the same log-probabilities, in about a dozen ops and no chunk
+    loop. A masked teacher class (``log p_t = -inf``) is raised to the dtype's lowest finite value, so
+    that ``p_t`` is exactly 0 and ``log p_t - log p_s`` finite: it adds exactly 0 (the teacher's
+    log-probabilities are a fresh buffer, changed in place)."""
+    dtype = _compute_dtype(student)
+    log_s = torch.log_softmax(student.to(dtype) / temperature, -1)
+    log_t = torch.log_softmax(teacher.to(dtype) / temperature, -1).clamp_min_(_FLOOR[dtype])
+    p_t = log_t.exp()
+    rows = torch.sub(log_t, log_s).mul_(p_t).sum(-1)
+    grad = log_s.exp_().sub_(p_t).mul_(temperature / student.shape[0]) if with_grad else None
+    return rows, grad
 
 
 def _kd_rows_and_grad(student, teacher, temperature: float, with_grad: bool):
@@ -157,7 +180,8 @@ class _KDDivergenceCPU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, student, teacher, temperature):
         batch = student.shape[0]
-        rows, grad = _kd_rows_and_grad(student, teacher, temperature, ctx.needs_input_grad[0])
+        form = _kd_rows_and_grad if student.numel() >= CPU_CHUNKED_MIN_ELEMENTS else _kd_whole_rows
+        rows, grad = form(student, teacher, temperature, ctx.needs_input_grad[0])
         ctx.student_dtype, ctx.grad = student.dtype, grad
         return rows.sum() * (temperature**2 / batch)
 
@@ -287,11 +311,11 @@ def kd_divergence_triton(
 def kd_path(student_logits: torch.Tensor, path: str = "auto") -> str:
     """The path a KD call takes: ``"eager"``, ``"fused"`` or ``"triton"`` (see the module docstring).
 
-    ``path="auto"`` chooses: Triton for CUDA tensors (not float64) when Triton imports; on CPU the
-    chunked function when a student gradient will be taken and there are at least
-    ``CPU_FUSED_MIN_ELEMENTS`` logits; the eager reference otherwise (forward-only CPU calls, small
-    CPU calls, float64 on CUDA, other devices). A forced ``"triton"`` needs Triton and CUDA tensors
-    (or ``TRITON_INTERPRET=1``); ``"fused"`` runs on any device, with or without a gradient.
+    ``path="auto"`` chooses: Triton for CUDA tensors (not float64) when Triton imports; the fused
+    function for CPU tensors (every size, with or without a gradient: ``CPU_CHUNKED_MIN_ELEMENTS``
+    gives the measurements); the eager reference otherwise (float64 or no Triton on CUDA, other
+    devices). A forced ``"triton"`` needs Triton and CUDA tensors (or ``TRITON_INTERPRET=1``);
+    ``"fused"`` runs on any device, with or without a gradient.
     """
     if path not in KD_PATHS:
         raise ValueError(f"path must be one of {', '.join(KD_PATHS)}, got {path!r}")
@@ -304,12 +328,7 @@ def kd_path(student_logits: torch.Tensor, path: str = "auto") -> str:
         return path
     if student_logits.is_cuda and student_logits.dtype != torch.float64 and triton_available():
         return "triton"  # one launch per call against the reference's ~20 kernels; no CUDA crossover measured yet
-    if (
-        student_logits.device.type == "cpu"
-        and student_logits.requires_grad
-        and torch.is_grad_enabled()
-        and student_logits.numel() >= CPU_FUSED_MIN_ELEMENTS
-    ):
+    if student_logits.device.type == "cpu":
         return "fused"
     return "eager"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -23,6 +24,20 @@ def reference64(s: torch.Tensor, t: torch.Tensor, temperature: float) -> torch.T
     return temperature**2 * torch.where(p_t > 0, terms, torch.zeros_like(terms)).sum(-1).mean()
 
 
+#: CPU_CHUNKED_MIN_ELEMENTS values forcing each form of the CPU function.
+FORMS = {"whole rows": 1 << 62, "chunked": 0}
+
+
+@contextlib.contextmanager
+def cpu_form(form):
+    old = fused_kd.CPU_CHUNKED_MIN_ELEMENTS
+    fused_kd.CPU_CHUNKED_MIN_ELEMENTS = FORMS[form]
+    try:
+        yield
+    finally:
+        fused_kd.CPU_CHUNKED_MIN_ELEMENTS = old
+
+
 def value_and_grad(fn, s, t, temperature, upstream=1.0):
     s = s.detach().clone().requires_grad_(True)
     out = fn(s, t, temperature)
@@ -37,15 +52,18 @@ def value_and_grad(fn, s, t, temperature, upstream=1.0):
 def test_cpu_fused_matches_float64_reference(seed, temperature, batch, classes):
     g = torch.Generator().manual_seed(seed)
     s, t = torch.randn(batch, classes, generator=g) * 4, torch.randn(batch, classes, generator=g) * 4
-    loss, grad = value_and_grad(fused_kd.kd_divergence_cpu, s, t, temperature, upstream=0.7)
     ref, ref_grad = value_and_grad(reference64, s.double(), t, temperature, upstream=0.7)
-    torch.testing.assert_close(loss.double(), ref, rtol=1e-5, atol=2e-6 * temperature**2)
-    torch.testing.assert_close(grad.double(), ref_grad, rtol=1e-4, atol=1e-7)
+    for form in FORMS:
+        with cpu_form(form):
+            loss, grad = value_and_grad(fused_kd.kd_divergence_cpu, s, t, temperature, upstream=0.7)
+        torch.testing.assert_close(loss.double(), ref, rtol=1e-5, atol=2e-6 * temperature**2)
+        torch.testing.assert_close(grad.double(), ref_grad, rtol=1e-4, atol=1e-7)
 
 
 def test_cpu_fused_chunks_rows_and_survives_large_logits(monkeypatch):
     """Several chunks (the last one partial) and rows offset by thousands: the row-max shift keeps exp2 finite."""
     monkeypatch.setattr(fused_kd, "CHUNK_ELEMENTS", 3 * 50)
+    monkeypatch.setattr(fused_kd, "CPU_CHUNKED_MIN_ELEMENTS", 0)
     monkeypatch.setattr(fused_kd, "_WORKSPACE", type(fused_kd._WORKSPACE)())
     g = torch.Generator().manual_seed(3)
     offsets = torch.tensor([0.0, 3000.0, -3000.0, 80.0]).repeat(4)[:, None]
@@ -57,17 +75,18 @@ def test_cpu_fused_chunks_rows_and_survives_large_logits(monkeypatch):
     torch.testing.assert_close(grad.double(), ref_grad, rtol=1e-4, atol=1e-7)
 
 
-def test_cpu_fused_equals_eager_reference_to_float32_rounding():
+@pytest.mark.parametrize("form", FORMS)
+def test_cpu_fused_equals_eager_reference_to_float32_rounding(form):
     g = torch.Generator().manual_seed(1)
     s, t = torch.randn(300, 1000, generator=g) * 3, torch.randn(300, 1000, generator=g) * 3
-    loss, grad = value_and_grad(fused_kd.kd_divergence_cpu, s, t, 4.0)
+    with cpu_form(form):
+        loss, grad = value_and_grad(fused_kd.kd_divergence_cpu, s, t, 4.0)
     ref, ref_grad = value_and_grad(kd_divergence_reference, s, t, 4.0)
     torch.testing.assert_close(loss, ref, rtol=2e-6, atol=1e-6)
     torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-9)
 
 
-def test_dispatch_uses_fused_path_on_cpu_and_keeps_dtypes(monkeypatch):
-    monkeypatch.setattr(fused_kd, "CPU_FUSED_MIN_ELEMENTS", 35)
+def test_dispatch_uses_fused_path_on_cpu_and_keeps_dtypes():
     s = torch.randn(5, 7, dtype=torch.bfloat16, requires_grad=True)
     t = torch.randn(5, 7, dtype=torch.bfloat16, requires_grad=True)
     out = kd_divergence(s, t, 2.0)
@@ -79,18 +98,25 @@ def test_dispatch_uses_fused_path_on_cpu_and_keeps_dtypes(monkeypatch):
     torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
 
 
-def test_small_cpu_calls_take_the_reference():
-    s = torch.randn(4, fused_kd.CPU_FUSED_MIN_ELEMENTS // 4 - 1, requires_grad=True)
-    assert fused_kd.fused_kd_divergence(s, torch.randn_like(s), 2.0) is None
-    big = torch.randn(4, fused_kd.CPU_FUSED_MIN_ELEMENTS // 4, requires_grad=True)
-    assert "KDDivergenceCPU" in type(kd_divergence(big, torch.randn_like(big), 2.0).grad_fn).__name__
+@pytest.mark.parametrize("elements", [10, fused_kd.CPU_CHUNKED_MIN_ELEMENTS - 4, fused_kd.CPU_CHUNKED_MIN_ELEMENTS])
+def test_cpu_calls_of_every_size_take_the_fused_function_in_the_form_for_their_size(monkeypatch, elements):
+    forms = []
+    for name in ("_kd_whole_rows", "_kd_rows_and_grad"):
+        real = getattr(fused_kd, name)
+        monkeypatch.setattr(fused_kd, name, lambda *a, real=real, name=name: forms.append(name) or real(*a))
+    s = torch.randn(4, elements // 4, requires_grad=True)
+    assert "KDDivergenceCPU" in type(kd_divergence(s, torch.randn_like(s), 2.0).grad_fn).__name__
+    assert forms == ["_kd_whole_rows" if elements < fused_kd.CPU_CHUNKED_MIN_ELEMENTS else "_kd_rows_and_grad"]
 
 
-def test_no_grad_inputs_take_the_reference_and_are_not_modified():
+@pytest.mark.parametrize("form", FORMS)
+def test_no_grad_inputs_take_the_fused_forward_and_are_not_modified(form):
     s, t = torch.randn(4, 9), torch.randn(4, 9)
+    t[1, 2] = float("-inf")
     s0, t0 = s.clone(), t.clone()
-    out = kd_divergence(s, t, 3.0)
-    assert out.grad_fn is None
+    with cpu_form(form):
+        out = kd_divergence(s, t, 3.0)
+    assert out.grad_fn is None and fused_kd.kd_path(s) == "fused"
     assert torch.equal(s, s0) and torch.equal(t, t0)
     torch.testing.assert_close(out.double(), reference64(s, t, 3.0), rtol=1e-5, atol=1e-5)
 
@@ -174,7 +200,7 @@ PATH_CASES = [(9, 7), (4, 300), (2, 3000)]
 
 @pytest.mark.parametrize("masked", [False, True], ids=["finite", "masked"])
 @pytest.mark.parametrize("batch, classes", PATH_CASES)
-@pytest.mark.parametrize("path", ["eager", "fused", "auto"])
+@pytest.mark.parametrize("path", ["eager", "fused whole rows", "fused chunked", "auto"])
 def test_every_path_matches_the_float64_reference(path, batch, classes, masked):
     """Each path forced (and the automatic choice) against float64, value and gradient; masked classes
     (-inf teacher logits) are probability 0. The Triton path: test_triton_row_kernel_matches_reference_*."""
@@ -182,7 +208,8 @@ def test_every_path_matches_the_float64_reference(path, batch, classes, masked):
     s, t = torch.randn(batch, classes, generator=g) * 4, torch.randn(batch, classes, generator=g) * 4
     if masked:
         t[:, ::4] = float("-inf")
-    loss, grad = value_and_grad(lambda s, t, T: kd_divergence(s, t, T, path), s, t, 3.0, upstream=0.6)
+    with cpu_form(path.split(" ", 1)[1]) if path.startswith("fused") else contextlib.nullcontext():
+        loss, grad = value_and_grad(lambda s, t, T: kd_divergence(s, t, T, path[:5]), s, t, 3.0, upstream=0.6)
     ref, ref_grad = value_and_grad(reference64, s.double(), t, 3.0, upstream=0.6)
     assert torch.isfinite(loss) and torch.isfinite(grad).all()
     torch.testing.assert_close(loss.double(), ref, rtol=1e-5, atol=1e-6)
@@ -203,13 +230,10 @@ def test_forced_paths_are_taken():
     t = torch.randn(4, 6)
     assert "KDDivergenceCPU" in type(kd_divergence(s, t, 2.0, "fused").grad_fn).__name__
     assert "KDDivergenceCPU" not in type(kd_divergence(s, t, 2.0, "eager").grad_fn).__name__
-    assert fused_kd.kd_path(s) == "eager" and fused_kd.kd_path(s, "fused") == "fused"
-    big = torch.randn(2, fused_kd.CPU_FUSED_MIN_ELEMENTS // 2, requires_grad=True)
-    assert fused_kd.kd_path(big) == "fused" and fused_kd.kd_path(big.detach()) == "eager"
-    with torch.no_grad():
-        assert fused_kd.kd_path(big) == "eager"
-    with torch.no_grad():  # forced: forward only is fine too
-        torch.testing.assert_close(kd_divergence(big, big * 0.5, 2.0, "fused"), kd_divergence(big, big * 0.5, 2.0))
+    assert fused_kd.kd_path(s) == "fused" and fused_kd.kd_path(s, "eager") == "eager"
+    assert fused_kd.kd_path(s.detach().double()) == "fused"
+    if not torch.cuda.is_available():
+        assert fused_kd.kd_path(torch.empty(2, 3, device="meta")) == "eager"  # other devices: the reference
 
 
 def test_bad_paths_are_refused():
@@ -226,12 +250,12 @@ def test_bad_paths_are_refused():
     assert ep.create_loss("kd", path="eager").path == "eager"
 
 
-@pytest.mark.parametrize("classes", [10, fused_kd.CPU_FUSED_MIN_ELEMENTS // 4])
+@pytest.mark.parametrize("classes", [10, fused_kd.CPU_CHUNKED_MIN_ELEMENTS // 4])
 def test_auto_is_bit_identical_to_the_path_it_chooses(classes):
     g = torch.Generator().manual_seed(2)
     s, t = torch.randn(4, classes, generator=g) * 3, torch.randn(4, classes, generator=g) * 3
     chosen = fused_kd.kd_path(s.clone().requires_grad_(True))
-    assert chosen == ("eager" if classes == 10 else "fused")
+    assert chosen == "fused"
     auto, auto_grad = value_and_grad(lambda s, t, T: kd_divergence(s, t, T), s, t, 4.0)
     forced, forced_grad = value_and_grad(lambda s, t, T: kd_divergence(s, t, T, chosen), s, t, 4.0)
     assert torch.equal(auto, forced) and torch.equal(auto_grad, forced_grad)

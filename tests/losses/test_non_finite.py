@@ -163,9 +163,14 @@ def reference64(s, t, temperature):
     return temperature**2 * terms.sum(-1).mean()
 
 
-@pytest.mark.parametrize("path", ["eager", "fused"])
+@pytest.mark.parametrize("path", ["eager", "fused", "fused chunked"])
 @pytest.mark.parametrize("classes", [7, 300])
-def test_kd_with_masked_teacher_classes_equals_the_float64_reference(path, classes):
+def test_kd_with_masked_teacher_classes_equals_the_float64_reference(monkeypatch, path, classes):
+    if path == "fused chunked":
+        from effl_plugins.losses import fused_kd
+
+        monkeypatch.setattr(fused_kd, "CPU_CHUNKED_MIN_ELEMENTS", 0)
+        path = "fused"
     s, t, _ = _inputs(seed=4, batch=9, classes=classes)
     t = _masked(t)
     t[:, -2] = -INF  # a whole column too
@@ -216,12 +221,16 @@ KD_BAD = {
 
 
 @pytest.mark.parametrize("kind", KD_BAD)
-@pytest.mark.parametrize("path", ["eager", "fused"])
-def test_kd_checks_its_value_and_names_the_argument_on_every_path(path, kind):
+@pytest.mark.parametrize("path", ["eager", "fused", "fused chunked"])
+def test_kd_checks_its_value_and_names_the_argument_on_every_path(monkeypatch, path, kind):
     """kd defers the rule to its value (which reads every logit): the same errors on every path."""
+    if path == "fused chunked":
+        from effl_plugins.losses import fused_kd
+
+        monkeypatch.setattr(fused_kd, "CPU_CHUNKED_MIN_ELEMENTS", 0)
     s, t = _bad_kd_inputs(kind)
     with pytest.raises(ValueError, match=KD_BAD[kind]):
-        ep.create_loss("kd", path=path)(s, t, torch.arange(4))
+        ep.create_loss("kd", path=path[:5])(s, t, torch.arange(4))
 
 
 def test_kd_with_finite_inputs_makes_no_pass_over_them(monkeypatch):
