@@ -50,7 +50,7 @@ def _implementations(
         yield (
             "effl",
             lambda s, t: module(s, t)["loss"],
-            "fused: analytic gradient (Triton on CUDA, chunked rows on CPU)",
+            "fused: analytic gradient (Triton on CUDA; on CPU whole rows below 100,000 logits, chunks from it)",
         )
 
         def reference(s, t):
