@@ -312,7 +312,8 @@ class DistillationLoss(nn.Module):
         finite ``value`` means finite logits, or masked teacher classes the loss computed exactly, at the
         cost of one host read of a scalar (on CUDA, the check's one synchronisation) instead of a pass
         over the inputs. A value that is not finite has the logits counted entry by entry, which raises
-        naming the argument; if they are finite after all (an overflow), the value is returned as it is."""
+        naming the argument; if they are finite after all (an overflow), this returns and the loss keeps
+        its value."""
         finite = math.isfinite(value.item()) if value.device.type == "cpu" else bool(torch.isfinite(value))
         if not finite:
             check_finite(
