@@ -52,7 +52,15 @@ from ..solarize import solarize_level
 from ..translate import MAX_FRACTION
 from .magnitude import bin_value
 
-__all__ = ["MagnitudeSpace", "RAND_AUGMENT_SPACE", "WIDE_SPACE", "composed_geometry", "rand_augment_batch"]
+__all__ = [
+    "MagnitudeSpace",
+    "RAND_AUGMENT_SPACE",
+    "WIDE_SPACE",
+    "BIN_LEVELS",
+    "composed_geometry",
+    "draw_codes",
+    "rand_augment_batch",
+]
 
 _LUMA_INT = (2989.0, 5870.0, 1140.0)
 _SMOOTH = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0))
@@ -144,6 +152,10 @@ def _constants(
         "start": per_op({"solarize": 1.0}),
         "end": per_op({"translate_x": ends[0], "translate_y": ends[1]}),
         "kinds": torch.tensor([op_names.index(kind) if kind in op_names else -1 for kind in _KINDS], device=device),
+        "warp_kinds": torch.tensor(
+            [op_names.index(kind) if kind in op_names else -1 for kind in _WARPS], device=device
+        ),
+        "zero": torch.zeros((), device=device),
         "centre": torch.tensor([[(width - 1) / 2, (height - 1) / 2], [_SHEAR_CORNER, _SHEAR_CORNER]], device=device),
         "ramp": torch.arange(256, dtype=torch.float32, device=device).view(1, 1, 1, 256),
         "weights": torch.tensor(_LUMA_INT, device=device).view(1, 3, 1, 1),
@@ -183,6 +195,27 @@ def _slot_params(const: dict, space: MagnitudeSpace, ops, magnitude, sign) -> di
     }
 
 
+def _geometry_params(const: dict, space: MagnitudeSpace, ops, magnitude, sign) -> dict:
+    """The geometric entries of :func:`_slot_params` only (the same expressions, so the same values)."""
+    dtype = space.amount_dtype
+    amount = (torch.where(const["signed"][ops], sign, 1.0).to(dtype) * const["top"][ops]) * magnitude.to(dtype)
+    named = dict(zip(_WARPS, (ops.unsqueeze(-1) == const["warp_kinds"]).unbind(-1)))
+    binned = bin_value(const["start"][ops], const["end"][ops], magnitude)
+    shift = sign * torch.trunc(binned)
+    amount = amount.float()
+    zero = const["zero"]
+    return {
+        "angle": torch.where(named["rotate"], amount, zero),
+        "shear": torch.stack(
+            [torch.where(named["shear_x"], amount, zero), torch.where(named["shear_y"], amount, zero)], -1
+        ),
+        "sheared": named["shear_x"] | named["shear_y"],
+        "shift": torch.stack(
+            [torch.where(named["translate_x"], shift, zero), torch.where(named["translate_y"], shift, zero)], -1
+        ),
+    }
+
+
 def _geometry(const: dict, params: dict) -> torch.Tensor:
     """Each sample's slot matrices composed in slot order: ``[B, 3, 3]`` forward maps.
 
@@ -204,6 +237,53 @@ def _geometry(const: dict, params: dict) -> torch.Tensor:
     return total
 
 
+_BINS = 31
+
+
+@functools.lru_cache(maxsize=64)
+def _step_table(
+    op_names: tuple[str, ...], space: MagnitudeSpace, device: torch.device, height: int, width: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """Every op's slot matrix at every integer magnitude bin and both signs, ``[K * 31 * 2, 3, 3]`` (row
+    ``(k * 31 + bin) * 2 + (sign > 0)``, :func:`draw_codes`).
+
+    Made by :func:`_geometry_params` and :func:`_geometry` themselves on one slot: their arithmetic is elementwise
+    (and the 2 x 2 product of ``matrices.about`` a per-matrix loop), so a row is bit for bit the matrix they give
+    that draw inside any batch.
+    """
+    const = _constants(op_names, space, device, height, width, dtype, 0)
+    count = len(op_names)
+    ops = torch.arange(count, device=device).repeat_interleave(_BINS * 2)
+    magnitude = BIN_LEVELS.to(device).repeat_interleave(2).repeat(count)
+    sign = torch.tensor([-1.0, 1.0], device=device).repeat(count * _BINS)
+    steps = _geometry(const, _geometry_params(const, space, ops[:, None], magnitude[:, None], sign[:, None]))
+    return steps.contiguous()
+
+
+#: the float32 magnitudes ``bin / 30`` of the 31 integer bins, as RandAugment and TrivialAugment sample them
+BIN_LEVELS = torch.arange(_BINS, dtype=torch.float32) / (_BINS - 1)
+
+
+def draw_codes(ops: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor) -> torch.Tensor | None:
+    """``(op * 31 + bin) * 2 + (sign > 0)`` per draw, ``[B, N]`` int64, when every magnitude (float32) is one of
+    :data:`BIN_LEVELS` and every sign +-1 (RandAugment at an integer M without noise, TrivialAugment); else None.
+    The row of a draw in the tables made per op set (:func:`_step_table`, the LUT chain's point-op tables)."""
+    levels = BIN_LEVELS if magnitude.device.type == "cpu" else BIN_LEVELS.to(magnitude.device)
+    bins = (magnitude * (_BINS - 1)).round_().long().clamp_(0, _BINS - 1)  # NaN and inf land inside, then fail
+    if not bool(((levels[bins] == magnitude) & (sign.abs() == 1)).all()):  # NaN fails it
+        return None
+    return (ops * _BINS + bins) * 2 + (sign > 0).long()
+
+
+def _tabled_geometry(table: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """:func:`_geometry` by :func:`_step_table` rows (:func:`draw_codes`); the slot matrices are composed as there."""
+    steps = table[codes]
+    total = steps[:, 0]
+    for slot in range(1, steps.shape[1]):
+        total = steps[:, slot] @ total
+    return total
+
+
 def composed_geometry(
     images: torch.Tensor,
     ops: torch.Tensor,
@@ -211,17 +291,28 @@ def composed_geometry(
     sign: torch.Tensor,
     op_names: Sequence[str],
     space: MagnitudeSpace = RAND_AUGMENT_SPACE,
+    codes: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Each sample's geometric ops composed in slot order, ``[B, 3, 3]`` forward maps (identity without any),
     built for all slots at once: the matrices of every other path bit for bit.
 
+    Integer magnitude bins read the slot matrices from a table made once per op set and image size
+    (:func:`_step_table`); other magnitudes compute them.
+
     Shape:
-        images ``[B, C, H, W]`` (its size and device are read); ops, magnitude, sign ``[B, N]``.
+        images ``[B, C, H, W]`` (its size and device are read); ops, magnitude, sign ``[B, N]``; codes: the draws'
+        :func:`draw_codes` when the caller has them.
     """
     height, width = images.shape[-2:]
-    const = _constants(tuple(op_names), space, images.device, height, width, images.dtype, 0)
-    params = _slot_params(const, space, ops, magnitude.to(torch.float32), sign.to(torch.float32))
-    return _geometry(const, params)
+    names = tuple(op_names)
+    magnitude, sign = magnitude.to(torch.float32), sign.to(torch.float32)
+    if ops.shape[1]:
+        if codes is None:
+            codes = draw_codes(ops, magnitude, sign)
+        if codes is not None:
+            return _tabled_geometry(_step_table(names, space, images.device, height, width, images.dtype), codes)
+    const = _constants(names, space, images.device, height, width, images.dtype, 0)
+    return _geometry(const, _geometry_params(const, space, ops, magnitude, sign))
 
 
 def _statistics(images: torch.Tensor, grey: torch.Tensor):

@@ -59,9 +59,11 @@ class LutChain:
         self.luts = self.ramp.clone()
         self.pending = torch.zeros(batch, dtype=torch.bool, device=images.device)  # table may not be the identity
 
-    def apply(self, name: str, op, params: dict, index: torch.Tensor) -> None:
-        """Run op ``name`` (the module ``op``, with full-batch ``params``) on the samples ``index``."""
-        params = subset_params(params, index)
+    def apply(self, name: str, op, params: dict, index: torch.Tensor, subset: bool = False) -> None:
+        """Run op ``name`` (the module ``op``, with full-batch ``params``, or with those of the samples ``index``
+        when ``subset``) on the samples ``index``."""
+        if not subset:
+            params = subset_params(params, index)
         if name in POINT_OPS:
             table = select_rows(self.luts, index).unsqueeze(2)
             write_rows_(self.luts, index, op.apply(table, None, params)[0].squeeze(2))
@@ -88,6 +90,13 @@ class LutChain:
         write_rows_(self.luts, index, table.squeeze(2))
         self.pending.index_fill_(0, index, True)
 
+    def compose_tables(self, tables: torch.Tensor, point: torch.Tensor) -> None:
+        """Follow every sample's table by its row of ``tables`` ``[B, C, 256]`` (the identity for samples whose op
+        is not a point op, ``point`` ``[B]`` bool): ``luts = tables[luts]``, what each point op's kernel gives on
+        the table, since it maps every value by itself."""
+        self.luts = tables.gather(2, self.luts.long())
+        self.pending |= point
+
     def materialize(self, index: torch.Tensor) -> None:
         """Apply the pending tables of the samples ``index`` to their pixels and reset them to the identity."""
         index = index[self.pending.index_select(0, index)]
@@ -97,9 +106,13 @@ class LutChain:
         write_rows_(self.luts, index, self.ramp[: len(index)])
         self.pending.index_fill_(0, index, False)
 
-    def finish(self, matrices: torch.Tensor, warped: torch.Tensor, interpolation: str, fill) -> torch.Tensor:
-        """Apply every sample's table, then warp the ``warped`` samples by their forward ``matrices`` ``[B, 3, 3]``."""
+    def finish(
+        self, matrices: torch.Tensor | None, warped: torch.Tensor | None, interpolation: str, fill
+    ) -> torch.Tensor:
+        """Apply every sample's table, then warp the ``warped`` samples by their forward ``matrices`` ``[B, 3, 3]``
+        (``None``: no sample has geometry)."""
         pending = self.pending & (self.luts != self.ramp).flatten(1).any(1)
         apply_luts_rows(self.pixels, self.luts, pending.nonzero().squeeze(1))
-        warp_rows_(self.pixels, matrices, warped.nonzero().squeeze(1), interpolation, fill)
+        if matrices is not None:
+            warp_rows_(self.pixels, matrices, warped.nonzero().squeeze(1), interpolation, fill)
         return self.pixels

@@ -20,7 +20,9 @@ noise (``magnitude_std > 0``) moves smoothly between them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 from typing import Any
 
 import torch
@@ -29,6 +31,8 @@ from ..._validate import choice, fraction
 
 __all__ = [
     "check_magnitudes",
+    "checked_magnitudes",
+    "magnitude_range_error",
     "check_magnitude",
     "enhance_factor",
     "posterize_bits",
@@ -39,6 +43,35 @@ __all__ = [
 
 #: torchvision's enhance range: factors 1 +- 0.9 at the top magnitude.
 MAX_ENHANCE = 0.9
+
+_TRUST = threading.local()
+
+
+@contextlib.contextmanager
+def checked_magnitudes():
+    """Inside: :func:`check_magnitudes` skips its range check (one reduction and a host read per op call).
+
+    For callers that checked the magnitudes and signs of every slot once, as RandAugment's ``_checked`` does, and
+    then ask each op of the op set for its parameters.
+    """
+    previous = getattr(_TRUST, "checked", False)
+    _TRUST.checked = True
+    try:
+        yield
+    finally:
+        _TRUST.checked = previous
+
+
+def magnitude_range_error(magnitude: torch.Tensor, sign: torch.Tensor) -> ValueError | None:
+    """The error for magnitudes outside [0, 1] (M / 30) or signs other than +-1 (CPU tensors), or None."""
+    if bool(((magnitude >= 0) & (magnitude <= 1) & (sign.abs() == 1)).all()):  # one reduction (NaN fails it)
+        return None
+    if not bool(((magnitude >= 0) & (magnitude <= 1)).all()):
+        return ValueError(
+            f"magnitude must lie in [0, 1] (M / 30), got values from {magnitude.min().item()} to "
+            f"{magnitude.max().item()}"
+        )
+    return ValueError(f"sign must hold +1 or -1, got {sign.tolist()}")
 
 
 def check_magnitudes(images: torch.Tensor, magnitude: Any, sign: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,13 +94,11 @@ def check_magnitudes(images: torch.Tensor, magnitude: Any, sign: Any) -> tuple[t
     magnitude, sign = out
     if magnitude.device.type != "cpu":
         return magnitude.clamp(0, 1), torch.where(sign < 0, -1.0, 1.0).to(magnitude)
-    if not bool(((magnitude >= 0) & (magnitude <= 1) & (sign.abs() == 1)).all()):  # one reduction (NaN fails it)
-        if not bool(((magnitude >= 0) & (magnitude <= 1)).all()):
-            raise ValueError(
-                f"magnitude must lie in [0, 1] (M / 30), got values from {magnitude.min().item()} to "
-                f"{magnitude.max().item()}"
-            )
-        raise ValueError(f"sign must hold +1 or -1, got {sign.tolist()}")
+    if getattr(_TRUST, "checked", False):
+        return magnitude, sign  # the caller checked them (``checked_magnitudes``)
+    error = magnitude_range_error(magnitude, sign)
+    if error is not None:
+        raise error
     return magnitude, sign  # checked: already in range
 
 

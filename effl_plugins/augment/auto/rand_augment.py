@@ -29,6 +29,7 @@ and the 14 ops, never over samples.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,8 +39,9 @@ import torch
 from ..base import BatchAugmentation, ImageAugmentation
 from ..functional import matrices
 from ..functional.warp import check_fill, check_interpolation, warp_affine, warp_affine_image
-from .device_path import RAND_AUGMENT_SPACE, composed_geometry, rand_augment_batch
-from .lut_chain import LutChain
+from .device_path import BIN_LEVELS, RAND_AUGMENT_SPACE, composed_geometry, draw_codes, rand_augment_batch
+from .lut_chain import POINT_OPS, LutChain
+from .magnitude import checked_magnitudes, magnitude_range_error
 from .op_space import (
     GEOMETRIC,
     build_ops,
@@ -52,6 +54,24 @@ from .op_space import (
 __all__ = ["RandAugment", "RandAugmentImage"]
 
 _MATRIX_CACHE = 4096
+_BINS = len(BIN_LEVELS)
+
+
+@functools.lru_cache(maxsize=256)
+def _slot_offsets(slots: int, count: int, device: torch.device) -> torch.Tensor:
+    """``[N, 1]``: ``slot * count``, the key offset of each slot's draws."""
+    return (torch.arange(slots, device=device) * count).view(slots, 1)
+
+
+@functools.lru_cache(maxsize=256)
+def _sample_of_position(batch: int, slots: int, device: torch.device) -> torch.Tensor:
+    """``[N * B]``: the sample of each position of the slot-major flattened draws."""
+    return torch.arange(batch, device=device).repeat(slots)
+
+
+def bank_is_point(aug, codes: torch.Tensor) -> torch.Tensor:
+    """Whether each draw (:func:`.device_path.draw_codes`) is a point op of ``aug``'s op set."""
+    return aug._bank_point[codes.device].index_select(0, codes)
 
 
 def use_lut_chain(images: torch.Tensor) -> bool:
@@ -169,23 +189,93 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
             total = step @ total
         return total
 
+    def _groups(self, ops: torch.Tensor) -> list[list[tuple[int, torch.Tensor]]]:
+        """Per slot, the ``(op index, samples that drew it)`` pairs of the ops drawn there, op indices ascending
+        and samples ascending (what ``(ops[:, slot] == k).nonzero()`` gives for each ``k``), from one sort and
+        one count of all ``[B, N]`` draws instead of a comparison per slot and op."""
+        batch, slots = ops.shape
+        count = len(self.op_names)
+        keys = ops.t() + _slot_offsets(slots, count, ops.device)  # slot-major: slot * K + op
+        flat = keys.reshape(-1)
+        counts = torch.bincount(flat, minlength=slots * count).tolist()
+        samples = _sample_of_position(batch, slots, ops.device).index_select(0, torch.argsort(flat, stable=True))
+        pieces = samples.split(counts)
+        return [
+            [(k, pieces[slot * count + k]) for k in range(count) if counts[slot * count + k]] for slot in range(slots)
+        ]
+
     def _apply_lut_chain(self, images, ops, magnitude, sign):
         """uint8 on the CPU: colour ops folded into per-sample tables (:mod:`.lut_chain`), one gather for the warp;
         samples whose composed matrix is the identity are not warped (a nearest or bilinear warp by it changes
-        nothing)."""
+        nothing).
+
+        Only the ops drawn are visited, each op's parameters computed for the samples that drew it. When every
+        magnitude is an integer bin (:func:`.device_path.draw_codes`), a slot's point ops are one gather from the
+        tables of every point op at every bin and sign (made once per op set and channel count), and the geometry
+        reads its slot matrices from a table likewise; a batch without geometric ops skips the geometry."""
         chain = LutChain(images)
-        for slot in range(ops.shape[1]):
-            for k, name in enumerate(self.op_names):
-                if name == "identity" or name in GEOMETRIC:
-                    continue
-                index = (ops[:, slot] == k).nonzero().squeeze(1)
-                if index.numel():
-                    chain.apply(
-                        name, self._ops[k], self._op_params(k, images, magnitude[:, slot], sign[:, slot]), index
-                    )
-        total = composed_geometry(images, ops, magnitude, sign, self.op_names, self._space)
+        geometric = self._geometric_indices()
+        magnitude, sign = magnitude.to(torch.float32), sign.to(torch.float32)
+        codes = draw_codes(ops, magnitude, sign) if ops.numel() else None
+        bank = self._point_bank(images) if codes is not None else None
+        any_geometry = False
+        with checked_magnitudes():  # checked once for all slots in ``_checked``
+            for slot, groups in enumerate(self._groups(ops)):
+                points = False
+                for k, index in groups:
+                    name = self.op_names[k]
+                    if k in geometric:
+                        any_geometry = True
+                        continue
+                    if name == "identity":
+                        continue
+                    if bank is not None and name in POINT_OPS:
+                        points = True
+                        continue
+                    like = images[:1].expand(len(index), -1, -1, -1)  # the shape the ops' params take, no copy
+                    params = self._op_params(k, like, magnitude[index, slot], sign[index, slot])
+                    chain.apply(name, self._ops[k], params, index, subset=True)
+                if points:  # the statistic and pixel ops of the slot have run: their samples' tables are the identity
+                    column = codes[:, slot]
+                    chain.compose_tables(bank.index_select(0, column), bank_is_point(self, column))
+        if not any_geometry:
+            return chain.finish(None, None, self.interpolation, self.fill)
+        total = composed_geometry(images, ops, magnitude, sign, self.op_names, self._space, codes)
         warped = (total != matrices.identity(1, images.device)).flatten(1).any(1)
         return chain.finish(total, warped, self.interpolation, self.fill)
+
+    def _point_bank(self, images: torch.Tensor) -> torch.Tensor:
+        """``[K * 31 * 2, C, 256]`` uint8: the table of every point op (:data:`.lut_chain.POINT_OPS`) at every
+        magnitude bin and sign (rows as :func:`.device_path.draw_codes`), the identity for the other ops; made by
+        the ops themselves on the ramp ``0..255``, once per channel count and device."""
+        channels = images.shape[1]
+        banks = self.__dict__.setdefault("_banks", {})
+        key = (channels, images.device, self._space)
+        bank = banks.get(key)
+        if bank is not None:
+            return bank
+        rows = 2 * _BINS
+        ramp = torch.arange(256, dtype=torch.uint8, device=images.device)
+        bank = ramp.expand(len(self.op_names) * rows, channels, 256).clone()
+        magnitude = BIN_LEVELS.to(images.device).repeat_interleave(2)
+        sign = torch.tensor([-1.0, 1.0], device=images.device).repeat(_BINS)
+        like = images[:1].expand(rows, -1, -1, -1)
+        table = ramp.view(1, 1, 1, 256).expand(rows, channels, 1, 256).contiguous()
+        for k, name in enumerate(self.op_names):
+            if name in POINT_OPS:
+                params = self._op_params(k, like, magnitude, sign)
+                bank[k * rows : (k + 1) * rows] = self._ops[k].apply(table, None, params)[0].squeeze(2)
+        banks[key] = bank
+        point = torch.tensor([name in POINT_OPS for name in self.op_names], device=images.device)
+        self.__dict__.setdefault("_bank_point", {})[images.device] = point.repeat_interleave(rows)
+        return bank
+
+    def _geometric_indices(self) -> frozenset[int]:
+        indices = getattr(self, "_geometric_cache", None)
+        if indices is None:
+            indices = frozenset(k for k, name in enumerate(self.op_names) if name in GEOMETRIC)
+            self._geometric_cache = indices
+        return indices
 
     def _apply_op_by_op(self, images, ops, magnitude, sign):
         """Any dtype and device: each op on the samples that chose it, then one warp of the composed geometry."""
@@ -225,6 +315,16 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
             raise ValueError(
                 f"params['ops'] must index the {len(self.op_names)} ops {self.op_names}, got {ops.tolist()}"
             )
+        if (
+            magnitude.device.type == "cpu"
+            and sign.device.type == "cpu"
+            and magnitude.dtype.is_floating_point
+            and sign.dtype.is_floating_point
+            and ops.numel()
+        ):
+            error = magnitude_range_error(magnitude, sign)
+            if error is not None:
+                raise error
         return ops, magnitude, sign
 
 

@@ -13,15 +13,16 @@ import torch
 
 __all__ = ["select_rows", "write_rows_"]
 
-_WORDS = (torch.int64, torch.int32, torch.int16)
+_WORDS = ((torch.int64, 8), (torch.int32, 4), (torch.int16, 2))
 
 
 def _as_words(tensor: torch.Tensor) -> torch.Tensor:
     """Contiguous ``[B, ...]`` -> its bytes as ``[B, n]`` words of the widest integer type that tiles one row."""
     rows = tensor.view(tensor.shape[0], -1)
     rows = rows if rows.dtype == torch.uint8 else rows.view(torch.uint8)
-    for word in _WORDS:
-        if rows.shape[1] and rows.shape[1] % torch.empty((), dtype=word).element_size() == 0:
+    width = rows.shape[1]
+    for word, size in _WORDS:
+        if width and width % size == 0:
             return rows.view(word)
     return rows
 

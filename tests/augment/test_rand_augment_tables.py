@@ -1,0 +1,90 @@
+"""RandAugment / TrivialAugment on uint8 CPU batches: the per-op-set tables (slot matrices, point-op tables) and
+the per-call shortcuts give what the computed path and the op-by-op reference give, bit for bit."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import effl_plugins as ep
+from effl_plugins.augment.auto import device_path
+from effl_plugins.augment.auto.device_path import BIN_LEVELS, draw_codes
+
+
+def _draws(aug, batch: int, slots: int, seed: int, integer_bins: bool = True):
+    g = torch.Generator().manual_seed(seed)
+    ops = torch.randint(len(aug.op_names), (batch, slots), generator=g)
+    if integer_bins:
+        magnitude = BIN_LEVELS[torch.randint(31, (batch, slots), generator=g)]
+    else:
+        magnitude = torch.rand(batch, slots, generator=g)
+    sign = torch.where(torch.rand(batch, slots, generator=g) < 0.5, -1.0, 1.0)
+    return {"ops": ops, "magnitude": magnitude, "sign": sign}
+
+
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("slots", [1, 2, 4])
+@pytest.mark.parametrize("size", [(32, 32), (17, 23), (1, 1)])
+def test_tabled_geometry_equals_computed(wide, slots, size):
+    space = device_path.WIDE_SPACE if wide else device_path.RAND_AUGMENT_SPACE
+    aug = ep.create_augmentation("rand_augment")
+    images = torch.zeros(300, 3, *size, dtype=torch.uint8)
+    p = _draws(aug, 300, slots, seed=slots)
+    codes = draw_codes(p["ops"], p["magnitude"], p["sign"])
+    assert codes is not None
+    tabled = device_path.composed_geometry(images, p["ops"], p["magnitude"], p["sign"], aug.op_names, space, codes)
+    const = device_path._constants(tuple(aug.op_names), space, images.device, *size, images.dtype, 0)
+    computed = device_path._geometry(const, device_path._slot_params(const, space, p["ops"], p["magnitude"], p["sign"]))
+    assert torch.equal(tabled, computed)
+
+
+def test_draw_codes_refuses_off_bin_magnitudes_and_odd_signs():
+    ops = torch.zeros(2, 2, dtype=torch.long)
+    sign = torch.ones(2, 2)
+    assert draw_codes(ops, torch.full((2, 2), 0.3), sign) is not None  # 9 / 30 in float32
+    assert draw_codes(ops, torch.full((2, 2), 0.31), sign) is None
+    assert draw_codes(ops, torch.full((2, 2), float("nan")), sign) is None
+    assert draw_codes(ops, torch.full((2, 2), 0.3), torch.full((2, 2), 0.5)) is None
+
+
+@pytest.mark.parametrize("name", ["rand_augment", "trivial_augment"])
+@pytest.mark.parametrize("integer_bins", [True, False])
+@pytest.mark.parametrize("batch,slots", [(1, 1), (7, 2), (64, 3)])
+def test_lut_chain_equals_op_by_op(name, integer_bins, batch, slots):
+    kwargs = {"num_ops": slots} if name == "rand_augment" else {}
+    aug = ep.create_augmentation(name, **kwargs)
+    slots = slots if name == "rand_augment" else 1
+    x = torch.randint(0, 256, (batch, 3, 19, 21), generator=torch.Generator().manual_seed(batch), dtype=torch.uint8)
+    p = _draws(aug, batch, slots, seed=batch + slots, integer_bins=integer_bins)
+    fast, _ = aug(x, params=p)
+    reference = aug._apply_op_by_op(x, p["ops"], p["magnitude"], p["sign"])
+    assert torch.equal(fast, reference)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_no_ops_returns_a_copy(dtype):
+    aug = ep.create_augmentation("rand_augment", num_ops=0)
+    x = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8).to(dtype)
+    y, _ = aug(x, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(x, y) and y.data_ptr() != x.data_ptr()
+
+
+def test_replayed_magnitudes_are_checked_once_for_every_slot():
+    aug = ep.create_augmentation("rand_augment")
+    rotate = aug.op_names.index("rotate")
+    x = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
+    params = {"ops": torch.full((2, 2), rotate), "magnitude": torch.full((2, 2), 1.5), "sign": torch.ones(2, 2)}
+    with pytest.raises(ValueError, match="magnitude"):
+        aug(x, params=params)
+    params = {"ops": torch.full((2, 2), rotate), "magnitude": torch.full((2, 2), 0.5), "sign": torch.zeros(2, 2)}
+    with pytest.raises(ValueError, match="sign"):
+        aug(x, params=params)
+
+
+def test_point_tables_follow_the_op_set_and_channels():
+    aug = ep.create_augmentation("rand_augment", ops=["solarize", "posterize", "rotate"])
+    for channels in (1, 3):
+        x = torch.randint(0, 256, (9, channels, 12, 12), dtype=torch.uint8)
+        p = _draws(aug, 9, 2, seed=channels)
+        y, _ = aug(x, params=p)
+        assert torch.equal(y, aug._apply_op_by_op(x, p["ops"], p["magnitude"], p["sign"]))
