@@ -45,8 +45,10 @@ class Contrast(EnhanceBatch):
     def apply(self, images, targets, params):
         mean = mean_grey(images)
         if images.dtype == torch.uint8:  # a point op once the mean is known: its table, one lookup per pixel
-            ramp = identity_luts(*images.shape[:2], images.device).unsqueeze(2)
-            return apply_lut(images, blend_with_grey(ramp, mean, params["factor"]).squeeze(2)), targets
+            # the same table for every channel (the mean grey and the factor are the sample's): made once
+            ramp = identity_luts(images.shape[0], 1, images.device).unsqueeze(2)
+            table = blend_with_grey(ramp, mean, params["factor"]).squeeze(2)
+            return apply_lut(images, table.expand(-1, images.shape[1], -1)), targets
         return blend_with_grey(images, mean, params["factor"]), targets
 
 

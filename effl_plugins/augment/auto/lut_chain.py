@@ -75,8 +75,8 @@ class LutChain:
             write_rows_(self.pixels, index, op.apply(rows, None, params)[0])
             return
         identity = self.ramp[: len(index)].unsqueeze(2)
-        if name == "contrast":
-            table = blend_with_grey(identity, mean_grey(rows), params["factor"])
+        if name == "contrast":  # one table for every channel (mean grey and factor are the sample's)
+            table = blend_with_grey(identity[:, :1], mean_grey(rows), params["factor"]).expand_as(identity)
         elif name == "auto_contrast":
             low, high = rows.amin(dim=(-2, -1), keepdim=True), rows.amax(dim=(-2, -1), keepdim=True)
             table = stretch(identity, low, high, params["applied"].to(torch.bool))

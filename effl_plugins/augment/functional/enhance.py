@@ -30,6 +30,7 @@ __all__ = ["LUMA_WEIGHTS", "luma", "luma_image", "blend", "blend_image"]
 LUMA_WEIGHTS = (0.2989, 0.587, 0.114)
 _LUMA_INT = (2989, 5870, 1140)
 _LUMA_ROW = np.array([_LUMA_INT], dtype=np.float32)
+_LUMA_WEIGHTS_INT = torch.tensor([_LUMA_INT], dtype=torch.float32)
 
 
 def luma(images: torch.Tensor) -> torch.Tensor:
@@ -39,10 +40,14 @@ def luma(images: torch.Tensor) -> torch.Tensor:
     if images.dtype == torch.uint8:
         # The integer weighted sum (< 2**24) is exact in float32, and so is the floor of its quotient by
         # 10000: a non-integer quotient lies at least 1e-4 from an integer, far above float32's spacing
-        # below 256. Faster than integer division, same values.
-        r, g, b = images.to(torch.float32).unbind(1)
-        total = r * _LUMA_INT[0] + g * _LUMA_INT[1] + b * _LUMA_INT[2]
-        return torch.floor(total / 10000).unsqueeze(1)
+        # below 256. Faster than integer division, same values. Every partial sum is an integer below 2**24
+        # too, so one matrix product gives it exactly whatever its order (equal on all 2**24 RGB triples;
+        # one pass where three products and two sums made five: 56x3x32x32 0.13 against 0.23 ms, 64x3x224x224
+        # 9 against 25 ms, one thread).
+        batch, _, height, width = images.shape
+        weights = _LUMA_WEIGHTS_INT.to(images.device) if images.device.type != "cpu" else _LUMA_WEIGHTS_INT
+        total = torch.matmul(weights, images.reshape(batch, 3, height * width).to(torch.float32))
+        return torch.floor(total.div_(10000)).view(batch, 1, height, width)
     r, g, b = images.unbind(1)
     return (r * LUMA_WEIGHTS[0] + g * LUMA_WEIGHTS[1] + b * LUMA_WEIGHTS[2]).unsqueeze(1)
 

@@ -106,5 +106,8 @@ def _translate_on_cpu(images: torch.Tensor, luts: torch.Tensor) -> torch.Tensor:
     from .sample_tables import translate_samples
 
     batch, channels = images.shape[:2]
+    if channels > 1 and luts.stride(1) == 0:  # one table for all channels (broadcast): one run per sample
+        samples = images.contiguous().view(batch, -1)
+        return translate_samples(samples, luts[:, 0]).view(images.shape)
     planes = images.contiguous().view(batch * channels, -1)
     return translate_samples(planes, luts.reshape(batch * channels, 256)).view(images.shape)
