@@ -49,6 +49,10 @@ def subset_params(params: dict, index: torch.Tensor) -> dict:
     }
 
 
+def _joined(parts: list[torch.Tensor]) -> torch.Tensor:
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
 class LutChain:
     """Per-sample colour ops on a uint8 batch, applied lazily through per-channel tables."""
 
@@ -69,12 +73,37 @@ class LutChain:
             write_rows_(self.luts, index, op.apply(table, None, params)[0].squeeze(2))
             self.pending.index_fill_(0, index, True)
             return
+        self.apply_many([(name, op, params, index)])
+
+    def apply_many(self, entries: list[tuple[str, object, dict, torch.Tensor]]) -> None:
+        """Run several statistic and pixel ops (``(name, op, params of its samples, its samples)``, no sample in two
+        entries, as the ops of one slot) on their samples: the samples are materialized, read and written back
+        together, each op computing on its own rows."""
+        if not entries:
+            return
+        index = entries[0][3] if len(entries) == 1 else torch.cat([entry[3] for entry in entries])
         self.materialize(index)
         rows = select_rows(self.pixels, index)
-        if name in PIXEL_OPS:
-            write_rows_(self.pixels, index, op.apply(rows, None, params)[0])
-            return
-        identity = self.ramp[: len(index)].unsqueeze(2)
+        tables, table_rows, pixels, pixel_rows, start = [], [], [], [], 0
+        for name, op, params, part in entries:
+            mine = rows[start : start + len(part)]
+            start += len(part)
+            if name in PIXEL_OPS:
+                pixels.append(op.apply(mine, None, params)[0])
+                pixel_rows.append(part)
+            else:
+                tables.append(self._statistic_table(name, mine, params))
+                table_rows.append(part)
+        if pixels:
+            write_rows_(self.pixels, _joined(pixel_rows), _joined(pixels))
+        if tables:
+            changed = _joined(table_rows)
+            write_rows_(self.luts, changed, _joined(tables))
+            self.pending.index_fill_(0, changed, True)
+
+    def _statistic_table(self, name: str, rows: torch.Tensor, params: dict) -> torch.Tensor:
+        """The ``[k, C, 256]`` table of statistic op ``name`` on the (materialized) ``rows``."""
+        identity = self.ramp[: len(rows)].unsqueeze(2)
         if name == "contrast":  # one table for every channel (mean grey and factor are the sample's)
             table = blend_with_grey(identity[:, :1], mean_grey(rows), params["factor"]).expand_as(identity)
         elif name == "auto_contrast":
@@ -87,8 +116,7 @@ class LutChain:
             raise ValueError(
                 f"no lookup-table form for op {name!r}; ops: {sorted(POINT_OPS | STATISTIC_OPS | PIXEL_OPS)}"
             )
-        write_rows_(self.luts, index, table.squeeze(2))
-        self.pending.index_fill_(0, index, True)
+        return table.squeeze(2)
 
     def compose_tables(self, tables: torch.Tensor, point: torch.Tensor) -> None:
         """Follow every sample's table by its row of ``tables`` ``[B, C, 256]`` (the identity for samples whose op

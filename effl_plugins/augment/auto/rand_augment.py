@@ -221,7 +221,7 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         any_geometry = False
         with checked_magnitudes():  # checked once for all slots in ``_checked``
             for slot, groups in enumerate(self._groups(ops)):
-                points = False
+                points, entries = False, []
                 for k, index in groups:
                     name = self.op_names[k]
                     if k in geometric:
@@ -234,7 +234,11 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
                         continue
                     like = images[:1].expand(len(index), -1, -1, -1)  # the shape the ops' params take, no copy
                     params = self._op_params(k, like, magnitude[index, slot], sign[index, slot])
-                    chain.apply(name, self._ops[k], params, index, subset=True)
+                    if name in POINT_OPS:
+                        chain.apply(name, self._ops[k], params, index, subset=True)
+                    else:
+                        entries.append((name, self._ops[k], params, index))
+                chain.apply_many(entries)  # a slot's statistic and pixel ops: their samples read and written once
                 if points:  # the statistic and pixel ops of the slot have run: their samples' tables are the identity
                     column = codes[:, slot]
                     chain.compose_tables(bank.index_select(0, column), bank_is_point(self, column))
