@@ -3,7 +3,11 @@ torchvision v2 (batch call: per-batch; per-image loop: per-sample), kornia (per-
 albumentations (per image) and timm's PIL RandAugment (per image).
 
 Cases: the product batch {32, 128, 256} x size {224, 64} x {uint8, float32} (``--quick``: batch 32
-at 64 px and batch 64 at 224 px, uint8), plus the target case, RandAugment N=2 M=9 on 64 x 3 x 224 x 224 uint8.
+at 64 px and batch 64 at 224 px, uint8), plus the target case, RandAugment N=2 M=9 on 64 x 3 x 224 x 224 uint8,
+plus the small calls of training on small images (:data:`SMALL_CASES`: batch 1, 8 and 56 of 32 px, uint8 and
+float32, and 16 of 64 px uint8), whose per-call fixed cost ``report`` gives as the intercept of time against batch
+size. ``python -m effl_plugins.bench.augment --small --out DIR`` runs the small cases alone (bench
+``augment-small``).
 The image backend runs one thread, one 224 px image at a time, as a DataLoader worker does.
 Bytes that must move: the batch read once and written once (``2 B C H W`` elements; kornia's rows
 count float32 elements, since kornia has no uint8 path).
@@ -22,7 +26,15 @@ from . import peers
 from .recorder import Recorder
 from .timing import cache_bytes, rotation_count
 
-__all__ = ["AUGMENTATION_KWARGS", "TARGET_CASE", "augment_cases", "sample_photos", "run_augment_bench"]
+__all__ = [
+    "AUGMENTATION_KWARGS",
+    "TARGET_CASE",
+    "SMALL_CASES",
+    "augment_cases",
+    "sample_photos",
+    "run_augment_bench",
+    "run_small_augment_bench",
+]
 
 AUGMENTATION_KWARGS: dict[str, dict[str, Any]] = {
     "cutmix": {"num_classes": 10},
@@ -37,6 +49,12 @@ FULL_PRODUCT = {"batch": (32, 128, 256), "size": (224, 64), "dtype": ("uint8", "
 #: the quick run: a small batch, and the target case's batch of photos for every op
 QUICK_CASES = ({"batch": 32, "size": 64, "dtype": "uint8"}, {"batch": 64, "size": 224, "dtype": "uint8"})
 TARGET_CASE = {"batch": 64, "size": 224, "dtype": "uint8"}
+#: the calls of a FixMatch step on 32 px images (8 labelled, 56 unlabelled) and a single image, both dtypes, and a
+#: 16 x 64 px batch: the batch sizes at 32 px give each op's per-call fixed cost (intercept against batch size)
+SMALL_CASES = (
+    *({"batch": batch, "size": 32, "dtype": dtype} for dtype in ("uint8", "float32") for batch in (1, 8, 56)),
+    {"batch": 16, "size": 64, "dtype": "uint8"},
+)
 #: Arguments that depend on the image size: ``crop`` does the peers' work (pad by size // 8, cut a
 #: box of the input size, no resize; its default would resize a 7/8 box back to the input size).
 SIZED_KWARGS: dict[str, Callable[[int], dict[str, Any]]] = {"crop": lambda size: {"size": size, "padding": size // 8}}
@@ -70,10 +88,12 @@ def component_class(op: str, backend: str) -> type:
 
 
 def augment_cases(quick: bool) -> list[dict[str, Any]]:
+    """``--quick``: :data:`QUICK_CASES`; the full run: the :data:`FULL_PRODUCT` and the :data:`SMALL_CASES`."""
     if quick:
         return [dict(c) for c in QUICK_CASES]
     keys = list(FULL_PRODUCT)
-    return [dict(zip(keys, values)) for values in itertools.product(*FULL_PRODUCT.values())]
+    product = [dict(zip(keys, values)) for values in itertools.product(*FULL_PRODUCT.values())]
+    return product + [dict(c) for c in SMALL_CASES]
 
 
 def sample_photos(count: int, size: int, seed: int = 0) -> np.ndarray:
@@ -261,9 +281,10 @@ def run_augment_bench(
     ops: Iterable[str] | None = None,
     image_images: int | None = None,
     target_case: bool = True,
+    image_rows: bool = True,
 ) -> None:
     """``ops``: any registered augmentations (default: the built-ins); each gets the rows of every backend it is
-    registered for."""
+    registered for (``image_rows=False``: the batch backend only)."""
     batch_ops = registered_ops(ops, "batch") if ops is not None else builtin_ops("batch")
     image_ops = registered_ops(ops, "image") if ops is not None else builtin_ops("image")
     cases = cases if cases is not None else augment_cases(quick)
@@ -271,5 +292,47 @@ def run_augment_bench(
         run_batch_rows(recorder, case, batch_ops)
     if target_case and "rand_augment" in batch_ops and TARGET_CASE not in cases:
         run_batch_rows(recorder, dict(TARGET_CASE), ["rand_augment"])
-    if recorder.device.type == "cpu" and image_ops:
+    if recorder.device.type == "cpu" and image_ops and image_rows:
         run_image_rows(recorder, image_ops, images=image_images or (16 if quick else 64))
+
+
+def run_small_augment_bench(recorder: Recorder, *, quick: bool, ops: Iterable[str] | None = None) -> None:
+    """Bench ``augment-small``: the batch ops on :data:`SMALL_CASES` only."""
+    run_augment_bench(
+        recorder, quick=quick, cases=[dict(c) for c in SMALL_CASES], ops=ops, target_case=False, image_rows=False
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m effl_plugins.bench.augment --small [--out DIR] [--ops NAME ...] [--row-seconds S] [--threads T]``:
+    the small cases alone; writes ``DIR/augment-small-<device>-torch<version>.json`` and ``DIR/RESULTS.md``."""
+    import argparse
+    from pathlib import Path
+
+    from .report import write_report
+    from .run import run_bench
+
+    parser = argparse.ArgumentParser(prog="python -m effl_plugins.bench.augment", description=main.__doc__)
+    parser.add_argument("--small", action="store_true", required=True, help="the small cases (SMALL_CASES)")
+    parser.add_argument("--out", default="effl-bench", metavar="DIR")
+    parser.add_argument("--ops", nargs="+", metavar="NAME")
+    parser.add_argument("--row-seconds", type=float, metavar="S")
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    options = {"ops": args.ops} if args.ops else {}
+    path = run_bench(
+        "augment-small",
+        device=args.device,
+        out_dir=args.out,
+        threads=args.threads,
+        row_seconds=args.row_seconds,
+        **options,
+    )
+    print(f"wrote {path}")
+    print(f"wrote {write_report(Path(args.out), Path(args.out) / 'RESULTS.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

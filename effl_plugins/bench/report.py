@@ -13,7 +13,14 @@ from typing import Any
 
 from .results import load_documents, result_path
 
-__all__ = ["targets", "render_markdown", "plot", "write_report"]
+__all__ = ["targets", "render_markdown", "plot", "write_report", "fixed_costs", "fixed_cost_markdown"]
+
+#: the small calls the batch RandAugment targets name (issue 26): FixMatch's batches of 32 px images and 16 x 64 px
+SMALL_TARGET_CASES = (
+    {"batch": 8, "size": 32, "dtype": "uint8"},
+    {"batch": 56, "size": 32, "dtype": "uint8"},
+    {"batch": 16, "size": 64, "dtype": "uint8"},
+)
 
 
 def _find(doc: dict, op: str, impl: str, mode: str, **case) -> dict | None:
@@ -78,6 +85,19 @@ def targets(docs: list[dict]) -> list[dict[str, Any]]:
                             row,
                         )
                     )
+        if doc["bench"] in ("augment", "augment-small") and doc["device"] == "cpu":
+            for case in SMALL_TARGET_CASES:
+                ours = _find(doc, "rand_augment", "effl", "batch", **case)
+                label = f"{case['batch']}x3x{case['size']}x{case['size']} {case['dtype']}"
+                for peer, name in (("kornia", "kornia"), ("torchvision v2 per-image loop", "the torchvision loop")):
+                    found.append(
+                        _target(
+                            f"CPU batch RandAugment N=2 M=9, {label} >= 1x {name}",
+                            1.0,
+                            ours,
+                            _find(doc, "rand_augment", peer, "batch", **case),
+                        )
+                    )
         if doc["bench"] == "data" and doc["device"] == "cpu":
             for row in doc["rows"]:
                 if row["mode"] == "loader" and row["impl"] == "effl":
@@ -113,6 +133,85 @@ def _table(doc: dict) -> list[str]:
             f"{row['items_per_s']:.4g} | {row['effective_gbps']:.3g} | {100 * row['floor_fraction']:.2g} |"
         )
     return lines
+
+
+def fixed_costs(doc: dict) -> list[dict[str, Any]]:
+    """Per (op, size, dtype, impl) of the batch rows timed at two or more batch sizes: the least-squares line of
+    median time against batch size, ``{op, size, dtype, impl, batches, intercept_s, slope_s, median_s}``;
+    ``intercept_s`` is the per-call fixed cost, ``slope_s`` the cost per image, ``median_s`` per batch size."""
+    groups: dict[tuple, dict[int, float]] = {}
+    for row in doc["rows"]:
+        case = row["case"]
+        if row["mode"] != "batch" or "batch" not in case or "size" not in case:
+            continue
+        key = (row["op"], case["size"], case.get("dtype"), row["impl"])
+        groups.setdefault(key, {})[int(case["batch"])] = row["median_s"]
+    out = []
+    for (op, size, dtype, impl), times in sorted(groups.items()):
+        if len(times) < 2:
+            continue
+        xs, ys = zip(*sorted(times.items()))
+        mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+        slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
+        out.append(
+            {
+                "op": op,
+                "size": size,
+                "dtype": dtype,
+                "impl": impl,
+                "batches": list(xs),
+                "intercept_s": mean_y - slope * mean_x,
+                "slope_s": slope,
+                "median_s": dict(zip(xs, ys)),
+            }
+        )
+    return out
+
+
+def fixed_cost_markdown(doc: dict) -> list[str]:
+    """The per-call fixed cost table of a run with several batch sizes at one image size (the small cases): per op
+    and dtype, ours, kornia's and the torchvision loop's median per batch size and intercept, with our ratios."""
+    fits = fixed_costs(doc)
+    if not fits:
+        return []
+    by_key: dict[tuple, dict[str, dict]] = {}
+    for fit in fits:
+        by_key.setdefault((fit["op"], fit["size"], fit["dtype"]), {})[fit["impl"]] = fit
+    lines = [
+        "Per-call fixed cost: the intercept of the median time against the batch size (least squares over the batch",
+        "sizes shown), and the time per image (slope); ratios are ours over the peer's time (> 1: ours faster).",
+        "",
+        "| op | images | ours: ms per batch | ours: fixed ms | ours: us/image | kornia: ms per batch "
+        "| kornia: fixed ms | tv loop: ms per batch | tv loop: fixed ms | speed-up vs kornia | speed-up vs tv loop |",
+        "|---|---|---|---:|---:|---|---:|---|---:|---|---|",
+    ]
+
+    def times(fit: dict | None) -> str:
+        if fit is None:
+            return "-"
+        return " / ".join(f"{1e3 * fit['median_s'][b]:.3g}" for b in fit["batches"])
+
+    def ratios(ours: dict, peer: dict | None) -> str:
+        if peer is None:
+            return "-"
+        shared = [b for b in ours["batches"] if b in peer["median_s"]]
+        return " / ".join(f"{peer['median_s'][b] / ours['median_s'][b]:.2f}x" for b in shared)
+
+    def fixed(fit: dict | None) -> str:
+        return "-" if fit is None else f"{1e3 * fit['intercept_s']:.3f}"
+
+    for (op, size, dtype), impls in sorted(by_key.items()):
+        ours = impls.get("effl")
+        if ours is None:
+            continue
+        kornia, loop = impls.get("kornia"), impls.get("torchvision v2 per-image loop")
+        batches = "/".join(map(str, ours["batches"]))
+        lines.append(
+            f"| {op} | {batches} x {size} px {dtype} | {times(ours)} | {fixed(ours)} | {1e6 * ours['slope_s']:.3g} | "
+            f"{times(kornia)} | {fixed(kornia)} | {times(loop)} | {fixed(loop)} | "
+            f"{ratios(ours, kornia)} | {ratios(ours, loop)} |"
+        )
+    return lines + [""]
 
 
 def render_markdown(docs: list[dict], analysis: str = "") -> str:
@@ -163,6 +262,8 @@ def render_markdown(docs: list[dict], analysis: str = "") -> str:
             "",
         ]
         out += _table(doc) + [""]
+        if doc["bench"] == "augment-small":
+            out += fixed_cost_markdown(doc)
         if doc["bench"] == "data":
             from .data import breakdown_markdown
 

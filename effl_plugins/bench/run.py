@@ -10,9 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_bench", "BENCHES", "default_out_dir"]
+__all__ = ["run_bench", "BENCHES", "EXTRA_BENCHES", "default_out_dir"]
 
 BENCHES = ("augment", "loss", "data")
+#: benches run by name only (not by a plain ``effl bench``): the batch ops on the small cases
+EXTRA_BENCHES = ("augment-small",)
 
 
 def default_out_dir() -> Path:
@@ -25,6 +27,10 @@ def _runner(bench: str) -> Callable[..., None]:
         from .augment import run_augment_bench
 
         return run_augment_bench
+    if bench == "augment-small":
+        from .augment import run_small_augment_bench
+
+        return run_small_augment_bench
     if bench == "data":
         from .data import run_data_bench
 
@@ -45,14 +51,14 @@ def run_bench(
     row_seconds: float | None = None,
     **case_options: Any,
 ) -> Path:
-    """Run ``bench`` ("augment", "loss" or "data") and write ``<out>/<bench>-<device>-torch<ver>.json``; returns
-    its path.
+    """Run ``bench`` ("augment", "loss", "data" or "augment-small") and write
+    ``<out>/<bench>-<device>-torch<ver>.json``; returns its path.
 
     ``case_options`` go to the bench (``cases=``, ``ops=``/``losses=``) to run a chosen subset; ``row_seconds``
     replaces the timing budget of each row (1 s, ``quick``: 0.3 s).
     """
-    if bench not in BENCHES:
-        raise ValueError(f"bench must be one of {BENCHES}, got {bench!r}")
+    if bench not in BENCHES + EXTRA_BENCHES:
+        raise ValueError(f"bench must be one of {BENCHES + EXTRA_BENCHES}, got {bench!r}")
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     import torch
 
