@@ -218,6 +218,9 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         magnitude, sign = magnitude.to(torch.float32), sign.to(torch.float32)
         codes = draw_codes(ops, magnitude, sign) if ops.numel() else None
         bank = self._point_bank(images) if codes is not None else None
+        if codes is not None:
+            param_bank = self._param_bank[(images.shape[1], images.device, self._space)]
+            levels = codes - ops * (2 * _BINS)  # each draw's row in its op's parameter table
         any_geometry = False
         with checked_magnitudes():  # checked once for all slots in ``_checked``
             for slot, groups in enumerate(self._groups(ops)):
@@ -232,8 +235,12 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
                     if bank is not None and name in POINT_OPS:
                         points = True
                         continue
-                    like = images[:1].expand(len(index), -1, -1, -1)  # the shape the ops' params take, no copy
-                    params = self._op_params(k, like, magnitude[index, slot], sign[index, slot])
+                    if bank is not None and k in param_bank:  # the op's params at every bin and sign, made once
+                        rows = levels[:, slot].index_select(0, index)
+                        params = {key: value.index_select(0, rows) for key, value in param_bank[k].items()}
+                    else:
+                        like = images[:1].expand(len(index), -1, -1, -1)  # the shape of the ops' params, no copy
+                        params = self._op_params(k, like, magnitude[index, slot], sign[index, slot])
                     if name in POINT_OPS:
                         chain.apply(name, self._ops[k], params, index, subset=True)
                     else:
@@ -251,7 +258,11 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
     def _point_bank(self, images: torch.Tensor) -> torch.Tensor:
         """``[K * 31 * 2, C, 256]`` uint8: the table of every point op (:data:`.lut_chain.POINT_OPS`) at every
         magnitude bin and sign (rows as :func:`.device_path.draw_codes`), the identity for the other ops; made by
-        the ops themselves on the ramp ``0..255``, once per channel count and device."""
+        the ops themselves on the ramp ``0..255``, once per channel count and device.
+
+        Beside it, ``self._param_bank[(channels, device, space)]``: for each other colour op, its params at the
+        ``31 * 2`` bins and signs (row ``bin * 2 + (sign > 0)``), from its own ``params_from_magnitude`` (elementwise,
+        so a row is what it gives that draw in any batch)."""
         channels = images.shape[1]
         banks = self.__dict__.setdefault("_banks", {})
         key = (channels, images.device, self._space)
@@ -265,10 +276,17 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         sign = torch.tensor([-1.0, 1.0], device=images.device).repeat(_BINS)
         like = images[:1].expand(rows, -1, -1, -1)
         table = ramp.view(1, 1, 1, 256).expand(rows, channels, 1, 256).contiguous()
-        for k, name in enumerate(self.op_names):
-            if name in POINT_OPS:
+        param_bank = {}
+        with checked_magnitudes():
+            for k, name in enumerate(self.op_names):
+                if name == "identity" or name in GEOMETRIC:
+                    continue
                 params = self._op_params(k, like, magnitude, sign)
-                bank[k * rows : (k + 1) * rows] = self._ops[k].apply(table, None, params)[0].squeeze(2)
+                if name in POINT_OPS:
+                    bank[k * rows : (k + 1) * rows] = self._ops[k].apply(table, None, params)[0].squeeze(2)
+                elif all(isinstance(v, torch.Tensor) and v.ndim and len(v) == rows for v in params.values()):
+                    param_bank[k] = params
+        self.__dict__.setdefault("_param_bank", {})[key] = param_bank
         banks[key] = bank
         point = torch.tensor([name in POINT_OPS for name in self.op_names], device=images.device)
         self.__dict__.setdefault("_bank_point", {})[images.device] = point.repeat_interleave(rows)
