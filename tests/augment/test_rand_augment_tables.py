@@ -88,3 +88,30 @@ def test_point_tables_follow_the_op_set_and_channels():
         p = _draws(aug, 9, 2, seed=channels)
         y, _ = aug(x, params=p)
         assert torch.equal(y, aug._apply_op_by_op(x, p["ops"], p["magnitude"], p["sign"]))
+
+
+@pytest.mark.parametrize(
+    "ops,slots",
+    [(None, 7), (["rotate", "shear_x", "translate_y"], 2), (["rotate", "solarize"], 3), (None, 1)],
+)
+def test_cached_warps_equal_the_computed_path(monkeypatch, ops, slots):
+    from effl_plugins.augment.auto import rand_augment
+
+    monkeypatch.setattr(rand_augment, "_PLAN_INDICES", 20 * 19 * 21)  # 20 chains: the cache starts again often
+    aug = ep.create_augmentation("rand_augment", num_ops=slots, ops=ops)
+    for seed in range(6):
+        x = torch.randint(0, 256, (12, 3, 19, 21), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+        p = _draws(aug, 12, slots, seed=seed)
+        fast, _ = aug(x, params=p)
+        assert torch.equal(fast, aug._apply_op_by_op(x, p["ops"], p["magnitude"], p["sign"]))
+    plans = aug.__dict__.get("_warp_plans", {})
+    assert slots > rand_augment._PLAN_SLOTS or any(plan.rows for plan in plans.values())
+
+
+def test_cached_warps_follow_the_image_size():
+    aug = ep.create_augmentation("trivial_augment")
+    for size in ((16, 16), (9, 13), (16, 16)):
+        x = torch.randint(0, 256, (40, 3, *size), generator=torch.Generator().manual_seed(size[1]), dtype=torch.uint8)
+        p = _draws(aug, 40, 1, seed=size[0])
+        fast, _ = aug(x, params=p)
+        assert torch.equal(fast, aug._apply_op_by_op(x, p["ops"], p["magnitude"], p["sign"]))

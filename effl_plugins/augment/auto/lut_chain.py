@@ -29,7 +29,7 @@ import torch
 from ..auto_contrast import stretch
 from ..contrast import blend_with_grey, mean_grey
 from ..functional.histogram import equalize_luts
-from ..kernels.remap import apply_luts_rows, warp_rows_
+from ..kernels.remap import apply_luts_rows, warp_rows_, warp_rows_framed_
 from ..kernels.rows import select_rows, write_rows_
 
 __all__ = ["LutChain", "POINT_OPS", "STATISTIC_OPS", "PIXEL_OPS"]
@@ -143,4 +143,12 @@ class LutChain:
         apply_luts_rows(self.pixels, self.luts, pending.nonzero().squeeze(1))
         if matrices is not None:
             warp_rows_(self.pixels, matrices, warped.nonzero().squeeze(1), interpolation, fill)
+        return self.pixels
+
+    def finish_framed(self, where: torch.Tensor, warped: torch.Tensor, fill) -> torch.Tensor:
+        """:meth:`finish` for a nearest warp whose framed source indices are made (``where`` ``[k, H * W]`` int32
+        for the samples ``warped`` ``[k]``, :func:`~effl_plugins.augment.kernels.remap.framed_source_index`)."""
+        pending = self.pending & (self.luts != self.ramp).flatten(1).any(1)
+        apply_luts_rows(self.pixels, self.luts, pending.nonzero().squeeze(1))
+        warp_rows_framed_(self.pixels, where, warped, fill)
         return self.pixels

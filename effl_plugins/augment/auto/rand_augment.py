@@ -39,6 +39,9 @@ import torch
 from ..base import BatchAugmentation, ImageAugmentation
 from ..functional import matrices
 from ..functional.warp import check_fill, check_interpolation, warp_affine, warp_affine_image
+from ..kernels.affine import invert_affine
+from ..kernels.remap import framed_index_applies, framed_source_index
+from . import device_path
 from .device_path import BIN_LEVELS, RAND_AUGMENT_SPACE, composed_geometry, draw_codes, rand_augment_batch
 from .lut_chain import POINT_OPS, LutChain
 from .magnitude import checked_magnitudes, magnitude_range_error
@@ -72,6 +75,69 @@ def _sample_of_position(batch: int, slots: int, device: torch.device) -> torch.T
 def bank_is_point(aug, codes: torch.Tensor) -> torch.Tensor:
     """Whether each draw (:func:`.device_path.draw_codes`) is a point op of ``aug``'s op set."""
     return aug._bank_point[codes.device].index_select(0, codes)
+
+
+#: the most slots whose chains :class:`_WarpPlan` keys (an int64 key holds up to six draws of 869 codes)
+_PLAN_SLOTS = 6
+#: the most int32 indices :class:`_WarpPlan` keeps per image size (16 MB: 4096 chains at 32 x 32, 83 at 224 x 224)
+_PLAN_INDICES = 1 << 22
+
+
+class _WarpPlan:
+    """Per image size and op set: the framed source index and whether it is the identity, per chain of slot
+    matrices (:meth:`RandAugment._warp_plan`). Entries are added, never changed; a full cache starts again."""
+
+    def __init__(self, geometric: torch.Tensor, representative: int | None, base: int, height: int, width: int):
+        self.geometric, self.representative, self.base = geometric, representative, base
+        self.needs_representative = not bool(geometric.all())
+        self.height, self.width = height, width
+        self.capacity = max(1, _PLAN_INDICES // max(1, height * width))
+        self.rows: dict[int, int] = {}
+        self.identity = torch.zeros(0, dtype=torch.bool, device=geometric.device)
+        self.where = torch.zeros(0, height * width, dtype=torch.int32, device=geometric.device)
+
+    @classmethod
+    def make(cls, step_table: torch.Tensor, geometric_ops: frozenset[int], count: int, height: int, width: int):
+        rows = 2 * _BINS
+        geometric = torch.tensor([k in geometric_ops for k in range(count)]).repeat_interleave(rows)
+        others = (~geometric).nonzero().squeeze(1)
+        representative = None
+        if len(others):
+            flat = step_table.index_select(0, others).view(len(others), -1).view(torch.int32)
+            if bool((flat == flat[:1]).all()):  # every non-geometric slot matrix is the same, bit for bit
+                representative = int(others[0])
+        return cls(geometric.to(step_table.device), representative, count * rows + 1, height, width)
+
+    def lookup(self, step_table: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        slots = codes.shape[1]
+        chain = codes if self.representative is None else torch.where(self.geometric[codes], codes, self.representative)
+        powers = torch.tensor([self.base**slot for slot in range(slots)], device=codes.device)
+        keys = (chain * powers).sum(1)
+        unique, inverse = torch.unique(keys, return_inverse=True)
+        listed = unique.tolist()
+        missing = [j for j, key in enumerate(listed) if key not in self.rows]
+        if missing:
+            if len(self.rows) + len(missing) > self.capacity:
+                if len(listed) > self.capacity:
+                    return None
+                self.rows, self.identity, self.where = {}, self.identity[:0], self.where[:0]
+                missing = list(range(len(listed)))
+            new = unique.index_select(0, torch.tensor(missing, device=codes.device))
+            decoded = torch.stack([(new // self.base**slot) % self.base for slot in range(slots)], 1)
+            total = device_path._tabled_geometry(step_table, decoded)
+            inverse_matrices = invert_affine(total)
+            if not framed_index_applies(inverse_matrices, self.height, self.width):
+                return None
+            identity = ~(total != matrices.identity(1, total.device)).flatten(1).any(1)
+            where = framed_source_index(inverse_matrices, self.height, self.width)
+            rows = dict(self.rows)
+            rows.update((listed[j], len(self.rows) + i) for i, j in enumerate(missing))
+            self.identity, self.where = torch.cat([self.identity, identity]), torch.cat([self.where, where])
+            self.rows = rows
+        per_key = torch.tensor([self.rows[key] for key in listed], device=codes.device)
+        per_sample = per_key.index_select(0, inverse)
+        warped = (~self.identity.index_select(0, per_sample)).nonzero().squeeze(1)
+        return self.where.index_select(0, per_sample.index_select(0, warped)), warped
 
 
 def use_lut_chain(images: torch.Tensor) -> bool:
@@ -251,6 +317,10 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
                     chain.compose_tables(bank.index_select(0, column), bank_is_point(self, column))
         if not any_geometry:
             return chain.finish(None, None, self.interpolation, self.fill)
+        if codes is not None and self.interpolation == "nearest":
+            plan = self._warp_plan(images, codes)
+            if plan is not None:
+                return chain.finish_framed(*plan, self.fill)
         total = composed_geometry(images, ops, magnitude, sign, self.op_names, self._space, codes)
         warped = (total != matrices.identity(1, images.device)).flatten(1).any(1)
         return chain.finish(total, warped, self.interpolation, self.fill)
@@ -291,6 +361,33 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         point = torch.tensor([name in POINT_OPS for name in self.op_names], device=images.device)
         self.__dict__.setdefault("_bank_point", {})[images.device] = point.repeat_interleave(rows)
         return bank
+
+    def _warp_plan(self, images: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The nearest warp of the draws ``codes`` (:func:`.device_path.draw_codes`) from a cache of the framed source
+        indices of each distinct chain of slot matrices: ``(where [k, H * W] int32, warped samples [k])``, or None
+        where the cache does not serve (more than :data:`_PLAN_SLOTS` slots, indices the framed warp refuses).
+
+        A sample's composed matrix is a function of its slot matrices in slot order; every non-geometric op's slot
+        matrix is the same (bit for bit, checked when the table is made), so the key of a sample is its chain of
+        geometric draws, each other draw counted as that one matrix. A key's entry is computed once, by the same
+        functions as the computed path (:func:`.device_path.composed_geometry` by table, ``invert_affine``,
+        ``framed_source_index``): at most ``(5 * 62 + 1) ** N`` keys, usually far fewer (RandAugment at one M:
+        ``11 ** N``)."""
+        batch, slots = codes.shape
+        if slots > _PLAN_SLOTS:
+            return None
+        height, width = images.shape[-2:]
+        names = tuple(self.op_names)
+        step_table = device_path._step_table(names, self._space, images.device, height, width, images.dtype)
+        plans = self.__dict__.setdefault("_warp_plans", {})
+        key = (height, width, images.device, self._space)
+        plan = plans.get(key)
+        if plan is None:
+            plan = _WarpPlan.make(step_table, self._geometric_indices(), len(names), height, width)
+            plans[key] = plan
+        if plan.representative is None and plan.needs_representative:
+            return None
+        return plan.lookup(step_table, codes)
 
     def _geometric_indices(self) -> frozenset[int]:
         indices = getattr(self, "_geometric_cache", None)

@@ -31,7 +31,14 @@ import torch
 from .affine import fill_tensor, invert_affine, source_coordinates, warp_affine_torch
 from .rows import select_rows, write_rows_
 
-__all__ = ["apply_luts_rows", "warp_rows_", "framed_source_index", "chunks"]
+__all__ = [
+    "apply_luts_rows",
+    "warp_rows_",
+    "warp_rows_framed_",
+    "framed_source_index",
+    "framed_index_applies",
+    "chunks",
+]
 
 #: pixels (all channels) per chunk, about 7 samples of 3x224x224: int32 and float32 temporaries of 4 MB,
 #: which stay in cache between the passes over them. On 2 CPU threads, 64 samples of which 38 warped:
@@ -84,6 +91,11 @@ def framed_source_index(inverse: torch.Tensor, height: int, width: int) -> torch
     return flat.view(len(inverse), -1).to(torch.int32)
 
 
+def framed_index_applies(inverse: torch.Tensor, height: int, width: int) -> bool:
+    """Whether :func:`framed_source_index` serves these inverse matrices (finite, entries at most ``2**20``)."""
+    return _framed_index_applies(inverse, height, width)
+
+
 def _framed_index_applies(inverse: torch.Tensor, height: int, width: int) -> bool:
     return (
         (height + 2) * (width + 2) < 1 << 24
@@ -113,3 +125,26 @@ def warp_rows_(pixels: torch.Tensor, matrices: torch.Tensor, index: torch.Tensor
         where = framed_source_index(inverse, height, width).view(count, 1, -1)
         where = where + _offsets(count * channels, area, pixels.device).view(count, channels, 1)
         write_rows_(pixels, part, source.view(-1).index_select(0, where.view(-1)).view(count, channels, height, width))
+
+
+def warp_rows_framed_(pixels: torch.Tensor, where: torch.Tensor, index: torch.Tensor, fill) -> None:
+    """The nearest warp of :func:`warp_rows_` by indices already made: ``pixels[index[j]]`` becomes its framed source
+    read at ``where[j]`` (:func:`framed_source_index` of its inverse matrix), in place.
+
+    Shape:
+        pixels ``[B, C, H, W]`` uint8 contiguous (CPU), where ``[k, H * W]`` int32, index ``[k]`` int64.
+    """
+    batch, channels, height, width = pixels.shape
+    framed, start = None, 0
+    area = (height + 2) * (width + 2)
+    for part in chunks(index, channels * height * width):
+        count = len(part)
+        if framed is None:  # reused by every chunk: only the inside changes
+            framed = torch.empty(count, channels, height + 2, width + 2, dtype=pixels.dtype, device=pixels.device)
+            framed.copy_(fill_tensor(fill, pixels).expand_as(framed))
+        source = framed[:count]
+        source[..., 1:-1, 1:-1] = select_rows(pixels, part)
+        rows = where[start : start + count].view(count, 1, -1)
+        rows = rows + _offsets(count * channels, area, pixels.device).view(count, channels, 1)
+        write_rows_(pixels, part, source.view(-1).index_select(0, rows.view(-1)).view(count, channels, height, width))
+        start += count
