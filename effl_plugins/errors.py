@@ -11,6 +11,8 @@ __all__ = [
     "CheckpointError",
     "PseudoLabelStoreError",
     "LockHeldError",
+    "LockFileError",
+    "SettingRefusedError",
 ]
 
 
@@ -99,3 +101,24 @@ class LockHeldError(EfflError, RuntimeError):
             f"{what} {self.directory!r} is in use by {holder} (lock file {self.lock_path!r}); "
             f"wait for it to finish or use another directory"
         )
+
+
+class LockFileError(EfflError, ValueError):
+    """The lock file's path holds something the lock must not write to (a symlink, a FIFO, a device,
+    a hard link, a file with other contents). Carries ``path``."""
+
+    def __init__(self, path, problem: str):
+        self.path = str(path)
+        super().__init__(f"lock file {self.path!r} {problem}; remove it if it is not yours, or use another directory")
+
+
+class SettingRefusedError(EfflError, ValueError):
+    """A run sets a shared setting that its strategy (or task) does not apply.
+
+    Carries ``who`` (the strategy's or task's name), ``setting`` (its name, e.g. ``"aug"``) and ``reason``
+    (what the strategy does instead and which of its arguments to pass); the message is one line.
+    """
+
+    def __init__(self, who: str, setting: str, reason: str):
+        self.who, self.setting, self.reason = who, setting, reason
+        super().__init__(f"{who} {reason}")

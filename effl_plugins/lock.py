@@ -33,21 +33,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import EfflError, LockHeldError
+from .errors import LockFileError, LockHeldError
 from .written import make_dirs, recording, register_file
 
 __all__ = ["exclusive_lock", "lock_holder", "LockFileError"]
 
 _PID_LINE = re.compile(rb"\d*\n?")
-
-
-class LockFileError(EfflError, ValueError):
-    """The lock file's path holds something the lock must not write to (a symlink, a FIFO, a device,
-    a hard link, a file with other contents). Carries ``path``."""
-
-    def __init__(self, path, problem: str):
-        self.path = str(path)
-        super().__init__(f"lock file {self.path!r} {problem}; remove it if it is not yours, or use another directory")
 
 
 def lock_holder(path: str | os.PathLike) -> int | None:

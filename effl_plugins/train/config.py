@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .._validate import choice, fraction, integer, non_negative, positive
-from ..errors import EfflError
+from ..errors import SettingRefusedError
 
 __all__ = [
     "TrainConfig",
@@ -130,18 +130,6 @@ REFUSABLE_SETTINGS: dict[str, Any] = {
     "drop": 0.0,
     "drop_path": None,
 }
-
-
-class SettingRefusedError(EfflError, ValueError):
-    """A run sets a shared setting that its strategy (or task) does not apply.
-
-    Carries ``who`` (the strategy's or task's name), ``setting`` (its name, e.g. ``"aug"``) and ``reason``
-    (what the strategy does instead and which of its arguments to pass); the message is one line.
-    """
-
-    def __init__(self, who: str, setting: str, reason: str):
-        self.who, self.setting, self.reason = who, setting, reason
-        super().__init__(f"{who} {reason}")
 
 
 def setting_is_on(name: str, settings: Mapping[str, Any]) -> bool:
