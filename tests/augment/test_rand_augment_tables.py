@@ -115,3 +115,18 @@ def test_cached_warps_follow_the_image_size():
         p = _draws(aug, 40, 1, seed=size[0])
         fast, _ = aug(x, params=p)
         assert torch.equal(fast, aug._apply_op_by_op(x, p["ops"], p["magnitude"], p["sign"]))
+
+
+def test_replayed_draws_changed_in_place_are_checked_again():
+    aug = ep.create_augmentation("rand_augment")
+    x = torch.randint(0, 256, (6, 3, 10, 10), dtype=torch.uint8)
+    y, _ = aug(x, generator=torch.Generator().manual_seed(0))
+    replayed, _ = aug(x, params=aug.last_params)  # the same tensors, unchanged: the same output
+    assert torch.equal(y, replayed)
+    params = aug.last_params
+    params["magnitude"][0, 0] = 0.5  # off RandAugment's M = 9, still a valid magnitude
+    changed, _ = aug(x, params=params)
+    assert torch.equal(changed, aug._apply_op_by_op(x, params["ops"], params["magnitude"], params["sign"]))
+    params["magnitude"][0, 0] = 2.0
+    with pytest.raises(ValueError, match="magnitude"):
+        aug(x, params=params)

@@ -214,15 +214,35 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         ops = torch.randint(len(self.op_names), shape, generator=generator, device=where).to(device)
         magnitude = self._sample_magnitudes(shape, device, generator)
         sign = torch.where(torch.rand(shape, generator=generator, device=where) < 0.5, -1.0, 1.0).to(device)
+        self.__dict__["_sampled"] = (ops, magnitude, sign, (ops._version, magnitude._version, sign._version))
         return {"ops": ops, "magnitude": magnitude, "sign": sign}
+
+    def _just_sampled(self, params) -> bool:
+        """Whether ``params`` holds the very tensors of the last ``sample_params``, unchanged since (valid by
+        construction: no need to check their values again)."""
+        sampled = self.__dict__.get("_sampled")
+        if sampled is None or not isinstance(params, dict):
+            return False
+        tensors = tuple(params.get(key) for key in ("ops", "magnitude", "sign"))
+        return all(a is b for a, b in zip(tensors, sampled[:3])) and sampled[3] == tuple(t._version for t in tensors)
+
+    def _sampled_codes(self, ops: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor) -> torch.Tensor | None:
+        """:func:`.device_path.draw_codes` of freshly sampled draws without checking them: RandAugment's magnitudes
+        are all ``float32(M) / 30``, the level of bin M, when M is an integer and there is no noise; else None
+        (noise: off the bins)."""
+        if self.magnitude_std != 0 or not float(self.magnitude).is_integer():
+            return None
+        return (ops * _BINS + int(self.magnitude)) * 2 + (sign > 0).long()
 
     def _op_params(self, k: int, images: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor) -> dict:
         return self._ops[k].params_from_magnitude(images, magnitude, sign)
 
     def apply(self, images, targets, params):
-        ops, magnitude, sign = self._checked(params, images.shape[0])
+        fresh = self._just_sampled(params)
+        ops, magnitude, sign = self._checked(params, images.shape[0], values=not fresh)
         if use_lut_chain(images):
-            return self._apply_lut_chain(images, ops, magnitude, sign), targets
+            codes = self._sampled_codes(ops, magnitude, sign) if fresh and ops.numel() else None
+            return self._apply_lut_chain(images, ops, magnitude, sign, codes, checked=not fresh), targets
         if images.device.type == "cpu":
             return self._apply_op_by_op(images, ops, magnitude, sign), targets
         return self._apply_device_path(images, ops, magnitude, sign), targets
@@ -270,7 +290,7 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
             [(k, pieces[slot * count + k]) for k in range(count) if counts[slot * count + k]] for slot in range(slots)
         ]
 
-    def _apply_lut_chain(self, images, ops, magnitude, sign):
+    def _apply_lut_chain(self, images, ops, magnitude, sign, codes=None, checked=True):
         """uint8 on the CPU: colour ops folded into per-sample tables (:mod:`.lut_chain`), one gather for the warp;
         samples whose composed matrix is the identity are not warped (a nearest or bilinear warp by it changes
         nothing).
@@ -278,11 +298,15 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         Only the ops drawn are visited, each op's parameters computed for the samples that drew it. When every
         magnitude is an integer bin (:func:`.device_path.draw_codes`), a slot's point ops are one gather from the
         tables of every point op at every bin and sign (made once per op set and channel count), and the geometry
-        reads its slot matrices from a table likewise; a batch without geometric ops skips the geometry."""
+        reads its slot matrices from a table likewise; a batch without geometric ops skips the geometry.
+
+        ``codes``: the draws' codes when known (fresh draws); ``checked=False``: fresh draws off the bins (magnitude
+        noise), whose codes are not looked for."""
         chain = LutChain(images)
         geometric = self._geometric_indices()
         magnitude, sign = magnitude.to(torch.float32), sign.to(torch.float32)
-        codes = draw_codes(ops, magnitude, sign) if ops.numel() else None
+        if codes is None and checked and ops.numel():
+            codes = draw_codes(ops, magnitude, sign)
         bank = self._point_bank(images) if codes is not None else None
         if codes is not None:
             param_bank = self._param_bank[(images.shape[1], images.device, self._space)]
@@ -418,7 +442,8 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         )
         return images.clone() if out is images else out
 
-    def _checked(self, params, batch: int):
+    def _checked(self, params, batch: int, values: bool = True):
+        """``(ops, magnitude, sign)`` of ``params``, their shapes checked, and (``values``) their values."""
         try:
             ops, magnitude, sign = params["ops"].long(), params["magnitude"], params["sign"]
         except (KeyError, AttributeError) as exc:
@@ -430,6 +455,8 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
                 f"params 'ops', 'magnitude', 'sign' must share the shape [B, N] with B={batch}, got "
                 f"{tuple(ops.shape)}, {tuple(magnitude.shape)}, {tuple(sign.shape)}"
             )
+        if not values:
+            return ops, magnitude, sign
         if ops.device.type == "cpu" and ops.numel() and not bool(((ops >= 0) & (ops < len(self.op_names))).all()):
             raise ValueError(
                 f"params['ops'] must index the {len(self.op_names)} ops {self.op_names}, got {ops.tolist()}"

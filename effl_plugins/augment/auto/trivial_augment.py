@@ -106,6 +106,11 @@ class TrivialAugment(_TrivialArguments, RandAugment):
         bins = torch.randint(int(MAX_MAGNITUDE) + 1, shape, generator=generator, device=where)
         return (bins.to(torch.float32) / MAX_MAGNITUDE).to(device)
 
+    def _sampled_codes(self, ops, magnitude, sign):
+        """Fresh draws are integer bins ``bin / 30`` (exactly the bin's level): their codes without a check."""
+        bins = (magnitude * MAX_MAGNITUDE).round_().long()
+        return (ops * (int(MAX_MAGNITUDE) + 1) + bins) * 2 + (sign > 0).long()
+
     def _op_params(self, k, images, magnitude, sign):
         params = super()._op_params(k, images, magnitude, sign)
         if not self.wide:
