@@ -24,6 +24,8 @@ Shape:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import stringzilla
 import torch
@@ -55,8 +57,22 @@ def chunks(index: torch.Tensor, pixels_per_sample: int):
     return index.split(size) if index.numel() else ()
 
 
+@functools.lru_cache(maxsize=256)
 def _offsets(rows: int, stride: int, device) -> torch.Tensor:
+    """``[rows, 1]`` int32 ``row * stride`` (made once per shape; read, never written)."""
     return (torch.arange(rows, dtype=torch.int32, device=device) * stride).view(rows, 1)
+
+
+@functools.lru_cache(maxsize=256)
+def _fill_of(fill, dtype: torch.dtype, channels: int, device) -> torch.Tensor:
+    """:func:`.affine.fill_tensor` of a number or tuple fill (made once per fill, dtype and channel count)."""
+    return fill_tensor(fill, torch.empty((1, channels, 1, 1), dtype=dtype, device=device))
+
+
+def _fill(fill, pixels: torch.Tensor) -> torch.Tensor:
+    if isinstance(fill, (int, float, tuple)):
+        return _fill_of(fill, pixels.dtype, pixels.shape[1], pixels.device)
+    return fill_tensor(fill, pixels)
 
 
 def apply_luts_rows(pixels: torch.Tensor, luts: torch.Tensor, index: torch.Tensor) -> None:
@@ -118,7 +134,7 @@ def warp_rows_(pixels: torch.Tensor, matrices: torch.Tensor, index: torch.Tensor
             continue
         if framed is None:  # reused by every chunk: only the inside changes
             framed = torch.empty(count, channels, height + 2, width + 2, dtype=pixels.dtype, device=pixels.device)
-            framed.copy_(fill_tensor(fill, pixels).expand_as(framed))
+            framed.copy_(_fill(fill, pixels).expand_as(framed))
         source = framed[:count]
         source[..., 1:-1, 1:-1] = rows
         area = (height + 2) * (width + 2)
@@ -141,7 +157,7 @@ def warp_rows_framed_(pixels: torch.Tensor, where: torch.Tensor, index: torch.Te
         count = len(part)
         if framed is None:  # reused by every chunk: only the inside changes
             framed = torch.empty(count, channels, height + 2, width + 2, dtype=pixels.dtype, device=pixels.device)
-            framed.copy_(fill_tensor(fill, pixels).expand_as(framed))
+            framed.copy_(_fill(fill, pixels).expand_as(framed))
         source = framed[:count]
         source[..., 1:-1, 1:-1] = select_rows(pixels, part)
         rows = where[start : start + count].view(count, 1, -1)

@@ -35,8 +35,8 @@ def select_rows(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """
     if not tensor.is_contiguous():
         return tensor.index_select(0, index)
-    words = _as_words(tensor).index_select(0, index)
-    return words.view(torch.uint8).view(tensor.dtype).view(len(index), *tensor.shape[1:])
+    words = _as_words(tensor).index_select(0, index).view(torch.uint8)
+    return (words if tensor.dtype == torch.uint8 else words.view(tensor.dtype)).view(len(index), *tensor.shape[1:])
 
 
 def write_rows_(tensor: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
