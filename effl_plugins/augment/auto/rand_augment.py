@@ -96,6 +96,20 @@ class _WarpPlan:
         self.identity = torch.zeros(0, dtype=torch.bool, device=geometric.device)
         self.where = torch.zeros(0, height * width, dtype=torch.int32, device=geometric.device)
 
+    def _append(self, identity: torch.Tensor, where: torch.Tensor) -> None:
+        """Write new entries after the used rows, growing the buffers geometrically (rows already handed out are
+        never written)."""
+        used, count = len(self.rows), len(identity)
+        if used + count > len(self.where):
+            rows = min(self.capacity, max(2 * len(self.where), used + count, 16))
+            grown = self.where.new_empty((rows, self.where.shape[1]))
+            grown[:used] = self.where[:used]
+            flags = self.identity.new_zeros(rows)
+            flags[:used] = self.identity[:used]
+            self.where, self.identity = grown, flags
+        self.where[used : used + count] = where
+        self.identity[used : used + count] = identity
+
     @classmethod
     def make(cls, step_table: torch.Tensor, geometric_ops: frozenset[int], count: int, height: int, width: int):
         rows = 2 * _BINS
@@ -120,7 +134,7 @@ class _WarpPlan:
             if len(self.rows) + len(missing) > self.capacity:
                 if len(listed) > self.capacity:
                     return None
-                self.rows, self.identity, self.where = {}, self.identity[:0], self.where[:0]
+                self.rows = {}
                 missing = list(range(len(listed)))
             new = unique.index_select(0, torch.tensor(missing, device=codes.device))
             decoded = torch.stack([(new // self.base**slot) % self.base for slot in range(slots)], 1)
@@ -132,7 +146,7 @@ class _WarpPlan:
             where = framed_source_index(inverse_matrices, self.height, self.width)
             rows = dict(self.rows)
             rows.update((listed[j], len(self.rows) + i) for i, j in enumerate(missing))
-            self.identity, self.where = torch.cat([self.identity, identity]), torch.cat([self.where, where])
+            self._append(identity, where)
             self.rows = rows
         per_key = torch.tensor([self.rows[key] for key in listed], device=codes.device)
         per_sample = per_key.index_select(0, inverse)
