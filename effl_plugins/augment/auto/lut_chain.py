@@ -49,6 +49,9 @@ def subset_params(params: dict, index: torch.Tensor) -> dict:
     }
 
 
+_RAMP = torch.arange(256, dtype=torch.uint8)  # read, never written
+
+
 def _joined(parts: list[torch.Tensor]) -> torch.Tensor:
     return parts[0] if len(parts) == 1 else torch.cat(parts)
 
@@ -59,7 +62,8 @@ class LutChain:
     def __init__(self, images: torch.Tensor):
         batch, channels = images.shape[:2]
         self.pixels = images.clone(memory_format=torch.contiguous_format)  # rows are moved as flat words
-        self.ramp = torch.arange(256, dtype=torch.uint8, device=images.device).expand(batch, channels, 256)
+        ramp = _RAMP if images.device.type == "cpu" else _RAMP.to(images.device)
+        self.ramp = ramp.expand(batch, channels, 256)
         self.luts = self.ramp.clone()
         self.pending = torch.zeros(batch, dtype=torch.bool, device=images.device)  # table may not be the identity
 

@@ -77,6 +77,12 @@ def bank_is_point(aug, codes: torch.Tensor) -> torch.Tensor:
     return aug._bank_point[codes.device].index_select(0, codes)
 
 
+@functools.lru_cache(maxsize=64)
+def _powers(base: int, slots: int, device: torch.device) -> torch.Tensor:
+    """``[base ** slot]`` int64 for the slots (read, never written)."""
+    return torch.tensor([base**slot for slot in range(slots)], device=device)
+
+
 #: the most slots whose chains :class:`_WarpPlan` keys (an int64 key holds up to six draws of 869 codes)
 _PLAN_SLOTS = 6
 #: the most int32 indices :class:`_WarpPlan` keeps per image size (16 MB: 4096 chains at 32 x 32, 83 at 224 x 224)
@@ -125,7 +131,7 @@ class _WarpPlan:
     def lookup(self, step_table: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         slots = codes.shape[1]
         chain = codes if self.representative is None else torch.where(self.geometric[codes], codes, self.representative)
-        powers = torch.tensor([self.base**slot for slot in range(slots)], device=codes.device)
+        powers = _powers(self.base, slots, codes.device)
         keys = (chain * powers).sum(1)
         unique, inverse = torch.unique(keys, return_inverse=True)
         listed = unique.tolist()
@@ -299,10 +305,12 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         flat = keys.reshape(-1)
         counts = torch.bincount(flat, minlength=slots * count).tolist()
         samples = _sample_of_position(batch, slots, ops.device).index_select(0, torch.argsort(flat, stable=True))
-        pieces = samples.split(counts)
-        return [
-            [(k, pieces[slot * count + k]) for k in range(count) if counts[slot * count + k]] for slot in range(slots)
-        ]
+        groups, start = [[] for _ in range(slots)], 0
+        for position, size in enumerate(counts):  # the slots' ops in order; a slice per op drawn
+            if size:
+                groups[position // count].append((position % count, samples[start : start + size]))
+                start += size
+        return groups
 
     def _apply_lut_chain(self, images, ops, magnitude, sign, codes=None, checked=True):
         """uint8 on the CPU: colour ops folded into per-sample tables (:mod:`.lut_chain`), one gather for the warp;

@@ -69,6 +69,22 @@ def _fill_of(fill, dtype: torch.dtype, channels: int, device) -> torch.Tensor:
     return fill_tensor(fill, torch.empty((1, channels, 1, 1), dtype=dtype, device=device))
 
 
+def _framed_template(count: int, channels: int, height: int, width: int, dtype, device, fill) -> torch.Tensor:
+    """``[count, C, H + 2, W + 2]`` filled with ``fill``, for the caller to clone: a slice of one template per shape
+    and fill (as many samples as a chunk holds, about 1 MB) for a number or tuple fill."""
+    if isinstance(fill, (int, float, tuple)):
+        rows = max(1, CHUNK_PIXELS // max(1, channels * height * width))
+        if count <= rows:
+            return _framed_template_cached(rows, channels, height, width, dtype, device, fill)[:count]
+    return _framed_template_cached.__wrapped__(count, channels, height, width, dtype, device, fill)
+
+
+@functools.lru_cache(maxsize=8)
+def _framed_template_cached(count: int, channels: int, height: int, width: int, dtype, device, fill) -> torch.Tensor:
+    framed = torch.empty(count, channels, height + 2, width + 2, dtype=dtype, device=device)
+    return framed.copy_(fill_tensor(fill, framed).expand_as(framed))
+
+
 def _fill(fill, pixels: torch.Tensor) -> torch.Tensor:
     if isinstance(fill, (int, float, tuple)):
         return _fill_of(fill, pixels.dtype, pixels.shape[1], pixels.device)
@@ -156,8 +172,7 @@ def warp_rows_framed_(pixels: torch.Tensor, where: torch.Tensor, index: torch.Te
     for part in chunks(index, channels * height * width):
         count = len(part)
         if framed is None:  # reused by every chunk: only the inside changes
-            framed = torch.empty(count, channels, height + 2, width + 2, dtype=pixels.dtype, device=pixels.device)
-            framed.copy_(_fill(fill, pixels).expand_as(framed))
+            framed = _framed_template(count, channels, height, width, pixels.dtype, pixels.device, fill).clone()
         source = framed[:count]
         source[..., 1:-1, 1:-1] = select_rows(pixels, part)
         rows = where[start : start + count].view(count, 1, -1)
