@@ -25,7 +25,12 @@ def invert_chosen(images: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
     """
     if images.dtype == torch.uint8:
         return torch.bitwise_xor(images, (applied.to(torch.uint8) * 255).view(-1, 1, 1, 1))
-    return torch.where(applied.view(-1, 1, 1, 1), invert(images), images)
+    # float, one pass: ``1 + (-1) * x`` (``1 - x`` exactly: the product is exact) where applied, ``-0.0 + 1 * x`` (``x``
+    # bit for bit, -0.0 included) elsewhere; the select over a whole-batch inverse took three (56x3x32x32: ~2x)
+    chosen = applied.view(-1, 1, 1, 1)
+    scale = torch.where(chosen, -1.0, 1.0).to(images.dtype)
+    offset = torch.where(chosen, 1.0, -0.0).to(images.dtype)
+    return torch.addcmul(offset, images, scale)
 
 
 class Invert(AppliedBatch):
