@@ -50,11 +50,15 @@ def test_draw_codes_refuses_off_bin_magnitudes_and_odd_signs():
 @pytest.mark.parametrize("name", ["rand_augment", "trivial_augment"])
 @pytest.mark.parametrize("integer_bins", [True, False])
 @pytest.mark.parametrize("batch,slots", [(1, 1), (7, 2), (64, 3)])
-def test_lut_chain_equals_op_by_op(name, integer_bins, batch, slots):
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
+def test_fast_paths_equal_op_by_op(name, integer_bins, batch, slots, dtype):
     kwargs = {"num_ops": slots} if name == "rand_augment" else {}
+    if dtype != torch.uint8 and batch == 7:
+        kwargs["interpolation"] = "bilinear"
     aug = ep.create_augmentation(name, **kwargs)
     slots = slots if name == "rand_augment" else 1
     x = torch.randint(0, 256, (batch, 3, 19, 21), generator=torch.Generator().manual_seed(batch), dtype=torch.uint8)
+    x = x if dtype == torch.uint8 else (x.to(dtype) / 255).to(dtype)
     p = _draws(aug, batch, slots, seed=batch + slots, integer_bins=integer_bins)
     fast, _ = aug(x, params=p)
     reference = aug._apply_op_by_op(x, p["ops"], p["magnitude"], p["sign"])

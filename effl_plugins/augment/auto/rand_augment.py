@@ -264,8 +264,58 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
             codes = self._sampled_codes(ops, magnitude, sign) if fresh and ops.numel() else None
             return self._apply_lut_chain(images, ops, magnitude, sign, codes, checked=not fresh), targets
         if images.device.type == "cpu":
-            return self._apply_op_by_op(images, ops, magnitude, sign), targets
+            codes = self._sampled_codes(ops, magnitude, sign) if fresh and ops.numel() else None
+            return self._apply_drawn_ops(images, ops, magnitude, sign, codes, checked=not fresh), targets
         return self._apply_device_path(images, ops, magnitude, sign), targets
+
+    def _apply_drawn_ops(self, images, ops, magnitude, sign, codes=None, checked=True):
+        """Float on the CPU: :meth:`_apply_op_by_op` visiting only the ops drawn (one sort and count of all draws
+        instead of a comparison per slot and op), with the params tables at integer bins, the composed geometry by
+        table; the same ops on the same samples in the same order, so the same result bit for bit."""
+        if not ops.numel():
+            return images.clone()
+        magnitude32, sign32 = magnitude.to(torch.float32), sign.to(torch.float32)
+        if codes is None and checked:
+            codes = draw_codes(ops, magnitude32, sign32)
+        param_bank = None
+        if codes is not None:
+            self._point_bank(images)
+            param_bank = self._param_bank[(images.shape[1], images.device, self._space)]
+            levels = codes - ops * (2 * _BINS)
+        geometric = self._geometric_indices()
+        out, any_geometry = images, False
+        with checked_magnitudes():
+            for slot, groups in enumerate(self._groups(ops)):
+                for k, index in groups:
+                    name = self.op_names[k]
+                    if k in geometric:
+                        any_geometry = True
+                        continue
+                    if name == "identity":
+                        continue
+                    subset = out.index_select(0, index)
+                    if param_bank is not None and k in param_bank:
+                        rows = levels[:, slot].index_select(0, index)
+                        params = {key: value.index_select(0, rows) for key, value in param_bank[k].items()}
+                    else:
+                        params = self._op_params(k, subset, magnitude[index, slot], sign[index, slot])
+                    out = out.index_copy(0, index, self._ops[k].apply(subset, None, params)[0])
+        if any_geometry:
+            total = composed_geometry(images, ops, magnitude, sign, self.op_names, self._space, codes)
+            warped = self._geometric_mask(ops.device)[ops].any(1)
+            out = _where_chosen(
+                out, warped, lambda subset, index: warp_affine(subset, total[index], self.interpolation, self.fill)
+            )
+        return images.clone() if out is images else out
+
+    def _geometric_mask(self, device: torch.device) -> torch.Tensor:
+        """``[K]`` bool: which ops of the op set are geometric."""
+        masks = self.__dict__.setdefault("_geometric_masks", {})
+        mask = masks.get(device)
+        if mask is None:
+            mask = torch.tensor([name in GEOMETRIC for name in self.op_names], device=device)
+            masks[device] = mask
+        return mask
 
     #: the ranges of the ops (TrivialAugment's wide space overrides it)
     _space = RAND_AUGMENT_SPACE
@@ -400,7 +450,7 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
                 params = self._op_params(k, like, magnitude, sign)
                 if name in POINT_OPS:
                     bank[k * rows : (k + 1) * rows] = self._ops[k].apply(table, None, params)[0].squeeze(2)
-                elif all(isinstance(v, torch.Tensor) and v.ndim and len(v) == rows for v in params.values()):
+                if all(isinstance(v, torch.Tensor) and v.ndim and len(v) == rows for v in params.values()):
                     param_bank[k] = params
         self.__dict__.setdefault("_param_bank", {})[key] = param_bank
         banks[key] = bank
