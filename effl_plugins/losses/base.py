@@ -9,7 +9,9 @@ Heads with different class counts (a 100-class teacher, a 10-class student) need
 ``teacher_logits[:, teacher_classes]`` is ``[B, K_student]``. Without it, shapes must match.
 
 Input checks (``DistillationLoss.logits``): a batch of at least one sample (an empty batch has no
-mean), class ids in ``0..K-1``, soft-target rows that are probabilities.
+mean), class ids in ``0..K-1``, soft-target rows that are probabilities. Shapes and dtypes are checked on
+the host; the target values on the device, their flag read with the non-finite check below (the values
+are read, to name them in the ValueError, only when that flag is down).
 
 Non-finite inputs, one rule for every loss (``check_finite``, called by ``DistillationLoss.logits``
 for the logits and by ``FeatureDistillationLoss.forward`` for the features):
@@ -24,12 +26,14 @@ for the logits and by ``FeatureDistillationLoss.forward`` for the features):
   finite. The others (``mse_logits``, ``logit_std_kd``; ``rkd`` / ``pkt`` when the logits are their
   embeddings) refuse it with the same ValueError, as they do a teacher row with every class masked.
 
-Cost: finite inputs take one ``sum`` per tensor and one host read (on CUDA, that read is one
-host-device synchronisation per call: a ValueError has to be raised on the host); only inputs whose
-sum is not finite are counted entry by entry (NaN, +inf, -inf: a teacher with masked classes pays
-that pass on every call). ``kd``, whose value reads every logit, checks that value instead
-(``DistillationLoss.refuse_non_finite``): one scalar read, no pass over the inputs unless it is not
-finite; the same rule and the same errors.
+Cost: finite inputs take one ``sum`` per tensor and ONE host read per check (on CUDA, one
+host-device synchronisation: a ValueError has to be raised on the host; the target check shares it).
+This read is the only one a loss makes on valid inputs, and the training engine allows it
+(:mod:`effl_plugins.train.engine`): a logit loss checks once per call, a feature loss twice (its
+features, then its logits). Only inputs whose sum is not finite are counted entry by entry (NaN, +inf,
+-inf: a teacher with masked classes pays that pass on every call). ``kd``, whose value reads every
+logit, checks that value instead (``DistillationLoss.refuse_non_finite``): one scalar read, no pass
+over the inputs unless it is not finite; the same rule and the same errors.
 
 Features: a loss that uses intermediate features sets the class attribute ``uses_features = True``
 and receives ``student_features=`` / ``teacher_features=``: the last intermediate map ``[B, C, H, W]``
@@ -44,6 +48,7 @@ loop optimizes with the student.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -68,6 +73,7 @@ __all__ = [
     "check_non_negative",
     "check_positive",
     "check_targets",
+    "targets_valid",
     "class_map",
     "cross_entropy",
     "select_teacher_classes",
@@ -163,30 +169,42 @@ def check_logits(
 
 
 def check_finite(
-    loss: str, tensors: Sequence[tuple[str, torch.Tensor | None]], masked: str | None = None, *, exact: bool = False
+    loss: str,
+    tensors: Sequence[tuple[str, torch.Tensor | None]],
+    masked: str | None = None,
+    *,
+    exact: bool = False,
+    targets: tuple[Any, torch.Tensor] | None = None,
 ) -> bool:
     """Apply the non-finite rule (module docstring) to ``(argument name, tensor)`` pairs; ``None`` tensors
     are skipped. ``masked`` names the one argument whose ``-inf`` entries are masked classes (allowed,
     unless a whole row is masked). Returns whether that argument holds any. ``loss`` names the loss
-    in messages.
+    in messages. ``targets``: ``(targets, student_logits)``, whose value check (:func:`targets_valid`)
+    joins the same read; when it fails, :func:`check_targets` raises first.
 
-    Fast path: one ``sum`` per tensor (in float32 or wider) and one host read; a sum is finite only if
-    every entry is (a NaN or an infinity reaches it; an overflow of finite entries merely takes the
-    exact path, which then finds nothing). ``exact=True`` skips it (the caller already knows that
-    something is not finite) and counts entry by entry.
+    Fast path: one ``sum`` per tensor (in float32 or wider), added up, and one host read of that scalar
+    (on CUDA, the check's one host-device synchronisation); the total is finite only if every entry is (a
+    NaN or an infinity reaches it; an overflow of finite entries merely takes the exact path, which then
+    finds nothing). ``exact=True`` skips it (the caller already knows that something is not finite) and
+    counts entry by entry.
     """
     present = [(name, x.detach()) for name, x in tensors if x is not None]
     if not present:
+        if targets is not None:
+            check_targets(*targets)
         return False
-    if exact:
-        totals = [None] * len(present)
-    else:
+    totals: list[torch.Tensor | None] = [None] * len(present)
+    if not exact:
         totals = [x.sum(dtype=torch.promote_types(x.dtype, torch.float32)) for _, x in present]
-        if totals[0].device.type == "cpu":
-            if all(math.isfinite(total.item()) for total in totals):
-                return False
-        elif bool(torch.isfinite(torch.stack([t.float().to(totals[0].device) for t in totals])).all()):
-            return False  # the one host-device synchronisation of the check
+        where, dtype = totals[0].device, functools.reduce(torch.promote_types, (t.dtype for t in totals))
+        total = torch.stack([t.to(where, dtype) for t in totals]).sum()
+        valid = targets_valid(*targets) if targets is not None else None
+        if valid is not None:
+            total = torch.where(valid.to(where), total, torch.full_like(total, math.nan))
+        if math.isfinite(total.item()):  # the check's one host read
+            return False
+    if targets is not None:
+        check_targets(*targets)
     has_masked = False
     for (name, x), total in zip(present, totals):
         if total is not None and x.device.type == "cpu" and math.isfinite(total.item()):
@@ -218,11 +236,11 @@ def check_finite(
     return has_masked
 
 
-def check_targets(targets: Any, student: torch.Tensor) -> None:
-    """Hard class ids ``[B]`` (int, each in ``0..K-1``) or soft targets ``[B, K]`` (float rows of
-    probabilities: non-negative, summing to 1 within ``soft_target_tolerance``)."""
+def _target_kind(targets: Any, student: torch.Tensor) -> str | None:
+    """``"hard"`` (int class ids ``[B]``), ``"soft"`` (float rows ``[B, K]``) or None (no targets), from the
+    shape and dtype alone (no value read); any other tensor: ValueError."""
     if targets is None:
-        return
+        return None
     if not isinstance(targets, torch.Tensor):
         raise ValueError(
             f"targets must be a tensor of class ids [B] or probabilities [B, K], got {type(targets).__name__}"
@@ -235,23 +253,45 @@ def check_targets(targets: Any, student: torch.Tensor) -> None:
             f"targets must be int class ids [B={student.shape[0]}] or float probabilities {list(student.shape)}, "
             f"got {targets.dtype} {list(targets.shape)}"
         )
-    if hard:
+    return "hard" if hard else "soft"
+
+
+def targets_valid(targets: Any, student: torch.Tensor) -> torch.Tensor | None:
+    """Whether ``targets`` hold valid values (:func:`check_targets`' rule), as a 0-dim bool tensor on their
+    device, read by nobody here: the losses fold it into their one non-finite read (:func:`check_finite`).
+    None without targets; a wrong shape or dtype is a ValueError at once."""
+    kind = _target_kind(targets, student)
+    if kind is None:
+        return None
+    if kind == "hard":
+        return ((targets >= 0) & (targets < student.shape[1])).all()
+    sums = targets.double().sum(dim=1)
+    return (((sums - 1).abs() <= soft_target_tolerance(targets.dtype)) & (targets >= 0).all(dim=1)).all()
+
+
+def check_targets(targets: Any, student: torch.Tensor) -> None:
+    """Hard class ids ``[B]`` (int, each in ``0..K-1``) or soft targets ``[B, K]`` (float rows of
+    probabilities: non-negative, summing to 1 within ``soft_target_tolerance``); ValueError naming the
+    values otherwise. Reads the values on the host: the losses call it only once :func:`targets_valid`,
+    read with their non-finite check, says they are bad."""
+    kind = _target_kind(targets, student)
+    if kind == "hard":
         low, high = int(targets.min()), int(targets.max())
         if low < 0 or high >= student.shape[1]:
             raise ValueError(
                 f"targets must be class ids in 0..{student.shape[1] - 1} (K={student.shape[1]}), "
                 f"got values in {low}..{high}"
             )
-        return
-    tolerance = soft_target_tolerance(targets.dtype)
-    sums = targets.double().sum(dim=1)
-    bad = ~((sums - 1).abs() <= tolerance) | (targets < 0).any(dim=1)  # NaN sums are bad too
-    if bool(bad.any()):
-        row = int(bad.nonzero()[0])
-        raise ValueError(
-            f"soft targets must be rows of probabilities (>= 0, summing to 1 within {tolerance}); "
-            f"row {row} sums to {float(sums[row]):.6g} with minimum {float(targets[row].min()):.6g}"
-        )
+    elif kind == "soft":
+        tolerance = soft_target_tolerance(targets.dtype)
+        sums = targets.double().sum(dim=1)
+        bad = ~((sums - 1).abs() <= tolerance) | (targets < 0).any(dim=1)  # NaN sums are bad too
+        if bool(bad.any()):
+            row = int(bad.nonzero()[0])
+            raise ValueError(
+                f"soft targets must be rows of probabilities (>= 0, summing to 1 within {tolerance}); "
+                f"row {row} sums to {float(sums[row]):.6g} with minimum {float(targets[row].min()):.6g}"
+            )
 
 
 def soft_target_tolerance(dtype: torch.dtype) -> float:
@@ -292,8 +332,8 @@ class DistillationLoss(nn.Module):
 
         Non-finite values follow :func:`check_finite` on the logits the loss reads (the teacher's after
         ``teacher_classes``); ``masked_teacher`` overrides the class attribute for this call.
-        ``finite_after=True`` defers that check to :meth:`refuse_non_finite`, which the loss then calls
-        with a value computed from every entry of both logits."""
+        ``finite_after=True`` defers that check, and the target values', to :meth:`refuse_non_finite`,
+        which the loss then calls with a value computed from every entry of both logits and with ``targets``."""
         student_logits, teacher_logits, _ = self.checked_logits(
             student_logits,
             teacher_logits,
@@ -305,7 +345,11 @@ class DistillationLoss(nn.Module):
         return student_logits, teacher_logits
 
     def refuse_non_finite(
-        self, value: torch.Tensor, student_logits: torch.Tensor, teacher_logits: torch.Tensor | None
+        self,
+        value: torch.Tensor,
+        student_logits: torch.Tensor,
+        teacher_logits: torch.Tensor | None,
+        targets: torch.Tensor | None = None,
     ) -> None:
         """The deferred form of the non-finite check, for a loss whose scalar ``value`` reads every entry of
         both (checked, class-mapped) logits through operations that propagate NaN and infinities: a
@@ -313,9 +357,15 @@ class DistillationLoss(nn.Module):
         cost of one host read of a scalar (on CUDA, the check's one synchronisation) instead of a pass
         over the inputs. A value that is not finite has the logits counted entry by entry, which raises
         naming the argument; if they are finite after all (an overflow), this returns and the loss keeps
-        its value."""
-        finite = math.isfinite(value.item()) if value.device.type == "cpu" else bool(torch.isfinite(value))
-        if not finite:
+        its value. ``targets`` (the call's) have their value check folded into the same read
+        (:func:`targets_valid`), and are refused first (:func:`check_targets`) when it fails."""
+        value = value.detach()
+        valid = targets_valid(targets, student_logits)
+        if valid is not None:
+            value = torch.where(valid.to(value.device), value, torch.full_like(value, math.nan))
+        if not math.isfinite(value.item()):  # the check's one host read
+            if targets is not None:
+                check_targets(targets, student_logits)
             check_finite(
                 type(self).__name__,
                 (("student_logits", student_logits), ("teacher_logits", teacher_logits)),
@@ -337,7 +387,7 @@ class DistillationLoss(nn.Module):
         ``finite_after`` defers the check)."""
         mapping = getattr(self, "teacher_classes", None)
         check_logits(student_logits, teacher_logits, teacher_required=teacher_required, teacher_classes=mapping)
-        check_targets(targets, student_logits)
+        _target_kind(targets, student_logits)  # shape and dtype now; the values with the non-finite read
         if teacher_logits is not None:
             teacher_logits = select_teacher_classes(teacher_logits.detach(), mapping, student_logits.shape[-1])
         if finite_after:
@@ -347,6 +397,7 @@ class DistillationLoss(nn.Module):
             type(self).__name__,
             (("student_logits", student_logits), ("teacher_logits", teacher_logits)),
             masked="teacher_logits" if masked else None,
+            targets=None if targets is None else (targets, student_logits),
         )
         return student_logits, teacher_logits, has_masked
 

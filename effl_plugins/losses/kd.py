@@ -50,7 +50,7 @@ class KDLoss(DistillationLoss):
     def forward(self, student_logits, teacher_logits=None, targets=None, **features):
         student_logits, teacher_logits = self.logits(student_logits, teacher_logits, targets, finite_after=True)
         kd = kd_divergence(student_logits, teacher_logits, self.temperature, self.path)
-        self.refuse_non_finite(kd, student_logits, teacher_logits)  # the non-finite rule, at a scalar's cost
+        self.refuse_non_finite(kd, student_logits, teacher_logits, targets)  # non-finite rule and targets: one read
         if targets is None:
             return {"loss": kd, "kd": kd}
         ce = cross_entropy(student_logits, targets)
