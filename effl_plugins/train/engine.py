@@ -19,6 +19,16 @@ rank, and what the run is (``arch``, ``num_classes``, ``class_names``, ``data_co
 The data order and the per-image randomness are functions of ``(seed, epoch, index)``, the device
 augmentation's of ``(seed, epoch, step, rank)``, so ``resume=True`` continues exactly: a killed and
 resumed run ends bit-identical to an uninterrupted one. ``model_best.pt`` keeps the best epoch.
+
+Host reads (on CUDA, host-device synchronisations) in a step: the engine reads the step's loss once
+(``float(loss)``: the non-finite stop and the epoch's record), and a loss of :mod:`effl_plugins.losses`
+reads one scalar per check, its non-finite check (``losses.base.check_finite``, ``kd``'s value; target
+values join it): a logit loss once per call, a feature loss twice. Nothing else in a step reads the
+device: a task learns from device-side masks and weights, and what must be known on the host (how many
+rows of the batch are labeled, ``Batch.labeled_count``) is counted from the loader's host tensors before
+they move. Exceptions, each one read: a distillation step on a batch where MixUp/CutMix spread unlabeled
+rows (the labeled count is then known on the device only), and ``--mixup`` with ``--cutmix`` (the
+per-batch choice between them). ``tests/train/test_host_syncs.py`` counts the reads of every built-in task.
 """
 
 from __future__ import annotations
@@ -374,22 +384,20 @@ class Engine:
 
     def _batch(self, main_batch, labeled_batch, generator, indices: torch.Tensor) -> Batch:
         device = self.device
-        if labeled_batch is not None:
-            images, targets = (t.to(device, non_blocking=True) for t in labeled_batch)
-            unlabeled = main_batch[0].to(device, non_blocking=True)
-        else:
-            images, targets = (t.to(device, non_blocking=True) for t in main_batch)
-            unlabeled = None
-        labeled = (
-            targets != UNLABELED if targets.ndim == 1 else torch.ones(len(targets), dtype=torch.bool, device=device)
-        )
+        images, targets = labeled_batch if labeled_batch is not None else main_batch
+        # counted while the targets are still in host memory (the loader's), so no task reads the device for it
+        labeled = targets != UNLABELED if targets.ndim == 1 else torch.ones(len(targets), dtype=torch.bool)
+        count = int(labeled.sum()) if targets.device.type == "cpu" else None
+        images, targets, labeled = (t.to(device, non_blocking=True) for t in (images, targets, labeled))
+        unlabeled = main_batch[0].to(device, non_blocking=True) if labeled_batch is not None else None
         if self.augment is not None:
             images, _ = self.augment(images, generator=generator)
         if self.mixing is not None and self.mixing.enabled:
             if targets.ndim == 2:  # probability rows (pseudo-labels): a zero column for the unlabeled mass
                 targets = torch.cat([targets, targets.new_zeros(len(targets), 1)], dim=1)
             images, targets, labeled = self.mixing(images, targets, generator)
-        return Batch(images, targets, labeled, unlabeled, generator, indices.to(self.device))
+            count = count if count == len(labeled) else None  # mixing spreads unlabeled mass: known on the device
+        return Batch(images, targets, labeled, unlabeled, generator, indices.to(self.device), count)
 
     def _train_step(self, main_batch, labeled_batch, steps: int, indices: torch.Tensor) -> float:
         c, step = self.config, self.step
@@ -400,7 +408,7 @@ class Engine:
         with self._no_sync(not last_micro), autocast(self.device, self.amp_dtype):
             out = self.task(batch)
         loss = out["loss"]
-        value = float(loss.detach())  # the step's one device-to-host read: the finiteness check and the record
+        value = float(loss.detach())  # the engine's one host read per step (module docstring)
         if not self._all_finite(value):
             if c.nonfinite == "stop":
                 raise NonFiniteLossError(

@@ -90,7 +90,7 @@ def test_state_keeps_the_latest_confident_class_of_each_image():
     task.update_selected(torch.tensor([3, 7, 1, 4]), torch.tensor([2, 0, 1, 0]), torch.tensor([0.99, 0.5, 0.96, 0.6]))
     assert task.selected.tolist() == [-1, 1, -1, 2, 1, -1, -1, -1, -1, -1]  # 7 unconfident; 4 keeps its class
     assert task.learning_status().tolist() == pytest.approx([0, 2 / 7, 1 / 7])  # 7 unused lead the warm-up
-    with pytest.raises(ValueError, match=r"batch.indices must lie in \[0, 10\)"):
+    with pytest.raises(RuntimeError, match=r"batch.indices must lie in \[0, 10\)"):
         task.update_selected(torch.tensor([10]), torch.tensor([0]), torch.tensor([1.0]))
     with pytest.raises(ValueError, match="needs batch.indices"):
         task.update_selected(None, torch.tensor([0]), torch.tensor([1.0]))

@@ -32,7 +32,9 @@ class Batch:
     ``unlabeled``: a second stream's images ``[U, C, H, W]`` for the tasks that draw one;
     ``generator``: the step's random generator (augmentations inside the task draw from it);
     ``indices``: int64 positions in their dataset of the epoch stream's images (``unlabeled`` for the
-    tasks that draw an unlabeled stream, else ``images``), for methods that keep per-image state.
+    tasks that draw an unlabeled stream, else ``images``), for methods that keep per-image state;
+    ``labeled_count``: how many rows ``labeled`` marks, when known on the host (the engine counts them
+    before the batch moves to the device; None: count on the device, a host read).
     """
 
     images: torch.Tensor
@@ -41,6 +43,7 @@ class Batch:
     unlabeled: torch.Tensor | None = None
     generator: torch.Generator | None = None
     indices: torch.Tensor | None = None
+    labeled_count: int | None = None
 
 
 def class_count(model: nn.Module, num_classes: int | None = None) -> int:

@@ -57,6 +57,11 @@ class FeatureModel(nn.Module):
         return self.model.forward_head(final), features
 
 
+def _positions(mask: torch.Tensor, count: int) -> torch.Tensor:
+    """The ``count`` positions where ``mask`` is True, found on the device (a boolean index would read it)."""
+    return torch.nonzero_static(mask, size=count).squeeze(1)
+
+
 class StudentWithLoss(nn.Module):
     """The trainable half of distillation: the student's forward and the loss, in one module."""
 
@@ -65,22 +70,25 @@ class StudentWithLoss(nn.Module):
         self.student = FeatureModel(student, levels) if levels else student
         self.loss, self.levels, self.unlabeled_weight = loss, levels, unlabeled_weight
 
-    def forward(self, x, teacher_out, targets, labeled) -> dict[str, torch.Tensor]:
+    def forward(self, x, teacher_out, targets, labeled, count: int | None = None) -> dict[str, torch.Tensor]:
+        """``count``: how many rows ``labeled`` marks, when the caller knows it on the host (else read here)."""
         out = self.student(x)
         s_logits, s_feat = out if self.levels else (out, None)
         t_logits, t_feat = teacher_out if self.levels else (teacher_out, None)
-        count = int(labeled.sum())
-        if count == len(labeled) or count == 0 or min(count, len(labeled) - count) == 1:
+        total = len(labeled)
+        count = int(labeled.sum()) if count is None else count
+        if count == total or count == 0 or min(count, total - count) == 1:
             # one kind of row, or a part of a single image (left with the rest: adapters with BatchNorm
             # cannot take one image): the whole batch with its labels, or without any
-            with_targets = count == len(labeled) or (count > 1 and len(labeled) - count == 1)
-            rows = labeled if with_targets and count < len(labeled) else slice(None)
+            with_targets = count == total or (count > 1 and total - count == 1)
+            rows = _positions(labeled, count) if with_targets and count < total else slice(None)
             result = self._loss(s_logits, t_logits, targets[rows] if with_targets else None, s_feat, t_feat, rows)
             if not with_targets:
                 result = {k: self.unlabeled_weight * v for k, v in result.items()}
         else:
-            with_labels = self._loss(s_logits, t_logits, targets[labeled], s_feat, t_feat, labeled)
-            without = self._loss(s_logits, t_logits, None, s_feat, t_feat, ~labeled)
+            rows = _positions(labeled, count)
+            with_labels = self._loss(s_logits, t_logits, targets[rows], s_feat, t_feat, rows)
+            without = self._loss(s_logits, t_logits, None, s_feat, t_feat, _positions(~labeled, total - count))
             weight = self.unlabeled_weight
             result = {k: with_labels[k] + weight * without[k] for k in with_labels if k in without}
         result["output"] = s_logits
@@ -146,4 +154,4 @@ class DistillationTask(Task):
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             teacher_out = self.teacher_forward(self.teacher_input(batch.images))
-        return self.net(self.model_input(batch.images), teacher_out, batch.targets, batch.labeled)
+        return self.net(self.model_input(batch.images), teacher_out, batch.targets, batch.labeled, batch.labeled_count)

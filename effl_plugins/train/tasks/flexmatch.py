@@ -114,11 +114,9 @@ class FlexMatchTask(FixMatchTask):
         if indices is None or len(indices) != len(pseudo):
             raise ValueError("FlexMatch needs batch.indices: the dataset positions of the step's unlabeled images")
         indices, pseudo, confidence = (all_gather_rows(t) for t in (indices, pseudo, confidence))
-        if int(indices.max()) >= len(self.selected) or int(indices.min()) < 0:
-            raise ValueError(
-                f"batch.indices must lie in [0, {len(self.selected)}) (num_unlabeled), got "
-                f"[{int(indices.min())}, {int(indices.max())}]"
-            )
+        inside = ((indices >= 0) & (indices < len(self.selected))).all()
+        # checked on the device (no host read): a RuntimeError at once on the CPU, a device-side assert on CUDA
+        torch._assert_async(inside, f"batch.indices must lie in [0, {len(self.selected)}) (num_unlabeled)")
         keep = confidence >= self.threshold
         self.selected[indices[keep]] = pseudo[keep]
 

@@ -75,17 +75,16 @@ def fairness_loss(
 
     Shape: strong_logits ``[U, K]``, mask ``[U]``, p_model ``[K]``, label_hist ``[K]`` -> scalar.
     """
-    keep = mask.detach() > 0
-    if not bool(keep.any()):
-        return strong_logits.sum() * 0.0
-    probs = torch.softmax(strong_logits[keep].float(), dim=1)
-    hist = torch.bincount(probs.detach().argmax(dim=1), minlength=probs.shape[1]).float()
-    hist = hist / hist.sum()
+    keep = (mask.detach() > 0).float()  # weights over every row, not a boolean index: no host read
+    kept = keep.sum()
+    probs = torch.softmax(strong_logits.float(), dim=1)
+    hist = torch.bincount(probs.detach().argmax(dim=1), weights=keep, minlength=probs.shape[1]).float()
+    hist = hist / kept.clamp(min=1.0)
     target = p_model.detach().float() * _inverse_or_zero(label_hist.detach().float())
     target = target / target.sum()
-    mean = probs.mean(dim=0) * _inverse_or_zero(hist)
-    mean = mean / mean.sum()
-    return (target * torch.log(mean + 1e-12)).sum()
+    mean = (probs * keep[:, None]).sum(dim=0) / kept.clamp(min=1.0) * _inverse_or_zero(hist)
+    mean = mean / mean.sum().clamp(min=1e-12)
+    return (target * torch.log(mean + 1e-12)).sum() * (kept > 0)
 
 
 class FreeMatchTask(AdaptiveFixMatchTask):

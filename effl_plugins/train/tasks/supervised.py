@@ -13,11 +13,19 @@ from .base import Batch, Task
 __all__ = ["SupervisedTask", "classification_loss"]
 
 
-def classification_loss(logits: torch.Tensor, targets: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
-    """Mean cross-entropy in float32 against int ids ``[B]`` or probabilities ``[B, K]``."""
+def classification_loss(
+    logits: torch.Tensor, targets: torch.Tensor, smoothing: float = 0.0, rows: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean cross-entropy in float32 against int ids ``[B]`` or probabilities ``[B, K]``; with ``rows`` (bool
+    ``[B]``), the mean over those rows alone (0 when there are none), computed without a host read."""
     logits = logits.float()
     targets = targets.float() if targets.is_floating_point() else targets
-    return F.cross_entropy(logits, targets, label_smoothing=smoothing)
+    if rows is None:
+        return F.cross_entropy(logits, targets, label_smoothing=smoothing)
+    if targets.ndim == 1:  # the other rows' ids (-1: unlabeled) are out of range
+        targets = torch.where(rows, targets, 0)
+    per_row = F.cross_entropy(logits, targets, reduction="none", label_smoothing=smoothing)
+    return torch.where(rows, per_row, 0.0).sum() / rows.sum().clamp(min=1)
 
 
 class SupervisedTask(Task):
@@ -34,13 +42,5 @@ class SupervisedTask(Task):
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         logits = self.net(self.model_input(batch.images))
-        if bool(batch.labeled.all()):
-            loss = classification_loss(logits, batch.targets, self.smoothing)
-        else:  # rows without a label contribute nothing
-            rows = batch.labeled
-            loss = (
-                classification_loss(logits[rows], batch.targets[rows], self.smoothing)
-                if bool(rows.any())
-                else logits.sum() * 0.0
-            )
-        return {"loss": loss, "output": logits}
+        rows = None if batch.labeled_count == len(logits) else batch.labeled  # rows without a label add nothing
+        return {"loss": classification_loss(logits, batch.targets, self.smoothing, rows), "output": logits}
