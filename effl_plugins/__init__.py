@@ -32,15 +32,10 @@ __all__ += _api.__all__
 __all__ += errors.__all__
 __all__ += _LAZY_SUBMODULES
 
-# Earlier names of moved packages, still resolved so that code written against them keeps working.
-_MOVED = {"distill": "losses", "selftrain": "strategies.selftrain"}
-
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
-    if name in _MOVED:
-        return importlib.import_module(f".{_MOVED[name]}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -24,7 +24,6 @@ __all__ = [
     "add_data_arg",
     "training_settings",
     "resolve_device",
-    "check_device",
 ]
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -467,13 +466,6 @@ def training_settings(args: argparse.Namespace) -> dict[str, Any]:
     if settings["lr"] is not None and settings["min_lr"] > settings["lr"]:
         raise ValueError(f"--min-lr must not exceed --lr, got --min-lr {settings['min_lr']} > --lr {settings['lr']}")
     return settings
-
-
-def check_device(name: str) -> str:
-    """``name`` if it is a device string ``--device`` accepts, else ``ValueError`` naming it."""
-    from .._validate import device
-
-    return device(name)
 
 
 def resolve_device(name: str) -> str:

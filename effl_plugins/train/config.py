@@ -7,7 +7,7 @@ a command line, a ``-c FILE.yaml`` and a Python call all fill the same object.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from .._validate import choice, fraction, integer, non_negative, positive
@@ -107,12 +107,6 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> TrainConfig:
-        """The fields of ``settings`` that are TrainConfig's (other keys are ignored)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in settings.items() if k in names and v is not None})
 
     def replace(self, **changes: Any) -> TrainConfig:
         return type(self)(**{**self.to_dict(), **changes})
