@@ -252,7 +252,7 @@ def render_markdown(docs: list[dict], analysis: str = "") -> str:
     if analysis.strip():
         out += [analysis.strip(), ""]
     for doc in docs:
-        kind = "quick" if doc["quick"] else "full"
+        kind = "small-case" if doc["bench"] == "augment-small" else "quick" if doc["quick"] else "full"
         out += [
             f"## {doc['bench']} on {doc['device']} ({doc['device_name']}), torch {doc['torch']}, {kind} run",
             "",
