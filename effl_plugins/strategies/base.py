@@ -9,8 +9,10 @@ and ``drop_path``, and every :class:`~effl_plugins.train.TrainConfig` setting (`
     run(data: DataBundle, *, out_dir=None, device=None, resume=False) -> dict
 
 The returned summary holds at least ``best_accuracy`` and ``final_accuracy`` (in [0, 1]) and
-``epochs``; with ``out_dir`` it is also written to ``out_dir/summary.json``. ``run_args`` (set by the
-``effl`` command) is recorded in every checkpoint and in ``args.yaml``.
+``epochs``; with ``out_dir`` it is also written to ``out_dir/summary.json``, once, at the end: the
+engine of a run in ``out_dir`` itself is built with ``write_summary=False`` and the strategy writes its
+result, which extends the engine's summary (sub-runs in ``teacher/``, ``student/``... keep the engine's).
+``run_args`` (set by the ``effl`` command) is recorded in every checkpoint and in ``args.yaml``.
 
 A shared setting a strategy does not apply is refused when the strategy is built (before any model,
 file or step): ``refusals()`` lists them, from its task's ``refused_settings`` (``task_class``) and its
@@ -195,7 +197,8 @@ class Strategy:
 
     def finish(self, model: nn.Module, summary: dict[str, Any], out_dir: str | os.PathLike | None) -> dict[str, Any]:
         """The end of a one-model run: ``model`` becomes ``trained_model``; returns ``{"strategy": name,
-        **summary}``, also written to ``out_dir/summary.json``."""
+        **summary}``, also written to ``out_dir/summary.json`` (its one writer: the run's engine is built
+        with ``write_summary=False``)."""
         self.trained_model = model
         result = {"strategy": self.name, **summary}
         self.write_summary(out_dir, result)

@@ -161,7 +161,8 @@ class Distill(Strategy):
         student_input = self.model_input(student, data)
         loss = self.sized_loss(loss, student, teacher, student_input, teacher_input)
         task = DistillationTask(student, student_input, teacher, teacher_input, loss, self.unlabeled_weight)
-        summary = self.engine(task, data, out_dir, train_set=self.train_set(data)).fit(resume=resume)
+        engine = self.engine(task, data, out_dir, train_set=self.train_set(data), write_summary=False)
+        summary = engine.fit(resume=resume)  # the result below extends it: summary.json written once
         self.trained_model, self.teacher_model = student, teacher
         result = {"strategy": self.name, "teacher": self.teacher, "loss": self.loss, **summary}
         if teacher_summary is not None:

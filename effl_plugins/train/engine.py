@@ -157,6 +157,8 @@ class Engine:
         on_epoch_start: ``callback(epoch)`` before each epoch (gradual unfreezing); a function of
             ``epoch`` alone, so a resumed run repeats it.
         resume_override: resume even when a setting that changes the run's meaning differs.
+        write_summary: write ``out_dir/summary.json`` at the end of :meth:`fit`; False when the caller (a
+            strategy) writes it, extending the summary :meth:`fit` returns, so the file has one writer.
     """
 
     def __init__(
@@ -173,6 +175,7 @@ class Engine:
         param_groups: list[dict] | None = None,
         on_epoch_start: Callable[[int], None] | None = None,
         resume_override: bool = False,
+        write_summary: bool = True,
     ):
         refuse_settings(type(task).__name__, config.to_dict(), task.refusals())
         self.config = config
@@ -191,6 +194,7 @@ class Engine:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.run_info = plain(dict(run_info or {}))  # weights-only loadable: no objects, only plain values
         self.on_epoch_start, self.resume_override = on_epoch_start, resume_override
+        self.write_summary = write_summary
         self.amp_dtype = _amp_dtype(config.amp, self.device)
         # a task without batch augmentation refused aug/mixup/cutmix above: nothing set is dropped here
         self.augment = batch_augmentation(config.aug) if task.batch_augmentation else None
@@ -257,7 +261,7 @@ class Engine:
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
-        return self.summary(write=True)
+        return self.summary(write=self.write_summary)
 
     @property
     def checkpoint_path(self) -> Path | None:

@@ -40,5 +40,6 @@ class ConsistencyStrategy(Strategy):
         model = self.build_model(self.model, data.num_classes)
         task = self.build_task(model, data)
         self.run_args = {**self.run_args, **self.meaning()}
-        summary = self.engine(task, data, out_dir, unlabeled_set=data.unlabeled).fit(resume=resume)
+        engine = self.engine(task, data, out_dir, unlabeled_set=data.unlabeled, write_summary=False)
+        summary = engine.fit(resume=resume)
         return self.finish(task.eval_model(), summary, out_dir)

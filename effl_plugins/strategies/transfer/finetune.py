@@ -66,5 +66,6 @@ class Finetune(Strategy):
         callback = unfreeze_schedule(model, self.unfreeze_epochs) if self.unfreeze_epochs else None
         task = self.supervised_task(model, data)
         self.run_args = {**self.run_args, **self.meaning()}
-        engine = self.engine(task, data, out_dir, param_groups=self.param_groups(model), on_epoch_start=callback)
+        groups = self.param_groups(model)
+        engine = self.engine(task, data, out_dir, param_groups=groups, on_epoch_start=callback, write_summary=False)
         return self.finish(model, engine.fit(resume=resume), out_dir)

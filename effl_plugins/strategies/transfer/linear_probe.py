@@ -36,5 +36,6 @@ class LinearProbe(Strategy):
         self.with_device(device)
         model = self.build(data.num_classes)
         task = self.supervised_task(model, data)
-        engine = self.engine(task, data, out_dir, param_groups=[{"params": head_parameters(model)}])
+        groups = [{"params": head_parameters(model)}]
+        engine = self.engine(task, data, out_dir, param_groups=groups, write_summary=False)
         return self.finish(model, engine.fit(resume=resume), out_dir)
