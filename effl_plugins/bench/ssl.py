@@ -21,7 +21,10 @@ the same weak augmentation as the online methods' labeled branch (a per-sample t
 offline methods (pseudo-labelling, Noisy Student with one round) start from that baseline as their
 teacher and train a student for ``student_epochs`` passes over labeled + pseudo-labeled images. The
 reported accuracy is the final epoch's on the test digits (no selection on the test set). Every method
-keeps its paper's defaults.
+keeps its paper's defaults, Mean Teacher USB's classic-CV settings (``MEAN_TEACHER``: one unlabeled image
+per labeled image, consistency weight 50 ramped up over 40 % of the run; EMA decay 0.99, as 0.999
+averages over more steps than the run has), for as many passes as make the others' step count (rounded
+up to a whole pass).
 
 Every run is seeded and single-threaded; ``jobs`` runs go in parallel processes (one per core). Each run
 keeps its records under ``DIR/runs/`` (its checkpoints are deleted, the baselines' excepted); a run
@@ -73,6 +76,9 @@ OFFLINE = ("pseudo_label", "noisy_student")
 #: translation by up to 12.5 % of the side; zero fill where the weak view reflects, the digits' border
 #: being background either way).
 SUPERVISED_AUG = "translate(max_fraction=0.125, axis='both', whole_pixels=True, interpolation='nearest')"
+#: Mean Teacher as USB runs it in its classic-CV benchmark (``uratio`` 1, ``ulb_loss_ratio`` 50,
+#: ``unsup_warm_up`` 0.4), with the EMA decay its own runs' length allows.
+MEAN_TEACHER = {"mu": 1, "consistency": 50.0, "rampup_share": 0.4, "ema_decay": 0.99}
 NUM_CLASSES = 10
 IMAGE_SIZE = 32
 DIGITS_TRAIN = 1437  # 1,797 digits less the 360 test digits
@@ -190,7 +196,16 @@ def method_kwargs(method: str, plan: SSLPlan, labels: int, seed: int, baseline: 
     if method in ONLINE:
         online = {**shared, "epochs": plan.epochs, "batch_size": plan.batch_size, "mu": plan.mu, "flip": False}
         if method == "mean_teacher":
-            online.update(rampup_epochs=max(1.0, plan.epochs / 3))
+            mu, decay = MEAN_TEACHER["mu"], MEAN_TEACHER["ema_decay"]
+            epochs = math.ceil(plan.online_steps(labels) / ((plan.train_images - labels) // (plan.batch_size * mu)))
+            online.update(
+                mu=mu,
+                epochs=epochs,
+                consistency=MEAN_TEACHER["consistency"],
+                rampup_epochs=MEAN_TEACHER["rampup_share"] * epochs,
+                ema_decay=decay,
+                ema_decay_after=decay,
+            )
         return method, online
     raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
 
@@ -210,7 +225,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     record_path = Path(job["out_dir"]) / RECORD_NAME
     if record_path.is_file():
         saved = json.loads(record_path.read_text())
-        if saved.get("plan") == job["plan"]:
+        if saved.get("plan") == job["plan"] and saved.get("settings") == job.get("settings"):
             return {**saved["record"], "reused": True}
     torch.set_num_threads(1)
     plan = SSLPlan(**job["plan"])
@@ -228,7 +243,10 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         "best_accuracy": summary["best_accuracy"],
         "seconds": round(time.perf_counter() - start, 2),
     }
-    record_path.write_text(json.dumps({"plan": job["plan"], "record": record}, indent=2) + "\n")
+    saved = {"plan": job["plan"], "record": record}
+    if job.get("settings") is not None:
+        saved["settings"] = job["settings"]
+    record_path.write_text(json.dumps(saved, indent=2) + "\n")
     if method != "supervised" and not job.get("keep_checkpoints"):  # the baseline's is the offline methods' teacher
         for checkpoint in Path(job["out_dir"]).rglob("*.pt"):
             checkpoint.unlink()
@@ -247,6 +265,7 @@ def _jobs(methods, labels, seeds, plan: SSLPlan, runs: Path) -> tuple[list[dict]
                     "seed": seed,
                     "method": method,
                     "plan": asdict(plan),
+                    "settings": MEAN_TEACHER if method == "mean_teacher" else None,
                     "out_dir": str(base_dir / method),
                     "baseline": str(baseline),
                 }
