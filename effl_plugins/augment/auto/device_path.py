@@ -297,7 +297,7 @@ def composed_geometry(
     built for all slots at once: the matrices of every other path bit for bit.
 
     Integer magnitude bins read the slot matrices from a table made once per op set and image size
-    (:func:`_step_table`); other magnitudes compute them.
+    (:func:`_step_table`) when ``codes`` are given or the images are on the CPU; other magnitudes compute them.
 
     Shape:
         images ``[B, C, H, W]`` (its size and device are read); ops, magnitude, sign ``[B, N]``; codes: the draws'
@@ -307,7 +307,7 @@ def composed_geometry(
     names = tuple(op_names)
     magnitude, sign = magnitude.to(torch.float32), sign.to(torch.float32)
     if ops.shape[1]:
-        if codes is None:
+        if codes is None and images.device.type == "cpu":  # the check reads a flag back: not on an accelerator
             codes = draw_codes(ops, magnitude, sign)
         if codes is not None:
             return _tabled_geometry(_step_table(names, space, images.device, height, width, images.dtype), codes)
