@@ -133,7 +133,15 @@ def _label(args):
 
 
 def _select(args, hidden, ids) -> None:
-    """Read the merged store, threshold and balance it, write ``selection.json`` and print a summary."""
+    """Read the merged store, threshold and balance it, write ``selection.json`` and print a summary; under
+    rank 0's store lock, so another run labelling or selecting on this store is refused, not interleaved."""
+    from ..strategies.selftrain.store import store_lock
+
+    with store_lock(args.out, 0):
+        _select_locked(args, hidden, ids)
+
+
+def _select_locked(args, hidden, ids) -> None:
     from ..strategies.selftrain.pseudo_label import select_pseudo_labels
     from ..strategies.selftrain.store import read_store
     from ..train.checkpoints import atomic_write_text
