@@ -6,7 +6,7 @@ Cases: the product batch {32, 128, 256} x size {224, 64} x {uint8, float32} (``-
 at 64 px and batch 64 at 224 px, uint8), plus the target case, RandAugment N=2 M=9 on 64 x 3 x 224 x 224 uint8,
 plus the small calls of training on small images (:data:`SMALL_CASES`: batch 1, 8 and 56 of 32 px, uint8 and
 float32, and 16 of 64 px uint8), whose per-call fixed cost ``report`` gives as the intercept of time against batch
-size. ``python -m effl_plugins.bench.augment --small --out DIR`` runs the small cases alone (bench
+size. ``python benchmarks/bench_augment_small.py --small --out DIR`` runs the small cases alone (bench
 ``augment-small``).
 The image backend runs one thread, one 224 px image at a time, as a DataLoader worker does.
 Bytes that must move: the batch read once and written once (``2 B C H W`` elements; kornia's rows
@@ -301,38 +301,3 @@ def run_small_augment_bench(recorder: Recorder, *, quick: bool, ops: Iterable[st
     run_augment_bench(
         recorder, quick=quick, cases=[dict(c) for c in SMALL_CASES], ops=ops, target_case=False, image_rows=False
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m effl_plugins.bench.augment --small [--out DIR] [--ops NAME ...] [--row-seconds S] [--threads T]``:
-    the small cases alone; writes ``DIR/augment-small-<device>-torch<version>.json`` and ``DIR/RESULTS.md``."""
-    import argparse
-    from pathlib import Path
-
-    from .report import write_report
-    from .run import run_bench
-
-    parser = argparse.ArgumentParser(prog="python -m effl_plugins.bench.augment", description=main.__doc__)
-    parser.add_argument("--small", action="store_true", required=True, help="the small cases (SMALL_CASES)")
-    parser.add_argument("--out", default="effl-bench", metavar="DIR")
-    parser.add_argument("--ops", nargs="+", metavar="NAME")
-    parser.add_argument("--row-seconds", type=float, metavar="S")
-    parser.add_argument("--threads", type=int)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
-    options = {"ops": args.ops} if args.ops else {}
-    path = run_bench(
-        "augment-small",
-        device=args.device,
-        out_dir=args.out,
-        threads=args.threads,
-        row_seconds=args.row_seconds,
-        **options,
-    )
-    print(f"wrote {path}")
-    print(f"wrote {write_report(Path(args.out), Path(args.out) / 'RESULTS.md')}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
