@@ -45,6 +45,10 @@ def tiny_runs(monkeypatch):
 
 @pytest.fixture
 def plugin(fake_distributions):
+    # the peers import albumentations, which reads installed distributions' metadata at import: import it
+    # before the fake distributions replace that metadata (as any earlier test in the process would have)
+    pytest.importorskip("albumentations")
+
     def augmentations(register):
         register("plugin_negative", PluginNegative, backend="image")
 
