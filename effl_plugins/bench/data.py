@@ -67,7 +67,8 @@ def _our_loader(root: Path, workers: int):
 
     cfg = DataConfig((3, SIZE, SIZE), "bilinear", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 0.875)
     aug = ep.create_augmentation("rand_augment", backend="image", num_ops=2, magnitude=9)
-    dataset = _dataset(list_image_folder(root / "train", max_image_pixels=None), train_transform(cfg, image_aug=aug), 0)
+    listing = list_image_folder(root / "train", max_image_pixels=None)
+    dataset = _dataset(listing, train_transform(cfg, image_aug=aug), 0, max_image_pixels=None)
     loader = create_loader(dataset, BATCH, shuffle=True, workers=workers, persistent_workers=workers > 0)
     return dataset, loader
 
