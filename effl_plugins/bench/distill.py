@@ -10,12 +10,14 @@ student) is stronger by construction, from more labels, never from the student's
 - one row per registered loss: a fresh student distilled from that teacher on its labeled digits (the
   loss with targets) plus the unlabeled ones (the loss without), ``L_labeled + L_unlabeled`` a step.
 
-Every run sees the same weak augmentation (a per-sample translation by up to 12.5 % of the side), trains
-with AdamW and a cosine schedule on one CPU thread, and reports its final-epoch test accuracy. The seed
+Every run trains on the whole 32 px digit (no crop, no flip), with AdamW and a cosine schedule on one CPU
+thread, and reports its final-epoch test accuracy; ``--aug SPEC`` gives every run (alone, teacher,
+distilled) the same batch augmentation, e.g. ``--aug weak``: a per-sample translation by up to 12.5 % of
+the side (``WEAK_AUG``, the self-training benchmark's weak view). The seed
 changes the labeled digits (the student's and the teacher's), the initialisation, the order and the
 augmentations.
 
-    python -m effl_plugins.bench.distill --seeds 0 1 2 [--losses kd dkd ...] [--out DIR]
+    python -m effl_plugins.bench.distill --seeds 0 1 2 [--losses kd dkd ...] [--aug weak|SPEC] [--out DIR]
 
 Writes ``DIR/distill.json`` (every run) and ``DIR/distill.md`` (mean and spread per method).
 """
@@ -39,12 +41,12 @@ SKIPPED = ("example_cosine",)
 STUDENT, TEACHER = "test_resnet", "resnet10t"
 STUDENT_LABELS, TEACHER_LABELS = 100, 600
 TEACHER_EPOCHS, DISTILL_EPOCHS, BATCH_SIZE, LR = 40, 8, 32, 3e-3
-#: Every run's batch augmentation: the self-training benchmark's weak view (see ``bench.ssl``).
-AUG = "translate(max_fraction=0.125, axis='both', whole_pixels=True, interpolation='nearest')"
+#: ``--aug weak``: the self-training benchmark's weak view (see ``bench.ssl``).
+WEAK_AUG = "translate(max_fraction=0.125, axis='both', whole_pixels=True, interpolation='nearest')"
 BASELINES = ("alone", "alone_long", "teacher")
 
 
-def _common(seed: int) -> dict[str, Any]:
+def _common(seed: int, aug: str | None = None) -> dict[str, Any]:
     return {
         "batch_size": BATCH_SIZE,
         "seed": seed,
@@ -52,7 +54,7 @@ def _common(seed: int) -> dict[str, Any]:
         "weight_decay": 1e-4,
         "progress": False,
         "device": "cpu",
-        "aug": AUG,
+        "aug": aug,
     }
 
 
@@ -92,8 +94,9 @@ def alone_epochs(student_data, steps: int) -> int:
     return max(1, round(steps / math.ceil(len(student_data.labeled) / BATCH_SIZE)))
 
 
-def run_seed(seed: int, losses: Sequence[str], out: Path, log=print) -> list[dict[str, Any]]:
-    """One seed: the two alone runs, the teacher, then one distilled student per loss."""
+def run_seed(seed: int, losses: Sequence[str], out: Path, log=print, aug: str | None = None) -> list[dict[str, Any]]:
+    """One seed: the two alone runs, the teacher, then one distilled student per loss (every run under the
+    batch augmentation ``aug``, a SPEC, or none)."""
     from .._api import create_strategy
 
     student_data, teacher_data = split_data(seed)
@@ -108,11 +111,11 @@ def run_seed(seed: int, losses: Sequence[str], out: Path, log=print) -> list[dic
     for method, factor in (("alone", 1), ("alone_long", 2)):
         start = time.perf_counter()
         epochs = alone_epochs(student_data, factor * steps)
-        run = create_strategy("finetune", model=STUDENT, epochs=epochs, backbone_lr=LR, **_common(seed))
+        run = create_strategy("finetune", model=STUDENT, epochs=epochs, backbone_lr=LR, **_common(seed, aug))
         record(method, run.run(student_data), start)
     teacher_dir = out / f"teacher-{seed}"
     start = time.perf_counter()
-    teacher = create_strategy("finetune", model=TEACHER, epochs=TEACHER_EPOCHS, backbone_lr=LR, **_common(seed))
+    teacher = create_strategy("finetune", model=TEACHER, epochs=TEACHER_EPOCHS, backbone_lr=LR, **_common(seed, aug))
     record(
         "teacher",
         teacher.run(teacher_data, out_dir=teacher_dir, resume=(teacher_dir / "checkpoint.pt").is_file()),
@@ -127,7 +130,7 @@ def run_seed(seed: int, losses: Sequence[str], out: Path, log=print) -> list[dic
             teacher_epochs=0,
             loss=loss,
             epochs=DISTILL_EPOCHS,
-            **_common(seed),
+            **_common(seed, aug),
         )
         record(loss, strategy.run(student_data), start)
     return rows
@@ -157,7 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--losses", nargs="+", default=None, help="default: every registered loss")
     parser.add_argument("--out", default="effl-distill-bench", help="output folder (default ./effl-distill-bench)")
+    parser.add_argument("--aug", default=None, help="every run's batch augmentation: 'weak' or a SPEC (default none)")
     args = parser.parse_args(argv)
+    aug = WEAK_AUG if args.aug == "weak" else args.aug
     losses = args.losses or [name for name in ep.list_losses() if name not in SKIPPED]
     unknown = [name for name in losses if name not in ep.list_losses()]
     if unknown:
@@ -166,13 +171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    rows = [row for seed in args.seeds for row in run_seed(seed, losses, out, log=lambda m: print(m, file=sys.stderr))]
+    rows = [row for seed in args.seeds for row in run_seed(seed, losses, out, lambda m: print(m, file=sys.stderr), aug)]
     result = {
         "student": STUDENT,
         "teacher": TEACHER,
         "labels": {"student": STUDENT_LABELS, "teacher": TEACHER_LABELS},
         "epochs": {"teacher": TEACHER_EPOCHS, "distill": DISTILL_EPOCHS},
-        "augmentation": AUG,
+        "augmentation": aug,
         "seconds": round(time.perf_counter() - start, 1),
         "rows": rows,
     }
