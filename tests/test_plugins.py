@@ -152,6 +152,15 @@ def test_a_hook_that_exits_is_isolated_and_strict_mode_raises(fake_distributions
 def test_a_real_ctrl_c_while_a_plugin_loads_is_re_raised(fake_distributions):
     interrupted = "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)"
     fake_distributions("slow-plugin", main=interrupted)
+    # Python's own Ctrl-C handler, whatever code run earlier in this process installed
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupted_while_loading()
+    finally:
+        signal.signal(signal.SIGINT, outer)
+
+
+def _interrupted_while_loading() -> None:
     handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         ep.list_losses()
