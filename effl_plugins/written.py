@@ -23,7 +23,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -38,6 +38,8 @@ __all__ = [
     "make_dirs",
     "read_record",
     "file_mode",
+    "replace_atomically",
+    "temporary_prefix",
 ]
 
 #: The record's file name inside the run directory.
@@ -124,24 +126,67 @@ class WriteRecord:
 
     def save(self) -> None:
         body = {"format": FORMAT, "files": sorted(self.files), "dirs": sorted(self.dirs)}
-        _write_atomic(self.root / RECORD_NAME, (json.dumps(body, indent=1) + "\n").encode())
+        replace_atomically(
+            self.root / RECORD_NAME, lambda handle: handle.write((json.dumps(body, indent=1) + "\n").encode())
+        )
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def temporary_prefix(path: str | os.PathLike) -> str:
+    """The name prefix of ``path``'s temporary files (``.NAME.tmp-``); strays are safe to delete
+    by whoever holds the directory's lock."""
+    return f".{Path(path).name}.tmp-"
 
+
+class _WriteWatch:
+    """A binary file's ``write``/``flush`` that remember the first ``OSError`` they raise (``torch.save``
+    reports a failed write of its stream as a ``RuntimeError`` that no longer says why)."""
+
+    def __init__(self, handle):
+        self.handle, self.error = handle, None
+
+    def write(self, data) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        try:
+            self.handle.flush()
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def fileno(self) -> int:
+        return self.handle.fileno()
+
+
+def replace_atomically(path: str | os.PathLike, write: Callable[[Any], Any]) -> None:
+    """The one atomic writer: ``write(handle)`` into a temporary file beside ``path``, flush, fsync,
+    ``file_mode()``, rename. On any failure the temporary file is removed; an OS error (disk full,
+    permission, read-only), also when a writer reports it as another exception, becomes one
+    ``CheckpointError`` naming ``path``."""
+    path = Path(path)
     tmp: str | None = None
+    watch: _WriteWatch | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f"{temporary_prefix(path)}{os.getpid()}-", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
+            watch = _WriteWatch(handle)
+            write(watch)
+            watch.flush()
             os.fchmod(handle.fileno(), file_mode())
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         tmp = None
-    except OSError as exc:
+    except BaseException as exc:
+        cause = exc if isinstance(exc, OSError) else (watch.error if watch is not None else None)
+        if cause is None or isinstance(exc, CheckpointError):
+            raise
+        reason = cause.strerror or str(cause)
         raise CheckpointError(
-            f"cannot write {str(path)!r}: {exc.strerror or exc} (errno {exc.errno}); the previous file is unchanged"
+            f"cannot write {str(path)!r}: {reason} (errno {cause.errno}); the previous file, if any, is unchanged"
         ) from None
     finally:
         if tmp is not None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
-from ..written import file_mode, make_dirs, register_file
+from ..written import file_mode, make_dirs, register_file, replace_atomically, temporary_prefix
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -60,12 +59,6 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     _atomic(path, lambda handle: torch.save(obj, handle))
 
 
-def temporary_prefix(path: str | os.PathLike) -> str:
-    """The name prefix of ``path``'s temporary files (``.NAME.tmp-``); strays are safe to delete
-    by whoever holds the directory's lock."""
-    return f".{Path(path).name}.tmp-"
-
-
 def remove_temporaries(directory: str | os.PathLike, pattern: str = "*") -> list[Path]:
     """Delete the temporary files that writes of ``directory/pattern`` left behind (a killed
     process leaves them); returns what was removed. Call it only while holding the directory's
@@ -78,61 +71,13 @@ def remove_temporaries(directory: str | os.PathLike, pattern: str = "*") -> list
     return removed
 
 
-class _WriteWatch:
-    """A binary file's ``write``/``flush`` that remember the first ``OSError`` they raise (``torch.save``
-    reports a failed write of its stream as a ``RuntimeError`` that no longer says why)."""
-
-    def __init__(self, handle):
-        self.handle, self.error = handle, None
-
-    def write(self, data) -> int:
-        try:
-            return self.handle.write(data)
-        except OSError as exc:
-            self.error = self.error or exc
-            raise
-
-    def flush(self) -> None:
-        try:
-            self.handle.flush()
-        except OSError as exc:
-            self.error = self.error or exc
-            raise
-
-    def fileno(self) -> int:
-        return self.handle.fileno()
-
-
 def _atomic(path: str | os.PathLike, write: Callable[[Any], Any]) -> None:
-    """The one writer: temporary file, flush, fsync, ``file_mode()``, rename. On any failure the
-    temporary file is removed; an OS error (disk full, permission, read-only), also when a writer
-    reports it as another exception, becomes one ``CheckpointError`` naming ``path``."""
+    """Write ``path`` through :func:`~effl_plugins.written.replace_atomically`, its folder made and the
+    file listed in the run's record first."""
     path = Path(path)
-    tmp: str | None = None
-    watch: _WriteWatch | None = None
-    try:
-        make_dirs(path.parent)
-        register_file(path)
-        fd, tmp = tempfile.mkstemp(prefix=f"{temporary_prefix(path)}{os.getpid()}-", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            watch = _WriteWatch(handle)
-            write(watch)
-            watch.flush()
-            os.fchmod(handle.fileno(), file_mode())
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        tmp = None
-    except BaseException as exc:
-        cause = exc if isinstance(exc, OSError) else (watch.error if watch is not None else None)
-        if cause is None or isinstance(exc, CheckpointError):
-            raise
-        reason = cause.strerror or str(cause)
-        raise CheckpointError(
-            f"cannot write {str(path)!r}: {reason} (errno {cause.errno}); the previous file, if any, is unchanged"
-        ) from None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+    make_dirs(path.parent)
+    register_file(path)
+    replace_atomically(path, write)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
