@@ -1,4 +1,5 @@
-"""Argument checks shared by every module: numbers with bounds, integers, probabilities, choices.
+"""Argument checks shared by every module: numbers with bounds, integers, probabilities, choices, and
+what kind of file a path that must be a regular file is instead.
 
 Each checker returns the value normalised (``float`` or ``int``) and raises ``ValueError`` naming the
 argument, the value given and what is allowed: ``temperature must be a finite number > 0, got 0``. A
@@ -147,3 +148,18 @@ def device(value: Any, name: str = "--device") -> str:
     if not isinstance(value, str) or not _DEVICE.fullmatch(value):
         raise ValueError(f"{name} must be {DEVICES}, got {value!r}")
     return value
+
+
+def file_kind(mode: int) -> str:
+    """What a file of ``st_mode`` ``mode`` is, for a message saying it is not a regular file: ``"a directory"``,
+    ``"a character device"``, ``"a block device"``, ``"a named pipe"``, ``"a socket"``, else ``"a special file"``."""
+    import stat
+
+    kinds = [
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "a special file")

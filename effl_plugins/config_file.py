@@ -31,6 +31,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ._validate import file_kind
 from .kv import MAX_CHARS, MAX_NODES, check_bounded
 
 __all__ = ["add_config_arg", "parse_args_with_config", "load_config", "MAX_CONFIG_BYTES"]
@@ -50,19 +51,6 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _file_kind(mode: int) -> str:
-    import stat
-
-    kinds = [
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISFIFO, "a named pipe"),
-        (stat.S_ISSOCK, "a socket"),
-    ]
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
-
-
 def _read_bounded(path: str) -> bytes:
     """The bytes of regular file ``path`` (at most ``MAX_CONFIG_BYTES``); ``ValueError`` naming what is wrong."""
     import stat
@@ -74,7 +62,7 @@ def _read_bounded(path: str) -> bytes:
     except OSError as exc:
         raise ValueError(f"-c/--config: cannot read {path!r}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(info.st_mode):
-        raise ValueError(f"-c/--config: {path!r} is {_file_kind(info.st_mode)}, not a regular file")
+        raise ValueError(f"-c/--config: {path!r} is {file_kind(info.st_mode)}, not a regular file")
     if info.st_size > MAX_CONFIG_BYTES:
         raise ValueError(
             f"-c/--config: {path!r} has {info.st_size} bytes; a config file has at most {MAX_CONFIG_BYTES}"

@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .._validate import file_kind
 from ..errors import EfflError
 
 __all__ = [
@@ -121,15 +122,7 @@ def regular_file_problem(path: str | os.PathLike) -> str | None:
         return f"cannot stat ({exc.strerror or exc})"
     if stat.S_ISREG(mode):
         return None
-    kinds = [
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISFIFO, "a named pipe"),
-        (stat.S_ISSOCK, "a socket"),
-    ]
-    kind = next((name for test, name in kinds if test(mode)), "a special file")
-    return f"{kind}, not a regular file"
+    return f"{file_kind(mode)}, not a regular file"
 
 
 def read_image_file(path: str | os.PathLike, max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
