@@ -62,22 +62,10 @@ def split_data(seed: int):
     """``(student_data, teacher_data)``: the teacher's bundle holds ``TEACHER_LABELS`` labeled digits
     (class-stratified, drawn by ``seed``); the student's holds ``STUDENT_LABELS`` of them (class-stratified)
     and the same unlabeled digits, which neither sees with labels."""
-    import timm
-
-    from ..data import build_data, resolve_data_config
+    from ..demo.run import demo_data
     from .ssl import split_labeled
 
-    config = resolve_data_config(model=timm.create_model(STUDENT, num_classes=10), img_size=32, crop_pct=1.0)
-    teacher_data = build_data(
-        "digits",
-        config,
-        num_labeled=TEACHER_LABELS,
-        scale=(1.0, 1.0),
-        ratio=(1.0, 1.0),
-        hflip=0.0,
-        seed=seed,
-        labeled_seed=seed,
-    )
+    teacher_data = demo_data(STUDENT, seed, None, labels=TEACHER_LABELS, labeled_seed=seed)
     unlabeled, unlabeled_eval, hidden = teacher_data.unlabeled, teacher_data.unlabeled_eval, teacher_data.hidden_targets
     student_data = split_labeled(replace(teacher_data), STUDENT_LABELS, seed=seed)
     student_data.unlabeled, student_data.unlabeled_eval, student_data.hidden_targets = unlabeled, unlabeled_eval, hidden

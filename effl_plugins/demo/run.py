@@ -76,15 +76,26 @@ PLANS = {
 DEFAULT_LABELS = 100
 
 
-def demo_data(model: str, seed: int, unlabeled: int | None, labels: int = DEFAULT_LABELS) -> DataBundle:
-    """The embedded digits (``labels`` labeled, class-stratified) through the engine's transforms at 32 px,
-    whole image, no flip."""
+def demo_data(
+    model: str, seed: int, unlabeled: int | None, labels: int = DEFAULT_LABELS, labeled_seed: int | None = None
+) -> DataBundle:
+    """The embedded digits (``labels`` labeled, class-stratified; ``labeled_seed`` draws which, see
+    ``digits_split``) through the engine's transforms at 32 px, whole image, no flip."""
     import timm
 
     config: DataConfig = resolve_data_config(
         model=timm.create_model(model.partition(":")[0], num_classes=10), img_size=DEMO_IMAGE_SIZE, crop_pct=1.0
     )
-    data = build_data("digits", config, num_labeled=labels, scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0, seed=seed)
+    data = build_data(
+        "digits",
+        config,
+        num_labeled=labels,
+        scale=(1.0, 1.0),
+        ratio=(1.0, 1.0),
+        hflip=0.0,
+        seed=seed,
+        labeled_seed=labeled_seed,
+    )
     if unlabeled is not None:
         data.unlabeled = data.unlabeled.subset(range(unlabeled))
         data.unlabeled_eval = data.unlabeled_eval.subset(range(unlabeled))
