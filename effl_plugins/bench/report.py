@@ -15,7 +15,7 @@ from .results import load_documents, result_path
 
 __all__ = ["targets", "render_markdown", "plot", "write_report", "fixed_costs", "fixed_cost_markdown"]
 
-#: the small calls the batch RandAugment targets name (issue 26): FixMatch's batches of 32 px images and 16 x 64 px
+#: the small calls the batch RandAugment targets name: FixMatch's batches of 32 px images and 16 x 64 px
 SMALL_TARGET_CASES = (
     {"batch": 8, "size": 32, "dtype": "uint8"},
     {"batch": 56, "size": 32, "dtype": "uint8"},
