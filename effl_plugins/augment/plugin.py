@@ -31,6 +31,7 @@ _BOTH_BACKENDS = {
     "translate": ("translate", "Translate"),
     "rand_augment": ("auto.rand_augment", "RandAugment"),
     "trivial_augment": ("auto.trivial_augment", "TrivialAugment"),
+    "random_erasing": ("random_erasing", "RandomErasing"),
     "compose": ("compose", "Compose"),
 }
 #: the ops that mix samples of a batch have the batch backend only
