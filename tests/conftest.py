@@ -6,6 +6,7 @@ import importlib.metadata as metadata
 import os
 import sys
 import types
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -28,13 +29,28 @@ def fresh_plugins(monkeypatch):
     reset_manager()
 
 
-class FakeDistribution:
-    """Just enough of ``importlib.metadata.Distribution`` for the loader."""
+class FakeDistribution(metadata.Distribution):
+    """An installed distribution held in memory: its ``METADATA`` and ``entry_points.txt`` files only.
+
+    A complete ``importlib.metadata.Distribution`` (name, version, entry points, normalised name), so
+    that every library reading the installed metadata while it is listed (``entry_points()``, an import
+    that scans distributions) works as it would with real ones.
+    """
 
     def __init__(self, name: str, entry_points: dict[str, str], version: str = "9.9"):
-        self.metadata = {"Name": name}
-        self.version = version
-        self.entry_points = [metadata.EntryPoint(n, v, "effl_plugins") for n, v in entry_points.items()]
+        lines = "".join(f"{n} = {v}\n" for n, v in entry_points.items())
+        self._files = {
+            "METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+            "entry_points.txt": f"[effl_plugins]\n{lines}",
+        }
+
+    def read_text(self, filename: str) -> str | None:
+        """The text of one of the distribution's metadata files, None for any other."""
+        return self._files.get(filename)
+
+    def locate_file(self, path):
+        """Where ``path`` would be installed (nothing of it is on disk)."""
+        return Path("/nonexistent-fake-distribution") / path
 
 
 @pytest.fixture

@@ -44,10 +44,11 @@ def tiny_runs(monkeypatch):
 
 
 @pytest.fixture
-def plugin(fake_distributions):
-    # the peers import albumentations, which reads installed distributions' metadata at import: import it
-    # before the fake distributions replace that metadata (as any earlier test in the process would have)
+def plugin(request):
+    # the peers import albumentations, which reads the installed distributions' metadata at import; the
+    # fake distribution is a complete one, and albumentations is imported before it is listed all the same
     pytest.importorskip("albumentations")
+    fake_distributions = request.getfixturevalue("fake_distributions")
 
     def augmentations(register):
         register("plugin_negative", PluginNegative, backend="image")
@@ -137,3 +138,15 @@ def test_load_warning_only_when_other_work_shared_the_cores():
     assert "6.90 on 2 cores" in warning and "2 threads" in warning and "unreliable" in warning
     assert "unreliable" in load_warning([2.0], 16, 1)
     assert np.isfinite(machine_cores()) and machine_cores() >= 1
+
+
+def test_a_fake_distribution_is_read_like_an_installed_one(fake_distributions):
+    """Code that lists the installed metadata while a fake is there (``entry_points()``, an import that
+    scans distributions, as albumentations' does) works as with real distributions only."""
+    import importlib.metadata as metadata
+
+    fake_distributions("zzz-complete", main=plugin_module("complete"))
+    values = {ep.value for ep in metadata.entry_points(group="effl_plugins")}
+    assert "_fake_zzz_complete_main" in values and "effl_plugins.losses.plugin" in values
+    (fake,) = [d for d in metadata.distributions() if d.metadata["Name"] == "zzz-complete"]
+    assert fake.version == "9.9" and fake._normalized_name == "zzz_complete"
