@@ -30,6 +30,7 @@ AMP_MODES = ("auto", "bf16", "fp16", "off")
 SCHEDULERS = ("cosine", "tanh", "step", "multistep", "plateau", "poly", "none")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
 MIXUP_MODES = ("batch", "pair", "elem")
+ERASE_MODES = ("const", "rand", "pixel")
 
 #: The argparse dests (and the engine's setting names), in the order ``add_training_args`` adds them.
 TRAINING_DESTS = (
@@ -74,6 +75,9 @@ TRAINING_DESTS = (
     "mixup_prob",
     "mixup_switch_prob",
     "mixup_mode",
+    "reprob",
+    "remode",
+    "recount",
     "strategy",
     "strategy_arg",
     "out",
@@ -416,6 +420,27 @@ def _augmentation_args(group) -> None:
         choices=MIXUP_MODES,
         default="batch",
         help="mixing parameters per batch, pair or element (default: batch)",
+    )
+    group.add_argument(
+        "--reprob",
+        type=probability,
+        default=0.0,
+        metavar="P",
+        help="random erasing probability per image, on the normalised batch (default: 0, off)",
+    )
+    group.add_argument(
+        "--remode",
+        choices=ERASE_MODES,
+        default="pixel",
+        help="random erasing values: const (zeros), rand (a normal colour per box) or pixel (normal noise) "
+        "after normalisation (default: pixel)",
+    )
+    group.add_argument(
+        "--recount",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="random erasing boxes per image, 1..N uniform (default: 1)",
     )
 
 

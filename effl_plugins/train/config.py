@@ -26,6 +26,8 @@ __all__ = [
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 MIXUP_MODES = ("batch", "pair", "elem")
+#: Random Erasing's values (timm's ``--remode``): zeros, a normal colour per box, normal noise per pixel.
+ERASE_MODES = ("const", "rand", "pixel")
 #: What a step whose loss is NaN or infinite does: stop the run with an error, or skip the update.
 NONFINITE_POLICIES = ("stop", "skip")
 
@@ -42,7 +44,8 @@ class TrainConfig:
     ``model_ema_decay``) and report its accuracy too. ``smoothing``: label smoothing of the
     cross-entropy. ``mixup``/``cutmix`` (alphas, 0 = off), ``cutmix_minmax``, ``mixup_prob``,
     ``mixup_switch_prob``, ``mixup_mode``: timm's mixing flags. ``aug``: a batch augmentation SPEC
-    run on the device. ``workers``/``pin_mem``: the DataLoader. ``nonfinite``: ``"stop"`` raises on a
+    run on the device. ``reprob``/``remode``/``recount``: timm's Random Erasing (probability, values, most
+    boxes) of each image, as it reads after the model's normalisation. ``workers``/``pin_mem``: the DataLoader. ``nonfinite``: ``"stop"`` raises on a
     non-finite loss naming the epoch and step, ``"skip"`` drops that update (as AMP's scaler does).
     """
 
@@ -72,6 +75,9 @@ class TrainConfig:
     mixup_prob: float = 1.0
     mixup_switch_prob: float = 0.5
     mixup_mode: str = "batch"
+    reprob: float = 0.0
+    remode: str = "pixel"
+    recount: int = 1
     aug: str | None = None
     workers: int = 0
     pin_mem: bool = False
@@ -79,7 +85,7 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "grad_accum_steps"):
+        for name in ("epochs", "batch_size", "grad_accum_steps", "recount"):
             integer(getattr(self, name), name, low=1)
         for name in ("warmup_epochs", "workers", "seed"):
             integer(getattr(self, name), name, low=0)
@@ -89,11 +95,12 @@ class TrainConfig:
         for name in ("opt_eps", "clip_grad"):
             if getattr(self, name) is not None:
                 positive(getattr(self, name), name, note="or None")
-        for name in ("smoothing", "mixup_prob", "mixup_switch_prob", "model_ema_decay"):
+        for name in ("smoothing", "mixup_prob", "mixup_switch_prob", "model_ema_decay", "reprob"):
             fraction(getattr(self, name), name)
         for name, value, allowed in (
             ("amp", self.amp, AMP_MODES),
             ("mixup_mode", self.mixup_mode, MIXUP_MODES),
+            ("remode", self.remode, ERASE_MODES),
             ("nonfinite", self.nonfinite, NONFINITE_POLICIES),
         ):
             choice(value, name, allowed)
@@ -119,6 +126,7 @@ REFUSABLE_SETTINGS: dict[str, Any] = {
     "image_aug": None,
     "mixup": 0.0,
     "cutmix": 0.0,
+    "reprob": 0.0,
     "smoothing": 0.0,
     "model_ema": False,
     "drop": 0.0,

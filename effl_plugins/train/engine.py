@@ -56,6 +56,7 @@ from ..errors import CheckpointError, EfflError
 from .checkpoints import CHECKPOINT_NAME, atomic_save, atomic_write_text, load_checkpoint, rng_state, set_rng_state
 from .config import TrainConfig, refuse_settings
 from .distributed import all_sum, init_distributed
+from .erasing import BatchErasing
 from .evaluation import autocast, evaluate
 from .mixing import BatchMixing
 from .rundir import BEST_NAME, check_resume_settings, plain, strict_json, write_args, write_records
@@ -77,6 +78,9 @@ MEANING_KEYS = (
     "mixup",
     "cutmix",
     "aug",
+    "reprob",
+    "remode",
+    "recount",
     "smoothing",
     "grad_accum_steps",
     "min_lr",
@@ -201,6 +205,7 @@ class Engine:
         if self.augment is not None:
             self.augment = self.augment.to(self.device)
         self.mixing = BatchMixing(config, num_classes) if task.batch_augmentation else None
+        self.erasing = BatchErasing.from_config(config, task.model_input) if task.batch_augmentation else None
         groups = param_groups if param_groups is not None else task.param_groups()
         self.optimizer = self._create_optimizer(groups)
         self.scheduler = self._create_scheduler()
@@ -396,6 +401,8 @@ class Engine:
         unlabeled = main_batch[0].to(device, non_blocking=True) if labeled_batch is not None else None
         if self.augment is not None:
             images, _ = self.augment(images, generator=generator)
+        if self.erasing is not None:  # on the batch as the model reads it (timm's --reprob): see .erasing
+            images = self.erasing(images, generator)
         if self.mixing is not None and self.mixing.enabled:
             if targets.ndim == 2:  # probability rows (pseudo-labels): a zero column for the unlabeled mass
                 targets = torch.cat([targets, targets.new_zeros(len(targets), 1)], dim=1)

@@ -72,7 +72,7 @@ class Task(nn.Module):
 
     @classmethod
     def refusals(cls) -> dict[str, str]:
-        """``refused_settings``, plus ``aug``/``mixup``/``cutmix`` (a generic reason where the task gives
+        """``refused_settings``, plus ``aug``/``mixup``/``cutmix``/``reprob`` (a generic reason where the task gives
         none) when ``batch_augmentation`` is False: the engine never drops a setting silently."""
         generic = {}
         if not cls.batch_augmentation:
@@ -80,7 +80,12 @@ class Task(nn.Module):
                 name: f"applies its own augmentations (its task takes no batch augmentation): {flag} has no "
                 f"effect on it; pass the strategy's own augmentation arguments with --strategy-arg instead "
                 f"(effl info lists them)"
-                for name, flag in (("aug", "--aug"), ("mixup", "--mixup"), ("cutmix", "--cutmix/--cutmix-minmax"))
+                for name, flag in (
+                    ("aug", "--aug"),
+                    ("mixup", "--mixup"),
+                    ("cutmix", "--cutmix/--cutmix-minmax"),
+                    ("reprob", "--reprob"),
+                )
             }
         return {**generic, **cls.refused_settings}
 
