@@ -10,6 +10,7 @@ from torch import nn
 from effl_plugins.testing import small_digits
 from effl_plugins.train import Batch
 from effl_plugins.train.tasks import MeanTeacherTask, ema_decay_at, ema_update
+from effl_plugins.train.tasks.mean_teacher import running_stats_frozen
 
 from ._helpers import model, model_input
 
@@ -92,3 +93,35 @@ def test_fresh_teacher_predictions_are_not_collapsed_onto_one_class(data):
             predictions = task.teacher(task.model_input(batch.unlabeled)).argmax(1)
         shares.append(torch.bincount(predictions, minlength=10).max().item() / len(predictions))
     assert max(shares[1:]) < 0.9, shares
+
+
+def test_labeled_cross_entropy_is_learned_under_the_labeled_images_statistics_alone(data):
+    """The student's labeled forward runs alone (as USB's): its logits, and the BatchNorm running statistics
+    after the step, do not depend on the unlabeled images in the batch."""
+    outputs, stats = [], []
+    for unlabeled_seed in (0, 1):
+        torch.manual_seed(0)
+        task = MeanTeacherTask(model(), model_input(data))
+        task.train()
+        batch = _batch(data)
+        shuffled = batch.unlabeled[torch.randperm(len(batch.unlabeled), generator=torch.Generator().manual_seed(7))]
+        extra = batch.unlabeled if unlabeled_seed == 0 else 255 - shuffled
+        out = task(Batch(batch.images, batch.targets, batch.labeled, extra, torch.Generator().manual_seed(0), None))
+        outputs.append(out["output"].detach())
+        stats.append(next(m for m in task.model.modules() if isinstance(m, nn.BatchNorm2d)).running_mean.clone())
+    assert torch.equal(outputs[0], outputs[1])
+    assert torch.equal(stats[0], stats[1])
+
+
+def test_running_stats_frozen_uses_batch_statistics_and_restores_everything():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.BatchNorm2d(4, momentum=None)).train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.randn(6, 3, 5, 5) * 3 + 2
+    with running_stats_frozen(net):
+        frozen = net(x)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    assert net[1].momentum == 0.1 and net[2].momentum is None
+    assert torch.allclose(frozen.mean((0, 2, 3)), torch.zeros(4), atol=1e-5)  # the batch's statistics
+    net(x)
+    assert not torch.equal(net[1].running_mean, before["1.running_mean"])  # outside the block they move again

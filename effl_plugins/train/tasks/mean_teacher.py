@@ -2,9 +2,16 @@
 weights are an exponential moving average of the student's, ``t <- decay * t + (1 - decay) * s``
 after every step (``ema_decay`` during the ramp-up, ``ema_decay_after`` afterwards, both capped by the
 warm-up ``1 - 1 / (t + 1)`` at update ``t``, so the first updates follow the student closely); the
-student learns the labels plus a consistency cost, the mean squared difference of the two softmaxes on
-differently noised views, weighted by ``consistency * exp(-5 (1 - step / rampup)^2)``. The teacher is
-the model evaluated and saved.
+student learns the labels plus a consistency cost on the unlabeled images, the mean squared difference
+of the two softmaxes on differently noised views, weighted by
+``consistency * exp(-5 (1 - step / rampup)^2)``. The teacher is the model evaluated and saved.
+
+Three forwards a step, as USB runs the method (``semilearn/algorithms/meanteacher``): the student on the
+labeled images (its BatchNorm statistics and running statistics from them alone), the teacher on the
+unlabeled images, and the student on another noised view of them with its running statistics left as
+they are (:func:`running_stats_frozen`). One forward of labeled and unlabeled images together, as the
+paper's code has it, lets the unlabeled images set the statistics under which the labeled images'
+cross-entropy is learned (the self-training benchmark's README section measures what that costs).
 
 As in the paper's code (``ema_model.train()``; USB runs the EMA weights in train mode too), the
 teacher's forward during training uses the batch's BatchNorm statistics, and the teacher keeps its own
@@ -16,8 +23,10 @@ there.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +36,7 @@ from ..inputs import ModelInput
 from .base import Batch, Task
 from .consistency import PLAIN_CROSS_ENTROPY, make_view, view_refusals
 
-__all__ = ["MeanTeacherTask", "ema_update", "ema_decay_at", "sigmoid_rampup", "softmax_mse"]
+__all__ = ["MeanTeacherTask", "ema_update", "ema_decay_at", "running_stats_frozen", "sigmoid_rampup", "softmax_mse"]
 
 
 @torch.no_grad()
@@ -48,6 +57,23 @@ def ema_decay_at(update: int, decay: float) -> float:
     the paper code's warm-up (0.5 at the first update), so the average is a true mean of the weights seen
     while fewer than ``1 / (1 - decay)`` steps have passed."""
     return min(1.0 - 1.0 / (max(update, 0) + 1), decay)
+
+
+@contextlib.contextmanager
+def running_stats_frozen(model: nn.Module) -> Iterator[None]:
+    """Within the block, ``model``'s BatchNorm layers in train mode normalise with the batch's statistics
+    but leave their running statistics (and batch counts) as they were."""
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    saved = [(m.momentum, m.num_batches_tracked.clone() if m.num_batches_tracked is not None else None) for m in layers]
+    for m in layers:
+        m.momentum = 0.0  # running <- (1 - 0) * running + 0 * batch
+    try:
+        yield
+    finally:
+        for m, (momentum, count) in zip(layers, saved):
+            m.momentum = momentum
+            if count is not None:
+                m.num_batches_tracked.copy_(count)
 
 
 def sigmoid_rampup(step: int, length: int) -> float:
@@ -110,19 +136,19 @@ class MeanTeacherTask(Task):
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         g = batch.generator
-        images = torch.cat([batch.images, batch.unlabeled])
-        student_logits = self.net(self.model_input(self.noise(images, g)))
+        labeled_logits = self.net(self.model_input(self.noise(batch.images, g)))
         with torch.no_grad():  # in train mode: the batch's statistics, and the teacher's own running ones updated
-            teacher_logits = self.teacher(self.model_input(self.noise(images, g)))
-        labeled = len(batch.images)
-        supervised = F.cross_entropy(student_logits[:labeled].float(), batch.targets)
+            teacher_logits = self.teacher(self.model_input(self.noise(batch.unlabeled, g)))
+        with running_stats_frozen(self.model):
+            student_logits = self.net(self.model_input(self.noise(batch.unlabeled, g)))
+        supervised = F.cross_entropy(labeled_logits.float(), batch.targets)
         weight = self.consistency * sigmoid_rampup(self.step_index, self.rampup_steps)
         consistency = softmax_mse(student_logits, teacher_logits)
         return {
             "loss": supervised + weight * consistency,
             "loss_x": supervised.detach(),
             "consistency": consistency.detach(),
-            "output": student_logits[:labeled],
+            "output": labeled_logits,
         }
 
     def after_step(self) -> None:
