@@ -23,8 +23,10 @@ A SPEC is one or more terms joined by ``+``, applied in order:
   Fields that are left out take our component's defaults; a field written with a value that
   ``rand_augment`` cannot honour raises ``ValueError`` rather than meaning something else.
 - ``trivial``: TrivialAugment (wide), our ``trivial_augment``.
+- timm's AutoAugment string (``auto_augment_transform``): a policy ``original``, ``originalr``, ``v0``,
+  ``v0r`` or ``3a``, optionally ``-mstd<std>`` (level noise on timm's 0..10 scale): our ``auto_augment``.
 
-timm's other policies (``augmix-*``, ``original``, ``v0``, ``3a``) have no equivalent here and raise.
+timm's ``augmix-*`` has no equivalent here and raises.
 
 Example:
     >>> parse_spec("rand-m9-n2-mstd0.5+flip(p=0.5)")
@@ -37,17 +39,25 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SpecTerm", "parse_spec", "parse_timm_rand_augment", "build_augmentation"]
+__all__ = [
+    "SpecTerm",
+    "parse_spec",
+    "parse_timm_rand_augment",
+    "parse_timm_auto_augment",
+    "color_jitter_spec",
+    "build_augmentation",
+]
 
 #: timm's magnitude scale (``_LEVEL_DENOM``) and ours (torchvision's 31 bins).
 TIMM_MAX_MAGNITUDE = 10.0
 OUR_MAX_MAGNITUDE = 30.0
 _SCALE = OUR_MAX_MAGNITUDE / TIMM_MAX_MAGNITUDE
-_TIMM_OTHER_POLICIES = re.compile(r"augmix(-.*)?|original|originalr|v0|v0r|3a")
+_TIMM_OTHER_POLICIES = re.compile(r"augmix(-.*)?")
+_TIMM_AUTO_AUGMENT = re.compile(r"(original|originalr|v0|v0r|3a)(-.*)?")
 _FIELD = re.compile(r"([a-z]+)(.*)")
 
 
@@ -146,6 +156,24 @@ def parse_timm_rand_augment(text: str, spec: str | None = None) -> dict[str, Any
     return {key: kwargs[key] for key in ("num_ops", "magnitude", "magnitude_std") if key in kwargs}
 
 
+def parse_timm_auto_augment(text: str, spec: str | None = None) -> dict[str, Any]:
+    """timm's AutoAugment string -> ``auto_augment`` keyword arguments: the policy, and ``mstd`` as
+    ``magnitude_std`` (timm's level scale, which ``auto_augment`` keeps).
+
+    >>> parse_timm_auto_augment("original-mstd0.5")
+    {'policy': 'original', 'magnitude_std': 0.5}
+    """
+    spec = text if spec is None else spec
+    policy, *sections = text.split("-")
+    kwargs: dict[str, Any] = {"policy": policy}
+    for section in sections:
+        match = _FIELD.fullmatch(section)
+        if not match or match.group(1) != "mstd":
+            raise ValueError(f"SPEC {spec!r}: unknown AutoAugment field {section!r}; timm's only field is mstd")
+        kwargs["magnitude_std"] = float(_timm_number(spec, "mstd", match.group(2), float))
+    return kwargs
+
+
 def _call_term(spec: str, offset: int, text: str) -> SpecTerm:
     """``name`` or ``name(key=literal, ...)`` -> SpecTerm, with ``ast`` (literals only)."""
     stripped = text.strip()
@@ -205,14 +233,54 @@ def parse_spec(spec: str) -> list[SpecTerm]:
             terms.append(SpecTerm("rand_augment", parse_timm_rand_augment(stripped, spec), where))
         elif stripped == "trivial":
             terms.append(SpecTerm("trivial_augment", {}, where))
+        elif _TIMM_AUTO_AUGMENT.fullmatch(stripped):
+            terms.append(SpecTerm("auto_augment", parse_timm_auto_augment(stripped, spec), where))
         elif _TIMM_OTHER_POLICIES.fullmatch(stripped):
             raise ValueError(
                 f"SPEC {spec!r}: timm policy {stripped!r} at position {where} has no equivalent here; "
-                "use a rand-... string, 'trivial' or registered names"
+                "use a rand-... string, an AutoAugment policy (original, originalr, v0, v0r, 3a), 'trivial' or "
+                "registered names"
             )
         else:
             terms.append(_call_term(spec, offset, text))
     return terms
+
+
+#: the terms after which timm applies no colour jitter (its ``disable_color_jitter``): any auto-augment but 3a
+_JITTER_OFF = ("rand_augment", "trivial_augment", "auto_augment")
+
+
+def color_jitter_spec(factors: Sequence[float], aug: str | None = None) -> str | None:
+    """timm's ``--color-jitter`` (torchvision's ``ColorJitter(brightness, contrast, saturation)``: factors
+    ``U(1 - F, 1 + F)``) as a SPEC, appended to ``aug``: ``brightness(mode='factor')``, ``contrast``, ``color``
+    in that order (torchvision draws the order per image). One factor is used for all three.
+
+    timm applies no colour jitter after an auto-augment other than ``3a``; rather than drop it, such an ``aug``
+    is refused (ValueError), as are other than 1 or 3 factors (hue has no op here).
+
+    >>> color_jitter_spec([0.4])
+    "brightness(max_delta=0.4, mode='factor')+contrast(max_delta=0.4)+color(max_delta=0.4)"
+    """
+    factors = [float(f) for f in factors]
+    if len(factors) not in (1, 3):
+        raise ValueError(
+            f"--color-jitter takes 1 or 3 factors (brightness, contrast, saturation), got {factors}; hue has no op here"
+        )
+    brightness, contrast, saturation = factors * 3 if len(factors) == 1 else factors
+    for term in parse_spec(aug) if aug else []:
+        if term.name in _JITTER_OFF and term.kwargs.get("policy") != "3a":
+            raise ValueError(
+                f"--color-jitter: timm applies no colour jitter after an auto-augment (3a aside), and --aug {aug!r} "
+                "has one; add brightness(max_delta=F, mode='factor')+contrast(max_delta=F)+color(max_delta=F) to "
+                "--aug instead"
+            )
+    parts = [
+        f"brightness(max_delta={brightness}, mode='factor')" if brightness else "",
+        f"contrast(max_delta={contrast})" if contrast else "",
+        f"color(max_delta={saturation})" if saturation else "",
+    ]
+    jitter = "+".join(part for part in parts if part)
+    return "+".join(part for part in (aug, jitter) if part) or None
 
 
 def build_augmentation(spec: str | None, *, backend: str = "batch") -> Callable | None:

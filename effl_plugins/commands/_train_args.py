@@ -78,6 +78,7 @@ TRAINING_DESTS = (
     "reprob",
     "remode",
     "recount",
+    "color_jitter",
     "strategy",
     "strategy_arg",
     "out",
@@ -368,7 +369,8 @@ def _augmentation_args(group) -> None:
         type=spec_string,
         default=None,
         metavar="SPEC",
-        help="batch augmentation on the device: a timm string (rand-m9-n2-mstd0.5, trivial) or "
+        help="batch augmentation on the device: a timm string (rand-m9-n2-mstd0.5, original, v0r-mstd0.5, 3a, "
+        "trivial) or "
         "registered names with arguments joined by '+' (\"brightness(max_delta=0.2)+flip\")",
     )
     group.add_argument(
@@ -442,6 +444,16 @@ def _augmentation_args(group) -> None:
         metavar="N",
         help="random erasing boxes per image, 1..N uniform (default: 1)",
     )
+    group.add_argument(
+        "--color-jitter",
+        type=probability,
+        nargs="+",
+        default=None,
+        metavar="F",
+        help="colour jitter: brightness, contrast and saturation factors ~ U(1 - F, 1 + F), one F or three, "
+        "added to --aug (timm's meaning; timm turns it off after an auto-augment other than 3a, effl refuses "
+        "that pair; off unless given, where timm's default is 0.4)",
+    )
 
 
 def _strategy_args(group) -> None:
@@ -486,6 +498,10 @@ def training_settings(args: argparse.Namespace) -> dict[str, Any]:
     for dest in ("mean", "std", "scale", "ratio", "cutmix_minmax"):
         if settings[dest] is not None:
             settings[dest] = tuple(float(v) for v in settings[dest])
+    if settings["color_jitter"] is not None:
+        from effl_plugins.augment.spec import color_jitter_spec
+
+        settings["aug"] = color_jitter_spec(settings["color_jitter"], settings["aug"])
     if settings["resume_override"] and not settings["resume"]:
         raise ValueError("--resume-override only applies with --resume")
     if settings["lr"] is not None and settings["min_lr"] > settings["lr"]:

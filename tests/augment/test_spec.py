@@ -74,7 +74,7 @@ def test_timm_string_builds_rand_augment_with_those_values():
         ("rand-n2.5", "field 'n' needs an integer"),
         ("rand-q3", "unknown RandAugment field 'q3'"),
         ("augmix-m5-w3", "timm policy 'augmix-m5-w3' at position 0"),
-        ("flip+v0", "timm policy 'v0' at position 5"),
+        ("flip+augmix", "timm policy 'augmix' at position 5"),
         ("flip(p=x)", "argument 'p' at position 7 must be a Python literal"),
         ("flip(0.5)", "positional argument at position 5"),
         ("flip(**{'p': 1})", "'**' at position 5"),
