@@ -31,17 +31,14 @@ _BOTH_BACKENDS = {
     "translate": ("translate", "Translate"),
     "rand_augment": ("auto.rand_augment", "RandAugment"),
     "trivial_augment": ("auto.trivial_augment", "TrivialAugment"),
+    "auto_augment": ("auto.auto_augment", "AutoAugment"),
     "random_erasing": ("random_erasing", "RandomErasing"),
     "solarize_add": ("solarize_add", "SolarizeAdd"),
     "gaussian_blur": ("gaussian_blur", "GaussianBlur"),
     "compose": ("compose", "Compose"),
 }
-#: the batch backend only: the ops that mix samples of a batch, and AutoAugment
-_BATCH_ONLY = {
-    "cutmix": ("cutmix", "CutMix"),
-    "mixup": ("mixup", "MixUp"),
-    "auto_augment": ("auto.auto_augment", "AutoAugment"),
-}
+#: the ops that mix samples of a batch have the batch backend only
+_BATCH_ONLY = {"cutmix": ("cutmix", "CutMix"), "mixup": ("mixup", "MixUp")}
 
 
 def _target(module: str, cls: str) -> str:

@@ -171,6 +171,24 @@ def test_each_sample_runs_its_own_sub_policy():
     assert torch.equal(out, again)
 
 
+def test_the_image_backend_draws_like_the_batch_one_and_runs_its_ops():
+    aug = ep.create_augmentation("auto_augment", backend="image", policy="v0", magnitude_std=0.5)
+    img = sample_batch(torch.uint8, batch=1)[0].permute(1, 2, 0).numpy().copy()
+    rng = np.random.default_rng(0)
+    draws = [aug.sample_params(img, rng) for _ in range(5000)]
+    policies = np.bincount([d["policy"] for d in draws], minlength=25)
+    assert ((policies - 200) ** 2 / 200).sum() < 51.2  # chi-square, 24 dof: p = 0.001
+    probs = np.array([[op[1] for op in sub] for sub in POLICIES["v0"]])[[d["policy"] for d in draws]]
+    applied = np.array([d["applied"] for d in draws])
+    assert np.abs(applied.mean(0) - probs.mean(0)).max() < 0.02
+    batch = AutoAugment("v0", magnitude_std=0.5)
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].contiguous()
+    for params in draws[:20]:
+        as_batch = {key: torch.as_tensor(np.asarray(value))[None] for key, value in params.items()}
+        expected, _ = batch(x, params={**as_batch, "policy": as_batch["policy"].view(1)})
+        assert np.array_equal(aug(img, params=params), expected[0].permute(1, 2, 0).numpy())
+
+
 @pytest.mark.parametrize(
     ("spec", "kwargs"),
     [

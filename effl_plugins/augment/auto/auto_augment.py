@@ -26,17 +26,18 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..._validate import choice, number
-from ..base import BatchAugmentation
+from ..base import BatchAugmentation, ImageAugmentation
 from ..gaussian_blur import GaussianBlur
 from ..invert import Invert
 from ..solarize_add import MAX_ADD, THRESHOLD, SolarizeAdd
 from .op_space import build_ops
 from .rand_augment import _where_chosen
 
-__all__ = ["AutoAugment", "POLICIES", "LEVEL_TO_PARAMS", "MAX_LEVEL"]
+__all__ = ["AutoAugment", "AutoAugmentImage", "POLICIES", "LEVEL_TO_PARAMS", "MAX_LEVEL"]
 
 #: timm's magnitude scale (``_LEVEL_DENOM``).
 MAX_LEVEL = 10.0
@@ -329,3 +330,46 @@ class AutoAugment(BatchAugmentation):
 
                 out = _where_chosen(out, applied[:, slot] & (kind[:, slot] == k), run)
         return images.clone() if out is images else out, targets
+
+
+class AutoAugmentImage(ImageAugmentation):
+    """Image backend of ``auto_augment``: the same draw for one ``H x W x C`` uint8 image (from a NumPy
+    ``Generator``), run by the batch backend's ops on it as a batch of one, so both backends share every op's
+    arithmetic. Same arguments as :class:`AutoAugment`; params as its, without the batch dimension.
+    """
+
+    def __init__(
+        self,
+        policy: str = "original",
+        magnitude_std: float = 0.0,
+        interpolation: str = "bilinear",
+        fill: float | Sequence[float] = 128 / 255,
+    ):
+        super().__init__()
+        self._batch = AutoAugment(policy, magnitude_std, interpolation, fill)
+        self.policy, self.magnitude_std = self._batch.policy, self._batch.magnitude_std
+        self.interpolation, self.fill = self._batch.interpolation, self._batch.fill
+
+    def sample_params(self, img, rng):
+        table = self._batch
+        policy = int(rng.integers(len(table._kind)))
+        kind = table._kind[policy].numpy()
+        slots = len(kind)
+        applied = rng.random(slots) < table._prob[policy].numpy()
+        level = table._level[policy].numpy().astype(np.float64)
+        if self.magnitude_std == math.inf:
+            level = level * rng.random(slots)
+        elif self.magnitude_std > 0:
+            level = level + self.magnitude_std * rng.standard_normal(slots)
+        signed = table._signed.numpy()[kind]
+        sign = np.where((rng.random(slots) < 0.5) & signed, -1.0, 1.0).astype(np.float32)
+        draw = rng.random(slots).astype(np.float32)
+        level = np.clip(level, 0.0, MAX_LEVEL).astype(np.float32)
+        return {"policy": policy, "applied": applied, "level": level, "sign": sign, "draw": draw}
+
+    def apply(self, img, params):
+        planes = img.reshape(img.shape[0], img.shape[1], -1)
+        x = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))[None]
+        batch = {key: torch.as_tensor(np.asarray(params[key]))[None] for key in ("applied", "level", "sign", "draw")}
+        out, _ = self._batch.apply(x, None, {"policy": torch.tensor([int(params["policy"])]), **batch})
+        return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy()).reshape(img.shape).copy()
