@@ -1,4 +1,10 @@
-"""Any timm backbone from a ``NAME[:CHECKPOINT]`` spec, random init, hub weights or a local file.
+"""Any timm backbone from a ``NAME[:CHECKPOINT]`` spec, random init, hub weights or a local file, at the
+input size the run uses.
+
+A model whose input size is fixed (ViT, Swin, Mixer...) is built for the run's ``img_size`` through its
+constructor's ``img_size`` argument (timm resamples pretrained position embeddings, as ``--model-kwargs
+img_size=N`` does in timm's train.py); a size or keyword argument the model cannot take is refused by
+:func:`model_build_kwargs`, checked on the meta device before any weight is allocated.
 
 Checkpoints are read with ``torch.load(weights_only=True)`` or safetensors: loading a file someone
 hands you never runs code.
@@ -8,6 +14,8 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +24,23 @@ from torch import nn
 
 from .errors import CheckpointError, EfflError
 
-__all__ = ["parse_model_spec", "create_model", "load_state_dict", "check_checkpoint_file", "UnknownModelError"]
+__all__ = [
+    "parse_model_spec",
+    "create_model",
+    "model_build_kwargs",
+    "load_state_dict",
+    "check_checkpoint_file",
+    "UnknownModelError",
+    "ModelSizeError",
+]
 
 
 class UnknownModelError(EfflError, ValueError):
     """The model name is not one of timm's architectures."""
+
+
+class ModelSizeError(EfflError, ValueError):
+    """The model cannot be built for the requested input size, or refuses a ``--model-kwargs`` argument."""
 
 
 def parse_model_spec(spec: str) -> tuple[str, Path | None]:
@@ -76,15 +96,23 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     A full training checkpoint (a dict with a ``"model"`` entry) gives its model weights.
     """
     path = check_checkpoint_file(path)
+    return _model_state(_read_checkpoint(path), path)
+
+
+def _read_checkpoint(path: Path) -> Any:
+    """What ``path`` holds: a safetensors dict of tensors, or a torch file read with ``weights_only=True``."""
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            return load_file(str(path))
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable or unsafe file
         raise CheckpointError(f"cannot read checkpoint {str(path)!r} as weights only: {_reason(exc)}") from exc
+
+
+def _model_state(state: Any, path: Path) -> dict[str, torch.Tensor]:
+    """The model weights in a checkpoint's contents (a training checkpoint's ``"model"`` entry)."""
     for key in ("model", "state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -110,7 +138,23 @@ def _check_values(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], 
             raise CheckpointError(f"checkpoint {str(path)!r}: {key!r} holds {bad} NaN or infinite values")
 
 
+def _adapt_to_model(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` through the architecture's own timm ``checkpoint_filter_fn`` when some weights' shapes differ
+    from the model's (a ViT's position embeddings resampled to its grid); else ``state`` unchanged."""
+    own = model.state_dict()
+    if all(key not in own or own[key].shape == value.shape for key, value in state.items()):
+        return state
+    adapt = getattr(sys.modules.get(type(model).__module__), "checkpoint_filter_fn", None)
+    if adapt is None:
+        return state
+    try:
+        return adapt(dict(state), model)
+    except Exception:  # noqa: BLE001 - a filter that cannot adapt: the shape check below names the keys
+        return state
+
+
 def _load_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path, name: str) -> None:
+    state = _adapt_to_model(model, state)
     own = model.state_dict()
     _check_values(own, state, path)
     missing = [k for k in own if k not in state]
@@ -149,19 +193,136 @@ def _check_hub_reachable(name: str, timeout: float = 3.0) -> None:
         ) from exc
 
 
-def create_model(spec: str, num_classes: int, *, pretrained: bool = False, **kwargs: Any) -> nn.Module:
-    """Build a timm model from ``NAME[:CHECKPOINT]`` with a ``num_classes`` head.
+def _square(value: Any, what: str) -> int:
+    """An input size given as ``N`` or ``(N, N)`` as ``N``; else ``ModelSizeError`` naming ``what``."""
+    if isinstance(value, (list, tuple)) and len(value) == 2 and value[0] == value[1]:
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ModelSizeError(f"{what}: expected a positive integer N (a square N x N input), got {value!r}")
+    return value
+
+
+def _meta_model(name: str, **kwargs: Any) -> nn.Module:
+    """``timm.create_model(name, **kwargs)`` on the meta device: its structure and config, no weights."""
+    import timm
+
+    with torch.device("meta"):
+        return timm.create_model(name, pretrained=False, **kwargs)
+
+
+def _default_size(model: nn.Module) -> tuple[int, int]:
+    """The (H, W) input size of the model's ``pretrained_cfg``."""
+    return tuple(int(v) for v in model.pretrained_cfg.get("input_size", (3, 224, 224))[-2:])
+
+
+def _forward_error(model: nn.Module, size: int) -> str | None:
+    """Why ``model`` (on the meta device) cannot take a ``size`` x ``size`` batch, or None when it can (or
+    when an operation has no meta kernel, which says nothing about sizes)."""
+    try:
+        with torch.no_grad():
+            model.eval()(torch.empty(2, 3, size, size, device="meta"))
+    except NotImplementedError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - the model's own shape check, whatever its type
+        return _reason(exc)
+    return None
+
+
+def model_build_kwargs(
+    name: str, img_size: int | None = None, model_kwargs: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The keyword arguments that build timm model ``name`` for ``img_size`` x ``img_size`` input.
+
+    ``model_kwargs`` (``--model-kwargs``) plus, when ``img_size`` differs from the model's default and its
+    constructor takes one, ``img_size`` (timm then builds, and resamples pretrained position embeddings,
+    for that size); a model without a fixed input size (a CNN) takes any size as it is. The model is built
+    and run once on the meta device: a size it cannot take (fixed without an ``img_size`` argument, or
+    not a multiple of its patch) or an argument it refuses is a one-line ``ModelSizeError`` naming the
+    model, the size and what is allowed.
+    """
+    kwargs = dict(model_kwargs or {})
+    size = _square(img_size, "--img-size") if img_size is not None else None
+    if "img_size" in kwargs:
+        given = _square(kwargs["img_size"], "--model-kwargs img_size")
+        if size is not None and given != size:
+            raise ModelSizeError(f"--model-kwargs img_size={given} differs from --img-size {size}; pass one size")
+        size = kwargs["img_size"] = given
+    where = f" with --model-kwargs {_format_kwargs(kwargs)}" if kwargs else ""
+    try:
+        model = _meta_model(name, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - a keyword the model refuses, whatever its type
+        raise ModelSizeError(f"model {name!r} cannot be built{where}: {_reason(exc)}") from None
+    default = _default_size(model)
+    if size is None or (size, size) == default:
+        return kwargs
+    if "img_size" not in kwargs:
+        try:
+            model = _meta_model(name, img_size=size, **kwargs)
+            kwargs["img_size"] = size
+        except TypeError:  # no img_size argument: a CNN takes any size as built
+            if model.pretrained_cfg.get("fixed_input_size"):
+                raise ModelSizeError(
+                    f"--img-size {size}: model {name!r} takes only {default[0]}x{default[1]} input (it has no "
+                    f"img_size argument); use --img-size {default[0]} or a model that takes img_size (vit_*, swin_*)"
+                ) from None
+        except Exception as exc:  # noqa: BLE001 - the constructor's own size check
+            raise ModelSizeError(f"--img-size {size}: model {name!r} cannot be built for it: {_reason(exc)}") from None
+    problem = _forward_error(model, size)
+    if problem is not None:
+        raise ModelSizeError(
+            f"--img-size {size}: model {name!r} cannot take {size}x{size} input ({problem}); "
+            f"its default is {default[0]}"
+        )
+    return kwargs
+
+
+def _format_kwargs(kwargs: Mapping[str, Any]) -> str:
+    return " ".join(f"{key}={value!r}" for key, value in kwargs.items())
+
+
+def _saved_build(state: Any) -> tuple[int | None, dict[str, Any] | None]:
+    """The input size and ``model_kwargs`` an effl training checkpoint was built with (None where absent)."""
+    if not isinstance(state, dict):
+        return None, None
+    config, args = state.get("data_config"), state.get("args")
+    size = None
+    if isinstance(config, dict) and isinstance(config.get("input_size"), (list, tuple)):
+        height, width = config["input_size"][-2:]
+        size = int(height) if height == width else None
+    kwargs = args.get("model_kwargs") if isinstance(args, dict) else None
+    return size, (dict(kwargs) if isinstance(kwargs, dict) else None)
+
+
+def create_model(
+    spec: str,
+    num_classes: int,
+    *,
+    pretrained: bool = False,
+    img_size: int | None = None,
+    model_kwargs: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a timm model from ``NAME[:CHECKPOINT]`` with a ``num_classes`` head, for ``img_size`` input.
 
     A checkpoint's head is kept when its class count matches, else re-initialised (the transfer
     learning case). ``pretrained=True`` needs the hub; without one (``HF_HUB_OFFLINE=1``) it fails
-    fast with a clear error.
+    fast with a clear error. ``img_size``/``model_kwargs``: see :func:`model_build_kwargs`; an effl
+    checkpoint's own (its ``data_config`` and ``args``) when not given. Weights saved at another size are
+    adapted by timm's ``checkpoint_filter_fn`` (position embeddings resampled). A model built for another
+    size reports it in ``pretrained_cfg["input_size"]``.
     """
     import timm
 
     name, path = parse_model_spec(spec)
     check_model_name(name)
+    saved = None
     if path is not None:
         check_checkpoint_file(path, spec)
+        saved = _read_checkpoint(path)
+        saved_size, saved_kwargs = _saved_build(saved)
+        img_size = saved_size if img_size is None and model_kwargs is None else img_size
+        model_kwargs = saved_kwargs if model_kwargs is None else model_kwargs
+    build = model_build_kwargs(name, img_size, model_kwargs) if img_size is not None or model_kwargs else {}
     if pretrained and path is None and os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
         raise CheckpointError(
             f"pretrained weights for {name!r} need the Hugging Face hub, but HF_HUB_OFFLINE is set; "
@@ -170,11 +331,16 @@ def create_model(spec: str, num_classes: int, *, pretrained: bool = False, **kwa
     if pretrained and path is None:
         _check_hub_reachable(name)
     try:
-        model = timm.create_model(name, pretrained=pretrained and path is None, num_classes=num_classes, **kwargs)
+        model = timm.create_model(
+            name, pretrained=pretrained and path is None, num_classes=num_classes, **{**kwargs, **build}
+        )
     except (OSError, RuntimeError) as exc:
         if pretrained:
             raise CheckpointError(f"cannot fetch pretrained weights for {name!r}: {exc}") from exc
         raise
+    if "img_size" in build:
+        size = build["img_size"]
+        model.pretrained_cfg = {**model.pretrained_cfg, "input_size": (3, size, size)}
     if path is not None:
-        _load_into(model, load_state_dict(path), path, name)
+        _load_into(model, _model_state(saved, path), path, name)
     return model

@@ -9,6 +9,7 @@ from effl_plugins.cli import EfflArgumentParser
 from effl_plugins.commands._train_args import (
     TRAINING_DESTS,
     add_training_args,
+    default_workers,
     resolve_device,
     training_settings,
 )
@@ -17,7 +18,10 @@ EXPECTED_DESTS = (
     "opt opt_eps momentum weight_decay sched warmup_epochs warmup_lr min_lr epochs batch_size lr amp model_ema "
     "model_ema_decay clip_grad grad_accum_steps drop drop_path smoothing workers pin_mem channels_last pretrained "
     "device seed out resume resume_override overwrite img_size mean std interpolation crop_pct scale ratio hflip aug "
-    "image_aug mixup cutmix cutmix_minmax mixup_prob mixup_switch_prob mixup_mode reprob remode recount color_jitter strategy strategy_arg"
+    "image_aug mixup cutmix cutmix_minmax mixup_prob mixup_switch_prob mixup_mode reprob remode recount color_jitter strategy strategy_arg "
+    "num_classes model_kwargs input_size in_chans gp drop_block bn_momentum bn_eps initial_checkpoint torchcompile "
+    "torchcompile_mode amp_dtype opt_betas layer_decay decay_epochs decay_milestones decay_rate cooldown_epochs "
+    "patience_epochs bce_loss experiment"
 ).split()
 
 
@@ -47,12 +51,12 @@ def test_dests_are_exactly_the_engine_names():
 def test_timm_defaults():
     settings = training_settings(parse())
     assert settings["opt"] == "adamw" and settings["sched"] == "cosine" and settings["momentum"] == 0.9
-    assert settings["weight_decay"] == 2e-5 and settings["warmup_epochs"] == 5 and settings["warmup_lr"] == 1e-5
+    assert settings["weight_decay"] == 2e-5 and settings["warmup_epochs"] == 0 and settings["warmup_lr"] == 1e-5
     assert settings["min_lr"] == 0.0 and settings["epochs"] == 300 and settings["batch_size"] == 128
     assert settings["lr"] is None and settings["opt_eps"] is None and settings["clip_grad"] is None
     assert settings["amp"] == "off" and settings["model_ema"] is False and settings["model_ema_decay"] == 0.9998
     assert settings["grad_accum_steps"] == 1 and settings["drop"] == 0.0 and settings["drop_path"] is None
-    assert settings["smoothing"] == 0.1 and settings["workers"] == 4 and settings["seed"] == 42
+    assert settings["smoothing"] == 0.1 and settings["workers"] == default_workers() and settings["seed"] == 42
     assert settings["device"] == "auto" and settings["scale"] == (0.08, 1.0) and settings["hflip"] == 0.5
     assert settings["ratio"] == pytest.approx((3 / 4, 4 / 3))
     assert settings["mixup"] == 0.0 and settings["cutmix"] == 0.0 and settings["cutmix_minmax"] is None

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -30,6 +32,8 @@ AMP_MODES = ("auto", "bf16", "fp16", "off")
 SCHEDULERS = ("cosine", "tanh", "step", "multistep", "plateau", "poly", "none")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
 MIXUP_MODES = ("batch", "pair", "elem")
+#: ``--amp-dtype`` (timm's spelling) and the ``--amp`` mode each one means.
+AMP_DTYPES = {"float16": "fp16", "bfloat16": "bf16"}
 ERASE_MODES = ("const", "rand", "pixel")
 
 #: The argparse dests (and the engine's setting names), in the order ``add_training_args`` adds them.
@@ -59,6 +63,27 @@ TRAINING_DESTS = (
     "pin_mem",
     "device",
     "seed",
+    "num_classes",
+    "model_kwargs",
+    "input_size",
+    "in_chans",
+    "gp",
+    "drop_block",
+    "bn_momentum",
+    "bn_eps",
+    "initial_checkpoint",
+    "torchcompile",
+    "torchcompile_mode",
+    "amp_dtype",
+    "opt_betas",
+    "layer_decay",
+    "decay_epochs",
+    "decay_milestones",
+    "decay_rate",
+    "cooldown_epochs",
+    "patience_epochs",
+    "bce_loss",
+    "experiment",
     "img_size",
     "mean",
     "std",
@@ -85,6 +110,8 @@ TRAINING_DESTS = (
     "resume",
     "resume_override",
     "overwrite",
+    "log_interval",
+    "log",
 )
 
 
@@ -208,18 +235,72 @@ def add_training_args(parser: argparse.ArgumentParser, **defaults: Any) -> argpa
     _optimizer_args(parser.add_argument_group("optimizer (timm train.py names)"))
     _schedule_args(parser.add_argument_group("learning-rate schedule"))
     _training_args(parser.add_argument_group("training"))
+    _model_args(parser.add_argument_group("model (timm train.py names)"))
     _data_args(parser.add_argument_group("data (default: the model's pretrained_cfg)"))
     _augmentation_args(parser.add_argument_group("augmentation"))
     _strategy_args(parser.add_argument_group("strategy"))
     _run_args(parser.add_argument_group("run directory"))
+    _logging_args(parser.add_argument_group("progress and experiment tracking"))
+    _refuse_timm_flags(parser)
     if defaults:
         parser.set_defaults(**defaults)
     return parser
 
 
+#: The dests ``add_data_arg`` adds beside ``--data`` (what ``data_options`` returns).
+DATA_DESTS = ("val_fraction", "train_split", "val_split")
+
+
 def add_data_arg(parser: argparse.ArgumentParser) -> None:
-    """The required ``--data``: the embedded digits, or an ImageFolder root with ``train/`` and ``val/``."""
-    parser.add_argument("--data", required=True, help="'digits' (embedded) or a dataset root with train/ and val/")
+    """The required ``--data`` (the embedded digits, an ImageFolder root with ``train/`` and ``val/``, or a
+    folder of class subfolders with ``--val-fraction``), timm's ``--train-split``/``--val-split``, and
+    ``--class-map``, refused in one line naming what decides class ids here."""
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="'digits' (embedded), a dataset root with train/ and val/, or a folder of class subfolders "
+        "(with --val-fraction)",
+    )
+    parser.add_argument(
+        "--val-fraction",
+        type=_ranged(float, 0.0, 1.0, open_low=True, open_high=True),
+        default=None,
+        metavar="F",
+        help="hold out this share of each class of a folder without a val split (class subfolders, or train/ "
+        "only) for validation, shuffled by --seed; the run records it in DIR/split.json",
+    )
+    parser.add_argument(
+        "--train-split",
+        default=None,
+        metavar="NAME",
+        help="the train split's folder (or NAME.tar) under the root (default: train or training)",
+    )
+    parser.add_argument(
+        "--val-split",
+        default=None,
+        metavar="NAME",
+        help="the val split's folder (or NAME.tar) under the root (default: val, validation, valid, eval)",
+    )
+    parser.add_argument(
+        "--class-map",
+        type=_no_class_map,
+        default=None,
+        metavar="FILE",
+        help="not supported: class ids are the class folders in natural order (each checkpoint records them)",
+    )
+
+
+def _no_class_map(text: str) -> str:
+    """``--class-map``'s type: refused, naming what gives the class ids here."""
+    raise argparse.ArgumentTypeError(
+        f"not supported (got {text!r}): class ids are the train split's class folders in natural order, recorded "
+        "as class_names in every checkpoint; to train on some classes, point --data at a folder holding only those"
+    )
+
+
+def data_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--val-fraction``, ``--train-split`` and ``--val-split`` (None where the parser has no such flag)."""
+    return {dest: getattr(args, dest, None) for dest in DATA_DESTS}
 
 
 def _optimizer_args(group) -> None:
@@ -231,6 +312,14 @@ def _optimizer_args(group) -> None:
         metavar="EPSILON",
         help="optimizer epsilon (default: the optimizer's)",
     )
+    group.add_argument(
+        "--opt-betas",
+        type=probability,
+        nargs="+",
+        default=None,
+        metavar="BETA",
+        help="optimizer betas, e.g. 0.9 0.999 (default: the optimizer's)",
+    )
     group.add_argument("--momentum", type=probability, default=0.9, metavar="M", help="SGD momentum (default: 0.9)")
     group.add_argument("--weight-decay", type=non_negative_float, default=2e-5, help="weight decay (default: 2e-5)")
     group.add_argument(
@@ -239,6 +328,13 @@ def _optimizer_args(group) -> None:
         default=None,
         metavar="NORM",
         help="clip the gradient norm to NORM (default: no clipping)",
+    )
+    group.add_argument(
+        "--layer-decay",
+        type=positive_float,
+        default=None,
+        metavar="RATE",
+        help="layer-wise learning-rate decay (timm's create_optimizer_v2 layer_decay; default: none)",
     )
 
 
@@ -251,9 +347,10 @@ def _schedule_args(group) -> None:
     group.add_argument(
         "--warmup-epochs",
         type=non_negative_int,
-        default=5,
+        default=0,
         metavar="N",
-        help="epochs of linear warm-up from --warmup-lr (default: 5)",
+        help="epochs of linear warm-up from --warmup-lr (default: 0, as the Python API; timm's train.py has 5); "
+        "a warning when it covers half of --epochs or more",
     )
     group.add_argument(
         "--warmup-lr",
@@ -268,6 +365,44 @@ def _schedule_args(group) -> None:
         default=0.0,
         metavar="LR",
         help="lower bound of cyclic schedules (default: 0)",
+    )
+    group.add_argument(
+        "--decay-epochs",
+        type=positive_float,
+        default=90.0,
+        metavar="N",
+        help="step schedule: epochs between decays (default: 90)",
+    )
+    group.add_argument(
+        "--decay-milestones",
+        type=positive_int,
+        nargs="+",
+        default=(90, 180, 270),
+        metavar="EPOCH",
+        help="multistep schedule: epochs at which to decay (default: 90 180 270)",
+    )
+    group.add_argument(
+        "--decay-rate",
+        "--dr",
+        type=non_negative_float,
+        default=0.1,
+        metavar="RATE",
+        help="step, multistep and plateau schedules: the decay factor (default: 0.1)",
+    )
+    group.add_argument(
+        "--patience-epochs",
+        type=non_negative_int,
+        default=10,
+        metavar="N",
+        help="plateau schedule: epochs without improvement before a decay (default: 10)",
+    )
+    group.add_argument(
+        "--cooldown-epochs",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="the last N of --epochs stay at --min-lr after the schedule ends (timm adds them after --epochs; "
+        "default: 0)",
     )
 
 
@@ -287,6 +422,12 @@ def _training_args(group) -> None:
         help="mixed precision: auto (bf16 where supported, else fp16 on CUDA, off on CPU), bf16, fp16 "
         "or off; a bare --amp means auto (default: off)",
     )
+    group.add_argument(
+        "--amp-dtype",
+        choices=AMP_DTYPES,
+        default=None,
+        help="with --amp: float16 (--amp fp16) or bfloat16 (--amp bf16), timm's spelling",
+    )
     group.add_argument("--model-ema", action="store_true", help="keep an exponential moving average of the weights")
     group.add_argument(
         "--model-ema-decay", type=unit_interval, default=0.9998, metavar="DECAY", help="EMA decay (default: 0.9998)"
@@ -294,21 +435,28 @@ def _training_args(group) -> None:
     group.add_argument("--drop", type=fraction, default=0.0, metavar="PCT", help="dropout rate (default: 0)")
     group.add_argument(
         "--drop-path",
+        "--drop-connect",
         type=fraction,
         default=None,
         metavar="PCT",
         help="drop-path (stochastic depth) rate (default: the model's)",
     )
     group.add_argument("--smoothing", type=fraction, default=0.1, help="label smoothing (default: 0.1)")
+    group.add_argument(
+        "--bce-loss",
+        action="store_true",
+        help="timm's BinaryCrossEntropy (a sigmoid per class, with --smoothing) instead of cross-entropy",
+    )
     group.add_argument("--pretrained", action="store_true", help="start from the model's pretrained weights")
     group.add_argument("--channels-last", action="store_true", help="channels-last memory layout")
     group.add_argument(
         "-j",
         "--workers",
         type=non_negative_int,
-        default=4,
+        default=default_workers(),
         metavar="N",
-        help="DataLoader worker processes (default: 4)",
+        help="DataLoader worker processes (default: one fewer than the CPUs this process may use, at most 4; "
+        "0 loads in the main process)",
     )
     group.add_argument("--pin-mem", action="store_true", help="pin DataLoader memory (faster copies to CUDA)")
     group.add_argument(
@@ -318,6 +466,99 @@ def _training_args(group) -> None:
         help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N or mps (default: auto)",
     )
     group.add_argument("--seed", type=seed_int, default=42, help="random seed (default: 42)")
+
+
+def default_workers() -> int:
+    """``--workers``' default: one fewer than the CPUs this process may use, at most 4 (0 on one CPU), so the
+    DataLoader never starts more workers than torch suggests for the machine."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cpus = os.cpu_count() or 1
+    return max(0, min(4, cpus - 1))
+
+
+def path_component(text: str) -> str:
+    """An argparse type: one folder name (no separator, not ``.`` or ``..``)."""
+    if not text or text in (".", "..") or "/" in text or (os.sep in text) or "\x00" in text:
+        raise argparse.ArgumentTypeError(f"expected one folder name (no '/', not '.' or '..'), got {text!r}")
+    return text
+
+
+class _InputSize(argparse.Action):
+    """timm's ``--input-size C H W``: three positive integers, C = 3 and H = W (effl's images are square RGB)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        channels, height, width = values
+        if channels != 3 or height != width:
+            parser.error(
+                f"argument {option_string}: expected 3 N N (RGB, square), got {channels} {height} {width}; "
+                "use --img-size N"
+            )
+        setattr(namespace, self.dest, (channels, height, width))
+
+
+def _three_channels(text: str) -> int:
+    """An argparse type: timm's ``--in-chans``, where effl reads RGB images: 3 only."""
+    value = _number(int, text)
+    if value != 3:
+        raise argparse.ArgumentTypeError(f"effl reads RGB images: expected 3, got {text!r}")
+    return value
+
+
+def _model_args(group) -> None:
+    """timm train.py's model flags: the head, the input size, ``timm.create_model`` keyword arguments,
+    initial weights and ``torch.compile``."""
+    group.add_argument(
+        "--num-classes",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="classes of the model's head; must equal the data's (default: the data's)",
+    )
+    group.add_argument(
+        "--model-kwargs",
+        type=kv_pair,
+        nargs="*",
+        action="extend",
+        default=[],
+        metavar="K=V",
+        help="more timm.create_model keyword arguments for --model, V a Python literal or a string "
+        "(img_size=N: as --img-size)",
+    )
+    group.add_argument(
+        "--input-size",
+        type=positive_int,
+        nargs=3,
+        action=_InputSize,
+        default=None,
+        metavar=("C", "H", "W"),
+        help="timm's input size: 3 N N is --img-size N",
+    )
+    group.add_argument("--in-chans", type=_three_channels, default=None, metavar="3", help="input channels: 3 (RGB)")
+    group.add_argument("--gp", default=None, metavar="POOL", help="global pool type (--model-kwargs global_pool=POOL)")
+    group.add_argument(
+        "--drop-block", type=fraction, default=None, metavar="PCT", help="drop-block rate (models that take one)"
+    )
+    group.add_argument(
+        "--bn-momentum", type=probability, default=None, help="BatchNorm momentum (models that take one)"
+    )
+    group.add_argument("--bn-eps", type=positive_float, default=None, help="BatchNorm epsilon (models that take one)")
+    group.add_argument(
+        "--initial-checkpoint",
+        default=None,
+        metavar="PATH",
+        help="load these weights into --model after building it (as --model NAME:PATH)",
+    )
+    group.add_argument(
+        "--torchcompile",
+        nargs="?",
+        const="inductor",
+        default=None,
+        metavar="BACKEND",
+        help="torch.compile the model with BACKEND (a bare --torchcompile: inductor)",
+    )
+    group.add_argument("--torchcompile-mode", default=None, metavar="MODE", help="torch.compile mode")
 
 
 def _data_args(group) -> None:
@@ -366,6 +607,7 @@ def _data_args(group) -> None:
 def _augmentation_args(group) -> None:
     group.add_argument(
         "--aug",
+        "--aa",
         type=spec_string,
         default=None,
         metavar="SPEC",
@@ -469,14 +711,219 @@ def _strategy_args(group) -> None:
 
 
 def _run_args(group) -> None:
-    group.add_argument("--out", default=None, metavar="DIR", help="run directory: checkpoints, metrics, summary")
-    group.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    group.add_argument(
+        "--out", "--output", default=None, metavar="DIR", help="run directory: checkpoints, metrics, summary"
+    )
+    group.add_argument(
+        "--experiment",
+        type=path_component,
+        default=None,
+        metavar="NAME",
+        help="run in the subfolder NAME of --out (default --out: output/train, as timm's train.py)",
+    )
+    group.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="CHECKPOINT",
+        help="continue the run in --out from its checkpoint; --resume DIR/checkpoint.pt (or DIR) names the "
+        "run directory instead of --out",
+    )
     group.add_argument(
         "--resume-override",
         action="store_true",
         help="with --resume: accept settings that differ from the checkpoint's (the command line wins)",
     )
     group.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+
+
+def tracker_list(text: str) -> list[str]:
+    """An argparse type: tracker names, comma-separated, each known and its library installed."""
+    from effl_plugins.train.config import tracker_names
+
+    try:
+        return list(tracker_names(text))
+    except (ValueError, ImportError) as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--log {text}: ")) from None
+
+
+def _logging_args(group) -> None:
+    """``--log-interval`` (timm's) and ``--log`` (experiment trackers)."""
+    group.add_argument(
+        "--log-interval",
+        type=non_negative_int,
+        default=50,
+        metavar="N",
+        help="progress line every N steps when stderr is not a terminal (a bar when it is); 0: one line "
+        "per epoch only (default: 50)",
+    )
+    group.add_argument(
+        "--log",
+        type=tracker_list,
+        action="extend",
+        default=[],
+        metavar="TRACKER",
+        help="experiment tracker(s), repeatable or comma-separated: tensorboard (OUT/tensorboard), wandb "
+        "(OUT/wandb, offline unless WANDB_MODE is set), mlflow (OUT/mlruns), csv (summary.csv, always "
+        "written); each needs its extra: pip install 'effl-plugins[tensorboard]'",
+    )
+
+
+# -- timm train.py flags effl does not take: each refused in one line naming what to use ------------------
+
+_DATA = "use --data DIR (an ImageFolder root) or --data digits"
+_SCHED = "effl runs timm's schedulers with --sched, --warmup-epochs, --min-lr and the --decay-* flags"
+_DISTILL = "distillation is its own command: effl distill --teacher NAME[:CKPT] --student NAME --loss kd"
+_SIZES = "effl trains at one size: use --img-size N"
+
+#: ``{flag: (nargs, reason)}``: timm train.py flags that are refused, each reason naming effl's equivalent.
+TIMM_REFUSED: dict[str, tuple[int | str, str]] = {
+    "--data-dir": ("*", _DATA),
+    "--dataset": ("*", _DATA),
+    "--train-num-samples": ("*", f"effl counts the images it reads: {_DATA}"),
+    "--val-num-samples": ("*", f"effl counts the images it reads: {_DATA}"),
+    "--dataset-download": (0, f"effl downloads no dataset: {_DATA}"),
+    "--input-img-mode": ("*", f"effl reads RGB images: {_DATA}"),
+    "--input-key": ("*", _DATA),
+    "--target-key": ("*", _DATA),
+    "--dataset-trust-remote-code": (0, f"effl runs no dataset code: {_DATA}"),
+    "--pretrained-path": ("*", "use --model NAME:PATH (or --initial-checkpoint PATH) for local weights"),
+    "--no-resume-opt": (0, "--resume restores everything; to start from weights alone use --initial-checkpoint PATH"),
+    "--validation-batch-size": ("*", "evaluation batches are max(--batch-size, 64): use --batch-size"),
+    "-vb": ("*", "evaluation batches are max(--batch-size, 64): use --batch-size"),
+    "--fuser": ("*", "TorchScript fusers are not used: use --torchcompile"),
+    "--grad-checkpointing": (0, "not supported: save memory with a smaller --batch-size and --grad-accum-steps"),
+    "--fast-norm": (0, "not supported: use --torchcompile"),
+    "--head-init-scale": ("*", "use --model-kwargs head_init_scale=X for a model that takes it (ConvNeXt)"),
+    "--head-init-bias": ("*", "not supported: the head is timm's reset_classifier; see --model-kwargs"),
+    "--torchscript": (0, "TorchScript is not used: use --torchcompile"),
+    "--model-dtype": ("*", "weights stay float32: use --amp bf16|fp16 for lower precision"),
+    "--no-ddp-bb": (0, "under torchrun effl broadcasts rank 0's BatchNorm statistics each epoch; see --device"),
+    "--synchronize-step": (0, "not needed: each step reads its loss once; see --device"),
+    "--local_rank": ("*", "launch with torchrun, which sets LOCAL_RANK; see --device"),
+    "--device-modules": ("*", "use --device cpu|cuda|cuda:N|mps"),
+    "--clip-mode": ("*", "effl clips the gradient norm: use --clip-grad NORM"),
+    "--layer-decay-min-scale": ("*", "use --layer-decay RATE (timm's default scales)"),
+    "--layer-decay-no-opt-scale": ("*", "use --layer-decay RATE (timm's default scales)"),
+    "--opt-kwargs": ("*", "use --opt-eps, --opt-betas and --momentum"),
+    "--sched-on-updates": (0, f"the schedule steps per epoch: {_SCHED}"),
+    "--lr-base": ("*", "effl does not scale the learning rate by batch size: use --lr"),
+    "--lr-base-size": ("*", "effl does not scale the learning rate by batch size: use --lr"),
+    "--lr-base-scale": ("*", "effl does not scale the learning rate by batch size: use --lr"),
+    "--lr-noise": ("*", f"no learning-rate noise: {_SCHED}"),
+    "--lr-noise-pct": ("*", f"no learning-rate noise: {_SCHED}"),
+    "--lr-noise-std": ("*", f"no learning-rate noise: {_SCHED}"),
+    "--lr-cycle-mul": ("*", f"one cycle per run: {_SCHED}"),
+    "--lr-cycle-decay": ("*", f"one cycle per run: {_SCHED}"),
+    "--lr-cycle-limit": ("*", f"one cycle per run: {_SCHED}"),
+    "--lr-k-decay": ("*", f"no k-decay: {_SCHED}"),
+    "--epoch-repeats": ("*", "an epoch is one pass over the data: use --epochs"),
+    "--start-epoch": ("*", "a run continues from its checkpoint's epoch: use --resume"),
+    "--warmup-prefix": (0, "warm-up is part of the schedule: use --warmup-epochs"),
+    "--no-aug": (
+        0,
+        "training augmentation is what you pass: leave out --aug and --image-aug, and set --scale 1 1 --hflip 0",
+    ),
+    "--train-crop-mode": ("*", "training crops are random-resized: use --scale and --ratio"),
+    "--vflip": ("*", "use --aug 'flip(direction=\"vertical\", p=P)'"),
+    "--color-jitter-prob": ("*", "use --color-jitter, or --aug with brightness, contrast and color ops"),
+    "--grayscale-prob": ("*", "use --aug with a registered op (effl list augmentations)"),
+    "--gaussian-blur-prob": ("*", "use --aug with a registered op (effl list augmentations)"),
+    "--aug-repeats": ("*", "no repeated augmentation: use --epochs"),
+    "--aug-splits": ("*", "no augmentation splits: use --aug"),
+    "--jsd-loss": (0, "no augmentation splits, hence no JSD loss: use --aug"),
+    "--resplit": (0, "no augmentation splits: use --aug with --reprob"),
+    "--bce-sum": (0, "use --bce-loss (timm's mean over classes)"),
+    "--bce-target-thresh": ("*", "use --bce-loss (soft targets kept as they are)"),
+    "--bce-pos-weight": ("*", "use --bce-loss (no positive weight)"),
+    "--mixup-off-epoch": ("*", "mixing runs the whole run: use --mixup/--cutmix and --epochs"),
+    "--train-interpolation": ("*", "training and evaluation resize alike: use --interpolation"),
+    "--sync-bn": (0, "under torchrun effl keeps per-rank BatchNorm and broadcasts rank 0's statistics; see --device"),
+    "--dist-bn": ("*", "under torchrun effl broadcasts rank 0's BatchNorm statistics each epoch; see --device"),
+    "--split-bn": (0, "no augmentation splits: use --aug"),
+    "--model-ema-force-cpu": (0, "the EMA lives with the model: use --model-ema"),
+    "--model-ema-warmup": (0, "a constant decay: use --model-ema-decay"),
+    "--worker-seeding": ("*", "per-image randomness is a function of --seed, epoch and image: use --seed"),
+    "--val-interval": ("*", "effl evaluates after every epoch; see --epochs"),
+    "--recovery-interval": ("*", "checkpoint.pt is written every epoch and on SIGTERM: use --resume"),
+    "--checkpoint-hist": ("*", "effl keeps checkpoint.pt (last epoch) and model_best.pt (best epoch) in --out"),
+    "--save-images": (0, "see augmented images with effl augment preview"),
+    "--no-prefetcher": (0, "batches move to the device as they come: see --workers and --pin-mem"),
+    "--eval-metric": ("*", "model_best.pt is the best top-1 epoch"),
+    "--tta": ("*", "no test-time augmentation: evaluate with effl eval"),
+    "--use-multi-epochs-loader": (0, "use --workers"),
+    "--log-wandb": (0, "use --log wandb"),
+    "--wandb-project": ("*", "use --log wandb (with the WANDB_PROJECT environment variable)"),
+    "--wandb-tags": ("*", "use --log wandb (with the WANDB_TAGS environment variable)"),
+    "--wandb-resume-id": ("*", "use --log wandb (with the WANDB_RUN_ID environment variable) and --resume"),
+    "--train-img-sizes": ("*", _SIZES),
+    "--train-batch-sizes": ("*", _SIZES),
+    "--train-size-probs": ("*", _SIZES),
+    "--train-size-schedule": ("*", _SIZES),
+    "--train-size-schedule-spread": ("*", _SIZES),
+    "--train-size-random-mix": ("*", _SIZES),
+    "--train-batches-per-epoch": ("*", "an epoch is one pass over the data: use --epochs"),
+    "--train-steps-per-epoch": ("*", "an epoch is one pass over the data: use --epochs"),
+    "--variable-batch-loss-scale": ("*", _SIZES),
+    "--naflex-loader": (0, _SIZES),
+    "--naflex-train-seq-lens": ("*", _SIZES),
+    "--naflex-max-seq-len": ("*", _SIZES),
+    "--naflex-patch-sizes": ("*", _SIZES),
+    "--naflex-patch-size-probs": ("*", _SIZES),
+    "--naflex-loss-scale": ("*", _SIZES),
+    "--naflex-patchify-channels-first": (0, _SIZES),
+    "--kd-model-name": ("*", _DISTILL),
+    "--kd-distill-type": ("*", _DISTILL),
+    "--kd-loss-type": ("*", _DISTILL),
+    "--distill-loss-weight": ("*", f"{_DISTILL} --loss-arg alpha=A"),
+    "--task-loss-weight": ("*", f"{_DISTILL} --loss-arg alpha=A"),
+    "--kd-temperature": ("*", f"{_DISTILL} --loss-arg temperature=T"),
+    "--kd-student-feature-dim": ("*", _DISTILL),
+    "--kd-teacher-feature-dim": ("*", _DISTILL),
+    "--kd-token-distill-type": ("*", _DISTILL),
+}
+
+
+class _Refused(argparse.Action):
+    """A timm train.py flag effl does not take: ``parser.error`` names it and what to use (exit 2, one line)."""
+
+    def __init__(self, option_strings, dest, reason: str = "", **kwargs):
+        self.reason = reason
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if option_string is None:  # timm's positional DIR, or any stray word
+            if values is not None:
+                parser.error(f"unrecognized argument {values!r}; if it is the dataset, {self.reason}")
+            return
+        parser.error(f"argument {option_string}: timm's train.py flag, not taken by effl; {self.reason}")
+
+
+def _refuse_timm_flags(parser: argparse.ArgumentParser) -> None:
+    """Add every :data:`TIMM_REFUSED` flag the parser does not already have (hidden from ``--help``), and
+    timm's positional ``DIR``, each refusing in one line with effl's equivalent."""
+    for flag, (nargs, reason) in TIMM_REFUSED.items():
+        if flag in parser._option_string_actions:
+            continue
+        parser.add_argument(
+            flag,
+            nargs=nargs,
+            const=True if nargs == 0 else None,  # what a -c/--config file's "flag: true" sets
+            action=_Refused,
+            reason=reason,
+            dest=_refused_dest(flag),
+            default=argparse.SUPPRESS,  # no attribute unless given (or set by a -c/--config file)
+            help=argparse.SUPPRESS,
+        )
+    parser.add_argument(
+        "timm_refused_data", nargs="?", action=_Refused, reason=_DATA, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+
+
+def _refused_dest(flag: str) -> str:
+    """The namespace attribute a refused flag would set: ``--log-wandb`` -> ``timm_refused_log_wandb``."""
+    return "timm_refused_" + flag.lstrip("-").replace("-", "_")
 
 
 # -- after parsing --------------------------------------------------------------------------------
@@ -498,6 +945,8 @@ def training_settings(args: argparse.Namespace) -> dict[str, Any]:
     for dest in ("mean", "std", "scale", "ratio", "cutmix_minmax"):
         if settings[dest] is not None:
             settings[dest] = tuple(float(v) for v in settings[dest])
+    _refused_in_config(args)
+    _timm_spellings(settings)
     if settings["color_jitter"] is not None:
         from effl_plugins.augment.spec import color_jitter_spec
 
@@ -507,6 +956,97 @@ def training_settings(args: argparse.Namespace) -> dict[str, Any]:
     if settings["lr"] is not None and settings["min_lr"] > settings["lr"]:
         raise ValueError(f"--min-lr must not exceed --lr, got --min-lr {settings['min_lr']} > --lr {settings['lr']}")
     return settings
+
+
+def _refused_in_config(args: argparse.Namespace) -> None:
+    """A refused switch a ``-c/--config`` file turned on (the file sets it without calling its action)."""
+    for flag, (_, reason) in TIMM_REFUSED.items():
+        if hasattr(args, _refused_dest(flag)):
+            raise ValueError(f"{flag}: timm's train.py flag, not taken by effl; {reason}")
+
+
+def _timm_spellings(settings: dict[str, Any]) -> None:
+    """Fold timm's spellings into effl's settings, in place: ``--model-kwargs`` pairs into a dict (with
+    ``--gp``, ``--drop-block``, ``--bn-momentum``, ``--bn-eps`` as timm passes them to ``create_model``),
+    ``--input-size 3 N N`` and ``--model-kwargs img_size=N`` into ``img_size``, ``--amp-dtype`` into
+    ``amp``, ``--resume DIR/checkpoint.pt`` into ``out``, ``--experiment NAME`` into ``out/NAME``.
+    Two spellings of one setting that disagree are a ``ValueError`` naming both."""
+    from effl_plugins.kv import parse_kv
+
+    kwargs = parse_kv(settings["model_kwargs"] or [], option="--model-kwargs")
+    for dest, key in (
+        ("gp", "global_pool"),
+        ("drop_block", "drop_block_rate"),
+        ("bn_momentum", "bn_momentum"),
+        ("bn_eps", "bn_eps"),
+    ):
+        value = settings[dest]
+        if value is not None:
+            if key in kwargs and kwargs[key] != value:
+                flag = "--" + dest.replace("_", "-")
+                raise ValueError(f"{flag} {value} and --model-kwargs {key}={kwargs[key]!r} differ; pass one")
+            kwargs[key] = value
+    sizes = [("--img-size", settings["img_size"])]
+    if settings["input_size"] is not None:
+        sizes.append(("--input-size", settings["input_size"][1]))
+    if "img_size" in kwargs:
+        sizes.append(("--model-kwargs img_size", _square_size(kwargs.pop("img_size"))))
+    given = [(flag, size) for flag, size in sizes if size is not None]
+    if len({size for _, size in given}) > 1:
+        raise ValueError(f"{' and '.join(f'{flag} {size}' for flag, size in given)} differ; pass one size")
+    settings["img_size"] = given[0][1] if given else None
+    settings["model_kwargs"] = kwargs
+    for dest in ("opt_betas", "decay_milestones"):
+        if settings[dest] is not None:
+            settings[dest] = tuple(settings[dest])
+    _amp_dtype(settings)
+    if settings["torchcompile_mode"] is not None and settings["torchcompile"] is None:
+        raise ValueError(f"--torchcompile-mode {settings['torchcompile_mode']} applies with --torchcompile; pass both")
+    if settings["experiment"] is not None:
+        settings["out"] = os.path.join(settings["out"] or os.path.join("output", "train"), settings["experiment"])
+    _resume_path(settings)
+
+
+def _square_size(value: Any) -> int:
+    """``--model-kwargs img_size=N`` (or ``(N, N)``) as N; else a ``ValueError`` (effl's inputs are square)."""
+    if isinstance(value, (list, tuple)) and len(value) == 2 and value[0] == value[1]:
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"--model-kwargs img_size: expected a positive integer N (square input), got {value!r}")
+    return value
+
+
+def _amp_dtype(settings: dict[str, Any]) -> None:
+    """``--amp --amp-dtype bfloat16`` -> ``amp="bf16"``; ``--amp-dtype`` without ``--amp``, or against another
+    ``--amp`` mode, is a ``ValueError`` (timm would ignore it)."""
+    dtype = settings["amp_dtype"]
+    if dtype is None:
+        return
+    mode = AMP_DTYPES[dtype]
+    if settings["amp"] == "off":
+        raise ValueError(f"--amp-dtype {dtype} applies with --amp; pass --amp --amp-dtype {dtype} (or --amp {mode})")
+    if settings["amp"] not in ("auto", mode):
+        raise ValueError(f"--amp-dtype {dtype} contradicts --amp {settings['amp']}; pass one")
+    settings["amp"] = mode
+
+
+def _resume_path(settings: dict[str, Any]) -> None:
+    """timm's ``--resume PATH``: ``DIR/checkpoint.pt`` or ``DIR`` names the run directory (``out``)."""
+    resume = settings["resume"]
+    if not isinstance(resume, str):
+        settings["resume"] = bool(resume)
+        return
+    path = Path(resume)
+    if path.is_file() and path.name != "checkpoint.pt":
+        raise ValueError(
+            f"--resume {resume}: effl resumes a run directory's checkpoint.pt; pass --resume DIR/checkpoint.pt "
+            "or --out DIR --resume"
+        )
+    run_dir = path.parent if path.name == "checkpoint.pt" else path
+    out = settings["out"]
+    if out is not None and Path(out).resolve() != run_dir.resolve():
+        raise ValueError(f"--resume {resume} is in run directory {str(run_dir)!r}, not --out {out!r}; pass one")
+    settings["out"], settings["resume"] = str(run_dir), True
 
 
 def resolve_device(name: str) -> str:

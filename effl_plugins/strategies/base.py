@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 from torch import nn
 
 from .._validate import fraction
-from ..models import create_model, parse_model_spec
+from ..models import check_model_name, create_model, model_build_kwargs, parse_model_spec
 from ..train import Engine, ModelInput, SupervisedTask, Task, TrainConfig, seed_everything
 from ..train.checkpoints import atomic_write_text
 from ..train.config import refuse_settings
@@ -41,6 +41,9 @@ from ..train.rundir import strict_json
 STUDENT_SEED_OFFSET = 1
 
 __all__ = ["Strategy", "SETTINGS", "STUDENT_SEED_OFFSET"]
+
+#: Why a strategy whose task has a loss of its own refuses ``--bce-loss`` (it replaces cross-entropy only).
+BCE_REFUSAL = "learns through its own unlabeled-data loss; --bce-loss replaces the supervised cross-entropy only"
 
 #: The keyword arguments every strategy takes besides its own: the engine's settings.
 SETTINGS = tuple(f.name for f in fields(TrainConfig))
@@ -58,7 +61,8 @@ class Strategy:
         """The settings a run of this strategy refuses: its task's (``task_class.refusals()``, for a strategy
         that runs one task) and its own ``refused_settings``; the message is ``"<name> <reason>"``."""
         task = getattr(cls, "task_class", None)
-        return {**(task.refusals() if task is not None else {}), **cls.refused_settings}
+        bce = {"bce_loss": BCE_REFUSAL} if task is not None else {}
+        return {**(task.refusals() if task is not None else {}), **bce, **cls.refused_settings}
 
     def __init__(
         self,
@@ -81,6 +85,7 @@ class Strategy:
         self.model, self.pretrained, self.drop, self.drop_path = model, bool(pretrained), float(drop), drop_path
         self.config = TrainConfig(**settings)
         refuse_settings(self.name, {**self.config.to_dict(), "drop": drop, "drop_path": drop_path}, self.refusals())
+        self._check_model_options()
         if self.config.aug:  # an unknown augmentation name is refused now, not when the first engine is built
             from ..train.specs import batch_augmentation
 
@@ -88,6 +93,24 @@ class Strategy:
         self.run_args: dict[str, Any] = {}
         #: Resume even when a setting that changes the run's meaning differs (``--resume-override``).
         self.resume_override = False
+
+    def _check_model_options(self) -> None:
+        """Refuse, before anything is built or written, an ``img_size``/``model_kwargs`` the model cannot take
+        (:func:`~effl_plugins.models.model_build_kwargs`) and an ``initial_checkpoint`` beside a ``NAME:CKPT``."""
+        c = self.config
+        name, path = parse_model_spec(self.model)
+        if c.initial_checkpoint is not None and path is not None:
+            raise ValueError(
+                f"--initial-checkpoint {c.initial_checkpoint}: model {self.model!r} already names a checkpoint; "
+                "pass one of them"
+            )
+        if c.img_size is not None or c.model_kwargs:
+            model_build_kwargs(check_model_name(name), c.img_size, c.model_kwargs)
+
+    def sized_spec(self, spec: str) -> bool:
+        """Whether a model built from ``spec`` takes the run's ``img_size``: the run's own model and any model
+        built by name (trained here), not a teacher checkpoint (built at its own size)."""
+        return spec == self.model or parse_model_spec(spec)[1] is None
 
     # -- building blocks for subclasses
     def build_model(
@@ -99,8 +122,15 @@ class Strategy:
         drop: float | None = None,
         drop_path: float | None = None,
     ) -> nn.Module:
-        """A timm model from ``NAME[:CKPT]``, initialised under ``seed + seed_offset``."""
-        seed_everything(self.config.seed + seed_offset)
+        """A timm model from ``NAME[:CKPT]``, initialised under ``seed + seed_offset``.
+
+        The run's model options apply: ``img_size`` when building (:meth:`sized_spec`); ``model_kwargs`` and
+        ``initial_checkpoint`` (loaded after building) to the run's own ``model``; ``num_classes`` checked;
+        ``torchcompile`` compiling in place (``nn.Module.compile``: the state dict keeps its names)."""
+        c = self.config
+        if c.num_classes is not None and c.num_classes != num_classes:
+            raise ValueError(f"--num-classes {c.num_classes}: the data has {num_classes} classes; pass {num_classes}")
+        seed_everything(c.seed + seed_offset)
         kwargs: dict[str, Any] = {}
         drop = self.drop if drop is None else drop
         drop_path = self.drop_path if drop_path is None else drop_path
@@ -108,7 +138,16 @@ class Strategy:
             kwargs["drop_rate"] = drop
         if drop_path:
             kwargs["drop_path_rate"] = drop_path
-        return create_model(spec, num_classes, pretrained=self.pretrained, **kwargs)
+        if self.sized_spec(spec):
+            kwargs["img_size"] = c.img_size
+        if spec == self.model:  # timm's train.py: --model-kwargs and --initial-checkpoint are the model's
+            kwargs["model_kwargs"] = c.model_kwargs or None
+            if c.initial_checkpoint is not None:
+                spec = f"{spec}:{c.initial_checkpoint}"
+        model = create_model(spec, num_classes, pretrained=self.pretrained, **kwargs)
+        if c.torchcompile is not None:
+            model.compile(backend=c.torchcompile, mode=c.torchcompile_mode)
+        return model
 
     def model_input(self, model: nn.Module, data: Any, spec: str | None = None) -> ModelInput:
         """The normalisation (and size) ``model`` takes batches of ``data`` in.
@@ -133,7 +172,7 @@ class Strategy:
     def supervised_task(self, model: nn.Module, data: Any) -> SupervisedTask:
         """Cross-entropy on ``data``'s labels (label ``smoothing`` from the settings), ``model`` taking the
         data's own input."""
-        return SupervisedTask(model, self.model_input(model, data), self.config.smoothing)
+        return SupervisedTask(model, self.model_input(model, data), self.config.smoothing, self.config.bce_loss)
 
     def run_info(self, model_spec: str, data: Any, extra_args: dict[str, Any] | None = None) -> dict[str, Any]:
         """What every checkpoint of this run records about it."""

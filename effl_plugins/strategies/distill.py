@@ -10,6 +10,7 @@ normalisation.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,12 @@ NO_SMOOTHING = (
 )
 
 
+NO_BCE = (
+    "without teacher training learns through --loss alone: --bce-loss has no effect; choose the loss with --loss, "
+    "or train the teacher (--teacher-epochs N), whose cross-entropy it replaces"
+)
+
+
 class Distill(Strategy):
     """Distil ``teacher`` into the student ``model``.
 
@@ -42,6 +49,9 @@ class Distill(Strategy):
         teacher_epochs: epochs of supervised teacher training first (default: ``epochs`` when no
             checkpoint is given, else 0).
         teacher_lr: the teacher's learning rate (default ``lr``).
+        teacher_cache: a directory written by :meth:`record_cache` (``effl teacher-cache``): the student
+            learns from the teacher's stored outputs on exactly its views, and no teacher is built
+            (:mod:`.teacher_cache`; losses on features and ``mse_logits`` are refused).
         use_unlabeled: also distil on the data's unlabeled images (default True); a loss that needs a
             target class (dkd, nkd) then takes the teacher's argmax there (``target_from_teacher=True``).
         unlabeled_weight: weight of the unlabeled images' mean loss beside the labeled images' (1): a
@@ -65,6 +75,7 @@ class Distill(Strategy):
         teacher_lr: float | None = None,
         use_unlabeled: bool = True,
         unlabeled_weight: float = 1.0,
+        teacher_cache: str | None = None,
         **kwargs: Any,
     ):
         super().__init__(model=model, **kwargs)
@@ -80,12 +91,38 @@ class Distill(Strategy):
         )
         self.teacher_lr = float(teacher_lr if teacher_lr is not None else self.config.lr)
         if not self.teacher_epochs:  # the one supervised loss smoothing would reach is the teacher's training
-            refuse_settings(self.name, self.config.to_dict(), {"smoothing": NO_SMOOTHING})
+            refuse_settings(self.name, self.config.to_dict(), {"smoothing": NO_SMOOTHING, "bce_loss": NO_BCE})
         self.use_unlabeled = use_unlabeled
         self.unlabeled_weight = non_negative(unlabeled_weight, "unlabeled_weight")
+        self.teacher_cache = None if teacher_cache is None else str(teacher_cache)
+        if self.teacher_cache is not None:
+            self._check_cache_use(teacher_epochs)
+
+    def _check_cache_use(self, teacher_epochs: int | None) -> None:
+        """A stored teacher takes no teacher training and no loss that needs more than its distribution."""
+        from ..train.tasks.distillation import feature_levels
+        from .teacher_cache import RAW_LOGIT_LOSSES
+
+        if teacher_epochs:
+            raise ValueError(
+                f"teacher_epochs={teacher_epochs}: a teacher cache holds a trained teacher's outputs; leave it out"
+            )
+        self.teacher_epochs = 0
+        if self.loss in RAW_LOGIT_LOSSES:
+            raise ValueError(
+                f"loss {self.loss!r} reads the teacher's raw logits; a teacher cache holds its probabilities "
+                "(use kd, dkd, dist, nkd, ctkd, soft_target_ce, logit_std_kd, or a live teacher)"
+            )
+        from .._api import create_loss
+
+        if feature_levels(create_loss(self.loss, **self.unlabeled_loss_args())):
+            raise ValueError(
+                f"loss {self.loss!r} reads the teacher's feature maps; a teacher cache holds its output "
+                "distribution only: distil with a live teacher (--teacher) or a logit loss"
+            )
 
     def meaning_keys(self) -> tuple[str, ...]:
-        return ("teacher", "loss", "loss_args", "unlabeled_weight")
+        return ("teacher", "loss", "loss_args", "unlabeled_weight", "teacher_cache")
 
     def build(self, num_classes: int) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
         """(teacher, student, loss): every error (unknown name, wrong checkpoint, bad loss argument) here."""
@@ -142,8 +179,72 @@ class Distill(Strategy):
             return torch.utils.data.ConcatDataset([data.labeled, data.unlabeled])
         return data.labeled
 
+    def views(self, data, student_input) -> dict[str, Any]:
+        """What decides this run's views (:func:`.teacher_cache.view_settings`)."""
+        from .teacher_cache import view_settings
+
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        return view_settings(self.config.to_dict(), self.train_set(data), student_input.size, world_size)
+
+    def record_cache(
+        self, data, cache_dir, *, top_k: int | None = None, shard_steps: int = 50, resume: bool = False
+    ) -> dict[str, Any]:
+        """Store the teacher's class probabilities on every view a distillation run with these settings draws
+        (``config.epochs`` epochs), in ``cache_dir`` (:mod:`.teacher_cache`); the teacher must come from a
+        checkpoint. ``top_k`` keeps each view's k most probable classes (None: all). ``resume`` continues a
+        recording that was stopped or killed. Returns what was written."""
+        from ..train import TeacherRecordingTask
+        from .selftrain.store import StoreSpec, file_hash, store_lock
+        from .teacher_cache import CacheWriter, ViewLayout, new_cache_info, write_cache_info
+
+        integer(top_k, "top_k", low=1, high=data.num_classes, optional=True)
+        integer(shard_steps, "shard_steps", low=1)
+        name, path = parse_model_spec(self.teacher)
+        if path is None:
+            raise ValueError(
+                f"teacher {self.teacher!r}: a teacher cache records a trained teacher; pass NAME:CHECKPOINT"
+            )
+        root = Path(cache_dir)
+        if not resume and root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise FileExistsError(
+                f"teacher cache {str(root)!r} is not an empty directory; pass resume=True (--resume) to continue "
+                "its recording, or choose a new directory"
+            )
+        teacher = self.build_model(self.teacher, data.num_classes)
+        _check_head_loaded(teacher, path, name, data.num_classes)
+        student = self.build_model(self.model, data.num_classes, seed_offset=1)
+        train_set = self.train_set(data)
+        views = self.views(data, self.model_input(student, data))
+        layout = ViewLayout.of(
+            len(train_set), self.config.batch_size, views["world_size"], self.config.epochs, shard_steps
+        )
+        digest = file_hash(path)
+        k = data.num_classes
+        info = new_cache_info(self.teacher, digest, self.config.epochs, top_k, k, views, layout)
+        rank = int(os.environ.get("RANK", "0"))
+        write_cache_info(root, info, resume=resume or rank != 0)
+        spec = StoreSpec(digest, layout.total, k, shard_size=shard_steps * layout.batch_size, top_k=top_k)
+        with store_lock(root, rank):
+            writer = CacheWriter(root, info, spec, rank, resume)
+            task = TeacherRecordingTask(teacher, self.model_input(teacher, data, spec=self.teacher), writer)
+            summary = self.engine(task, data, root / "run", train_set=train_set, model_spec=self.teacher).fit(resume)
+            complete = writer.finish()
+        shards = sorted(root.glob(f"shard-r{rank:05d}-*.safetensors"))
+        return {
+            "cache": str(root),
+            "teacher": self.teacher,
+            "views": layout.total,
+            "epochs": self.config.epochs,
+            "top_k": top_k,
+            "complete": complete,
+            "teacher_accuracy": summary["final_accuracy"],
+            "shard_bytes": sum(f.stat().st_size for f in shards),
+        }
+
     def run(self, data, *, out_dir=None, device=None, resume=False) -> dict[str, Any]:
         self.with_device(device)
+        if self.teacher_cache is not None:
+            return self._run_from_cache(data, out_dir, resume)
         teacher, student, loss = self.build(data.num_classes)
         self.run_args = {**self.run_args, **self.meaning()}
         teacher_summary = None
@@ -167,6 +268,28 @@ class Distill(Strategy):
         result = {"strategy": self.name, "teacher": self.teacher, "loss": self.loss, **summary}
         if teacher_summary is not None:
             result["teacher_accuracy"] = teacher_summary["final_accuracy"]
+        self.write_summary(out_dir, result)
+        return result
+
+    def _run_from_cache(self, data, out_dir, resume: bool) -> dict[str, Any]:
+        """The student learns from the stored teacher outputs of its views: no teacher is built."""
+        from .._api import create_loss
+        from .teacher_cache import CacheReader
+
+        loss = create_loss(self.loss, **self.unlabeled_loss_args())
+        student = self.build_model(self.model, data.num_classes, seed_offset=1)  # as when a teacher is built
+        student_input = self.model_input(student, data)
+        rank = int(os.environ.get("RANK", "0"))
+        reader = CacheReader(
+            self.teacher_cache, self.views(data, student_input), self.config.epochs, rank, data.num_classes
+        )
+        self.run_args = {**self.run_args, **self.meaning()}
+        task = DistillationTask(student, student_input, None, None, loss, self.unlabeled_weight, teacher_source=reader)
+        engine = self.engine(task, data, out_dir, train_set=self.train_set(data), write_summary=False)
+        summary = engine.fit(resume=resume)
+        self.trained_model, self.teacher_model = student, None
+        result = {"strategy": self.name, "teacher": reader.info["teacher"], "teacher_cache": self.teacher_cache}
+        result.update(loss=self.loss, **summary)
         self.write_summary(out_dir, result)
         return result
 

@@ -6,8 +6,8 @@ a command line, a ``-c FILE.yaml`` and a Python call all fill the same object.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .._validate import choice, fraction, integer, non_negative, positive
@@ -18,6 +18,7 @@ __all__ = [
     "AMP_MODES",
     "MIXUP_MODES",
     "NONFINITE_POLICIES",
+    "TRACKERS",
     "REFUSABLE_SETTINGS",
     "SettingRefusedError",
     "setting_is_on",
@@ -30,6 +31,8 @@ MIXUP_MODES = ("batch", "pair", "elem")
 ERASE_MODES = ("const", "rand", "pixel")
 #: What a step whose loss is NaN or infinite does: stop the run with an error, or skip the update.
 NONFINITE_POLICIES = ("stop", "skip")
+#: Experiment trackers ``log`` may name (``csv`` is ``summary.csv``, which every run writes anyway).
+TRACKERS = ("tensorboard", "wandb", "mlflow", "csv")
 
 
 @dataclass
@@ -45,8 +48,21 @@ class TrainConfig:
     cross-entropy. ``mixup``/``cutmix`` (alphas, 0 = off), ``cutmix_minmax``, ``mixup_prob``,
     ``mixup_switch_prob``, ``mixup_mode``: timm's mixing flags. ``aug``: a batch augmentation SPEC
     run on the device. ``reprob``/``remode``/``recount``: timm's Random Erasing (probability, values, most
-    boxes) of each image, as it reads after the model's normalisation. ``workers``/``pin_mem``: the DataLoader. ``nonfinite``: ``"stop"`` raises on a
-    non-finite loss naming the epoch and step, ``"skip"`` drops that update (as AMP's scaler does).
+    boxes) of each image, as it reads after the model's normalisation.
+    The model the strategy builds: ``img_size`` (input size for models whose size is fixed, e.g. ViTs,
+    which timm resamples; None: the model's), ``model_kwargs`` (more ``timm.create_model`` arguments),
+    ``initial_checkpoint`` (weights loaded after it is built), ``num_classes`` (checked against the
+    data's), ``torchcompile``/``torchcompile_mode`` (``torch.compile`` backend and mode). timm's optimizer
+    and schedule extras: ``opt_betas``, ``layer_decay``, ``decay_epochs``, ``decay_milestones``,
+    ``decay_rate``, ``patience_epochs``, ``cooldown_epochs`` (the last epochs of the run stay at
+    ``min_lr``); ``bce_loss``: timm's ``BinaryCrossEntropy`` instead of cross-entropy. ``warmup_epochs``
+    covering half the run or more warns. ``workers``/``pin_mem``: the DataLoader. ``nonfinite``: ``"stop"``
+    raises on a non-finite loss naming the epoch and step, ``"skip"`` drops that update (as AMP's scaler
+    does).
+    ``progress``: report inside each epoch on stderr (a bar on a terminal, else a line every
+    ``log_interval`` steps; 0: epoch lines only) and a line per epoch; False prints nothing per step or
+    epoch. ``log``: experiment trackers (``TRACKERS``; a comma list or a sequence), written inside the
+    run directory by rank 0.
     """
 
     epochs: int = 10
@@ -68,6 +84,20 @@ class TrainConfig:
     model_ema: bool = False
     model_ema_decay: float = 0.9998
     channels_last: bool = False
+    img_size: int | None = None
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    initial_checkpoint: str | None = None
+    num_classes: int | None = None
+    torchcompile: str | None = None
+    torchcompile_mode: str | None = None
+    opt_betas: tuple[float, ...] | None = None
+    layer_decay: float | None = None
+    decay_epochs: float = 90.0
+    decay_milestones: tuple[int, ...] = (90, 180, 270)
+    decay_rate: float = 0.1
+    cooldown_epochs: int = 0
+    patience_epochs: int = 10
+    bce_loss: bool = False
     smoothing: float = 0.0
     mixup: float = 0.0
     cutmix: float = 0.0
@@ -83,13 +113,16 @@ class TrainConfig:
     pin_mem: bool = False
     nonfinite: str = "stop"
     progress: bool = True
+    log_interval: int = 50
+    log: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "grad_accum_steps", "recount"):
             integer(getattr(self, name), name, low=1)
-        for name in ("warmup_epochs", "workers", "seed"):
+        for name in ("warmup_epochs", "workers", "seed", "log_interval"):
             integer(getattr(self, name), name, low=0)
         positive(self.lr, "lr")
+        self._check_model_and_schedule()
         for name in ("weight_decay", "warmup_lr", "min_lr", "momentum", "mixup", "cutmix"):
             non_negative(getattr(self, name), name)
         for name in ("opt_eps", "clip_grad"):
@@ -111,12 +144,72 @@ class TrainConfig:
                     f"cutmix_minmax must be (min, max) with 0 < min < max <= 1, got {self.cutmix_minmax!r}"
                 )
             self.cutmix_minmax = (float(low), float(high))
+        self.log = tracker_names(self.log)
+
+    def _check_model_and_schedule(self) -> None:
+        """Check the model options (``img_size`` ... ``torchcompile``) and timm's optimizer and schedule
+        extras (``opt_betas`` ... ``bce_loss``); warn when warm-up covers half the run or more."""
+        for name in ("img_size", "num_classes"):
+            integer(getattr(self, name), name, low=1, optional=True)
+        if not isinstance(self.model_kwargs, Mapping) or not all(isinstance(k, str) for k in self.model_kwargs):
+            raise ValueError(f"model_kwargs must be a dict of keyword arguments, got {self.model_kwargs!r}")
+        self.model_kwargs = dict(self.model_kwargs)
+        if self.opt_betas is not None:
+            self.opt_betas = tuple(fraction(b, "opt_betas") for b in self.opt_betas)
+        if self.layer_decay is not None:
+            positive(self.layer_decay, "layer_decay", note="or None")
+        positive(self.decay_epochs, "decay_epochs")
+        non_negative(self.decay_rate, "decay_rate")
+        self.decay_milestones = tuple(integer(m, "decay_milestones", low=1) for m in self.decay_milestones)
+        for name in ("cooldown_epochs", "patience_epochs"):
+            integer(getattr(self, name), name, low=0)
+        if self.cooldown_epochs and self.cooldown_epochs >= self.epochs:
+            raise ValueError(
+                f"cooldown_epochs must be below epochs ({self.epochs}): the last cooldown_epochs of the run stay "
+                f"at min_lr, got {self.cooldown_epochs}"
+            )
+        warn_long_warmup(self.warmup_epochs, self.epochs, self.sched)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def replace(self, **changes: Any) -> TrainConfig:
         return type(self)(**{**self.to_dict(), **changes})
+
+
+def tracker_names(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``log`` as a tuple of known tracker names, each once, in the order given: a comma list, a sequence
+    of names or comma lists, or None. An unknown name is a ``ValueError`` listing ``TRACKERS``; a tracker
+    whose library is missing is a one-line ``TrackerUnavailableError`` naming the extra to install."""
+    from .trackers import check_available
+
+    if value is None:
+        return ()
+    parts = [value] if isinstance(value, str) else list(value)
+    names: list[str] = []
+    for part in parts:
+        if not isinstance(part, str):
+            raise ValueError(f"log must name trackers ({', '.join(TRACKERS)}), got {part!r}")
+        for name in (n.strip() for n in part.split(",")):
+            if name and name not in names:
+                choice(name, "log", TRACKERS)
+                names.append(name)
+    check_available(names)
+    return tuple(names)
+
+
+def warn_long_warmup(warmup_epochs: int, epochs: int, sched: str | None) -> None:
+    """A one-line ``UserWarning`` when warm-up covers half of ``epochs`` or more (the learning rate stays
+    below ``lr`` for most of the run); nothing when the schedule is ``"none"`` (no warm-up runs)."""
+    import warnings
+
+    if warmup_epochs and sched not in (None, "none") and 2 * warmup_epochs >= epochs:
+        warnings.warn(
+            f"warmup_epochs {warmup_epochs} covers {min(warmup_epochs, epochs)} of {epochs} epochs: the learning "
+            "rate stays below lr for most of the run; lower --warmup-epochs (default 0)",
+            UserWarning,
+            stacklevel=5,  # the caller that built the TrainConfig
+        )
 
 
 #: The shared settings a strategy (or task) may refuse because it does not apply them, each with its

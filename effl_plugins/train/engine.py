@@ -12,13 +12,20 @@ apply (``Task.refusals()``: ``--aug`` and mixing for a task that augments its ow
 for one whose loss takes none) is refused when the engine is built, never dropped.
 
 Checkpoints survive faults: ``out_dir/checkpoint.pt`` is written atomically after every epoch and
-on SIGTERM (the running optimizer step finishes, the checkpoint is saved, then the process exits
-with status 143). It holds tensors and primitive containers only (``torch.load(weights_only=True)``
+on SIGTERM or a first Ctrl-C (the running optimizer step finishes, the checkpoint is saved, a line says
+where the run stopped and how to resume it, then the process exits with status 143, or 130 after Ctrl-C;
+a second Ctrl-C interrupts at once). DataLoader workers of the training loop ignore Ctrl-C, so the stop
+is the main process's. It holds tensors and primitive containers only (``torch.load(weights_only=True)``
 reads it): model, task state, optimizer, grad scaler, EMA, epoch, step, every RNG state of every
 rank, and what the run is (``arch``, ``num_classes``, ``class_names``, ``data_config``, ``args``).
 The data order and the per-image randomness are functions of ``(seed, epoch, index)``, the device
 augmentation's of ``(seed, epoch, step, rank)``, so ``resume=True`` continues exactly: a killed and
 resumed run ends bit-identical to an uninterrupted one. ``model_best.pt`` keeps the best epoch.
+
+What a run says on stderr (rank 0; ``progress=False`` keeps it quiet but for the stop line): progress
+inside each epoch (:mod:`.progress`: a bar on a terminal, a line every ``log_interval`` steps off
+one), one line per epoch, and ``resuming from epoch N step S of OUT`` when it resumes. ``log`` sends
+the epoch records (and the per-report step scalars) to experiment trackers (:mod:`.trackers`).
 
 Host reads (on CUDA, host-device synchronisations) in a step: the engine reads the step's loss once
 (``float(loss)``: the non-finite stop and the epoch's record), and a loss of :mod:`effl_plugins.losses`
@@ -28,7 +35,8 @@ device: a task learns from device-side masks and weights, and what must be known
 rows of the batch are labeled, ``Batch.labeled_count``) is counted from the loader's host tensors before
 they move. Exceptions, each one read: a distillation step on a batch where MixUp/CutMix spread unlabeled
 rows (the labeled count is then known on the device only), and ``--mixup`` with ``--cutmix`` (the
-per-batch choice between them). ``tests/train/test_host_syncs.py`` counts the reads of every built-in task.
+per-batch choice between them). The progress lines and trackers read nothing more: they take the loss float
+already read. ``tests/train/test_host_syncs.py`` counts the reads of every built-in task.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -59,10 +68,12 @@ from .distributed import all_sum, init_distributed
 from .erasing import BatchErasing
 from .evaluation import autocast, evaluate
 from .mixing import BatchMixing
+from .progress import EpochProgress
 from .rundir import BEST_NAME, check_resume_settings, plain, strict_json, write_args, write_records
 from .specs import batch_augmentation
 from .streams import LABELED_STREAM, MAIN_STREAM, BatchList, KeyedDataset, Stream
 from .tasks.base import Batch, Task
+from .trackers import Trackers
 
 __all__ = ["Engine", "TrainingInterrupted", "NonFiniteLossError", "resolve_device", "seed_everything"]
 
@@ -85,14 +96,22 @@ MEANING_KEYS = (
     "grad_accum_steps",
     "min_lr",
     "momentum",
+    "opt_betas",
+    "layer_decay",
+    "decay_epochs",
+    "decay_milestones",
+    "decay_rate",
+    "cooldown_epochs",
+    "bce_loss",
 )
 
 
 class TrainingInterrupted(SystemExit):
-    """Raised after SIGTERM once the checkpoint is saved; exits the process with status 143."""
+    """Raised after SIGTERM (or a first Ctrl-C) once the checkpoint is saved; exits the process with status
+    143 (130 after Ctrl-C)."""
 
-    def __init__(self, checkpoint: Path | None):
-        super().__init__(128 + signal.SIGTERM)
+    def __init__(self, checkpoint: Path | None, signum: int = signal.SIGTERM):
+        super().__init__(128 + signum)
         self.checkpoint = checkpoint
 
 
@@ -190,6 +209,8 @@ class Engine:
             raise ValueError("the training set has no images")
         if len(eval_set) == 0:
             raise ValueError("the evaluation set has no images")
+        if out_dir is None and any(name != "csv" for name in config.log):
+            raise ValueError(f"--log {','.join(config.log)} needs --out: trackers write inside the run directory")
         self.task = task.to(self.device)
         if config.channels_last:
             self.task.to(memory_format=torch.channels_last)
@@ -207,8 +228,9 @@ class Engine:
         self.mixing = BatchMixing(config, num_classes) if task.batch_augmentation else None
         self.erasing = BatchErasing.from_config(config, task.model_input) if task.batch_augmentation else None
         groups = param_groups if param_groups is not None else task.param_groups()
-        self.optimizer = self._create_optimizer(groups)
-        self.scheduler = self._create_scheduler()
+        # a task that trains nothing (a teacher's outputs recorded) runs its forward alone: no optimizer, no backward
+        self.optimizer = self._create_optimizer(groups) if task.trains else None
+        self.scheduler = self._create_scheduler() if task.trains else None
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
         self.ema = self._create_ema()
         self.history: list[dict[str, Any]] = []
@@ -216,7 +238,8 @@ class Engine:
         self.partial = (0.0, 0)
         self.best: float | None = None
         self._trainable_flags: tuple[bool, ...] | None = None
-        self._stop = False
+        self._stop: int | None = None  # the signal that asked the run to stop
+        self.trackers = Trackers()
 
     # ------------------------------------------------------------------ set-up
     def _create_optimizer(self, groups) -> torch.optim.Optimizer:
@@ -226,6 +249,15 @@ class Engine:
         kwargs: dict[str, Any] = {"momentum": c.momentum}
         if c.opt_eps is not None:
             kwargs["eps"] = c.opt_eps
+        if c.opt_betas is not None:
+            kwargs["betas"] = c.opt_betas
+        if c.layer_decay is not None:
+            if groups is not None:
+                raise ValueError(
+                    f"--layer-decay {c.layer_decay}: {type(self.task).__name__} sets its own parameter groups; "
+                    "layer decay needs timm's groups over the whole model (use --strategy finetune)"
+                )
+            kwargs["layer_decay"] = c.layer_decay
         target = groups if groups is not None else self.task.trainable
         return create_optimizer_v2(target, opt=c.opt, lr=c.lr, weight_decay=c.weight_decay, **kwargs)
 
@@ -238,10 +270,15 @@ class Engine:
         scheduler, _ = create_scheduler_v2(
             self.optimizer,
             sched=c.sched,
-            num_epochs=c.epochs,
+            num_epochs=c.epochs - c.cooldown_epochs,  # the run's last cooldown_epochs stay at min_lr
             warmup_epochs=c.warmup_epochs,
             warmup_lr=c.warmup_lr,
             min_lr=c.min_lr,
+            decay_epochs=c.decay_epochs,
+            decay_milestones=list(c.decay_milestones),
+            decay_rate=c.decay_rate,
+            patience_epochs=c.patience_epochs,
+            cooldown_epochs=c.cooldown_epochs,
         )
         return scheduler
 
@@ -255,18 +292,34 @@ class Engine:
     # ------------------------------------------------------------------ public
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train to ``config.epochs`` (continuing from ``out_dir/checkpoint.pt`` with ``resume``); the summary."""
-        if resume:
-            self.resume()  # checks the settings against the checkpoint's own ``args``, never args.yaml
+        resumed = self.resume() if resume else False  # checks the settings against the checkpoint's ``args``
+        if resumed and self.config.progress and self.info.main:
+            print(
+                f"resuming from epoch {self.epoch + 1} step {self.step} of {self.out_dir}", file=sys.stderr, flush=True
+            )
         if self.out_dir is not None and self.info.main and "args" in self.run_info:
-            write_args(self.out_dir, self.run_info["args"])  # a resumed run records the settings it runs with
-        previous = self._install_sigterm()
+            write_args(self.out_dir, self.run_info["args"], self.run_info.get("data_config"))  # as it runs now
+        self.trackers = self._open_trackers(resumed)
+        previous = self._install_stop_signals()
+        finished = False
         try:
             while self.epoch < self.config.epochs:
                 self._train_one_epoch()
+            finished = True
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            self.trackers.close(finished)
         return self.summary(write=self.write_summary)
+
+    def _open_trackers(self, resumed: bool) -> Trackers:
+        """The ``log`` trackers of this run directory (rank 0; none without one)."""
+        if not self.config.log or self.out_dir is None or not self.info.main:
+            return Trackers()
+        settings = self.run_info.get("args") or self.config.to_dict()
+        return Trackers.open(
+            self.config.log, self.out_dir, run_name=self.out_dir.name, config=plain(dict(settings)), resume=resumed
+        )
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -288,7 +341,8 @@ class Engine:
             raise CheckpointError(
                 f"checkpoint {str(path)!r} does not fit this run: {str(exc).splitlines()[0]}"
             ) from exc
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         if self.ema is not None and state.get("ema"):
@@ -358,6 +412,7 @@ class Engine:
             num_workers=c.workers,
             pin_memory=c.pin_mem and self.device.type == "cuda",
             generator=torch.Generator(),
+            worker_init_fn=_ignore_ctrl_c if c.workers else None,
         )
 
     def _train_one_epoch(self) -> None:
@@ -373,23 +428,55 @@ class Engine:
         batches = self._loader(main_set, main_keys)
         paired = self._loader(self.train_set, list(labeled.batches(first, steps - self.step))) if labeled else None
         start = time.perf_counter()
-        bar = _progress(
-            batches, f"epoch {epoch + 1}/{config.epochs}", config.progress and self.info.main, steps - self.step
-        )
+        progress = self._epoch_progress(steps)
         labeled_batches = paired if paired is not None else itertools.repeat(None)
-        for main_batch, labeled_batch, keys in zip(bar, labeled_batches, main_keys):
-            indices = torch.tensor([index for index, _ in keys], dtype=torch.long)
-            loss = self._train_step(main_batch, labeled_batch, steps, indices)
-            total, count = self.partial
-            size = len(main_batch[0]) if labeled_batch is None else len(labeled_batch[0])
-            self.partial = (total + loss * size, count + size)
-            self.step += 1
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{loss:.4f}")
-            if self.step % config.grad_accum_steps == 0 and self._should_stop():
-                self.save_checkpoint()
-                raise TrainingInterrupted(self.checkpoint_path)
+        try:
+            for main_batch, labeled_batch, keys in zip(batches, labeled_batches, main_keys):
+                indices = torch.tensor([index for index, _ in keys], dtype=torch.long)
+                loss = self._train_step(main_batch, labeled_batch, steps, indices)
+                total, count = self.partial
+                size = len(main_batch[0]) if labeled_batch is None else len(labeled_batch[0])
+                self.partial = (total + loss * size, count + size)
+                self.step += 1
+                if progress.active:
+                    progress.update(loss, size)
+                if self.step % config.grad_accum_steps == 0 and self._should_stop():
+                    self.save_checkpoint()
+                    progress.close()
+                    self._say_stopped(steps)
+                    raise TrainingInterrupted(self.checkpoint_path, self._stop or signal.SIGTERM)
+        finally:
+            progress.close()
         self._end_epoch(time.perf_counter() - start)
+
+    def _epoch_progress(self, steps: int) -> EpochProgress:
+        """This epoch's reporter: a bar on a terminal, lines off one, nothing with ``progress`` off (or on a
+        rank other than 0); it feeds the trackers either way."""
+        c = self.config
+        shown = c.progress and self.info.main
+        mode = "off" if not shown else ("bar" if sys.stderr.isatty() else "lines")
+        return EpochProgress(
+            epoch=self.epoch + 1,
+            epochs=c.epochs,
+            steps=steps,
+            done=self.step,
+            interval=c.log_interval,
+            mode=mode,
+            world_size=self.info.world_size,
+            lr=self._lr,
+            on_report=self.trackers.log_step if self.trackers else None,
+        )
+
+    def _say_stopped(self, steps: int) -> None:
+        """The stop line: where the run stopped, where it is saved and how to continue it (rank 0)."""
+        if not self.info.main:
+            return
+        where = f" (saved in {self.out_dir})" if self.out_dir is not None else ""
+        print(
+            f"stopped at epoch {self.epoch + 1} step {self.step}/{steps}{where}; {_resume_hint(self.run_info)}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _batch(self, main_batch, labeled_batch, generator, indices: torch.Tensor) -> Batch:
         device = self.device
@@ -426,8 +513,12 @@ class Engine:
                     f"the training loss became {value} at epoch {self.epoch + 1}, step "
                     f"{step + 1}: lower --lr, set --clip-grad, or check the data"
                 )
-            self.optimizer.zero_grad(set_to_none=True)
+            if self.optimizer is not None:
+                self.optimizer.zero_grad(set_to_none=True)
             return 0.0
+        if self.optimizer is None:  # the task trains nothing: its forward was the step
+            self.task.after_step()
+            return value
         group_start = step - step % c.grad_accum_steps  # a short last group averages its own micro-batches (timm)
         scaled = loss / min(c.grad_accum_steps, steps - group_start)
         with self._no_sync(not last_micro):
@@ -435,6 +526,10 @@ class Engine:
         if last_micro:
             self._optimizer_step()
         return value
+
+    def _lr(self) -> float:
+        """The largest learning rate of the optimizer's groups (0 for a task that trains nothing)."""
+        return max(g["lr"] for g in self.optimizer.param_groups) if self.optimizer is not None else 0.0
 
     def _optimizer_step(self) -> None:
         if self.scaler is not None:
@@ -454,7 +549,7 @@ class Engine:
 
     def _end_epoch(self, seconds: float) -> None:
         total, count = all_sum([self.partial[0], float(self.partial[1])], self.info, self.device)
-        lr = max(g["lr"] for g in self.optimizer.param_groups)
+        lr = self._lr()
         self._sync_buffers()
         scores = self._evaluate(self.task.eval_model())
         record = {
@@ -479,7 +574,8 @@ class Engine:
         self.save_checkpoint(best=improved)
         if self.out_dir is not None and self.info.main:
             write_records(self.out_dir, self.history)
-        if self.config.progress and self.info.main and not sys.stderr.isatty():
+        self.trackers.log_epoch(record)
+        if self.config.progress and self.info.main:
             print(
                 f"epoch {record['epoch']}/{self.config.epochs}: train_loss {record['train_loss']:.4f} "
                 f"eval_top1 {record['eval_top1']:.4f} lr {lr:.3g} ({seconds:.1f}s)",
@@ -511,7 +607,7 @@ class Engine:
             "format": "effl-checkpoint-2",
             "model": {k: v.detach().cpu() for k, v in self.task.eval_model().state_dict().items()},
             "task": self.task.checkpoint_state(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
             "scaler": self.scaler.state_dict() if self.scaler is not None else {},
             "ema": self.ema.module.state_dict() if self.ema is not None else {},
             "epoch": self.epoch,
@@ -537,7 +633,7 @@ class Engine:
     def _wrap(self) -> None:
         """DDP around the task's trainable module (re-wrapped when the trainable set changed, e.g. after
         gradual unfreezing); frozen parts stay outside."""
-        if not self.info.distributed:
+        if not self.info.distributed or not self.task.trains:
             return
         flags = tuple(p.requires_grad for p in self.task.trainable.parameters())
         if flags == self._trainable_flags:
@@ -570,27 +666,41 @@ class Engine:
         dist.all_reduce(flag, op=dist.ReduceOp.MIN)
         return bool(flag.item() > 0)
 
-    # ------------------------------------------------------------------ SIGTERM
-    def _install_sigterm(self):
+    # ------------------------------------------------------------------ SIGTERM, Ctrl-C
+    def _install_stop_signals(self) -> dict[int, Any]:
+        """SIGTERM and Ctrl-C (SIGINT) ask the loop to stop after the running step (a second Ctrl-C
+        interrupts at once); the previous handlers, to put back (none in a thread other than the main one)."""
         if threading.current_thread() is not threading.main_thread():
-            return None
+            return {}
 
         def request_stop(signum, frame):
-            self._stop = True
+            if signum == signal.SIGINT and self._stop is not None:
+                signal.default_int_handler(signum, frame)
+            self._stop = signum
 
-        return signal.signal(signal.SIGTERM, request_stop)
+        return {signum: signal.signal(signum, request_stop) for signum in (signal.SIGTERM, signal.SIGINT)}
 
     def _should_stop(self) -> bool:
         if not self.info.distributed:
-            return self._stop
-        flag = torch.tensor([1.0 if self._stop else 0.0], device=self.device)
+            return self._stop is not None
+        flag = torch.tensor([0.0 if self._stop is None else 1.0], device=self.device)
         dist.all_reduce(flag)
+        if flag.item() > 0 and self._stop is None:
+            self._stop = signal.SIGTERM  # another rank was asked
         return bool(flag.item() > 0)
 
 
-def _progress(loader: DataLoader, desc: str, enabled: bool, total: int):
-    if not (enabled and sys.stderr.isatty()):
-        return loader
-    from tqdm.auto import tqdm
+def _ignore_ctrl_c(worker_id: int) -> None:
+    """A training DataLoader worker ignores Ctrl-C: the main process stops the run and ends the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    return tqdm(loader, desc=desc, total=total, leave=False, dynamic_ncols=True)
+
+def _resume_hint(run_info: dict[str, Any]) -> str:
+    """How to continue a stopped run: the ``effl`` command with ``--resume`` when this process is one."""
+    if not (run_info.get("args") or {}).get("command"):
+        return "continue with resume=True (Engine.fit, or the strategy's run)"
+    argv = sys.argv
+    launched = Path(argv[0]).name == "effl" or argv[0].endswith(os.path.join("effl_plugins", "cli.py"))
+    if not launched or (dist.is_available() and dist.is_initialized()):
+        return "add --resume to the same command to continue"
+    return "resume with: " + shlex.join(["effl", *argv[1:], *([] if "--resume" in argv else ["--resume"])])

@@ -120,7 +120,8 @@ class NoisyStudent(PseudoLabel):
         if resume and weights.is_file() and record_path.is_file():
             record = json.loads(record_path.read_text())
             if record.get("teacher_hash") == digest:
-                return create_model(f"{student_name}:{weights}", data.num_classes), record
+                sizes = {"img_size": self.config.img_size, "model_kwargs": self.config.model_kwargs or None}
+                return create_model(f"{student_name}:{weights}", data.num_classes, **sizes), record
         start = time.perf_counter()
         chosen, targets, stats = self.label_and_select(teacher, model_input, digest, data, round_dir / "labels", resume)
         student = self.build_model(

@@ -92,7 +92,7 @@ class PseudoLabel(Strategy):
         teacher = self.build_model(spec, data.num_classes, drop=0.0, drop_path=0.0)
         if self.teacher is None:
             model_input = self.model_input(teacher, data)
-            task = SupervisedTask(teacher, model_input, self.config.smoothing)
+            task = SupervisedTask(teacher, model_input, self.config.smoothing, self.config.bce_loss)
             run_dir = out / "teacher"
             self.engine(task, data, run_dir).fit(resume=resume and (run_dir / "checkpoint.pt").is_file())
         else:

@@ -1,5 +1,6 @@
 """Supervised training: cross-entropy against class ids or probability targets (one-hot labels,
-MixUp/CutMix mixtures, a teacher's pseudo-labels), with timm's label smoothing."""
+MixUp/CutMix mixtures, a teacher's pseudo-labels), with timm's label smoothing; or timm's
+``BinaryCrossEntropy`` (``--bce-loss``: one sigmoid per class, as in "ResNet strikes back", Wightman et al. 2021)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from torch import nn
 from ..inputs import ModelInput
 from .base import Batch, Task
 
-__all__ = ["SupervisedTask", "classification_loss"]
+__all__ = ["SupervisedTask", "classification_loss", "binary_classification_loss"]
 
 
 def classification_loss(
@@ -28,19 +29,38 @@ def classification_loss(
     return torch.where(rows, per_row, 0.0).sum() / rows.sum().clamp(min=1)
 
 
+def binary_classification_loss(
+    logits: torch.Tensor, targets: torch.Tensor, smoothing: float = 0.0, rows: torch.Tensor | None = None
+) -> torch.Tensor:
+    """timm's ``BinaryCrossEntropy(smoothing=smoothing)`` in float32 against int ids ``[B]`` or probabilities
+    ``[B, K]``: the mean over rows (only ``rows``, when given) of each row's mean over the K classes."""
+    from timm.loss import BinaryCrossEntropy
+
+    logits = logits.float()
+    targets = targets.float() if targets.is_floating_point() else targets
+    if targets.ndim == 1 and rows is not None:  # the other rows' ids (-1: unlabeled) are out of range
+        targets = torch.where(rows, targets, 0)
+    per_row = BinaryCrossEntropy(smoothing=smoothing, reduction="none")(logits, targets).mean(dim=1)
+    if rows is None:
+        return per_row.mean()
+    return torch.where(rows, per_row, 0.0).sum() / rows.sum().clamp(min=1)
+
+
 class SupervisedTask(Task):
     """``loss = CE(model(x), targets)`` over the labeled rows of the batch.
 
     Args:
         model, model_input: as in :class:`~effl_plugins.train.tasks.base.Task`.
         smoothing: label smoothing in [0, 1) (timm's ``--smoothing``).
+        bce: timm's binary cross-entropy instead of cross-entropy (``--bce-loss``).
     """
 
-    def __init__(self, model: nn.Module, model_input: ModelInput, smoothing: float = 0.0):
+    def __init__(self, model: nn.Module, model_input: ModelInput, smoothing: float = 0.0, bce: bool = False):
         super().__init__(model, model_input)
         self.smoothing = float(smoothing)
+        self.loss_fn = binary_classification_loss if bce else classification_loss
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         logits = self.net(self.model_input(batch.images))
         rows = None if batch.labeled_count == len(logits) else batch.labeled  # rows without a label add nothing
-        return {"loss": classification_loss(logits, batch.targets, self.smoothing, rows), "output": logits}
+        return {"loss": self.loss_fn(logits, batch.targets, self.smoothing, rows), "output": logits}
