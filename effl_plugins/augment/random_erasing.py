@@ -166,12 +166,13 @@ class RandomErasing(_RandomErasingArguments, BatchAugmentation):
         """Normalised values -> image values ``mean + std * z`` in the images' dtype and range."""
         mean, std = self._normalisation(images.shape[1])
         shape = (1, 1, -1, 1, 1)
-        mean_t = torch.tensor(mean, dtype=torch.float32, device=images.device).view(shape)
-        std_t = torch.tensor(std, dtype=torch.float32, device=images.device).view(shape)
-        values = (mean_t + std_t * value.to(torch.float32)) * dtype_max(images.dtype)
+        scale = dtype_max(images.dtype)
+        mean_t = torch.tensor(mean, dtype=torch.float32, device=images.device).view(shape) * scale
+        std_t = torch.tensor(std, dtype=torch.float32, device=images.device).view(shape) * scale
+        values = torch.addcmul(mean_t, std_t, value.to(torch.float32))  # one pass over pixel-mode noise
         if images.dtype == torch.uint8:
             return values.round_().clamp_(0, 255).to(torch.uint8)
-        return (values.clamp(0.0, 1.0) if self.clip else values).to(images.dtype)
+        return (values.clamp_(0.0, 1.0) if self.clip else values).to(images.dtype)
 
     def apply(self, images, targets, params):
         box, value = params["box"], params["value"]
