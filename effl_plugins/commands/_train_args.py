@@ -235,7 +235,12 @@ def add_training_args(parser: argparse.ArgumentParser, **defaults: Any) -> argpa
     _optimizer_args(parser.add_argument_group("optimizer (timm train.py names)"))
     _schedule_args(parser.add_argument_group("learning-rate schedule"))
     _training_args(parser.add_argument_group("training"))
-    _model_args(parser.add_argument_group("model (timm train.py names)"))
+    _model_args(
+        parser.add_argument_group(
+            "model (timm train.py names)",
+            "timm train.py flags effl does not take are refused with what to use instead (docs/timm_train_flags.md)",
+        )
+    )
     _data_args(parser.add_argument_group("data (default: the model's pretrained_cfg)"))
     _augmentation_args(parser.add_argument_group("augmentation"))
     _strategy_args(parser.add_argument_group("strategy"))
@@ -541,9 +546,11 @@ def _model_args(group) -> None:
         "--drop-block", type=fraction, default=None, metavar="PCT", help="drop-block rate (models that take one)"
     )
     group.add_argument(
-        "--bn-momentum", type=probability, default=None, help="BatchNorm momentum (models that take one)"
+        "--bn-momentum", type=probability, default=None, metavar="M", help="BatchNorm momentum (models that take one)"
     )
-    group.add_argument("--bn-eps", type=positive_float, default=None, help="BatchNorm epsilon (models that take one)")
+    group.add_argument(
+        "--bn-eps", type=positive_float, default=None, metavar="EPS", help="BatchNorm epsilon (models that take one)"
+    )
     group.add_argument(
         "--initial-checkpoint",
         default=None,

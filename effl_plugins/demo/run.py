@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -192,14 +193,28 @@ def _stages(plan: DemoPlan, data: DataBundle, out: Path, seed: int) -> list[tupl
     ]
 
 
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
 def run_demo(
     out_dir: str | Path,
     seed: int = 0,
     quick: bool = False,
     log: Callable[[str], None] = print,
     labels: int = DEFAULT_LABELS,
+    announce: Callable[[str], None] = _to_stderr,
 ) -> dict[str, Any]:
-    """Run every stage; write ``out_dir/report.json`` and ``out_dir/accuracy.png``; return the report."""
+    """Run every stage; write ``out_dir/report.json`` and ``out_dir/accuracy.png``; return the report.
+
+    ``log`` gets a table row as each stage ends; ``announce`` (default: stderr) a line as each stage starts
+    and ends, with the stage's number, name and the time since the demo began (``M:SS``)."""
+    began = time.perf_counter()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -208,10 +223,16 @@ def run_demo(
         out.mkdir(parents=True, exist_ok=True)
         data = demo_data(plan.model, seed, plan.unlabeled, labels)
         stages = []
-        for name, stage in _stages(plan, data, out, seed):
+        planned = _stages(plan, data, out, seed)
+        for number, (name, stage) in enumerate(planned, 1):
             start = time.perf_counter()
+            announce(f"demo: stage {number}/{len(planned)} {name}: started at {_clock(start - began)}")
             accuracy = stage()
             seconds = round(time.perf_counter() - start, 2)
+            announce(
+                f"demo: stage {number}/{len(planned)} {name}: done in {seconds:.1f}s, accuracy {accuracy:.2%} "
+                f"(at {_clock(time.perf_counter() - began)})"
+            )
             rounds = getattr(stage, "summary", {}).get("rounds", [])
             for record in rounds:  # one row per round (the first also carries the first teacher's set-up)
                 first = record["round"] == 1

@@ -254,8 +254,8 @@ class Engine:
         if c.layer_decay is not None:
             if groups is not None:
                 raise ValueError(
-                    f"--layer-decay {c.layer_decay}: {type(self.task).__name__} sets its own parameter groups; "
-                    "layer decay needs timm's groups over the whole model (use --strategy finetune)"
+                    f"--layer-decay {c.layer_decay}: this run sets its own optimizer parameter groups; layer "
+                    "decay needs timm's groups over the whole model (use --strategy finetune)"
                 )
             kwargs["layer_decay"] = c.layer_decay
         target = groups if groups is not None else self.task.trainable

@@ -17,7 +17,9 @@ What ``overwrite`` may delete, under the directory's lock (a live run there is r
   one of them left beside it (``.NAME.tmp-*``), then the folders it lists, each only when empty
   afterwards, then ``written.json`` itself. Every path is walked from the run directory one folder at
   a time without following a symlink: a listed path that is now a symlink, or lies under one, is left;
-  so is a listed file another process holds locked, and anything the record does not list.
+  so is a listed file another process holds locked, and anything the record does not list. A listed
+  experiment tracker's folder (``TRACKER_FOLDERS``: ``tensorboard``, ``wandb``, ``mlruns``; the run made
+  it, and only the tracker writes inside it) goes with everything in it, symlinks unlinked, never followed.
 - without one (a run directory made by an older version): only the top-level regular files named in
   ``RUN_FILES`` and their temporary files; what else is there is named on stderr and left in place.
 
@@ -41,6 +43,7 @@ from ..errors import CheckpointError, EfflError
 from ..lock import exclusive_lock
 from ..written import RECORD_NAME, read_record
 from .checkpoints import CHECKPOINT_NAME, atomic_write_text, temporary_prefix
+from .trackers import TRACKER_FOLDERS
 
 __all__ = [
     "RunDirectoryError",
@@ -115,6 +118,8 @@ def _remove_run(out: Path) -> None:
     with _Walker(out) as walker:
         for relative in sorted(files, key=_deepest_first):
             walker.remove_file(relative)
+        for relative in sorted(d for d in dirs if d.rsplit("/", 1)[-1] in TRACKER_FOLDERS.values()):
+            walker.remove_tree(relative)
         for relative in sorted(dirs, key=_deepest_first):
             walker.remove_folder(relative)
         walker.remove_file(RECORD_NAME)
@@ -209,6 +214,39 @@ class _Walker:
                 except FileNotFoundError:
                     pass
 
+    def remove_tree(self, relative: str) -> None:
+        """Remove the folder ``relative`` (not a symlink) and everything in it, never following a symlink."""
+        found = self._parent(relative)
+        if found is None:
+            return
+        fd, name = found
+        try:
+            self._remove_tree_at(fd, name)
+        finally:
+            os.close(fd)
+
+    @classmethod
+    def _remove_tree_at(cls, parent: int, name: str) -> None:
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        except OSError:  # gone, a symlink, or not a folder
+            return
+        try:
+            for entry in os.listdir(fd):
+                try:
+                    if stat.S_ISDIR(os.stat(entry, dir_fd=fd, follow_symlinks=False).st_mode):
+                        cls._remove_tree_at(fd, entry)
+                    else:
+                        os.unlink(entry, dir_fd=fd)
+                except FileNotFoundError:
+                    pass
+        finally:
+            os.close(fd)
+        try:
+            os.rmdir(name, dir_fd=parent)
+        except OSError:
+            pass
+
     def remove_folder(self, relative: str) -> None:
         """Remove the folder ``relative`` if it is one (not a symlink) and empty."""
         found = self._parent(relative)
@@ -251,11 +289,25 @@ def write_records(out: Path, history: Iterable[dict[str, Any]]) -> None:
     atomic_write_text(out / "summary.csv", "\n".join(rows) + "\n")
 
 
-def write_args(out: Path, args: dict[str, Any]) -> None:
-    """``args.yaml``: the resolved settings, plus the versions of effl, torch and timm."""
+def write_args(out: Path, args: dict[str, Any], data_config: dict[str, Any] | None = None) -> None:
+    """``args.yaml``: the resolved settings, plus the versions of effl, torch and timm. The data settings
+    the command line left unset (``img_size``, ``mean``, ``std``, ``interpolation``, ``crop_pct``) are
+    recorded as ``data_config`` (the model's resolved data config) has them."""
     import yaml
 
+    resolved = resolved_data_settings(data_config) if data_config else {}
+    args = {**args, **{k: v for k, v in resolved.items() if args.get(k) is None}}
     atomic_write_text(out / "args.yaml", yaml.safe_dump(strict_json(plain(args)), sort_keys=True))
+
+
+def resolved_data_settings(data_config: dict[str, Any]) -> dict[str, Any]:
+    """A data config (``DataConfig.to_dict()``) under the flags' names: ``img_size`` (one number when
+    square, else ``[H, W]``), ``mean``, ``std``, ``interpolation``, ``crop_pct``."""
+    settings = {k: data_config[k] for k in ("mean", "std", "interpolation", "crop_pct") if k in data_config}
+    size = data_config.get("input_size")
+    if isinstance(size, (list, tuple)) and len(size) == 3:
+        settings["img_size"] = size[1] if size[1] == size[2] else [size[1], size[2]]
+    return settings
 
 
 def plain(value: Any) -> Any:

@@ -192,7 +192,7 @@ def test_semi_supervised_strategies_under_torchrun(tmp_path, strategy, extra):
     assert checkpoint(out)["world_size"] == 2
 
 
-def test_sigterm_saves_and_resume_completes(tmp_path):
+def test_sigterm_saves_and_resume_completes(tmp_path, capsys):
     out = tmp_path / "run"
     argv = [
         "finetune",
@@ -230,7 +230,13 @@ def test_sigterm_saves_and_resume_completes(tmp_path):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 128 + signal.SIGTERM, err.decode()[-2000:]
-    assert 1 <= torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] <= 6
+    saved = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert 1 <= saved["epoch"] <= 6
+    stopped = err.decode().strip().splitlines()[-1]
+    assert stopped.startswith(f"stopped at epoch {saved['epoch'] + 1} step {saved['step']}/"), stopped
+    assert stopped.endswith("; resume with: " + " ".join(["effl", *argv, "--resume"])), stopped
+    capsys.readouterr()
     assert main([*argv, "--resume"]) == 0
+    assert f"resuming from epoch {saved['epoch'] + 1} step {saved['step']} of {out}" in capsys.readouterr().err
     assert [r["epoch"] for r in records(out)] == list(range(1, 7))
     assert checkpoint(out)["epoch"] == 6
