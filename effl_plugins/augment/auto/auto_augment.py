@@ -16,7 +16,9 @@ registered ones (the RandAugment op set of :mod:`.op_space`, ``invert``, ``solar
 each given its parameters through its own ``apply``: no op's arithmetic is written here.
 
 Order: timm's, op after op; a geometric op warps at once (fill: ``fill``, a fraction of the value range,
-timm's grey 128 by default; bilinear, one of timm's two random interpolations). The loop runs over the
+timm's grey 128 by default: timm's training transforms fill with the data's mean instead, which
+``auto_augment(policy=..., fill=(0.485, 0.456, 0.406))`` gives for ImageNet's; bilinear, one of timm's two
+random interpolations). The loop runs over the
 slots of a sub-policy and the op kinds of the policy, never over samples.
 """
 
