@@ -171,6 +171,22 @@ def test_each_sample_runs_its_own_sub_policy():
     assert torch.equal(out, again)
 
 
+@pytest.mark.parametrize("policy", list(POLICIES))
+def test_the_whole_batch_form_of_an_accelerator_equals_the_chosen_samples_form(policy, monkeypatch):
+    """On an accelerator each op runs on the whole batch and a select keeps the samples that chose it (no host
+    sync); on the CPU only those samples run. Forced here on the CPU, both give the same pixels."""
+    from effl_plugins.augment.auto import auto_augment, rand_augment
+
+    aug = AutoAugment(policy, magnitude_std=0.5)
+    for images in (sample_batch(torch.uint8, batch=32), sample_batch(torch.float32, batch=32)):
+        chosen, _ = aug(images, generator=torch.Generator().manual_seed(0))
+        with monkeypatch.context() as patch:
+            whole = lambda images, chosen, run: rand_augment._where_chosen(images, chosen, run, subset=False)  # noqa: E731
+            patch.setattr(auto_augment, "_where_chosen", whole)
+            everyone, _ = aug(images, params=aug.last_params)
+        assert torch.equal(chosen, everyone)
+
+
 def test_the_image_backend_draws_like_the_batch_one_and_runs_its_ops():
     aug = ep.create_augmentation("auto_augment", backend="image", policy="v0", magnitude_std=0.5)
     img = sample_batch(torch.uint8, batch=1)[0].permute(1, 2, 0).numpy().copy()
