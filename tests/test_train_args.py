@@ -21,7 +21,7 @@ EXPECTED_DESTS = (
     "image_aug mixup cutmix cutmix_minmax mixup_prob mixup_switch_prob mixup_mode reprob remode recount color_jitter strategy strategy_arg "
     "num_classes model_kwargs input_size in_chans gp drop_block bn_momentum bn_eps initial_checkpoint torchcompile "
     "torchcompile_mode amp_dtype opt_betas layer_decay decay_epochs decay_milestones decay_rate cooldown_epochs "
-    "patience_epochs bce_loss experiment"
+    "patience_epochs bce_loss experiment log_interval log"
 ).split()
 
 

@@ -773,7 +773,8 @@ def _logging_args(group) -> None:
         metavar="TRACKER",
         help="experiment tracker(s), repeatable or comma-separated: tensorboard (OUT/tensorboard), wandb "
         "(OUT/wandb, offline unless WANDB_MODE is set), mlflow (OUT/mlruns), csv (summary.csv, always "
-        "written); each needs its extra: pip install 'effl-plugins[tensorboard]'",
+        "written); each needs its extra: pip install 'effl-plugins[tensorboard]'. Under torchrun write "
+        "'torchrun ... -m -- effl_plugins.cli ...' (torchrun's parser reads --log as its --log-dir)",
     )
 
 
