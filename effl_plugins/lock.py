@@ -4,8 +4,11 @@
 and writes this process's pid into the file, so a refused writer can say who holds it. The kernel
 releases a ``flock`` when its holder exits, however it exits (SIGKILL included), so the lock file of
 a dead process is simply taken over by the next writer: a stale lock never needs cleaning by hand.
-The file itself stays (emptied on release): unlinking it would let two writers lock two different
-files of the same name.
+
+On release, a lock file this process created is removed (still holding the lock, and only when the
+path still names that file); one it found there (a killed writer's) is emptied and left. A writer
+that locks a file which is then unlinked sees that the path no longer names it and opens the path
+afresh, so two writers never hold two different files of the same name.
 
 The lock never writes through a path the project did not create: the file is opened with
 ``O_NOFOLLOW`` (a symlink named like the lock is refused, never followed), and after opening it must
@@ -74,19 +77,11 @@ def exclusive_lock(
     directory = Path(directory)
     make_dirs(directory)
     path = directory / name
-    fd = _open_lock_file(path)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise LockHeldError(directory, path, lock_holder(path), what) from None
-    except BaseException:
-        os.close(fd)
-        raise
+    fd, created = _acquire(directory, path, what)
     try:
         _check_contents(fd, path)
     except BaseException:
-        os.close(fd)
+        os.close(fd)  # not a lock file: left as it is
         raise
     try:
         os.ftruncate(fd, 0)
@@ -95,22 +90,66 @@ def exclusive_lock(
         with listing if listing is not None else contextlib.nullcontext():
             yield path
     finally:
+        _release(fd, path, created)
+
+
+#: How often a writer reopens a lock file that was removed while it waited to lock it.
+_ATTEMPTS = 100
+
+
+def _acquire(directory: Path, path: Path, what: str) -> tuple[int, bool]:
+    """A descriptor holding the flock on the file ``path`` names now, and whether this call created it."""
+    for _ in range(_ATTEMPTS):
+        fd, created = _open_lock_file(path)
         try:
-            os.ftruncate(fd, 0)
-        finally:
-            os.close(fd)  # closing the last descriptor releases the flock
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LockHeldError(directory, path, lock_holder(path), what) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        if _names(path, fd):
+            return fd, created
+        os.close(fd)  # its holder removed it on release: lock the file the path names now
+    raise LockHeldError(directory, path, lock_holder(path), what)
 
 
-def _open_lock_file(path: Path) -> int:
-    """A descriptor on the lock file at ``path``, never through a symlink; refused unless it is a
-    regular file with one link."""
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` (not followed) is the file open on ``fd``."""
+    try:
+        here = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    mine = os.fstat(fd)
+    return (here.st_dev, here.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def _release(fd: int, path: Path, created: bool) -> None:
+    """Empty the lock file; remove it when this process created it and the path still names it; then
+    close it (closing the last descriptor releases the flock)."""
+    try:
+        os.ftruncate(fd, 0)
+        if created and _names(path, fd):
+            os.unlink(path)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _open_lock_file(path: Path) -> tuple[int, bool]:
+    """A descriptor on the lock file at ``path``, never through a symlink, and whether this call created
+    the file; refused unless it is a regular file with one link."""
     flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # O_NONBLOCK: a FIFO cannot hang the open
+    created = False
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
         register_file(path)  # a lock file this process makes is listed in the run's record (when one is kept)
         try:
             fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666)
+            created = True
         except FileExistsError:  # made meanwhile by another writer: open it as above
             fd = _open_existing(path, flags)
         except OSError as exc:
@@ -127,7 +166,7 @@ def _open_lock_file(path: Path) -> int:
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, created
 
 
 def _open_existing(path: Path, flags: int) -> int:

@@ -28,13 +28,21 @@ def hold_in_child(directory):
     return child
 
 
-def test_the_lock_file_names_its_holder_and_is_emptied_on_release(tmp_path):
+def test_the_lock_file_names_its_holder_and_is_removed_on_release(tmp_path):
     with exclusive_lock(tmp_path / "run") as path:
         assert path == tmp_path / "run" / "lock"
         assert lock_holder(path) == os.getpid()
-    assert path.read_text() == "" and lock_holder(path) is None
+    assert not path.exists() and lock_holder(path) is None  # it made the file: it removes it
     with exclusive_lock(tmp_path / "run"):  # released: taken again
         pass
+    assert list((tmp_path / "run").iterdir()) == []
+
+
+def test_a_lock_file_found_there_is_emptied_and_left(tmp_path):
+    (tmp_path / "lock").write_text("4242\n")  # a killed holder's
+    with exclusive_lock(tmp_path) as path:
+        assert lock_holder(path) == os.getpid()
+    assert path.read_text() == ""  # this process did not make it: it stays
 
 
 def test_a_second_writer_in_this_process_is_refused(tmp_path):

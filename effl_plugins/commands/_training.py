@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any
 
-from ._train_args import resolve_device, training_settings
+from ._train_args import data_options, resolve_device, training_settings
 
 __all__ = ["run_strategy", "run_record", "resolve_model_data_config", "model_data_config"]
 
@@ -113,8 +113,18 @@ def run_strategy(
     try:
         with lock:
             config = resolve_model_data_config(model, settings)
-            bundle = _build_data(data, config, settings, unlabeled, num_labeled)
-            built.run_args = {**run_record(settings, command), "data": data, "unlabeled": unlabeled}
+            options = data_options(args)
+            bundle = _build_data(data, config, settings, unlabeled, num_labeled, options)
+            built.run_args = {
+                **run_record(settings, command),
+                "data": data,
+                "unlabeled": unlabeled,
+                **options,
+            }
+            if bundle.split is not None:
+                built.run_args["split"] = {**bundle.split.summary(), "data": os.path.realpath(data)}
+                if main and out is not None:
+                    record_split(out, bundle.split, resume=settings["resume"], override=settings["resume_override"])
             built.resume_override = bool(settings["resume_override"])
             summary = built.run(bundle, out_dir=settings["out"], resume=settings["resume"])
     except BaseException:
@@ -127,13 +137,34 @@ def run_strategy(
 
 
 def _remove_if_only_lock(out) -> None:
-    """A run refused before it wrote anything leaves no directory behind (it made it only for its lock)."""
+    """A run refused before it wrote anything leaves no directory behind (it made it only for its lock,
+    which the lock removes on release; an older lock file left there is removed with it)."""
     try:
-        if [p.name for p in out.iterdir()] == ["lock"]:
+        names = [p.name for p in out.iterdir()]
+        if names == ["lock"] and (out / "lock").stat().st_size == 0:
             (out / "lock").unlink()
+            names = []
+        if not names:
             out.rmdir()
     except OSError:
         pass
+
+
+def record_split(out, split, *, resume: bool, override: bool) -> None:
+    """``out/split.json``: the held-out split the run trains and evaluates on (written atomically and listed
+    in the run's record). A resumed run whose split is not the recorded one is refused unless ``override``."""
+    from ..data import SPLIT_RECORD
+    from ..train.checkpoints import atomic_write_text
+
+    path = out / SPLIT_RECORD
+    if resume and path.is_file():
+        try:
+            recorded = json.loads(path.read_text())
+        except (OSError, ValueError):
+            recorded = {}
+        if not override:
+            split.check_against(recorded if isinstance(recorded, dict) else {}, f"recorded in {str(path)!r}")
+    atomic_write_text(path, json.dumps(split.record(), indent=1) + "\n")
 
 
 def _build_strategy(name: str, model: str, settings: dict[str, Any], extra: dict[str, Any]):
@@ -175,7 +206,9 @@ def _flag_default(dest: str) -> Any:
     return add_training_args(argparse.ArgumentParser(add_help=False)).get_default(dest)
 
 
-def _build_data(spec: str, config, settings: dict[str, Any], unlabeled: str | None, num_labeled: int):
+def _build_data(
+    spec: str, config, settings: dict[str, Any], unlabeled: str | None, num_labeled: int, options: dict[str, Any]
+):
     from ..data import build_data
     from ..train.specs import image_augmentation
 
@@ -189,6 +222,7 @@ def _build_data(spec: str, config, settings: dict[str, Any], unlabeled: str | No
         hflip=settings["hflip"],
         image_aug=image_augmentation(settings.get("image_aug")),
         seed=settings["seed"],
+        **options,
     )
     for dataset in (bundle.labeled, bundle.test, bundle.unlabeled):
         for path, reason in getattr(dataset, "skipped", []) or []:

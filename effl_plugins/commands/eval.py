@@ -1,7 +1,11 @@
 """``effl eval --model NAME:CKPT --data digits|PATH [--split val|train] [--out DIR]``: top-1 / top-5,
 per-class accuracy and a confusion matrix (``DIR/confusion.json`` and ``DIR/confusion.png``) of a
 trained model, on the split seen through the eval transform of the data config its checkpoint
-recorded (timm's resize by ``crop_pct`` and centre crop)."""
+recorded (timm's resize by ``crop_pct`` and centre crop).
+
+A folder of class subfolders the model was trained on with ``--val-fraction`` is scored on the split the
+run held out: the checkpoint records the fraction, the seed and a digest of the split, and a folder
+whose split no longer matches is refused."""
 
 from __future__ import annotations
 
@@ -20,6 +24,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, metavar="NAME:CKPT", help="timm model name and checkpoint file")
     parser.add_argument("--data", required=True, metavar="digits|PATH", help="'digits' or a dataset root")
     parser.add_argument("--split", choices=("val", "train"), default="val", help="the split to score (default val)")
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help="a folder of class subfolders: the share held out for val (default: what the checkpoint's run held out)",
+    )
+    parser.add_argument("--train-split", default=None, metavar="NAME", help="the train split's folder (or NAME.tar)")
+    parser.add_argument("--val-split", default=None, metavar="NAME", help="the val split's folder (or NAME.tar)")
     parser.add_argument(
         "--out", default="effl-eval", metavar="DIR", help="where the confusion matrix goes (./effl-eval)"
     )
@@ -77,6 +90,19 @@ def plot_confusion(matrix, names: list[str], path: Path) -> None:
     atomic_write_bytes(path, image.getvalue())
 
 
+def recorded_split(spec: str, data: str) -> dict | None:
+    """The held-out split the checkpoint's run recorded (``args["split"]``) when it trained on ``data``
+    (the same folder), else None."""
+    from ._checkpoint_model import _checkpoint_record, check_model_spec
+
+    _, path = check_model_spec(spec)
+    args = _checkpoint_record(Path(path)).get("args")
+    split = args.get("split") if isinstance(args, dict) else None
+    if not isinstance(split, dict) or not isinstance(split.get("data"), str):
+        return None
+    return dict(split) if split["data"] == os.path.realpath(data) else None
+
+
 def run(args) -> int:
     """Score the model; ``confusion.json`` and ``confusion.png`` are each written atomically (a temporary file
     renamed into place), and a failed write (a full disk) is one ``CheckpointError`` naming the file."""
@@ -86,8 +112,21 @@ def run(args) -> int:
     from ._train_args import resolve_device
 
     device = resolve_device(args.device)
+    recorded = recorded_split(args.model, args.data)
     trained = load_trained_model(args.model, device)
-    bundle = build_data(args.data, trained.data_config, unlabeled=None)
+    fraction = args.val_fraction if args.val_fraction is not None else (recorded or {}).get("val_fraction")
+    seed = (recorded or {}).get("seed", 0)
+    bundle = build_data(
+        args.data,
+        trained.data_config,
+        unlabeled=None,
+        val_fraction=fraction,
+        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else 0,
+        train_split=args.train_split,
+        val_split=args.val_split,
+    )
+    if bundle.split is not None and recorded is not None and fraction == recorded.get("val_fraction"):
+        bundle.split.check_against(recorded, f"the model's run held out (recorded in {args.model.split(':', 1)[1]!r})")
     dataset = bundle.test if args.split == "val" else bundle.labeled.with_transform(eval_transform(trained.data_config))
     names = trained.class_names
     if bundle.num_classes != len(names):
@@ -104,6 +143,7 @@ def run(args) -> int:
         "model": args.model,
         "data": args.data,
         "split": args.split,
+        **({"held_out": bundle.split.summary()} if bundle.split is not None else {}),
         "images": total,
         "top1": int(matrix.diag().sum()) / max(total, 1),
         "top5": top5 / max(total, 1),

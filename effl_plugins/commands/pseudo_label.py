@@ -1,7 +1,8 @@
 """``effl pseudo-label --teacher NAME:CKPT --unlabeled DIR|digits --out STORE [--threshold X] [--soft]
 [--temperature T] [--balance K] [--top-k K] [--resume]``: label unlabeled images with a teacher into
 a resumable pseudo-label store (see ``effl_plugins.strategies.selftrain.store``) and write the selection
-(``STORE/selection.json``: kept positions, ids and labels after thresholding and balancing)."""
+(``STORE/selection.json``: kept positions, ids, labels and their class names after thresholding and
+balancing, and the teacher's class names by id)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,18 @@ def checkpoint_classes(spec: str) -> int:
     if weight is None:
         raise ValueError(f"cannot find the classifier {classifier!r}.weight in checkpoint {str(path)!r}")
     return int(weight.shape[0])
+
+
+def teacher_class_names(spec: str, num_classes: int) -> list[str]:
+    """The class names a ``NAME:CKPT`` teacher's run recorded (``class_names``), else ``"0"``, ``"1"``, ...
+    (a checkpoint without a record, such as timm's own)."""
+    from ._checkpoint_model import _checkpoint_record, _class_names, check_model_spec
+
+    _, path = check_model_spec(spec)
+    names = _checkpoint_record(path).get("class_names")
+    if not isinstance(names, (list, tuple)) or len(names) != num_classes:
+        names = None
+    return _class_names(path, num_classes, names)
 
 
 def run(args) -> int:
@@ -149,6 +162,7 @@ def _select_locked(args, hidden, ids) -> None:
     labels = read_store(args.out, expected_ids=ids)
     chosen = select_pseudo_labels(labels.probs, args.threshold, args.balance)
     kept = labels.probs[chosen]
+    names = teacher_class_names(args.teacher, int(labels.probs.shape[1]))
     selection = {
         "threshold": args.threshold,
         "balance": args.balance,
@@ -157,6 +171,8 @@ def _select_locked(args, hidden, ids) -> None:
         "positions": chosen.tolist(),
         "ids": [labels.ids[i] for i in chosen.tolist()],
         "labels": kept.argmax(1).tolist(),
+        "label_names": [names[i] for i in kept.argmax(1).tolist()],
+        "class_names": names,
     }
     if args.soft:
         selection["probs"] = kept.tolist()

@@ -10,7 +10,7 @@ The eager loaders (``load_digits``, ``load_image_folder``, ``load_unlabeled_fold
 decode everything into one tensor; they serve callers written before the streaming path.
 """
 
-from .bundle import DataBundle, build_data, unlabeled_folder
+from .bundle import SPLIT_RECORD, DataBundle, HoldoutSplit, build_data, holdout_split, unlabeled_folder
 from .config import INTERPOLATIONS, DataConfig, resolve_data_config
 from .datasets import UNLABELED, StreamImageDataset
 from .decode import (
@@ -47,6 +47,9 @@ __all__ = [
     "build_data",
     "unlabeled_folder",
     "DataBundle",
+    "HoldoutSplit",
+    "holdout_split",
+    "SPLIT_RECORD",
     "create_loader",
     "collate_uint8",
     "StreamImageDataset",

@@ -2,22 +2,27 @@
 
 ``build_data("digits", cfg)`` is the embedded default; ``build_data(PATH, cfg)`` reads an ImageFolder
 root (``train/`` and ``val/`` or ``validation/`` folders, or ``train.tar`` / ``val.tar`` through
-``timm.data.create_dataset``); ``unlabeled=DIR`` adds every image under ``DIR``. Every split
-streams: images are read and decoded in ``__getitem__``, in the DataLoader workers.
+``timm.data.create_dataset``), or, with ``val_fraction``, a folder of class subfolders of which a
+stratified, seeded share is held out for validation (:class:`HoldoutSplit`); ``unlabeled=DIR`` adds
+every image under ``DIR``. Every split streams: images are read and decoded in ``__getitem__``, in
+the DataLoader workers.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._validate import integer
+from .._validate import integer, is_number
 from .config import DataConfig
 from .datasets import UNLABELED, StreamImageDataset
 from .decode import DEFAULT_MAX_IMAGE_PIXELS, verify_image
@@ -25,7 +30,10 @@ from .digits import digits_split
 from .sources import ArraySource, FileSource, Listing, TarSource, _skip_note, list_image_folder, list_images
 from .transforms import eval_transform, train_transform
 
-__all__ = ["DataBundle", "build_data", "unlabeled_folder"]
+__all__ = ["DataBundle", "HoldoutSplit", "build_data", "holdout_split", "unlabeled_folder", "SPLIT_RECORD"]
+
+#: The file a run directory records its held-out split in (:meth:`HoldoutSplit.record`).
+SPLIT_RECORD = "split.json"
 
 _TRAIN_SPLITS = ("train", "training")
 _VAL_SPLITS = ("val", "validation", "valid", "eval", "evaluation")
@@ -52,6 +60,93 @@ class DataBundle:
     class_names: list[str] | None = None
     unlabeled_eval: Dataset | None = None
     data_config: DataConfig | None = None
+    split: HoldoutSplit | None = None
+
+
+@dataclass(frozen=True)
+class HoldoutSplit:
+    """A validation share held out of a folder of class subfolders: per class, a seeded shuffle of
+    its images (in natural order) puts ``round(fraction * n)`` of them (at least 1 and at most ``n - 1``
+    when the class has 2 or more) in ``val``; the rest train.
+
+    ``sha256`` digests the two file lists: the same folder, fraction and seed give the same digest,
+    and a run, its resume and ``effl eval`` compare it to see the same split.
+    """
+
+    root: str
+    fraction: float
+    seed: int
+    classes: list[str]
+    train: list[str] = field(repr=False)
+    val: list[str] = field(repr=False)
+
+    @property
+    def sha256(self) -> str:
+        """The digest of the sorted train and val file lists."""
+        body = json.dumps({"train": sorted(self.train), "val": sorted(self.val)}, separators=(",", ":"))
+        return hashlib.sha256(body.encode()).hexdigest()
+
+    def summary(self) -> dict[str, object]:
+        """What a checkpoint's ``args`` records of the split (fraction, seed, counts, digest)."""
+        return {
+            "val_fraction": self.fraction,
+            "seed": self.seed,
+            "train_images": len(self.train),
+            "val_images": len(self.val),
+            "sha256": self.sha256,
+        }
+
+    def record(self) -> dict[str, object]:
+        """The run directory's ``split.json``: :meth:`summary`, the folder, its classes and the held-out files."""
+        return {"format": "effl-split-1", "data": self.root, **self.summary(), "classes": self.classes, "val": self.val}
+
+    def check_against(self, recorded: Mapping[str, object], where: str) -> None:
+        """Refuse (one-line ``ValueError``) when ``recorded`` (a :meth:`summary` or a record) is another split."""
+        if recorded.get("sha256") == self.sha256:
+            return
+        theirs = f"val_fraction {recorded.get('val_fraction')}, seed {recorded.get('seed')}"
+        counts = f"{recorded.get('train_images')} train / {recorded.get('val_images')} val images"
+        raise ValueError(
+            f"the held-out split of {self.root!r} by --val-fraction {self.fraction} (seed {self.seed}) is not the one "
+            f"{where} ({theirs}, {counts}; now {len(self.train)} / {len(self.val)}): the folder's files or the "
+            "fraction or seed changed; restore them, or start a new run"
+        )
+
+
+def holdout_split(listing: Listing, fraction: float, seed: int) -> HoldoutSplit:
+    """Hold out a stratified, seeded ``fraction`` of ``listing`` (a labeled ImageFolder listing); see
+    :class:`HoldoutSplit`. Each class shuffles with its own generator (seeded by ``seed`` and the class
+    name), so a change to one class's files leaves the other classes' split as it was."""
+    check_val_fraction(fraction)
+    integer(seed, "seed", low=0)
+    classes = list(listing.classes or [])
+    by_class: dict[int, list[str]] = {}
+    for rel, target in zip(listing.relpaths, listing.targets):
+        by_class.setdefault(int(target), []).append(rel)
+    train: list[str] = []
+    val: list[str] = []
+    for target, files in sorted(by_class.items()):
+        rng = np.random.default_rng([seed, zlib.crc32(classes[target].encode())])
+        order = [files[i] for i in rng.permutation(len(files))]
+        held = min(max(round(fraction * len(files)), 1), len(files) - 1) if len(files) > 1 else 0
+        val += order[:held]
+        train += order[held:]
+    keep = set(val)
+    return HoldoutSplit(
+        listing.root,
+        float(fraction),
+        int(seed),
+        classes,
+        [r for r in listing.relpaths if r not in keep],
+        [r for r in listing.relpaths if r in keep],
+    )
+
+
+def check_val_fraction(value: object) -> float:
+    """``--val-fraction``: a number in (0, 1); ``ValueError`` naming the value otherwise."""
+    if not is_number(value) or not 0.0 < float(value) < 1.0:
+        raise ValueError(f"--val-fraction must be a number in (0, 1) (the share of each class held out), got {value!r}")
+    return float(value)
 
 
 def build_data(
@@ -67,6 +162,9 @@ def build_data(
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
     seed: int = 0,
     labeled_seed: int | None = None,
+    val_fraction: float | None = None,
+    train_split: str | None = None,
+    val_split: str | None = None,
 ) -> DataBundle:
     """The labeled, test and unlabeled splits of ``spec``, streamed through ``cfg``'s transforms.
 
@@ -83,6 +181,12 @@ def build_data(
         seed: the seed of every per-item generator (``np.random.default_rng((seed, epoch, i))``).
         labeled_seed: ``"digits"`` only: None keeps the fixed labeled images; a seed draws other
             class-stratified ones (the test images stay), see :func:`digits_split`.
+        val_fraction: a root without a val split (a folder of class subfolders, or one with a train
+            split only): hold out this share of each class for validation, shuffled by ``seed``
+            (:func:`holdout_split`; the bundle's ``split`` says which files). Refused with a val split.
+        train_split, val_split: the split names (folders or ``NAME.tar``) under the root, timm's
+            ``--train-split`` / ``--val-split``; None looks for ``train``/``training`` and
+            ``val``/``validation``/``valid``/``eval``/``evaluation``.
 
     Raises:
         FileNotFoundError: ``spec`` or ``unlabeled`` is not there.
@@ -97,12 +201,17 @@ def build_data(
     if not isinstance(spec, (str, os.PathLike)):
         raise TypeError(f"--data must be 'digits' or a dataset root path, got {type(spec).__name__}")
     if str(spec) == "digits":
+        if val_fraction is not None or train_split is not None or val_split is not None:
+            raise ValueError("--val-fraction, --train-split and --val-split apply to a dataset root, not --data digits")
         keep = unlabeled in (None, "digits")
         bundle = _digits(num_labeled, train_t, eval_t, seed, keep_unlabeled=keep, labeled_seed=labeled_seed)
     else:
         if unlabeled == "digits":
             raise ValueError(f"--unlabeled 'digits' goes with --data digits only, got --data {str(spec)!r}")
-        bundle = _image_root(Path(spec), train_t, eval_t, seed, max_image_pixels)
+        if val_fraction is not None:
+            check_val_fraction(val_fraction)
+        names = _SplitNames(train_split, val_split)
+        bundle = _image_root(Path(spec), train_t, eval_t, seed, max_image_pixels, val_fraction, names)
     if unlabeled is not None and unlabeled != "digits":
         bundle.unlabeled = unlabeled_folder(unlabeled, train_t, seed=seed, max_image_pixels=max_image_pixels)
         bundle.unlabeled_eval = bundle.unlabeled.with_transform(eval_t)
@@ -130,13 +239,57 @@ def _digits(
     return bundle
 
 
-def _image_root(root: Path, train_t, eval_t, seed: int, max_image_pixels: int | None) -> DataBundle:
+@dataclass(frozen=True)
+class _SplitNames:
+    """The split names to look for: timm's ``--train-split`` / ``--val-split`` when given, else ours."""
+
+    train: str | None = None
+    val: str | None = None
+
+    def train_names(self) -> tuple[str, ...]:
+        return (self.train,) if self.train is not None else _TRAIN_SPLITS
+
+    def val_names(self) -> tuple[str, ...]:
+        return (self.val,) if self.val is not None else _VAL_SPLITS
+
+
+def _image_root(
+    root: Path,
+    train_t,
+    eval_t,
+    seed: int,
+    max_image_pixels: int | None,
+    val_fraction: float | None = None,
+    names: _SplitNames = _SplitNames(),
+) -> DataBundle:
     if not root.is_dir():
         raise FileNotFoundError(
             f"--data must be 'digits' or a dataset root with train/ and val/ (folders or .tar files), "
             f"got {str(root)!r} (not a directory)"
         )
-    train_path, val_path = _find_split(root, _TRAIN_SPLITS), _find_split(root, _VAL_SPLITS)
+    for flag, name in (("--train-split", names.train), ("--val-split", names.val)):
+        _check_split_name(flag, name)
+    train_path = _look_for_split(root, names.train_names())
+    val_path = _look_for_split(root, names.val_names())
+    if train_path is None:
+        if names.train is not None or val_path is not None:
+            _find_split(root, names.train_names())  # raises, naming what was looked for
+        return _held_out_root(
+            root, _class_folders(root, max_image_pixels), train_t, eval_t, seed, val_fraction, max_image_pixels
+        )
+    if val_path is None and val_fraction is not None and train_path.suffix != ".tar":
+        listing = list_image_folder(train_path, max_image_pixels=max_image_pixels)
+        _check_class_count(train_path, listing.classes or [])
+        bundle = _held_out_root(train_path, listing, train_t, eval_t, seed, val_fraction, max_image_pixels)
+        bundle.name = str(root)
+        return bundle
+    if val_fraction is not None:
+        raise ValueError(
+            f"--val-fraction holds out part of a folder of class subfolders (or of a train/ folder without a val "
+            f"split); --data {str(root)!r} has its own val split ({val_path.name if val_path else 'a .tar train'}): "
+            "drop --val-fraction"
+        )
+    val_path = val_path or _find_split(root, names.val_names())
     if train_path.suffix == ".tar":
         train = _tar_dataset(train_path, None, train_t, seed, max_image_pixels)
     else:
@@ -151,6 +304,76 @@ def _image_root(root: Path, train_t, eval_t, seed: int, max_image_pixels: int | 
     return DataBundle(str(root), train, test, len(train.classes), 0, class_names=train.classes)
 
 
+def _class_folders(root: Path, max_image_pixels: int | None) -> Listing:
+    """``root`` listed as one ImageFolder split; a root that is not one (no class subfolders of images,
+    fewer than 2 classes) is refused saying what a dataset root holds."""
+    try:
+        listing = list_image_folder(root, max_image_pixels=max_image_pixels)
+    except ValueError:
+        listing = None
+    if listing is None or len(listing.classes or []) < 2:
+        raise FileNotFoundError(
+            f"dataset root {str(root)!r} has no train split (train/, training/ or train.tar) and is not a folder of "
+            "2 or more class subfolders of images (<root>/<class>/<images>, with --val-fraction F)"
+        )
+    return listing
+
+
+def _held_out_root(
+    folder: Path,
+    listing: Listing,
+    train_t,
+    eval_t,
+    seed: int,
+    val_fraction: float | None,
+    max_image_pixels: int | None,
+) -> DataBundle:
+    """The ImageFolder ``listing`` of ``folder`` with ``val_fraction`` of each class held out for
+    validation; without a fraction, refused naming ``--val-fraction``."""
+    if val_fraction is None:
+        raise ValueError(
+            f"--data {str(folder)!r} is a folder of class subfolders ({len(listing.classes)} classes) without "
+            "train/ and val/ splits: pass --val-fraction F (e.g. 0.1) to hold out a stratified share of each "
+            "class for validation"
+        )
+    split = holdout_split(listing, val_fraction, seed)
+    lookup = set(split.val)
+    train = _subset_listing(listing, [r not in lookup for r in listing.relpaths])
+    val = _subset_listing(listing, [r in lookup for r in listing.relpaths])
+    bundle = DataBundle(
+        str(folder),
+        _dataset(train, train_t, seed, max_image_pixels),
+        _dataset(val, eval_t, seed, max_image_pixels),
+        len(listing.classes),
+        0,
+        class_names=list(listing.classes),
+    )
+    bundle.split = split
+    return bundle
+
+
+def _subset_listing(listing: Listing, keep: Sequence[bool]) -> Listing:
+    """The files of ``listing`` where ``keep`` is true (classes and skipped files as they were)."""
+    relpaths = [r for r, k in zip(listing.relpaths, keep) if k]
+    targets = [t for t, k in zip(listing.targets, keep) if k]
+    return Listing(listing.root, relpaths, targets, listing.classes, listing.skipped)
+
+
+def _check_split_name(flag: str, name: str | None) -> None:
+    """A split name is one folder (or ``NAME.tar``) directly under the root."""
+    if name is not None and (not name or "/" in name or "\\" in name or name in (".", "..")):
+        raise ValueError(f"{flag} must name a folder (or NAME.tar) directly under the dataset root, got {name!r}")
+
+
+def _look_for_split(root: Path, names: Sequence[str]) -> Path | None:
+    """The first of ``root/NAME`` (a folder) or ``root/NAME.tar`` that exists, or None."""
+    for name in names:
+        for candidate in (root / name, root / f"{name}.tar"):
+            if candidate.is_dir() or (candidate.is_file() and candidate.suffix == ".tar"):
+                return candidate
+    return None
+
+
 def _check_class_count(split: Path, classes: Sequence[str]) -> None:
     """A classifier needs two classes: one class trains to a constant that scores top-1 1.0."""
     if len(classes) < 2:
@@ -162,10 +385,9 @@ def _check_class_count(split: Path, classes: Sequence[str]) -> None:
 
 
 def _find_split(root: Path, names: Sequence[str]) -> Path:
-    for name in names:
-        for candidate in (root / name, root / f"{name}.tar"):
-            if candidate.is_dir() or (candidate.is_file() and candidate.suffix == ".tar"):
-                return candidate
+    found = _look_for_split(root, names)
+    if found is not None:
+        return found
     raise FileNotFoundError(
         f"dataset root {str(root)!r} has no {names[0]} split: expected one of "
         f"{', '.join(n + '/' for n in names)} or {names[0]}.tar"

@@ -81,6 +81,12 @@ def one_line(proc, status: int = 2) -> str:
     return lines[0]
 
 
+def _is_lock(name: str) -> bool:
+    """Whether ``name`` (a relative path) is a lock file: ``lock`` or a store's ``.lock-rankNNNNN``."""
+    last = name.rsplit("/", 1)[-1]
+    return last == "lock" or last.startswith(".lock-")
+
+
 def tree(folder: Path) -> dict[str, bytes | str]:
     """Every entry under ``folder``: a file's bytes, a symlink's target, a folder as '/'."""
     found = {}
@@ -154,8 +160,7 @@ def test_overwrite_removes_only_listed_files_and_the_folders_left_empty(tmp_path
     (out / "round-1" / "labels" / "my-notes.txt").write_text("mine\n")  # a user file in a folder the run made
     (out / ".checkpoint.pt.tmp-123-abc").write_bytes(b"partial")  # left by a killed write: the run's
     check_run_directory(out, resume=False, overwrite=True)
-    assert tree(out) == {
-        "lock": b"",
+    assert tree(out) == {  # the lock the check took is gone with it: it created that file
         "mine": "/",
         "mine/checkpoint.pt": b"user checkpoint",
         "mine/weights.safetensors": b"user weights",
@@ -197,7 +202,7 @@ def test_overwrite_without_a_record_removes_only_the_top_level_run_files(tmp_pat
     os.symlink(tmp_path / "elsewhere.pt", out / "model_best.pt.link")
     capsys.readouterr()
     check_run_directory(out, resume=False, overwrite=True)
-    assert sorted(p.name for p in out.iterdir()) == ["lock", "mine.safetensors", "model_best.pt.link", "teacher"]
+    assert sorted(p.name for p in out.iterdir()) == ["mine.safetensors", "model_best.pt.link", "teacher"]
     assert (out / "teacher" / "checkpoint.pt").read_bytes() == b"old sub-run"
     err = capsys.readouterr().err
     assert "has no written.json" in err and "mine.safetensors, model_best.pt.link, teacher/" in err
@@ -390,7 +395,10 @@ def test_sigkill_during_the_manifest_write_then_resume_gives_the_same_store(labe
     assert [s["index"] for s in manifest["shards"]] == [0, 1] and not manifest["complete"]
     resumed = effl(*argv, "--out", store, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert tree(store) == tree(reference)
+    left = tree(store)
+    killed_locks = {name for name in left if _is_lock(name)}  # the killed run's: the resumed run made none of them
+    assert killed_locks and all(left[name] == b"" for name in killed_locks)
+    assert {k: v for k, v in left.items() if k not in killed_locks} == tree(reference)
 
 
 @pytest.mark.slow
@@ -427,4 +435,5 @@ def test_sigkill_during_torch_save_of_a_checkpoint_then_resume_equals_an_uninter
         left, right = checkpoint(killed, name), checkpoint(straight, name)
         assert_same_tensors(left["model"], right["model"], f"{name} ")
         assert (left["epoch"], left["best_top1"]) == (right["epoch"], right["best_top1"])
-    assert sorted(p.name for p in killed.iterdir()) == sorted(p.name for p in straight.iterdir())
+    assert (killed / "lock").read_bytes() == b""  # the killed run's lock, emptied: the resumed run did not make it
+    assert sorted(p.name for p in killed.iterdir() if p.name != "lock") == sorted(p.name for p in straight.iterdir())
