@@ -5,7 +5,7 @@ Where each writes, and how to read it:
 
 - ``tensorboard``: event files in ``OUT/tensorboard`` (``tensorboard --logdir OUT``).
 - ``wandb``: a W&B run in ``OUT/wandb``, offline unless ``WANDB_MODE`` says otherwise (``wandb sync
-  OUT/wandb/offline-run-*`` uploads it); a resumed run is a new W&B run in the same folder.
+  OUT/wandb/offline-run-*`` uploads it); a resumed run continues the same W&B run id (a new folder).
 - ``mlflow``: a local MLflow store in ``OUT/mlruns``: ``mlruns/mlflow.db`` (SQLite, MLflow's local
   backend; ``mlflow ui --backend-store-uri sqlite:///OUT/mlruns/mlflow.db``) and ``mlruns/artifacts``,
   experiment ``effl``; a resumed run continues its MLflow run.
@@ -138,7 +138,10 @@ class _Wandb:
         import wandb
 
         settings = wandb.Settings(console="off", silent=True, x_disable_stats=True)
+        previous = _last_wandb_run_id(folder) if resume else None
         self.run = wandb.init(
+            id=previous,
+            resume="allow" if previous else None,
             project=os.environ.get("WANDB_PROJECT", "effl"),
             name=run_name,
             dir=str(folder.parent),
@@ -153,6 +156,16 @@ class _Wandb:
 
     def close(self, finished: bool) -> None:
         self.run.finish(exit_code=0 if finished else 1)
+
+
+def _last_wandb_run_id(folder: Path) -> str | None:
+    """The id of the newest W&B run in ``folder`` (its run folders are ``[offline-]run-DATE_TIME-ID``)."""
+    runs = sorted((p.name for p in folder.glob("*run-*-*") if p.is_dir() and not p.is_symlink()), key=_run_time)
+    return runs[-1].rsplit("-", 1)[-1] if runs else None
+
+
+def _run_time(name: str) -> str:
+    return name.removeprefix("offline-").split("-", 2)[1]
 
 
 class _Mlflow:

@@ -168,3 +168,29 @@ def test_log_names_are_checked_and_normalised():
     assert TrainConfig(log=["csv", "csv"]).log == ("csv",)
     with pytest.raises(ValueError, match="log must be one of"):
         TrainConfig(log="tensorbord")
+
+
+def test_a_resumed_run_continues_each_tracker(tmp_path):
+    if not INSTALLED:
+        pytest.skip("no tracker installed (pip install 'effl-plugins[tensorboard,wandb,mlflow]')")
+    out, argv = tmp_path / "run", [*FINETUNE, "--log-interval", "0", "--log", ",".join(INSTALLED)]
+    assert main([*argv, "--epochs", "1", "--out", str(out)]) == 0
+    assert main([*argv, "--epochs", "2", "--out", str(out), "--resume"]) == 0
+    top1 = [r["eval_top1"] for r in records(out)]
+    if "tensorboard" in INSTALLED:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        events = EventAccumulator(str(out / "tensorboard"))
+        events.Reload()
+        logged = [(e.step, e.value) for e in events.Scalars("eval_top1")]
+        assert logged == [(1, pytest.approx(top1[0])), (2, pytest.approx(top1[1]))]
+    if "mlflow" in INSTALLED:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=mlflow_uri(out / "mlruns"))
+        (found,) = client.search_runs([client.get_experiment_by_name("effl").experiment_id])
+        assert [m.step for m in client.get_metric_history(found.info.run_id, "eval_top1")] == [1, 2]
+        assert found.info.status == "FINISHED"
+    if "wandb" in INSTALLED:
+        ids = {p.name.rsplit("-", 1)[-1] for p in (out / "wandb").glob("offline-run-*")}
+        assert len(list((out / "wandb").glob("offline-run-*"))) == 2 and len(ids) == 1
