@@ -74,7 +74,7 @@ def effl(*argv, hook: str = "", limit_bytes: int | None = None, cwd=None, popen:
 
 def one_line(proc, status: int = 2) -> str:
     assert proc.returncode == status, proc.stderr[-3000:]
-    notes = ("pseudo-labelling:", "resume:")  # progress and the schedule note are not errors
+    notes = ("pseudo-labelling:", "resume:", "resuming from ", "epoch ")  # progress and notes are not errors
     lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith(notes)]
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert lines[0].startswith("effl "), lines[0]
