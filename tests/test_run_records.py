@@ -126,3 +126,4 @@ def test_selection_json_names_the_classes(tmp_path, capsys):
     selection = json.loads((tmp_path / "store" / "selection.json").read_text())
     assert selection["class_names"] == names and len(selection["labels"]) == 4
     assert selection["label_names"] == [names[i] for i in selection["labels"]]
+    assert not [p.name for p in (tmp_path / "store").rglob("*lock*")]  # the store's locks went with the run

@@ -68,15 +68,23 @@ def checkpoint_classes(spec: str) -> int:
 
 
 def teacher_class_names(spec: str, num_classes: int) -> list[str]:
-    """The class names a ``NAME:CKPT`` teacher's run recorded (``class_names``), else ``"0"``, ``"1"``, ...
-    (a checkpoint without a record, such as timm's own)."""
-    from ._checkpoint_model import _checkpoint_record, _class_names, check_model_spec
+    """The class names a ``NAME:CKPT`` teacher's run recorded (``class_names``, one string per class), else
+    ``"0"``, ``"1"``, ... (a checkpoint without them, such as plain weights or safetensors)."""
+    import torch
 
-    _, path = check_model_spec(spec)
-    names = _checkpoint_record(path).get("class_names")
-    if not isinstance(names, (list, tuple)) or len(names) != num_classes:
-        names = None
-    return _class_names(path, num_classes, names)
+    from ..models import parse_model_spec
+
+    _, path = parse_model_spec(spec)
+    state = None
+    if path is not None and path.suffix != ".safetensors":
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - its weights were read already; a record it lacks names nothing
+            state = None
+    names = state.get("class_names") if isinstance(state, dict) else None
+    if isinstance(names, (list, tuple)) and len(names) == num_classes and all(isinstance(n, str) for n in names):
+        return list(names)
+    return [str(i) for i in range(num_classes)]
 
 
 def run(args) -> int:
