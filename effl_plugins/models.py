@@ -28,6 +28,7 @@ __all__ = [
     "parse_model_spec",
     "create_model",
     "model_build_kwargs",
+    "default_input_size",
     "load_state_dict",
     "check_checkpoint_file",
     "UnknownModelError",
@@ -215,6 +216,11 @@ def _default_size(model: nn.Module) -> tuple[int, int]:
     return tuple(int(v) for v in model.pretrained_cfg.get("input_size", (3, 224, 224))[-2:])
 
 
+def default_input_size(name: str) -> int:
+    """The input height of timm model ``name``'s ``pretrained_cfg`` (built on the meta device)."""
+    return _default_size(_meta_model(name))[0]
+
+
 def _forward_error(model: nn.Module, size: int) -> str | None:
     """Why ``model`` (on the meta device) cannot take a ``size`` x ``size`` batch, or None when it can (or
     when an operation has no meta kernel, which says nothing about sizes)."""
@@ -280,8 +286,9 @@ def _format_kwargs(kwargs: Mapping[str, Any]) -> str:
     return " ".join(f"{key}={value!r}" for key, value in kwargs.items())
 
 
-def _saved_build(state: Any) -> tuple[int | None, dict[str, Any] | None]:
-    """The input size and ``model_kwargs`` an effl training checkpoint was built with (None where absent)."""
+def _saved_build(state: Any, name: str) -> tuple[int | None, dict[str, Any] | None]:
+    """The input size and ``model_kwargs`` an effl training checkpoint of model ``name`` was built with (None
+    where absent; ``model_kwargs`` only from a run whose own model is ``name``)."""
     if not isinstance(state, dict):
         return None, None
     config, args = state.get("data_config"), state.get("args")
@@ -290,7 +297,8 @@ def _saved_build(state: Any) -> tuple[int | None, dict[str, Any] | None]:
         height, width = config["input_size"][-2:]
         size = int(height) if height == width else None
     kwargs = args.get("model_kwargs") if isinstance(args, dict) else None
-    return size, (dict(kwargs) if isinstance(kwargs, dict) else None)
+    own = isinstance(args, dict) and str(args.get("model", "")).partition(":")[0] == name
+    return size, (dict(kwargs) if own and isinstance(kwargs, dict) else None)
 
 
 def create_model(
@@ -319,8 +327,8 @@ def create_model(
     if path is not None:
         check_checkpoint_file(path, spec)
         saved = _read_checkpoint(path)
-        saved_size, saved_kwargs = _saved_build(saved)
-        img_size = saved_size if img_size is None and model_kwargs is None else img_size
+        saved_size, saved_kwargs = _saved_build(saved, name)
+        img_size = saved_size if img_size is None else img_size
         model_kwargs = saved_kwargs if model_kwargs is None else model_kwargs
     build = model_build_kwargs(name, img_size, model_kwargs) if img_size is not None or model_kwargs else {}
     if pretrained and path is None and os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):

@@ -69,3 +69,17 @@ def test_weights_saved_at_the_default_size_load_at_another(tmp_path):
     assert model.pretrained_cfg["input_size"] == (3, 64, 64)
     assert torch.equal(model.head.weight, source.head.weight)
     assert model(torch.randn(2, 3, 64, 64)).shape == (2, 10)
+
+
+def test_a_checkpoint_is_built_at_its_saved_size_and_an_initial_checkpoint_at_the_runs(tmp_path):
+    from effl_plugins.strategies.transfer.finetune import Finetune
+
+    small = create_model("test_vit", 10, img_size=48)
+    record = {"model": small.state_dict(), "data_config": {"input_size": [3, 48, 48]}, "args": {"model": "test_vit"}}
+    torch.save(record, tmp_path / "run.pt")
+    assert create_model(f"test_vit:{tmp_path / 'run.pt'}", 10).pretrained_cfg["input_size"] == (3, 48, 48)
+    initial = str(tmp_path / "run.pt")
+    model = Finetune("test_vit", initial_checkpoint=initial).build_model("test_vit", 10)
+    assert model.pretrained_cfg["input_size"] == (3, 160, 160)  # the run's size (the model's), weights resampled
+    model = Finetune("test_vit", img_size=64, initial_checkpoint=initial).build_model("test_vit", 10)
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 10)

@@ -102,6 +102,13 @@ def test_refused_flags_exit_2_with_one_line_naming_ours(row, capsys):
     assert row["ours"] and row["ours"] in err, err
 
 
+def test_distill_refuses_model_naming_its_student_and_teacher(capsys):
+    with pytest.raises(SystemExit) as info:
+        effl_parser().parse_args(["distill", "--data", "digits", "--teacher", "t", "--student", "s", "--model", "s"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1 and "use --student NAME" in err, err
+
+
 def test_a_refused_switch_in_a_config_file_is_refused(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text("log-wandb: true\n")
@@ -158,6 +165,16 @@ def test_optimizer_and_schedule_flags_reach_timm():
     assert list(multistep.decay_t) == [2, 4] and multistep.decay_rate == 0.2
     cosine = _engine(cooldown_epochs=2).scheduler
     assert cosine.t_initial == 8  # the last 2 of 10 epochs stay at min_lr
+
+
+def test_layer_decay_is_finetunes_own_and_linear_probe_refuses_it():
+    from effl_plugins.strategies.transfer.finetune import Finetune
+    from effl_plugins.strategies.transfer.linear_probe import LinearProbe
+    from effl_plugins.train.config import SettingRefusedError
+
+    assert Finetune("test_vit", layer_decay=0.5).layer_decay == 0.5  # timm's groups under its backbone/head rates
+    with pytest.raises(SettingRefusedError, match="linear_probe trains the head alone.*--strategy finetune"):
+        LinearProbe("test_vit", layer_decay=0.5)
 
 
 def test_bce_loss_is_timms_binary_cross_entropy():

@@ -81,7 +81,7 @@ def load_trained_model(spec: str, device: str, *, img_size: int | None = None) -
 
         num_classes = checkpoint_classes(spec)
     names = _class_names(path, num_classes, record.get("class_names"))
-    model = create_model(spec, int(num_classes)).to(device).eval()
+    model = create_model(spec, int(num_classes), img_size=img_size).to(device).eval()  # None: the checkpoint's
     saved = record.get("data_config")
     config = model_data_config(name, saved if isinstance(saved, dict) else None, {"img_size": img_size})
     return TrainedModel(model, ModelInput.from_config(config).to(device), config, names, device)

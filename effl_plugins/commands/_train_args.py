@@ -781,6 +781,7 @@ def _logging_args(group) -> None:
 # -- timm train.py flags effl does not take: each refused in one line naming what to use ------------------
 
 _DATA = "use --data DIR (an ImageFolder root) or --data digits"
+_STUDENT = "this command names its models: use --student NAME (and --teacher NAME[:CKPT])"
 _SCHED = "effl runs timm's schedulers with --sched, --warmup-epochs, --min-lr and the --decay-* flags"
 _DISTILL = "distillation is its own command: effl distill --teacher NAME[:CKPT] --student NAME --loss kd"
 _SIZES = "effl trains at one size: use --img-size N"
@@ -903,15 +904,16 @@ class _Refused(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         if option_string is None:  # timm's positional DIR, or any stray word
             if values is not None:
-                parser.error(f"unrecognized argument {values!r}; if it is the dataset, {self.reason}")
+                parser.error(f"unrecognized argument {values!r}: effl takes no positional arguments; {self.reason}")
             return
         parser.error(f"argument {option_string}: timm's train.py flag, not taken by effl; {self.reason}")
 
 
 def _refuse_timm_flags(parser: argparse.ArgumentParser) -> None:
-    """Add every :data:`TIMM_REFUSED` flag the parser does not already have (hidden from ``--help``), and
-    timm's positional ``DIR``, each refusing in one line with effl's equivalent."""
-    for flag, (nargs, reason) in TIMM_REFUSED.items():
+    """Add every :data:`TIMM_REFUSED` flag the parser does not already have (hidden from ``--help``), timm's
+    ``--model`` where the command names its models otherwise (``effl distill``), and timm's positional
+    ``DIR``, each refusing in one line with effl's equivalent."""
+    for flag, (nargs, reason) in {**TIMM_REFUSED, "--model": ("*", _STUDENT)}.items():
         if flag in parser._option_string_actions:
             continue
         parser.add_argument(
@@ -925,7 +927,12 @@ def _refuse_timm_flags(parser: argparse.ArgumentParser) -> None:
             help=argparse.SUPPRESS,
         )
     parser.add_argument(
-        "timm_refused_data", nargs="?", action=_Refused, reason=_DATA, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        "timm_refused_data",
+        nargs="?",
+        action=_Refused,
+        reason=f"timm's dataset DIR is {_DATA.removeprefix('use ')}",
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
     )
 
 

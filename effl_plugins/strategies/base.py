@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 from torch import nn
 
 from .._validate import fraction
-from ..models import check_model_name, create_model, model_build_kwargs, parse_model_spec
+from ..models import check_model_name, create_model, default_input_size, model_build_kwargs, parse_model_spec
 from ..train import Engine, ModelInput, SupervisedTask, Task, TrainConfig, seed_everything
 from ..train.checkpoints import atomic_write_text
 from ..train.config import refuse_settings
@@ -142,8 +142,9 @@ class Strategy:
             kwargs["img_size"] = c.img_size
         if spec == self.model:  # timm's train.py: --model-kwargs and --initial-checkpoint are the model's
             kwargs["model_kwargs"] = c.model_kwargs or None
-            if c.initial_checkpoint is not None:
+            if c.initial_checkpoint is not None:  # built at the run's size (the data's), not the file's
                 spec = f"{spec}:{c.initial_checkpoint}"
+                kwargs["img_size"] = c.img_size or default_input_size(parse_model_spec(spec)[0])
         model = create_model(spec, num_classes, pretrained=self.pretrained, **kwargs)
         if c.torchcompile is not None:
             model.compile(backend=c.torchcompile, mode=c.torchcompile_mode)

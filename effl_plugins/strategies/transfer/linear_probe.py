@@ -24,6 +24,9 @@ class LinearProbe(Strategy):
     #: Arguments of the conformance checks (effl_plugins.testing): a randomly initialised backbone whose
     #: frozen features a head can separate in a few steps (a ViT, no BatchNorm statistics to freeze).
     conformance_kwargs = {"model": "test_vit"}
+    refused_settings = {
+        "layer_decay": "trains the head alone: there are no backbone layers to decay; use --strategy finetune"
+    }
 
     def __init__(self, model: str = "test_resnet", lr: float = 1e-2, **kwargs: Any):
         super().__init__(model=model, lr=lr, **kwargs)
