@@ -123,7 +123,9 @@ def test_sigkill_mid_run_then_resume_gives_the_identical_store(tmp_path):
     label(tmp_path / "killed", resume=True, on_shard=resumed.append)
     label(tmp_path / "whole")
     assert resumed == [3, 4, 5]
-    assert store_files(tmp_path / "killed") == store_files(tmp_path / "whole")
+    left = store_files(tmp_path / "killed")
+    assert left.pop(".lock-rank00000") == b""  # the killed run's lock, emptied: the resumed run did not make it
+    assert left == store_files(tmp_path / "whole")
 
 
 def test_resume_refuses_a_store_written_by_another_teacher(tmp_path):
