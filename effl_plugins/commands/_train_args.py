@@ -263,6 +263,7 @@ def add_data_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         required=True,
+        metavar="digits|PATH",
         help="'digits' (embedded), a dataset root with train/ and val/, or a folder of class subfolders "
         "(with --val-fraction)",
     )

@@ -11,16 +11,14 @@ from __future__ import annotations
 import argparse
 
 from ._parser import add_documented_parser
-from ._train_args import add_training_args
+from ._train_args import add_data_arg, add_training_args
 
 TEACHER_STUDENT = ("pseudo_label", "noisy_student")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = add_documented_parser(subparsers, "self-train", "train with unlabeled images (self-training)", __doc__)
-    parser.add_argument(
-        "--data", required=True, metavar="digits|PATH", help="'digits' or a dataset root with train/ and val/"
-    )
+    add_data_arg(parser)
     parser.add_argument(
         "--unlabeled", metavar="DIR", help="a folder of unlabeled images (digits: its own unlabeled split)"
     )
