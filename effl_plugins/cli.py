@@ -26,6 +26,7 @@ COMMANDS = (
     "bench",
     "finetune",
     "distill",
+    "teacher_cache",
     "eval",
     "predict",
 )

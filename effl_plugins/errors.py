@@ -10,6 +10,7 @@ __all__ = [
     "PluginLoadError",
     "CheckpointError",
     "PseudoLabelStoreError",
+    "TeacherCacheError",
     "LockHeldError",
     "LockFileError",
     "SettingRefusedError",
@@ -89,6 +90,17 @@ class PseudoLabelStoreError(EfflError, ValueError):
     def __init__(self, path, problem: str):
         self.path, self.problem = str(path), problem
         super().__init__(f"pseudo-label store {self.path!r}: {problem}")
+
+
+class TeacherCacheError(PseudoLabelStoreError):
+    """A teacher cache (``effl teacher-cache``) is not one, or holds other views than the run draws.
+
+    Carries ``path`` and ``problem`` like :class:`PseudoLabelStoreError` (a cache is a store of views).
+    """
+
+    def __init__(self, path, problem: str):
+        super().__init__(path, problem)
+        self.args = (f"teacher cache {self.path!r}: {problem}",)
 
 
 class LockHeldError(EfflError, RuntimeError):

@@ -17,7 +17,8 @@ the side (``WEAK_AUG``, the self-training benchmark's weak view). The seed
 changes the labeled digits (the student's and the teacher's), the initialisation, the order and the
 augmentations.
 
-    python -m effl_plugins.bench.distill --seeds 0 1 2 [--losses kd dkd ...] [--aug weak|SPEC] [--out DIR]
+    python -m effl_plugins.bench.distill --seeds 0 1 2 [--losses kd dkd ...] [--aug weak|SPEC]
+        [--loss-arg KEY=VALUE ...] [--out DIR]
 
 Writes ``DIR/distill.json`` (every run) and ``DIR/distill.md`` (mean and spread per method).
 """
@@ -82,9 +83,16 @@ def alone_epochs(student_data, steps: int) -> int:
     return max(1, round(steps / math.ceil(len(student_data.labeled) / BATCH_SIZE)))
 
 
-def run_seed(seed: int, losses: Sequence[str], out: Path, log=print, aug: str | None = None) -> list[dict[str, Any]]:
+def run_seed(
+    seed: int,
+    losses: Sequence[str],
+    out: Path,
+    log=print,
+    aug: str | None = None,
+    loss_args: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """One seed: the two alone runs, the teacher, then one distilled student per loss (every run under the
-    batch augmentation ``aug``, a SPEC, or none)."""
+    batch augmentation ``aug``, a SPEC, or none; every loss built with ``loss_args``)."""
     from .._api import create_strategy
 
     student_data, teacher_data = split_data(seed)
@@ -117,6 +125,7 @@ def run_seed(seed: int, losses: Sequence[str], out: Path, log=print, aug: str | 
             teacher=f"{TEACHER}:{teacher_dir / 'checkpoint.pt'}",
             teacher_epochs=0,
             loss=loss,
+            loss_args=loss_args,
             epochs=DISTILL_EPOCHS,
             **_common(seed, aug),
         )
@@ -149,7 +158,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--losses", nargs="+", default=None, help="default: every registered loss")
     parser.add_argument("--out", default="effl-distill-bench", help="output folder (default ./effl-distill-bench)")
     parser.add_argument("--aug", default=None, help="every run's batch augmentation: 'weak' or a SPEC (default none)")
+    parser.add_argument(
+        "--loss-arg", nargs="+", default=[], metavar="KEY=VALUE", help="arguments of every distilled loss"
+    )
     args = parser.parse_args(argv)
+    from ..kv import parse_kv
+
+    try:
+        loss_args = parse_kv(args.loss_arg, option="--loss-arg")
+    except ValueError as exc:
+        parser.error(str(exc))
     aug = WEAK_AUG if args.aug == "weak" else args.aug
     losses = args.losses or [name for name in ep.list_losses() if name not in SKIPPED]
     unknown = [name for name in losses if name not in ep.list_losses()]
@@ -159,13 +177,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    rows = [row for seed in args.seeds for row in run_seed(seed, losses, out, lambda m: print(m, file=sys.stderr), aug)]
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    rows = [row for seed in args.seeds for row in run_seed(seed, losses, out, log, aug, loss_args)]
     result = {
         "student": STUDENT,
         "teacher": TEACHER,
         "labels": {"student": STUDENT_LABELS, "teacher": TEACHER_LABELS},
         "epochs": {"teacher": TEACHER_EPOCHS, "distill": DISTILL_EPOCHS},
         "augmentation": aug,
+        "loss_args": loss_args,
         "seconds": round(time.perf_counter() - start, 1),
         "rows": rows,
     }

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from ._train_args import data_options, resolve_device, training_settings
@@ -96,8 +97,10 @@ def run_strategy(
     data: str,
     unlabeled: str | None = None,
     num_labeled: int = 100,
+    action: Callable[[Any, Any, Any, bool], dict[str, Any]] | None = None,
 ) -> int:
-    """Build and run ``strategy`` for ``command``; see the module docstring for the order of checks."""
+    """Build and run ``strategy`` for ``command``; see the module docstring for the order of checks.
+    ``action(strategy, data, out, resume)`` replaces ``strategy.run`` (``effl teacher-cache`` records)."""
     from ..lock import exclusive_lock
     from ..train.rundir import check_run_directory
 
@@ -126,7 +129,10 @@ def run_strategy(
                 if main and out is not None:
                     record_split(out, bundle.split, resume=settings["resume"], override=settings["resume_override"])
             built.resume_override = bool(settings["resume_override"])
-            summary = built.run(bundle, out_dir=settings["out"], resume=settings["resume"])
+            if action is not None:
+                summary = action(built, bundle, settings["out"], settings["resume"])
+            else:
+                summary = built.run(bundle, out_dir=settings["out"], resume=settings["resume"])
     except BaseException:
         if created:
             _remove_if_only_lock(out)

@@ -1,5 +1,5 @@
 """``effl distill --data digits|PATH --teacher NAME[:CKPT] --student NAME [--loss kd] [--loss-arg k=v ...]
-[--teacher-epochs N] [timm flags]``
+[--teacher-epochs N] [timm flags]``, or ``--teacher-cache CACHE`` instead of ``--teacher``
 
 Knowledge distillation with any registered loss (``effl list losses``; ``effl info NAME`` shows its
 arguments). With no teacher checkpoint the teacher is first trained on the labeled data
@@ -19,7 +19,13 @@ from ._train_args import add_data_arg, add_training_args
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = add_documented_parser(subparsers, "distill", "knowledge distillation from a frozen teacher", __doc__)
     add_data_arg(parser)
-    parser.add_argument("--teacher", required=True, help="timm model NAME or NAME:CHECKPOINT")
+    teacher = parser.add_mutually_exclusive_group(required=True)
+    teacher.add_argument("--teacher", help="timm model NAME or NAME:CHECKPOINT")
+    teacher.add_argument(
+        "--teacher-cache",
+        metavar="CACHE",
+        help="learn from a teacher's stored outputs (effl teacher-cache with the same flags): no teacher is built",
+    )
     parser.add_argument("--student", required=True, help="timm model NAME (or NAME:CHECKPOINT)")
     parser.add_argument("--loss", default="kd", help="registered loss name (effl list losses)")
     parser.add_argument(
@@ -40,7 +46,8 @@ def run(args) -> int:
 
     loss_args = parse_kv(args.loss_arg, option="--loss-arg")
     check_kwargs(get_manager().registry("losses").get(args.loss).factory, loss_args, family="loss", name=args.loss)
-    kwargs = {"teacher": args.teacher, "loss": args.loss, "loss_args": loss_args, "teacher_epochs": args.teacher_epochs}
+    kwargs = {"loss": args.loss, "loss_args": loss_args, "teacher_epochs": args.teacher_epochs}
+    kwargs.update({"teacher": args.teacher} if args.teacher else {"teacher_cache": args.teacher_cache})
     return run_strategy(
         args,
         command="distill",

@@ -193,7 +193,7 @@ class Distill(Strategy):
         (``config.epochs`` epochs), in ``cache_dir`` (:mod:`.teacher_cache`); the teacher must come from a
         checkpoint. ``top_k`` keeps each view's k most probable classes (None: all). ``resume`` continues a
         recording that was stopped or killed. Returns what was written."""
-        from ..train import TeacherRecordingTask
+        from ..train.tasks import TeacherRecordingTask
         from .selftrain.store import StoreSpec, file_hash, store_lock
         from .teacher_cache import CacheWriter, ViewLayout, new_cache_info, write_cache_info
 
@@ -205,7 +205,7 @@ class Distill(Strategy):
                 f"teacher {self.teacher!r}: a teacher cache records a trained teacher; pass NAME:CHECKPOINT"
             )
         root = Path(cache_dir)
-        if not resume and root.exists() and (not root.is_dir() or any(root.iterdir())):
+        if not resume and root.exists() and (not root.is_dir() or any(p.name != "lock" for p in root.iterdir())):
             raise FileExistsError(
                 f"teacher cache {str(root)!r} is not an empty directory; pass resume=True (--resume) to continue "
                 "its recording, or choose a new directory"

@@ -68,6 +68,9 @@ __all__ = [
     "write_shard",
     "RankManifest",
     "load_manifest",
+    "read_manifests",
+    "shard_path",
+    "read_shard",
     "read_store",
 ]
 
@@ -297,7 +300,7 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
     return body
 
 
-def _confined(root: Path, manifest: Path, name: str) -> Path:
+def shard_path(root: Path, manifest: Path, name: str) -> Path:
     """``root / name`` when ``name`` is a plain file name whose file (symlinks followed) lies in ``root``."""
     pure = PurePosixPath(name)
     if pure.is_absolute() or os.path.isabs(name):
@@ -349,7 +352,7 @@ def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         _fail(path, f"not a readable safetensors file ({type(exc).__name__}: {exc})")
 
 
-def _read_shard(path: Path, manifest: dict[str, Any], count: int) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+def read_shard(path: Path, manifest: dict[str, Any], count: int) -> tuple[torch.Tensor, list[str], torch.Tensor]:
     """``(positions [n], ids, probs [n, K])`` of one shard, every field checked against its manifest."""
     tensors, metadata = _read_tensors(path)
     n, k, top_k = manifest["num_images"], manifest["num_classes"], manifest["top_k"]
@@ -399,7 +402,7 @@ def _first_repeat(positions: torch.Tensor, seen: torch.Tensor) -> int | None:
     return int(twice[0]) if twice.numel() else None
 
 
-def _read_manifests(root: Path) -> list[tuple[Path, dict[str, Any]]]:
+def read_manifests(root: Path) -> list[tuple[Path, dict[str, Any]]]:
     """Every rank manifest, checked alone and against each other (same store, all ranks, all complete)."""
     if not root.is_dir():
         _fail(root, "no such directory")
@@ -461,7 +464,7 @@ def read_store(
     if isinstance(expected_ids, str):
         raise TypeError(f"expected_ids must be a sequence of image ids, got the single string {expected_ids[:40]!r}")
     root = Path(root)
-    manifests = _read_manifests(root)
+    manifests = read_manifests(root)
     first = manifests[0][1]
     _check_expected(root, first, expected_ids, expected_teacher_hash, expected_num_classes)
     n, k = first["num_images"], first["num_classes"]
@@ -470,8 +473,8 @@ def read_store(
     ids: list[str] = [""] * n
     for manifest_path, manifest in manifests:
         for entry in manifest["shards"]:
-            path = _confined(root, manifest_path, entry["file"])
-            positions, names, rows = _read_shard(path, manifest, entry["count"])
+            path = shard_path(root, manifest_path, entry["file"])
+            positions, names, rows = read_shard(path, manifest, entry["count"])
             repeat = _first_repeat(positions, seen)
             if repeat is not None:
                 _fail(path, f"labels position {repeat} twice")

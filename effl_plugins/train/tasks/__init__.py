@@ -1,7 +1,7 @@
 """Training tasks: one objective each, all run by :class:`effl_plugins.train.Engine`."""
 
 from .base import Batch, Task
-from .distillation import DistillationTask, FeatureModel
+from .distillation import DistillationTask, FeatureModel, TeacherRecordingTask
 from .fixmatch import FixMatchTask, fixmatch_unlabeled_loss
 from .flexmatch import FlexMatchTask
 from .freematch import FreeMatchTask
@@ -15,6 +15,7 @@ __all__ = [
     "Task",
     "SupervisedTask",
     "DistillationTask",
+    "TeacherRecordingTask",
     "FixMatchTask",
     "MeanTeacherTask",
     "FeatureModel",

@@ -68,6 +68,9 @@ class Task(nn.Module):
 
     unlabeled_ratio: int = 0
     batch_augmentation: bool = True
+    #: False for a task whose forward is all a step does (recording a teacher's outputs): the engine then
+    #: builds no optimizer or scheduler and runs no backward.
+    trains: bool = True
     refused_settings: ClassVar[dict[str, str]] = {}
 
     @classmethod

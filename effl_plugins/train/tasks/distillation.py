@@ -15,6 +15,11 @@ their weight; weighting each part by its share gave the labels' cross-entropy un
 at 100 labels in 1,437 images). A part of a single image is left out of that step (a loss's adapters
 may hold BatchNorm, which cannot take one image).
 
+A stored teacher (``teacher_source``, e.g. :class:`~effl_plugins.strategies.teacher_cache.CacheReader`)
+replaces the teacher's forward: ``source(indices, epoch, step)`` gives the step's teacher logits, and
+``source.check()`` runs once an epoch. :class:`TeacherRecordingTask` is the other half: it runs the
+teacher on every step's views and hands the outputs to a sink, training nothing.
+
 Features: a loss with ``uses_features = True`` receives ``student_features=``/``teacher_features=``
 (the last intermediate map ``[B, C, H, W]``); with ``feature_levels = N`` it receives lists of N maps,
 shallow to deep, from timm's ``forward_intermediates``.
@@ -22,13 +27,15 @@ shallow to deep, from timm's ``forward_intermediates``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from ..inputs import ModelInput
 from .base import Batch, Task
 
-__all__ = ["DistillationTask", "FeatureModel", "StudentWithLoss"]
+__all__ = ["DistillationTask", "FeatureModel", "StudentWithLoss", "TeacherRecordingTask"]
 
 
 def feature_levels(loss: nn.Module) -> int:
@@ -117,18 +124,26 @@ class DistillationTask(Task):
         self,
         student: nn.Module,
         student_input: ModelInput,
-        teacher: nn.Module,
-        teacher_input: ModelInput,
+        teacher: nn.Module | None,
+        teacher_input: ModelInput | None,
         loss: nn.Module,
         unlabeled_weight: float = 1.0,
+        *,
+        teacher_source: Any = None,
     ):
         super().__init__(student, student_input)
         levels = feature_levels(loss)
-        self.teacher = teacher.eval().requires_grad_(False)
-        self.teacher_input = teacher_input
-        self.teacher_forward = FeatureModel(self.teacher, levels) if levels else self.teacher
+        if (teacher is None) == (teacher_source is None):
+            raise ValueError("DistillationTask takes a teacher model or a teacher_source (stored outputs), one of them")
+        if teacher_source is not None and levels:
+            raise ValueError(f"{type(loss).__name__} reads the teacher's feature maps; stored outputs hold none")
+        self.teacher, self.teacher_input, self.teacher_source = teacher, teacher_input, teacher_source
+        if teacher is not None:
+            teacher.eval().requires_grad_(False)
+        self.teacher_forward = FeatureModel(teacher, levels) if levels else teacher
         self.student_with_loss = StudentWithLoss(student, loss, levels, unlabeled_weight)
         self.loss = loss
+        self.epoch = self.step = 0
 
     @property
     def trainable(self) -> nn.Module:
@@ -144,14 +159,59 @@ class DistillationTask(Task):
 
     def train(self, mode: bool = True):
         super().train(mode)
-        self.teacher.eval()
+        if self.teacher is not None:
+            self.teacher.eval()
         return self
 
     def set_progress(self, epoch: int, step: int, steps_per_epoch: int, epochs: int) -> None:
+        self.epoch, self.step = epoch, step
         if hasattr(self.loss, "set_progress"):
             self.loss.set_progress((epoch + step / max(steps_per_epoch, 1)) / max(epochs, 1))
 
+    def checkpoint_state(self) -> dict[str, torch.Tensor]:
+        if self.teacher_source is not None:
+            self.teacher_source.check()  # at every epoch's end: the stored views were this epoch's
+        return super().checkpoint_state()
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        if self.teacher_source is not None:
+            teacher_out = self.teacher_source(batch.indices, self.epoch, self.step)
+        else:
+            with torch.no_grad():
+                teacher_out = self.teacher_forward(self.teacher_input(batch.images))
+        return self.net(self.model_input(batch.images), teacher_out, batch.targets, batch.labeled, batch.labeled_count)
+
+
+class TeacherRecordingTask(Task):
+    """Runs a frozen teacher on every step's views and hands ``(epoch, step, indices, logits)`` to
+    ``sink.record``; trains nothing (``trains = False``: the engine runs the forward alone). Its
+    checkpoint carries ``sink.state()`` (views recorded but not yet written), so an interrupted recording
+    resumes exactly. The teacher is the run's model: evaluated each epoch, saved in the checkpoint.
+    """
+
+    trains = False
+
+    def __init__(self, teacher: nn.Module, teacher_input: ModelInput, sink: Any):
+        super().__init__(teacher.eval().requires_grad_(False), teacher_input)
+        self.sink = sink
+        self.epoch = self.step = 0
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.model.eval()
+        return self
+
+    def set_progress(self, epoch: int, step: int, steps_per_epoch: int, epochs: int) -> None:
+        self.epoch, self.step = epoch, step
+
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            teacher_out = self.teacher_forward(self.teacher_input(batch.images))
-        return self.net(self.model_input(batch.images), teacher_out, batch.targets, batch.labeled, batch.labeled_count)
+            logits = self.model(self.model_input(batch.images))
+        self.sink.record(self.epoch, self.step, batch.indices.cpu(), logits)
+        return {"loss": logits.new_zeros(()), "output": logits}
+
+    def checkpoint_state(self) -> dict[str, torch.Tensor]:
+        return {f"sink.{k}": v for k, v in self.sink.state().items()}
+
+    def load_checkpoint_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.sink.load_state({k.removeprefix("sink."): v for k, v in state.items() if k.startswith("sink.")})

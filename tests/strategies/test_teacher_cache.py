@@ -1,0 +1,167 @@
+"""Teacher once: a cache of the teacher's outputs on a distillation run's exact views, and students
+trained from it with no teacher built."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import effl_plugins as ep
+from effl_plugins.errors import PseudoLabelStoreError, TeacherCacheError
+from effl_plugins.strategies.teacher_cache import CACHE_FILE, CacheReader, ViewLayout
+from effl_plugins.testing import small_digits
+
+SETTINGS = {"epochs": 2, "batch_size": 16, "seed": 3, "lr": 3e-3, "device": "cpu", "progress": False}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return small_digits(labeled=30, test=40, unlabeled=50)
+
+
+@pytest.fixture(scope="module")
+def teacher(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("teacher")
+    ep.create_strategy("finetune", model="test_resnet", epochs=2, batch_size=16, device="cpu", progress=False).run(
+        data, out_dir=out
+    )
+    return f"test_resnet:{out / 'checkpoint.pt'}"
+
+
+@pytest.fixture(scope="module")
+def cache(data, teacher, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cache") / "kd-cache"
+    written = ep.create_strategy("distill", teacher=teacher, **SETTINGS).record_cache(data, root, shard_steps=2)
+    assert written["complete"] and written["views"] == 2 * 80  # 30 labeled + 50 unlabeled, two epochs
+    return root
+
+
+def _metrics(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_student_from_the_cache_trains_as_with_the_live_teacher(data, teacher, cache, tmp_path):
+    live = ep.create_strategy("distill", teacher=teacher, loss="kd", **SETTINGS)
+    live_summary = live.run(data, out_dir=tmp_path / "live")
+    stored = ep.create_strategy("distill", teacher_cache=str(cache), loss="kd", **SETTINGS)
+    stored_summary = stored.run(data, out_dir=tmp_path / "cached")
+    assert stored.teacher_model is None
+    for a, b in zip(_metrics(tmp_path / "live"), _metrics(tmp_path / "cached"), strict=True):
+        # the stored distribution is softmax(logits) read back as log p: equal up to float rounding of the loss
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
+    assert abs(stored_summary["final_accuracy"] - live_summary["final_accuracy"]) <= 1 / 40
+
+
+def test_views_are_a_function_of_epoch_step_and_rank(data, cache):
+    info = json.loads((cache / CACHE_FILE).read_text())
+    layout = ViewLayout(**info["layout"])
+    assert (layout.steps, layout.batch_size, layout.per_rank) == (5, 16, 80)
+    starts = [layout.offset(e, s, 0) for e in range(2) for s in range(5)]
+    assert starts == [0, 16, 32, 48, 64, 80, 96, 112, 128, 144]
+    assert [layout.shard_index(1, s) for s in range(5)] == [3, 3, 4, 4, 5]
+
+
+def test_a_run_drawing_other_views_is_refused_naming_the_setting(data, cache):
+    for change, name in (({"seed": 4}, "seed"), ({"batch_size": 8}, "batch_size"), ({"aug": "flip"}, "aug")):
+        strategy = ep.create_strategy("distill", teacher_cache=str(cache), **{**SETTINGS, **change})
+        with pytest.raises(
+            TeacherCacheError, match=rf"teacher cache .*: holds other views .*{name} is .* in the cache"
+        ):
+            strategy.run(data)
+    with pytest.raises(TeacherCacheError, match="holds 2 epochs of views; this run has 3"):
+        ep.create_strategy("distill", teacher_cache=str(cache), **{**SETTINGS, "epochs": 3}).run(data)
+
+
+@pytest.mark.parametrize("loss", ["fitnet", "mse_logits"])
+def test_losses_that_need_more_than_the_distribution_are_refused(cache, loss):
+    with pytest.raises(ValueError, match="teacher cache holds"):
+        ep.create_strategy("distill", teacher_cache=str(cache), loss=loss, **SETTINGS)
+
+
+def test_recording_into_a_non_empty_directory_needs_resume(data, teacher, cache):
+    with pytest.raises(FileExistsError, match="not an empty directory"):
+        ep.create_strategy("distill", teacher=teacher, **SETTINGS).record_cache(data, cache)
+
+
+def test_a_corrupt_shard_is_named_when_read(data, teacher, tmp_path):
+    root = tmp_path / "cache"
+    ep.create_strategy("distill", teacher=teacher, **{**SETTINGS, "epochs": 1}).record_cache(data, root, shard_steps=5)
+    shard = next(root.glob("shard-*.safetensors"))
+    shard.write_bytes(shard.read_bytes()[:100])
+    strategy = ep.create_strategy("distill", teacher_cache=str(root), **{**SETTINGS, "epochs": 1})
+    with pytest.raises(PseudoLabelStoreError, match=shard.name):
+        strategy.run(data)
+
+
+def test_top_k_rows_spread_the_mass_they_leave_over_the_other_classes():
+    reader = CacheReader.__new__(CacheReader)
+    reader.top_k = 2
+    probs = torch.tensor([[0.6, 0.3, 0.0, 0.0, 0.0], [0.5, 0.0, 0.5, 0.0, 0.0]])
+    recovered = reader.logits(probs).softmax(1)
+    expected = torch.tensor([[0.6, 0.3, 0.1 / 3, 0.1 / 3, 0.1 / 3], [0.5, 0.0, 0.5, 0.0, 0.0]])
+    assert torch.allclose(recovered, expected, atol=1e-6)
+
+
+def test_a_stopped_recording_resumes_to_the_same_shards(data, teacher, cache, tmp_path):
+    """Killed after its first epoch (the second epoch's shards and the complete flag gone), resumed: the
+    store ends byte-identical to the uninterrupted one."""
+    import shutil
+
+    root = tmp_path / "cache"
+    shutil.copytree(cache, root)
+    manifest = root / "manifest-rank00000.json"
+    body = json.loads(manifest.read_text())
+    dropped = [s for s in body["shards"] if s["index"] >= 3]
+    body["shards"], body["complete"] = [s for s in body["shards"] if s["index"] < 3], False
+    manifest.write_text(json.dumps(body))
+    for entry in dropped:
+        (root / entry["file"]).unlink()
+    from effl_plugins.train.checkpoints import atomic_save
+
+    # the run directory holds the first epoch's checkpoint: move it back there
+    checkpoint = torch.load(root / "run" / "checkpoint.pt", weights_only=False)
+    checkpoint["epoch"], checkpoint["history"] = 1, checkpoint["history"][:1]
+    atomic_save(checkpoint, root / "run" / "checkpoint.pt")
+    ep.create_strategy("distill", teacher=teacher, **SETTINGS).record_cache(data, root, shard_steps=2, resume=True)
+    for entry in body["shards"] + dropped:
+        assert (root / entry["file"]).read_bytes() == (cache / entry["file"]).read_bytes()
+    assert json.loads(manifest.read_text())["complete"]
+
+
+def test_cli_records_a_cache_distils_from_it_and_refuses_other_views(teacher, tmp_path):
+    import subprocess
+    import sys
+
+    common = [
+        "--data",
+        "digits",
+        "--student",
+        "test_resnet",
+        "--epochs",
+        "1",
+        "-b",
+        "256",
+        "-j",
+        "0",
+        "--device",
+        "cpu",
+    ]
+
+    def effl(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "effl_plugins.cli", *args], capture_output=True, text=True, cwd=tmp_path
+        )
+
+    recorded = effl("teacher-cache", "--teacher", teacher, "--top-k", "3", "--out", "cache", *common)
+    assert recorded.returncode == 0, recorded.stderr
+    assert json.loads(recorded.stdout)["complete"] is True
+    assert json.loads((tmp_path / "cache" / CACHE_FILE).read_text())["top_k"] == 3
+    distilled = effl("distill", "--teacher-cache", "cache", "--out", "student", *common)
+    assert distilled.returncode == 0, distilled.stderr
+    assert json.loads(distilled.stdout)["teacher_cache"] == "cache"
+    refused = effl("distill", "--teacher-cache", "cache", *common[:-6], "-b", "128", "-j", "0", "--device", "cpu")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1].startswith("effl distill: error: teacher cache 'cache': holds other")
+    assert "batch_size is 256 in the cache and 128 here" in refused.stderr
