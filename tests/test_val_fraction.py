@@ -150,6 +150,8 @@ def test_eval_scores_the_held_out_split(run_dir, photos, tmp_path, capsys):
     recorded = json.loads((run_dir / "split.json").read_text())
     assert report["images"] == 6 and report["held_out"]["sha256"] == recorded["sha256"]
     assert report["top1"] == json.loads((run_dir / "summary.json").read_text())["final_accuracy"]
+    assert main([*argv, "--split", "train", "--out", str(tmp_path / "train"), "--workers", "0", "--device", "cpu"]) == 0
+    assert json.loads((tmp_path / "train" / "confusion.json").read_text())["images"] == 24
 
 
 def test_resume_uses_the_recorded_split_and_refuses_another(photos, tmp_path, capsys):
@@ -169,3 +171,7 @@ def test_resume_uses_the_recorded_split_and_refuses_another(photos, tmp_path, ca
     assert main([*argv, "--resume", "--epochs", "3"]) == 2
     assert "split.json" in capsys.readouterr().err
     assert (out / "split.json").read_text() == recorded
+    scored = ["eval", "--model", f"test_resnet:{out / 'checkpoint.pt'}", "--data", str(data)]
+    assert main([*scored, "--out", str(tmp_path / "e"), "--workers", "0", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is not the one the model's run held out" in err
