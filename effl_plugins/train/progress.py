@@ -7,10 +7,10 @@ A line off a terminal::
     epoch 2/10 step 50/120 loss 1.2345 (avg 1.3012) lr 1.00e-03 img/s 412.3 eta 0:00:17
 
 ``loss`` is the mean over the steps since the last line (on the bar between two reports: the last
-step's) and ``avg`` over the epoch so far; ``img/s``
-counts every rank's images since the last line; ``eta`` is the rest of this epoch at the epoch's pace
-so far. The reporter only adds numbers on a step that prints nothing (no string, no device read: the
-loss it takes is the float the engine already reads for its non-finite check).
+step's) and ``avg`` over the epoch so far; ``img/s`` counts every rank's images since the last line;
+``eta`` is the rest of this epoch at the epoch's pace so far. The reporter only adds numbers on a
+step that prints nothing (no string, no device read: the loss it takes is the float the engine
+already reads for its non-finite check).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from typing import TextIO
 
 __all__ = ["EpochProgress", "format_seconds"]
 
+#: How a reporter shows itself: redrawn in place, a line per report, or not at all.
+MODES = ("bar", "lines", "off")
 #: Seconds between two redraws of the terminal bar.
 BAR_REFRESH = 0.2
 
@@ -63,13 +65,15 @@ class EpochProgress:
     ):
         self.epoch, self.epochs, self.steps = epoch, epochs, steps
         self.done, self.first = done, done
-        self.interval, self.mode, self.world_size = interval, mode, world_size
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.mode, self.world_size = mode, world_size
         self.stream = stream if stream is not None else sys.stderr
         self.on_report, self.lr = on_report, lr
         self.start = self.last_time = self.drawn = time.perf_counter()
         self.loss_sum = self.window_loss = self.last_loss = 0.0
         self.count = self.window_count = self.window_images = 0
-        self.report_every = interval if interval > 0 else 0
+        self.report_every = max(int(interval), 0)
         self.active = mode != "off" or on_report is not None
 
     def update(self, loss: float, images: int) -> None:

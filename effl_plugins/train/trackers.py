@@ -71,7 +71,7 @@ def check_available(names: Iterable[str]) -> None:
 
 
 def _scalars(values: Mapping[str, Any]) -> dict[str, float]:
-    """The finite-or-not numeric entries of ``values`` as floats (booleans and text left out)."""
+    """The numeric entries of ``values`` as floats (booleans, text and None left out)."""
     return {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
@@ -118,6 +118,8 @@ def _quiet(*loggers: str) -> Iterator[None]:
 
 
 class _TensorBoard:
+    """Event files through ``torch.utils.tensorboard``; the settings as a text summary at the start."""
+
     def __init__(self, folder: Path, run_name: str, config: Mapping[str, Any], resume: bool):
         from torch.utils.tensorboard import SummaryWriter
 
@@ -134,6 +136,8 @@ class _TensorBoard:
 
 
 class _Wandb:
+    """A W&B run with the settings as its config; offline unless ``WANDB_MODE`` says otherwise."""
+
     def __init__(self, folder: Path, run_name: str, config: Mapping[str, Any], resume: bool):
         import wandb
 
@@ -169,6 +173,8 @@ def _run_time(name: str) -> str:
 
 
 class _Mlflow:
+    """An MLflow run in experiment ``effl`` of the SQLite store in the folder; the settings as params."""
+
     def __init__(self, folder: Path, run_name: str, config: Mapping[str, Any], resume: bool):
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
