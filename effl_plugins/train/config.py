@@ -12,6 +12,7 @@ from typing import Any
 
 from .._validate import choice, fraction, integer, non_negative, positive
 from ..errors import SettingRefusedError
+from .trackers import check_available
 
 __all__ = [
     "TrainConfig",
@@ -181,8 +182,6 @@ def tracker_names(value: str | Sequence[str] | None) -> tuple[str, ...]:
     """``log`` as a tuple of known tracker names, each once, in the order given: a comma list, a sequence
     of names or comma lists, or None. An unknown name is a ``ValueError`` listing ``TRACKERS``; a tracker
     whose library is missing is a one-line ``TrackerUnavailableError`` naming the extra to install."""
-    from .trackers import check_available
-
     if value is None:
         return ()
     parts = [value] if isinstance(value, str) else list(value)
