@@ -23,7 +23,8 @@ What ``overwrite`` may delete, under the directory's lock (a live run there is r
 - without one (a run directory made by an older version): only the top-level regular files named in
   ``RUN_FILES`` and their temporary files; what else is there is named on stderr and left in place.
 
-The run directory itself and its ``lock`` file are never deleted.
+The run directory itself and a ``lock`` file found there are never deleted here; a run removes the
+lock file it created when it releases it (``effl_plugins.lock``).
 """
 
 from __future__ import annotations
