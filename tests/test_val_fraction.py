@@ -107,6 +107,18 @@ def test_a_root_with_its_own_val_split_refuses_the_fraction(tmp_path):
         build_data(str(tmp_path / "root"), CONFIG, val_fraction=0.2)
 
 
+def test_a_tar_train_split_without_val_refuses_the_fraction(tmp_path):
+    import tarfile
+
+    class_folder(tmp_path / "folder", per_class=2)
+    (tmp_path / "root").mkdir()
+    with tarfile.open(tmp_path / "root" / "train.tar", "w") as tar:
+        for path in sorted((tmp_path / "folder").rglob("*.png")):
+            tar.add(path, arcname=path.relative_to(tmp_path / "folder").as_posix())
+    with pytest.raises(ValueError, match="not of a tar file.*add val/ or val.tar"):
+        build_data(str(tmp_path / "root"), CONFIG, val_fraction=0.2)
+
+
 def test_a_train_folder_without_val_holds_out_of_train(tmp_path):
     class_folder(tmp_path / "root" / "train", per_class=5)
     bundle = build_data(str(tmp_path / "root"), CONFIG, val_fraction=0.2)

@@ -283,11 +283,15 @@ def _image_root(
         bundle = _held_out_root(train_path, listing, train_t, eval_t, seed, val_fraction, max_image_pixels)
         bundle.name = str(root)
         return bundle
-    if val_fraction is not None:
+    if val_fraction is not None and val_path is not None:
         raise ValueError(
             f"--val-fraction holds out part of a folder of class subfolders (or of a train/ folder without a val "
-            f"split); --data {str(root)!r} has its own val split ({val_path.name if val_path else 'a .tar train'}): "
-            "drop --val-fraction"
+            f"split); --data {str(root)!r} has its own val split ({val_path.name}): drop --val-fraction"
+        )
+    if val_fraction is not None:
+        raise ValueError(
+            f"--val-fraction holds out part of class folders, not of a tar file; --data {str(root)!r} has "
+            f"{train_path.name} and no val split: add val/ or val.tar, or extract the tar"
         )
     val_path = val_path or _find_split(root, names.val_names())
     if train_path.suffix == ".tar":
