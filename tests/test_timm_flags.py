@@ -155,8 +155,8 @@ def _engine(**settings):
 
 
 def test_optimizer_and_schedule_flags_reach_timm():
-    engine = _engine(opt="adamw", opt_betas=(0.8, 0.9), layer_decay=0.5)
-    assert engine.optimizer.defaults["betas"] == (0.8, 0.9)
+    engine = _engine(opt="adamw", opt_betas=(0.8, 0.9), layer_decay=0.5, opt_kwargs={"amsgrad": True})
+    assert engine.optimizer.defaults["betas"] == (0.8, 0.9) and engine.optimizer.defaults["amsgrad"] is True
     scales = {group["lr_scale"] for group in engine.optimizer.param_groups}
     assert len(scales) > 2 and max(scales) == 1.0  # timm's layer-wise groups
     step = _engine(sched="step", decay_epochs=3, decay_rate=0.5).scheduler
@@ -165,6 +165,16 @@ def test_optimizer_and_schedule_flags_reach_timm():
     assert list(multistep.decay_t) == [2, 4] and multistep.decay_rate == 0.2
     cosine = _engine(cooldown_epochs=2).scheduler
     assert cosine.t_initial == 8  # the last 2 of 10 epochs stay at min_lr
+
+
+def test_validation_batch_size_sets_the_evaluation_batches(monkeypatch):
+    from effl_plugins.train import engine as engine_module
+
+    seen = []
+    monkeypatch.setattr(engine_module, "evaluate", lambda *a, **k: seen.append(k["batch_size"]))
+    _engine(validation_batch_size=3)._evaluate(torch.nn.Identity())
+    _engine(batch_size=8)._evaluate(torch.nn.Identity())
+    assert seen == [3, 64]
 
 
 def test_layer_decay_is_finetunes_own_and_linear_probe_refuses_it():
@@ -207,6 +217,10 @@ def test_model_flags_build_the_model(tmp_path):
     assert pooled.global_pool.pool_type == "max"
     with pytest.raises(ValueError, match="--num-classes 5: the data has 3 classes"):
         Finetune("test_resnet", num_classes=5).build_model("test_resnet", 3)
+    checkpointed = Finetune("test_vit", grad_checkpointing=True).build_model("test_vit", 3)
+    assert checkpointed.grad_checkpointing is True
+    with pytest.raises(ValueError, match="--grad-checkpointing: model"):
+        Finetune("dla46_c", grad_checkpointing=True).build_model("dla46_c", 3)  # timm: "not supported"
     compiled = Finetune("test_resnet", torchcompile="eager").build_model("test_resnet", 3)
     assert compiled._compiled_call_impl is not None  # compiled in place: the state dict keeps its names
     assert list(compiled.state_dict()) == list(source.state_dict())

@@ -84,6 +84,9 @@ TRAINING_DESTS = (
     "patience_epochs",
     "bce_loss",
     "experiment",
+    "opt_kwargs",
+    "grad_checkpointing",
+    "validation_batch_size",
     "img_size",
     "mean",
     "std",
@@ -336,6 +339,15 @@ def _optimizer_args(group) -> None:
         help="clip the gradient norm to NORM (default: no clipping)",
     )
     group.add_argument(
+        "--opt-kwargs",
+        type=kv_pair,
+        nargs="*",
+        action="extend",
+        default=[],
+        metavar="K=V",
+        help="more timm create_optimizer_v2 keyword arguments, V a Python literal or a string",
+    )
+    group.add_argument(
         "--layer-decay",
         type=positive_float,
         default=None,
@@ -567,6 +579,19 @@ def _model_args(group) -> None:
         help="torch.compile the model with BACKEND (a bare --torchcompile: inductor)",
     )
     group.add_argument("--torchcompile-mode", default=None, metavar="MODE", help="torch.compile mode")
+    group.add_argument(
+        "--grad-checkpointing",
+        action="store_true",
+        help="gradient checkpointing through the model's blocks (timm's set_grad_checkpointing)",
+    )
+    group.add_argument(
+        "-vb",
+        "--validation-batch-size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="evaluation batch size (default: max(--batch-size, 64))",
+    )
 
 
 def _data_args(group) -> None:
@@ -800,10 +825,7 @@ TIMM_REFUSED: dict[str, tuple[int | str, str]] = {
     "--dataset-trust-remote-code": (0, f"effl runs no dataset code: {_DATA}"),
     "--pretrained-path": ("*", "use --model NAME:PATH (or --initial-checkpoint PATH) for local weights"),
     "--no-resume-opt": (0, "--resume restores everything; to start from weights alone use --initial-checkpoint PATH"),
-    "--validation-batch-size": ("*", "evaluation batches are max(--batch-size, 64): use --batch-size"),
-    "-vb": ("*", "evaluation batches are max(--batch-size, 64): use --batch-size"),
     "--fuser": ("*", "TorchScript fusers are not used: use --torchcompile"),
-    "--grad-checkpointing": (0, "not supported: save memory with a smaller --batch-size and --grad-accum-steps"),
     "--fast-norm": (0, "not supported: use --torchcompile"),
     "--head-init-scale": ("*", "use --model-kwargs head_init_scale=X for a model that takes it (ConvNeXt)"),
     "--head-init-bias": ("*", "not supported: the head is timm's reset_classifier; see --model-kwargs"),
@@ -816,7 +838,6 @@ TIMM_REFUSED: dict[str, tuple[int | str, str]] = {
     "--clip-mode": ("*", "effl clips the gradient norm: use --clip-grad NORM"),
     "--layer-decay-min-scale": ("*", "use --layer-decay RATE (timm's default scales)"),
     "--layer-decay-no-opt-scale": ("*", "use --layer-decay RATE (timm's default scales)"),
-    "--opt-kwargs": ("*", "use --opt-eps, --opt-betas and --momentum"),
     "--sched-on-updates": (0, f"the schedule steps per epoch: {_SCHED}"),
     "--lr-base": ("*", "effl does not scale the learning rate by batch size: use --lr"),
     "--lr-base-size": ("*", "effl does not scale the learning rate by batch size: use --lr"),
@@ -989,6 +1010,7 @@ def _timm_spellings(settings: dict[str, Any]) -> None:
     Two spellings of one setting that disagree are a ``ValueError`` naming both."""
     from effl_plugins.kv import parse_kv
 
+    settings["opt_kwargs"] = parse_kv(settings["opt_kwargs"] or [], option="--opt-kwargs")
     kwargs = parse_kv(settings["model_kwargs"] or [], option="--model-kwargs")
     for dest, key in (
         ("gp", "global_pool"),

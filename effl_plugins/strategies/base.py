@@ -126,7 +126,8 @@ class Strategy:
 
         The run's model options apply: ``img_size`` when building (:meth:`sized_spec`); ``model_kwargs`` and
         ``initial_checkpoint`` (loaded after building) to the run's own ``model``; ``num_classes`` checked;
-        ``torchcompile`` compiling in place (``nn.Module.compile``: the state dict keeps its names)."""
+        ``grad_checkpointing`` on the run's own model; ``torchcompile`` compiling in place
+        (``nn.Module.compile``: the state dict keeps its names)."""
         c = self.config
         if c.num_classes is not None and c.num_classes != num_classes:
             raise ValueError(f"--num-classes {c.num_classes}: the data has {num_classes} classes; pass {num_classes}")
@@ -146,6 +147,8 @@ class Strategy:
                 spec = f"{spec}:{c.initial_checkpoint}"
                 kwargs["img_size"] = c.img_size or default_input_size(parse_model_spec(spec)[0])
         model = create_model(spec, num_classes, pretrained=self.pretrained, **kwargs)
+        if c.grad_checkpointing and spec.partition(":")[0] == parse_model_spec(self.model)[0]:
+            _grad_checkpointing(model)
         if c.torchcompile is not None:
             model.compile(backend=c.torchcompile, mode=c.torchcompile_mode)
         return model
@@ -251,6 +254,15 @@ class Strategy:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, {self.config})"
+
+
+def _grad_checkpointing(model: nn.Module) -> None:
+    """timm's ``set_grad_checkpointing()`` on ``model``; a model without it is a one-line ``ValueError``."""
+    try:
+        model.set_grad_checkpointing(True)
+    except (AttributeError, AssertionError, NotImplementedError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise ValueError(f"--grad-checkpointing: model {type(model).__name__} has none ({reason})") from None
 
 
 def saved_data_config(spec: str) -> dict[str, Any] | None:

@@ -56,7 +56,10 @@ class TrainConfig:
     data's), ``torchcompile``/``torchcompile_mode`` (``torch.compile`` backend and mode). timm's optimizer
     and schedule extras: ``opt_betas``, ``layer_decay``, ``decay_epochs``, ``decay_milestones``,
     ``decay_rate``, ``patience_epochs``, ``cooldown_epochs`` (the last epochs of the run stay at
-    ``min_lr``); ``bce_loss``: timm's ``BinaryCrossEntropy`` instead of cross-entropy. ``warmup_epochs``
+    ``min_lr``), ``opt_kwargs`` (more ``create_optimizer_v2`` arguments); ``bce_loss``: timm's
+    ``BinaryCrossEntropy`` instead of cross-entropy. ``grad_checkpointing``: timm's
+    ``set_grad_checkpointing`` on the model. ``validation_batch_size``: evaluation batches (None:
+    ``max(batch_size, 64)``). ``warmup_epochs``
     covering half the run or more warns. ``workers``/``pin_mem``: the DataLoader. ``nonfinite``: ``"stop"``
     raises on a non-finite loss naming the epoch and step, ``"skip"`` drops that update (as AMP's scaler
     does).
@@ -99,6 +102,9 @@ class TrainConfig:
     cooldown_epochs: int = 0
     patience_epochs: int = 10
     bce_loss: bool = False
+    opt_kwargs: dict[str, Any] = field(default_factory=dict)
+    grad_checkpointing: bool = False
+    validation_batch_size: int | None = None
     smoothing: float = 0.0
     mixup: float = 0.0
     cutmix: float = 0.0
@@ -150,11 +156,13 @@ class TrainConfig:
     def _check_model_and_schedule(self) -> None:
         """Check the model options (``img_size`` ... ``torchcompile``) and timm's optimizer and schedule
         extras (``opt_betas`` ... ``bce_loss``); warn when warm-up covers half the run or more."""
-        for name in ("img_size", "num_classes"):
+        for name in ("img_size", "num_classes", "validation_batch_size"):
             integer(getattr(self, name), name, low=1, optional=True)
-        if not isinstance(self.model_kwargs, Mapping) or not all(isinstance(k, str) for k in self.model_kwargs):
-            raise ValueError(f"model_kwargs must be a dict of keyword arguments, got {self.model_kwargs!r}")
-        self.model_kwargs = dict(self.model_kwargs)
+        for name in ("model_kwargs", "opt_kwargs"):
+            value = getattr(self, name)
+            if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+                raise ValueError(f"{name} must be a dict of keyword arguments, got {value!r}")
+            setattr(self, name, dict(value))
         if self.opt_betas is not None:
             self.opt_betas = tuple(fraction(b, "opt_betas") for b in self.opt_betas)
         if self.layer_decay is not None:

@@ -258,6 +258,7 @@ class Engine:
                     "decay needs timm's groups over the whole model (use --strategy finetune)"
                 )
             kwargs["layer_decay"] = c.layer_decay
+        kwargs.update(c.opt_kwargs)
         target = groups if groups is not None else self.task.trainable
         return create_optimizer_v2(target, opt=c.opt, lr=c.lr, weight_decay=c.weight_decay, **kwargs)
 
@@ -589,7 +590,7 @@ class Engine:
             self.eval_set,
             self.task.model_input,
             self.device,
-            batch_size=max(self.config.batch_size, 64),
+            batch_size=self.config.validation_batch_size or max(self.config.batch_size, 64),
             workers=self.config.workers,
             distributed=True,
             amp_dtype=self.amp_dtype,
