@@ -90,18 +90,22 @@ def run_seed(
     log=print,
     aug: str | None = None,
     loss_args: dict[str, Any] | None = None,
+    cached: bool = False,
 ) -> list[dict[str, Any]]:
     """One seed: the two alone runs, the teacher, then one distilled student per loss (every run under the
-    batch augmentation ``aug``, a SPEC, or none; every loss built with ``loss_args``)."""
+    batch augmentation ``aug``, a SPEC, or none; every loss built with ``loss_args``). ``cached``: the
+    teacher's outputs are recorded once (``teacher-cache``, all classes) and every loss that can learn from
+    them does (the others keep the live teacher); rows then carry ``"teacher": "cache"`` or ``"live"``."""
     from .._api import create_strategy
 
     student_data, teacher_data = split_data(seed)
     steps = distill_steps(student_data)
     rows = []
 
-    def record(method: str, summary: dict, start: float) -> None:
+    def record(method: str, summary: dict, start: float, **extra: Any) -> None:
         seconds = round(time.perf_counter() - start, 1)
-        rows.append({"seed": seed, "method": method, "accuracy": summary["final_accuracy"], "seconds": seconds})
+        row = {"seed": seed, "method": method, "accuracy": summary["final_accuracy"], "seconds": seconds, **extra}
+        rows.append(row)
         log(f"seed {seed}: {method:<20} {summary['final_accuracy']:.4f} ({seconds} s)")
 
     for method, factor in (("alone", 1), ("alone_long", 2)):
@@ -117,20 +121,41 @@ def run_seed(
         teacher.run(teacher_data, out_dir=teacher_dir, resume=(teacher_dir / "checkpoint.pt").is_file()),
         start,
     )
+    teacher_spec = f"{TEACHER}:{teacher_dir / 'checkpoint.pt'}"
+    cache = out / f"teacher-cache-{seed}" if cached else None
+    if cache is not None and not (cache / "teacher-cache.json").is_file():
+        start = time.perf_counter()
+        recorder = create_strategy(
+            "distill", model=STUDENT, teacher=teacher_spec, epochs=DISTILL_EPOCHS, **_common(seed, aug)
+        )
+        written = recorder.record_cache(student_data, cache)
+        log(f"seed {seed}: teacher cache         {written['views']} views ({time.perf_counter() - start:.1f} s)")
     for loss in losses:
         start = time.perf_counter()
+        source = {"teacher": teacher_spec, "teacher_epochs": 0}
+        if cache is not None and can_read_cache(loss, loss_args):
+            source = {"teacher_cache": str(cache)}
         strategy = create_strategy(
             "distill",
             model=STUDENT,
-            teacher=f"{TEACHER}:{teacher_dir / 'checkpoint.pt'}",
-            teacher_epochs=0,
             loss=loss,
             loss_args=loss_args,
             epochs=DISTILL_EPOCHS,
+            **source,
             **_common(seed, aug),
         )
-        record(loss, strategy.run(student_data), start)
+        extra = {"teacher": "cache" if "teacher_cache" in source else "live"} if cached else {}
+        record(loss, strategy.run(student_data), start, **extra)
     return rows
+
+
+def can_read_cache(loss: str, loss_args: dict[str, Any] | None) -> bool:
+    """Whether a student can learn through ``loss`` from a teacher cache (no feature maps, no raw logits)."""
+    from .._api import create_loss
+    from ..strategies.teacher_cache import RAW_LOGIT_LOSSES
+    from ..train.tasks.distillation import feature_levels
+
+    return loss not in RAW_LOGIT_LOSSES and not feature_levels(create_loss(loss, **(loss_args or {})))
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -161,6 +186,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--loss-arg", nargs="+", default=[], metavar="KEY=VALUE", help="arguments of every distilled loss"
     )
+    parser.add_argument(
+        "--teacher-cache",
+        action="store_true",
+        help="record each seed's teacher once and distil every logit loss from the stored outputs",
+    )
     args = parser.parse_args(argv)
     from ..kv import parse_kv
 
@@ -178,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    rows = [row for seed in args.seeds for row in run_seed(seed, losses, out, log, aug, loss_args)]
+    rows = [row for seed in args.seeds for row in run_seed(seed, losses, out, log, aug, loss_args, args.teacher_cache)]
     result = {
         "student": STUDENT,
         "teacher": TEACHER,
@@ -186,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "epochs": {"teacher": TEACHER_EPOCHS, "distill": DISTILL_EPOCHS},
         "augmentation": aug,
         "loss_args": loss_args,
+        "teacher_cache": args.teacher_cache,
         "seconds": round(time.perf_counter() - start, 1),
         "rows": rows,
     }

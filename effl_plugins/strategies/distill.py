@@ -205,7 +205,9 @@ class Distill(Strategy):
                 f"teacher {self.teacher!r}: a teacher cache records a trained teacher; pass NAME:CHECKPOINT"
             )
         root = Path(cache_dir)
-        if not resume and root.exists() and (not root.is_dir() or any(p.name != "lock" for p in root.iterdir())):
+        rank = int(os.environ.get("RANK", "0"))
+        occupied = root.exists() and (not root.is_dir() or any(p.name != "lock" for p in root.iterdir()))
+        if not resume and rank == 0 and occupied:  # other ranks may find rank 0's first files there
             raise FileExistsError(
                 f"teacher cache {str(root)!r} is not an empty directory; pass resume=True (--resume) to continue "
                 "its recording, or choose a new directory"
@@ -221,7 +223,6 @@ class Distill(Strategy):
         digest = file_hash(path)
         k = data.num_classes
         info = new_cache_info(self.teacher, digest, self.config.epochs, top_k, k, views, layout)
-        rank = int(os.environ.get("RANK", "0"))
         write_cache_info(root, info, resume=resume or rank != 0)
         spec = StoreSpec(digest, layout.total, k, shard_size=shard_steps * layout.batch_size, top_k=top_k)
         with store_lock(root, rank):

@@ -165,3 +165,55 @@ def test_cli_records_a_cache_distils_from_it_and_refuses_other_views(teacher, tm
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines()[-1].startswith("effl distill: error: teacher cache 'cache': holds other")
     assert "batch_size is 256 in the cache and 128 here" in refused.stderr
+
+
+@pytest.mark.slow
+def test_two_ranks_record_their_own_shards_and_distil_from_them(teacher, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from effl_plugins.strategies.selftrain.store import read_store
+
+    if shutil.which("torchrun") is None:
+        pytest.skip("torchrun is not on PATH")
+    common = [
+        "--data",
+        "digits",
+        "--student",
+        "test_resnet",
+        "--epochs",
+        "1",
+        "-b",
+        "128",
+        "-j",
+        "0",
+        "--device",
+        "cpu",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def torchrun(*args):
+        command = ["torchrun", "--nproc_per_node=2", "-m", "effl_plugins.cli", *args]
+        return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+
+    recorded = torchrun("teacher-cache", "--teacher", teacher, "--out", "cache", *common)
+    assert recorded.returncode == 0, recorded.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "cache").glob("manifest-rank*.json")) == [
+        "manifest-rank00000.json",
+        "manifest-rank00001.json",
+    ]
+    store = read_store(tmp_path / "cache", trust_ids=True)  # every view of both ranks exactly once
+    # 1,437 images padded to 1,438 by wrapping (each rank sees 719, as DistributedSampler pads)
+    assert len(store.ids) == 1438 and {i.split(":")[2] for i in store.ids} == {"0", "1"}
+    distilled = torchrun("distill", "--teacher-cache", "cache", "--out", "student", *common)
+    assert distilled.returncode == 0, distilled.stderr[-3000:]
+    one_process = subprocess.run(
+        [sys.executable, "-m", "effl_plugins.cli", "distill", "--teacher-cache", "cache", *common],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert one_process.returncode == 2 and "world_size is 2 in the cache and 1 here" in one_process.stderr
