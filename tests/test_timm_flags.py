@@ -165,6 +165,20 @@ def test_optimizer_and_schedule_flags_reach_timm():
     assert list(multistep.decay_t) == [2, 4] and multistep.decay_rate == 0.2
     cosine = _engine(cooldown_epochs=2).scheduler
     assert cosine.t_initial == 8  # the last 2 of 10 epochs stay at min_lr
+    noisy = _engine(warmup_epochs=2, warmup_prefix=True, lr_k_decay=0.5, lr_noise=(0.5,), lr_noise_std=0.5).scheduler
+    assert noisy.t_initial == 8 and noisy.k_decay == 0.5 and noisy.noise_range_t == 4 and noisy.noise_std == 0.5
+    assert noisy.noise_seed == 0  # TrainConfig's seed: the noise of an epoch is the same when resumed
+
+
+def test_clip_mode_reaches_timms_dispatch(monkeypatch):
+    import timm.utils
+
+    modes = []
+    monkeypatch.setattr(timm.utils, "dispatch_clip_grad", lambda params, value, mode: modes.append((value, mode)))
+    engine = _engine(clip_grad=0.5, clip_mode="agc")
+    engine.task.model(torch.randn(2, 3, 32, 32)).sum().backward()
+    engine._optimizer_step()
+    assert modes == [(0.5, "agc")]
 
 
 def test_validation_batch_size_sets_the_evaluation_batches(monkeypatch):

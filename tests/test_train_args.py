@@ -22,7 +22,8 @@ EXPECTED_DESTS = (
     "recount color_jitter strategy strategy_arg num_classes model_kwargs input_size in_chans gp drop_block "
     "bn_momentum bn_eps initial_checkpoint torchcompile torchcompile_mode amp_dtype opt_betas layer_decay "
     "decay_epochs decay_milestones decay_rate cooldown_epochs patience_epochs bce_loss experiment opt_kwargs "
-    "grad_checkpointing validation_batch_size log_interval log"
+    "grad_checkpointing validation_batch_size clip_mode warmup_prefix lr_k_decay lr_noise lr_noise_pct "
+    "lr_noise_std log_interval log"
 ).split()
 
 

@@ -87,6 +87,12 @@ TRAINING_DESTS = (
     "opt_kwargs",
     "grad_checkpointing",
     "validation_batch_size",
+    "clip_mode",
+    "warmup_prefix",
+    "lr_k_decay",
+    "lr_noise",
+    "lr_noise_pct",
+    "lr_noise_std",
     "img_size",
     "mean",
     "std",
@@ -348,6 +354,12 @@ def _optimizer_args(group) -> None:
         help="more timm create_optimizer_v2 keyword arguments, V a Python literal or a string",
     )
     group.add_argument(
+        "--clip-mode",
+        choices=("norm", "value", "agc"),
+        default="norm",
+        help="how --clip-grad clips: the total norm, each value, or adaptively (AGC) (default: norm)",
+    )
+    group.add_argument(
         "--layer-decay",
         type=positive_float,
         default=None,
@@ -383,6 +395,40 @@ def _schedule_args(group) -> None:
         default=0.0,
         metavar="LR",
         help="lower bound of cyclic schedules (default: 0)",
+    )
+    group.add_argument(
+        "--warmup-prefix",
+        action="store_true",
+        help="the schedule's decay starts after warm-up (default: warm-up is part of it)",
+    )
+    group.add_argument(
+        "--lr-k-decay",
+        type=positive_float,
+        default=1.0,
+        metavar="K",
+        help="cosine and poly schedules: k-decay (default: 1)",
+    )
+    group.add_argument(
+        "--lr-noise",
+        type=probability,
+        nargs="+",
+        default=None,
+        metavar="PCT",
+        help="learning-rate noise from this fraction of the run on, or between two (default: none)",
+    )
+    group.add_argument(
+        "--lr-noise-pct",
+        type=non_negative_float,
+        default=0.67,
+        metavar="PCT",
+        help="learning-rate noise limit (default: 0.67)",
+    )
+    group.add_argument(
+        "--lr-noise-std",
+        type=non_negative_float,
+        default=1.0,
+        metavar="STD",
+        help="learning-rate noise standard deviation (default: 1)",
     )
     group.add_argument(
         "--decay-epochs",
@@ -835,23 +881,17 @@ TIMM_REFUSED: dict[str, tuple[int | str, str]] = {
     "--synchronize-step": (0, "not needed: each step reads its loss once; see --device"),
     "--local_rank": ("*", "launch with torchrun, which sets LOCAL_RANK; see --device"),
     "--device-modules": ("*", "use --device cpu|cuda|cuda:N|mps"),
-    "--clip-mode": ("*", "effl clips the gradient norm: use --clip-grad NORM"),
     "--layer-decay-min-scale": ("*", "use --layer-decay RATE (timm's default scales)"),
     "--layer-decay-no-opt-scale": ("*", "use --layer-decay RATE (timm's default scales)"),
     "--sched-on-updates": (0, f"the schedule steps per epoch: {_SCHED}"),
     "--lr-base": ("*", "effl does not scale the learning rate by batch size: use --lr"),
     "--lr-base-size": ("*", "effl does not scale the learning rate by batch size: use --lr"),
     "--lr-base-scale": ("*", "effl does not scale the learning rate by batch size: use --lr"),
-    "--lr-noise": ("*", f"no learning-rate noise: {_SCHED}"),
-    "--lr-noise-pct": ("*", f"no learning-rate noise: {_SCHED}"),
-    "--lr-noise-std": ("*", f"no learning-rate noise: {_SCHED}"),
     "--lr-cycle-mul": ("*", f"one cycle per run: {_SCHED}"),
     "--lr-cycle-decay": ("*", f"one cycle per run: {_SCHED}"),
     "--lr-cycle-limit": ("*", f"one cycle per run: {_SCHED}"),
-    "--lr-k-decay": ("*", f"no k-decay: {_SCHED}"),
     "--epoch-repeats": ("*", "an epoch is one pass over the data: use --epochs"),
     "--start-epoch": ("*", "a run continues from its checkpoint's epoch: use --resume"),
-    "--warmup-prefix": (0, "warm-up is part of the schedule: use --warmup-epochs"),
     "--no-aug": (
         0,
         "training augmentation is what you pass: leave out --aug and --image-aug, and set --scale 1 1 --hflip 0",
@@ -1034,10 +1074,12 @@ def _timm_spellings(settings: dict[str, Any]) -> None:
         raise ValueError(f"{' and '.join(f'{flag} {size}' for flag, size in given)} differ; pass one size")
     settings["img_size"] = given[0][1] if given else None
     settings["model_kwargs"] = kwargs
-    for dest in ("opt_betas", "decay_milestones"):
+    for dest in ("opt_betas", "decay_milestones", "lr_noise"):
         if settings[dest] is not None:
             settings[dest] = tuple(settings[dest])
     _amp_dtype(settings)
+    if settings["lr_noise"] is None and (settings["lr_noise_pct"], settings["lr_noise_std"]) != (0.67, 1.0):
+        raise ValueError("--lr-noise-pct and --lr-noise-std apply with --lr-noise PCT [PCT]; pass it too")
     if settings["torchcompile_mode"] is not None and settings["torchcompile"] is None:
         raise ValueError(f"--torchcompile-mode {settings['torchcompile_mode']} applies with --torchcompile; pass both")
     if settings["experiment"] is not None:

@@ -19,6 +19,7 @@ __all__ = [
     "AMP_MODES",
     "MIXUP_MODES",
     "NONFINITE_POLICIES",
+    "CLIP_MODES",
     "TRACKERS",
     "REFUSABLE_SETTINGS",
     "SettingRefusedError",
@@ -32,6 +33,8 @@ MIXUP_MODES = ("batch", "pair", "elem")
 ERASE_MODES = ("const", "rand", "pixel")
 #: What a step whose loss is NaN or infinite does: stop the run with an error, or skip the update.
 NONFINITE_POLICIES = ("stop", "skip")
+#: timm's gradient clipping modes (``dispatch_clip_grad``): total norm, each value, adaptive (AGC).
+CLIP_MODES = ("norm", "value", "agc")
 #: Experiment trackers ``log`` may name (``csv`` is ``summary.csv``, which every run writes anyway).
 TRACKERS = ("tensorboard", "wandb", "mlflow", "csv")
 
@@ -59,7 +62,9 @@ class TrainConfig:
     ``min_lr``), ``opt_kwargs`` (more ``create_optimizer_v2`` arguments); ``bce_loss``: timm's
     ``BinaryCrossEntropy`` instead of cross-entropy. ``grad_checkpointing``: timm's
     ``set_grad_checkpointing`` on the model. ``validation_batch_size``: evaluation batches (None:
-    ``max(batch_size, 64)``). ``warmup_epochs``
+    ``max(batch_size, 64)``). ``clip_mode``: how ``clip_grad`` clips (``CLIP_MODES``). ``warmup_prefix``,
+    ``lr_k_decay``, ``lr_noise`` (one or two fractions of the run: noise from there on, or between),
+    ``lr_noise_pct``, ``lr_noise_std``: timm's schedule options (the noise seeded by ``seed``). ``warmup_epochs``
     covering half the run or more warns. ``workers``/``pin_mem``: the DataLoader. ``nonfinite``: ``"stop"``
     raises on a non-finite loss naming the epoch and step, ``"skip"`` drops that update (as AMP's scaler
     does).
@@ -105,6 +110,12 @@ class TrainConfig:
     opt_kwargs: dict[str, Any] = field(default_factory=dict)
     grad_checkpointing: bool = False
     validation_batch_size: int | None = None
+    clip_mode: str = "norm"
+    warmup_prefix: bool = False
+    lr_k_decay: float = 1.0
+    lr_noise: tuple[float, ...] | None = None
+    lr_noise_pct: float = 0.67
+    lr_noise_std: float = 1.0
     smoothing: float = 0.0
     mixup: float = 0.0
     cutmix: float = 0.0
@@ -168,14 +179,23 @@ class TrainConfig:
         if self.layer_decay is not None:
             positive(self.layer_decay, "layer_decay", note="or None")
         positive(self.decay_epochs, "decay_epochs")
+        choice(self.clip_mode, "clip_mode", CLIP_MODES)
+        positive(self.lr_k_decay, "lr_k_decay")
+        non_negative(self.lr_noise_pct, "lr_noise_pct")
+        non_negative(self.lr_noise_std, "lr_noise_std")
+        if self.lr_noise is not None:
+            self.lr_noise = tuple(fraction(n, "lr_noise") for n in self.lr_noise)
+            if len(self.lr_noise) not in (1, 2):
+                raise ValueError(f"lr_noise must be one or two fractions of the run, got {self.lr_noise!r}")
         non_negative(self.decay_rate, "decay_rate")
         self.decay_milestones = tuple(integer(m, "decay_milestones", low=1) for m in self.decay_milestones)
         for name in ("cooldown_epochs", "patience_epochs"):
             integer(getattr(self, name), name, low=0)
-        if self.cooldown_epochs and self.cooldown_epochs >= self.epochs:
+        prefix = self.warmup_epochs if self.warmup_prefix else 0
+        if self.cooldown_epochs + prefix and self.cooldown_epochs + prefix >= self.epochs:
             raise ValueError(
-                f"cooldown_epochs must be below epochs ({self.epochs}): the last cooldown_epochs of the run stay "
-                f"at min_lr, got {self.cooldown_epochs}"
+                f"cooldown_epochs{' + warmup_epochs (warmup_prefix)' if prefix else ''} must be below epochs "
+                f"({self.epochs}): the schedule's decay runs between them, got {self.cooldown_epochs + prefix}"
             )
         warn_long_warmup(self.warmup_epochs, self.epochs, self.sched)
 

@@ -103,6 +103,9 @@ MEANING_KEYS = (
     "decay_rate",
     "cooldown_epochs",
     "bce_loss",
+    "warmup_prefix",
+    "lr_k_decay",
+    "lr_noise",
 )
 
 
@@ -271,7 +274,7 @@ class Engine:
         scheduler, _ = create_scheduler_v2(
             self.optimizer,
             sched=c.sched,
-            num_epochs=c.epochs - c.cooldown_epochs,  # the run's last cooldown_epochs stay at min_lr
+            num_epochs=c.epochs - c.cooldown_epochs - (c.warmup_epochs if c.warmup_prefix else 0),  # within --epochs
             warmup_epochs=c.warmup_epochs,
             warmup_lr=c.warmup_lr,
             min_lr=c.min_lr,
@@ -280,6 +283,12 @@ class Engine:
             decay_rate=c.decay_rate,
             patience_epochs=c.patience_epochs,
             cooldown_epochs=c.cooldown_epochs,
+            warmup_prefix=c.warmup_prefix,
+            k_decay=c.lr_k_decay,
+            noise=list(c.lr_noise) if c.lr_noise else None,
+            noise_pct=c.lr_noise_pct,
+            noise_std=c.lr_noise_std,
+            noise_seed=c.seed,  # the noise of epoch e is a function of (seed, e): a resumed run draws the same
         )
         return scheduler
 
@@ -536,8 +545,10 @@ class Engine:
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
         if self.config.clip_grad is not None:
+            from timm.utils import dispatch_clip_grad
+
             params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
-            nn.utils.clip_grad_norm_(params, self.config.clip_grad)
+            dispatch_clip_grad(params, self.config.clip_grad, mode=self.config.clip_mode)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
