@@ -26,6 +26,8 @@ OTHER_CHANGES = {
     "--train-split",
     "--val-split",
     "--class-map",
+    "--aug-splits",
+    "--jsd-loss",
 }
 BASE = ["finetune", "--data", "digits", "--model", "test_resnet"]
 
@@ -125,6 +127,8 @@ def test_timm_spellings_fold_into_effl_settings(tmp_path):
     assert settings["img_size"] == 96 and settings["model_kwargs"] == {"global_pool": "max", "drop_block_rate": 0.1}
     assert training_settings(parse("--model-kwargs", "img_size=64", "global_pool=avg"))["img_size"] == 64
     assert training_settings(parse("--amp", "--amp-dtype", "bfloat16"))["amp"] == "bf16"
+    flipped = training_settings(parse("--vflip", "0.5", "--image-aug", "flip"))["image_aug"]
+    assert flipped == 'flip(direction="vertical", p=0.5)+flip'
     assert training_settings(parse("--out", "runs", "--experiment", "a"))["out"] == str(Path("runs") / "a")
     assert training_settings(parse("--experiment", "a"))["out"] == str(Path("output") / "train" / "a")
     settings = training_settings(parse("--resume", str(tmp_path / "checkpoint.pt")))
@@ -168,6 +172,15 @@ def test_optimizer_and_schedule_flags_reach_timm():
     noisy = _engine(warmup_epochs=2, warmup_prefix=True, lr_k_decay=0.5, lr_noise=(0.5,), lr_noise_std=0.5).scheduler
     assert noisy.t_initial == 8 and noisy.k_decay == 0.5 and noisy.noise_range_t == 4 and noisy.noise_std == 0.5
     assert noisy.noise_seed == 0  # TrainConfig's seed: the noise of an epoch is the same when resumed
+
+
+def test_mixup_off_epoch_stops_mixing_from_that_epoch():
+    engine = _engine(mixup=0.8, mixup_off_epoch=1)
+    batch = (torch.zeros(4, 3, 32, 32, dtype=torch.uint8), torch.tensor([0, 1, 0, 1]))
+    generator = torch.Generator().manual_seed(0)
+    assert engine._batch(batch, None, generator, torch.arange(4)).targets.ndim == 2  # mixed: soft targets
+    engine.epoch = 1
+    assert engine._batch(batch, None, generator, torch.arange(4)).targets.ndim == 1
 
 
 def test_clip_mode_reaches_timms_dispatch(monkeypatch):

@@ -23,7 +23,7 @@ EXPECTED_DESTS = (
     "bn_momentum bn_eps initial_checkpoint torchcompile torchcompile_mode amp_dtype opt_betas layer_decay "
     "decay_epochs decay_milestones decay_rate cooldown_epochs patience_epochs bce_loss experiment opt_kwargs "
     "grad_checkpointing validation_batch_size clip_mode warmup_prefix lr_k_decay lr_noise lr_noise_pct "
-    "lr_noise_std log_interval log"
+    "lr_noise_std vflip mixup_off_epoch log_interval log"
 ).split()
 
 
@@ -157,7 +157,7 @@ def test_bare_amp_means_auto():
         (["--mixup-mode", "row"], "--mixup-mode"),
         (["--strategy-arg", "novalue"], "--strategy-arg"),
         (["--aug", "flip(p=x)"], "--aug"),
-        (["--image-aug", "augmix-m5"], "--image-aug"),
+        (["--image-aug", "augmix-m5-q1"], "--image-aug"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_the_flag(capsys, argv, named):

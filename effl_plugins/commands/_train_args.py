@@ -35,6 +35,8 @@ MIXUP_MODES = ("batch", "pair", "elem")
 #: ``--amp-dtype`` (timm's spelling) and the ``--amp`` mode each one means.
 AMP_DTYPES = {"float16": "fp16", "bfloat16": "bf16"}
 ERASE_MODES = ("const", "rand", "pixel")
+#: ``--resume auto``: continue the run in ``--out`` when it holds one, else start it (``rundir.resolve_resume``).
+AUTO_RESUME = "auto"
 
 #: The argparse dests (and the engine's setting names), in the order ``add_training_args`` adds them.
 TRAINING_DESTS = (
@@ -93,6 +95,8 @@ TRAINING_DESTS = (
     "lr_noise",
     "lr_noise_pct",
     "lr_noise_std",
+    "vflip",
+    "mixup_off_epoch",
     "img_size",
     "mean",
     "std",
@@ -112,12 +116,15 @@ TRAINING_DESTS = (
     "reprob",
     "remode",
     "recount",
+    "aug_splits",
+    "jsd_loss",
     "color_jitter",
     "strategy",
     "strategy_arg",
     "out",
     "resume",
     "resume_override",
+    "checkpoint_interval",
     "overwrite",
     "log_interval",
     "log",
@@ -681,6 +688,13 @@ def _data_args(group) -> None:
     group.add_argument(
         "--hflip", type=probability, default=0.5, metavar="P", help="horizontal flip probability (default: 0.5)"
     )
+    group.add_argument(
+        "--vflip",
+        type=probability,
+        default=0.0,
+        metavar="P",
+        help="vertical flip probability, first of --image-aug in the workers (default: 0)",
+    )
 
 
 def _augmentation_args(group) -> None:
@@ -691,7 +705,7 @@ def _augmentation_args(group) -> None:
         default=None,
         metavar="SPEC",
         help="batch augmentation on the device: a timm string (rand-m9-n2-mstd0.5, original, v0r-mstd0.5, 3a, "
-        "trivial) or "
+        "augmix-m5-w3-d2, trivial) or "
         "registered names with arguments joined by '+' (\"brightness(max_delta=0.2)+flip\")",
     )
     group.add_argument(
@@ -745,6 +759,13 @@ def _augmentation_args(group) -> None:
         help="mixing parameters per batch, pair or element (default: batch)",
     )
     group.add_argument(
+        "--mixup-off-epoch",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="no mixup or cutmix from epoch N on (default: 0, never off)",
+    )
+    group.add_argument(
         "--reprob",
         type=probability,
         default=0.0,
@@ -764,6 +785,20 @@ def _augmentation_args(group) -> None:
         default=1,
         metavar="N",
         help="random erasing boxes per image, 1..N uniform (default: 1)",
+    )
+    group.add_argument(
+        "--aug-splits",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="train on N views of each batch, the first clean and the others through --aug (timm's AugMix "
+        "splits; 0 or at least 2, default: 0, off)",
+    )
+    group.add_argument(
+        "--jsd-loss",
+        action="store_true",
+        help="timm's JsdCrossEntropy over the --aug-splits views: cross-entropy on the clean view plus their "
+        "Jensen-Shannon divergence (Hendrycks et al. 2020, AugMix)",
     )
     group.add_argument(
         "--color-jitter",
@@ -807,7 +842,15 @@ def _run_args(group) -> None:
         default=False,
         metavar="CHECKPOINT",
         help="continue the run in --out from its checkpoint; --resume DIR/checkpoint.pt (or DIR) names the "
-        "run directory instead of --out",
+        "run directory instead of --out; --resume auto: continue when --out holds this run's checkpoint, "
+        "start fresh when it holds none (elastic restarts: torchrun --max-restarts)",
+    )
+    group.add_argument(
+        "--checkpoint-interval",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="also save checkpoint.pt every N optimizer steps inside an epoch (default: 0, at epoch ends only)",
     )
     group.add_argument(
         "--resume-override",
@@ -897,18 +940,14 @@ TIMM_REFUSED: dict[str, tuple[int | str, str]] = {
         "training augmentation is what you pass: leave out --aug and --image-aug, and set --scale 1 1 --hflip 0",
     ),
     "--train-crop-mode": ("*", "training crops are random-resized: use --scale and --ratio"),
-    "--vflip": ("*", "use --aug 'flip(direction=\"vertical\", p=P)'"),
     "--color-jitter-prob": ("*", "use --color-jitter, or --aug with brightness, contrast and color ops"),
     "--grayscale-prob": ("*", "use --aug with a registered op (effl list augmentations)"),
     "--gaussian-blur-prob": ("*", "use --aug with a registered op (effl list augmentations)"),
     "--aug-repeats": ("*", "no repeated augmentation: use --epochs"),
-    "--aug-splits": ("*", "no augmentation splits: use --aug"),
-    "--jsd-loss": (0, "no augmentation splits, hence no JSD loss: use --aug"),
-    "--resplit": (0, "no augmentation splits: use --aug with --reprob"),
+    "--resplit": (0, "random erasing erases every --aug-splits view, the clean one too: use --reprob"),
     "--bce-sum": (0, "use --bce-loss (timm's mean over classes)"),
     "--bce-target-thresh": ("*", "use --bce-loss (soft targets kept as they are)"),
     "--bce-pos-weight": ("*", "use --bce-loss (no positive weight)"),
-    "--mixup-off-epoch": ("*", "mixing runs the whole run: use --mixup/--cutmix and --epochs"),
     "--train-interpolation": ("*", "training and evaluation resize alike: use --interpolation"),
     "--sync-bn": (0, "under torchrun effl keeps per-rank BatchNorm and broadcasts rank 0's statistics; see --device"),
     "--dist-bn": ("*", "under torchrun effl broadcasts rank 0's BatchNorm statistics each epoch; see --device"),
@@ -917,7 +956,7 @@ TIMM_REFUSED: dict[str, tuple[int | str, str]] = {
     "--model-ema-warmup": (0, "a constant decay: use --model-ema-decay"),
     "--worker-seeding": ("*", "per-image randomness is a function of --seed, epoch and image: use --seed"),
     "--val-interval": ("*", "effl evaluates after every epoch; see --epochs"),
-    "--recovery-interval": ("*", "checkpoint.pt is written every epoch and on SIGTERM: use --resume"),
+    "--recovery-interval": ("*", "checkpoint.pt is written every epoch and on SIGTERM: use --checkpoint-interval N"),
     "--checkpoint-hist": ("*", "effl keeps checkpoint.pt (last epoch) and model_best.pt (best epoch) in --out"),
     "--save-images": (0, "see augmented images with effl augment preview"),
     "--no-prefetcher": (0, "batches move to the device as they come: see --workers and --pin-mem"),
@@ -1078,6 +1117,9 @@ def _timm_spellings(settings: dict[str, Any]) -> None:
         if settings[dest] is not None:
             settings[dest] = tuple(settings[dest])
     _amp_dtype(settings)
+    if settings["vflip"]:  # timm flips right after the random-resized crop, before its other image ops
+        flip = f'flip(direction="vertical", p={settings["vflip"]})'
+        settings["image_aug"] = flip + (f"+{settings['image_aug']}" if settings["image_aug"] else "")
     if settings["lr_noise"] is None and (settings["lr_noise_pct"], settings["lr_noise_std"]) != (0.67, 1.0):
         raise ValueError("--lr-noise-pct and --lr-noise-std apply with --lr-noise PCT [PCT]; pass it too")
     if settings["torchcompile_mode"] is not None and settings["torchcompile"] is None:
@@ -1111,10 +1153,15 @@ def _amp_dtype(settings: dict[str, Any]) -> None:
 
 
 def _resume_path(settings: dict[str, Any]) -> None:
-    """timm's ``--resume PATH``: ``DIR/checkpoint.pt`` or ``DIR`` names the run directory (``out``)."""
+    """timm's ``--resume PATH``: ``DIR/checkpoint.pt`` or ``DIR`` names the run directory (``out``);
+    ``--resume auto`` stays ``"auto"`` (``./auto`` names a folder of that name)."""
     resume = settings["resume"]
     if not isinstance(resume, str):
         settings["resume"] = bool(resume)
+        return
+    if resume == AUTO_RESUME:  # decided from --out's contents before the run (effl_plugins.train.rundir)
+        if settings["out"] is None:
+            raise ValueError("--resume auto needs --out DIR: the run directory to continue or start")
         return
     path = Path(resume)
     if path.is_file() and path.name != "checkpoint.pt":

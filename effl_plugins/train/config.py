@@ -52,7 +52,9 @@ class TrainConfig:
     cross-entropy. ``mixup``/``cutmix`` (alphas, 0 = off), ``cutmix_minmax``, ``mixup_prob``,
     ``mixup_switch_prob``, ``mixup_mode``: timm's mixing flags. ``aug``: a batch augmentation SPEC
     run on the device. ``reprob``/``remode``/``recount``: timm's Random Erasing (probability, values, most
-    boxes) of each image, as it reads after the model's normalisation.
+    boxes) of each image, as it reads after the model's normalisation. ``aug_splits``: timm's augmentation
+    splits (0, or N >= 2 views of each batch: the first clean, the others through ``aug``); ``jsd_loss``: timm's
+    ``JsdCrossEntropy`` over them (Hendrycks et al. 2020, "AugMix").
     The model the strategy builds: ``img_size`` (input size for models whose size is fixed, e.g. ViTs,
     which timm resamples; None: the model's), ``model_kwargs`` (more ``timm.create_model`` arguments),
     ``initial_checkpoint`` (weights loaded after it is built), ``num_classes`` (checked against the
@@ -64,14 +66,16 @@ class TrainConfig:
     ``set_grad_checkpointing`` on the model. ``validation_batch_size``: evaluation batches (None:
     ``max(batch_size, 64)``). ``clip_mode``: how ``clip_grad`` clips (``CLIP_MODES``). ``warmup_prefix``,
     ``lr_k_decay``, ``lr_noise`` (one or two fractions of the run: noise from there on, or between),
-    ``lr_noise_pct``, ``lr_noise_std``: timm's schedule options (the noise seeded by ``seed``). ``warmup_epochs``
+    ``lr_noise_pct``, ``lr_noise_std``: timm's schedule options (the noise seeded by ``seed``).
+    ``mixup_off_epoch``: no MixUp/CutMix from that epoch on (0: never off). ``warmup_epochs``
     covering half the run or more warns. ``workers``/``pin_mem``: the DataLoader. ``nonfinite``: ``"stop"``
     raises on a non-finite loss naming the epoch and step, ``"skip"`` drops that update (as AMP's scaler
     does).
     ``progress``: report inside each epoch on stderr (a bar on a terminal, else a line every
     ``log_interval`` steps; 0: epoch lines only) and a line per epoch; False prints nothing per step or
     epoch. ``log``: experiment trackers (``TRACKERS``; a comma list or a sequence), written inside the
-    run directory by rank 0.
+    run directory by rank 0. ``checkpoint_interval``: save the checkpoint every this many optimizer steps
+    of an epoch as well as at its end (0: at the end only).
     """
 
     epochs: int = 10
@@ -116,6 +120,7 @@ class TrainConfig:
     lr_noise: tuple[float, ...] | None = None
     lr_noise_pct: float = 0.67
     lr_noise_std: float = 1.0
+    mixup_off_epoch: int = 0
     smoothing: float = 0.0
     mixup: float = 0.0
     cutmix: float = 0.0
@@ -126,18 +131,21 @@ class TrainConfig:
     reprob: float = 0.0
     remode: str = "pixel"
     recount: int = 1
+    aug_splits: int = 0
+    jsd_loss: bool = False
     aug: str | None = None
     workers: int = 0
     pin_mem: bool = False
     nonfinite: str = "stop"
     progress: bool = True
     log_interval: int = 50
+    checkpoint_interval: int = 0
     log: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "grad_accum_steps", "recount"):
             integer(getattr(self, name), name, low=1)
-        for name in ("warmup_epochs", "workers", "seed", "log_interval"):
+        for name in ("warmup_epochs", "workers", "seed", "log_interval", "checkpoint_interval"):
             integer(getattr(self, name), name, low=0)
         positive(self.lr, "lr")
         self._check_model_and_schedule()
@@ -189,7 +197,7 @@ class TrainConfig:
                 raise ValueError(f"lr_noise must be one or two fractions of the run, got {self.lr_noise!r}")
         non_negative(self.decay_rate, "decay_rate")
         self.decay_milestones = tuple(integer(m, "decay_milestones", low=1) for m in self.decay_milestones)
-        for name in ("cooldown_epochs", "patience_epochs"):
+        for name in ("cooldown_epochs", "patience_epochs", "mixup_off_epoch"):
             integer(getattr(self, name), name, low=0)
         prefix = self.warmup_epochs if self.warmup_prefix else 0
         if self.cooldown_epochs + prefix and self.cooldown_epochs + prefix >= self.epochs:
@@ -197,6 +205,8 @@ class TrainConfig:
                 f"cooldown_epochs{' + warmup_epochs (warmup_prefix)' if prefix else ''} must be below epochs "
                 f"({self.epochs}): the schedule's decay runs between them, got {self.cooldown_epochs + prefix}"
             )
+        mixing = self.mixup or self.cutmix or self.cutmix_minmax
+        check_aug_splits(self.aug_splits, self.jsd_loss, self.aug, mixing, self.bce_loss)
         warn_long_warmup(self.warmup_epochs, self.epochs, self.sched)
 
     def to_dict(self) -> dict[str, Any]:
@@ -204,6 +214,22 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return type(self)(**{**self.to_dict(), **changes})
+
+
+def check_aug_splits(aug_splits: Any, jsd_loss: bool, aug: str | None, mixing: Any, bce_loss: bool) -> None:
+    """timm's augmentation splits: 0 (off) or at least 2 views, which need an ``aug`` to differ; ``jsd_loss`` needs
+    them, and class ids (no MixUp/CutMix: timm's ``JsdCrossEntropy`` takes no soft targets) under cross-entropy."""
+    integer(aug_splits, "aug_splits", low=0)
+    if aug_splits == 1:
+        raise ValueError("aug_splits must be 0 (off) or at least 2 (views of each batch, the first clean), got 1")
+    if aug_splits and not aug:
+        raise ValueError(f"aug_splits {aug_splits} needs aug (the views after the first go through it), got none")
+    if jsd_loss and not aug_splits:
+        raise ValueError("jsd_loss needs aug_splits of 2 or more (the views it compares), got aug_splits 0")
+    if jsd_loss and mixing:
+        raise ValueError("jsd_loss takes class ids, not MixUp/CutMix targets: leave out mixup and cutmix")
+    if jsd_loss and bce_loss:
+        raise ValueError("jsd_loss is a cross-entropy (timm's JsdCrossEntropy): leave out bce_loss or jsd_loss")
 
 
 def tracker_names(value: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -247,6 +273,8 @@ REFUSABLE_SETTINGS: dict[str, Any] = {
     "mixup": 0.0,
     "cutmix": 0.0,
     "reprob": 0.0,
+    "aug_splits": 0,
+    "jsd_loss": False,
     "smoothing": 0.0,
     "model_ema": False,
     "drop": 0.0,

@@ -11,10 +11,11 @@ module only), and a stop with a clear error when the loss turns non-finite. A se
 apply (``Task.refusals()``: ``--aug`` and mixing for a task that augments its own views, label smoothing
 for one whose loss takes none) is refused when the engine is built, never dropped.
 
-Checkpoints survive faults: ``out_dir/checkpoint.pt`` is written atomically after every epoch and
-on SIGTERM or a first Ctrl-C (the running optimizer step finishes, the checkpoint is saved, a line says
-where the run stopped and how to resume it, then the process exits with status 143, or 130 after Ctrl-C;
-a second Ctrl-C interrupts at once). DataLoader workers of the training loop ignore Ctrl-C, so the stop
+Checkpoints survive faults: ``out_dir/checkpoint.pt`` is written atomically after every epoch, every
+``checkpoint_interval`` optimizer steps inside one (when set), and on SIGTERM or a first Ctrl-C (the
+running optimizer step finishes, the checkpoint is saved, a line says where the run stopped and how to
+resume it, then the process exits with status 143, or 130 after Ctrl-C; a second Ctrl-C interrupts at
+once). DataLoader workers of the training loop ignore Ctrl-C, so the stop
 is the main process's. It holds tensors and primitive containers only (``torch.load(weights_only=True)``
 reads it): model, task state, optimizer, grad scaler, EMA, epoch, step, every RNG state of every
 rank, and what the run is (``arch``, ``num_classes``, ``class_names``, ``data_config``, ``args``).
@@ -71,6 +72,7 @@ from .mixing import BatchMixing
 from .progress import EpochProgress
 from .rundir import BEST_NAME, check_resume_settings, plain, strict_json, write_args, write_records
 from .specs import batch_augmentation
+from .splits import augmentation_splits
 from .streams import LABELED_STREAM, MAIN_STREAM, BatchList, KeyedDataset, Stream
 from .tasks.base import Batch, Task
 from .trackers import Trackers
@@ -92,6 +94,8 @@ MEANING_KEYS = (
     "reprob",
     "remode",
     "recount",
+    "aug_splits",
+    "jsd_loss",
     "smoothing",
     "grad_accum_steps",
     "min_lr",
@@ -455,9 +459,20 @@ class Engine:
                     progress.close()
                     self._say_stopped(steps)
                     raise TrainingInterrupted(self.checkpoint_path, self._stop or signal.SIGTERM)
+                if self._checkpoint_due(steps):
+                    self.save_checkpoint()
         finally:
             progress.close()
         self._end_epoch(time.perf_counter() - start)
+
+    def _checkpoint_due(self, steps: int) -> bool:
+        """Whether ``checkpoint_interval`` asks for a checkpoint after this step: every N optimizer steps of
+        the epoch, counted from its start, at an optimizer-step boundary; never at its last step (the
+        epoch's end saves). The same answer on every rank (the save gathers every rank's RNG state)."""
+        every, accum = self.config.checkpoint_interval, self.config.grad_accum_steps
+        if not every or self.out_dir is None or self.step >= steps or self.step % accum:
+            return False
+        return (self.step // accum) % every == 0
 
     def _epoch_progress(self, steps: int) -> EpochProgress:
         """This epoch's reporter: a bar on a terminal, lines off one, nothing with ``progress`` off (or on a
@@ -496,11 +511,16 @@ class Engine:
         count = int(labeled.sum()) if targets.device.type == "cpu" else None
         images, targets, labeled = (t.to(device, non_blocking=True) for t in (images, targets, labeled))
         unlabeled = main_batch[0].to(device, non_blocking=True) if labeled_batch is not None else None
-        if self.augment is not None:
+        if self.config.aug_splits:  # timm's --aug-splits: N views of each image, the first clean (see .splits)
+            splits = self.config.aug_splits
+            images, targets, labeled = augmentation_splits(images, targets, labeled, self.augment, splits, generator)
+            count = count * splits if count is not None else None
+        elif self.augment is not None:
             images, _ = self.augment(images, generator=generator)
         if self.erasing is not None:  # on the batch as the model reads it (timm's --reprob): see .erasing
             images = self.erasing(images, generator)
-        if self.mixing is not None and self.mixing.enabled:
+        mixing_off = bool(self.config.mixup_off_epoch) and self.epoch >= self.config.mixup_off_epoch  # timm's
+        if self.mixing is not None and self.mixing.enabled and not mixing_off:
             if targets.ndim == 2:  # probability rows (pseudo-labels): a zero column for the unlabeled mass
                 targets = torch.cat([targets, targets.new_zeros(len(targets), 1)], dim=1)
             images, targets, labeled = self.mixing(images, targets, generator)
