@@ -265,7 +265,11 @@ def model_build_kwargs(
         try:
             model = _meta_model(name, img_size=size, **kwargs)
             kwargs["img_size"] = size
-        except TypeError:  # no img_size argument: a CNN takes any size as built
+        except TypeError as exc:  # no img_size argument: a CNN takes any size as built
+            if "img_size" not in str(exc):
+                raise ModelSizeError(
+                    f"--img-size {size}: model {name!r} cannot be built for it: {_reason(exc)}"
+                ) from None
             if model.pretrained_cfg.get("fixed_input_size"):
                 raise ModelSizeError(
                     f"--img-size {size}: model {name!r} takes only {default[0]}x{default[1]} input (it has no "
