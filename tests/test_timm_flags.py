@@ -26,8 +26,6 @@ OTHER_CHANGES = {
     "--train-split",
     "--val-split",
     "--class-map",
-    "--aug-splits",
-    "--jsd-loss",
 }
 BASE = ["finetune", "--data", "digits", "--model", "test_resnet"]
 

@@ -32,6 +32,7 @@ _BOTH_BACKENDS = {
     "rand_augment": ("auto.rand_augment", "RandAugment"),
     "trivial_augment": ("auto.trivial_augment", "TrivialAugment"),
     "auto_augment": ("auto.auto_augment", "AutoAugment"),
+    "augmix": ("auto.augmix", "AugMix"),
     "random_erasing": ("random_erasing", "RandomErasing"),
     "solarize_add": ("solarize_add", "SolarizeAdd"),
     "gaussian_blur": ("gaussian_blur", "GaussianBlur"),

@@ -26,7 +26,9 @@ A SPEC is one or more terms joined by ``+``, applied in order:
 - timm's AutoAugment string (``auto_augment_transform``): a policy ``original``, ``originalr``, ``v0``,
   ``v0r`` or ``3a``, optionally ``-mstd<std>`` (level noise on timm's 0..10 scale): our ``auto_augment``.
 
-timm's ``augmix-*`` has no equivalent here and raises.
+- timm's AugMix string (``augment_and_mix_transform``): ``augmix`` with optional fields ``m`` (severity, 0..10,
+  default 3), ``w`` (width, default 3), ``d`` (depth, default -1: 1..3 drawn), ``a`` (alpha, default 1), ``mstd``
+  (level noise; timm's AugMix default is ``inf``: levels ``U(0, m)``), ``b`` (timm's blend order): our ``augmix``.
 
 Example:
     >>> parse_spec("rand-m9-n2-mstd0.5+flip(p=0.5)")
@@ -48,6 +50,7 @@ __all__ = [
     "parse_spec",
     "parse_timm_rand_augment",
     "parse_timm_auto_augment",
+    "parse_timm_augmix",
     "color_jitter_spec",
     "build_augmentation",
 ]
@@ -56,7 +59,7 @@ __all__ = [
 TIMM_MAX_MAGNITUDE = 10.0
 OUR_MAX_MAGNITUDE = 30.0
 _SCALE = OUR_MAX_MAGNITUDE / TIMM_MAX_MAGNITUDE
-_TIMM_OTHER_POLICIES = re.compile(r"augmix(-.*)?")
+_TIMM_AUGMIX = re.compile(r"augmix(-.*)?")
 _TIMM_AUTO_AUGMENT = re.compile(r"(original|originalr|v0|v0r|3a)(-.*)?")
 _FIELD = re.compile(r"([a-z]+)(.*)")
 
@@ -174,6 +177,43 @@ def parse_timm_auto_augment(text: str, spec: str | None = None) -> dict[str, Any
     return kwargs
 
 
+#: timm's AugMix fields -> (our argument, how timm reads the value)
+_AUGMIX_FIELDS: dict[str, tuple[str, type]] = {
+    "m": ("magnitude", int),
+    "w": ("width", int),
+    "d": ("depth", int),
+    "a": ("alpha", float),
+    "mstd": ("magnitude_std", float),
+    "b": ("blended", int),
+}
+
+
+def parse_timm_augmix(text: str, spec: str | None = None) -> dict[str, Any]:
+    """timm's ``augmix-...`` string -> ``augmix`` keyword arguments, each field with timm's meaning and type.
+
+    >>> parse_timm_augmix("augmix-m5-w3-d2")
+    {'magnitude': 5, 'width': 3, 'depth': 2}
+    """
+    spec = text if spec is None else spec
+    kwargs: dict[str, Any] = {}
+    for section in text.split("-")[1:]:
+        match = _FIELD.fullmatch(section)
+        if not match or match.group(1) not in _AUGMIX_FIELDS:
+            raise ValueError(
+                f"SPEC {spec!r}: unknown AugMix field {section!r}; timm's fields are {', '.join(_AUGMIX_FIELDS)}"
+            )
+        name, kind = _AUGMIX_FIELDS[match.group(1)]
+        try:
+            value = kind(match.group(2))
+        except ValueError:
+            wanted = "an integer" if kind is int else "a number"
+            raise ValueError(
+                f"SPEC {spec!r}: AugMix field {match.group(1)!r} needs {wanted}, got {match.group(2)!r}"
+            ) from None
+        kwargs[name] = bool(value) if name == "blended" else value
+    return kwargs
+
+
 def _call_term(spec: str, offset: int, text: str) -> SpecTerm:
     """``name`` or ``name(key=literal, ...)`` -> SpecTerm, with ``ast`` (literals only)."""
     stripped = text.strip()
@@ -235,19 +275,15 @@ def parse_spec(spec: str) -> list[SpecTerm]:
             terms.append(SpecTerm("trivial_augment", {}, where))
         elif _TIMM_AUTO_AUGMENT.fullmatch(stripped):
             terms.append(SpecTerm("auto_augment", parse_timm_auto_augment(stripped, spec), where))
-        elif _TIMM_OTHER_POLICIES.fullmatch(stripped):
-            raise ValueError(
-                f"SPEC {spec!r}: timm policy {stripped!r} at position {where} has no equivalent here; "
-                "use a rand-... string, an AutoAugment policy (original, originalr, v0, v0r, 3a), 'trivial' or "
-                "registered names"
-            )
+        elif _TIMM_AUGMIX.fullmatch(stripped):
+            terms.append(SpecTerm("augmix", parse_timm_augmix(stripped, spec), where))
         else:
             terms.append(_call_term(spec, offset, text))
     return terms
 
 
 #: the terms after which timm applies no colour jitter (its ``disable_color_jitter``): any auto-augment but 3a
-_JITTER_OFF = ("rand_augment", "trivial_augment", "auto_augment")
+_JITTER_OFF = ("rand_augment", "trivial_augment", "auto_augment", "augmix")
 
 
 def color_jitter_spec(factors: Sequence[float], aug: str | None = None) -> str | None:

@@ -35,6 +35,7 @@ from ..train import Engine, ModelInput, SupervisedTask, Task, TrainConfig, seed_
 from ..train.checkpoints import atomic_write_text
 from ..train.config import refuse_settings
 from ..train.rundir import strict_json
+from ..train.tasks.base import SPLIT_REFUSALS
 
 #: ``build_model``'s seed offset for a student: ``seed + STUDENT_SEED_OFFSET (+ round)``, so a student never
 #: starts from the initialisation of the teacher it learns from (built at ``seed``).
@@ -55,6 +56,8 @@ class Strategy:
     name = "strategy"
     #: Shared settings this strategy does not apply, ``{setting: reason}`` (see :meth:`refusals`).
     refused_settings: ClassVar[dict[str, str]] = {}
+    #: whether a strategy without a ``task_class`` trains on timm's augmentation splits (its tasks all take them)
+    takes_aug_splits: ClassVar[bool] = False
 
     @classmethod
     def refusals(cls) -> dict[str, str]:
@@ -62,7 +65,8 @@ class Strategy:
         that runs one task) and its own ``refused_settings``; the message is ``"<name> <reason>"``."""
         task = getattr(cls, "task_class", None)
         bce = {"bce_loss": BCE_REFUSAL} if task is not None else {}
-        return {**(task.refusals() if task is not None else {}), **bce, **cls.refused_settings}
+        splits = {} if task is not None or cls.takes_aug_splits else SPLIT_REFUSALS
+        return {**(task.refusals() if task is not None else {}), **bce, **splits, **cls.refused_settings}
 
     def __init__(
         self,
@@ -176,7 +180,8 @@ class Strategy:
     def supervised_task(self, model: nn.Module, data: Any) -> SupervisedTask:
         """Cross-entropy on ``data``'s labels (label ``smoothing`` from the settings), ``model`` taking the
         data's own input."""
-        return SupervisedTask(model, self.model_input(model, data), self.config.smoothing, self.config.bce_loss)
+        jsd = self.config.aug_splits if self.config.jsd_loss else 0
+        return SupervisedTask(model, self.model_input(model, data), self.config.smoothing, self.config.bce_loss, jsd)
 
     def run_info(self, model_spec: str, data: Any, extra_args: dict[str, Any] | None = None) -> dict[str, Any]:
         """What every checkpoint of this run records about it."""

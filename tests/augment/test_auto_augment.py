@@ -225,7 +225,7 @@ def test_timm_strings_name_the_policy(spec, kwargs):
     [
         ("original-m9", "unknown AutoAugment field 'm9'; timm's only field is mstd"),
         ("v0-mstdx", "unknown AutoAugment field 'mstdx'"),
-        ("augmix-m5-w3", "timm policy 'augmix-m5-w3' at position 0 has no equivalent here"),
+        ("augmix-m5-q3", "unknown AugMix field 'q3'"),
     ],
 )
 def test_bad_strings_are_refused(spec, words):

@@ -39,7 +39,15 @@ from ..solarize_add import MAX_ADD, THRESHOLD, SolarizeAdd
 from .op_space import build_ops
 from .rand_augment import _where_chosen
 
-__all__ = ["AutoAugment", "AutoAugmentImage", "POLICIES", "LEVEL_TO_PARAMS", "MAX_LEVEL"]
+__all__ = [
+    "AutoAugment",
+    "AutoAugmentImage",
+    "POLICIES",
+    "LEVEL_TO_PARAMS",
+    "MAX_LEVEL",
+    "build_level_ops",
+    "run_level_ops",
+]
 
 #: timm's magnitude scale (``_LEVEL_DENOM``).
 MAX_LEVEL = 10.0
@@ -144,6 +152,11 @@ def _enhance(op, images, level, sign, draw) -> dict[str, torch.Tensor]:
     return _factor(op, images, _fraction(level) * 1.8 + 0.1)
 
 
+def _enhance_increasing(op, images, level, sign, draw) -> dict[str, torch.Tensor]:
+    """``_enhance_increasing_level_to_arg``: factor ``max(0.1, 1 +- level / 10 * 0.9)``, away from 1 (no change)."""
+    return _factor(op, images, (1.0 + sign.to(torch.float32) * _fraction(level) * 0.9).clamp(min=0.1))
+
+
 def _desaturate(op, images, level, sign, draw) -> dict[str, torch.Tensor]:
     """``desaturate`` of ``_minmax_level_to_arg(0.5, 1.0)``: colour factor ``1 - (0.5 + 0.5 * level / 10)``."""
     return _factor(op, images, (0.5 - 0.5 * _fraction(level)).clamp(0.0, 1.0))
@@ -177,11 +190,19 @@ def _posterize(kind: str) -> Callable:
     return params
 
 
-def _solarize(op, images, level, sign, draw) -> dict[str, torch.Tensor]:
-    """``_solarize_level_to_arg``: values ``>= min(256, int(level / 10 * 256))`` invert; our threshold is half a
-    level below that integer, so uint8 and float agree."""
-    cut = torch.trunc(_fraction(level) * 256).clamp(max=256)
+def _solarize_at(cut: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Invert the values ``>= cut`` (0..256); our threshold is half a level below it, so uint8 and float agree."""
     return {"threshold": (cut - 0.5) / 255, "applied": torch.ones_like(cut, dtype=torch.bool)}
+
+
+def _solarize(op, images, level, sign, draw) -> dict[str, torch.Tensor]:
+    """``_solarize_level_to_arg``: values ``>= min(256, int(level / 10 * 256))`` invert."""
+    return _solarize_at(torch.trunc(_fraction(level) * 256).clamp(max=256))
+
+
+def _solarize_increasing(op, images, level, sign, draw) -> dict[str, torch.Tensor]:
+    """``_solarize_increasing_level_to_arg``: values ``>= 256 - min(256, int(level / 10 * 256))`` invert."""
+    return _solarize_at(256 - torch.trunc(_fraction(level) * 256).clamp(max=256))
 
 
 def _solarize_add(op, images, level, sign, draw) -> dict[str, torch.Tensor]:
@@ -214,6 +235,11 @@ LEVEL_TO_PARAMS: dict[str, tuple[str, Callable, bool]] = {
     "Contrast": ("contrast", _enhance, False),
     "Brightness": ("brightness", _enhance, False),
     "Sharpness": ("sharpness", _enhance, False),
+    "ColorIncreasing": ("color", _enhance_increasing, True),
+    "ContrastIncreasing": ("contrast", _enhance_increasing, True),
+    "BrightnessIncreasing": ("brightness", _enhance_increasing, True),
+    "SharpnessIncreasing": ("sharpness", _enhance_increasing, True),
+    "SolarizeIncreasing": ("solarize", _solarize_increasing, False),
     "Desaturate": ("color", _desaturate, False),
     "GaussianBlurRand": ("gaussian_blur", _blur, False),
 }
@@ -223,6 +249,52 @@ _OTHER_OPS: dict[str, Callable[[], BatchAugmentation]] = {
     "solarize_add": lambda: SolarizeAdd(add=(0.0, MAX_ADD)),
     "gaussian_blur": lambda: GaussianBlur(sigma=(0.1, 2.0)),
 }
+
+
+def build_level_ops(
+    timm_names: Sequence[str], interpolation: str, fill: Sequence[float]
+) -> dict[str, dict[str, BatchAugmentation]]:
+    """Our ops behind timm's op names (:data:`LEVEL_TO_PARAMS`), by our name, for each input kind (``"uint8"``,
+    ``"float"``): the geometric ones fill with ``fill`` (fractions of the value range) in that kind's units."""
+    names = sorted({LEVEL_TO_PARAMS[name][0] for name in timm_names})
+    shared = [name for name in names if name not in _OTHER_OPS]
+    built = {}
+    for dtype, scale in (("uint8", 255.0), ("float", 1.0)):
+        units = [round(v * scale) if dtype == "uint8" else v for v in fill]
+        ops = dict(zip(shared, build_ops(shared, "batch", interpolation, units if len(units) > 1 else units[0])))
+        built[dtype] = {**ops, **{name: _OTHER_OPS[name]() for name in names if name in _OTHER_OPS}}
+    return built
+
+
+def run_level_ops(
+    images: torch.Tensor,
+    ops: dict[str, dict[str, BatchAugmentation]],
+    kinds: Sequence[str],
+    chain: tuple[torch.Tensor, ...],
+    slot_kinds: Sequence[Sequence[int]] | None = None,
+) -> torch.Tensor:
+    """Each sample's chain of timm ops, slot after slot: ``chain`` is ``(kind, applied, level, sign, draw)``, each
+    ``[B, S]`` (``kind`` indexes ``kinds``, timm's names), run by ``ops`` (:func:`build_level_ops`) with timm's
+    level mapping; ``slot_kinds`` (default: every kind in every slot) lists the kinds a slot can hold. The loop
+    runs over slots and kinds, never over samples; ``images`` itself comes back where nothing applied.
+
+    Shape:
+        images ``[B, C, H, W]`` uint8 or float -> same.
+    """
+    kind, applied, level, sign, draw = chain
+    table = ops["uint8" if images.dtype == torch.uint8 else "float"]
+    out = images
+    for slot in range(kind.shape[1]):
+        for k in slot_kinds[slot] if slot_kinds is not None else range(len(kinds)):
+            name, to_params, _ = LEVEL_TO_PARAMS[kinds[k]]
+            op = table[name]
+
+            def run(subset, index, slot=slot, op=op, to_params=to_params):
+                args = (level[index, slot], sign[index, slot], draw[index, slot])
+                return op.apply(subset, None, to_params(op, subset, *args))[0]
+
+            out = _where_chosen(out, applied[:, slot] & (kind[:, slot] == k), run)
+    return out
 
 
 def _check_magnitude_std(value: Any) -> float:
@@ -280,16 +352,7 @@ class AutoAugment(BatchAugmentation):
         self._level = torch.tensor([[float(op[2]) for op in sub] for sub in table], dtype=torch.float32)
         self._signed = torch.tensor([LEVEL_TO_PARAMS[name][2] for name in self.kinds])
         self._slot_kinds = [sorted({self.kinds.index(sub[slot][0]) for sub in table}) for slot in range(slots)]
-        ours = sorted({LEVEL_TO_PARAMS[name][0] for name in self.kinds})
-        self._ops = {dtype: self._build(ours, dtype) for dtype in ("uint8", "float")}
-
-    def _build(self, names: list[str], dtype: str) -> dict[str, BatchAugmentation]:
-        """Our ops by name; the geometric ones fill in ``dtype``'s units (uint8: 0..255, float: 0..1)."""
-        scale = 255.0 if dtype == "uint8" else 1.0
-        fill = [round(v * scale) if dtype == "uint8" else v for v in self.fill]
-        shared = [name for name in names if name not in _OTHER_OPS]
-        built = dict(zip(shared, build_ops(shared, "batch", self.interpolation, fill if len(fill) > 1 else fill[0])))
-        return {**built, **{name: _OTHER_OPS[name]() for name in names if name in _OTHER_OPS}}
+        self._ops = build_level_ops(self.kinds, self.interpolation, self.fill)
 
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
@@ -319,18 +382,8 @@ class AutoAugment(BatchAugmentation):
                 f"with B={len(images)}, got {tuple(policy.shape)} and {tuple(applied.shape)}"
             )
         kind = self._kind.to(images.device)[policy]
-        ops = self._ops["uint8" if images.dtype == torch.uint8 else "float"]
-        out = images
-        for slot, kinds in enumerate(self._slot_kinds):
-            for k in kinds:
-                name, to_params, _ = LEVEL_TO_PARAMS[self.kinds[k]]
-                op = ops[name]
-
-                def run(subset, index, slot=slot, op=op, to_params=to_params):
-                    args = (level[index, slot], sign[index, slot], draw[index, slot])
-                    return op.apply(subset, None, to_params(op, subset, *args))[0]
-
-                out = _where_chosen(out, applied[:, slot] & (kind[:, slot] == k), run)
+        chain = (kind, applied, level, sign, draw)
+        out = run_level_ops(images, self._ops, self.kinds, chain, self._slot_kinds)
         return images.clone() if out is images else out, targets
 
 

@@ -27,6 +27,7 @@ class Finetune(Strategy):
     """
 
     name = "finetune"
+    takes_aug_splits = True  # one SupervisedTask: timm's augmentation splits and JSD loss
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ class LinearProbe(Strategy):
     """
 
     name = "linear_probe"
+    takes_aug_splits = True  # one SupervisedTask: timm's augmentation splits and JSD loss
     #: Arguments of the conformance checks (effl_plugins.testing): a randomly initialised backbone whose
     #: frozen features a head can separate in a few steps (a ViT, no BatchNorm statistics to freeze).
     conformance_kwargs = {"model": "test_vit"}

@@ -20,7 +20,13 @@ from torch import nn
 
 from ..inputs import ModelInput
 
-__all__ = ["Batch", "Task", "class_count"]
+__all__ = ["Batch", "Task", "class_count", "SPLIT_REFUSALS"]
+
+#: Why a task (or strategy) that trains on one view of each image refuses timm's augmentation splits.
+SPLIT_REFUSALS = {
+    "aug_splits": "trains on one view of each image: leave out --aug-splits (finetune and linear_probe take it)",
+    "jsd_loss": "trains on one view of each image: leave out --jsd-loss (finetune and linear_probe take it)",
+}
 
 
 @dataclass
@@ -63,7 +69,8 @@ class Task(nn.Module):
     and mixing to ``batch.images`` before ``forward``), ``refused_settings`` (the shared settings the
     task does not apply, each with what to pass instead: ``{"smoothing": "learns ...: leave out
     --smoothing"}``; the message is ``"<strategy> <reason>"``). A task without batch augmentation
-    refuses ``aug``, ``mixup`` and ``cutmix`` whether it lists them or not (:meth:`refusals`).
+    refuses ``aug``, ``mixup`` and ``cutmix`` whether it lists them or not (:meth:`refusals`); one whose
+    ``takes_aug_splits`` is False refuses ``aug_splits`` and ``jsd_loss``.
     """
 
     unlabeled_ratio: int = 0
@@ -72,6 +79,9 @@ class Task(nn.Module):
     #: builds no optimizer or scheduler and runs no backward.
     trains: bool = True
     refused_settings: ClassVar[dict[str, str]] = {}
+    #: whether the task trains on timm's augmentation splits (``aug_splits``: N views of each image, the engine's
+    #: rows ``[N * B]``) and takes the JSD loss over them (``jsd_loss``); a task that does not refuses both.
+    takes_aug_splits: ClassVar[bool] = False
 
     @classmethod
     def refusals(cls) -> dict[str, str]:
@@ -90,7 +100,8 @@ class Task(nn.Module):
                     ("reprob", "--reprob"),
                 )
             }
-        return {**generic, **cls.refused_settings}
+        splits = {} if cls.takes_aug_splits else SPLIT_REFUSALS
+        return {**generic, **splits, **cls.refused_settings}
 
     def __init__(self, model: nn.Module, model_input: ModelInput):
         super().__init__()

@@ -11,7 +11,7 @@ from torch import nn
 from ..inputs import ModelInput
 from .base import Batch, Task
 
-__all__ = ["SupervisedTask", "classification_loss", "binary_classification_loss"]
+__all__ = ["SupervisedTask", "classification_loss", "binary_classification_loss", "jsd_loss"]
 
 
 def classification_loss(
@@ -46,6 +46,19 @@ def binary_classification_loss(
     return torch.where(rows, per_row, 0.0).sum() / rows.sum().clamp(min=1)
 
 
+def jsd_loss(logits: torch.Tensor, targets: torch.Tensor, splits: int, smoothing: float = 0.0) -> torch.Tensor:
+    """timm's ``JsdCrossEntropy(num_splits=splits, smoothing=smoothing)`` in float32.
+
+    Shape:
+        logits ``[N * B, K]`` (N views stacked view after view), targets int ``[N * B]`` -> scalar.
+    """
+    from timm.loss import JsdCrossEntropy
+
+    if targets.ndim != 1 or targets.is_floating_point():
+        raise ValueError(f"jsd_loss takes class ids [N * B], got targets of shape {tuple(targets.shape)}")
+    return JsdCrossEntropy(num_splits=splits, smoothing=smoothing)(logits.float(), targets)
+
+
 class SupervisedTask(Task):
     """``loss = CE(model(x), targets)`` over the labeled rows of the batch.
 
@@ -53,14 +66,29 @@ class SupervisedTask(Task):
         model, model_input: as in :class:`~effl_plugins.train.tasks.base.Task`.
         smoothing: label smoothing in [0, 1) (timm's ``--smoothing``).
         bce: timm's binary cross-entropy instead of cross-entropy (``--bce-loss``).
+        jsd_splits: N > 0: timm's ``JsdCrossEntropy(num_splits=N, smoothing=smoothing)`` on batches of N views
+            stacked view after view (``--aug-splits N --jsd-loss``; Hendrycks et al. 2020, "AugMix"): the
+            cross-entropy of the clean view plus 12 times the views' Jensen-Shannon divergence.
     """
 
-    def __init__(self, model: nn.Module, model_input: ModelInput, smoothing: float = 0.0, bce: bool = False):
+    takes_aug_splits = True
+
+    def __init__(
+        self,
+        model: nn.Module,
+        model_input: ModelInput,
+        smoothing: float = 0.0,
+        bce: bool = False,
+        jsd_splits: int = 0,
+    ):
         super().__init__(model, model_input)
         self.smoothing = float(smoothing)
         self.loss_fn = binary_classification_loss if bce else classification_loss
+        self.jsd_splits = int(jsd_splits)
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         logits = self.net(self.model_input(batch.images))
+        if self.jsd_splits:
+            return {"loss": jsd_loss(logits, batch.targets, self.jsd_splits, self.smoothing), "output": logits}
         rows = None if batch.labeled_count == len(logits) else batch.labeled  # rows without a label add nothing
         return {"loss": self.loss_fn(logits, batch.targets, self.smoothing, rows), "output": logits}
