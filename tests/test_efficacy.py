@@ -68,25 +68,26 @@ def test_kd_from_a_stronger_teacher_beats_the_student_alone_at_the_same_steps(te
 
 @pytest.mark.slow
 def test_mean_teacher_is_not_below_the_supervised_baseline_at_a_tiny_budget():
-    """72 steps, 50 labels: the EMA teacher (decay 0.97 for a run this short) at or above the student trained
-    on the labels alone under the same weak translation and as many steps. With its forward in eval mode on
-    statistics copied from the student, the teacher's predictions collapsed onto one class early on and the
-    consistency cost pulled the student there (66 % against 76.5 % at this budget, 12 % at decay 0.99)."""
+    """144 steps, 50 labels, one unlabeled image per labeled one (the self-training benchmark's form, its
+    consistency ramped up over 40 % of the run): the EMA teacher (decay 0.97 for a run this short) at or
+    above the student trained on the labels alone under the same weak translation and as many steps (89 %
+    against 85.5 %). With its forward in eval mode on statistics copied from the student, the teacher's
+    predictions collapsed onto one class early on and the consistency cost pulled the student there."""
     data = _digits(50, test=200, unlabeled=480)
-    steps = 6 * (480 // (10 * 4))
+    steps = 3 * (480 // 10)
     supervised = ep.create_strategy(
         "finetune", model="test_resnet", epochs=steps // 5, batch_size=10, backbone_lr=3e-3, aug=WEAK, **SHARED
     ).run(data)["final_accuracy"]
     mean_teacher = ep.create_strategy(
         "mean_teacher",
         model="test_resnet",
-        epochs=6,
+        epochs=3,
         batch_size=10,
-        mu=4,
+        mu=1,
         flip=False,
         ema_decay=0.97,
         ema_decay_after=0.97,
-        rampup_epochs=1.0,
+        rampup_epochs=1.2,
         **SHARED,
     ).run(data)["final_accuracy"]
     assert supervised > 0.5, supervised
