@@ -15,7 +15,7 @@ import effl_plugins as ep
 from effl_plugins.augment.auto.augmix import AUGMIX_OPS, AugMix
 from effl_plugins.augment.auto.auto_augment import LEVEL_TO_PARAMS, build_level_ops
 from effl_plugins.augment.solarize import solarize_level
-from effl_plugins.augment.spec import parse_spec
+from effl_plugins.augment.spec import color_jitter_spec, parse_spec
 from effl_plugins.testing import check_augmentation, check_image_augmentation, sample_batch
 
 HPARAMS = {**timm_aa._HPARAMS_DEFAULT, "interpolation": Image.BILINEAR}
@@ -194,3 +194,8 @@ def test_bad_arguments_are_refused_naming_them(kwargs, words):
     with pytest.raises(ValueError) as info:
         AugMix(**kwargs)
     assert words in str(info.value)
+
+
+def test_colour_jitter_is_refused_after_augmix_as_timm_turns_it_off():
+    with pytest.raises(ValueError, match="after an auto-augment"):
+        color_jitter_spec([0.4], "augmix-m5-w3-d2")
