@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ._train_args import data_options, resolve_device, training_settings
+from ._train_args import AUTO_RESUME, data_options, resolve_device, training_settings
 
 __all__ = ["run_strategy", "run_record", "resolve_model_data_config", "model_data_config"]
 
@@ -102,13 +102,16 @@ def run_strategy(
     """Build and run ``strategy`` for ``command``; see the module docstring for the order of checks.
     ``action(strategy, data, out, resume)`` replaces ``strategy.run`` (``effl teacher-cache`` records)."""
     from ..lock import exclusive_lock
-    from ..train.rundir import check_run_directory
+    from ..train.rundir import check_run_directory, resolve_resume
 
     settings = training_settings(args)
     settings["device"] = resolve_device(settings["device"])
     built = _build_strategy(strategy, model, settings, strategy_kwargs)  # refuses what it does not apply
     main = _is_main_rank()
     out = settings["out"]
+    auto = settings["resume"] == AUTO_RESUME
+    # every rank decides from the same files: none is written before all ranks have started
+    settings["resume"] = resolve_resume(out, settings["resume"])
     if main:
         out = check_run_directory(out, resume=settings["resume"], overwrite=settings["overwrite"])
     created = main and out is not None and not out.exists()  # other ranks hold the path as given, unchecked
@@ -129,10 +132,11 @@ def run_strategy(
                 if main and out is not None:
                     record_split(out, bundle.split, resume=settings["resume"], override=settings["resume_override"])
             built.resume_override = bool(settings["resume_override"])
-            if action is not None:
-                summary = action(built, bundle, settings["out"], settings["resume"])
-            else:
-                summary = built.run(bundle, out_dir=settings["out"], resume=settings["resume"])
+            with _auto_resume_refusal(auto and settings["resume"], settings["out"]):
+                if action is not None:
+                    summary = action(built, bundle, settings["out"], settings["resume"])
+                else:
+                    summary = built.run(bundle, out_dir=settings["out"], resume=settings["resume"])
     except BaseException:
         if created:
             _remove_if_only_lock(out)
@@ -140,6 +144,20 @@ def run_strategy(
     if main:
         print(json.dumps({k: v for k, v in summary.items() if k not in ("config", "history")}, indent=2))
     return 0
+
+
+@contextlib.contextmanager
+def _auto_resume_refusal(active: bool, out: str | None):
+    """With ``--resume auto`` continuing ``out``: a checkpoint that is not this run's (other settings, another
+    model) is refused naming ``--resume auto`` and the directory."""
+    from ..errors import CheckpointError
+
+    try:
+        yield
+    except CheckpointError as exc:
+        if not active:
+            raise
+        raise CheckpointError(f"--resume auto: --out {out!r} holds another run's checkpoint: {exc}") from None
 
 
 def _remove_if_only_lock(out) -> None:

@@ -7,6 +7,7 @@ A single process (no ``WORLD_SIZE``, or 1) is rank 0 of a world of 1 and never t
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -46,11 +47,28 @@ def init_distributed(device: str = "auto") -> tuple[DistInfo, torch.device]:
     if world > 1 and dist.is_available() and not dist.is_initialized():
         backend = "nccl" if device.startswith("cuda") else "gloo"
         dist.init_process_group(backend=backend)
+        warn_shared_restart_store()
     info = distributed_info()
     if device.startswith("cuda") and info.distributed:
         torch.cuda.set_device(info.local_rank)
         return info, torch.device("cuda", info.local_rank)
     return info, torch.device(device)
+
+
+def warn_shared_restart_store() -> None:
+    """One line on rank 0 when ``torchrun --max-restarts`` shares its rendezvous store with the workers: a
+    restarted worker group can then read the failed attempt's addresses and fail to connect
+    (pytorch/pytorch#135712); ``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1`` set for torchrun avoids it."""
+    restarts = int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0") or 0)
+    shared = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    if restarts > 0 and shared and int(os.environ.get("RANK", "0")) == 0:
+        print(
+            f"torchrun --max-restarts {restarts}: set TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 for torchrun, or a "
+            "restarted worker group may read the failed attempt's addresses from the shared store "
+            "(pytorch/pytorch#135712)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def all_sum(values: list[float], info: DistInfo, device: torch.device) -> list[float]:

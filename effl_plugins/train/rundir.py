@@ -9,7 +9,9 @@ stores (``labels/``). Every file is written atomically. ``lock`` is the one-writ
 
 Rules, checked before any training: ``--out`` must not be a file; one writer at a time (a lock);
 a directory holding a finished or started run is not reused without ``resume`` (continue it) or
-``overwrite`` (replace it); ``resume`` needs a checkpoint there.
+``overwrite`` (replace it); ``resume`` needs a checkpoint there. ``--resume auto`` resumes when one is
+there and starts fresh when none is (:func:`resolve_resume`); a checkpoint of another run is refused
+when it is loaded.
 
 What ``overwrite`` may delete, under the directory's lock (a live run there is refused, not touched):
 
@@ -49,6 +51,7 @@ from .trackers import TRACKER_FOLDERS
 __all__ = [
     "RunDirectoryError",
     "check_run_directory",
+    "resolve_resume",
     "write_records",
     "strict_json",
     "BEST_NAME",
@@ -93,6 +96,18 @@ def check_run_directory(out_dir: str | Path | None, *, resume: bool, overwrite: 
             else:
                 _remove_stray_temporaries(out)
     return out
+
+
+def resolve_resume(out_dir: str | Path | None, resume: bool | str) -> bool:
+    """``resume`` as a bool: ``"auto"`` (``--resume auto``) is True when ``out_dir`` holds a checkpoint (the
+    run's, or a sub-run's such as ``teacher/``), False when it holds none or does not exist. Whether that
+    checkpoint is this run's is checked when it is loaded (``check_resume_settings``), before any training."""
+    if resume != "auto":
+        return bool(resume)
+    if out_dir is None:
+        raise RunDirectoryError("--resume auto needs --out DIR: the run directory to continue or start")
+    out = Path(out_dir)
+    return (out / CHECKPOINT_NAME).is_file() or _has_nested_checkpoint(out)
 
 
 def _has_nested_checkpoint(out: Path) -> bool:
