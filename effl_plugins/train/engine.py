@@ -362,7 +362,7 @@ class Engine:
         if self.ema is not None and state.get("ema"):
             self.ema.module.load_state_dict(state["ema"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
-        self.partial = (float(state["partial_loss"]), int(state["partial_count"]))
+        self.partial = _rank_partial(state, self.info.rank, self.info.world_size)
         self.history = list(state["history"])
         self.best = state.get("best_top1")
         if self.scheduler is not None:  # rebuilt for this run's length: extending --epochs re-plans the decay
@@ -629,12 +629,13 @@ class Engine:
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, best: bool = False) -> None:
-        states = [rng_state()]
+        gathered = [(rng_state(), list(self.partial))]
         if self.info.distributed:
-            states = [None] * self.info.world_size
-            dist.all_gather_object(states, rng_state())
+            gathered = [None] * self.info.world_size
+            dist.all_gather_object(gathered, (rng_state(), list(self.partial)))
         if not self.info.main or self.checkpoint_path is None:
             return
+        states, partials = [g[0] for g in gathered], [g[1] for g in gathered]
         state = {
             "format": "effl-checkpoint-2",
             "model": {k: v.detach().cpu() for k, v in self.task.eval_model().state_dict().items()},
@@ -646,6 +647,7 @@ class Engine:
             "step": self.step,
             "partial_loss": self.partial[0],
             "partial_count": self.partial[1],
+            "partials": partials,  # every rank's running loss sum and count: a mid-epoch resume sums them all
             "history": self.history,
             "best_top1": self.best,
             "rng": states,
@@ -720,6 +722,20 @@ class Engine:
         if flag.item() > 0 and self._stop is None:
             self._stop = signal.SIGTERM  # another rank was asked
         return bool(flag.item() > 0)
+
+
+def _rank_partial(state: dict[str, Any], rank: int, world_size: int) -> tuple[float, int]:
+    """This rank's running (loss sum, count) of the epoch a checkpoint stopped in: its own when the world
+    size is the saved one; else rank 0 holds every rank's total and the others none (the epoch's loss stays
+    the mean over its samples). A checkpoint without ``partials`` gives every rank the saved one."""
+    partials = state.get("partials")
+    if not partials:
+        return float(state["partial_loss"]), int(state["partial_count"])
+    if len(partials) == world_size:
+        return float(partials[rank][0]), int(partials[rank][1])
+    if rank:
+        return 0.0, 0
+    return float(sum(p[0] for p in partials)), int(sum(p[1] for p in partials))
 
 
 def _ignore_ctrl_c(worker_id: int) -> None:

@@ -75,3 +75,12 @@ def test_resumed_from_a_mid_epoch_checkpoint_equals_uninterrupted(data, tmp_path
     assert [r["train_loss"] for r in records(tmp_path / "killed")] == [
         r["train_loss"] for r in records(tmp_path / "straight")
     ]
+
+
+def test_each_rank_continues_its_own_running_loss():
+    from effl_plugins.train.engine import _rank_partial
+
+    state = {"partial_loss": 3.0, "partial_count": 8, "partials": [[3.0, 8], [5.0, 8]]}
+    assert [_rank_partial(state, rank, 2) for rank in (0, 1)] == [(3.0, 8), (5.0, 8)]
+    assert [_rank_partial(state, rank, 3) for rank in (0, 1, 2)] == [(8.0, 16), (0.0, 0), (0.0, 0)]  # regrouped
+    assert _rank_partial({"partial_loss": 3.0, "partial_count": 8}, 0, 1) == (3.0, 8)  # saved before partials

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from ._helpers import records
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not on PATH"),
@@ -165,6 +167,7 @@ def test_killed_worker_restarts_and_resumes_exactly(tmp_path):
     resumed = [line for line in stderr.splitlines() if line.startswith("resuming from epoch")]
     assert len(resumed) == 1, (killed_at, stderr[-3000:])  # only the restarted workers resume
     _assert_same_weights(tmp_path / "elastic", tmp_path / "plain")
+    assert records(tmp_path / "elastic") == records(tmp_path / "plain")  # every record but the seconds
 
 
 # ------------------------------------------------------------------ two nodes on loopback
