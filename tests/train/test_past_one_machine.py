@@ -222,3 +222,4 @@ def test_two_nodes_train_as_one_node_of_two(tmp_path, request, command):
     two = sorted(p.relative_to(tmp_path / "two").as_posix() for p in (tmp_path / "two").rglob("*"))
     assert one == two  # the same files, each written once by rank 0 (written.json lists them)
     _assert_same_weights(tmp_path / "two", tmp_path / "one")
+    assert records(tmp_path / "two") == records(tmp_path / "one")
