@@ -34,7 +34,7 @@ def test_every_method_maps_to_a_registered_strategy(tmp_path):
             assert kwargs["flip"] is False and kwargs["mu"] == (1 if method == "mean_teacher" else 7)
     # Mean Teacher as USB runs it, for at least the others' step count: 3 passes of 1397 // 8 steps >= 480
     _, mt = method_kwargs("mean_teacher", SSLPlan(), 40, 0, None)
-    assert (mt["epochs"], mt["consistency"], mt["ema_decay"], mt["ema_decay_after"]) == (3, 50.0, 0.99, 0.99)
+    assert (mt["epochs"], mt["consistency"], mt["ema_decay"], mt["ema_decay_after"]) == (3, 10.0, 0.99, 0.99)
     assert mt["rampup_epochs"] == pytest.approx(0.4 * 3)
     assert mt["epochs"] * (1397 // 8) >= SSLPlan().online_steps(40) > (mt["epochs"] - 1) * (1397 // 8)
     assert method_kwargs("noisy_student", SSLPlan(), 40, 0, tmp_path)[1]["rounds"] == 1
