@@ -17,7 +17,8 @@ from effl_plugins.commands._train_args import (
 EXPECTED_DESTS = (
     "opt opt_eps momentum weight_decay sched warmup_epochs warmup_lr min_lr epochs batch_size lr amp model_ema "
     "model_ema_decay clip_grad grad_accum_steps drop drop_path smoothing workers pin_mem channels_last "
-    "pretrained device seed out resume resume_override checkpoint_interval overwrite img_size mean std interpolation crop_pct scale "
+    "pretrained device seed out resume resume_override checkpoint_interval overwrite img_size mean std "
+    "interpolation crop_pct scale "
     "ratio hflip aug image_aug mixup cutmix cutmix_minmax mixup_prob mixup_switch_prob mixup_mode reprob remode "
     "recount aug_splits jsd_loss color_jitter strategy strategy_arg num_classes model_kwargs input_size in_chans "
     "gp drop_block "
