@@ -310,13 +310,9 @@ class CacheReader:
                     f"{views.get(key)!r} here; record a cache with this run's settings (effl teacher-cache)",
                 )
         if epochs > self.info["epochs"]:
-            raise TeacherCacheError(
-                self.root, f"holds {self.info['epochs']} epochs of views; this run has {epochs}"
-            )
+            raise TeacherCacheError(self.root, f"holds {self.info['epochs']} epochs of views; this run has {epochs}")
         if num_classes != self.info["num_classes"]:
-            raise TeacherCacheError(
-                self.root, f"has {self.info['num_classes']} classes; the data has {num_classes}"
-            )
+            raise TeacherCacheError(self.root, f"has {self.info['num_classes']} classes; the data has {num_classes}")
         manifests = read_manifests(self.root)
         self.manifest_path, self.manifest = next((p, m) for p, m in manifests if m["rank"] == rank)
         self.entries = {e["index"]: e for e in self.manifest["shards"]}
