@@ -204,10 +204,12 @@ def _two_nodes(effl: list[str], out: Path) -> list[tuple[int, str, str]]:
     return [_finish(node) for node in nodes]
 
 
-@pytest.mark.parametrize("command", ["finetune", "distill"])
+@pytest.mark.parametrize("command", ["finetune", "distill", "fixmatch"])
 def test_two_nodes_train_as_one_node_of_two(tmp_path, request, command):
     if command == "finetune":
         effl = ["finetune", "--model", "test_resnet", *FLAGS]
+    elif command == "fixmatch":  # one epoch: 11 steps of 8 labeled + 56 unlabeled digits on each rank
+        effl = ["self-train", "--strategy", "fixmatch", "--model", "test_resnet", *FLAGS, "--epochs", "1"]
     else:
         effl = ["distill", "--teacher", request.getfixturevalue("teacher"), "--student", "test_resnet", *FLAGS]
     code, _, stderr = _finish(_launch(["--standalone", "--nproc_per_node=2"], effl, tmp_path / "one"))
