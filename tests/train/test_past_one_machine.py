@@ -225,3 +225,18 @@ def test_two_nodes_train_as_one_node_of_two(tmp_path, request, command):
     assert one == two  # the same files, each written once by rank 0 (written.json lists them)
     _assert_same_weights(tmp_path / "two", tmp_path / "one")
     assert records(tmp_path / "two") == records(tmp_path / "one")
+
+
+def test_two_nodes_pseudo_label_as_one_node_of_two(tmp_path, teacher):
+    """Each node labels its rank's strided share into its own shards; the store and the selection equal a
+    single node's of two processes (shard for shard, byte for byte)."""
+    effl = ["pseudo-label", "--teacher", teacher, "--unlabeled", "digits", "--shard-size", "256", "--threshold", "0.1"]
+    code, _, stderr = _finish(_launch(["--standalone", "--nproc_per_node=2"], effl, tmp_path / "one"))
+    assert code == 0, stderr[-3000:]
+    for code, _, stderr in _two_nodes(effl, tmp_path / "two"):
+        assert code == 0, stderr[-3000:]
+    shards = sorted(p.name for p in (tmp_path / "one").glob("shard-*.safetensors"))
+    assert sorted(p.name for p in (tmp_path / "two").glob("shard-*.safetensors")) == shards
+    assert {name.split("-")[1] for name in shards} == {"r00000", "r00001"}  # both ranks wrote
+    for name in [*shards, "selection.json"]:
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
