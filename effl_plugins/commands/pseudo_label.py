@@ -47,8 +47,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--device", type=device_name, default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N"
     )
-    parser.add_argument("--resume", action="store_true", help="skip the shards a killed run already finished")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        type=_auto_only,
+        metavar="auto",
+        help="skip the shards a killed run already finished; a store not yet begun starts fresh, so a bare "
+        "--resume and --resume auto (what an elastic restart passes every time) are the same",
+    )
     return parser
+
+
+def _auto_only(text: str) -> bool:
+    """``--resume auto``: the one value ``--resume`` takes here (the store decides what is left to label)."""
+    if text != "auto":
+        raise argparse.ArgumentTypeError(f"expected no value or 'auto', got {text!r}")
+    return True
 
 
 def checkpoint_classes(spec: str) -> int:

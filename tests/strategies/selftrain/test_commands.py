@@ -126,3 +126,25 @@ def test_self_train_runs_on_an_image_folder_with_unlabeled_images(tmp_path, imag
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert printed["final_accuracy"] == summary["final_accuracy"]
     assert summary["strategy"] == "pseudo_label" and summary["pseudo_labels"] == 5
+
+
+def test_pseudo_label_resume_auto_starts_a_new_store_and_continues_an_old_one(tmp_path, teacher_checkpoint, capsys):
+    """What an elastic restart passes every time: a store not begun is labelled from scratch, a finished one
+    is left byte for byte; any other value is refused in one line."""
+    store = tmp_path / "store"
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((8, 8, 3), 40 * i, dtype=np.uint8))
+    argv = ["pseudo-label", "--teacher", f"test_resnet:{teacher_checkpoint}", "--unlabeled", str(folder)]
+    argv += ["--out", str(store), "--shard-size", "2", "--resume", "auto"]
+    assert main(argv) == 0
+    before = {p.name: p.read_bytes() for p in store.glob("shard-*")}
+    assert len(before) == 2
+    assert main(argv) == 0
+    assert {p.name: p.read_bytes() for p in store.glob("shard-*")} == before
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        main([*argv[:-1], "later"])
+    assert refused.value.code == 2
+    assert "argument --resume: expected no value or 'auto', got 'later'" in capsys.readouterr().err
