@@ -184,7 +184,7 @@ class Distill(Strategy):
         from .teacher_cache import view_settings
 
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        return view_settings(self.config.to_dict(), self.train_set(data), student_input.size, world_size)
+        return view_settings(self.config.to_dict(), self.train_set(data), student_input, world_size)
 
     def record_cache(
         self, data, cache_dir, *, top_k: int | None = None, shard_steps: int = 50, resume: bool = False
@@ -216,7 +216,8 @@ class Distill(Strategy):
         _check_head_loaded(teacher, path, name, data.num_classes)
         student = self.build_model(self.model, data.num_classes, seed_offset=1)
         train_set = self.train_set(data)
-        views = self.views(data, self.model_input(student, data))
+        student_input = self.model_input(student, data)
+        views = self.views(data, student_input)
         layout = ViewLayout.of(
             len(train_set), self.config.batch_size, views["world_size"], self.config.epochs, shard_steps
         )
@@ -227,7 +228,8 @@ class Distill(Strategy):
         spec = StoreSpec(digest, layout.total, k, shard_size=shard_steps * layout.batch_size, top_k=top_k)
         with store_lock(root, rank):
             writer = CacheWriter(root, info, spec, rank, resume)
-            task = TeacherRecordingTask(teacher, self.model_input(teacher, data, spec=self.teacher), writer)
+            teacher_input = self.model_input(teacher, data, spec=self.teacher)
+            task = TeacherRecordingTask(teacher, teacher_input, writer, student_input)
             summary = self.engine(task, data, root / "run", train_set=train_set, model_spec=self.teacher).fit(resume)
             complete = writer.finish()
         shards = sorted(root.glob(f"shard-r{rank:05d}-*.safetensors"))

@@ -43,6 +43,8 @@ import torch
 
 from ..errors import TeacherCacheError
 from ..train.checkpoints import atomic_write_bytes
+from ..train.erasing import normalisation_of
+from ..train.inputs import ModelInput
 from ..train.streams import Stream
 from .selftrain.store import (
     RankManifest,
@@ -113,11 +115,16 @@ def data_fingerprint(dataset) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def view_settings(config: dict[str, Any], train_set, input_size, world_size: int) -> dict[str, Any]:
-    """Everything that decides a run's views, as plain JSON values."""
+def view_settings(config: dict[str, Any], train_set, student_input: ModelInput, world_size: int) -> dict[str, Any]:
+    """Everything that decides a run's views, as plain JSON values: ``VIEW_SETTINGS``, the student's input
+    size (and, with Random Erasing on, the normalisation its values are written in), the train set's images
+    and the world size."""
     values = {name: config.get(name) for name in VIEW_SETTINGS}
     values = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
-    values["input_size"] = [int(v) for v in input_size] if input_size is not None else None
+    size = student_input.size
+    values["input_size"] = [int(v) for v in size] if size is not None else None
+    erasing = config.get("reprob")
+    values["erasing_mean_std"] = [list(v) for v in normalisation_of(student_input)] if erasing else None
     values["train_images"] = len(train_set)
     values["train_ids"] = data_fingerprint(train_set)
     values["world_size"] = int(world_size)

@@ -233,7 +233,7 @@ class Engine:
         if self.augment is not None:
             self.augment = self.augment.to(self.device)
         self.mixing = BatchMixing(config, num_classes) if task.batch_augmentation else None
-        self.erasing = BatchErasing.from_config(config, task.model_input) if task.batch_augmentation else None
+        self.erasing = BatchErasing.from_config(config, task.view_input) if task.batch_augmentation else None
         groups = param_groups if param_groups is not None else task.param_groups()
         # a task that trains nothing (a teacher's outputs recorded) runs its forward alone: no optimizer, no backward
         self.optimizer = self._create_optimizer(groups) if task.trains else None

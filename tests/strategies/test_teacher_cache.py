@@ -218,3 +218,24 @@ def test_two_ranks_record_their_own_shards_and_distil_from_them(teacher, tmp_pat
         env=env,
     )
     assert one_process.returncode == 2 and "world_size is 2 in the cache and 1 here" in one_process.stderr
+
+
+def test_views_are_erased_in_the_students_normalisation_and_recorded_with_it(data):
+    """Random Erasing writes its values in the normalisation of the model that reads the batch: a recording
+    erases as the student's run will (not in the teacher's normalisation), and the cache records it."""
+    from effl_plugins.strategies.teacher_cache import view_settings
+    from effl_plugins.train.erasing import normalisation_of
+    from effl_plugins.train.inputs import ModelInput
+    from effl_plugins.train.tasks import TeacherRecordingTask
+
+    student = ModelInput((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), (32, 32))
+    teacher = ModelInput((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), (32, 32))
+    task = TeacherRecordingTask(torch.nn.Linear(2, 2), teacher, sink=None, student_input=student)
+    assert task.view_input is student and task.model_input is teacher
+    from effl_plugins.train import Engine, TrainConfig
+
+    engine = Engine(task, data.labeled, data.test, TrainConfig(reprob=0.5, device="cpu"), num_classes=10)
+    assert engine.erasing.op.mean == pytest.approx(normalisation_of(student)[0])
+    views = view_settings({"reprob": 0.5}, list(range(4)), student, 1)
+    assert views["erasing_mean_std"] == [list(v) for v in normalisation_of(student)]
+    assert view_settings({"reprob": 0.0}, list(range(4)), student, 1)["erasing_mean_std"] is None

@@ -123,6 +123,12 @@ class Task(nn.Module):
     def set_net(self, net: nn.Module | None) -> None:
         object.__setattr__(self, "_net", net)  # not a submodule: no second copy in state_dict
 
+    @property
+    def view_input(self) -> ModelInput:
+        """The input the batch's views are drawn for (Random Erasing writes its values in its normalisation):
+        ``model_input``, except where a task reads the views with another model's input."""
+        return self.model_input
+
     def eval_model(self) -> nn.Module:
         """The model evaluated after each epoch and saved as the run's model (the student)."""
         return self.model

@@ -186,15 +186,21 @@ class TeacherRecordingTask(Task):
     """Runs a frozen teacher on every step's views and hands ``(epoch, step, indices, logits)`` to
     ``sink.record``; trains nothing (``trains = False``: the engine runs the forward alone). Its
     checkpoint carries ``sink.state()`` (views recorded but not yet written), so an interrupted recording
-    resumes exactly. The teacher is the run's model: evaluated each epoch, saved in the checkpoint.
+    resumes exactly. The teacher is the run's model: evaluated each epoch, saved in the checkpoint. The
+    views are drawn for ``student_input`` (Random Erasing's values in its normalisation), as in the
+    distillation run that reads them.
     """
 
     trains = False
 
-    def __init__(self, teacher: nn.Module, teacher_input: ModelInput, sink: Any):
+    def __init__(self, teacher: nn.Module, teacher_input: ModelInput, sink: Any, student_input: ModelInput):
         super().__init__(teacher.eval().requires_grad_(False), teacher_input)
-        self.sink = sink
+        self.sink, self.student_input = sink, student_input
         self.epoch = self.step = 0
+
+    @property
+    def view_input(self) -> ModelInput:
+        return self.student_input
 
     def train(self, mode: bool = True):
         super().train(mode)
