@@ -19,8 +19,9 @@ Conventions are timm.task's (``timm/task/distillation.py``): the teacher is a ``
 frozen, kept in ``eval()`` whatever ``task.train()`` says, never wrapped by ``prepare_distributed``;
 the input is normalised for the student and the teacher re-normalises it
 (``DistillationTeacher.normalize_input``) when its ``pretrained_cfg`` mean/std differ. The
-``trainable_module`` holds the student AND the loss, so a loss with parameters (FitNet regressors,
-CRD heads) trains and synchronises with the student and is saved as task state.
+``trainable_module`` is the engine's own student-plus-loss module
+(:class:`~effl_plugins.train.tasks.distillation.StudentWithLoss`), so a loss with parameters (FitNet
+regressors, CRD heads) trains and synchronises with the student and is saved as task state.
 
 Feature losses (``uses_features = True``) get ``student_features=``/``teacher_features=``: the last
 intermediate map of each model from timm's ``forward_intermediates`` (a list of the last
@@ -39,55 +40,9 @@ from torch import nn
 from ._api import create_loss
 from .kv import check_kwargs
 from .plugins import get_manager
+from .train.tasks.distillation import FeatureModel, StudentWithLoss, feature_levels
 
-__all__ = ["RegistryDistillationTask", "DistillationTrainableModule", "feature_levels", "logits_and_features"]
-
-
-def feature_levels(loss: nn.Module) -> int:
-    """How many intermediate maps ``loss`` takes: 0 for a logit loss, ``loss.feature_levels`` or 1."""
-    levels = getattr(loss, "feature_levels", None)
-    if levels:
-        return int(levels)
-    return 1 if getattr(loss, "uses_features", False) else 0
-
-
-def logits_and_features(model: nn.Module, x: torch.Tensor, levels: int):
-    """One pass: ``(logits, features)``; features the last map (``levels == 1``) or the last ``levels``
-    maps, shallow to deep, from ``forward_intermediates``."""
-    model = unwrap_model(model)
-    if not hasattr(model, "forward_intermediates"):
-        raise ValueError(
-            f"{type(model).__name__} has no forward_intermediates; feature losses need a timm model "
-            "that has it (most do)"
-        )
-    final, intermediates = model.forward_intermediates(x, indices=levels)
-    features = intermediates[-1] if levels == 1 else list(intermediates)
-    return model.forward_head(final), features
-
-
-class DistillationTrainableModule(nn.Module):
-    """The trainable half of the task: the student's forward and the loss in one module (what DDP wraps).
-
-    ``forward(input, teacher_logits, teacher_features, target) -> dict`` with ``"output"`` added.
-    """
-
-    def __init__(self, student: nn.Module, loss: nn.Module, levels: int):
-        super().__init__()
-        self.student, self.loss, self.levels = student, loss, levels
-
-    def forward(
-        self, input: torch.Tensor, teacher_logits: torch.Tensor, teacher_features: Any, target: torch.Tensor | None
-    ) -> dict[str, torch.Tensor]:
-        features = {}
-        if self.levels:
-            logits, student_features = logits_and_features(self.student, input, self.levels)
-            features = {"student_features": student_features, "teacher_features": teacher_features}
-        else:
-            logits = self.student(input)
-        out = self.loss(logits, teacher_logits.float(), target, **features)
-        result = dict(out) if isinstance(out, dict) else {"loss": out}
-        result["output"] = logits
-        return result
+__all__ = ["RegistryDistillationTask", "feature_levels"]
 
 
 def _build_loss(loss: str | nn.Module, loss_args: dict[str, Any]) -> nn.Module:
@@ -158,7 +113,7 @@ class RegistryDistillationTask(TrainingTask):
         self.teacher.requires_grad_(False).eval()
         built = _build_loss(loss, loss_args).to(self.device)
         self.levels = feature_levels(built)
-        self.trainable_module = DistillationTrainableModule(student, built, self.levels)
+        self.trainable_module = StudentWithLoss(student, built, self.levels)
         cfg = getattr(unwrap_model(student), "pretrained_cfg", None) or {}
         mean, std = cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225))
         self.register_buffer(
@@ -168,9 +123,9 @@ class RegistryDistillationTask(TrainingTask):
             "student_std", torch.tensor(std, device=self.device, dtype=self.dtype).view(1, -1, 1, 1), persistent=False
         )
 
-    def _module(self, module: nn.Module | None = None, ema: bool = False) -> DistillationTrainableModule | None:
+    def _module(self, module: nn.Module | None = None, ema: bool = False) -> StudentWithLoss | None:
         current = module if module is not None else self.get_trainable_module(ema=ema)
-        while current is not None and not isinstance(current, DistillationTrainableModule):
+        while current is not None and not isinstance(current, StudentWithLoss):
             current = getattr(current, "module", None)  # DDP, ModelEma
         return current
 
@@ -196,11 +151,11 @@ class RegistryDistillationTask(TrainingTask):
         if module is None and hasattr(self, "eval_model_ema" if ema else "eval_model"):
             return super().get_eval_model(ema=ema)
         trainable = self._module(module, ema)
-        return trainable.student if trainable is not None else super().get_eval_model(module=module, ema=ema)
+        return trainable.network if trainable is not None else super().get_eval_model(module=module, ema=ema)
 
     def get_clip_parameters(self, exclude_head: bool = False):
         trainable = self._module()
-        parameters = list(trainable.student.parameters())
+        parameters = list(trainable.network.parameters())
         if exclude_head:
             parameters = parameters[:-2]
         return parameters + list(trainable.loss.parameters())
@@ -221,8 +176,8 @@ class RegistryDistillationTask(TrainingTask):
         """Teacher (no grad, own normalisation) then student and loss; ``target=None`` distils without labels."""
         with torch.no_grad():
             teacher_input = self.teacher.normalize_input(input, self.student_mean, self.student_std).detach()
-            if self.levels:
-                teacher_logits, teacher_features = logits_and_features(self.teacher.model, teacher_input, self.levels)
-            else:
-                teacher_logits, teacher_features = self.teacher(teacher_input), None
-        return self.trainable_module(input, teacher_logits, teacher_features, target)
+            teacher = FeatureModel(self.teacher.model, self.levels) if self.levels else self.teacher
+            teacher_out = teacher(teacher_input)
+        size = len(input) if target is not None else 0
+        labeled = torch.full((len(input),), target is not None, dtype=torch.bool, device=input.device)
+        return self.trainable_module(input, teacher_out, target, labeled, size)

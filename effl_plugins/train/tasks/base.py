@@ -1,7 +1,8 @@
-"""What a training objective is: a module whose ``forward(batch)`` returns ``{"loss": ..., ...}``.
+"""What a training objective is: a ``timm.task.TrainingTask`` whose ``forward(batch)`` returns
+``{"loss": ..., ...}``.
 
-The shape of ``timm.task.TrainingTask``: the task owns the model being trained (``trainable``) and
-anything frozen beside it (a teacher); one engine runs every task. The engine hands the task a
+The task owns the model being trained (``trainable``, timm's ``get_trainable_module()``) and anything
+frozen beside it (a teacher); one engine runs every task. The engine hands the task a
 :class:`Batch` already on the device (uint8 images after the batch augmentation and mixing), calls
 ``forward``, back-propagates ``"loss"``, steps the optimizer, then calls :meth:`after_step`.
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+from timm.task import TrainingTask
 from torch import nn
 
 from ..inputs import ModelInput
@@ -57,8 +59,8 @@ def class_count(model: nn.Module, num_classes: int | None = None) -> int:
     return int(num_classes if num_classes is not None else model.num_classes)
 
 
-class Task(nn.Module):
-    """Base of the training tasks.
+class Task(TrainingTask):
+    """Base of the training tasks: a ``timm.task.TrainingTask`` whose forward takes the engine's :class:`Batch`.
 
     Args:
         model: the model being trained (its weights are what ``checkpoint.pt`` holds).
@@ -104,7 +106,7 @@ class Task(nn.Module):
         return {**generic, **splits, **cls.refused_settings}
 
     def __init__(self, model: nn.Module, model_input: ModelInput):
-        super().__init__()
+        super().__init__(verbose=False)
         self.model = model
         self.model_input = model_input
         self._net: nn.Module | None = None
@@ -122,6 +124,16 @@ class Task(nn.Module):
 
     def set_net(self, net: nn.Module | None) -> None:
         object.__setattr__(self, "_net", net)  # not a submodule: no second copy in state_dict
+
+    def get_trainable_module(self, ema: bool = False) -> nn.Module | None:
+        """timm's name for :attr:`net` (the EMA copy with ``ema``, when ``setup_ema`` made one)."""
+        return super().get_trainable_module(ema=True) if ema else self.net
+
+    def get_eval_model(self, module: nn.Module | None = None, ema: bool = False) -> nn.Module | None:
+        """timm's name for :meth:`eval_model`."""
+        if module is not None or ema:
+            return super().get_eval_model(module, ema=ema)
+        return self.eval_model()
 
     @property
     def view_input(self) -> ModelInput:

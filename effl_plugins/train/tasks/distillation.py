@@ -35,7 +35,7 @@ from torch import nn
 from ..inputs import ModelInput
 from .base import Batch, Task
 
-__all__ = ["DistillationTask", "FeatureModel", "StudentWithLoss", "TeacherRecordingTask"]
+__all__ = ["DistillationTask", "FeatureModel", "StudentWithLoss", "TeacherRecordingTask", "feature_levels"]
 
 
 def feature_levels(loss: nn.Module) -> int:
@@ -76,6 +76,11 @@ class StudentWithLoss(nn.Module):
         super().__init__()
         self.student = FeatureModel(student, levels) if levels else student
         self.loss, self.levels, self.unlabeled_weight = loss, levels, unlabeled_weight
+
+    @property
+    def network(self) -> nn.Module:
+        """The student itself, without the wrapper that returns its feature maps."""
+        return self.student.model if self.levels else self.student
 
     def forward(self, x, teacher_out, targets, labeled, count: int | None = None) -> dict[str, torch.Tensor]:
         """``count``: how many rows ``labeled`` marks, when the caller knows it on the host (else read here)."""
