@@ -29,6 +29,7 @@ from .decode import DEFAULT_MAX_IMAGE_PIXELS, verify_image
 from .digits import digits_split
 from .sources import ArraySource, FileSource, Listing, TarSource, _skip_note, list_image_folder, list_images
 from .transforms import eval_transform, train_transform
+from .wds import WDS_PREFIX, wds_splits, wds_unlabeled
 
 __all__ = ["DataBundle", "HoldoutSplit", "build_data", "holdout_split", "unlabeled_folder", "SPLIT_RECORD"]
 
@@ -205,6 +206,12 @@ def build_data(
             raise ValueError("--val-fraction, --train-split and --val-split apply to a dataset root, not --data digits")
         keep = unlabeled in (None, "digits")
         bundle = _digits(num_labeled, train_t, eval_t, seed, keep_unlabeled=keep, labeled_seed=labeled_seed)
+    elif str(spec).startswith(STREAM_PREFIXES):
+        if unlabeled == "digits":
+            raise ValueError(f"--unlabeled 'digits' goes with --data digits only, got --data {str(spec)!r}")
+        if val_fraction is not None:
+            raise ValueError(f"--val-fraction holds out part of class folders, not of --data {str(spec)!r}")
+        bundle = _streamed(str(spec), train_t, eval_t, seed, max_image_pixels, train_split, val_split)
     else:
         if unlabeled == "digits":
             raise ValueError(f"--unlabeled 'digits' goes with --data digits only, got --data {str(spec)!r}")
@@ -218,6 +225,20 @@ def build_data(
         bundle.hidden_targets = None
     bundle.image_size, bundle.data_config = cfg.img_size[0], cfg
     return bundle
+
+
+#: The ``--data`` / ``--unlabeled`` prefixes of sharded and Hugging Face sources (timm's spelling).
+STREAM_PREFIXES = (WDS_PREFIX,)
+
+
+def _streamed(spec: str, train_t, eval_t, seed: int, max_image_pixels, train_split, val_split) -> DataBundle:
+    """The train and val splits of ``wds/ROOT``."""
+    root = spec[len(WDS_PREFIX) :]
+    train, test = wds_splits(
+        root, train_split, val_split, train_t, eval_t, seed=seed, max_image_pixels=max_image_pixels
+    )
+    _check_class_count(Path(root), train.classes)
+    return DataBundle(spec, train, test, len(train.classes), 0, class_names=train.classes)
 
 
 def _digits(
@@ -414,6 +435,8 @@ def unlabeled_folder(
     the ones that fail (a truncated JPEG whose header is intact, a corrupt file), so that a pass over
     the dataset cannot stop at one bad file. It costs about one decode per image.
     """
+    if str(root).startswith(WDS_PREFIX):
+        return wds_unlabeled(str(root)[len(WDS_PREFIX) :], transform, seed=seed, max_image_pixels=max_image_pixels)
     listing = list_images(root, max_image_pixels=max_image_pixels, what="--unlabeled folder")
     if verify:
         listing = _verified(listing, max_image_pixels, workers)

@@ -67,6 +67,12 @@ class StreamImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def exactly_once(self) -> bool:
+        """Whether the engine deals this dataset to ranks without padding (a sharded source's samples,
+        each seen once per epoch across ranks; see ``train.streams``)."""
+        return bool(getattr(self.source, "exactly_once", False))
+
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose per-item randomness ``__getitem__`` draws."""
         self.epoch = _nonnegative_int("epoch", epoch)

@@ -73,7 +73,7 @@ from .progress import EpochProgress
 from .rundir import BEST_NAME, check_resume_settings, plain, strict_json, write_args, write_records
 from .specs import batch_augmentation
 from .splits import augmentation_splits
-from .streams import LABELED_STREAM, MAIN_STREAM, BatchList, KeyedDataset, Stream
+from .streams import LABELED_STREAM, MAIN_STREAM, BatchList, KeyedDataset, Stream, exactly_once
 from .tasks.base import Batch, Task
 from .trackers import Trackers
 
@@ -410,6 +410,7 @@ class Engine:
                 rank=info.rank,
                 world_size=info.world_size,
                 drop_last=drop_last,
+                exactly_once=exactly_once(dataset),
             )
 
         if task.unlabeled_ratio:

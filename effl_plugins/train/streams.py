@@ -9,6 +9,12 @@ producing batches ``0..g-1``, so a resumed run skips what was done without readi
 Each index is handed to the dataset as ``(index, pass)``: :class:`KeyedDataset` sets the dataset's
 epoch to the pass before reading, so an image's random crop is drawn from ``(seed, pass, index)``
 whichever worker reads it.
+
+With ``exactly_once`` (sharded datasets, whose samples are identified by key) the permutation is dealt
+``rank::world`` without padding, so no sample is read twice in a pass. Every rank still takes the
+same number of batches: the count follows the rank holding the fewest samples, ``q = length //
+world``, and each rank's last batch takes what is left of its share (2 to ``batch_size + 2`` images).
+With ``drop_last`` each rank takes ``q // batch_size`` full batches and leaves the rest of its share.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
-__all__ = ["Stream", "KeyedDataset", "set_epoch", "MAIN_STREAM", "LABELED_STREAM"]
+__all__ = ["Stream", "KeyedDataset", "exactly_once", "set_epoch", "MAIN_STREAM", "LABELED_STREAM"]
 
 #: Stream ids: the epoch-defining stream and the labeled stream cycled beside it.
 MAIN_STREAM, LABELED_STREAM = 0, 1
@@ -50,17 +56,21 @@ class Stream:
         world_size: int = 1,
         shuffle: bool = True,
         drop_last: bool = False,
+        exactly_once: bool = False,
     ):
         if length < 1:
             raise ValueError("cannot draw batches from an empty dataset")
         self.length, self.seed, self.stream, self.shuffle = length, seed, stream, shuffle
-        self.rank, self.world_size = rank, world_size
-        per_rank = -(-length // world_size)
+        self.drop_last = drop_last
+        self.rank, self.world_size, self.exactly_once = rank, world_size, exactly_once
+        per_rank = max(length // world_size, 1) if exactly_once else -(-length // world_size)
         self.batch_size = min(batch_size, per_rank) if drop_last else batch_size
         full, rest = divmod(per_rank, self.batch_size)
         whole_batches_only = drop_last or rest == 1
         self.per_pass = full if whole_batches_only else full + (rest > 0)
         self.per_rank = full * self.batch_size if whole_batches_only else per_rank
+        if exactly_once and not drop_last:
+            self.per_pass = full + (rest >= 2)
         if self.per_pass < 1:
             raise ValueError(
                 f"a dataset of {length} images cannot make a training batch of >= 2 on each of {world_size} ranks"
@@ -68,6 +78,9 @@ class Stream:
 
     def shard(self, pass_index: int) -> torch.Tensor:
         order = _permutation(self.length, self.seed, self.stream, pass_index, self.shuffle)
+        if self.exactly_once:
+            mine = order[self.rank :: self.world_size]
+            return mine[: self.per_pass * self.batch_size] if self.drop_last else mine
         total = -(-self.length // self.world_size) * self.world_size
         padded = order.repeat(-(-total // self.length))[:total]
         return padded[self.rank :: self.world_size][: self.per_rank]
@@ -81,9 +94,19 @@ class Stream:
             for b in range(offset, self.per_pass):
                 if count is not None and produced >= count:
                     return
-                yield [(i, pass_index) for i in shard[b * self.batch_size : (b + 1) * self.batch_size]]
+                end = len(shard) if b == self.per_pass - 1 and self.exactly_once else (b + 1) * self.batch_size
+                yield [(i, pass_index) for i in shard[b * self.batch_size : end]]
                 produced += 1
             pass_index, offset = pass_index + 1, 0
+
+
+def exactly_once(dataset: Dataset) -> bool:
+    """Whether ``dataset`` (or every dataset it is made of) asks to be dealt to ranks without padding."""
+    if isinstance(dataset, ConcatDataset):
+        return all(exactly_once(part) for part in dataset.datasets)
+    if isinstance(dataset, Subset):
+        return exactly_once(dataset.dataset)
+    return bool(getattr(dataset, "exactly_once", False))
 
 
 def set_epoch(dataset: Dataset, epoch: int) -> None:
