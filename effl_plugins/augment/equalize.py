@@ -12,11 +12,15 @@ from .applied import AppliedBatch, AppliedImage
 from .functional.histogram import channel_histograms_image, equalize_luts, luts_from_histograms
 from .functional.lut import apply_lut, apply_lut_image
 
-__all__ = ["Equalize", "EqualizeImage"]
+__all__ = ["Equalize", "EqualizeImage", "EQUALIZE_SCALE", "to_uint8"]
+
+#: float image -> uint8 level: ``trunc(clamp(x * EQUALIZE_SCALE, 0, 255))``, as torchvision quantizes
+EQUALIZE_SCALE = 256 - 1e-3
 
 
-def _to_uint8(images: torch.Tensor) -> torch.Tensor:
-    return (images * (256 - 1e-3)).clamp_(0, 255).to(torch.uint8)
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """The uint8 levels equalize reads from float images. Shape: ``[B, C, H, W]`` -> same, uint8."""
+    return (images * EQUALIZE_SCALE).clamp_(0, 255).to(torch.uint8)
 
 
 class Equalize(AppliedBatch):
@@ -34,7 +38,7 @@ class Equalize(AppliedBatch):
     chunked = True
 
     def transform(self, images, applied):
-        quantized = images if images.dtype == torch.uint8 else _to_uint8(images)
+        quantized = images if images.dtype == torch.uint8 else to_uint8(images)
         luts = equalize_luts(quantized)
         ramp = torch.arange(256, dtype=torch.uint8, device=images.device).expand_as(luts)
         out = apply_lut(quantized, torch.where(applied.view(-1, 1, 1), luts, ramp))

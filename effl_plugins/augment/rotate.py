@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .._validate import is_number
+from .auto.magnitude import LEVEL_TO_ARG
 from .base import bernoulli, uniform
 from .functional import matrices
 from .geometric import GeometricAugmentation, GeometricImageAugmentation, check_range
@@ -22,7 +23,7 @@ from .geometric import GeometricAugmentation, GeometricImageAugmentation, check_
 __all__ = ["Rotate", "RotateImage", "rotate_matrix"]
 
 #: RandAugment's largest rotation (magnitude 1 = M 30 of torchvision's 31 bins).
-MAX_DEGREES = 30.0
+MAX_DEGREES = LEVEL_TO_ARG["rotate"].top
 
 
 def rotate_matrix(angle: torch.Tensor, height: int, width: int) -> torch.Tensor:

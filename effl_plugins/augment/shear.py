@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .._validate import choice
+from .auto.magnitude import LEVEL_TO_ARG
 from .base import bernoulli, uniform
 from .functional import matrices
 from .geometric import GeometricAugmentation, GeometricImageAugmentation, check_axis, check_range
@@ -21,7 +22,7 @@ from .geometric import GeometricAugmentation, GeometricImageAugmentation, check_
 __all__ = ["Shear", "ShearImage", "shear_matrix"]
 
 #: RandAugment's largest shear factor (magnitude 1 = M 30).
-MAX_FACTOR = 0.3
+MAX_FACTOR = LEVEL_TO_ARG["shear_x"].top
 CENTERS = ("corner", "image")
 
 

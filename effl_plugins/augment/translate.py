@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .auto.magnitude import bin_value, bin_value_scalar
+from .auto.magnitude import LEVEL_TO_ARG, bin_value, bin_value_scalar
 from .base import bernoulli, uniform
 from .functional import matrices
 from .geometric import GeometricAugmentation, GeometricImageAugmentation, check_axis, check_range
@@ -21,7 +21,7 @@ from .geometric import GeometricAugmentation, GeometricImageAugmentation, check_
 __all__ = ["Translate", "TranslateImage", "rand_augment_shift", "translate_matrix"]
 
 #: RandAugment's largest shift as a fraction of the size (torchvision: 150 / 331 of the width).
-MAX_FRACTION = 150.0 / 331.0
+MAX_FRACTION = LEVEL_TO_ARG["translate_x"].top
 
 
 def rand_augment_shift(magnitude: torch.Tensor, sign: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -35,22 +35,21 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from ..._triton import triton_available, use_triton
+from ..equalize import to_uint8
 from ..functional import matrices
-from ..functional.enhance import luma
+from ..functional.enhance import LUMA_INT, luma
 from ..functional.histogram import equalize_luts
 from ..kernels.affine import fill_tensor
 from ..kernels.lut import apply_lut
 from ..kernels.rand_augment import SUPPORTED_DTYPES, fused_constants, rand_augment_fused
 from ..kernels.warp import warp_affine_fused
 from ..solarize import solarize_level
-from ..translate import MAX_FRACTION
-from .magnitude import bin_value
+from .magnitude import LEVEL_TO_ARG, RAND_AUGMENT_SPACE, WIDE_SPACE, MagnitudeSpace, bin_value
 
 __all__ = [
     "MagnitudeSpace",
@@ -62,34 +61,10 @@ __all__ = [
     "rand_augment_batch",
 ]
 
-_LUMA_INT = (2989.0, 5870.0, 1140.0)
 _SMOOTH = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0))
 _SHEAR_CORNER = -0.5
 _WARPS = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")
 _ENHANCE = ("brightness", "color", "contrast", "sharpness")
-
-
-@dataclass(frozen=True)
-class MagnitudeSpace:
-    """The top (magnitude bin 30) of each op's range and the precision its amount is computed in.
-
-    ``translate=None`` is RandAugment's ``150 / 331`` of the image size; a number is pixels. Amounts
-    (angle, shear, posterize steps) are ``(sign * top) * magnitude`` in ``amount_dtype``; enhance factors
-    ``1 + (sign * enhance) * magnitude`` in float64; both as the ops' own ``params_from_magnitude`` compute them.
-    """
-
-    enhance: float = 0.9
-    rotate: float = 30.0
-    shear: float = 0.3
-    translate: float | None = None
-    posterize: float = 4.0
-    amount_dtype: torch.dtype = torch.float32
-
-
-RAND_AUGMENT_SPACE = MagnitudeSpace()
-WIDE_SPACE = MagnitudeSpace(
-    enhance=0.99, rotate=135.0, shear=0.99, translate=32.0, posterize=6.0, amount_dtype=torch.float64
-)
 
 
 _KINDS = ("brightness", "color", "contrast", "sharpness", "posterize", "solarize", "auto_contrast", "equalize", *_WARPS)
@@ -97,7 +72,8 @@ _KINDS = ("brightness", "color", "contrast", "sharpness", "posterize", "solarize
 
 def _translate_ends(space: MagnitudeSpace, height: int, width: int) -> list[float]:
     """translate's largest shift in x and y, pixels: RandAugment's fraction of the image size, or the space's."""
-    return [MAX_FRACTION * width, MAX_FRACTION * height] if space.translate is None else [space.translate] * 2
+    fraction = LEVEL_TO_ARG["translate_x"].top
+    return [fraction * width, fraction * height] if space.translate is None else [space.translate] * 2
 
 
 @functools.lru_cache(maxsize=64)
@@ -149,7 +125,7 @@ def _constants(
         "signed": per_op({name: 1.0 for name in (*_WARPS, *_ENHANCE)}) > 0,
         "geometric": per_op({name: 1.0 for name in _WARPS}) > 0,
         # torchvision's linspace(start, end, 31) of the ops read at bin M: solarize's threshold, translate's shift
-        "start": per_op({"solarize": 1.0}),
+        "start": per_op({"solarize": LEVEL_TO_ARG["solarize"].start}),
         "end": per_op({"translate_x": ends[0], "translate_y": ends[1]}),
         "kinds": torch.tensor([op_names.index(kind) if kind in op_names else -1 for kind in _KINDS], device=device),
         "warp_kinds": torch.tensor(
@@ -158,7 +134,7 @@ def _constants(
         "zero": torch.zeros((), device=device),
         "centre": torch.tensor([[(width - 1) / 2, (height - 1) / 2], [_SHEAR_CORNER, _SHEAR_CORNER]], device=device),
         "ramp": torch.arange(256, dtype=torch.float32, device=device).view(1, 1, 1, 256),
-        "weights": torch.tensor(_LUMA_INT, device=device).view(1, 3, 1, 1),
+        "weights": torch.tensor(LUMA_INT, dtype=torch.float32, device=device).view(1, 3, 1, 1),
         "smooth": torch.tensor(_SMOOTH, dtype=compute, device=device).view(1, 1, 3, 3),
         "inner": inner,
         "fill": torch.tensor(
@@ -322,7 +298,7 @@ def _statistics(images: torch.Tensor, grey: torch.Tensor):
         quantized = images
     else:
         mean = grey.mean(dim=(1, 2, 3), keepdim=True)
-        quantized = (images * (256 - 1e-3)).clamp_(0, 255).to(torch.uint8)
+        quantized = to_uint8(images)
     low, high = images.amin(dim=(-2, -1), keepdim=True), images.amax(dim=(-2, -1), keepdim=True)
     return mean, low, high, quantized, equalize_luts(quantized)
 

@@ -1,11 +1,14 @@
 """RandAugment's magnitude scale, shared by the ops that RandAugment and TrivialAugment compose.
 
-Every op class offers ``params_from_magnitude(images, magnitude, sign)``: the parameters that
-torchvision's ``RandAugment._augmentation_space`` (num_bins=31) gives at magnitude bin
-``M = 30 * magnitude``, returned in the form that the op's ``apply`` takes. ``sign`` (+1 or -1)
-matters only for ops with ``signed = True`` (the enhance factors go up or down).
+:data:`LEVEL_TO_ARG` is the one table of how a magnitude becomes each op's argument (timm's ``LEVEL_TO_ARG``
+idea): every op's ``params_from_magnitude(images, magnitude, sign)``, the device path's amounts
+(:data:`RAND_AUGMENT_SPACE`, :data:`WIDE_SPACE`) and the fused kernel's constants read their ranges from it.
+An op's ``params_from_magnitude`` gives the parameters that torchvision's ``RandAugment._augmentation_space``
+(num_bins=31) gives at magnitude bin ``M = 30 * magnitude``, in the form that the op's ``apply`` takes. ``sign``
+(+1 or -1) matters only for signed ops (the enhance factors go up or down).
 
 - brightness (factor), color, contrast, sharpness: factor ``1 + sign * 0.9 * magnitude``
+- rotate: ``sign * 30 * magnitude`` degrees; shear_x, shear_y: factor ``sign * 0.3 * magnitude``
 - posterize: bits ``8 - round(4 * magnitude)``
 - solarize: threshold ``linspace(1, 0, 31)`` at bin M (a fraction of the value range); a uint8 value ``v``
   is inverted when ``v >= float32(255 * threshold)``, torchvision's comparison of a uint8 tensor with a
@@ -23,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -30,6 +34,11 @@ import torch
 from ..._validate import choice, fraction
 
 __all__ = [
+    "Level",
+    "LEVEL_TO_ARG",
+    "MagnitudeSpace",
+    "RAND_AUGMENT_SPACE",
+    "WIDE_SPACE",
     "check_magnitudes",
     "checked_magnitudes",
     "magnitude_range_error",
@@ -41,8 +50,77 @@ __all__ = [
     "MAX_ENHANCE",
 ]
 
+
+@dataclass(frozen=True)
+class Level:
+    """How a magnitude ``m`` in [0, 1] (``M / 30``) and a sign become one op's argument.
+
+    ``top``: the argument's end of range at ``m = 1`` in RandAugment's space, ``wide``: in TrivialAugment's wide
+    space; ``start``: the argument at ``m = 0`` of the ops read from torchvision's ``linspace(start, top, 31)``
+    (solarize's threshold, translate's shift); ``signed``: whether the argument takes a random sign. Translate's
+    ``top`` is a fraction of the image size, its ``wide`` pixels.
+    """
+
+    top: float = 0.0
+    wide: float = 0.0
+    start: float = 0.0
+    signed: bool = False
+
+
+_ENHANCE_LEVEL = Level(top=0.9, wide=0.99, signed=True)  # factor 1 + sign * top * m
+_SHEAR_LEVEL = Level(top=0.3, wide=0.99, signed=True)  # factor sign * top * m
+_TRANSLATE_LEVEL = Level(top=150.0 / 331.0, wide=32.0, signed=True)  # int(sign * linspace(0, top * size, 31)[M])
+
+#: op name -> its :class:`Level`, for torchvision's RandAugment op set in torchvision's order
+LEVEL_TO_ARG: dict[str, Level] = {
+    "identity": Level(),
+    "shear_x": _SHEAR_LEVEL,
+    "shear_y": _SHEAR_LEVEL,
+    "translate_x": _TRANSLATE_LEVEL,
+    "translate_y": _TRANSLATE_LEVEL,
+    "rotate": Level(top=30.0, wide=135.0, signed=True),  # degrees sign * top * m
+    "brightness": _ENHANCE_LEVEL,
+    "color": _ENHANCE_LEVEL,
+    "contrast": _ENHANCE_LEVEL,
+    "sharpness": _ENHANCE_LEVEL,
+    "posterize": Level(top=4.0, wide=6.0),  # bits 8 - round(top * m)
+    "solarize": Level(start=1.0, top=0.0, wide=0.0),  # threshold linspace(start, top, 31)[M]
+    "auto_contrast": Level(),
+    "equalize": Level(),
+}
+
 #: torchvision's enhance range: factors 1 +- 0.9 at the top magnitude.
-MAX_ENHANCE = 0.9
+MAX_ENHANCE = LEVEL_TO_ARG["brightness"].top
+
+
+@dataclass(frozen=True)
+class MagnitudeSpace:
+    """One column of :data:`LEVEL_TO_ARG` as the device path reads it, and the precision its amounts take.
+
+    ``translate=None`` is RandAugment's ``150 / 331`` of the image size; a number is pixels. Amounts
+    (angle, shear, posterize steps) are ``(sign * top) * magnitude`` in ``amount_dtype``; enhance factors
+    ``1 + (sign * enhance) * magnitude`` in float64; both as the ops' own ``params_from_magnitude`` compute them.
+    """
+
+    enhance: float
+    rotate: float
+    shear: float
+    translate: float | None
+    posterize: float
+    amount_dtype: torch.dtype = torch.float32
+
+
+def _space(column: str, translate: float | None, amount_dtype: torch.dtype) -> MagnitudeSpace:
+    top = {name: getattr(level, column) for name, level in LEVEL_TO_ARG.items()}
+    return MagnitudeSpace(
+        top["brightness"], top["rotate"], top["shear_x"], translate, top["posterize"], amount_dtype=amount_dtype
+    )
+
+
+#: RandAugment's ranges (torchvision's 31 bins)
+RAND_AUGMENT_SPACE = _space("top", None, torch.float32)
+#: TrivialAugment's wide ranges (torchvision's ``TrivialAugmentWide``)
+WIDE_SPACE = _space("wide", LEVEL_TO_ARG["translate_x"].wide, torch.float64)
 
 _TRUST = threading.local()
 
@@ -115,9 +193,10 @@ def enhance_factor(magnitude, sign):
 
 def posterize_bits(magnitude):
     """Bits kept by posterize: ``8 - round(4 * magnitude)``, from 8 (no change) down to 4."""
+    top = LEVEL_TO_ARG["posterize"].top
     if isinstance(magnitude, torch.Tensor):
-        return 8 - torch.round(4 * magnitude).long()
-    return 8 - int(round(4 * magnitude))
+        return 8 - torch.round(top * magnitude).long()
+    return 8 - int(round(top * magnitude))
 
 
 def bin_value(start: float | torch.Tensor, end: float | torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ import torch
 
 from ..._validate import integer, number
 from ..base import AffineOp, MagnitudeOp
+from .magnitude import LEVEL_TO_ARG
 
 __all__ = [
     "RAND_AUGMENT_OPS",
@@ -33,22 +34,7 @@ __all__ = [
 ]
 
 #: torchvision's RandAugment op set, in torchvision's order.
-RAND_AUGMENT_OPS = (
-    "identity",
-    "shear_x",
-    "shear_y",
-    "translate_x",
-    "translate_y",
-    "rotate",
-    "brightness",
-    "color",
-    "contrast",
-    "sharpness",
-    "posterize",
-    "solarize",
-    "auto_contrast",
-    "equalize",
-)
+RAND_AUGMENT_OPS = tuple(LEVEL_TO_ARG)
 MAX_MAGNITUDE = 30.0
 
 #: op name -> (module under effl_plugins.augment, batch class, image class, constructor kwargs)

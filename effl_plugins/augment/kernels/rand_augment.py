@@ -18,6 +18,9 @@ from collections.abc import Sequence
 
 import torch
 
+from ..equalize import EQUALIZE_SCALE
+from ..functional.enhance import LUMA_WEIGHTS
+
 __all__ = ["KIND_CODES", "SUPPORTED_DTYPES", "fused_constants", "rand_augment_fused"]
 
 #: the kernel's code of every op of RandAugment's op space (:mod:`._rand_augment_triton`)
@@ -39,8 +42,6 @@ KIND_CODES = {
 }
 #: image dtypes the kernels take; other float dtypes run the torch form of the device path
 SUPPORTED_DTYPES = (torch.uint8, torch.float32, torch.float64)
-_LUMA_WEIGHTS = (0.2989, 0.587, 0.114)  # torch's float luma, as effl_plugins.augment.functional.enhance.luma
-_EQUALIZE_SCALE = 256 - 1e-3  # float image -> uint8 level for equalize, as the op quantizes
 _CHAIN_BLOCK = 1024  # pixels per step of a sample's program
 _WARP_BLOCK = 256  # output pixels per warp program
 
@@ -58,7 +59,7 @@ def fused_constants(
     """The kernels' per-configuration tensors (made once per device and configuration by the caller's cache).
 
     Args:
-        op_names: the op set; space: its :class:`~effl_plugins.augment.auto.device_path.MagnitudeSpace`;
+        op_names: the op set; space: its :class:`~effl_plugins.augment.auto.magnitude.MagnitudeSpace`;
         ends: translate's largest shift in x and y, pixels; channels, height, width: of the images;
         fill: the warp's fill (one value or one per channel) in the images' dtype.
     """
@@ -67,7 +68,7 @@ def fused_constants(
     return {
         "codes": torch.tensor([KIND_CODES[name] for name in op_names], dtype=torch.int32, device=device),
         "space": torch.tensor(space_values, dtype=torch.float64, device=device),
-        "weights": torch.tensor([*_LUMA_WEIGHTS, _EQUALIZE_SCALE], dtype=compute, device=device),
+        "weights": torch.tensor([*LUMA_WEIGHTS, EQUALIZE_SCALE], dtype=compute, device=device),
         "fill": fill.to(device).reshape(-1).expand(channels).contiguous(),
     }
 

@@ -43,8 +43,7 @@ __all__ = [
 ]
 
 #: pixels (all channels) per chunk, about 7 samples of 3x224x224: int32 and float32 temporaries of 4 MB,
-#: which stay in cache between the passes over them. On 2 CPU threads, 64 samples of which 38 warped:
-#: 12.5-15.7 ms at 1 << 20 and 1 << 19, 24.5 ms at 1 << 18 (per-op overhead), 26.7 ms at 1 << 22.
+#: which stay in cache between the passes over them; smaller chunks pay per-op overhead.
 CHUNK_PIXELS = 1 << 20
 #: the largest inverse-matrix entry for which the framed index is computed (beyond it, or for
 #: non-finite matrices, the general warp runs)
