@@ -66,3 +66,42 @@ def test_finetune_reads_every_sample_once_per_epoch(tmp_path, shards, ranks):
     once_per_epoch(reads, shards["keys"], epochs=2)
     checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", map_location="cpu", weights_only=False)
     assert checkpoint["num_classes"] == 10 and checkpoint["class_names"] == [str(c) for c in range(10)]
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory, shards) -> str:
+    """``test_resnet:CKPT``: a teacher finetuned for one epoch on the shards."""
+    from effl_plugins.cli import main
+
+    out = tmp_path_factory.mktemp("teacher") / "run"
+    flags = [*shards["data"], *COMMON, "--epochs", "1", "-j", "0", "--out", str(out)]
+    assert main(["finetune", "--model", "test_resnet", *flags]) == 0
+    return f"test_resnet:{out / 'checkpoint.pt'}"
+
+
+@pytest.mark.parametrize("ranks", [1, pytest.param(2, marks=pytest.mark.slow)])
+def test_distill_on_labeled_and_unlabeled_shards_reads_each_once_per_epoch(tmp_path, shards, teacher, ranks):
+    effl = ["distill", "--teacher", teacher, "--student", "test_resnet", *shards["data"], *COMMON]
+    reads = run([*effl, "--epochs", "1", "--unlabeled", shards["unl"]], tmp_path / "run", ranks)
+    once_per_epoch(reads, shards["keys"] + shards["unlabeled"], epochs=1)
+
+
+@pytest.mark.parametrize("ranks", [1, pytest.param(2, marks=pytest.mark.slow)])
+def test_fixmatch_reads_no_unlabeled_sample_twice_in_an_epoch(tmp_path, shards, ranks):
+    effl = ["self-train", "--strategy", "fixmatch", "--model", "test_resnet", *shards["data"], *COMMON]
+    reads = run([*effl, "--epochs", "1", "--unlabeled", shards["unl"]], tmp_path / "run", ranks)
+    unlabeled = {key: n for (epoch, key), n in reads.items() if key.startswith("unl/")}
+    assert set(unlabeled.values()) == {1}
+    # full batches only (FixMatch's rule): 83 on one rank; 41 of each rank's share of 41 or 42 on two
+    assert len(unlabeled) == (83 if ranks == 1 else 82)
+
+
+@pytest.mark.parametrize("ranks", [1, pytest.param(2, marks=pytest.mark.slow)])
+def test_the_pseudo_label_store_keys_rows_by_sample_key(tmp_path, shards, teacher, ranks):
+    from effl_plugins.strategies.selftrain.store import read_store
+
+    effl = ["pseudo-label", "--teacher", teacher, "--unlabeled", shards["unl"], "--threshold", "0.1"]
+    reads = run([*effl, "--shard-size", "32"], tmp_path / "store", ranks)
+    once_per_epoch(reads, shards["unlabeled"], epochs=1)
+    labels = read_store(tmp_path / "store", expected_ids=shards["unlabeled"])
+    assert labels.ids == shards["unlabeled"] and labels.probs.shape == (83, 10)

@@ -447,7 +447,9 @@ def read_store(
 
     ``expected_ids`` (the dataset's ids, in order) is required: a store is a file tree anyone may
     have written, and one labelled on another dataset (other images, other order) would otherwise
-    be read as labels of this one. ``trust_ids=True`` (instead of ``expected_ids``) reads a store
+    be read as labels of this one. Rows follow the images' ids (a sample's key), not their positions: a
+    store holding the same unique ids in another order (shards listed in another order) is returned in
+    the order of ``expected_ids``. ``trust_ids=True`` (instead of ``expected_ids``) reads a store
     without that check, for inspecting one. ``expected_teacher_hash`` and ``expected_num_classes``,
     when given, must match the store too. Any problem raises ``PseudoLabelStoreError`` naming the
     file and what is wrong; neither or both of ``expected_ids`` and ``trust_ids``, a ``TypeError``.
@@ -486,6 +488,18 @@ def read_store(
     if missing:
         _fail(root, f"lacks {len(missing)} images (positions {missing[:5]}...)")
     if expected_ids is not None and list(expected_ids) != ids:
-        at = next(i for i, (a, b) in enumerate(zip(ids, expected_ids)) if a != b)
-        _fail(root, f"position {at} holds image id {ids[at]!r}, the dataset's is {expected_ids[at]!r}")
+        order = _by_key(ids, expected_ids)
+        if order is None:
+            at = next(i for i, (a, b) in enumerate(zip(ids, expected_ids)) if a != b)
+            _fail(root, f"position {at} holds image id {ids[at]!r}, the dataset's is {expected_ids[at]!r}")
+        probs, ids = probs[order], list(expected_ids)
     return PseudoLabels(ids=ids, probs=probs, teacher_hash=first["teacher_hash"])
+
+
+def _by_key(ids: list[str], expected: Sequence[str]) -> torch.Tensor | None:
+    """Where each of ``expected`` sits in ``ids`` when both hold the same unique keys in another order
+    (shards listed in another order): rows follow the samples' keys, not their positions. Else None."""
+    if len(ids) != len(expected) or len(set(ids)) != len(ids) or set(ids) != set(expected):
+        return None
+    row = {key: i for i, key in enumerate(ids)}
+    return torch.tensor([row[key] for key in expected], dtype=torch.long)
