@@ -27,6 +27,7 @@ from .config import DataConfig
 from .datasets import UNLABELED, StreamImageDataset
 from .decode import DEFAULT_MAX_IMAGE_PIXELS, verify_image
 from .digits import digits_split
+from .hfds import HFDS_PREFIX, HFIDS_PREFIX, hf_splits, hf_unlabeled
 from .sources import ArraySource, FileSource, Listing, TarSource, _skip_note, list_image_folder, list_images
 from .transforms import eval_transform, train_transform
 from .wds import WDS_PREFIX, wds_splits, wds_unlabeled
@@ -228,17 +229,25 @@ def build_data(
 
 
 #: The ``--data`` / ``--unlabeled`` prefixes of sharded and Hugging Face sources (timm's spelling).
-STREAM_PREFIXES = (WDS_PREFIX,)
+STREAM_PREFIXES = (WDS_PREFIX, HFDS_PREFIX, HFIDS_PREFIX)
 
 
 def _streamed(spec: str, train_t, eval_t, seed: int, max_image_pixels, train_split, val_split) -> DataBundle:
-    """The train and val splits of ``wds/ROOT``."""
-    root = spec[len(WDS_PREFIX) :]
-    train, test = wds_splits(
-        root, train_split, val_split, train_t, eval_t, seed=seed, max_image_pixels=max_image_pixels
-    )
+    """The train and val splits of ``wds/ROOT`` or ``hfds/PATH``."""
+    _refuse_iterable(spec, "--data")
+    splits = wds_splits if spec.startswith(WDS_PREFIX) else hf_splits
+    root = spec.split("/", 1)[1]
+    train, test = splits(root, train_split, val_split, train_t, eval_t, seed=seed, max_image_pixels=max_image_pixels)
     _check_class_count(Path(root), train.classes)
     return DataBundle(spec, train, test, len(train.classes), 0, class_names=train.classes)
+
+
+def _refuse_iterable(spec: str, flag: str) -> None:
+    if spec.startswith(HFIDS_PREFIX):
+        raise ValueError(
+            f"{flag} {spec!r}: an iterable Hugging Face dataset has no row index to resume or shard by; "
+            f"use {HFDS_PREFIX}{spec[len(HFIDS_PREFIX) :]} (a dataset saved to disk, or parquet files)"
+        )
 
 
 def _digits(
@@ -435,8 +444,10 @@ def unlabeled_folder(
     the ones that fail (a truncated JPEG whose header is intact, a corrupt file), so that a pass over
     the dataset cannot stop at one bad file. It costs about one decode per image.
     """
-    if str(root).startswith(WDS_PREFIX):
-        return wds_unlabeled(str(root)[len(WDS_PREFIX) :], transform, seed=seed, max_image_pixels=max_image_pixels)
+    if str(root).startswith(STREAM_PREFIXES):
+        _refuse_iterable(str(root), "--unlabeled")
+        read = wds_unlabeled if str(root).startswith(WDS_PREFIX) else hf_unlabeled
+        return read(str(root).split("/", 1)[1], transform, seed=seed, max_image_pixels=max_image_pixels)
     listing = list_images(root, max_image_pixels=max_image_pixels, what="--unlabeled folder")
     if verify:
         listing = _verified(listing, max_image_pixels, workers)

@@ -39,3 +39,21 @@ def write_shards(
                 keys.append(sample["__key__"])
         start += size
     return keys
+
+
+def hf_digits(count: int, offset: int = 0, *, labeled: bool = True, ids: bool = False):
+    """A ``datasets.Dataset`` of ``count`` digits as PNG bytes (an ``Image`` feature), with a ``ClassLabel``
+    ``label`` column when ``labeled`` and an ``id`` column (``"d-NNNNN"``) when ``ids``."""
+    import datasets
+
+    images, targets = digit_images(count, offset)
+    encoded = [{"bytes": cv2.imencode(".png", cv2.cvtColor(im, cv2.COLOR_RGB2BGR))[1].tobytes()} for im in images]
+    columns: dict = {"image": encoded}
+    features: dict = {"image": datasets.Image()}
+    if labeled:
+        columns["label"] = targets.tolist()
+        features["label"] = datasets.ClassLabel(names=[f"digit{c}" for c in range(10)])
+    if ids:
+        columns["id"] = [f"d-{offset + i:05d}" for i in range(count)]
+        features["id"] = datasets.Value("string")
+    return datasets.Dataset.from_dict(columns, features=datasets.Features(features))

@@ -17,7 +17,7 @@ import torch
 
 pytest.importorskip("webdataset")
 
-from ..data.shard_helpers import write_shards  # noqa: E402
+from ..data.shard_helpers import hf_digits, write_shards  # noqa: E402
 
 PROBE = str(Path(__file__).with_name("stream_probe.py"))
 TRAIN, VAL, UNLABELED = [40, 37, 23], [30], [50, 33]  # 100 labeled, 83 unlabeled: no shard split is even
@@ -105,3 +105,13 @@ def test_the_pseudo_label_store_keys_rows_by_sample_key(tmp_path, shards, teache
     once_per_epoch(reads, shards["unlabeled"], epochs=1)
     labels = read_store(tmp_path / "store", expected_ids=shards["unlabeled"])
     assert labels.ids == shards["unlabeled"] and labels.probs.shape == (83, 10)
+
+
+@pytest.mark.parametrize("ranks", [1, pytest.param(2, marks=pytest.mark.slow)])
+def test_finetune_on_a_saved_hugging_face_dataset_reads_every_row_once_per_epoch(tmp_path, ranks):
+    datasets = pytest.importorskip("datasets")
+    train = hf_digits(90, ids=True)
+    datasets.DatasetDict({"train": train, "validation": hf_digits(20, offset=200)}).save_to_disk(str(tmp_path / "hf"))
+    effl = ["finetune", "--model", "test_resnet", "--data", f"hfds/{tmp_path / 'hf'}", *COMMON]
+    reads = run(effl, tmp_path / "run", ranks)
+    once_per_epoch(reads, list(train["id"]), epochs=2)
