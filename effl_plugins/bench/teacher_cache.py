@@ -25,6 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+#: Images in ImageNet-1k's train split.
+IMAGENET_TRAIN = 1_281_167
 CASES = {
     "digits": {"student": "test_resnet", "teacher": "resnet10t", "size": 32, "batch": 32},
     "imagenet": {"student": "resnet18", "teacher": "resnet50", "size": 224, "batch": 16},
@@ -90,20 +92,32 @@ def run_case(name: str, steps: int, work: Path, rounds: int = 2) -> dict[str, An
     }
 
 
-def bytes_per_view(num_classes: int = 1000, top_k: int = 10, views: int = 4096) -> float:
-    """Bytes a view takes in a shard at ``top_k`` of ``num_classes`` (float32 probabilities, int64 class
-    ids, an int64 position and its id string), measured by writing one shard of ``views`` views."""
+def bytes_per_view(num_classes: int = 1000, top_k: int = 10, views: int = 4096, precision: str = "float32") -> float:
+    """Bytes a view takes in a shard at ``top_k`` of ``num_classes`` (probabilities and class ids at
+    ``precision``: float32 + int64, or float16 + int16; an int64 position and the view's id string), measured
+    by writing one shard of ``views`` views."""
     import torch
 
     from ..strategies.selftrain.store import StoreSpec, write_shard
 
-    spec = StoreSpec("0" * 64, views * 100, num_classes, top_k=top_k)
+    spec = StoreSpec("0" * 64, views * 100, num_classes, top_k=top_k, precision=precision)
     probs = torch.softmax(torch.randn(views, num_classes), 1)
     ids = [f"{99}:{5004 + i // 256}:{7}:{i % 256}:{1281166 - i}" for i in range(views)]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "shard.safetensors"
         write_shard(path, range(views), ids, probs, spec)
         return path.stat().st_size / views
+
+
+def sizes() -> dict[str, Any]:
+    """Bytes a view at top-10 of 1000 classes at each precision, and what ImageNet-1k x 100 epochs (one view
+    an image an epoch) then takes."""
+    result = {}
+    for precision in ("float32", "float16"):
+        per_view = bytes_per_view(precision=precision)
+        result[f"bytes_per_view_top10_of_1000_{precision}"] = round(per_view, 1)
+        result[f"imagenet_1k_100_epochs_gb_{precision}"] = round(per_view * IMAGENET_TRAIN * 100 / 1e9, 1)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,13 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         rows = [run_case(name, args.steps, Path(folder), args.rounds) for name in args.cases]
-    per_view = bytes_per_view()
-    result = {
-        "threads": 1,
-        "rows": rows,
-        "bytes_per_view_top10_of_1000": round(per_view, 1),
-        "imagenet_1k_100_epochs_gb": round(per_view * 1_281_167 * 100 / 1e9, 1),
-    }
+    result = {"threads": 1, "rows": rows, **sizes()}
     (out / "teacher-cache.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     print(f"written to {out / 'teacher-cache.json'}", file=sys.stderr)

@@ -1,5 +1,5 @@
 """``effl teacher-cache --data digits|PATH --teacher NAME:CKPT --student NAME --out CACHE [--top-k K]
-[--shard-steps S] [the distillation run's flags]``
+[--precision float32|float16] [--shard-steps S] [the distillation run's flags]``
 
 Runs a trained teacher once on every view a distillation run with the same flags and seed draws (the
 crops and flips of the workers, ``--aug``, mixing, erasing), for ``--epochs`` epochs, and stores its class
@@ -34,6 +34,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="keep each view's K most probable classes (default: all)",
     )
     parser.add_argument(
+        "--precision",
+        choices=("float32", "float16"),
+        default="float32",
+        help="the stored probabilities' dtype (float16: int16 class ids, about half the bytes; default: float32)",
+    )
+    parser.add_argument(
         "--shard-steps", type=positive_int, default=50, metavar="S", help="steps of views a shard holds (default: 50)"
     )
     parser.add_argument(
@@ -49,7 +55,9 @@ def run(args) -> int:
     def record(strategy, data, out, resume: bool):
         if out is None:
             raise ValueError("effl teacher-cache needs --out CACHE: the directory the views' outputs go to")
-        return strategy.record_cache(data, out, top_k=args.top_k, shard_steps=args.shard_steps, resume=resume)
+        return strategy.record_cache(
+            data, out, top_k=args.top_k, shard_steps=args.shard_steps, precision=args.precision, resume=resume
+        )
 
     return run_strategy(
         args,

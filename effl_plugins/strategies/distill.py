@@ -187,12 +187,20 @@ class Distill(Strategy):
         return view_settings(self.config.to_dict(), self.train_set(data), student_input, world_size)
 
     def record_cache(
-        self, data, cache_dir, *, top_k: int | None = None, shard_steps: int = 50, resume: bool = False
+        self,
+        data,
+        cache_dir,
+        *,
+        top_k: int | None = None,
+        shard_steps: int = 50,
+        precision: str = "float32",
+        resume: bool = False,
     ) -> dict[str, Any]:
         """Store the teacher's class probabilities on every view a distillation run with these settings draws
         (``config.epochs`` epochs), in ``cache_dir`` (:mod:`.teacher_cache`); the teacher must come from a
-        checkpoint. ``top_k`` keeps each view's k most probable classes (None: all). ``resume`` continues a
-        recording that was stopped or killed. Returns what was written."""
+        checkpoint. ``top_k`` keeps each view's k most probable classes (None: all); ``precision`` is the
+        probabilities' dtype on disk (``"float32"``, or ``"float16"`` with int16 class ids: about half the
+        bytes). ``resume`` continues a recording that was stopped or killed. Returns what was written."""
         from ..train.tasks import TeacherRecordingTask
         from .selftrain.store import StoreSpec, file_hash, store_lock
         from .teacher_cache import CacheWriter, ViewLayout, new_cache_info, write_cache_info
@@ -225,7 +233,9 @@ class Distill(Strategy):
         k = data.num_classes
         info = new_cache_info(self.teacher, digest, self.config.epochs, top_k, k, views, layout)
         write_cache_info(root, info, resume=resume or rank != 0)
-        spec = StoreSpec(digest, layout.total, k, shard_size=shard_steps * layout.batch_size, top_k=top_k)
+        spec = StoreSpec(
+            digest, layout.total, k, shard_size=shard_steps * layout.batch_size, top_k=top_k, precision=precision
+        )
         with store_lock(root, rank):
             writer = CacheWriter(root, info, spec, rank, resume)
             teacher_input = self.model_input(teacher, data, spec=self.teacher)
@@ -239,6 +249,7 @@ class Distill(Strategy):
             "views": layout.total,
             "epochs": self.config.epochs,
             "top_k": top_k,
+            "precision": precision,
             "complete": complete,
             "teacher_accuracy": summary["final_accuracy"],
             "shard_bytes": sum(f.stat().st_size for f in shards),

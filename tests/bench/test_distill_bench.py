@@ -38,6 +38,9 @@ def test_one_seed_tiny_schedule(tmp_path, monkeypatch):
     assert [r["method"] for r in rows] == ["alone", "alone_long", "teacher", "kd", "fitnet"]
     assert all(0.1 < r["accuracy"] <= 1.0 and r["seconds"] >= 0 for r in rows)  # above chance (10 classes)
     assert (tmp_path / "teacher-0" / "checkpoint.pt").is_file()
+    # one cache per (teacher, seed), read by every loss that can: kd from it, fitnet (features) live
+    assert (tmp_path / "teacher-cache-0" / "teacher-cache.json").is_file()
+    assert {r["method"]: r.get("teacher") for r in rows[3:]} == {"kd": "cache", "fitnet": "live"}
 
 
 def test_table_means_spreads_and_gains_over_the_better_alone_run():

@@ -239,3 +239,67 @@ def test_views_are_erased_in_the_students_normalisation_and_recorded_with_it(dat
     views = view_settings({"reprob": 0.5}, list(range(4)), student, 1)
     assert views["erasing_mean_std"] == [list(v) for v in normalisation_of(student)]
     assert view_settings({"reprob": 0.0}, list(range(4)), student, 1)["erasing_mean_std"] is None
+
+
+def test_a_float16_cache_holds_the_probabilities_rounded_and_a_student_learns_from_it(data, teacher, cache, tmp_path):
+    from safetensors.torch import load_file
+
+    from effl_plugins.strategies.selftrain.store import read_store
+
+    root = tmp_path / "f16"
+    written = ep.create_strategy("distill", teacher=teacher, **SETTINGS).record_cache(
+        data, root, shard_steps=2, precision="float16"
+    )
+    assert written["precision"] == "float16" and written["complete"]
+    full, half = read_store(cache, trust_ids=True), read_store(root, trust_ids=True)
+    assert half.ids == full.ids and torch.equal(half.probs, full.probs.half().float())
+    assert all(load_file(p)["probs"].dtype == torch.float16 for p in root.glob("shard-*.safetensors"))
+    shard_bytes = {r: sum(p.stat().st_size for p in r.glob("shard-*.safetensors")) for r in (cache, root)}
+    assert shard_bytes[root] < 0.8 * shard_bytes[cache]
+    live = ep.create_strategy("distill", teacher=teacher, loss="kd", **SETTINGS)
+    live.run(data, out_dir=tmp_path / "live")
+    ep.create_strategy("distill", teacher_cache=str(root), loss="kd", **SETTINGS).run(data, out_dir=tmp_path / "half")
+    # float16 rounding moves each probability by at most 2**-11 of itself: the first epoch's loss barely moves
+    first_live, first_half = _metrics(tmp_path / "live")[0], _metrics(tmp_path / "half")[0]
+    assert first_half["train_loss"] == pytest.approx(first_live["train_loss"], rel=2e-3)
+
+
+@pytest.mark.slow
+def test_a_recording_killed_by_sigkill_resumes_to_the_uninterrupted_store(teacher, tmp_path):
+    """SIGKILL in the second of three epochs (the first epoch's checkpoint written, shards listed past it),
+    then --resume: every shard and manifest byte-identical to a recording that was never stopped."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    common = ["--data", "digits", "--student", "test_resnet", "--epochs", "3", "-b", "64", "-j", "0"]
+    common += ["--device", "cpu", "--shard-steps", "1", "--teacher", teacher]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def effl(*args, wait=True):
+        command = [sys.executable, "-m", "effl_plugins.cli", "teacher-cache", *common, *args]
+        if not wait:
+            return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+    whole = effl("--out", "whole")
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    killed = effl("--out", "killed", wait=False)
+    target = tmp_path / "killed" / "shard-r00000-00030.safetensors"  # epoch 2 (23 steps an epoch)
+    deadline = time.monotonic() + 300
+    while not target.exists() and killed.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.read()[-2000:]
+    manifest = json.loads((tmp_path / "killed" / "manifest-rank00000.json").read_text())
+    assert not manifest["complete"] and 30 <= len(manifest["shards"]) < 69
+    resumed = effl("--out", "killed", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    stored = sorted(p.name for p in (tmp_path / "whole").iterdir() if p.suffix in (".json", ".safetensors"))
+    assert len([n for n in stored if n.startswith("shard-")]) == 69
+    assert sorted(p.name for p in (tmp_path / "killed").iterdir() if p.suffix in (".json", ".safetensors")) == stored
+    for name in stored:
+        assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name

@@ -10,11 +10,14 @@ On-disk format (a directory; no pickle anywhere)::
 
 A rank manifest is ``{"format": "effl-pseudo-labels", "version": 1, "teacher_hash": <sha256 hex>,
 "num_images": N, "num_classes": K, "top_k": k or null, "temperature": T, "shard_size": S,
-"rank": r, "world_size": W, "shards": [{"file", "index", "count"}, ...], "complete": bool}``.
+"precision": "float32" | "float16", "rank": r, "world_size": W, "shards": [{"file", "index", "count"}, ...],
+"complete": bool}`` (a manifest without ``precision`` is ``float32``).
 Rank ``r`` labels the strided slice ``positions r, r + W, r + 2W, ...`` of the unlabeled set in
 shards of ``S`` images. A shard is a safetensors file holding ``positions`` (int64 ``[n]``, the
 images' positions in the unlabeled set) and either ``probs`` (float32 ``[n, K]``) or, with
-``top_k``, ``topk_ids`` (int64 ``[n, k]``) and ``topk_probs`` (float32 ``[n, k]``); its metadata
+``top_k``, ``topk_ids`` (int64 ``[n, k]``) and ``topk_probs`` (float32 ``[n, k]``); at ``precision``
+``float16`` the probabilities are float16 (rounded to nearest; a row's sum moves by at most ``2**-11``) and
+the class ids the smallest of int16/int32 that holds ``K - 1`` (:func:`id_dtype`); its metadata
 key ``effl`` holds the JSON ``{"ids": [the images' string ids], "teacher_hash": ...}``. The same
 teacher on the same images writes byte-identical shards.
 
@@ -65,6 +68,8 @@ __all__ = [
     "shard_name",
     "manifest_name",
     "store_lock",
+    "PRECISIONS",
+    "id_dtype",
     "write_shard",
     "RankManifest",
     "load_manifest",
@@ -76,6 +81,8 @@ __all__ = [
 
 FORMAT = "effl-pseudo-labels"
 VERSION = 1
+#: How a store may keep its probabilities: the dtype on disk (a reader always returns float32).
+PRECISIONS = {"float32": torch.float32, "float16": torch.float16}
 #: How far a full probability row's sum may be from 1 (a top-k row's sum may not exceed 1 by more).
 ROW_SUM_TOLERANCE = 1e-3
 
@@ -109,9 +116,12 @@ class StoreSpec:
     shard_size: int = 256
     top_k: int | None = None
     temperature: float = 1.0
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         integer(self.shard_size, "shard_size", low=1)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
         if self.top_k is not None and not 1 <= self.top_k <= self.num_classes:
             raise ValueError(f"top_k must be None or in [1, num_classes={self.num_classes}], got {self.top_k!r}")
 
@@ -136,17 +146,28 @@ def store_lock(root: str | os.PathLike, rank: int = 0) -> AbstractContextManager
     return exclusive_lock(root, name=f".lock-rank{rank:05d}", what="pseudo-label store")
 
 
+def id_dtype(num_classes: int, precision: str) -> torch.dtype:
+    """The dtype of a top-k store's class ids: int64 at float32 precision, else the smallest of int16 and
+    int32 that holds ``num_classes - 1``."""
+    if precision == "float32":
+        return torch.int64
+    return torch.int16 if num_classes <= 2**15 else torch.int32
+
+
 def write_shard(path: Path, positions: Sequence[int], ids: Sequence[str], probs: torch.Tensor, spec: StoreSpec) -> None:
-    """One shard, atomically. ``probs`` ``[n, K]`` float; with ``spec.top_k`` only the top-k are kept."""
+    """One shard, atomically. ``probs`` ``[n, K]`` float; with ``spec.top_k`` only the top-k are kept, in
+    ``spec.precision``."""
     from safetensors.torch import save
 
     tensors = {"positions": torch.as_tensor(list(positions), dtype=torch.int64)}
     probs = probs.detach().float().cpu().contiguous()
+    stored = PRECISIONS[spec.precision]
     if spec.top_k is None:
-        tensors["probs"] = probs
+        tensors["probs"] = probs.to(stored)
     else:
         values, indices = probs.topk(spec.top_k, dim=1)
-        tensors["topk_ids"], tensors["topk_probs"] = indices.contiguous(), values.contiguous()
+        tensors["topk_ids"] = indices.to(id_dtype(spec.num_classes, spec.precision)).contiguous()
+        tensors["topk_probs"] = values.to(stored).contiguous()
     # one metadata key: safetensors does not keep the order of several, and shards must be byte-stable
     metadata = {"effl": json.dumps({"ids": list(ids), "teacher_hash": spec.teacher_hash}, sort_keys=True)}
     atomic_write_bytes(path, save(tensors, metadata=metadata))
@@ -176,6 +197,7 @@ class RankManifest:
             "top_k": s.top_k,
             "temperature": s.temperature,
             "shard_size": s.shard_size,
+            "precision": s.precision,
             "rank": self.rank,
             "world_size": self.world_size,
         }
@@ -186,7 +208,7 @@ class RankManifest:
         remove_temporaries(self.root, f"shard-r{self.rank:05d}-*.safetensors")
         remove_temporaries(self.root, self.path.name)
         if resume and self.path.is_file():
-            saved = load_manifest(self.path)
+            saved = load_manifest(self.path)  # an older manifest reads as float32
             mismatch = {k: (saved[k], v) for k, v in self.header().items() if saved[k] != v}
             if mismatch:
                 raise PseudoLabelStoreError(
@@ -229,9 +251,11 @@ class PseudoLabels:
 
 #: Keys on which every rank of one store must agree.
 _SHARED_KEYS = ("format", "version", "teacher_hash", "num_images", "num_classes", "top_k", "temperature")
-_SHARED_KEYS += ("shard_size", "world_size")
+_SHARED_KEYS += ("shard_size", "precision", "world_size")
 #: Keys every rank manifest holds: the shared ones and the rank's own.
 _MANIFEST_KEYS = (*_SHARED_KEYS, "rank", "shards", "complete")
+#: Keys a manifest may leave out, and what that means (manifests written before the key existed).
+_OPTIONAL_KEYS = {"precision": "float32"}
 
 
 def _fail(path: str | os.PathLike, problem: str) -> NoReturn:
@@ -257,6 +281,7 @@ def _check_header(path: Path, body: dict[str, Any]) -> None:
             "a finite number > 0",
         ),
         "shard_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+        "precision": (lambda v: isinstance(v, str) and v in PRECISIONS, f"one of {sorted(PRECISIONS)}"),
         "world_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         "rank": (lambda v: _is_int(v) and 0 <= v < body["world_size"], "an integer in 0..world_size-1"),
         "shards": (lambda v: isinstance(v, list), "a list"),
@@ -292,6 +317,7 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
         _fail(path, f"the manifest is not valid JSON ({exc})")
     if not isinstance(body, dict):
         _fail(path, f"a manifest must be a JSON object, got a JSON {type(body).__name__}")
+    body = {**_OPTIONAL_KEYS, **body}
     missing = [key for key in _MANIFEST_KEYS if key not in body]
     if missing:
         _fail(path, f"the manifest lacks the keys {missing}")
@@ -376,20 +402,21 @@ def read_shard(path: Path, manifest: dict[str, Any], count: int) -> tuple[torch.
     _check_tensor(path, "positions", positions, torch.int64, (count,))
     if count and (int(positions.min()) < 0 or int(positions.max()) >= n):
         _fail(path, f"positions must lie in 0..{n - 1}, found {int(positions.min())}..{int(positions.max())}")
+    stored = PRECISIONS[manifest["precision"]]
     if top_k is None:
         probs = tensors["probs"]
-        _check_tensor(path, "probs", probs, torch.float32, (count, k))
+        _check_tensor(path, "probs", probs, stored, (count, k))
         _check_rows(path, "probs", probs, positions, full=True)
-        return positions, ids, probs
+        return positions, ids, probs.float()
     classes, values = tensors["topk_ids"], tensors["topk_probs"]
-    _check_tensor(path, "topk_ids", classes, torch.int64, (count, top_k))
-    _check_tensor(path, "topk_probs", values, torch.float32, (count, top_k))
+    _check_tensor(path, "topk_ids", classes, id_dtype(k, manifest["precision"]), (count, top_k))
+    _check_tensor(path, "topk_probs", values, stored, (count, top_k))
     if count and (int(classes.min()) < 0 or int(classes.max()) >= k):
         _fail(path, f"topk_ids must lie in 0..{k - 1}, found {int(classes.min())}..{int(classes.max())}")
     if count and top_k > 1 and (classes.sort(dim=1).values.diff(dim=1) == 0).any():
         _fail(path, "topk_ids repeat a class within a row")
     _check_rows(path, "topk_probs", values, positions, full=False)
-    return positions, ids, torch.zeros(count, k).scatter_(1, classes, values)
+    return positions, ids, torch.zeros(count, k).scatter_(1, classes.long(), values.float())
 
 
 def _first_repeat(positions: torch.Tensor, seen: torch.Tensor) -> int | None:

@@ -181,3 +181,70 @@ def test_rank_and_world_size_come_from_torchrun_environment(tmp_path, monkeypatc
     manifest = json.loads((tmp_path / "manifest-rank00001.json").read_text())
     assert (manifest["rank"], manifest["world_size"]) == (1, 2)
     assert sum(s["count"] for s in manifest["shards"]) == len(range(1, NUM_IMAGES, 2))
+
+
+def _write_one_shard_store(root: Path, probs: torch.Tensor, **spec_args) -> None:
+    from effl_plugins.strategies.selftrain.store import RankManifest, StoreSpec, shard_name, write_shard
+
+    spec = StoreSpec("t" * 64, len(probs), probs.shape[1], shard_size=len(probs), **spec_args)
+    manifest = RankManifest(root, spec).open(resume=False)
+    write_shard(root / shard_name(0, 0), range(len(probs)), [f"v{i}" for i in range(len(probs))], probs, spec)
+    manifest.add(0, len(probs))
+    manifest.complete = True
+    manifest.save()
+
+
+@pytest.mark.parametrize("top_k", [None, 3])
+def test_a_float16_store_holds_each_probability_rounded_to_float16_and_reads_back_float32(tmp_path, top_k):
+    from safetensors.torch import load_file
+
+    probs = torch.softmax(torch.randn(40, 7, generator=torch.Generator().manual_seed(0)) * 4, dim=1)
+    _write_one_shard_store(tmp_path / "f32", probs, top_k=top_k)
+    _write_one_shard_store(tmp_path / "f16", probs, top_k=top_k, precision="float16")
+    f32 = read_store(tmp_path / "f32", trust_ids=True).probs
+    f16 = read_store(tmp_path / "f16", trust_ids=True).probs
+    assert f16.dtype == torch.float32
+    assert torch.equal(f16, f32.half().float())  # each kept probability rounded to nearest float16, no more
+    shard = load_file(tmp_path / "f16" / "shard-r00000-00000.safetensors")
+    if top_k is None:
+        assert shard["probs"].dtype == torch.float16
+    else:
+        assert shard["topk_probs"].dtype == torch.float16 and shard["topk_ids"].dtype == torch.int16
+    size = {p: (tmp_path / p / "shard-r00000-00000.safetensors").stat().st_size for p in ("f32", "f16")}
+    assert size["f16"] < size["f32"]
+
+
+def test_class_ids_take_the_smallest_integer_type_that_holds_them():
+    from effl_plugins.strategies.selftrain.store import id_dtype
+
+    assert id_dtype(1000, "float16") == torch.int16
+    assert id_dtype(2**15, "float16") == torch.int16  # ids 0..32767
+    assert id_dtype(2**15 + 1, "float16") == torch.int32
+    assert id_dtype(21843, "float32") == torch.int64
+
+
+def test_a_manifest_written_without_a_precision_reads_as_float32(tmp_path):
+    probs = torch.softmax(torch.randn(6, 4, generator=torch.Generator().manual_seed(2)), dim=1)
+    _write_one_shard_store(tmp_path, probs)
+    path = tmp_path / "manifest-rank00000.json"
+    body = json.loads(path.read_text())
+    del body["precision"]
+    path.write_text(json.dumps(body))
+    torch.testing.assert_close(read_store(tmp_path, trust_ids=True).probs, probs, rtol=0, atol=0)
+
+
+def test_resume_refuses_a_store_written_at_another_precision(tmp_path):
+    from effl_plugins.errors import PseudoLabelStoreError
+    from effl_plugins.strategies.selftrain.store import RankManifest, StoreSpec
+
+    probs = torch.softmax(torch.randn(6, 4, generator=torch.Generator().manual_seed(2)), dim=1)
+    _write_one_shard_store(tmp_path, probs)
+    with pytest.raises(PseudoLabelStoreError, match=r"'precision': \('float32', 'float16'\)"):
+        RankManifest(tmp_path, StoreSpec("t" * 64, 6, 4, shard_size=6, precision="float16")).open(resume=True)
+
+
+def test_an_unknown_precision_is_refused_naming_the_choices():
+    from effl_plugins.strategies.selftrain.store import StoreSpec
+
+    with pytest.raises(ValueError, match=r"precision must be one of \['float16', 'float32'\], got 'bfloat16'"):
+        StoreSpec("t" * 64, 6, 4, precision="bfloat16")

@@ -161,6 +161,7 @@ def test_a_manifest_missing_keys_is_refused(store):
         ("rank", 3, r"'rank' is 3; it must be an integer in 0..world_size-1"),
         ("shards", {}, r"'shards' is \{\}; it must be a list"),
         ("complete", "yes", r"'complete' is 'yes'; it must be true or false"),
+        ("precision", "bfloat16", r"'precision' is 'bfloat16'; it must be one of \['float16', 'float32'\]"),
     ],
 )
 def test_manifest_values_of_the_wrong_type_or_range_are_refused(store, key, value, problem):
