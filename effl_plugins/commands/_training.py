@@ -101,6 +101,7 @@ def run_strategy(
 ) -> int:
     """Build and run ``strategy`` for ``command``; see the module docstring for the order of checks.
     ``action(strategy, data, out, resume)`` replaces ``strategy.run`` (``effl teacher-cache`` records)."""
+    from ..data.bundle import stream_record
     from ..lock import exclusive_lock
     from ..train.rundir import check_run_directory, resolve_resume
 
@@ -127,6 +128,9 @@ def run_strategy(
                 "unlabeled": unlabeled,
                 **options,
             }
+            stream = stream_record(bundle)
+            if stream is not None:  # sharded or Hugging Face splits: a resume must read the same samples
+                built.run_args["stream"] = stream
             if bundle.split is not None:
                 built.run_args["split"] = {**bundle.split.summary(), "data": os.path.realpath(data)}
                 if main and out is not None:

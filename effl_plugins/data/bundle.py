@@ -32,7 +32,15 @@ from .sources import ArraySource, FileSource, Listing, TarSource, _skip_note, li
 from .transforms import eval_transform, train_transform
 from .wds import WDS_PREFIX, wds_splits, wds_unlabeled
 
-__all__ = ["DataBundle", "HoldoutSplit", "build_data", "holdout_split", "unlabeled_folder", "SPLIT_RECORD"]
+__all__ = [
+    "DataBundle",
+    "HoldoutSplit",
+    "build_data",
+    "holdout_split",
+    "unlabeled_folder",
+    "stream_record",
+    "SPLIT_RECORD",
+]
 
 #: The file a run directory records its held-out split in (:meth:`HoldoutSplit.record`).
 SPLIT_RECORD = "split.json"
@@ -240,6 +248,20 @@ def _streamed(spec: str, train_t, eval_t, seed: int, max_image_pixels, train_spl
     train, test = splits(root, train_split, val_split, train_t, eval_t, seed=seed, max_image_pixels=max_image_pixels)
     _check_class_count(Path(root), train.classes)
     return DataBundle(spec, train, test, len(train.classes), 0, class_names=train.classes)
+
+
+def stream_record(bundle: DataBundle) -> dict[str, object] | None:
+    """What a run records of its sharded or Hugging Face splits (None when it has none): per split the
+    number of samples, and one ``sha256`` over every split's keys in order. A resumed run whose record
+    differs (a shard added, removed or rewritten, another pattern) reads other samples and is refused."""
+    parts = {"train": bundle.labeled, "val": bundle.test, "unlabeled": bundle.unlabeled}
+    streamed = {name: d for name, d in parts.items() if d is not None and getattr(d, "exactly_once", False)}
+    if not streamed:
+        return None
+    digest = hashlib.sha256()
+    for name, dataset in streamed.items():
+        digest.update(json.dumps([name, list(dataset.ids)], separators=(",", ":")).encode())
+    return {**{f"{name}_samples": len(d) for name, d in streamed.items()}, "sha256": digest.hexdigest()}
 
 
 def _refuse_iterable(spec: str, flag: str) -> None:

@@ -200,7 +200,7 @@ class Strategy:
             "class_names": list(data.class_names or []),
             "data_config": config.to_dict() if config else None,
             "args": args,
-            "meaning_keys": ("strategy", "model", "data", *self.meaning_keys()),
+            "meaning_keys": ("strategy", "model", "data", "stream", *self.meaning_keys()),
         }
 
     def meaning_keys(self) -> tuple[str, ...]:

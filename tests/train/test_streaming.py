@@ -115,3 +115,58 @@ def test_finetune_on_a_saved_hugging_face_dataset_reads_every_row_once_per_epoch
     effl = ["finetune", "--model", "test_resnet", "--data", f"hfds/{tmp_path / 'hf'}", *COMMON]
     reads = run(effl, tmp_path / "run", ranks)
     once_per_epoch(reads, list(train["id"]), epochs=2)
+
+
+# ------------------------------------------------------------------ resume
+
+
+def test_a_mid_epoch_resume_reads_exactly_the_unread_samples_and_ends_on_the_same_weights(
+    tmp_path, shards, monkeypatch
+):
+    from effl_plugins.data import build_data, resolve_data_config
+    from effl_plugins.data.datasets import StreamImageDataset
+    from effl_plugins.train import TrainConfig
+    from effl_plugins.train.streams import Stream
+
+    from ._helpers import assert_same_tensors, checkpoint, engine, make_task, model
+
+    root = shards["root"]
+    data = build_data(f"wds/{root}", resolve_data_config(model=model(), img_size=32), train_split="train-*.tar")
+    reads: list[tuple[int, str]] = []
+    read = StreamImageDataset.__getitem__
+    monkeypatch.setattr(
+        StreamImageDataset, "__getitem__", lambda self, i: (reads.append((self.epoch, self.ids[i])), read(self, i))[1]
+    )
+    settings = dict(epochs=2, batch_size=16, seed=3, device="cpu", amp="off", progress=False)
+    config = TrainConfig(**settings, checkpoint_interval=1)
+    run = engine(make_task("supervised", data), data, tmp_path / "straight", config)
+    save = run.save_checkpoint
+
+    def save_and_copy(best: bool = False) -> None:  # the checkpoint after step 3 of epoch 0 is a killed run's
+        save(best=best)
+        if (run.epoch, run.step) == (0, 3):
+            (tmp_path / "killed").mkdir()
+            (tmp_path / "killed" / "checkpoint.pt").write_bytes(run.checkpoint_path.read_bytes())
+
+    run.save_checkpoint = save_and_copy
+    run.fit()
+    reads.clear()
+    engine(make_task("supervised", data), data, tmp_path / "killed", config).fit(resume=True)
+    assert_same_tensors(checkpoint(tmp_path / "straight")["model"], checkpoint(tmp_path / "killed")["model"])
+    resumed = collections.Counter((e, k) for e, k in reads if k.startswith("train/"))
+    done = [data.labeled.ids[i] for b in Stream(100, 16, seed=3, exactly_once=True).batches(0, 3) for i, _ in b]
+    assert sorted(k for e, k in resumed if e == 0) == sorted(set(shards["keys"]) - set(done))
+    assert set(resumed.values()) == {1} and sum(e == 1 for e, _ in resumed) == 100
+
+
+def test_a_resume_on_changed_shards_is_refused(tmp_path, shards, capsys):
+    from effl_plugins.cli import main
+
+    root = tmp_path / "shards"
+    shutil.copytree(shards["root"], root)
+    flags = ["--data", f"wds/{root}", "--train-split", "train-*.tar", *COMMON, "-j", "0", "--out", str(tmp_path / "r")]
+    assert main(["finetune", "--model", "test_resnet", *flags, "--epochs", "1"]) == 0
+    write_shards(root, "train", [10, 10, 10])  # the same shard names, other samples
+    capsys.readouterr()
+    assert main(["finetune", "--model", "test_resnet", *flags, "--resume"]) == 2
+    assert "cannot resume: the run was made with other settings (stream:" in capsys.readouterr().err
