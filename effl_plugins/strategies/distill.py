@@ -224,6 +224,7 @@ class Distill(Strategy):
         _check_head_loaded(teacher, path, name, data.num_classes)
         student = self.build_model(self.model, data.num_classes, seed_offset=1)
         train_set = self.train_set(data)
+        _refuse_streamed(train_set)
         student_input = self.model_input(student, data)
         views = self.views(data, student_input)
         layout = ViewLayout.of(
@@ -290,6 +291,7 @@ class Distill(Strategy):
         from .._api import create_loss
         from .teacher_cache import CacheReader
 
+        _refuse_streamed(self.train_set(data))
         loss = create_loss(self.loss, **self.unlabeled_loss_args())
         student = self.build_model(self.model, data.num_classes, seed_offset=1)  # as when a teacher is built
         student_input = self.model_input(student, data)
@@ -323,4 +325,16 @@ def _check_head_loaded(model: torch.nn.Module, path: Path, name: str, num_classe
         raise CheckpointError(
             f"teacher checkpoint {str(path)!r} has a {state[key].shape[0]}-class head but the data has {num_classes} "
             f"classes; pass teacher_epochs > 0 to train a new head first (model {name!r})"
+        )
+
+
+def _refuse_streamed(train_set) -> None:
+    """A teacher cache lays views out by step, with equal rows on every rank; sharded and Hugging Face data
+    give a rank's last batch of an epoch what is left of its share, so they are refused in one line."""
+    from ..train.streams import exactly_once
+
+    if exactly_once(train_set):
+        raise ValueError(
+            "--teacher-cache records folder and digits data; sharded (wds/) and Hugging Face (hfds/) data "
+            "train with the live teacher: drop --teacher-cache"
         )

@@ -170,3 +170,11 @@ def test_a_resume_on_changed_shards_is_refused(tmp_path, shards, capsys):
     capsys.readouterr()
     assert main(["finetune", "--model", "test_resnet", *flags, "--resume"]) == 2
     assert "cannot resume: the run was made with other settings (stream:" in capsys.readouterr().err
+
+
+def test_a_teacher_cache_on_shards_is_refused_in_one_line(tmp_path, shards, teacher, capsys):
+    from effl_plugins.cli import main
+
+    flags = [*shards["data"], *COMMON, "-j", "0", "--out", str(tmp_path / "cache")]
+    assert main(["teacher-cache", "--teacher", teacher, "--student", "test_resnet", *flags]) == 2
+    assert "--teacher-cache records folder and digits data" in capsys.readouterr().err
