@@ -10,8 +10,8 @@ Why not timm's ``reader_wds``: it is an ``IterableDataset`` that shuffles throug
 own generators, so its samples have no stable index. An image's random crop could not be drawn from
 ``(seed, epoch, index)``, batches would not be a pure function of the seed, the epoch and the rank,
 and a resumed epoch could not skip exactly the samples already seen. Here each shard's tar headers
-are read once when the split is listed (``tarfile``, no image decoded; the ``.cls`` members are a few
-bytes each): a sample is its key, its shard, the offset and size of its image member and its label.
+are read once when the split is listed (:mod:`.tar_index`, no image decoded; the ``.cls`` members are a
+few bytes each): a sample is its key, its shard, the offset and size of its image member and its label.
 ``source.load(i)`` seeks to that image in its shard and reads those bytes only, in the DataLoader
 worker that asks, so a stream is one more source of the one data path and the engine's streams order,
 shard and resume its samples (:attr:`ShardSource.exactly_once`: every sample once per epoch across ranks).
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import glob
 import os
-import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -29,6 +28,7 @@ import numpy as np
 
 from .decode import DEFAULT_MAX_IMAGE_PIXELS, IMAGE_EXTENSIONS, ImageDecodeError, decode_checked
 from .extras import require_extra
+from .tar_index import TarFormatError, tar_members
 
 __all__ = ["ShardListing", "ShardSource", "expand_shards", "list_shards"]
 
@@ -112,20 +112,19 @@ def _shard_samples(path: str, base_plus_ext):
     """``(key, (offset, size) | None, label | None)`` per sample of the shard at ``path``, in tar order."""
     samples: dict[str, list] = {}
     try:
-        with tarfile.open(path, "r:") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                key, ext = base_plus_ext(member.name)
+        with open(path, "rb") as handle:
+            for name, offset, size in tar_members(handle):
+                key, ext = base_plus_ext(name)
                 if key is None or os.path.basename(key).startswith("__"):
                     continue
                 entry = samples.setdefault(key, [None, None])
                 ext = ext.lower()
                 if ext in _IMAGE_EXTS and entry[0] is None:
-                    entry[0] = (member.offset_data, member.size)
+                    entry[0] = (offset, size)
                 elif ext == LABEL_EXTENSION:
-                    entry[1] = _label(tar.extractfile(member).read(), path, key)
-    except tarfile.ReadError as exc:
+                    handle.seek(offset)
+                    entry[1] = _label(handle.read(size), path, key)
+    except TarFormatError as exc:
         raise ValueError(f"shard {path!r} is not an uncompressed tar ({exc})") from None
     except OSError as exc:
         raise ValueError(f"shard {path!r} cannot be read ({type(exc).__name__}: {exc})") from None

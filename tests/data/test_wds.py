@@ -203,3 +203,46 @@ def _tar(path, members: dict[str, bytes]) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.mark.parametrize("form", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_the_header_index_lists_what_tarfile_lists(tmp_path, form):
+    from effl_plugins.data.tar_index import tar_members
+
+    names = ["a.png", "d" * 60 + "/" + "e" * 80 + ".png", "f" * 150 + ".cls", "ü/ñ.jpg"]
+    if form == tarfile.USTAR_FORMAT:
+        names = names[:2] + ["ascii/name.jpg"]
+    path = tmp_path / "x.tar"
+    with tarfile.open(path, "w", format=form) as tar:
+        tar.addfile(_dir_info("folder/"))
+        for i, name in enumerate(names):
+            info = tarfile.TarInfo(name)
+            info.size = 700 * i + 3
+            tar.addfile(info, io.BytesIO(bytes(info.size)))
+    with tarfile.open(path) as tar:
+        want = [(m.name, m.offset_data, m.size) for m in tar if m.isfile()]
+    with open(path, "rb") as handle:
+        assert [tuple(m) for m in tar_members(handle)] == want
+
+
+def test_the_header_index_refuses_a_compressed_or_cut_tar(tmp_path):
+    from effl_plugins.data.tar_index import TarFormatError, tar_members
+
+    write_shards(tmp_path, "s", [3])
+    whole = (tmp_path / "s-0000.tar").read_bytes()
+    with open(tmp_path / "s-0000.tar", "rb") as handle:
+        first = next(m for m in tar_members(handle) if m.name.endswith(".png"))
+    for cut, match in ((first.offset + 10, "runs past the end"), (first.offset - 100, "ends inside a header")):
+        (tmp_path / "cut.tar").write_bytes(whole[:cut])
+        with open(tmp_path / "cut.tar", "rb") as handle, pytest.raises(TarFormatError, match=match):
+            list(tar_members(handle))
+    with tarfile.open(tmp_path / "z.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "s-0000.tar", arcname="s.tar")
+    with open(tmp_path / "z.tar.gz", "rb") as handle, pytest.raises(TarFormatError, match="no tar header at byte 0"):
+        list(tar_members(handle))
+
+
+def _dir_info(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    return info
