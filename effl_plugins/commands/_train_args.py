@@ -280,8 +280,8 @@ def add_data_arg(parser: argparse.ArgumentParser) -> None:
         "--data",
         required=True,
         metavar="digits|PATH",
-        help="'digits' (embedded), a dataset root with train/ and val/, or a folder of class subfolders "
-        "(with --val-fraction)",
+        help="'digits' (embedded), a dataset root with train/ and val/, a folder of class subfolders "
+        "(with --val-fraction), wds/DIR (WebDataset tar shards) or hfds/PATH (a local Hugging Face dataset)",
     )
     parser.add_argument(
         "--val-fraction",
@@ -295,13 +295,15 @@ def add_data_arg(parser: argparse.ArgumentParser) -> None:
         "--train-split",
         default=None,
         metavar="NAME",
-        help="the train split's folder (or NAME.tar) under the root (default: train or training)",
+        help="the train split's folder (or NAME.tar) under the root (default: train or training); with wds/ a "
+        "shard pattern such as 'train-{0000..0007}.tar' (default: train*.tar), with hfds/ a split name",
     )
     parser.add_argument(
         "--val-split",
         default=None,
         metavar="NAME",
-        help="the val split's folder (or NAME.tar) under the root (default: val, validation, valid, eval)",
+        help="the val split's folder (or NAME.tar) under the root (default: val, validation, valid, eval); with "
+        "wds/ a shard pattern (default: val*.tar), with hfds/ a split name (default: validation, val, valid, test)",
     )
     parser.add_argument(
         "--class-map",
