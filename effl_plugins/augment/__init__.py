@@ -1,11 +1,33 @@
 """Augmentations: batched per-sample torch kernels (``backend="batch"``) and per-image
 OpenCV/NumPy kernels (``backend="image"``). Build them with ``effl_plugins.create_augmentation``.
 
-For writing an op: the two base classes, and the sampling helpers a batch op's ``sample_params``
+For writing an op: ``Augmentation`` (one class with a kernel per input type, its backend chosen at creation;
+``image_backend(cls)`` names its image form ``<Class>Image``), the two one-backend base classes, and the sampling
+helpers a batch op's ``sample_params``
 draws its per-sample parameters with (``uniform``, ``bernoulli``: tensors drawn from the given
 ``torch.Generator`` on its device, moved to the images' device; also importable from
 ``effl_plugins.augment.base``)."""
 
-from .base import BatchAugmentation, ImageAugmentation, bernoulli, check_image, check_images, dtype_max, uniform
+from .base import (
+    Augmentation,
+    BatchAugmentation,
+    ImageAugmentation,
+    bernoulli,
+    check_image,
+    check_images,
+    dtype_max,
+    image_backend,
+    uniform,
+)
 
-__all__ = ["BatchAugmentation", "ImageAugmentation", "check_image", "check_images", "uniform", "bernoulli", "dtype_max"]
+__all__ = [
+    "Augmentation",
+    "BatchAugmentation",
+    "ImageAugmentation",
+    "check_image",
+    "check_images",
+    "uniform",
+    "bernoulli",
+    "dtype_max",
+    "image_backend",
+]

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from .._validate import fraction, is_number
-from .base import bernoulli, uniform
+from .base import bernoulli, image_backend, uniform
 from .functional import matrices
-from .geometric import GeometricAugmentation, GeometricImageAugmentation, check_range
+from .geometric import GeometricAugmentation, check_range
 
 __all__ = ["Affine", "AffineImage", "affine_matrix", "affine_matrix_image", "check_points"]
 
@@ -88,10 +88,32 @@ def _check_collinear(points: np.ndarray, name: str, consequence: str) -> None:
         raise ValueError(f"{name} are collinear, so {consequence}; got {points.tolist()}")
 
 
-class _AffineArguments:
-    """The arguments of both backends, checked in one place; points are ``[B, 3, 2]`` only when ``_batched``."""
+class Affine(GeometricAugmentation):
+    """Per-sample random affine warp, or the affine map of three point pairs.
 
-    _batched = True
+    Args:
+        degrees: rotation range (``d`` -> ``U(-d, d)``), counter-clockwise degrees.
+        translate: ``(max_dx, max_dy)`` fractions of the size; shifts are rounded to whole pixels.
+        scale: ``(low, high)`` zoom range, ``0 < low``. shear: degrees: ``s``, ``(low, high)`` (x) or ``(x0, x1, y0,
+        y1)``.
+        src_points, dst_points: ``[3, 2]`` or ``[B, 3, 2]`` ``(x, y)`` pixel positions; replace the random transform.
+        point_jitter: > 0 moves three fixed points by ``U(-j, j) * (W, H)`` per sample instead.
+        interpolation, fill, p: see :class:`~effl_plugins.augment.geometric.GeometricAugmentation`.
+
+    ``backend="image"``: ``cv2.getAffineTransform`` (point pairs, ``[3, 2]`` only) and ``cv2.warpAffine``; params as
+    the batch's for one image.
+
+    Shape:
+        ``[B, C, H, W]`` -> same. params: ``angle`` ``[B]``, ``translate`` ``[B, 2]`` px, ``scale`` ``[B]``,
+        ``shear`` ``[B, 2]`` degrees; or ``matrix`` ``[B, 3, 3]`` for point pairs.
+
+    Example:
+        >>> src = [[0, 0], [7, 0], [0, 7]]
+        >>> aug = Affine(src_points=src, dst_points=[[1, 0], [8, 0], [1, 7]])  # a one-pixel shift right
+        >>> x = torch.arange(64, dtype=torch.uint8).view(1, 1, 8, 8)
+        >>> torch.equal(aug(x)[0][..., 1:], x[..., :7])
+        True
+    """
 
     def __init__(
         self,
@@ -105,9 +127,11 @@ class _AffineArguments:
         interpolation: str = "nearest",
         fill: float | Sequence[float] = 0,
         p: float = 1.0,
+        *,
+        backend: str = "batch",
     ):
-        super().__init__(interpolation, fill, p)
-        batched = self._batched
+        super().__init__(interpolation, fill, p, backend=backend)
+        batched = self.backend == "batch"
         self.degrees = check_range(degrees, "degrees")
         if translate is not None and (
             not isinstance(translate, (list, tuple))
@@ -149,31 +173,6 @@ class _AffineArguments:
         if max(abs(v) for v in values) >= 90:
             raise ValueError(f"shear angles must lie in (-90, 90) degrees, got {shear!r}")
         return values
-
-
-class Affine(_AffineArguments, GeometricAugmentation):
-    """Per-sample random affine warp, or the affine map of three point pairs.
-
-    Args:
-        degrees: rotation range (``d`` -> ``U(-d, d)``), counter-clockwise degrees.
-        translate: ``(max_dx, max_dy)`` fractions of the size; shifts are rounded to whole pixels.
-        scale: ``(low, high)`` zoom range, ``0 < low``. shear: degrees: ``s``, ``(low, high)`` (x) or ``(x0, x1, y0,
-        y1)``.
-        src_points, dst_points: ``[3, 2]`` or ``[B, 3, 2]`` ``(x, y)`` pixel positions; replace the random transform.
-        point_jitter: > 0 moves three fixed points by ``U(-j, j) * (W, H)`` per sample instead.
-        interpolation, fill, p: see :class:`~effl_plugins.augment.geometric.GeometricAugmentation`.
-
-    Shape:
-        ``[B, C, H, W]`` -> same. params: ``angle`` ``[B]``, ``translate`` ``[B, 2]`` px, ``scale`` ``[B]``,
-        ``shear`` ``[B, 2]`` degrees; or ``matrix`` ``[B, 3, 3]`` for point pairs.
-
-    Example:
-        >>> src = [[0, 0], [7, 0], [0, 7]]
-        >>> aug = Affine(src_points=src, dst_points=[[1, 0], [8, 0], [1, 7]])  # a one-pixel shift right
-        >>> x = torch.arange(64, dtype=torch.uint8).view(1, 1, 8, 8)
-        >>> torch.equal(aug(x)[0][..., 1:], x[..., :7])
-        True
-    """
 
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
@@ -219,16 +218,7 @@ class Affine(_AffineArguments, GeometricAugmentation):
     def matrix_from_params(self, params, height, width):
         return affine_matrix(params, height, width)
 
-
-class AffineImage(_AffineArguments, GeometricImageAugmentation):
-    """Image backend of ``affine``: ``cv2.getAffineTransform`` (point pairs) and ``cv2.warpAffine``.
-
-    Same arguments (points only as ``[3, 2]``); params as the batch backend for one image.
-    """
-
-    _batched = False
-
-    def sample_params(self, img, rng):
+    def sample_params_image(self, img, rng):
         height, width = img.shape[:2]
         applied = rng.random() < self.p
         if self.src_points is not None or self.point_jitter > 0:
@@ -252,7 +242,10 @@ class AffineImage(_AffineArguments, GeometricImageAugmentation):
             "shear": shear * applied,
         }
 
-    def matrix_from_params(self, params, height, width):
+    def matrix_from_params_image(self, params, height, width):
         if "matrix" in params:
             return np.asarray(params["matrix"], dtype=np.float64)[:2]
         return affine_matrix_image(params, height, width)
+
+
+AffineImage = image_backend(Affine)

@@ -12,22 +12,27 @@ import torch
 
 from .._validate import probability
 from .auto.magnitude import check_magnitude, check_magnitudes
-from .base import BatchAugmentation, ImageAugmentation, bernoulli
+from .base import Augmentation, ImageAugmentation, bernoulli
 
-__all__ = ["AppliedBatch", "AppliedImage"]
+__all__ = ["Applied", "AppliedBatch", "AppliedImage"]
 
 
-class AppliedBatch(BatchAugmentation):
-    """Batch base: ``transform(images, applied)`` maps the whole batch.
+class Applied(Augmentation):
+    """Base of the ops with no magnitude: ``transform(images, applied)`` maps the whole batch, ``transform_image(img)``
+    one image.
+
+    Args:
+        p: probability that a sample is changed.
+        backend: ``"batch"`` or ``"image"``.
 
     Shape:
-        images ``[B, C, H, W]`` uint8 or float -> same. params: ``applied`` ``[B]`` bool.
+        images ``[B, C, H, W]`` uint8 or float -> same. params: ``applied`` ``[B]`` bool (one image: a bool).
     """
 
     signed = False
 
-    def __init__(self, p: float = 0.5):
-        super().__init__()
+    def __init__(self, p: float = 0.5, *, backend: str = "batch"):
+        super().__init__(backend)
         self.p = probability(p)
 
     @property
@@ -48,9 +53,26 @@ class AppliedBatch(BatchAugmentation):
     def transform(self, images: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def sample_params_image(self, img, rng):
+        return {"applied": bool(rng.random() < self.p)}
+
+    def params_from_magnitude_image(self, img, magnitude, sign=1):
+        check_magnitude(magnitude, sign)
+        return {"applied": True}
+
+    def apply_image(self, img, params):
+        return self.transform_image(img) if bool(params["applied"]) else img.copy()
+
+    def transform_image(self, img: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+#: the batch base under its earlier name
+AppliedBatch = Applied
+
 
 class AppliedImage(ImageAugmentation):
-    """Image base: ``transform(img)`` on one image; params ``applied`` (bool)."""
+    """Image-only base: ``transform(img)`` on one image; params ``applied`` (bool)."""
 
     signed = False
 

@@ -17,17 +17,20 @@ import cv2
 import numpy as np
 import torch
 
-from .applied import AppliedBatch, AppliedImage
+from .applied import Applied
+from .base import image_backend
 from .functional.lut import apply_lut_image, truncate_to_uint8
 from .kernels.lut import apply_lut, identity_luts
 
 __all__ = ["AutoContrast", "AutoContrastImage", "stretch"]
 
 
-class AutoContrast(AppliedBatch):
+class AutoContrast(Applied):
     """Per-sample random auto contrast (each channel stretched to the full range).
 
     ``p``: probability that a sample is changed (default 0.5). Shapes: :class:`~.applied.AppliedBatch`.
+
+    ``backend="image"``: per-channel lookup tables. params ``applied`` (a bool).
 
     Example:
         >>> x = torch.tensor([50, 100, 150], dtype=torch.uint8).view(1, 1, 1, 3).expand(1, 3, 1, 3)
@@ -44,6 +47,17 @@ class AutoContrast(AppliedBatch):
             ramp = identity_luts(*images.shape[:2], images.device).unsqueeze(2)
             return apply_lut(images, stretch(ramp, low, high, applied).squeeze(2))
         return stretch(images, low, high, applied)
+
+    def transform_image(self, img):
+        planes = cv2.split(img) if img.ndim == 3 and img.shape[2] > 1 else [img.reshape(img.shape[0], -1)]
+        ranges = np.array([cv2.minMaxLoc(plane)[:2] for plane in planes], dtype=np.float32)  # exact: uint8 values
+        low, high = ranges[:, 0], ranges[:, 1]
+        keep = high == low
+        inv_scale = np.where(keep, np.float32(1), (high - low) * np.float32(1.0 / 255)).astype(np.float32)
+        low = np.where(keep, np.float32(0), low).astype(np.float32)
+        ramp = np.arange(256, dtype=np.float32)
+        luts = np.clip((ramp[None, :] - low[:, None]) / inv_scale[:, None], 0, 255).astype(np.uint8)
+        return apply_lut_image(img, luts)
 
 
 def stretch(values: torch.Tensor, low: torch.Tensor, high: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
@@ -64,16 +78,4 @@ def stretch(values: torch.Tensor, low: torch.Tensor, high: torch.Tensor, applied
     return truncate_to_uint8(out) if bound == 255.0 else out.clamp_(0, 1)
 
 
-class AutoContrastImage(AppliedImage):
-    """Image backend of ``auto_contrast``: per-channel lookup tables. Args ``p``; params ``applied``."""
-
-    def transform(self, img):
-        planes = cv2.split(img) if img.ndim == 3 and img.shape[2] > 1 else [img.reshape(img.shape[0], -1)]
-        ranges = np.array([cv2.minMaxLoc(plane)[:2] for plane in planes], dtype=np.float32)  # exact: uint8 values
-        low, high = ranges[:, 0], ranges[:, 1]
-        keep = high == low
-        inv_scale = np.where(keep, np.float32(1), (high - low) * np.float32(1.0 / 255)).astype(np.float32)
-        low = np.where(keep, np.float32(0), low).astype(np.float32)
-        ramp = np.arange(256, dtype=np.float32)
-        luts = np.clip((ramp[None, :] - low[:, None]) / inv_scale[:, None], 0, 255).astype(np.uint8)
-        return apply_lut_image(img, luts)
+AutoContrastImage = image_backend(AutoContrast)

@@ -28,8 +28,12 @@ import torch
 from torch import nn
 
 __all__ = [
+    "Augmentation",
     "BatchAugmentation",
     "ImageAugmentation",
+    "image_backend",
+    "image_as_batch",
+    "batch_as_image",
     "check_images",
     "check_image",
     "check_target_count",
@@ -276,12 +280,80 @@ class ImageAugmentation:
     def __call__(
         self, img: np.ndarray, rng: np.random.Generator | int | None = None, *, params: dict[str, Any] | None = None
     ) -> np.ndarray:
-        check_image(img)
-        if params is None:
-            params = self.sample_params(img, np.random.default_rng(rng))
-        self.last_params = params
-        return self.apply(img, params)
+        return _call_image(self, img, rng, params)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k != "last_params")
         return f"{type(self).__name__}({args})"
+
+
+def _call_image(op: Any, img: np.ndarray, rng: Any, params: dict[str, Any] | None) -> np.ndarray:
+    """One image-backend call: check ``img``, draw its params from ``rng`` unless given, keep them, apply."""
+    check_image(img)
+    if params is None:
+        params = op.sample_params(img, np.random.default_rng(rng))
+    op.last_params = params
+    return op.apply(img, params)
+
+
+class Augmentation(BatchAugmentation):
+    """One op with a kernel per input type; ``backend`` chosen at creation says which one its calls run.
+
+    ``backend="batch"`` (default): :class:`BatchAugmentation`'s call on ``[B, C, H, W]`` tensors.
+    ``backend="image"``: :class:`ImageAugmentation`'s call, ``t(img, rng=None, *, params=None) -> img`` on one
+    ``H x W x C`` uint8 NumPy image.
+
+    A subclass checks its arguments once in ``__init__`` and writes each method of the op twice, once per input
+    type: ``sample_params``, ``apply``, and where the op has them ``params_from_magnitude``,
+    ``matrix_from_params`` and ``transform`` for the batch, the same names with ``_image`` for one image. An
+    instance of the image backend answers the plain names with the image forms.
+    """
+
+    _PER_TYPE = ("sample_params", "apply", "params_from_magnitude", "matrix_from_params", "transform")
+
+    def __init__(self, backend: str = "batch") -> None:
+        super().__init__()
+        if backend not in ("batch", "image"):
+            raise ValueError(f"backend must be 'batch' or 'image', got {backend!r}")
+        self.backend = backend
+        if backend == "image":
+            for name in self._PER_TYPE:
+                form = getattr(self, f"{name}_image", None)
+                if form is not None:
+                    self.__dict__[name] = form
+
+    def forward(self, images, targets=None, *, generator=None, params=None, rng=None):
+        if self.backend == "image":
+            return _call_image(self, images, targets if rng is None else rng, params)
+        return super().forward(images, targets, generator=generator, params=params)
+
+    def extra_repr(self) -> str:
+        return ", ".join(
+            f"{k}={v!r}"
+            for k, v in vars(self).items()
+            if not k.startswith("_") and k not in {"training", "last_params", *self._PER_TYPE}
+        )
+
+
+def image_backend(cls: type) -> Any:
+    """The image backend of a two-backend op as a factory named ``<Class>Image``: ``cls(..., backend="image")``."""
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        return cls(*args, backend="image", **kwargs)
+
+    build.__name__ = build.__qualname__ = f"{cls.__name__}Image"
+    build.__module__ = cls.__module__
+    build.__doc__ = f"Image backend of ``{cls.__name__}``: ``{cls.__name__}(*args, backend='image', **kwargs)``."
+    return build
+
+
+def image_as_batch(img: np.ndarray) -> torch.Tensor:
+    """One image as a batch of one, for an image form that runs its batch form. Shape: ``H x W x C`` (or
+    ``H x W``) -> ``[1, C, H, W]`` uint8 (a copy)."""
+    planes = img.reshape(img.shape[0], img.shape[1], -1)
+    return torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))[None]
+
+
+def batch_as_image(out: torch.Tensor, like: np.ndarray) -> np.ndarray:
+    """:func:`image_as_batch` undone: ``[1, C, H, W]`` -> a new array shaped as ``like``."""
+    return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy()).reshape(like.shape).copy()

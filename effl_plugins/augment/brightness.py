@@ -21,7 +21,7 @@ import torch
 
 from .._validate import choice, fraction, probability
 from .auto.magnitude import check_magnitude, check_magnitudes, enhance_factor
-from .base import BatchAugmentation, ImageAugmentation, bernoulli, uniform
+from .base import Augmentation, bernoulli, image_backend, uniform
 from .functional.lut import apply_lut_image, image_channels, translate_bytes, truncate_to_uint8
 
 __all__ = ["Brightness", "BrightnessImage"]
@@ -29,18 +29,7 @@ __all__ = ["Brightness", "BrightnessImage"]
 MODES = ("add", "factor")
 
 
-class _BrightnessArguments:
-    """The arguments of both backends, checked in one place."""
-
-    def __init__(self, max_delta: float = 0.25, per_channel: bool | None = None, p: float = 1.0, mode: str = "add"):
-        super().__init__()
-        self.max_delta = fraction(max_delta, "max_delta", kind="a fraction of the value range")
-        self.mode = choice(mode, "mode", MODES)
-        self.per_channel = (mode == "add") if per_channel is None else bool(per_channel)
-        self.p = probability(p)
-
-
-class Brightness(_BrightnessArguments, BatchAugmentation):
+class Brightness(Augmentation):
     """Per-sample (and per-channel) brightness, clipped to the valid range.
 
     Args:
@@ -50,6 +39,9 @@ class Brightness(_BrightnessArguments, BatchAugmentation):
             True for ``"add"``, False for ``"factor"`` (torchvision's way).
         p: probability that a sample is changed at all.
         mode: ``"add"`` or ``"factor"``.
+
+    ``backend="image"``: a saturating ``cv2.add`` of the integer steps (add mode), lookup tables (factor mode). params:
+    ``delta`` ``[C]`` (fraction of range) or ``factor`` ``[C]``.
 
     Shape:
         images ``[B, C, H, W]`` uint8 or float -> same. params: ``delta`` ``[B, C]`` (fraction of
@@ -69,6 +61,21 @@ class Brightness(_BrightnessArguments, BatchAugmentation):
     point_op = True
 
     signed = True
+
+    def __init__(
+        self,
+        max_delta: float = 0.25,
+        per_channel: bool | None = None,
+        p: float = 1.0,
+        mode: str = "add",
+        *,
+        backend: str = "batch",
+    ):
+        super().__init__(backend)
+        self.max_delta = fraction(max_delta, "max_delta", kind="a fraction of the value range")
+        self.mode = choice(mode, "mode", MODES)
+        self.per_channel = (mode == "add") if per_channel is None else bool(per_channel)
+        self.p = probability(p)
 
     def sample_params(self, images, generator=None):
         batch, channels = images.shape[:2]
@@ -100,28 +107,18 @@ class Brightness(_BrightnessArguments, BatchAugmentation):
             return truncate_to_uint8(images.to(torch.float32) * factor.to(torch.float32))
         return (images * factor.to(images.dtype)).clamp_(0.0, 1.0)
 
-
-class BrightnessImage(_BrightnessArguments, ImageAugmentation):
-    """Image backend of ``brightness``: a saturating ``cv2.add`` of the integer steps (add mode), lookup tables
-    (factor mode).
-
-    Same arguments as the batch backend; params: ``delta`` ``[C]`` (fraction of range) or ``factor`` ``[C]``.
-    """
-
-    signed = True
-
-    def sample_params(self, img, rng):
+    def sample_params_image(self, img, rng):
         channels = image_channels(img)
         delta = rng.uniform(-self.max_delta, self.max_delta, size=channels if self.per_channel else 1)
         applied = rng.random() < self.p
         delta = (delta * applied).astype(np.float32).repeat(channels // len(delta))
         return {"delta": delta} if self.mode == "add" else {"factor": np.float32(1) + delta}
 
-    def params_from_magnitude(self, img, magnitude, sign=1):
+    def params_from_magnitude_image(self, img, magnitude, sign=1):
         magnitude, sign = check_magnitude(magnitude, sign)
         return {"factor": np.full(image_channels(img), enhance_factor(magnitude, sign), dtype=np.float32)}
 
-    def apply(self, img, params):
+    def apply_image(self, img, params):
         if "factor" in params:
             factors = np.asarray(params["factor"], dtype=np.float32).reshape(-1).tolist()
             return apply_lut_image(img, np.stack([_factor_table(factor) for factor in factors]))
@@ -151,3 +148,6 @@ def _step_table(step: int) -> np.ndarray:
     table = np.clip(np.arange(256, dtype=np.int16) + step, 0, 255).astype(np.uint8)
     table.flags.writeable = False
     return table
+
+
+BrightnessImage = image_backend(Brightness)

@@ -14,17 +14,20 @@ import cv2
 import numpy as np
 import torch
 
-from .enhance import EnhanceBatch, EnhanceImage
+from .base import image_backend
+from .enhance import Enhance
 from .functional.enhance import blend, luma, luma_image
 from .functional.lut import lookup_pairs_image, truncate_to_uint8
 
 __all__ = ["Color", "ColorImage"]
 
 
-class Color(EnhanceBatch):
+class Color(Enhance):
     """Per-sample random saturation, factor ~ U(1 - max_delta, 1 + max_delta).
 
     Arguments and shapes: :class:`~.enhance.EnhanceBatch`.
+
+    ``backend="image"``: NumPy float32, the same arithmetic; params ``factor``.
 
     Example:
         >>> aug = Color(max_delta=1.0)
@@ -47,11 +50,7 @@ class Color(EnhanceBatch):
             return truncate_to_uint8(blended), targets
         return blended.clamp_(0, 1), targets
 
-
-class ColorImage(EnhanceImage):
-    """Image backend of ``color`` (NumPy float32, the same arithmetic). Same arguments; params ``factor``."""
-
-    def apply(self, img, params):
+    def apply_image(self, img, params):
         if img.ndim == 2 or img.shape[2] == 1:
             return img.copy()
         grey = luma_image(img)
@@ -73,3 +72,6 @@ def _color_table(factor: float) -> np.ndarray:
     table = np.clip((scaled[None, :] + degenerate[:, None]).astype(np.float32), 0, 255).astype(np.uint8)
     table.flags.writeable = False
     return table
+
+
+ColorImage = image_backend(Color)

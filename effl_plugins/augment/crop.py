@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .._validate import choice, integer, is_number, number
-from .base import BatchAugmentation, ImageAugmentation, uniform
+from .base import Augmentation, image_backend, uniform
 from .functional import matrices
 from .functional.warp import bilinear_gather, check_fill, check_interpolation, fill_tensor, gather_pixels
 
@@ -165,8 +165,29 @@ def _nearest_index(length: int, out: int) -> np.ndarray:
     return np.floor((np.arange(out, dtype=np.float32) + np.float32(0.5)) * scale).astype(np.int64)
 
 
-class _CropSettings:
-    """Arguments and box arithmetic shared by both backends."""
+class Crop(Augmentation):
+    """Per-sample random (or centre) crop.
+
+    Args:
+        size: output ``(h, w)`` (or ``n``): the box is exactly this big, no resizing. ``None``: a box of
+            ``fraction`` of each side, resized back to the input size.
+        mode: ``"random"`` (every sample its own box) or ``"center"``.
+        fraction: box side / image side when ``size`` is None, in (0, 1].
+        padding: pixels of ``fill`` added on every side before cropping (torchvision's ``RandomCrop(padding=)``).
+        fill: padding value (image units). interpolation: ``"bilinear"`` or ``"nearest"`` (resizing only).
+
+    ``backend="image"``: slicing (padding by ``cv2.copyMakeBorder``) and ``cv2.resize``; params ``{"box": (top, left, h,
+    w)}``.
+
+    Shape:
+        ``[B, C, H, W]`` -> ``[B, C, *size]`` (or ``[B, C, H, W]``). params: ``box`` ``[B, 4]`` = (top, left, h, w).
+
+    Example:
+        >>> aug = Crop(size=4, mode="center")
+        >>> x = torch.arange(64, dtype=torch.uint8).view(1, 1, 8, 8)
+        >>> torch.equal(aug(x)[0], x[..., 2:6, 2:6])
+        True
+    """
 
     def __init__(
         self,
@@ -176,8 +197,10 @@ class _CropSettings:
         padding: int = 0,
         fill: float | Sequence[float] = 0,
         interpolation: str = "bilinear",
+        *,
+        backend: str = "batch",
     ):
-        super().__init__()
+        super().__init__(backend)
         self.size = check_size(size)
         self.mode = choice(mode, "mode", MODES)
         self.fraction = number(
@@ -200,28 +223,6 @@ class _CropSettings:
 
     def _out_size(self, height: int, width: int) -> tuple[int, int]:
         return self.size if self.size is not None else (height, width)
-
-
-class Crop(_CropSettings, BatchAugmentation):
-    """Per-sample random (or centre) crop.
-
-    Args:
-        size: output ``(h, w)`` (or ``n``): the box is exactly this big, no resizing. ``None``: a box of
-            ``fraction`` of each side, resized back to the input size.
-        mode: ``"random"`` (every sample its own box) or ``"center"``.
-        fraction: box side / image side when ``size`` is None, in (0, 1].
-        padding: pixels of ``fill`` added on every side before cropping (torchvision's ``RandomCrop(padding=)``).
-        fill: padding value (image units). interpolation: ``"bilinear"`` or ``"nearest"`` (resizing only).
-
-    Shape:
-        ``[B, C, H, W]`` -> ``[B, C, *size]`` (or ``[B, C, H, W]``). params: ``box`` ``[B, 4]`` = (top, left, h, w).
-
-    Example:
-        >>> aug = Crop(size=4, mode="center")
-        >>> x = torch.arange(64, dtype=torch.uint8).view(1, 1, 8, 8)
-        >>> torch.equal(aug(x)[0], x[..., 2:6, 2:6])
-        True
-    """
 
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
@@ -254,12 +255,7 @@ class Crop(_CropSettings, BatchAugmentation):
                 return copied, targets
         return resample_boxes(images, boxes, out_size, self.interpolation, self.fill), targets
 
-
-class CropImage(_CropSettings, ImageAugmentation):
-    """Image backend of ``crop``: slicing (padding by ``cv2.copyMakeBorder``) and ``cv2.resize``; params
-    ``{"box": (top, left, h, w)}``."""
-
-    def sample_params(self, img, rng):
+    def sample_params_image(self, img, rng):
         height, width = img.shape[:2]
         box_h, box_w = self._box_size(height, width)
         if self.mode == "center":
@@ -269,5 +265,8 @@ class CropImage(_CropSettings, ImageAugmentation):
             left = int(rng.integers(0, width + 2 * self.padding - box_w + 1)) - self.padding
         return {"box": np.array([top, left, box_h, box_w], dtype=np.float32)}
 
-    def apply(self, img, params):
+    def apply_image(self, img, params):
         return crop_image(img, params["box"], self._out_size(*img.shape[:2]), self.interpolation, self.fill)
+
+
+CropImage = image_backend(Crop)

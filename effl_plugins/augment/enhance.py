@@ -9,26 +9,19 @@ import torch
 
 from .._validate import fraction, probability
 from .auto.magnitude import check_magnitude, check_magnitudes, enhance_factor
-from .base import BatchAugmentation, ImageAugmentation, bernoulli, uniform
+from .base import Augmentation, ImageAugmentation, bernoulli, uniform
 
-__all__ = ["EnhanceBatch", "EnhanceImage"]
-
-
-class _EnhanceArguments:
-    """The arguments of both backends, checked in one place."""
-
-    def __init__(self, max_delta: float = 0.4, p: float = 1.0):
-        super().__init__()
-        self.max_delta = fraction(max_delta, "max_delta", note="factor ~ U(1 - max_delta, 1 + max_delta)")
-        self.p = probability(p)
+__all__ = ["Enhance", "EnhanceBatch", "EnhanceImage"]
 
 
-class EnhanceBatch(_EnhanceArguments, BatchAugmentation):
-    """Batch base of the enhance ops: per-sample factor ~ U(1 - max_delta, 1 + max_delta), applied with probability p.
+class Enhance(Augmentation):
+    """Base of the enhance ops: per-sample factor ~ U(1 - max_delta, 1 + max_delta), applied with probability p;
+    subclasses give ``apply`` and ``apply_image``.
 
     Args:
         max_delta: half-width of the factor range, in [0, 1].
         p: probability that a sample is changed at all.
+        backend: ``"batch"`` or ``"image"`` (params: ``factor``, a float).
 
     Shape:
         images ``[B, C, H, W]`` uint8 or float -> same. params: ``factor`` ``[B]`` float32 (1 where the
@@ -38,6 +31,11 @@ class EnhanceBatch(_EnhanceArguments, BatchAugmentation):
     chunked = True
 
     signed = True
+
+    def __init__(self, max_delta: float = 0.4, p: float = 1.0, *, backend: str = "batch"):
+        super().__init__(backend)
+        self.max_delta = fraction(max_delta, "max_delta", note="factor ~ U(1 - max_delta, 1 + max_delta)")
+        self.p = probability(p)
 
     def sample_params(self, images, generator=None):
         batch = images.shape[0]
@@ -50,17 +48,29 @@ class EnhanceBatch(_EnhanceArguments, BatchAugmentation):
         # float64 like the image backend's Python floats, so both give the same float32 factor
         return {"factor": enhance_factor(magnitude.double(), sign.double()).float()}
 
-
-class EnhanceImage(_EnhanceArguments, ImageAugmentation):
-    """Image base of the enhance ops; params: ``factor`` (float)."""
-
-    signed = True
-
-    def sample_params(self, img, rng):
+    def sample_params_image(self, img, rng):
         factor = rng.uniform(1 - self.max_delta, 1 + self.max_delta)
         applied = rng.random() < self.p
         return {"factor": np.float32(factor if applied else 1.0)}
 
-    def params_from_magnitude(self, img, magnitude, sign=1):
+    def params_from_magnitude_image(self, img, magnitude, sign=1):
         magnitude, sign = check_magnitude(magnitude, sign)
         return {"factor": np.float32(enhance_factor(magnitude, sign))}
+
+
+#: the batch base under its earlier name
+EnhanceBatch = Enhance
+
+
+class EnhanceImage(ImageAugmentation):
+    """Image-only base of the enhance ops (the arguments and draws of :class:`Enhance`); params: ``factor``."""
+
+    signed = True
+
+    def __init__(self, max_delta: float = 0.4, p: float = 1.0):
+        super().__init__()
+        self.max_delta = fraction(max_delta, "max_delta", note="factor ~ U(1 - max_delta, 1 + max_delta)")
+        self.p = probability(p)
+
+    sample_params = Enhance.sample_params_image
+    params_from_magnitude = Enhance.params_from_magnitude_image

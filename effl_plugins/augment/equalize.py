@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from .applied import AppliedBatch, AppliedImage
+from .applied import Applied
+from .base import image_backend
 from .functional.histogram import channel_histograms_image, equalize_luts, luts_from_histograms
 from .functional.lut import apply_lut, apply_lut_image
 
@@ -23,10 +24,12 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return (images * EQUALIZE_SCALE).clamp_(0, 255).to(torch.uint8)
 
 
-class Equalize(AppliedBatch):
+class Equalize(Applied):
     """Per-sample random histogram equalization (each channel of each sample its own table).
 
     ``p``: probability that a sample is equalized (default 0.5). Shapes: :class:`~.applied.AppliedBatch`.
+
+    ``backend="image"``: NumPy histograms, per-channel lookup tables. params ``applied`` (a bool).
 
     Example:
         >>> x = torch.randint(100, 140, (2, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
@@ -46,9 +49,8 @@ class Equalize(AppliedBatch):
             return out
         return torch.where(applied.view(-1, 1, 1, 1), out.to(images.dtype) / 255, images)
 
-
-class EqualizeImage(AppliedImage):
-    """Image backend of ``equalize``: NumPy histograms, per-channel lookup tables. Args ``p``; params ``applied``."""
-
-    def transform(self, img):
+    def transform_image(self, img):
         return apply_lut_image(img, luts_from_histograms(channel_histograms_image(img)))
+
+
+EqualizeImage = image_backend(Equalize)

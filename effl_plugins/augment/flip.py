@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .._validate import choice, probability
-from .base import BatchAugmentation, ImageAugmentation, bernoulli
+from .base import Augmentation, bernoulli, image_backend
 from .functional import matrices
 from .kernels.rows import select_rows
 
@@ -64,22 +64,14 @@ def _flip_height(images: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
     return select_rows(images.view(-1, width), source).view(images.shape)
 
 
-class _FlipArguments:
-    """The arguments of both backends, checked in one place."""
-
-    def __init__(self, direction: str = "horizontal", p: float = 0.5):
-        super().__init__()
-        self.direction = choice(direction, "direction", DIRECTIONS)
-        self.p = probability(p)
-
-
-class Flip(_FlipArguments, BatchAugmentation):
+class Flip(Augmentation):
     """Per-sample mirror.
 
     Args:
         direction: ``"horizontal"`` (left-right), ``"vertical"`` (top-bottom) or ``"both"`` (each axis
             flipped independently with probability ``p``).
         p: probability of flipping a sample (per axis for ``"both"``).
+        backend: ``"batch"`` or ``"image"`` (``cv2.flip``; params ``horizontal``, ``vertical`` bools).
 
     Shape:
         ``[B, C, H, W]`` -> same. params: ``horizontal``, ``vertical`` bool ``[B]``.
@@ -90,6 +82,11 @@ class Flip(_FlipArguments, BatchAugmentation):
         >>> aug(x, generator=torch.Generator().manual_seed(0))[0].flatten().tolist()
         [3, 2, 1, 0]
     """
+
+    def __init__(self, direction: str = "horizontal", p: float = 0.5, *, backend: str = "batch"):
+        super().__init__(backend)
+        self.direction = choice(direction, "direction", DIRECTIONS)
+        self.p = probability(p)
 
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
@@ -109,30 +106,12 @@ class Flip(_FlipArguments, BatchAugmentation):
         out = torch.where(horizontal.view(-1, 1, 1, 1), images.flip(-1), images)
         return torch.where(vertical.view(-1, 1, 1, 1), out.flip(-2), out), targets
 
-
-class HorizontalFlip(Flip):
-    """``flip`` left-right with probability ``p`` (torchvision's ``RandomHorizontalFlip``)."""
-
-    def __init__(self, p: float = 0.5):
-        super().__init__("horizontal", p)
-
-
-class VerticalFlip(Flip):
-    """``flip`` top-bottom with probability ``p`` (torchvision's ``RandomVerticalFlip``)."""
-
-    def __init__(self, p: float = 0.5):
-        super().__init__("vertical", p)
-
-
-class FlipImage(_FlipArguments, ImageAugmentation):
-    """Image backend of ``flip``: ``cv2.flip``; params ``{"horizontal": bool, "vertical": bool}``."""
-
-    def sample_params(self, img, rng):
+    def sample_params_image(self, img, rng):
         horizontal = self.direction != "vertical" and bool(rng.random() < self.p)
         vertical = self.direction != "horizontal" and bool(rng.random() < self.p)
         return {"horizontal": horizontal, "vertical": vertical}
 
-    def apply(self, img, params):
+    def apply_image(self, img, params):
         horizontal, vertical = bool(params["horizontal"]), bool(params["vertical"])
         if not (horizontal or vertical):
             return img.copy()
@@ -140,11 +119,20 @@ class FlipImage(_FlipArguments, ImageAugmentation):
         return np.ascontiguousarray(cv2.flip(img, code)).reshape(img.shape)
 
 
-class HorizontalFlipImage(FlipImage):
-    def __init__(self, p: float = 0.5):
-        super().__init__("horizontal", p)
+class HorizontalFlip(Flip):
+    """``flip`` left-right with probability ``p`` (torchvision's ``RandomHorizontalFlip``)."""
+
+    def __init__(self, p: float = 0.5, *, backend: str = "batch"):
+        super().__init__("horizontal", p, backend=backend)
 
 
-class VerticalFlipImage(FlipImage):
-    def __init__(self, p: float = 0.5):
-        super().__init__("vertical", p)
+class VerticalFlip(Flip):
+    """``flip`` top-bottom with probability ``p`` (torchvision's ``RandomVerticalFlip``)."""
+
+    def __init__(self, p: float = 0.5, *, backend: str = "batch"):
+        super().__init__("vertical", p, backend=backend)
+
+
+FlipImage = image_backend(Flip)
+HorizontalFlipImage = image_backend(HorizontalFlip)
+VerticalFlipImage = image_backend(VerticalFlip)

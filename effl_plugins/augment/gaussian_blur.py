@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .._validate import probability
-from .base import BatchAugmentation, ImageAugmentation, bernoulli, uniform
+from .base import Augmentation, bernoulli, image_backend, uniform
 from .geometric import check_range
 
 __all__ = ["GaussianBlur", "GaussianBlurImage", "gaussian_blur", "kernel_radius"]
@@ -58,21 +58,14 @@ def gaussian_blur(images: torch.Tensor, sigma: torch.Tensor, radius: int) -> tor
     return x.clamp_(0.0, 1.0)
 
 
-class _GaussianBlurArguments:
-    """The arguments of both backends, checked in one place."""
-
-    def __init__(self, sigma: float | tuple[float, float] = (0.1, 2.0), p: float = 1.0):
-        super().__init__()
-        self.sigma = check_range(sigma if isinstance(sigma, (list, tuple)) else (sigma, sigma), "sigma", minimum=0.0)
-        self.p = probability(p)
-
-
-class GaussianBlur(_GaussianBlurArguments, BatchAugmentation):
+class GaussianBlur(Augmentation):
     """Per-sample Gaussian blur, sigma ~ U(sigma) pixels (timm's 3-Augment: ``(0.1, 2.0)``).
 
     Args:
         sigma: a standard deviation in pixels or a range ``(low, high)``; kernels reach ``ceil(3 * high)``.
         p: probability that a sample is blurred at all.
+
+    ``backend="image"``: ``cv2.GaussianBlur`` with the same kernel; params ``sigma`` (float).
 
     Shape:
         images ``[B, C, H, W]`` uint8 or float -> same. params: ``sigma`` ``[B]`` float32 (0 where not applied).
@@ -87,6 +80,11 @@ class GaussianBlur(_GaussianBlurArguments, BatchAugmentation):
 
     chunked = True
 
+    def __init__(self, sigma: float | tuple[float, float] = (0.1, 2.0), p: float = 1.0, *, backend: str = "batch"):
+        super().__init__(backend)
+        self.sigma = check_range(sigma if isinstance(sigma, (list, tuple)) else (sigma, sigma), "sigma", minimum=0.0)
+        self.p = probability(p)
+
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
         sigma = uniform((batch,), *self.sigma, device, generator)
@@ -95,17 +93,16 @@ class GaussianBlur(_GaussianBlurArguments, BatchAugmentation):
     def apply(self, images, targets, params):
         return gaussian_blur(images, params["sigma"], kernel_radius(self.sigma[1])), targets
 
-
-class GaussianBlurImage(_GaussianBlurArguments, ImageAugmentation):
-    """Image backend of ``gaussian_blur``: ``cv2.GaussianBlur`` with the same kernel; params ``sigma`` (float)."""
-
-    def sample_params(self, img, rng):
+    def sample_params_image(self, img, rng):
         return {"sigma": float(np.float32(rng.uniform(*self.sigma))) * (rng.random() < self.p)}
 
-    def apply(self, img, params):
+    def apply_image(self, img, params):
         sigma = float(params["sigma"])
         if sigma <= 0:
             return img.copy()
         size = 2 * kernel_radius(self.sigma[1]) + 1
         out = cv2.GaussianBlur(img, (size, size), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
         return out.reshape(img.shape)
+
+
+GaussianBlurImage = image_backend(GaussianBlur)

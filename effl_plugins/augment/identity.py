@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from .auto.magnitude import check_magnitude, check_magnitudes
-from .base import BatchAugmentation, ImageAugmentation
+from .base import Augmentation, image_backend
 
 __all__ = ["Identity", "IdentityImage"]
 
 
-class Identity(BatchAugmentation):
+class Identity(Augmentation):
     """Returns the input batch itself (no copy); it has no parameters and no randomness.
+
+    ``backend="image"``: a copy of the image (callers may edit the result freely).
 
     Shape:
         images ``[B, C, H, W]`` -> the same tensor. params: none (``{}``).
@@ -35,19 +37,15 @@ class Identity(BatchAugmentation):
     def apply(self, images, targets, params):
         return images, targets
 
-
-class IdentityImage(ImageAugmentation):
-    """Image backend of ``identity``: a copy of the image (callers may edit the result freely)."""
-
-    deterministic = True
-    signed = False
-
-    def sample_params(self, img, rng):
+    def sample_params_image(self, img, rng):
         return {}
 
-    def params_from_magnitude(self, img, magnitude, sign=1):
+    def params_from_magnitude_image(self, img, magnitude, sign=1):
         check_magnitude(magnitude, sign)
         return {}
 
-    def apply(self, img, params):
+    def apply_image(self, img, params):
         return img.copy()
+
+
+IdentityImage = image_backend(Identity)

@@ -13,7 +13,7 @@ import torch
 
 from .._validate import is_number, probability
 from .auto.magnitude import check_magnitude, check_magnitudes, posterize_bits
-from .base import BatchAugmentation, ImageAugmentation, bernoulli
+from .base import Augmentation, bernoulli, image_backend
 
 __all__ = ["Posterize", "PosterizeImage", "check_bits"]
 
@@ -42,21 +42,14 @@ def posterize(images: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
     return torch.where(bits >= 8, images, quantized)
 
 
-class _PosterizeArguments:
-    """The arguments of both backends, checked in one place."""
-
-    def __init__(self, bits: int | tuple[int, int] = (4, 8), p: float = 1.0):
-        super().__init__()
-        self.bits = check_bits(bits)
-        self.p = probability(p)
-
-
-class Posterize(_PosterizeArguments, BatchAugmentation):
+class Posterize(Augmentation):
     """Per-sample random posterize, bits ~ uniform integer in ``bits`` (inclusive).
 
     Args:
         bits: an int in 1..8 or an inclusive range ``(low, high)``; 8 keeps the image.
         p: probability that a sample is changed at all.
+
+    ``backend="image"``: NumPy bitwise and; params ``bits`` (int).
 
     Shape:
         images ``[B, C, H, W]`` uint8 or float -> same. params: ``bits`` ``[B]`` int64 (8 = unchanged).
@@ -72,6 +65,11 @@ class Posterize(_PosterizeArguments, BatchAugmentation):
 
     signed = False
 
+    def __init__(self, bits: int | tuple[int, int] = (4, 8), p: float = 1.0, *, backend: str = "batch"):
+        super().__init__(backend)
+        self.bits = check_bits(bits)
+        self.p = probability(p)
+
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
         sampling = generator.device if generator is not None else device
@@ -86,20 +84,17 @@ class Posterize(_PosterizeArguments, BatchAugmentation):
     def apply(self, images, targets, params):
         return posterize(images, params["bits"].long()), targets
 
-
-class PosterizeImage(_PosterizeArguments, ImageAugmentation):
-    """Image backend of ``posterize`` (NumPy bitwise and). Same arguments; params ``bits`` (int)."""
-
-    signed = False
-
-    def sample_params(self, img, rng):
+    def sample_params_image(self, img, rng):
         bits = int(rng.integers(self.bits[0], self.bits[1] + 1))
         return {"bits": bits if rng.random() < self.p else 8}
 
-    def params_from_magnitude(self, img, magnitude, sign=1):
+    def params_from_magnitude_image(self, img, magnitude, sign=1):
         magnitude, _ = check_magnitude(magnitude, sign)
         return {"bits": posterize_bits(magnitude)}
 
-    def apply(self, img, params):
+    def apply_image(self, img, params):
         bits = int(params["bits"])
         return np.bitwise_and(img, np.uint8((0xFF << (8 - bits)) & 0xFF))
+
+
+PosterizeImage = image_backend(Posterize)

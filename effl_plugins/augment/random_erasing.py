@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .._validate import choice, integer, is_number, probability
-from .base import BatchAugmentation, ImageAugmentation, dtype_max
+from .base import Augmentation, dtype_max, image_backend
 
 __all__ = ["RandomErasing", "RandomErasingImage", "MODES", "IMAGENET_MEAN", "IMAGENET_STD"]
 
@@ -65,8 +65,38 @@ def _channels(value: Any, name: str, positive: bool) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
-class _RandomErasingArguments:
-    """The arguments of both backends, checked in one place."""
+class RandomErasing(Augmentation):
+    """Per-sample Random Erasing on a batch: every draw a ``[B, ...]`` tensor, a loop over rectangle slots only.
+
+    Args:
+        p: probability that an image is erased at all (timm's ``probability``, default 0.5).
+        scale: erased area range, fractions of the image (timm's ``min_area``, ``max_area``).
+        ratio: aspect ratio (height / width) range, drawn log-uniform (timm's ``min_aspect``, ``max_aspect``).
+        mode: ``"const"`` (zeros after normalisation), ``"rand"`` (a normal colour per rectangle), ``"pixel"``
+            (normal noise).
+        min_count, max_count: rectangles per image, uniform in ``min_count..max_count`` (``max_count`` default:
+            ``min_count``); each one's area is scaled by ``1 / count``.
+        mean, std: the normalisation that follows, fractions of the value range (1 or 3 values; three are
+            averaged on grey images).
+        clip: clip float results to [0, 1] (uint8 is always clipped to 0..255).
+
+    ``backend="image"``: timm's loop on one ``H x W x C`` uint8 image (before normalisation, as in the DataLoader
+    workers), values ``round(255 * (mean + std * z))`` clipped to 0..255. params: ``box`` ``[k,
+    4]`` int (top, left, height, width) and ``value`` ``[k, h, w, C]`` or ``[k, 1, 1, C]`` float32 normalised values,
+    one per rectangle erased.
+
+    Shape:
+        images ``[B, C, H, W]`` uint8 or float -> same. params: ``box`` ``[B, K, 4]`` int64 (top, left, height,
+        width; zero height where nothing is erased), ``value`` ``[B, K, C, 1, 1]`` (const, rand) or
+        ``[B, K, C, H, W]`` (pixel) float32 normalised values, with ``K = max_count``.
+
+    Example:
+        >>> aug = RandomErasing(p=1.0, mean=0.0, std=1.0, clip=False)
+        >>> x = torch.ones(4, 3, 16, 16)
+        >>> y, _ = aug(x, generator=torch.Generator().manual_seed(0))
+        >>> bool(((y == 0) | (y == 1)).all()), bool((y == 0).any())
+        (True, True)
+    """
 
     def __init__(
         self,
@@ -79,8 +109,10 @@ class _RandomErasingArguments:
         mean: float | Sequence[float] = IMAGENET_MEAN,
         std: float | Sequence[float] = IMAGENET_STD,
         clip: bool = True,
+        *,
+        backend: str = "batch",
     ):
-        super().__init__()
+        super().__init__(backend)
         self.p = probability(p)
         self.scale = _pair(scale, "scale", 0.0, 1.0)
         self.ratio = _pair(ratio, "ratio", 0.0, math.inf)
@@ -102,35 +134,6 @@ class _RandomErasingArguments:
             return list(values) * channels if len(values) == 1 else [sum(values) / len(values)]
 
         return fit(self.mean), fit(self.std)
-
-
-class RandomErasing(_RandomErasingArguments, BatchAugmentation):
-    """Per-sample Random Erasing on a batch: every draw a ``[B, ...]`` tensor, a loop over rectangle slots only.
-
-    Args:
-        p: probability that an image is erased at all (timm's ``probability``, default 0.5).
-        scale: erased area range, fractions of the image (timm's ``min_area``, ``max_area``).
-        ratio: aspect ratio (height / width) range, drawn log-uniform (timm's ``min_aspect``, ``max_aspect``).
-        mode: ``"const"`` (zeros after normalisation), ``"rand"`` (a normal colour per rectangle), ``"pixel"``
-            (normal noise).
-        min_count, max_count: rectangles per image, uniform in ``min_count..max_count`` (``max_count`` default:
-            ``min_count``); each one's area is scaled by ``1 / count``.
-        mean, std: the normalisation that follows, fractions of the value range (1 or 3 values; three are
-            averaged on grey images).
-        clip: clip float results to [0, 1] (uint8 is always clipped to 0..255).
-
-    Shape:
-        images ``[B, C, H, W]`` uint8 or float -> same. params: ``box`` ``[B, K, 4]`` int64 (top, left, height,
-        width; zero height where nothing is erased), ``value`` ``[B, K, C, 1, 1]`` (const, rand) or
-        ``[B, K, C, H, W]`` (pixel) float32 normalised values, with ``K = max_count``.
-
-    Example:
-        >>> aug = RandomErasing(p=1.0, mean=0.0, std=1.0, clip=False)
-        >>> x = torch.ones(4, 3, 16, 16)
-        >>> y, _ = aug(x, generator=torch.Generator().manual_seed(0))
-        >>> bool(((y == 0) | (y == 1)).all()), bool((y == 0).any())
-        (True, True)
-    """
 
     def sample_params(self, images, generator=None):
         batch, channels, height, width = images.shape
@@ -192,16 +195,7 @@ class RandomErasing(_RandomErasingArguments, BatchAugmentation):
             out = torch.where(inside.unsqueeze(1), fill[:, slot], out)
         return out, targets
 
-
-class RandomErasingImage(_RandomErasingArguments, ImageAugmentation):
-    """Image backend of ``random_erasing``: timm's loop on one ``H x W x C`` uint8 image (before normalisation,
-    as in the DataLoader workers), values ``round(255 * (mean + std * z))`` clipped to 0..255.
-
-    Same arguments as :class:`RandomErasing`. params: ``box`` ``[k, 4]`` int (top, left, height, width) and
-    ``value`` ``[k, h, w, C]`` or ``[k, 1, 1, C]`` float32 normalised values, one per rectangle erased.
-    """
-
-    def sample_params(self, img, rng):
+    def sample_params_image(self, img, rng):
         height, width = img.shape[:2]
         channels = img.shape[2] if img.ndim == 3 else 1
         boxes, values = [], []
@@ -224,7 +218,7 @@ class RandomErasingImage(_RandomErasingArguments, ImageAugmentation):
                         break
         return {"box": np.array(boxes, dtype=np.int64).reshape(-1, 4), "value": values}
 
-    def apply(self, img, params):
+    def apply_image(self, img, params):
         out = img.copy()
         view = out if out.ndim == 3 else out[..., None]
         mean, std = (np.array(v, dtype=np.float32) for v in self._normalisation(view.shape[2]))
@@ -232,3 +226,6 @@ class RandomErasingImage(_RandomErasingArguments, ImageAugmentation):
             fill = np.clip(np.round((mean + std * np.asarray(value, dtype=np.float32)) * 255), 0, 255)
             view[top : top + tall, left : left + wide] = fill.astype(np.uint8)
         return out
+
+
+RandomErasingImage = image_backend(RandomErasing)

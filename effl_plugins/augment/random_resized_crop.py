@@ -9,18 +9,19 @@ backend runs the ten tries of every sample at once as a ``[B, 10]`` tensor. Resi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from .base import BatchAugmentation, ImageAugmentation, uniform
+from .base import Augmentation, image_backend, uniform
 from .crop import _axis_coordinates, box_matrix, check_size, crop_image, resample_boxes
 from .functional.warp import check_interpolation
 from .geometric import check_range
 from .kernels.separable import separable_resample
 
-__all__ = ["RandomResizedCrop", "RandomResizedCropImage"]
+__all__ = ["RandomResizedCrop", "RandomResizedCropImage", "sample_box_image"]
 
 ATTEMPTS = 10
 
@@ -42,6 +43,23 @@ def _fallback_box(height: int, width: int, ratio: tuple[float, float]) -> tuple[
     return height, width
 
 
+def sample_box_image(
+    height: int, width: int, scale: Sequence[float], ratio: Sequence[float], rng: np.random.Generator
+) -> tuple[int, int, int, int]:
+    """One image's box ``(top, left, h, w)``, timm's ``RandomResizedCropAndInterpolation.get_params``: up to
+    :data:`ATTEMPTS` tries of an area fraction uniform in ``scale`` and a log-uniform aspect ``w / h`` in ``ratio``,
+    the first box that fits placed uniformly; else :func:`_fallback_box`, centred. Unlike timm, a box that rounds
+    to zero pixels counts as a miss (timm would crop nothing)."""
+    for _ in range(ATTEMPTS):
+        area = rng.uniform(scale[0], scale[1]) * (height * width)
+        aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
+        box_w, box_h = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+        if 0 < box_w <= width and 0 < box_h <= height:
+            return int(rng.integers(0, height - box_h + 1)), int(rng.integers(0, width - box_w + 1)), box_h, box_w
+    box_h, box_w = _fallback_box(height, width, ratio)
+    return (height - box_h) // 2, (width - box_w) // 2, box_h, box_w
+
+
 def _resize_on_cpu(
     images: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int], interpolation: str
 ) -> torch.Tensor | None:
@@ -57,27 +75,7 @@ def _resize_on_cpu(
     return separable_resample(images, src_x, src_y, interpolation)
 
 
-class _ResizedCropSettings:
-    """The arguments of both backends, checked in one place, and the output size."""
-
-    def __init__(
-        self,
-        size: int | tuple[int, int] | None = None,
-        scale: tuple[float, float] = (0.08, 1.0),
-        ratio: tuple[float, float] = (3 / 4, 4 / 3),
-        interpolation: str = "bilinear",
-    ):
-        super().__init__()
-        self.size = check_size(size)
-        self.scale = _check_pair(scale, "scale")
-        self.ratio = _check_pair(ratio, "ratio")
-        self.interpolation = check_interpolation(interpolation)
-
-    def _out_size(self, height: int, width: int) -> tuple[int, int]:
-        return self.size if self.size is not None else (height, width)
-
-
-class RandomResizedCrop(_ResizedCropSettings, BatchAugmentation):
+class RandomResizedCrop(Augmentation):
     """Per-sample random-resized crop.
 
     Args:
@@ -85,6 +83,8 @@ class RandomResizedCrop(_ResizedCropSettings, BatchAugmentation):
         scale: box area range as a fraction of the image area, ``0 < low <= high``.
         ratio: aspect ratio (width / height) range, sampled log-uniformly.
         interpolation: ``"bilinear"`` (default, float inside, uint8 rounded back) or ``"nearest"``.
+
+    ``backend="image"``: slicing and ``cv2.resize``; params ``{"box": (top, left, h, w)}``.
 
     Shape:
         ``[B, C, H, W]`` -> ``[B, C, *size]``. params: ``box`` ``[B, 4]`` = (top, left, h, w) pixels.
@@ -97,6 +97,24 @@ class RandomResizedCrop(_ResizedCropSettings, BatchAugmentation):
     """
 
     chunked = True
+
+    def __init__(
+        self,
+        size: int | tuple[int, int] | None = None,
+        scale: tuple[float, float] = (0.08, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        interpolation: str = "bilinear",
+        *,
+        backend: str = "batch",
+    ):
+        super().__init__(backend)
+        self.size = check_size(size)
+        self.scale = _check_pair(scale, "scale")
+        self.ratio = _check_pair(ratio, "ratio")
+        self.interpolation = check_interpolation(interpolation)
+
+    def _out_size(self, height: int, width: int) -> tuple[int, int]:
+        return self.size if self.size is not None else (height, width)
 
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
@@ -142,21 +160,12 @@ class RandomResizedCrop(_ResizedCropSettings, BatchAugmentation):
                 return resized, targets
         return resample_boxes(images, params["box"], out_size, self.interpolation), targets
 
+    def sample_params_image(self, img, rng):
+        box = sample_box_image(img.shape[0], img.shape[1], self.scale, self.ratio, rng)
+        return {"box": np.array(box, dtype=np.float32)}
 
-class RandomResizedCropImage(_ResizedCropSettings, ImageAugmentation):
-    """Image backend of ``random_resized_crop``: slicing and ``cv2.resize``; params ``{"box": (top, left, h, w)}``."""
-
-    def sample_params(self, img, rng):
-        height, width = img.shape[:2]
-        for _ in range(ATTEMPTS):
-            area = rng.uniform(*self.scale) * height * width
-            aspect = math.exp(rng.uniform(math.log(self.ratio[0]), math.log(self.ratio[1])))
-            box_w, box_h = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
-            if 0 < box_w <= width and 0 < box_h <= height:
-                top, left = int(rng.integers(0, height - box_h + 1)), int(rng.integers(0, width - box_w + 1))
-                return {"box": np.array([top, left, box_h, box_w], dtype=np.float32)}
-        box_h, box_w = _fallback_box(height, width, self.ratio)
-        return {"box": np.array([(height - box_h) // 2, (width - box_w) // 2, box_h, box_w], dtype=np.float32)}
-
-    def apply(self, img, params):
+    def apply_image(self, img, params):
         return crop_image(img, params["box"], self._out_size(*img.shape[:2]), self.interpolation)
+
+
+RandomResizedCropImage = image_backend(RandomResizedCrop)

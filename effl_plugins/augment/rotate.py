@@ -16,9 +16,9 @@ import torch
 
 from .._validate import is_number
 from .auto.magnitude import LEVEL_TO_ARG
-from .base import bernoulli, uniform
+from .base import bernoulli, image_backend, uniform
 from .functional import matrices
-from .geometric import GeometricAugmentation, GeometricImageAugmentation, check_range
+from .geometric import GeometricAugmentation, check_range
 
 __all__ = ["Rotate", "RotateImage", "rotate_matrix"]
 
@@ -39,23 +39,7 @@ def _check_angles(angles: Any) -> tuple[float, ...] | None:
     return tuple(float(a) for a in angles)
 
 
-class _RotateArguments:
-    """The arguments of both backends, checked in one place."""
-
-    def __init__(
-        self,
-        degrees: float | tuple[float, float] = 30.0,
-        angles: Sequence[float] | None = None,
-        interpolation: str = "nearest",
-        fill: float | Sequence[float] = 0,
-        p: float = 1.0,
-    ):
-        super().__init__(interpolation, fill, p)
-        self.degrees = check_range(degrees, "degrees")
-        self.angles = _check_angles(angles)
-
-
-class Rotate(_RotateArguments, GeometricAugmentation):
+class Rotate(GeometricAugmentation):
     """Per-sample rotation by an angle drawn from ``degrees`` (or chosen among ``angles``).
 
     Args:
@@ -63,6 +47,8 @@ class Rotate(_RotateArguments, GeometricAugmentation):
         angles: if given, each sample picks one of these angles uniformly (e.g. ``(0, 90, 180, 270)``).
         interpolation: ``"nearest"`` (default, exact on uint8) or ``"bilinear"`` (float inside, uint8 rounded back).
         fill: value of the uncovered corners (image units). p: probability of rotating a sample.
+
+    ``backend="image"``: ``cv2.warpAffine`` with the same matrix; params ``{"angle": float}``.
 
     Shape:
         ``[B, C, H, W]`` -> same. params: ``angle`` ``[B]`` degrees (0 where not applied).
@@ -75,6 +61,20 @@ class Rotate(_RotateArguments, GeometricAugmentation):
     """
 
     signed = True
+
+    def __init__(
+        self,
+        degrees: float | tuple[float, float] = 30.0,
+        angles: Sequence[float] | None = None,
+        interpolation: str = "nearest",
+        fill: float | Sequence[float] = 0,
+        p: float = 1.0,
+        *,
+        backend: str = "batch",
+    ):
+        super().__init__(interpolation, fill, p, backend=backend)
+        self.degrees = check_range(degrees, "degrees")
+        self.angles = _check_angles(angles)
 
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
@@ -98,18 +98,15 @@ class Rotate(_RotateArguments, GeometricAugmentation):
     def matrix_from_params(self, params, height, width):
         return rotate_matrix(params["angle"], height, width)
 
-
-class RotateImage(_RotateArguments, GeometricImageAugmentation):
-    """Image backend of ``rotate``: ``cv2.warpAffine`` with the same matrix; params ``{"angle": float}``."""
-
-    signed = True
-
-    def sample_params(self, img, rng):
+    def sample_params_image(self, img, rng):
         angle = rng.uniform(*self.degrees) if self.angles is None else self.angles[rng.integers(len(self.angles))]
         return {"angle": float(angle) * (rng.random() < self.p)}
 
-    def params_from_magnitude(self, img: np.ndarray, magnitude: float, sign: float) -> dict[str, float]:
+    def params_from_magnitude_image(self, img: np.ndarray, magnitude: float, sign: float) -> dict[str, float]:
         return {"angle": float(sign * MAX_DEGREES * magnitude)}
 
-    def matrix_from_params(self, params, height, width):
+    def matrix_from_params_image(self, params, height, width):
         return matrices.about_image(matrices.rotation_image(params["angle"]), (width - 1) / 2, (height - 1) / 2)
+
+
+RotateImage = image_backend(Rotate)

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .enhance import EnhanceBatch, EnhanceImage
+from .base import image_backend
+from .enhance import Enhance
 from .functional.lut import lookup_pairs_image, truncate_to_uint8
 
 __all__ = ["Sharpness", "SharpnessImage"]
@@ -41,12 +42,14 @@ def _smooth_sums(values: torch.Tensor) -> torch.Tensor:
     return sums.add_(values[..., 1:-1, 1:-1], alpha=4)
 
 
-class Sharpness(EnhanceBatch):
+class Sharpness(Enhance):
     """Per-sample random sharpness, factor ~ U(1 - max_delta, 1 + max_delta).
 
     Args:
         max_delta: half-width of the factor range, in [0, 1].
         p: probability that a sample is changed at all.
+
+    ``backend="image"``: ``cv2.filter2D`` and the same float32 blend; params ``factor``.
 
     Shape:
         images ``[B, C, H, W]`` uint8 or float -> same (images of height or width <= 2 are
@@ -78,11 +81,7 @@ class Sharpness(EnhanceBatch):
             return truncate_to_uint8(out), targets
         return out.clamp_(0, 1), targets
 
-
-class SharpnessImage(EnhanceImage):
-    """Image backend of ``sharpness``: ``cv2.filter2D`` and the same float32 blend. Params ``factor``."""
-
-    def apply(self, img, params):
+    def apply_image(self, img, params):
         height, width = img.shape[:2]
         if height <= 2 or width <= 2:
             return img.copy()
@@ -112,3 +111,6 @@ def _sharpness_table(factor: float) -> np.ndarray:
     )
     table.flags.writeable = False
     return table
+
+
+SharpnessImage = image_backend(Sharpness)

@@ -15,9 +15,9 @@ import torch
 
 from .._validate import choice
 from .auto.magnitude import LEVEL_TO_ARG
-from .base import bernoulli, uniform
+from .base import bernoulli, image_backend, uniform
 from .functional import matrices
-from .geometric import GeometricAugmentation, GeometricImageAugmentation, check_axis, check_range
+from .geometric import GeometricAugmentation, check_axis, check_range
 
 __all__ = ["Shear", "ShearImage", "shear_matrix"]
 
@@ -36,25 +36,7 @@ def _axes(axis: str) -> tuple[float, float]:
     return float(axis in ("x", "both")), float(axis in ("y", "both"))
 
 
-class _ShearArguments:
-    """The arguments of both backends, checked in one place."""
-
-    def __init__(
-        self,
-        max_factor: float | tuple[float, float] = 0.3,
-        axis: str = "x",
-        center: str = "corner",
-        interpolation: str = "nearest",
-        fill: float | Sequence[float] = 0,
-        p: float = 1.0,
-    ):
-        super().__init__(interpolation, fill, p)
-        self.max_factor = check_range(max_factor, "max_factor")
-        self.axis = check_axis(axis)
-        self.center = choice(center, "center", CENTERS)
-
-
-class Shear(_ShearArguments, GeometricAugmentation):
+class Shear(GeometricAugmentation):
     """Per-sample shear.
 
     Args:
@@ -62,6 +44,8 @@ class Shear(_ShearArguments, GeometricAugmentation):
         axis: ``"x"``, ``"y"`` or ``"both"`` (independent factors, x sheared first).
         center: ``"corner"`` (RandAugment's, default) or ``"image"``.
         interpolation, fill, p: see :class:`~effl_plugins.augment.geometric.GeometricAugmentation`.
+
+    ``backend="image"``: ``cv2.warpAffine``; params ``{"shear": (sx, sy)}``.
 
     Shape:
         ``[B, C, H, W]`` -> same. params: ``shear`` ``[B, 2]`` = ``(sx, sy)`` factors.
@@ -74,6 +58,22 @@ class Shear(_ShearArguments, GeometricAugmentation):
     """
 
     signed = True
+
+    def __init__(
+        self,
+        max_factor: float | tuple[float, float] = 0.3,
+        axis: str = "x",
+        center: str = "corner",
+        interpolation: str = "nearest",
+        fill: float | Sequence[float] = 0,
+        p: float = 1.0,
+        *,
+        backend: str = "batch",
+    ):
+        super().__init__(interpolation, fill, p, backend=backend)
+        self.max_factor = check_range(max_factor, "max_factor")
+        self.axis = check_axis(axis)
+        self.center = choice(center, "center", CENTERS)
 
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
@@ -92,20 +92,17 @@ class Shear(_ShearArguments, GeometricAugmentation):
     def matrix_from_params(self, params, height, width):
         return shear_matrix(params["shear"], height, width, self.center)
 
-
-class ShearImage(_ShearArguments, GeometricImageAugmentation):
-    """Image backend of ``shear``: ``cv2.warpAffine``; params ``{"shear": (sx, sy)}``."""
-
-    signed = True
-
-    def sample_params(self, img, rng):
+    def sample_params_image(self, img, rng):
         factors = rng.uniform(*self.max_factor, size=2) * np.array(_axes(self.axis))
         return {"shear": (factors * (rng.random() < self.p)).astype(np.float32)}
 
-    def params_from_magnitude(self, img: np.ndarray, magnitude: float, sign: float) -> dict[str, np.ndarray]:
+    def params_from_magnitude_image(self, img: np.ndarray, magnitude: float, sign: float) -> dict[str, np.ndarray]:
         return {"shear": (sign * MAX_FACTOR * magnitude * np.array(_axes(self.axis))).astype(np.float32)}
 
-    def matrix_from_params(self, params, height, width):
+    def matrix_from_params_image(self, params, height, width):
         sx, sy = np.asarray(params["shear"], dtype=np.float64).reshape(2)
         cx, cy = (-0.5, -0.5) if self.center == "corner" else ((width - 1) / 2, (height - 1) / 2)
         return matrices.about_image(matrices.shear_image(sx, sy), cx, cy)
+
+
+ShearImage = image_backend(Shear)

@@ -18,7 +18,7 @@ import torch
 
 from .._validate import is_number, probability
 from .auto.magnitude import LEVEL_TO_ARG, bin_value, bin_value_scalar, check_magnitude, check_magnitudes
-from .base import BatchAugmentation, ImageAugmentation, bernoulli, uniform
+from .base import Augmentation, bernoulli, image_backend, uniform
 from .functional.lut import apply_lut_image
 from .invert import invert
 from .kernels.sample_tables import translate_samples
@@ -81,21 +81,13 @@ def solarize(images: torch.Tensor, threshold: torch.Tensor, applied: torch.Tenso
     return torch.where(hit, invert(images), images)
 
 
-class _SolarizeArguments:
-    """The arguments of both backends, checked in one place."""
-
-    def __init__(self, threshold: float | tuple[float, float] = (0.5, 1.0), p: float = 1.0):
-        super().__init__()
-        self.threshold = check_threshold(threshold)
-        self.p = probability(p)
-
-
-class Solarize(_SolarizeArguments, BatchAugmentation):
+class Solarize(Augmentation):
     """Per-sample random solarize, threshold ~ U(low, high) (fractions of the value range).
 
     Args:
         threshold: a fraction in [0, 1] or a range ``(low, high)``; 1.0 inverts only the maximum value.
         p: probability that a sample is changed at all.
+        backend: ``"batch"`` or ``"image"`` (a lookup table on one image; params ``threshold`` float, ``applied``).
 
     Shape:
         images ``[B, C, H, W]`` uint8 or float -> same. params: ``threshold`` ``[B]`` float32,
@@ -109,8 +101,12 @@ class Solarize(_SolarizeArguments, BatchAugmentation):
     """
 
     point_op = True
-
     signed = False
+
+    def __init__(self, threshold: float | tuple[float, float] = (0.5, 1.0), p: float = 1.0, *, backend="batch"):
+        super().__init__(backend)
+        self.threshold = check_threshold(threshold)
+        self.p = probability(p)
 
     def sample_params(self, images, generator=None):
         batch = images.shape[0]
@@ -125,23 +121,20 @@ class Solarize(_SolarizeArguments, BatchAugmentation):
     def apply(self, images, targets, params):
         return solarize(images, params["threshold"], params["applied"].to(torch.bool)), targets
 
-
-class SolarizeImage(_SolarizeArguments, ImageAugmentation):
-    """Image backend of ``solarize`` (a lookup table). Same arguments; params ``threshold`` (float), ``applied``."""
-
-    signed = False
-
-    def sample_params(self, img, rng):
+    def sample_params_image(self, img, rng):
         threshold = np.float32(rng.uniform(self.threshold[0], self.threshold[1]))
         return {"threshold": threshold, "applied": bool(rng.random() < self.p)}
 
-    def params_from_magnitude(self, img, magnitude, sign=1):
+    def params_from_magnitude_image(self, img, magnitude, sign=1):
         magnitude, _ = check_magnitude(magnitude, sign)
         return {"threshold": np.float32(bin_value_scalar(_LEVEL.start, _LEVEL.top, magnitude)), "applied": True}
 
-    def apply(self, img, params):
+    def apply_image(self, img, params):
         if not bool(params["applied"]):
             return img.copy()
         level = solarize_level_image(params["threshold"])
         ramp = np.arange(256, dtype=np.int32)
         return apply_lut_image(img, np.where(ramp >= level, 255 - ramp, ramp).astype(np.uint8))
+
+
+SolarizeImage = image_backend(Solarize)

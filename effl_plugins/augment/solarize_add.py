@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .._validate import fraction, probability
-from .base import BatchAugmentation, ImageAugmentation, bernoulli, uniform
+from .base import Augmentation, bernoulli, image_backend, uniform
 from .functional.lut import apply_lut_image
 from .solarize import check_threshold
 
@@ -48,23 +48,15 @@ def _pair(value, name: str) -> tuple[float, float]:
     return low, high
 
 
-class _SolarizeAddArguments:
-    """The arguments of both backends, checked in one place."""
-
-    def __init__(self, add: float | tuple[float, float] = (0.0, MAX_ADD), threshold: float = THRESHOLD, p: float = 1.0):
-        super().__init__()
-        self.add = _pair(add, "add")
-        self.threshold = check_threshold(threshold)
-        self.p = probability(p)
-
-
-class SolarizeAdd(_SolarizeAddArguments, BatchAugmentation):
+class SolarizeAdd(Augmentation):
     """Per-sample SolarizeAdd, the amount ~ U(add) (fractions of the value range).
 
     Args:
         add: an amount or a range ``(low, high)``, fractions of the value range (default timm's 0..110 of 255).
         threshold: values below it change (a fraction or a range; default timm's 128 of 255).
         p: probability that a sample is changed at all.
+
+    ``backend="image"``: a lookup table; params ``add``, ``threshold`` (floats).
 
     Shape:
         images ``[B, C, H, W]`` uint8 or float -> same. params: ``add`` ``[B]`` float32 (0 where not applied),
@@ -81,6 +73,19 @@ class SolarizeAdd(_SolarizeAddArguments, BatchAugmentation):
 
     signed = False
 
+    def __init__(
+        self,
+        add: float | tuple[float, float] = (0.0, MAX_ADD),
+        threshold: float = THRESHOLD,
+        p: float = 1.0,
+        *,
+        backend: str = "batch",
+    ):
+        super().__init__(backend)
+        self.add = _pair(add, "add")
+        self.threshold = check_threshold(threshold)
+        self.p = probability(p)
+
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
         add = uniform((batch,), *self.add, device, generator) * bernoulli((batch,), self.p, device, generator)
@@ -89,16 +94,15 @@ class SolarizeAdd(_SolarizeAddArguments, BatchAugmentation):
     def apply(self, images, targets, params):
         return solarize_add(images, params["add"], params["threshold"]), targets
 
-
-class SolarizeAddImage(_SolarizeAddArguments, ImageAugmentation):
-    """Image backend of ``solarize_add`` (a lookup table). Same arguments; params ``add``, ``threshold`` (floats)."""
-
-    def sample_params(self, img, rng):
+    def sample_params_image(self, img, rng):
         add = float(np.float32(rng.uniform(*self.add))) * (rng.random() < self.p)
         return {"add": add, "threshold": float(np.float32(rng.uniform(*self.threshold)))}
 
-    def apply(self, img, params):
+    def apply_image(self, img, params):
         ramp = torch.arange(256, dtype=torch.uint8).view(1, 1, 1, 256)
         add = torch.tensor([params["add"]], dtype=torch.float32)
         table = solarize_add(ramp, add, torch.tensor([params["threshold"]], dtype=torch.float32))
         return apply_lut_image(img, table.flatten().numpy())
+
+
+SolarizeAddImage = image_backend(SolarizeAdd)

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from .auto.magnitude import LEVEL_TO_ARG, bin_value, bin_value_scalar
-from .base import bernoulli, uniform
+from .base import bernoulli, image_backend, uniform
 from .functional import matrices
-from .geometric import GeometricAugmentation, GeometricImageAugmentation, check_axis, check_range
+from .geometric import GeometricAugmentation, check_axis, check_range
 
 __all__ = ["Translate", "TranslateImage", "rand_augment_shift", "translate_matrix"]
 
@@ -45,25 +45,7 @@ def _axes(axis: str) -> tuple[float, float]:
     return float(axis in ("x", "both")), float(axis in ("y", "both"))
 
 
-class _TranslateArguments:
-    """The arguments of both backends, checked in one place."""
-
-    def __init__(
-        self,
-        max_fraction: float | tuple[float, float] = 0.2,
-        axis: str = "x",
-        whole_pixels: bool = True,
-        interpolation: str = "nearest",
-        fill: float | Sequence[float] = 0,
-        p: float = 1.0,
-    ):
-        super().__init__(interpolation, fill, p)
-        self.max_fraction = check_range(max_fraction, "max_fraction")
-        self.axis = check_axis(axis)
-        self.whole_pixels = bool(whole_pixels)
-
-
-class Translate(_TranslateArguments, GeometricAugmentation):
+class Translate(GeometricAugmentation):
     """Per-sample shift.
 
     Args:
@@ -72,6 +54,8 @@ class Translate(_TranslateArguments, GeometricAugmentation):
         axis: ``"x"``, ``"y"`` or ``"both"`` (independent offsets).
         whole_pixels: round random offsets to whole pixels (then nearest is an exact shift).
         interpolation, fill, p: see :class:`~effl_plugins.augment.geometric.GeometricAugmentation`.
+
+    ``backend="image"``: ``cv2.warpAffine``; params ``{"shift": (tx, ty)}`` pixels.
 
     Shape:
         ``[B, C, H, W]`` -> same. params: ``shift`` ``[B, 2]`` = ``(tx, ty)`` pixels.
@@ -84,6 +68,22 @@ class Translate(_TranslateArguments, GeometricAugmentation):
     """
 
     signed = True
+
+    def __init__(
+        self,
+        max_fraction: float | tuple[float, float] = 0.2,
+        axis: str = "x",
+        whole_pixels: bool = True,
+        interpolation: str = "nearest",
+        fill: float | Sequence[float] = 0,
+        p: float = 1.0,
+        *,
+        backend: str = "batch",
+    ):
+        super().__init__(interpolation, fill, p, backend=backend)
+        self.max_fraction = check_range(max_fraction, "max_fraction")
+        self.axis = check_axis(axis)
+        self.whole_pixels = bool(whole_pixels)
 
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
@@ -104,13 +104,7 @@ class Translate(_TranslateArguments, GeometricAugmentation):
     def matrix_from_params(self, params, height, width):
         return translate_matrix(params["shift"])
 
-
-class TranslateImage(_TranslateArguments, GeometricImageAugmentation):
-    """Image backend of ``translate``: ``cv2.warpAffine``; params ``{"shift": (tx, ty)}`` pixels."""
-
-    signed = True
-
-    def sample_params(self, img, rng):
+    def sample_params_image(self, img, rng):
         shift = (
             rng.uniform(*self.max_fraction, size=2)
             * np.array([img.shape[1], img.shape[0]])
@@ -119,10 +113,13 @@ class TranslateImage(_TranslateArguments, GeometricImageAugmentation):
         shift = np.round(shift) if self.whole_pixels else shift
         return {"shift": (shift * (rng.random() < self.p)).astype(np.float32)}
 
-    def params_from_magnitude(self, img: np.ndarray, magnitude: float, sign: float) -> dict[str, np.ndarray]:
+    def params_from_magnitude_image(self, img: np.ndarray, magnitude: float, sign: float) -> dict[str, np.ndarray]:
         sizes = (img.shape[1], img.shape[0])
         whole = [math.trunc(bin_value_scalar(0.0, MAX_FRACTION * size, float(magnitude))) for size in sizes]
         return {"shift": (sign * np.array(whole, dtype=np.float64) * np.array(_axes(self.axis))).astype(np.float32)}
 
-    def matrix_from_params(self, params, height, width):
+    def matrix_from_params_image(self, params, height, width):
         return matrices.translation_image(*np.asarray(params["shift"], dtype=np.float64).reshape(2))
+
+
+TranslateImage = image_backend(Translate)

@@ -115,9 +115,9 @@ def test_building():
     assert isinstance(aug, Compose) and [type(op).__name__ for op in aug.ops] == ["Brightness", "Rotate", "Flip"]
     assert aug.ops[0].max_delta == 0.2
     image = build_augmentation("brightness(max_delta=0.2)+flip", backend="image")
-    assert isinstance(image, ComposeImage) and [type(op).__name__ for op in image.ops] == [
-        "BrightnessImage",
-        "FlipImage",
+    assert isinstance(image, ComposeImage) and [(type(op).__name__, op.backend) for op in image.ops] == [
+        ("Brightness", "image"),
+        ("Flip", "image"),
     ]
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..._validate import choice, integer, number, positive
-from ..base import BatchAugmentation, ImageAugmentation
+from ..base import Augmentation, batch_as_image, image_as_batch, image_backend
 from ..functional.mixing import sample_beta
 from .auto_augment import LEVEL_TO_PARAMS, MAX_LEVEL, _check_fill, build_level_ops, run_level_ops
 
@@ -65,7 +65,7 @@ def check_augmix_args(
     return float(magnitude), width, depth, float(alpha), float(magnitude_std)
 
 
-class AugMix(BatchAugmentation):
+class AugMix(Augmentation):
     """Per-sample AugMix on a batch.
 
     Args:
@@ -77,6 +77,9 @@ class AugMix(BatchAugmentation):
         blended: timm's ``b`` (its blend order); the same mix here.
         interpolation: of the geometric ops (``"bilinear"`` or ``"nearest"``).
         fill: uncovered pixels, a fraction of the value range (or 3, per channel; timm's grey 128 by default).
+        backend: ``"batch"`` or ``"image"``: the same draw for one ``H x W x C`` uint8 image (from a NumPy
+            ``Generator``), run by the batch form on it as a batch of one, so both share every op's arithmetic;
+            params as the batch's, without the batch dimension.
 
     Shape:
         images ``[B, C, H, W]`` uint8 or float -> same. params: ``weight`` ``[B, W]`` float32 (sums to 1),
@@ -102,8 +105,10 @@ class AugMix(BatchAugmentation):
         blended: bool = False,
         interpolation: str = "bilinear",
         fill: float | Sequence[float] = 128 / 255,
+        *,
+        backend: str = "batch",
     ):
-        super().__init__()
+        super().__init__(backend)
         args = check_augmix_args(magnitude, width, depth, alpha, magnitude_std)
         self.magnitude, self.width, self.depth, self.alpha, self.magnitude_std = args
         self.blended = bool(blended)
@@ -160,6 +165,31 @@ class AugMix(BatchAugmentation):
         chains = mix_chains(images, self._ops, params, width)
         return blend_with_original(images, chains, weight, blend), targets
 
+    def sample_params_image(self, img, rng):
+        width, slots = self.width, self.slots
+        shape = (width, slots)
+        weight = rng.dirichlet([self.alpha] * width).astype(np.float32)
+        blend = np.float32(rng.beta(self.alpha, self.alpha))
+        kind = rng.integers(len(AUGMIX_OPS), size=shape)
+        if self.depth > 0:
+            applied = np.ones(shape, dtype=bool)
+        else:
+            applied = np.arange(RANDOM_DEPTH) < rng.integers(1, RANDOM_DEPTH + 1, size=(width, 1))
+        level = np.full(shape, self.magnitude)
+        if self.magnitude_std == math.inf:
+            level = level * rng.random(shape)
+        elif self.magnitude_std > 0:
+            level = level + self.magnitude_std * rng.standard_normal(shape)
+        signed = self._signed.numpy()[kind]
+        sign = np.where((rng.random(shape) < 0.5) & signed, -1.0, 1.0).astype(np.float32)
+        level = np.clip(level, 0.0, MAX_LEVEL).astype(np.float32)
+        return {"weight": weight, "blend": blend, "kind": kind, "applied": applied, "level": level, "sign": sign}
+
+    def apply_image(self, img, params):
+        batch = {key: torch.as_tensor(np.asarray(value))[None] for key, value in params.items()}
+        out, _ = AugMix.apply(self, image_as_batch(img), None, batch)
+        return batch_as_image(out, img)
+
 
 def mix_chains(images: torch.Tensor, ops: dict, params: dict[str, torch.Tensor], width: int) -> torch.Tensor:
     """Every image's ``width`` chains, run as one batch of ``B * width`` images by AutoAugment's runner.
@@ -191,51 +221,4 @@ def blend_with_original(
     return out.clamp_(0.0, 1.0).to(images.dtype)
 
 
-class AugMixImage(ImageAugmentation):
-    """Image backend of ``augmix``: the same draw for one ``H x W x C`` uint8 image (from a NumPy ``Generator``),
-    run by the batch backend on it as a batch of one, so both backends share every op's arithmetic. Same
-    arguments as :class:`AugMix`; params as its, without the batch dimension.
-    """
-
-    def __init__(
-        self,
-        magnitude: float = 3,
-        width: int = 3,
-        depth: int = -1,
-        alpha: float = 1.0,
-        magnitude_std: float = math.inf,
-        blended: bool = False,
-        interpolation: str = "bilinear",
-        fill: float | Sequence[float] = 128 / 255,
-    ):
-        super().__init__()
-        self._batch = AugMix(magnitude, width, depth, alpha, magnitude_std, blended, interpolation, fill)
-        for name in ("magnitude", "width", "depth", "alpha", "magnitude_std", "blended", "interpolation", "fill"):
-            setattr(self, name, getattr(self._batch, name))
-
-    def sample_params(self, img, rng):
-        width, slots = self.width, self._batch.slots
-        shape = (width, slots)
-        weight = rng.dirichlet([self.alpha] * width).astype(np.float32)
-        blend = np.float32(rng.beta(self.alpha, self.alpha))
-        kind = rng.integers(len(AUGMIX_OPS), size=shape)
-        if self.depth > 0:
-            applied = np.ones(shape, dtype=bool)
-        else:
-            applied = np.arange(RANDOM_DEPTH) < rng.integers(1, RANDOM_DEPTH + 1, size=(width, 1))
-        level = np.full(shape, self.magnitude)
-        if self.magnitude_std == math.inf:
-            level = level * rng.random(shape)
-        elif self.magnitude_std > 0:
-            level = level + self.magnitude_std * rng.standard_normal(shape)
-        signed = self._batch._signed.numpy()[kind]
-        sign = np.where((rng.random(shape) < 0.5) & signed, -1.0, 1.0).astype(np.float32)
-        level = np.clip(level, 0.0, MAX_LEVEL).astype(np.float32)
-        return {"weight": weight, "blend": blend, "kind": kind, "applied": applied, "level": level, "sign": sign}
-
-    def apply(self, img, params):
-        planes = img.reshape(img.shape[0], img.shape[1], -1)
-        x = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))[None]
-        batch = {key: torch.as_tensor(np.asarray(value))[None] for key, value in params.items()}
-        out, _ = self._batch.apply(x, None, batch)
-        return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy()).reshape(img.shape).copy()
+AugMixImage = image_backend(AugMix)

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..._validate import choice, number
-from ..base import BatchAugmentation, ImageAugmentation
+from ..base import Augmentation, BatchAugmentation, batch_as_image, image_as_batch, image_backend
 from ..gaussian_blur import GaussianBlur
 from ..invert import Invert
 from ..solarize_add import MAX_ADD, THRESHOLD, SolarizeAdd
@@ -310,7 +310,7 @@ def _check_fill(fill: Any) -> tuple[float, ...]:
     return tuple(number(v, "fill", low=0, high=1, note="a fraction of the value range") for v in values)
 
 
-class AutoAugment(BatchAugmentation):
+class AutoAugment(Augmentation):
     """Per-sample AutoAugment on a batch: a sub-policy per image, each op with its probability and level.
 
     Args:
@@ -318,6 +318,9 @@ class AutoAugment(BatchAugmentation):
         magnitude_std: noise on each op's level (timm's 0..10 scale); ``inf`` draws ``U(0, level)``.
         interpolation: of the geometric ops (``"bilinear"`` or ``"nearest"``).
         fill: uncovered pixels, a fraction of the value range (or 3, per channel; timm's grey 128 by default).
+        backend: ``"batch"`` or ``"image"``: the same draw for one ``H x W x C`` uint8 image (from a NumPy
+            ``Generator``), run by the batch form's ops on it as a batch of one, so both share every op's
+            arithmetic; params as the batch's, without the batch dimension.
 
     Shape:
         images ``[B, C, H, W]`` uint8 or float -> same. params: ``policy`` ``[B]`` int64 (the sub-policy),
@@ -338,8 +341,10 @@ class AutoAugment(BatchAugmentation):
         magnitude_std: float = 0.0,
         interpolation: str = "bilinear",
         fill: float | Sequence[float] = 128 / 255,
+        *,
+        backend: str = "batch",
     ):
-        super().__init__()
+        super().__init__(backend)
         self.policy = choice(policy, "policy", tuple(POLICIES))
         self.magnitude_std = _check_magnitude_std(magnitude_std)
         self.interpolation = choice(interpolation, "interpolation", ("bilinear", "nearest"))
@@ -386,45 +391,28 @@ class AutoAugment(BatchAugmentation):
         out = run_level_ops(images, self._ops, self.kinds, chain, self._slot_kinds)
         return images.clone() if out is images else out, targets
 
-
-class AutoAugmentImage(ImageAugmentation):
-    """Image backend of ``auto_augment``: the same draw for one ``H x W x C`` uint8 image (from a NumPy
-    ``Generator``), run by the batch backend's ops on it as a batch of one, so both backends share every op's
-    arithmetic. Same arguments as :class:`AutoAugment`; params as its, without the batch dimension.
-    """
-
-    def __init__(
-        self,
-        policy: str = "original",
-        magnitude_std: float = 0.0,
-        interpolation: str = "bilinear",
-        fill: float | Sequence[float] = 128 / 255,
-    ):
-        super().__init__()
-        self._batch = AutoAugment(policy, magnitude_std, interpolation, fill)
-        self.policy, self.magnitude_std = self._batch.policy, self._batch.magnitude_std
-        self.interpolation, self.fill = self._batch.interpolation, self._batch.fill
-
-    def sample_params(self, img, rng):
-        table = self._batch
-        policy = int(rng.integers(len(table._kind)))
-        kind = table._kind[policy].numpy()
+    def sample_params_image(self, img, rng):
+        policy = int(rng.integers(len(self._kind)))
+        kind = self._kind[policy].numpy()
         slots = len(kind)
-        applied = rng.random(slots) < table._prob[policy].numpy()
-        level = table._level[policy].numpy().astype(np.float64)
+        applied = rng.random(slots) < self._prob[policy].numpy()
+        level = self._level[policy].numpy().astype(np.float64)
         if self.magnitude_std == math.inf:
             level = level * rng.random(slots)
         elif self.magnitude_std > 0:
             level = level + self.magnitude_std * rng.standard_normal(slots)
-        signed = table._signed.numpy()[kind]
+        signed = self._signed.numpy()[kind]
         sign = np.where((rng.random(slots) < 0.5) & signed, -1.0, 1.0).astype(np.float32)
         draw = rng.random(slots).astype(np.float32)
         level = np.clip(level, 0.0, MAX_LEVEL).astype(np.float32)
         return {"policy": policy, "applied": applied, "level": level, "sign": sign, "draw": draw}
 
-    def apply(self, img, params):
-        planes = img.reshape(img.shape[0], img.shape[1], -1)
-        x = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))[None]
+    def apply_image(self, img, params):
         batch = {key: torch.as_tensor(np.asarray(params[key]))[None] for key in ("applied", "level", "sign", "draw")}
-        out, _ = self._batch.apply(x, None, {"policy": torch.tensor([int(params["policy"])]), **batch})
-        return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy()).reshape(img.shape).copy()
+        out, _ = AutoAugment.apply(
+            self, image_as_batch(img), None, {"policy": torch.tensor([int(params["policy"])]), **batch}
+        )
+        return batch_as_image(out, img)
+
+
+AutoAugmentImage = image_backend(AutoAugment)
