@@ -6,8 +6,8 @@ constructor's ``img_size`` argument (timm resamples pretrained position embeddin
 img_size=N`` does in timm's train.py); a size or keyword argument the model cannot take is refused by
 :func:`model_build_kwargs`, checked on the meta device before any weight is allocated.
 
-Checkpoints are read with ``torch.load(weights_only=True)`` or safetensors: loading a file someone
-hands you never runs code.
+A checkpoint is read once, by :class:`~effl_plugins.checkpoint.Checkpoint` (weights only: loading a file
+someone hands you never runs code); a caller that has read it already passes it in.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .checkpoint import Checkpoint, exception_line
 from .errors import CheckpointError, EfflError
 
 __all__ = [
@@ -29,8 +30,7 @@ __all__ = [
     "create_model",
     "model_build_kwargs",
     "default_input_size",
-    "load_state_dict",
-    "check_checkpoint_file",
+    "checkpoint_classes",
     "UnknownModelError",
     "ModelSizeError",
 ]
@@ -62,64 +62,6 @@ def check_model_name(name: str) -> str:
         hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models()"
         raise UnknownModelError(f"unknown timm model {name!r}{hint}")
     return name
-
-
-def check_checkpoint_file(path: str | os.PathLike, spec: str | None = None) -> Path:
-    """``path`` as a ``Path`` when it is a non-empty regular file (a symlink judged by its target);
-    else ``CheckpointError`` naming the file and what it is (missing, a directory, a device, empty)."""
-    import stat
-
-    path = Path(path)
-    where = f" (from model spec {spec!r})" if spec else ""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint file not found: {str(path)!r}{where}") from None
-    except OSError as exc:
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r}{where}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(info.st_mode):
-        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a device, pipe or socket"
-        raise CheckpointError(f"checkpoint {str(path)!r}{where} is {kind}, not a regular file")
-    if info.st_size == 0:
-        raise CheckpointError(f"checkpoint {str(path)!r}{where} is empty (0 bytes)")
-    return path
-
-
-def _reason(exc: BaseException) -> str:
-    """``"EOFError: Ran out of input"``: the exception's type and the first line of its message, if any."""
-    lines = [line for line in str(exc).splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
-def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A model state dict from ``.safetensors`` or a torch file (``weights_only=True``).
-
-    A full training checkpoint (a dict with a ``"model"`` entry) gives its model weights.
-    """
-    path = check_checkpoint_file(path)
-    return _model_state(_read_checkpoint(path), path)
-
-
-def _read_checkpoint(path: Path) -> Any:
-    """What ``path`` holds: a safetensors dict of tensors, or a torch file read with ``weights_only=True``."""
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path))
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable or unsafe file
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r} as weights only: {_reason(exc)}") from exc
-
-
-def _model_state(state: Any, path: Path) -> dict[str, torch.Tensor]:
-    """The model weights in a checkpoint's contents (a training checkpoint's ``"model"`` entry)."""
-    for key in ("model", "state_dict"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"checkpoint {str(path)!r} holds no state dict of tensors")
-    return state
 
 
 def _check_values(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], path: Path) -> None:
@@ -230,7 +172,7 @@ def _forward_error(model: nn.Module, size: int) -> str | None:
     except NotImplementedError:
         return None
     except Exception as exc:  # noqa: BLE001 - the model's own shape check, whatever its type
-        return _reason(exc)
+        return exception_line(exc)
     return None
 
 
@@ -257,7 +199,7 @@ def model_build_kwargs(
     try:
         model = _meta_model(name, **kwargs)
     except Exception as exc:  # noqa: BLE001 - a keyword the model refuses, whatever its type
-        raise ModelSizeError(f"model {name!r} cannot be built{where}: {_reason(exc)}") from None
+        raise ModelSizeError(f"model {name!r} cannot be built{where}: {exception_line(exc)}") from None
     default = _default_size(model)
     if size is None or (size, size) == default:
         return kwargs
@@ -268,7 +210,7 @@ def model_build_kwargs(
         except TypeError as exc:  # no img_size argument: a CNN takes any size as built
             if "img_size" not in str(exc):
                 raise ModelSizeError(
-                    f"--img-size {size}: model {name!r} cannot be built for it: {_reason(exc)}"
+                    f"--img-size {size}: model {name!r} cannot be built for it: {exception_line(exc)}"
                 ) from None
             if model.pretrained_cfg.get("fixed_input_size"):
                 raise ModelSizeError(
@@ -276,7 +218,8 @@ def model_build_kwargs(
                     f"img_size argument); use --img-size {default[0]} or a model that takes img_size (vit_*, swin_*)"
                 ) from None
         except Exception as exc:  # noqa: BLE001 - the constructor's own size check
-            raise ModelSizeError(f"--img-size {size}: model {name!r} cannot be built for it: {_reason(exc)}") from None
+            reason = exception_line(exc)
+            raise ModelSizeError(f"--img-size {size}: model {name!r} cannot be built for it: {reason}") from None
     problem = _forward_error(model, size)
     if problem is not None:
         raise ModelSizeError(
@@ -290,18 +233,16 @@ def _format_kwargs(kwargs: Mapping[str, Any]) -> str:
     return " ".join(f"{key}={value!r}" for key, value in kwargs.items())
 
 
-def _saved_build(state: Any, name: str) -> tuple[int | None, dict[str, Any] | None]:
+def _saved_build(checkpoint: Checkpoint, name: str) -> tuple[int | None, dict[str, Any] | None]:
     """The input size and ``model_kwargs`` an effl training checkpoint of model ``name`` was built with (None
     where absent; ``model_kwargs`` only from a run whose own model is ``name``)."""
-    if not isinstance(state, dict):
-        return None, None
-    config, args = state.get("data_config"), state.get("args")
+    config, args = checkpoint.data_config, checkpoint.args
     size = None
-    if isinstance(config, dict) and isinstance(config.get("input_size"), (list, tuple)):
+    if config is not None and isinstance(config.get("input_size"), (list, tuple)):
         height, width = config["input_size"][-2:]
         size = int(height) if height == width else None
-    kwargs = args.get("model_kwargs") if isinstance(args, dict) else None
-    own = isinstance(args, dict) and str(args.get("model", "")).partition(":")[0] == name
+    kwargs = args.get("model_kwargs")
+    own = str(args.get("model", "")).partition(":")[0] == name
     return size, (dict(kwargs) if own and isinstance(kwargs, dict) else None)
 
 
@@ -312,6 +253,7 @@ def create_model(
     pretrained: bool = False,
     img_size: int | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
+    checkpoint: Checkpoint | None = None,
     **kwargs: Any,
 ) -> nn.Module:
     """Build a timm model from ``NAME[:CHECKPOINT]`` with a ``num_classes`` head, for ``img_size`` input.
@@ -319,7 +261,8 @@ def create_model(
     A checkpoint's head is kept when its class count matches, else re-initialised (the transfer
     learning case). ``pretrained=True`` needs the hub; without one (``HF_HUB_OFFLINE=1``) it fails
     fast with a clear error. ``img_size``/``model_kwargs``: see :func:`model_build_kwargs`; an effl
-    checkpoint's own (its ``data_config`` and ``args``) when not given. Weights saved at another size are
+    checkpoint's own (its ``data_config`` and ``args``) when not given. ``checkpoint``: the file ``spec`` names,
+    when the caller has read it already (else it is read here). Weights saved at another size are
     adapted by timm's ``checkpoint_filter_fn`` (position embeddings resampled). A model built for another
     size reports it in ``pretrained_cfg["input_size"]``.
     """
@@ -327,11 +270,9 @@ def create_model(
 
     name, path = parse_model_spec(spec)
     check_model_name(name)
-    saved = None
     if path is not None:
-        check_checkpoint_file(path, spec)
-        saved = _read_checkpoint(path)
-        saved_size, saved_kwargs = _saved_build(saved, name)
+        checkpoint = checkpoint or Checkpoint.read(path, spec)
+        saved_size, saved_kwargs = _saved_build(checkpoint, name)
         img_size = saved_size if img_size is None else img_size
         model_kwargs = saved_kwargs if model_kwargs is None else model_kwargs
     build = model_build_kwargs(name, img_size, model_kwargs) if img_size is not None or model_kwargs else {}
@@ -354,5 +295,19 @@ def create_model(
         size = build["img_size"]
         model.pretrained_cfg = {**model.pretrained_cfg, "input_size": (3, size, size)}
     if path is not None:
-        _load_into(model, _model_state(saved, path), path, name)
+        _load_into(model, checkpoint.state, path, name)
     return model
+
+
+def checkpoint_classes(name: str, checkpoint: Checkpoint) -> int:
+    """The class count of timm model ``name``'s classifier in ``checkpoint``'s weights; ``CheckpointError``
+    where the weights hold no such layer."""
+    import timm
+
+    classifier = timm.create_model(name, num_classes=2).pretrained_cfg.get("classifier") or "fc"
+    count = checkpoint.head_classes(classifier)
+    if count is None:
+        raise CheckpointError(
+            f"cannot find the classifier {classifier!r}.weight in checkpoint {str(checkpoint.path)!r}"
+        )
+    return count

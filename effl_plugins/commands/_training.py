@@ -25,13 +25,17 @@ __all__ = ["run_strategy", "run_record", "resolve_model_data_config", "model_dat
 MODEL_KEYS = ("pretrained", "drop", "drop_path")
 
 
-def resolve_model_data_config(spec: str, settings: dict[str, Any]):
+def resolve_model_data_config(spec: str, settings: dict[str, Any], checkpoint=None):
     """The data config of model ``NAME[:CKPT]``: its timm ``pretrained_cfg``, a checkpoint's saved config,
-    then the ``--img-size --mean --std --interpolation --crop-pct`` overrides."""
+    then the ``--img-size --mean --std --interpolation --crop-pct`` overrides. ``checkpoint``: the file
+    ``spec`` names when the caller has read it (else it is read here)."""
+    from ..checkpoint import Checkpoint
     from ..models import parse_model_spec
-    from ..strategies.base import saved_data_config
 
-    return model_data_config(parse_model_spec(spec)[0], saved_data_config(spec), settings)
+    name, path = parse_model_spec(spec)
+    if checkpoint is None and path is not None:
+        checkpoint = Checkpoint.read(path, spec)
+    return model_data_config(name, checkpoint.data_config if checkpoint else None, settings)
 
 
 def model_data_config(name: str, saved: dict[str, Any] | None, settings: dict[str, Any]):
@@ -119,7 +123,8 @@ def run_strategy(
     lock = exclusive_lock(out, what="run directory") if out is not None and main else contextlib.nullcontext()
     try:
         with lock:
-            config = resolve_model_data_config(model, settings)
+            read = getattr(built, "checkpoint", None)  # a Strategy reads its model's file once
+            config = resolve_model_data_config(model, settings, read(model) if callable(read) else None)
             options = data_options(args)
             bundle = _build_data(data, config, settings, unlabeled, num_labeled, options)
             built.run_args = {

@@ -40,12 +40,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..kv import check_kwargs, parse_kv
-    from ..plugins import get_manager
+    from ..kv import parse_kv
     from ._training import run_strategy
 
-    loss_args = parse_kv(args.loss_arg, option="--loss-arg")
-    check_kwargs(get_manager().registry("losses").get(args.loss).factory, loss_args, family="loss", name=args.loss)
+    loss_args = parse_kv(args.loss_arg, option="--loss-arg")  # checked against the loss by the strategy
     kwargs = {"loss": args.loss, "loss_args": loss_args, "teacher_epochs": args.teacher_epochs}
     kwargs.update({"teacher": args.teacher} if args.teacher else {"teacher_cache": args.teacher_cache})
     return run_strategy(

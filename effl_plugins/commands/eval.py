@@ -90,14 +90,10 @@ def plot_confusion(matrix, names: list[str], path: Path) -> None:
     atomic_write_bytes(path, image.getvalue())
 
 
-def recorded_split(spec: str, data: str) -> dict | None:
-    """The held-out split the checkpoint's run recorded (``args["split"]``) when it trained on ``data``
+def recorded_split(run_args: dict, data: str) -> dict | None:
+    """The held-out split the checkpoint's run recorded (``run_args["split"]``) when it trained on ``data``
     (the same folder), else None."""
-    from ._checkpoint_model import _checkpoint_record, check_model_spec
-
-    _, path = check_model_spec(spec)
-    args = _checkpoint_record(Path(path)).get("args")
-    split = args.get("split") if isinstance(args, dict) else None
+    split = run_args.get("split")
     if not isinstance(split, dict) or not isinstance(split.get("data"), str):
         return None
     return dict(split) if split["data"] == os.path.realpath(data) else None
@@ -112,8 +108,8 @@ def run(args) -> int:
     from ._train_args import resolve_device
 
     device = resolve_device(args.device)
-    recorded = recorded_split(args.model, args.data)
     trained = load_trained_model(args.model, device)
+    recorded = recorded_split(trained.args, args.data)
     fraction = args.val_fraction if args.val_fraction is not None else (recorded or {}).get("val_fraction")
     seed = (recorded or {}).get("seed", 0)
     bundle = build_data(

@@ -63,7 +63,7 @@ def run(args) -> int:
     from ._checkpoint_model import check_model_spec, load_trained_model
     from ._train_args import resolve_device
 
-    check_model_spec(args.model)  # the cheap checks first: the checkpoint file, then the image arguments
+    check_model_spec(args.model)  # the cheap checks first: the checkpoint file (not read), then the image arguments
     paths, unreadable = image_paths(args.images)
     device = resolve_device(args.device)
     trained = load_trained_model(args.model, device)

@@ -69,37 +69,28 @@ def _auto_only(text: str) -> bool:
 
 def checkpoint_classes(spec: str) -> int:
     """The class count of a ``NAME:CKPT`` checkpoint's classifier."""
-    import timm
-
-    from ..models import load_state_dict, parse_model_spec
+    from ..checkpoint import Checkpoint
+    from ..models import checkpoint_classes, parse_model_spec
 
     name, path = parse_model_spec(spec)
     if path is None:
         raise ValueError(f"--teacher must be NAME:CHECKPOINT (a trained teacher), got {spec!r}")
-    classifier = timm.create_model(name, num_classes=2).pretrained_cfg.get("classifier") or "fc"
-    weight = load_state_dict(path).get(f"{classifier}.weight")
-    if weight is None:
-        raise ValueError(f"cannot find the classifier {classifier!r}.weight in checkpoint {str(path)!r}")
-    return int(weight.shape[0])
+    return checkpoint_classes(name, Checkpoint.read(path, spec))
 
 
 def teacher_class_names(spec: str, num_classes: int) -> list[str]:
     """The class names a ``NAME:CKPT`` teacher's run recorded (``class_names``, one string per class), else
     ``"0"``, ``"1"``, ... (a checkpoint without them, such as plain weights or safetensors)."""
-    import torch
-
+    from ..checkpoint import Checkpoint
+    from ..errors import CheckpointError
     from ..models import parse_model_spec
 
     _, path = parse_model_spec(spec)
-    state = None
-    if path is not None and path.suffix != ".safetensors":
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:  # noqa: BLE001 - its weights were read already; a record it lacks names nothing
-            state = None
-    names = state.get("class_names") if isinstance(state, dict) else None
-    if isinstance(names, (list, tuple)) and len(names) == num_classes and all(isinstance(n, str) for n in names):
-        return list(names)
+    try:
+        if path is not None:
+            return Checkpoint.read(path, spec).class_names(num_classes)
+    except CheckpointError:  # its weights were read already; a record it lacks names nothing
+        pass
     return [str(i) for i in range(num_classes)]
 
 

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from torch import nn
 
 from .._validate import fraction
+from ..checkpoint import Checkpoint
 from ..models import check_model_name, create_model, default_input_size, model_build_kwargs, parse_model_spec
 from ..train import Engine, ModelInput, SupervisedTask, Task, TrainConfig, seed_everything
 from ..train.checkpoints import atomic_write_text
@@ -116,6 +117,14 @@ class Strategy:
         built by name (trained here), not a teacher checkpoint (built at its own size)."""
         return spec == self.model or parse_model_spec(spec)[1] is None
 
+    def checkpoint(self, spec: str) -> Checkpoint | None:
+        """The checkpoint file ``NAME:CKPT`` names, read once by this strategy (None for a bare ``NAME``)."""
+        path = parse_model_spec(spec)[1]
+        read = self.__dict__.setdefault("_checkpoints", {})
+        if path is not None and spec not in read:
+            read[spec] = Checkpoint.read(path, spec)
+        return read.get(spec)
+
     # -- building blocks for subclasses
     def build_model(
         self,
@@ -150,7 +159,7 @@ class Strategy:
             if c.initial_checkpoint is not None:  # built at the run's size (the data's), not the file's
                 spec = f"{spec}:{c.initial_checkpoint}"
                 kwargs["img_size"] = c.img_size or default_input_size(parse_model_spec(spec)[0])
-        model = create_model(spec, num_classes, pretrained=self.pretrained, **kwargs)
+        model = create_model(spec, num_classes, pretrained=self.pretrained, checkpoint=self.checkpoint(spec), **kwargs)
         if c.grad_checkpointing and spec.partition(":")[0] == parse_model_spec(self.model)[0]:
             _grad_checkpointing(model)
         if c.torchcompile is not None:
@@ -168,7 +177,7 @@ class Strategy:
 
         config = getattr(data, "data_config", None)
         if spec is not None:
-            saved = saved_data_config(spec)
+            saved = self.checkpoint(spec).data_config if parse_model_spec(spec)[1] else None
             config = DataConfig.from_dict(saved) if saved else resolve_data_config(model=model)
         elif config is None:  # eager bundles: the model's mean and std at the images' own size
             own = resolve_data_config(model=model)
@@ -269,17 +278,3 @@ def _grad_checkpointing(model: nn.Module) -> None:
         reason = str(exc) or type(exc).__name__
         raise ValueError(f"--grad-checkpointing: model {type(model).__name__} has none ({reason})") from None
 
-
-def saved_data_config(spec: str) -> dict[str, Any] | None:
-    """The ``data_config`` an effl checkpoint named by ``NAME:CKPT`` recorded, else None."""
-    _, path = parse_model_spec(spec)
-    if path is None or path.suffix == ".safetensors" or not path.is_file():
-        return None
-    import torch
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - create_model reports unreadable files
-        return None
-    config = state.get("data_config") if isinstance(state, dict) else None
-    return config if isinstance(config, dict) else None

@@ -17,8 +17,9 @@ from typing import Any
 import torch
 
 from .._validate import integer, non_negative
+from ..checkpoint import Checkpoint
 from ..errors import CheckpointError
-from ..models import load_state_dict, parse_model_spec
+from ..models import parse_model_spec
 from ..train import DistillationTask
 from ..train.config import refuse_settings
 from .base import Strategy
@@ -92,6 +93,7 @@ class Distill(Strategy):
         self.teacher_lr = float(teacher_lr if teacher_lr is not None else self.config.lr)
         if not self.teacher_epochs:  # the one supervised loss smoothing would reach is the teacher's training
             refuse_settings(self.name, self.config.to_dict(), {"smoothing": NO_SMOOTHING, "bce_loss": NO_BCE})
+        self.loss_factory = _loss_factory(loss, self.loss_args)  # after the refusals: a refused build looks up none
         self.use_unlabeled = use_unlabeled
         self.unlabeled_weight = non_negative(unlabeled_weight, "unlabeled_weight")
         self.teacher_cache = None if teacher_cache is None else str(teacher_cache)
@@ -113,9 +115,7 @@ class Distill(Strategy):
                 f"loss {self.loss!r} reads the teacher's raw logits; a teacher cache holds its probabilities "
                 "(use kd, dkd, dist, nkd, ctkd, soft_target_ce, logit_std_kd, or a live teacher)"
             )
-        from .._api import create_loss
-
-        if feature_levels(create_loss(self.loss, **self.unlabeled_loss_args())):
+        if feature_levels(self.loss_factory(**self.unlabeled_loss_args())):
             raise ValueError(
                 f"loss {self.loss!r} reads the teacher's feature maps; a teacher cache holds its output "
                 "distribution only: distil with a live teacher (--teacher) or a logit loss"
@@ -126,13 +126,11 @@ class Distill(Strategy):
 
     def build(self, num_classes: int) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
         """(teacher, student, loss): every error (unknown name, wrong checkpoint, bad loss argument) here."""
-        from .._api import create_loss
-
-        loss = create_loss(self.loss, **self.unlabeled_loss_args())
+        loss = self.loss_factory(**self.unlabeled_loss_args())
         teacher = self.build_model(self.teacher, num_classes)
         name, path = parse_model_spec(self.teacher)
         if path is not None and self.teacher_epochs == 0:
-            _check_head_loaded(teacher, path, name, num_classes)
+            _check_head_loaded(teacher, self.checkpoint(self.teacher), name, num_classes)
         student = self.build_model(self.model, num_classes, seed_offset=1)
         return teacher, student, loss
 
@@ -141,10 +139,7 @@ class Distill(Strategy):
         when unlabeled images are used and the caller did not choose: their rows take the teacher's argmax."""
         import inspect
 
-        from ..plugins import get_manager
-
-        factory = get_manager().registry("losses").get(self.loss).factory
-        accepted = inspect.signature(factory).parameters
+        accepted = inspect.signature(self.loss_factory).parameters
         if self.use_unlabeled and "target_from_teacher" in accepted and "target_from_teacher" not in self.loss_args:
             return {**self.loss_args, "target_from_teacher": True}
         return dict(self.loss_args)
@@ -155,7 +150,6 @@ class Distill(Strategy):
         then exist before the optimizer is built."""
         import inspect
 
-        from .._api import create_loss
         from ..train.tasks.distillation import FeatureModel, feature_levels
 
         levels = feature_levels(loss)
@@ -170,9 +164,7 @@ class Distill(Strategy):
             with torch.no_grad():
                 widths.append(_widths(FeatureModel(model.eval(), levels)(model_input(blank))[1]))
             model.train(mode)
-        return create_loss(
-            self.loss, **{**self.loss_args, "student_channels": widths[0], "teacher_channels": widths[1]}
-        )
+        return self.loss_factory(**{**self.loss_args, "student_channels": widths[0], "teacher_channels": widths[1]})
 
     def train_set(self, data):
         if self.use_unlabeled and data.unlabeled is not None and len(data.unlabeled):
@@ -221,7 +213,7 @@ class Distill(Strategy):
                 "its recording, or choose a new directory"
             )
         teacher = self.build_model(self.teacher, data.num_classes)
-        _check_head_loaded(teacher, path, name, data.num_classes)
+        _check_head_loaded(teacher, self.checkpoint(self.teacher), name, data.num_classes)
         student = self.build_model(self.model, data.num_classes, seed_offset=1)
         train_set = self.train_set(data)
         _refuse_streamed(train_set)
@@ -288,11 +280,10 @@ class Distill(Strategy):
 
     def _run_from_cache(self, data, out_dir, resume: bool) -> dict[str, Any]:
         """The student learns from the stored teacher outputs of its views: no teacher is built."""
-        from .._api import create_loss
         from .teacher_cache import CacheReader
 
         _refuse_streamed(self.train_set(data))
-        loss = create_loss(self.loss, **self.unlabeled_loss_args())
+        loss = self.loss_factory(**self.unlabeled_loss_args())
         student = self.build_model(self.model, data.num_classes, seed_offset=1)  # as when a teacher is built
         student_input = self.model_input(student, data)
         rank = int(os.environ.get("RANK", "0"))
@@ -310,20 +301,29 @@ class Distill(Strategy):
         return result
 
 
+def _loss_factory(name: str, loss_args: dict[str, Any]):
+    """The factory of registered loss ``name`` (looked up once per run), ``loss_args`` checked against it."""
+    from ..kv import check_kwargs
+    from ..plugins import get_manager
+
+    factory = get_manager().registry("losses").get(name).factory
+    check_kwargs(factory, loss_args, family="loss", name=name)
+    return factory
+
+
 def _widths(features) -> int | list[int]:
     """Channel counts of feature maps ``[B, C, H, W]`` (or widths of tokens ``[B, N, C]``)."""
     width = lambda f: int(f.shape[1] if f.ndim == 4 else f.shape[-1])  # noqa: E731
     return [width(f) for f in features] if isinstance(features, list) else width(features)
 
 
-def _check_head_loaded(model: torch.nn.Module, path: Path, name: str, num_classes: int) -> None:
+def _check_head_loaded(model: torch.nn.Module, checkpoint: Checkpoint, name: str, num_classes: int) -> None:
     """A teacher used as is must bring its own ``num_classes`` head: a re-initialised one teaches noise."""
-    state = load_state_dict(path)
     classifier = model.pretrained_cfg.get("classifier")
-    key = f"{classifier}.weight" if isinstance(classifier, str) else None
-    if key and key in state and state[key].shape[0] != num_classes:
+    rows = checkpoint.head_classes(classifier) if isinstance(classifier, str) else None
+    if rows is not None and rows != num_classes:
         raise CheckpointError(
-            f"teacher checkpoint {str(path)!r} has a {state[key].shape[0]}-class head but the data has {num_classes} "
+            f"teacher checkpoint {str(checkpoint.path)!r} has a {rows}-class head but the data has {num_classes} "
             f"classes; pass teacher_epochs > 0 to train a new head first (model {name!r})"
         )
 

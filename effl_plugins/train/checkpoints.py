@@ -7,8 +7,8 @@ previous file as it was and raises one ``CheckpointError`` naming the file; that
 ``RuntimeError`` ``torch.save`` raises when its stream's write fails. Every file gets the user's umask
 (``0o666 & ~umask``), as ``open()`` would give. Inside a run directory whose lock this process holds,
 each file and folder is listed in the run's ``written.json`` before it is made (``effl_plugins.written``).
-Checkpoints are read with ``torch.load(weights_only=True)``, so a file never runs code; the RNG
-states (torch, CUDA, NumPy, Python) are stored as tensors and numbers for that reason.
+Checkpoints are read by :class:`~effl_plugins.checkpoint.Checkpoint` (``weights_only=True``), so a file
+never runs code; the RNG states (torch, CUDA, NumPy, Python) are stored as tensors and numbers for that reason.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import CheckpointError
+from ..checkpoint import Checkpoint
 from ..written import file_mode, make_dirs, register_file, replace_atomically, temporary_prefix
 
 __all__ = [
@@ -81,16 +81,9 @@ def _atomic(path: str | os.PathLike, write: Callable[[Any], Any]) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """A training checkpoint read with ``weights_only=True`` (never runs code from the file)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - unreadable or unsafe file
-        raise CheckpointError(
-            f"cannot read checkpoint {str(path)!r} as weights only: {type(exc).__name__}: {exc}"
-        ) from exc
-    if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
-        raise CheckpointError(f"{str(path)!r} is not an effl training checkpoint (no 'model'/'epoch' entries)")
-    return state
+    """A training checkpoint to resume from (:meth:`~effl_plugins.checkpoint.Checkpoint.training_state`: read
+    with ``weights_only=True``, never running code from the file)."""
+    return Checkpoint.read(path).training_state()
 
 
 def rng_state() -> dict[str, Any]:
