@@ -39,8 +39,8 @@ import torch
 from ..base import BatchAugmentation, ImageAugmentation
 from ..functional import matrices
 from ..functional.warp import check_fill, check_interpolation, warp_affine, warp_affine_image
-from ..kernels.affine import invert_affine
-from ..kernels.remap import framed_index_applies, framed_source_index
+from ..kernels.affine import fill_tensor, invert_affine
+from ..kernels.remap import framed_index_applies, framed_source_index, warp_rows_
 from . import device_path
 from .device_path import BIN_LEVELS, RAND_AUGMENT_SPACE, composed_geometry, draw_codes, rand_augment_batch
 from .lut_chain import POINT_OPS, LutChain
@@ -83,6 +83,10 @@ def _powers(base: int, slots: int, device: torch.device) -> torch.Tensor:
     return torch.tensor([base**slot for slot in range(slots)], device=device)
 
 
+#: the largest uint8 CPU batch, in samples and in pixels per channel, that runs sample by sample
+#: (:meth:`RandAugment._apply_per_sample`); the measurements that set them: ``benchmarks/RESULTS.md``, small calls
+_PER_SAMPLE_BATCH = 32
+_PER_SAMPLE_PIXELS = 1 << 18
 #: the most slots whose chains :class:`_WarpPlan` keys (an int64 key holds up to six draws of 869 codes)
 _PLAN_SLOTS = 6
 #: the most int32 indices :class:`_WarpPlan` keeps per image size (16 MB: 4096 chains at 32 x 32, 83 at 224 x 224)
@@ -95,6 +99,7 @@ class _WarpPlan:
 
     def __init__(self, geometric: torch.Tensor, representative: int | None, base: int, height: int, width: int):
         self.geometric, self.representative, self.base = geometric, representative, base
+        self.geometric_codes = geometric.tolist()
         self.needs_representative = not bool(geometric.all())
         self.height, self.width = height, width
         self.capacity = max(1, _PLAN_INDICES // max(1, height * width))
@@ -127,6 +132,15 @@ class _WarpPlan:
             if bool((flat == flat[:1]).all()):  # every non-geometric slot matrix is the same, bit for bit
                 representative = int(others[0])
         return cls(geometric.to(step_table.device), representative, count * rows + 1, height, width)
+
+    def key(self, codes: list[int]) -> int:
+        """The key of one sample's draws (a list of :func:`.device_path.draw_codes`), as :meth:`lookup` makes it."""
+        geometric, representative = self.geometric_codes, self.representative
+        key, power = 0, 1
+        for code in codes:
+            key += (code if representative is None or geometric[code] else representative) * power
+            power *= self.base
+        return key
 
     def lookup(self, step_table: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         slots = codes.shape[1]
@@ -163,6 +177,12 @@ class _WarpPlan:
 def use_lut_chain(images: torch.Tensor) -> bool:
     """Whether ``apply`` takes the lookup-table path: uint8 images on the CPU."""
     return images.dtype == torch.uint8 and images.device.type == "cpu"
+
+
+def _per_sample_serves(images: torch.Tensor) -> bool:
+    """Whether a uint8 CPU batch is small enough for :meth:`RandAugment._apply_per_sample` (fastest there)."""
+    batch, _, height, width = images.shape
+    return batch <= _PER_SAMPLE_BATCH and batch * height * width <= _PER_SAMPLE_PIXELS
 
 
 def _where_chosen(images: torch.Tensor, chosen: torch.Tensor, run, subset: bool | None = None) -> torch.Tensor:
@@ -262,6 +282,8 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         ops, magnitude, sign = self._checked(params, images.shape[0], values=not fresh)
         if use_lut_chain(images):
             codes = self._sampled_codes(ops, magnitude, sign) if fresh and ops.numel() else None
+            if _per_sample_serves(images):
+                return self._apply_per_sample(images, ops, magnitude, sign, codes, checked=not fresh), targets
             return self._apply_lut_chain(images, ops, magnitude, sign, codes, checked=not fresh), targets
         if images.device.type == "cpu":
             codes = self._sampled_codes(ops, magnitude, sign) if fresh and ops.numel() else None
@@ -421,6 +443,115 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         warped = (total != matrices.identity(1, images.device)).flatten(1).any(1)
         return chain.finish(total, warped, self.interpolation, self.fill)
 
+    def _apply_per_sample(self, images, ops, magnitude, sign, codes=None, checked=True):
+        """uint8 on the CPU, small batches: sample by sample, the colour ops in slot order by the image backend's ops
+        (:meth:`_image_twin`, NumPy and OpenCV on one ``H x W x C`` image, equal to the batch ops bit for bit), then
+        the nearest warp by the cached framed indices of :meth:`_warp_plan` (one gather per sample); where the cache
+        does not serve, the warp of :meth:`_apply_lut_chain` on the whole batch. Arguments as :meth:`_apply_lut_chain`.
+        """
+        magnitude, sign = magnitude.to(torch.float32), sign.to(torch.float32)
+        if codes is None and checked and ops.numel():
+            codes = draw_codes(ops, magnitude, sign)
+        rows = ops.tolist()
+        geometric = self._geometric_indices()
+        any_geometry = any(k in geometric for row in rows for k in row)
+        warps = self._sample_warps(images, codes) if any_geometry else [None] * len(images)
+        pixels = self._per_sample(images, rows, magnitude.tolist(), sign.tolist(), warps)
+        if warps is not None:
+            return pixels
+        total = composed_geometry(images, ops, magnitude, sign, self.op_names, self._space, codes)
+        warped = (total != matrices.identity(1, images.device)).flatten(1).any(1)
+        warp_rows_(pixels, total, warped.nonzero().squeeze(1), self.interpolation, self.fill)
+        return pixels
+
+    def _sample_warps(self, images: torch.Tensor, codes: torch.Tensor | None) -> list[np.ndarray | None] | None:
+        """Per sample, the framed source index ``[H * W]`` int32 of its nearest warp (:meth:`_warp_plan`), None for a
+        sample whose composed matrix is the identity; None where the cache does not serve these draws."""
+        if codes is None or self.interpolation != "nearest" or codes.shape[1] > _PLAN_SLOTS:
+            return None
+        found = self._plan(images)
+        if found is None:
+            return None
+        plan, step_table = found
+        keys = [plan.key(row) for row in codes.tolist()]
+        if any(key not in plan.rows for key in keys) and plan.lookup(step_table, codes) is None:
+            return None
+        where, identity = plan.where.numpy(), plan.identity.numpy()
+        return [None if identity[row] else where[row] for row in (plan.rows[key] for key in keys)]
+
+    def _per_sample(
+        self, images: torch.Tensor, ops: list, magnitude: list, sign: list, warps: list | None
+    ) -> torch.Tensor:
+        """A new contiguous ``[B, C, H, W]`` uint8 batch: every sample through its colour ops (``ops``, ``magnitude``,
+        ``sign``: ``[B][N]`` lists) in slot order, each by the image backend's op with the image backend's params,
+        then (``warps``, from :meth:`_sample_warps`) read at its framed source index."""
+        twin = self._image_twin()
+        colour = self._colour_ops()
+        out = torch.empty_like(images, memory_format=torch.contiguous_format)
+        source, target = images.numpy(), out.numpy()
+        channels, height, width = images.shape[1:]
+        framed = None
+        for i, (row_ops, row_magnitude, row_sign) in enumerate(zip(ops, magnitude, sign)):
+            img = None
+            for k, m, s in zip(row_ops, row_magnitude, row_sign):
+                if colour[k]:
+                    img = np.ascontiguousarray(source[i].transpose(1, 2, 0)) if img is None else img
+                    img = twin._ops[k].apply(img, self._image_params(twin, k, img, m, s))
+            planes = source[i] if img is None else img.reshape(height, width, channels).transpose(2, 0, 1)
+            where = None if warps is None else warps[i]
+            if where is None:
+                target[i] = planes
+                continue
+            if framed is None:
+                framed = self._framed_source(images)
+            framed[:, 1:-1, 1:-1] = planes
+            np.take(framed.reshape(channels, -1), where, axis=1, out=target[i].reshape(channels, -1))
+        return out
+
+    def _framed_source(self, images: torch.Tensor) -> np.ndarray:
+        """``[C, H + 2, W + 2]`` uint8 filled with the fill colour (a fresh copy), the source of one sample's framed
+        warp: its inside is the image, its frame what uncovered pixels read."""
+        channels, height, width = images.shape[1:]
+        frame = torch.empty(channels, height + 2, width + 2, dtype=images.dtype)
+        return frame.copy_(fill_tensor(self.fill, images)[0].expand_as(frame)).numpy()
+
+    def _image_params(self, twin: RandAugmentImage, k: int, img: np.ndarray, magnitude: float, sign: float) -> dict:
+        """The image backend's params of colour op ``k`` at ``magnitude`` and ``sign`` for images of ``img``'s channel
+        count: a function of those alone, remembered (up to :data:`_MATRIX_CACHE` of them), its arrays read-only."""
+        cache = self.__dict__.setdefault("_image_param_cache", {})
+        key = (k, magnitude, sign, img.shape[2:])
+        params = cache.get(key)
+        if params is None:
+            if len(cache) >= _MATRIX_CACHE:
+                cache.clear()
+            params = twin._op_params(k, img, magnitude, sign)
+            for value in params.values():
+                if isinstance(value, np.ndarray):
+                    value.flags.writeable = False
+            cache[key] = params
+        return params
+
+    def _image_twin(self) -> RandAugmentImage:
+        """The image backend with this op set and these arguments (made once)."""
+        twin = self.__dict__.get("_twin")
+        if twin is None:
+            twin = self._make_image_twin()
+            self.__dict__["_twin"] = twin
+        return twin
+
+    def _make_image_twin(self) -> RandAugmentImage:
+        return RandAugmentImage(
+            self.num_ops, self.magnitude, self.magnitude_std, self.op_names, self.interpolation, self.fill
+        )
+
+    def _colour_ops(self) -> tuple[bool, ...]:
+        """Per op of the op set: whether it is a colour op (neither the identity nor geometric)."""
+        colour = self.__dict__.get("_colour")
+        if colour is None:
+            colour = tuple(name != "identity" and name not in GEOMETRIC for name in self.op_names)
+            self.__dict__["_colour"] = colour
+        return colour
+
     def _point_bank(self, images: torch.Tensor) -> torch.Tensor:
         """``[K * 31 * 2, C, 256]`` uint8: the table of every point op (:data:`.lut_chain.POINT_OPS`) at every
         magnitude bin and sign (rows as :func:`.device_path.draw_codes`), the identity for the other ops; made by
@@ -472,6 +603,12 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         batch, slots = codes.shape
         if slots > _PLAN_SLOTS:
             return None
+        found = self._plan(images)
+        return None if found is None else found[0].lookup(found[1], codes)
+
+    def _plan(self, images: torch.Tensor) -> tuple[_WarpPlan, torch.Tensor] | None:
+        """The warp cache of this image size and its table of slot matrices, made once; None where it cannot key the
+        draws (the non-geometric ops' slot matrices differ)."""
         height, width = images.shape[-2:]
         names = tuple(self.op_names)
         step_table = device_path._step_table(names, self._space, images.device, height, width, images.dtype)
@@ -483,7 +620,7 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
             plans[key] = plan
         if plan.representative is None and plan.needs_representative:
             return None
-        return plan.lookup(step_table, codes)
+        return plan, step_table
 
     def _geometric_indices(self) -> frozenset[int]:
         indices = getattr(self, "_geometric_cache", None)

@@ -111,6 +111,9 @@ class TrivialAugment(_TrivialArguments, RandAugment):
         bins = (magnitude * MAX_MAGNITUDE).round_().long()
         return (ops * (int(MAX_MAGNITUDE) + 1) + bins) * 2 + (sign > 0).long()
 
+    def _make_image_twin(self) -> TrivialAugmentImage:
+        return TrivialAugmentImage(self.wide, self.op_names, self.interpolation, self.fill)
+
     def _op_params(self, k, images, magnitude, sign):
         params = super()._op_params(k, images, magnitude, sign)
         if not self.wide:
