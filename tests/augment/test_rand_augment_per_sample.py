@@ -72,3 +72,13 @@ def test_which_batches_run_sample_by_sample():
     assert rand_augment._per_sample_serves(small)
     assert not rand_augment._per_sample_serves(torch.zeros(len(small) + 1, 3, 32, 32, dtype=torch.uint8))
     assert not rand_augment._per_sample_serves(torch.zeros(16, 3, 224, 224, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 3, 3), (3, 3, 1, 3), (2, 1, 1, 1), (3, 3, 2, 5)])
+def test_tiny_images_equal_the_table_chain(shape):
+    aug = ep.create_augmentation("rand_augment", num_ops=3, magnitude=9)
+    images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    for seed in range(20):
+        out, _ = aug(images, generator=torch.Generator().manual_seed(seed))
+        ops, magnitude, sign = aug._checked(aug.last_params, len(images))
+        assert torch.equal(out, aug._apply_lut_chain(images, ops, magnitude, sign)), seed

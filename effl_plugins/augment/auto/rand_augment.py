@@ -33,6 +33,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
@@ -183,6 +184,23 @@ def _per_sample_serves(images: torch.Tensor) -> bool:
     """Whether a uint8 CPU batch is small enough for :meth:`RandAugment._apply_per_sample` (fastest there)."""
     batch, _, height, width = images.shape
     return batch <= _PER_SAMPLE_BATCH and batch * height * width <= _PER_SAMPLE_PIXELS
+
+
+def _interleaved(planes: np.ndarray) -> np.ndarray:
+    """One image's ``C x H x W`` planes as a new contiguous ``H x W x C`` image (OpenCV's channel merge)."""
+    if len(planes) == 1:
+        return planes.reshape(*planes.shape[1:], 1).copy()
+    return cv2.merge(list(planes))
+
+
+def _write_planes(target: np.ndarray, planes: np.ndarray, img: np.ndarray | None) -> None:
+    """Write one image into ``target`` ``[C, H, W]`` (any strides): ``img``, an ``H x W x C`` (or ``H x W``) image
+    split into its channels, or where it is None the ``C x H x W`` ``planes``."""
+    if img is None:
+        target[...] = planes
+        return
+    for plane, channel in zip(target, cv2.split(img) if img.ndim == 3 and img.shape[2] > 1 else [img]):
+        plane[...] = channel.reshape(plane.shape)
 
 
 def _where_chosen(images: torch.Tensor, chosen: torch.Tensor, run, subset: bool | None = None) -> torch.Tensor:
@@ -489,23 +507,21 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         colour = self._colour_ops()
         out = torch.empty_like(images, memory_format=torch.contiguous_format)
         source, target = images.numpy(), out.numpy()
-        channels, height, width = images.shape[1:]
         framed = None
         for i, (row_ops, row_magnitude, row_sign) in enumerate(zip(ops, magnitude, sign)):
             img = None
             for k, m, s in zip(row_ops, row_magnitude, row_sign):
                 if colour[k]:
-                    img = np.ascontiguousarray(source[i].transpose(1, 2, 0)) if img is None else img
+                    img = _interleaved(source[i]) if img is None else img
                     img = twin._ops[k].apply(img, self._image_params(twin, k, img, m, s))
-            planes = source[i] if img is None else img.reshape(height, width, channels).transpose(2, 0, 1)
             where = None if warps is None else warps[i]
             if where is None:
-                target[i] = planes
+                _write_planes(target[i], source[i], img)
                 continue
             if framed is None:
                 framed = self._framed_source(images)
-            framed[:, 1:-1, 1:-1] = planes
-            np.take(framed.reshape(channels, -1), where, axis=1, out=target[i].reshape(channels, -1))
+            _write_planes(framed[:, 1:-1, 1:-1], source[i], img)
+            np.take(framed.reshape(len(framed), -1), where, axis=1, out=target[i].reshape(len(framed), -1))
         return out
 
     def _framed_source(self, images: torch.Tensor) -> np.ndarray:
