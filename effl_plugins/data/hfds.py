@@ -2,10 +2,11 @@
 
 ``PATH`` is what ``Dataset.save_to_disk`` wrote (read with ``datasets.load_from_disk``), or a folder of
 parquet files or of class-subfolder images, read with the ``parquet`` / ``imagefolder`` builders (which
-name splits by file and folder names: ``train-00000.parquet``, ``validation/...``). Nothing is fetched
-from the Hub. ``--train-split`` / ``--val-split`` name splits (default ``train`` and the first of
-``validation``, ``val``, ``valid``, ``test``); ``--unlabeled`` reads the ``train`` split (or the only one)
-and ignores its labels.
+name splits by file and folder names: ``train-00000.parquet``, ``validation/...``; they convert the files
+once into the library's cache, ``HF_DATASETS_CACHE``). Nothing is fetched from the Hub.
+``--train-split`` / ``--val-split`` name splits (default ``train`` and the first of ``validation``,
+``val``, ``valid``, ``test``); ``--unlabeled`` reads the ``train`` split (or the only one) and ignores
+its labels.
 
 Columns: the image is the first ``Image`` feature (or a column named ``image``, ``img``, ``jpg``,
 ``png``, ``webp``), read undecoded and decoded by OpenCV in the workers as every other source's
