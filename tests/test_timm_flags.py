@@ -215,11 +215,12 @@ def test_layer_decay_is_finetunes_own_and_linear_probe_refuses_it():
 def test_bce_loss_is_timms_binary_cross_entropy():
     from timm.loss import BinaryCrossEntropy
 
+    from effl_plugins.data import DataConfig
     from effl_plugins.strategies.transfer.finetune import Finetune
     from effl_plugins.train.config import SettingRefusedError
 
     strategy = Finetune("test_resnet", bce_loss=True, smoothing=0.1)
-    data = argparse.Namespace(data_config=None, image_size=32)
+    data = argparse.Namespace(data_config=DataConfig((3, 32, 32), "bilinear", (0.5,) * 3, (0.5,) * 3, 1.0))
     task = strategy.supervised_task(torch.nn.Linear(3, 4), data)
     logits, targets = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 0, 1])
     assert torch.allclose(task.loss_fn(logits, targets, 0.1), BinaryCrossEntropy(smoothing=0.1)(logits, targets))

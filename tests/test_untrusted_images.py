@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from effl_plugins.data import DataConfig, ImageDecodeError, build_data, load_unlabeled_folder, unlabeled_folder
+from effl_plugins.data import DataConfig, ImageDecodeError, build_data, unlabeled_folder
 from effl_plugins.data.decode import read_image_file, verify_image
-from effl_plugins.data.legacy import load_data, read_image
 from tests.data.helpers import image_folder, png_header_only, random_image, write_image
 
 CFG = DataConfig((3, 32, 32), "bilinear", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 1.0)
@@ -27,14 +26,12 @@ def test_read_image_file_refuses_a_huge_declared_size_before_decoding(tmp_path, 
     monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("decoded a file whose header is over the limit"))
     with pytest.raises(ImageDecodeError, match=r"huge.png.*declares 20000x20000 = 400000000 pixels, over"):
         read_image_file(tmp_path / "huge.png")
-    with pytest.raises(ImageDecodeError, match="declares 20000x20000"):
-        read_image(tmp_path / "huge.png")
 
 
-def test_load_unlabeled_folder_skips_a_60000_square_header_with_the_reason(tmp_path):
+def test_an_unlabeled_folder_skips_a_60000_square_header_with_the_reason(tmp_path):
     image_folder(tmp_path, splits=("u",), per_class=(2, 1))
     png_header_only(tmp_path / "u" / "huge.png", 60000, 60000)
-    dataset = load_unlabeled_folder(tmp_path / "u", image_size=16)
+    dataset = unlabeled_folder(tmp_path / "u", lambda img: img)
     assert len(dataset) == 3 and "huge.png" not in dataset.ids
     [(path, reason)] = dataset.skipped
     assert path.endswith("huge.png")
@@ -89,9 +86,3 @@ def test_a_one_class_dataset_is_refused_before_any_work(tmp_path, tar):
         f"--data split {str(split)!r} has 1 class ('only'); classification needs at least 2 class folders "
         "(<split>/<class>/<images>)"
     )
-
-
-def test_the_eager_loader_refuses_one_class_too(tmp_path):
-    image_folder(tmp_path, classes=("only",), per_class=(2,))
-    with pytest.raises(ValueError, match="has 1 class \\('only'\\); classification needs at least 2"):
-        load_data(str(tmp_path), image_size=16)

@@ -5,9 +5,6 @@ command line); ``build_data`` lists a dataset's splits (nothing decoded up front
 ``train_transform`` / ``eval_transform``; ``create_loader`` batches them as uint8, decoding in the
 workers. Every dataset yields ``(uint8 [3, H, W], int target)`` with ``-1`` (:data:`UNLABELED`)
 where unlabeled, and has ``ids``: one stable string per image (the pseudo-label store keys on them).
-
-The eager loaders (``load_digits``, ``load_image_folder``, ``load_unlabeled_folder``, ``load_data``)
-decode everything into one tensor; they serve callers written before the streaming path.
 """
 
 from .bundle import SPLIT_RECORD, DataBundle, HoldoutSplit, build_data, holdout_split, unlabeled_folder
@@ -23,14 +20,6 @@ from .decode import (
     decode_image,
     read_image_file,
     verify_image,
-)
-from .legacy import (
-    TensorImageDataset,
-    load_data,
-    load_digits,
-    load_image_folder,
-    load_unlabeled_folder,
-    read_image,
 )
 from .loader import collate_uint8, create_loader
 from .transforms import EvalTransform, TrainTransform, eval_transform, rrc_params, train_transform
@@ -63,10 +52,4 @@ __all__ = [
     "verify_image",
     "UNLABELED",
     "IMAGE_EXTENSIONS",
-    "TensorImageDataset",
-    "load_digits",
-    "load_image_folder",
-    "load_unlabeled_folder",
-    "load_data",
-    "read_image",
 ]

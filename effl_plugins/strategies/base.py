@@ -179,11 +179,6 @@ class Strategy:
         if spec is not None:
             saved = self.checkpoint(spec).data_config if parse_model_spec(spec)[1] else None
             config = DataConfig.from_dict(saved) if saved else resolve_data_config(model=model)
-        elif config is None:  # eager bundles: the model's mean and std at the images' own size
-            own = resolve_data_config(model=model)
-            return ModelInput(
-                own.mean, own.std, (data.image_size, data.image_size), own.interpolation, self.config.channels_last
-            )
         return ModelInput.from_config(config, self.config.channels_last)
 
     def supervised_task(self, model: nn.Module, data: Any) -> SupervisedTask:
@@ -277,4 +272,3 @@ def _grad_checkpointing(model: nn.Module) -> None:
     except (AttributeError, AssertionError, NotImplementedError) as exc:
         reason = str(exc) or type(exc).__name__
         raise ValueError(f"--grad-checkpointing: model {type(model).__name__} has none ({reason})") from None
-

@@ -15,10 +15,10 @@ from effl_plugins.data import (
     build_data,
     create_loader,
     eval_transform,
-    load_digits,
     train_transform,
 )
 from effl_plugins.data import sources as sources_module
+from effl_plugins.data.digits import digits_split
 
 from .helpers import image_folder, photo_folder, tar_splits
 
@@ -30,32 +30,29 @@ def digits():
     return build_data("digits", CFG)
 
 
-def test_digits_split_matches_the_eager_loader(digits):
-    eager = load_digits()
+def test_digits_follow_the_fixed_stratified_disjoint_split(digits):
+    split = digits_split()
     assert (len(digits.labeled), len(digits.test), len(digits.unlabeled)) == (100, 360, 1337)
-    for ours, theirs in (
-        (digits.labeled, eager.labeled),
-        (digits.test, eager.test),
-        (digits.unlabeled, eager.unlabeled),
-    ):
-        assert ours.ids == theirs.ids and torch.equal(ours.targets, theirs.targets)
-    assert torch.equal(digits.hidden_targets, eager.hidden_targets)
+    assert torch.equal(digits.labeled.targets.bincount(), torch.full((10,), 10))
+    for ours, indices in ((digits.labeled, split.labeled), (digits.test, split.test)):
+        assert ours.ids == split.ids(indices) and ours.targets.tolist() == split.targets[indices].tolist()
+    assert digits.unlabeled.ids == split.ids(split.unlabeled)
+    assert digits.hidden_targets.tolist() == split.targets[split.unlabeled].tolist()
+    ids = [set(d.ids) for d in (digits.labeled, digits.test, digits.unlabeled)]
+    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
     assert (digits.unlabeled.targets == UNLABELED).all() and digits.unlabeled_eval.ids == digits.unlabeled.ids
     assert digits.num_classes == 10 and digits.image_size == 24 and digits.data_config == CFG
     assert digits.class_names == [str(c) for c in range(10)] and digits.labeled.classes == digits.class_names
 
 
 def test_digits_go_through_the_same_transforms(digits):
-    eager = load_digits()
-    upsampled = eager.test.images[5].permute(1, 2, 0).numpy()
+    split = digits_split()
     image, target = digits.test[5]
-    assert torch.equal(image, eval_transform(CFG)(upsampled)) and target == int(eager.test.targets[5])
-    raw = eager.labeled.images[7].permute(1, 2, 0).numpy()
-    expected = train_transform(CFG)(raw, np.random.default_rng((0, 0, 7)))
+    upsampled = split.images[split.test[5]]
+    assert torch.equal(image, eval_transform(CFG)(upsampled)) and target == int(split.targets[split.test[5]])
+    expected = train_transform(CFG)(split.images[split.labeled[7]], np.random.default_rng((0, 0, 7)))
     assert torch.equal(digits.labeled[7][0], expected)
-    assert torch.equal(
-        digits.unlabeled_eval[3][0], eval_transform(CFG)(eager.unlabeled.images[3].permute(1, 2, 0).numpy())
-    )
+    assert torch.equal(digits.unlabeled_eval[3][0], eval_transform(CFG)(split.images[split.unlabeled[3]]))
 
 
 def test_per_item_randomness_is_seed_epoch_index():

@@ -8,12 +8,12 @@ import math
 import pytest
 import torch
 
-from effl_plugins.data import TensorImageDataset
 from effl_plugins.testing import small_digits
 from effl_plugins.train import Engine, NonFiniteLossError, SupervisedTask, TrainConfig, evaluate
 from effl_plugins.train.engine import _amp_dtype
 from effl_plugins.train.inputs import ModelInput
 from effl_plugins.train.rundir import CSV_COLUMNS
+from tests.tensor_images import TensorImageDataset
 
 from ._helpers import assert_same_tensors, checkpoint, engine, model, model_input, records
 

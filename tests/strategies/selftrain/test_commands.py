@@ -90,14 +90,14 @@ def test_self_train_maps_the_command_line_to_strategy_arguments():
 
 
 def test_self_train_runs_on_an_image_folder_with_unlabeled_images(tmp_path, image_folder, capsys):
-    from effl_plugins.data import load_digits
+    from effl_plugins.data.digits import digits_split
 
-    digits = load_digits(num_labeled=20, num_test=20)  # real digit images, written out as an ImageFolder
-    for split, subset in (("train", digits.labeled), ("val", digits.test)):
-        for image, target, name in zip(subset.images, subset.targets.tolist(), subset.ids):
-            folder = tmp_path / "data" / split / f"class{target}"
+    digits = digits_split(num_labeled=20, num_test=20)  # real digit images, written out as an ImageFolder
+    for split, indices in (("train", digits.labeled), ("val", digits.test)):
+        for index, name in zip(indices.tolist(), digits.ids(indices)):
+            folder = tmp_path / "data" / split / f"class{digits.targets[index]}"
             folder.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(folder / f"{name}.png"), image.permute(1, 2, 0).numpy())
+            cv2.imwrite(str(folder / f"{name}.png"), digits.images[index])
     argv = [
         "self-train",
         "--data",

@@ -14,10 +14,10 @@ import pytest
 import torch
 from torch import nn
 
-from effl_plugins.data import TensorImageDataset
 from effl_plugins.strategies.selftrain.labeler import label_dataset
 from effl_plugins.strategies.selftrain.store import file_hash, read_store, state_dict_hash
 from effl_plugins.train.inputs import ModelInput
+from tests.tensor_images import TensorImageDataset
 
 normalize = ModelInput((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # the labeler's default input
 

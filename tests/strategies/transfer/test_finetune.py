@@ -84,9 +84,9 @@ def test_gradual_unfreezing_thaws_top_down():
 
 
 def test_finetune_run_with_unfreezing_and_layer_decay(tmp_path):
-    from effl_plugins.data import load_digits
+    from effl_plugins.testing import small_digits
 
-    data = load_digits(num_labeled=20, num_test=20)
+    data = small_digits(labeled=20, test=20)
     strategy = ep.create_strategy(
         "finetune", model="test_resnet", epochs=2, batch_size=10, layer_decay=0.7, unfreeze_epochs=1
     )

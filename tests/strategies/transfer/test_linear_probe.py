@@ -8,12 +8,12 @@ import pytest
 import torch
 
 import effl_plugins as ep
-from effl_plugins.data import load_digits
+from effl_plugins.testing import small_digits
 
 
 def test_backbone_and_batchnorm_statistics_stay_frozen(tmp_path):
     strategy = ep.create_strategy("linear_probe", model="test_resnet", epochs=2, lr=0.05)
-    data = load_digits(num_labeled=40, num_test=40)
+    data = small_digits(labeled=40, test=40)
     model = strategy.build(data.num_classes)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     strategy.build = lambda num_classes: model
