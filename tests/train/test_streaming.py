@@ -1,7 +1,9 @@
-"""Training on WebDataset shards through the ``effl`` command, at 1 and 2 ranks (torchrun, gloo on
-loopback): every training sample is read exactly once per epoch across ranks and DataLoader workers
-(``stream_probe.py`` logs each read as ``epoch key``), distillation, FixMatch and the pseudo-label store
-run on shards and key their rows by the samples' keys."""
+"""Training on WebDataset shards and a saved Hugging Face dataset through the ``effl`` command, at 1 and 2
+ranks (torchrun, gloo on loopback): every training sample is read exactly once per epoch across ranks and
+DataLoader workers (``stream_probe.py`` logs each read as ``epoch key``); finetuning, distillation,
+FixMatch and pseudo-labelling run on shards, the pseudo-label store keyed by the samples' keys; a
+mid-epoch resume reads exactly the unread samples, one on changed shards is refused, and so is a teacher
+cache."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pytest
 import torch
 
 pytest.importorskip("webdataset")
+pytestmark = pytest.mark.slow  # end-to-end runs through the command, each up to a minute
 
 from ..data.shard_helpers import hf_digits, write_shards  # noqa: E402
 
@@ -40,6 +43,8 @@ def run(effl: list[str], out: Path, ranks: int, workers: int = 1) -> collections
     log = out.parent / f"{out.name}.reads"
     launcher = [sys.executable]
     if ranks > 1:
+        if shutil.which("torchrun") is None:
+            pytest.skip("torchrun is not on PATH")
         launcher = [shutil.which("torchrun"), "--standalone", f"--nproc_per_node={ranks}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     command = [*launcher, PROBE, str(log), *effl, "-j", str(workers), "--out", str(out)]
@@ -60,7 +65,7 @@ def once_per_epoch(reads: collections.Counter, keys: list[str], epochs: int) -> 
     assert got == {(e, k): 1 for e in range(epochs) for k in keys}
 
 
-@pytest.mark.parametrize("ranks", [1, pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("ranks", [1, 2])
 def test_finetune_reads_every_sample_once_per_epoch(tmp_path, shards, ranks):
     reads = run(["finetune", "--model", "test_resnet", *shards["data"], *COMMON], tmp_path / "run", ranks, workers=2)
     once_per_epoch(reads, shards["keys"], epochs=2)
@@ -79,14 +84,14 @@ def teacher(tmp_path_factory, shards) -> str:
     return f"test_resnet:{out / 'checkpoint.pt'}"
 
 
-@pytest.mark.parametrize("ranks", [1, pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("ranks", [1, 2])
 def test_distill_on_labeled_and_unlabeled_shards_reads_each_once_per_epoch(tmp_path, shards, teacher, ranks):
     effl = ["distill", "--teacher", teacher, "--student", "test_resnet", *shards["data"], *COMMON]
     reads = run([*effl, "--epochs", "1", "--unlabeled", shards["unl"]], tmp_path / "run", ranks)
     once_per_epoch(reads, shards["keys"] + shards["unlabeled"], epochs=1)
 
 
-@pytest.mark.parametrize("ranks", [1, pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("ranks", [1, 2])
 def test_fixmatch_reads_no_unlabeled_sample_twice_in_an_epoch(tmp_path, shards, ranks):
     effl = ["self-train", "--strategy", "fixmatch", "--model", "test_resnet", *shards["data"], *COMMON]
     reads = run([*effl, "--epochs", "1", "--unlabeled", shards["unl"]], tmp_path / "run", ranks)
@@ -96,7 +101,7 @@ def test_fixmatch_reads_no_unlabeled_sample_twice_in_an_epoch(tmp_path, shards, 
     assert len(unlabeled) == (83 if ranks == 1 else 82)
 
 
-@pytest.mark.parametrize("ranks", [1, pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("ranks", [1, 2])
 def test_the_pseudo_label_store_keys_rows_by_sample_key(tmp_path, shards, teacher, ranks):
     from effl_plugins.strategies.selftrain.store import read_store
 
@@ -107,7 +112,7 @@ def test_the_pseudo_label_store_keys_rows_by_sample_key(tmp_path, shards, teache
     assert labels.ids == shards["unlabeled"] and labels.probs.shape == (83, 10)
 
 
-@pytest.mark.parametrize("ranks", [1, pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("ranks", [1, 2])
 def test_finetune_on_a_saved_hugging_face_dataset_reads_every_row_once_per_epoch(tmp_path, ranks):
     datasets = pytest.importorskip("datasets")
     train = hf_digits(90, ids=True)
