@@ -173,7 +173,7 @@ finite_float = _ranged(float)
 positive_float = _ranged(float, 0.0, open_low=True)
 non_negative_float = _ranged(float, 0.0)
 probability = _ranged(float, 0.0, 1.0)
-fraction = _ranged(float, 0.0, 1.0, open_high=True)  # dropout rates, label smoothing
+rate = _ranged(float, 0.0, 1.0, open_high=True)  # in [0, 1): dropout rates, label smoothing
 unit_interval = _ranged(float, 0.0, 1.0, open_low=True)  # crop_pct, scale ends
 
 
@@ -505,16 +505,16 @@ def _training_args(group) -> None:
     group.add_argument(
         "--model-ema-decay", type=unit_interval, default=0.9998, metavar="DECAY", help="EMA decay (default: 0.9998)"
     )
-    group.add_argument("--drop", type=fraction, default=0.0, metavar="PCT", help="dropout rate (default: 0)")
+    group.add_argument("--drop", type=rate, default=0.0, metavar="PCT", help="dropout rate (default: 0)")
     group.add_argument(
         "--drop-path",
         "--drop-connect",
-        type=fraction,
+        type=rate,
         default=None,
         metavar="PCT",
         help="drop-path (stochastic depth) rate (default: the model's)",
     )
-    group.add_argument("--smoothing", type=fraction, default=0.1, help="label smoothing (default: 0.1)")
+    group.add_argument("--smoothing", type=rate, default=0.1, help="label smoothing (default: 0.1)")
     group.add_argument(
         "--bce-loss",
         action="store_true",
@@ -611,7 +611,7 @@ def _model_args(group) -> None:
     group.add_argument("--in-chans", type=_three_channels, default=None, metavar="3", help="input channels: 3 (RGB)")
     group.add_argument("--gp", default=None, metavar="POOL", help="global pool type (--model-kwargs global_pool=POOL)")
     group.add_argument(
-        "--drop-block", type=fraction, default=None, metavar="PCT", help="drop-block rate (models that take one)"
+        "--drop-block", type=rate, default=None, metavar="PCT", help="drop-block rate (models that take one)"
     )
     group.add_argument(
         "--bn-momentum", type=probability, default=None, metavar="M", help="BatchNorm momentum (models that take one)"
