@@ -246,3 +246,14 @@ def _dir_info(name: str) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type = tarfile.DIRTYPE
     return info
+
+
+def test_a_set_made_only_of_streams_is_dealt_without_padding(bundle):
+    from torch.utils.data import ConcatDataset, Subset
+
+    from effl_plugins.train.streams import exactly_once
+
+    digits = build_data("digits", CFG).labeled
+    assert exactly_once(ConcatDataset([bundle.labeled, bundle.test])) and exactly_once(Subset(bundle.labeled, [1]))
+    assert exactly_once(bundle.labeled.subset([3, 1])) and exactly_once(bundle.labeled.with_transform(lambda x: x))
+    assert not exactly_once(digits) and not exactly_once(ConcatDataset([bundle.labeled, digits]))
