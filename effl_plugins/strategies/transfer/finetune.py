@@ -8,7 +8,7 @@ from typing import Any
 
 from ..._validate import integer, number, positive
 from ..base import Strategy
-from .heads import discriminative_param_groups, layer_decay_param_groups, reset_head, unfreeze_schedule
+from .param_groups import discriminative_param_groups, layer_decay_param_groups, reset_head, unfreeze_schedule
 
 __all__ = ["Finetune"]
 

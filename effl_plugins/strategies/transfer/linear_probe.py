@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..base import Strategy
-from .heads import freeze_backbone, head_parameters, reset_head
+from .param_groups import freeze_backbone, head_parameters, reset_head
 
 __all__ = ["LinearProbe"]
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import effl_plugins as ep
-from effl_plugins.strategies.transfer.heads import (
+from effl_plugins.strategies.transfer.param_groups import (
     backbone_layers,
     head_parameters,
     layer_decay_param_groups,

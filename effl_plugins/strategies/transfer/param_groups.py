@@ -1,5 +1,6 @@
-"""Transfer learning helpers: new heads, freezing (BatchNorm statistics too), discriminative
-learning rates (low for the backbone, high for the head)."""
+"""Which parameters of a transfer-learning model train, and at what rate: a new head, a frozen backbone
+(BatchNorm statistics too), parameter groups with discriminative or layer-decayed learning rates (low for the
+backbone, high for the head), and the schedule that unfreezes the backbone layer by layer."""
 
 from __future__ import annotations
 
