@@ -67,12 +67,12 @@ class Applied(Augmentation):
         raise NotImplementedError
 
 
-#: the batch base under its earlier name
+#: the batch base under its earlier name (``invert`` builds on it)
 AppliedBatch = Applied
 
 
 class AppliedImage(ImageAugmentation):
-    """Image-only base: ``transform(img)`` on one image; params ``applied`` (bool)."""
+    """Image-only base (``invert``'s image form builds on it): ``transform(img)`` on one image; params ``applied``."""
 
     signed = False
 

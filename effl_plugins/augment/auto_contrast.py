@@ -28,7 +28,7 @@ __all__ = ["AutoContrast", "AutoContrastImage", "stretch"]
 class AutoContrast(Applied):
     """Per-sample random auto contrast (each channel stretched to the full range).
 
-    ``p``: probability that a sample is changed (default 0.5). Shapes: :class:`~.applied.AppliedBatch`.
+    ``p``: probability that a sample is changed (default 0.5). Shapes: :class:`~.applied.Applied`.
 
     ``backend="image"``: per-channel lookup tables. params ``applied`` (a bool).
 
@@ -72,9 +72,8 @@ def stretch(values: torch.Tensor, low: torch.Tensor, high: torch.Tensor, applied
     if values.dtype == torch.uint8:
         values, low, high = values.to(torch.float32), low.to(torch.float32), high.to(torch.float32)
     keep = (high == low) | ~applied.view(-1, 1, 1, 1)
-    inv_scale = torch.where(keep, torch.ones_like(high), (high - low) * (1.0 / bound))
-    low = torch.where(keep, torch.zeros_like(low), low)
-    out = (values - low) / inv_scale
+    inv_scale = torch.where(keep, 1.0, (high - low) * (1.0 / bound))
+    out = (values - torch.where(keep, 0.0, low)) / inv_scale
     return truncate_to_uint8(out) if bound == 255.0 else out.clamp_(0, 1)
 
 

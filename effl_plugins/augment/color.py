@@ -25,7 +25,7 @@ __all__ = ["Color", "ColorImage"]
 class Color(Enhance):
     """Per-sample random saturation, factor ~ U(1 - max_delta, 1 + max_delta).
 
-    Arguments and shapes: :class:`~.enhance.EnhanceBatch`.
+    Arguments and shapes: :class:`~.enhance.Enhance`.
 
     ``backend="image"``: NumPy float32, the same arithmetic; params ``factor``.
 

@@ -58,12 +58,12 @@ class Enhance(Augmentation):
         return {"factor": np.float32(enhance_factor(magnitude, sign))}
 
 
-#: the batch base under its earlier name
+#: the batch base under its earlier name (``contrast`` builds on it)
 EnhanceBatch = Enhance
 
 
 class EnhanceImage(ImageAugmentation):
-    """Image-only base of the enhance ops (the arguments and draws of :class:`Enhance`); params: ``factor``."""
+    """Image-only base (``contrast``'s image form builds on it): the arguments and draws of :class:`Enhance`."""
 
     signed = True
 

@@ -13,7 +13,7 @@ from .base import image_backend
 from .functional.histogram import channel_histograms_image, equalize_luts, luts_from_histograms
 from .functional.lut import apply_lut, apply_lut_image
 
-__all__ = ["Equalize", "EqualizeImage", "EQUALIZE_SCALE", "to_uint8"]
+__all__ = ["Equalize", "EqualizeImage", "EQUALIZE_SCALE", "equalize", "to_uint8"]
 
 #: float image -> uint8 level: ``trunc(clamp(x * EQUALIZE_SCALE, 0, 255))``, as torchvision quantizes
 EQUALIZE_SCALE = 256 - 1e-3
@@ -24,10 +24,22 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return (images * EQUALIZE_SCALE).clamp_(0, 255).to(torch.uint8)
 
 
+def equalize(images: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
+    """Equalize the samples where ``applied``, each channel by its own table; float images through their uint8
+    levels (:func:`to_uint8`). Shape: ``[B, C, H, W]``, applied ``[B]`` (or ``[B, 1, 1, 1]``) -> ``[B, C, H, W]``."""
+    quantized = images if images.dtype == torch.uint8 else to_uint8(images)
+    luts = equalize_luts(quantized)
+    ramp = torch.arange(256, dtype=torch.uint8, device=images.device).expand_as(luts)
+    out = apply_lut(quantized, torch.where(applied.view(-1, 1, 1), luts, ramp))
+    if images.dtype == torch.uint8:
+        return out
+    return torch.where(applied.view(-1, 1, 1, 1), out.to(images.dtype) / 255, images)
+
+
 class Equalize(Applied):
     """Per-sample random histogram equalization (each channel of each sample its own table).
 
-    ``p``: probability that a sample is equalized (default 0.5). Shapes: :class:`~.applied.AppliedBatch`.
+    ``p``: probability that a sample is equalized (default 0.5). Shapes: :class:`~.applied.Applied`.
 
     ``backend="image"``: NumPy histograms, per-channel lookup tables. params ``applied`` (a bool).
 
@@ -41,13 +53,7 @@ class Equalize(Applied):
     chunked = True
 
     def transform(self, images, applied):
-        quantized = images if images.dtype == torch.uint8 else to_uint8(images)
-        luts = equalize_luts(quantized)
-        ramp = torch.arange(256, dtype=torch.uint8, device=images.device).expand_as(luts)
-        out = apply_lut(quantized, torch.where(applied.view(-1, 1, 1), luts, ramp))
-        if images.dtype == torch.uint8:
-            return out
-        return torch.where(applied.view(-1, 1, 1, 1), out.to(images.dtype) / 255, images)
+        return equalize(images, applied)
 
     def transform_image(self, img):
         return apply_lut_image(img, luts_from_histograms(channel_histograms_image(img)))

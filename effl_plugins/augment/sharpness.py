@@ -21,10 +21,11 @@ from .base import image_backend
 from .enhance import Enhance
 from .functional.lut import lookup_pairs_image, truncate_to_uint8
 
-__all__ = ["Sharpness", "SharpnessImage"]
+__all__ = ["Sharpness", "SharpnessImage", "SMOOTH", "smoothed"]
 
-_SMOOTH = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0))
-_SMOOTH_THIRTEENTHS = np.array(_SMOOTH, dtype=np.float32) / 13
+#: PIL's SMOOTH filter, times 13
+SMOOTH = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0))
+_SMOOTH_THIRTEENTHS = np.array(SMOOTH, dtype=np.float32) / 13
 
 
 def _smooth_sums(values: torch.Tensor) -> torch.Tensor:
@@ -40,6 +41,23 @@ def _smooth_sums(values: torch.Tensor) -> torch.Tensor:
     sums = rows[..., :-2] + rows[..., 1:-1]
     sums += rows[..., 2:]
     return sums.add_(values[..., 1:-1, 1:-1], alpha=4)
+
+
+def smoothed(values: torch.Tensor, integer: bool, kernel: torch.Tensor | None = None) -> torch.Tensor:
+    """The SMOOTH-filtered inner pixels of float ``values``: ``round(S / 13)`` of the integer kernel sums ``S``
+    where ``integer`` (values of uint8 images; never a tie, computed exactly as ``floor((2 S + 13) / 26)``), else
+    ``conv2d`` with the kernel over 13 (``kernel``: :data:`SMOOTH` as a ``[1, 1, 3, 3]`` tensor of the values'
+    dtype and device, made here when None).
+
+    Shape:
+        ``[B, C, H, W]`` -> ``[B, C, H - 2, W - 2]``.
+    """
+    if integer:
+        return torch.floor(_smooth_sums(values).mul_(2).add_(13).div_(26))
+    if kernel is None:
+        kernel = torch.tensor(SMOOTH, dtype=values.dtype, device=values.device)
+    channels = values.shape[1]
+    return F.conv2d(values, kernel.expand(channels, 1, 3, 3), groups=channels) / 13
 
 
 class Sharpness(Enhance):
@@ -69,11 +87,7 @@ class Sharpness(Enhance):
             return images, targets
         compute = torch.float32 if images.dtype == torch.uint8 else images.dtype
         out = images.to(compute, copy=True)
-        if images.dtype == torch.uint8:
-            smooth = torch.floor(_smooth_sums(out).mul_(2).add_(13).div_(26))
-        else:
-            kernel = torch.tensor(_SMOOTH, dtype=compute, device=images.device).expand(channels, 1, 3, 3)
-            smooth = F.conv2d(out, kernel, groups=channels) / 13
+        smooth = smoothed(out, images.dtype == torch.uint8)
         inner = out[..., 1:-1, 1:-1]
         alpha = (1 - params["factor"].to(compute)).view(-1, 1, 1, 1)
         inner.copy_(torch.addcmul(inner, alpha, smooth - inner))  # fused, as torchvision's add_(alpha=)

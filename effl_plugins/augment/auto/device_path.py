@@ -13,10 +13,13 @@ host-device sync, a loop over samples or a loop over the op set:
   1. every sample's parameters for every slot, from ``[B, N]`` op indices, magnitudes and signs, in a few
      elementwise ops on small tensors (:class:`MagnitudeSpace` holds the ranges);
   2. per slot, one pass over the pixels for the statistics every op may need (grey mean, channel ranges,
-     histograms by one ``bincount`` or ``scatter_add_``), then for uint8 the slot's point ops as ONE
-     ``[B, C, 256]`` table per sample applied in one gather, for float the same point ops elementwise (each
-     the identity, bit for bit, for samples that did not draw it), and color and sharpness as two blends with
-     per-sample weights (weight 0 for samples that did not draw them);
+     histograms by one ``bincount`` or ``scatter_add_``), then the slot's point ops by the ops' own kernels
+     (:func:`~effl_plugins.augment.functional.enhance.blend`, :func:`~effl_plugins.augment.auto_contrast.stretch`,
+     :func:`~effl_plugins.augment.posterize.posterize`, :func:`~effl_plugins.augment.solarize.solarize`,
+     :func:`~effl_plugins.augment.functional.histogram.equalize_luts`), each the identity, bit for bit, for
+     samples that did not draw it: for uint8 on ONE ``[B, C, 256]`` table per sample applied in one gather, for
+     float on the pixels; then color and sharpness (:func:`~effl_plugins.augment.sharpness.smoothed`) as two
+     blends with per-sample weights (weight 0 for samples that did not draw them);
   3. every sample's geometric ops composed into one matrix, and ONE warp of the whole batch.
 
   Each slot is a sample's own op applied to its current image, and the statistics ops read that image, so
@@ -40,15 +43,19 @@ import torch
 import torch.nn.functional as F
 
 from ..._triton import triton_available, use_triton
+from ..auto_contrast import stretch
 from ..equalize import to_uint8
 from ..functional import matrices
-from ..functional.enhance import LUMA_INT, luma
+from ..functional.enhance import blend, luma
 from ..functional.histogram import equalize_luts
+from ..functional.lut import truncate_to_uint8
 from ..kernels.affine import fill_tensor
 from ..kernels.lut import apply_lut
 from ..kernels.rand_augment import SUPPORTED_DTYPES, fused_constants, rand_augment_fused
 from ..kernels.warp import warp_affine_fused
-from ..solarize import solarize_level
+from ..posterize import posterize
+from ..sharpness import SMOOTH, smoothed
+from ..solarize import solarize
 from .magnitude import LEVEL_TO_ARG, RAND_AUGMENT_SPACE, WIDE_SPACE, MagnitudeSpace, bin_value
 
 __all__ = [
@@ -61,7 +68,6 @@ __all__ = [
     "rand_augment_batch",
 ]
 
-_SMOOTH = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0))
 _SHEAR_CORNER = -0.5
 _WARPS = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")
 _ENHANCE = ("brightness", "color", "contrast", "sharpness")
@@ -134,8 +140,7 @@ def _constants(
         "zero": torch.zeros((), device=device),
         "centre": torch.tensor([[(width - 1) / 2, (height - 1) / 2], [_SHEAR_CORNER, _SHEAR_CORNER]], device=device),
         "ramp": torch.arange(256, dtype=torch.float32, device=device).view(1, 1, 1, 256),
-        "weights": torch.tensor(LUMA_INT, dtype=torch.float32, device=device).view(1, 3, 1, 1),
-        "smooth": torch.tensor(_SMOOTH, dtype=compute, device=device).view(1, 1, 3, 3),
+        "smooth": torch.tensor(SMOOTH, dtype=compute, device=device).view(1, 1, 3, 3),
         "inner": inner,
         "fill": torch.tensor(
             list(fill) if isinstance(fill, (list, tuple)) else [fill], dtype=torch.float32, device=device
@@ -291,80 +296,46 @@ def composed_geometry(
     return _geometry(const, _geometry_params(const, space, ops, magnitude, sign))
 
 
-def _statistics(images: torch.Tensor, grey: torch.Tensor):
-    """Mean grey ``[B, 1, 1, 1]``, channel ranges ``[B, C, 1, 1]`` and equalization tables ``[B, C, 256]`` uint8."""
-    if images.dtype == torch.uint8:
-        mean = grey.mean(dim=(1, 2, 3), keepdim=True, dtype=torch.float64).float()
-        quantized = images
-    else:
-        mean = grey.mean(dim=(1, 2, 3), keepdim=True)
-        quantized = to_uint8(images)
-    low, high = images.amin(dim=(-2, -1), keepdim=True), images.amax(dim=(-2, -1), keepdim=True)
-    return mean, low, high, quantized, equalize_luts(quantized)
-
-
-def _stretch(values, low, high, unchosen, bound: float):
-    """auto_contrast's map (:func:`effl_plugins.augment.auto_contrast.stretch` before its clamp)."""
-    keep = (high == low) | unchosen
-    inv_scale = torch.where(keep, 1.0, (high - low) * (1.0 / bound))
-    return (values - torch.where(keep, 0.0, low)) / inv_scale
-
-
-def _grey(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Luma ``[B, 1, H, W]`` of integer-valued float32 pixels: the floor of the integer-weighted sum
-    (exact, as :func:`luma`)."""
-    if values.shape[1] == 1:
-        return values
-    return torch.floor((values * weights).sum(1, keepdim=True) / 10000)
-
-
-def _sharpened(
-    values: torch.Tensor, images: torch.Tensor, source: torch.Tensor, alpha: torch.Tensor, kernel: torch.Tensor
-) -> torch.Tensor:
-    """sharpness's blend towards the smoothed image at the inner pixels
-    (``alpha`` ``[B, 1, H, W]``, 0 on the border)."""
-    if images.dtype == torch.uint8:
-        sums = torch.add(F.avg_pool2d(source, 3, stride=1, divisor_override=1), source[..., 1:-1, 1:-1], alpha=4)
-        smooth = torch.floor(sums.mul_(2).add_(13).div_(26))  # round(S / 13), as the op computes it
-    else:
-        smooth = F.conv2d(images, kernel.expand(images.shape[1], 1, 3, 3), groups=images.shape[1]) / 13
+def _sharpened(values: torch.Tensor, smooth: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """sharpness's blend of ``values`` towards ``smooth`` (:func:`effl_plugins.augment.sharpness.smoothed`) at the
+    inner pixels (``alpha`` ``[B, 1, H, W]``, 0 on the border)."""
     return torch.addcmul(values, alpha, F.pad(smooth, (1, 1, 1, 1)) - values)
 
 
-def _slot_uint8(images, p, ramp, weights):
-    source = images.to(torch.float32)
-    grey = _grey(source, weights)
-    mean, low, high, _, equalized = _statistics(images, grey)
-    table = torch.addcmul(ramp * p["factor_point"], mean * p["contrast"], p["one_minus_point"])
-    table = (
-        _stretch(table, low.to(torch.float32), high.to(torch.float32), p["not_auto_contrast"], 255.0)
-        .clamp_(0, 255)
-        .to(torch.uint8)
-    )
-    table = table & p["mask"]
-    table = torch.where((table >= p["level"]) & p["solarize"], torch.bitwise_not(table), table)
-    table = torch.where(p["equalize"], equalized.unsqueeze(2), table).squeeze(2)
+def _slot_uint8(images, p, ramp):
+    """One slot on uint8 images. The point ops run by their own kernels on each sample's ``[C, 256]`` table, every
+    one neutral (the identity, bit for bit) where the sample drew another op; one lookup applies the table; then
+    color and sharpness blend with per-sample weights (0 where not drawn)."""
+    grey = luma(images)
+    mean = grey.mean(dim=(1, 2, 3), keepdim=True, dtype=torch.float64).float()
+    low, high = images.amin(dim=(-2, -1), keepdim=True), images.amax(dim=(-2, -1), keepdim=True)
+    table = truncate_to_uint8(blend(ramp, mean * p["contrast"], p["factor_point"]))
+    table = posterize(stretch(table, low, high, p["auto_contrast"]), p["bits"])
+    table = solarize(table, p["threshold"], p["solarize"])
+    table = torch.where(p["equalize"], equalize_luts(images).unsqueeze(2), table).squeeze(2)
     values = apply_lut(images, table).to(torch.float32)
     if images.shape[1] == 3:
-        values = torch.addcmul(values * p["factor_color"], grey, p["one_minus_color"])
+        values = blend(values, grey, p["factor_color"])
     if "alpha_sharp" in p:
-        values = _sharpened(values, images, source, p["alpha_sharp"], None)
-    return values.clamp_(0, 255).to(torch.uint8)
+        values = _sharpened(values, smoothed(images.to(torch.float32), True), p["alpha_sharp"])
+    return truncate_to_uint8(values)
 
 
-def _slot_float(images, p):  # p["smooth"]: the smoothing kernel
+def _slot_float(images, p, kernel):
+    """:func:`_slot_uint8` on float images: each point op on the pixels (``kernel``: sharpness's smoothing)."""
     grey = luma(images)
-    mean, low, high, quantized, equalized = _statistics(images, grey)
-    values = torch.addcmul(images * p["factor_point"], mean * p["contrast"], p["one_minus_point"]).clamp_(0, 1)
-    values = _stretch(values, low, high, p["not_auto_contrast"], 1.0).clamp_(0, 1)
-    posterized = torch.minimum(torch.floor(values * p["levels"]), p["top_level"]) / p["levels"]
-    values = torch.where(p["posterize"], posterized, values)
-    values = torch.where((values >= p["threshold"]) & p["solarize"], 1 - values, values)
-    values = torch.where(p["equalize"], apply_lut(quantized, equalized).to(images.dtype) / 255, values)
+    mean = grey.mean(dim=(1, 2, 3), keepdim=True)
+    low, high = images.amin(dim=(-2, -1), keepdim=True), images.amax(dim=(-2, -1), keepdim=True)
+    values = blend(images, mean * p["contrast"], p["factor_point"]).clamp_(0, 1)
+    values = solarize(
+        posterize(stretch(values, low, high, p["auto_contrast"]), p["bits"]), p["threshold"], p["solarize"]
+    )
+    quantized = to_uint8(images)
+    values = torch.where(p["equalize"], apply_lut(quantized, equalize_luts(quantized)).to(images.dtype) / 255, values)
     if images.shape[1] == 3:
-        values = torch.addcmul(values * p["factor_color"], grey, p["one_minus_color"]).clamp_(0, 1)
+        values = blend(values, grey, p["factor_color"]).clamp_(0, 1)
     if "alpha_sharp" in p:
-        values = _sharpened(values, images, images, p["alpha_sharp"], p["smooth"]).clamp_(0, 1)
+        values = _sharpened(values, smoothed(images, False, kernel), p["alpha_sharp"]).clamp_(0, 1)
     return values
 
 
@@ -378,32 +349,20 @@ def _per_slot(const: dict, params: dict, images: torch.Tensor) -> list[dict]:
     def split(value, shape=(1, 1, 1)):
         return value.transpose(0, 1).reshape(slots, batch, *shape).unbind(0)
 
-    factor_point, factor_color = params["factor_point"].to(compute), params["factor_color"].to(compute)
     columns = {
-        "factor_point": split(factor_point),
-        "one_minus_point": split(1 - factor_point),
+        "factor_point": split(params["factor_point"].to(compute)),
         "contrast": split(params["contrast"].to(compute)),
-        "factor_color": split(factor_color),
-        "one_minus_color": split(1 - factor_color),
-        "not_auto_contrast": split(~params["auto_contrast"]),
-        "equalize": split(params["equalize"]),
+        "factor_color": split(params["factor_color"].to(compute)),
+        "auto_contrast": split(params["auto_contrast"]),
+        "bits": split(params["bits"]),
+        "threshold": split(params["threshold"]),
         "solarize": split(params["threshold"] <= 1),
+        "equalize": split(params["equalize"]),
     }
     if const["inner"] is not None:
         columns["alpha_sharp"] = split(
             (1 - params["factor_sharp"].to(compute)).unsqueeze(-1).unsqueeze(-1) * const["inner"], (1, height, width)
         )
-    if images.dtype == torch.uint8:
-        bits = params["bits"]
-        columns["mask"] = split(
-            torch.bitwise_left_shift(torch.full_like(bits, 0xFF), 8 - bits).bitwise_and_(0xFF).to(torch.uint8)
-        )
-        columns["level"] = split(solarize_level(params["threshold"]).clamp_(max=255).to(torch.uint8))
-    else:
-        levels = torch.pow(2.0, params["bits"].to(compute))
-        columns["levels"], columns["top_level"] = split(levels), split(levels - 1)
-        columns["posterize"] = split(params["bits"] < 8)
-        columns["threshold"] = split(params["threshold"].to(compute))
     return [{key: values[slot] for key, values in columns.items()} for slot in range(slots)]
 
 
@@ -457,9 +416,9 @@ def rand_augment_batch(
     out = images
     for p in _per_slot(const, params, images):
         if images.dtype == torch.uint8:
-            out = _slot_uint8(out, p, const["ramp"], const["weights"])
+            out = _slot_uint8(out, p, const["ramp"])
         else:
-            out = _slot_float(out, {**p, "smooth": const["smooth"]})
+            out = _slot_float(out, p, const["smooth"])
     warped = warp_affine_fused(out, _geometry(const, params), interpolation, const["fill"])
     # the identity warps a sample onto itself, but the bilinear blend runs in float32:
     # float64 samples without geometry are kept as they are
