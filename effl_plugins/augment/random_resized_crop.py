@@ -161,8 +161,11 @@ class RandomResizedCrop(Augmentation):
         return resample_boxes(images, params["box"], out_size, self.interpolation), targets
 
     def sample_params_image(self, img, rng):
-        box = sample_box_image(img.shape[0], img.shape[1], self.scale, self.ratio, rng)
-        return {"box": np.array(box, dtype=np.float32)}
+        return {"box": np.array(self.box_image(img.shape[0], img.shape[1], rng), dtype=np.float32)}
+
+    def box_image(self, height: int, width: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
+        """One image's box ``(top, left, h, w)`` (:func:`sample_box_image` with this op's ranges)."""
+        return sample_box_image(height, width, self.scale, self.ratio, rng)
 
     def apply_image(self, img, params):
         return crop_image(img, params["box"], self._out_size(*img.shape[:2]), self.interpolation)

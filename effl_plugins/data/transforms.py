@@ -1,9 +1,10 @@
 """The per-image train and eval pipelines timm feeds a model, on ``H x W x 3`` uint8 RGB arrays.
 
-Train (``timm.data.transforms_imagenet_train`` without the colour jitter): random-resized-crop
-(Szegedy et al., "Going deeper with convolutions", 2015, as timm's
-``RandomResizedCropAndInterpolation`` samples it), horizontal flip, then an optional image-backend
-augmentation, all with OpenCV kernels and one ``numpy.random.Generator`` per item.
+Train (``timm.data.transforms_imagenet_train`` without the colour jitter), built from the registered ops:
+random-resized-crop (Szegedy et al., "Going deeper with convolutions", 2015) boxes drawn by the
+``random_resized_crop`` op (as timm's ``RandomResizedCropAndInterpolation`` samples them) and resized as timm
+does (area averaging from a 2x shrink, any of the model's interpolations), the ``flip`` op, then an optional
+image-backend augmentation, all with OpenCV kernels and one ``numpy.random.Generator`` per item.
 
 Eval: timm's own ``transforms_imagenet_eval`` (resize the shorter side to ``size / crop_pct``, centre
 crop), run on a PIL view of the array, so that eval pixels equal what timm gives.
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._api import create_augmentation
 from .._validate import probability
 from .config import DataConfig
 
@@ -40,30 +42,17 @@ def _cv2_interpolation(name: str) -> int:
 def rrc_params(
     height: int, width: int, scale: Sequence[float], ratio: Sequence[float], rng: np.random.Generator
 ) -> tuple[int, int, int, int]:
-    """Sample a random-resized-crop box ``(top, left, h, w)`` in an image of ``height x width``.
+    """A random-resized-crop box ``(top, left, h, w)`` in an image of ``height x width``: the registered
+    ``random_resized_crop`` op's draw (timm's ``RandomResizedCropAndInterpolation.get_params``: up to 10 tries of
+    an area fraction uniform in ``scale`` and a log-uniform aspect ``w / h`` in ``ratio``, the first box that fits
+    placed uniformly; after 10 misses the largest centred box whose aspect is clamped into ``ratio``; a box that
+    rounds to zero pixels counts as a miss). ``scale`` and ``ratio`` are ``(low, high)`` pairs."""
+    return _random_resized_crop(scale, ratio).box_image(height, width, rng)
 
-    timm's ``RandomResizedCropAndInterpolation.get_params``: up to 10 tries of an area fraction
-    uniform in ``scale`` and a log-uniform aspect ``w / h`` in ``ratio``; the first box that fits is
-    placed uniformly. After 10 misses, the largest centred box whose aspect is clamped into ``ratio``.
-    Unlike timm, a box that rounds to zero pixels counts as a miss (timm would crop nothing).
-    """
-    area = height * width
-    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
-    for _ in range(10):
-        target_area = rng.uniform(scale[0], scale[1]) * area
-        aspect = math.exp(rng.uniform(*log_ratio))
-        w = int(round(math.sqrt(target_area * aspect)))
-        h = int(round(math.sqrt(target_area / aspect)))
-        if 0 < w <= width and 0 < h <= height:
-            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
-    in_ratio = width / height
-    if in_ratio < min(ratio):
-        w, h = width, int(round(width / min(ratio)))
-    elif in_ratio > max(ratio):
-        w, h = int(round(height * max(ratio))), height
-    else:
-        w, h = width, height
-    return (height - h) // 2, (width - w) // 2, h, w
+
+def _random_resized_crop(scale: Sequence[float], ratio: Sequence[float]) -> Any:
+    """The registered ``random_resized_crop`` op's image form with these ranges."""
+    return create_augmentation("random_resized_crop", backend="image", scale=tuple(scale), ratio=tuple(ratio))
 
 
 def _to_chw(img: np.ndarray) -> torch.Tensor:
@@ -86,19 +75,21 @@ class TrainTransform:
         self.size = cfg.img_size
         self.interpolation = cfg.interpolation
         self.scale, self.ratio, self.hflip, self.image_aug = scale, ratio, hflip, image_aug
+        self._crop = _random_resized_crop(scale, ratio)
+        self._flip = create_augmentation("flip", backend="image", p=hflip) if hflip > 0 else None
 
     def __call__(self, img: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         import cv2
 
         _check_image(img)
-        top, left, h, w = rrc_params(img.shape[0], img.shape[1], self.scale, self.ratio, rng)
+        top, left, h, w = self._crop.box_image(img.shape[0], img.shape[1], rng)
         out_h, out_w = self.size
         # shrinking 2x or more: area averaging (antialiased, as PIL's resize in timm); else the configured filter
         shrink = h >= 2 * out_h and w >= 2 * out_w and self.interpolation != "nearest"
         flag = cv2.INTER_AREA if shrink else _cv2_interpolation(self.interpolation)
         out = cv2.resize(img[top : top + h, left : left + w], (out_w, out_h), interpolation=flag)
-        if self.hflip > 0 and rng.random() < self.hflip:
-            out = cv2.flip(out, 1)
+        if self._flip is not None:
+            out = self._flip(out, rng)
         if self.image_aug is not None:
             out = self.image_aug(out, rng=rng)
         return _to_chw(out)
