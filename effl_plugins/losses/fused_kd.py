@@ -54,21 +54,8 @@ CHUNK_ELEMENTS = 1 << 20
 
 #: From this many logits (``B * K``) the CPU function runs in chunks (``_kd_rows_and_grad``), below
 #: it over whole rows (``_kd_whole_rows``); both beat the eager reference at every size measured, so
-#: ``path="auto"`` takes the CPU function for every CPU call. Forward + backward, time ratios of
-#: median thread CPU time over interleaved calls (one torch thread, float32, T=4; x86-64, 2-core CPU
-#: shared with other jobs at load average 5-10, torch 2.14):
-#:
-#: - eager / whole rows: B=8 K=10 1.21 (231 vs 191 us), B=64 K=10 1.17, B=256 K=10 1.20 (346 vs
-#:   288 us), B=256 K=100 1.19, B=256 K=400 1.24, B=1024 K=64 1.21, B=64 K=1600 1.19;
-#: - chunked / whole rows: 1.77 at 80 logits, 1.38 at 25,600, 1.07 at 65,536 (B=1024 K=64), 0.94 to
-#:   1.03 at 102,400 (B=64, 256, 1024), 0.94 to 0.96 at 131,072 (B=64, 256, 1024), 0.83 at 204,800
-#:   (B=1024 K=200), 0.49 at B=256 K=21843;
-#: - eager / chunked at B=256: K=1000 1.29 (2.80 vs 2.17 ms), K=21843 2.83 (118 vs 42 ms).
-#:
-#: Forward only (no gradient) the crossover is the same (chunked / whole 0.95 to 0.99 at 65,536 and
-#: 102,400, 0.85 to 0.93 at 131,072; eager / whole 0.98 to 1.09 below it, eager / chunked 2.97 at
-#: B=256 K=1000). Wall-clock medians with two torch threads on that loaded machine varied tenfold
-#: between runs and could not place the crossovers.
+#: ``path="auto"`` takes the CPU function for every CPU call. The measurements that place the crossover:
+#: ``benchmarks/RESULTS.md``, "Fused KD on the CPU".
 CPU_CHUNKED_MIN_ELEMENTS = 100_000
 
 _FLOOR = {dtype: torch.finfo(dtype).min for dtype in (torch.float32, torch.float64)}
