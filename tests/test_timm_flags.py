@@ -224,7 +224,7 @@ def test_bce_loss_is_timms_binary_cross_entropy():
     task = strategy.supervised_task(torch.nn.Linear(3, 4), data)
     logits, targets = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 0, 1])
     assert torch.allclose(task.loss_fn(logits, targets, 0.1), BinaryCrossEntropy(smoothing=0.1)(logits, targets))
-    from effl_plugins.strategies.selftrain.fixmatch import FixMatch
+    from effl_plugins.strategies.one_stage import FixMatch
 
     with pytest.raises(SettingRefusedError, match="--bce-loss"):
         FixMatch("test_resnet", bce_loss=True)

@@ -133,7 +133,7 @@ def _label(args):
     """Label this rank's share into the store; returns the true labels where known (digits)."""
     from ..strategies.base import Strategy
     from ..strategies.selftrain.labeler import label_dataset
-    from ..strategies.selftrain.training import model_hash
+    from ..strategies.selftrain.weights import model_hash
 
     num_classes = checkpoint_classes(args.teacher)
     unlabeled, hidden = _unlabeled(args, args.teacher)

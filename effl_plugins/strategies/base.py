@@ -42,7 +42,7 @@ from ..train.tasks.base import SPLIT_REFUSALS
 #: starts from the initialisation of the teacher it learns from (built at ``seed``).
 STUDENT_SEED_OFFSET = 1
 
-__all__ = ["Strategy", "SETTINGS", "STUDENT_SEED_OFFSET"]
+__all__ = ["Strategy", "SETTINGS", "STUDENT_SEED_OFFSET", "require_unlabeled"]
 
 #: Why a strategy whose task has a loss of its own refuses ``--bce-loss`` (it replaces cross-entropy only).
 BCE_REFUSAL = "learns through its own unlabeled-data loss; --bce-loss replaces the supervised cross-entropy only"
@@ -263,6 +263,12 @@ class Strategy:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, {self.config})"
+
+
+def require_unlabeled(strategy: str, data: Any) -> None:
+    """``ValueError`` naming ``strategy`` and the data when the DataBundle ``data`` has no unlabeled images."""
+    if data.unlabeled is None or len(data.unlabeled) == 0:
+        raise ValueError(f"strategy {strategy!r} needs unlabeled images: data {data.name!r} has none")
 
 
 def _grad_checkpointing(model: nn.Module) -> None:

@@ -124,7 +124,7 @@ def test_weak_augment_refuses_a_shift_of_half_the_side():
 
 
 def test_the_strategies_reexport_the_task_functions():
-    from effl_plugins.strategies.selftrain import fixmatch, mean_teacher
+    from effl_plugins.train.tasks import fixmatch, mean_teacher
 
     assert fixmatch.fixmatch_unlabeled_loss is fixmatch_unlabeled_loss
     assert mean_teacher.ema_update is ema_update and mean_teacher.softmax_mse is softmax_mse

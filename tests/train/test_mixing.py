@@ -98,7 +98,7 @@ def test_the_engine_mixes_probability_targets(which):
     """A pseudo-labelled student's targets are probability rows [B, K]: the engine mixes them too."""
     import timm
 
-    from effl_plugins.strategies.selftrain.training import ProbabilityTargets
+    from effl_plugins.strategies.selftrain.probability_targets import ProbabilityTargets
     from effl_plugins.testing import small_digits
     from effl_plugins.train import Engine, ModelInput, SupervisedTask
 

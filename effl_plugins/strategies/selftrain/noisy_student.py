@@ -25,7 +25,7 @@ from ...train.checkpoints import atomic_write_text
 from ..base import STUDENT_SEED_OFFSET
 from .pseudo_label import PseudoLabel
 from .store import state_dict_hash
-from .training import save_weights
+from .weights import save_weights
 
 __all__ = ["NoisyStudent"]
 

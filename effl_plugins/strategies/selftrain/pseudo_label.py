@@ -22,11 +22,12 @@ from ..._validate import integer, positive
 from ...data import DataBundle
 from ...train import ModelInput, SupervisedTask, evaluate, resolve_device
 from ...train.distributed import init_distributed
-from ..base import STUDENT_SEED_OFFSET, Strategy
+from ..base import STUDENT_SEED_OFFSET, Strategy, require_unlabeled
 from .labeler import label_dataset
+from .probability_targets import labeled_plus_pseudo
 from .selection import balance_classes, confidence_filter, pseudo_targets
 from .store import read_store
-from .training import labeled_plus_pseudo, model_hash, require_unlabeled
+from .weights import model_hash
 
 __all__ = ["PseudoLabel", "select_pseudo_labels", "TeacherCoverageWarning"]
 

@@ -8,15 +8,30 @@ checkpoints carry them and a resumed run is exact.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import nn
 
 from ..._validate import fraction
 from ..inputs import ModelInput
 from .base import class_count
-from .fixmatch import FixMatchTask
+from .fixmatch import FixMatchTask, WeakStrongArguments
 
-__all__ = ["AdaptiveFixMatchTask"]
+__all__ = ["AdaptiveFixMatchTask", "AdaptiveArguments"]
+
+
+@dataclass(frozen=True)
+class AdaptiveArguments(WeakStrongArguments):
+    """``momentum``: EMA momentum of the statistics (0.999); no fixed threshold (the statistics set the
+    pseudo-labels' weights); the rest as :class:`~effl_plugins.train.tasks.fixmatch.WeakStrongArguments`."""
+
+    momentum: float = 0.999
+
+    def __post_init__(self) -> None:
+        fraction(self.momentum, "momentum")
+        super().__post_init__()
 
 
 class AdaptiveFixMatchTask(FixMatchTask):
@@ -25,22 +40,15 @@ class AdaptiveFixMatchTask(FixMatchTask):
     Args:
         model, model_input: the model and its input.
         num_classes: K (default: the model's ``num_classes``).
-        momentum: EMA momentum of the statistics (0.999).
-        **kwargs: :class:`FixMatchTask`'s (mu, lambda_u, weak, strong, flip).
+        **arguments: the method's (:class:`AdaptiveArguments` and what a subclass adds).
 
     Buffer ``p_model`` ``[K]``: the running mean class probability, ``1 / K`` at the start.
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        model_input: ModelInput,
-        *,
-        num_classes: int | None = None,
-        momentum: float = 0.999,
-        **kwargs,
-    ):
-        super().__init__(model, model_input, **kwargs)
-        fraction(momentum, "momentum")
-        self.num_classes, self.momentum = class_count(model, num_classes), float(momentum)
+    Arguments = AdaptiveArguments
+    data_arguments = ("num_classes",)
+
+    def __init__(self, model: nn.Module, model_input: ModelInput, *, num_classes: int | None = None, **arguments: Any):
+        super().__init__(model, model_input, **arguments)
+        self.num_classes, self.momentum = class_count(model, num_classes), float(self.arguments.momentum)
         self.register_buffer("p_model", torch.full((self.num_classes,), 1.0 / self.num_classes))

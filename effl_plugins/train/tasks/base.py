@@ -13,7 +13,7 @@ synchronised, and never wraps its frozen parts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import torch
@@ -22,7 +22,7 @@ from torch import nn
 
 from ..inputs import ModelInput
 
-__all__ = ["Batch", "Task", "class_count", "SPLIT_REFUSALS"]
+__all__ = ["Batch", "Task", "NoArguments", "class_count", "check_flag", "SPLIT_REFUSALS"]
 
 #: Why a task (or strategy) that trains on one view of each image refuses timm's augmentation splits.
 SPLIT_REFUSALS = {
@@ -52,6 +52,19 @@ class Batch:
     generator: torch.Generator | None = None
     indices: torch.Tensor | None = None
     labeled_count: int | None = None
+
+
+@dataclass(frozen=True)
+class NoArguments:
+    """The arguments of a task that takes none of its own: a method's task declares its arguments as a
+    frozen dataclass like this one (fields with the paper's defaults, checked in ``__post_init__``)."""
+
+
+def check_flag(value: Any, name: str) -> bool:
+    """``value`` when it is True or False, else ``ValueError`` naming ``name``."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
 
 
 def class_count(model: nn.Module, num_classes: int | None = None) -> int:
@@ -84,6 +97,16 @@ class Task(TrainingTask):
     #: whether the task trains on timm's augmentation splits (``aug_splits``: N views of each image, the engine's
     #: rows ``[N * B]``) and takes the JSD loss over them (``jsd_loss``); a task that does not refuses both.
     takes_aug_splits: ClassVar[bool] = False
+    #: The method's own arguments (a one-stage method's, what its strategy takes): a frozen dataclass whose
+    #: fields are the arguments with their defaults, checked when it is built.
+    Arguments: ClassVar[type] = NoArguments
+    #: Keyword arguments the task reads off the data, not the user: ``num_classes``, ``num_unlabeled``.
+    data_arguments: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def argument_names(cls) -> tuple[str, ...]:
+        """The fields of :attr:`Arguments`, in order."""
+        return tuple(f.name for f in fields(cls.Arguments))
 
     @classmethod
     def refusals(cls) -> dict[str, str]:

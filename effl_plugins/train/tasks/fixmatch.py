@@ -3,19 +3,61 @@ Confidence"): the prediction on a weakly augmented unlabeled image becomes a har
 its confidence reaches ``threshold``; the model learns it on a strongly augmented view. Loss
 ``L_s + lambda_u * L_u`` with ``L_u`` averaged over all ``mu * B`` unlabeled images (masked ones
 count as zero), as in the paper; one forward over labeled, weak and strong images together.
+
+The method's arguments (:class:`FixMatchArguments`) are checked once, when they are built; the
+strategy ``fixmatch`` runs this task with them (an epoch is one pass over the unlabeled set).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._validate import fraction, integer, non_negative
 from ..inputs import ModelInput
 from .base import Batch, Task
 from .consistency import PLAIN_CROSS_ENTROPY, make_view, view_refusals
 
-__all__ = ["FixMatchTask", "fixmatch_unlabeled_loss"]
+__all__ = ["FixMatchTask", "FixMatchArguments", "WeakStrongArguments", "fixmatch_unlabeled_loss"]
+
+
+@dataclass(frozen=True)
+class WeakStrongArguments:
+    """What FixMatch and its kin (FlexMatch, FreeMatch, SoftMatch, UDA) take.
+
+    Args:
+        mu: unlabeled images per labeled image in a step (7 in the FixMatch paper).
+        lambda_u: weight of the unlabeled loss (1 in the paper).
+        weak, strong: batch augmentation SPECs (or modules) of the two views; weak None is the paper's
+            flip and 12.5 % translation; strong: RandAugment N=2, M=10.
+        flip: keep the weak view's flip (off for data such as digits).
+    """
+
+    mu: int = 7
+    lambda_u: float = 1.0
+    weak: Any = None
+    strong: Any = "rand_augment(num_ops=2, magnitude=10)"
+    flip: bool = True
+
+    def __post_init__(self) -> None:
+        integer(self.mu, "mu (unlabeled ratio)", low=1)
+        non_negative(self.lambda_u, "lambda_u")
+
+
+@dataclass(frozen=True)
+class FixMatchArguments(WeakStrongArguments):
+    """FixMatch's arguments: ``threshold``, the confidence for a pseudo-label (0.95 in the paper), and
+    :class:`WeakStrongArguments`."""
+
+    threshold: float = 0.95
+
+    def __post_init__(self) -> None:
+        fraction(self.threshold, "threshold")
+        super().__post_init__()
 
 
 def fixmatch_unlabeled_loss(
@@ -46,13 +88,12 @@ class FixMatchTask(Task):
 
     Args:
         model, model_input: the model and its input.
-        threshold: confidence for a pseudo-label (0.95 in the paper).
-        mu: unlabeled images per labeled image in a step (7 in the paper).
-        lambda_u: weight of the unlabeled loss (1 in the paper).
-        weak, strong: batch augmentation SPECs (or modules) of the two views; weak None is the paper's
-            flip + translate (``flip=False`` drops the flip, for data such as digits).
+        **arguments: :class:`FixMatchArguments` (threshold, mu, lambda_u, weak, strong, flip).
     """
 
+    Arguments = FixMatchArguments
+    #: Arguments of the conformance checks (effl_plugins.testing), inherited by the FixMatch family.
+    conformance_kwargs = {"mu": 2}
     batch_augmentation = False
     #: Inherited by FlexMatch, FreeMatch, SoftMatch and UDA (same views, same labeled loss).
     refused_settings = {
@@ -60,21 +101,11 @@ class FixMatchTask(Task):
         "smoothing": PLAIN_CROSS_ENTROPY,
     }
 
-    def __init__(
-        self,
-        model: nn.Module,
-        model_input: ModelInput,
-        *,
-        threshold: float = 0.95,
-        mu: int = 7,
-        lambda_u: float = 1.0,
-        weak=None,
-        strong="rand_augment(num_ops=2, magnitude=10)",
-        flip: bool = True,
-    ):
+    def __init__(self, model: nn.Module, model_input: ModelInput, **arguments: Any):
         super().__init__(model, model_input)
-        self.threshold, self.unlabeled_ratio, self.lambda_u = threshold, mu, lambda_u
-        self.weak, self.strong = make_view(weak, flip=flip), make_view(strong)
+        self.arguments = a = self.Arguments(**arguments)
+        self.threshold, self.unlabeled_ratio, self.lambda_u = getattr(a, "threshold", None), a.mu, a.lambda_u
+        self.weak, self.strong = make_view(a.weak, flip=a.flip), make_view(a.strong)
 
     def view_logits(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One forward over the weak labeled, weak unlabeled and strong unlabeled views.

@@ -12,6 +12,9 @@ unlabeled image, ``-1`` = unused) is a buffer, so checkpoints carry it and a res
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,10 +22,29 @@ from torch import nn
 from ..._validate import integer
 from ..distributed import all_gather_rows
 from ..inputs import ModelInput
-from .base import Batch, class_count
-from .fixmatch import FixMatchTask
+from .base import Batch, check_flag, class_count
+from .fixmatch import FixMatchArguments, FixMatchTask
 
-__all__ = ["FlexMatchTask", "convex_mapping", "flexmatch_learning_status", "flexmatch_unlabeled_loss"]
+__all__ = [
+    "FlexMatchTask",
+    "FlexMatchArguments",
+    "convex_mapping",
+    "flexmatch_learning_status",
+    "flexmatch_unlabeled_loss",
+]
+
+
+@dataclass(frozen=True)
+class FlexMatchArguments(FixMatchArguments):
+    """FlexMatch's arguments: ``threshold`` is ``tau``, the threshold of the best-learned class (0.95);
+    ``warmup`` the threshold warm-up (unused images join the normaliser; on in the paper); the rest as
+    :class:`~effl_plugins.train.tasks.fixmatch.FixMatchArguments`."""
+
+    warmup: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_flag(self.warmup, "warmup")
 
 
 def convex_mapping(beta: torch.Tensor) -> torch.Tensor:
@@ -80,12 +102,13 @@ class FlexMatchTask(FixMatchTask):
         model, model_input: the model and its input.
         num_unlabeled: N, the size of the unlabeled set (``batch.indices`` index it).
         num_classes: K (default: the model's ``num_classes``).
-        threshold: ``tau``, the confidence a class's threshold reaches when it is learned best (0.95).
-        warmup: the threshold warm-up (the unused images join the normaliser; on in the paper).
-        mu, lambda_u, weak, strong, flip: as in :class:`FixMatchTask` (mu 7, lambda_u 1 in the paper).
+        **arguments: :class:`FlexMatchArguments` (threshold, warmup, mu, lambda_u, weak, strong, flip).
 
     Buffer ``selected``: int64 ``[N]``, the latest confident class of each unlabeled image, ``-1`` unused.
     """
+
+    Arguments = FlexMatchArguments
+    data_arguments = ("num_unlabeled", "num_classes")
 
     def __init__(
         self,
@@ -94,14 +117,12 @@ class FlexMatchTask(FixMatchTask):
         *,
         num_unlabeled: int,
         num_classes: int | None = None,
-        threshold: float = 0.95,
-        warmup: bool = True,
-        **kwargs,
+        **arguments: Any,
     ):
-        super().__init__(model, model_input, threshold=threshold, **kwargs)
+        super().__init__(model, model_input, **arguments)
         integer(num_unlabeled, "num_unlabeled", low=1, note="the unlabeled set's size")
         self.num_classes = class_count(model, num_classes)
-        self.warmup = bool(warmup)
+        self.warmup = self.arguments.warmup
         self.register_buffer("selected", torch.full((num_unlabeled,), UNUSED, dtype=torch.long))
 
     def learning_status(self) -> torch.Tensor:

@@ -17,6 +17,9 @@ classes get weight 0). The EMA statistics are buffers, so checkpoints carry them
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,10 +27,23 @@ from torch import nn
 from ..._validate import fraction, non_negative
 from ..distributed import all_gather_rows
 from ..inputs import ModelInput
-from .adaptive import AdaptiveFixMatchTask
+from .adaptive import AdaptiveArguments, AdaptiveFixMatchTask
 from .base import Batch
 
-__all__ = ["FreeMatchTask", "freematch_update", "freematch_mask", "fairness_loss"]
+__all__ = ["FreeMatchTask", "FreeMatchArguments", "freematch_update", "freematch_mask", "fairness_loss"]
+
+
+@dataclass(frozen=True)
+class FreeMatchArguments(AdaptiveArguments):
+    """FreeMatch's arguments: ``lambda_f``, the weight of the fairness term (0.001, the official
+    configurations'; 0 drops it), and :class:`~effl_plugins.train.tasks.adaptive.AdaptiveArguments`
+    (momentum, mu, lambda_u, weak, strong, flip)."""
+
+    lambda_f: float = 0.001
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        non_negative(self.lambda_f, "lambda_f")
 
 
 @torch.no_grad()
@@ -92,24 +108,17 @@ class FreeMatchTask(AdaptiveFixMatchTask):
 
     Args:
         model, model_input: the model and its input.
-        num_classes, momentum: as in :class:`AdaptiveFixMatchTask` (K from the model; 0.999).
-        lambda_f: weight of the fairness term (0.001 in the official configurations; 0 drops it).
-        mu, lambda_u, weak, strong, flip: as in :class:`FixMatchTask` (mu 7, lambda_u 1).
+        num_classes: K (default: the model's ``num_classes``).
+        **arguments: :class:`FreeMatchArguments` (lambda_f, momentum, mu, lambda_u, weak, strong, flip).
 
     Buffers: ``time_p`` (scalar), ``p_model`` ``[K]``, ``label_hist`` ``[K]``.
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        model_input: ModelInput,
-        *,
-        lambda_f: float = 0.001,
-        **kwargs,
-    ):
-        super().__init__(model, model_input, **kwargs)
-        non_negative(lambda_f, "lambda_f")
-        self.lambda_f = float(lambda_f)
+    Arguments = FreeMatchArguments
+
+    def __init__(self, model: nn.Module, model_input: ModelInput, **arguments: Any):
+        super().__init__(model, model_input, **arguments)
+        self.lambda_f = float(self.arguments.lambda_f)
         self.register_buffer("time_p", torch.tensor(1.0 / self.num_classes))
         self.register_buffer("label_hist", torch.full((self.num_classes,), 1.0 / self.num_classes))
 

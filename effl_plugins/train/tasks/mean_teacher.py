@@ -27,16 +27,27 @@ import contextlib
 import copy
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._validate import fraction, integer, non_negative
 from ..inputs import ModelInput
 from .base import Batch, Task
 from .consistency import PLAIN_CROSS_ENTROPY, make_view, view_refusals
 
-__all__ = ["MeanTeacherTask", "ema_update", "ema_decay_at", "running_stats_frozen", "sigmoid_rampup", "softmax_mse"]
+__all__ = [
+    "MeanTeacherTask",
+    "MeanTeacherArguments",
+    "ema_update",
+    "ema_decay_at",
+    "running_stats_frozen",
+    "sigmoid_rampup",
+    "softmax_mse",
+]
 
 
 @torch.no_grad()
@@ -92,11 +103,11 @@ def softmax_mse(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> t
     return F.mse_loss(torch.softmax(student_logits.float(), 1), torch.softmax(teacher_logits.detach().float(), 1))
 
 
-class MeanTeacherTask(Task):
-    """EMA-teacher consistency training.
+@dataclass(frozen=True)
+class MeanTeacherArguments:
+    """Mean Teacher's arguments.
 
     Args:
-        model, model_input: the student and its input (the teacher starts as its copy).
         ema_decay, ema_decay_after: teacher EMA decay during and after the ramp-up (0.99, 0.999).
         consistency: maximum weight of the consistency cost; rampup_epochs: its sigmoid ramp-up.
         mu: unlabeled images per labeled image in a step.
@@ -104,27 +115,41 @@ class MeanTeacherTask(Task):
             models; None is a random flip and translation (``flip=False`` drops the flip).
     """
 
+    ema_decay: float = 0.99
+    ema_decay_after: float = 0.999
+    consistency: float = 10.0
+    rampup_epochs: float = 5.0
+    mu: int = 1
+    noise: Any = None
+    flip: bool = True
+
+    def __post_init__(self) -> None:
+        for key in ("ema_decay", "ema_decay_after"):
+            fraction(getattr(self, key), key)
+        for key in ("consistency", "rampup_epochs"):
+            non_negative(getattr(self, key), key)
+        integer(self.mu, "mu (unlabeled ratio)", low=1)
+
+
+class MeanTeacherTask(Task):
+    """EMA-teacher consistency training.
+
+    Args:
+        model, model_input: the student and its input (the teacher starts as its copy).
+        **arguments: :class:`MeanTeacherArguments`.
+    """
+
+    Arguments = MeanTeacherArguments
     batch_augmentation = False
     refused_settings = {**view_refusals("--strategy-arg noise=SPEC"), "smoothing": PLAIN_CROSS_ENTROPY}
 
-    def __init__(
-        self,
-        model: nn.Module,
-        model_input: ModelInput,
-        *,
-        ema_decay: float = 0.99,
-        ema_decay_after: float = 0.999,
-        consistency: float = 10.0,
-        rampup_epochs: float = 5.0,
-        mu: int = 1,
-        noise=None,
-        flip: bool = True,
-    ):
+    def __init__(self, model: nn.Module, model_input: ModelInput, **arguments: Any):
         super().__init__(model, model_input)
+        self.arguments = a = self.Arguments(**arguments)
         self.teacher = copy.deepcopy(model).requires_grad_(False)
-        self.ema_decay, self.ema_decay_after, self.consistency = ema_decay, ema_decay_after, consistency
-        self.rampup_epochs, self.unlabeled_ratio = rampup_epochs, mu
-        self.noise = make_view(noise, flip=flip)
+        self.ema_decay, self.ema_decay_after, self.consistency = a.ema_decay, a.ema_decay_after, a.consistency
+        self.rampup_epochs, self.unlabeled_ratio = a.rampup_epochs, a.mu
+        self.noise = make_view(a.noise, flip=a.flip)
         self.step_index, self.rampup_steps = 0, 0
 
     def eval_model(self) -> nn.Module:

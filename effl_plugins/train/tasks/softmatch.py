@@ -17,6 +17,9 @@ prediction, as in the official code. The statistics are buffers, so checkpoints 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,10 +27,27 @@ from torch import nn
 from ..._validate import positive
 from ..distributed import all_gather_rows
 from ..inputs import ModelInput
-from .adaptive import AdaptiveFixMatchTask
-from .base import Batch
+from .adaptive import AdaptiveArguments, AdaptiveFixMatchTask
+from .base import Batch, check_flag
 
-__all__ = ["SoftMatchTask", "uniform_alignment", "truncated_gaussian_weights"]
+__all__ = ["SoftMatchTask", "SoftMatchArguments", "uniform_alignment", "truncated_gaussian_weights"]
+
+
+@dataclass(frozen=True)
+class SoftMatchArguments(AdaptiveArguments):
+    """SoftMatch's arguments: ``n_sigma``, the Gaussian's width in standard deviations (2); ``lambda_max``,
+    the largest weight (1); ``alignment``, uniform alignment of the weak predictions (on in the paper); and
+    :class:`~effl_plugins.train.tasks.adaptive.AdaptiveArguments` (momentum, mu, lambda_u, weak, strong, flip)."""
+
+    n_sigma: float = 2.0
+    lambda_max: float = 1.0
+    alignment: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for key in ("n_sigma", "lambda_max"):
+            positive(getattr(self, key), key)
+        check_flag(self.alignment, "alignment")
 
 
 def uniform_alignment(probs: torch.Tensor, p_model: torch.Tensor) -> torch.Tensor:
@@ -58,29 +78,20 @@ class SoftMatchTask(AdaptiveFixMatchTask):
 
     Args:
         model, model_input: the model and its input.
-        num_classes, momentum: as in :class:`AdaptiveFixMatchTask` (K from the model; 0.999).
-        n_sigma: the Gaussian's width in standard deviations (2); lambda_max: the largest weight (1).
-        alignment: uniform alignment of the weak predictions before weighting (on in the paper).
-        mu, lambda_u, weak, strong, flip: as in :class:`FixMatchTask` (mu 7, lambda_u 1).
+        num_classes: K (default: the model's ``num_classes``).
+        **arguments: :class:`SoftMatchArguments` (n_sigma, lambda_max, alignment, momentum, mu, lambda_u,
+            weak, strong, flip).
 
     Buffers: ``p_model`` ``[K]``, ``aligned_steps`` (0 until the first step), ``confidence_mean`` and
     ``confidence_var`` scalars.
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        model_input: ModelInput,
-        *,
-        n_sigma: float = 2.0,
-        lambda_max: float = 1.0,
-        alignment: bool = True,
-        **kwargs,
-    ):
-        super().__init__(model, model_input, **kwargs)
-        for key, value in (("n_sigma", n_sigma), ("lambda_max", lambda_max)):
-            positive(value, key)
-        self.n_sigma, self.lambda_max, self.alignment = float(n_sigma), float(lambda_max), bool(alignment)
+    Arguments = SoftMatchArguments
+
+    def __init__(self, model: nn.Module, model_input: ModelInput, **arguments: Any):
+        super().__init__(model, model_input, **arguments)
+        a = self.arguments
+        self.n_sigma, self.lambda_max, self.alignment = float(a.n_sigma), float(a.lambda_max), a.alignment
         self.register_buffer("aligned_steps", torch.zeros((), dtype=torch.long))
         self.register_buffer("confidence_mean", torch.tensor(1.0 / self.num_classes))
         self.register_buffer("confidence_var", torch.tensor(1.0))

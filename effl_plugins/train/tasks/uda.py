@@ -12,6 +12,8 @@ images kept; ``alpha_t`` grows with the progress ``t`` in [0, 1]: ``t`` (linear)
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -20,11 +22,35 @@ from torch import nn
 from ..._validate import positive
 from ..inputs import ModelInput
 from .base import Batch, class_count
-from .fixmatch import FixMatchTask
+from .fixmatch import FixMatchArguments, FixMatchTask
 
-__all__ = ["UDATask", "TSA_SCHEDULES", "tsa_threshold", "tsa_supervised_loss", "uda_unlabeled_loss"]
+__all__ = [
+    "UDATask",
+    "UDAArguments",
+    "TSA_SCHEDULES",
+    "tsa_threshold",
+    "tsa_supervised_loss",
+    "uda_unlabeled_loss",
+]
 
 TSA_SCHEDULES = ("none", "linear", "log", "exp")
+
+
+@dataclass(frozen=True)
+class UDAArguments(FixMatchArguments):
+    """UDA's arguments: ``temperature``, the sharpening temperature of the targets (0.4); ``threshold``, the
+    confidence mask (0.8); ``tsa``, training signal annealing on the supervised loss (``none``, ``linear``,
+    ``log``, ``exp``); the rest as :class:`~effl_plugins.train.tasks.fixmatch.FixMatchArguments`."""
+
+    threshold: float = 0.8
+    temperature: float = 0.4
+    tsa: str = "none"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        positive(self.temperature, "temperature")
+        if self.tsa not in TSA_SCHEDULES:
+            raise ValueError(f"tsa must be one of {', '.join(TSA_SCHEDULES)}, got {self.tsa!r}")
 
 
 def tsa_threshold(schedule: str, progress: float, num_classes: int) -> float:
@@ -80,26 +106,17 @@ class UDATask(FixMatchTask):
 
     Args:
         model, model_input: the model and its input.
-        temperature: sharpening temperature of the targets (0.4); threshold: confidence mask (0.8).
-        tsa: training signal annealing schedule: ``none`` (default), ``linear``, ``log`` or ``exp``.
-        mu, lambda_u, weak, strong, flip: as in :class:`FixMatchTask` (mu 7, lambda_u 1).
+        num_classes: K (default: the model's ``num_classes``).
+        **arguments: :class:`UDAArguments` (temperature, threshold, tsa, mu, lambda_u, weak, strong, flip).
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        model_input: ModelInput,
-        *,
-        temperature: float = 0.4,
-        threshold: float = 0.8,
-        tsa: str = "none",
-        num_classes: int | None = None,
-        **kwargs,
-    ):
-        super().__init__(model, model_input, threshold=threshold, **kwargs)
-        tsa_threshold(tsa, 0.0, 2)  # validates the schedule
-        positive(temperature, "temperature")
-        self.temperature, self.tsa = float(temperature), tsa
+    Arguments = UDAArguments
+    data_arguments = ("num_classes",)
+
+    def __init__(self, model: nn.Module, model_input: ModelInput, *, num_classes: int | None = None, **arguments: Any):
+        tsa_threshold(arguments.get("tsa", "none"), 0.0, 2)  # a schedule tsa_threshold runs
+        super().__init__(model, model_input, **arguments)
+        self.temperature, self.tsa = float(self.arguments.temperature), self.arguments.tsa
         self.num_classes = class_count(model, num_classes)
         self.progress = 0.0
 

@@ -16,7 +16,7 @@ from effl_plugins.commands.self_train import strategy_kwargs
 @pytest.fixture
 def teacher_checkpoint(tmp_path):
     from effl_plugins.strategies.base import Strategy
-    from effl_plugins.strategies.selftrain.training import save_weights
+    from effl_plugins.strategies.selftrain.weights import save_weights
 
     return save_weights(Strategy("test_resnet").build_model("test_resnet", 10), tmp_path / "teacher.safetensors")
 

@@ -1,5 +1,4 @@
-"""What the self-training strategies share: the unlabeled set they need, probability-target datasets and
-teacher identity.
+"""Probability-target datasets: the training set of a student that learns pseudo-labels.
 
 Every target of a student's training set is a probability vector ``[K]``: labeled images carry
 one-hot rows, pseudo-labeled ones the teacher's hard (one-hot) or soft labels, so one cross-entropy
@@ -8,33 +7,13 @@ one-hot rows, pseudo-labeled ones the teacher's hard (one-hot) or soft labels, s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.utils.data import ConcatDataset, Dataset
 
-from ...models import parse_model_spec
-from ...train.checkpoints import atomic_write_bytes
-from .store import file_hash, state_dict_hash
-
-__all__ = [
-    "ProbabilityTargets",
-    "one_hot_rows",
-    "labeled_plus_pseudo",
-    "model_hash",
-    "save_weights",
-    "require_unlabeled",
-]
-
-
-def require_unlabeled(strategy: str, data) -> None:
-    """``ValueError`` naming ``strategy`` and the data when the DataBundle ``data`` has no unlabeled images."""
-    if data.unlabeled is None or len(data.unlabeled) == 0:
-        raise ValueError(f"strategy {strategy!r} needs unlabeled images: data {data.name!r} has none")
+__all__ = ["ProbabilityTargets", "one_hot_rows", "labeled_plus_pseudo"]
 
 
 class ProbabilityTargets(Dataset):
@@ -73,19 +52,3 @@ def labeled_plus_pseudo(
     """The labeled set (one-hot rows) followed by the unlabeled images at ``chosen`` with ``targets``."""
     ones = one_hot_rows(torch.as_tensor(labeled.targets), num_classes)
     return ConcatDataset([ProbabilityTargets(labeled, ones), ProbabilityTargets(unlabeled, targets, chosen.tolist())])
-
-
-def model_hash(spec: str, model: nn.Module) -> str:
-    """sha256 of the checkpoint file named by ``spec``, else of the model's state dict."""
-    _, path = parse_model_spec(spec)
-    return file_hash(path) if path is not None else state_dict_hash(model)
-
-
-def save_weights(model: nn.Module, path: str | os.PathLike) -> Path:
-    """The model's state dict as safetensors (loadable by ``create_model("NAME:PATH", ...)``), atomically."""
-    from safetensors.torch import save
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}))
-    return path
