@@ -1,7 +1,7 @@
 """Device-side loading: uint8 batches copied to the device ahead of use, then augmented there in batch.
 
 In the spirit of ``timm.data.PrefetchLoader``: the DataLoader workers only decode and collate uint8
-images (4x less host-to-device traffic than float32); on CUDA the next batch is pinned, copied with
+images (a quarter of float32's host-to-device traffic); on CUDA the next batch is pinned, copied with
 ``non_blocking=True`` and augmented on a side stream while the model consumes the current one.
 On the CPU the same steps run in order.
 """

@@ -42,9 +42,8 @@ def image_channels(img: np.ndarray) -> int:
 def apply_lut_image(img: np.ndarray, luts: np.ndarray) -> np.ndarray:
     """Map every pixel through its channel's table (one table for all channels, or one per channel).
 
-    A single table goes through StringZilla's byte translation (the table lookup as a SIMD shuffle,
-    about 3x ``cv2.LUT`` on one core); per-channel tables translate each plane of ``cv2.split`` in
-    place and ``cv2.merge`` them (about 2x ``cv2.LUT`` with a ``[256, 1, C]`` table).
+    A single table goes through StringZilla's byte translation (the table lookup as a SIMD shuffle);
+    per-channel tables translate each plane of ``cv2.split`` in place and ``cv2.merge`` them.
 
     Shape:
         img ``H x W x C`` (or ``H x W``) uint8, luts ``[C, 256]`` or ``[256]`` uint8 -> ``img.shape`` uint8.

@@ -44,7 +44,7 @@ def _scratch(name: str, numel: int) -> torch.Tensor:
 
 
 def _transposed(matrix: torch.Tensor) -> torch.Tensor:
-    """A 2-D tensor transposed into a contiguous one by OpenCV (a strided torch copy of uint8 is ten times slower)."""
+    """A 2-D tensor transposed into a contiguous one by OpenCV (rather than a strided torch copy of uint8)."""
     matrix = matrix.contiguous()
     out = torch.empty((matrix.shape[1], matrix.shape[0]), dtype=matrix.dtype)
     cv2.transpose(matrix.numpy(), out.numpy())
