@@ -204,16 +204,17 @@ class Strategy:
             "class_names": list(data.class_names or []),
             "data_config": config.to_dict() if config else None,
             "args": args,
-            "meaning_keys": ("strategy", "model", "data", "stream", *self.meaning_keys()),
+            "meaning_keys": ("strategy", "model", "data", "stream", *self.run_identity_keys()),
         }
 
-    def meaning_keys(self) -> tuple[str, ...]:
-        """Strategy arguments whose change makes a resumed run another run."""
+    def run_identity_keys(self) -> tuple[str, ...]:
+        """The strategy arguments that identify the run: a change makes a resumed run another run (the engine
+        refuses it; the run's ``meaning_keys``)."""
         return ()
 
-    def meaning(self) -> dict[str, Any]:
-        """``meaning_keys`` with this strategy's values (what ``run_args`` records of them)."""
-        return {key: getattr(self, key) for key in self.meaning_keys()}
+    def run_identity(self) -> dict[str, Any]:
+        """:meth:`run_identity_keys` with this strategy's values (what ``run_args`` records of them)."""
+        return {key: getattr(self, key) for key in self.run_identity_keys()}
 
     def engine(
         self,

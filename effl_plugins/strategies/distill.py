@@ -121,7 +121,7 @@ class Distill(Strategy):
                 "distribution only: distil with a live teacher (--teacher) or a logit loss"
             )
 
-    def meaning_keys(self) -> tuple[str, ...]:
+    def run_identity_keys(self) -> tuple[str, ...]:
         return ("teacher", "loss", "loss_args", "unlabeled_weight", "teacher_cache")
 
     def build(self, num_classes: int) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
@@ -253,7 +253,7 @@ class Distill(Strategy):
         if self.teacher_cache is not None:
             return self._run_from_cache(data, out_dir, resume)
         teacher, student, loss = self.build(data.num_classes)
-        self.run_args = {**self.run_args, **self.meaning()}
+        self.run_args = {**self.run_args, **self.run_identity()}
         teacher_summary = None
         if self.teacher_epochs:
             config = self.config.replace(epochs=self.teacher_epochs, lr=self.teacher_lr)
@@ -290,7 +290,7 @@ class Distill(Strategy):
         reader = CacheReader(
             self.teacher_cache, self.views(data, student_input), self.config.epochs, rank, data.num_classes
         )
-        self.run_args = {**self.run_args, **self.meaning()}
+        self.run_args = {**self.run_args, **self.run_identity()}
         task = DistillationTask(student, student_input, None, None, loss, self.unlabeled_weight, teacher_source=reader)
         engine = self.engine(task, data, out_dir, train_set=self.train_set(data), write_summary=False)
         summary = engine.fit(resume=resume)

@@ -78,8 +78,8 @@ class NoisyStudent(PseudoLabel):
         self.rounds, self.noise = rounds, noise
         self.drop_rate, self.drop_path_rate = drop_rate, drop_path_rate
 
-    def meaning_keys(self) -> tuple[str, ...]:
-        return (*super().meaning_keys(), "students", "rounds", "noise")
+    def run_identity_keys(self) -> tuple[str, ...]:
+        return (*super().run_identity_keys(), "students", "rounds", "noise")
 
     def run(self, data: DataBundle, *, out_dir=None, device=None, resume: bool = False) -> dict[str, Any]:
         with self.teacher_run(data, out_dir, device, resume) as (out, teacher, model_input, digest, teacher_accuracy):

@@ -79,7 +79,7 @@ class PseudoLabel(Strategy):
         self.teacher, self.threshold, self.soft = teacher, threshold, bool(soft)
         self.temperature, self.balance = float(temperature), balance
 
-    def meaning_keys(self) -> tuple[str, ...]:
+    def run_identity_keys(self) -> tuple[str, ...]:
         return ("teacher", "threshold", "soft", "temperature", "balance")
 
     def prepare(self, device: str | None) -> None:

@@ -49,7 +49,7 @@ class Finetune(Strategy):
         integer(unfreeze_epochs, "unfreeze_epochs", low=1, optional=True)
         self.layer_decay, self.unfreeze_epochs = layer_decay, unfreeze_epochs
 
-    def meaning_keys(self) -> tuple[str, ...]:
+    def run_identity_keys(self) -> tuple[str, ...]:
         return ("backbone_lr", "head_lr", "layer_decay", "unfreeze_epochs")
 
     def build(self, num_classes: int):
@@ -66,7 +66,7 @@ class Finetune(Strategy):
         model = self.build(data.num_classes)
         callback = unfreeze_schedule(model, self.unfreeze_epochs) if self.unfreeze_epochs else None
         task = self.supervised_task(model, data)
-        self.run_args = {**self.run_args, **self.meaning()}
+        self.run_args = {**self.run_args, **self.run_identity()}
         groups = self.param_groups(model)
         engine = self.engine(task, data, out_dir, param_groups=groups, on_epoch_start=callback, write_summary=False)
         return self.finish(model, engine.fit(resume=resume), out_dir)
