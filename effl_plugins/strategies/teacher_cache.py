@@ -66,7 +66,6 @@ __all__ = [
     "view_settings",
     "data_fingerprint",
     "cache_info",
-    "is_cache",
 ]
 
 CACHE_FILE = "teacher-cache.json"
@@ -187,10 +186,6 @@ def cache_info(root: str | Path) -> dict[str, Any]:
             path, f"is {info['format']!r} version {info['version']!r}; expected {FORMAT!r} {VERSION}"
         )
     return info
-
-
-def is_cache(root: str | Path) -> bool:
-    return (Path(root) / CACHE_FILE).is_file()
 
 
 class CacheWriter:
