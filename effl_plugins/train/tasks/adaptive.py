@@ -40,6 +40,7 @@ class AdaptiveFixMatchTask(FixMatchTask):
     Args:
         model, model_input: the model and its input.
         num_classes: K (default: the model's ``num_classes``).
+        threshold: taken and unused (the statistics set the weights), so every FixMatch task builds alike.
         **arguments: the method's (:class:`AdaptiveArguments` and what a subclass adds).
 
     Buffer ``p_model`` ``[K]``: the running mean class probability, ``1 / K`` at the start.
@@ -48,7 +49,15 @@ class AdaptiveFixMatchTask(FixMatchTask):
     Arguments = AdaptiveArguments
     data_arguments = ("num_classes",)
 
-    def __init__(self, model: nn.Module, model_input: ModelInput, *, num_classes: int | None = None, **arguments: Any):
+    def __init__(
+        self,
+        model: nn.Module,
+        model_input: ModelInput,
+        *,
+        num_classes: int | None = None,
+        threshold: float | None = None,
+        **arguments: Any,
+    ):
         super().__init__(model, model_input, **arguments)
         self.num_classes, self.momentum = class_count(model, num_classes), float(self.arguments.momentum)
         self.register_buffer("p_model", torch.full((self.num_classes,), 1.0 / self.num_classes))

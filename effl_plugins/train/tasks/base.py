@@ -148,6 +148,13 @@ class Task(TrainingTask):
     def set_net(self, net: nn.Module | None) -> None:
         object.__setattr__(self, "_net", net)  # not a submodule: no second copy in state_dict
 
+    def prepare_distributed(self, device_ids: list | None = None, **ddp_kwargs: Any) -> Task:
+        """timm's step before a distributed loop: ``trainable`` alone wrapped in DistributedDataParallel."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        self.set_net(DistributedDataParallel(self.trainable, device_ids=device_ids, **ddp_kwargs))
+        return self
+
     def get_trainable_module(self, ema: bool = False) -> nn.Module | None:
         """timm's name for :attr:`net` (the EMA copy with ``ema``, when ``setup_ema`` made one)."""
         return super().get_trainable_module(ema=True) if ema else self.net

@@ -22,7 +22,7 @@ from ..inputs import ModelInput
 from .base import Batch, Task
 from .consistency import PLAIN_CROSS_ENTROPY, make_view, view_refusals
 
-__all__ = ["FixMatchTask", "FixMatchArguments", "WeakStrongArguments", "fixmatch_unlabeled_loss"]
+__all__ = ["FixMatchTask", "FixMatchArguments", "WeakStrongArguments", "check_view_logits", "fixmatch_unlabeled_loss"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,15 @@ class FixMatchArguments(WeakStrongArguments):
         super().__post_init__()
 
 
+def check_view_logits(weak_logits: torch.Tensor, strong_logits: torch.Tensor) -> None:
+    """``ValueError`` unless the weak and the strong view's logits are both ``[U, K]``."""
+    if weak_logits.shape != strong_logits.shape or weak_logits.ndim != 2:
+        raise ValueError(
+            f"weak_logits and strong_logits must both be [U, K], got {tuple(weak_logits.shape)} "
+            f"and {tuple(strong_logits.shape)}"
+        )
+
+
 def fixmatch_unlabeled_loss(
     weak_logits: torch.Tensor, strong_logits: torch.Tensor, threshold: float = 0.95
 ) -> dict[str, torch.Tensor]:
@@ -70,13 +79,8 @@ def fixmatch_unlabeled_loss(
     Shape: weak_logits, strong_logits ``[U, K]`` -> ``loss`` scalar, ``mask`` float ``[U]``,
     ``pseudo_labels`` int64 ``[U]``.
     """
-    if weak_logits.shape != strong_logits.shape or weak_logits.ndim != 2:
-        raise ValueError(
-            f"weak_logits and strong_logits must both be [U, K], got {tuple(weak_logits.shape)} "
-            f"and {tuple(strong_logits.shape)}"
-        )
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+    check_view_logits(weak_logits, strong_logits)
+    fraction(threshold, "threshold")
     confidence, pseudo = torch.softmax(weak_logits.detach().float(), dim=1).max(dim=1)
     mask = (confidence >= threshold).float()
     per_image = F.cross_entropy(strong_logits.float(), pseudo, reduction="none")

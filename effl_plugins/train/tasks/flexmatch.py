@@ -19,11 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..._validate import integer
+from ..._validate import fraction, integer
 from ..distributed import all_gather_rows
 from ..inputs import ModelInput
 from .base import Batch, check_flag, class_count
-from .fixmatch import FixMatchArguments, FixMatchTask
+from .fixmatch import FixMatchArguments, FixMatchTask, check_view_logits
 
 __all__ = [
     "FlexMatchTask",
@@ -80,15 +80,10 @@ def flexmatch_unlabeled_loss(
     Shape: weak_logits, strong_logits ``[U, K]``, beta ``[K]`` -> ``loss`` scalar, ``mask`` float ``[U]``,
     ``pseudo_labels`` int64 ``[U]``, ``confidence`` float ``[U]``.
     """
-    if weak_logits.shape != strong_logits.shape or weak_logits.ndim != 2:
-        raise ValueError(
-            f"weak_logits and strong_logits must both be [U, K], got {tuple(weak_logits.shape)} "
-            f"and {tuple(strong_logits.shape)}"
-        )
+    check_view_logits(weak_logits, strong_logits)
     if beta.shape != weak_logits.shape[1:]:
         raise ValueError(f"beta must be [K] = [{weak_logits.shape[1]}], got {tuple(beta.shape)}")
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+    fraction(threshold, "threshold")
     confidence, pseudo = torch.softmax(weak_logits.detach().float(), dim=1).max(dim=1)
     mask = (confidence >= threshold * convex_mapping(beta.float())[pseudo]).float()
     per_image = F.cross_entropy(strong_logits.float(), pseudo, reduction="none")

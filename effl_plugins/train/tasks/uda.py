@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..._validate import positive
+from ..._validate import fraction, positive
 from ..inputs import ModelInput
 from .base import Batch, class_count
-from .fixmatch import FixMatchArguments, FixMatchTask
+from .fixmatch import FixMatchArguments, FixMatchTask, check_view_logits
 
 __all__ = [
     "UDATask",
@@ -84,15 +84,9 @@ def uda_unlabeled_loss(
 
     Shape: weak_logits, strong_logits ``[U, K]`` -> ``loss`` scalar, ``mask`` float ``[U]``, ``targets`` ``[U, K]``.
     """
-    if weak_logits.shape != strong_logits.shape or weak_logits.ndim != 2:
-        raise ValueError(
-            f"weak_logits and strong_logits must both be [U, K], got {tuple(weak_logits.shape)} "
-            f"and {tuple(strong_logits.shape)}"
-        )
-    if not 0 < temperature < float("inf"):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+    check_view_logits(weak_logits, strong_logits)
+    positive(temperature, "temperature")
+    fraction(threshold, "threshold")
     weak = weak_logits.detach().float()
     mask = (torch.softmax(weak, dim=1).max(dim=1).values >= threshold).float()
     targets = torch.softmax(weak / temperature, dim=1)
