@@ -41,7 +41,7 @@ from ..base import BatchAugmentation, ImageAugmentation
 from ..functional import matrices
 from ..functional.warp import check_fill, check_interpolation, warp_affine, warp_affine_image
 from ..kernels.affine import fill_tensor, invert_affine
-from ..kernels.remap import framed_index_applies, framed_source_index, warp_rows_
+from ..kernels.remap import framed_index_applies, framed_source_index, warp_rows_, warp_rows_framed_
 from . import device_path
 from .device_path import BIN_LEVELS, RAND_AUGMENT_SPACE, composed_geometry, draw_codes, rand_augment_batch
 from .lut_chain import POINT_OPS, LutChain
@@ -88,6 +88,8 @@ def _powers(base: int, slots: int, device: torch.device) -> torch.Tensor:
 #: (:meth:`RandAugment._apply_per_sample`); the measurements that set them: ``benchmarks/RESULTS.md``, small calls
 _PER_SAMPLE_BATCH = 32
 _PER_SAMPLE_PIXELS = 1 << 18
+#: the float dtypes whose nearest warp on the CPU is read from the cached framed indices (a gather copies values)
+_GATHERED = (torch.float32, torch.float64)
 #: the most slots whose chains :class:`_WarpPlan` keys (an int64 key holds up to six draws of 869 codes)
 _PLAN_SLOTS = 6
 #: the most int32 indices :class:`_WarpPlan` keeps per image size (16 MB: 4096 chains at 32 x 32, 83 at 224 x 224)
@@ -340,6 +342,12 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
                     else:
                         params = self._op_params(k, subset, magnitude[index, slot], sign[index, slot])
                     out = out.index_copy(0, index, self._ops[k].apply(subset, None, params)[0])
+        if any_geometry and codes is not None and self.interpolation == "nearest" and images.dtype in _GATHERED:
+            plan = self._warp_plan(images, codes)
+            if plan is not None:  # the nearest warp as a gather from the cached framed indices: the same values
+                pixels = images.clone(memory_format=torch.contiguous_format) if out is images else out.contiguous()
+                warp_rows_framed_(pixels, *plan, self.fill)
+                return pixels
         if any_geometry:
             total = composed_geometry(images, ops, magnitude, sign, self.op_names, self._space, codes)
             warped = self._geometric_mask(ops.device)[ops].any(1)
@@ -629,7 +637,7 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         names = tuple(self.op_names)
         step_table = device_path._step_table(names, self._space, images.device, height, width, images.dtype)
         plans = self.__dict__.setdefault("_warp_plans", {})
-        key = (height, width, images.device, self._space)
+        key = (height, width, images.device, self._space, step_table.dtype)
         plan = plans.get(key)
         if plan is None:
             plan = _WarpPlan.make(step_table, self._geometric_indices(), len(names), height, width)
