@@ -7,10 +7,14 @@ geometric ops' matrices, composed in slot order. torchvision interleaves them in
 instead; doing geometry last means one interpolation instead of up to N, and the fill colour of
 uncovered pixels is never recoloured (solarized, equalized). Both backends use this order.
 
-Batch backend: ops, magnitudes and signs are ``[B, N]`` tensors; the loop runs over the N slots
-and the 14 ops, never over samples.
+Batch backend: ops, magnitudes and signs are ``[B, N]`` tensors; but for the small uint8 batches below, the
+loop runs over the N slots and the ops drawn, never over samples.
 
-- uint8 on the CPU (:mod:`.lut_chain`): each sample's colour ops fold into one lookup table per
+- uint8 on the CPU, small batches (up to 32 samples and 2**18 pixels per channel): sample by sample, each
+  sample's colour ops in slot order by the image backend's ops (NumPy and OpenCV on one image, equal to the
+  batch ops bit for bit), then its nearest warp as one gather from cached framed source indices. Below those
+  sizes a call's fixed cost, not its pixel work, is what counts, and this path has the least of it.
+- uint8 on the CPU, larger batches (:mod:`.lut_chain`): each sample's colour ops fold into one lookup table per
   channel, applied once; color, sharpness and the ops that read image statistics (contrast,
   auto_contrast, equalize) touch the pixels of the samples that chose them, after applying the
   table so far, so the order above is kept exactly. The warp is one int32 lookup into a source
@@ -20,11 +24,12 @@ and the 14 ops, never over samples.
   (uint8) or one elementwise pass (float) for the point ops plus two weighted blends (color,
   sharpness), then one warp; a fixed number of tensor ops per slot, whatever the op set, and no
   host-device sync. On CUDA the table and the warp run the Triton kernels of :mod:`.fused`.
-- float on the CPU: op by op, each op on the samples that chose it (``_apply_op_by_op``). Launches
-  cost microseconds there and work is what counts: the device path's whole-batch passes are 2.5-4x
-  slower on the CPU (1 thread, N=2: 43 vs 7-12 ms at 32x3x64x64, 1.6-2.1 s vs 0.47-0.51 s at 64x3x224x224).
+- float on the CPU: op by op, each op on the samples that drew it (``_apply_drawn_ops``), then the nearest
+  warp read from the same cached framed indices as uint8 (float32 and float64; other warps computed). Launches
+  cost microseconds there and work is what counts: the device path's whole-batch passes are several times
+  slower on the CPU (``benchmarks/RESULTS.md``).
 
-``_apply_op_by_op`` is also the reference both other paths are tested against.
+``_apply_op_by_op`` is also the reference the other paths are tested against.
 """
 
 from __future__ import annotations
