@@ -1,6 +1,6 @@
 """One reader per checkpoint file: what :class:`Checkpoint` exposes and refuses, and how often the commands
 read a checkpoint (``effl eval``, ``effl predict`` and ``effl distill``'s teacher: once each) and consult the
-loss registry (``effl distill``: once)."""
+loss registry (``effl distill``: once, where its loss arguments are checked)."""
 
 from __future__ import annotations
 
@@ -126,3 +126,11 @@ def test_distill_reads_its_teacher_once_and_looks_its_loss_up_once(trained, read
     assert main([*argv, *FAST]) == 0
     assert reads == [trained]
     assert lookups == ["kd"]
+
+
+def test_distill_checks_its_loss_arguments_at_that_lookup_before_anything_is_written(tmp_path, capsys):
+    argv = ["distill", "--data", "digits", "--teacher", "test_resnet", "--student", "test_resnet"]
+    assert main([*argv, "--loss-arg", "tempreature=2", "--out", str(tmp_path / "run"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("effl distill: error: loss 'kd' got unknown argument(s) 'tempreature' (did you mean")
+    assert not (tmp_path / "run").exists()
