@@ -2,10 +2,10 @@
 unlabeled stream (``mu`` unlabeled images per labeled one), an epoch being one pass over the unlabeled set.
 
 A method lives in one module, its task's (``effl_plugins.train.tasks.fixmatch`` holds FixMatch's loss,
-task and :class:`~effl_plugins.train.tasks.fixmatch.FixMatchArguments`); :func:`one_stage` makes the
-strategy that runs it, registered under the method's name. The strategy takes the task's arguments (the
-fields of ``task_class.Arguments``, checked once when it is built) beside the shared settings of
-:class:`~effl_plugins.strategies.base.Strategy`.
+task and :class:`~effl_plugins.train.tasks.fixmatch.FixMatchArguments`); here it is named (the name it
+is registered under, and the line listings show) beside the task that :class:`OneStage` runs. The
+strategy takes the task's arguments (the fields of ``task_class.Arguments``, checked once when it is
+built) beside the shared settings of :class:`~effl_plugins.strategies.base.Strategy`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ from ..train import Task
 from ..train.tasks import FixMatchTask, FlexMatchTask, FreeMatchTask, MeanTeacherTask, SoftMatchTask, UDATask
 from .base import SETTINGS, Strategy, require_unlabeled
 
-__all__ = ["OneStage", "one_stage", "FixMatch", "FlexMatch", "FreeMatch", "SoftMatch", "UDA", "MeanTeacher"]
+#: The model options every strategy takes beside the engine's settings.
+MODEL_OPTIONS = ("pretrained", "drop", "drop_path")
+
+__all__ = ["OneStage", "FixMatch", "FlexMatch", "FreeMatch", "SoftMatch", "UDA", "MeanTeacher"]
 
 
 class OneStage(Strategy):
@@ -34,13 +37,21 @@ class OneStage(Strategy):
     #: The :class:`~effl_plugins.train.Task` the engine runs, built as ``task_class(model, model_input, **kwargs)``.
     task_class: ClassVar[type[Task]]
 
+    def __init_subclass__(cls, **kwargs: Any):
+        """A method's strategy takes its task's arguments (the signature ``effl info`` shows), documentation and
+        conformance arguments."""
+        super().__init_subclass__(**kwargs)
+        cls.__signature__ = _signature(cls.task_class)
+        cls.__doc__ = _documentation(cls.__doc__, cls.task_class)
+        cls.conformance_kwargs = dict(getattr(cls.task_class, "conformance_kwargs", {}))
+
     def __init__(self, model: str = "test_resnet", **kwargs: Any):
         names = self.task_class.argument_names()
-        unknown = sorted(set(kwargs) - set(names) - set(SETTINGS))
+        unknown = sorted(set(kwargs) - set(names) - set(SETTINGS) - set(MODEL_OPTIONS))
         if unknown:
             raise TypeError(
                 f"{self.name} got unknown arguments {unknown}; its own arguments are {', '.join(names)}, "
-                f"the shared settings {', '.join(SETTINGS)}"
+                f"the shared settings {', '.join((*MODEL_OPTIONS, *SETTINGS))}"
             )
         own = {key: kwargs.pop(key) for key in names if key in kwargs}
         super().__init__(model=model, **kwargs)
@@ -81,26 +92,44 @@ def _signature(task_class: type[Task]) -> inspect.Signature:
     return inspect.Signature([model, *own, inspect.Parameter("settings", inspect.Parameter.VAR_KEYWORD)])
 
 
-def one_stage(name: str, task_class: type[Task]) -> type[OneStage]:
-    """The strategy registered as ``name`` that runs ``task_class``: its docstring the task module's (the
-    paper), its conformance arguments the task's."""
-    summary = task_class.__doc__.strip().splitlines()[0]
+def _documentation(summary: str, task_class: type[Task]) -> str:
+    """``summary``, then the task module's docstring (the paper) and its arguments' docstrings."""
     paper = inspect.cleandoc(inspect.getmodule(task_class).__doc__)
     arguments = [inspect.cleandoc(k.__doc__) for k in task_class.Arguments.__mro__[:-1] if k.__doc__]
-    attributes = {
-        "name": name,
-        "task_class": task_class,
-        "__doc__": "\n\n".join([summary, paper, *arguments]),
-        "__module__": __name__,
-        "__signature__": _signature(task_class),
-        "conformance_kwargs": dict(getattr(task_class, "conformance_kwargs", {})),
-    }
-    return type(task_class.__name__.removesuffix("Task"), (OneStage,), attributes)
+    return "\n\n".join([summary, paper, *arguments])
 
 
-FixMatch = one_stage("fixmatch", FixMatchTask)
-FlexMatch = one_stage("flexmatch", FlexMatchTask)
-FreeMatch = one_stage("freematch", FreeMatchTask)
-SoftMatch = one_stage("softmatch", SoftMatchTask)
-UDA = one_stage("uda", UDATask)
-MeanTeacher = one_stage("mean_teacher", MeanTeacherTask)
+class FixMatch(OneStage):
+    """FixMatch (Sohn et al. 2020): weak/strong consistency with a confidence threshold."""
+
+    name, task_class = "fixmatch", FixMatchTask
+
+
+class FlexMatch(OneStage):
+    """FlexMatch (Zhang et al. 2021): FixMatch with curriculum per-class thresholds."""
+
+    name, task_class = "flexmatch", FlexMatchTask
+
+
+class FreeMatch(OneStage):
+    """FreeMatch (Wang et al. 2023): FixMatch with self-adaptive thresholds and a fairness term."""
+
+    name, task_class = "freematch", FreeMatchTask
+
+
+class SoftMatch(OneStage):
+    """SoftMatch (Chen et al. 2023): FixMatch with truncated-Gaussian sample weights and uniform alignment."""
+
+    name, task_class = "softmatch", SoftMatchTask
+
+
+class UDA(OneStage):
+    """UDA (Xie et al. 2020): sharpened weak-to-strong consistency with a confidence mask, optional TSA."""
+
+    name, task_class = "uda", UDATask
+
+
+class MeanTeacher(OneStage):
+    """Mean Teacher (Tarvainen & Valpola 2017): EMA-teacher consistency training."""
+
+    name, task_class = "mean_teacher", MeanTeacherTask
