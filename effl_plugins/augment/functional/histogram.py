@@ -17,7 +17,6 @@ import torch
 
 __all__ = [
     "equalize_luts",
-    "equalize_lut_image",
     "luts_from_histograms",
     "channel_histograms",
     "channel_histograms_image",
@@ -65,11 +64,6 @@ def equalize_luts(images: torch.Tensor) -> torch.Tensor:
     lut = torch.cat([torch.zeros_like(lut[:, :1]), lut.clamp_(0, 255)], dim=1)
     ramp = torch.arange(256, device=images.device).expand_as(lut)
     return torch.where(step == 0, ramp, lut).to(torch.uint8).view(batch, channels, 256)
-
-
-def equalize_lut_image(channel: np.ndarray) -> np.ndarray:
-    """PIL's equalization table ``[256]`` uint8 of one uint8 channel."""
-    return luts_from_histograms(np.bincount(channel.ravel(), minlength=256)[None])[0]
 
 
 def luts_from_histograms(hists: np.ndarray) -> np.ndarray:

@@ -41,7 +41,6 @@ __all__ = [
     "about",
     "flip",
     "affine_from_points",
-    "to_2x3",
     "translation_image",
     "rotation_image",
     "scaling_image",
@@ -148,11 +147,6 @@ def affine_from_points(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     top = (inverse @ dst.to(work)).transpose(1, 2)  # [B, 2, 3]
     bottom = torch.tensor([0.0, 0.0, 1.0], dtype=work, device=src.device).expand(src.shape[0], 1, 3)
     return torch.cat([top, bottom], 1).to(torch.float32)
-
-
-def to_2x3(matrix: torch.Tensor) -> torch.Tensor:
-    """``[B, 3, 3]`` or ``[B, 2, 3]`` -> ``[B, 2, 3]``."""
-    return matrix[:, :2, :]
 
 
 _QUARTER_TURNS = ((1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0))  # (cos, sin) of 0, 90, 180, 270 degrees
