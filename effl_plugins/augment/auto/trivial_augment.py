@@ -19,14 +19,20 @@ import numpy as np
 import torch
 
 from .device_path import RAND_AUGMENT_SPACE, WIDE_SPACE
-from .magnitude import bin_value, bin_value_scalar
+from .magnitude import LEVEL_TO_ARG, bin_value, bin_value_scalar
 from .op_space import MAX_MAGNITUDE
 from .rand_augment import RandAugment, RandAugmentImage
 
 __all__ = ["TrivialAugment", "TrivialAugmentImage", "WIDE_MAXIMUM"]
 
 #: The top of the wide space (magnitude bin 30) for the ops it widens.
-WIDE_MAXIMUM = {"rotate": 135.0, "shear": 0.99, "translate": 32.0, "enhance": 0.99, "posterize_bits": 6}
+WIDE_MAXIMUM = {
+    "rotate": LEVEL_TO_ARG["rotate"].wide,
+    "shear": LEVEL_TO_ARG["shear_x"].wide,
+    "translate": LEVEL_TO_ARG["translate_x"].wide,
+    "enhance": LEVEL_TO_ARG["brightness"].wide,
+    "posterize_bits": int(LEVEL_TO_ARG["posterize"].wide),
+}
 _ENHANCE = ("brightness", "color", "contrast", "sharpness")
 
 
