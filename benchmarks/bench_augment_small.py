@@ -4,12 +4,14 @@ cost per call (the intercept of time against batch size).
 
     python benchmarks/bench_augment_small.py --small [--out DIR] [--ops NAME ...] [--row-seconds S] [--threads T]
     python benchmarks/bench_augment_small.py --paths [--calls N]
+    python benchmarks/bench_augment_small.py --fixmatch
 
 The code of ``--small`` lives in ``effl_plugins.bench.augment`` (``SMALL_CASES``, bench name ``augment-small``).
 ``--paths`` times batch RandAugment N=2 M=9 on the same cases, one thread, CPU time of the calling thread, calls
 interleaved round-robin (median of ``N`` calls each): as dispatched, forced onto the whole-batch path the small
 sizes took before the sample-by-sample path (uint8: the table chain; float: the computed warp), kornia and the
-torchvision per-image loop; then the intercept and slope of time against batch size at 32 px.
+torchvision per-image loop; then the intercept and slope of time against batch size at 32 px. ``--fixmatch``: the
+share of a FixMatch step on the digits spent in augmentation (:func:`fixmatch_share`).
 """
 
 import sys
@@ -115,6 +117,70 @@ def paths_markdown(rows: list[dict]) -> list[str]:
     return lines
 
 
+def fixmatch_share(steps: int = 31) -> list[str]:
+    """A FixMatch step on the digits (8 labelled + 56 unlabelled images at 32 px, test_resnet, weak views, the strong
+    view ``rand_augment(num_ops=2, magnitude=10)``, forward, backward, SGD step), one thread, CPU time of the calling
+    thread, median of ``steps`` steps; RandAugment as dispatched and on the whole-batch path, interleaved. Lines of
+    the time of the step and the share of it spent in augmentation."""
+    import statistics
+    import time
+
+    import cv2
+    import numpy as np
+    import timm
+    import torch
+    import torch.nn.functional as F
+    from sklearn.datasets import load_digits
+
+    import effl_plugins as ep
+    from effl_plugins.train.tasks.consistency import weak_augment
+
+    torch.set_num_threads(1)
+    digits = load_digits()
+    small = [(image * 255 / 16).astype(np.uint8) for image in digits.images]
+    images = np.stack([cv2.resize(image, (32, 32), interpolation=cv2.INTER_LINEAR) for image in small])
+    x = torch.from_numpy(images).unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
+    y = torch.from_numpy(digits.target)
+    model = timm.create_model("test_resnet", pretrained=False, num_classes=10)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9)
+    strong = ep.create_augmentation("rand_augment", num_ops=2, magnitude=10)
+    paths = {"as dispatched": _whole_batch_path(strong, True), "whole-batch path": _whole_batch_path(strong, False)}
+    generator, rng = torch.Generator().manual_seed(0), np.random.default_rng(0)
+
+    def step(view) -> tuple[float, float, float]:
+        index = torch.from_numpy(rng.choice(len(x), 64, replace=False))
+        start = time.thread_time_ns()
+        weak_l, weak_u = weak_augment(x[index[:8]], generator), weak_augment(x[index[8:]], generator)
+        weak_done = time.thread_time_ns()
+        strong_u, _ = view(weak_u, generator)
+        strong_done = time.thread_time_ns()
+        logits_l, logits_w, logits_s = model(torch.cat([weak_l, weak_u, strong_u]).float().div_(255)).split([8, 56, 56])
+        confidence, pseudo = logits_w.detach().softmax(1).max(1)
+        unlabeled = F.cross_entropy(logits_s, pseudo, reduction="none") * (confidence > 0.95)
+        loss = F.cross_entropy(logits_l, y[index[:8]]) + unlabeled.mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        end = time.thread_time_ns()
+        return (weak_done - start) / 1e6, (strong_done - weak_done) / 1e6, (end - start) / 1e6
+
+    times: dict[str, list] = {name: [] for name in paths}
+    for run in range(steps + 10):
+        for name, view in paths.items():
+            measured = step(view)
+            if run >= 10:
+                times[name].append(measured)
+    lines = []
+    for name, values in times.items():
+        weak, strong_ms, total = (statistics.median(column) for column in zip(*values))
+        share = 100 * (weak + strong_ms) / total
+        lines.append(
+            f"RandAugment {name}: step {total:.1f} ms, weak views {weak:.2f} ms, strong view {strong_ms:.2f} ms, "
+            f"augmentation {weak + strong_ms:.2f} ms = {share:.1f} % of the step"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     """The batch ops on the small cases alone; writes ``DIR/augment-small-<device>-torch<version>.json`` and
     ``DIR/RESULTS.md`` (``--paths``: prints the RandAugment path comparison instead)."""
@@ -125,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--small", action="store_true", help="the small cases (SMALL_CASES)")
     mode.add_argument("--paths", action="store_true", help="RandAugment's paths, interleaved (PATH_CASES)")
+    mode.add_argument("--fixmatch", action="store_true", help="the augmentation share of a FixMatch step")
     parser.add_argument("--calls", type=int, default=101, metavar="N")
     parser.add_argument("--out", default="effl-bench", metavar="DIR")
     parser.add_argument("--ops", nargs="+", metavar="NAME")
@@ -134,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.paths:
         print("\n".join(paths_markdown(time_paths(args.calls))))
+        return 0
+    if args.fixmatch:
+        print("\n".join(fixmatch_share()))
         return 0
     from effl_plugins.bench.report import write_report
     from effl_plugins.bench.run import run_bench
