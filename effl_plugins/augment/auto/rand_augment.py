@@ -200,14 +200,15 @@ def _interleaved(planes: np.ndarray) -> np.ndarray:
     return cv2.merge(list(planes))
 
 
-def _write_planes(target: np.ndarray, planes: np.ndarray, img: np.ndarray | None) -> None:
-    """Write one image into ``target`` ``[C, H, W]`` (any strides): ``img``, an ``H x W x C`` (or ``H x W``) image
-    split into its channels, or where it is None the ``C x H x W`` ``planes``."""
-    if img is None:
-        target[...] = planes
+def _split_into(target: np.ndarray, img: np.ndarray) -> None:
+    """Write an ``H x W x C`` image into the contiguous planes ``target`` ``[C, H, W]`` (OpenCV's channel split)."""
+    if len(target) == 1:
+        target[0] = img[..., 0]
         return
-    for plane, channel in zip(target, cv2.split(img) if img.ndim == 3 and img.shape[2] > 1 else [img]):
-        plane[...] = channel.reshape(plane.shape)
+    planes = list(target)
+    for written, plane in zip(cv2.split(img, planes), planes):
+        if written is not plane:  # OpenCV made a new array rather than filling the plane given
+            plane[...] = written
 
 
 def _where_chosen(images: torch.Tensor, chosen: torch.Tensor, run, subset: bool | None = None) -> torch.Tensor:
@@ -520,7 +521,8 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         colour = self._colour_ops()
         out = torch.empty_like(images, memory_format=torch.contiguous_format)
         source, target = images.numpy(), out.numpy()
-        framed = None
+        channels = images.shape[1]
+        planar = interleaved = None  # framed sources, made at first use
         for i, (row_ops, row_magnitude, row_sign) in enumerate(zip(ops, magnitude, sign)):
             img = None
             for k, m, s in zip(row_ops, row_magnitude, row_sign):
@@ -528,13 +530,20 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
                     img = _interleaved(source[i]) if img is None else img
                     img = twin._ops[k].apply(img, self._image_params(twin, k, img, m, s))
             where = None if warps is None else warps[i]
-            if where is None:
-                _write_planes(target[i], source[i], img)
-                continue
-            if framed is None:
-                framed = self._framed_source(images)
-            _write_planes(framed[:, 1:-1, 1:-1], source[i], img)
-            np.take(framed.reshape(len(framed), -1), where, axis=1, out=target[i].reshape(len(framed), -1))
+            if img is None and where is None:
+                target[i] = source[i]
+            elif img is None:  # warp only: gather from the sample's planes, framed
+                planar = self._framed_source(images) if planar is None else planar
+                planar[:, 1:-1, 1:-1] = source[i]
+                np.take(planar.reshape(channels, -1), where, axis=1, out=target[i].reshape(channels, -1))
+            else:
+                img = img.reshape(*source.shape[2:], channels)
+                if where is not None:  # gather whole pixels from the image, framed, before splitting it
+                    if interleaved is None:
+                        interleaved = self._framed_source(images).transpose(1, 2, 0).copy()
+                    interleaved[1:-1, 1:-1] = img
+                    img = np.take(interleaved.reshape(-1, channels), where, axis=0).reshape(img.shape)
+                _split_into(target[i], img)
         return out
 
     def _framed_source(self, images: torch.Tensor) -> np.ndarray:
