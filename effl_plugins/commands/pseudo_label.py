@@ -1,8 +1,8 @@
 """``effl pseudo-label --teacher NAME:CKPT --unlabeled DIR|digits --out STORE [--threshold X] [--soft]
-[--temperature T] [--balance K] [--top-k K] [--resume]``: label unlabeled images with a teacher into
-a resumable pseudo-label store (see ``effl_plugins.strategies.selftrain.store``) and write the selection
-(``STORE/selection.json``: kept positions, ids, labels and their class names after thresholding and
-balancing, and the teacher's class names by id)."""
+[--temperature T] [--balance K] [--top-k K] [--precision float32|float16] [--resume]``: label unlabeled
+images with a teacher into a resumable pseudo-label store (see ``effl_plugins.strategies.selftrain.store``)
+and write the selection (``STORE/selection.json``: kept positions, ids, labels and their class names after
+thresholding and balancing, and the teacher's class names by id)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--top-k", type=int, default=None, metavar="K", help="store only the top-K probabilities per image"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "float16"),
+        default="float32",
+        help="the stored probabilities' dtype (float16: int16 class ids with --top-k, about half the bytes)",
     )
     parser.add_argument(
         "--img-size",
@@ -152,6 +158,7 @@ def _label(args):
         temperature=args.temperature,
         top_k=args.top_k,
         shard_size=args.shard_size,
+        precision=args.precision,
         resume=args.resume,
         device=args.device,
         workers=args.workers,

@@ -62,6 +62,7 @@ def label_dataset(
     temperature: float = 1.0,
     top_k: int | None = None,
     shard_size: int = 256,
+    precision: str = "float32",
     resume: bool = False,
     device: str = "cpu",
     rank: int | None = None,
@@ -78,13 +79,14 @@ def label_dataset(
     labelling the same rank of the same store is refused (``LockHeldError``). ``on_shard(index)`` is called after each
     shard is committed,
     ``progress(done, total)`` after each shard too. ``model_input`` is the teacher's normalisation (default:
-    mean 0.5 and std 0.5 per channel, i.e. [-1, 1]).
+    mean 0.5 and std 0.5 per channel, i.e. [-1, 1]). ``precision`` is the stored probabilities' dtype
+    (``"float32"`` or ``"float16"``, see :class:`.store.StoreSpec`).
     """
     if rank is None or world_size is None:
         rank, world_size = distributed_rank()
     model_input = model_input if model_input is not None else ModelInput((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
     spec = StoreSpec(
-        teacher_hash or state_dict_hash(teacher), len(dataset), num_classes, shard_size, top_k, temperature
+        teacher_hash or state_dict_hash(teacher), len(dataset), num_classes, shard_size, top_k, temperature, precision
     )
     with store_lock(root, rank):  # one writer per rank: a second labelling run on this store is refused
         manifest = RankManifest(root, spec, rank, world_size).open(resume)

@@ -148,3 +148,19 @@ def test_pseudo_label_resume_auto_starts_a_new_store_and_continues_an_old_one(tm
         main([*argv[:-1], "later"])
     assert refused.value.code == 2
     assert "argument --resume: expected no value or 'auto', got 'later'" in capsys.readouterr().err
+
+
+def test_pseudo_label_precision_float16_stores_the_probabilities_rounded(tmp_path, teacher_checkpoint, image_folder):
+    from safetensors.torch import load_file
+
+    from effl_plugins.strategies.selftrain.store import read_store
+
+    argv = ["pseudo-label", "--teacher", f"test_resnet:{teacher_checkpoint}", "--unlabeled", str(image_folder)]
+    argv += ["--top-k", "3", "--shard-size", "2"]
+    assert main([*argv, "--out", str(tmp_path / "f32")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "f16"), "--precision", "float16"]) == 0
+    full, half = read_store(tmp_path / "f32", trust_ids=True), read_store(tmp_path / "f16", trust_ids=True)
+    assert half.ids == full.ids and (half.probs == full.probs.half().float()).all()
+    shard = load_file(next((tmp_path / "f16").glob("shard-*.safetensors")))
+    assert shard["topk_probs"].dtype.itemsize == 2 and shard["topk_ids"].dtype.itemsize == 2
+    assert json.loads((tmp_path / "f16" / "manifest-rank00000.json").read_text())["precision"] == "float16"
