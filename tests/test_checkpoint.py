@@ -1,6 +1,6 @@
 """One reader per checkpoint file: what :class:`Checkpoint` exposes and refuses, and how often the commands
-read a checkpoint (``effl eval``, ``effl predict`` and ``effl distill``'s teacher: once each) and consult the
-loss registry (``effl distill``: once, where its loss arguments are checked)."""
+read a checkpoint (``effl eval``, ``effl predict``, the teacher of ``effl distill`` and ``effl pseudo-label``:
+once each) and consult the loss registry (``effl distill``: once, where its loss arguments are checked)."""
 
 from __future__ import annotations
 
@@ -108,6 +108,12 @@ def test_predict_reads_the_checkpoint_once(trained, reads, tmp_path):
 
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((32, 32, 3), np.uint8))
     assert main(["predict", "--model", f"test_resnet:{trained}", str(tmp_path / "a.png"), "--device", "cpu"]) == 0
+    assert reads == [trained]
+
+
+def test_pseudo_label_reads_its_teacher_once(trained, reads, tmp_path):
+    argv = ["pseudo-label", "--teacher", f"test_resnet:{trained}", "--unlabeled", "digits"]
+    assert main([*argv, "--out", str(tmp_path / "store"), "--device", "cpu"]) == 0
     assert reads == [trained]
 
 

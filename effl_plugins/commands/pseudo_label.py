@@ -73,31 +73,15 @@ def _auto_only(text: str) -> bool:
     return True
 
 
-def checkpoint_classes(spec: str) -> int:
-    """The class count of a ``NAME:CKPT`` checkpoint's classifier."""
-    from ..checkpoint import Checkpoint
-    from ..models import checkpoint_classes, parse_model_spec
-
-    name, path = parse_model_spec(spec)
-    if path is None:
-        raise ValueError(f"--teacher must be NAME:CHECKPOINT (a trained teacher), got {spec!r}")
-    return checkpoint_classes(name, Checkpoint.read(path, spec))
-
-
-def teacher_class_names(spec: str, num_classes: int) -> list[str]:
-    """The class names a ``NAME:CKPT`` teacher's run recorded (``class_names``, one string per class), else
+def teacher_class_names(checkpoint, num_classes: int) -> list[str]:
+    """The class names the teacher's run recorded in ``checkpoint`` (``class_names``, one string per class), else
     ``"0"``, ``"1"``, ... (a checkpoint without them, such as plain weights or safetensors)."""
-    from ..checkpoint import Checkpoint
     from ..errors import CheckpointError
-    from ..models import parse_model_spec
 
-    _, path = parse_model_spec(spec)
     try:
-        if path is not None:
-            return Checkpoint.read(path, spec).class_names(num_classes)
+        return checkpoint.class_names(num_classes)
     except CheckpointError:  # its weights were read already; a record it lacks names nothing
-        pass
-    return [str(i) for i in range(num_classes)]
+        return [str(i) for i in range(num_classes)]
 
 
 def run(args) -> int:
@@ -109,21 +93,22 @@ def run(args) -> int:
     args.device = resolve_device(args.device)
     info, _ = init_distributed(args.device)  # under torchrun each rank labels its own share of the images
     try:
-        hidden, ids = _label(args)  # returns after every rank's shards are on disk
+        hidden, ids, names = _label(args)  # returns after every rank's shards are on disk
         if info.main:
-            _select(args, hidden, ids)
+            _select(args, hidden, ids, names)
     finally:
         if info.distributed:
             dist.destroy_process_group()
     return 0
 
 
-def _unlabeled(args, teacher_spec: str):
-    """The unlabeled images through the teacher's eval transform, and their true labels where known."""
+def _unlabeled(args, teacher_spec: str, checkpoint):
+    """The unlabeled images through the teacher's eval transform (from its ``checkpoint``), and their true
+    labels where known."""
     from ..data import build_data, eval_transform, unlabeled_folder
     from ._training import resolve_model_data_config
 
-    config = resolve_model_data_config(teacher_spec, {"img_size": args.img_size})
+    config = resolve_model_data_config(teacher_spec, {"img_size": args.img_size}, checkpoint)
     if args.unlabeled == "digits":
         bundle = build_data("digits", config, max_image_pixels=None)
         return bundle.unlabeled_eval, bundle.hidden_targets
@@ -136,16 +121,22 @@ def _unlabeled(args, teacher_spec: str):
 
 
 def _label(args):
-    """Label this rank's share into the store; returns the true labels where known (digits)."""
+    """Label this rank's share into the store, the teacher's checkpoint read once; returns the true labels where
+    known (digits), the images' ids and the teacher's class names."""
+    from ..models import checkpoint_classes, parse_model_spec
     from ..strategies.base import Strategy
     from ..strategies.selftrain.labeler import label_dataset
     from ..strategies.selftrain.weights import model_hash
 
-    num_classes = checkpoint_classes(args.teacher)
-    unlabeled, hidden = _unlabeled(args, args.teacher)
+    name, path = parse_model_spec(args.teacher)
+    if path is None:
+        raise ValueError(f"--teacher must be NAME:CHECKPOINT (a trained teacher), got {args.teacher!r}")
+    helper = Strategy(args.teacher, device=args.device, workers=args.workers)
+    checkpoint = helper.checkpoint(args.teacher)
+    num_classes = checkpoint_classes(name, checkpoint)
+    unlabeled, hidden = _unlabeled(args, args.teacher, checkpoint)
     if len(unlabeled) == 0:
         raise ValueError(f"--unlabeled {args.unlabeled!r} holds no readable images")
-    helper = Strategy(args.teacher, device=args.device, workers=args.workers)
     teacher = helper.build_model(args.teacher, num_classes)
     model_input = helper.model_input(teacher, None, spec=args.teacher)
     label_dataset(
@@ -164,19 +155,19 @@ def _label(args):
         workers=args.workers,
         progress=lambda done, total: print(f"pseudo-labelling: {done}/{total} images", file=sys.stderr, flush=True),
     )
-    return hidden, unlabeled.ids
+    return hidden, unlabeled.ids, teacher_class_names(checkpoint, num_classes)
 
 
-def _select(args, hidden, ids) -> None:
+def _select(args, hidden, ids, names: list[str]) -> None:
     """Read the merged store, threshold and balance it, write ``selection.json`` and print a summary; under
     rank 0's store lock, so another run labelling or selecting on this store is refused, not interleaved."""
     from ..strategies.selftrain.store import store_lock
 
     with store_lock(args.out, 0):
-        _select_locked(args, hidden, ids)
+        _select_locked(args, hidden, ids, names)
 
 
-def _select_locked(args, hidden, ids) -> None:
+def _select_locked(args, hidden, ids, names: list[str]) -> None:
     from ..strategies.selftrain.pseudo_label import select_pseudo_labels
     from ..strategies.selftrain.store import read_store
     from ..train.checkpoints import atomic_write_text
@@ -184,7 +175,6 @@ def _select_locked(args, hidden, ids) -> None:
     labels = read_store(args.out, expected_ids=ids)
     chosen = select_pseudo_labels(labels.probs, args.threshold, args.balance)
     kept = labels.probs[chosen]
-    names = teacher_class_names(args.teacher, int(labels.probs.shape[1]))
     selection = {
         "threshold": args.threshold,
         "balance": args.balance,
