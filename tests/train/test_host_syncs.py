@@ -89,7 +89,8 @@ def _images(count: int, seed: int) -> torch.Tensor:
 
 
 def _tasks():
-    ssl = dict(threshold=0.0, mu=2, strong=None)  # every pseudo-label confident: the masked paths run
+    adaptive = dict(mu=2, strong=None)  # thresholds from the statistics
+    ssl = dict(threshold=0.0, **adaptive)  # every pseudo-label confident: the masked paths run
     teacher = _model(seed=1)
     return {
         "supervised": lambda: SupervisedTask(_model(), _inputs()),
@@ -97,8 +98,8 @@ def _tasks():
         "distillation_kd": lambda: DistillationTask(_model(), _inputs(), teacher, _inputs(), ep.create_loss("kd")),
         "fixmatch": lambda: FixMatchTask(_model(), _inputs(), **ssl),
         "flexmatch": lambda: FlexMatchTask(_model(), _inputs(), num_unlabeled=BATCH * 2 * STEPS, **ssl),
-        "freematch": lambda: FreeMatchTask(_model(), _inputs(), **ssl),
-        "softmatch": lambda: SoftMatchTask(_model(), _inputs(), **ssl),
+        "freematch": lambda: FreeMatchTask(_model(), _inputs(), **adaptive),
+        "softmatch": lambda: SoftMatchTask(_model(), _inputs(), **adaptive),
         "uda": lambda: UDATask(_model(), _inputs(), tsa="linear", **ssl),
         "mean_teacher": lambda: MeanTeacherTask(_model(), _inputs(), mu=2, rampup_epochs=1.0),
     }

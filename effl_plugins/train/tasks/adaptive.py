@@ -40,7 +40,6 @@ class AdaptiveFixMatchTask(FixMatchTask):
     Args:
         model, model_input: the model and its input.
         num_classes: K (default: the model's ``num_classes``).
-        threshold: taken and unused (the statistics set the weights), so every FixMatch task builds alike.
         **arguments: the method's (:class:`AdaptiveArguments` and what a subclass adds).
 
     Buffer ``p_model`` ``[K]``: the running mean class probability, ``1 / K`` at the start.
@@ -55,7 +54,6 @@ class AdaptiveFixMatchTask(FixMatchTask):
         model_input: ModelInput,
         *,
         num_classes: int | None = None,
-        threshold: float | None = None,
         **arguments: Any,
     ):
         super().__init__(model, model_input, **arguments)
