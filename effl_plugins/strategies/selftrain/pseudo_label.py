@@ -102,7 +102,7 @@ class PseudoLabel(Strategy):
 
             name, path = parse_model_spec(self.teacher)
             if path is not None:
-                _check_head_loaded(teacher, path, name, data.num_classes)
+                _check_head_loaded(teacher, self.checkpoint(self.teacher), name, data.num_classes)
             model_input = self.model_input(teacher, data, spec=self.teacher)
         device = resolve_device(self.config.device)
         accuracy = evaluate(teacher.to(device), data.test, model_input, device, workers=self.config.workers)["top1"]

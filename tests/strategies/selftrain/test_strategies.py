@@ -146,3 +146,18 @@ def test_mean_teacher_reports_the_ema_of_the_student(data):
     teacher = strategy.trained_model
     assert not all(torch.equal(a, b) for a, b in zip(teacher.parameters(), initial.parameters()))
     assert summary["final_accuracy"] == summary["best_accuracy"]
+
+
+def test_a_given_teacher_checkpoint_with_another_head_is_refused_and_a_matching_one_labels(data, tmp_path):
+    import timm
+
+    torch.save(timm.create_model("test_resnet", num_classes=7).state_dict(), tmp_path / "seven.pt")
+    with pytest.raises(ep.CheckpointError, match="7-class head but the data has 10 classes"):
+        ep.create_strategy("pseudo_label", teacher=f"test_resnet:{tmp_path / 'seven.pt'}", **TINY).run(
+            data, out_dir=tmp_path / "refused"
+        )
+    torch.save(timm.create_model("test_resnet", num_classes=10).state_dict(), tmp_path / "ten.pt")
+    summary = ep.create_strategy("pseudo_label", teacher=f"test_resnet:{tmp_path / 'ten.pt'}", **TINY).run(
+        data, out_dir=tmp_path / "labelled"
+    )
+    assert summary["pseudo_labels"] == len(data.unlabeled)
