@@ -51,13 +51,21 @@ class AutoContrast(Applied):
     def transform_image(self, img):
         planes = cv2.split(img) if img.ndim == 3 and img.shape[2] > 1 else [img.reshape(img.shape[0], -1)]
         ranges = np.array([cv2.minMaxLoc(plane)[:2] for plane in planes], dtype=np.float32)  # exact: uint8 values
-        low, high = ranges[:, 0], ranges[:, 1]
-        keep = high == low
-        inv_scale = np.where(keep, np.float32(1), (high - low) * np.float32(1.0 / 255)).astype(np.float32)
-        low = np.where(keep, np.float32(0), low).astype(np.float32)
-        ramp = np.arange(256, dtype=np.float32)
-        luts = np.clip((ramp[None, :] - low[:, None]) / inv_scale[:, None], 0, 255).astype(np.uint8)
-        return apply_lut_image(img, luts)
+        low = ranges[:, :1]
+        span = ranges[:, 1:] - low
+        inv_scale = span * np.float32(1.0 / 255)
+        if not span.all():  # a constant channel: offset 0, scale 1, its table the identity
+            keep = span == 0
+            low, inv_scale = np.where(keep, np.float32(0), low), np.where(keep, np.float32(1), inv_scale)
+        luts = _RAMP - low
+        luts /= inv_scale
+        np.maximum(luts, 0, out=luts)
+        np.minimum(luts, 255, out=luts)
+        return apply_lut_image(img, luts.astype(np.uint8))
+
+
+#: the 256 uint8 values as float32, the ramp the image tables are computed on
+_RAMP = np.arange(256, dtype=np.float32)
 
 
 def stretch(values: torch.Tensor, low: torch.Tensor, high: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:

@@ -67,29 +67,39 @@ def equalize_luts(images: torch.Tensor) -> torch.Tensor:
 
 
 def luts_from_histograms(hists: np.ndarray) -> np.ndarray:
-    """PIL's equalization tables from 256-bin histograms, all channels at once.
+    """PIL's equalization tables from 256-bin histograms, all channels at once, in integers.
+
+    ``before[k] = c[k] - h[k]`` is the count below value ``k`` (``c[k-1]``, and 0 at ``k = 0``, where
+    ``(0 + step // 2) // step`` is 0 as PIL's ``lut[0]``); ``n - h[last non-empty bin]`` is the largest ``before`` of
+    a non-empty bin.
 
     Shape:
         hists ``[C, 256]`` integer -> ``[C, 256]`` uint8.
     """
     hists = np.asarray(hists, dtype=np.int64)
-    channels = np.arange(len(hists))
-    last_bin = 255 - np.argmax(hists[:, ::-1] > 0, axis=1)
-    step = (hists.sum(1) - hists[channels, last_bin]) // 255
-    cumulative = np.cumsum(hists[:, :-1], axis=1)
-    luts = np.zeros(hists.shape, dtype=np.int64)
-    luts[:, 1:] = np.clip((cumulative + (step // 2)[:, None]) // np.maximum(step, 1)[:, None], 0, 255)
-    return np.where((step == 0)[:, None], np.arange(256), luts).astype(np.uint8)
+    before = hists.cumsum(1)
+    before -= hists
+    step = before.max(1, where=hists > 0, initial=0, keepdims=True) // 255
+    luts = before + step // 2
+    luts //= np.maximum(step, 1)
+    np.minimum(luts, 255, out=luts)
+    if not step.all():  # a nearly constant channel is left as it is
+        luts[step[:, 0] == 0] = _RAMP
+    return luts.astype(np.uint8)
+
+
+#: the identity table
+_RAMP = np.arange(256)
 
 
 def channel_histograms_image(img: np.ndarray) -> np.ndarray:
-    """256-bin int64 histograms ``[C, 256]`` of each channel of one uint8 image (``cv2.calcHist``, exact below 2**24
-    pixels)."""
+    """256-bin int64 histograms ``[C, 256]`` of each channel of one uint8 image (``cv2.calcHist`` per channel into one
+    float32 array, exact below 2**24 pixels; ``np.bincount`` above)."""
     planes = img.reshape(img.shape[0], img.shape[1], -1)
+    channels = planes.shape[2]
     if planes.shape[0] * planes.shape[1] >= 1 << 24:
-        return np.stack([np.bincount(planes[..., c].ravel(), minlength=256) for c in range(planes.shape[2])]).astype(
-            np.int64
-        )
-    return np.stack(
-        [cv2.calcHist([planes], [c], None, [256], [0, 256]).ravel() for c in range(planes.shape[2])]
-    ).astype(np.int64)
+        return np.stack([np.bincount(planes[..., c].ravel(), minlength=256) for c in range(channels)]).astype(np.int64)
+    hists = np.empty((channels, 256), dtype=np.float32)
+    for c in range(channels):
+        hists[c] = cv2.calcHist([planes], [c], None, [256], [0, 256]).ravel()
+    return hists.astype(np.int64)

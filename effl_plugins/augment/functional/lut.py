@@ -1,9 +1,10 @@
 """Lookup tables for uint8 point ops: one 256-entry table per sample and channel.
 
 A point op maps every pixel value through a function that depends only on that value (and on the
-sample's parameters), so on uint8 images it is a table of 256 entries. The image backend applies a
-per-channel table with StringZilla's byte translation; the batch backend gathers from a ``[B, C, 256]`` table
-(:func:`apply_lut`, the fused kernel: Triton for CUDA uint8, a torch gather elsewhere).
+sample's parameters), so on uint8 images it is a table of 256 entries. The image backend applies one
+table with StringZilla's byte translation and per-channel tables with one ``cv2.LUT`` (small images) or per
+plane; the batch backend gathers from a ``[B, C, 256]`` table (:func:`apply_lut`, the fused kernel: Triton for
+CUDA uint8, a torch gather elsewhere).
 
 Ops whose map is one multiply-add followed by truncation (brightness factor, contrast,
 auto_contrast) compute it directly in float32 instead: the values are the same bit for bit (the
@@ -29,6 +30,11 @@ __all__ = [
     "lookup_pairs_image",
 ]
 
+#: per-channel tables go through one ``cv2.LUT`` up to this many channels (OpenCV's limit) and pixels per channel
+#: (beyond, the planes' byte translations cost less; measured: ``benchmarks/RESULTS.md``, small calls)
+_LUT_CHANNELS = 128
+_LUT_PIXELS = 1 << 13
+
 
 def truncate_to_uint8(values: torch.Tensor) -> torch.Tensor:
     """Clip float values to [0, 255] and truncate to uint8 (torchvision's ``.to(torch.uint8)``)."""
@@ -43,17 +49,24 @@ def apply_lut_image(img: np.ndarray, luts: np.ndarray) -> np.ndarray:
     """Map every pixel through its channel's table (one table for all channels, or one per channel).
 
     A single table goes through StringZilla's byte translation (the table lookup as a SIMD shuffle);
-    per-channel tables translate each plane of ``cv2.split`` in place and ``cv2.merge`` them.
+    per-channel tables through one ``cv2.LUT`` with a ``C``-channel table on small images, and on larger ones (or
+    beyond OpenCV's channel count) each plane of ``cv2.split`` translated in place and ``cv2.merge``-d.
 
     Shape:
         img ``H x W x C`` (or ``H x W``) uint8, luts ``[C, 256]`` or ``[256]`` uint8 -> ``img.shape`` uint8.
     """
     luts = np.asarray(luts, dtype=np.uint8).reshape(-1, 256)
     channels = image_channels(img)
-    if channels == 1 or len(luts) == 1 or (luts == luts[0]).all():
+    if channels == 1 or len(luts) == 1:
+        return translate_bytes(img, luts[0])
+    if len(luts) != channels:
+        luts = np.broadcast_to(luts, (channels, 256))  # refuses a count that is neither 1 nor the channels'
+    if channels <= _LUT_CHANNELS and img.shape[0] * img.shape[1] <= _LUT_PIXELS:
+        return cv2.LUT(img, luts.T.reshape(256, 1, channels)).reshape(img.shape)
+    if (luts == luts[0]).all():
         return translate_bytes(img, luts[0])
     planes = list(cv2.split(img))
-    for plane, table in zip(planes, np.broadcast_to(luts, (channels, 256))):
+    for plane, table in zip(planes, luts):
         _translate_in_place(plane, table)
     return cv2.merge(planes).reshape(img.shape)
 
