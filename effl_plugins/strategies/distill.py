@@ -206,8 +206,7 @@ class Distill(Strategy):
             )
         root = Path(cache_dir)
         rank = int(os.environ.get("RANK", "0"))
-        occupied = root.exists() and (not root.is_dir() or any(p.name != "lock" for p in root.iterdir()))
-        if not resume and rank == 0 and occupied:  # other ranks may find rank 0's first files there
+        if not resume and _occupied_before_any_rank_writes(root, self.config.device):
             raise FileExistsError(
                 f"teacher cache {str(root)!r} is not an empty directory; pass resume=True (--resume) to continue "
                 "its recording, or choose a new directory"
@@ -309,6 +308,18 @@ def _loss_factory(name: str, loss_args: dict[str, Any]):
     factory = get_manager().registry("losses").get(name).factory
     check_kwargs(factory, loss_args, family="loss", name=name)
     return factory
+
+
+def _occupied_before_any_rank_writes(root: Path, device: str | None) -> bool:
+    """Whether ``root`` held anything when this recording began, as rank 0 saw it before any rank wrote there
+    (under ``torchrun`` every rank joins the process group and takes rank 0's answer, so no rank's first files
+    can make the check fail, and every rank refuses alike)."""
+    from ..train.distributed import all_sum, init_distributed
+    from ..train.engine import resolve_device
+
+    info, rank_device = init_distributed(resolve_device(device))  # the group the engine then joins
+    occupied = info.main and root.exists() and (not root.is_dir() or any(p.name != "lock" for p in root.iterdir()))
+    return all_sum([float(occupied)], info, rank_device)[0] > 0
 
 
 def _widths(features) -> int | list[int]:

@@ -205,6 +205,10 @@ def test_two_ranks_record_their_own_shards_and_distil_from_them(teacher, tmp_pat
         "manifest-rank00000.json",
         "manifest-rank00001.json",
     ]
+    again = torchrun("teacher-cache", "--teacher", teacher, "--out", "cache", *common)  # no --resume
+    assert again.returncode != 0 and "teacher cache 'cache' is not an empty directory" in again.stderr
+    # rank 0 decides whether the directory held anything before any rank wrote, so a fresh recording's own
+    # first files never make it refuse (the first recording above)
     store = read_store(tmp_path / "cache", trust_ids=True)  # every view of both ranks exactly once
     # 1,437 images padded to 1,438 by wrapping (each rank sees 719, as DistributedSampler pads)
     assert len(store.ids) == 1438 and {i.split(":")[2] for i in store.ids} == {"0", "1"}
