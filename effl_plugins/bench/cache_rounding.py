@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .results import write_json_report
+
 #: The relative size of the change to the student's initial weights a round makes.
 ROUND_SCALE = 1e-6
 
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     rows = run(args.seeds, args.rounds, args.loss, Path(args.bench_dir), log)
     result = {"loss": args.loss, "round_scale": ROUND_SCALE, "summary": compare(rows), "rows": rows}
-    (out / "cache-rounding.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json_report(out / "cache-rounding.json", result)
     print(json.dumps(result["summary"], indent=2))
     return 0
 

@@ -30,7 +30,6 @@ Writes ``DIR/distill.json`` (every run) and ``DIR/distill.md`` (mean and spread 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -39,6 +38,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from .results import write_json_report
 
 #: Losses the table leaves out: the tutorial's example loss is no distillation method.
 SKIPPED = ("example_cosine",)
@@ -227,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seconds": round(time.perf_counter() - start, 1),
         "rows": rows,
     }
-    (out / "distill.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json_report(out / "distill.json", result)
     (out / "distill.md").write_text(table(rows))
     print(table(rows))
     print(f"total {result['seconds']} s", file=sys.stderr)

@@ -139,6 +139,15 @@ def write_document(out_dir: str | Path, doc: dict[str, Any]) -> Path:
     return path
 
 
+def write_json_report(path: str | Path, report: dict[str, Any]) -> Path:
+    """A benchmark script's report as indented JSON at ``path``, written atomically (a temporary file beside
+    it, renamed into place): a stopped run leaves the previous report or the new one, never part of one."""
+    from ..train.checkpoints import atomic_write_text
+
+    atomic_write_text(path, json.dumps(report, indent=2) + "\n")
+    return Path(path)
+
+
 def load_documents(out_dir: str | Path) -> list[dict[str, Any]]:
     """Every valid result document in ``out_dir``, sorted by (bench, device)."""
     docs = []

@@ -27,6 +27,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .results import write_json_report
+
 #: Models whose gradient traffic the table counts (timm names).
 COUNTED_MODELS = ("resnet50", "vit_base_patch16_224")
 RING_SIZES = (2, 8, 64)
@@ -116,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         "gradient_bytes_this_model": gradient_bytes(args.model),
         "traffic": traffic(),
     }
-    (out / "scaling.json").write_text(json.dumps(result, indent=2) + "\n")
+    path = write_json_report(out / "scaling.json", result)
     print(json.dumps(result, indent=2))
-    print(f"written to {out / 'scaling.json'}", file=sys.stderr)
+    print(f"written to {path}", file=sys.stderr)
     return 0
 
 

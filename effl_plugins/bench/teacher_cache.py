@@ -25,6 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .results import write_json_report
+
 #: Images in ImageNet-1k's train split.
 IMAGENET_TRAIN = 1_281_167
 CASES = {
@@ -135,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         rows = [run_case(name, args.steps, Path(folder), args.rounds) for name in args.cases]
     result = {"threads": 1, "rows": rows, **sizes()}
-    (out / "teacher-cache.json").write_text(json.dumps(result, indent=2) + "\n")
+    path = write_json_report(out / "teacher-cache.json", result)
     print(json.dumps(result, indent=2))
-    print(f"written to {out / 'teacher-cache.json'}", file=sys.stderr)
+    print(f"written to {path}", file=sys.stderr)
     return 0
 
 

@@ -125,3 +125,23 @@ def test_command_rejects_bad_arguments(capsys):
     assert "--device" in capsys.readouterr().err
     with pytest.raises(ValueError, match="bench must be one of"):
         run_bench("optimizers")
+
+
+def test_a_json_report_is_written_whole_through_a_temporary_file(tmp_path, monkeypatch):
+    import json
+
+    from effl_plugins.bench.results import write_json_report
+
+    path = write_json_report(tmp_path / "bench.json", {"rows": [1, 2]})
+    assert json.loads(path.read_text()) == {"rows": [1, 2]} and path.read_text().endswith("\n")
+
+    def fail(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", fail)
+    from effl_plugins.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match=r"cannot write .*bench\.json': disk full"):
+        write_json_report(path, {"rows": [3]})
+    assert json.loads(path.read_text()) == {"rows": [1, 2]}  # the previous report stands
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]  # no temporary file left
