@@ -113,21 +113,13 @@ def _data(labels: int, seed: int, plan: SSLPlan):
     import timm
 
     from ..data import build_data, resolve_data_config
+    from ..demo.run import whole_image_digits
 
     config = resolve_data_config(
         model=timm.create_model(plan.model, num_classes=NUM_CLASSES), img_size=plan.image_size, crop_pct=1.0
     )
     if plan.data == "digits":
-        return build_data(
-            "digits",
-            config,
-            num_labeled=labels,
-            scale=(1.0, 1.0),
-            ratio=(1.0, 1.0),
-            hflip=0.0,
-            seed=seed,
-            labeled_seed=seed,
-        )
+        return whole_image_digits(config, labels, seed, labeled_seed=seed)
     return split_labeled(build_data(plan.data, config, seed=seed), labels, seed=seed)
 
 

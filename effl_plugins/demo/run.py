@@ -18,7 +18,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import torch
 from ..data import DataBundle, DataConfig, build_data, resolve_data_config
 from ..train.checkpoints import atomic_write_text
 
-__all__ = ["DemoPlan", "PLANS", "run_demo", "demo_data"]
+__all__ = ["DemoPlan", "PLANS", "run_demo", "demo_data", "whole_image_digits"]
 
 #: The digits are 8x8 images upsampled to 32x32: the demo trains at that size, on the whole image
 #: (no random crop: a crop of a digit is often another digit), with no flip (digits are not mirror-symmetric).
@@ -60,17 +60,9 @@ PLANS = {
         rounds=3,
         fixmatch_epochs=5,
     ),
-    # the full demo's stages with one Noisy Student round: the same story in about two thirds of the time
-    "quick": DemoPlan(
-        unlabeled=None,
-        baseline_epochs=40,
-        finetune_epochs=15,
-        kd_epochs=8,
-        student_epochs=10,
-        rounds=1,
-        fixmatch_epochs=5,
-    ),
 }
+# the full demo's stages with one Noisy Student round: the same story in about two thirds of the time
+PLANS["quick"] = replace(PLANS["full"], rounds=1)
 
 
 #: Labeled digits of the demo by default (10 per class).
@@ -87,7 +79,19 @@ def demo_data(
     config: DataConfig = resolve_data_config(
         model=timm.create_model(model.partition(":")[0], num_classes=10), img_size=DEMO_IMAGE_SIZE, crop_pct=1.0
     )
-    data = build_data(
+    data = whole_image_digits(config, labels, seed, labeled_seed)
+    if unlabeled is not None:
+        data.unlabeled = data.unlabeled.subset(range(unlabeled))
+        data.unlabeled_eval = data.unlabeled_eval.subset(range(unlabeled))
+        data.hidden_targets = data.hidden_targets[:unlabeled]
+    return data
+
+
+def whole_image_digits(config: DataConfig, labels: int, seed: int, labeled_seed: int | None = None) -> DataBundle:
+    """The embedded digits (``labels`` labeled, class-stratified; ``labeled_seed`` draws which, see
+    ``digits_split``) through the engine's transforms at ``config``'s size: the whole image, no flip (a crop
+    of a digit is often another digit, and digits are not mirror-symmetric)."""
+    return build_data(
         "digits",
         config,
         num_labeled=labels,
@@ -97,11 +101,6 @@ def demo_data(
         seed=seed,
         labeled_seed=labeled_seed,
     )
-    if unlabeled is not None:
-        data.unlabeled = data.unlabeled.subset(range(unlabeled))
-        data.unlabeled_eval = data.unlabeled_eval.subset(range(unlabeled))
-        data.hidden_targets = data.hidden_targets[:unlabeled]
-    return data
 
 
 def _stages(plan: DemoPlan, data: DataBundle, out: Path, seed: int) -> list[tuple[str, Callable[[], float]]]:
