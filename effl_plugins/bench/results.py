@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ __all__ = [
     "validate",
     "result_path",
     "write_document",
+    "write_json_report",
+    "publish_json_report",
     "load_documents",
     "device_tag",
 ]
@@ -146,6 +149,14 @@ def write_json_report(path: str | Path, report: dict[str, Any]) -> Path:
 
     atomic_write_text(path, json.dumps(report, indent=2) + "\n")
     return Path(path)
+
+
+def publish_json_report(path: str | Path, report: dict[str, Any]) -> Path:
+    """:func:`write_json_report`, then the report printed on stdout and the path it went to on stderr."""
+    written = write_json_report(path, report)
+    print(json.dumps(report, indent=2))
+    print(f"written to {written}", file=sys.stderr)
+    return written
 
 
 def load_documents(out_dir: str | Path) -> list[dict[str, Any]]:

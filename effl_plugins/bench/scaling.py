@@ -22,12 +22,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from .results import write_json_report
+from .results import publish_json_report
 
 #: Models whose gradient traffic the table counts (timm names).
 COUNTED_MODELS = ("resnet50", "vit_base_patch16_224")
@@ -118,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         "gradient_bytes_this_model": gradient_bytes(args.model),
         "traffic": traffic(),
     }
-    path = write_json_report(out / "scaling.json", result)
-    print(json.dumps(result, indent=2))
-    print(f"written to {path}", file=sys.stderr)
+    publish_json_report(out / "scaling.json", result)
     return 0
 
 

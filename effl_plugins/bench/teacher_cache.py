@@ -20,12 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from .results import write_json_report
+from .results import publish_json_report
 
 #: Images in ImageNet-1k's train split.
 IMAGENET_TRAIN = 1_281_167
@@ -137,9 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         rows = [run_case(name, args.steps, Path(folder), args.rounds) for name in args.cases]
     result = {"threads": 1, "rows": rows, **sizes()}
-    path = write_json_report(out / "teacher-cache.json", result)
-    print(json.dumps(result, indent=2))
-    print(f"written to {path}", file=sys.stderr)
+    publish_json_report(out / "teacher-cache.json", result)
     return 0
 
 

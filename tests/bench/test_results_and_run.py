@@ -145,3 +145,14 @@ def test_a_json_report_is_written_whole_through_a_temporary_file(tmp_path, monke
         write_json_report(path, {"rows": [3]})
     assert json.loads(path.read_text()) == {"rows": [1, 2]}  # the previous report stands
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]  # no temporary file left
+
+
+def test_a_published_report_is_written_and_shown(tmp_path, capsys):
+    import json
+
+    from effl_plugins.bench.results import publish_json_report
+
+    path = publish_json_report(tmp_path / "bench.json", {"rows": [1]})
+    shown = capsys.readouterr()
+    assert json.loads(path.read_text()) == json.loads(shown.out) == {"rows": [1]}
+    assert shown.err == f"written to {path}\n"
