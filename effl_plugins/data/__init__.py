@@ -7,20 +7,11 @@ workers. Every dataset yields ``(uint8 [3, H, W], int target)`` with ``-1`` (:da
 where unlabeled, and has ``ids``: one stable string per image (the pseudo-label store keys on them).
 """
 
+from . import decode
 from .bundle import SPLIT_RECORD, DataBundle, HoldoutSplit, build_data, holdout_split, unlabeled_folder
 from .config import INTERPOLATIONS, DataConfig, resolve_data_config
 from .datasets import UNLABELED, StreamImageDataset
-from .decode import (
-    IMAGE_EXTENSIONS,
-    DataWarning,
-    ImageDecodeError,
-    check_header,
-    declared_size,
-    decode_checked,
-    decode_image,
-    read_image_file,
-    verify_image,
-)
+from .decode import *  # noqa: F403 - reading image files, its names listed once in decode.__all__
 from .loader import collate_uint8, create_loader
 from .transforms import EvalTransform, TrainTransform, eval_transform, rrc_params, train_transform
 
@@ -42,14 +33,6 @@ __all__ = [
     "create_loader",
     "collate_uint8",
     "StreamImageDataset",
-    "DataWarning",
-    "ImageDecodeError",
-    "declared_size",
-    "check_header",
-    "decode_image",
-    "decode_checked",
-    "read_image_file",
-    "verify_image",
     "UNLABELED",
-    "IMAGE_EXTENSIONS",
 ]
+__all__ += decode.__all__
