@@ -43,6 +43,12 @@ def _smooth_sums(values: torch.Tensor) -> torch.Tensor:
     return sums.add_(values[..., 1:-1, 1:-1], alpha=4)
 
 
+@functools.lru_cache(maxsize=16)
+def _smooth_kernel(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """:data:`SMOOTH` as a ``[3, 3]`` tensor (made once per dtype and device; read, never written)."""
+    return torch.tensor(SMOOTH, dtype=dtype, device=device)
+
+
 def smoothed(values: torch.Tensor, integer: bool, kernel: torch.Tensor | None = None) -> torch.Tensor:
     """The SMOOTH-filtered inner pixels of float ``values``: ``round(S / 13)`` of the integer kernel sums ``S``
     where ``integer`` (values of uint8 images; never a tie, computed exactly as ``floor((2 S + 13) / 26)``), else
@@ -55,7 +61,7 @@ def smoothed(values: torch.Tensor, integer: bool, kernel: torch.Tensor | None = 
     if integer:
         return torch.floor(_smooth_sums(values).mul_(2).add_(13).div_(26))
     if kernel is None:
-        kernel = torch.tensor(SMOOTH, dtype=values.dtype, device=values.device)
+        kernel = _smooth_kernel(values.dtype, values.device)
     channels = values.shape[1]
     return F.conv2d(values, kernel.expand(channels, 1, 3, 3), groups=channels) / 13
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -94,3 +95,19 @@ def test_float_equalize_stays_in_range_and_unapplied_samples_are_untouched():
     applied = aug.last_params["applied"]
     assert y.min() >= 0 and y.max() <= 1
     assert torch.equal(y[~applied], x[~applied]) and not torch.equal(y[applied], x[applied])
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=seeds, low=st.integers(0, 255), width=st.integers(0, 255), batch=st.integers(1, 40))
+def test_equalize_tables_by_numpy_equal_the_tensor_tables(seed, low, width, batch):
+    from effl_plugins.augment.functional import histogram
+
+    x = _images(seed, low, min(low + width, 255) + 1, batch=batch, size=(5, 7))
+    x[0, 0] = x[0, 0, 0, 0]  # a constant channel
+    small = histogram.equalize_luts(x)  # NumPy up to _NUMPY_TABLE_ROWS channels
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(histogram, "_NUMPY_TABLE_ROWS", -1)
+        tensor = histogram.equalize_luts(x)
+        m.setattr(histogram, "_NUMPY_TABLE_ROWS", 1 << 20)
+        numpy = histogram.equalize_luts(x)
+    assert torch.equal(tensor, numpy) and torch.equal(small, tensor)

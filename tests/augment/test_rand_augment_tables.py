@@ -134,3 +134,44 @@ def test_replayed_draws_changed_in_place_are_checked_again():
     params["magnitude"][0, 0] = 2.0
     with pytest.raises(ValueError, match="magnitude"):
         aug(x, params=params)
+
+
+@pytest.mark.parametrize("batch,slots", [(1, 1), (8, 2), (21, 3)])
+def test_listed_groups_equal_the_sorted_groups(monkeypatch, batch, slots):
+    from effl_plugins.augment.auto import rand_augment
+
+    aug = ep.create_augmentation("rand_augment", num_ops=slots)
+    ops = _draws(aug, batch, slots, seed=batch)["ops"]
+    listed = aug._groups(ops)
+    monkeypatch.setattr(rand_augment, "_LISTED_DRAWS", 0)
+    tensors = aug._groups(ops)
+    assert [[k for k, _ in slot] for slot in listed] == [[k for k, _ in slot] for slot in tensors]
+    for slot_listed, slot_tensors in zip(listed, tensors):
+        for (_, a), (_, b) in zip(slot_listed, slot_tensors):
+            assert a.dtype == b.dtype == torch.int64 and torch.equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_listed_warp_lookup_equals_the_tensor_lookup(monkeypatch, dtype):
+    from effl_plugins.augment.auto import rand_augment
+
+    monkeypatch.setattr(rand_augment, "_PLAN_INDICES", 20 * 19 * 21)  # 20 chains: the cache starts again often
+    aug = ep.create_augmentation("rand_augment", num_ops=2)
+    listed_used = 0
+    for seed in range(12):
+        x = torch.randint(0, 256, (6, 3, 19, 21), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+        x = (x.to(dtype) / 255).to(dtype)
+        p = _draws(aug, 6, 2, seed=seed % 4)  # draws seen before: the listed lookup serves them
+        codes = draw_codes(p["ops"], p["magnitude"], p["sign"])
+        plan, step_table = aug._plan(x)
+        before = plan._lookup_listed(codes.tolist())
+        fast, _ = aug(x, params=p)
+        assert torch.equal(fast, aug._apply_op_by_op(x, p["ops"], p["magnitude"], p["sign"]))
+        with monkeypatch.context() as m:
+            m.setattr(rand_augment, "_LISTED_DRAWS", 0)
+            where, warped = plan.lookup(step_table, codes)
+        listed = plan._lookup_listed(codes.tolist())
+        if listed is not None:
+            listed_used += before is not None
+            assert torch.equal(listed[0], where) and torch.equal(listed[1], warped)
+    assert listed_used > 0

@@ -97,6 +97,23 @@ _PER_SAMPLE_PIXELS = 1 << 18
 _GATHERED = (torch.float32, torch.float64)
 #: the most slots whose chains :class:`_WarpPlan` keys (an int64 key holds up to six draws of 869 codes)
 _PLAN_SLOTS = 6
+#: the most draws (``B * N``, on the CPU) grouped and looked up in Python lists rather than by tensor ops: below it
+#: the few list steps cost less than the sort, count and unique they replace (``benchmarks/RESULTS.md``, small calls)
+_LISTED_DRAWS = 64
+
+
+def _listed_groups(rows: list[list[int]], slots: int) -> list[list[tuple[int, torch.Tensor]]]:
+    """:meth:`RandAugment._groups` of the draws ``rows`` (``[B][N]`` op indices) by Python lists: per slot, the ops
+    drawn there ascending, each with its samples ascending (int64 CPU tensors)."""
+    groups = []
+    for slot in range(slots):
+        by_op: dict[int, list[int]] = {}
+        for sample, row in enumerate(rows):
+            by_op.setdefault(row[slot], []).append(sample)
+        groups.append([(k, torch.tensor(by_op[k])) for k in sorted(by_op)])
+    return groups
+
+
 #: the most int32 indices :class:`_WarpPlan` keeps per image size (16 MB: 4096 chains at 32 x 32, 83 at 224 x 224)
 _PLAN_INDICES = 1 << 22
 
@@ -114,6 +131,7 @@ class _WarpPlan:
         self.rows: dict[int, int] = {}
         self.identity = torch.zeros(0, dtype=torch.bool, device=geometric.device)
         self.where = torch.zeros(0, height * width, dtype=torch.int32, device=geometric.device)
+        self.identity_flags: list[bool] = []  # ``identity`` as a list, for :meth:`_lookup_listed`
 
     def _append(self, identity: torch.Tensor, where: torch.Tensor) -> None:
         """Write new entries after the used rows, growing the buffers geometrically (rows already handed out are
@@ -141,6 +159,16 @@ class _WarpPlan:
                 representative = int(others[0])
         return cls(geometric.to(step_table.device), representative, count * rows + 1, height, width)
 
+    def _lookup_listed(self, codes: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """:meth:`lookup` of draws whose chains are all cached already, by Python lists (None if one is not)."""
+        rows, flags = self.rows, self.identity_flags
+        entries = [rows.get(self.key(row)) for row in codes]
+        if None in entries or len(flags) < len(rows):
+            return None
+        warped = [sample for sample, entry in enumerate(entries) if not flags[entry]]
+        where = self.where.index_select(0, torch.tensor([entries[sample] for sample in warped], dtype=torch.int64))
+        return where, torch.tensor(warped, dtype=torch.int64)
+
     def key(self, codes: list[int]) -> int:
         """The key of one sample's draws (a list of :func:`.device_path.draw_codes`), as :meth:`lookup` makes it."""
         geometric, representative = self.geometric_codes, self.representative
@@ -151,6 +179,10 @@ class _WarpPlan:
         return key
 
     def lookup(self, step_table: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if codes.device.type == "cpu" and codes.numel() <= _LISTED_DRAWS:
+            found = self._lookup_listed(codes.tolist())
+            if found is not None:
+                return found
         slots = codes.shape[1]
         chain = codes if self.representative is None else torch.where(self.geometric[codes], codes, self.representative)
         powers = _powers(self.base, slots, codes.device)
@@ -176,6 +208,7 @@ class _WarpPlan:
             rows.update((listed[j], len(self.rows) + i) for i, j in enumerate(missing))
             self._append(identity, where)
             self.rows = rows
+            self.identity_flags = self.identity.tolist()
         per_key = torch.tensor([self.rows[key] for key in listed], device=codes.device)
         per_sample = per_key.index_select(0, inverse)
         warped = (~self.identity.index_select(0, per_sample)).nonzero().squeeze(1)
@@ -347,7 +380,9 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
                         params = {key: value.index_select(0, rows) for key, value in param_bank[k].items()}
                     else:
                         params = self._op_params(k, subset, magnitude[index, slot], sign[index, slot])
-                    out = out.index_copy(0, index, self._ops[k].apply(subset, None, params)[0])
+                    if out is images:  # one copy of the batch, written in place by each op's samples
+                        out = images.clone(memory_format=torch.contiguous_format)
+                    out.index_copy_(0, index, self._ops[k].apply(subset, None, params)[0])
         if any_geometry and codes is not None and self.interpolation == "nearest" and images.dtype in _GATHERED:
             plan = self._warp_plan(images, codes)
             if plan is not None:  # the nearest warp as a gather from the cached framed indices: the same values
@@ -404,6 +439,8 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         and samples ascending (what ``(ops[:, slot] == k).nonzero()`` gives for each ``k``), from one sort and
         one count of all ``[B, N]`` draws instead of a comparison per slot and op."""
         batch, slots = ops.shape
+        if ops.device.type == "cpu" and batch * slots <= _LISTED_DRAWS:
+            return _listed_groups(ops.tolist(), slots)
         count = len(self.op_names)
         keys = ops.t() + _slot_offsets(slots, count, ops.device)  # slot-major: slot * K + op
         flat = keys.reshape(-1)

@@ -49,6 +49,11 @@ def channel_histograms(images: torch.Tensor) -> torch.Tensor:
     return counts.scatter_add_(0, flat, torch.ones_like(flat)).view(batch, channels, 256)
 
 
+#: up to this many channels in all (CPU), :func:`equalize_luts` makes the tables by :func:`luts_from_histograms` (a few
+#: NumPy passes), above it by tensor ops (``benchmarks/RESULTS.md``, small calls)
+_NUMPY_TABLE_ROWS = 96
+
+
 def equalize_luts(images: torch.Tensor) -> torch.Tensor:
     """PIL's equalization tables of a uint8 batch.
 
@@ -57,6 +62,8 @@ def equalize_luts(images: torch.Tensor) -> torch.Tensor:
     """
     batch, channels = images.shape[:2]
     hist = channel_histograms(images).view(batch * channels, 256)
+    if images.device.type == "cpu" and batch * channels <= _NUMPY_TABLE_ROWS:
+        return torch.from_numpy(luts_from_histograms(hist.numpy())).view(batch, channels, 256)
     cumulative = hist.cumsum(1)
     last_bin = cumulative.argmax(1, keepdim=True)  # first index reaching the total = last non-empty bin
     step = (images.shape[-2] * images.shape[-1] - hist.gather(1, last_bin)) // 255
