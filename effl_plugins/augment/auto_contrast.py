@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import torch
 
-from .applied import Applied
 from .base import image_backend
+from .coin_ops import Applied
 from .functional.lut import apply_lut_image, truncate_to_uint8
 from .kernels.lut import apply_lut, identity_luts
 
@@ -28,7 +28,7 @@ __all__ = ["AutoContrast", "AutoContrastImage", "stretch"]
 class AutoContrast(Applied):
     """Per-sample random auto contrast (each channel stretched to the full range).
 
-    ``p``: probability that a sample is changed (default 0.5). Shapes: :class:`~.applied.Applied`.
+    ``p``: probability that a sample is changed (default 0.5). Shapes: :class:`~.coin_ops.Applied`.
 
     ``backend="image"``: per-channel lookup tables. params ``applied`` (a bool).
 

@@ -1,8 +1,9 @@
-"""Ops with no magnitude (invert, equalize, auto_contrast): each sample is changed with probability p.
+"""The coin ops: ops with no magnitude (invert, equalize, auto_contrast), each sample changed or left as it is by a
+coin that comes up with probability p.
 
 Their only randomness is the per-sample coin ``applied`` ``[B]``; the op is computed for the
 whole batch and kept where the coin says so (no Python loop, no host sync). With ``p`` of 0 or 1
-there is no randomness left and ``deterministic`` says so.
+there is no randomness left and ``deterministic`` says so. One base class, :class:`Applied`, for both backends.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import torch
 
 from .._validate import probability
 from .auto.magnitude import check_magnitude, check_magnitudes
-from .base import Augmentation, ImageAugmentation, bernoulli
+from .base import Augmentation, bernoulli
 
-__all__ = ["Applied", "AppliedBatch", "AppliedImage"]
+__all__ = ["Applied"]
 
 
 class Applied(Augmentation):
@@ -64,31 +65,4 @@ class Applied(Augmentation):
         return self.transform_image(img) if bool(params["applied"]) else img.copy()
 
     def transform_image(self, img: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-
-#: the batch base under its earlier name (``invert`` builds on it)
-AppliedBatch = Applied
-
-
-class AppliedImage(ImageAugmentation):
-    """Image-only base (``invert``'s image form builds on it): ``transform(img)`` on one image; params ``applied``."""
-
-    signed = False
-
-    def __init__(self, p: float = 0.5):
-        super().__init__()
-        self.p = probability(p)
-
-    def sample_params(self, img, rng):
-        return {"applied": bool(rng.random() < self.p)}
-
-    def params_from_magnitude(self, img, magnitude, sign=1):
-        check_magnitude(magnitude, sign)
-        return {"applied": True}
-
-    def apply(self, img, params):
-        return self.transform(img) if bool(params["applied"]) else img.copy()
-
-    def transform(self, img: np.ndarray) -> np.ndarray:
         raise NotImplementedError

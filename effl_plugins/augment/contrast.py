@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import torch
 
-from .enhance import EnhanceBatch, EnhanceImage
+from .base import image_backend
+from .enhance import Enhance
 from .functional.enhance import blend, blend_image, luma, luma_image
 from .functional.lut import apply_lut_image, truncate_to_uint8
 from .kernels.lut import apply_lut, identity_luts
@@ -29,10 +30,12 @@ def mean_grey(images: torch.Tensor) -> torch.Tensor:
     return grey.mean(dim=(1, 2, 3), keepdim=True)
 
 
-class Contrast(EnhanceBatch):
+class Contrast(Enhance):
     """Per-sample random contrast, factor ~ U(1 - max_delta, 1 + max_delta).
 
-    Arguments and shapes: :class:`~.enhance.EnhanceBatch`.
+    Arguments and shapes: :class:`~.enhance.Enhance`.
+
+    ``backend="image"``: one lookup table (``apply_lut_image``); params ``factor``.
 
     Example:
         >>> aug = Contrast(max_delta=0.5)
@@ -50,6 +53,14 @@ class Contrast(EnhanceBatch):
             table = blend_with_grey(ramp, mean, params["factor"]).squeeze(2)
             return apply_lut(images, table.expand(-1, images.shape[1], -1)), targets
         return blend_with_grey(images, mean, params["factor"]), targets
+
+    def apply_image(self, img, params):
+        grey = luma_image(img)
+        mean = np.float32(cv2.sumElems(grey)[0] / grey.size)  # integer-valued floats: an exact sum in double
+        factor = np.float32(params["factor"])
+        ramp = np.arange(256, dtype=np.float32)
+        lut = np.clip(blend_image(ramp, mean, factor), 0, 255).astype(np.uint8)
+        return apply_lut_image(img, lut)
 
 
 def blend_with_grey(values: torch.Tensor, mean: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
@@ -94,13 +105,4 @@ def _blend_lanes(values: torch.Tensor, mean: torch.Tensor, factor: torch.Tensor)
     return out
 
 
-class ContrastImage(EnhanceImage):
-    """Image backend of ``contrast``: one lookup table (``apply_lut_image``). Same arguments; params ``factor``."""
-
-    def apply(self, img, params):
-        grey = luma_image(img)
-        mean = np.float32(cv2.sumElems(grey)[0] / grey.size)  # integer-valued floats: an exact sum in double
-        factor = np.float32(params["factor"])
-        ramp = np.arange(256, dtype=np.float32)
-        lut = np.clip(blend_image(ramp, mean, factor), 0, 255).astype(np.uint8)
-        return apply_lut_image(img, lut)
+ContrastImage = image_backend(Contrast)

@@ -9,9 +9,9 @@ import torch
 
 from .._validate import fraction, probability
 from .auto.magnitude import check_magnitude, check_magnitudes, enhance_factor
-from .base import Augmentation, ImageAugmentation, bernoulli, uniform
+from .base import Augmentation, bernoulli, uniform
 
-__all__ = ["Enhance", "EnhanceBatch", "EnhanceImage"]
+__all__ = ["Enhance"]
 
 
 class Enhance(Augmentation):
@@ -56,21 +56,3 @@ class Enhance(Augmentation):
     def params_from_magnitude_image(self, img, magnitude, sign=1):
         magnitude, sign = check_magnitude(magnitude, sign)
         return {"factor": np.float32(enhance_factor(magnitude, sign))}
-
-
-#: the batch base under its earlier name (``contrast`` builds on it)
-EnhanceBatch = Enhance
-
-
-class EnhanceImage(ImageAugmentation):
-    """Image-only base (``contrast``'s image form builds on it): the arguments and draws of :class:`Enhance`."""
-
-    signed = True
-
-    def __init__(self, max_delta: float = 0.4, p: float = 1.0):
-        super().__init__()
-        self.max_delta = fraction(max_delta, "max_delta", note="factor ~ U(1 - max_delta, 1 + max_delta)")
-        self.p = probability(p)
-
-    sample_params = Enhance.sample_params_image
-    params_from_magnitude = Enhance.params_from_magnitude_image

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from .applied import Applied
 from .base import image_backend
+from .coin_ops import Applied
 from .functional.histogram import channel_histograms_image, equalize_luts, luts_from_histograms
 from .functional.lut import apply_lut, apply_lut_image
 
@@ -39,7 +39,7 @@ def equalize(images: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
 class Equalize(Applied):
     """Per-sample random histogram equalization (each channel of each sample its own table).
 
-    ``p``: probability that a sample is equalized (default 0.5). Shapes: :class:`~.applied.Applied`.
+    ``p``: probability that a sample is equalized (default 0.5). Shapes: :class:`~.coin_ops.Applied`.
 
     ``backend="image"``: NumPy histograms, per-channel lookup tables. params ``applied`` (a bool).
 

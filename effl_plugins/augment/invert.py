@@ -6,7 +6,8 @@ from __future__ import annotations
 import cv2
 import torch
 
-from .applied import AppliedBatch, AppliedImage
+from .base import image_backend
+from .coin_ops import Applied
 from .kernels.rows import select_rows, write_rows_
 
 __all__ = ["Invert", "InvertImage"]
@@ -51,10 +52,12 @@ def _invert_rows(images: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
     return out
 
 
-class Invert(AppliedBatch):
+class Invert(Applied):
     """Per-sample random inversion.
 
-    ``p``: probability that a sample is inverted (default 0.5). Shapes: :class:`~.applied.AppliedBatch`.
+    ``p``: probability that a sample is inverted (default 0.5). Shapes: :class:`~.coin_ops.Applied`.
+
+    ``backend="image"``: ``cv2.bitwise_not``. params ``applied`` (a bool).
 
     Example:
         >>> x = torch.tensor([0, 100, 255], dtype=torch.uint8).view(1, 1, 1, 3).expand(2, 3, 1, 3)
@@ -68,9 +71,8 @@ class Invert(AppliedBatch):
     def transform(self, images, applied):
         return invert_chosen(images, applied)
 
-
-class InvertImage(AppliedImage):
-    """Image backend of ``invert`` (``cv2.bitwise_not``). Args: ``p``; params ``applied``."""
-
-    def transform(self, img):
+    def transform_image(self, img):
         return cv2.bitwise_not(img).reshape(img.shape)
+
+
+InvertImage = image_backend(Invert)

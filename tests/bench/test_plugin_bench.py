@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from effl_plugins.augment.invert import InvertImage
+from effl_plugins.augment.invert import Invert
 from effl_plugins.bench import results
 from effl_plugins.bench import run as bench_run
 from effl_plugins.cli import main as effl
@@ -23,8 +23,11 @@ TINY = {
 }
 
 
-class PluginNegative(InvertImage):
+class PluginNegative(Invert):
     """An image-backend op from a plugin distribution."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__(p, backend="image")
 
 
 class PluginScale(torch.nn.Module):
