@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["StreamImageDataset", "UNLABELED"]
+__all__ = ["StreamImageDataset", "UNLABELED", "pair_splits"]
 
 #: The target of an unlabeled image.
 UNLABELED = -1
@@ -118,3 +118,18 @@ def _nonnegative_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not hasattr(value, "__index__") or int(value) < 0:
         raise ValueError(f"{name} must be a non-negative int, got {value!r}")
     return int(value)
+
+
+def pair_splits(
+    train: StreamImageDataset, val: StreamImageDataset, val_holds: str
+) -> tuple[StreamImageDataset, StreamImageDataset]:
+    """``train`` and ``val`` given one class list: the train split's class names where they name every class id
+    up to its largest, else the ids' numbers ``"0" .. "max"``. A val class id the train split lacks is refused
+    with a ValueError, ``val_holds`` naming the val split as its source spells it (``"--val-split ... holds"``)."""
+    unknown = sorted(set(val.targets.tolist()) - set(train.targets.tolist()))
+    if unknown:
+        raise ValueError(f"{val_holds} class ids the train split lacks: {unknown[:10]}")
+    count = max(len(train.classes or []), int(train.targets.max()) + 1)
+    classes = train.classes if train.classes and len(train.classes) == count else [str(c) for c in range(count)]
+    train.classes = val.classes = classes
+    return train, val

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .datasets import UNLABELED, StreamImageDataset
+from .datasets import UNLABELED, StreamImageDataset, pair_splits
 from .decode import DEFAULT_MAX_IMAGE_PIXELS, ImageDecodeError, decode_checked
 from .extras import require_extra
 
@@ -88,13 +88,7 @@ def hf_splits(
     val_name = _split(splits, (val_split,) if val_split else _VAL_SPLITS, "--val-split", path)
     train = _split_dataset(splits[train_name], f"{path}[{train_name}]", train_t, seed, max_image_pixels, True)
     test = _split_dataset(splits[val_name], f"{path}[{val_name}]", eval_t, seed, max_image_pixels, True)
-    unknown = sorted(set(test.targets.tolist()) - set(train.targets.tolist()))
-    if unknown:
-        raise ValueError(f"--val-split {val_name!r} of {path!r} holds class ids the train split lacks: {unknown[:10]}")
-    count = max(len(train.classes or []), int(train.targets.max()) + 1)
-    classes = train.classes if train.classes and len(train.classes) == count else [str(c) for c in range(count)]
-    train.classes = test.classes = classes
-    return train, test
+    return pair_splits(train, test, f"--val-split {val_name!r} of {path!r} holds")
 
 
 def hf_unlabeled(

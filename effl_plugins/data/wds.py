@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from .datasets import UNLABELED, StreamImageDataset
+from .datasets import UNLABELED, StreamImageDataset, pair_splits
 from .shards import ShardSource, expand_shards, list_shards
 from .sources import natural_key
 
@@ -45,13 +45,10 @@ def wds_splits(
     val_paths = expand_shards(root, val_split or _DEFAULT_VAL, "--val-split")
     train = list_shards(train_paths, labeled=True, what="--train-split")
     val = list_shards(val_paths, labeled=True, what="--val-split")
-    classes = [str(c) for c in range(max(train.labels) + 1)]
-    unknown = sorted(set(val.labels) - set(train.labels))
-    if unknown:
-        raise ValueError(f"--val-split shards under {root!r} hold class ids the train split lacks: {unknown[:10]}")
-    return (
-        _dataset(train, train_t, seed, max_image_pixels, classes, train.labels),
-        _dataset(val, eval_t, seed, max_image_pixels, classes, val.labels),
+    return pair_splits(
+        _dataset(train, train_t, seed, max_image_pixels, train.labels),
+        _dataset(val, eval_t, seed, max_image_pixels, val.labels),
+        f"--val-split shards under {root!r} hold",
     )
 
 
@@ -66,9 +63,9 @@ def wds_unlabeled(
     else:
         paths = expand_shards("", path, flag)
     listing = list_shards(paths, labeled=False, what=flag)
-    return _dataset(listing, transform, seed, max_image_pixels, None, [UNLABELED] * len(listing.keys))
+    return _dataset(listing, transform, seed, max_image_pixels, [UNLABELED] * len(listing.keys))
 
 
-def _dataset(listing, transform, seed, max_image_pixels, classes, targets) -> StreamImageDataset:
+def _dataset(listing, transform, seed, max_image_pixels, targets) -> StreamImageDataset:
     source = ShardSource.from_listing(listing, max_image_pixels)
-    return StreamImageDataset(source, targets, listing.keys, transform, seed=seed, classes=classes)
+    return StreamImageDataset(source, targets, listing.keys, transform, seed=seed)

@@ -183,3 +183,23 @@ def test_bad_specs(tmp_path):
     with pytest.raises(ValueError, match="--unlabeled 'digits' goes with --data digits only"):
         image_folder(tmp_path)
         build_data(str(tmp_path), CFG, unlabeled="digits")
+
+
+def _split(targets, classes=None):
+    from effl_plugins.data import StreamImageDataset
+    from effl_plugins.data.sources import ArraySource
+
+    images = np.zeros((len(targets), 4, 4, 3), np.uint8)
+    ids = [str(i) for i in range(len(targets))]
+    return StreamImageDataset(ArraySource(images), targets, ids, lambda image: image, classes=classes)
+
+
+def test_paired_splits_share_the_train_class_names_or_numbers_and_refuse_an_unknown_val_class():
+    from effl_plugins.data.datasets import pair_splits
+
+    train, val = pair_splits(_split([0, 2, 1], ["a", "b", "c"]), _split([2, 0]), "--val-split 'v' holds")
+    assert train.classes == val.classes == ["a", "b", "c"]
+    train, val = pair_splits(_split([0, 3], ["a", "b"]), _split([3]), "--val-split 'v' holds")
+    assert train.classes == val.classes == ["0", "1", "2", "3"]  # names that miss an id: numbers
+    with pytest.raises(ValueError, match=r"^--val-split 'v' holds class ids the train split lacks: \[4, 5\]$"):
+        pair_splits(_split([0, 1]), _split([5, 1, 4]), "--val-split 'v' holds")
