@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+from ._store_args import add_precision_arg
 from ._train_args import device_name, non_negative_int, positive_int
 
 
@@ -28,12 +29,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--top-k", type=int, default=None, metavar="K", help="store only the top-K probabilities per image"
     )
-    parser.add_argument(
-        "--precision",
-        choices=("float32", "float16"),
-        default="float32",
-        help="the stored probabilities' dtype (float16: int16 class ids with --top-k, about half the bytes)",
-    )
+    add_precision_arg(parser)
     parser.add_argument(
         "--img-size",
         type=positive_int,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 from ._parser import add_documented_parser
+from ._store_args import add_precision_arg
 from ._train_args import add_data_arg, add_training_args, positive_int
 
 
@@ -33,12 +34,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="K",
         help="keep each view's K most probable classes (default: all)",
     )
-    parser.add_argument(
-        "--precision",
-        choices=("float32", "float16"),
-        default="float32",
-        help="the stored probabilities' dtype (float16: int16 class ids, about half the bytes; default: float32)",
-    )
+    add_precision_arg(parser)
     parser.add_argument(
         "--shard-steps", type=positive_int, default=50, metavar="S", help="steps of views a shard holds (default: 50)"
     )
