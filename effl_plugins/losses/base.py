@@ -334,14 +334,9 @@ class DistillationLoss(nn.Module):
         ``teacher_classes``); ``masked_teacher`` overrides the class attribute for this call.
         ``finite_after=True`` defers that check, and the target values', to :meth:`refuse_non_finite`,
         which the loss then calls with a value computed from every entry of both logits and with ``targets``."""
-        student_logits, teacher_logits, _ = self.checked_logits(
-            student_logits,
-            teacher_logits,
-            targets,
-            teacher_required=teacher_required,
-            masked_teacher=masked_teacher,
-            finite_after=finite_after,
-        )
+        student_logits, teacher_logits = self._mapped_logits(student_logits, teacher_logits, targets, teacher_required)
+        if not finite_after:
+            self._finite_logits(student_logits, teacher_logits, targets, masked_teacher)
         return student_logits, teacher_logits
 
     def refuse_non_finite(
@@ -374,32 +369,41 @@ class DistillationLoss(nn.Module):
             )
 
     def checked_logits(
-        self,
-        student_logits: Any,
-        teacher_logits: Any,
-        targets: Any = None,
-        *,
-        teacher_required: bool = True,
-        masked_teacher: bool | None = None,
-        finite_after: bool = False,
+        self, student_logits: Any, teacher_logits: Any, targets: Any = None
     ) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
-        """:meth:`logits` plus whether the teacher holds masked (``-inf``) classes (always False when
-        ``finite_after`` defers the check)."""
+        """:meth:`logits` with its defaults (a teacher required, the non-finite check now), plus whether the
+        teacher holds masked (``-inf``) classes."""
+        student_logits, teacher_logits = self._mapped_logits(student_logits, teacher_logits, targets, True)
+        masked = self._finite_logits(student_logits, teacher_logits, targets, None)
+        return student_logits, teacher_logits, masked
+
+    def _mapped_logits(
+        self, student_logits: Any, teacher_logits: Any, targets: Any, teacher_required: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The logits' and targets' shapes and dtypes checked; the teacher's logits detached and class-mapped."""
         mapping = getattr(self, "teacher_classes", None)
         check_logits(student_logits, teacher_logits, teacher_required=teacher_required, teacher_classes=mapping)
         _target_kind(targets, student_logits)  # shape and dtype now; the values with the non-finite read
         if teacher_logits is not None:
             teacher_logits = select_teacher_classes(teacher_logits.detach(), mapping, student_logits.shape[-1])
-        if finite_after:
-            return student_logits, teacher_logits, False
+        return student_logits, teacher_logits
+
+    def _finite_logits(
+        self,
+        student_logits: torch.Tensor,
+        teacher_logits: torch.Tensor | None,
+        targets: Any,
+        masked_teacher: bool | None,
+    ) -> bool:
+        """:func:`check_finite` on both logits and the targets' values (one read); whether the teacher holds
+        masked classes. ``masked_teacher`` None: the class attribute."""
         masked = self.masked_teacher if masked_teacher is None else masked_teacher
-        has_masked = check_finite(
+        return check_finite(
             type(self).__name__,
             (("student_logits", student_logits), ("teacher_logits", teacher_logits)),
             masked="teacher_logits" if masked else None,
             targets=None if targets is None else (targets, student_logits),
         )
-        return student_logits, teacher_logits, has_masked
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k != "training")
