@@ -44,14 +44,23 @@ def check_size(size: Any, name: str = "size") -> tuple[int, int] | None:
     return int(values[0]), int(values[1])
 
 
-def _axis_coordinates(start: torch.Tensor, length: torch.Tensor, out: int, interpolation: str) -> torch.Tensor:
-    """Source coordinates ``[B, out]`` along one axis for boxes ``start``/``length`` ``[B]``."""
-    j = torch.arange(out, dtype=torch.float32, device=start.device) + 0.5
-    scale = (length / out).unsqueeze(-1)
+#: a float32 tensor or NumPy array
+_Array = torch.Tensor | np.ndarray
+
+
+def _axis_coordinates(start: _Array, length: _Array, out: int, interpolation: str) -> _Array:
+    """Source coordinates ``[B, out]`` along one axis for boxes ``start``/``length`` ``[B]``: float32 tensors, or
+    float32 NumPy arrays (the same operations, so the same values)."""
+    xp = np if isinstance(start, np.ndarray) else torch
+    if xp is np:
+        j = np.arange(out, dtype=np.float32) + 0.5
+    else:
+        j = torch.arange(out, dtype=torch.float32, device=start.device) + 0.5
+    scale = (length / out)[:, None]
     if interpolation == "nearest":
-        return start.unsqueeze(-1) + torch.floor(j * scale)
-    coordinate = start.unsqueeze(-1) + j * scale - 0.5
-    return torch.minimum(torch.maximum(coordinate, start.unsqueeze(-1)), (start + length - 1).unsqueeze(-1))
+        return start[:, None] + xp.floor(j * scale)
+    coordinate = start[:, None] + j * scale - 0.5
+    return xp.minimum(xp.maximum(coordinate, start[:, None]), (start + length - 1)[:, None])
 
 
 def resample_boxes(

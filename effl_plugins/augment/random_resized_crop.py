@@ -8,6 +8,7 @@ backend runs the ten tries of every sample at once as a ``[B, 10]`` tensor. Resi
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -43,6 +44,13 @@ def _fallback_box(height: int, width: int, ratio: tuple[float, float]) -> tuple[
     return height, width
 
 
+@functools.lru_cache(maxsize=64)
+def _fallback_tensor(height: int, width: int, ratio: tuple[float, float], device: torch.device) -> torch.Tensor:
+    """:func:`_fallback_box` centred, as a ``[4]`` float32 ``(top, left, h, w)`` (made once; read, never written)."""
+    box_h, box_w = _fallback_box(height, width, ratio)
+    return torch.tensor([(height - box_h) // 2, (width - box_w) // 2, box_h, box_w], dtype=torch.float32, device=device)
+
+
 def sample_box_image(
     height: int, width: int, scale: Sequence[float], ratio: Sequence[float], rng: np.random.Generator
 ) -> tuple[int, int, int, int]:
@@ -64,12 +72,12 @@ def _resize_on_cpu(
     images: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int], interpolation: str
 ) -> torch.Tensor | None:
     """:func:`.crop.resample_boxes`'s result by whole-row and whole-column selection (its coordinates are
-    separable), ``None`` where that does not apply (:mod:`.kernels.separable`).
+    separable, made by NumPy), ``None`` where that does not apply (:mod:`.kernels.separable`).
 
     Shape:
         images ``[B, C, H, W]``, boxes ``[B, 4]`` -> ``[B, C, *size]``.
     """
-    top, left, height, width = boxes.to(torch.float32).unbind(-1)
+    top, left, height, width = boxes.to(torch.float32).numpy().T
     src_y = _axis_coordinates(top, height, size[0], interpolation)
     src_x = _axis_coordinates(left, width, size[1], interpolation)
     return separable_resample(images, src_x, src_y, interpolation)
@@ -119,24 +127,22 @@ class RandomResizedCrop(Augmentation):
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
         height, width = images.shape[-2:]
-        area = uniform((batch, ATTEMPTS), *self.scale, device, generator) * (height * width)
-        aspect = torch.exp(
-            uniform((batch, ATTEMPTS), math.log(self.ratio[0]), math.log(self.ratio[1]), device, generator)
-        )
+        # one draw of what three ``uniform`` calls draw in turn ([B, 10] areas, [B, 10] aspects, [B, 2] corners):
+        # the generator gives the same values
+        draws = uniform((batch * (2 * ATTEMPTS + 2),), 0.0, 1.0, device, generator)
+        tries = draws[: 2 * batch * ATTEMPTS].view(2, batch, ATTEMPTS)
+        (low, high), (log_low, log_high) = self.scale, (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        area = (low + (high - low) * tries[0]) * (height * width)
+        aspect = torch.exp(log_low + (log_high - log_low) * tries[1])
         box_w = torch.round(torch.sqrt(area * aspect))
         box_h = torch.round(torch.sqrt(area / aspect))
         fits = (box_w > 0) & (box_w <= width) & (box_h > 0) & (box_h <= height)
         first = fits.to(torch.uint8).argmax(dim=1, keepdim=True)  # first try that fits (0 if none)
         box_h, box_w = box_h.gather(1, first).squeeze(1), box_w.gather(1, first).squeeze(1)
-        corner = uniform((batch, 2), 0.0, 1.0, device, generator)
+        corner = draws[2 * batch * ATTEMPTS :].view(batch, 2)
         top = torch.minimum(torch.floor(corner[:, 0] * (height - box_h + 1)), height - box_h)
         left = torch.minimum(torch.floor(corner[:, 1] * (width - box_w + 1)), width - box_w)
-        fallback_h, fallback_w = _fallback_box(height, width, self.ratio)
-        fallback = torch.tensor(
-            [(height - fallback_h) // 2, (width - fallback_w) // 2, fallback_h, fallback_w],
-            dtype=torch.float32,
-            device=device,
-        )
+        fallback = _fallback_tensor(height, width, self.ratio, device)
         box = torch.stack([top, left, box_h, box_w], -1)
         return {"box": torch.where(fits.any(dim=1, keepdim=True), box, fallback)}
 

@@ -87,6 +87,31 @@ def test_random_resized_crop_boxes_follow_scale_and_ratio():
     assert 0.35 < area.mean() < 0.45 and len(set(map(tuple, aug.last_params["box"].tolist()))) > 500
 
 
+def _boxes_drawn_in_turn(batch, height, width, scale, ratio, generator):
+    """The sampler written out with its three draws in turn: ten areas, ten aspects, two corners a sample."""
+    area = (scale[0] + (scale[1] - scale[0]) * torch.rand(batch, 10, generator=generator)) * (height * width)
+    log_low, log_high = np.log(ratio[0]), np.log(ratio[1])
+    aspect = torch.exp(log_low + (log_high - log_low) * torch.rand(batch, 10, generator=generator))
+    box_w, box_h = torch.round(torch.sqrt(area * aspect)), torch.round(torch.sqrt(area / aspect))
+    fits = (box_w > 0) & (box_w <= width) & (box_h > 0) & (box_h <= height)
+    first = fits.to(torch.uint8).argmax(dim=1, keepdim=True)
+    box_h, box_w = box_h.gather(1, first).squeeze(1), box_w.gather(1, first).squeeze(1)
+    corner = torch.rand(batch, 2, generator=generator)
+    top = torch.minimum(torch.floor(corner[:, 0] * (height - box_h + 1)), height - box_h)
+    left = torch.minimum(torch.floor(corner[:, 1] * (width - box_w + 1)), width - box_w)
+    return torch.stack([top, left, box_h, box_w], -1), fits.any(1)
+
+
+@pytest.mark.parametrize("batch", [1, 8, 57])
+@pytest.mark.parametrize("scale,ratio", [((0.08, 1.0), (3 / 4, 4 / 3)), ((0.6, 1.0), (0.2, 5.0))])
+def test_random_resized_crop_boxes_are_the_three_draws_in_turn(batch, scale, ratio):
+    aug = ep.create_augmentation("random_resized_crop", size=16, scale=scale, ratio=ratio)
+    for seed in range(4):
+        aug(torch.zeros(batch, 3, 23, 37, dtype=torch.uint8), generator=torch.Generator().manual_seed(seed))
+        expected, fits = _boxes_drawn_in_turn(batch, 23, 37, scale, ratio, torch.Generator().manual_seed(seed))
+        assert torch.equal(aug.last_params["box"][fits], expected[fits])
+
+
 def test_random_resized_crop_falls_back_to_the_clamped_centre_box():
     x = torch.zeros(3, 1, 10, 40, dtype=torch.uint8)
     aug = ep.create_augmentation("random_resized_crop", scale=(1.0, 1.0), ratio=(1.0, 1.0))

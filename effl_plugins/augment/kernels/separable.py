@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 
 import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -59,7 +60,7 @@ def _select_columns(band: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return _transposed(columns.index_select(0, index)).view(channels, rows, count, -1)
 
 
-def _plane_rows(lines: torch.Tensor, channels: int, rows: torch.Tensor, count: torch.Tensor, position: torch.Tensor):
+def _plane_rows(lines: np.ndarray, channels: int, rows: np.ndarray, count: np.ndarray, position: np.ndarray):
     """Row numbers in ``[C, R, p, k]`` planes (as :func:`_select_columns` lays them out) of line ``lines[b, ..., i]``
     of every channel of sample ``b``, the sample at ``position[b]`` of the ``count[b]`` in its piece whose planes
     have ``rows[b]`` rows: plane row ``(c, r, b)`` is ``(c * R + r) * p + b``.
@@ -68,36 +69,50 @@ def _plane_rows(lines: torch.Tensor, channels: int, rows: torch.Tensor, count: t
         lines ``[B, ..., i]``, rows, count, position ``[B]``, int64 -> ``[B, ..., C, i]``.
     """
     shape = (-1,) + (1,) * lines.ndim
-    channel = torch.arange(channels).view(channels, 1) * rows.view(shape)
-    return (lines.unsqueeze(-2) + channel) * count.view(shape) + position.view(shape)
+    channel = np.arange(channels, dtype=np.int64).reshape(channels, 1) * rows.reshape(shape)
+    return (np.expand_dims(lines, -2) + channel) * count.reshape(shape) + position.reshape(shape)
 
 
-def _inside(index: torch.Tensor, size: int) -> bool:
+def _inside(index: np.ndarray, size: int) -> bool:
     return bool(((index >= 0) & (index <= size - 1)).all())
 
 
+def _float32_array(values: torch.Tensor | np.ndarray) -> np.ndarray:
+    return values.numpy() if isinstance(values, torch.Tensor) else values
+
+
 def separable_resample(
-    images: torch.Tensor, src_x: torch.Tensor, src_y: torch.Tensor, interpolation: str, fill: float = 0.0
+    images: torch.Tensor,
+    src_x: torch.Tensor | np.ndarray,
+    src_y: torch.Tensor | np.ndarray,
+    interpolation: str,
+    fill: float = 0.0,
 ) -> torch.Tensor | None:
     """:func:`.affine.gather_pixels` (``"nearest"``, integer-valued coordinates) or :func:`.affine.bilinear_gather`
     (``"bilinear"``) of ``images`` at ``(src_x[b, j], src_y[b, i])``, the same values; ``None`` where this path
     does not apply: not a CPU uint8/float32 batch, or a nearest pixel or the top-left bilinear neighbour outside
-    the image.
+    the image. The indices and weights are made by NumPy (the same float32 operations, a fraction of the per-call
+    cost of tensor ops at these sizes); the pixels are moved by torch.
 
     Shape:
-        images ``[B, C, H, W]``, src_x ``[B, w]``, src_y ``[B, h]`` float32 -> ``[B, C, h, w]``.
+        images ``[B, C, H, W]``, src_x ``[B, w]``, src_y ``[B, h]`` float32 (CPU tensors or arrays) -> ``[B, C, h, w]``.
     """
     batch, channels, height, width = images.shape
     if images.device.type != "cpu" or images.dtype not in (torch.uint8, torch.float32) or height * width > _MAX_PLANE:
         return None
-    x0, y0 = torch.floor(src_x), torch.floor(src_y)
+    src_x, src_y = _float32_array(src_x), _float32_array(src_y)
+    x0, y0 = np.floor(src_x), np.floor(src_y)
     if not (_inside(x0, width) and _inside(y0, height)):
         return None
     if interpolation == "nearest":  # one piece: the whole batch
-        whole, position = torch.full((batch,), batch), torch.arange(batch)
-        planes = _select_columns(images, (x0.long() * whole.view(-1, 1) + position.view(-1, 1)).view(-1))
-        index = _plane_rows(y0.long(), channels, torch.full((batch,), height), whole, position)
-        return planes.view(-1, src_x.shape[1]).index_select(0, index.view(-1)).view(batch, channels, -1, src_x.shape[1])
+        whole, position = np.full(batch, batch), np.arange(batch)
+        columns = (x0.astype(np.int64) * batch + position.reshape(-1, 1)).reshape(-1)
+        planes = _select_columns(images, torch.from_numpy(columns))
+        index = _plane_rows(y0.astype(np.int64), channels, np.full(batch, height), whole, position)
+        out_w = src_x.shape[1]
+        return (
+            planes.view(-1, out_w).index_select(0, torch.from_numpy(index.reshape(-1))).view(batch, channels, -1, out_w)
+        )
     return _bilinear(images, src_x, src_y, x0, y0, fill)
 
 
@@ -109,21 +124,23 @@ def _bilinear(images, src_x, src_y, x0, y0, fill: float) -> torch.Tensor:
     out_h, out_w = src_y.shape[1], src_x.shape[1]
     step = max(1, PIECE_BYTES // (4 * channels * height * 2 * out_w))
     pieces = [slice(start, min(start + step, batch)) for start in range(0, batch, step)]
-    first, last = y0.amin(1).long().tolist(), (y0.amax(1).long() + 1).tolist()  # the rows each sample reads
-    right = (x0.amax(1).long() + 1).tolist()
+    first, last = y0.min(1).astype(np.int64).tolist(), (y0.max(1).astype(np.int64) + 1).tolist()  # rows each reads
+    right = (x0.max(1).astype(np.int64) + 1).tolist()
     bands = [(min(first[piece]), max(last[piece])) for piece in pieces]  # the rows each piece reads
     per_sample = [
         (low, high + 1 - low, piece.stop - piece.start, b)
         for piece, (low, high) in zip(pieces, bands)
         for b in range(piece.stop - piece.start)
     ]
-    low, rows, count, position = torch.tensor(per_sample).unbind(-1)
-    column_index = (torch.cat([x0, x0 + 1], 1).long() * count.view(-1, 1) + position.view(-1, 1)).view(-1)
-    line_pairs = torch.stack([y0, y0 + 1], 1).long() - low.view(-1, 1, 1)  # [B, 2, h]
-    row_index = _plane_rows(line_pairs, channels, rows, count, position).view(-1)  # [B, 2, C, h]
+    low, rows, count, position = np.array(per_sample, dtype=np.int64).T
+    column_index = (np.concatenate([x0, x0 + 1], 1).astype(np.int64) * count[:, None] + position[:, None]).reshape(-1)
+    line_pairs = np.stack([y0, y0 + 1], 1).astype(np.int64) - low[:, None, None]  # [B, 2, h]
+    row_index = torch.from_numpy(_plane_rows(line_pairs, channels, rows, count, position).reshape(-1))  # [B, 2, C, h]
+    column_index = torch.from_numpy(column_index)
     wx = src_x - x0  # [B, w], lines up with the pairs [C, R, p, w]
-    wy = (src_y - y0).view(batch, 1, out_h, 1)
-    keep_x, keep_y = 1 - wx, 1 - wy
+    wy = (src_y - y0).reshape(batch, 1, out_h, 1)
+    keep_x, keep_y = torch.from_numpy(1 - wx), torch.from_numpy(1 - wy)
+    wx, wy = torch.from_numpy(wx), torch.from_numpy(wy)
     if images.dtype == torch.uint8:
         fill = min(max(round(fill), 0), 255)  # as the reference's fill_tensor
     pairs_buffer = _scratch("pairs", channels * (height + 1) * min(step, batch) * 2 * out_w)
