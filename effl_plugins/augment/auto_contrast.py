@@ -22,7 +22,7 @@ from .coin_ops import Applied
 from .functional.lut import apply_lut_image, truncate_to_uint8
 from .kernels.lut import apply_lut, identity_luts
 
-__all__ = ["AutoContrast", "AutoContrastImage", "stretch"]
+__all__ = ["AutoContrast", "AutoContrastImage", "stretch", "stretch_tables"]
 
 
 class AutoContrast(Applied):
@@ -42,6 +42,12 @@ class AutoContrast(Applied):
     chunked = True
 
     def transform(self, images, applied):
+        if images.dtype == torch.uint8 and images.device.type == "cpu":  # tables by NumPy, one lookup per pixel
+            batch, channels = images.shape[:2]
+            low, high = torch.aminmax(images.reshape(batch, channels, -1), dim=-1)
+            keep = ~applied.numpy()[:, None]
+            tables = stretch_tables(low.numpy().astype(np.float32), high.numpy().astype(np.float32), keep)
+            return apply_lut(images, torch.from_numpy(tables))
         low, high = images.amin(dim=(-2, -1), keepdim=True), images.amax(dim=(-2, -1), keepdim=True)
         if images.dtype == torch.uint8:  # the map on the 256-value ramp, then one table lookup per pixel
             ramp = identity_luts(*images.shape[:2], images.device).unsqueeze(2)
@@ -51,21 +57,29 @@ class AutoContrast(Applied):
     def transform_image(self, img):
         planes = cv2.split(img) if img.ndim == 3 and img.shape[2] > 1 else [img.reshape(img.shape[0], -1)]
         ranges = np.array([cv2.minMaxLoc(plane)[:2] for plane in planes], dtype=np.float32)  # exact: uint8 values
-        low = ranges[:, :1]
-        span = ranges[:, 1:] - low
-        inv_scale = span * np.float32(1.0 / 255)
-        if not span.all():  # a constant channel: offset 0, scale 1, its table the identity
-            keep = span == 0
-            low, inv_scale = np.where(keep, np.float32(0), low), np.where(keep, np.float32(1), inv_scale)
-        luts = _RAMP - low
-        luts /= inv_scale
-        np.maximum(luts, 0, out=luts)
-        np.minimum(luts, 255, out=luts)
-        return apply_lut_image(img, luts.astype(np.uint8))
+        return apply_lut_image(img, stretch_tables(ranges[:, 0], ranges[:, 1]))
 
 
 #: the 256 uint8 values as float32, the ramp the image tables are computed on
 _RAMP = np.arange(256, dtype=np.float32)
+
+
+def stretch_tables(low: np.ndarray, high: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+    """The auto-contrast tables of uint8 channels whose values span ``[low, high]`` (float32), by the float32
+    operations of :func:`stretch`; channels where ``keep`` holds, and constant ones, get the identity.
+
+    Shape:
+        low, high ``[...]`` float32, keep broadcastable to them -> ``[..., 256]`` uint8.
+    """
+    span = high - low
+    inv_scale = span * np.float32(1.0 / 255)
+    keep = span == 0 if keep is None else (span == 0) | keep
+    if keep.any():  # offset 0, scale 1: the identity table
+        low, inv_scale = np.where(keep, np.float32(0), low), np.where(keep, np.float32(1), inv_scale)
+    tables = _RAMP - low[..., None]
+    tables /= inv_scale[..., None]
+    np.clip(tables, 0, 255, out=tables)
+    return tables.astype(np.uint8)
 
 
 def stretch(values: torch.Tensor, low: torch.Tensor, high: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
