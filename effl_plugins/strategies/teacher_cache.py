@@ -87,10 +87,13 @@ VIEW_SETTINGS = (
     "mixup_prob",
     "mixup_switch_prob",
     "mixup_mode",
+    "mixup_off_epoch",
     "reprob",
     "remode",
     "recount",
 )
+#: View settings added after caches were first recorded, with the value a cache that lacks one was recorded with.
+_VIEW_SETTING_DEFAULTS = {"mixup_off_epoch": 0}
 #: Losses that read the teacher's raw logits (a stored distribution cannot give them back).
 RAW_LOGIT_LOSSES = ("mse_logits",)
 
@@ -303,7 +306,7 @@ class CacheReader:
     def __init__(self, root: str | Path, views: dict[str, Any], epochs: int, rank: int, num_classes: int):
         self.root = Path(root)
         self.info = cache_info(self.root)
-        saved = self.info["views"]
+        saved = {**_VIEW_SETTING_DEFAULTS, **self.info["views"]}
         for key in sorted(set(saved) | set(views)):
             if saved.get(key) != views.get(key):
                 raise TeacherCacheError(

@@ -65,7 +65,13 @@ def test_views_are_a_function_of_epoch_step_and_rank(data, cache):
 
 
 def test_a_run_drawing_other_views_is_refused_naming_the_setting(data, cache):
-    for change, name in (({"seed": 4}, "seed"), ({"batch_size": 8}, "batch_size"), ({"aug": "flip"}, "aug")):
+    changes = (
+        ({"seed": 4}, "seed"),
+        ({"batch_size": 8}, "batch_size"),
+        ({"aug": "flip"}, "aug"),
+        ({"mixup": 0.2, "mixup_off_epoch": 1}, "mixup"),  # the first setting that differs is named
+    )
+    for change, name in changes:
         strategy = ep.create_strategy("distill", teacher_cache=str(cache), **{**SETTINGS, **change})
         with pytest.raises(
             TeacherCacheError, match=rf"teacher cache .*: holds other views .*{name} is .* in the cache"
@@ -73,6 +79,19 @@ def test_a_run_drawing_other_views_is_refused_naming_the_setting(data, cache):
             strategy.run(data)
     with pytest.raises(TeacherCacheError, match="holds 2 epochs of views; this run has 3"):
         ep.create_strategy("distill", teacher_cache=str(cache), **{**SETTINGS, "epochs": 3}).run(data)
+
+
+def test_mixing_switched_off_at_another_epoch_is_other_views(data, teacher, tmp_path):
+    mixing = {**SETTINGS, "mixup": 0.2, "mixup_off_epoch": 1}
+    root = tmp_path / "cache"
+    ep.create_strategy("distill", teacher=teacher, **mixing).record_cache(data, root, shard_steps=5)
+    with pytest.raises(TeacherCacheError, match=r"mixup_off_epoch is 1 in the cache and 0 here"):
+        ep.create_strategy("distill", teacher_cache=str(root), **{**mixing, "mixup_off_epoch": 0}).run(data)
+    info = json.loads((root / CACHE_FILE).read_text())
+    del info["views"]["mixup_off_epoch"]  # a cache recorded before the setting was listed: mixing never off
+    (root / CACHE_FILE).write_text(json.dumps(info))
+    with pytest.raises(TeacherCacheError, match=r"mixup_off_epoch is 0 in the cache and 1 here"):
+        ep.create_strategy("distill", teacher_cache=str(root), **mixing).run(data)
 
 
 @pytest.mark.parametrize("loss", ["fitnet", "mse_logits"])
