@@ -358,28 +358,14 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         magnitude32, sign32 = magnitude.to(torch.float32), sign.to(torch.float32)
         if codes is None and checked:
             codes = draw_codes(ops, magnitude32, sign32)
-        param_bank = None
-        if codes is not None:
-            self._point_bank(images)
-            param_bank = self._param_bank[(images.shape[1], images.device, self._space)]
-            levels = codes - ops * (2 * _BINS)
-        geometric = self._geometric_indices()
-        out, any_geometry = images, False
+        _, param_rows = self._draw_tables(images, ops, codes)
+        slots, any_geometry = self._colour_draws(ops)
+        out = images
         with checked_magnitudes():
-            for slot, groups in enumerate(self._groups(ops)):
-                for k, index in groups:
-                    name = self.op_names[k]
-                    if k in geometric:
-                        any_geometry = True
-                        continue
-                    if name == "identity":
-                        continue
+            for slot, colour in enumerate(slots):
+                for k, index in colour:
                     subset = out.index_select(0, index)
-                    if param_bank is not None and k in param_bank:
-                        rows = levels[:, slot].index_select(0, index)
-                        params = {key: value.index_select(0, rows) for key, value in param_bank[k].items()}
-                    else:
-                        params = self._op_params(k, subset, magnitude[index, slot], sign[index, slot])
+                    params = self._draw_params(k, slot, index, subset, magnitude, sign, param_rows)
                     if out is images:  # one copy of the batch, written in place by each op's samples
                         out = images.clone(memory_format=torch.contiguous_format)
                     out.index_copy_(0, index, self._ops[k].apply(subset, None, params)[0])
@@ -396,6 +382,33 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
                 out, warped, lambda subset, index: warp_affine(subset, total[index], self.interpolation, self.fill)
             )
         return images.clone() if out is images else out
+
+    def _draw_tables(self, images: torch.Tensor, ops: torch.Tensor, codes: torch.Tensor | None):
+        """For draws at integer bins (``codes`` not None): the point tables (:meth:`_point_bank`) and
+        ``(param_bank, levels)``, each op's params at every bin and sign and each draw's row in them; else
+        ``(None, None)``."""
+        if codes is None:
+            return None, None
+        bank = self._point_bank(images)
+        param_bank = self._param_bank[(images.shape[1], images.device, self._space)]
+        return bank, (param_bank, codes - ops * (2 * _BINS))
+
+    def _colour_draws(self, ops: torch.Tensor) -> tuple[list[list[tuple[int, torch.Tensor]]], bool]:
+        """Per slot, the colour ops drawn there (:meth:`_groups` without the identity and the geometric ops), and
+        whether any geometric op was drawn."""
+        geometric, slots, any_geometry = self._geometric_indices(), [], False
+        for groups in self._groups(ops):
+            any_geometry = any_geometry or any(k in geometric for k, _ in groups)
+            slots.append([(k, index) for k, index in groups if k not in geometric and self.op_names[k] != "identity"])
+        return slots, any_geometry
+
+    def _draw_params(self, k, slot, index, like, magnitude, sign, param_rows) -> dict:
+        """Op ``k``'s params for the samples ``index`` that drew it at ``slot``: rows of its table of params
+        (``param_rows`` from :meth:`_draw_tables`) where it has one, else computed for ``like`` (their shape)."""
+        if param_rows is not None and k in param_rows[0]:
+            rows = param_rows[1][:, slot].index_select(0, index)
+            return {key: value.index_select(0, rows) for key, value in param_rows[0][k].items()}
+        return self._op_params(k, like, magnitude[index, slot], sign[index, slot])
 
     def _geometric_mask(self, device: torch.device) -> torch.Tensor:
         """``[K]`` bool: which ops of the op set are geometric."""
@@ -466,34 +479,21 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         ``codes``: the draws' codes when known (fresh draws); ``checked=False``: fresh draws off the bins (magnitude
         noise), whose codes are not looked for."""
         chain = LutChain(images)
-        geometric = self._geometric_indices()
         magnitude, sign = magnitude.to(torch.float32), sign.to(torch.float32)
         if codes is None and checked and ops.numel():
             codes = draw_codes(ops, magnitude, sign)
-        bank = self._point_bank(images) if codes is not None else None
-        if codes is not None:
-            param_bank = self._param_bank[(images.shape[1], images.device, self._space)]
-            levels = codes - ops * (2 * _BINS)  # each draw's row in its op's parameter table
-        any_geometry = False
+        bank, param_rows = self._draw_tables(images, ops, codes)
+        slots, any_geometry = self._colour_draws(ops)
         with checked_magnitudes():  # checked once for all slots in ``_checked``
-            for slot, groups in enumerate(self._groups(ops)):
+            for slot, colour in enumerate(slots):
                 points, entries = False, []
-                for k, index in groups:
+                for k, index in colour:
                     name = self.op_names[k]
-                    if k in geometric:
-                        any_geometry = True
-                        continue
-                    if name == "identity":
-                        continue
                     if bank is not None and name in POINT_OPS:
                         points = True
                         continue
-                    if bank is not None and k in param_bank:  # the op's params at every bin and sign, made once
-                        rows = levels[:, slot].index_select(0, index)
-                        params = {key: value.index_select(0, rows) for key, value in param_bank[k].items()}
-                    else:
-                        like = images[:1].expand(len(index), -1, -1, -1)  # the shape of the ops' params, no copy
-                        params = self._op_params(k, like, magnitude[index, slot], sign[index, slot])
+                    like = images[:1].expand(len(index), -1, -1, -1)  # the shape of the ops' params, no copy
+                    params = self._draw_params(k, slot, index, like, magnitude, sign, param_rows)
                     if name in POINT_OPS:
                         chain.apply(name, self._ops[k], params, index, subset=True)
                     else:

@@ -84,6 +84,16 @@ class _TrivialArguments:
         super().__init__(num_ops=1, magnitude=MAX_MAGNITUDE, ops=ops, interpolation=interpolation, fill=fill)
         self.wide = _check_wide(wide)
 
+    def _op_params(self, k, images, magnitude, sign):
+        """RandAugment's params of op ``k``, with the wide space's values where ``wide``; each backend adapts the
+        values (``_wide_inputs``, ``_stack``, ``_factor_like``, ``_wide_output``: tensors or NumPy)."""
+        params = super()._op_params(k, images, magnitude, sign)
+        if not self.wide:
+            return params
+        magnitude, sign = self._wide_inputs(magnitude, sign)
+        wide = _wide(self.op_names[k], self._ops[k], params, magnitude, sign, self._stack, self._factor_like)
+        return self._wide_output(wide)
+
 
 class TrivialAugment(_TrivialArguments, RandAugment):
     """Per-sample TrivialAugment on a batch: one op per image at a uniform magnitude bin.
@@ -120,24 +130,23 @@ class TrivialAugment(_TrivialArguments, RandAugment):
     def _make_image_twin(self) -> TrivialAugmentImage:
         return TrivialAugmentImage(self.wide, self.op_names, self.interpolation, self.fill)
 
-    def _op_params(self, k, images, magnitude, sign):
-        params = super()._op_params(k, images, magnitude, sign)
-        if not self.wide:
-            return params
-        wide = _wide(
-            self.op_names[k],
-            self._ops[k],
-            params,
-            magnitude.double(),
-            sign.double(),
-            stack=lambda parts: torch.stack(parts, -1).float(),
-            factor_like=lambda factor, like: (
-                factor.float().view(-1, *[1] * (like.ndim - 1)).expand_as(like).contiguous()
-            ),
-        )
+    @staticmethod
+    def _wide_inputs(magnitude, sign):
+        return magnitude.double(), sign.double()
+
+    @staticmethod
+    def _stack(parts):
+        return torch.stack(parts, -1).float()
+
+    @staticmethod
+    def _factor_like(factor, like):
+        return factor.float().view(-1, *[1] * (like.ndim - 1)).expand_as(like).contiguous()
+
+    @staticmethod
+    def _wide_output(params: dict) -> dict:
         return {
             key: (value.float() if isinstance(value, torch.Tensor) and value.dtype == torch.float64 else value)
-            for key, value in wide.items()
+            for key, value in params.items()
         }
 
 
@@ -147,17 +156,18 @@ class TrivialAugmentImage(_TrivialArguments, RandAugmentImage):
     def _sample_magnitudes(self, count, rng):
         return (rng.integers(int(MAX_MAGNITUDE) + 1, size=count) / MAX_MAGNITUDE).astype(np.float32)
 
-    def _op_params(self, k, img, magnitude, sign):
-        params = super()._op_params(k, img, magnitude, sign)
-        if not self.wide:
-            return params
-        wide = _wide(
-            self.op_names[k],
-            self._ops[k],
-            params,
-            magnitude,
-            sign,
-            stack=lambda parts: np.array(parts, dtype=np.float32),
-            factor_like=lambda factor, like: np.full(np.shape(like), factor, dtype=np.float32),
-        )
-        return {key: (float(np.float32(value)) if key == "angle" else value) for key, value in wide.items()}
+    @staticmethod
+    def _wide_inputs(magnitude, sign):
+        return magnitude, sign
+
+    @staticmethod
+    def _stack(parts):
+        return np.array(parts, dtype=np.float32)
+
+    @staticmethod
+    def _factor_like(factor, like):
+        return np.full(np.shape(like), factor, dtype=np.float32)
+
+    @staticmethod
+    def _wide_output(params: dict) -> dict:
+        return {key: (float(np.float32(value)) if key == "angle" else value) for key, value in params.items()}
