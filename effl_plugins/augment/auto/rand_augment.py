@@ -36,13 +36,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
-from ..base import BatchAugmentation, ImageAugmentation
+from ..base import Augmentation, image_backend
 from ..functional import matrices
 from ..functional.warp import check_fill, check_interpolation, warp_affine, warp_affine_image
 from ..kernels.affine import fill_tensor, invert_affine
@@ -259,10 +258,30 @@ def _where_chosen(images: torch.Tensor, chosen: torch.Tensor, run, subset: bool 
     return torch.where(chosen[:, None, None, None], run(images, everyone), images)
 
 
-class _RandAugmentArguments:
-    """The arguments of both backends, checked in one place; ``_backend`` picks the ops' backend."""
+class RandAugment(Augmentation):
+    """Per-sample RandAugment on a batch, or on one image (``backend="image"``).
 
-    _backend = "batch"
+    Args:
+        num_ops: N, ops per image (default 2).
+        magnitude: M on the 0..30 scale (default 9, torchvision's).
+        magnitude_std: per-op Gaussian noise on M, clipped to [0, 30]; ``inf`` draws M' ~ U(0, M).
+        ops: restrict the op set (names from ``op_space.RAND_AUGMENT_OPS``); default all 14.
+        interpolation, fill: of the geometric ops' warp (``"nearest"`` or ``"bilinear"``; fill in image units).
+        backend: ``"batch"`` (default) or ``"image"``: the same distribution and order on one ``H x W x C`` uint8
+            image (NumPy and OpenCV ops).
+
+    Shape:
+        images ``[B, C, H, W]`` uint8 or float -> same. params: ``ops`` ``[B, N]`` int64 (index into
+        ``self.op_names``), ``magnitude`` ``[B, N]`` float32 in [0, 1] (M / 30), ``sign`` ``[B, N]`` float32 (+-1).
+        Image backend: ``ops``, ``magnitude``, ``sign`` ``[N]`` arrays.
+
+    Example:
+        >>> aug = RandAugment(num_ops=2, magnitude=9)
+        >>> x = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+        >>> y, _ = aug(x, generator=torch.Generator().manual_seed(0))
+        >>> aug.last_params["ops"].shape
+        torch.Size([4, 2])
+    """
 
     def __init__(
         self,
@@ -272,37 +291,16 @@ class _RandAugmentArguments:
         ops: Sequence[str] | None = None,
         interpolation: str = "nearest",
         fill: float | Sequence[float] = 0,
+        *,
+        backend: str = "batch",
     ):
-        super().__init__()
+        super().__init__(backend)
         self.num_ops, self.magnitude, self.magnitude_std = check_rand_augment_args(num_ops, magnitude, magnitude_std)
         self.op_names = check_op_names(ops)
         self.interpolation = check_interpolation(interpolation)
         self.fill = check_fill(fill)
-        self._ops = build_ops(self.op_names, self._backend, self.interpolation, self.fill)
+        self._ops = build_ops(self.op_names, backend, self.interpolation, self.fill)
         self._matrices: dict[tuple, np.ndarray] = {}  # the image backend's cache of warp matrices
-
-
-class RandAugment(_RandAugmentArguments, BatchAugmentation):
-    """Per-sample RandAugment on a batch.
-
-    Args:
-        num_ops: N, ops per image (default 2).
-        magnitude: M on the 0..30 scale (default 9, torchvision's).
-        magnitude_std: per-op Gaussian noise on M, clipped to [0, 30]; ``inf`` draws M' ~ U(0, M).
-        ops: restrict the op set (names from ``op_space.RAND_AUGMENT_OPS``); default all 14.
-        interpolation, fill: of the geometric ops' warp (``"nearest"`` or ``"bilinear"``; fill in image units).
-
-    Shape:
-        images ``[B, C, H, W]`` uint8 or float -> same. params: ``ops`` ``[B, N]`` int64 (index into
-        ``self.op_names``), ``magnitude`` ``[B, N]`` float32 in [0, 1] (M / 30), ``sign`` ``[B, N]`` float32 (+-1).
-
-    Example:
-        >>> aug = RandAugment(num_ops=2, magnitude=9)
-        >>> x = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
-        >>> y, _ = aug(x, generator=torch.Generator().manual_seed(0))
-        >>> aug.last_params["ops"].shape
-        torch.Size([4, 2])
-    """
 
     def _sample_magnitudes(self, shape, device, generator) -> torch.Tensor:
         return sample_magnitudes(shape, self.magnitude, self.magnitude_std, device, generator)
@@ -590,7 +588,7 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
         frame = torch.empty(channels, height + 2, width + 2, dtype=images.dtype)
         return frame.copy_(fill_tensor(self.fill, images)[0].expand_as(frame)).numpy()
 
-    def _image_params(self, twin: RandAugmentImage, k: int, img: np.ndarray, magnitude: float, sign: float) -> dict:
+    def _image_params(self, twin: RandAugment, k: int, img: np.ndarray, magnitude: float, sign: float) -> dict:
         """The image backend's params of colour op ``k`` at ``magnitude`` and ``sign`` for images of ``img``'s channel
         count: a function of those alone, remembered (up to :data:`_MATRIX_CACHE` of them), its arrays read-only."""
         cache = self.__dict__.setdefault("_image_param_cache", {})
@@ -606,7 +604,7 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
             cache[key] = params
         return params
 
-    def _image_twin(self) -> RandAugmentImage:
+    def _image_twin(self) -> RandAugment:
         """The image backend with this op set and these arguments (made once)."""
         twin = self.__dict__.get("_twin")
         if twin is None:
@@ -614,9 +612,15 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
             self.__dict__["_twin"] = twin
         return twin
 
-    def _make_image_twin(self) -> RandAugmentImage:
-        return RandAugmentImage(
-            self.num_ops, self.magnitude, self.magnitude_std, self.op_names, self.interpolation, self.fill
+    def _make_image_twin(self) -> RandAugment:
+        return RandAugment(
+            self.num_ops,
+            self.magnitude,
+            self.magnitude_std,
+            self.op_names,
+            self.interpolation,
+            self.fill,
+            backend="image",
         )
 
     def _colour_ops(self) -> tuple[bool, ...]:
@@ -757,27 +761,16 @@ class RandAugment(_RandAugmentArguments, BatchAugmentation):
                 raise error
         return ops, magnitude, sign
 
+    # -- the image backend (``backend="image"``): one ``H x W x C`` uint8 image --
 
-class RandAugmentImage(_RandAugmentArguments, ImageAugmentation):
-    """Image backend of ``rand_augment``: the same distribution and order on one ``H x W x C`` uint8 image.
-
-    Same arguments as :class:`RandAugment`. params: ``ops`` ``[N]`` int (index into ``self.op_names``),
-    ``magnitude`` ``[N]`` float in [0, 1], ``sign`` ``[N]`` (+-1).
-    """
-
-    _backend = "image"
-
-    def _sample_magnitudes(self, count: int, rng: np.random.Generator) -> np.ndarray:
+    def _sample_magnitudes_image(self, count: int, rng: np.random.Generator) -> np.ndarray:
         return sample_magnitudes_image(count, self.magnitude, self.magnitude_std, rng)
 
-    def sample_params(self, img, rng):
+    def sample_params_image(self, img, rng):
         ops = rng.integers(len(self.op_names), size=self.num_ops)
-        magnitude = self._sample_magnitudes(self.num_ops, rng)
+        magnitude = self._sample_magnitudes_image(self.num_ops, rng)
         sign = np.where(rng.random(self.num_ops) < 0.5, -1.0, 1.0).astype(np.float32)
         return {"ops": ops, "magnitude": magnitude, "sign": sign}
-
-    def _op_params(self, k: int, img: np.ndarray, magnitude: float, sign: float) -> dict[str, Any]:
-        return self._ops[k].params_from_magnitude(img, magnitude, sign)
 
     def _matrix(self, k: int, img: np.ndarray, magnitude: float, sign: float) -> np.ndarray:
         """Geometric op ``k``'s float64 forward matrix, a pure function of its arguments: remembered
@@ -793,7 +786,7 @@ class RandAugmentImage(_RandAugmentArguments, ImageAugmentation):
             self._matrices[key] = matrix
         return matrix
 
-    def apply(self, img, params):
+    def apply_image(self, img, params):
         height, width = img.shape[:2]
         total, warped, original = np.eye(3), False, img
         for k, m, s in zip(
@@ -813,3 +806,6 @@ class RandAugmentImage(_RandAugmentArguments, ImageAugmentation):
         if warped:
             return warp_affine_image(img, total, self.interpolation, self.fill)
         return img.copy() if img is original else img
+
+
+RandAugmentImage = image_backend(RandAugment)

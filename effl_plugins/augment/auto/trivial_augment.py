@@ -12,16 +12,17 @@ The op, sign and warp conventions are those of :mod:`.rand_augment` (one op, so 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
+from ..base import image_backend
 from .device_path import RAND_AUGMENT_SPACE, WIDE_SPACE
 from .magnitude import LEVEL_TO_ARG, bin_value, bin_value_scalar
 from .op_space import MAX_MAGNITUDE
-from .rand_augment import RandAugment, RandAugmentImage
+from .rand_augment import RandAugment
 
 __all__ = ["TrivialAugment", "TrivialAugmentImage", "WIDE_MAXIMUM"]
 
@@ -71,36 +72,44 @@ def _check_wide(wide: Any) -> bool:
     return wide
 
 
-class _TrivialArguments:
-    """The arguments of both backends, checked in one place: RandAugment with one op at a magnitude of its own."""
+class _WideValues(NamedTuple):
+    """How the wide space's values are made for one backend: float64 inputs, a stacked pair, a factor shaped as
+    the op's, and the op's own dtypes back."""
 
-    def __init__(
-        self,
-        wide: bool = True,
-        ops: Sequence[str] | None = None,
-        interpolation: str = "nearest",
-        fill: float | Sequence[float] = 0,
-    ):
-        super().__init__(num_ops=1, magnitude=MAX_MAGNITUDE, ops=ops, interpolation=interpolation, fill=fill)
-        self.wide = _check_wide(wide)
-
-    def _op_params(self, k, images, magnitude, sign):
-        """RandAugment's params of op ``k``, with the wide space's values where ``wide``; each backend adapts the
-        values (``_wide_inputs``, ``_stack``, ``_factor_like``, ``_wide_output``: tensors or NumPy)."""
-        params = super()._op_params(k, images, magnitude, sign)
-        if not self.wide:
-            return params
-        magnitude, sign = self._wide_inputs(magnitude, sign)
-        wide = _wide(self.op_names[k], self._ops[k], params, magnitude, sign, self._stack, self._factor_like)
-        return self._wide_output(wide)
+    inputs: Callable
+    stack: Callable
+    factor_like: Callable
+    output: Callable
 
 
-class TrivialAugment(_TrivialArguments, RandAugment):
-    """Per-sample TrivialAugment on a batch: one op per image at a uniform magnitude bin.
+def _float32_tensors(params: dict) -> dict:
+    return {
+        key: (value.float() if isinstance(value, torch.Tensor) and value.dtype == torch.float64 else value)
+        for key, value in params.items()
+    }
+
+
+_TENSOR_VALUES = _WideValues(
+    inputs=lambda magnitude, sign: (magnitude.double(), sign.double()),
+    stack=lambda parts: torch.stack(parts, -1).float(),
+    factor_like=lambda factor, like: factor.float().view(-1, *[1] * (like.ndim - 1)).expand_as(like).contiguous(),
+    output=_float32_tensors,
+)
+_NUMPY_VALUES = _WideValues(
+    inputs=lambda magnitude, sign: (magnitude, sign),
+    stack=lambda parts: np.array(parts, dtype=np.float32),
+    factor_like=lambda factor, like: np.full(np.shape(like), factor, dtype=np.float32),
+    output=lambda params: {key: (float(np.float32(v)) if key == "angle" else v) for key, v in params.items()},
+)
+
+
+class TrivialAugment(RandAugment):
+    """Per-sample TrivialAugment on a batch, or on one image (``backend="image"``): one op per image at a uniform
+    magnitude bin.
 
     Args:
         wide: the wide magnitude space (default) or RandAugment's.
-        ops, interpolation, fill: as in :class:`~effl_plugins.augment.auto.rand_augment.RandAugment`.
+        ops, interpolation, fill, backend: as in :class:`~effl_plugins.augment.auto.rand_augment.RandAugment`.
 
     Shape:
         images ``[B, C, H, W]`` -> same. params: ``ops``, ``magnitude`` (bin / 30), ``sign``, each ``[B, 1]``.
@@ -113,9 +122,37 @@ class TrivialAugment(_TrivialArguments, RandAugment):
         ['magnitude', 'ops', 'sign']
     """
 
+    def __init__(
+        self,
+        wide: bool = True,
+        ops: Sequence[str] | None = None,
+        interpolation: str = "nearest",
+        fill: float | Sequence[float] = 0,
+        *,
+        backend: str = "batch",
+    ):
+        super().__init__(
+            num_ops=1, magnitude=MAX_MAGNITUDE, ops=ops, interpolation=interpolation, fill=fill, backend=backend
+        )
+        self.wide = _check_wide(wide)
+
+    def _op_params(self, k, images, magnitude, sign):
+        """RandAugment's params of op ``k``, with the wide space's values where ``wide`` (tensors or NumPy, as the
+        backend's: :data:`_TENSOR_VALUES`, :data:`_NUMPY_VALUES`)."""
+        params = super()._op_params(k, images, magnitude, sign)
+        if not self.wide:
+            return params
+        values = _TENSOR_VALUES if self.backend == "batch" else _NUMPY_VALUES
+        magnitude, sign = values.inputs(magnitude, sign)
+        wide = _wide(self.op_names[k], self._ops[k], params, magnitude, sign, values.stack, values.factor_like)
+        return values.output(wide)
+
     @property
     def _space(self):
         return WIDE_SPACE if self.wide else RAND_AUGMENT_SPACE
+
+    def _sample_magnitudes_image(self, count, rng):
+        return (rng.integers(int(MAX_MAGNITUDE) + 1, size=count) / MAX_MAGNITUDE).astype(np.float32)
 
     def _sample_magnitudes(self, shape, device, generator):
         where = generator.device if generator is not None else device
@@ -127,47 +164,8 @@ class TrivialAugment(_TrivialArguments, RandAugment):
         bins = (magnitude * MAX_MAGNITUDE).round_().long()
         return (ops * (int(MAX_MAGNITUDE) + 1) + bins) * 2 + (sign > 0).long()
 
-    def _make_image_twin(self) -> TrivialAugmentImage:
-        return TrivialAugmentImage(self.wide, self.op_names, self.interpolation, self.fill)
-
-    @staticmethod
-    def _wide_inputs(magnitude, sign):
-        return magnitude.double(), sign.double()
-
-    @staticmethod
-    def _stack(parts):
-        return torch.stack(parts, -1).float()
-
-    @staticmethod
-    def _factor_like(factor, like):
-        return factor.float().view(-1, *[1] * (like.ndim - 1)).expand_as(like).contiguous()
-
-    @staticmethod
-    def _wide_output(params: dict) -> dict:
-        return {
-            key: (value.float() if isinstance(value, torch.Tensor) and value.dtype == torch.float64 else value)
-            for key, value in params.items()
-        }
+    def _make_image_twin(self) -> TrivialAugment:
+        return TrivialAugment(self.wide, self.op_names, self.interpolation, self.fill, backend="image")
 
 
-class TrivialAugmentImage(_TrivialArguments, RandAugmentImage):
-    """Image backend of ``trivial_augment``: the same distribution on one ``H x W x C`` uint8 image."""
-
-    def _sample_magnitudes(self, count, rng):
-        return (rng.integers(int(MAX_MAGNITUDE) + 1, size=count) / MAX_MAGNITUDE).astype(np.float32)
-
-    @staticmethod
-    def _wide_inputs(magnitude, sign):
-        return magnitude, sign
-
-    @staticmethod
-    def _stack(parts):
-        return np.array(parts, dtype=np.float32)
-
-    @staticmethod
-    def _factor_like(factor, like):
-        return np.full(np.shape(like), factor, dtype=np.float32)
-
-    @staticmethod
-    def _wide_output(params: dict) -> dict:
-        return {key: (float(np.float32(value)) if key == "angle" else value) for key, value in params.items()}
+TrivialAugmentImage = image_backend(TrivialAugment)
