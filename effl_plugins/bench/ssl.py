@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from .._validate import integer, is_number
+from .results import write_json_report
 
 __all__ = [
     "METHODS",
@@ -239,7 +240,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     saved = {"plan": job["plan"], "record": record}
     if job.get("settings") is not None:
         saved["settings"] = job["settings"]
-    record_path.write_text(json.dumps(saved, indent=2) + "\n")
+    write_json_report(record_path, saved)  # a record is whole or absent: a rerun reuses only whole ones
     if method != "supervised" and not job.get("keep_checkpoints"):  # the baseline's is the offline methods' teacher
         for checkpoint in Path(job["out_dir"]).rglob("*.pt"):
             checkpoint.unlink()
@@ -396,8 +397,10 @@ def run_ssl_bench(
         "summary": rows,
         "runs": records,
     }
-    (out / "ssl.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "ssl.md").write_text(markdown_table(rows))
+    from ..train.checkpoints import atomic_write_text
+
+    write_json_report(out / "ssl.json", report)
+    atomic_write_text(out / "ssl.md", markdown_table(rows))
     title = (
         f"{Path(plan.data).name}, {plan.model} {plan.image_size} px, {len(seeds)} seeds, online {plan.epochs} epochs"
     )
