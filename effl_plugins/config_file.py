@@ -1,7 +1,8 @@
 """``-c/--config FILE.yaml``: a subcommand's flags from a YAML file, the command line winning.
 
 timm train.py's two-pass convention: the first pass finds the config file, its values become the
-subcommand's defaults, and the second pass parses the command line over them. Keys are the long flag
+subcommand's defaults, and the second pass parses the command line over them (without a config file the
+first pass is the parse). Keys are the long flag
 names, with ``-`` or ``_`` (``batch-size`` or ``batch_size``); values go through the same type checks
 as on the command line::
 
@@ -133,17 +134,21 @@ def _all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentP
                 yield from _all_parsers(sub)
 
 
-def _first_pass(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """Parse with every required option relaxed (the config file may be what provides it)."""
+def _first_pass(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.Namespace, bool]:
+    """Parse with every required option relaxed (the config file may be what provides it); also whether that
+    parse is the whole one (no word left over, every required option of the chosen subcommands given), which
+    ``parser.parse_args(argv)`` would return as it is."""
     relaxed = [a for p in _all_parsers(parser) for a in p._actions if a.option_strings and a.required]
     for action in relaxed:
         action.required = False
     try:
-        namespace, _ = parser.parse_known_args(argv)
+        namespace, extras = parser.parse_known_args(argv)
     finally:
         for action in relaxed:
             action.required = True
-    return namespace
+    chosen = [a for p in _parser_chain(parser, namespace) for a in p._actions if a in relaxed]
+    given = all(a.default is None and getattr(namespace, a.dest, None) is not None for a in chosen)
+    return namespace, not extras and given
 
 
 def _flag_table(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
@@ -231,10 +236,10 @@ def parse_args_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] 
     Errors in the file go through the subcommand parser's ``error`` (one line, exit 2).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    namespace = _first_pass(parser, argv)
+    namespace, whole = _first_pass(parser, argv)
     path = getattr(namespace, "config", None)
-    if path is None:
-        return parser.parse_args(argv)
+    if path is None:  # the command line parsed once (each flag's type called once), unless it has an error to name
+        return namespace if whole else parser.parse_args(argv)
     target = [p for p in _parser_chain(parser, namespace) if any(a.dest == "config" for a in p._actions)][-1]
     try:
         _apply(target, load_config(path), path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import effl_plugins.augment.spec as spec_module
 from effl_plugins.cli import EfflArgumentParser
 from effl_plugins.commands._train_args import add_training_args, training_settings
 from effl_plugins.config_file import add_config_arg, parse_args_with_config
@@ -59,6 +60,20 @@ def test_without_config_the_parse_is_unchanged(tmp_path):
     args = parse_args_with_config(build(), ["train", "--data", "x"])
     assert args.epochs == 10 and args.lr is None and args.config is None
     assert parse_args_with_config(build(), ["plain", "--size", "5"]).size == 5
+
+
+def test_the_command_line_is_parsed_once(tmp_path, capsys, monkeypatch):
+    """Without a -c file the first pass is the parse: each flag's type runs once (an --aug SPEC is parsed once);
+    a SPEC from the file is parsed once too (its parse is the default the second pass keeps)."""
+    calls = []
+    parse = spec_module.parse_spec
+    monkeypatch.setattr(spec_module, "parse_spec", lambda text: calls.append(text) or parse(text))
+    assert parse_args_with_config(build(), ["train", "--data", "x", "--aug", "flip"]).aug.terms[0].name == "flip"
+    assert calls == ["flip"]
+    args = parse_args_with_config(build(), ["train", "-c", write(tmp_path, "aug: rotate\n"), "--data", "x"])
+    assert args.aug == "rotate" and calls == ["flip", "rotate"]
+    assert "--data" in refused(capsys, ["train"])  # a required flag left out, a word left over: the same errors
+    assert "unrecognized arguments: --nope" in refused(capsys, ["train", "--data", "x", "--nope"])
 
 
 def test_any_subparser_may_opt_in(tmp_path):

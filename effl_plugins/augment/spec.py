@@ -30,6 +30,12 @@ A SPEC is one or more terms joined by ``+``, applied in order:
   default 3), ``w`` (width, default 3), ``d`` (depth, default -1: 1..3 drawn), ``a`` (alpha, default 1), ``mstd``
   (level noise; timm's AugMix default is ``inf``: levels ``U(0, m)``), ``b`` (timm's blend order): our ``augmix``.
 
+A SPEC is parsed once and looked up in the registry once: :meth:`Spec.parse` keeps the text with its terms
+(``--aug`` holds a :class:`Spec` from the command line on), :func:`resolve_spec` looks each term up for a
+backend (a :class:`ResolvedSpec`, what ``TrainConfig.aug`` holds), and :meth:`ResolvedSpec.build` makes the
+augmentation from that (no parsing, no lookup). Both are the SPEC's text as a ``str``: records, comparisons
+and ``args.yaml`` see the text.
+
 Example:
     >>> parse_spec("rand-m9-n2-mstd0.5+flip(p=0.5)")
     [SpecTerm(name='rand_augment', kwargs={'num_ops': 2, 'magnitude': 27.0, 'magnitude_std': 1.5}, position=0), \
@@ -42,12 +48,17 @@ import ast
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
     "SpecTerm",
+    "Spec",
+    "ResolvedSpec",
     "parse_spec",
+    "resolve_spec",
+    "join_specs",
+    "term_spec",
     "parse_timm_rand_augment",
     "parse_timm_auto_augment",
     "parse_timm_augmix",
@@ -282,6 +293,112 @@ def parse_spec(spec: str) -> list[SpecTerm]:
     return terms
 
 
+class Spec(str):
+    """A SPEC string parsed once: the text itself (a ``str`` equal to it) with its terms (:func:`parse_spec`).
+
+    A Spec given where a SPEC is taken is not parsed again. Text made by a method of ``str`` (``spec + "x"``)
+    is plain text again: join Specs with :func:`join_specs`.
+
+    >>> spec = Spec.parse("flip+rotate(degrees=15)")
+    >>> spec == "flip+rotate(degrees=15)", [term.name for term in spec.terms]
+    (True, ['flip', 'rotate'])
+    """
+
+    terms: tuple[SpecTerm, ...]
+
+    def __new__(cls, text: str, terms: Sequence[SpecTerm] = ()) -> Spec:
+        spec = super().__new__(cls, text)
+        spec.terms = tuple(terms)
+        return spec
+
+    @classmethod
+    def parse(cls, text: str) -> Spec:
+        """``text`` with its terms: parsed here unless it is a Spec already (returned as it is)."""
+        if isinstance(text, Spec):
+            return text
+        return cls(text, parse_spec(text))
+
+    def __copy__(self) -> Spec:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Spec:
+        return self  # immutable: its terms are read, never changed
+
+
+class ResolvedSpec(Spec):
+    """A :class:`Spec` whose terms were looked up in the augmentation registry for ``backend``, once
+    (:func:`resolve_spec`): ``factories`` one per term, ``compose`` (for more than one term) the registry's
+    ``compose``. :meth:`build` makes the augmentation from them."""
+
+    backend: str
+    factories: tuple[Callable[..., Any], ...]
+    compose: Callable[..., Any] | None
+
+    def __new__(
+        cls,
+        text: str,
+        terms: Sequence[SpecTerm] = (),
+        backend: str = "batch",
+        factories: Sequence[Callable[..., Any]] = (),
+        compose: Callable[..., Any] | None = None,
+    ) -> ResolvedSpec:
+        spec = super().__new__(cls, text, terms)
+        spec.backend, spec.factories, spec.compose = backend, tuple(factories), compose
+        return spec
+
+    def build(self) -> Callable:
+        """A new augmentation: each term's factory called with its arguments, in order; one term is the
+        augmentation itself, several a ``compose`` of them."""
+        ops = [factory(**term.kwargs) for factory, term in zip(self.factories, self.terms)]
+        if len(ops) == 1:
+            return ops[0]
+        return self.compose(ops=ops)
+
+
+def resolve_spec(spec: str, backend: str = "batch") -> ResolvedSpec:
+    """``spec`` (parsed here unless it is a :class:`Spec`) with each term looked up in the registry for
+    ``backend`` and its arguments checked against the component's signature; a ResolvedSpec for that backend
+    is returned as it is.
+
+    Unknown names raise the registry's ``UnknownComponentError`` (with close matches); unknown arguments a
+    ``TypeError`` listing the component's arguments and defaults.
+    """
+    if isinstance(spec, ResolvedSpec) and spec.backend == backend:
+        return spec
+    from ..kv import check_kwargs
+    from ..plugins import get_manager
+
+    parsed = Spec.parse(spec)
+    registry = get_manager().registry("augmentations")
+    factories = []
+    for term in parsed.terms:
+        factory = registry.get(term.name, backend).factory
+        check_kwargs(factory, term.kwargs, family="augmentation", name=term.name)
+        factories.append(factory)
+    compose = registry.get("compose", backend).factory if len(factories) > 1 else None
+    return ResolvedSpec(str(parsed), parsed.terms, backend, factories, compose)
+
+
+def join_specs(*parts: str | None) -> Spec | None:
+    """The non-empty ``parts`` joined by ``+`` as one Spec (None when there are none), each part's terms kept
+    with their positions in the joined text; a part that is not a Spec is parsed.
+
+    >>> join_specs("flip", None, Spec.parse("rotate(degrees=15)")).terms[1]
+    SpecTerm(name='rotate', kwargs={'degrees': 15}, position=5)
+    """
+    texts: list[str] = []
+    terms: list[SpecTerm] = []
+    offset = 0
+    for part in parts:
+        if not part:
+            continue
+        parsed = Spec.parse(part)
+        texts.append(str(parsed))
+        terms += [replace(term, position=term.position + offset) for term in parsed.terms]
+        offset += len(parsed) + 1
+    return Spec("+".join(texts), terms) if texts else None
+
+
 #: the terms after which timm applies no colour jitter (its ``disable_color_jitter``): any auto-augment but 3a
 _JITTER_OFF = ("rand_augment", "trivial_augment", "auto_augment", "augmix")
 
@@ -292,7 +409,8 @@ def color_jitter_spec(factors: Sequence[float], aug: str | None = None) -> str |
     in that order (torchvision draws the order per image). One factor is used for all three.
 
     timm applies no colour jitter after an auto-augment other than ``3a``; rather than drop it, such an ``aug``
-    is refused (ValueError), as are other than 1 or 3 factors (hue has no op here).
+    is refused (ValueError), as are other than 1 or 3 factors (hue has no op here). The result is a
+    :class:`Spec` (``aug`` is parsed unless it is one; the jitter's terms are made, not parsed).
 
     >>> color_jitter_spec([0.4])
     "brightness(max_delta=0.4, mode='factor')+contrast(max_delta=0.4)+color(max_delta=0.4)"
@@ -303,7 +421,8 @@ def color_jitter_spec(factors: Sequence[float], aug: str | None = None) -> str |
             f"--color-jitter takes 1 or 3 factors (brightness, contrast, saturation), got {factors}; hue has no op here"
         )
     brightness, contrast, saturation = factors * 3 if len(factors) == 1 else factors
-    for term in parse_spec(aug) if aug else []:
+    parsed = Spec.parse(aug) if aug else None
+    for term in parsed.terms if parsed else ():
         if term.name in _JITTER_OFF and term.kwargs.get("policy") != "3a":
             raise ValueError(
                 f"--color-jitter: timm applies no colour jitter after an auto-augment (3a aside), and --aug {aug!r} "
@@ -311,20 +430,32 @@ def color_jitter_spec(factors: Sequence[float], aug: str | None = None) -> str |
                 "--aug instead"
             )
     parts = [
-        f"brightness(max_delta={brightness}, mode='factor')" if brightness else "",
-        f"contrast(max_delta={contrast})" if contrast else "",
-        f"color(max_delta={saturation})" if saturation else "",
+        term_spec("brightness", {"max_delta": brightness, "mode": "factor"}) if brightness else None,
+        term_spec("contrast", {"max_delta": contrast}) if contrast else None,
+        term_spec("color", {"max_delta": saturation}) if saturation else None,
     ]
-    jitter = "+".join(part for part in parts if part)
-    return "+".join(part for part in (aug, jitter) if part) or None
+    return join_specs(parsed, *parts)
+
+
+def term_spec(name: str, kwargs: dict[str, Any], text: str | None = None) -> Spec:
+    """One term as a Spec made without parsing (for SPECs the code writes): ``name`` with ``kwargs``, written
+    as ``text`` (default ``name(key=repr(value), ...)``), which must parse to that term.
+
+    >>> term_spec("contrast", {"max_delta": 0.4})
+    'contrast(max_delta=0.4)'
+    """
+    if text is None:
+        text = f"{name}({', '.join(f'{key}={value!r}' for key, value in kwargs.items())})" if kwargs else name
+    return Spec(text, [SpecTerm(name, dict(kwargs), 0)])
 
 
 def build_augmentation(spec: str | None, *, backend: str = "batch") -> Callable | None:
     """Build ``spec`` for ``backend`` ("batch" | "image"): ``None`` for ``None`` or ``""``, the
     augmentation itself for one term, a ``compose`` of the terms in order for several.
 
-    Unknown names raise the registry's ``UnknownComponentError`` (with close matches); unknown
-    arguments a ``TypeError`` listing the component's arguments and defaults.
+    A :class:`Spec` is not parsed again, a :class:`ResolvedSpec` for ``backend`` not looked up again
+    (:func:`resolve_spec`). Unknown names raise the registry's ``UnknownComponentError`` (with close matches);
+    unknown arguments a ``TypeError`` listing the component's arguments and defaults.
 
     Example:
         >>> aug = build_augmentation("brightness(max_delta=0.2)+flip")
@@ -335,15 +466,4 @@ def build_augmentation(spec: str | None, *, backend: str = "batch") -> Callable 
         raise ValueError(f"backend must be 'batch' or 'image', got {backend!r}")
     if spec is None or (isinstance(spec, str) and not spec.strip()):
         return None
-    from ..kv import check_kwargs
-    from ..plugins import get_manager
-
-    registry = get_manager().registry("augmentations")
-    ops = []
-    for term in parse_spec(spec):
-        factory = registry.get(term.name, backend).factory
-        check_kwargs(factory, term.kwargs, family="augmentation", name=term.name)
-        ops.append(factory(**term.kwargs))
-    if len(ops) == 1:
-        return ops[0]
-    return registry.get("compose", backend).factory(ops=ops)
+    return resolve_spec(spec, backend).build()

@@ -188,14 +188,14 @@ def device_name(text: str) -> str:
 
 
 def spec_string(text: str) -> str:
-    """An argparse type: an augmentation SPEC whose syntax parses (names are checked when it is built)."""
-    from effl_plugins.augment.spec import parse_spec
+    """An argparse type: an augmentation SPEC whose syntax parses, kept parsed (a ``Spec``: the same text with
+    its terms, not parsed again; names are looked up where the run's settings are checked)."""
+    from effl_plugins.augment.spec import Spec
 
     try:
-        parse_spec(text)
+        return Spec.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
 
 
 def kv_pair(text: str) -> str:
@@ -1120,8 +1120,11 @@ def _timm_spellings(settings: dict[str, Any]) -> None:
             settings[dest] = tuple(settings[dest])
     _amp_dtype(settings)
     if settings["vflip"]:  # timm flips right after the random-resized crop, before its other image ops
-        flip = f'flip(direction="vertical", p={settings["vflip"]})'
-        settings["image_aug"] = flip + (f"+{settings['image_aug']}" if settings["image_aug"] else "")
+        from effl_plugins.augment.spec import join_specs, term_spec
+
+        vflip = {"direction": "vertical", "p": settings["vflip"]}
+        flip = term_spec("flip", vflip, f'flip(direction="vertical", p={settings["vflip"]})')
+        settings["image_aug"] = join_specs(flip, settings["image_aug"])
     if settings["lr_noise"] is None and (settings["lr_noise_pct"], settings["lr_noise_std"]) != (0.67, 1.0):
         raise ValueError("--lr-noise-pct and --lr-noise-std apply with --lr-noise PCT [PCT]; pass it too")
     if settings["torchcompile_mode"] is not None and settings["torchcompile"] is None:

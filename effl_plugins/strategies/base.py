@@ -14,16 +14,17 @@ engine of a run in ``out_dir`` itself is built with ``write_summary=False`` and 
 result, which extends the engine's summary (sub-runs in ``teacher/``, ``student/``... keep the engine's).
 ``run_args`` (set by the ``effl`` command) is recorded in every checkpoint and in ``args.yaml``.
 
-A shared setting a strategy does not apply is refused when the strategy is built (before any model,
-file or step): ``refusals()`` lists them, from its task's ``refused_settings`` (``task_class``) and its
-own ``refused_settings``, each with what to pass instead (``SettingRefusedError``, one line).
+A shared setting a strategy does not apply is refused when the strategy is built (before its settings are
+checked, and before any model, file or step): ``refusals()`` lists them, from its task's ``refused_settings``
+(``task_class``) and its own ``refused_settings``, each with what to pass instead (``SettingRefusedError``, one
+line).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -49,6 +50,8 @@ BCE_REFUSAL = "learns through its own unlabeled-data loss; --bce-loss replaces t
 
 #: The keyword arguments every strategy takes besides its own: the engine's settings.
 SETTINGS = tuple(f.name for f in fields(TrainConfig))
+#: Their defaults (those given by value), what a setting a strategy is not passed holds.
+_SETTING_DEFAULTS = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
 
 
 class Strategy:
@@ -88,13 +91,10 @@ class Strategy:
         for key, value in (("drop", drop), ("drop_path", drop_path or 0.0)):
             fraction(value, key, below_one=True)
         self.model, self.pretrained, self.drop, self.drop_path = model, bool(pretrained), float(drop), drop_path
-        self.config = TrainConfig(**settings)
-        refuse_settings(self.name, {**self.config.to_dict(), "drop": drop, "drop_path": drop_path}, self.refusals())
+        given = {**_SETTING_DEFAULTS, **settings, "drop": drop, "drop_path": drop_path}
+        refuse_settings(self.name, given, self.refusals())  # a refused --aug is refused, not looked up
+        self.config = TrainConfig(**settings)  # checks aug once: parsed unless it came parsed, looked up, built once
         self._check_model_options()
-        if self.config.aug:  # an unknown augmentation name is refused now, not when the first engine is built
-            from ..train.specs import batch_augmentation
-
-            batch_augmentation(self.config.aug)
         self.run_args: dict[str, Any] = {}
         #: Resume even when a setting that changes the run's meaning differs (``--resume-override``).
         self.resume_override = False

@@ -12,6 +12,7 @@ from typing import Any
 
 from .._validate import choice, fraction, integer, non_negative, positive
 from ..errors import SettingRefusedError
+from .specs import resolved_augmentation
 from .trackers import check_available
 
 __all__ = [
@@ -51,8 +52,10 @@ class TrainConfig:
     ``model_ema_decay``) and report its accuracy too. ``smoothing``: label smoothing of the
     cross-entropy. ``mixup``/``cutmix`` (alphas, 0 = off), ``cutmix_minmax``, ``mixup_prob``,
     ``mixup_switch_prob``, ``mixup_mode``: timm's mixing flags. ``aug``: a batch augmentation SPEC
-    run on the device. ``reprob``/``remode``/``recount``: timm's Random Erasing (probability, values, most
-    boxes) of each image, as it reads after the model's normalisation. ``aug_splits``: timm's augmentation
+    run on the device, checked last and once: held as a ``ResolvedSpec`` (the same text, its terms parsed and
+    looked up in the registry), which the engine builds its pipeline from. ``reprob``/``remode``/``recount``:
+    timm's Random Erasing (probability, values, most boxes) of each image, as it reads after the model's
+    normalisation. ``aug_splits``: timm's augmentation
     splits (0, or N >= 2 views of each batch: the first clean, the others through ``aug``); ``jsd_loss``: timm's
     ``JsdCrossEntropy`` over them (Hendrycks et al. 2020, "AugMix").
     The model the strategy builds: ``img_size`` (input size for models whose size is fixed, e.g. ViTs,
@@ -171,6 +174,7 @@ class TrainConfig:
                 )
             self.cutmix_minmax = (float(low), float(high))
         self.log = tracker_names(self.log)
+        self.aug = resolved_augmentation(self.aug)
 
     def _check_model_and_schedule(self) -> None:
         """Check the model options (``img_size`` ... ``torchcompile``) and timm's optimizer and schedule
@@ -210,10 +214,15 @@ class TrainConfig:
         warn_long_warmup(self.warmup_epochs, self.epochs, self.sched)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings as plain values (checkpoints, ``summary.json``, resumes): ``aug`` as its SPEC text."""
+        settings = asdict(self)
+        if isinstance(self.aug, str):
+            settings["aug"] = str(self.aug)
+        return settings
 
     def replace(self, **changes: Any) -> TrainConfig:
-        return type(self)(**{**self.to_dict(), **changes})
+        """A copy with ``changes``; an unchanged ``aug`` keeps its resolved SPEC (not checked again)."""
+        return type(self)(**{**self.to_dict(), "aug": self.aug, **changes})
 
 
 def check_aug_splits(aug_splits: Any, jsd_loss: bool, aug: str | None, mixing: Any, bce_loss: bool) -> None:

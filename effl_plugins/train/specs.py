@@ -1,10 +1,16 @@
-"""Augmentations named by a SPEC string (``--aug``, FixMatch's views, Noisy Student's noise)."""
+"""Augmentations named by a SPEC string (``--aug``, FixMatch's views, Noisy Student's noise).
+
+A SPEC is checked once, where the run's settings are (:func:`resolved_augmentation`, for ``TrainConfig.aug``):
+parsed unless it came parsed, each term looked up in the registry, its augmentation built once to check the
+arguments. What is built later from that :class:`~effl_plugins.augment.spec.ResolvedSpec` (the engine's
+pipeline) parses and looks up nothing.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["batch_augmentation", "image_augmentation"]
+__all__ = ["batch_augmentation", "image_augmentation", "resolved_augmentation"]
 
 
 def _build(spec: Any, backend: str):
@@ -23,3 +29,19 @@ def batch_augmentation(spec: Any):
 def image_augmentation(spec: Any):
     """An image-backend callable (for the loader's workers) from a SPEC string, or None."""
     return _build(spec, "image")
+
+
+def resolved_augmentation(spec: Any, backend: str = "batch") -> Any:
+    """``spec`` checked once for ``backend``: a SPEC string as a ``ResolvedSpec`` (the same text; parsed unless
+    it is a ``Spec``, each term looked up in the registry, the augmentation built once so that a bad argument
+    value is refused now). A ResolvedSpec for ``backend`` is returned as it is; None, a blank string and a
+    built augmentation pass through."""
+    if not isinstance(spec, str) or not spec.strip():
+        return spec
+    from ..augment.spec import ResolvedSpec, resolve_spec
+
+    if isinstance(spec, ResolvedSpec) and spec.backend == backend:
+        return spec
+    resolved = resolve_spec(spec, backend)
+    resolved.build()
+    return resolved
