@@ -22,7 +22,6 @@ line).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -34,9 +33,9 @@ from .._validate import fraction
 from ..checkpoint import Checkpoint
 from ..models import check_model_name, create_model, default_input_size, model_build_kwargs, parse_model_spec
 from ..train import Engine, ModelInput, SupervisedTask, Task, TrainConfig, seed_everything
-from ..train.checkpoints import atomic_write_text
 from ..train.config import refuse_settings
-from ..train.rundir import strict_json
+from ..train.distributed import distributed_info
+from ..train.rundir import write_summary as write_summary_file
 from ..train.tasks.base import SPLIT_REFUSALS
 
 #: ``build_model``'s seed offset for a student: ``seed + STUDENT_SEED_OFFSET (+ round)``, so a student never
@@ -244,9 +243,11 @@ class Strategy:
 
     @staticmethod
     def write_summary(out_dir: str | os.PathLike | None, summary: dict[str, Any]) -> None:
-        if out_dir is not None:
+        """``out_dir/summary.json`` (through :func:`~effl_plugins.train.rundir.write_summary`, the file's one
+        writer), by rank 0 alone as every other file of the run directory; nothing without ``out_dir``."""
+        if out_dir is not None and distributed_info().main:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
-            atomic_write_text(Path(out_dir) / "summary.json", json.dumps(strict_json(summary), indent=2) + "\n")
+            write_summary_file(out_dir, summary)
 
     def finish(self, model: nn.Module, summary: dict[str, Any], out_dir: str | os.PathLike | None) -> dict[str, Any]:
         """The end of a one-model run: ``model`` becomes ``trained_model``; returns ``{"strategy": name,

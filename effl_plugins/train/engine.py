@@ -63,14 +63,14 @@ from torch.utils.data import DataLoader, Dataset
 from .._validate import device as device_name
 from ..data.datasets import UNLABELED
 from ..errors import CheckpointError, EfflError
-from .checkpoints import CHECKPOINT_NAME, atomic_save, atomic_write_text, load_checkpoint, rng_state, set_rng_state
+from .checkpoints import CHECKPOINT_NAME, atomic_save, load_checkpoint, rng_state, set_rng_state
 from .config import TrainConfig, refuse_settings
 from .distributed import all_sum, init_distributed
 from .erasing import BatchErasing
 from .evaluation import autocast, evaluate
 from .mixing import BatchMixing
 from .progress import EpochProgress
-from .rundir import BEST_NAME, check_resume_settings, plain, strict_json, write_args, write_records
+from .rundir import BEST_NAME, check_resume_settings, plain, write_args, write_records, write_summary
 from .specs import batch_augmentation
 from .splits import augmentation_splits
 from .streams import LABELED_STREAM, MAIN_STREAM, BatchList, KeyedDataset, Stream, exactly_once
@@ -392,9 +392,7 @@ class Engine:
             summary["ema_best_accuracy"] = max(h["ema_top1"] for h in self.history)
             summary["ema_final_accuracy"] = self.history[-1]["ema_top1"]
         if write and self.out_dir is not None and self.info.main:
-            import json
-
-            atomic_write_text(self.out_dir / "summary.json", json.dumps(strict_json(summary), indent=2) + "\n")
+            write_summary(self.out_dir, summary)
         return summary
 
     # ------------------------------------------------------------------ the loop

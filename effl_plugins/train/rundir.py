@@ -58,6 +58,7 @@ __all__ = [
     "RUN_FILES",
     "CSV_COLUMNS",
     "write_args",
+    "write_summary",
     "plain",
 ]
 
@@ -303,6 +304,12 @@ def write_records(out: Path, history: Iterable[dict[str, Any]]) -> None:
     atomic_write_text(out / "metrics.jsonl", lines)
     rows = [",".join(CSV_COLUMNS)] + [",".join(_csv_cell(strict_json(h.get(c))) for c in CSV_COLUMNS) for h in history]
     atomic_write_text(out / "summary.csv", "\n".join(rows) + "\n")
+
+
+def write_summary(out: str | os.PathLike, summary: dict[str, Any]) -> None:
+    """``summary.json``, its one writer: a run's summary as strict JSON (the engine's, or the strategy's result,
+    which extends its engine's)."""
+    atomic_write_text(Path(out) / "summary.json", json.dumps(strict_json(summary), indent=2) + "\n")
 
 
 def write_args(out: Path, args: dict[str, Any], data_config: dict[str, Any] | None = None) -> None:
