@@ -22,6 +22,7 @@ from ...data import DataBundle
 from ...models import create_model
 from ...train import evaluate, resolve_device
 from ...train.checkpoints import atomic_write_text
+from ...train.specs import resolved_augmentation
 from ..base import STUDENT_SEED_OFFSET
 from .pseudo_label import PseudoLabel
 from .store import state_dict_hash
@@ -75,7 +76,8 @@ class NoisyStudent(PseudoLabel):
         self.students = [students[min(i, len(students) - 1)] for i in range(rounds)]
         for key, value in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
             fraction(value, key, below_one=True)
-        self.rounds, self.noise = rounds, noise
+        # checked now, not when the first student is configured after the teacher has trained
+        self.rounds, self.noise = rounds, resolved_augmentation(noise) if not self.config.aug else noise
         self.drop_rate, self.drop_path_rate = drop_rate, drop_path_rate
 
     def run_identity_keys(self) -> tuple[str, ...]:

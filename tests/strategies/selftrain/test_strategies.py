@@ -127,6 +127,15 @@ def test_bad_arguments_name_the_argument_and_value(name, kwargs, match):
         ep.create_strategy(name, **{**TINY, **kwargs})
 
 
+def test_a_bad_noise_spec_is_refused_when_the_strategy_is_made():
+    with pytest.raises(ep.UnknownComponentError, match="unknown augmentation 'brightnes'.*brightness"):
+        ep.create_strategy("noisy_student", noise="brightnes(max_delta=0.3)", **TINY)
+    with pytest.raises(ValueError, match="max_delta"):
+        ep.create_strategy("noisy_student", noise="brightness(max_delta=7)", **TINY)
+    strategy = ep.create_strategy("noisy_student", noise="flip", **TINY)
+    assert strategy.noise == "flip"
+
+
 def test_unknown_strategy_argument_is_a_type_error_listing_the_settings():
     with pytest.raises(TypeError, match="unknown arguments \\['epoch'\\].*epochs"):
         ep.create_strategy("finetune", epoch=3)
