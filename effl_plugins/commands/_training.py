@@ -209,11 +209,14 @@ def _build_strategy(name: str, model: str, settings: dict[str, Any], extra: dict
     from ..plugins import get_manager
     from ..train import TrainConfig
     from ..train.config import REFUSABLE_SETTINGS, SettingRefusedError, refuse_settings
+    from ..train.specs import resolved_augmentation
 
     factory = get_manager().registry("strategies").get(name).factory
     refusals = factory.refusals() if callable(getattr(factory, "refusals", None)) else {}
     if "image_aug" in refusals:  # a data setting: the strategy never sees it
         refuse_settings(name, settings, {"image_aug": refusals["image_aug"]})
+    if settings.get("image_aug"):  # checked once, before any file: the loader builds it from this
+        settings["image_aug"] = resolved_augmentation(settings["image_aug"], "image")
     engine = {k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__ and v is not None}
     engine["progress"] = True
     options = {k: settings[k] for k in MODEL_KEYS if settings.get(k) is not None}

@@ -76,7 +76,7 @@ def test_effl_finetune_parses_each_spec_once_and_looks_each_op_up_once(tmp_path,
         ("brightness", "batch"): 1,  # by TrainConfig, which holds the resolved SPEC the engine builds from
         ("flip", "batch"): 1,
         ("compose", "batch"): 1,
-        ("contrast", "image"): 1,  # --image-aug, when the loader's transform is built
+        ("contrast", "image"): 1,  # --image-aug, checked with the strategy; the loader builds from it
         ("random_resized_crop", "image"): 1,  # the loader's own crop (--scale) and flip (--hflip)
         ("flip", "image"): 1,
     }
@@ -99,6 +99,14 @@ def test_a_strategy_built_in_python_parses_its_aug_once(digits, parses, lookups,
     assert lookups == {("brightness", "batch"): 1, ("flip", "batch"): 1, ("compose", "batch"): 1}
     assert [type(op).__name__ for op in pipelines[0].ops] == ["Brightness", "Flip"]
     assert strategy.config.to_dict()["aug"] == AUG and type(strategy.config.to_dict()["aug"]) is str
+
+
+def test_an_unknown_image_aug_is_refused_before_any_file(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["finetune", "--data", "digits", "--model", "test_resnet", "--epochs", "1", "--out", str(out)]
+    assert main([*argv, "--image-aug", "flip+contrst(max_delta=0.1)"]) == 2
+    assert not out.exists()
+    assert "unknown augmentation 'contrst' with backend='image'; did you mean 'contrast'" in capsys.readouterr().err
 
 
 def test_a_refused_aug_is_refused_before_it_is_looked_up(parses, lookups):
