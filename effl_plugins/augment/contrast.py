@@ -9,25 +9,104 @@ builds the table and applies it with ``apply_lut_image``.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import torch
 
 from .base import image_backend
 from .enhance import Enhance
-from .functional.enhance import blend, blend_image, luma, luma_image
+from .functional.enhance import LUMA_INT, blend, blend_image, luma, luma_image
 from .functional.lut import apply_lut_image, truncate_to_uint8
-from .kernels.lut import apply_lut, identity_luts
+from .kernels.lut import apply_lut
+from .kernels.sample_tables import translate_samples
 
-__all__ = ["Contrast", "ContrastImage", "mean_grey", "blend_with_grey"]
+__all__ = ["Contrast", "ContrastImage", "mean_grey", "blend_with_grey", "contrast_tables"]
 
 
 def mean_grey(images: torch.Tensor) -> torch.Tensor:
-    """Each image's mean grey level ``[B, 1, 1, 1]`` float32 (uint8) or the images' float dtype."""
+    """Each image's mean grey level ``[B, 1, 1, 1]`` float32 (uint8) or the images' float dtype.
+
+    uint8: the exact sum of the integer grey levels, divided once and rounded to float32. Below
+    :data:`_EXACT_SUM_PIXELS` pixels every partial sum is an integer under ``2**24``, exact in float32, and the
+    float32 quotient equals the float64 one rounded to float32 (a double rounding could differ only beyond ``2**28``
+    pixels), so one float32 sum and one division give it; larger images sum in float64. A contiguous CPU batch is
+    summed by :func:`_mean_grey_numpy`, the same values in fewer and cheaper calls.
+    """
+    if images.dtype != torch.uint8:
+        return luma(images).mean(dim=(1, 2, 3), keepdim=True)
+    if images.device.type == "cpu" and images.is_contiguous():
+        return _mean_grey_numpy(images)
     grey = luma(images)
-    if images.dtype == torch.uint8:  # exact sum of integers, correctly rounded mean
-        return (grey.sum(dim=(1, 2, 3), keepdim=True, dtype=torch.float64) / grey[0].numel()).to(torch.float32)
-    return grey.mean(dim=(1, 2, 3), keepdim=True)
+    pixels = images.shape[2] * images.shape[3]
+    if pixels <= _EXACT_SUM_PIXELS:
+        return grey.sum(dim=(1, 2, 3), keepdim=True).div_(pixels)
+    return (grey.sum(dim=(1, 2, 3), keepdim=True, dtype=torch.float64) / pixels).to(torch.float32)
+
+
+def _mean_grey_numpy(images: torch.Tensor) -> torch.Tensor:
+    """:func:`mean_grey` of a contiguous uint8 CPU batch by NumPy, the same values: the luma's integer weighted sum
+    ``S`` of each pixel in float32 (exact: integers below ``2**24``), its grey level ``S // 10000`` as the floor of
+    ``S`` times :data:`_TEN_THOUSANDTH`, each sample's sum (exact, as in :func:`mean_grey`) divided once. Element-wise
+    ufuncs and ``einsum``, which run on the calling thread (a BLAS product would start threads of its own on large
+    images).
+
+    Shape:
+        ``[B, C, H, W]`` uint8 (C 1 or 3) -> ``[B, 1, 1, 1]`` float32.
+    """
+    batch, channels, height, width = images.shape
+    pixels = height * width
+    planes = images.numpy().reshape(batch, channels, pixels)
+    if channels == 1:
+        grey = planes[:, 0].astype(np.float32)
+    else:
+        grey = planes[:, 0] * _LUMA_INT[0]
+        term = planes[:, 1] * _LUMA_INT[1]
+        grey += term
+        np.multiply(planes[:, 2], _LUMA_INT[2], out=term)
+        grey += term
+        grey *= _TEN_THOUSANDTH
+        np.floor(grey, out=grey)
+    if pixels <= _EXACT_SUM_PIXELS:
+        mean = np.einsum("bp->b", grey) / np.float32(pixels)
+    else:
+        mean = (grey.sum(axis=1, dtype=np.float64) / pixels).astype(np.float32)
+    return torch.from_numpy(mean).view(batch, 1, 1, 1)
+
+
+#: the luma's integer weights as float32 scalars, for :func:`_mean_grey_numpy`
+_LUMA_INT = tuple(np.float32(weight) for weight in LUMA_INT)
+#: the float32 just above 1/10000: ``floor(S * _TEN_THOUSANDTH)`` is ``S // 10000`` for every luma sum ``S`` (0 to
+#: ``255 * 9999``): the rounded product is never below an integer ``S / 10000`` and at most 2.5e-5 above
+#: ``S / 10000``, while a quotient that is not an integer lies at least 1e-4 below the next one (the tests check
+#: every ``S``); a multiplication is cheaper than the division
+_TEN_THOUSANDTH = np.nextafter(np.float32(1e-4), np.float32(1))
+#: the most pixels whose grey levels (0..255) sum exactly in float32: ``255 * pixels < 2**24``
+_EXACT_SUM_PIXELS = (2**24 - 1) // 255
+
+
+def contrast_tables(mean: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Each sample's uint8 contrast map as a table: :func:`blend_with_grey` of the 256 values, one table per sample
+    (the mean grey and the factor are the sample's, the same for every channel).
+
+    Shape:
+        mean ``[B, 1, 1, 1]`` float32, factor ``[B]`` -> ``[B, 256]`` uint8.
+    """
+    factor = factor.to(torch.float32).view(-1, 1)
+    blended = blend(_float_ramp(mean.device), mean.view(-1, 1), factor)
+    if blended.device.type != "cpu":
+        return truncate_to_uint8(blended)
+    # on the CPU NumPy clips and truncates the small table in fewer and cheaper calls (the same C cast to uint8)
+    tables = blended.numpy()
+    np.clip(tables, 0, 255, out=tables)
+    return torch.from_numpy(tables.astype(np.uint8))
+
+
+@functools.lru_cache(maxsize=16)
+def _float_ramp(device: torch.device) -> torch.Tensor:
+    """The 256 uint8 values as float32 ``[256]`` on ``device``, made once (read, never written)."""
+    return torch.arange(256, dtype=torch.float32, device=device)
 
 
 class Contrast(Enhance):
@@ -48,10 +127,10 @@ class Contrast(Enhance):
     def apply(self, images, targets, params):
         mean = mean_grey(images)
         if images.dtype == torch.uint8:  # a point op once the mean is known: its table, one lookup per pixel
-            # the same table for every channel (the mean grey and the factor are the sample's): made once
-            ramp = identity_luts(images.shape[0], 1, images.device).unsqueeze(2)
-            table = blend_with_grey(ramp, mean, params["factor"]).squeeze(2)
-            return apply_lut(images, table.expand(-1, images.shape[1], -1)), targets
+            tables = contrast_tables(mean, params["factor"])
+            if images.device.type == "cpu" and images.is_contiguous():  # one table for all of a sample's channels
+                return translate_samples(images, tables), targets
+            return apply_lut(images, tables.unsqueeze(1)), targets
         return blend_with_grey(images, mean, params["factor"]), targets
 
     def apply_image(self, img, params):

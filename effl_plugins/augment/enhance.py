@@ -9,7 +9,7 @@ import torch
 
 from .._validate import fraction, probability
 from .auto.magnitude import check_magnitude, check_magnitudes, enhance_factor
-from .base import Augmentation, bernoulli, uniform
+from .base import Augmentation, _sampling_device, bernoulli, uniform
 
 __all__ = ["Enhance"]
 
@@ -40,8 +40,12 @@ class Enhance(Augmentation):
     def sample_params(self, images, generator=None):
         batch = images.shape[0]
         factor = uniform((batch,), 1 - self.max_delta, 1 + self.max_delta, images.device, generator)
+        if self.p == 1.0:  # every coin comes up (a uniform draw is below 1); its draw is made all the same, as
+            # bernoulli's, so that the generator moves on as it would
+            torch.rand((batch,), generator=generator, device=_sampling_device(images.device, generator))
+            return {"factor": factor}
         applied = bernoulli((batch,), self.p, images.device, generator)
-        return {"factor": torch.where(applied, factor, torch.ones_like(factor))}
+        return {"factor": torch.where(applied, factor, 1.0)}
 
     def params_from_magnitude(self, images, magnitude, sign):
         magnitude, sign = check_magnitudes(images, magnitude, sign)

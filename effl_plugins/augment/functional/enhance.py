@@ -56,8 +56,15 @@ def luma(images: torch.Tensor) -> torch.Tensor:
         weights = _luma_weights(images.device)
         total = torch.matmul(weights, images.reshape(batch, 3, height * width).to(torch.float32))
         return torch.floor(total.div_(10000)).view(batch, 1, height, width)
+    # (r * w0 + g * w1) + b * w2, each product and sum rounded as written, accumulated in place (two planes allocated,
+    # not five)
     r, g, b = images.unbind(1)
-    return (r * LUMA_WEIGHTS[0] + g * LUMA_WEIGHTS[1] + b * LUMA_WEIGHTS[2]).unsqueeze(1)
+    grey = r * LUMA_WEIGHTS[0]
+    term = g * LUMA_WEIGHTS[1]
+    grey += term
+    torch.mul(b, LUMA_WEIGHTS[2], out=term)
+    grey += term
+    return grey.unsqueeze(1)
 
 
 def luma_image(img: np.ndarray) -> np.ndarray:

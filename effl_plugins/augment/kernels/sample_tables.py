@@ -10,6 +10,8 @@ Shape:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import stringzilla
 import torch
@@ -26,12 +28,14 @@ def translate_samples(images: torch.Tensor, tables: torch.Tensor) -> torch.Tenso
     if not images.is_contiguous() or images.device.type != "cpu" or images.dtype != torch.uint8:
         raise ValueError(f"images must be a contiguous uint8 CPU tensor, got {images.dtype} on {images.device}")
     out = torch.empty_like(images)
-    size = images[0].numel() if len(images) else 0
-    if size == 0:
+    size = math.prod(images.shape[1:])
+    if size == 0 or len(images) == 0:
         return out
-    source, target = memoryview(images.numpy().reshape(-1)), memoryview(out.numpy().reshape(-1))
-    lookup = memoryview(np.ascontiguousarray(tables.numpy(), dtype=np.uint8).reshape(-1))
-    for sample in range(len(images)):
-        part = slice(sample * size, (sample + 1) * size)
-        stringzilla.translate(source[part], lookup[sample * 256 : (sample + 1) * 256], out=target[part])
+    source, target = memoryview(images.numpy()).cast("B"), memoryview(out.numpy()).cast("B")
+    lookup = memoryview(np.ascontiguousarray(tables.numpy(), dtype=np.uint8)).cast("B")
+    translate = stringzilla.translate
+    # the source by its start and end, the output and the table as slices: the fewest Python objects per sample
+    for start, table in zip(range(0, len(source), size), range(0, len(lookup), 256)):
+        end = start + size
+        translate(source, lookup[table : table + 256], False, start, end, out=target[start:end])
     return out
