@@ -6,16 +6,17 @@ so backward is a single multiply by the incoming scalar gradient instead of repl
 log-softmax / KL graph. Two implementations, one contract (equal to ``kd_divergence_reference``
 to float32 rounding, forward and backward):
 
-- CPU: a ``torch.autograd.Function`` in two forms by size (``CPU_CHUNKED_MIN_ELEMENTS``): small
-  inputs go through torch's log-softmax over whole rows (about a dozen ops), large ones through the
-  batch in large row chunks and reused workspaces, in base 2 with one ``exp2`` per element per input
-  (no elementwise log). Neither has a graph to replay in backward.
+- CPU: a ``torch.autograd.Function`` in two forms by shape (``_cpu_form``, ``CPU_WHOLE_ROWS_MIN_CLASSES``):
+  torch's log-softmax over whole rows, in place, and one dot product for the KL (eleven ops); or the
+  batch in large row chunks, the row shifts, one ``exp`` per element per input and two dot products
+  (fifteen ops per chunk, no elementwise log). Both write into scratch buffers kept between calls and
+  allocate only the gradient; neither has a graph to replay in backward.
 - CUDA: a Triton kernel, one program per row, that reads the student and teacher rows and writes
   the row's KL and the row's gradient (online max / log-sum-exp over column blocks).
 
 ``kd_path`` picks one of three paths for a call (``path="auto"``), or checks a forced one:
 ``"triton"`` for CUDA tensors when Triton imports; ``"fused"`` (the CPU function) for CPU tensors,
-at every size (measured faster than the eager reference at each, see ``CPU_CHUNKED_MIN_ELEMENTS``);
+at every size (measured faster than the eager reference at each, see ``CPU_WHOLE_ROWS_MIN_CLASSES``);
 otherwise ``"eager"`` (``functional.kd_divergence_reference``: log-softmax, KL, autograd). The Triton kernel
 is built on first use, so ``TRITON_INTERPRET=1`` set before that first use runs it on CPU tensors
 (how the tests check it).
@@ -47,108 +48,184 @@ KD_PATHS = ("auto", "eager", "fused", "triton")
 
 tl = None  # triton.language, bound by _build_kernel
 
-#: Elements per chunk of rows on the CPU path (4 MiB of float32 per workspace). Every torch op
+#: Elements per chunk of rows on the CPU path (4 MiB of float32 per plane). Every torch op
 #: opens a parallel region whose cost (a scheduler time slice when the cores are contended) does
 #: not shrink with the chunk, so chunks are few and large rather than L2-sized.
 CHUNK_ELEMENTS = 1 << 20
 
-#: From this many logits (``B * K``) the CPU function runs in chunks (``_kd_rows_and_grad``), below
-#: it over whole rows (``_kd_whole_rows``); both beat the eager reference at every size measured, so
-#: ``path="auto"`` takes the CPU function for every CPU call. The measurements that place the crossover:
-#: ``benchmarks/RESULTS.md``, "Fused KD on the CPU".
-CPU_CHUNKED_MIN_ELEMENTS = 100_000
+#: Which of its two forms the CPU function runs for a ``[B, K]`` call (``_cpu_form``): the chunked form
+#: (``_kd_chunked``) below ``CPU_WHOLE_ROWS_MIN_CLASSES`` classes, where torch's log-softmax is slow per row;
+#: the whole-rows form (``_kd_whole_rows``) from there up to ``CPU_CHUNKED_MIN_CLASSES`` classes at any size
+#: up to ``CHUNK_ELEMENTS`` logits, and from ``CPU_CHUNKED_MIN_CLASSES`` classes below
+#: ``CPU_CHUNKED_MIN_ELEMENTS`` logits (``B * K``); the chunked form otherwise. The measurements that place
+#: them: ``benchmarks/RESULTS.md``, "KD at small sizes" (``python benchmarks/bench_loss_small.py --forms``).
+CPU_WHOLE_ROWS_MIN_CLASSES = 16
+CPU_CHUNKED_MIN_CLASSES = 64
+CPU_CHUNKED_MIN_ELEMENTS = 50_000
 
 _FLOOR = {dtype: torch.finfo(dtype).min for dtype in (torch.float32, torch.float64)}
-_LOG2_E = 1.0 / math.log(2.0)
-_LN_2 = math.log(2.0)
 
 
 def _compute_dtype(student: torch.Tensor) -> torch.dtype:
     return torch.promote_types(student.dtype, torch.float32)
 
 
-_WORKSPACE = threading.local()
+class _Scratch:
+    """The buffers of one chunk shape, and views of them made once: three ``[rows, classes]`` planes
+    (``u_s``, ``u_t``, ``d``), the two row shifts, the two row sums ``z`` and their logarithms, and the
+    constants of the last call (``gs = [T / B, -T / B]`` as a column, ``sign = [c] * rows + [-c] * rows``
+    with ``c = T^2 / B``). ``part(rows)``: the same for fewer rows (a last, partial chunk), on the first
+    rows of these planes."""
+
+    def __init__(self, rows: int, classes: int, dtype: torch.dtype, device: torch.device, planes=None):
+        if planes is None:
+            planes = torch.empty((3, rows, classes), dtype=dtype, device=device)
+        self.planes, self.u = planes, planes[:2]
+        self.u_s, self.u_t, self.d = planes.unbind(0)
+        self.p_t_flat = self.u_t.view(-1)
+        self.shift = torch.empty((2, rows, 1), dtype=dtype, device=device)
+        self.shift_s, self.shift_t = self.shift.unbind(0)
+        self.z = torch.empty((2, rows), dtype=dtype, device=device)
+        self.z_flat = self.z.view(-1)
+        self.z_s_col, self.z_t_col = self.z.unsqueeze(-1).unbind(0)
+        self.log_z = torch.empty(2 * rows, dtype=dtype, device=device)
+        self.gs = torch.empty((2, 1), dtype=dtype, device=device)
+        self.sign = torch.empty(2 * rows, dtype=dtype, device=device)
+        self.rows, self.constants, self.parts = rows, None, {}
+
+    def set_constants(self, grad_scale: float, loss_scale: float) -> None:
+        if self.constants != (grad_scale, loss_scale):
+            self.gs[0], self.gs[1] = grad_scale, -grad_scale
+            self.sign[: self.rows].fill_(loss_scale)
+            self.sign[self.rows :].fill_(-loss_scale)
+            self.constants = (grad_scale, loss_scale)
+
+    def part(self, rows: int) -> _Scratch:
+        if rows == self.rows:
+            return self
+        part = self.parts.pop(rows, None)
+        if part is None:
+            planes = self.planes[:, :rows]
+            part = _Scratch(rows, planes.shape[-1], planes.dtype, planes.device, planes)
+            if len(self.parts) >= _SCRATCH_PARTS:
+                del self.parts[next(iter(self.parts))]
+        self.parts[rows] = part  # the most recent last
+        return part
 
 
-def _workspace(rows: int, classes: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """A ``[3, rows, classes]`` scratch buffer, kept per thread between calls (at most
-    ``3 * CHUNK_ELEMENTS`` elements), so repeated calls do not pay fresh page faults."""
-    cached = getattr(_WORKSPACE, "buffer", None)
-    if cached is not None and cached.dtype == dtype and cached.device == device and cached.shape[1:] == (rows, classes):
-        return cached
-    buffer = torch.empty((3, rows, classes), dtype=dtype, device=device)
-    if buffer.numel() <= 3 * CHUNK_ELEMENTS:
-        _WORKSPACE.buffer = buffer
-    return buffer
+_SCRATCH = threading.local()
+_SCRATCH_SHAPES = 4  # class counts (with dtype and device) whose scratch is kept, per thread
+_SCRATCH_PARTS = 8  # row counts below the full one whose views are kept, per scratch
 
 
-def _kd_whole_rows(student, teacher, temperature: float, with_grad: bool):
-    """``_kd_rows_and_grad``'s result for small inputs, with torch's log-softmax over whole rows (one
-    kernel each) instead of the chunked base-2 passes: ``KL_row = sum p_t (log p_t - log p_s)`` and the
-    gradient ``T / B * (p_s - p_t)`` from the same log-probabilities, in about a dozen ops and no chunk
-    loop. A masked teacher class (``log p_t = -inf``) is raised to the dtype's lowest finite value, so
-    that ``p_t`` is exactly 0 and ``log p_t - log p_s`` finite: it adds exactly 0 (the teacher's
-    log-probabilities are a fresh buffer, changed in place)."""
-    dtype = _compute_dtype(student)
-    log_s = torch.log_softmax(student.to(dtype) / temperature, -1)
-    log_t = torch.log_softmax(teacher.to(dtype) / temperature, -1).clamp_min_(_FLOOR[dtype])
-    p_t = log_t.exp()
-    rows = torch.sub(log_t, log_s).mul_(p_t).sum(-1)
-    grad = log_s.exp_().sub_(p_t).mul_(temperature / student.shape[0]) if with_grad else None
-    return rows, grad
+def _scratch(rows: int, classes: int, dtype: torch.dtype, device: torch.device) -> _Scratch:
+    """Scratch for ``rows`` rows of ``classes``, kept per thread between calls so that repeated calls neither
+    allocate nor pay fresh page faults: one set of planes per class count (the most rows asked for so far: at
+    most ``CHUNK_ELEMENTS`` elements per plane, or one row where a row is longer), fewer rows on its first rows
+    (a last partial chunk, a last smaller batch); the last few class counts."""
+    cache = getattr(_SCRATCH, "shapes", None)
+    if cache is None:
+        cache = _SCRATCH.shapes = {}
+    key = (classes, dtype, device)
+    scratch = cache.pop(key, None)
+    if scratch is None or scratch.rows < rows:
+        if scratch is None and len(cache) >= _SCRATCH_SHAPES:
+            del cache[next(iter(cache))]
+        scratch = _Scratch(rows, classes, dtype, device)
+    cache[key] = scratch  # the most recent last
+    return scratch.part(rows)
 
 
-def _kd_rows_and_grad(student, teacher, temperature: float, with_grad: bool):
-    """Per-row KL [B] and, if asked, the student gradient of the batchmean KD,
-    ``T / B * (softmax(s/T) - softmax(t/T))`` [B, K] (both in the compute dtype).
+def _masked_dot(d: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``sum(d * weights)`` over every element, where ``d`` is the teacher's (log-)values less the student's
+    and ``weights`` are 0 at masked teacher classes (``d = -inf`` there, and ``0 * -inf`` is NaN). Such a
+    class makes the sum non-finite: then ``d`` is raised to the dtype's lowest finite value, which gives
+    exactly 0 there and changes no finite entry, and the sum is taken again. One host read of a scalar
+    instead of a pass over the teacher on every call; non-finite inputs stay non-finite (``clamp`` keeps
+    NaN and ``+inf``)."""
+    d_flat = d.view(-1)
+    total = torch.dot(d_flat, weights)
+    if not math.isfinite(total.item()):
+        d.clamp_min_(_FLOOR[dtype])
+        total = torch.dot(d_flat, weights)
+    return total
 
-    Works in base 2, where torch's ``exp2`` costs about half of ``exp``: with ``u = x log2(e) / T``
-    shifted by its row maximum, ``e = 2^u`` and ``z = sum e``, ``softmax(x/T) = e / z`` and
-    ``log softmax(x/T) = ln2 u - ln z``, so
 
-        ``KL_row = ln2 * sum(e_t (u_t - u_s)) / z_t - ln z_t + ln z_s``.
+def _kd_chunked(student, teacher, temperature: float, with_grad: bool):
+    """The batchmean KD (a scalar) and, if asked, its student gradient ``T / B * (softmax(s/T) -
+    softmax(t/T))`` [B, K], both in the compute dtype, in row chunks of about ``CHUNK_ELEMENTS``.
 
-    A masked teacher class (``-inf``) has ``u_t = -inf``: raised to the dtype's lowest finite value, its
-    ``e_t = 2^u_t`` is exactly 0 and ``u_t - u_s`` finite, so it adds exactly 0 to ``KL_row`` and to the
-    gradient (``0 * -inf`` would be NaN); every finite ``u_t`` is unchanged.
+    With ``u = x / T - rowmax(x) / T``, ``e = exp(u)`` and ``z = sum e`` per row, ``softmax(x/T) = e / z``
+    and ``log softmax(x/T) = u - ln z``, so
 
-    One ``exp2`` per element per input and no elementwise log. Rows go in chunks of about
-    ``CHUNK_ELEMENTS`` through three scratch planes; per chunk two row maxima, two shifted
-    scalings, two ``exp2``, two row sums, one difference, one product-sum and the two-term
-    gradient, with no allocation but the gradient itself.
+        ``KL_row = sum(p_t (u_t - u_s)) - ln z_t + ln z_s``.
+
+    Per chunk: two row maxima, two shifted scalings, the difference ``d = u_t - u_s``, one ``exp`` over both
+    planes and one row sum, the logarithms of the ``2 * rows`` sums, the teacher plane scaled in place to
+    ``-T / B * p_t``, then one dot product gives the chunk's cross term (``_masked_dot``: masked classes)
+    and one gives its ``sum(ln z_s - ln z_t)``; the gradient is one ``addcmul``. ``d`` is written into the
+    gradient's own rows (the gradient overwrites it last), so with a gradient the chunk touches two
+    scratch planes. No allocation but the gradient and a few scalars.
     """
     dtype = _compute_dtype(student)
     batch, classes = student.shape
-    rows = student.new_empty(batch, dtype=dtype)
-    grad = student.new_empty((batch, classes), dtype=dtype) if with_grad else None
+    grad = torch.empty((batch, classes), dtype=dtype, device=student.device) if with_grad else None
     step = min(batch, max(1, CHUNK_ELEMENTS // max(classes, 1)))
-    scratch = _workspace(step, classes, dtype, student.device)
-    scale = _LOG2_E / temperature
-    grad_scale = temperature / batch
+    scale = 1.0 / temperature
+    student, teacher = student.to(dtype), teacher.to(dtype)
+    total = None
+    full = _scratch(step, classes, dtype, student.device)
     for start in range(0, batch, step):
         stop = min(start + step, batch)
-        u_s, u_t, e_t = (plane[: stop - start] for plane in scratch)
-        e_s = grad[start:stop] if grad is not None else u_s
-        _shifted_base2(student[start:stop], scale, u_s)
-        _shifted_base2(teacher[start:stop], scale, u_t).clamp_min_(_FLOOR[dtype])  # masked classes: see above
-        z_t = torch.exp2(u_t, out=e_t).sum(-1)
-        cross = u_t.sub_(u_s).mul_(e_t).sum(-1)
-        z_s = torch.exp2(u_s, out=e_s).sum(-1)
-        torch.sub(torch.log(z_s), torch.log(z_t), out=rows[start:stop]).add_(cross.div_(z_t), alpha=_LN_2)
+        scratch = full if stop - start == step else _scratch(stop - start, classes, dtype, student.device)
+        scratch.set_constants(temperature / batch, temperature**2 / batch)
+        if step < batch:
+            s, t = student[start:stop], teacher[start:stop]
+            d = grad[start:stop] if grad is not None else scratch.d
+        else:
+            s, t, d = student, teacher, grad if grad is not None else scratch.d
+        torch.amax(s, -1, keepdim=True, out=scratch.shift_s)
+        torch.amax(t, -1, keepdim=True, out=scratch.shift_t)
+        scratch.shift.mul_(-scale)
+        torch.add(scratch.shift_s, s, alpha=scale, out=scratch.u_s)
+        torch.add(scratch.shift_t, t, alpha=scale, out=scratch.u_t)
+        torch.sub(scratch.u_t, scratch.u_s, out=d)
+        torch.sum(scratch.u.exp_(), -1, out=scratch.z)
+        torch.log(scratch.z_flat, out=scratch.log_z)
+        torch.div(scratch.gs, scratch.z, out=scratch.z)  # [T / B / z_s, -T / B / z_t]
+        scratch.u_t.mul_(scratch.z_t_col)  # -T / B * p_t
+        cross = _masked_dot(d, scratch.p_t_flat, dtype)  # -T / B * sum(p_t (u_t - u_s))
+        part = torch.dot(scratch.log_z, scratch.sign).add_(cross, alpha=-temperature)
         if grad is not None:
-            e_s.mul_(z_s.reciprocal_().mul_(grad_scale).unsqueeze(-1)).addcmul_(
-                e_t, z_t.reciprocal().mul_(-grad_scale).unsqueeze(-1)
-            )
-    return rows, grad
+            torch.addcmul(scratch.u_t, scratch.u_s, scratch.z_s_col, out=d)
+        total = part if total is None else total.add_(part)
+    return total, grad
 
 
-def _shifted_base2(logits: torch.Tensor, scale: float, out: torch.Tensor) -> torch.Tensor:
-    """``out = scale * (logits - rowmax(logits))`` in the compute dtype of ``out`` (scale > 0)."""
-    shift = logits.amax(-1, keepdim=True).to(out.dtype).mul_(-scale)
-    return torch.add(shift, logits, alpha=scale, out=out)
+def _kd_whole_rows(student, teacher, temperature: float, with_grad: bool):
+    """``_kd_chunked``'s result for small inputs in fewer ops, with torch's log-softmax over whole rows
+    (one kernel each, in place) instead of the shifts, ``exp`` and row sums: ``KL = sum p_t (log p_t -
+    log p_s)`` as one dot product (``_masked_dot``: masked teacher classes) and the gradient
+    ``T / B * (p_s - p_t)`` from the same log-probabilities; eleven ops, no allocation but the gradient and a
+    few scalars."""
+    dtype = _compute_dtype(student)
+    batch, classes = student.shape
+    scratch = _scratch(batch, classes, dtype, student.device)
+    scale, grad_scale = 1.0 / temperature, temperature / batch
+    student, teacher = student.to(dtype), teacher.to(dtype)
+    grad = torch.empty((batch, classes), dtype=dtype, device=student.device) if with_grad else None
+    d = grad if grad is not None else scratch.d
+    log_s = torch.log_softmax(torch.mul(student, scale, out=scratch.u_s), -1, out=scratch.u_s)
+    log_t = torch.log_softmax(torch.mul(teacher, scale, out=scratch.u_t), -1, out=scratch.u_t)
+    torch.sub(log_t, log_s, out=d)
+    p_t = log_t.exp_().mul_(-grad_scale)  # -T / B * p_t
+    total = _masked_dot(d, scratch.p_t_flat, dtype).mul_(-temperature)
+    if grad is not None:
+        torch.add(p_t, log_s.exp_(), alpha=grad_scale, out=grad)
+    return total, grad
 
 
-def _consume_gradient(ctx, grad_output: torch.Tensor) -> torch.Tensor:
+def _consume_gradient(ctx, grad_output: torch.Tensor):
     """Scale the gradient computed in forward by the incoming one, in place, and hand it over (no
     copy: autograd can keep it as ``.grad``); ``loss.backward()`` on CPU (an incoming 1) skips the
     pass. It is used up, so a second backward through the same graph is refused."""
@@ -160,26 +237,44 @@ def _consume_gradient(ctx, grad_output: torch.Tensor) -> torch.Tensor:
         )
     if grad_output.is_cuda or grad_output.item() != 1.0:  # .item() would synchronise a GPU stream
         grad.mul_(grad_output)
-    return grad.to(ctx.student_dtype)
+    return grad.to(ctx.student_dtype), None, None
+
+
+#: ``create_graph=True``: the gradient is a constant, so a second derivative through it is refused when asked for.
+_consume_gradient_once = once_differentiable(_consume_gradient)
+
+
+def _backward(ctx, grad_output):
+    """The backward of both functions. ``once_differentiable``'s no-grad context only matters under
+    ``create_graph=True`` (otherwise autograd runs backward with grad mode off), so only then is it paid."""
+    if torch.is_grad_enabled():
+        return _consume_gradient_once(ctx, grad_output)
+    return _consume_gradient(ctx, grad_output)
+
+
+def _cpu_form(batch: int, classes: int):
+    """The CPU function's form for a ``[batch, classes]`` call (see ``CPU_WHOLE_ROWS_MIN_CLASSES``)."""
+    if classes < CPU_WHOLE_ROWS_MIN_CLASSES:
+        return _kd_chunked
+    if batch * classes < (CHUNK_ELEMENTS if classes < CPU_CHUNKED_MIN_CLASSES else CPU_CHUNKED_MIN_ELEMENTS):
+        return _kd_whole_rows
+    return _kd_chunked
 
 
 class _KDDivergenceCPU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, student, teacher, temperature):
-        batch = student.shape[0]
-        form = _kd_rows_and_grad if student.numel() >= CPU_CHUNKED_MIN_ELEMENTS else _kd_whole_rows
-        rows, grad = form(student, teacher, temperature, ctx.needs_input_grad[0])
+        form = _cpu_form(*student.shape)
+        loss, grad = form(student, teacher, temperature, ctx.needs_input_grad[0])
         ctx.student_dtype, ctx.grad = student.dtype, grad
-        return rows.sum() * (temperature**2 / batch)
+        return loss
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        return _consume_gradient(ctx, grad_output), None, None
+    backward = staticmethod(_backward)
 
 
 def kd_divergence_cpu(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Chunked one-pass KD with the analytic gradient. Shape: ``[B, K]``, ``[B, K]`` -> scalar (float32 or wider)."""
+    """The CPU function: KD with the analytic gradient, over whole rows or in chunks (``_cpu_form``).
+    Shape: ``[B, K]``, ``[B, K]`` -> scalar (float32 or wider)."""
     return _KDDivergenceCPU.apply(student_logits, teacher_logits.detach(), float(temperature))
 
 
@@ -282,10 +377,7 @@ class _KDDivergenceTriton(torch.autograd.Function):
         ctx.student_dtype, ctx.grad = student.dtype, grad if with_grad else None
         return rows.sum() * (temperature**2 / batch)
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        return _consume_gradient(ctx, grad_output), None, None
+    backward = staticmethod(_backward)
 
 
 def kd_divergence_triton(
@@ -299,7 +391,7 @@ def kd_path(student_logits: torch.Tensor, path: str = "auto") -> str:
     """The path a KD call takes: ``"eager"``, ``"fused"`` or ``"triton"`` (see the module docstring).
 
     ``path="auto"`` chooses: Triton for CUDA tensors (not float64) when Triton imports; the fused
-    function for CPU tensors (every size, with or without a gradient: ``CPU_CHUNKED_MIN_ELEMENTS``
+    function for CPU tensors (every size, with or without a gradient: ``CPU_WHOLE_ROWS_MIN_CLASSES``
     gives the measurements); the eager reference otherwise (float64 or no Triton on CUDA, other
     devices). A forced ``"triton"`` needs Triton and CUDA tensors (or ``TRITON_INTERPRET=1``);
     ``"fused"`` runs on any device, with or without a gradient.

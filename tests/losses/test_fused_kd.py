@@ -24,18 +24,19 @@ def reference64(s: torch.Tensor, t: torch.Tensor, temperature: float) -> torch.T
     return temperature**2 * torch.where(p_t > 0, terms, torch.zeros_like(terms)).sum(-1).mean()
 
 
-#: CPU_CHUNKED_MIN_ELEMENTS values forcing each form of the CPU function.
-FORMS = {"whole rows": 1 << 62, "chunked": 0}
+#: The CPU function's forms, by the name of their function in fused_kd.
+FORMS = {"whole rows": "_kd_whole_rows", "chunked": "_kd_chunked"}
 
 
 @contextlib.contextmanager
 def cpu_form(form):
-    old = fused_kd.CPU_CHUNKED_MIN_ELEMENTS
-    fused_kd.CPU_CHUNKED_MIN_ELEMENTS = FORMS[form]
+    """Every CPU call in ``form`` whatever its shape."""
+    old = fused_kd._cpu_form
+    fused_kd._cpu_form = lambda batch, classes: getattr(fused_kd, FORMS[form])
     try:
         yield
     finally:
-        fused_kd.CPU_CHUNKED_MIN_ELEMENTS = old
+        fused_kd._cpu_form = old
 
 
 def value_and_grad(fn, s, t, temperature, upstream=1.0):
@@ -61,18 +62,31 @@ def test_cpu_fused_matches_float64_reference(seed, temperature, batch, classes):
 
 
 def test_cpu_fused_chunks_rows_and_survives_large_logits(monkeypatch):
-    """Several chunks (the last one partial) and rows offset by thousands: the row-max shift keeps exp2 finite."""
+    """Several chunks (the last one partial, on the first rows of the full chunk's scratch) and rows offset by
+    thousands: the row-max shift keeps exp finite; a second call reuses the scratch, a third of another batch
+    size makes its own."""
     monkeypatch.setattr(fused_kd, "CHUNK_ELEMENTS", 3 * 50)
-    monkeypatch.setattr(fused_kd, "CPU_CHUNKED_MIN_ELEMENTS", 0)
-    monkeypatch.setattr(fused_kd, "_WORKSPACE", type(fused_kd._WORKSPACE)())
+    monkeypatch.setattr(fused_kd, "_SCRATCH", type(fused_kd._SCRATCH)())
     g = torch.Generator().manual_seed(3)
     offsets = torch.tensor([0.0, 3000.0, -3000.0, 80.0]).repeat(4)[:, None]
     s, t = torch.randn(16, 50, generator=g) * 5 + offsets, torch.randn(16, 50, generator=g) * 5 + offsets
-    loss, grad = value_and_grad(fused_kd.kd_divergence_cpu, s, t, 2.0)
+    t[5, 7] = float("-inf")  # a masked class in the partial chunk
     ref, ref_grad = value_and_grad(reference64, s.double(), t, 2.0)
-    assert torch.isfinite(loss) and torch.isfinite(grad).all()
-    torch.testing.assert_close(loss.double(), ref, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(grad.double(), ref_grad, rtol=1e-4, atol=1e-7)
+    with cpu_form("chunked"):
+        for batch in (16, 16, 13):
+            loss, grad = value_and_grad(fused_kd.kd_divergence_cpu, s[:batch], t[:batch], 2.0)
+            if batch == 16:
+                assert torch.isfinite(loss) and torch.isfinite(grad).all()
+                torch.testing.assert_close(loss.double(), ref, rtol=1e-5, atol=1e-5)
+                torch.testing.assert_close(grad.double(), ref_grad, rtol=1e-4, atol=1e-7)
+    part = value_and_grad(reference64, s[:13].double(), t[:13], 2.0)
+    torch.testing.assert_close(loss.double(), part[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad.double(), part[1], rtol=1e-4, atol=1e-7)
+    (key, scratch), *others = fused_kd._SCRATCH.shapes.items()
+    assert not others and key == (50, torch.float32, torch.device("cpu"))
+    assert (
+        scratch.rows == 3 and list(scratch.parts) == [1] and scratch.parts[1].u_s.data_ptr() == scratch.u_s.data_ptr()
+    )
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -98,15 +112,34 @@ def test_dispatch_uses_fused_path_on_cpu_and_keeps_dtypes():
     torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("elements", [10, fused_kd.CPU_CHUNKED_MIN_ELEMENTS - 4, fused_kd.CPU_CHUNKED_MIN_ELEMENTS])
-def test_cpu_calls_of_every_size_take_the_fused_function_in_the_form_for_their_size(monkeypatch, elements):
+_FEW, _MID, _MANY = (
+    fused_kd.CPU_WHOLE_ROWS_MIN_CLASSES,
+    fused_kd.CPU_CHUNKED_MIN_CLASSES,
+    fused_kd.CPU_CHUNKED_MIN_ELEMENTS,
+)
+FORM_CASES = [  # batch, classes, form
+    (2, _FEW - 1, "chunked"),  # below CPU_WHOLE_ROWS_MIN_CLASSES classes: chunked at any size
+    (256, 10, "chunked"),
+    (4, _FEW, "whole rows"),
+    (fused_kd.CHUNK_ELEMENTS // (_MID - 1), _MID - 1, "whole rows"),  # up to CHUNK_ELEMENTS logits
+    (fused_kd.CHUNK_ELEMENTS // (_MID - 1) + 1, _MID - 1, "chunked"),
+    (-(-_MANY // _MID) - 1, _MID, "whole rows"),  # from CPU_CHUNKED_MIN_CLASSES: below CPU_CHUNKED_MIN_ELEMENTS
+    (-(-_MANY // _MID), _MID, "chunked"),
+    (64, 1000, "chunked"),
+]
+
+
+@pytest.mark.parametrize("batch, classes, form", FORM_CASES)
+def test_cpu_calls_of_every_shape_take_the_fused_function_in_the_form_for_their_shape(
+    monkeypatch, batch, classes, form
+):
     forms = []
-    for name in ("_kd_whole_rows", "_kd_rows_and_grad"):
+    for name in FORMS.values():
         real = getattr(fused_kd, name)
         monkeypatch.setattr(fused_kd, name, lambda *a, real=real, name=name: forms.append(name) or real(*a))
-    s = torch.randn(4, elements // 4, requires_grad=True)
+    s = torch.randn(batch, classes, requires_grad=True)
     assert "KDDivergenceCPU" in type(kd_divergence(s, torch.randn_like(s), 2.0).grad_fn).__name__
-    assert forms == ["_kd_whole_rows" if elements < fused_kd.CPU_CHUNKED_MIN_ELEMENTS else "_kd_rows_and_grad"]
+    assert forms == [FORMS[form]]
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -185,6 +218,47 @@ def test_triton_row_kernel_matches_reference_under_interpreter(triton_results, i
     assert grad.dtype == s.dtype
     tol = dict(rtol=1e-4, atol=1e-7) if s.dtype == torch.float32 else dict(rtol=1e-2, atol=1e-4)
     torch.testing.assert_close(grad.double(), ref_grad, **tol)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_a_second_derivative_through_the_cpu_function_is_refused(form):
+    """The gradient is a constant of the forward: backward skips once_differentiable's no-grad context, except
+    under create_graph=True, where differentiating the gradient again raises as before."""
+    s = torch.randn(4, 20, requires_grad=True)
+    scale = torch.tensor(2.0, requires_grad=True)
+    with cpu_form(form):
+        loss = fused_kd.kd_divergence_cpu(s, torch.randn(4, 20), 2.0) * scale
+        (grad,) = torch.autograd.grad(loss, s, create_graph=True)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        grad.sum().backward()
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
+def test_each_cpu_form_computes_in_float32_or_wider_and_returns_the_input_dtype(form, dtype):
+    g = torch.Generator().manual_seed(11)
+    s, t = (torch.randn(6, 40, generator=g) * 3).to(dtype), (torch.randn(6, 40, generator=g) * 3).to(dtype)
+    with cpu_form(form):
+        loss, grad = value_and_grad(fused_kd.kd_divergence_cpu, s, t, 2.5, upstream=1.5)
+    ref, ref_grad = value_and_grad(kd_divergence_reference, s, t, 2.5, upstream=1.5)
+    assert loss.dtype == torch.promote_types(dtype, torch.float32) and grad.dtype == dtype
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=2e-6, atol=1e-6)
+    torch.testing.assert_close(loss, ref, **tol)
+    torch.testing.assert_close(grad, ref_grad, **(tol if dtype == torch.float64 else dict(rtol=1e-2, atol=1e-5)))
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_scratch_reused_across_temperatures_and_batches_keeps_each_call_exact(form):
+    """The kept scratch holds the last call's constants (T / B, T^2 / B): a call with another temperature or
+    batch refreshes them."""
+    g = torch.Generator().manual_seed(12)
+    s, t = torch.randn(8, 30, generator=g) * 3, torch.randn(8, 30, generator=g) * 3
+    with cpu_form(form):
+        for temperature, batch in ((2.0, 8), (3.0, 8), (3.0, 8), (2.0, 8), (2.0, 5)):
+            loss, grad = value_and_grad(fused_kd.kd_divergence_cpu, s[:batch], t[:batch], temperature)
+            ref, ref_grad = value_and_grad(kd_divergence_reference, s[:batch], t[:batch], temperature)
+            torch.testing.assert_close(loss, ref, rtol=2e-6, atol=1e-6)
+            torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=3e-8)  # terms up to T / B * p ~ 0.2
 
 
 def test_second_backward_through_the_same_graph_is_refused_clearly():

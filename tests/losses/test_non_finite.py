@@ -169,7 +169,7 @@ def test_kd_with_masked_teacher_classes_equals_the_float64_reference(monkeypatch
     if path == "fused chunked":
         from effl_plugins.losses import fused_kd
 
-        monkeypatch.setattr(fused_kd, "CPU_CHUNKED_MIN_ELEMENTS", 0)
+        monkeypatch.setattr(fused_kd, "_cpu_form", lambda batch, classes: fused_kd._kd_chunked)
         path = "fused"
     s, t, _ = _inputs(seed=4, batch=9, classes=classes)
     t = _masked(t)
@@ -227,7 +227,7 @@ def test_kd_checks_its_value_and_names_the_argument_on_every_path(monkeypatch, p
     if path == "fused chunked":
         from effl_plugins.losses import fused_kd
 
-        monkeypatch.setattr(fused_kd, "CPU_CHUNKED_MIN_ELEMENTS", 0)
+        monkeypatch.setattr(fused_kd, "_cpu_form", lambda batch, classes: fused_kd._kd_chunked)
     s, t = _bad_kd_inputs(kind)
     with pytest.raises(ValueError, match=KD_BAD[kind]):
         ep.create_loss("kd", path=path[:5])(s, t, torch.arange(4))
