@@ -5,6 +5,9 @@ Cases: the product B in {256, 1024, 4096} x C in {10, 100, 1000, 21843} x {float
 ``--quick`` keeps three (the KD target shape B=1024, C=1000 float32 among them). Bytes that must
 move: forward reads student and teacher once (``2 B C`` elements); forward+backward also writes the
 student gradient (``3 B C``).
+
+Bench ``loss-small`` (:func:`run_small_loss_bench`, run by name): KD alone on :data:`SMALL_CASES`, the batches
+of 64 and 256 at 10, 100, 1000 and 21843 classes (float32), against its eager reference, no ``torch.compile``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import torch
 from .recorder import Recorder, error_reason
 from .timing import cache_bytes, rotation_count
 
-__all__ = ["LOSSES", "LOSS_KWARGS", "loss_cases", "run_loss_bench"]
+__all__ = ["LOSSES", "LOSS_KWARGS", "SMALL_CASES", "loss_cases", "run_loss_bench", "run_small_loss_bench"]
 
 LOSSES = ("kd", "dkd", "dist", "soft_target_ce")
 LOSS_KWARGS: dict[str, dict[str, Any]] = {"kd": {"temperature": 4.0}}
@@ -29,6 +32,13 @@ QUICK_CASES = (
     {"batch": 1024, "classes": 1000, "dtype": "float32"},
     {"batch": 256, "classes": 100, "dtype": "float32"},
     {"batch": 256, "classes": 1000, "dtype": "bfloat16"},
+)
+
+#: ``loss-small``: KD at small batches, from a 10-class head to ImageNet-21k's (the CPU KD targets' cases)
+SMALL_CASES = tuple(
+    {"batch": batch, "classes": classes, "dtype": "float32"}
+    for batch in (64, 256)
+    for classes in (10, 100, 1000, 21843)
 )
 
 
@@ -50,7 +60,7 @@ def _implementations(
         yield (
             "effl",
             lambda s, t: module(s, t)["loss"],
-            "fused: analytic gradient (Triton on CUDA; on CPU whole rows below 100,000 logits, chunks from it)",
+            "fused: analytic gradient (Triton on CUDA; on CPU whole rows or chunks by shape, fused_kd._cpu_form)",
         )
 
         def reference(s, t):
@@ -93,13 +103,20 @@ def _step(fn: Callable, backward: bool) -> Callable:
 
 
 def run_loss_bench(
-    recorder: Recorder, *, quick: bool, cases: list[dict] | None = None, losses: Iterable[str] | None = None
+    recorder: Recorder,
+    *,
+    quick: bool,
+    cases: list[dict] | None = None,
+    losses: Iterable[str] | None = None,
+    compile_peers: bool | None = None,
 ) -> None:
-    """``losses``: any registered losses (default: :data:`LOSSES`); KD is also timed against its eager reference."""
+    """``losses``: any registered losses (default: :data:`LOSSES`); KD is also timed against its eager reference,
+    and against ``torch.compile`` of it when ``compile_peers`` (default: the full run)."""
     import effl_plugins as ep
 
     losses = LOSSES if losses is None else tuple(losses)
-    device, compile_peers = recorder.device, not quick
+    device = recorder.device
+    compile_peers = not quick if compile_peers is None else compile_peers
     available = set(ep.list_losses())
     for case in cases if cases is not None else loss_cases(quick):
         batch, classes, dtype = case["batch"], case["classes"], getattr(torch, case["dtype"])
@@ -148,3 +165,15 @@ def run_loss_bench(
                     ]
                 )
         del pairs, grad_pairs
+
+
+def run_small_loss_bench(recorder: Recorder, *, quick: bool, cases: list[dict] | None = None) -> None:
+    """Bench ``loss-small``: KD on :data:`SMALL_CASES` (or ``cases``), forward and forward+backward, the loss as
+    dispatched (``effl``: ``KDLoss``, checks included) against the eager reference; no ``torch.compile`` peer."""
+    run_loss_bench(
+        recorder,
+        quick=quick,
+        cases=[dict(c) for c in (SMALL_CASES if cases is None else cases)],
+        losses=("kd",),
+        compile_peers=False,
+    )

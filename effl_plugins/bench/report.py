@@ -13,7 +13,15 @@ from typing import Any
 
 from .results import load_documents, result_path
 
-__all__ = ["targets", "render_markdown", "plot", "write_report", "fixed_costs", "fixed_cost_markdown"]
+__all__ = [
+    "targets",
+    "render_markdown",
+    "plot",
+    "write_report",
+    "fixed_costs",
+    "fixed_cost_markdown",
+    "kd_small_required",
+]
 
 #: the small calls the batch RandAugment targets name: FixMatch's batches of 32 px images and 16 x 64 px
 SMALL_TARGET_CASES = (
@@ -21,6 +29,11 @@ SMALL_TARGET_CASES = (
     {"batch": 56, "size": 32, "dtype": "uint8"},
     {"batch": 16, "size": 64, "dtype": "uint8"},
 )
+
+
+def kd_small_required(classes: int) -> float:
+    """The CPU KD forward+backward target against eager at a class count: 1x up to 100 classes, 2x from 1000."""
+    return 1.0 if classes <= 100 else 2.0
 
 
 def _find(doc: dict, op: str, impl: str, mode: str, **case) -> dict | None:
@@ -117,6 +130,19 @@ def targets(docs: list[dict]) -> list[dict[str, Any]]:
                     _find(doc, "kd", "eager reference", "fwd+bwd", **case),
                 )
             )
+        if doc["bench"] == "loss-small" and doc["device"] == "cpu":
+            from .loss import SMALL_CASES
+
+            for case in SMALL_CASES:
+                required = kd_small_required(case["classes"])
+                found.append(
+                    _target(
+                        f"CPU KD fwd+bwd B={case['batch']} C={case['classes']} >= {required:g}x eager",
+                        required,
+                        _find(doc, "kd", "effl", "fwd+bwd", **case),
+                        _find(doc, "kd", "eager reference", "fwd+bwd", **case),
+                    )
+                )
     return found
 
 
@@ -252,7 +278,7 @@ def render_markdown(docs: list[dict], analysis: str = "") -> str:
     if analysis.strip():
         out += [analysis.strip(), ""]
     for doc in docs:
-        kind = "small-case" if doc["bench"] == "augment-small" else "quick" if doc["quick"] else "full"
+        kind = "small-case" if doc["bench"].endswith("-small") else "quick" if doc["quick"] else "full"
         out += [
             f"## {doc['bench']} on {doc['device']} ({doc['device_name']}), torch {doc['torch']}, {kind} run",
             "",

@@ -13,8 +13,8 @@ from typing import Any
 __all__ = ["run_bench", "BENCHES", "EXTRA_BENCHES", "default_out_dir"]
 
 BENCHES = ("augment", "loss", "data")
-#: benches run by name only (not by a plain ``effl bench``): the batch ops on the small cases
-EXTRA_BENCHES = ("augment-small",)
+#: benches run by name only (not by a plain ``effl bench``): the batch ops on the small cases, KD on the small cases
+EXTRA_BENCHES = ("augment-small", "loss-small")
 
 
 def default_out_dir() -> Path:
@@ -35,6 +35,10 @@ def _runner(bench: str) -> Callable[..., None]:
         from .data import run_data_bench
 
         return run_data_bench
+    if bench == "loss-small":
+        from .loss import run_small_loss_bench
+
+        return run_small_loss_bench
     from .loss import run_loss_bench
 
     return run_loss_bench
@@ -51,7 +55,7 @@ def run_bench(
     row_seconds: float | None = None,
     **case_options: Any,
 ) -> Path:
-    """Run ``bench`` ("augment", "loss", "data" or "augment-small") and write
+    """Run ``bench`` ("augment", "loss", "data", "augment-small" or "loss-small") and write
     ``<out>/<bench>-<device>-torch<ver>.json``; returns its path.
 
     ``case_options`` go to the bench (``cases=``, ``ops=``/``losses=``) to run a chosen subset; ``row_seconds``
