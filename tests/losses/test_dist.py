@@ -40,8 +40,9 @@ def reference(s, t, y, beta, gamma, tau, ce_weight):
 )
 def test_value_and_gradient_match_float64_reference(seed, tau, beta, gamma, ce_weight, batch, classes, labelled):
     """The domain keeps the relations well conditioned in float32: a batch of 2 makes every intra-class
-    correlation +-1 and 2 classes every inter-class one (their gradients are rounding noise), and tau < 1 on these logits saturates softmax
-    columns near 1, whose centred values (float32 spacing 6e-8 there) lose three digits."""
+    correlation +-1 and 2 classes every inter-class one (their gradients are rounding noise), and tau < 1 on
+    these logits saturates softmax columns near 1, whose centred values (float32 spacing 6e-8 there) lose three
+    digits."""
     s, s64, t, y = inputs(seed, batch, classes)
     y = y if labelled else None
     out = ep.create_loss("dist", beta=beta, gamma=gamma, tau=tau, ce_weight=ce_weight)(s, t, y)
