@@ -22,7 +22,7 @@ from .coin_ops import Applied
 from .functional.lut import apply_lut_image, truncate_to_uint8
 from .kernels.lut import apply_lut, identity_luts
 
-__all__ = ["AutoContrast", "AutoContrastImage", "stretch", "stretch_tables"]
+__all__ = ["AutoContrast", "AutoContrastImage", "channel_ranges", "stretch", "stretch_tables"]
 
 
 class AutoContrast(Applied):
@@ -48,7 +48,7 @@ class AutoContrast(Applied):
             keep = ~applied.numpy()[:, None]
             tables = stretch_tables(low.numpy().astype(np.float32), high.numpy().astype(np.float32), keep)
             return apply_lut(images, torch.from_numpy(tables))
-        low, high = images.amin(dim=(-2, -1), keepdim=True), images.amax(dim=(-2, -1), keepdim=True)
+        low, high = channel_ranges(images)
         if images.dtype == torch.uint8:  # the map on the 256-value ramp, then one table lookup per pixel
             ramp = identity_luts(*images.shape[:2], images.device).unsqueeze(2)
             return apply_lut(images, stretch(ramp, low, high, applied).squeeze(2))
@@ -62,6 +62,15 @@ class AutoContrast(Applied):
 
 #: the 256 uint8 values as float32, the ramp the image tables are computed on
 _RAMP = np.arange(256, dtype=np.float32)
+
+
+def channel_ranges(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each channel's lowest and highest value, the range :func:`stretch` maps onto the full one.
+
+    Shape:
+        ``[B, C, H, W]`` -> two ``[B, C, 1, 1]`` of the images' dtype.
+    """
+    return images.amin(dim=(-2, -1), keepdim=True), images.amax(dim=(-2, -1), keepdim=True)
 
 
 def stretch_tables(low: np.ndarray, high: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:

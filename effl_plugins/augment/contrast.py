@@ -25,8 +25,9 @@ from .kernels.sample_tables import translate_samples
 __all__ = ["Contrast", "ContrastImage", "mean_grey", "blend_with_grey", "contrast_tables"]
 
 
-def mean_grey(images: torch.Tensor) -> torch.Tensor:
-    """Each image's mean grey level ``[B, 1, 1, 1]`` float32 (uint8) or the images' float dtype.
+def mean_grey(images: torch.Tensor, grey: torch.Tensor | None = None) -> torch.Tensor:
+    """Each image's mean grey level ``[B, 1, 1, 1]`` float32 (uint8) or the images' float dtype; ``grey``: the
+    images' :func:`~.functional.enhance.luma` where the caller has it already.
 
     uint8: the exact sum of the integer grey levels, divided once and rounded to float32. Below
     :data:`_EXACT_SUM_PIXELS` pixels every partial sum is an integer under ``2**24``, exact in float32, and the
@@ -35,10 +36,10 @@ def mean_grey(images: torch.Tensor) -> torch.Tensor:
     summed by :func:`_mean_grey_numpy`, the same values in fewer and cheaper calls.
     """
     if images.dtype != torch.uint8:
-        return luma(images).mean(dim=(1, 2, 3), keepdim=True)
-    if images.device.type == "cpu" and images.is_contiguous():
+        return (luma(images) if grey is None else grey).mean(dim=(1, 2, 3), keepdim=True)
+    if grey is None and images.device.type == "cpu" and images.is_contiguous():
         return _mean_grey_numpy(images)
-    grey = luma(images)
+    grey = luma(images) if grey is None else grey
     pixels = images.shape[2] * images.shape[3]
     if pixels <= _EXACT_SUM_PIXELS:
         return grey.sum(dim=(1, 2, 3), keepdim=True).div_(pixels)

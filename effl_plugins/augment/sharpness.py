@@ -21,7 +21,7 @@ from .base import image_backend
 from .enhance import Enhance
 from .functional.lut import lookup_pairs_image, truncate_to_uint8
 
-__all__ = ["Sharpness", "SharpnessImage", "SMOOTH", "smoothed"]
+__all__ = ["Sharpness", "SharpnessImage", "SMOOTH", "sharpen", "smoothed"]
 
 #: PIL's SMOOTH filter, times 13
 SMOOTH = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0))
@@ -66,6 +66,12 @@ def smoothed(values: torch.Tensor, integer: bool, kernel: torch.Tensor | None = 
     return F.conv2d(values, kernel.expand(channels, 1, 3, 3), groups=channels) / 13
 
 
+def sharpen(values: torch.Tensor, smooth: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """``values + alpha * (smooth - values)`` in one fused multiply-add (as torchvision's ``add_(alpha=)``):
+    sharpness's blend with the smoothed image, ``alpha = 1 - factor`` (broadcast: per sample, or per pixel)."""
+    return torch.addcmul(values, alpha, smooth - values)
+
+
 class Sharpness(Enhance):
     """Per-sample random sharpness, factor ~ U(1 - max_delta, 1 + max_delta).
 
@@ -96,7 +102,7 @@ class Sharpness(Enhance):
         smooth = smoothed(out, images.dtype == torch.uint8)
         inner = out[..., 1:-1, 1:-1]
         alpha = (1 - params["factor"].to(compute)).view(-1, 1, 1, 1)
-        inner.copy_(torch.addcmul(inner, alpha, smooth - inner))  # fused, as torchvision's add_(alpha=)
+        inner.copy_(sharpen(inner, smooth, alpha))
         if images.dtype == torch.uint8:
             return truncate_to_uint8(out), targets
         return out.clamp_(0, 1), targets

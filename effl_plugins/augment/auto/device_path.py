@@ -43,7 +43,8 @@ import torch
 import torch.nn.functional as F
 
 from ..._triton import triton_available, use_triton
-from ..auto_contrast import stretch
+from ..auto_contrast import channel_ranges, stretch
+from ..contrast import mean_grey
 from ..equalize import to_uint8
 from ..functional import matrices
 from ..functional.enhance import blend, luma
@@ -54,7 +55,7 @@ from ..kernels.lut import apply_lut
 from ..kernels.rand_augment import SUPPORTED_DTYPES, fused_constants, rand_augment_fused
 from ..kernels.warp import warp_affine_fused
 from ..posterize import posterize
-from ..sharpness import SMOOTH, smoothed
+from ..sharpness import SMOOTH, sharpen, smoothed
 from ..solarize import solarize
 from .magnitude import LEVEL_TO_ARG, RAND_AUGMENT_SPACE, WIDE_SPACE, MagnitudeSpace, bin_value
 
@@ -297,9 +298,9 @@ def composed_geometry(
 
 
 def _sharpened(values: torch.Tensor, smooth: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """sharpness's blend of ``values`` towards ``smooth`` (:func:`effl_plugins.augment.sharpness.smoothed`) at the
-    inner pixels (``alpha`` ``[B, 1, H, W]``, 0 on the border)."""
-    return torch.addcmul(values, alpha, F.pad(smooth, (1, 1, 1, 1)) - values)
+    """:func:`~effl_plugins.augment.sharpness.sharpen` towards ``smooth`` (:func:`~.sharpness.smoothed`, the inner
+    pixels) over the whole image (``alpha`` ``[B, 1, H, W]``, 0 on the border)."""
+    return sharpen(values, F.pad(smooth, (1, 1, 1, 1)), alpha)
 
 
 def _slot_uint8(images, p, ramp):
@@ -307,8 +308,8 @@ def _slot_uint8(images, p, ramp):
     one neutral (the identity, bit for bit) where the sample drew another op; one lookup applies the table; then
     color and sharpness blend with per-sample weights (0 where not drawn)."""
     grey = luma(images)
-    mean = grey.mean(dim=(1, 2, 3), keepdim=True, dtype=torch.float64).float()
-    low, high = images.amin(dim=(-2, -1), keepdim=True), images.amax(dim=(-2, -1), keepdim=True)
+    mean = mean_grey(images, grey)
+    low, high = channel_ranges(images)
     table = truncate_to_uint8(blend(ramp, mean * p["contrast"], p["factor_point"]))
     table = posterize(stretch(table, low, high, p["auto_contrast"]), p["bits"])
     table = solarize(table, p["threshold"], p["solarize"])
@@ -324,8 +325,8 @@ def _slot_uint8(images, p, ramp):
 def _slot_float(images, p, kernel):
     """:func:`_slot_uint8` on float images: each point op on the pixels (``kernel``: sharpness's smoothing)."""
     grey = luma(images)
-    mean = grey.mean(dim=(1, 2, 3), keepdim=True)
-    low, high = images.amin(dim=(-2, -1), keepdim=True), images.amax(dim=(-2, -1), keepdim=True)
+    mean = mean_grey(images, grey)
+    low, high = channel_ranges(images)
     values = blend(images, mean * p["contrast"], p["factor_point"]).clamp_(0, 1)
     values = solarize(
         posterize(stretch(values, low, high, p["auto_contrast"]), p["bits"]), p["threshold"], p["solarize"]
