@@ -105,7 +105,7 @@ def forms_markdown(rows: list[dict]) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (batch, classes), t in by_size.items():
-        form = "chunked" if batch * classes >= fused_kd.CPU_CHUNKED_MIN_ELEMENTS else "whole"
+        form = "chunked" if fused_kd._cpu_form(batch, classes) is fused_kd._kd_chunked else "whole"
         lines.append(
             f"| {batch} x {classes} ({batch * classes:,}) | {1e6 * t['eager']:.0f} us | {1e6 * t['whole rows']:.0f} us "
             f"| {1e6 * t['chunked']:.0f} us | {1e6 * t['dispatched']:.0f} us ({form}) "

@@ -61,7 +61,7 @@ CHUNK_ELEMENTS = 1 << 20
 #: them: ``benchmarks/RESULTS.md``, "KD at small sizes" (``python benchmarks/bench_loss_small.py --forms``).
 CPU_WHOLE_ROWS_MIN_CLASSES = 16
 CPU_CHUNKED_MIN_CLASSES = 64
-CPU_CHUNKED_MIN_ELEMENTS = 50_000
+CPU_CHUNKED_MIN_ELEMENTS = 40_000
 
 _FLOOR = {dtype: torch.finfo(dtype).min for dtype in (torch.float32, torch.float64)}
 
