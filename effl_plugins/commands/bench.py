@@ -1,5 +1,5 @@
-"""``effl bench [--quick] [--device cpu|cuda] [--out DIR] [--only augment|loss|data] [--ops NAME...]
-[--losses NAME...] [--threads N] [--row-seconds S]``
+"""``effl bench [--quick] [--device cpu|cuda] [--out DIR] [--only augment|loss|data|augment-small|loss-small]
+[--ops NAME...] [--losses NAME...] [--threads N] [--row-seconds S]``
 
 Times the augmentation and loss kernels against torchvision, kornia, albumentations, timm and the
 eager/compiled loss references, and the data loader (decode + crop + RandAugment + collate) against
@@ -38,7 +38,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--out", metavar="DIR", help="folder for the JSON results, plots and RESULTS.md (default: ./effl-bench)"
     )
-    parser.add_argument("--only", choices=("augment", "loss", "data"), help="run one family")
+    parser.add_argument(
+        "--only",
+        choices=("augment", "loss", "data", "augment-small", "loss-small"),
+        help="run one family (augment-small: the batch ops on FixMatch-size calls; loss-small: KD at B 64/256)",
+    )
     parser.add_argument(
         "--ops", nargs="+", metavar="NAME", help="augmentations to time (any registered, plugins included)"
     )
@@ -108,7 +112,11 @@ def run(args) -> int:
     load = [os.getloadavg()[0]] if hasattr(os, "getloadavg") else []
     for bench in _benches(args):
         options = (
-            {"ops": ops} if bench == "augment" and ops else {"losses": losses} if bench == "loss" and losses else {}
+            {"ops": ops}
+            if bench in ("augment", "augment-small") and ops
+            else {"losses": losses}
+            if bench == "loss" and losses
+            else {}
         )
         path = run_bench(
             bench,

@@ -71,3 +71,16 @@ def test_small_run_writes_its_own_document(tmp_path):
     assert cases == {(c["batch"], c["size"], c["dtype"]) for c in SMALL_CASES}
     assert all(r["mode"] == "batch" for r in doc["rows"])
     assert fixed_costs(doc)
+
+
+def test_effl_bench_only_runs_the_small_cases_of_the_ops_named(tmp_path):
+    from effl_plugins.cli import main
+
+    assert (
+        main(["bench", "--only", "augment-small", "--ops", "invert", "--row-seconds", "0.01", "--out", str(tmp_path)])
+        == 0
+    )
+    [path] = tmp_path.glob("*-cpu-torch*.json")
+    doc = json.loads(path.read_text())
+    assert doc["bench"] == "augment-small" and {r["op"] for r in doc["rows"]} == {"invert"}
+    assert (tmp_path / "RESULTS.md").is_file()
