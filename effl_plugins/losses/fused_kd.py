@@ -140,10 +140,13 @@ def _masked_dot(d: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> t
     """``sum(d * weights)`` over every element, where ``d`` is the teacher's (log-)values less the student's
     and ``weights`` are 0 at masked teacher classes (``d = -inf`` there, and ``0 * -inf`` is NaN). Such a
     class makes the sum non-finite: then ``d`` is raised to the dtype's lowest finite value, which gives
-    exactly 0 there and changes no finite entry, and the sum is taken again. One host read of a scalar
-    instead of a pass over the teacher on every call; non-finite inputs stay non-finite (``clamp`` keeps
-    NaN and ``+inf``)."""
+    exactly 0 there and changes no finite entry, and the sum is taken again. On the CPU one read of a scalar
+    instead of a pass over the teacher on every call; on any other device (a forced ``path="fused"``) the pass
+    always, so that nothing waits for the device. Non-finite inputs stay non-finite (``clamp`` keeps NaN and
+    ``+inf``)."""
     d_flat = d.view(-1)
+    if d.device.type != "cpu":
+        return torch.dot(d.clamp_min_(_FLOOR[dtype]).view(-1), weights)
     total = torch.dot(d_flat, weights)
     if not math.isfinite(total.item()):
         d.clamp_min_(_FLOOR[dtype])
