@@ -130,7 +130,6 @@ class _WarpPlan:
         self.rows: dict[int, int] = {}
         self.identity = torch.zeros(0, dtype=torch.bool, device=geometric.device)
         self.where = torch.zeros(0, height * width, dtype=torch.int32, device=geometric.device)
-        self.identity_flags: list[bool] = []  # ``identity`` as a list, for :meth:`_lookup_listed`
 
     def _append(self, identity: torch.Tensor, where: torch.Tensor) -> None:
         """Write new entries after the used rows, growing the buffers geometrically (rows already handed out are
@@ -160,10 +159,10 @@ class _WarpPlan:
 
     def _lookup_listed(self, codes: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor] | None:
         """:meth:`lookup` of draws whose chains are all cached already, by Python lists (None if one is not)."""
-        rows, flags = self.rows, self.identity_flags
-        entries = [rows.get(self.key(row)) for row in codes]
-        if None in entries or len(flags) < len(rows):
+        entries = [self.rows.get(self.key(row)) for row in codes]
+        if None in entries:
             return None
+        flags = self.identity.numpy()  # CPU draws: the cache is on the CPU
         warped = [sample for sample, entry in enumerate(entries) if not flags[entry]]
         where = self.where.index_select(0, torch.tensor([entries[sample] for sample in warped], dtype=torch.int64))
         return where, torch.tensor(warped, dtype=torch.int64)
@@ -207,7 +206,6 @@ class _WarpPlan:
             rows.update((listed[j], len(self.rows) + i) for i, j in enumerate(missing))
             self._append(identity, where)
             self.rows = rows
-            self.identity_flags = self.identity.tolist()
         per_key = torch.tensor([self.rows[key] for key in listed], device=codes.device)
         per_sample = per_key.index_select(0, inverse)
         warped = (~self.identity.index_select(0, per_sample)).nonzero().squeeze(1)
