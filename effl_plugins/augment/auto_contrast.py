@@ -42,12 +42,6 @@ class AutoContrast(Applied):
     chunked = True
 
     def transform(self, images, applied):
-        if images.dtype == torch.uint8 and images.device.type == "cpu":  # tables by NumPy, one lookup per pixel
-            batch, channels = images.shape[:2]
-            low, high = torch.aminmax(images.reshape(batch, channels, -1), dim=-1)
-            keep = ~applied.numpy()[:, None]
-            tables = stretch_tables(low.numpy().astype(np.float32), high.numpy().astype(np.float32), keep)
-            return apply_lut(images, torch.from_numpy(tables))
         low, high = channel_ranges(images)
         if images.dtype == torch.uint8:  # the map on the 256-value ramp, then one table lookup per pixel
             ramp = identity_luts(*images.shape[:2], images.device).unsqueeze(2)
@@ -73,16 +67,16 @@ def channel_ranges(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return images.amin(dim=(-2, -1), keepdim=True), images.amax(dim=(-2, -1), keepdim=True)
 
 
-def stretch_tables(low: np.ndarray, high: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+def stretch_tables(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """The auto-contrast tables of uint8 channels whose values span ``[low, high]`` (float32), by the float32
-    operations of :func:`stretch`; channels where ``keep`` holds, and constant ones, get the identity.
+    operations of :func:`stretch`; a constant channel gets the identity.
 
     Shape:
-        low, high ``[...]`` float32, keep broadcastable to them -> ``[..., 256]`` uint8.
+        low, high ``[...]`` float32 -> ``[..., 256]`` uint8.
     """
     span = high - low
     inv_scale = span * np.float32(1.0 / 255)
-    keep = span == 0 if keep is None else (span == 0) | keep
+    keep = span == 0
     if keep.any():  # offset 0, scale 1: the identity table
         low, inv_scale = np.where(keep, np.float32(0), low), np.where(keep, np.float32(1), inv_scale)
     tables = _RAMP - low[..., None]
