@@ -185,7 +185,6 @@ def main(argv: list[str] | None = None) -> int:
     """The batch ops on the small cases alone; writes ``DIR/augment-small-<device>-torch<version>.json`` and
     ``DIR/RESULTS.md`` (``--paths``: prints the RandAugment path comparison instead)."""
     import argparse
-    from pathlib import Path
 
     parser = argparse.ArgumentParser(prog="python benchmarks/bench_augment_small.py", description=main.__doc__)
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -205,20 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.fixmatch:
         print("\n".join(fixmatch_share()))
         return 0
-    from effl_plugins.bench.report import write_report
-    from effl_plugins.bench.run import run_bench
+    from effl_plugins.bench.run import run_and_report
 
     options = {"ops": args.ops} if args.ops else {}
-    path = run_bench(
-        "augment-small",
-        device=args.device,
-        out_dir=args.out,
-        threads=args.threads,
-        row_seconds=args.row_seconds,
-        **options,
+    run_and_report(
+        "augment-small", args.out, device=args.device, threads=args.threads, row_seconds=args.row_seconds, **options
     )
-    print(f"wrote {path}")
-    print(f"wrote {write_report(Path(args.out), Path(args.out) / 'RESULTS.md')}")
     return 0
 
 

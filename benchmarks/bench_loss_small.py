@@ -119,7 +119,6 @@ def main(argv: list[str] | None = None) -> int:
     """KD on the small cases; writes ``DIR/loss-small-<device>-torch<version>.json`` and ``DIR/RESULTS.md``
     (``--forms``: prints the CPU form comparison instead)."""
     import argparse
-    from pathlib import Path
 
     parser = argparse.ArgumentParser(prog="python benchmarks/bench_loss_small.py", description=main.__doc__)
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -136,14 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [tuple(int(n) for n in size.lower().split("x")) for size in args.sizes] if args.sizes else FORM_SIZES
         print("\n".join(forms_markdown(time_forms(args.calls, sizes))))
         return 0
-    from effl_plugins.bench.report import write_report
-    from effl_plugins.bench.run import run_bench
+    from effl_plugins.bench.run import run_and_report
 
-    path = run_bench(
-        "loss-small", device=args.device, out_dir=args.out, threads=args.threads, row_seconds=args.row_seconds
-    )
-    print(f"wrote {path}")
-    print(f"wrote {write_report(Path(args.out), Path(args.out) / 'RESULTS.md')}")
+    run_and_report("loss-small", args.out, device=args.device, threads=args.threads, row_seconds=args.row_seconds)
     return 0
 
 

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_bench", "BENCHES", "EXTRA_BENCHES", "default_out_dir"]
+__all__ = ["run_bench", "run_and_report", "BENCHES", "EXTRA_BENCHES", "default_out_dir"]
 
 BENCHES = ("augment", "loss", "data")
-#: benches run by name only (not by a plain ``effl bench``): the batch ops on the small cases, KD on the small cases
+#: benches run by name only (``effl bench --only NAME``, not a plain ``effl bench``): the batch ops and KD on the
+#: small cases
 EXTRA_BENCHES = ("augment-small", "loss-small")
 
 
@@ -91,3 +92,14 @@ def run_bench(
     doc["wall_s"] = time.perf_counter() - clock
     doc["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else []
     return write_document(out_dir or default_out_dir(), doc)
+
+
+def run_and_report(bench: str, out_dir: str | Path, **options: Any) -> Path:
+    """:func:`run_bench` of ``bench`` into ``out_dir``, then ``out_dir/RESULTS.md`` regenerated from what is there;
+    prints both paths (a benchmark script's one run). Returns the JSON document's path."""
+    from .report import write_report
+
+    path = run_bench(bench, out_dir=out_dir, **options)
+    print(f"wrote {path}")
+    print(f"wrote {write_report(Path(out_dir), Path(out_dir) / 'RESULTS.md')}")
+    return path

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..bench.run import BENCHES, EXTRA_BENCHES
 from ._parser import add_documented_parser
 
 
@@ -40,7 +41,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--only",
-        choices=("augment", "loss", "data", "augment-small", "loss-small"),
+        choices=BENCHES + EXTRA_BENCHES,
         help="run one family (augment-small: the batch ops on FixMatch-size calls; loss-small: KD at B 64/256)",
     )
     parser.add_argument(
@@ -65,8 +66,6 @@ def _check_names(names: list[str] | None, registered: list[str], flag: str, fami
 
 
 def _benches(args) -> list[str]:
-    from ..bench.run import BENCHES
-
     if args.only:
         return [args.only]
     if args.ops or args.losses:
