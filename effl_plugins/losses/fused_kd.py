@@ -146,7 +146,8 @@ def _masked_dot(d: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> t
     ``+inf``)."""
     d_flat = d.view(-1)
     if d.device.type != "cpu":
-        return torch.dot(d.clamp_min_(_FLOOR[dtype]).view(-1), weights)
+        d.clamp_min_(_FLOOR[dtype])
+        return torch.dot(d_flat, weights)
     total = torch.dot(d_flat, weights)
     if not math.isfinite(total.item()):
         d.clamp_min_(_FLOOR[dtype])

@@ -4,6 +4,7 @@ images: small and large (both ways of applying per-channel tables), 1 to 5 chann
 full ranges."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -65,20 +66,17 @@ def _images(draw):
     return img
 
 
+@pytest.mark.parametrize(
+    "op, reference",
+    [(Equalize, _equalize_reference), (AutoContrast, _auto_contrast_reference)],
+    ids=["equalize: PIL's table per channel", "auto_contrast: the float32 map"],
+)
 @settings(max_examples=150, deadline=None)
-@given(_images())
-def test_image_equalize_equals_pils_table_per_channel(img):
-    out = Equalize(p=1.0, backend="image").transform_image(img)
+@given(img=_images())
+def test_image_tables_equal_the_plain_formulas(op, reference, img):
+    out = op(p=1.0, backend="image").transform_image(img)
     assert out.shape == img.shape and out.dtype == np.uint8
-    np.testing.assert_array_equal(out, _equalize_reference(img))
-
-
-@settings(max_examples=150, deadline=None)
-@given(_images())
-def test_image_auto_contrast_equals_the_float32_map(img):
-    out = AutoContrast(p=1.0, backend="image").transform_image(img)
-    assert out.shape == img.shape and out.dtype == np.uint8
-    np.testing.assert_array_equal(out, _auto_contrast_reference(img))
+    np.testing.assert_array_equal(out, reference(img))
 
 
 @settings(max_examples=100, deadline=None)

@@ -248,3 +248,10 @@ def test_an_unknown_precision_is_refused_naming_the_choices():
 
     with pytest.raises(ValueError, match=r"precision must be one of \['float16', 'float32'\], got 'bfloat16'"):
         StoreSpec("t" * 64, 6, 4, precision="bfloat16")
+
+
+def test_the_commands_precision_choices_are_the_stores():
+    from effl_plugins.commands._store_args import PRECISIONS as choices
+    from effl_plugins.strategies.selftrain.store import PRECISIONS
+
+    assert choices == tuple(PRECISIONS)
