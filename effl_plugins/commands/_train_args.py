@@ -38,99 +38,6 @@ ERASE_MODES = ("const", "rand", "pixel")
 #: ``--resume auto``: continue the run in ``--out`` when it holds one, else start it (``rundir.resolve_resume``).
 AUTO_RESUME = "auto"
 
-#: The argparse dests (and the engine's setting names), in the order ``add_training_args`` adds them.
-TRAINING_DESTS = (
-    "opt",
-    "opt_eps",
-    "momentum",
-    "weight_decay",
-    "clip_grad",
-    "sched",
-    "epochs",
-    "lr",
-    "warmup_epochs",
-    "warmup_lr",
-    "min_lr",
-    "batch_size",
-    "grad_accum_steps",
-    "amp",
-    "model_ema",
-    "model_ema_decay",
-    "drop",
-    "drop_path",
-    "smoothing",
-    "pretrained",
-    "channels_last",
-    "workers",
-    "pin_mem",
-    "device",
-    "seed",
-    "num_classes",
-    "model_kwargs",
-    "input_size",
-    "in_chans",
-    "gp",
-    "drop_block",
-    "bn_momentum",
-    "bn_eps",
-    "initial_checkpoint",
-    "torchcompile",
-    "torchcompile_mode",
-    "amp_dtype",
-    "opt_betas",
-    "layer_decay",
-    "decay_epochs",
-    "decay_milestones",
-    "decay_rate",
-    "cooldown_epochs",
-    "patience_epochs",
-    "bce_loss",
-    "experiment",
-    "opt_kwargs",
-    "grad_checkpointing",
-    "validation_batch_size",
-    "clip_mode",
-    "warmup_prefix",
-    "lr_k_decay",
-    "lr_noise",
-    "lr_noise_pct",
-    "lr_noise_std",
-    "vflip",
-    "mixup_off_epoch",
-    "img_size",
-    "mean",
-    "std",
-    "interpolation",
-    "crop_pct",
-    "scale",
-    "ratio",
-    "hflip",
-    "aug",
-    "image_aug",
-    "mixup",
-    "cutmix",
-    "cutmix_minmax",
-    "mixup_prob",
-    "mixup_switch_prob",
-    "mixup_mode",
-    "reprob",
-    "remode",
-    "recount",
-    "aug_splits",
-    "jsd_loss",
-    "color_jitter",
-    "strategy",
-    "strategy_arg",
-    "out",
-    "resume",
-    "resume_override",
-    "checkpoint_interval",
-    "overwrite",
-    "log_interval",
-    "log",
-)
-
-
 # -- argparse types: each raises ArgumentTypeError, which argparse reports as "argument --flag: ..." --
 
 
@@ -248,6 +155,14 @@ def add_training_args(parser: argparse.ArgumentParser, **defaults: Any) -> argpa
     from effl_plugins.config_file import add_config_arg
 
     add_config_arg(parser)
+    _add_flags(parser)
+    _refuse_timm_flags(parser)
+    if defaults:
+        parser.set_defaults(**defaults)
+    return parser
+
+
+def _add_flags(parser: argparse.ArgumentParser) -> None:
     _optimizer_args(parser.add_argument_group("optimizer (timm train.py names)"))
     _schedule_args(parser.add_argument_group("learning-rate schedule"))
     _training_args(parser.add_argument_group("training"))
@@ -262,10 +177,6 @@ def add_training_args(parser: argparse.ArgumentParser, **defaults: Any) -> argpa
     _strategy_args(parser.add_argument_group("strategy"))
     _run_args(parser.add_argument_group("run directory"))
     _logging_args(parser.add_argument_group("progress and experiment tracking"))
-    _refuse_timm_flags(parser)
-    if defaults:
-        parser.set_defaults(**defaults)
-    return parser
 
 
 #: The dests ``add_data_arg`` adds beside ``--data`` (what ``data_options`` returns).
@@ -1179,6 +1090,16 @@ def _resume_path(settings: dict[str, Any]) -> None:
     if out is not None and Path(out).resolve() != run_dir.resolve():
         raise ValueError(f"--resume {resume} is in run directory {str(run_dir)!r}, not --out {out!r}; pass one")
     settings["out"], settings["resume"] = str(run_dir), True
+
+
+def _training_dests() -> tuple[str, ...]:
+    parser = argparse.ArgumentParser(add_help=False)
+    _add_flags(parser)
+    return tuple(action.dest for action in parser._actions)
+
+
+#: The argparse dests (and the engine's setting names), in the order ``add_training_args`` adds them.
+TRAINING_DESTS = _training_dests()
 
 
 def resolve_device(name: str) -> str:
