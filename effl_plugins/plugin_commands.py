@@ -19,38 +19,17 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata as metadata
-import os
-import re
 import warnings
 
 __all__ = ["add_plugin_commands"]
 
-_GROUP = "effl_plugins"
-_BUILTIN = "effl-plugins"
-
-
-def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
 
 def _plugin_entry_points() -> list[tuple[str, metadata.EntryPoint]]:
     """``(distribution, entry point)`` of every other distribution's plugin, in distribution order."""
-    only = os.environ.get("EFFL_LOAD_PLUGINS")
-    allowed = None if only is None else {_normalize(n) for n in only.split(",") if n.strip()}
-    found: dict[tuple[str, str], tuple[str, metadata.EntryPoint]] = {}
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"] or "?"
-        norm = _normalize(name)
-        if norm == _BUILTIN or (allowed is not None and norm not in allowed):
-            continue
-        for entry_point in dist.entry_points:
-            if entry_point.group == _GROUP:
-                found.setdefault((norm, entry_point.name), (name, entry_point))
-    return [found[key] for key in sorted(found)]
+    from .plugins import BUILTIN_DISTRIBUTION, PluginManager, _normalize
 
-
-def _strict() -> bool:
-    return os.environ.get("EFFL_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
+    entry_points = PluginManager()._entry_points()  # the component loader's discovery, loading nothing
+    return [(dist, ep) for _, dist, _, ep in entry_points if _normalize(dist) != BUILTIN_DISTRIBUTION]
 
 
 def _remove_commands(subparsers: argparse._SubParsersAction, names: set[str]) -> None:
@@ -73,7 +52,7 @@ def add_plugin_commands(subparsers: argparse._SubParsersAction) -> list[str]:
 
 def _add_plugin_commands(subparsers: argparse._SubParsersAction) -> list[str]:
     from .errors import EfflWarning, PluginLoadError
-    from .plugins import _real_interrupt, _watch_sigint
+    from .plugins import _real_interrupt, _strict, _watch_sigint
 
     added: list[str] = []
     for dist_name, entry_point in _plugin_entry_points():
