@@ -452,14 +452,18 @@ def _training_args(group) -> None:
     group.add_argument("--seed", type=seed_int, default=42, help="random seed (default: 42)")
 
 
+def machine_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def default_workers() -> int:
     """``--workers``' default: one fewer than the CPUs this process may use, at most 4 (0 on one CPU), so the
     DataLoader never starts more workers than torch suggests for the machine."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cpus = os.cpu_count() or 1
-    return max(0, min(4, cpus - 1))
+    return max(0, min(4, machine_cores() - 1))
 
 
 def path_component(text: str) -> str:

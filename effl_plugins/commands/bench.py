@@ -18,14 +18,7 @@ import os
 
 from ..bench.run import BENCHES, EXTRA_BENCHES
 from ._parser import add_documented_parser
-
-
-def machine_cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+from ._train_args import machine_cores
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
