@@ -63,10 +63,9 @@ def build_parser(plugin_commands: bool = True) -> argparse.ArgumentParser:
 def command_reference(width: int = 100) -> str:
     """Every built-in command's ``--help``, as Markdown (``docs/commands.md`` is this text)."""
     import os
+    from unittest import mock
 
-    previous = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = str(width)  # argparse wraps to $COLUMNS: a fixed width gives a stable text
-    try:
+    with mock.patch.dict(os.environ, COLUMNS=str(width)):  # argparse wraps to $COLUMNS: a stable text
         parser = build_parser(plugin_commands=False)
         subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         parts = [
@@ -78,11 +77,6 @@ def command_reference(width: int = 100) -> str:
         for name, sub in subparsers.choices.items():
             parts.append(f"## effl {name}\n\n```\n{sub.format_help()}```\n")
         return "\n".join(parts)
-    finally:
-        if previous is None:
-            os.environ.pop("COLUMNS", None)
-        else:
-            os.environ["COLUMNS"] = previous
 
 
 def main(argv: Sequence[str] | None = None) -> int:
