@@ -179,10 +179,6 @@ def _add_flags(parser: argparse.ArgumentParser) -> None:
     _logging_args(parser.add_argument_group("progress and experiment tracking"))
 
 
-#: The dests ``add_data_arg`` adds beside ``--data`` (what ``data_options`` returns).
-DATA_DESTS = ("val_fraction", "train_split", "val_split")
-
-
 def add_data_arg(parser: argparse.ArgumentParser) -> None:
     """The required ``--data`` (the embedded digits, an ImageFolder root with ``train/`` and ``val/``, or a
     folder of class subfolders with ``--val-fraction``), timm's ``--train-split``/``--val-split``, and
@@ -235,7 +231,7 @@ def _no_class_map(text: str) -> str:
 
 def data_options(args: argparse.Namespace) -> dict[str, Any]:
     """``--val-fraction``, ``--train-split`` and ``--val-split`` (None where the parser has no such flag)."""
-    return {dest: getattr(args, dest, None) for dest in DATA_DESTS}
+    return {dest: getattr(args, dest, None) for dest in ("val_fraction", "train_split", "val_split")}
 
 
 def _optimizer_args(group) -> None:

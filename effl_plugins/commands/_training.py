@@ -41,13 +41,14 @@ def resolve_model_data_config(spec: str, settings: dict[str, Any], checkpoint=No
 def model_data_config(name: str, saved: dict[str, Any] | None, settings: dict[str, Any]):
     """:func:`resolve_model_data_config` for a checkpoint already read: ``saved`` is its ``data_config``."""
     import timm
+    import torch
 
     from ..data import resolve_data_config
     from ..models import check_model_name
 
     check_model_name(name)
     try:
-        with torch_default_device_meta():
+        with torch.device("meta"):  # build the model without allocating its weights (only its config is read)
             model = timm.create_model(name, pretrained=False)
     except Exception:  # noqa: BLE001 - a model that cannot initialise on the meta device
         model = timm.create_model(name, pretrained=False)
@@ -60,15 +61,6 @@ def model_data_config(name: str, saved: dict[str, Any] | None, settings: dict[st
         interpolation=settings.get("interpolation"),
         crop_pct=settings.get("crop_pct"),
     )
-
-
-@contextlib.contextmanager
-def torch_default_device_meta():
-    """Build a model without allocating its weights (only its config is read)."""
-    import torch
-
-    with torch.device("meta"):
-        yield
 
 
 def run_record(settings: dict[str, Any], command: str) -> dict[str, Any]:
@@ -85,10 +77,6 @@ def run_record(settings: dict[str, Any], command: str) -> dict[str, Any]:
         "versions": {"effl-plugins": ep.__version__, "torch": torch.__version__, "timm": timm.__version__},
         "plugins": plugins,
     }
-
-
-def _is_main_rank() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def run_strategy(
@@ -112,7 +100,7 @@ def run_strategy(
     settings = training_settings(args)
     settings["device"] = resolve_device(settings["device"])
     built = _build_strategy(strategy, model, settings, strategy_kwargs)  # refuses what it does not apply
-    main = _is_main_rank()
+    main = int(os.environ.get("RANK", "0")) == 0
     out = settings["out"]
     auto = settings["resume"] == AUTO_RESUME
     # every rank decides from the same files: none is written before all ranks have started

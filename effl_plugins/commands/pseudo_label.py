@@ -157,36 +157,30 @@ def _label(args):
 def _select(args, hidden, ids, names: list[str]) -> None:
     """Read the merged store, threshold and balance it, write ``selection.json`` and print a summary; under
     rank 0's store lock, so another run labelling or selecting on this store is refused, not interleaved."""
-    from ..strategies.selftrain.store import store_lock
-
-    with store_lock(args.out, 0):
-        _select_locked(args, hidden, ids, names)
-
-
-def _select_locked(args, hidden, ids, names: list[str]) -> None:
     from ..strategies.selftrain.pseudo_label import select_pseudo_labels
-    from ..strategies.selftrain.store import read_store
+    from ..strategies.selftrain.store import read_store, store_lock
     from ..train.checkpoints import atomic_write_text
 
-    labels = read_store(args.out, expected_ids=ids)
-    chosen = select_pseudo_labels(labels.probs, args.threshold, args.balance)
-    kept = labels.probs[chosen]
-    selection = {
-        "threshold": args.threshold,
-        "balance": args.balance,
-        "soft": args.soft,
-        "teacher_hash": labels.teacher_hash,
-        "positions": chosen.tolist(),
-        "ids": [labels.ids[i] for i in chosen.tolist()],
-        "labels": kept.argmax(1).tolist(),
-        "label_names": [names[i] for i in kept.argmax(1).tolist()],
-        "class_names": names,
-    }
-    if args.soft:
-        selection["probs"] = kept.tolist()
-    atomic_write_text(f"{args.out}/selection.json", json.dumps(selection) + "\n")
-    line = f"labelled {len(labels.ids)} images into {args.out}; kept {len(chosen)} (threshold {args.threshold}"
-    line += f", balance {args.balance})" if args.balance else ")"
-    if hidden is not None and len(chosen):
-        line += f"; pseudo-label accuracy {(kept.argmax(1) == hidden[chosen]).float().mean():.2%}"
-    print(line)
+    with store_lock(args.out, 0):
+        labels = read_store(args.out, expected_ids=ids)
+        chosen = select_pseudo_labels(labels.probs, args.threshold, args.balance)
+        kept = labels.probs[chosen]
+        selection = {
+            "threshold": args.threshold,
+            "balance": args.balance,
+            "soft": args.soft,
+            "teacher_hash": labels.teacher_hash,
+            "positions": chosen.tolist(),
+            "ids": [labels.ids[i] for i in chosen.tolist()],
+            "labels": kept.argmax(1).tolist(),
+            "label_names": [names[i] for i in kept.argmax(1).tolist()],
+            "class_names": names,
+        }
+        if args.soft:
+            selection["probs"] = kept.tolist()
+        atomic_write_text(f"{args.out}/selection.json", json.dumps(selection) + "\n")
+        line = f"labelled {len(labels.ids)} images into {args.out}; kept {len(chosen)} (threshold {args.threshold}"
+        line += f", balance {args.balance})" if args.balance else ")"
+        if hidden is not None and len(chosen):
+            line += f"; pseudo-label accuracy {(kept.argmax(1) == hidden[chosen]).float().mean():.2%}"
+        print(line)
