@@ -2,12 +2,9 @@
 what kind of file a path that must be a regular file is instead.
 
 Each checker returns the value normalised (``float`` or ``int``) and raises ``ValueError`` naming the
-argument, the value given and what is allowed: ``temperature must be a finite number > 0, got 0``. A
-value of the wrong type (a string, ``None``, a ``bool``) is a ValueError too, as it has always been
-for these arguments, so that one ``except ValueError`` covers every bad argument. ``bool`` is refused
-wherever a number is asked for: ``True`` is an ``int`` to Python, never a sensible temperature.
-
-``note`` adds what the argument means, in parentheses before the value:
+argument, the value given and what is allowed: ``temperature must be a finite number > 0, got 0``; a
+value of the wrong type (a string, ``None``, a ``bool``) too, so one ``except ValueError`` covers every
+bad argument. ``note`` adds what the argument means, in parentheses before the value:
 ``epochs must be an integer >= 1 (passes over the data), got 0``.
 """
 
@@ -45,10 +42,6 @@ def _fail(name: str, what: str, value: Any, note: str | None) -> ValueError:
     return ValueError(f"{name} must be {what}{f' ({note})' if note else ''}, got {value!r}")
 
 
-def _interval(low: float, high: float, low_open: bool, high_open: bool) -> str:
-    return f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-
-
 def number(
     value: Any,
     name: str,
@@ -66,7 +59,7 @@ def number(
     only the interval: ``momentum must be in [0, 1), got 1.5``).
     """
     if low is not None and high is not None:
-        what = f"{kind + ' ' if kind else ''}in {_interval(low, high, low_open, high_open)}"
+        what = f"{kind + ' ' if kind else ''}in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
     else:
         what = kind or "a finite number"
         if low is not None:

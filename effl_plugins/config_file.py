@@ -16,11 +16,8 @@ as on the command line::
 A subparser opts in with ``add_config_arg(parser)``; every parser given ``add_training_args`` has it.
 Unknown keys, a missing file, invalid YAML or a value its flag refuses: one line on stderr, exit 2.
 
-A config file may come from someone else, so it is bounded before any value becomes an argument:
-a regular file of at most :data:`MAX_CONFIG_BYTES`, and its values together, with every YAML alias
-expanded where it is used (a "billion laughs" of nested aliases), at most ``effl_plugins.kv``'s
-``MAX_NODES`` values, ``MAX_DEPTH`` levels and ``MAX_CHARS`` characters. The check stops as soon as a
-bound is passed and names the file and the key.
+A config file may come from someone else: it is read only as a regular file of at most
+:data:`MAX_CONFIG_BYTES`, and its values together stay within ``effl_plugins.kv.check_bounded``'s bounds.
 """
 
 from __future__ import annotations

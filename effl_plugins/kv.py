@@ -10,10 +10,8 @@ A value is read as a Python literal (``ast.literal_eval``: numbers, strings, tup
 the same, so ``per_channel=false`` is ``False`` and not the (truthy) string ``"false"``. Anything else
 is kept as a plain string. A key given twice keeps the last value (the command line after a config file).
 
-Values come from users and from files others wrote, so their size is bounded before anything is
-built from them: one ``KEY=VALUE`` pair is at most :data:`MAX_PAIR_CHARS` characters, and
-``check_bounded`` (which ``-c/--config`` applies to every value of a file) caps a nested value's
-node count, depth and characters, counting a shared object (a YAML alias) at every place it appears.
+Values come from users and from files others wrote: one ``KEY=VALUE`` pair is at most
+:data:`MAX_PAIR_CHARS` characters, and ``check_bounded`` bounds a nested value (a ``-c/--config`` file's).
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
-"""timm train.py's flags, defined once for every ``effl`` command that trains.
-
-``add_training_args(parser)`` adds the optimizer, schedule, training, data, augmentation, strategy
-and run-directory flags with timm's names, meanings and defaults (where timm has them; the
-optimizer here defaults to AdamW, and ``--amp`` takes an optional mode). Values are checked at parse
-time: finite numbers, positive sizes, probabilities in [0, 1], a known device string, SPEC syntax.
-``training_settings(args)`` returns them under the engine's names (the argparse dests), with
-``--strategy-arg`` pairs parsed; ``resolve_device`` turns ``--device`` into a torch device string.
+"""timm train.py's flags, defined once for every ``effl`` command that trains: ``add_training_args`` adds
+them with timm's names, meanings and defaults (checked at parse time), ``training_settings`` returns them under
+the engine's names, ``resolve_device`` turns ``--device`` into a torch device string.
 
 Nothing here imports torch at module import: ``effl --help`` stays fast.
 """

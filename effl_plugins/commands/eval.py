@@ -60,8 +60,7 @@ def confusion_matrix(model, model_input, dataset, num_classes: int, device: str,
 
 
 def plot_confusion(matrix, names: list[str], path: Path) -> None:
-    """The matrix as a PNG at ``path``, written atomically (a temporary file renamed into place); a failed
-    write is one ``CheckpointError`` naming ``path``."""
+    """The matrix as a PNG at ``path``, written atomically (see :func:`run`)."""
     import io
 
     import matplotlib

@@ -26,16 +26,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def rows(args) -> list[dict]:
     import effl_plugins as ep
 
-    families = [args.family] if args.family else list(FAMILIES)
     if args.backend and args.family not in (None, "augmentations"):
         raise ValueError(f"--backend applies to augmentations only, got family {args.family!r}")
+    families = ["augmentations"] if args.backend else [args.family] if args.family else list(FAMILIES)
+    kwargs = {"backend": args.backend} if args.backend else {}
     found = []
     for family in families:
-        lister = getattr(ep, f"list_{family}")
-        kwargs = {"backend": args.backend} if family == "augmentations" and args.backend else {}
-        if args.backend and family != "augmentations":
-            continue
-        for name in lister(args.filter or "*", args.exclude, **kwargs):
+        for name in getattr(ep, f"list_{family}")(args.filter or "*", args.exclude, **kwargs):
             info = ep.component_info(family, name)
             row = {k: info[k] for k in ("family", "name", "backends", "plugin", "distribution", "summary")}
             if getattr(args, "verbose", False):
