@@ -18,25 +18,9 @@ an error); one that fails to import is skipped here and reported by the componen
 from __future__ import annotations
 
 import argparse
-import importlib.metadata as metadata
 import warnings
 
 __all__ = ["add_plugin_commands"]
-
-
-def _plugin_entry_points() -> list[tuple[str, metadata.EntryPoint]]:
-    """``(distribution, entry point)`` of every other distribution's plugin, in distribution order."""
-    from .plugins import BUILTIN_DISTRIBUTION, PluginManager, _normalize
-
-    entry_points = PluginManager()._entry_points()  # the component loader's discovery, loading nothing
-    return [(dist, ep) for _, dist, _, ep in entry_points if _normalize(dist) != BUILTIN_DISTRIBUTION]
-
-
-def _remove_commands(subparsers: argparse._SubParsersAction, names: set[str]) -> None:
-    """Undo the commands a failing plugin added before it failed."""
-    for name in names:
-        subparsers.choices.pop(name, None)
-    subparsers._choices_actions[:] = [a for a in subparsers._choices_actions if a.dest not in names]
 
 
 def add_plugin_commands(subparsers: argparse._SubParsersAction) -> list[str]:
@@ -51,18 +35,20 @@ def add_plugin_commands(subparsers: argparse._SubParsersAction) -> list[str]:
 
 
 def _add_plugin_commands(subparsers: argparse._SubParsersAction) -> list[str]:
+    from . import plugins
     from .errors import EfflWarning, PluginLoadError
-    from .plugins import _real_interrupt, _strict, _watch_sigint
 
     added: list[str] = []
-    for dist_name, entry_point in _plugin_entry_points():
+    for _, dist_name, _, entry_point in plugins.PluginManager()._entry_points():  # the loader's discovery
+        if plugins._normalize(dist_name) == plugins.BUILTIN_DISTRIBUTION:
+            continue
         plugin = f"{dist_name}:{entry_point.name}"
         before = set(subparsers.choices)
-        with _watch_sigint() as watch:
+        with plugins._watch_sigint() as watch:
             try:
                 module = entry_point.load()
             except BaseException as exc:  # noqa: BLE001 - the component loader reports it, once
-                if _real_interrupt(exc, watch):
+                if plugins._real_interrupt(exc, watch):
                     raise
                 continue
             hook = getattr(module, "register_commands", None)
@@ -71,11 +57,14 @@ def _add_plugin_commands(subparsers: argparse._SubParsersAction) -> list[str]:
             try:
                 hook(subparsers=subparsers)
             except BaseException as exc:  # noqa: BLE001 - one bad plugin must not break effl, sys.exit included
-                if _real_interrupt(exc, watch):
+                if plugins._real_interrupt(exc, watch):
                     raise
-                _remove_commands(subparsers, set(subparsers.choices) - before)
+                undo = set(subparsers.choices) - before  # what the failing plugin added before it failed
+                for name in undo:
+                    subparsers.choices.pop(name, None)
+                subparsers._choices_actions[:] = [a for a in subparsers._choices_actions if a.dest not in undo]
                 error = PluginLoadError(plugin, dist_name, exc)
-                if _strict():
+                if plugins._strict():
                     raise error from exc
                 warnings.warn(f"{error} (while adding its effl commands)", EfflWarning, stacklevel=2)
                 continue
