@@ -112,30 +112,28 @@ def load_config(path: str) -> dict[str, Any]:
     return data
 
 
-def _parser_chain(parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> Iterator[argparse.ArgumentParser]:
-    """``parser`` and the subparsers ``namespace`` chose, outermost first."""
+def _parser_chain(
+    parser: argparse.ArgumentParser, namespace: argparse.Namespace | None = None
+) -> Iterator[argparse.ArgumentParser]:
+    """``parser`` and the subparsers ``namespace`` chose, outermost first (every subparser without one)."""
     yield parser
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            chosen = getattr(namespace, action.dest, None) if action.dest != argparse.SUPPRESS else None
-            if chosen in action.choices:
-                yield from _parser_chain(action.choices[chosen], namespace)
+            if namespace is None:
+                subs = set(action.choices.values())
+            else:
+                chosen = getattr(namespace, action.dest, None) if action.dest != argparse.SUPPRESS else None
+                subs = [action.choices[chosen]] if chosen in action.choices else []
+            for sub in subs:
+                yield from _parser_chain(sub, namespace)
             return
-
-
-def _all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
-    yield parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in set(action.choices.values()):
-                yield from _all_parsers(sub)
 
 
 def _first_pass(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.Namespace, bool]:
     """Parse with every required option relaxed (the config file may be what provides it); also whether that
     parse is the whole one (no word left over, every required option of the chosen subcommands given), which
     ``parser.parse_args(argv)`` would return as it is."""
-    relaxed = [a for p in _all_parsers(parser) for a in p._actions if a.option_strings and a.required]
+    relaxed = [a for p in _parser_chain(parser) for a in p._actions if a.option_strings and a.required]
     for action in relaxed:
         action.required = False
     try:
