@@ -73,8 +73,6 @@ def draw_tiles(name: str, params: dict[str, Any], backend: str, seed: int, size:
     import numpy as np
     import torch
 
-    import effl_plugins as ep
-
     photos = sample_photos(size)
     first = photos[0 if photo == "china" else 1]
     from effl_plugins.kv import check_kwargs
@@ -82,7 +80,7 @@ def draw_tiles(name: str, params: dict[str, Any], backend: str, seed: int, size:
 
     factory = get_manager().registry("augmentations").get(name, backend).factory
     check_kwargs(factory, params, family="augmentation", name=name)
-    aug = ep.create_augmentation(name, backend=backend, **params)
+    aug = factory(**params)
     count = GRID * GRID
     if backend == "image":
         rng = np.random.default_rng(seed)
