@@ -12,7 +12,7 @@ import difflib
 import json
 from typing import Any
 
-FAMILIES = ("augmentations", "losses", "strategies")
+from .._registry import FAMILIES
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

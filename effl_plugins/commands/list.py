@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-FAMILIES = ("augmentations", "losses", "strategies")
+from .._registry import FAMILIES
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
