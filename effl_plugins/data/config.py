@@ -68,8 +68,7 @@ class DataConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able, with timm's key names (``timm.data.create_transform(**cfg.to_dict())`` works)."""
-        d = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DataConfig:
@@ -140,13 +139,11 @@ def _int_tuple(name: str, value: Any, length: int) -> tuple[int, ...]:
         items = tuple(value)
     except TypeError:
         raise TypeError(f"{name} must be a sequence of {length} positive ints, got {value!r}") from None
-    if len(items) != length or not all(_is_integral(v) and int(v) > 0 for v in items):
+    if len(items) != length or not all(
+        not isinstance(v, bool) and hasattr(v, "__index__") and int(v) > 0 for v in items
+    ):
         raise ValueError(f"{name} must be {length} positive ints, got {value!r}")
     return tuple(int(v) for v in items)
-
-
-def _is_integral(v: Any) -> bool:
-    return not isinstance(v, bool) and hasattr(v, "__index__")
 
 
 def _channels(name: str, value: Any, chans: int, positive: bool = False) -> tuple[float, ...]:
