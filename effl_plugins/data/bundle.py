@@ -1,11 +1,6 @@
-"""What a task trains and evaluates on, built from a data spec and the model's :class:`DataConfig`.
-
-``build_data("digits", cfg)`` is the embedded default; ``build_data(PATH, cfg)`` reads an ImageFolder
-root (``train/`` and ``val/`` or ``validation/`` folders, or ``train.tar`` / ``val.tar`` through
-``timm.data.create_dataset``), or, with ``val_fraction``, a folder of class subfolders of which a
-stratified, seeded share is held out for validation (:class:`HoldoutSplit`); ``unlabeled=DIR`` adds
-every image under ``DIR``. Every split streams: images are read and decoded in ``__getitem__``, in
-the DataLoader workers.
+"""What a task trains and evaluates on: :func:`build_data` from a data spec (the embedded digits, a
+dataset root, shards or a Hugging Face dataset) and the model's :class:`DataConfig`. Every split streams:
+images are read and decoded in ``__getitem__``, in the DataLoader workers.
 """
 
 from __future__ import annotations
@@ -302,14 +297,15 @@ def _image_root(
             f"got {str(root)!r} (not a directory)"
         )
     for flag, name in (("--train-split", train_split), ("--val-split", val_split)):
-        _check_split_name(flag, name)
+        if name is not None and (not name or "/" in name or "\\" in name or name in (".", "..")):
+            raise ValueError(f"{flag} must name a folder (or NAME.tar) directly under the dataset root, got {name!r}")
     train_names = (train_split,) if train_split is not None else _TRAIN_SPLITS
     val_names = (val_split,) if val_split is not None else _VAL_SPLITS
     train_path = _look_for_split(root, train_names)
     val_path = _look_for_split(root, val_names)
     if train_path is None:
         if train_split is not None or val_path is not None:
-            _find_split(root, train_names)  # raises, naming what was looked for
+            raise _missing_split(root, train_names)
         listing = _class_folders(root, max_image_pixels)
         if val_fraction is None:
             raise ValueError(
@@ -331,7 +327,8 @@ def _image_root(
                 f"--val-fraction holds out part of class folders, not of a tar file; --data {str(root)!r} has "
                 f"{train_path.name} and no val split: add val/ or val.tar, or extract the tar"
             )
-        val_path = val_path or _find_split(root, val_names)
+        if val_path is None:
+            raise _missing_split(root, val_names)
         train = _split_dataset(train_path, None, train_t, seed, max_image_pixels)
         _check_class_count(train_path, train.classes)
         test = _split_dataset(val_path, train.classes, eval_t, seed, max_image_pixels)
@@ -341,8 +338,7 @@ def _image_root(
     in_val = [r in held for r in listing.relpaths]
     train = _dataset(_subset_listing(listing, [not v for v in in_val]), train_t, seed, max_image_pixels)
     test = _dataset(_subset_listing(listing, in_val), eval_t, seed, max_image_pixels)
-    classes = list(listing.classes)
-    return DataBundle(str(root), train, test, len(classes), 0, class_names=classes, split=split)
+    return DataBundle(str(root), train, test, len(train.classes), 0, class_names=train.classes, split=split)
 
 
 def _class_folders(root: Path, max_image_pixels: int | None) -> Listing:
@@ -367,12 +363,6 @@ def _subset_listing(listing: Listing, keep: Sequence[bool], skipped: Sequence[tu
     return Listing(listing.root, relpaths, targets, listing.classes, listing.skipped + list(skipped))
 
 
-def _check_split_name(flag: str, name: str | None) -> None:
-    """A split name is one folder (or ``NAME.tar``) directly under the root."""
-    if name is not None and (not name or "/" in name or "\\" in name or name in (".", "..")):
-        raise ValueError(f"{flag} must name a folder (or NAME.tar) directly under the dataset root, got {name!r}")
-
-
 def _look_for_split(root: Path, names: Sequence[str]) -> Path | None:
     """The first of ``root/NAME`` (a folder) or ``root/NAME.tar`` that exists, or None."""
     for name in names:
@@ -392,11 +382,8 @@ def _check_class_count(split: Path, classes: Sequence[str]) -> None:
         )
 
 
-def _find_split(root: Path, names: Sequence[str]) -> Path:
-    found = _look_for_split(root, names)
-    if found is not None:
-        return found
-    raise FileNotFoundError(
+def _missing_split(root: Path, names: Sequence[str]) -> FileNotFoundError:
+    return FileNotFoundError(
         f"dataset root {str(root)!r} has no {names[0]} split: expected one of "
         f"{', '.join(n + '/' for n in names)} or {names[0]}.tar"
     )
@@ -459,11 +446,11 @@ def _split_dataset(
 ) -> StreamImageDataset:
     """An ImageFolder split, or a tar split through ``timm.data.create_dataset`` (class names are the leaf
     folders inside the tar); ``classes`` (the train split's) fixes the class ids."""
-    import timm.data
-
     if path.suffix != ".tar":
         listing = list_image_folder(path, classes, max_image_pixels=max_image_pixels)
         return _dataset(listing, transform, seed, max_image_pixels)
+    import timm.data
+
     try:
         reader = timm.data.create_dataset("", root=str(path), split="train", search_split=False).reader
     except (AssertionError, ValueError) as exc:  # timm asserts when a tar holds no images
