@@ -83,10 +83,7 @@ class FileSource:
 
 
 class TarSource:
-    """Members of a tar file as timm's ``ReaderImageInTar`` lists them (``timm.data.create_dataset``).
-
-    The reader opens the tar on each read (no cached handles), so the source pickles into workers.
-    """
+    """Members of a tar file as timm's ``ReaderImageInTar`` lists them, the tar opened on each read."""
 
     def __init__(
         self,

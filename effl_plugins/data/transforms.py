@@ -159,11 +159,9 @@ def train_transform(
 
 
 def eval_transform(cfg: DataConfig) -> EvalTransform:
-    """The eval pipeline: ``t(img) -> uint8 tensor [3, H, W]``, timm's ``create_transform(is_training=False)``.
-
-    Resize the shorter side to ``floor(size / crop_pct)`` with ``cfg.interpolation`` (PIL, antialiased),
-    then a centre crop of ``cfg.img_size``; the pixels are timm's (its transform runs on a PIL view).
-    """
+    """The eval pipeline: ``t(img) -> uint8 tensor [3, H, W]``, timm's ``create_transform(is_training=False)``:
+    the shorter side resized to ``floor(size / crop_pct)`` with ``cfg.interpolation``, a centre crop of
+    ``cfg.img_size``."""
     if not isinstance(cfg, DataConfig):
         raise TypeError(f"cfg must be a DataConfig, got {type(cfg).__name__}")
     return EvalTransform(cfg)
