@@ -1,11 +1,6 @@
-"""What a task trains and evaluates on, built from a data spec and the model's :class:`DataConfig`.
-
-``build_data("digits", cfg)`` is the embedded default; ``build_data(PATH, cfg)`` reads an ImageFolder
-root (``train/`` and ``val/`` or ``validation/`` folders, or ``train.tar`` / ``val.tar`` through
-``timm.data.create_dataset``), or, with ``val_fraction``, a folder of class subfolders of which a
-stratified, seeded share is held out for validation (:class:`HoldoutSplit`); ``unlabeled=DIR`` adds
-every image under ``DIR``. Every split streams: images are read and decoded in ``__getitem__``, in
-the DataLoader workers.
+"""What a task trains and evaluates on: :func:`build_data` from a data spec (the embedded digits, a
+dataset root, shards or a Hugging Face dataset) and the model's :class:`DataConfig`. Every split streams:
+images are read and decoded in ``__getitem__``, in the DataLoader workers.
 """
 
 from __future__ import annotations
@@ -213,21 +208,17 @@ def build_data(
     if str(spec) == "digits":
         if val_fraction is not None or train_split is not None or val_split is not None:
             raise ValueError("--val-fraction, --train-split and --val-split apply to a dataset root, not --data digits")
-        keep = unlabeled in (None, "digits")
-        bundle = _digits(num_labeled, train_t, eval_t, seed, keep_unlabeled=keep, labeled_seed=labeled_seed)
+        bundle = _digits(num_labeled, train_t, eval_t, seed, labeled_seed)
+    elif unlabeled == "digits":
+        raise ValueError(f"--unlabeled 'digits' goes with --data digits only, got --data {str(spec)!r}")
     elif str(spec).startswith(STREAM_PREFIXES):
-        if unlabeled == "digits":
-            raise ValueError(f"--unlabeled 'digits' goes with --data digits only, got --data {str(spec)!r}")
         if val_fraction is not None:
             raise ValueError(f"--val-fraction holds out part of class folders, not of --data {str(spec)!r}")
         bundle = _streamed(str(spec), train_t, eval_t, seed, max_image_pixels, train_split, val_split)
     else:
-        if unlabeled == "digits":
-            raise ValueError(f"--unlabeled 'digits' goes with --data digits only, got --data {str(spec)!r}")
         if val_fraction is not None:
             check_val_fraction(val_fraction)
-        names = _SplitNames(train_split, val_split)
-        bundle = _image_root(Path(spec), train_t, eval_t, seed, max_image_pixels, val_fraction, names)
+        bundle = _image_root(Path(spec), train_t, eval_t, seed, max_image_pixels, val_fraction, train_split, val_split)
     if unlabeled is not None and unlabeled != "digits":
         bundle.unlabeled = unlabeled_folder(unlabeled, train_t, seed=seed, max_image_pixels=max_image_pixels)
         bundle.unlabeled_eval = bundle.unlabeled.with_transform(eval_t)
@@ -272,9 +263,7 @@ def _refuse_iterable(spec: str, flag: str) -> None:
         )
 
 
-def _digits(
-    num_labeled: int, train_t, eval_t, seed: int, keep_unlabeled: bool, labeled_seed: int | None = None
-) -> DataBundle:
+def _digits(num_labeled: int, train_t, eval_t, seed: int, labeled_seed: int | None) -> DataBundle:
     split = digits_split(num_labeled=num_labeled, labeled_seed=labeled_seed)
     classes = [str(c) for c in range(10)]
 
@@ -284,25 +273,10 @@ def _digits(
         return StreamImageDataset(source, targets, split.ids(indices), transform, seed=seed, classes=classes)
 
     bundle = DataBundle("digits", make(split.labeled, train_t), make(split.test, eval_t), 10, 0, class_names=classes)
-    if keep_unlabeled:
-        bundle.unlabeled = make(split.unlabeled, train_t, labeled=False)
-        bundle.unlabeled_eval = bundle.unlabeled.with_transform(eval_t)
-        bundle.hidden_targets = torch.from_numpy(split.targets[split.unlabeled])
+    bundle.unlabeled = make(split.unlabeled, train_t, labeled=False)
+    bundle.unlabeled_eval = bundle.unlabeled.with_transform(eval_t)
+    bundle.hidden_targets = torch.from_numpy(split.targets[split.unlabeled])
     return bundle
-
-
-@dataclass(frozen=True)
-class _SplitNames:
-    """The split names to look for: timm's ``--train-split`` / ``--val-split`` when given, else ours."""
-
-    train: str | None = None
-    val: str | None = None
-
-    def train_names(self) -> tuple[str, ...]:
-        return (self.train,) if self.train is not None else _TRAIN_SPLITS
-
-    def val_names(self) -> tuple[str, ...]:
-        return (self.val,) if self.val is not None else _VAL_SPLITS
 
 
 def _image_root(
@@ -311,53 +285,60 @@ def _image_root(
     eval_t,
     seed: int,
     max_image_pixels: int | None,
-    val_fraction: float | None = None,
-    names: _SplitNames = _SplitNames(),
+    val_fraction: float | None,
+    train_split: str | None,
+    val_split: str | None,
 ) -> DataBundle:
+    """A dataset root: its train and val splits, or a stratified ``val_fraction`` of each class held out of
+    its class folders (or of its train folder, when it has no val split)."""
     if not root.is_dir():
         raise FileNotFoundError(
             f"--data must be 'digits' or a dataset root with train/ and val/ (folders or .tar files), "
             f"got {str(root)!r} (not a directory)"
         )
-    for flag, name in (("--train-split", names.train), ("--val-split", names.val)):
-        _check_split_name(flag, name)
-    train_path = _look_for_split(root, names.train_names())
-    val_path = _look_for_split(root, names.val_names())
+    for flag, name in (("--train-split", train_split), ("--val-split", val_split)):
+        if name is not None and (not name or "/" in name or "\\" in name or name in (".", "..")):
+            raise ValueError(f"{flag} must name a folder (or NAME.tar) directly under the dataset root, got {name!r}")
+    train_names = (train_split,) if train_split is not None else _TRAIN_SPLITS
+    val_names = (val_split,) if val_split is not None else _VAL_SPLITS
+    train_path = _look_for_split(root, train_names)
+    val_path = _look_for_split(root, val_names)
     if train_path is None:
-        if names.train is not None or val_path is not None:
-            _find_split(root, names.train_names())  # raises, naming what was looked for
-        return _held_out_root(
-            root, _class_folders(root, max_image_pixels), train_t, eval_t, seed, val_fraction, max_image_pixels
-        )
-    if val_path is None and val_fraction is not None and train_path.suffix != ".tar":
+        if train_split is not None or val_path is not None:
+            raise _missing_split(root, train_names)
+        listing = _class_folders(root, max_image_pixels)
+        if val_fraction is None:
+            raise ValueError(
+                f"--data {str(root)!r} is a folder of class subfolders ({len(listing.classes)} classes) without "
+                "train/ and val/ splits: pass --val-fraction F (e.g. 0.1) to hold out a stratified share of each "
+                "class for validation"
+            )
+    elif val_path is None and val_fraction is not None and train_path.suffix != ".tar":
         listing = list_image_folder(train_path, max_image_pixels=max_image_pixels)
         _check_class_count(train_path, listing.classes or [])
-        bundle = _held_out_root(train_path, listing, train_t, eval_t, seed, val_fraction, max_image_pixels)
-        bundle.name = str(root)
-        return bundle
-    if val_fraction is not None and val_path is not None:
-        raise ValueError(
-            f"--val-fraction holds out part of a folder of class subfolders (or of a train/ folder without a val "
-            f"split); --data {str(root)!r} has its own val split ({val_path.name}): drop --val-fraction"
-        )
-    if val_fraction is not None:
-        raise ValueError(
-            f"--val-fraction holds out part of class folders, not of a tar file; --data {str(root)!r} has "
-            f"{train_path.name} and no val split: add val/ or val.tar, or extract the tar"
-        )
-    val_path = val_path or _find_split(root, names.val_names())
-    if train_path.suffix == ".tar":
-        train = _tar_dataset(train_path, None, train_t, seed, max_image_pixels)
     else:
-        listing = list_image_folder(train_path, max_image_pixels=max_image_pixels)
-        train = _dataset(listing, train_t, seed, max_image_pixels)
-    _check_class_count(train_path, train.classes)
-    if val_path.suffix == ".tar":
-        test = _tar_dataset(val_path, train.classes, eval_t, seed, max_image_pixels)
-    else:
-        listing = list_image_folder(val_path, train.classes, max_image_pixels=max_image_pixels)
-        test = _dataset(listing, eval_t, seed, max_image_pixels)
-    return DataBundle(str(root), train, test, len(train.classes), 0, class_names=train.classes)
+        if val_fraction is not None and val_path is not None:
+            raise ValueError(
+                f"--val-fraction holds out part of a folder of class subfolders (or of a train/ folder without a "
+                f"val split); --data {str(root)!r} has its own val split ({val_path.name}): drop --val-fraction"
+            )
+        if val_fraction is not None:
+            raise ValueError(
+                f"--val-fraction holds out part of class folders, not of a tar file; --data {str(root)!r} has "
+                f"{train_path.name} and no val split: add val/ or val.tar, or extract the tar"
+            )
+        if val_path is None:
+            raise _missing_split(root, val_names)
+        train = _split_dataset(train_path, None, train_t, seed, max_image_pixels)
+        _check_class_count(train_path, train.classes)
+        test = _split_dataset(val_path, train.classes, eval_t, seed, max_image_pixels)
+        return DataBundle(str(root), train, test, len(train.classes), 0, class_names=train.classes)
+    split = holdout_split(listing, val_fraction, seed)
+    held = set(split.val)
+    in_val = [r in held for r in listing.relpaths]
+    train = _dataset(_subset_listing(listing, [not v for v in in_val]), train_t, seed, max_image_pixels)
+    test = _dataset(_subset_listing(listing, in_val), eval_t, seed, max_image_pixels)
+    return DataBundle(str(root), train, test, len(train.classes), 0, class_names=train.classes, split=split)
 
 
 def _class_folders(root: Path, max_image_pixels: int | None) -> Listing:
@@ -375,50 +356,11 @@ def _class_folders(root: Path, max_image_pixels: int | None) -> Listing:
     return listing
 
 
-def _held_out_root(
-    folder: Path,
-    listing: Listing,
-    train_t,
-    eval_t,
-    seed: int,
-    val_fraction: float | None,
-    max_image_pixels: int | None,
-) -> DataBundle:
-    """The ImageFolder ``listing`` of ``folder`` with ``val_fraction`` of each class held out for
-    validation; without a fraction, refused naming ``--val-fraction``."""
-    if val_fraction is None:
-        raise ValueError(
-            f"--data {str(folder)!r} is a folder of class subfolders ({len(listing.classes)} classes) without "
-            "train/ and val/ splits: pass --val-fraction F (e.g. 0.1) to hold out a stratified share of each "
-            "class for validation"
-        )
-    split = holdout_split(listing, val_fraction, seed)
-    lookup = set(split.val)
-    train = _subset_listing(listing, [r not in lookup for r in listing.relpaths])
-    val = _subset_listing(listing, [r in lookup for r in listing.relpaths])
-    bundle = DataBundle(
-        str(folder),
-        _dataset(train, train_t, seed, max_image_pixels),
-        _dataset(val, eval_t, seed, max_image_pixels),
-        len(listing.classes),
-        0,
-        class_names=list(listing.classes),
-    )
-    bundle.split = split
-    return bundle
-
-
-def _subset_listing(listing: Listing, keep: Sequence[bool]) -> Listing:
-    """The files of ``listing`` where ``keep`` is true (classes and skipped files as they were)."""
+def _subset_listing(listing: Listing, keep: Sequence[bool], skipped: Sequence[tuple[str, str]] = ()) -> Listing:
+    """The files of ``listing`` where ``keep`` is true (classes as they were, ``skipped`` added to its skipped)."""
     relpaths = [r for r, k in zip(listing.relpaths, keep) if k]
     targets = [t for t, k in zip(listing.targets, keep) if k]
-    return Listing(listing.root, relpaths, targets, listing.classes, listing.skipped)
-
-
-def _check_split_name(flag: str, name: str | None) -> None:
-    """A split name is one folder (or ``NAME.tar``) directly under the root."""
-    if name is not None and (not name or "/" in name or "\\" in name or name in (".", "..")):
-        raise ValueError(f"{flag} must name a folder (or NAME.tar) directly under the dataset root, got {name!r}")
+    return Listing(listing.root, relpaths, targets, listing.classes, listing.skipped + list(skipped))
 
 
 def _look_for_split(root: Path, names: Sequence[str]) -> Path | None:
@@ -440,11 +382,8 @@ def _check_class_count(split: Path, classes: Sequence[str]) -> None:
         )
 
 
-def _find_split(root: Path, names: Sequence[str]) -> Path:
-    found = _look_for_split(root, names)
-    if found is not None:
-        return found
-    raise FileNotFoundError(
+def _missing_split(root: Path, names: Sequence[str]) -> FileNotFoundError:
+    return FileNotFoundError(
         f"dataset root {str(root)!r} has no {names[0]} split: expected one of "
         f"{', '.join(n + '/' for n in names)} or {names[0]}.tar"
     )
@@ -483,13 +422,11 @@ def _verified(listing: Listing, max_image_pixels: int | None, workers: int) -> L
     paths = [os.path.join(listing.root, rel) for rel in listing.relpaths]
     with ThreadPoolExecutor(max_workers=workers) as pool:  # OpenCV releases the GIL while decoding
         reasons = list(pool.map(lambda p: verify_image(p, max_image_pixels), paths))
-    keep = [reason is None for reason in reasons]
-    skipped = listing.skipped + [(p, r) for p, r in zip(paths, reasons) if r is not None]
-    relpaths = [rel for rel, k in zip(listing.relpaths, keep) if k]
-    targets = [t for t, k in zip(listing.targets, keep) if k]
-    if not relpaths:
-        raise ValueError(f"--unlabeled folder {listing.root!r} holds no readable images{_skip_note(skipped)}")
-    return Listing(listing.root, relpaths, targets, listing.classes, skipped)
+    bad = [(p, r) for p, r in zip(paths, reasons) if r is not None]
+    listing = _subset_listing(listing, [r is None for r in reasons], bad)
+    if not listing.relpaths:
+        raise ValueError(f"--unlabeled folder {listing.root!r} holds no readable images{_skip_note(listing.skipped)}")
+    return listing
 
 
 def _dataset(listing: Listing, transform, seed: int, max_image_pixels: int | None) -> StreamImageDataset:
@@ -504,10 +441,14 @@ def _dataset(listing: Listing, transform, seed: int, max_image_pixels: int | Non
     )
 
 
-def _tar_dataset(
+def _split_dataset(
     path: Path, classes: list[str] | None, transform, seed: int, max_image_pixels: int | None
 ) -> StreamImageDataset:
-    """A tar split through ``timm.data.create_dataset``; class names are the leaf folders inside the tar."""
+    """An ImageFolder split, or a tar split through ``timm.data.create_dataset`` (class names are the leaf
+    folders inside the tar); ``classes`` (the train split's) fixes the class ids."""
+    if path.suffix != ".tar":
+        listing = list_image_folder(path, classes, max_image_pixels=max_image_pixels)
+        return _dataset(listing, transform, seed, max_image_pixels)
     import timm.data
 
     try:

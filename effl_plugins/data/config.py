@@ -1,9 +1,5 @@
-"""The data configuration a model expects, as timm resolves it.
-
-timm models carry a ``pretrained_cfg`` (input size, interpolation, normalisation mean and std,
-the eval ``crop_pct``); :func:`resolve_data_config` reads it through
-``timm.data.resolve_data_config``, lets a checkpoint's saved configuration win over it and the
-command line (``--img-size --mean --std --interpolation --crop-pct``) win over both.
+"""The data configuration a model expects, as timm resolves it from the model's ``pretrained_cfg``
+(input size, interpolation, normalisation mean and std, the eval ``crop_pct``).
 """
 
 from __future__ import annotations
@@ -68,8 +64,7 @@ class DataConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able, with timm's key names (``timm.data.create_transform(**cfg.to_dict())`` works)."""
-        d = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DataConfig:
@@ -115,7 +110,10 @@ def resolve_data_config(
         resolved.update({k: saved[k] for k in _DEFAULTS if saved.get(k) is not None})
     chans = _int_tuple("input_size", resolved["input_size"], 3)[0]
     if img_size is not None:
-        resolved["input_size"] = (chans, *_img_size(img_size))
+        if isinstance(img_size, (bool, str, float)):
+            raise TypeError(f"--img-size must be a positive int or (H, W), got {img_size!r}")
+        size = (img_size, img_size) if isinstance(img_size, int) else img_size
+        resolved["input_size"] = (chans, *_int_tuple("--img-size", size, 2))
     if mean is not None:
         resolved["mean"] = _channels("--mean", mean, chans)
     if std is not None:
@@ -127,26 +125,16 @@ def resolve_data_config(
     return DataConfig.from_dict(resolved)
 
 
-def _img_size(value: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(value, (bool, str, float)):
-        raise TypeError(f"--img-size must be a positive int or (H, W), got {value!r}")
-    if isinstance(value, int):
-        value = (value, value)
-    return _int_tuple("--img-size", value, 2)
-
-
 def _int_tuple(name: str, value: Any, length: int) -> tuple[int, ...]:
     try:
         items = tuple(value)
     except TypeError:
         raise TypeError(f"{name} must be a sequence of {length} positive ints, got {value!r}") from None
-    if len(items) != length or not all(_is_integral(v) and int(v) > 0 for v in items):
+    if len(items) != length or not all(
+        not isinstance(v, bool) and hasattr(v, "__index__") and int(v) > 0 for v in items
+    ):
         raise ValueError(f"{name} must be {length} positive ints, got {value!r}")
     return tuple(int(v) for v in items)
-
-
-def _is_integral(v: Any) -> bool:
-    return not isinstance(v, bool) and hasattr(v, "__index__")
 
 
 def _channels(name: str, value: Any, chans: int, positive: bool = False) -> tuple[float, ...]:

@@ -69,8 +69,7 @@ class StreamImageDataset(Dataset):
 
     @property
     def exactly_once(self) -> bool:
-        """Whether the engine deals this dataset to ranks without padding (a sharded source's samples,
-        each seen once per epoch across ranks; see ``train.streams``)."""
+        """Whether the engine deals this dataset to ranks without padding (see ``train.streams``)."""
         return bool(getattr(self.source, "exactly_once", False))
 
     def set_epoch(self, epoch: int) -> None:

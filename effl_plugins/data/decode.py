@@ -1,15 +1,10 @@
 """Reading image files: the declared size from the header (no decode), and OpenCV decoding to RGB.
 
-A file's header is read with PIL's lazy ``Image.open`` (a few KB), so an image that declares more
-pixels than a limit is refused before anything is decoded. Decoding uses OpenCV and, like timm's
-PIL loader, ignores the EXIF orientation.
-
-Images come from users and from folders others filled, so every path that decodes one goes through
-the one declared-size check, ``check_header``: ``read_image_file`` (a file: a regular file, its
-header, then the decode), ``decode_checked`` (bytes already read: a tar member, a file a source
-loaded) and the folder listings (which skip what it refuses). A PNG that declares 20,000 x 20,000
-pixels in a 400 KB file is refused from its header, before OpenCV allocates anything.
-``decode_image`` alone is the bare decode, for bytes the caller has already checked.
+Every path that decodes an image goes through the one declared-size check, ``check_header`` (PIL's lazy
+``Image.open``, a few KB), so an image declaring more pixels than a limit is refused before OpenCV
+allocates anything: ``read_image_file`` (a regular file), ``decode_checked`` (bytes already read) and the
+folder listings (which skip what it refuses). ``decode_image`` is the bare decode; like timm's PIL loader
+it ignores the EXIF orientation.
 """
 
 from __future__ import annotations
@@ -85,14 +80,6 @@ def declared_size(file: str | os.PathLike | BinaryIO) -> tuple[int, int]:
         raise ImageDecodeError(name, f"unreadable header ({type(exc).__name__}: {exc})") from None
 
 
-def check_pixels(path: str, size: tuple[int, int], max_image_pixels: int | None) -> str | None:
-    """The reason to skip an image of ``size = (w, h)``, or None when it is within ``max_image_pixels``."""
-    w, h = size
-    if max_image_pixels is not None and w * h > max_image_pixels:
-        return f"declares {w}x{h} = {w * h} pixels, over max_image_pixels={max_image_pixels}"
-    return None
-
-
 def check_header(
     file: str | os.PathLike | BinaryIO, path: str, max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS
 ) -> tuple[int, int]:
@@ -102,11 +89,10 @@ def check_header(
         ImageDecodeError: naming ``path``, when the header is unreadable or declares more than
             ``max_image_pixels`` pixels (None: no limit).
     """
-    size = declared_size(file)
-    reason = check_pixels(path, size, max_image_pixels)
-    if reason is not None:
-        raise ImageDecodeError(path, reason)
-    return size
+    w, h = declared_size(file)
+    if max_image_pixels is not None and w * h > max_image_pixels:
+        raise ImageDecodeError(path, f"declares {w}x{h} = {w * h} pixels, over max_image_pixels={max_image_pixels}")
+    return w, h
 
 
 def regular_file_problem(path: str | os.PathLike) -> str | None:
@@ -125,13 +111,8 @@ def regular_file_problem(path: str | os.PathLike) -> str | None:
     return f"{file_kind(mode)}, not a regular file"
 
 
-def read_image_file(path: str | os.PathLike, max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
-    """Read and decode one image file to ``H x W x 3`` uint8 RGB, after ``check_header``.
-
-    Raises:
-        ImageDecodeError: naming ``path``: not a regular file, unreadable, a header over
-            ``max_image_pixels`` or unreadable, or bytes OpenCV cannot decode.
-    """
+def _read_file(path: str | os.PathLike, max_image_pixels: int | None) -> np.ndarray:
+    """The bytes of the regular file ``path`` after ``check_header``; ``ImageDecodeError`` naming it otherwise."""
     name = str(path)
     problem = regular_file_problem(path)
     if problem is not None:
@@ -140,10 +121,19 @@ def read_image_file(path: str | os.PathLike, max_image_pixels: int | None = DEFA
         with open(path, "rb") as handle:
             check_header(handle, name, max_image_pixels)
             handle.seek(0)
-            data = np.frombuffer(handle.read(), dtype=np.uint8)
+            return np.frombuffer(handle.read(), dtype=np.uint8)
     except OSError as exc:
         raise ImageDecodeError(name, f"{type(exc).__name__}: {exc.strerror or exc}") from None
-    return decode_image(data, name)
+
+
+def read_image_file(path: str | os.PathLike, max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Read and decode one image file to ``H x W x 3`` uint8 RGB, after ``check_header``.
+
+    Raises:
+        ImageDecodeError: naming ``path``: not a regular file, unreadable, a header over
+            ``max_image_pixels`` or unreadable, or bytes OpenCV cannot decode.
+    """
+    return decode_image(_read_file(path, max_image_pixels), str(path))
 
 
 def decode_checked(
@@ -167,19 +157,10 @@ def verify_image(path: str | os.PathLike, max_image_pixels: int | None = DEFAULT
     import cv2
 
     try:
-        name = str(path)
-        problem = regular_file_problem(path)
-        if problem is not None:
-            return problem
-        with open(path, "rb") as handle:
-            check_header(handle, name, max_image_pixels)
-            handle.seek(0)
-            data = np.frombuffer(handle.read(), dtype=np.uint8)
+        data = _read_file(path, max_image_pixels)
         img = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8) if data.size else None
     except ImageDecodeError as exc:
         return exc.reason
-    except OSError as exc:
-        return f"{type(exc).__name__}: {exc.strerror or exc}"
     except cv2.error as exc:
         return f"OpenCV: {str(exc).strip()}"
     if img is None:

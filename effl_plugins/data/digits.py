@@ -1,9 +1,6 @@
-"""The embedded default dataset: scikit-learn's 1,797 real 8x8 handwritten digits.
-
-Each digit is scaled to 0..255, upsampled to 32x32 with bicubic interpolation and repeated into
-three channels; then it goes through the same train/eval transforms as any dataset. The split is
-fixed and class-stratified: ``num_test`` test images, ``num_labeled`` labeled ones (equal per class
-as far as possible), the rest unlabeled (their true labels kept apart, for reporting only).
+"""The embedded default dataset: scikit-learn's 1,797 real 8x8 handwritten digits, upsampled to RGB
+(:func:`upsample_digits`) and split, fixed and class-stratified, into ``num_test`` test images,
+``num_labeled`` labeled ones (equal per class as far as possible) and the rest unlabeled.
 """
 
 from __future__ import annotations

@@ -1,20 +1,12 @@
 """A local Hugging Face dataset as a source: ``--data hfds/PATH`` and ``--unlabeled hfds/PATH``.
 
-``PATH`` is what ``Dataset.save_to_disk`` wrote (read with ``datasets.load_from_disk``), or a folder of
-parquet files or of class-subfolder images, read with the ``parquet`` / ``imagefolder`` builders (which
-name splits by file and folder names: ``train-00000.parquet``, ``validation/...``; they convert the files
-once into the library's cache, ``HF_DATASETS_CACHE``). Nothing is fetched from the Hub.
-``--train-split`` / ``--val-split`` name splits (default ``train`` and the first of ``validation``,
-``val``, ``valid``, ``test``); ``--unlabeled`` reads the ``train`` split (or the only one) and ignores
-its labels.
-
-Columns: the image is the first ``Image`` feature (or a column named ``image``, ``img``, ``jpg``,
-``png``, ``webp``), read undecoded and decoded by OpenCV in the workers as every other source's
-images are; the label the first ``ClassLabel`` feature (its names are the class names) or a column
-named ``label``, ``labels``, ``cls``, ``target``; a sample's id its ``__key__``, ``id``, ``key`` or
-``image_id`` column, else its row number. Rows are read by index, so the engine orders, shards and
-resumes them as it does files (:attr:`HfSource.exactly_once`: every row once per epoch across ranks).
-The iterable form (``hfids/``, ``datasets.IterableDataset``) is refused: its rows have no index.
+``PATH`` is what ``Dataset.save_to_disk`` wrote, or a folder of parquet files or of class-subfolder images
+(the ``parquet`` / ``imagefolder`` builders, which name splits by file and folder names); nothing is
+fetched from the Hub. ``--unlabeled`` reads the ``train`` split (or the only one) and ignores its labels.
+The image is the first ``Image`` feature (else a column of ``_IMAGE_COLUMNS``), read undecoded and decoded
+in the workers; the label the first ``ClassLabel`` feature (its names are the class names, else a column
+of ``_LABEL_COLUMNS``); a sample's id a column of ``_ID_COLUMNS``, else its row number. Rows are read by
+index; the iterable form (``hfids/``) is refused: its rows have no index.
 """
 
 from __future__ import annotations
@@ -55,16 +47,12 @@ def load_hf(path: str, flag: str = "--data") -> dict[str, Any]:
         if any(os.path.isfile(os.path.join(path, f)) for f in ("dataset_dict.json", "state.json")):
             loaded = datasets.load_from_disk(path)
         else:
-            builder = "parquet" if _has_parquet(path) else "imagefolder"
-            loaded = datasets.load_dataset(builder, data_dir=path)
+            parquet = any(name.endswith(".parquet") for _, _, files in os.walk(path) for name in files)
+            loaded = datasets.load_dataset("parquet" if parquet else "imagefolder", data_dir=path)
     except (FileNotFoundError, ValueError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise FileNotFoundError(f"{flag} {HFDS_PREFIX}{path}: no dataset datasets can read ({message})") from None
     return dict(loaded) if isinstance(loaded, datasets.DatasetDict) else {"train": loaded}
-
-
-def _has_parquet(path: str) -> bool:
-    return any(name.endswith(".parquet") for _, _, files in os.walk(path) for name in files)
 
 
 def hf_splits(
@@ -154,8 +142,7 @@ def _labels(values: Sequence[Any], ids: Sequence[str], where: str) -> list[int]:
 
 class HfSource:
     """The images of one column of a ``datasets.Dataset``: ``load(i)`` reads row ``i``'s encoded image
-    (its bytes, or the file its path names) and decodes it to ``H x W x 3`` uint8 RGB. The table is
-    memory-mapped Arrow, so the source pickles into DataLoader workers by reference."""
+    (its bytes, or the file its path names) and decodes it. The memory-mapped table pickles by reference."""
 
     #: The engine deals these rows to ranks without padding (every row once per epoch).
     exactly_once = True

@@ -1,17 +1,13 @@
 """A DataLoader for the streaming datasets: uint8 batches, decode in workers, its own RNG.
 
-The loader never draws from the main process's global torch RNG (PyTorch's DataLoader otherwise
-seeds its workers and its shuffle from it): a ``torch.Generator`` seeded with ``seed`` drives the
-shuffle and the worker base seed, so adding a loader does not change what the model's own random
-draws are. The per-item randomness of the transforms comes from the dataset
-(``np.random.default_rng((seed, epoch, i))``), not from the workers, so batches are identical for
-any number of workers.
+A ``torch.Generator`` seeded with ``seed`` drives the shuffle and the worker base seed, so the loader
+never draws from the global torch RNG (the model's own random draws stay what they are). The per-item
+randomness comes from the dataset, so batches are identical for any number of workers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
@@ -57,11 +53,6 @@ def create_loader(
         raise ValueError("shuffle=True and a sampler exclude each other (the sampler decides the order)")
     if persistent_workers and workers == 0:
         raise ValueError("persistent_workers=True needs workers > 0, got workers=0")
-    generator = torch.Generator()
-    generator.manual_seed(int(seed))
-    kwargs: dict[str, Any] = {}
-    if workers > 0:
-        kwargs["persistent_workers"] = persistent_workers
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -71,6 +62,6 @@ def create_loader(
         collate_fn=collate_uint8,
         pin_memory=pin_memory,
         drop_last=drop_last,
-        generator=generator,
-        **kwargs,
+        generator=torch.Generator().manual_seed(int(seed)),
+        persistent_workers=persistent_workers,
     )

@@ -1,20 +1,11 @@
 """WebDataset tar shards as a source: ``--data wds/ROOT --train-split 'train-{0000..0007}.tar'``.
 
-A shard is an uncompressed tar whose members are grouped into samples by key, as WebDataset groups
-them (``dir/0001.png`` and ``dir/0001.cls`` are sample ``dir/0001``: the name up to the first dot of
-the file name). Each sample holds one image member (any of :data:`IMAGE_EXTENSIONS`) and, in a labeled
-split, a ``.cls`` member (the class id as text). The key identifies the sample everywhere (dataset
-``ids``, the pseudo-label store's rows); a key twice in one split is refused.
-
-Why not timm's ``reader_wds``: it is an ``IterableDataset`` that shuffles through buffers with its
-own generators, so its samples have no stable index. An image's random crop could not be drawn from
-``(seed, epoch, index)``, batches would not be a pure function of the seed, the epoch and the rank,
-and a resumed epoch could not skip exactly the samples already seen. Here each shard's tar headers
-are read once when the split is listed (:mod:`.tar_index`, no image decoded; the ``.cls`` members are a
-few bytes each): a sample is its key, its shard, the offset and size of its image member and its label.
-``source.load(i)`` seeks to that image in its shard and reads those bytes only, in the DataLoader
-worker that asks, so a stream is one more source of the one data path and the engine's streams order,
-shard and resume its samples (:attr:`ShardSource.exactly_once`: every sample once per epoch across ranks).
+A shard is an uncompressed tar whose members group into samples by key, as WebDataset groups them
+(``dir/0001.png`` and ``dir/0001.cls`` are sample ``dir/0001``): one image member (any of
+:data:`IMAGE_EXTENSIONS`) and, in a labeled split, a ``.cls`` member (the class id as text). The key is the
+sample's id everywhere; a key twice in one split is refused. Listing reads each shard's tar headers once
+(:mod:`.tar_index`); a sample's image is then one seek and one read in its shard, so every sample has a
+stable index (why timm's iterable ``reader_wds`` is not used: see the README).
 """
 
 from __future__ import annotations
@@ -83,8 +74,7 @@ def list_shards(paths: Sequence[str], *, labeled: bool, what: str) -> ShardListi
 
     Raises:
         ValueError: a compressed or unreadable shard, a sample without an image or (labeled) without
-            a label, a label that is not a non-negative int, a key twice, no samples at all (one line
-            naming the shard and the key).
+            a label, a label that is not a non-negative int, a key twice, no samples at all.
     """
     base_plus_ext = require_extra("webdataset.tariterators", "webdataset").base_plus_ext
     listing = ShardListing(list(paths))
@@ -140,8 +130,7 @@ def _label(data: bytes, path: str, key: str) -> int:
 
 class ShardSource:
     """The images of a :class:`ShardListing`: ``load(i)`` reads sample ``i``'s image bytes from its shard
-    (one seek, one read; nothing kept open, so the source pickles into DataLoader workers) and decodes
-    them to ``H x W x 3`` uint8 RGB, checking the header against ``max_image_pixels`` first."""
+    (nothing kept open) and decodes them after the header check against ``max_image_pixels``."""
 
     #: The engine deals a sharded split to ranks without padding (every sample once per epoch).
     exactly_once = True

@@ -1,16 +1,14 @@
 """Where images come from: listing folders (robustly) and tar files, and reading one image.
 
-A source lists its images once (names, targets, what it skipped and why) and reads one image on
-demand: ``source.load(i) -> H x W x 3 uint8 RGB``. Nothing is decoded while listing; a folder
-listing reads each file's header to refuse images over ``max_image_pixels`` before any decode.
-Sources hold only names and small arrays, so they pickle cheaply into DataLoader workers.
-
-The folder walk reports what it cannot follow instead of ignoring it: symlink loops, dangling
-symlinks, unreadable directories and files.
+A listing finds images once (names, targets, what it skipped and why: symlink loops, dangling symlinks,
+unreadable directories and files, headers over ``max_image_pixels``), decoding nothing. A source reads one
+image on demand, ``source.load(i) -> H x W x 3 uint8 RGB``, and holds only names and small arrays, so it
+pickles cheaply into DataLoader workers.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -85,10 +83,7 @@ class FileSource:
 
 
 class TarSource:
-    """Members of a tar file as timm's ``ReaderImageInTar`` lists them (``timm.data.create_dataset``).
-
-    The reader opens the tar on each read (no cached handles), so the source pickles into workers.
-    """
+    """Members of a tar file as timm's ``ReaderImageInTar`` lists them, the tar opened on each read."""
 
     def __init__(
         self,
@@ -152,7 +147,8 @@ def walk_images(root: str | os.PathLike, skipped: Skipped) -> list[str]:
             try:
                 info = os.stat(entry.path)
             except OSError as exc:
-                reason = "symlink loop" if _is_loop(exc) else "dangling symlink" if entry.is_symlink() else None
+                loop = exc.errno == errno.ELOOP
+                reason = "symlink loop" if loop else "dangling symlink" if entry.is_symlink() else None
                 skipped.append((entry.path, reason or f"cannot stat ({exc.strerror or exc})"))
                 continue
             if stat.S_ISDIR(info.st_mode):
@@ -174,26 +170,19 @@ def natural_key(text: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text.lower())]
 
 
-def _is_loop(exc: OSError) -> bool:
-    import errno
-
-    return exc.errno == errno.ELOOP
-
-
-def _check_headers(root: str, relpaths: list[str], max_image_pixels: int | None, skipped: Skipped) -> list[bool]:
-    """Per file: whether its header is readable and within ``max_image_pixels`` (reasons into ``skipped``)."""
-    keep = []
+def _check_headers(root: str, relpaths: list[str], max_image_pixels: int | None, skipped: Skipped) -> list[str]:
+    """The files whose header is readable and within ``max_image_pixels`` (None: all); reasons into ``skipped``."""
+    if max_image_pixels is None:
+        return relpaths
+    kept = []
     for rel in relpaths:
         path = os.path.join(root, rel)
         try:
             check_header(path, path, max_image_pixels)
-            reason = None
+            kept.append(rel)
         except ImageDecodeError as exc:
-            reason = exc.reason
-        if reason is not None:
-            skipped.append((path, reason))
-        keep.append(reason is None)
-    return keep
+            skipped.append((path, exc.reason))
+    return kept
 
 
 def list_images(root: str | os.PathLike, *, max_image_pixels: int | None = None, what: str = "folder") -> Listing:
@@ -202,12 +191,10 @@ def list_images(root: str | os.PathLike, *, max_image_pixels: int | None = None,
     if not folder.is_dir():
         raise FileNotFoundError(f"{what} not found or not a directory: {str(folder)!r}")
     skipped: Skipped = []
-    relpaths = walk_images(folder, skipped)
-    if max_image_pixels is not None:
-        keep = _check_headers(str(folder), relpaths, max_image_pixels, skipped)
-        relpaths = [r for r, k in zip(relpaths, keep) if k]
+    relpaths = _check_headers(str(folder), walk_images(folder, skipped), max_image_pixels, skipped)
     if not relpaths:
-        raise ValueError(f"{what} {str(folder)!r} holds no usable images ({_suffixes()}){_skip_note(skipped)}")
+        suffixes = " ".join(IMAGE_EXTENSIONS)
+        raise ValueError(f"{what} {str(folder)!r} holds no usable images (suffixes {suffixes}){_skip_note(skipped)}")
     return Listing(str(folder), relpaths, [-1] * len(relpaths), None, skipped)
 
 
@@ -238,10 +225,7 @@ def list_image_folder(
             f"split {str(folder)!r} has class folders the train split lacks: {unknown} (train classes: {list(classes)})"
         )
     skipped += [(str(folder / r), "not inside a class folder") for r in relpaths if "/" not in r]
-    relpaths = [r for r in relpaths if "/" in r]
-    if max_image_pixels is not None:
-        keep = _check_headers(str(folder), relpaths, max_image_pixels, skipped)
-        relpaths = [r for r, k in zip(relpaths, keep) if k]
+    relpaths = _check_headers(str(folder), [r for r in relpaths if "/" in r], max_image_pixels, skipped)
     if not relpaths:
         raise ValueError(f"split {str(folder)!r} holds no usable images in class folders{_skip_note(skipped)}")
     lookup = {c: i for i, c in enumerate(classes)}
@@ -257,21 +241,9 @@ def _class_dirs(folder: Path) -> set[str]:
     """Names of the sub-folders of ``folder`` (an unreadable one is already in the walk's ``skipped``)."""
     try:
         with os.scandir(folder) as it:
-            entries = list(it)
+            return {entry.name for entry in it if os.path.isdir(entry.path)}
     except OSError:
         return set()
-    dirs = set()
-    for entry in entries:
-        try:
-            if entry.is_dir():
-                dirs.add(entry.name)
-        except OSError:
-            pass
-    return dirs
-
-
-def _suffixes() -> str:
-    return "suffixes " + " ".join(IMAGE_EXTENSIONS)
 
 
 def _skip_note(skipped: Skipped) -> str:

@@ -1,11 +1,9 @@
-"""The regular-file members of an uncompressed tar, read from their 512-byte headers alone.
+"""The regular-file members of an uncompressed tar, read from their 512-byte headers alone (one header
+per member, seeking over the data; faster than ``tarfile``, see the README's streaming section).
 
-Listing a shard reads one header per member and seeks over the data, so it costs a few microseconds a
-member however large the images are. Python's ``tarfile`` reads the same headers at about ten times
-the cost (it builds a full ``TarInfo`` and parses every pax record), which matters for a dataset of a
-million samples listed on every rank. Handled: ustar names with their prefix, pax extended headers
-(``path``, ``size``), GNU long names; a header whose checksum is wrong (a compressed or foreign file)
-and a member that runs past the end of the file are :class:`TarFormatError`.
+Handled: ustar names with their prefix, pax extended headers (``path``, ``size``), GNU long names; a
+header whose checksum is wrong (a compressed or foreign file) and a member that runs past the end of
+the file are :class:`TarFormatError`.
 """
 
 from __future__ import annotations

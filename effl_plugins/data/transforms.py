@@ -1,13 +1,10 @@
 """The per-image train and eval pipelines timm feeds a model, on ``H x W x 3`` uint8 RGB arrays.
 
-Train (``timm.data.transforms_imagenet_train`` without the colour jitter), built from the registered ops:
-random-resized-crop (Szegedy et al., "Going deeper with convolutions", 2015) boxes drawn by the
-``random_resized_crop`` op (as timm's ``RandomResizedCropAndInterpolation`` samples them) and resized as timm
-does (area averaging from a 2x shrink, any of the model's interpolations), the ``flip`` op, then an optional
-image-backend augmentation, all with OpenCV kernels and one ``numpy.random.Generator`` per item.
-
-Eval: timm's own ``transforms_imagenet_eval`` (resize the shorter side to ``size / crop_pct``, centre
-crop), run on a PIL view of the array, so that eval pixels equal what timm gives.
+Train (``timm.data.transforms_imagenet_train`` without the colour jitter): the registered
+``random_resized_crop`` op's box (Szegedy et al., "Going deeper with convolutions", 2015) resized as timm
+does, the ``flip`` op, then an optional image-backend augmentation, with OpenCV kernels and one
+``numpy.random.Generator`` per item. Eval: timm's own ``transforms_imagenet_eval`` on a PIL view of the
+array, so that eval pixels equal what timm gives.
 """
 
 from __future__ import annotations
@@ -43,10 +40,8 @@ def rrc_params(
     height: int, width: int, scale: Sequence[float], ratio: Sequence[float], rng: np.random.Generator
 ) -> tuple[int, int, int, int]:
     """A random-resized-crop box ``(top, left, h, w)`` in an image of ``height x width``: the registered
-    ``random_resized_crop`` op's draw (timm's ``RandomResizedCropAndInterpolation.get_params``: up to 10 tries of
-    an area fraction uniform in ``scale`` and a log-uniform aspect ``w / h`` in ``ratio``, the first box that fits
-    placed uniformly; after 10 misses the largest centred box whose aspect is clamped into ``ratio``; a box that
-    rounds to zero pixels counts as a miss). ``scale`` and ``ratio`` are ``(low, high)`` pairs."""
+    ``random_resized_crop`` op's draw (timm's ``RandomResizedCropAndInterpolation.get_params``, see
+    :mod:`effl_plugins.augment.random_resized_crop`). ``scale`` and ``ratio`` are ``(low, high)`` pairs."""
     return _random_resized_crop(scale, ratio).box_image(height, width, rng)
 
 
@@ -56,7 +51,7 @@ def _random_resized_crop(scale: Sequence[float], ratio: Sequence[float]) -> Any:
 
 
 def _to_chw(img: np.ndarray) -> torch.Tensor:
-    """``H x W x 3`` -> contiguous ``[3, H, W]`` (NumPy's transposing copy: ~40x torch's for uint8)."""
+    """``H x W x 3`` -> contiguous ``[3, H, W]`` (NumPy's transposing copy, faster than torch's for uint8)."""
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
 
 
@@ -164,11 +159,9 @@ def train_transform(
 
 
 def eval_transform(cfg: DataConfig) -> EvalTransform:
-    """The eval pipeline: ``t(img) -> uint8 tensor [3, H, W]``, timm's ``create_transform(is_training=False)``.
-
-    Resize the shorter side to ``floor(size / crop_pct)`` with ``cfg.interpolation`` (PIL, antialiased),
-    then a centre crop of ``cfg.img_size``; the pixels are timm's (its transform runs on a PIL view).
-    """
+    """The eval pipeline: ``t(img) -> uint8 tensor [3, H, W]``, timm's ``create_transform(is_training=False)``:
+    the shorter side resized to ``floor(size / crop_pct)`` with ``cfg.interpolation``, a centre crop of
+    ``cfg.img_size``."""
     if not isinstance(cfg, DataConfig):
         raise TypeError(f"cfg must be a DataConfig, got {type(cfg).__name__}")
     return EvalTransform(cfg)

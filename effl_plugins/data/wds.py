@@ -1,9 +1,6 @@
 """The splits of ``--data wds/ROOT``: WebDataset shards under ``ROOT`` named by timm's ``--train-split``
 and ``--val-split`` (shard patterns, ``'train-{0000..0007}.tar'``; default ``train*.tar`` and
 ``val*.tar``), and ``--unlabeled wds/PATH`` (every ``*.tar`` directly in a folder, or a pattern).
-
-Labels are the samples' ``.cls`` members; the classes are ``0 .. max + 1`` of the train split's ids,
-named by their numbers. Each sample's key is its id (:mod:`.shards`).
 """
 
 from __future__ import annotations
