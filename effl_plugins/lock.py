@@ -5,18 +5,13 @@ and writes this process's pid into the file, so a refused writer can say who hol
 releases a ``flock`` when its holder exits, however it exits (SIGKILL included), so the lock file of
 a dead process is simply taken over by the next writer: a stale lock never needs cleaning by hand.
 
-On release, a lock file this process created is removed (still holding the lock, and only when the
-path still names that file); one it found there (a killed writer's) is emptied and left. A writer
-that locks a file which is then unlinked sees that the path no longer names it and opens the path
-afresh, so two writers never hold two different files of the same name.
+On release, a lock file this process created is removed; one it found there (a killed writer's) is
+emptied and left. A writer whose locked file was unlinked meanwhile opens the path afresh, so two
+writers never hold two different files of the same name.
 
-The lock never writes through a path the project did not create: the file is opened with
-``O_NOFOLLOW`` (a symlink named like the lock is refused, never followed), and after opening it must
-be a regular file with one link (not a FIFO, device or hard link to another file) holding nothing
-but a pid. Anything else is refused with ``LockFileError`` naming the path, and nothing is written.
-
-The holder of a run directory's lock (``what="run directory"``) records what it writes there
-(``effl_plugins.written``), so ``--overwrite`` can later delete exactly that.
+The lock never writes through a path the project did not create: a symlink (never followed), a FIFO,
+device or hard link, or a file holding anything but a pid is refused with ``LockFileError`` naming
+the path, and nothing is written.
 
 Example::
 
@@ -79,11 +74,6 @@ def exclusive_lock(
     path = directory / name
     fd, created = _acquire(directory, path, what)
     try:
-        _check_contents(fd, path)
-    except BaseException:
-        os.close(fd)  # not a lock file: left as it is
-        raise
-    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         listing = recording(directory) if (what == "run directory" if record is None else record) else None
@@ -103,14 +93,14 @@ def _acquire(directory: Path, path: Path, what: str) -> tuple[int, bool]:
         fd, created = _open_lock_file(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise LockHeldError(directory, path, lock_holder(path), what) from None
-        except BaseException:
-            os.close(fd)
+            if _names(path, fd):
+                _check_contents(fd, path)
+                return fd, created
+        except BaseException as exc:
+            os.close(fd)  # not a lock file: left as it is
+            if isinstance(exc, BlockingIOError):
+                raise LockHeldError(directory, path, lock_holder(path), what) from None
             raise
-        if _names(path, fd):
-            return fd, created
         os.close(fd)  # its holder removed it on release: lock the file the path names now
     raise LockHeldError(directory, path, lock_holder(path), what)
 
@@ -144,16 +134,15 @@ def _open_lock_file(path: Path) -> tuple[int, bool]:
     flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # O_NONBLOCK: a FIFO cannot hang the open
     created = False
     try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        register_file(path)  # a lock file this process makes is listed in the run's record (when one is kept)
         try:
-            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666)
-            created = True
-        except FileExistsError:  # made meanwhile by another writer: open it as above
-            fd = _open_existing(path, flags)
-        except OSError as exc:
-            raise _refusal(path, exc) from None
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            register_file(path)  # a lock file this process makes is listed in the run's record (when one is kept)
+            try:
+                fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666)
+                created = True
+            except FileExistsError:  # made meanwhile by another writer: open it as above
+                fd = os.open(path, flags)
     except OSError as exc:
         raise _refusal(path, exc) from None
     try:
@@ -167,13 +156,6 @@ def _open_lock_file(path: Path) -> tuple[int, bool]:
         os.close(fd)
         raise
     return fd, created
-
-
-def _open_existing(path: Path, flags: int) -> int:
-    try:
-        return os.open(path, flags)
-    except OSError as exc:
-        raise _refusal(path, exc) from None
 
 
 def _refusal(path: Path, exc: OSError) -> Exception:

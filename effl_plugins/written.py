@@ -75,13 +75,8 @@ def read_record(root: str | os.PathLike) -> tuple[set[str], set[str]] | None:
     """``(files, dirs)`` listed in ``root/written.json``, relative POSIX paths; None when there is no
     readable record (absent, a symlink, not JSON, or not this format). Entries that are absolute or
     climb out of ``root`` are dropped."""
-    path = Path(root) / RECORD_NAME
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        with os.fdopen(fd, "rb") as handle:
+        with os.fdopen(os.open(Path(root) / RECORD_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as handle:
             body = json.loads(handle.read(16 * 1024 * 1024).decode())
     except (OSError, ValueError):
         return None
@@ -116,13 +111,10 @@ class WriteRecord:
 
     def add(self, path: str | os.PathLike, *, folder: bool = False) -> None:
         relative = self.relative(path)
-        if relative is None:
-            return
         entries = self.dirs if folder else self.files
-        if relative in entries:
-            return
-        entries.add(relative)
-        self.save()
+        if relative is not None and relative not in entries:
+            entries.add(relative)
+            self.save()
 
     def save(self) -> None:
         body = {"format": FORMAT, "files": sorted(self.files), "dirs": sorted(self.dirs)}
@@ -144,19 +136,18 @@ class _WriteWatch:
     def __init__(self, handle):
         self.handle, self.error = handle, None
 
-    def write(self, data) -> int:
+    def _watched(self, call: Callable[..., Any], *args: Any) -> Any:
         try:
-            return self.handle.write(data)
+            return call(*args)
         except OSError as exc:
             self.error = self.error or exc
             raise
 
+    def write(self, data) -> int:
+        return self._watched(self.handle.write, data)
+
     def flush(self) -> None:
-        try:
-            self.handle.flush()
-        except OSError as exc:
-            self.error = self.error or exc
-            raise
+        self._watched(self.handle.flush)
 
     def fileno(self) -> int:
         return self.handle.fileno()
@@ -193,12 +184,13 @@ def replace_atomically(path: str | os.PathLike, write: Callable[[Any], Any]) -> 
             Path(tmp).unlink(missing_ok=True)
 
 
-def _active_for(path: str | os.PathLike) -> WriteRecord | None:
+def _list(path: str | os.PathLike, folder: bool = False) -> None:
+    """List ``path`` in the innermost active record that holds it; nothing when none does."""
     with _GUARD:
         for record in reversed(_ACTIVE):
             if record.relative(path) is not None:
-                return record
-    return None
+                record.add(path, folder=folder)
+                return
 
 
 @contextmanager
@@ -217,10 +209,7 @@ def recording(root: str | os.PathLike) -> Iterator[WriteRecord]:
 
 def register_file(path: str | os.PathLike) -> None:
     """List ``path`` (about to be written) in the active record that holds it; nothing when none does."""
-    record = _active_for(path)
-    if record is not None:
-        with _GUARD:
-            record.add(path)
+    _list(path)
 
 
 def make_dirs(path: str | os.PathLike) -> Path:
@@ -233,9 +222,6 @@ def make_dirs(path: str | os.PathLike) -> Path:
         missing.append(probe)
         probe = probe.parent
     for folder in reversed(missing):
-        record = _active_for(folder)
-        if record is not None:
-            with _GUARD:
-                record.add(folder, folder=True)
+        _list(folder, folder=True)
         folder.mkdir(exist_ok=True)
     return path
