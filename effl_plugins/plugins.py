@@ -29,8 +29,9 @@ import signal
 import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager, redirect_stdout, suppress
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pluggy
@@ -45,8 +46,8 @@ GROUP = "effl_plugins"
 BUILTIN_DISTRIBUTION = "effl-plugins"
 
 
-def _normalize(dist_name: str) -> str:
-    return re.sub(r"[-_.]+", "-", dist_name).lower()
+def _normalize(dist_name: str | None) -> str:
+    return re.sub(r"[-_.]+", "-", dist_name or "").lower()
 
 
 def _strict() -> bool:
@@ -63,11 +64,9 @@ def plugin_output_to_stderr() -> Iterator[None]:
         yield
         return
     for stream in (sys.stdout, target):
-        try:
+        with suppress(OSError, ValueError):
             if stream is not None:
                 stream.flush()
-        except (OSError, ValueError):
-            pass
     saved = None
     try:
         saved = os.dup(1)
@@ -80,30 +79,22 @@ def plugin_output_to_stderr() -> Iterator[None]:
         with redirect_stdout(target):
             yield
     finally:
-        try:
+        with suppress(OSError, ValueError):
             target.flush()
-        except (OSError, ValueError):
-            pass
         if saved is not None:
             os.dup2(saved, 1)
             os.close(saved)
 
 
-class _SigintWatch:
-    """Whether SIGINT arrived while the watch was on (``arrived``)."""
-
-    arrived = False
-
-
 @contextmanager
-def _watch_sigint() -> Iterator[_SigintWatch]:
-    """Record a real Ctrl-C while plugin code runs, then behave as the handler in place would.
+def _watch_sigint() -> Iterator[SimpleNamespace]:
+    """Yield a watch whose ``arrived`` records a real Ctrl-C while plugin code runs; the handler in place still runs.
 
     Only the main thread receives signals, and only a callable handler (Python's default raises
     ``KeyboardInterrupt``) can turn SIGINT into an exception; elsewhere nothing is installed and
     ``arrived`` stays False: no ``KeyboardInterrupt`` there can be a real Ctrl-C.
     """
-    watch = _SigintWatch()
+    watch = SimpleNamespace(arrived=False)
     previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
     if not callable(previous):
         yield watch
@@ -120,7 +111,7 @@ def _watch_sigint() -> Iterator[_SigintWatch]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _real_interrupt(exc: BaseException, watch: _SigintWatch) -> bool:
+def _real_interrupt(exc: BaseException, watch: SimpleNamespace) -> bool:
     return isinstance(exc, KeyboardInterrupt) and watch.arrived
 
 
@@ -181,7 +172,7 @@ class PluginManager:
 
     def _load_entry_points(self) -> None:
         for ep_name, dist_name, version, ep in self._entry_points():
-            builtin = _normalize(dist_name or "") == BUILTIN_DISTRIBUTION
+            builtin = _normalize(dist_name) == BUILTIN_DISTRIBUTION
             plugin_name = ep_name if builtin else f"{dist_name}:{ep_name}"
             with _watch_sigint() as watch:
                 try:
@@ -194,11 +185,11 @@ class PluginManager:
             self._add(module, plugin_name, dist_name, version, _strict())
 
     def _failed(self, info: PluginInfo, exc: BaseException, strict: bool) -> None:
-        info.error = f"{type(exc).__name__}: {exc}"
-        self.infos[info.name] = info
         error = PluginLoadError(info.name, info.distribution, exc)
         if strict:
             raise error from exc
+        info.error = f"{type(exc).__name__}: {exc}"
+        self.infos[info.name] = info
         warnings.warn(str(error), EfflWarning, stacklevel=4)
 
     def _add(self, plugin: Any, name: str, distribution: str | None, version: str | None, strict: bool) -> None:
@@ -300,11 +291,7 @@ class PluginManager:
                 raise ValueError(
                     f"a plugin named {name!r} is already registered; unregister it first or pick another name"
                 )
-            try:
-                self._add(plugin, name, distribution, None, strict=True)
-            except PluginLoadError:
-                self.infos.pop(name, None)
-                raise
+            self._add(plugin, name, distribution, None, strict=True)
         return name
 
     def unregister(self, name: str) -> None:
