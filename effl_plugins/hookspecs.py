@@ -16,8 +16,7 @@ A plugin is a module named by an entry point in the ``effl_plugins`` group::
 
 Wherever a factory is passed, an import string ``"package.module:Attr"`` may stand instead: the
 component is listed (and its docstring summarised) without importing it, and the string is imported
-on first ``create_*``; one that fails to import, or names a missing or non-callable attribute, raises
-``PluginLoadError`` naming the plugin and the string.
+on first ``create_*`` (``PluginLoadError`` naming the plugin and the string when that fails).
 
 A component whose defaults the conformance checks cannot use declares the arguments to build it
 with as a class attribute, ``conformance_kwargs = {...}`` (see :mod:`effl_plugins.testing`).

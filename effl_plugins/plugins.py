@@ -9,14 +9,12 @@ none but the built-ins).
 A plugin cannot take the library down with it: anything it raises while importing or running its
 hooks is caught, ``BaseException`` included, so a ``sys.exit()`` in a plugin becomes the warning
 naming its distribution. The one exception let through is a real Ctrl-C: a ``KeyboardInterrupt``
-is re-raised only when SIGINT arrived while the plugin loaded (a watcher on the SIGINT handler, in
-the main thread, records it); one the plugin raises itself is its failure like any other. A hook
-implementation whose name matches no hookspec (a misspelled ``register_loss``) is reported the same
-way (pluggy's ``check_pending`` rule, per plugin): a warning, ``PluginLoadError`` in strict mode.
+is re-raised only when SIGINT arrived while the plugin loaded; one the plugin raises itself is its
+failure like any other. A hook implementation whose name matches no hookspec (a misspelled
+``register_loss``) is reported the same way: a warning, ``PluginLoadError`` in strict mode.
 
 Nor can it corrupt machine-readable output: whatever plugin code prints while it is imported and
-while its hooks run goes to stderr (``plugin_output_to_stderr``: ``sys.stdout`` and file
-descriptor 1 both), so ``effl list --format json`` stays valid JSON whatever a plugin prints.
+while its hooks run goes to stderr, so ``effl list --format json`` stays valid JSON.
 """
 
 from __future__ import annotations
@@ -26,6 +24,7 @@ import importlib.metadata as metadata
 import os
 import re
 import signal
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -57,8 +56,6 @@ def _strict() -> bool:
 @contextmanager
 def plugin_output_to_stderr() -> Iterator[None]:
     """Send what plugin code writes to stdout (``print`` and writes to file descriptor 1) to stderr."""
-    import sys
-
     target = sys.stderr
     if target is None:
         yield
@@ -168,21 +165,18 @@ class PluginManager:
                 return
             self._loaded = True
             with plugin_output_to_stderr():
-                self._load_entry_points()
-
-    def _load_entry_points(self) -> None:
-        for ep_name, dist_name, version, ep in self._entry_points():
-            builtin = _normalize(dist_name) == BUILTIN_DISTRIBUTION
-            plugin_name = ep_name if builtin else f"{dist_name}:{ep_name}"
-            with _watch_sigint() as watch:
-                try:
-                    module = ep.load()
-                except BaseException as exc:  # noqa: BLE001 - isolation is the point, sys.exit included
-                    if _real_interrupt(exc, watch):
-                        raise
-                    self._failed(PluginInfo(plugin_name, dist_name, version), exc, _strict())
-                    continue
-            self._add(module, plugin_name, dist_name, version, _strict())
+                for ep_name, dist_name, version, ep in self._entry_points():
+                    builtin = _normalize(dist_name) == BUILTIN_DISTRIBUTION
+                    plugin_name = ep_name if builtin else f"{dist_name}:{ep_name}"
+                    with _watch_sigint() as watch:
+                        try:
+                            module = ep.load()
+                        except BaseException as exc:  # noqa: BLE001 - isolation is the point, sys.exit included
+                            if _real_interrupt(exc, watch):
+                                raise
+                            self._failed(PluginInfo(plugin_name, dist_name, version), exc, _strict())
+                            continue
+                    self._add(module, plugin_name, dist_name, version, _strict())
 
     def _failed(self, info: PluginInfo, exc: BaseException, strict: bool) -> None:
         error = PluginLoadError(info.name, info.distribution, exc)
@@ -214,12 +208,13 @@ class PluginManager:
                 self._failed(info, exc, strict)
                 return
         self.infos[name] = info
-        if strict:
-            self._check_no_duplicates(staged, name)
         for component in staged:
             try:
                 self.registries[component.family].add(component)
             except DuplicateComponentError as dup:
+                if strict:  # the plugin is left out entirely
+                    self.unregister(name)
+                    raise
                 warnings.warn(str(dup), EfflWarning, stacklevel=4)
                 continue
             backend = f"[{component.backend}]" if component.backend else ""
@@ -245,17 +240,6 @@ class PluginManager:
             warnings.warn(
                 f"plugin {info.name!r} from distribution {info.distribution!r}: {problem}", EfflWarning, stacklevel=5
             )
-
-    def _check_no_duplicates(self, staged: list[Component], name: str) -> None:
-        seen: dict[tuple, Component] = {}
-        for component in staged:
-            key = (component.family, component.name, component.backend)
-            registry = self.registries[component.family]
-            existing = seen.get(key) or registry.registered(component.name, component.backend)
-            if existing is not None:
-                self.unregister(name)
-                raise DuplicateComponentError(existing, component)
-            seen[key] = component
 
     def _collect(self, plugin: Any, info: PluginInfo) -> list[Component]:
         """Call the plugin's own hookimpls (with keyword arguments) and stage what they register."""
