@@ -21,14 +21,13 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
 import re
 import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from .errors import LockFileError, LockHeldError
@@ -42,15 +41,11 @@ _PID_LINE = re.compile(rb"\d*\n?")
 def lock_holder(path: str | os.PathLike) -> int | None:
     """The pid written in the lock file at ``path``, or None when it is empty, absent or unreadable."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC), "rb", 0) as file:
+            regular = stat.S_ISREG(os.fstat(file.fileno()).st_mode)
+            text = file.read(64).decode("ascii", errors="replace").strip() if regular else ""
     except OSError:
         return None
-    try:
-        text = os.read(fd, 64).decode("ascii", errors="replace").strip() if stat.S_ISREG(os.fstat(fd).st_mode) else ""
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
     return int(text) if text.isdigit() else None
 
 
@@ -76,8 +71,7 @@ def exclusive_lock(
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        listing = recording(directory) if (what == "run directory" if record is None else record) else None
-        with listing if listing is not None else contextlib.nullcontext():
+        with recording(directory) if (what == "run directory" if record is None else record) else nullcontext():
             yield path
     finally:
         _release(fd, path, created)
@@ -94,7 +88,9 @@ def _acquire(directory: Path, path: Path, what: str) -> tuple[int, bool]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             if _names(path, fd):
-                _check_contents(fd, path)
+                head = os.pread(fd, 64, 0)  # the lock truncates the file: it must hold nothing but a pid
+                if len(head) >= 64 or not _PID_LINE.fullmatch(head):
+                    raise LockFileError(path, "holds something other than a lock's process id")
                 return fd, created
         except BaseException as exc:
             os.close(fd)  # not a lock file: left as it is
@@ -164,10 +160,3 @@ def _refusal(path: Path, exc: OSError) -> Exception:
     if exc.errno in (errno.ENXIO, errno.ENODEV, errno.EISDIR):
         return LockFileError(path, "is not a regular file")
     return exc
-
-
-def _check_contents(fd: int, path: Path) -> None:
-    """Refuse a file that holds anything but a pid: the lock truncates it, so it must be a lock file."""
-    head = os.pread(fd, 64, 0)
-    if len(head) >= 64 or not _PID_LINE.fullmatch(head):
-        raise LockFileError(path, "holds something other than a lock's process id")

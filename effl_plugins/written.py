@@ -25,6 +25,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from itertools import takewhile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -216,12 +217,8 @@ def make_dirs(path: str | os.PathLike) -> Path:
     """``path.mkdir(parents=True, exist_ok=True)``, listing each folder it creates in the active record
     that holds it (listed before it is made)."""
     path = Path(path)
-    missing = []
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        missing.append(probe)
-        probe = probe.parent
-    for folder in reversed(missing):
+    missing = takewhile(lambda folder: not folder.exists(), [path, *path.parents])
+    for folder in reversed(list(missing)):
         _list(folder, folder=True)
         folder.mkdir(exist_ok=True)
     return path
