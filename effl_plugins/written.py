@@ -6,9 +6,6 @@ or a lock file) and every folder it creates there is listed, by relative path, i
 ``out/written.json``, *before* the file or folder is made: a kill at any moment leaves nothing of the
 project's unlisted. ``--overwrite`` (``train.rundir``) deletes exactly what the record lists.
 
-The record is rewritten atomically (temporary file, fsync, rename) whenever an entry is added; an
-entry is added once, so a checkpoint rewritten every epoch costs one record write in all.
-
 Example::
 
     with recording(out):
