@@ -56,7 +56,8 @@ class Component:
             try:
                 self._cache["factory"] = _import_string.resolve(self.target)  # type: ignore[arg-type]
             except (ImportError, AttributeError, TypeError) as exc:
-                raise PluginLoadError(self.plugin, self.distribution, _for_component(exc, self)) from exc
+                cause = type(exc)(f"{singular(self.family)} {self.name!r}: {exc}")  # same type, component named
+                raise PluginLoadError(self.plugin, self.distribution, cause) from exc
         return self._cache["factory"]
 
     @property
@@ -77,11 +78,6 @@ class Component:
     @property
     def summary(self) -> str:
         return self.doc.split("\n\n")[0].replace("\n", " ") if self.doc else ""
-
-
-def _for_component(exc: Exception, component: Component) -> Exception:
-    """``exc`` with the component's family and name in front of its message (same type)."""
-    return type(exc)(f"{singular(component.family)} {component.name!r}: {exc}")
 
 
 def _as_list(patterns: str | Sequence[str] | None) -> list[str]:
@@ -135,13 +131,9 @@ class Registry:
     def registrations(
         self, name: Any, factory: Any, backend: Any, plugin: str, *, batch: Any = None, image: Any = None
     ) -> list[tuple[Callable[..., Any] | str, str | None]]:
-        """Check one ``register(...)`` call, in either form; returns its ``(factory, backend)`` pairs.
-
-        ``register(name, factory, backend=None)`` registers one factory (augmentations: for one
-        backend, default "batch"). ``register(name, batch=A, image=B)`` registers an augmentation's
-        backends in one call (either keyword may be left out). Everything is checked before anything
-        is returned, so a bad call registers nothing. A factory may be an import string
-        ``"package.module:Attr"``: only its form is checked here; it is imported on first use.
+        """Check one ``register(...)`` call, in either form (see ``hookspecs.register_augmentations``);
+        returns its ``(factory, backend)`` pairs. Everything is checked before anything is returned, so a
+        bad call registers nothing; an import string factory is checked for its form only.
         """
         if batch is None and image is None:
             if factory is None:
@@ -171,10 +163,6 @@ class Registry:
         if key in self._components:
             raise DuplicateComponentError(self._components[key], component)
         self._components[key] = component
-
-    def registered(self, name: str, backend: str | None) -> Component | None:
-        """The component already registered as ``(name, backend)``, or None (no suggestions, no error)."""
-        return self._components.get((name, backend))
 
     def remove_plugin(self, plugin: str) -> None:
         self._components = {k: c for k, c in self._components.items() if c.plugin != plugin}

@@ -16,8 +16,7 @@ A plugin is a module named by an entry point in the ``effl_plugins`` group::
 
 Wherever a factory is passed, an import string ``"package.module:Attr"`` may stand instead: the
 component is listed (and its docstring summarised) without importing it, and the string is imported
-on first ``create_*``; one that fails to import, or names a missing or non-callable attribute, raises
-``PluginLoadError`` naming the plugin and the string.
+on first ``create_*`` (``PluginLoadError`` naming the plugin and the string when that fails).
 
 A component whose defaults the conformance checks cannot use declares the arguments to build it
 with as a class attribute, ``conformance_kwargs = {...}`` (see :mod:`effl_plugins.testing`).
@@ -44,8 +43,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 @hookspec
 def register_augmentations(register):
     """Register augmentations: ``register(name, batch=factory, image=factory)`` (either keyword may be
-    left out), or one backend at a time with ``register(name, factory, backend="batch")``. Each factory
-    may be an import string ``"package.module:Attr"``, imported when the augmentation is first built.
+    left out), or one backend at a time with ``register(name, factory, backend="batch")``.
 
     A "batch" factory builds an ``nn.Module`` called as ``aug(images, targets=None, *, generator=None)``
     on ``[B, C, H, W]`` tensors; an "image" factory builds a callable ``t(img, rng=None)`` on one
@@ -55,17 +53,15 @@ def register_augmentations(register):
 
 @hookspec
 def register_losses(register):
-    """Register losses: ``register(name, factory)``, the factory or its import string
-    ``"package.module:Attr"``; it builds an ``nn.Module`` called as
+    """Register losses: ``register(name, factory)``; the factory builds an ``nn.Module`` called as
     ``loss(student_logits, teacher_logits=None, targets=None, **features)`` returning a dict of
     scalar tensors whose ``"loss"`` entry is the total to backpropagate."""
 
 
 @hookspec
 def register_strategies(register):
-    """Register strategies: ``register(name, factory)``, the factory or its import string
-    ``"package.module:Attr"``; it builds an object with ``run(data, *, out_dir=None, device=None,
-    resume=False) -> dict`` (see ``effl_plugins.strategies.base``)."""
+    """Register strategies: ``register(name, factory)``; the factory builds an object with
+    ``run(data, *, out_dir=None, device=None, resume=False) -> dict`` (see ``effl_plugins.strategies.base``)."""
 
 
 @hookspec

@@ -5,18 +5,13 @@ and writes this process's pid into the file, so a refused writer can say who hol
 releases a ``flock`` when its holder exits, however it exits (SIGKILL included), so the lock file of
 a dead process is simply taken over by the next writer: a stale lock never needs cleaning by hand.
 
-On release, a lock file this process created is removed (still holding the lock, and only when the
-path still names that file); one it found there (a killed writer's) is emptied and left. A writer
-that locks a file which is then unlinked sees that the path no longer names it and opens the path
-afresh, so two writers never hold two different files of the same name.
+On release, a lock file this process created is removed; one it found there (a killed writer's) is
+emptied and left. A writer whose locked file was unlinked meanwhile opens the path afresh, so two
+writers never hold two different files of the same name.
 
-The lock never writes through a path the project did not create: the file is opened with
-``O_NOFOLLOW`` (a symlink named like the lock is refused, never followed), and after opening it must
-be a regular file with one link (not a FIFO, device or hard link to another file) holding nothing
-but a pid. Anything else is refused with ``LockFileError`` naming the path, and nothing is written.
-
-The holder of a run directory's lock (``what="run directory"``) records what it writes there
-(``effl_plugins.written``), so ``--overwrite`` can later delete exactly that.
+The lock never writes through a path the project did not create: a symlink (never followed), a FIFO,
+device or hard link, or a file holding anything but a pid is refused with ``LockFileError`` naming
+the path, and nothing is written.
 
 Example::
 
@@ -26,14 +21,13 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
 import re
 import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from .errors import LockFileError, LockHeldError
@@ -47,15 +41,11 @@ _PID_LINE = re.compile(rb"\d*\n?")
 def lock_holder(path: str | os.PathLike) -> int | None:
     """The pid written in the lock file at ``path``, or None when it is empty, absent or unreadable."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC), "rb", 0) as file:
+            regular = stat.S_ISREG(os.fstat(file.fileno()).st_mode)
+            text = file.read(64).decode("ascii", errors="replace").strip() if regular else ""
     except OSError:
         return None
-    try:
-        text = os.read(fd, 64).decode("ascii", errors="replace").strip() if stat.S_ISREG(os.fstat(fd).st_mode) else ""
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
     return int(text) if text.isdigit() else None
 
 
@@ -79,15 +69,9 @@ def exclusive_lock(
     path = directory / name
     fd, created = _acquire(directory, path, what)
     try:
-        _check_contents(fd, path)
-    except BaseException:
-        os.close(fd)  # not a lock file: left as it is
-        raise
-    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        listing = recording(directory) if (what == "run directory" if record is None else record) else None
-        with listing if listing is not None else contextlib.nullcontext():
+        with recording(directory) if (what == "run directory" if record is None else record) else nullcontext():
             yield path
     finally:
         _release(fd, path, created)
@@ -103,14 +87,16 @@ def _acquire(directory: Path, path: Path, what: str) -> tuple[int, bool]:
         fd, created = _open_lock_file(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise LockHeldError(directory, path, lock_holder(path), what) from None
-        except BaseException:
-            os.close(fd)
+            if _names(path, fd):
+                head = os.pread(fd, 64, 0)  # the lock truncates the file: it must hold nothing but a pid
+                if len(head) >= 64 or not _PID_LINE.fullmatch(head):
+                    raise LockFileError(path, "holds something other than a lock's process id")
+                return fd, created
+        except BaseException as exc:
+            os.close(fd)  # not a lock file: left as it is
+            if isinstance(exc, BlockingIOError):
+                raise LockHeldError(directory, path, lock_holder(path), what) from None
             raise
-        if _names(path, fd):
-            return fd, created
         os.close(fd)  # its holder removed it on release: lock the file the path names now
     raise LockHeldError(directory, path, lock_holder(path), what)
 
@@ -144,16 +130,15 @@ def _open_lock_file(path: Path) -> tuple[int, bool]:
     flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # O_NONBLOCK: a FIFO cannot hang the open
     created = False
     try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        register_file(path)  # a lock file this process makes is listed in the run's record (when one is kept)
         try:
-            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666)
-            created = True
-        except FileExistsError:  # made meanwhile by another writer: open it as above
-            fd = _open_existing(path, flags)
-        except OSError as exc:
-            raise _refusal(path, exc) from None
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            register_file(path)  # a lock file this process makes is listed in the run's record (when one is kept)
+            try:
+                fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666)
+                created = True
+            except FileExistsError:  # made meanwhile by another writer: open it as above
+                fd = os.open(path, flags)
     except OSError as exc:
         raise _refusal(path, exc) from None
     try:
@@ -169,23 +154,9 @@ def _open_lock_file(path: Path) -> tuple[int, bool]:
     return fd, created
 
 
-def _open_existing(path: Path, flags: int) -> int:
-    try:
-        return os.open(path, flags)
-    except OSError as exc:
-        raise _refusal(path, exc) from None
-
-
 def _refusal(path: Path, exc: OSError) -> Exception:
     if exc.errno == errno.ELOOP:
         return LockFileError(path, "is a symbolic link (a lock file is never followed)")
     if exc.errno in (errno.ENXIO, errno.ENODEV, errno.EISDIR):
         return LockFileError(path, "is not a regular file")
     return exc
-
-
-def _check_contents(fd: int, path: Path) -> None:
-    """Refuse a file that holds anything but a pid: the lock truncates it, so it must be a lock file."""
-    head = os.pread(fd, 64, 0)
-    if len(head) >= 64 or not _PID_LINE.fullmatch(head):
-        raise LockFileError(path, "holds something other than a lock's process id")

@@ -9,14 +9,12 @@ none but the built-ins).
 A plugin cannot take the library down with it: anything it raises while importing or running its
 hooks is caught, ``BaseException`` included, so a ``sys.exit()`` in a plugin becomes the warning
 naming its distribution. The one exception let through is a real Ctrl-C: a ``KeyboardInterrupt``
-is re-raised only when SIGINT arrived while the plugin loaded (a watcher on the SIGINT handler, in
-the main thread, records it); one the plugin raises itself is its failure like any other. A hook
-implementation whose name matches no hookspec (a misspelled ``register_loss``) is reported the same
-way (pluggy's ``check_pending`` rule, per plugin): a warning, ``PluginLoadError`` in strict mode.
+is re-raised only when SIGINT arrived while the plugin loaded; one the plugin raises itself is its
+failure like any other. A hook implementation whose name matches no hookspec (a misspelled
+``register_loss``) is reported the same way: a warning, ``PluginLoadError`` in strict mode.
 
 Nor can it corrupt machine-readable output: whatever plugin code prints while it is imported and
-while its hooks run goes to stderr (``plugin_output_to_stderr``: ``sys.stdout`` and file
-descriptor 1 both), so ``effl list --format json`` stays valid JSON whatever a plugin prints.
+while its hooks run goes to stderr, so ``effl list --format json`` stays valid JSON.
 """
 
 from __future__ import annotations
@@ -26,11 +24,13 @@ import importlib.metadata as metadata
 import os
 import re
 import signal
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager, redirect_stdout, suppress
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pluggy
@@ -45,8 +45,8 @@ GROUP = "effl_plugins"
 BUILTIN_DISTRIBUTION = "effl-plugins"
 
 
-def _normalize(dist_name: str) -> str:
-    return re.sub(r"[-_.]+", "-", dist_name).lower()
+def _normalize(dist_name: str | None) -> str:
+    return re.sub(r"[-_.]+", "-", dist_name or "").lower()
 
 
 def _strict() -> bool:
@@ -56,18 +56,14 @@ def _strict() -> bool:
 @contextmanager
 def plugin_output_to_stderr() -> Iterator[None]:
     """Send what plugin code writes to stdout (``print`` and writes to file descriptor 1) to stderr."""
-    import sys
-
     target = sys.stderr
     if target is None:
         yield
         return
     for stream in (sys.stdout, target):
-        try:
+        with suppress(OSError, ValueError):
             if stream is not None:
                 stream.flush()
-        except (OSError, ValueError):
-            pass
     saved = None
     try:
         saved = os.dup(1)
@@ -80,30 +76,22 @@ def plugin_output_to_stderr() -> Iterator[None]:
         with redirect_stdout(target):
             yield
     finally:
-        try:
+        with suppress(OSError, ValueError):
             target.flush()
-        except (OSError, ValueError):
-            pass
         if saved is not None:
             os.dup2(saved, 1)
             os.close(saved)
 
 
-class _SigintWatch:
-    """Whether SIGINT arrived while the watch was on (``arrived``)."""
-
-    arrived = False
-
-
 @contextmanager
-def _watch_sigint() -> Iterator[_SigintWatch]:
-    """Record a real Ctrl-C while plugin code runs, then behave as the handler in place would.
+def _watch_sigint() -> Iterator[SimpleNamespace]:
+    """Yield a watch whose ``arrived`` records a real Ctrl-C while plugin code runs; the handler in place still runs.
 
     Only the main thread receives signals, and only a callable handler (Python's default raises
     ``KeyboardInterrupt``) can turn SIGINT into an exception; elsewhere nothing is installed and
     ``arrived`` stays False: no ``KeyboardInterrupt`` there can be a real Ctrl-C.
     """
-    watch = _SigintWatch()
+    watch = SimpleNamespace(arrived=False)
     previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
     if not callable(previous):
         yield watch
@@ -120,7 +108,7 @@ def _watch_sigint() -> Iterator[_SigintWatch]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _real_interrupt(exc: BaseException, watch: _SigintWatch) -> bool:
+def _real_interrupt(exc: BaseException, watch: SimpleNamespace) -> bool:
     return isinstance(exc, KeyboardInterrupt) and watch.arrived
 
 
@@ -177,28 +165,25 @@ class PluginManager:
                 return
             self._loaded = True
             with plugin_output_to_stderr():
-                self._load_entry_points()
-
-    def _load_entry_points(self) -> None:
-        for ep_name, dist_name, version, ep in self._entry_points():
-            builtin = _normalize(dist_name or "") == BUILTIN_DISTRIBUTION
-            plugin_name = ep_name if builtin else f"{dist_name}:{ep_name}"
-            with _watch_sigint() as watch:
-                try:
-                    module = ep.load()
-                except BaseException as exc:  # noqa: BLE001 - isolation is the point, sys.exit included
-                    if _real_interrupt(exc, watch):
-                        raise
-                    self._failed(PluginInfo(plugin_name, dist_name, version), exc, _strict())
-                    continue
-            self._add(module, plugin_name, dist_name, version, _strict())
+                for ep_name, dist_name, version, ep in self._entry_points():
+                    builtin = _normalize(dist_name) == BUILTIN_DISTRIBUTION
+                    plugin_name = ep_name if builtin else f"{dist_name}:{ep_name}"
+                    with _watch_sigint() as watch:
+                        try:
+                            module = ep.load()
+                        except BaseException as exc:  # noqa: BLE001 - isolation is the point, sys.exit included
+                            if _real_interrupt(exc, watch):
+                                raise
+                            self._failed(PluginInfo(plugin_name, dist_name, version), exc, _strict())
+                            continue
+                    self._add(module, plugin_name, dist_name, version, _strict())
 
     def _failed(self, info: PluginInfo, exc: BaseException, strict: bool) -> None:
-        info.error = f"{type(exc).__name__}: {exc}"
-        self.infos[info.name] = info
         error = PluginLoadError(info.name, info.distribution, exc)
         if strict:
             raise error from exc
+        info.error = f"{type(exc).__name__}: {exc}"
+        self.infos[info.name] = info
         warnings.warn(str(error), EfflWarning, stacklevel=4)
 
     def _add(self, plugin: Any, name: str, distribution: str | None, version: str | None, strict: bool) -> None:
@@ -223,12 +208,13 @@ class PluginManager:
                 self._failed(info, exc, strict)
                 return
         self.infos[name] = info
-        if strict:
-            self._check_no_duplicates(staged, name)
         for component in staged:
             try:
                 self.registries[component.family].add(component)
             except DuplicateComponentError as dup:
+                if strict:  # the plugin is left out entirely
+                    self.unregister(name)
+                    raise
                 warnings.warn(str(dup), EfflWarning, stacklevel=4)
                 continue
             backend = f"[{component.backend}]" if component.backend else ""
@@ -254,17 +240,6 @@ class PluginManager:
             warnings.warn(
                 f"plugin {info.name!r} from distribution {info.distribution!r}: {problem}", EfflWarning, stacklevel=5
             )
-
-    def _check_no_duplicates(self, staged: list[Component], name: str) -> None:
-        seen: dict[tuple, Component] = {}
-        for component in staged:
-            key = (component.family, component.name, component.backend)
-            registry = self.registries[component.family]
-            existing = seen.get(key) or registry.registered(component.name, component.backend)
-            if existing is not None:
-                self.unregister(name)
-                raise DuplicateComponentError(existing, component)
-            seen[key] = component
 
     def _collect(self, plugin: Any, info: PluginInfo) -> list[Component]:
         """Call the plugin's own hookimpls (with keyword arguments) and stage what they register."""
@@ -300,11 +275,7 @@ class PluginManager:
                 raise ValueError(
                     f"a plugin named {name!r} is already registered; unregister it first or pick another name"
                 )
-            try:
-                self._add(plugin, name, distribution, None, strict=True)
-            except PluginLoadError:
-                self.infos.pop(name, None)
-                raise
+            self._add(plugin, name, distribution, None, strict=True)
         return name
 
     def unregister(self, name: str) -> None:

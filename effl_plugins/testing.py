@@ -19,16 +19,12 @@ teacher) declares the arguments the checks build it with, as a class attribute::
 
     class MyMix(BatchAugmentation):
         conformance_kwargs: ClassVar[dict[str, Any]] = {"num_classes": 10}
-
-Strategies are built with ``STRATEGY_CHECK_DEFAULTS`` (a tiny timm model, one epoch) updated with
-their own ``conformance_kwargs``.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -89,11 +85,10 @@ def sample_logits(batch: int = 8, classes: int = 10, scale: float = 3.0, seed: i
     return (torch.randn(batch, classes, generator=g) * scale).to(dtype)
 
 
-def _targets_for(aug: Any, batch: int) -> tuple[torch.Tensor | None, dict]:
+def _targets_for(aug: Any, batch: int) -> torch.Tensor | None:
     if not getattr(aug, "mixes_samples", False):
-        return None, {}
-    classes = int(getattr(aug, "num_classes", 10))
-    return torch.arange(batch) % classes, {}
+        return None
+    return torch.arange(batch) % int(getattr(aug, "num_classes", 10))
 
 
 def _build(family_kwargs: dict, name_or_obj: Any, backend: str = "batch"):
@@ -116,7 +111,7 @@ def check_augmentation(aug: Any, device: str | torch.device = "cpu", **kwargs: A
     aug = _build(kwargs, aug)
     for dtype in (torch.uint8, torch.float32):
         images = sample_batch(dtype).to(device)
-        targets, _ = _targets_for(aug, len(images))
+        targets = _targets_for(aug, len(images))
         original = images.clone()
         out, _ = aug(images, targets, generator=torch.Generator(device="cpu").manual_seed(1))
         assert torch.equal(images, original), f"{aug!r} modified its input in place ({dtype})"
@@ -159,31 +154,24 @@ def _check_per_sample_equals_batch(aug, images, out, params) -> None:
         assert torch.equal(single[0], out[i]), f"{aug!r}: sample {i} alone differs from its result in the batch"
 
 
-#: the draws of the per-sample randomness check: four seeds away from the seed (1) of the other checks
-_RANDOMNESS_SEEDS = (100, 101, 102, 103)
-
-
 def _check_per_sample_randomness(aug, device) -> None:
     one = sample_batch(torch.uint8, batch=1)
     images = one.expand(16, -1, -1, -1).contiguous().to(device)
-    targets, _ = _targets_for(aug, len(images))
-    for seed in _RANDOMNESS_SEEDS:
+    targets = _targets_for(aug, len(images))
+    for seed in (100, 101, 102, 103):  # four draws, away from the seed (1) of the other checks
         out, mixed = aug(images, targets, generator=torch.Generator().manual_seed(seed))
-        if any(not torch.equal(out[0], out[i]) for i in range(1, len(out))):
+        if _rows_differ(out):
             return
-        if targets is not None and _mixing_weights_differ(mixed):  # identical images mix into themselves
+        # identical images mix into themselves: each row's sorted soft target holds that sample's mixing weights
+        if targets is not None and _rows_differ(mixed.sort(dim=1).values):
             return
-    if getattr(aug, "deterministic", False):
-        return
-    raise AssertionError(
+    assert getattr(aug, "deterministic", False), (
         f"{aug!r}: 16 identical inputs gave 16 identical outputs in 4 draws: randomness is not per sample"
     )
 
 
-def _mixing_weights_differ(soft_targets) -> bool:
-    """Each row's sorted soft target holds that sample's mixing weights, whatever its classes."""
-    weights = soft_targets.sort(dim=1).values
-    return any(not torch.equal(weights[0], weights[i]) for i in range(1, len(weights)))
+def _rows_differ(rows: torch.Tensor) -> bool:
+    return any(not torch.equal(rows[0], row) for row in rows[1:])
 
 
 def check_image_augmentation(aug: Any, **kwargs: Any) -> None:
@@ -259,13 +247,11 @@ def check_strategy(strategy: Any, data: Any = None, **kwargs: Any) -> dict:
     """Strategy contract: ``run(data, out_dir=...)`` returns a summary with accuracies in [0, 1] and
     ``epochs``, writes ``summary.json``, learns, and a second run with the same seed gives the same summary.
 
-    Learning: the final accuracy reaches ``LEARNED_OVER_CHANCE`` times chance (1 / the data's classes:
-    0.2 on the digits), or every training run written under ``out_dir`` (each ``metrics.jsonl``, at least
-    two epochs) lowered its training loss from the first epoch to the last by ``LEARNED_LOSS_DROP`` (10 %).
-    A strategy that never updates its model, or reports a model it did not train, fails.
+    Learning: the final accuracy reaches ``LEARNED_OVER_CHANCE`` times chance (1 / the data's classes),
+    or every training run written under ``out_dir`` (each ``metrics.jsonl``, at least two epochs) lowered
+    its training loss from the first epoch to the last by ``LEARNED_LOSS_DROP``.
 
-    ``data`` defaults to ``small_digits(**STRATEGY_CHECK_DATA)``; ``kwargs`` go to the strategy (the
-    conformance suite passes ``STRATEGY_CHECK_DEFAULTS``: ``test_resnet``, 3 epochs of 16 images, lr 3e-3).
+    ``data`` defaults to ``small_digits(**STRATEGY_CHECK_DATA)``; ``kwargs`` go to the strategy.
     """
     import json
     from pathlib import Path
@@ -297,8 +283,7 @@ def check_strategy(strategy: Any, data: Any = None, **kwargs: Any) -> dict:
 
 
 def _check_learned(strategy: Any, accuracy: float, chance: float, losses: dict[str, list[float]]) -> None:
-    """AssertionError unless ``accuracy`` beats ``chance`` by ``LEARNED_OVER_CHANCE`` or every run in
-    ``losses`` (``{metrics file: train_loss per epoch}``) lowered its loss by ``LEARNED_LOSS_DROP``."""
+    """``check_strategy``'s learning rule; ``losses``: ``{metrics file: train_loss per epoch}``."""
     if accuracy >= LEARNED_OVER_CHANCE * chance:
         return
     lowered = {
@@ -314,10 +299,6 @@ def _check_learned(strategy: Any, accuracy: float, chance: float, losses: dict[s
 
 
 # -- the suite over registered components ---------------------------------------------------------
-
-
-def _normalize(dist_name: str | None) -> str:
-    return re.sub(r"[-_.]+", "-", dist_name or "").lower()
 
 
 def _accepts(factory: Callable[..., Any], key: str) -> bool:
@@ -388,13 +369,13 @@ def conformance_cases(
     A named distribution that registered nothing, or whose plugin failed to load, raises ValueError
     (an empty suite would pass without checking anything).
     """
-    from .plugins import get_manager
+    from .plugins import _normalize, get_manager
 
     families = _families(family)
     manager = get_manager()
     registries = [manager.registry(f) for f in families]  # loads the plugins
-    if distribution is not None:
-        wanted = _normalize(distribution)
+    wanted = None if distribution is None else _normalize(distribution)
+    if wanted is not None:
         failed = [i for i in manager.infos.values() if _normalize(i.distribution) == wanted and i.error]
         if failed:
             raise ValueError(
@@ -409,7 +390,7 @@ def conformance_cases(
     cases = []
     for registry in registries:
         for component in registry.components():
-            if distribution is not None and _normalize(component.distribution) != _normalize(distribution):
+            if wanted is not None and _normalize(component.distribution) != wanted:
                 continue
             try:
                 kwargs = conformance_kwargs(component.factory, registry.family)

@@ -6,9 +6,6 @@ or a lock file) and every folder it creates there is listed, by relative path, i
 ``out/written.json``, *before* the file or folder is made: a kill at any moment leaves nothing of the
 project's unlisted. ``--overwrite`` (``train.rundir``) deletes exactly what the record lists.
 
-The record is rewritten atomically (temporary file, fsync, rename) whenever an entry is added; an
-entry is added once, so a checkpoint rewritten every epoch costs one record write in all.
-
 Example::
 
     with recording(out):
@@ -25,6 +22,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from itertools import takewhile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -75,13 +73,8 @@ def read_record(root: str | os.PathLike) -> tuple[set[str], set[str]] | None:
     """``(files, dirs)`` listed in ``root/written.json``, relative POSIX paths; None when there is no
     readable record (absent, a symlink, not JSON, or not this format). Entries that are absolute or
     climb out of ``root`` are dropped."""
-    path = Path(root) / RECORD_NAME
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        with os.fdopen(fd, "rb") as handle:
+        with os.fdopen(os.open(Path(root) / RECORD_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as handle:
             body = json.loads(handle.read(16 * 1024 * 1024).decode())
     except (OSError, ValueError):
         return None
@@ -116,13 +109,10 @@ class WriteRecord:
 
     def add(self, path: str | os.PathLike, *, folder: bool = False) -> None:
         relative = self.relative(path)
-        if relative is None:
-            return
         entries = self.dirs if folder else self.files
-        if relative in entries:
-            return
-        entries.add(relative)
-        self.save()
+        if relative is not None and relative not in entries:
+            entries.add(relative)
+            self.save()
 
     def save(self) -> None:
         body = {"format": FORMAT, "files": sorted(self.files), "dirs": sorted(self.dirs)}
@@ -144,19 +134,18 @@ class _WriteWatch:
     def __init__(self, handle):
         self.handle, self.error = handle, None
 
-    def write(self, data) -> int:
+    def _watched(self, call: Callable[..., Any], *args: Any) -> Any:
         try:
-            return self.handle.write(data)
+            return call(*args)
         except OSError as exc:
             self.error = self.error or exc
             raise
 
+    def write(self, data) -> int:
+        return self._watched(self.handle.write, data)
+
     def flush(self) -> None:
-        try:
-            self.handle.flush()
-        except OSError as exc:
-            self.error = self.error or exc
-            raise
+        self._watched(self.handle.flush)
 
     def fileno(self) -> int:
         return self.handle.fileno()
@@ -193,12 +182,13 @@ def replace_atomically(path: str | os.PathLike, write: Callable[[Any], Any]) -> 
             Path(tmp).unlink(missing_ok=True)
 
 
-def _active_for(path: str | os.PathLike) -> WriteRecord | None:
+def _list(path: str | os.PathLike, folder: bool = False) -> None:
+    """List ``path`` in the innermost active record that holds it; nothing when none does."""
     with _GUARD:
         for record in reversed(_ACTIVE):
             if record.relative(path) is not None:
-                return record
-    return None
+                record.add(path, folder=folder)
+                return
 
 
 @contextmanager
@@ -217,25 +207,15 @@ def recording(root: str | os.PathLike) -> Iterator[WriteRecord]:
 
 def register_file(path: str | os.PathLike) -> None:
     """List ``path`` (about to be written) in the active record that holds it; nothing when none does."""
-    record = _active_for(path)
-    if record is not None:
-        with _GUARD:
-            record.add(path)
+    _list(path)
 
 
 def make_dirs(path: str | os.PathLike) -> Path:
     """``path.mkdir(parents=True, exist_ok=True)``, listing each folder it creates in the active record
     that holds it (listed before it is made)."""
     path = Path(path)
-    missing = []
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        missing.append(probe)
-        probe = probe.parent
-    for folder in reversed(missing):
-        record = _active_for(folder)
-        if record is not None:
-            with _GUARD:
-                record.add(folder, folder=True)
+    missing = takewhile(lambda folder: not folder.exists(), [path, *path.parents])
+    for folder in reversed(list(missing)):
+        _list(folder, folder=True)
         folder.mkdir(exist_ok=True)
     return path
