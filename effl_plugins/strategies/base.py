@@ -31,6 +31,7 @@ from torch import nn
 
 from .._validate import fraction
 from ..checkpoint import Checkpoint
+from ..errors import CheckpointError
 from ..models import check_model_name, create_model, default_input_size, model_build_kwargs, parse_model_spec
 from ..train import Engine, ModelInput, SupervisedTask, Task, TrainConfig, seed_everything
 from ..train.config import refuse_settings
@@ -123,6 +124,17 @@ class Strategy:
         if path is not None and spec not in read:
             read[spec] = Checkpoint.read(path, spec)
         return read.get(spec)
+
+    def check_teacher_head(self, teacher: nn.Module, spec: str, num_classes: int) -> None:
+        """A teacher from checkpoint ``spec`` used as is must bring its own ``num_classes`` head: a re-initialised
+        one teaches noise (nothing to check for a bare ``NAME``)."""
+        checkpoint, classifier = self.checkpoint(spec), teacher.pretrained_cfg.get("classifier")
+        rows = checkpoint.head_classes(classifier) if checkpoint and isinstance(classifier, str) else None
+        if rows is not None and rows != num_classes:
+            raise CheckpointError(
+                f"teacher checkpoint {str(checkpoint.path)!r} has a {rows}-class head but the data has {num_classes} "
+                f"classes; pass teacher_epochs > 0 to train a new head first (model {parse_model_spec(spec)[0]!r})"
+            )
 
     # -- building blocks for subclasses
     def build_model(

@@ -10,6 +10,7 @@ normalisation.
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,6 @@ from typing import Any
 import torch
 
 from .._validate import integer, non_negative
-from ..checkpoint import Checkpoint
-from ..errors import CheckpointError
 from ..models import parse_model_spec
 from ..train import DistillationTask
 from ..train.config import refuse_settings
@@ -128,17 +127,14 @@ class Distill(Strategy):
         """(teacher, student, loss): every error (unknown name, wrong checkpoint, bad loss argument) here."""
         loss = self.loss_factory(**self.unlabeled_loss_args())
         teacher = self.build_model(self.teacher, num_classes)
-        name, path = parse_model_spec(self.teacher)
-        if path is not None and self.teacher_epochs == 0:
-            _check_head_loaded(teacher, self.checkpoint(self.teacher), name, num_classes)
+        if self.teacher_epochs == 0:
+            self.check_teacher_head(teacher, self.teacher, num_classes)
         student = self.build_model(self.model, num_classes, seed_offset=1)
         return teacher, student, loss
 
     def unlabeled_loss_args(self) -> dict:
         """``loss_args``, plus ``target_from_teacher=True`` for a loss that needs a target class (dkd, nkd)
         when unlabeled images are used and the caller did not choose: their rows take the teacher's argmax."""
-        import inspect
-
         accepted = inspect.signature(self.loss_factory).parameters
         if self.use_unlabeled and "target_from_teacher" in accepted and "target_from_teacher" not in self.loss_args:
             return {**self.loss_args, "target_from_teacher": True}
@@ -148,8 +144,6 @@ class Distill(Strategy):
         """The loss rebuilt with ``student_channels``/``teacher_channels`` read off both models (one
         no-grad forward of two blank images), when it takes them and they were not given: its adapters
         then exist before the optimizer is built."""
-        import inspect
-
         from ..train.tasks.distillation import FeatureModel, feature_levels
 
         levels = feature_levels(loss)
@@ -199,7 +193,7 @@ class Distill(Strategy):
 
         integer(top_k, "top_k", low=1, high=data.num_classes, optional=True)
         integer(shard_steps, "shard_steps", low=1)
-        name, path = parse_model_spec(self.teacher)
+        path = parse_model_spec(self.teacher)[1]
         if path is None:
             raise ValueError(
                 f"teacher {self.teacher!r}: a teacher cache records a trained teacher; pass NAME:CHECKPOINT"
@@ -212,7 +206,7 @@ class Distill(Strategy):
                 "its recording, or choose a new directory"
             )
         teacher = self.build_model(self.teacher, data.num_classes)
-        _check_head_loaded(teacher, self.checkpoint(self.teacher), name, data.num_classes)
+        self.check_teacher_head(teacher, self.teacher, data.num_classes)
         student = self.build_model(self.model, data.num_classes, seed_offset=1)
         train_set = self.train_set(data)
         _refuse_streamed(train_set)
@@ -268,14 +262,8 @@ class Distill(Strategy):
         student_input = self.model_input(student, data)
         loss = self.sized_loss(loss, student, teacher, student_input, teacher_input)
         task = DistillationTask(student, student_input, teacher, teacher_input, loss, self.unlabeled_weight)
-        engine = self.engine(task, data, out_dir, train_set=self.train_set(data), write_summary=False)
-        summary = engine.fit(resume=resume)  # the result below extends it: summary.json written once
-        self.trained_model, self.teacher_model = student, teacher
-        result = {"strategy": self.name, "teacher": self.teacher, "loss": self.loss, **summary}
-        if teacher_summary is not None:
-            result["teacher_accuracy"] = teacher_summary["final_accuracy"]
-        self.write_summary(out_dir, result)
-        return result
+        extra = {} if teacher_summary is None else {"teacher_accuracy": teacher_summary["final_accuracy"]}
+        return self._fit_student(task, data, out_dir, resume, {"teacher": self.teacher}, extra)
 
     def _run_from_cache(self, data, out_dir, resume: bool) -> dict[str, Any]:
         """The student learns from the stored teacher outputs of its views: no teacher is built."""
@@ -291,11 +279,15 @@ class Distill(Strategy):
         )
         self.run_args = {**self.run_args, **self.run_identity()}
         task = DistillationTask(student, student_input, None, None, loss, self.unlabeled_weight, teacher_source=reader)
-        engine = self.engine(task, data, out_dir, train_set=self.train_set(data), write_summary=False)
-        summary = engine.fit(resume=resume)
-        self.trained_model, self.teacher_model = student, None
-        result = {"strategy": self.name, "teacher": reader.info["teacher"], "teacher_cache": self.teacher_cache}
-        result.update(loss=self.loss, **summary)
+        teacher = {"teacher": reader.info["teacher"], "teacher_cache": self.teacher_cache}
+        return self._fit_student(task, data, out_dir, resume, teacher)
+
+    def _fit_student(self, task, data, out_dir, resume: bool, teacher: dict, extra: dict | None = None) -> dict:
+        """Train the student of ``task``; the result (``teacher`` naming where its teacher came from) extends the
+        engine's summary, written once as ``summary.json``."""
+        summary = self.engine(task, data, out_dir, train_set=self.train_set(data), write_summary=False).fit(resume)
+        self.trained_model, self.teacher_model = task.model, task.teacher
+        result = {"strategy": self.name, **teacher, "loss": self.loss, **summary, **(extra or {})}
         self.write_summary(out_dir, result)
         return result
 
@@ -326,17 +318,6 @@ def _widths(features) -> int | list[int]:
     """Channel counts of feature maps ``[B, C, H, W]`` (or widths of tokens ``[B, N, C]``)."""
     width = lambda f: int(f.shape[1] if f.ndim == 4 else f.shape[-1])  # noqa: E731
     return [width(f) for f in features] if isinstance(features, list) else width(features)
-
-
-def _check_head_loaded(model: torch.nn.Module, checkpoint: Checkpoint, name: str, num_classes: int) -> None:
-    """A teacher used as is must bring its own ``num_classes`` head: a re-initialised one teaches noise."""
-    classifier = model.pretrained_cfg.get("classifier")
-    rows = checkpoint.head_classes(classifier) if isinstance(classifier, str) else None
-    if rows is not None and rows != num_classes:
-        raise CheckpointError(
-            f"teacher checkpoint {str(checkpoint.path)!r} has a {rows}-class head but the data has {num_classes} "
-            f"classes; pass teacher_epochs > 0 to train a new head first (model {name!r})"
-        )
 
 
 def _refuse_streamed(train_set) -> None:
