@@ -217,7 +217,8 @@ class Distill(Strategy):
         )
         digest = file_hash(path)
         k = data.num_classes
-        info = new_cache_info(self.teacher, digest, self.config.epochs, top_k, k, views, layout)
+        fields = {"teacher": self.teacher, "teacher_hash": digest, "epochs": self.config.epochs, "top_k": top_k}
+        info = new_cache_info(layout, **fields, num_classes=k, views=views)
         write_cache_info(root, info, resume=resume or rank != 0)
         spec = StoreSpec(
             digest, layout.total, k, shard_size=shard_steps * layout.batch_size, top_k=top_k, precision=precision
