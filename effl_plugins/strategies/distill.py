@@ -141,9 +141,9 @@ class Distill(Strategy):
         return dict(self.loss_args)
 
     def sized_loss(self, loss, student, teacher, student_input, teacher_input) -> torch.nn.Module:
-        """The loss rebuilt with ``student_channels``/``teacher_channels`` read off both models (one
-        no-grad forward of two blank images), when it takes them and they were not given: its adapters
-        then exist before the optimizer is built."""
+        """The loss rebuilt with ``student_channels``/``teacher_channels`` read off both models (one no-grad
+        forward of two blank images) when it takes them and they were not given, so its adapters exist before
+        the optimizer is built."""
         from ..train.tasks.distillation import FeatureModel, feature_levels
 
         levels = feature_levels(loss)
@@ -182,11 +182,10 @@ class Distill(Strategy):
         precision: str = "float32",
         resume: bool = False,
     ) -> dict[str, Any]:
-        """Store the teacher's class probabilities on every view a distillation run with these settings draws
-        (``config.epochs`` epochs), in ``cache_dir`` (:mod:`.teacher_cache`); the teacher must come from a
-        checkpoint. ``top_k`` keeps each view's k most probable classes (None: all); ``precision`` is the
-        probabilities' dtype on disk (``"float32"``, or ``"float16"`` with int16 class ids: about half the
-        bytes). ``resume`` continues a recording that was stopped or killed. Returns what was written."""
+        """Store the teacher's class probabilities on every view a distillation run with these settings draws,
+        in ``cache_dir`` (:mod:`.teacher_cache`); the teacher must come from a checkpoint. ``top_k`` keeps each
+        view's k most probable classes (None: all); ``precision`` is their dtype on disk (``"float32"`` or
+        ``"float16"``); ``resume`` continues a stopped recording. Returns what was written."""
         from ..train.tasks import TeacherRecordingTask
         from .selftrain.store import StoreSpec, file_hash, store_lock
         from .teacher_cache import CacheWriter, ViewLayout, new_cache_info, write_cache_info
@@ -305,8 +304,7 @@ def _loss_factory(name: str, loss_args: dict[str, Any]):
 
 def _occupied_before_any_rank_writes(root: Path, device: str | None) -> bool:
     """Whether ``root`` held anything when this recording began, as rank 0 saw it before any rank wrote there
-    (under ``torchrun`` every rank joins the process group and takes rank 0's answer, so no rank's first files
-    can make the check fail, and every rank refuses alike)."""
+    (every rank takes rank 0's answer, so every rank refuses alike)."""
     from ..train.distributed import all_sum, init_distributed
     from ..train.engine import resolve_device
 
@@ -322,8 +320,8 @@ def _widths(features) -> int | list[int]:
 
 
 def _refuse_streamed(train_set) -> None:
-    """A teacher cache lays views out by step, with equal rows on every rank; sharded and Hugging Face data
-    give a rank's last batch of an epoch what is left of its share, so they are refused in one line."""
+    """A teacher cache lays views out by step, with equal rows on every rank: sharded and Hugging Face data
+    (unequal last batches) are refused."""
     from ..train.streams import exactly_once
 
     if exactly_once(train_set):

@@ -76,7 +76,6 @@ class NoisyStudent(PseudoLabel):
         self.students = [students[min(i, len(students) - 1)] for i in range(rounds)]
         for key, value in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
             fraction(value, key, below_one=True)
-        # checked now, not when the first student is configured after the teacher has trained
         self.rounds, self.noise = rounds, resolved_augmentation(noise) if not self.config.aug else noise
         self.drop_rate, self.drop_path_rate = drop_rate, drop_path_rate
 
