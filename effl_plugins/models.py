@@ -185,7 +185,7 @@ def model_build_kwargs(
         if size is not None and given != size:
             raise ModelSizeError(f"--model-kwargs img_size={given} differs from --img-size {size}; pass one size")
         size = kwargs["img_size"] = given
-    where = f" with --model-kwargs {_format_kwargs(kwargs)}" if kwargs else ""
+    where = f" with --model-kwargs {' '.join(f'{key}={value!r}' for key, value in kwargs.items())}" if kwargs else ""
     try:
         model = _meta_model(name, **kwargs)
     except Exception as exc:  # noqa: BLE001 - a keyword the model refuses, whatever its type
@@ -213,10 +213,6 @@ def model_build_kwargs(
             f"its default is {default[0]}"
         )
     return kwargs
-
-
-def _format_kwargs(kwargs: Mapping[str, Any]) -> str:
-    return " ".join(f"{key}={value!r}" for key, value in kwargs.items())
 
 
 def _saved_build(checkpoint: Checkpoint, name: str) -> tuple[int | None, dict[str, Any] | None]:

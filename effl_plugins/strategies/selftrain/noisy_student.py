@@ -135,9 +135,8 @@ class NoisyStudent(PseudoLabel):
         config = self.config if self.config.aug else self.config.replace(aug=self.noise)
         summary = self.train_student(student, data, chosen, targets, round_dir / "student", resume, config=config)
         device = resolve_device(self.config.device)
-        accuracy = evaluate(student, data.test, self.model_input(student, data), device, workers=self.config.workers)[
-            "top1"
-        ]
+        model_input = self.model_input(student, data)
+        accuracy = evaluate(student, data.test, model_input, device, workers=self.config.workers)["top1"]
         record = {
             "accuracy": accuracy,
             "best_accuracy": summary["best_accuracy"],
