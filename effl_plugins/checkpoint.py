@@ -1,13 +1,6 @@
-"""A checkpoint file, read once: its model weights and what the effl run that wrote it recorded.
-
-:meth:`Checkpoint.read` checks the path (a non-empty regular file), then reads ``.safetensors`` with
-safetensors and anything else with ``torch.load(weights_only=True)``: reading a file someone hands
-you never runs code. The accessors below check what they return; a file that cannot be read or
-holds something else is one ``CheckpointError`` naming the file.
-
-An effl run's ``checkpoint.pt`` / ``model_best.pt`` holds ``model`` (the weights) beside ``arch``,
-``num_classes``, ``class_names``, ``data_config`` and ``args``; plain weights (a state dict, a
-safetensors file) record none of them.
+"""A checkpoint file, read once (weights only: reading a file someone hands you never runs code): its model
+weights and what the effl run that wrote it recorded (``arch``, ``num_classes``, ``class_names``,
+``data_config``, ``args``; plain weights record none). Every problem is one ``CheckpointError`` naming the file.
 """
 
 from __future__ import annotations

@@ -1,13 +1,6 @@
 """Any timm backbone from a ``NAME[:CHECKPOINT]`` spec, random init, hub weights or a local file, at the
-input size the run uses.
-
-A model whose input size is fixed (ViT, Swin, Mixer...) is built for the run's ``img_size`` through its
-constructor's ``img_size`` argument (timm resamples pretrained position embeddings, as ``--model-kwargs
-img_size=N`` does in timm's train.py); a size or keyword argument the model cannot take is refused by
-:func:`model_build_kwargs`, checked on the meta device before any weight is allocated.
-
-A checkpoint is read once, by :class:`~effl_plugins.checkpoint.Checkpoint` (weights only: loading a file
-someone hands you never runs code); a caller that has read it already passes it in.
+input size the run uses (:func:`model_build_kwargs`); a checkpoint is read once, weights only, by
+:class:`~effl_plugins.checkpoint.Checkpoint`.
 """
 
 from __future__ import annotations
@@ -65,8 +58,7 @@ def check_model_name(name: str) -> str:
 
 
 def _check_values(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], path: Path) -> None:
-    """Refuse weights that would train to NaN (non-finite values) or lose meaning by a silent cast
-    (an integer or boolean tensor where the model holds floats)."""
+    """Refuse non-finite weights and integer or boolean tensors where the model holds floats."""
     for key, tensor in state.items():
         target = own.get(key)
         if target is None:
@@ -182,11 +174,9 @@ def model_build_kwargs(
     """The keyword arguments that build timm model ``name`` for ``img_size`` x ``img_size`` input.
 
     ``model_kwargs`` (``--model-kwargs``) plus, when ``img_size`` differs from the model's default and its
-    constructor takes one, ``img_size`` (timm then builds, and resamples pretrained position embeddings,
-    for that size); a model without a fixed input size (a CNN) takes any size as it is. The model is built
-    and run once on the meta device: a size it cannot take (fixed without an ``img_size`` argument, or
-    not a multiple of its patch) or an argument it refuses is a one-line ``ModelSizeError`` naming the
-    model, the size and what is allowed.
+    constructor takes one, ``img_size`` (timm resamples pretrained position embeddings, as ``--model-kwargs
+    img_size=N`` does in timm's train.py); a CNN takes any size as it is. The model is built and run once on
+    the meta device: a size or argument it cannot take is a one-line ``ModelSizeError``.
     """
     kwargs = dict(model_kwargs or {})
     size = _square(img_size, "--img-size") if img_size is not None else None
@@ -195,7 +185,7 @@ def model_build_kwargs(
         if size is not None and given != size:
             raise ModelSizeError(f"--model-kwargs img_size={given} differs from --img-size {size}; pass one size")
         size = kwargs["img_size"] = given
-    where = f" with --model-kwargs {_format_kwargs(kwargs)}" if kwargs else ""
+    where = f" with --model-kwargs {' '.join(f'{key}={value!r}' for key, value in kwargs.items())}" if kwargs else ""
     try:
         model = _meta_model(name, **kwargs)
     except Exception as exc:  # noqa: BLE001 - a keyword the model refuses, whatever its type
@@ -207,19 +197,15 @@ def model_build_kwargs(
         try:
             model = _meta_model(name, img_size=size, **kwargs)
             kwargs["img_size"] = size
-        except TypeError as exc:  # no img_size argument: a CNN takes any size as built
-            if "img_size" not in str(exc):
-                raise ModelSizeError(
-                    f"--img-size {size}: model {name!r} cannot be built for it: {exception_line(exc)}"
-                ) from None
-            if model.pretrained_cfg.get("fixed_input_size"):
+        except Exception as exc:  # noqa: BLE001 - the constructor's own size check, whatever its type
+            if not isinstance(exc, TypeError) or "img_size" not in str(exc):
+                reason = exception_line(exc)
+                raise ModelSizeError(f"--img-size {size}: model {name!r} cannot be built for it: {reason}") from None
+            if model.pretrained_cfg.get("fixed_input_size"):  # no img_size argument: a CNN takes any size as built
                 raise ModelSizeError(
                     f"--img-size {size}: model {name!r} takes only {default[0]}x{default[1]} input (it has no "
                     f"img_size argument); use --img-size {default[0]} or a model that takes img_size (vit_*, swin_*)"
                 ) from None
-        except Exception as exc:  # noqa: BLE001 - the constructor's own size check
-            reason = exception_line(exc)
-            raise ModelSizeError(f"--img-size {size}: model {name!r} cannot be built for it: {reason}") from None
     problem = _forward_error(model, size)
     if problem is not None:
         raise ModelSizeError(
@@ -227,10 +213,6 @@ def model_build_kwargs(
             f"its default is {default[0]}"
         )
     return kwargs
-
-
-def _format_kwargs(kwargs: Mapping[str, Any]) -> str:
-    return " ".join(f"{key}={value!r}" for key, value in kwargs.items())
 
 
 def _saved_build(checkpoint: Checkpoint, name: str) -> tuple[int | None, dict[str, Any] | None]:
@@ -258,13 +240,11 @@ def create_model(
 ) -> nn.Module:
     """Build a timm model from ``NAME[:CHECKPOINT]`` with a ``num_classes`` head, for ``img_size`` input.
 
-    A checkpoint's head is kept when its class count matches, else re-initialised (the transfer
-    learning case). ``pretrained=True`` needs the hub; without one (``HF_HUB_OFFLINE=1``) it fails
-    fast with a clear error. ``img_size``/``model_kwargs``: see :func:`model_build_kwargs`; an effl
-    checkpoint's own (its ``data_config`` and ``args``) when not given. ``checkpoint``: the file ``spec`` names,
-    when the caller has read it already (else it is read here). Weights saved at another size are
-    adapted by timm's ``checkpoint_filter_fn`` (position embeddings resampled). A model built for another
-    size reports it in ``pretrained_cfg["input_size"]``.
+    A checkpoint's head is kept when its class count matches, else re-initialised (transfer learning).
+    ``pretrained=True`` needs the hub and fails fast without one. ``img_size``/``model_kwargs``: see
+    :func:`model_build_kwargs`; an effl checkpoint's own when not given. ``checkpoint``: the file ``spec``
+    names, when the caller has read it already. Weights saved at another size are adapted by timm's
+    ``checkpoint_filter_fn``; the model's ``pretrained_cfg["input_size"]`` reports the size it was built for.
     """
     import timm
 

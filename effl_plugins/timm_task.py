@@ -1,27 +1,14 @@
 """Any registered distillation loss as a ``timm.task.TrainingTask``, for timm's own training loop.
 
 timm (1.0.31+) runs a training objective as a *task*: ``task(input, target)`` returns a dict whose
-``"loss"`` is backpropagated and whose ``"output"`` feeds the metrics. timm ships logit KD and a
-pooled-feature MSE task; ``RegistryDistillationTask`` runs every loss of the effl registry the same
-way (Hinton et al. 2015 KD, DKD, DIST, FitNets, attention transfer, third-party ones)::
+``"loss"`` is backpropagated and whose ``"output"`` feeds the metrics. ``RegistryDistillationTask`` runs
+every loss of the effl registry that way (KD, DKD, DIST, FitNets, attention transfer, third-party ones).
 
-    import timm
-    from effl_plugins.timm_task import RegistryDistillationTask
-
-    student = timm.create_model("test_resnet", num_classes=10)
-    teacher = timm.create_model("test_efficientnet", num_classes=10)   # or a name / DistillationTeacher
-    task = RegistryDistillationTask(student, teacher, loss="dkd", temperature=4.0)
-    optimizer = torch.optim.AdamW(task.trainable_module.parameters(), lr=1e-3)
-    out = task(images, labels)          # {"loss", "output", and the loss's own terms}
-    out["loss"].backward(); optimizer.step()
-
-Conventions are timm.task's (``timm/task/distillation.py``): the teacher is a ``DistillationTeacher``,
-frozen, kept in ``eval()`` whatever ``task.train()`` says, never wrapped by ``prepare_distributed``;
-the input is normalised for the student and the teacher re-normalises it
-(``DistillationTeacher.normalize_input``) when its ``pretrained_cfg`` mean/std differ. The
-``trainable_module`` is the engine's own student-plus-loss module
-(:class:`~effl_plugins.train.tasks.distillation.StudentWithLoss`), so a loss with parameters (FitNet
-regressors, CRD heads) trains and synchronises with the student and is saved as task state.
+Conventions are timm.task's (``timm/task/distillation.py``): the teacher is a frozen ``DistillationTeacher``,
+kept in ``eval()``, never wrapped by ``prepare_distributed``, re-normalising the student's input
+(``DistillationTeacher.normalize_input``) when its mean/std differ. The ``trainable_module`` is the engine's
+student-plus-loss module (:class:`~effl_plugins.train.tasks.distillation.StudentWithLoss`), so a loss with
+parameters (FitNet regressors, CRD heads) trains with the student and is saved as task state.
 
 Feature losses (``uses_features = True``) get ``student_features=``/``teacher_features=``: the last
 intermediate map of each model from timm's ``forward_intermediates`` (a list of the last
@@ -37,9 +24,7 @@ from timm.task import DistillationTeacher, TrainingTask
 from timm.utils import unwrap_model
 from torch import nn
 
-from ._api import create_loss
-from .kv import check_kwargs
-from .plugins import get_manager
+from .strategies.distill import _loss_factory
 from .train.tasks.distillation import FeatureModel, StudentWithLoss, feature_levels
 
 __all__ = ["RegistryDistillationTask", "feature_levels"]
@@ -55,8 +40,7 @@ def _build_loss(loss: str | nn.Module, loss_args: dict[str, Any]) -> nn.Module:
         return loss
     if not isinstance(loss, str):
         raise TypeError(f"loss must be a registered loss name or an nn.Module, got {type(loss).__name__}")
-    check_kwargs(get_manager().registry("losses").get(loss).factory, loss_args, family="loss", name=loss)
-    return create_loss(loss, **loss_args)
+    return _loss_factory(loss, loss_args)(**loss_args)
 
 
 class RegistryDistillationTask(TrainingTask):
@@ -116,12 +100,9 @@ class RegistryDistillationTask(TrainingTask):
         self.trainable_module = StudentWithLoss(student, built, self.levels)
         cfg = getattr(unwrap_model(student), "pretrained_cfg", None) or {}
         mean, std = cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225))
-        self.register_buffer(
-            "student_mean", torch.tensor(mean, device=self.device, dtype=self.dtype).view(1, -1, 1, 1), persistent=False
-        )
-        self.register_buffer(
-            "student_std", torch.tensor(std, device=self.device, dtype=self.dtype).view(1, -1, 1, 1), persistent=False
-        )
+        for name, value in (("student_mean", mean), ("student_std", std)):
+            buffer = torch.tensor(value, device=self.device, dtype=self.dtype).view(1, -1, 1, 1)
+            self.register_buffer(name, buffer, persistent=False)
 
     def _module(self, module: nn.Module | None = None, ema: bool = False) -> StudentWithLoss | None:
         current = module if module is not None else self.get_trainable_module(ema=ema)

@@ -1,23 +1,14 @@
 """What a strategy is: a recipe that trains (and may label, distill, self-train) on a DataBundle,
 through the one engine (:mod:`effl_plugins.train`).
 
-Every strategy accepts ``model`` (a timm ``NAME[:CKPT]``), the model options ``pretrained``, ``drop``
-and ``drop_path``, and every :class:`~effl_plugins.train.TrainConfig` setting (``epochs``,
-``batch_size``, ``lr``, ``opt``, ``sched``, ``amp``, ``clip_grad``, ``grad_accum_steps``,
-``model_ema``, ``mixup``, ``aug``, ``workers``, ``device``...), plus its own, and implements::
+Every strategy takes ``model`` (a timm ``NAME[:CKPT]``), the model options ``pretrained``, ``drop`` and
+``drop_path``, every :class:`~effl_plugins.train.TrainConfig` setting, plus its own, and implements::
 
     run(data: DataBundle, *, out_dir=None, device=None, resume=False) -> dict
 
-The returned summary holds at least ``best_accuracy`` and ``final_accuracy`` (in [0, 1]) and
-``epochs``; with ``out_dir`` it is also written to ``out_dir/summary.json``, once, at the end: the
-engine of a run in ``out_dir`` itself is built with ``write_summary=False`` and the strategy writes its
-result, which extends the engine's summary (sub-runs in ``teacher/``, ``student/``... keep the engine's).
-``run_args`` (set by the ``effl`` command) is recorded in every checkpoint and in ``args.yaml``.
-
-A shared setting a strategy does not apply is refused when the strategy is built (before its settings are
-checked, and before any model, file or step): ``refusals()`` lists them, from its task's ``refused_settings``
-(``task_class``) and its own ``refused_settings``, each with what to pass instead (``SettingRefusedError``, one
-line).
+The returned summary holds at least ``best_accuracy``, ``final_accuracy`` (in [0, 1]) and ``epochs``; with
+``out_dir`` the strategy writes it to ``out_dir/summary.json`` once, at the end (:meth:`Strategy.finish`).
+A shared setting a strategy does not apply is refused when it is built (:meth:`Strategy.refusals`).
 """
 
 from __future__ import annotations
@@ -31,6 +22,7 @@ from torch import nn
 
 from .._validate import fraction
 from ..checkpoint import Checkpoint
+from ..errors import CheckpointError
 from ..models import check_model_name, create_model, default_input_size, model_build_kwargs, parse_model_spec
 from ..train import Engine, ModelInput, SupervisedTask, Task, TrainConfig, seed_everything
 from ..train.config import refuse_settings
@@ -64,8 +56,9 @@ class Strategy:
 
     @classmethod
     def refusals(cls) -> dict[str, str]:
-        """The settings a run of this strategy refuses: its task's (``task_class.refusals()``, for a strategy
-        that runs one task) and its own ``refused_settings``; the message is ``"<name> <reason>"``."""
+        """The settings a run of this strategy refuses, before any model, file or step: its task's
+        (``task_class.refusals()``) and its own ``refused_settings``; the message is ``"<name> <reason>"``
+        (``SettingRefusedError``, one line)."""
         task = getattr(cls, "task_class", None)
         bce = {"bce_loss": BCE_REFUSAL} if task is not None else {}
         splits = {} if task is not None or cls.takes_aug_splits else SPLIT_REFUSALS
@@ -99,8 +92,8 @@ class Strategy:
         self.resume_override = False
 
     def _check_model_options(self) -> None:
-        """Refuse, before anything is built or written, an ``img_size``/``model_kwargs`` the model cannot take
-        (:func:`~effl_plugins.models.model_build_kwargs`) and an ``initial_checkpoint`` beside a ``NAME:CKPT``."""
+        """Refuse an ``img_size``/``model_kwargs`` the model cannot take and an ``initial_checkpoint`` beside a
+        ``NAME:CKPT``."""
         c = self.config
         name, path = parse_model_spec(self.model)
         if c.initial_checkpoint is not None and path is not None:
@@ -124,6 +117,17 @@ class Strategy:
             read[spec] = Checkpoint.read(path, spec)
         return read.get(spec)
 
+    def check_teacher_head(self, teacher: nn.Module, spec: str, num_classes: int) -> None:
+        """A teacher from checkpoint ``spec`` used as is must bring its own ``num_classes`` head: a re-initialised
+        one teaches noise (nothing to check for a bare ``NAME``)."""
+        checkpoint, classifier = self.checkpoint(spec), teacher.pretrained_cfg.get("classifier")
+        rows = checkpoint.head_classes(classifier) if checkpoint and isinstance(classifier, str) else None
+        if rows is not None and rows != num_classes:
+            raise CheckpointError(
+                f"teacher checkpoint {str(checkpoint.path)!r} has a {rows}-class head but the data has {num_classes} "
+                f"classes; pass teacher_epochs > 0 to train a new head first (model {parse_model_spec(spec)[0]!r})"
+            )
+
     # -- building blocks for subclasses
     def build_model(
         self,
@@ -134,12 +138,9 @@ class Strategy:
         drop: float | None = None,
         drop_path: float | None = None,
     ) -> nn.Module:
-        """A timm model from ``NAME[:CKPT]``, initialised under ``seed + seed_offset``.
-
-        The run's model options apply: ``img_size`` when building (:meth:`sized_spec`); ``model_kwargs`` and
-        ``initial_checkpoint`` (loaded after building) to the run's own ``model``; ``num_classes`` checked;
-        ``grad_checkpointing`` on the run's own model; ``torchcompile`` compiling in place
-        (``nn.Module.compile``: the state dict keeps its names)."""
+        """A timm model from ``NAME[:CKPT]``, initialised under ``seed + seed_offset``, with the run's model
+        options: ``img_size`` (:meth:`sized_spec`); ``model_kwargs``, ``initial_checkpoint`` and
+        ``grad_checkpointing`` on the run's own model; ``torchcompile`` compiling in place."""
         c = self.config
         if c.num_classes is not None and c.num_classes != num_classes:
             raise ValueError(f"--num-classes {c.num_classes}: the data has {num_classes} classes; pass {num_classes}")
@@ -166,12 +167,9 @@ class Strategy:
         return model
 
     def model_input(self, model: nn.Module, data: Any, spec: str | None = None) -> ModelInput:
-        """The normalisation (and size) ``model`` takes batches of ``data`` in.
-
-        ``spec`` None: the model trained on ``data`` (the student, or a teacher trained in this run): the
-        data's own config. A teacher ``spec``: the data config saved in its checkpoint, else its timm
-        ``pretrained_cfg`` (its own mean, std and input size; the batch is resized on the device).
-        """
+        """The normalisation (and size) ``model`` takes batches of ``data`` in: the data's own config for a model
+        trained on ``data`` (``spec`` None); for a teacher ``spec``, the data config saved in its checkpoint, else
+        its timm ``pretrained_cfg``."""
         from ..data import DataConfig, resolve_data_config
 
         config = getattr(data, "data_config", None)
@@ -181,8 +179,7 @@ class Strategy:
         return ModelInput.from_config(config, self.config.channels_last)
 
     def supervised_task(self, model: nn.Module, data: Any) -> SupervisedTask:
-        """Cross-entropy on ``data``'s labels (label ``smoothing`` from the settings), ``model`` taking the
-        data's own input."""
+        """Cross-entropy on ``data``'s labels, ``model`` taking the data's own input."""
         jsd = self.config.aug_splits if self.config.jsd_loss else 0
         return SupervisedTask(model, self.model_input(model, data), self.config.smoothing, self.config.bce_loss, jsd)
 
@@ -207,8 +204,7 @@ class Strategy:
         }
 
     def run_identity_keys(self) -> tuple[str, ...]:
-        """The strategy arguments that identify the run: a change makes a resumed run another run (the engine
-        refuses it; the run's ``meaning_keys``)."""
+        """The strategy arguments that identify the run (``meaning_keys``: a resume with others is refused)."""
         return ()
 
     def run_identity(self) -> dict[str, Any]:
@@ -243,16 +239,14 @@ class Strategy:
 
     @staticmethod
     def write_summary(out_dir: str | os.PathLike | None, summary: dict[str, Any]) -> None:
-        """``out_dir/summary.json`` (through :func:`~effl_plugins.train.rundir.write_summary`, the file's one
-        writer), by rank 0 alone as every other file of the run directory; nothing without ``out_dir``."""
+        """``out_dir/summary.json``, by rank 0 alone; nothing without ``out_dir``."""
         if out_dir is not None and distributed_info().main:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             write_summary_file(out_dir, summary)
 
     def finish(self, model: nn.Module, summary: dict[str, Any], out_dir: str | os.PathLike | None) -> dict[str, Any]:
         """The end of a one-model run: ``model`` becomes ``trained_model``; returns ``{"strategy": name,
-        **summary}``, also written to ``out_dir/summary.json`` (its one writer: the run's engine is built
-        with ``write_summary=False``)."""
+        **summary}``, also written to ``out_dir/summary.json`` (the engine is built with ``write_summary=False``)."""
         self.trained_model = model
         result = {"strategy": self.name, **summary}
         self.write_summary(out_dir, result)

@@ -10,6 +10,7 @@ normalisation.
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,6 @@ from typing import Any
 import torch
 
 from .._validate import integer, non_negative
-from ..checkpoint import Checkpoint
-from ..errors import CheckpointError
 from ..models import parse_model_spec
 from ..train import DistillationTask
 from ..train.config import refuse_settings
@@ -128,28 +127,23 @@ class Distill(Strategy):
         """(teacher, student, loss): every error (unknown name, wrong checkpoint, bad loss argument) here."""
         loss = self.loss_factory(**self.unlabeled_loss_args())
         teacher = self.build_model(self.teacher, num_classes)
-        name, path = parse_model_spec(self.teacher)
-        if path is not None and self.teacher_epochs == 0:
-            _check_head_loaded(teacher, self.checkpoint(self.teacher), name, num_classes)
+        if self.teacher_epochs == 0:
+            self.check_teacher_head(teacher, self.teacher, num_classes)
         student = self.build_model(self.model, num_classes, seed_offset=1)
         return teacher, student, loss
 
     def unlabeled_loss_args(self) -> dict:
         """``loss_args``, plus ``target_from_teacher=True`` for a loss that needs a target class (dkd, nkd)
         when unlabeled images are used and the caller did not choose: their rows take the teacher's argmax."""
-        import inspect
-
         accepted = inspect.signature(self.loss_factory).parameters
         if self.use_unlabeled and "target_from_teacher" in accepted and "target_from_teacher" not in self.loss_args:
             return {**self.loss_args, "target_from_teacher": True}
         return dict(self.loss_args)
 
     def sized_loss(self, loss, student, teacher, student_input, teacher_input) -> torch.nn.Module:
-        """The loss rebuilt with ``student_channels``/``teacher_channels`` read off both models (one
-        no-grad forward of two blank images), when it takes them and they were not given: its adapters
-        then exist before the optimizer is built."""
-        import inspect
-
+        """The loss rebuilt with ``student_channels``/``teacher_channels`` read off both models (one no-grad
+        forward of two blank images) when it takes them and they were not given, so its adapters exist before
+        the optimizer is built."""
         from ..train.tasks.distillation import FeatureModel, feature_levels
 
         levels = feature_levels(loss)
@@ -188,18 +182,17 @@ class Distill(Strategy):
         precision: str = "float32",
         resume: bool = False,
     ) -> dict[str, Any]:
-        """Store the teacher's class probabilities on every view a distillation run with these settings draws
-        (``config.epochs`` epochs), in ``cache_dir`` (:mod:`.teacher_cache`); the teacher must come from a
-        checkpoint. ``top_k`` keeps each view's k most probable classes (None: all); ``precision`` is the
-        probabilities' dtype on disk (``"float32"``, or ``"float16"`` with int16 class ids: about half the
-        bytes). ``resume`` continues a recording that was stopped or killed. Returns what was written."""
+        """Store the teacher's class probabilities on every view a distillation run with these settings draws,
+        in ``cache_dir`` (:mod:`.teacher_cache`); the teacher must come from a checkpoint. ``top_k`` keeps each
+        view's k most probable classes (None: all); ``precision`` is their dtype on disk (``"float32"`` or
+        ``"float16"``); ``resume`` continues a stopped recording. Returns what was written."""
         from ..train.tasks import TeacherRecordingTask
         from .selftrain.store import StoreSpec, file_hash, store_lock
         from .teacher_cache import CacheWriter, ViewLayout, new_cache_info, write_cache_info
 
         integer(top_k, "top_k", low=1, high=data.num_classes, optional=True)
         integer(shard_steps, "shard_steps", low=1)
-        name, path = parse_model_spec(self.teacher)
+        path = parse_model_spec(self.teacher)[1]
         if path is None:
             raise ValueError(
                 f"teacher {self.teacher!r}: a teacher cache records a trained teacher; pass NAME:CHECKPOINT"
@@ -212,7 +205,7 @@ class Distill(Strategy):
                 "its recording, or choose a new directory"
             )
         teacher = self.build_model(self.teacher, data.num_classes)
-        _check_head_loaded(teacher, self.checkpoint(self.teacher), name, data.num_classes)
+        self.check_teacher_head(teacher, self.teacher, data.num_classes)
         student = self.build_model(self.model, data.num_classes, seed_offset=1)
         train_set = self.train_set(data)
         _refuse_streamed(train_set)
@@ -223,7 +216,8 @@ class Distill(Strategy):
         )
         digest = file_hash(path)
         k = data.num_classes
-        info = new_cache_info(self.teacher, digest, self.config.epochs, top_k, k, views, layout)
+        fields = {"teacher": self.teacher, "teacher_hash": digest, "epochs": self.config.epochs, "top_k": top_k}
+        info = new_cache_info(layout, **fields, num_classes=k, views=views)
         write_cache_info(root, info, resume=resume or rank != 0)
         spec = StoreSpec(
             digest, layout.total, k, shard_size=shard_steps * layout.batch_size, top_k=top_k, precision=precision
@@ -268,14 +262,8 @@ class Distill(Strategy):
         student_input = self.model_input(student, data)
         loss = self.sized_loss(loss, student, teacher, student_input, teacher_input)
         task = DistillationTask(student, student_input, teacher, teacher_input, loss, self.unlabeled_weight)
-        engine = self.engine(task, data, out_dir, train_set=self.train_set(data), write_summary=False)
-        summary = engine.fit(resume=resume)  # the result below extends it: summary.json written once
-        self.trained_model, self.teacher_model = student, teacher
-        result = {"strategy": self.name, "teacher": self.teacher, "loss": self.loss, **summary}
-        if teacher_summary is not None:
-            result["teacher_accuracy"] = teacher_summary["final_accuracy"]
-        self.write_summary(out_dir, result)
-        return result
+        extra = {} if teacher_summary is None else {"teacher_accuracy": teacher_summary["final_accuracy"]}
+        return self._fit_student(task, data, out_dir, resume, {"teacher": self.teacher}, extra)
 
     def _run_from_cache(self, data, out_dir, resume: bool) -> dict[str, Any]:
         """The student learns from the stored teacher outputs of its views: no teacher is built."""
@@ -291,11 +279,15 @@ class Distill(Strategy):
         )
         self.run_args = {**self.run_args, **self.run_identity()}
         task = DistillationTask(student, student_input, None, None, loss, self.unlabeled_weight, teacher_source=reader)
-        engine = self.engine(task, data, out_dir, train_set=self.train_set(data), write_summary=False)
-        summary = engine.fit(resume=resume)
-        self.trained_model, self.teacher_model = student, None
-        result = {"strategy": self.name, "teacher": reader.info["teacher"], "teacher_cache": self.teacher_cache}
-        result.update(loss=self.loss, **summary)
+        teacher = {"teacher": reader.info["teacher"], "teacher_cache": self.teacher_cache}
+        return self._fit_student(task, data, out_dir, resume, teacher)
+
+    def _fit_student(self, task, data, out_dir, resume: bool, teacher: dict, extra: dict | None = None) -> dict:
+        """Train the student of ``task``; the result (``teacher`` naming where its teacher came from) extends the
+        engine's summary, written once as ``summary.json``."""
+        summary = self.engine(task, data, out_dir, train_set=self.train_set(data), write_summary=False).fit(resume)
+        self.trained_model, self.teacher_model = task.model, task.teacher
+        result = {"strategy": self.name, **teacher, "loss": self.loss, **summary, **(extra or {})}
         self.write_summary(out_dir, result)
         return result
 
@@ -312,8 +304,7 @@ def _loss_factory(name: str, loss_args: dict[str, Any]):
 
 def _occupied_before_any_rank_writes(root: Path, device: str | None) -> bool:
     """Whether ``root`` held anything when this recording began, as rank 0 saw it before any rank wrote there
-    (under ``torchrun`` every rank joins the process group and takes rank 0's answer, so no rank's first files
-    can make the check fail, and every rank refuses alike)."""
+    (every rank takes rank 0's answer, so every rank refuses alike)."""
     from ..train.distributed import all_sum, init_distributed
     from ..train.engine import resolve_device
 
@@ -328,20 +319,9 @@ def _widths(features) -> int | list[int]:
     return [width(f) for f in features] if isinstance(features, list) else width(features)
 
 
-def _check_head_loaded(model: torch.nn.Module, checkpoint: Checkpoint, name: str, num_classes: int) -> None:
-    """A teacher used as is must bring its own ``num_classes`` head: a re-initialised one teaches noise."""
-    classifier = model.pretrained_cfg.get("classifier")
-    rows = checkpoint.head_classes(classifier) if isinstance(classifier, str) else None
-    if rows is not None and rows != num_classes:
-        raise CheckpointError(
-            f"teacher checkpoint {str(checkpoint.path)!r} has a {rows}-class head but the data has {num_classes} "
-            f"classes; pass teacher_epochs > 0 to train a new head first (model {name!r})"
-        )
-
-
 def _refuse_streamed(train_set) -> None:
-    """A teacher cache lays views out by step, with equal rows on every rank; sharded and Hugging Face data
-    give a rank's last batch of an epoch what is left of its share, so they are refused in one line."""
+    """A teacher cache lays views out by step, with equal rows on every rank: sharded and Hugging Face data
+    (unequal last batches) are refused."""
     from ..train.streams import exactly_once
 
     if exactly_once(train_set):

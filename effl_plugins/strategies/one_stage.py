@@ -1,11 +1,8 @@
 """One-stage methods as strategies: one engine run of the method's task on the labeled stream and the
 unlabeled stream (``mu`` unlabeled images per labeled one), an epoch being one pass over the unlabeled set.
 
-A method lives in one module, its task's (``effl_plugins.train.tasks.fixmatch`` holds FixMatch's loss,
-task and :class:`~effl_plugins.train.tasks.fixmatch.FixMatchArguments`); here it is named (the name it
-is registered under, and the line listings show) beside the task that :class:`OneStage` runs. The
-strategy takes the task's arguments (the fields of ``task_class.Arguments``, checked once when it is
-built) beside the shared settings of :class:`~effl_plugins.strategies.base.Strategy`.
+A method lives in its task's module (``effl_plugins.train.tasks.fixmatch``: loss, task, arguments); here it
+is named beside the task :class:`OneStage` runs, and takes the fields of ``task_class.Arguments``.
 """
 
 from __future__ import annotations
@@ -28,18 +25,14 @@ __all__ = ["OneStage", "FixMatch", "FlexMatch", "FreeMatch", "SoftMatch", "UDA",
 
 
 class OneStage(Strategy):
-    """A strategy that runs one task, ``task_class``, built with the method's arguments and what
-    ``task_class.data_arguments`` reads off the data (``num_classes``, ``num_unlabeled``).
-
-    Each argument is also an attribute (``strategy.threshold``); :attr:`arguments` holds them all.
-    """
+    """A strategy that runs one task, ``task_class``, built with the method's arguments (each also an
+    attribute; :attr:`arguments` holds them all) and what ``task_class.data_arguments`` reads off the data."""
 
     #: The :class:`~effl_plugins.train.Task` the engine runs, built as ``task_class(model, model_input, **kwargs)``.
     task_class: ClassVar[type[Task]]
 
     def __init_subclass__(cls, **kwargs: Any):
-        """A method's strategy takes its task's arguments (the signature ``effl info`` shows), documentation and
-        conformance arguments."""
+        """A method's strategy takes its task's arguments, documentation and conformance arguments."""
         super().__init_subclass__(**kwargs)
         cls.__signature__ = _signature(cls.task_class)
         cls.__doc__ = _documentation(cls.__doc__, cls.task_class)

@@ -2,10 +2,9 @@
 train from the store with no teacher in the loop (FKD, Shen & Xing ECCV 2022, "A Fast Knowledge
 Distillation Framework for Visual Recognition"; ReLabel, Yun et al. CVPR 2021).
 
-A distillation run's batches are a pure function of its seed, epoch and step (:mod:`..train.streams`,
-the engine's per-step generator), so a run with the same view settings (``VIEW_SETTINGS``, the train
-images, the student's input size, the world size) draws the same views: the cache holds, for every
-``(epoch, step, rank, row)``, the teacher's class probabilities at temperature 1 on that view.
+A run's batches are a pure function of its seed, epoch and step (:mod:`..train.streams`), so a run with the
+same ``VIEW_SETTINGS`` (plus train images, student input size, world size) draws the same views: the cache
+holds, for every ``(epoch, step, rank, row)``, the teacher's class probabilities at temperature 1.
 
 On disk (a directory)::
 
@@ -17,17 +16,12 @@ On disk (a directory)::
 View ``(e, s, r, j)`` is store position ``e * W * R + W * s * B + r * n_s + j`` (``W`` ranks, ``R``
 images a rank per epoch, batch ``B``, ``n_s`` rows at step ``s``), with id ``"e:s:r:j:index"`` (``index``
 the image's place in the train set). Shard ``i`` of rank ``r`` holds the steps ``[c S, (c + 1) S)`` of
-epoch ``i // C``, ``c = i % C`` (``S = shard_steps``, ``C`` shards an epoch), so a shard's name says
-which steps it holds, a killed recording run resumed rewrites exactly the shards its manifest does not
-list, and a reader loads one shard at a time.
+epoch ``i // C``, ``c = i % C`` (``S = shard_steps``, ``C`` shards an epoch).
 
-Top-k (``top_k < K``): each view keeps its k most probable classes; the mass they leave, ``1 - sum``, is
-spread uniformly over the other ``K - k`` classes when a student reads it (FKD's choice), so every class
-keeps a finite log-probability. A reader hands the loss ``log p`` as the teacher's logits: every loss
-that reads the teacher through a softmax (``kd``, ``dkd``, ``dist``, ``nkd``, ``ctkd``,
-``soft_target_ce``, ``logit_std_kd``...) sees the teacher's distribution exactly as from its logits
-(a softmax does not change when a row's logits shift by a constant); ``mse_logits`` needs the raw
-logits and losses on features need the teacher's feature maps: both are refused.
+Top-k (``top_k < K``): each view keeps its k most probable classes; the mass they leave is spread uniformly
+over the other ``K - k`` classes when read (FKD's choice). A reader hands the loss ``log p`` as the teacher's
+logits, which every loss that reads the teacher through a softmax sees exactly as the logits; ``mse_logits``
+(raw logits) and losses on features are refused.
 """
 
 from __future__ import annotations
@@ -194,10 +188,9 @@ def cache_info(root: str | Path) -> dict[str, Any]:
 class CacheWriter:
     """The recording run's sink: ``record(epoch, step, batch, logits)`` after each teacher forward.
 
-    Views of a step go to the rank's pending shard; a finished shard is written atomically and listed
-    in the rank's manifest. Shards already listed (a run killed and resumed) are not rewritten. The
-    pending views travel in the recording task's checkpoint (:meth:`state`), so a run stopped mid-shard
-    and resumed writes the same shards as one that never stopped.
+    A finished shard is written atomically and listed in the rank's manifest; listed shards are not
+    rewritten. Pending views travel in the recording task's checkpoint (:meth:`state`), so a resumed run
+    writes the same shards as one that never stopped.
     """
 
     def __init__(self, root: str | Path, info: dict[str, Any], spec: StoreSpec, rank: int, resume: bool):
@@ -271,36 +264,18 @@ def write_cache_info(root: Path, info: dict[str, Any], resume: bool) -> None:
     atomic_write_bytes(path, (json.dumps(info, indent=1, sort_keys=True) + "\n").encode())
 
 
-def new_cache_info(
-    teacher: str,
-    teacher_hash: str,
-    epochs: int,
-    top_k: int | None,
-    num_classes: int,
-    views: dict[str, Any],
-    layout: ViewLayout,
-) -> dict[str, Any]:
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "teacher": teacher,
-        "teacher_hash": teacher_hash,
-        "epochs": epochs,
-        "top_k": top_k,
-        "num_classes": num_classes,
-        "views": views,
-        "layout": asdict(layout),
-    }
+def new_cache_info(layout: ViewLayout, **fields: Any) -> dict[str, Any]:
+    """``teacher-cache.json``'s body: format, version, ``fields`` (teacher, teacher_hash, epochs, top_k,
+    num_classes, views) and ``layout``."""
+    return {"format": FORMAT, "version": VERSION, **fields, "layout": asdict(layout)}
 
 
 class CacheReader:
     """A distillation run's teacher: ``reader(batch, epoch, step) -> [B, K]`` log-probabilities of the
     stored views of that step (on the batch's device).
 
-    Refuses, before training, a cache whose views differ from the run's (naming the first differing
-    setting) or that holds fewer epochs; every shard is checked as it is read (the pseudo-label store's
-    reader). Each step's dataset indices are compared with the stored ones on the device; the result is
-    read once an epoch (:meth:`check`).
+    Refuses, before training, a cache whose views differ from the run's or that holds fewer epochs. Each
+    step's dataset indices are compared with the stored ones on the device, read once an epoch (:meth:`check`).
     """
 
     def __init__(self, root: str | Path, views: dict[str, Any], epochs: int, rank: int, num_classes: int):

@@ -1,9 +1,7 @@
 """Labelling an unlabeled set with a teacher into the pseudo-label store, shard by shard.
 
-The teacher runs without noise: ``eval()`` mode (no dropout, no drop path, BatchNorm running
-statistics), under ``torch.no_grad()``, on un-augmented images (the dataset's eval transform),
-streamed through a ``DataLoader`` with ``workers`` processes a shard at a time. Under ``torchrun`` each rank labels
-its strided share (``RANK``/``WORLD_SIZE`` from the environment) and ``read_store`` merges them.
+The teacher runs without noise (``eval()`` mode, no gradients, the dataset's eval transform). Under
+``torchrun`` each rank labels its strided share and ``read_store`` merges them.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from ...train.inputs import ModelInput
 from .store import RankManifest, StoreSpec, rank_positions, shard_name, state_dict_hash, store_lock, write_shard
@@ -43,14 +42,6 @@ def teacher_probabilities(
     return torch.softmax(logits / temperature, dim=1).cpu()
 
 
-def _shard_images(dataset, chunk: list[int], workers: int, batch_size: int = 64):
-    from torch.utils.data import DataLoader
-
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=chunk, num_workers=workers, generator=torch.Generator())
-    for images, _ in loader:
-        yield images
-
-
 def label_dataset(
     teacher: nn.Module,
     dataset,
@@ -71,16 +62,12 @@ def label_dataset(
     workers: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Label this rank's share of ``dataset`` (yielding ``(uint8 [C, H, W], target)``, with ``ids``) into the store at
-    ``root``.
+    """Label this rank's share of ``dataset`` (yielding ``(uint8 [C, H, W], target)``, with ``ids``) into the
+    store at ``root``, under the rank's store lock (a second writer: ``LockHeldError``).
 
-    ``teacher_hash`` defaults to the sha256 of the teacher's state dict. With ``resume=True`` the
-    shards the manifest lists are skipped. The rank's store lock is held throughout: another process
-    labelling the same rank of the same store is refused (``LockHeldError``). ``on_shard(index)`` is called after each
-    shard is committed,
-    ``progress(done, total)`` after each shard too. ``model_input`` is the teacher's normalisation (default:
-    mean 0.5 and std 0.5 per channel, i.e. [-1, 1]). ``precision`` is the stored probabilities' dtype
-    (``"float32"`` or ``"float16"``, see :class:`.store.StoreSpec`).
+    ``teacher_hash`` defaults to the sha256 of the teacher's state dict; ``resume=True`` skips the shards the
+    manifest lists. ``on_shard(index)`` and ``progress(done, total)`` are called after each shard.
+    ``model_input`` is the teacher's normalisation (default: mean 0.5, std 0.5, i.e. [-1, 1]).
     """
     if rank is None or world_size is None:
         rank, world_size = distributed_rank()
@@ -97,12 +84,8 @@ def label_dataset(
             if index in done:
                 continue
             chunk = positions[start : start + shard_size]
-            probs = torch.cat(
-                [
-                    teacher_probabilities(teacher, images, model_input, temperature, device)
-                    for images in _shard_images(dataset, chunk, workers)
-                ]
-            )
+            loader = DataLoader(dataset, batch_size=64, sampler=chunk, num_workers=workers, generator=torch.Generator())
+            probs = torch.cat([teacher_probabilities(teacher, x, model_input, temperature, device) for x, _ in loader])
             write_shard(Path(root) / shard_name(rank, index), chunk, [dataset.ids[i] for i in chunk], probs, spec)
             manifest.add(index, len(chunk))
             if on_shard is not None:

@@ -76,7 +76,6 @@ class NoisyStudent(PseudoLabel):
         self.students = [students[min(i, len(students) - 1)] for i in range(rounds)]
         for key, value in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
             fraction(value, key, below_one=True)
-        # checked now, not when the first student is configured after the teacher has trained
         self.rounds, self.noise = rounds, resolved_augmentation(noise) if not self.config.aug else noise
         self.drop_rate, self.drop_path_rate = drop_rate, drop_path_rate
 
@@ -136,9 +135,8 @@ class NoisyStudent(PseudoLabel):
         config = self.config if self.config.aug else self.config.replace(aug=self.noise)
         summary = self.train_student(student, data, chosen, targets, round_dir / "student", resume, config=config)
         device = resolve_device(self.config.device)
-        accuracy = evaluate(student, data.test, self.model_input(student, data), device, workers=self.config.workers)[
-            "top1"
-        ]
+        model_input = self.model_input(student, data)
+        accuracy = evaluate(student, data.test, model_input, device, workers=self.config.workers)["top1"]
         record = {
             "accuracy": accuracy,
             "best_accuracy": summary["best_accuracy"],

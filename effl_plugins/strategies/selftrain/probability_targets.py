@@ -1,8 +1,6 @@
-"""Probability-target datasets: the training set of a student that learns pseudo-labels.
-
-Every target of a student's training set is a probability vector ``[K]``: labeled images carry
-one-hot rows, pseudo-labeled ones the teacher's hard (one-hot) or soft labels, so one cross-entropy
-(``F.cross_entropy`` with probability targets) trains on both.
+"""Probability-target datasets: a student's training set where every target is a probability vector ``[K]``
+(one-hot for labeled images, the teacher's hard or soft labels for pseudo-labeled ones), so one cross-entropy
+trains on both.
 """
 
 from __future__ import annotations

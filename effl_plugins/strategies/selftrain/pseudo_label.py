@@ -97,12 +97,7 @@ class PseudoLabel(Strategy):
             run_dir = out / "teacher"
             self.engine(task, data, run_dir).fit(resume=resume and (run_dir / "checkpoint.pt").is_file())
         else:
-            from ...models import parse_model_spec
-            from ..distill import _check_head_loaded
-
-            name, path = parse_model_spec(self.teacher)
-            if path is not None:
-                _check_head_loaded(teacher, self.checkpoint(self.teacher), name, data.num_classes)
+            self.check_teacher_head(teacher, self.teacher, data.num_classes)
             model_input = self.model_input(teacher, data, spec=self.teacher)
         device = resolve_device(self.config.device)
         accuracy = evaluate(teacher.to(device), data.test, model_input, device, workers=self.config.workers)["top1"]

@@ -34,11 +34,8 @@ def confidence_filter(probs: torch.Tensor, threshold: float) -> torch.Tensor:
 
 
 def balance_classes(probs: torch.Tensor, quota: int, candidates: torch.Tensor | None = None) -> torch.Tensor:
-    """Indices giving each predicted class exactly ``quota`` images (classes never predicted stay empty).
-
-    Within a class the candidates are ordered by confidence (highest first, ties by index). A class
-    with ``n >= quota`` keeps its first ``quota``; one with ``0 < n < quota`` repeats its ordered list
-    cyclically, ``order[arange(quota) % n]``, so the most confident images are duplicated first.
+    """Indices giving each predicted class exactly ``quota`` images (classes never predicted stay empty), the
+    candidates of a class ordered by confidence (highest first, ties by index).
 
     Shape: probs ``[N, K]``, candidates int64 ``[M]`` (default all rows) -> int64 ``[quota * C]``
     in class order, ``C`` the number of predicted classes.

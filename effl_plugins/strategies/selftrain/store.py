@@ -5,37 +5,21 @@ On-disk format (a directory; no pickle anywhere)::
     STORE/
       manifest-rank00000.json     one per labelling rank (JSON, written atomically)
       shard-r00000-00000.safetensors
-      shard-r00000-00001.safetensors
       ...
 
-A rank manifest is ``{"format": "effl-pseudo-labels", "version": 1, "teacher_hash": <sha256 hex>,
-"num_images": N, "num_classes": K, "top_k": k or null, "temperature": T, "shard_size": S,
-"precision": "float32" | "float16", "rank": r, "world_size": W, "shards": [{"file", "index", "count"}, ...],
-"complete": bool}`` (a manifest without ``precision`` is ``float32``).
-Rank ``r`` labels the strided slice ``positions r, r + W, r + 2W, ...`` of the unlabeled set in
-shards of ``S`` images. A shard is a safetensors file holding ``positions`` (int64 ``[n]``, the
-images' positions in the unlabeled set) and either ``probs`` (float32 ``[n, K]``) or, with
-``top_k``, ``topk_ids`` (int64 ``[n, k]``) and ``topk_probs`` (float32 ``[n, k]``); at ``precision``
-``float16`` the probabilities are float16 (rounded to nearest; a row's sum moves by at most ``2**-11``) and
-the class ids the smallest of int16/int32 that holds ``K - 1`` (:func:`id_dtype`); its metadata
-key ``effl`` holds the JSON ``{"ids": [the images' string ids], "teacher_hash": ...}``. The same
+A rank manifest holds the store's :class:`StoreSpec`, ``format``, ``version``, ``rank``, ``world_size``,
+``shards`` (``[{"file", "index", "count"}, ...]``) and ``complete`` (without ``precision``: ``float32``).
+Rank ``r`` labels the strided slice ``r, r + W, r + 2W, ...`` of the unlabeled set in shards of ``S``
+images. A shard holds ``positions`` (int64 ``[n]``) and either ``probs`` ``[n, K]`` or, with ``top_k``,
+``topk_ids`` ``[n, k]`` (:func:`id_dtype`) and ``topk_probs`` ``[n, k]``, in the store's ``precision``;
+its metadata key ``effl`` holds ``{"ids": [the images' string ids], "teacher_hash": ...}``. The same
 teacher on the same images writes byte-identical shards.
 
-Atomicity and resume: each shard is written to a temporary file and renamed into place, then the
-manifest, listing it, is rewritten the same way (``train.checkpoints.atomic_write_bytes``: the user's umask,
-a failed write leaves no temporary file). The manifest is the truth: a shard not listed in it is
-rewritten on resume, a listed one is skipped, so a killed run resumes with no image lost or labelled
-twice. One writer per rank: ``store_lock`` (a ``flock`` on ``.lock-rankRRRRR``) is held while a rank
-writes, and a second writer is refused with the holder's pid.
+Resume: each shard, then the manifest listing it, is written atomically; the manifest is the truth (a
+shard it does not list is rewritten, a listed one skipped). ``store_lock`` keeps one writer per rank.
 
-The reader trusts nothing: ``read_store`` merges the rank manifests (any ``torchrun`` world size) and
-checks every manifest (a JSON object, every key with its type, known format and version, ranks that
-agree), every shard path (a plain file name inside the store; no absolute path, no ``..``, no symlink
-out), every shard (its tensors' names, dtypes and shapes, its teacher hash, ids and count, positions in
-``0..N-1`` each exactly once, probability rows finite, in ``[0, 1]`` and summing to 1 within ``1e-3``;
-top-k rows at most 1), the caller's dataset ids (required unless the caller passes ``trust_ids=True``)
-and, when given, its teacher hash and class count. Every failure is one ``PseudoLabelStoreError``
-naming the file and what is wrong.
+The reader trusts nothing: :func:`read_store` checks every manifest, shard path, tensor, id and probability
+row, and every failure is one ``PseudoLabelStoreError`` naming the file and what is wrong.
 """
 
 from __future__ import annotations
@@ -174,11 +158,8 @@ def write_shard(path: Path, positions: Sequence[int], ids: Sequence[str], probs:
 
 
 class RankManifest:
-    """One rank's manifest: which shards are done. ``save`` rewrites it atomically.
-
-    Write only under ``store_lock(root, rank)`` (``label_dataset`` takes it): ``open`` removes the
-    rank's stray temporary files, which is safe only when no other writer is running.
-    """
+    """One rank's manifest: which shards are done. Write only under ``store_lock(root, rank)``: ``open``
+    removes the rank's stray temporary files."""
 
     def __init__(self, root: str | os.PathLike, spec: StoreSpec, rank: int = 0, world_size: int = 1):
         self.root, self.spec, self.rank, self.world_size = Path(root), spec, rank, world_size
@@ -472,14 +453,10 @@ def read_store(
 ) -> PseudoLabels:
     """Merge and check every rank's shards; each position 0..N-1 must appear exactly once.
 
-    ``expected_ids`` (the dataset's ids, in order) is required: a store is a file tree anyone may
-    have written, and one labelled on another dataset (other images, other order) would otherwise
-    be read as labels of this one. Rows follow the images' ids (a sample's key), not their positions: a
-    store holding the same unique ids in another order (shards listed in another order) is returned in
-    the order of ``expected_ids``. ``trust_ids=True`` (instead of ``expected_ids``) reads a store
-    without that check, for inspecting one. ``expected_teacher_hash`` and ``expected_num_classes``,
-    when given, must match the store too. Any problem raises ``PseudoLabelStoreError`` naming the
-    file and what is wrong; neither or both of ``expected_ids`` and ``trust_ids``, a ``TypeError``.
+    ``expected_ids`` (the dataset's ids, in order) is required, so that a store labelled on other images
+    is not read as labels of these; rows follow the ids, so a store holding the same unique ids in another
+    order is returned in the order of ``expected_ids``. ``trust_ids=True`` instead reads a store unchecked
+    (to inspect one). ``expected_teacher_hash`` and ``expected_num_classes``, when given, must match too.
 
     Shape: ``probs`` ``[N, K]`` float32, ``ids`` ``N`` strings.
     """
@@ -524,8 +501,7 @@ def read_store(
 
 
 def _by_key(ids: list[str], expected: Sequence[str]) -> torch.Tensor | None:
-    """Where each of ``expected`` sits in ``ids`` when both hold the same unique keys in another order
-    (shards listed in another order): rows follow the samples' keys, not their positions. Else None."""
+    """Where each of ``expected`` sits in ``ids`` when both hold the same unique keys in another order; else None."""
     if len(ids) != len(expected) or len(set(ids)) != len(ids) or set(ids) != set(expected):
         return None
     row = {key: i for i, key in enumerate(ids)}

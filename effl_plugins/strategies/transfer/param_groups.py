@@ -1,6 +1,5 @@
-"""Which parameters of a transfer-learning model train, and at what rate: a new head, a frozen backbone
-(BatchNorm statistics too), parameter groups with discriminative or layer-decayed learning rates (low for the
-backbone, high for the head), and the schedule that unfreezes the backbone layer by layer."""
+"""Which parameters of a transfer-learning model train, and at what rate: a new head, a frozen backbone,
+discriminative or layer-decayed learning rates, and gradual unfreezing."""
 
 from __future__ import annotations
 
@@ -32,20 +31,14 @@ def backbone_parameters(model: nn.Module) -> Iterator[nn.Parameter]:
     return (p for p in model.parameters() if id(p) not in head)
 
 
-def _norm_modules(model: nn.Module) -> list[nn.Module]:
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._NormBase)]
-
-
 class FrozenBatchNormMode:
     """Keeps the backbone's BatchNorm layers in eval mode (statistics frozen) whatever ``model.train()`` says."""
 
     def __init__(self, model: nn.Module):
-        head = (
-            {id(m) for m in model.get_classifier().modules()}
-            if isinstance(model.get_classifier(), nn.Module)
-            else set()
-        )
-        self.norms = [m for m in _norm_modules(model) if id(m) not in head]
+        head = model.get_classifier()
+        head = {id(m) for m in head.modules()} if isinstance(head, nn.Module) else set()
+        norms = (m for m in model.modules() if isinstance(m, nn.modules.batchnorm._NormBase))
+        self.norms = [m for m in norms if id(m) not in head]
 
     def __call__(self, module: nn.Module, args) -> None:
         for norm in self.norms:
@@ -53,11 +46,8 @@ class FrozenBatchNormMode:
 
 
 def freeze_backbone(model: nn.Module) -> nn.Module:
-    """Freeze everything but the head: ``requires_grad=False`` and BatchNorm statistics fixed.
-
-    The BatchNorm layers are put back in eval mode before every forward (a pre-hook), so a later
-    ``model.train()`` does not unfreeze their running statistics.
-    """
+    """Freeze everything but the head: ``requires_grad=False`` and BatchNorm statistics fixed (a forward
+    pre-hook puts them back in eval mode, whatever a later ``model.train()`` says)."""
     for param in backbone_parameters(model):
         param.requires_grad_(False)
     if not getattr(model, "_effl_bn_frozen", False):
@@ -83,11 +73,9 @@ def discriminative_param_groups(
 def layer_decay_param_groups(
     model: nn.Module, backbone_lr: float, head_lr: float, layer_decay: float, weight_decay: float = 0.0
 ) -> list[dict]:
-    """timm layer-wise decay (``param_groups_layer_decay`` over the model's ``group_matcher``) on the
-    backbone, layer ``i`` of ``n`` at ``backbone_lr · layer_decay^(n − i)``; the head at ``head_lr``.
-
-    Each group's ``lr`` is explicit (timm's ``lr_scale`` is folded in and dropped, so a scheduler
-    does not apply it twice). BEiT (Bao et al. 2022) / ELECTRA style decay.
+    """timm layer-wise decay (BEiT, Bao et al. 2022) on the backbone, layer ``i`` of ``n`` at
+    ``backbone_lr · layer_decay^(n − i)``; the head at ``head_lr``. Each group's ``lr`` is explicit (timm's
+    ``lr_scale`` folded in and dropped, so a scheduler does not apply it twice).
     """
     from timm.optim import param_groups_layer_decay
 
@@ -124,11 +112,8 @@ def backbone_layers(model: nn.Module) -> list[list[nn.Parameter]]:
 
 
 def unfreeze_schedule(model: nn.Module, unfreeze_epochs: int):
-    """Gradual unfreezing (ULMFiT, Howard & Ruder 2018): epoch 0 trains the head only; over
-    ``unfreeze_epochs`` epochs the backbone's layers thaw from the top down; from then on all train.
-
-    Returns ``callback(epoch)`` that sets ``requires_grad`` as a function of ``epoch`` alone.
-    """
+    """Gradual unfreezing (ULMFiT, Howard & Ruder 2018): ``callback(epoch)`` trains the head alone at epoch
+    0, thaws the backbone's layers from the top down over ``unfreeze_epochs`` epochs, then trains all."""
     integer(unfreeze_epochs, "unfreeze_epochs", low=1)
     layers = backbone_layers(model)
 
