@@ -1,12 +1,6 @@
-"""A per-sample chain of uint8 point ops as one ``[B, C, 256]`` table, applied in one gather.
-
-A point op (brightness, contrast, solarize, posterize, invert, auto_contrast and equalize once
-their statistics are drawn, ...) sends every value ``v`` of a channel to ``f(v)``; on uint8 that
-is a 256-entry table per sample and channel, and a chain of such ops composes into one table:
-``lut_{g after f}[v] = lut_g[lut_f[v]]``. Running the op on the "ramp image" ``0..255`` yields its
-table for given params (:func:`point_op_lut`), so any pointwise augmentation compiles to a LUT.
-Ops that mix channels (color/saturation) or neighbours (sharpness) are not point ops.
-"""
+"""A per-sample chain of uint8 point ops (``BatchAugmentation.point_op``) as one ``[B, C, 256]`` table, applied
+in one gather: a chain composes as ``lut_{g after f}[v] = lut_g[lut_f[v]]``, and an op's table is the op run on the
+ramp ``0..255`` (:func:`point_op_lut`)."""
 
 from __future__ import annotations
 

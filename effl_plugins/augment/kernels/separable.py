@@ -6,8 +6,7 @@ pixel are whole rows and whole columns of the input. :func:`separable_resample` 
 (as rows of the transposed planes: byte copies), blends each pair of columns, selects the rows of that
 and blends each pair of rows: the float32 operations of :func:`.affine.bilinear_gather`, in its order
 (``top = a * (1 - wx) + b * wx``, the same for ``bottom``, then ``top * (1 - wy) + bottom * wy``), so
-the result is the reference's bit for bit. The reference gathers every neighbour pixel by pixel through
-an int64 index and turns float32 into uint8 element by element.
+the result is the reference's bit for bit.
 
 Shape:
     images ``[B, C, H, W]`` uint8 or float32 on the CPU, src_x ``[B, w]``, src_y ``[B, h]`` float32
@@ -91,8 +90,7 @@ def separable_resample(
     """:func:`.affine.gather_pixels` (``"nearest"``, integer-valued coordinates) or :func:`.affine.bilinear_gather`
     (``"bilinear"``) of ``images`` at ``(src_x[b, j], src_y[b, i])``, the same values; ``None`` where this path
     does not apply: not a CPU uint8/float32 batch, or a nearest pixel or the top-left bilinear neighbour outside
-    the image. The indices and weights are made by NumPy (the same float32 operations, a fraction of the per-call
-    cost of tensor ops at these sizes); the pixels are moved by torch.
+    the image. The indices and weights are made by NumPy (the same float32 operations), the pixels moved by torch.
 
     Shape:
         images ``[B, C, H, W]``, src_x ``[B, w]``, src_y ``[B, h]`` float32 (CPU tensors or arrays) -> ``[B, C, h, w]``.
@@ -118,8 +116,7 @@ def separable_resample(
 
 def _bilinear(images, src_x, src_y, x0, y0, fill: float) -> torch.Tensor:
     """Column pairs blended, then row pairs, by pieces of samples; every index computed once for the batch and
-    the float32 intermediates in buffers kept between calls (each torch call costs microseconds, and fresh
-    allocations of a few hundred KB cost more in page faults than the arithmetic on them)."""
+    the float32 intermediates in buffers kept between calls (:func:`_scratch`)."""
     batch, channels, height, width = images.shape
     out_h, out_w = src_y.shape[1], src_x.shape[1]
     step = max(1, PIECE_BYTES // (4 * channels * height * 2 * out_w))
