@@ -253,11 +253,12 @@ class BatchAugmentation(nn.Module):
                 )
         return {k: (v.to(images.device) if isinstance(v, torch.Tensor) else v) for k, v in params.items()}
 
+    #: attributes left out of the repr
+    _UNSHOWN: tuple[str, ...] = ("training", "last_params")
+
     def extra_repr(self) -> str:
         return ", ".join(
-            f"{k}={v!r}"
-            for k, v in vars(self).items()
-            if not k.startswith("_") and k not in {"training", "last_params"}
+            f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k not in self._UNSHOWN
         )
 
 
@@ -310,6 +311,7 @@ class Augmentation(BatchAugmentation):
     """
 
     _PER_TYPE = ("sample_params", "apply", "params_from_magnitude", "matrix_from_params", "transform")
+    _UNSHOWN = (*BatchAugmentation._UNSHOWN, *_PER_TYPE)
 
     def __init__(self, backend: str = "batch") -> None:
         super().__init__()
@@ -326,13 +328,6 @@ class Augmentation(BatchAugmentation):
         if self.backend == "image":
             return _call_image(self, images, targets if rng is None else rng, params)
         return super().forward(images, targets, generator=generator, params=params)
-
-    def extra_repr(self) -> str:
-        return ", ".join(
-            f"{k}={v!r}"
-            for k, v in vars(self).items()
-            if not k.startswith("_") and k not in {"training", "last_params", *self._PER_TYPE}
-        )
 
 
 def image_backend(cls: type) -> Any:

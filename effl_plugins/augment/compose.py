@@ -124,21 +124,17 @@ class Compose(nn.Module):
         collected: dict[str, Any] = {}
         table = None  # the composed [B, C, 1, 256] table of the pending run of point ops
         for index, op in enumerate(self.ops):
-            prefix = f"{index}."
-            mine = None if params is None else self._params_of(params, index, op)
+            draw = {"generator": generator} if params is None else {"params": self._params_of(params, index, op)}
             if _folds(op, images):
                 if table is None:
                     table = identity_luts(*images.shape[:2], images.device).unsqueeze(2)
-                table, _ = op(table, None, generator=generator) if mine is None else op(table, None, params=mine)
+                table, _ = op(table, None, **draw)
             else:
                 if table is not None:
                     images, table = apply_lut(images, table.squeeze(2)), None
-                if mine is None:
-                    images, targets = op(images, targets, generator=generator)
-                else:
-                    images, targets = op(images, targets, params=mine)
+                images, targets = op(images, targets, **draw)
             for key, value in (getattr(op, "last_params", None) or {}).items():
-                collected[prefix + key] = value
+                collected[f"{index}.{key}"] = value
         if table is not None:
             images = apply_lut(images, table.squeeze(2))
         self.last_params = collected

@@ -78,3 +78,8 @@ def check_range(value: Any, name: str, *, symmetric: bool = True, minimum: float
 
 def check_axis(axis: Any) -> str:
     return choice(axis, "axis", ("x", "y", "both"))
+
+
+def axis_weights(axis: str) -> tuple[float, float]:
+    """``(1, 0)``, ``(0, 1)`` or ``(1, 1)``: which of x and y an op along ``axis`` moves."""
+    return float(axis in ("x", "both")), float(axis in ("y", "both"))

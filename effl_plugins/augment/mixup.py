@@ -35,9 +35,6 @@ class MixUp(MixingAugmentation):
         True
     """
 
-    #: Arguments of the conformance checks (effl_plugins.testing): soft targets need a class count.
-    conformance_kwargs = {"num_classes": 10}
-
     def sample_params(self, images, generator=None):
         lam, permutation = self._sample_lam_and_partner(images, generator)
         return {"permutation": permutation, "lam": lam}

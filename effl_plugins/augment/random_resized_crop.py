@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .base import Augmentation, image_backend, uniform
-from .crop import _axis_coordinates, box_matrix, check_size, crop_image, resample_boxes
+from .crop import Crop, _axis_coordinates, check_size, crop_image, resample_boxes
 from .functional.warp import check_interpolation
 from .geometric import check_range
 from .kernels.separable import separable_resample
@@ -121,8 +121,8 @@ class RandomResizedCrop(Augmentation):
         self.ratio = _check_pair(ratio, "ratio")
         self.interpolation = check_interpolation(interpolation)
 
-    def _out_size(self, height: int, width: int) -> tuple[int, int]:
-        return self.size if self.size is not None else (height, width)
+    _out_size = Crop._out_size
+    matrix_from_params = Crop.matrix_from_params
 
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
@@ -145,10 +145,6 @@ class RandomResizedCrop(Augmentation):
         fallback = _fallback_tensor(height, width, self.ratio, device)
         box = torch.stack([top, left, box_h, box_w], -1)
         return {"box": torch.where(fits.any(dim=1, keepdim=True), box, fallback)}
-
-    def matrix_from_params(self, params: dict[str, torch.Tensor], height: int, width: int) -> torch.Tensor:
-        """``[B, 3, 3]`` forward matrices of the crop-and-resize (input -> output pixel coordinates)."""
-        return box_matrix(params["box"], self._out_size(height, width))
 
     def _apply_in_chunks(self, images, targets, params):
         """The whole batch where the separable path applies: it works in cache-sized pieces of its own, and each

@@ -89,9 +89,7 @@ class Rotate(GeometricAugmentation):
             angle = torch.tensor(self.angles, dtype=torch.float32, device=device)[choice]
         return {"angle": angle * bernoulli((batch,), self.p, device, generator)}
 
-    def params_from_magnitude(
-        self, images: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
+    def params_from_magnitude(self, images, magnitude, sign):
         """RandAugment's rotation: ``sign * 30 * magnitude`` degrees (magnitude ``[B]`` in [0, 1] = M / 30)."""
         return {"angle": (sign * MAX_DEGREES * magnitude).to(torch.float32)}
 

@@ -73,17 +73,12 @@ def sharpen(values: torch.Tensor, smooth: torch.Tensor, alpha: torch.Tensor) -> 
 
 
 class Sharpness(Enhance):
-    """Per-sample random sharpness, factor ~ U(1 - max_delta, 1 + max_delta).
+    """Per-sample random sharpness, factor ~ U(1 - max_delta, 1 + max_delta); images of height or width <= 2 are
+    returned unchanged.
 
-    Args:
-        max_delta: half-width of the factor range, in [0, 1].
-        p: probability that a sample is changed at all.
+    Arguments and shapes: :class:`~.enhance.Enhance`.
 
     ``backend="image"``: ``cv2.filter2D`` and the same float32 blend; params ``factor``.
-
-    Shape:
-        images ``[B, C, H, W]`` uint8 or float -> same (images of height or width <= 2 are
-        returned unchanged). params: ``factor`` ``[B]``.
 
     Example:
         >>> aug = Sharpness(max_delta=0.9)
