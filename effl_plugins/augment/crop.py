@@ -99,8 +99,7 @@ def copy_boxes(images: torch.Tensor, boxes: torch.Tensor, fill: float) -> torch.
     boxes are not such (then :func:`resample_boxes` does the work; same results).
 
     One pad of the batch, then one indexed copy of ``unfold``'s window view (small windows) or a strided copy of
-    each sample's window: no per-pixel index tensors, where :func:`resample_boxes` gathers every pixel. Reads the
-    boxes on the host, so it runs for CPU tensors only.
+    each sample's window. Reads the boxes on the host, so it runs for CPU tensors only.
 
     Shape:
         images ``[B, C, H, W]``, boxes ``[B, 4]`` ``(top, left, height, width)`` -> ``[B, C, height, width]``.

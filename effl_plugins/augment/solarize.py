@@ -64,11 +64,7 @@ def solarize_tables(threshold: torch.Tensor, applied: torch.Tensor) -> torch.Ten
 
 
 def solarize(images: torch.Tensor, threshold: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
-    """Solarize each sample at its own ``threshold`` ``[B]`` (fraction of range) where ``applied`` ``[B]``.
-
-    A contiguous uint8 batch on the CPU goes through each sample's table (:func:`solarize_tables`) in one
-    pass; the compare and select over the whole batch make four.
-    """
+    """Solarize each sample at its own ``threshold`` ``[B]`` (fraction of range) where ``applied`` ``[B]``."""
     if images.dtype == torch.uint8 and images.device.type == "cpu" and images.is_contiguous():
         return translate_samples(images, solarize_tables(threshold, applied).expand(images.shape[0], 256))
     applied = applied.view(-1, 1, 1, 1)

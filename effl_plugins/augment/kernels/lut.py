@@ -62,8 +62,7 @@ def point_op_lut(
     return out.reshape(batch, channels, 256)
 
 
-#: the plane size from which the CPU translates planes with StringZilla: below it a call's per-plane set-up costs
-#: more than the gather through an int64 index it saves
+#: the plane size from which the CPU translates planes with StringZilla (below: the gather)
 _TRANSLATE_PIXELS = 32 * 32
 
 
@@ -94,9 +93,8 @@ def apply_lut(images: torch.Tensor, luts: torch.Tensor, *, backend: str = "auto"
 
 
 def _translate_on_cpu(images: torch.Tensor, luts: torch.Tensor) -> torch.Tensor:
-    """The CPU form: each (sample, channel) plane looked up in its table by StringZilla's byte translation
-    (:func:`.sample_tables.translate_samples` over the planes), in one pass into a new tensor, where a gather goes
-    through an int64 index."""
+    """The CPU form: each (sample, channel) plane looked up in its table by
+    :func:`.sample_tables.translate_samples`, in one pass into a new tensor."""
     from .sample_tables import translate_samples
 
     batch, channels = images.shape[:2]

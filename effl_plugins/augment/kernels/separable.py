@@ -34,8 +34,7 @@ _SCRATCH = threading.local()
 
 
 def _scratch(name: str, numel: int) -> torch.Tensor:
-    """A float32 work buffer of ``numel`` elements, kept (per thread) from call to call: a fresh one of a few MB
-    is page-faulted anew on each call where the heap had shrunk."""
+    """A float32 work buffer of ``numel`` elements, kept (per thread) from call to call."""
     buffer = getattr(_SCRATCH, name, None)
     if buffer is None or buffer.numel() < numel:
         buffer = torch.empty(numel)
@@ -161,8 +160,7 @@ def _bilinear(images, src_x, src_y, x0, y0, fill: float) -> torch.Tensor:
         top, bottom = selected[:, 0], selected[:, 1]
         top.mul_(keep_y[piece]).add_(bottom.mul_(wy[piece]))  # top * (1 - wy) + bottom * wy, in ``top``
         if images.dtype == torch.uint8:
-            # blends of 0..255 with weights in [0, 1] round to 0..255, so the reference's clamp changes nothing;
-            # float -> uint8 goes element by element, float -> int32 -> uint8 does not
+            # blends of 0..255 with weights in [0, 1] round to 0..255, so the reference's clamp changes nothing
             top = top.round_().to(torch.int32)
         out[piece] = top
     return out
