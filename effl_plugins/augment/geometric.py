@@ -1,10 +1,5 @@
 """The base of the ops that are one affine warp (flip aside: rotate, shear, translate, affine), and the range
-and axis checks they share.
-
-An op defines ``matrix_from_params(params, height, width) -> [B, 3, 3]`` so ops can be composed into
-one warp (:func:`effl_plugins.augment.functional.warp.warp_affine`), and ``matrix_from_params_image`` giving one
-``3 x 3`` matrix for ``cv2.warpAffine``.
-"""
+and axis checks they share."""
 
 from __future__ import annotations
 

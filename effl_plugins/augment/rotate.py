@@ -1,8 +1,5 @@
-"""Rotate: turn each image about its centre by its own angle (cv2's ``warpAffine``).
-
-Angles are in degrees, counter-clockwise on screen, about the image centre ``((W-1)/2, (H-1)/2)``
-(``torchvision.transforms.v2.functional.rotate``, ``cv2.getRotationMatrix2D``); the canvas keeps its
-size and uncovered corners take ``fill``. Multiples of 90 degrees are exact matrices, so with
+"""Rotate: turn each image about its centre ``((W-1)/2, (H-1)/2)`` by its own angle (degrees, counter-clockwise,
+as :mod:`.functional.matrices`); the canvas keeps its size and uncovered corners take ``fill``. With
 ``angles=(0, 90, 180, 270)`` a square image is turned pixel for pixel (``torch.rot90``).
 """
 

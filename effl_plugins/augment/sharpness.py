@@ -121,12 +121,10 @@ class Sharpness(Enhance):
 def _sharpness_table(factor: float) -> np.ndarray:
     """``table[smooth, value]``: ``value + alpha * (smooth - value)`` for every pair, exact in float64,
     rounded once. The second term depends on ``smooth - value`` alone, so it is computed for the 511
-    differences and read through a Toeplitz view (no 65,536-element products)."""
+    differences and read through a Toeplitz view, ``[smooth, value] -> steps[smooth - value + 255]``."""
     alpha = np.float64(np.float32(1) - np.float32(factor))
     steps = alpha * np.arange(-255, 256, dtype=np.float64)  # steps[k] = alpha * (k - 255)
-    by_difference = np.lib.stride_tricks.sliding_window_view(steps, 256)[
-        :, ::-1
-    ]  # [smooth, value] -> steps[smooth - value + 255]
+    by_difference = np.lib.stride_tricks.sliding_window_view(steps, 256)[:, ::-1]
     table = np.clip((np.arange(256, dtype=np.float64)[None, :] + by_difference).astype(np.float32), 0, 255).astype(
         np.uint8
     )

@@ -104,13 +104,14 @@ def _split_terms(spec: str) -> list[tuple[int, str]]:
     return terms
 
 
-def _timm_number(spec: str, key: str, text: str, kind: type) -> float:
+def _timm_number(spec: str, key: str, text: str, kind: type, family: str = "RandAugment") -> float:
+    """``text`` read as ``kind``; RandAugment's (and AutoAugment's) fields must be finite and >= 0."""
     try:
         value = kind(text)
     except ValueError:
         wanted = "an integer" if kind is int else "a number"
-        raise ValueError(f"SPEC {spec!r}: RandAugment field {key!r} needs {wanted}, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"SPEC {spec!r}: {family} field {key!r} needs {wanted}, got {text!r}") from None
+    if family == "RandAugment" and (not math.isfinite(value) or value < 0):
         raise ValueError(f"SPEC {spec!r}: RandAugment field {key!r} must be a finite number >= 0, got {text!r}")
     return value
 
@@ -214,13 +215,7 @@ def parse_timm_augmix(text: str, spec: str | None = None) -> dict[str, Any]:
                 f"SPEC {spec!r}: unknown AugMix field {section!r}; timm's fields are {', '.join(_AUGMIX_FIELDS)}"
             )
         name, kind = _AUGMIX_FIELDS[match.group(1)]
-        try:
-            value = kind(match.group(2))
-        except ValueError:
-            wanted = "an integer" if kind is int else "a number"
-            raise ValueError(
-                f"SPEC {spec!r}: AugMix field {match.group(1)!r} needs {wanted}, got {match.group(2)!r}"
-            ) from None
+        value = _timm_number(spec, match.group(1), match.group(2), kind, "AugMix")
         kwargs[name] = bool(value) if name == "blended" else value
     return kwargs
 
