@@ -1,11 +1,5 @@
-"""Shared machinery of the two augmentation backends: input checks, parameter sampling, replay.
-
-Batch backend (kornia's lesson: sample, then apply): ``sample_params`` draws every sample's own
-parameters as tensors with a leading batch dimension, ``apply`` uses them with no Python loop over
-samples. ``last_params`` holds the last draw and ``aug(x, params=...)`` replays it.
-
-Image backend: ``sample_params`` draws one image's parameters from a NumPy ``Generator``,
-``apply`` runs OpenCV/NumPy on one ``H x W x C`` uint8 image.
+"""Shared machinery of the two augmentation backends (:class:`BatchAugmentation`, :class:`ImageAugmentation`,
+both in one :class:`Augmentation`): input checks, parameter sampling (then apply: kornia's lesson), replay.
 
 Input rules, checked once at entry for every op of both backends:
 
@@ -165,8 +159,9 @@ class BatchAugmentation(nn.Module):
         device and shape. ``targets`` pass through unchanged unless the op mixes samples.
 
     Subclasses implement ``sample_params(images, generator) -> dict[str, Tensor]`` (each value with
-    leading dim B) and ``apply(images, targets, params) -> (images, targets)``; ``apply`` must not
-    modify ``images`` in place.
+    leading dim B) and ``apply(images, targets, params) -> (images, targets)``, with no Python loop over samples;
+    ``apply`` must not modify ``images`` in place. ``last_params`` holds the last draw, ``aug(x, params=...)``
+    replays it.
     """
 
     #: True for ops whose output sample depends on other samples (cutmix, mixup).
