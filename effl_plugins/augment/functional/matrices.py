@@ -107,15 +107,8 @@ def flip(horizontal: torch.Tensor, vertical: torch.Tensor, height: int, width: i
 
 def about(matrix: torch.Tensor, cx: torch.Tensor | float, cy: torch.Tensor | float) -> torch.Tensor:
     """The same linear map about the point ``(cx, cy)`` instead of the origin: ``T(c) @ M @ T(-c)``."""
-    batch = matrix.shape[0]
-    c = torch.stack(
-        torch.broadcast_tensors(
-            torch.as_tensor(cx, dtype=torch.float32, device=matrix.device),
-            torch.as_tensor(cy, dtype=torch.float32, device=matrix.device),
-        ),
-        -1,
-    )
-    c = c.expand(batch, 2)
+    cx, cy = (torch.as_tensor(v, dtype=torch.float32, device=matrix.device) for v in (cx, cy))
+    c = torch.stack(torch.broadcast_tensors(cx, cy), -1).expand(matrix.shape[0], 2)
     out = matrix.clone()
     out[:, :2, 2] = matrix[:, :2, 2] + c - (matrix[:, :2, :2] @ c.unsqueeze(-1)).squeeze(-1)
     return out
