@@ -31,7 +31,7 @@ _SMOOTH_THIRTEENTHS = np.array(SMOOTH, dtype=np.float32) / 13
 def _smooth_sums(values: torch.Tensor) -> torch.Tensor:
     """The SMOOTH kernel's integer sums at the inner pixels of integer-valued float images: a 3x3 box
     sum plus 4 times the centre, by shifted adds. Every partial sum is an integer below 2**24, so the
-    result is exact and equals ``conv2d`` with the kernel, at a fraction of its cost on the CPU.
+    result is exact and equals ``conv2d`` with the kernel.
 
     Shape:
         ``[B, C, H, W]`` -> ``[B, C, H - 2, W - 2]``.
@@ -51,9 +51,8 @@ def _smooth_kernel(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
 
 def smoothed(values: torch.Tensor, integer: bool, kernel: torch.Tensor | None = None) -> torch.Tensor:
     """The SMOOTH-filtered inner pixels of float ``values``: ``round(S / 13)`` of the integer kernel sums ``S``
-    where ``integer`` (values of uint8 images; never a tie, computed exactly as ``floor((2 S + 13) / 26)``), else
-    ``conv2d`` with the kernel over 13 (``kernel``: :data:`SMOOTH` as a ``[1, 1, 3, 3]`` tensor of the values'
-    dtype and device, made here when None).
+    where ``integer`` (values of uint8 images), else ``conv2d`` with the kernel over 13 (``kernel``: :data:`SMOOTH`
+    as a ``[1, 1, 3, 3]`` tensor of the values' dtype and device, made here when None).
 
     Shape:
         ``[B, C, H, W]`` -> ``[B, C, H - 2, W - 2]``.

@@ -2,11 +2,8 @@
 ``torchvision.transforms.v2.functional.solarize``).
 
 The threshold is a fraction of the value range (``255 * threshold`` on uint8, the value itself
-on float images); a value ``x`` becomes ``max - x`` when ``x >= threshold * max``. One rule on uint8,
-torchvision's: its ``image >= 255 * threshold`` compares the uint8 values with the float64 product
-rounded to float32, so a value is inverted when ``v >= float32(255 * threshold)``, that is from the
-integer level :func:`solarize_level` on. Both backends use it; at RandAugment's bins it is torchvision's
-threshold exactly (tested for M = 0..30).
+on float images); a value ``x`` becomes ``max - x`` when ``x >= threshold * max``. On uint8 both backends
+invert from torchvision's level :func:`solarize_level` on.
 """
 
 from __future__ import annotations
