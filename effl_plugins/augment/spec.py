@@ -446,11 +446,7 @@ def term_spec(name: str, kwargs: dict[str, Any], text: str | None = None) -> Spe
 
 def build_augmentation(spec: str | None, *, backend: str = "batch") -> Callable | None:
     """Build ``spec`` for ``backend`` ("batch" | "image"): ``None`` for ``None`` or ``""``, the
-    augmentation itself for one term, a ``compose`` of the terms in order for several.
-
-    A :class:`Spec` is not parsed again, a :class:`ResolvedSpec` for ``backend`` not looked up again
-    (:func:`resolve_spec`). Unknown names raise the registry's ``UnknownComponentError`` (with close matches);
-    unknown arguments a ``TypeError`` listing the component's arguments and defaults.
+    augmentation itself for one term, a ``compose`` of the terms in order for several (errors: :func:`resolve_spec`).
 
     Example:
         >>> aug = build_augmentation("brightness(max_delta=0.2)+flip")
