@@ -32,8 +32,7 @@ __all__ = [
     "chunks",
 ]
 
-#: pixels (all channels) per chunk, about 7 samples of 3x224x224: int32 and float32 temporaries of 4 MB,
-#: which stay in cache between the passes over them; smaller chunks pay per-op overhead.
+#: pixels (all channels) per chunk, about 7 samples of 3x224x224: temporaries of 4 MB, which stay in cache
 CHUNK_PIXELS = 1 << 20
 #: the largest inverse-matrix entry for which the framed index is computed (beyond it, or for
 #: non-finite matrices, the general warp runs)
