@@ -30,11 +30,8 @@ A SPEC is one or more terms joined by ``+``, applied in order:
   default 3), ``w`` (width, default 3), ``d`` (depth, default -1: 1..3 drawn), ``a`` (alpha, default 1), ``mstd``
   (level noise; timm's AugMix default is ``inf``: levels ``U(0, m)``), ``b`` (timm's blend order): our ``augmix``.
 
-A SPEC is parsed once and looked up in the registry once: :meth:`Spec.parse` keeps the text with its terms
-(``--aug`` holds a :class:`Spec` from the command line on), :func:`resolve_spec` looks each term up for a
-backend (a :class:`ResolvedSpec`, what ``TrainConfig.aug`` holds), and :meth:`ResolvedSpec.build` makes the
-augmentation from that (no parsing, no lookup). Both are the SPEC's text as a ``str``: records, comparisons
-and ``args.yaml`` see the text.
+A SPEC is parsed once (:class:`Spec`, what ``--aug`` holds) and looked up in the registry once
+(:class:`ResolvedSpec`, what ``TrainConfig.aug`` holds); both are the SPEC's text as a ``str``.
 
 Example:
     >>> parse_spec("rand-m9-n2-mstd0.5+flip(p=0.5)")
