@@ -3,10 +3,7 @@ OpenCV/NumPy kernels (``backend="image"``). Build them with ``effl_plugins.creat
 
 For writing an op: ``Augmentation`` (one class with a kernel per input type, its backend chosen at creation;
 ``image_backend(cls)`` names its image form ``<Class>Image``), the two one-backend base classes, and the sampling
-helpers a batch op's ``sample_params``
-draws its per-sample parameters with (``uniform``, ``bernoulli``: tensors drawn from the given
-``torch.Generator`` on its device, moved to the images' device; also importable from
-``effl_plugins.augment.base``)."""
+helpers of a batch op's ``sample_params`` (``uniform``, ``bernoulli``; see :mod:`.base`)."""
 
 from .base import (
     Augmentation,

@@ -35,13 +35,9 @@ def affine_matrix(params: dict[str, torch.Tensor], height: int, width: int) -> t
     """``[B, 3, 3]`` forward matrices from ``{"matrix"}`` or ``{"angle", "translate", "scale", "shear"}`` params."""
     if "matrix" in params:
         matrix = params["matrix"].to(torch.float32)
-        return (
-            matrix
-            if matrix.shape[-2] == 3
-            else torch.cat(
-                [matrix, torch.tensor([[[0.0, 0.0, 1.0]]], device=matrix.device).expand(len(matrix), 1, 3)], 1
-            )
-        )
+        if matrix.shape[-2] == 2:  # the last row, 0 0 1
+            matrix = torch.cat([matrix, matrices.identity(len(matrix), matrix.device)[:, 2:]], 1)
+        return matrix
     shear = torch.tan(torch.deg2rad(params["shear"].to(torch.float32)))
     linear = (
         matrices.rotation(params["angle"])

@@ -6,9 +6,6 @@ top of the range (PIL ``ImageOps.autocontrast`` with no cutoff,
 computes it, so both agree bit for bit; a constant channel is left unchanged. Because float32(1/255)
 is slightly above 1/255, the top value often truncates to 254 rather than 255 (in about 4 of 5
 ranges; PIL's double-precision table reaches 255 more often and differs from torchvision there).
-The map is a per-sample, per-channel lookup table: the batch backend builds it on the 256-value ramp and
-applies it in one pass on uint8 (evaluating it per pixel on float), the image backend through
-``apply_lut_image``.
 """
 
 from __future__ import annotations
@@ -43,7 +40,7 @@ class AutoContrast(Applied):
 
     def transform(self, images, applied):
         low, high = channel_ranges(images)
-        if images.dtype == torch.uint8:  # the map on the 256-value ramp, then one table lookup per pixel
+        if images.dtype == torch.uint8:
             ramp = identity_luts(*images.shape[:2], images.device).unsqueeze(2)
             return apply_lut(images, stretch(ramp, low, high, applied).squeeze(2))
         return stretch(images, low, high, applied)

@@ -1,11 +1,5 @@
-"""Shared machinery of the two augmentation backends: input checks, parameter sampling, replay.
-
-Batch backend (kornia's lesson: sample, then apply): ``sample_params`` draws every sample's own
-parameters as tensors with a leading batch dimension, ``apply`` uses them with no Python loop over
-samples. ``last_params`` holds the last draw and ``aug(x, params=...)`` replays it.
-
-Image backend: ``sample_params`` draws one image's parameters from a NumPy ``Generator``,
-``apply`` runs OpenCV/NumPy on one ``H x W x C`` uint8 image.
+"""Shared machinery of the two augmentation backends (:class:`BatchAugmentation`, :class:`ImageAugmentation`,
+both in one :class:`Augmentation`): input checks, parameter sampling (then apply: kornia's lesson), replay.
 
 Input rules, checked once at entry for every op of both backends:
 
@@ -165,8 +159,9 @@ class BatchAugmentation(nn.Module):
         device and shape. ``targets`` pass through unchanged unless the op mixes samples.
 
     Subclasses implement ``sample_params(images, generator) -> dict[str, Tensor]`` (each value with
-    leading dim B) and ``apply(images, targets, params) -> (images, targets)``; ``apply`` must not
-    modify ``images`` in place.
+    leading dim B) and ``apply(images, targets, params) -> (images, targets)``, with no Python loop over samples;
+    ``apply`` must not modify ``images`` in place. ``last_params`` holds the last draw, ``aug(x, params=...)``
+    replays it.
     """
 
     #: True for ops whose output sample depends on other samples (cutmix, mixup).
@@ -253,11 +248,12 @@ class BatchAugmentation(nn.Module):
                 )
         return {k: (v.to(images.device) if isinstance(v, torch.Tensor) else v) for k, v in params.items()}
 
+    #: attributes left out of the repr
+    _UNSHOWN: tuple[str, ...] = ("training", "last_params")
+
     def extra_repr(self) -> str:
         return ", ".join(
-            f"{k}={v!r}"
-            for k, v in vars(self).items()
-            if not k.startswith("_") and k not in {"training", "last_params"}
+            f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k not in self._UNSHOWN
         )
 
 
@@ -310,6 +306,7 @@ class Augmentation(BatchAugmentation):
     """
 
     _PER_TYPE = ("sample_params", "apply", "params_from_magnitude", "matrix_from_params", "transform")
+    _UNSHOWN = (*BatchAugmentation._UNSHOWN, *_PER_TYPE)
 
     def __init__(self, backend: str = "batch") -> None:
         super().__init__()
@@ -326,13 +323,6 @@ class Augmentation(BatchAugmentation):
         if self.backend == "image":
             return _call_image(self, images, targets if rng is None else rng, params)
         return super().forward(images, targets, generator=generator, params=params)
-
-    def extra_repr(self) -> str:
-        return ", ".join(
-            f"{k}={v!r}"
-            for k, v in vars(self).items()
-            if not k.startswith("_") and k not in {"training", "last_params", *self._PER_TYPE}
-        )
 
 
 def image_backend(cls: type) -> Any:

@@ -8,7 +8,6 @@ pixels).
 ``mode="factor"`` multiplies like PIL ``ImageEnhance.Brightness`` and
 ``torchvision.transforms.v2.functional.adjust_brightness``: ``image * factor`` with
 factor ~ U(1 - max_delta, 1 + max_delta), clipped, uint8 results truncated as torchvision does.
-RandAugment uses this mode (``params_from_magnitude``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
 """The coin ops: ops with no magnitude (invert, equalize, auto_contrast), each sample changed or left as it is by a
-coin that comes up with probability p.
-
-Their only randomness is the per-sample coin ``applied`` ``[B]``; the op is computed for the
-whole batch and kept where the coin says so (no Python loop, no host sync). With ``p`` of 0 or 1
-there is no randomness left and ``deterministic`` says so. One base class, :class:`Applied`, for both backends.
+coin ``applied`` that comes up with probability p; with ``p`` of 0 or 1 they are ``deterministic``.
 """
 
 from __future__ import annotations

@@ -54,9 +54,7 @@ class Color(Enhance):
         if img.ndim == 2 or img.shape[2] == 1:
             return img.copy()
         grey = luma_image(img)
-        greys = cv2.merge([grey] * img.shape[2]).reshape(
-            img.shape
-        )  # a contiguous copy per channel, far cheaper than a broadcast copy
+        greys = cv2.merge([grey] * img.shape[2]).reshape(img.shape)
         return lookup_pairs_image(_color_table(float(np.float32(params["factor"]))), greys, img)
 
 

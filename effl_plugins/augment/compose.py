@@ -6,13 +6,9 @@ backend. Batch backend: each op gets the previous op's images and targets and th
 ``torch.Generator``, so one seed reproduces the whole chain; mixing ops (cutmix, mixup) may sit
 anywhere in it. Image backend: each op gets the previous image and the same NumPy ``Generator``.
 
-Point ops on uint8: a run of consecutive ops that declare ``point_op = True`` (each output value a function
-of that pixel's value and the op's params alone: brightness, posterize, solarize, invert, identity, or a
-plugin's op that says so) runs on the ``[B, C, 1, 256]`` ramp instead of the pixels, which gives every
-sample's composed table, and the run costs ONE pass over the pixels
-(:func:`effl_plugins.augment.fused.apply_lut`, a Triton kernel on CUDA) whatever its length. Each op still
-draws its parameters from the same generator in the same order, so the result equals running the ops one by
-one, bit for bit.
+Point ops on uint8 (``point_op = True``): a run of consecutive ones runs on the ``[B, C, 1, 256]`` ramp, which
+gives every sample's composed table, then ONE pass over the pixels (:func:`effl_plugins.augment.fused.apply_lut`);
+each op draws from the same generator in the same order, so the result is the ops' one by one, bit for bit.
 
 Replay: ``last_params`` collects every op's own ``last_params`` (batch: one flat dict, keys prefixed
 by the op's index, ``"1.angle"``; image: a list), and ``aug(x, params=...)`` hands each op its part.
@@ -128,21 +124,17 @@ class Compose(nn.Module):
         collected: dict[str, Any] = {}
         table = None  # the composed [B, C, 1, 256] table of the pending run of point ops
         for index, op in enumerate(self.ops):
-            prefix = f"{index}."
-            mine = None if params is None else self._params_of(params, index, op)
+            draw = {"generator": generator} if params is None else {"params": self._params_of(params, index, op)}
             if _folds(op, images):
                 if table is None:
                     table = identity_luts(*images.shape[:2], images.device).unsqueeze(2)
-                table, _ = op(table, None, generator=generator) if mine is None else op(table, None, params=mine)
+                table, _ = op(table, None, **draw)
             else:
                 if table is not None:
                     images, table = apply_lut(images, table.squeeze(2)), None
-                if mine is None:
-                    images, targets = op(images, targets, generator=generator)
-                else:
-                    images, targets = op(images, targets, params=mine)
+                images, targets = op(images, targets, **draw)
             for key, value in (getattr(op, "last_params", None) or {}).items():
-                collected[prefix + key] = value
+                collected[f"{index}.{key}"] = value
         if table is not None:
             images = apply_lut(images, table.squeeze(2))
         self.last_params = collected

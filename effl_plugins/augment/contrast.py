@@ -3,8 +3,7 @@
 ``out = factor * image + (1 - factor) * mean(grey(image))``, clipped; factor 0 gives a flat grey
 image, 1 the image itself. Matches ``torchvision.transforms.v2.functional.adjust_contrast``
 (see ``enhance`` for the one source of a difference of 1 on uint8). On uint8 the map is a
-per-sample lookup table: the batch backend evaluates it directly in float32, the image backend
-builds the table and applies it with ``apply_lut_image``.
+per-sample lookup table (:func:`contrast_tables`).
 """
 
 from __future__ import annotations
@@ -29,11 +28,8 @@ def mean_grey(images: torch.Tensor, grey: torch.Tensor | None = None) -> torch.T
     """Each image's mean grey level ``[B, 1, 1, 1]`` float32 (uint8) or the images' float dtype; ``grey``: the
     images' :func:`~.functional.enhance.luma` where the caller has it already.
 
-    uint8: the exact sum of the integer grey levels, divided once and rounded to float32. Below
-    :data:`_EXACT_SUM_PIXELS` pixels every partial sum is an integer under ``2**24``, exact in float32, and the
-    float32 quotient equals the float64 one rounded to float32 (a double rounding could differ only beyond ``2**28``
-    pixels), so one float32 sum and one division give it; larger images sum in float64. A contiguous CPU batch is
-    summed by :func:`_mean_grey_numpy`, the same values in fewer and cheaper calls.
+    uint8: the exact sum of the integer grey levels, divided once and rounded to float32 (in float32 below
+    :data:`_EXACT_SUM_PIXELS` pixels, where it is exact, else in float64).
     """
     if images.dtype != torch.uint8:
         return (luma(images) if grey is None else grey).mean(dim=(1, 2, 3), keepdim=True)
@@ -49,9 +45,7 @@ def mean_grey(images: torch.Tensor, grey: torch.Tensor | None = None) -> torch.T
 def _mean_grey_numpy(images: torch.Tensor) -> torch.Tensor:
     """:func:`mean_grey` of a contiguous uint8 CPU batch by NumPy, the same values: the luma's integer weighted sum
     ``S`` of each pixel in float32 (exact: integers below ``2**24``), its grey level ``S // 10000`` as the floor of
-    ``S`` times :data:`_TEN_THOUSANDTH`, each sample's sum (exact, as in :func:`mean_grey`) divided once. Element-wise
-    ufuncs and ``einsum``, which run on the calling thread (a BLAS product would start threads of its own on large
-    images).
+    ``S`` times :data:`_TEN_THOUSANDTH`, each sample's sum divided once (``einsum``: no BLAS threads).
 
     Shape:
         ``[B, C, H, W]`` uint8 (C 1 or 3) -> ``[B, 1, 1, 1]`` float32.
@@ -79,9 +73,7 @@ def _mean_grey_numpy(images: torch.Tensor) -> torch.Tensor:
 #: the luma's integer weights as float32 scalars, for :func:`_mean_grey_numpy`
 _LUMA_INT = tuple(np.float32(weight) for weight in LUMA_INT)
 #: the float32 just above 1/10000: ``floor(S * _TEN_THOUSANDTH)`` is ``S // 10000`` for every luma sum ``S`` (0 to
-#: ``255 * 9999``): the rounded product is never below an integer ``S / 10000`` and at most 2.5e-5 above
-#: ``S / 10000``, while a quotient that is not an integer lies at least 1e-4 below the next one (the tests check
-#: every ``S``); a multiplication is cheaper than the division
+#: ``255 * 9999``; the tests check every ``S``)
 _TEN_THOUSANDTH = np.nextafter(np.float32(1e-4), np.float32(1))
 #: the most pixels whose grey levels (0..255) sum exactly in float32: ``255 * pixels < 2**24``
 _EXACT_SUM_PIXELS = (2**24 - 1) // 255
@@ -98,7 +90,6 @@ def contrast_tables(mean: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     blended = blend(_float_ramp(mean.device), mean.view(-1, 1), factor)
     if blended.device.type != "cpu":
         return truncate_to_uint8(blended)
-    # on the CPU NumPy clips and truncates the small table in fewer and cheaper calls (the same C cast to uint8)
     tables = blended.numpy()
     np.clip(tables, 0, 255, out=tables)
     return torch.from_numpy(tables.astype(np.uint8))
@@ -168,9 +159,7 @@ _LANE_DTYPES = (torch.float32, torch.float64)
 
 def _blend_lanes(values: torch.Tensor, mean: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """:func:`~.functional.enhance.blend` of float ``values`` with their samples' ``mean``, into a new contiguous
-    tensor: ``fma(mean, 1 - factor, values * factor)``, the same fused multiply-add, with the mean spread over rows of
-    :data:`_LANES` values so that the CPU's vectorized loop runs it (two per-sample operands broadcast over whole
-    samples make it go element by element).
+    tensor, with the mean spread over rows of :data:`_LANES` values so that the CPU's vectorized loop runs it.
 
     Shape:
         values ``[B, ...]`` float (sample size a multiple of :data:`_LANES`), mean and factor ``[B, 1, 1, 1]`` ->

@@ -99,8 +99,7 @@ def copy_boxes(images: torch.Tensor, boxes: torch.Tensor, fill: float) -> torch.
     boxes are not such (then :func:`resample_boxes` does the work; same results).
 
     One pad of the batch, then one indexed copy of ``unfold``'s window view (small windows) or a strided copy of
-    each sample's window: no per-pixel index tensors, where :func:`resample_boxes` gathers every pixel. Reads the
-    boxes on the host, so it runs for CPU tensors only.
+    each sample's window. Reads the boxes on the host, so it runs for CPU tensors only.
 
     Shape:
         images ``[B, C, H, W]``, boxes ``[B, 4]`` ``(top, left, height, width)`` -> ``[B, C, height, width]``.
@@ -160,16 +159,15 @@ def crop_image(
     box_pixels = img[top + pad_top : top + pad_top + height, left + pad_left : left + pad_left + width]
     if (height, width) == tuple(size):
         return np.ascontiguousarray(box_pixels)
-    if (
-        interpolation == "nearest"
-    ):  # pixel-centre nearest by index arithmetic (cv2's INTER_NEAREST_EXACT rounds differently)
+    if interpolation == "nearest":
         rows = _nearest_index(height, size[0])
         return np.ascontiguousarray(box_pixels[rows][:, _nearest_index(width, size[1])])
     return cv2.resize(box_pixels, (size[1], size[0]), interpolation=cv2.INTER_LINEAR).reshape(*size, *img.shape[2:])
 
 
 def _nearest_index(length: int, out: int) -> np.ndarray:
-    """``floor((j + 0.5) * length / out)`` in float32, the same arithmetic as the batch backend."""
+    """``floor((j + 0.5) * length / out)`` in float32, the batch backend's pixel-centre nearest (cv2's
+    ``INTER_NEAREST_EXACT`` rounds differently)."""
     scale = np.float32(length) / np.float32(out)
     return np.floor((np.arange(out, dtype=np.float32) + np.float32(0.5)) * scale).astype(np.int64)
 

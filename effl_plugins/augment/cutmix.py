@@ -62,9 +62,6 @@ class CutMix(MixingAugmentation):
         (torch.Size([4, 3]), True)
     """
 
-    #: Arguments of the conformance checks (effl_plugins.testing): soft targets need a class count.
-    conformance_kwargs = {"num_classes": 10}
-
     def sample_params(self, images, generator=None):
         height, width = images.shape[-2:]
         lam, permutation = self._sample_lam_and_partner(images, generator)

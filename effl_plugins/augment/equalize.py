@@ -1,7 +1,6 @@
 """Equalize: per-channel histogram equalization with PIL's lookup table (PIL ``ImageOps.equalize``,
-``torchvision.transforms.v2.functional.equalize``); the tables are :mod:`.functional.histogram`'s.
-
-Float images are quantized to uint8 first (``x * (256 - 1e-3)``, truncated, as torchvision does) and scaled back.
+``torchvision.transforms.v2.functional.equalize``); the tables are :mod:`.functional.histogram`'s. Float images
+are quantized to uint8 first (:func:`to_uint8`) and scaled back.
 """
 
 from __future__ import annotations

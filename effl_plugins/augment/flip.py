@@ -1,9 +1,7 @@
 """Flip: mirror each image left-right and/or top-bottom with probability ``p`` (``np.flip`` / ``cv2.flip``).
 
-Pixel-exact on both backends: the batch backend selects per sample between the image and its
-``torch.flip`` (a copy, never a resampling; on the CPU :func:`flip_chosen` copies the same bytes faster), the
-image backend calls ``cv2.flip``. As a matrix (for composing with other geometric ops) a horizontal flip is
-``x -> (W - 1) - x`` in pixel-centre coordinates.
+Pixel-exact on both backends (a copy, never a resampling). As a matrix (for composing with other geometric ops) a
+horizontal flip is ``x -> (W - 1) - x`` in pixel-centre coordinates.
 """
 
 from __future__ import annotations
@@ -23,11 +21,8 @@ DIRECTIONS = ("horizontal", "vertical", "both")
 
 
 def flip_chosen(images: torch.Tensor, horizontal: torch.Tensor, vertical: torch.Tensor) -> torch.Tensor:
-    """The CPU batch: a new tensor with the chosen samples flipped left-right and/or top-bottom.
-
-    ``torch.where`` over whole-batch flips selects element by element, slowly on the CPU. Here a left-right flip
-    flips the batch once and copies the unchosen runs of samples back; a top-bottom flip is one gather of whole
-    rows.
+    """The CPU batch: a new tensor with the chosen samples flipped left-right (the batch flipped once, the unchosen
+    runs of samples copied back) and/or top-bottom (one gather of whole rows).
 
     Shape:
         images ``[B, C, H, W]`` contiguous, horizontal, vertical ``[B]`` bool -> ``[B, C, H, W]``.

@@ -4,10 +4,6 @@
   table (build it with :func:`point_op_lut` and :func:`compose_luts`);
 - :func:`warp_affine_fused`: every geometric op of a sample as ONE warp through its composed
   forward matrix (same convention as :func:`effl_plugins.augment.functional.warp.warp_affine`).
-
-So a RandAugment call on uint8 costs one LUT launch plus one warp launch whatever N is. Each
-function takes ``backend="auto" | "triton" | "torch"``: ``auto`` runs Triton for CUDA uint8
-tensors when Triton imports and the torch reference otherwise.
 """
 
 from .kernels.lut import apply_lut, compose_luts, identity_luts, point_op_lut

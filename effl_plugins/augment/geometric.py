@@ -1,10 +1,5 @@
 """The base of the ops that are one affine warp (flip aside: rotate, shear, translate, affine), and the range
-and axis checks they share.
-
-An op defines ``matrix_from_params(params, height, width) -> [B, 3, 3]`` so ops can be composed into
-one warp (:func:`effl_plugins.augment.functional.warp.warp_affine`), and ``matrix_from_params_image`` giving one
-``3 x 3`` matrix for ``cv2.warpAffine``.
-"""
+and axis checks they share."""
 
 from __future__ import annotations
 
@@ -78,3 +73,8 @@ def check_range(value: Any, name: str, *, symmetric: bool = True, minimum: float
 
 def check_axis(axis: Any) -> str:
     return choice(axis, "axis", ("x", "y", "both"))
+
+
+def axis_weights(axis: str) -> tuple[float, float]:
+    """``(1, 0)``, ``(0, 1)`` or ``(1, 1)``: which of x and y an op along ``axis`` moves."""
+    return float(axis in ("x", "both")), float(axis in ("y", "both"))

@@ -21,12 +21,8 @@ def invert(images: torch.Tensor) -> torch.Tensor:
 def invert_chosen(images: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
     """:func:`invert` the samples where ``applied`` ``[B]``, the others copied. Shape: ``[B, C, H, W]`` -> same.
 
-    uint8, any device: one pass, ``x ^ 255`` where applied and ``x ^ 0`` elsewhere (the bitwise not), rather than
-    a ``torch.where`` over a whole-batch inverse, which selects element by element on the CPU.
-
-    float32 and float64 on the CPU: ``1 - x`` on the rows of the applied samples only (the whole batch when every
-    sample is applied), the other rows copied; other float cases: one ``addcmul`` pass (below). Both give ``1 - x``
-    rounded once where applied and ``x`` itself elsewhere.
+    uint8: one pass of ``x ^ 255`` where applied and ``x ^ 0`` elsewhere; float: ``1 - x`` rounded once where
+    applied and ``x`` itself elsewhere.
     """
     if images.dtype == torch.uint8:
         return torch.bitwise_xor(images, (applied.to(torch.uint8) * 255).view(-1, 1, 1, 1))
@@ -41,8 +37,8 @@ def invert_chosen(images: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
 
 
 def _invert_rows(images: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
-    """``1 - x`` on the samples where ``applied``, the others copied: contiguous passes (an ``addcmul`` with two
-    per-sample operands runs element by element). Shape: ``[B, C, H, W]`` float on the CPU -> same, contiguous."""
+    """``1 - x`` on the samples where ``applied``, the others copied, in contiguous passes. Shape: ``[B, C, H, W]``
+    float on the CPU -> same, contiguous."""
     index = applied.nonzero().squeeze(1)
     if len(index) == len(images):
         return torch.rsub(images.contiguous(), 1)

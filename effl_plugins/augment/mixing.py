@@ -30,6 +30,8 @@ class MixingAugmentation(BatchAugmentation):
     """
 
     mixes_samples = True
+    #: Arguments of the conformance checks (effl_plugins.testing): soft targets need a class count.
+    conformance_kwargs = {"num_classes": 10}
 
     def __init__(
         self,

@@ -1,10 +1,8 @@
 """MixUp (Zhang et al. 2018, "mixup: Beyond Empirical Risk Minimization"): blend each image with a
 partner, ``λ·x + (1-λ)·x_partner``, and the labels with the same λ, per sample.
 
-uint8 images blend in float32 and round back to uint8 (the nearest representable image);
-floating images blend in their own dtype with the weights rounded from the exact float64 λ,
-the arithmetic of ``timm.data.Mixup``; each result is clamped between its two inputs, so float
-images in [0, 1] stay there despite rounding.
+uint8 images blend in float32 and round back to uint8; floating images blend in their own dtype, each result
+clamped between its two inputs (so float images in [0, 1] stay there despite rounding).
 """
 
 from __future__ import annotations
@@ -34,9 +32,6 @@ class MixUp(MixingAugmentation):
         >>> bool(torch.allclose(t.sum(1), torch.ones(4)))
         True
     """
-
-    #: Arguments of the conformance checks (effl_plugins.testing): soft targets need a class count.
-    conformance_kwargs = {"num_classes": 10}
 
     def sample_params(self, images, generator=None):
         lam, permutation = self._sample_lam_and_partner(images, generator)

@@ -14,8 +14,7 @@ image value ``mean + std * z`` (fractions of the value range), so that it become
 normalisation. On uint8 it is rounded and clipped to 0..255 (``const`` then is the mean colour, within half a
 level of 0 after normalisation; ``rand``/``pixel`` lose the tails beyond the range); on float it is clipped to
 [0, 1] unless ``clip=False``. With ``mean=0``, ``std=1`` and ``clip=False`` on an already normalised float
-batch, the op is timm's exactly. The training engine (``--reprob``) erases the float batch (x / 255) with the
-model's mean and std and ``clip=False``, so the model sees timm's values up to float32 rounding.
+batch, the op is timm's exactly.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .base import Augmentation, image_backend, uniform
-from .crop import _axis_coordinates, box_matrix, check_size, crop_image, resample_boxes
+from .crop import Crop, _axis_coordinates, check_size, crop_image, resample_boxes
 from .functional.warp import check_interpolation
 from .geometric import check_range
 from .kernels.separable import separable_resample
@@ -54,10 +54,8 @@ def _fallback_tensor(height: int, width: int, ratio: tuple[float, float], device
 def sample_box_image(
     height: int, width: int, scale: Sequence[float], ratio: Sequence[float], rng: np.random.Generator
 ) -> tuple[int, int, int, int]:
-    """One image's box ``(top, left, h, w)``, timm's ``RandomResizedCropAndInterpolation.get_params``: up to
-    :data:`ATTEMPTS` tries of an area fraction uniform in ``scale`` and a log-uniform aspect ``w / h`` in ``ratio``,
-    the first box that fits placed uniformly; else :func:`_fallback_box`, centred. Unlike timm, a box that rounds
-    to zero pixels counts as a miss (timm would crop nothing)."""
+    """One image's box ``(top, left, h, w)`` by the sampler above (timm's ``RandomResizedCropAndInterpolation``),
+    except that a box that rounds to zero pixels counts as a miss (timm would crop nothing)."""
     for _ in range(ATTEMPTS):
         area = rng.uniform(scale[0], scale[1]) * (height * width)
         aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
@@ -71,12 +69,7 @@ def sample_box_image(
 def _resize_on_cpu(
     images: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int], interpolation: str
 ) -> torch.Tensor | None:
-    """:func:`.crop.resample_boxes`'s result by whole-row and whole-column selection (its coordinates are
-    separable, made by NumPy), ``None`` where that does not apply (:mod:`.kernels.separable`).
-
-    Shape:
-        images ``[B, C, H, W]``, boxes ``[B, 4]`` -> ``[B, C, *size]``.
-    """
+    """:func:`.crop.resample_boxes`'s result by :mod:`.kernels.separable`, ``None`` where that does not apply."""
     top, left, height, width = boxes.to(torch.float32).numpy().T
     src_y = _axis_coordinates(top, height, size[0], interpolation)
     src_x = _axis_coordinates(left, width, size[1], interpolation)
@@ -121,8 +114,8 @@ class RandomResizedCrop(Augmentation):
         self.ratio = _check_pair(ratio, "ratio")
         self.interpolation = check_interpolation(interpolation)
 
-    def _out_size(self, height: int, width: int) -> tuple[int, int]:
-        return self.size if self.size is not None else (height, width)
+    _out_size = Crop._out_size
+    matrix_from_params = Crop.matrix_from_params
 
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
@@ -146,13 +139,8 @@ class RandomResizedCrop(Augmentation):
         box = torch.stack([top, left, box_h, box_w], -1)
         return {"box": torch.where(fits.any(dim=1, keepdim=True), box, fallback)}
 
-    def matrix_from_params(self, params: dict[str, torch.Tensor], height: int, width: int) -> torch.Tensor:
-        """``[B, 3, 3]`` forward matrices of the crop-and-resize (input -> output pixel coordinates)."""
-        return box_matrix(params["box"], self._out_size(height, width))
-
     def _apply_in_chunks(self, images, targets, params):
-        """The whole batch where the separable path applies: it works in cache-sized pieces of its own, and each
-        chunk's fixed costs add up."""
+        """The whole batch where the separable path applies: it works in cache-sized pieces of its own."""
         resized = _resize_on_cpu(images, params["box"], self._out_size(*images.shape[-2:]), self.interpolation)
         if resized is not None:
             return resized, targets

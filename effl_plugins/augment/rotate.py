@@ -1,8 +1,5 @@
-"""Rotate: turn each image about its centre by its own angle (cv2's ``warpAffine``).
-
-Angles are in degrees, counter-clockwise on screen, about the image centre ``((W-1)/2, (H-1)/2)``
-(``torchvision.transforms.v2.functional.rotate``, ``cv2.getRotationMatrix2D``); the canvas keeps its
-size and uncovered corners take ``fill``. Multiples of 90 degrees are exact matrices, so with
+"""Rotate: turn each image about its centre ``((W-1)/2, (H-1)/2)`` by its own angle (degrees, counter-clockwise,
+as :mod:`.functional.matrices`); the canvas keeps its size and uncovered corners take ``fill``. With
 ``angles=(0, 90, 180, 270)`` a square image is turned pixel for pixel (``torch.rot90``).
 """
 
@@ -89,9 +86,7 @@ class Rotate(GeometricAugmentation):
             angle = torch.tensor(self.angles, dtype=torch.float32, device=device)[choice]
         return {"angle": angle * bernoulli((batch,), self.p, device, generator)}
 
-    def params_from_magnitude(
-        self, images: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
+    def params_from_magnitude(self, images, magnitude, sign):
         """RandAugment's rotation: ``sign * 30 * magnitude`` degrees (magnitude ``[B]`` in [0, 1] = M / 30)."""
         return {"angle": (sign * MAX_DEGREES * magnitude).to(torch.float32)}
 

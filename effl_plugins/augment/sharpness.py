@@ -31,7 +31,7 @@ _SMOOTH_THIRTEENTHS = np.array(SMOOTH, dtype=np.float32) / 13
 def _smooth_sums(values: torch.Tensor) -> torch.Tensor:
     """The SMOOTH kernel's integer sums at the inner pixels of integer-valued float images: a 3x3 box
     sum plus 4 times the centre, by shifted adds. Every partial sum is an integer below 2**24, so the
-    result is exact and equals ``conv2d`` with the kernel, at a fraction of its cost on the CPU.
+    result is exact and equals ``conv2d`` with the kernel.
 
     Shape:
         ``[B, C, H, W]`` -> ``[B, C, H - 2, W - 2]``.
@@ -51,9 +51,8 @@ def _smooth_kernel(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
 
 def smoothed(values: torch.Tensor, integer: bool, kernel: torch.Tensor | None = None) -> torch.Tensor:
     """The SMOOTH-filtered inner pixels of float ``values``: ``round(S / 13)`` of the integer kernel sums ``S``
-    where ``integer`` (values of uint8 images; never a tie, computed exactly as ``floor((2 S + 13) / 26)``), else
-    ``conv2d`` with the kernel over 13 (``kernel``: :data:`SMOOTH` as a ``[1, 1, 3, 3]`` tensor of the values'
-    dtype and device, made here when None).
+    where ``integer`` (values of uint8 images), else ``conv2d`` with the kernel over 13 (``kernel``: :data:`SMOOTH`
+    as a ``[1, 1, 3, 3]`` tensor of the values' dtype and device, made here when None).
 
     Shape:
         ``[B, C, H, W]`` -> ``[B, C, H - 2, W - 2]``.
@@ -73,17 +72,12 @@ def sharpen(values: torch.Tensor, smooth: torch.Tensor, alpha: torch.Tensor) -> 
 
 
 class Sharpness(Enhance):
-    """Per-sample random sharpness, factor ~ U(1 - max_delta, 1 + max_delta).
+    """Per-sample random sharpness, factor ~ U(1 - max_delta, 1 + max_delta); images of height or width <= 2 are
+    returned unchanged.
 
-    Args:
-        max_delta: half-width of the factor range, in [0, 1].
-        p: probability that a sample is changed at all.
+    Arguments and shapes: :class:`~.enhance.Enhance`.
 
     ``backend="image"``: ``cv2.filter2D`` and the same float32 blend; params ``factor``.
-
-    Shape:
-        images ``[B, C, H, W]`` uint8 or float -> same (images of height or width <= 2 are
-        returned unchanged). params: ``factor`` ``[B]``.
 
     Example:
         >>> aug = Sharpness(max_delta=0.9)
@@ -126,12 +120,10 @@ class Sharpness(Enhance):
 def _sharpness_table(factor: float) -> np.ndarray:
     """``table[smooth, value]``: ``value + alpha * (smooth - value)`` for every pair, exact in float64,
     rounded once. The second term depends on ``smooth - value`` alone, so it is computed for the 511
-    differences and read through a Toeplitz view (no 65,536-element products)."""
+    differences and read through a Toeplitz view, ``[smooth, value] -> steps[smooth - value + 255]``."""
     alpha = np.float64(np.float32(1) - np.float32(factor))
     steps = alpha * np.arange(-255, 256, dtype=np.float64)  # steps[k] = alpha * (k - 255)
-    by_difference = np.lib.stride_tricks.sliding_window_view(steps, 256)[
-        :, ::-1
-    ]  # [smooth, value] -> steps[smooth - value + 255]
+    by_difference = np.lib.stride_tricks.sliding_window_view(steps, 256)[:, ::-1]
     table = np.clip((np.arange(256, dtype=np.float64)[None, :] + by_difference).astype(np.float32), 0, 255).astype(
         np.uint8
     )

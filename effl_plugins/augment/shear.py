@@ -17,7 +17,7 @@ from .._validate import choice
 from .auto.magnitude import LEVEL_TO_ARG
 from .base import bernoulli, image_backend, uniform
 from .functional import matrices
-from .geometric import GeometricAugmentation, check_axis, check_range
+from .geometric import GeometricAugmentation, axis_weights, check_axis, check_range
 
 __all__ = ["Shear", "ShearImage", "shear_matrix"]
 
@@ -30,10 +30,6 @@ def shear_matrix(factors: torch.Tensor, height: int, width: int, center: str = "
     """``[B, 3, 3]`` shears by ``factors`` ``[B, 2]`` = ``(sx, sy)`` about the corner or the image centre."""
     cx, cy = (-0.5, -0.5) if center == "corner" else ((width - 1) / 2, (height - 1) / 2)
     return matrices.about(matrices.shear(factors[:, 0], factors[:, 1]), cx, cy)
-
-
-def _axes(axis: str) -> tuple[float, float]:
-    return float(axis in ("x", "both")), float(axis in ("y", "both"))
 
 
 class Shear(GeometricAugmentation):
@@ -78,26 +74,24 @@ class Shear(GeometricAugmentation):
     def sample_params(self, images, generator=None):
         batch, device = images.shape[0], images.device
         factors = uniform((batch, 2), *self.max_factor, device, generator) * torch.tensor(
-            _axes(self.axis), device=device
+            axis_weights(self.axis), device=device
         )
         return {"shear": factors * bernoulli((batch, 1), self.p, device, generator)}
 
-    def params_from_magnitude(
-        self, images: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
+    def params_from_magnitude(self, images, magnitude, sign):
         """RandAugment's shear: factor ``sign * 0.3 * magnitude`` (magnitude ``[B]`` = M / 30)."""
         amount = (sign * MAX_FACTOR * magnitude).to(torch.float32).unsqueeze(-1)
-        return {"shear": amount * torch.tensor(_axes(self.axis), device=images.device)}
+        return {"shear": amount * torch.tensor(axis_weights(self.axis), device=images.device)}
 
     def matrix_from_params(self, params, height, width):
         return shear_matrix(params["shear"], height, width, self.center)
 
     def sample_params_image(self, img, rng):
-        factors = rng.uniform(*self.max_factor, size=2) * np.array(_axes(self.axis))
+        factors = rng.uniform(*self.max_factor, size=2) * np.array(axis_weights(self.axis))
         return {"shear": (factors * (rng.random() < self.p)).astype(np.float32)}
 
     def params_from_magnitude_image(self, img: np.ndarray, magnitude: float, sign: float) -> dict[str, np.ndarray]:
-        return {"shear": (sign * MAX_FACTOR * magnitude * np.array(_axes(self.axis))).astype(np.float32)}
+        return {"shear": (sign * MAX_FACTOR * magnitude * np.array(axis_weights(self.axis))).astype(np.float32)}
 
     def matrix_from_params_image(self, params, height, width):
         sx, sy = np.asarray(params["shear"], dtype=np.float64).reshape(2)

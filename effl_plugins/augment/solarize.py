@@ -2,11 +2,8 @@
 ``torchvision.transforms.v2.functional.solarize``).
 
 The threshold is a fraction of the value range (``255 * threshold`` on uint8, the value itself
-on float images); a value ``x`` becomes ``max - x`` when ``x >= threshold * max``. One rule on uint8,
-torchvision's: its ``image >= 255 * threshold`` compares the uint8 values with the float64 product
-rounded to float32, so a value is inverted when ``v >= float32(255 * threshold)``, that is from the
-integer level :func:`solarize_level` on. Both backends use it; at RandAugment's bins it is torchvision's
-threshold exactly (tested for M = 0..30).
+on float images); a value ``x`` becomes ``max - x`` when ``x >= threshold * max``. On uint8 both backends
+invert from torchvision's level :func:`solarize_level` on.
 """
 
 from __future__ import annotations
@@ -64,11 +61,7 @@ def solarize_tables(threshold: torch.Tensor, applied: torch.Tensor) -> torch.Ten
 
 
 def solarize(images: torch.Tensor, threshold: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
-    """Solarize each sample at its own ``threshold`` ``[B]`` (fraction of range) where ``applied`` ``[B]``.
-
-    A contiguous uint8 batch on the CPU goes through each sample's table (:func:`solarize_tables`) in one
-    pass; the compare and select over the whole batch make four.
-    """
+    """Solarize each sample at its own ``threshold`` ``[B]`` (fraction of range) where ``applied`` ``[B]``."""
     if images.dtype == torch.uint8 and images.device.type == "cpu" and images.is_contiguous():
         return translate_samples(images, solarize_tables(threshold, applied).expand(images.shape[0], 256))
     applied = applied.view(-1, 1, 1, 1)

@@ -30,11 +30,8 @@ A SPEC is one or more terms joined by ``+``, applied in order:
   default 3), ``w`` (width, default 3), ``d`` (depth, default -1: 1..3 drawn), ``a`` (alpha, default 1), ``mstd``
   (level noise; timm's AugMix default is ``inf``: levels ``U(0, m)``), ``b`` (timm's blend order): our ``augmix``.
 
-A SPEC is parsed once and looked up in the registry once: :meth:`Spec.parse` keeps the text with its terms
-(``--aug`` holds a :class:`Spec` from the command line on), :func:`resolve_spec` looks each term up for a
-backend (a :class:`ResolvedSpec`, what ``TrainConfig.aug`` holds), and :meth:`ResolvedSpec.build` makes the
-augmentation from that (no parsing, no lookup). Both are the SPEC's text as a ``str``: records, comparisons
-and ``args.yaml`` see the text.
+A SPEC is parsed once (:class:`Spec`, what ``--aug`` holds) and looked up in the registry once
+(:class:`ResolvedSpec`, what ``TrainConfig.aug`` holds); both are the SPEC's text as a ``str``.
 
 Example:
     >>> parse_spec("rand-m9-n2-mstd0.5+flip(p=0.5)")
@@ -104,13 +101,14 @@ def _split_terms(spec: str) -> list[tuple[int, str]]:
     return terms
 
 
-def _timm_number(spec: str, key: str, text: str, kind: type) -> float:
+def _timm_number(spec: str, key: str, text: str, kind: type, family: str = "RandAugment") -> float:
+    """``text`` read as ``kind``; RandAugment's (and AutoAugment's) fields must be finite and >= 0."""
     try:
         value = kind(text)
     except ValueError:
         wanted = "an integer" if kind is int else "a number"
-        raise ValueError(f"SPEC {spec!r}: RandAugment field {key!r} needs {wanted}, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"SPEC {spec!r}: {family} field {key!r} needs {wanted}, got {text!r}") from None
+    if family == "RandAugment" and (not math.isfinite(value) or value < 0):
         raise ValueError(f"SPEC {spec!r}: RandAugment field {key!r} must be a finite number >= 0, got {text!r}")
     return value
 
@@ -214,13 +212,7 @@ def parse_timm_augmix(text: str, spec: str | None = None) -> dict[str, Any]:
                 f"SPEC {spec!r}: unknown AugMix field {section!r}; timm's fields are {', '.join(_AUGMIX_FIELDS)}"
             )
         name, kind = _AUGMIX_FIELDS[match.group(1)]
-        try:
-            value = kind(match.group(2))
-        except ValueError:
-            wanted = "an integer" if kind is int else "a number"
-            raise ValueError(
-                f"SPEC {spec!r}: AugMix field {match.group(1)!r} needs {wanted}, got {match.group(2)!r}"
-            ) from None
+        value = _timm_number(spec, match.group(1), match.group(2), kind, "AugMix")
         kwargs[name] = bool(value) if name == "blended" else value
     return kwargs
 
@@ -451,11 +443,7 @@ def term_spec(name: str, kwargs: dict[str, Any], text: str | None = None) -> Spe
 
 def build_augmentation(spec: str | None, *, backend: str = "batch") -> Callable | None:
     """Build ``spec`` for ``backend`` ("batch" | "image"): ``None`` for ``None`` or ``""``, the
-    augmentation itself for one term, a ``compose`` of the terms in order for several.
-
-    A :class:`Spec` is not parsed again, a :class:`ResolvedSpec` for ``backend`` not looked up again
-    (:func:`resolve_spec`). Unknown names raise the registry's ``UnknownComponentError`` (with close matches);
-    unknown arguments a ``TypeError`` listing the component's arguments and defaults.
+    augmentation itself for one term, a ``compose`` of the terms in order for several (errors: :func:`resolve_spec`).
 
     Example:
         >>> aug = build_augmentation("brightness(max_delta=0.2)+flip")

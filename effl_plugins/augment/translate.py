@@ -16,7 +16,7 @@ import torch
 from .auto.magnitude import LEVEL_TO_ARG, bin_value, bin_value_scalar
 from .base import bernoulli, image_backend, uniform
 from .functional import matrices
-from .geometric import GeometricAugmentation, check_axis, check_range
+from .geometric import GeometricAugmentation, axis_weights, check_axis, check_range
 
 __all__ = ["Translate", "TranslateImage", "rand_augment_shift", "translate_matrix"]
 
@@ -39,10 +39,6 @@ def rand_augment_shift(magnitude: torch.Tensor, sign: torch.Tensor, height: int,
 def translate_matrix(shift: torch.Tensor) -> torch.Tensor:
     """``[B, 3, 3]`` translations by ``shift`` ``[B, 2]`` = ``(tx, ty)`` pixels."""
     return matrices.translation(shift[:, 0], shift[:, 1])
-
-
-def _axes(axis: str) -> tuple[float, float]:
-    return float(axis in ("x", "both")), float(axis in ("y", "both"))
 
 
 class Translate(GeometricAugmentation):
@@ -89,17 +85,15 @@ class Translate(GeometricAugmentation):
         batch, device = images.shape[0], images.device
         fraction = uniform((batch, 2), *self.max_fraction, device, generator)
         sizes = torch.tensor([images.shape[-1], images.shape[-2]], dtype=torch.float32, device=device)
-        shift = fraction * sizes * torch.tensor(_axes(self.axis), device=device)
+        shift = fraction * sizes * torch.tensor(axis_weights(self.axis), device=device)
         if self.whole_pixels:
             shift = torch.round(shift)
         return {"shift": shift * bernoulli((batch, 1), self.p, device, generator)}
 
-    def params_from_magnitude(
-        self, images: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
+    def params_from_magnitude(self, images, magnitude, sign):
         """RandAugment's translate, torchvision's: ``sign * int(linspace(0, 150 / 331 * size, 31)[M])`` whole pixels."""
         shift = rand_augment_shift(magnitude, sign, images.shape[-2], images.shape[-1])
-        return {"shift": shift * torch.tensor(_axes(self.axis), device=images.device)}
+        return {"shift": shift * torch.tensor(axis_weights(self.axis), device=images.device)}
 
     def matrix_from_params(self, params, height, width):
         return translate_matrix(params["shift"])
@@ -108,7 +102,7 @@ class Translate(GeometricAugmentation):
         shift = (
             rng.uniform(*self.max_fraction, size=2)
             * np.array([img.shape[1], img.shape[0]])
-            * np.array(_axes(self.axis))
+            * np.array(axis_weights(self.axis))
         )
         shift = np.round(shift) if self.whole_pixels else shift
         return {"shift": (shift * (rng.random() < self.p)).astype(np.float32)}
@@ -116,7 +110,9 @@ class Translate(GeometricAugmentation):
     def params_from_magnitude_image(self, img: np.ndarray, magnitude: float, sign: float) -> dict[str, np.ndarray]:
         sizes = (img.shape[1], img.shape[0])
         whole = [math.trunc(bin_value_scalar(0.0, MAX_FRACTION * size, float(magnitude))) for size in sizes]
-        return {"shift": (sign * np.array(whole, dtype=np.float64) * np.array(_axes(self.axis))).astype(np.float32)}
+        return {
+            "shift": (sign * np.array(whole, dtype=np.float64) * np.array(axis_weights(self.axis))).astype(np.float32)
+        }
 
     def matrix_from_params_image(self, params, height, width):
         return matrices.translation_image(*np.asarray(params["shift"], dtype=np.float64).reshape(2))

@@ -47,17 +47,13 @@ def luma(images: torch.Tensor) -> torch.Tensor:
     if images.shape[1] == 1:
         return images.to(torch.float32) if images.dtype == torch.uint8 else images
     if images.dtype == torch.uint8:
-        # The integer weighted sum (< 2**24) is exact in float32, and so is the floor of its quotient by
-        # 10000: a non-integer quotient lies at least 1e-4 from an integer, far above float32's spacing
-        # below 256. Faster than integer division, same values. Every partial sum is an integer below 2**24
-        # too, so one matrix product gives it exactly whatever its order (equal on all 2**24 RGB triples),
-        # in one pass where three products and two sums made five.
+        # The integer weighted sum and every partial sum (< 2**24) are exact in float32 whatever their order, and so
+        # is the floor of its quotient by 10000: a non-integer quotient lies at least 1e-4 from an integer.
         batch, _, height, width = images.shape
         weights = _luma_weights(images.device)
         total = torch.matmul(weights, images.reshape(batch, 3, height * width).to(torch.float32))
         return torch.floor(total.div_(10000)).view(batch, 1, height, width)
-    # (r * w0 + g * w1) + b * w2, each product and sum rounded as written, accumulated in place (two planes allocated,
-    # not five)
+    # (r * w0 + g * w1) + b * w2, each product and sum rounded as written
     r, g, b = images.unbind(1)
     grey = r * LUMA_WEIGHTS[0]
     term = g * LUMA_WEIGHTS[1]

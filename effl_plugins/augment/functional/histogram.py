@@ -4,9 +4,7 @@
 With ``n`` pixels, ``h`` the channel's histogram and ``c`` its cumulative sum, PIL's table is
 ``lut[0] = 0``, ``lut[k] = min(255, (c[k-1] + step // 2) // step)`` with
 ``step = (n - h[last non-empty bin]) // 255``; a channel with ``step = 0`` (nearly constant) is
-left as it is. The batch backend builds every sample's and channel's histogram at once with one
-``bincount`` over values offset by 256 per channel and gathers from a ``[B, C, 256]`` table. Float images are
-quantized to uint8 first (``x * (256 - 1e-3)``, truncated, as torchvision does) and scaled back.
+left as it is.
 """
 
 from __future__ import annotations
@@ -43,7 +41,7 @@ def channel_histograms(images: torch.Tensor) -> torch.Tensor:
     values = images.reshape(rows, images.shape[-2] * images.shape[-1]).to(kind).add_(offsets)
     if images.device.type == "cpu":
         return torch.bincount(values.view(-1), minlength=rows * 256).view(batch, channels, 256)
-    # bincount on an accelerator reads the largest value back to the host; scatter_add_ never waits for the device
+    # bincount on an accelerator reads the largest value back to the host
     flat = values.view(-1).long()
     counts = torch.zeros(rows * 256, dtype=torch.int64, device=images.device)
     return counts.scatter_add_(0, flat, torch.ones_like(flat)).view(batch, channels, 256)

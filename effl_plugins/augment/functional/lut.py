@@ -1,15 +1,7 @@
 """Lookup tables for uint8 point ops: one 256-entry table per sample and channel.
 
-A point op maps every pixel value through a function that depends only on that value (and on the
-sample's parameters), so on uint8 images it is a table of 256 entries. The image backend applies one
-table with StringZilla's byte translation and per-channel tables with one ``cv2.LUT`` (small images) or per
-plane; the batch backend gathers from a ``[B, C, 256]`` table (:func:`apply_lut`, the fused kernel: Triton for
-CUDA uint8, a torch gather elsewhere).
-
-Ops whose map is one multiply-add followed by truncation (brightness factor, contrast,
-auto_contrast) compute it directly in float32 instead: the values are the same bit for bit (the
-table would hold the same float32 results), and the direct form needs a 4-byte temporary per pixel
-where the gather needs an 8-byte index. Histogram equalization, whose map is arbitrary, uses the gather.
+The image backend applies tables with :func:`apply_lut_image`, the batch backend with :func:`apply_lut` (the
+fused kernel: Triton for CUDA uint8, a torch gather elsewhere).
 """
 
 from __future__ import annotations

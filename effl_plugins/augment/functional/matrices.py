@@ -14,11 +14,8 @@ the product once and samples the input at the inverse-mapped output pixel centre
 Angles are in degrees, positive = counter-clockwise on screen (``torchvision.transforms.v2.functional.rotate``
 and ``cv2.getRotationMatrix2D``); multiples of 90 degrees give exact 0/±1 entries.
 
-The ``*_image`` builders give the same maps (same convention, same composition order, exact entries for
-quarter turns) from Python floats: one image's matrix costs a few microseconds there, against hundreds through
-a batch of one tensor, where every small torch op pays its dispatch. The two agree to float32 rounding of the
-batch matrices, which moves a nearest-neighbour sample only where a source coordinate lies within about 1e-5
-pixel of a tie.
+The ``*_image`` builders give the same maps from Python floats; the two agree to float32 rounding of the batch
+matrices.
 
 Shape:
     every batched builder takes ``[B]`` tensors and returns ``[B, 3, 3]`` float32 matrices; every ``*_image``
@@ -110,15 +107,8 @@ def flip(horizontal: torch.Tensor, vertical: torch.Tensor, height: int, width: i
 
 def about(matrix: torch.Tensor, cx: torch.Tensor | float, cy: torch.Tensor | float) -> torch.Tensor:
     """The same linear map about the point ``(cx, cy)`` instead of the origin: ``T(c) @ M @ T(-c)``."""
-    batch = matrix.shape[0]
-    c = torch.stack(
-        torch.broadcast_tensors(
-            torch.as_tensor(cx, dtype=torch.float32, device=matrix.device),
-            torch.as_tensor(cy, dtype=torch.float32, device=matrix.device),
-        ),
-        -1,
-    )
-    c = c.expand(batch, 2)
+    cx, cy = (torch.as_tensor(v, dtype=torch.float32, device=matrix.device) for v in (cx, cy))
+    c = torch.stack(torch.broadcast_tensors(cx, cy), -1).expand(matrix.shape[0], 2)
     out = matrix.clone()
     out[:, :2, 2] = matrix[:, :2, 2] + c - (matrix[:, :2, :2] @ c.unsqueeze(-1)).squeeze(-1)
     return out

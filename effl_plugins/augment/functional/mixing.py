@@ -75,11 +75,8 @@ def to_soft_targets(
 
 
 def mix_targets(soft: torch.Tensor, permutation: torch.Tensor, own_weight: torch.Tensor) -> torch.Tensor:
-    """``own_weight * soft + (1 - own_weight) * soft[permutation]`` per sample.
-
-    ``own_weight`` ``[B]`` may be float64: both weights are rounded to ``soft.dtype`` from the exact
-    value, as ``timm.data.mixup.mixup_target`` does with its Python-float lambda.
-    """
+    """``own_weight * soft + (1 - own_weight) * soft[permutation]`` per sample, both weights rounded to
+    ``soft.dtype`` from ``own_weight`` ``[B]`` (float64 from the mixing ops)."""
     own = own_weight.to(soft.device)
     keep = own.to(soft.dtype)[:, None]
     take = (1.0 - own).to(soft.dtype)[:, None]

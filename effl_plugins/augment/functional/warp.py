@@ -12,13 +12,8 @@ at the inverse image of every output pixel centre:
 - ``"bilinear"``: the four neighbours blended in float32; uint8 input comes back rounded to uint8.
 
 Pixels read from outside the input take ``fill`` (in the image's own units: 0..255 for uint8,
-0..1 for float; a number or one value per channel), like ``cv2.BORDER_CONSTANT``.
-
-One implementation per backend, all in :mod:`effl_plugins.augment.kernels`: the torch reference
-(:mod:`~effl_plugins.augment.kernels.affine`), the Triton kernel for CUDA uint8 (``backend="auto"`` or
-``"triton"``, :func:`effl_plugins.augment.fused.warp_affine_fused`) and the in-place CPU warp of chosen
-samples (:func:`effl_plugins.augment.kernels.remap.warp_rows_`), each equal to the reference bit for bit;
-the image backend is ``cv2.warpAffine``.
+0..1 for float; a number or one value per channel), like ``cv2.BORDER_CONSTANT``. Every fast path
+(:mod:`effl_plugins.augment.kernels`) equals the torch reference bit for bit.
 """
 
 from __future__ import annotations

@@ -1,10 +1,4 @@
-"""The Triton kernels of batch RandAugment / TrivialAugment on an accelerator: a whole call in two launches.
-
-``chain_kernel`` runs one program per sample. It derives the sample's parameters for every slot from its op
-indices, magnitudes and signs, runs its colour ops in slot order on its own pixels (statistics, tables and
-blends are passes over that one sample, so a slot never waits for another sample), composes its geometric ops
-into one matrix and writes the inverse of that matrix. The warp kernel of :mod:`._triton_kernels` then warps
-every sample once.
+"""The Triton kernels of batch RandAugment / TrivialAugment (:mod:`.rand_augment` launches them).
 
 Every product, sum and quotient is rounded as the torch ops of :mod:`effl_plugins.augment.auto.device_path`
 round it: the kernels are launched with ``enable_fp_fusion=False``, so no multiply-add is contracted where torch

@@ -1,12 +1,5 @@
-"""The torch affine warp: the reference that every fast path equals bit for bit and falls back to.
-
-Matrices are FORWARD maps (input pixel -> output pixel) in pixel-centre coordinates (see
-:mod:`effl_plugins.augment.functional.matrices`). The warp inverts them once and reads the input at the
-inverse image of every output pixel centre: ``"nearest"`` takes the pixel at ``floor(coordinate + 0.5)``
-(an exact integer gather: uint8 never goes through float), ``"bilinear"`` blends the four neighbours in
-float32 and rounds uint8 back. Pixels read from outside the input take ``fill``. The public entry point is
-:func:`effl_plugins.augment.functional.warp.warp_affine`.
-"""
+"""The torch affine warp: the reference that every fast path equals bit for bit and falls back to. Its
+convention is :func:`effl_plugins.augment.functional.warp.warp_affine`'s, the public entry point."""
 
 from __future__ import annotations
 

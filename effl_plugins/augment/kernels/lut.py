@@ -1,12 +1,6 @@
-"""A per-sample chain of uint8 point ops as one ``[B, C, 256]`` table, applied in one gather.
-
-A point op (brightness, contrast, solarize, posterize, invert, auto_contrast and equalize once
-their statistics are drawn, ...) sends every value ``v`` of a channel to ``f(v)``; on uint8 that
-is a 256-entry table per sample and channel, and a chain of such ops composes into one table:
-``lut_{g after f}[v] = lut_g[lut_f[v]]``. Running the op on the "ramp image" ``0..255`` yields its
-table for given params (:func:`point_op_lut`), so any pointwise augmentation compiles to a LUT.
-Ops that mix channels (color/saturation) or neighbours (sharpness) are not point ops.
-"""
+"""A per-sample chain of uint8 point ops (``BatchAugmentation.point_op``) as one ``[B, C, 256]`` table, applied
+in one gather: a chain composes as ``lut_{g after f}[v] = lut_g[lut_f[v]]``, and an op's table is the op run on the
+ramp ``0..255`` (:func:`point_op_lut`)."""
 
 from __future__ import annotations
 
@@ -68,8 +62,7 @@ def point_op_lut(
     return out.reshape(batch, channels, 256)
 
 
-#: the plane size from which the CPU translates planes with StringZilla: below it a call's per-plane set-up costs
-#: more than the gather through an int64 index it saves
+#: the plane size from which the CPU translates planes with StringZilla (below: the gather)
 _TRANSLATE_PIXELS = 32 * 32
 
 
@@ -100,9 +93,8 @@ def apply_lut(images: torch.Tensor, luts: torch.Tensor, *, backend: str = "auto"
 
 
 def _translate_on_cpu(images: torch.Tensor, luts: torch.Tensor) -> torch.Tensor:
-    """The CPU form: each (sample, channel) plane looked up in its table by StringZilla's byte translation
-    (:func:`.sample_tables.translate_samples` over the planes), in one pass into a new tensor, where a gather goes
-    through an int64 index."""
+    """The CPU form: each (sample, channel) plane looked up in its table by
+    :func:`.sample_tables.translate_samples`, in one pass into a new tensor."""
     from .sample_tables import translate_samples
 
     batch, channels = images.shape[:2]

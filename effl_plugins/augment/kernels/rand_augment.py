@@ -3,9 +3,7 @@
 The CUDA form of :func:`effl_plugins.augment.auto.device_path.rand_augment_batch`. ``chain_kernel`` runs one
 program per sample: the sample's parameters for every slot, its colour ops in slot order (each statistic a pass
 over that sample alone), its geometric ops composed into one matrix and inverted. ``warp_kernel`` then warps the
-whole batch once. Around the two launches a call makes five small tensor ops on the ``[B, N]`` parameters (the
-rotations' cosines and sines, computed by torch so that they equal the reference's to the bit; eight for the
-float64 amounts of TrivialAugment's wide space) and allocates its buffers; nothing waits for the device.
+whole batch once. The rotations' cosines and sines are computed by torch, so that they equal the reference's.
 
 Shape:
     images ``[B, C, H, W]`` uint8, float32 or float64 with C of 1 or 3; ops ``[B, N]`` int64; magnitude and

@@ -1,21 +1,11 @@
-"""In-place lookup tables and nearest-neighbour warps on chosen rows of a uint8 batch.
+"""In-place lookup tables and nearest-neighbour warps on chosen rows of a uint8 batch: the last step of the LUT
+chain of :mod:`.lut_chain`, ``out = warp(table(pixels))`` for each sample.
 
-The last step of the LUT chain of :mod:`.lut_chain`: each sample's table is applied and, where the
-sample has geometry, its pixels are warped, ``out = warp(table(pixels))``.
-
-- Tables: each ``(sample, channel)`` plane is translated in place by StringZilla's byte
-  translation, a SIMD shuffle through the plane's 256-byte table: no index tensor, where a gather
-  needs a 4-byte index per pixel. The parameters stay batched tensors; only the application walks
-  the planes.
-- Warps: a 1-D ``index_select`` with int32 indices into the flattened images (``gather`` would want
-  int64 indices, twice the memory traffic). Work goes by chunks of a few samples
-  so that every temporary stays a few MB: large fresh allocations cost the CPU a page fault per
-  4 KiB, more than the arithmetic on them.
-
-The nearest warp is :func:`.affine.warp_affine_torch`'s arithmetic (same float32 coordinates, same
-``floor(c + 0.5)``). Instead of masking the pixels that fall outside, the source is framed by a
-one-pixel border of the fill colour and the coordinates are clamped onto that frame, so the warp
-is a single lookup; the results are identical.
+- Tables: each ``(sample, channel)`` plane is translated in place by StringZilla's byte translation.
+- Warps: a 1-D ``index_select`` with int32 indices into the flattened images, by chunks of a few samples. The
+  nearest warp is :func:`.affine.warp_affine_torch`'s arithmetic; instead of masking the pixels that fall outside,
+  the source is framed by a one-pixel border of the fill colour and the coordinates are clamped onto that frame,
+  so the warp is a single lookup with identical results.
 
 Shape:
     pixels ``[B, C, H, W]`` uint8 contiguous on the CPU (changed in place), luts ``[B, C, 256]``
@@ -42,8 +32,7 @@ __all__ = [
     "chunks",
 ]
 
-#: pixels (all channels) per chunk, about 7 samples of 3x224x224: int32 and float32 temporaries of 4 MB,
-#: which stay in cache between the passes over them; smaller chunks pay per-op overhead.
+#: pixels (all channels) per chunk, about 7 samples of 3x224x224: temporaries of 4 MB, which stay in cache
 CHUNK_PIXELS = 1 << 20
 #: the largest inverse-matrix entry for which the framed index is computed (beyond it, or for
 #: non-finite matrices, the general warp runs)
@@ -124,10 +113,6 @@ def framed_source_index(inverse: torch.Tensor, height: int, width: int) -> torch
 
 def framed_index_applies(inverse: torch.Tensor, height: int, width: int) -> bool:
     """Whether :func:`framed_source_index` serves these inverse matrices (finite, entries at most ``2**20``)."""
-    return _framed_index_applies(inverse, height, width)
-
-
-def _framed_index_applies(inverse: torch.Tensor, height: int, width: int) -> bool:
     return (
         (height + 2) * (width + 2) < 1 << 24
         and bool(inverse.isfinite().all())
@@ -144,18 +129,13 @@ def warp_rows_(pixels: torch.Tensor, matrices: torch.Tensor, index: torch.Tensor
         count = len(part)
         rows = select_rows(pixels, part)
         inverse = invert_affine(matrices.index_select(0, part))
-        if interpolation != "nearest" or not _framed_index_applies(inverse, height, width):
+        if interpolation != "nearest" or not framed_index_applies(inverse, height, width):
             write_rows_(pixels, part, warp_affine_torch(rows, matrices.index_select(0, part), interpolation, fill))
             continue
         if framed is None:  # reused by every chunk: only the inside changes
             framed = torch.empty(count, channels, height + 2, width + 2, dtype=pixels.dtype, device=pixels.device)
             framed.copy_(_fill(fill, pixels).expand_as(framed))
-        source = framed[:count]
-        source[..., 1:-1, 1:-1] = rows
-        area = (height + 2) * (width + 2)
-        where = framed_source_index(inverse, height, width).view(count, 1, -1)
-        where = where + _offsets(count * channels, area, pixels.device).view(count, channels, 1)
-        write_rows_(pixels, part, source.view(-1).index_select(0, where.view(-1)).view(count, channels, height, width))
+        _write_framed_(pixels, part, framed, rows, framed_source_index(inverse, height, width))
 
 
 def warp_rows_framed_(pixels: torch.Tensor, where: torch.Tensor, index: torch.Tensor, fill) -> None:
@@ -167,14 +147,19 @@ def warp_rows_framed_(pixels: torch.Tensor, where: torch.Tensor, index: torch.Te
     """
     batch, channels, height, width = pixels.shape
     framed, start = None, 0
-    area = (height + 2) * (width + 2)
     for part in chunks(index, channels * height * width):
         count = len(part)
         if framed is None:  # reused by every chunk: only the inside changes
             framed = _framed_template(count, channels, height, width, pixels.dtype, pixels.device, fill).clone()
-        source = framed[:count]
-        source[..., 1:-1, 1:-1] = select_rows(pixels, part)
-        rows = where[start : start + count].view(count, 1, -1)
-        rows = rows + _offsets(count * channels, area, pixels.device).view(count, channels, 1)
-        write_rows_(pixels, part, source.view(-1).index_select(0, rows.view(-1)).view(count, channels, height, width))
+        _write_framed_(pixels, part, framed, select_rows(pixels, part), where[start : start + count])
         start += count
+
+
+def _write_framed_(pixels: torch.Tensor, part: torch.Tensor, framed: torch.Tensor, rows: torch.Tensor, where) -> None:
+    """``pixels[part]`` = ``rows`` framed (``framed``: its border filled) and read at ``where`` ``[k, H * W]``."""
+    count, channels, height, width = rows.shape
+    source = framed[:count]
+    source[..., 1:-1, 1:-1] = rows
+    offsets = _offsets(count * channels, (height + 2) * (width + 2), pixels.device)
+    where = where.view(count, 1, -1) + offsets.view(count, channels, 1)
+    write_rows_(pixels, part, source.view(-1).index_select(0, where.view(-1)).view(count, channels, height, width))

@@ -1,10 +1,5 @@
-"""Read and write chosen samples (rows) of a batch without per-element indexing.
-
-``index_select`` and ``index_copy_`` along the batch dimension of a ``[B, C, H, W]`` uint8 tensor
-go element by element. Viewed as ``[B, bytes]`` rows of the widest integer type that
-divides a row, the same calls move 8 bytes per element. The bytes are copied, never
-converted, so the results are identical.
-"""
+"""Read and write chosen samples (rows) of a batch as ``[B, bytes]`` rows of the widest integer type that divides
+a row: ``index_select`` and ``index_copy_`` then move 8 bytes per element. The bytes are copied, never converted."""
 
 from __future__ import annotations
 

@@ -1,12 +1,5 @@
-"""Map each sample of a uint8 CPU batch through its own 256-entry table, in one pass.
-
-StringZilla's byte translation (a SIMD shuffle through the table) reads each sample's bytes once and writes them
-once into a new tensor, where a compare and ``torch.where`` select over the whole batch, with a ``[B, 1, 1, 1]``
-condition broadcast element by element, takes several passes. A lookup gives the table's values exactly.
-
-Shape:
-    images ``[B, ...]`` contiguous uint8 on the CPU, tables ``[B, 256]`` uint8 -> ``[B, ...]`` uint8.
-"""
+"""Map each sample of a uint8 CPU batch through its own 256-entry table, in one pass of StringZilla's byte
+translation (a SIMD shuffle through the table)."""
 
 from __future__ import annotations
 

@@ -6,8 +6,7 @@ pixel are whole rows and whole columns of the input. :func:`separable_resample` 
 (as rows of the transposed planes: byte copies), blends each pair of columns, selects the rows of that
 and blends each pair of rows: the float32 operations of :func:`.affine.bilinear_gather`, in its order
 (``top = a * (1 - wx) + b * wx``, the same for ``bottom``, then ``top * (1 - wy) + bottom * wy``), so
-the result is the reference's bit for bit. The reference gathers every neighbour pixel by pixel through
-an int64 index and turns float32 into uint8 element by element.
+the result is the reference's bit for bit.
 
 Shape:
     images ``[B, C, H, W]`` uint8 or float32 on the CPU, src_x ``[B, w]``, src_y ``[B, h]`` float32
@@ -35,8 +34,7 @@ _SCRATCH = threading.local()
 
 
 def _scratch(name: str, numel: int) -> torch.Tensor:
-    """A float32 work buffer of ``numel`` elements, kept (per thread) from call to call: a fresh one of a few MB
-    is page-faulted anew on each call where the heap had shrunk."""
+    """A float32 work buffer of ``numel`` elements, kept (per thread) from call to call."""
     buffer = getattr(_SCRATCH, name, None)
     if buffer is None or buffer.numel() < numel:
         buffer = torch.empty(numel)
@@ -91,8 +89,7 @@ def separable_resample(
     """:func:`.affine.gather_pixels` (``"nearest"``, integer-valued coordinates) or :func:`.affine.bilinear_gather`
     (``"bilinear"``) of ``images`` at ``(src_x[b, j], src_y[b, i])``, the same values; ``None`` where this path
     does not apply: not a CPU uint8/float32 batch, or a nearest pixel or the top-left bilinear neighbour outside
-    the image. The indices and weights are made by NumPy (the same float32 operations, a fraction of the per-call
-    cost of tensor ops at these sizes); the pixels are moved by torch.
+    the image. The indices and weights are made by NumPy (the same float32 operations), the pixels moved by torch.
 
     Shape:
         images ``[B, C, H, W]``, src_x ``[B, w]``, src_y ``[B, h]`` float32 (CPU tensors or arrays) -> ``[B, C, h, w]``.
@@ -118,8 +115,7 @@ def separable_resample(
 
 def _bilinear(images, src_x, src_y, x0, y0, fill: float) -> torch.Tensor:
     """Column pairs blended, then row pairs, by pieces of samples; every index computed once for the batch and
-    the float32 intermediates in buffers kept between calls (each torch call costs microseconds, and fresh
-    allocations of a few hundred KB cost more in page faults than the arithmetic on them)."""
+    the float32 intermediates in buffers kept between calls (:func:`_scratch`)."""
     batch, channels, height, width = images.shape
     out_h, out_w = src_y.shape[1], src_x.shape[1]
     step = max(1, PIECE_BYTES // (4 * channels * height * 2 * out_w))
@@ -164,8 +160,7 @@ def _bilinear(images, src_x, src_y, x0, y0, fill: float) -> torch.Tensor:
         top, bottom = selected[:, 0], selected[:, 1]
         top.mul_(keep_y[piece]).add_(bottom.mul_(wy[piece]))  # top * (1 - wy) + bottom * wy, in ``top``
         if images.dtype == torch.uint8:
-            # blends of 0..255 with weights in [0, 1] round to 0..255, so the reference's clamp changes nothing;
-            # float -> uint8 goes element by element, float -> int32 -> uint8 does not
+            # blends of 0..255 with weights in [0, 1] round to 0..255, so the reference's clamp changes nothing
             top = top.round_().to(torch.int32)
         out[piece] = top
     return out

@@ -1,10 +1,5 @@
-"""One warp kernel for all geometry: each sample's composed affine matrix, uint8 in, uint8 out.
-
-Same contract as :func:`effl_plugins.augment.functional.warp.warp_affine` (forward matrices in pixel-centre
-coordinates, nearest = ``floor(x + 0.5)``, bilinear blended in float32 and rounded half to even,
-``fill`` outside); compose flip, rotate, shear, translate, crop and affine matrices of a sample
-first (matrix product, :mod:`effl_plugins.augment.functional.matrices`), then warp once.
-"""
+"""One warp kernel for all geometry: each sample's composed affine matrix, uint8 in, uint8 out, with the
+contract of :func:`effl_plugins.augment.functional.warp.warp_affine`."""
 
 from __future__ import annotations
 
