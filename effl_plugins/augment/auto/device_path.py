@@ -183,10 +183,8 @@ def _geometry_params(const: dict, space: MagnitudeSpace, ops, magnitude, sign) -
 
 
 def _geometry(const: dict, params: dict) -> torch.Tensor:
-    """Each sample's slot matrices composed in slot order: ``[B, 3, 3]`` forward maps.
-
-    A slot's matrix is its rotation about the centre or its shear about the corner (the other, and any
-    op not drawn, is the exact identity) plus its shift, so it is the drawn op's own matrix bit for bit.
+    """Each sample's slot matrices composed in slot order: ``[B, 3, 3]`` forward maps. A slot's matrix is its
+    rotation about the centre or its shear about the corner, plus its shift: the drawn op's own matrix bit for bit.
     """
     batch, slots = params["angle"].shape
     sheared = params["sheared"].reshape(-1)
@@ -214,13 +212,9 @@ _BINS = 31
 def _step_table(
     op_names: tuple[str, ...], space: MagnitudeSpace, device: torch.device, height: int, width: int, dtype: torch.dtype
 ) -> torch.Tensor:
-    """Every op's slot matrix at every integer magnitude bin and both signs, ``[K * 31 * 2, 3, 3]`` (row
-    ``(k * 31 + bin) * 2 + (sign > 0)``, :func:`draw_codes`).
-
-    Made by :func:`_geometry_params` and :func:`_geometry` themselves on one slot: their arithmetic is elementwise
-    (and the 2 x 2 product of ``matrices.about`` a per-matrix loop), so a row is bit for bit the matrix they give
-    that draw inside any batch.
-    """
+    """Every op's slot matrix at every integer magnitude bin and both signs, ``[K * 31 * 2, 3, 3]`` (rows as
+    :func:`draw_codes`), made by :func:`_geometry_params` and :func:`_geometry` themselves: their arithmetic is
+    elementwise, so a row is bit for bit the matrix they give that draw inside any batch."""
     const = _constants(op_names, space, device, height, width, dtype, 0)
     count = len(op_names)
     ops = torch.arange(count, device=device).repeat_interleave(_BINS * 2)
@@ -259,11 +253,8 @@ def composed_geometry(
     space: MagnitudeSpace = RAND_AUGMENT_SPACE,
     codes: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Each sample's geometric ops composed in slot order, ``[B, 3, 3]`` forward maps (identity without any),
-    built for all slots at once: the matrices of every other path bit for bit.
-
-    Integer magnitude bins read the slot matrices from a table made once per op set and image size
-    (:func:`_step_table`) when ``codes`` are given or the images are on the CPU; other magnitudes compute them.
+    """Each sample's geometric ops composed in slot order, ``[B, 3, 3]`` forward maps (identity without any), read
+    from :func:`_step_table` at integer magnitude bins when ``codes`` are given or the images are on the CPU.
 
     Shape:
         images ``[B, C, H, W]`` (its size and device are read); ops, magnitude, sign ``[B, N]``; codes: the draws'

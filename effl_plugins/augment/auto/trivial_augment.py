@@ -2,11 +2,9 @@
 Augmentation"): each image gets ONE op, drawn uniformly from the 14, at a magnitude bin drawn
 uniformly from 0..30; no hyper-parameters.
 
-``wide=True`` (default) uses the paper's wide space, torchvision's ``TrivialAugmentWide``: at the
-top bin rotate 135 degrees, shear factor 0.99, translate 32 pixels (whole pixels, truncated as
-torchvision's ``int``), enhance factors 1 +- 0.99, posterize down to 2 bits; ``wide=False`` uses RandAugment's ranges
-(the paper's "TA (RA)").
-The op, sign and warp conventions are those of :mod:`.rand_augment` (one op, so order is moot).
+``wide=True`` (default) uses the paper's wide space, torchvision's ``TrivialAugmentWide`` (:data:`WIDE_MAXIMUM`);
+``wide=False`` uses RandAugment's ranges (the paper's "TA (RA)"). The op, sign and warp conventions are those of
+:mod:`.rand_augment`.
 """
 
 from __future__ import annotations
