@@ -273,9 +273,8 @@ def composed_geometry(
 
 
 def _slot_uint8(images, p, ramp):
-    """One slot on uint8 images. The point ops run by their own kernels on each sample's ``[C, 256]`` table, every
-    one neutral (the identity, bit for bit) where the sample drew another op; one lookup applies the table; then
-    color and sharpness blend with per-sample weights (0 where not drawn)."""
+    """One slot on uint8 images: the point ops on each sample's ``[C, 256]`` table, one lookup, then color and
+    sharpness."""
     grey = luma(images)
     mean = mean_grey(images, grey)
     low, high = channel_ranges(images)
@@ -337,8 +336,7 @@ def _per_slot(const: dict, params: dict, images: torch.Tensor) -> list[dict]:
 
 
 def _fused(images: torch.Tensor, backend: str) -> bool:
-    """Whether :func:`rand_augment_batch` runs the fused kernels for these images (``auto``: CUDA images of the
-    kernels' dtypes, float ones included, when Triton imports)."""
+    """Whether :func:`rand_augment_batch` runs the fused kernels for these images."""
     fits = images.dtype in SUPPORTED_DTYPES and images.shape[1] in (1, 3)
     if backend == "auto":
         return images.is_cuda and fits and triton_available()

@@ -76,8 +76,7 @@ class LutChain:
 
     def apply_many(self, entries: list[tuple[str, object, dict, torch.Tensor]]) -> None:
         """Run several statistic and pixel ops (``(name, op, params of its samples, its samples)``, no sample in two
-        entries, as the ops of one slot) on their samples: the samples are materialized, read and written back
-        together, each op computing on its own rows."""
+        entries, as the ops of one slot) on their samples, materialized, read and written back together."""
         if not entries:
             return
         index = entries[0][3] if len(entries) == 1 else torch.cat([entry[3] for entry in entries])
@@ -119,8 +118,7 @@ class LutChain:
 
     def compose_tables(self, tables: torch.Tensor, point: torch.Tensor) -> None:
         """Follow every sample's table by its row of ``tables`` ``[B, C, 256]`` (the identity for samples whose op
-        is not a point op, ``point`` ``[B]`` bool): ``luts = tables[luts]``, what each point op's kernel gives on
-        the table, since it maps every value by itself."""
+        is not a point op, ``point`` ``[B]`` bool): ``luts = tables[luts]``."""
         self.luts = tables.gather(2, self.luts.long())
         self.pending |= point
 

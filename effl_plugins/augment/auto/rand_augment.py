@@ -100,15 +100,22 @@ class _WarpPlan:
     """Per image size and op set: the framed source index and whether it is the identity, per chain of slot
     matrices (:meth:`RandAugment._warp_plan`). Entries are added, never changed; a full cache starts again."""
 
-    def __init__(self, geometric: torch.Tensor, representative: int | None, base: int, height: int, width: int):
-        self.geometric, self.representative, self.base = geometric, representative, base
+    def __init__(self, step_table: torch.Tensor, geometric_ops: frozenset[int], count: int, height: int, width: int):
+        geometric = torch.tensor([k in geometric_ops for k in range(count)]).repeat_interleave(2 * _BINS)
+        others = (~geometric).nonzero().squeeze(1)
+        self.representative = None
+        if len(others):
+            flat = step_table.index_select(0, others).view(len(others), -1).view(torch.int32)
+            if bool((flat == flat[:1]).all()):  # every non-geometric slot matrix is the same, bit for bit
+                self.representative = int(others[0])
+        self.geometric, self.base = geometric.to(step_table.device), count * 2 * _BINS + 1
         self.geometric_codes = geometric.tolist()
         self.needs_representative = not bool(geometric.all())
         self.height, self.width = height, width
         self.capacity = max(1, _PLAN_INDICES // max(1, height * width))
         self.rows: dict[int, int] = {}
-        self.identity = torch.zeros(0, dtype=torch.bool, device=geometric.device)
-        self.where = torch.zeros(0, height * width, dtype=torch.int32, device=geometric.device)
+        self.identity = torch.zeros(0, dtype=torch.bool, device=step_table.device)
+        self.where = torch.zeros(0, height * width, dtype=torch.int32, device=step_table.device)
 
     def _append(self, identity: torch.Tensor, where: torch.Tensor) -> None:
         """Write new entries after the used rows, growing the buffers geometrically."""
@@ -122,18 +129,6 @@ class _WarpPlan:
             self.where, self.identity = grown, flags
         self.where[used : used + count] = where
         self.identity[used : used + count] = identity
-
-    @classmethod
-    def make(cls, step_table: torch.Tensor, geometric_ops: frozenset[int], count: int, height: int, width: int):
-        rows = 2 * _BINS
-        geometric = torch.tensor([k in geometric_ops for k in range(count)]).repeat_interleave(rows)
-        others = (~geometric).nonzero().squeeze(1)
-        representative = None
-        if len(others):
-            flat = step_table.index_select(0, others).view(len(others), -1).view(torch.int32)
-            if bool((flat == flat[:1]).all()):  # every non-geometric slot matrix is the same, bit for bit
-                representative = int(others[0])
-        return cls(geometric.to(step_table.device), representative, count * rows + 1, height, width)
 
     def _lookup_listed(self, codes: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor] | None:
         """:meth:`lookup` of draws whose chains are all cached already, by Python lists (None if one is not)."""
@@ -220,11 +215,8 @@ def _split_into(target: np.ndarray, img: np.ndarray) -> None:
 
 
 def _where_chosen(images: torch.Tensor, chosen: torch.Tensor, run, subset: bool | None = None) -> torch.Tensor:
-    """``run(subset, index)`` on the samples where ``chosen`` holds; the others unchanged.
-
-    ``subset`` (default: on the CPU) runs only the chosen samples; otherwise the whole batch runs
-    and ``torch.where`` selects, which needs no device-to-host sync.
-    """
+    """``run(subset, index)`` on the samples where ``chosen`` holds, the others unchanged: only those samples when
+    ``subset`` (default: on the CPU), else the whole batch and ``torch.where`` (no device-to-host sync)."""
     if images.device.type == "cpu" if subset is None else subset:
         index = chosen.nonzero().squeeze(1)
         if index.numel() == 0:
@@ -358,8 +350,7 @@ class RandAugment(Augmentation):
         return images.clone() if out is images else out
 
     def _draw_tables(self, images: torch.Tensor, ops: torch.Tensor, codes: torch.Tensor | None):
-        """For draws at integer bins (``codes`` not None): the point tables (:meth:`_point_bank`) and
-        ``(param_bank, levels)``, each op's params at every bin and sign and each draw's row in them; else
+        """For draws at integer bins (``codes``): :meth:`_point_bank` and ``(param bank, each draw's row in it)``; else
         ``(None, None)``."""
         if codes is None:
             return None, None
@@ -431,12 +422,10 @@ class RandAugment(Augmentation):
         return groups
 
     def _apply_lut_chain(self, images, ops, magnitude, sign, codes=None, checked=True):
-        """uint8 on the CPU: the colour ops drawn folded into per-sample tables (:mod:`.lut_chain`), then one warp of
-        the samples whose composed matrix is not the identity. At integer bins a slot's point ops are one gather from
-        :meth:`_point_bank` and the slot matrices are read from a table.
-
-        ``codes``: the draws' :func:`.device_path.draw_codes` when known (fresh draws); ``checked=False``: fresh draws
-        off the bins (magnitude noise), whose codes are not looked for."""
+        """uint8 on the CPU: the colour ops drawn folded into per-sample tables (:mod:`.lut_chain`; a slot's point ops
+        one gather from :meth:`_point_bank` at integer bins), then one warp of the samples whose composed matrix is
+        not the identity. ``codes``: the draws' :func:`.device_path.draw_codes` when known (fresh draws);
+        ``checked=False``: fresh draws off the bins (magnitude noise), whose codes are not looked for."""
         chain = LutChain(images)
         magnitude, sign = magnitude.to(torch.float32), sign.to(torch.float32)
         if codes is None and checked and ops.numel():
@@ -618,11 +607,8 @@ class RandAugment(Augmentation):
     def _warp_plan(self, images: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The nearest warp of the draws ``codes`` (:func:`.device_path.draw_codes`) from a cache of the framed source
         indices of each distinct chain of slot matrices: ``(where [k, H * W] int32, warped samples [k])``, or None
-        where the cache does not serve (more than :data:`_PLAN_SLOTS` slots, indices the framed warp refuses).
-
-        Every non-geometric op's slot matrix is the same (checked when the table is made), so a sample's key is its
-        chain of geometric draws, each other draw counted as that one matrix; a key's entry is computed once, by the
-        functions of the computed path."""
+        where the cache does not serve (more than :data:`_PLAN_SLOTS` slots, indices the framed warp refuses). A
+        sample's key is its chain of geometric draws, every other draw counted as the one matrix they share."""
         batch, slots = codes.shape
         if slots > _PLAN_SLOTS:
             return None
@@ -639,7 +625,7 @@ class RandAugment(Augmentation):
         key = (height, width, images.device, self._space, step_table.dtype)
         plan = plans.get(key)
         if plan is None:
-            plan = _WarpPlan.make(step_table, self._geometric, len(names), height, width)
+            plan = _WarpPlan(step_table, self._geometric, len(names), height, width)
             plans[key] = plan
         if plan.representative is None and plan.needs_representative:
             return None
