@@ -102,6 +102,7 @@ def _constants(
         return torch.tensor([values.get(name, 0.0) for name in op_names], dtype=kind, device=device)
 
     ends = _translate_ends(space, height, width)
+    kinds = torch.tensor([op_names.index(kind) if kind in op_names else -1 for kind in _KINDS], device=device)
     compute = torch.float32 if dtype == torch.uint8 else dtype
     inner = (
         F.pad(torch.ones(1, height - 2, width - 2, dtype=compute, device=device), (1, 1, 1, 1))
@@ -118,10 +119,8 @@ def _constants(
         # torchvision's linspace(start, end, 31) of the ops read at bin M: solarize's threshold, translate's shift
         "start": per_op({"solarize": LEVEL_TO_ARG["solarize"].start}),
         "end": per_op({"translate_x": ends[0], "translate_y": ends[1]}),
-        "kinds": torch.tensor([op_names.index(kind) if kind in op_names else -1 for kind in _KINDS], device=device),
-        "warp_kinds": torch.tensor(
-            [op_names.index(kind) if kind in op_names else -1 for kind in _WARPS], device=device
-        ),
+        "kinds": kinds,
+        "warp_kinds": kinds[-len(_WARPS) :],  # _KINDS ends with _WARPS
         "zero": torch.zeros((), device=device),
         "centre": torch.tensor([[(width - 1) / 2, (height - 1) / 2], [_SHEAR_CORNER, _SHEAR_CORNER]], device=device),
         "ramp": torch.arange(256, dtype=torch.float32, device=device).view(1, 1, 1, 256),

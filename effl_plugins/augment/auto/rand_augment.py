@@ -335,7 +335,7 @@ class RandAugment(Augmentation):
                     if out is images:  # one copy of the batch, written in place by each op's samples
                         out = images.clone(memory_format=torch.contiguous_format)
                     out.index_copy_(0, index, self._ops[k].apply(subset, None, params)[0])
-        if any_geometry and codes is not None and self.interpolation == "nearest" and images.dtype in _GATHERED:
+        if any_geometry and images.dtype in _GATHERED:
             plan = self._warp_plan(images, codes)
             if plan is not None:  # the nearest warp as a gather from the cached framed indices: the same values
                 pixels = images.clone(memory_format=torch.contiguous_format) if out is images else out.contiguous()
@@ -454,10 +454,9 @@ class RandAugment(Augmentation):
                     )
         if not any_geometry:
             return chain.finish(None, None, self.interpolation, self.fill)
-        if codes is not None and self.interpolation == "nearest":
-            plan = self._warp_plan(images, codes)
-            if plan is not None:
-                return chain.finish_framed(*plan, self.fill)
+        plan = self._warp_plan(images, codes)
+        if plan is not None:
+            return chain.finish_framed(*plan, self.fill)
         total = composed_geometry(images, ops, magnitude, sign, self.op_names, self._space, codes)
         warped = (total != matrices.identity(1, images.device)).flatten(1).any(1)
         return chain.finish(total, warped, self.interpolation, self.fill)
@@ -607,10 +606,10 @@ class RandAugment(Augmentation):
     def _warp_plan(self, images: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The nearest warp of the draws ``codes`` (:func:`.device_path.draw_codes`) from a cache of the framed source
         indices of each distinct chain of slot matrices: ``(where [k, H * W] int32, warped samples [k])``, or None
-        where the cache does not serve (more than :data:`_PLAN_SLOTS` slots, indices the framed warp refuses). A
-        sample's key is its chain of geometric draws, every other draw counted as the one matrix they share."""
-        batch, slots = codes.shape
-        if slots > _PLAN_SLOTS:
+        where the cache does not serve (no codes, bilinear, more than :data:`_PLAN_SLOTS` slots, indices the framed
+        warp refuses). A sample's key is its chain of geometric draws, every other draw counted as the one matrix
+        they share."""
+        if codes is None or self.interpolation != "nearest" or codes.shape[1] > _PLAN_SLOTS:
             return None
         found = self._plan(images)
         return None if found is None else found[0].lookup(found[1], codes)
