@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -43,21 +42,6 @@ AUGMIX_OPS: tuple[str, ...] = (
 )
 #: the most ops of a chain drawn when ``depth`` is -1 (timm's ``np.random.randint(1, 4)``)
 RANDOM_DEPTH = 3
-
-
-def check_augmix_args(
-    magnitude: Any, width: Any, depth: Any, alpha: Any, magnitude_std: Any
-) -> tuple[float, int, int, float, float]:
-    """The arguments, checked."""
-    magnitude = number(magnitude, "magnitude", low=0, high=MAX_LEVEL, note="timm's 0..10 severity")
-    width = integer(width, "width", low=1, note="chains mixed per image")
-    depth = integer(depth, "depth", low=-1, note="ops per chain, -1: 1..3 drawn per chain")
-    if depth == 0:
-        raise ValueError("depth must be -1 (1..3 ops per chain, drawn) or at least 1, got 0")
-    alpha = positive(alpha, "alpha", note="weights ~ Dirichlet(alpha), blend ~ Beta(alpha, alpha)")
-    if magnitude_std != math.inf:
-        magnitude_std = number(magnitude_std, "magnitude_std", low=0, note="timm's 0..10 levels, or inf: U(0, m)")
-    return float(magnitude), width, depth, float(alpha), float(magnitude_std)
 
 
 class AugMix(Augmentation):
@@ -104,8 +88,15 @@ class AugMix(Augmentation):
         backend: str = "batch",
     ):
         super().__init__(backend)
-        args = check_augmix_args(magnitude, width, depth, alpha, magnitude_std)
-        self.magnitude, self.width, self.depth, self.alpha, self.magnitude_std = args
+        self.magnitude = float(number(magnitude, "magnitude", low=0, high=MAX_LEVEL, note="timm's 0..10 severity"))
+        self.width = integer(width, "width", low=1, note="chains mixed per image")
+        self.depth = integer(depth, "depth", low=-1, note="ops per chain, -1: 1..3 drawn per chain")
+        if self.depth == 0:
+            raise ValueError("depth must be -1 (1..3 ops per chain, drawn) or at least 1, got 0")
+        self.alpha = float(positive(alpha, "alpha", note="weights ~ Dirichlet(alpha), blend ~ Beta(alpha, alpha)"))
+        if magnitude_std != math.inf:
+            magnitude_std = number(magnitude_std, "magnitude_std", low=0, note="timm's 0..10 levels, or inf: U(0, m)")
+        self.magnitude_std = float(magnitude_std)
         self.blended = bool(blended)
         self.interpolation = choice(interpolation, "interpolation", ("bilinear", "nearest"))
         self.fill = _check_fill(fill)
