@@ -500,7 +500,7 @@ class RandAugment(Augmentation):
         """A new contiguous ``[B, C, H, W]`` uint8 batch: every sample through its colour ops (``ops``, ``magnitude``,
         ``sign``: ``[B][N]`` lists) in slot order, each by the image backend's op with the image backend's params,
         then (``warps``, from :meth:`_sample_warps`) read at its framed source index."""
-        twin = self._image_twin()
+        twin = self._image_twin
         colour = self._colour
         out = torch.empty_like(images, memory_format=torch.contiguous_format)
         source, target = images.numpy(), out.numpy()
@@ -552,13 +552,9 @@ class RandAugment(Augmentation):
             cache[key] = params
         return params
 
+    @functools.cached_property
     def _image_twin(self) -> RandAugment:
-        """The image backend with this op set and these arguments (made once)."""
-        if "_twin" not in self.__dict__:
-            self.__dict__["_twin"] = self._make_image_twin()
-        return self.__dict__["_twin"]
-
-    def _make_image_twin(self) -> RandAugment:
+        """The image backend with this op set and these arguments."""
         return RandAugment(
             self.num_ops,
             self.magnitude,

@@ -9,6 +9,7 @@ uniformly from 0..30; no hyper-parameters.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -138,7 +139,8 @@ class TrivialAugment(RandAugment):
         bins = (magnitude * MAX_MAGNITUDE).round_().long()
         return (ops * (int(MAX_MAGNITUDE) + 1) + bins) * 2 + (sign > 0).long()
 
-    def _make_image_twin(self) -> TrivialAugment:
+    @functools.cached_property
+    def _image_twin(self) -> TrivialAugment:
         return TrivialAugment(self.wide, self.op_names, self.interpolation, self.fill, backend="image")
 
 
