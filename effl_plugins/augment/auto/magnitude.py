@@ -40,13 +40,10 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Level:
-    """How a magnitude ``m`` in [0, 1] (``M / 30``) and a sign become one op's argument.
-
-    ``top``: the argument's end of range at ``m = 1`` in RandAugment's space, ``wide``: in TrivialAugment's wide
-    space; ``start``: the argument at ``m = 0`` of the ops read from torchvision's ``linspace(start, top, 31)``
-    (solarize's threshold, translate's shift); ``signed``: whether the argument takes a random sign. Translate's
-    ``top`` is a fraction of the image size, its ``wide`` pixels.
-    """
+    """How a magnitude ``m`` in [0, 1] (``M / 30``) and a sign become one op's argument: ``top`` at ``m = 1`` in
+    RandAugment's space (translate: a fraction of the image size), ``wide`` in TrivialAugment's (translate: pixels),
+    ``start`` at ``m = 0`` for the ops read from torchvision's ``linspace(start, top, 31)``; ``signed``: whether the
+    argument takes a random sign."""
 
     top: float = 0.0
     wide: float = 0.0
