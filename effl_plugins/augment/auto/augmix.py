@@ -1,24 +1,18 @@
 """AugMix (Hendrycks et al. 2020, "AugMix: A Simple Data Processing Method to Improve Robustness and
 Uncertainty"), as timm has it (``timm.data.auto_augment.augment_and_mix_transform``, ``AugMixAugment``).
 
-Per image: ``width`` chains of ``depth`` ops (``depth`` -1: 1..3 per chain), each op drawn uniformly from timm's
-AugMix op set (``_AUGMIX_TRANSFORMS``: :data:`AUGMIX_OPS`, the 'Increasing' variants whose severity grows with
-the level) at a level ``U(0, magnitude)`` (timm's ``magnitude_std=inf`` default for AugMix; a finite std draws
-``N(magnitude, std)``, clipped to 0..10); the chains' results mixed with weights ~ Dirichlet(alpha), then blended
-with the original image by ``m ~ Beta(alpha, alpha)``: ``out = (1 - m) * x + m * sum_i w_i * chain_i(x)``.
-
-The ops and their level mapping are AutoAugment's (:func:`.auto_augment.build_level_ops`,
-:data:`.auto_augment.LEVEL_TO_PARAMS`, :func:`.auto_augment.run_level_ops`): no op's arithmetic is written here.
-The batch runs its ``width`` chains as one batch of ``B * width`` images, slot after slot; the mix is computed
-in float32 and rounded once (timm truncates twice, after the mix and after the blend). timm's ``blended`` mode
-re-orders the same blend to save PIL work and gives the same weights; here it computes the same mix.
+Per image: ``width`` chains of ``depth`` ops, each drawn uniformly from timm's AugMix op set (:data:`AUGMIX_OPS`)
+at a level ``U(0, magnitude)`` (or ``N(magnitude, std)``); the chains' results mixed with weights ~ Dirichlet(alpha),
+then blended with the original image by ``m ~ Beta(alpha, alpha)``: ``out = (1 - m) * x + m * sum_i w_i *
+chain_i(x)``. The ops and their level mapping are AutoAugment's (:func:`.auto_augment.run_level_ops`), the
+``width`` chains run as one batch of ``B * width`` images; the mix is computed in float32 and rounded once (timm
+truncates twice).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -48,21 +42,6 @@ AUGMIX_OPS: tuple[str, ...] = (
 )
 #: the most ops of a chain drawn when ``depth`` is -1 (timm's ``np.random.randint(1, 4)``)
 RANDOM_DEPTH = 3
-
-
-def check_augmix_args(
-    magnitude: Any, width: Any, depth: Any, alpha: Any, magnitude_std: Any
-) -> tuple[float, int, int, float, float]:
-    """The arguments of both backends, checked in one place."""
-    magnitude = number(magnitude, "magnitude", low=0, high=MAX_LEVEL, note="timm's 0..10 severity")
-    width = integer(width, "width", low=1, note="chains mixed per image")
-    depth = integer(depth, "depth", low=-1, note="ops per chain, -1: 1..3 drawn per chain")
-    if depth == 0:
-        raise ValueError("depth must be -1 (1..3 ops per chain, drawn) or at least 1, got 0")
-    alpha = positive(alpha, "alpha", note="weights ~ Dirichlet(alpha), blend ~ Beta(alpha, alpha)")
-    if magnitude_std != math.inf:
-        magnitude_std = number(magnitude_std, "magnitude_std", low=0, note="timm's 0..10 levels, or inf: U(0, m)")
-    return float(magnitude), width, depth, float(alpha), float(magnitude_std)
 
 
 class AugMix(Augmentation):
@@ -109,8 +88,15 @@ class AugMix(Augmentation):
         backend: str = "batch",
     ):
         super().__init__(backend)
-        args = check_augmix_args(magnitude, width, depth, alpha, magnitude_std)
-        self.magnitude, self.width, self.depth, self.alpha, self.magnitude_std = args
+        self.magnitude = float(number(magnitude, "magnitude", low=0, high=MAX_LEVEL, note="timm's 0..10 severity"))
+        self.width = integer(width, "width", low=1, note="chains mixed per image")
+        self.depth = integer(depth, "depth", low=-1, note="ops per chain, -1: 1..3 drawn per chain")
+        if self.depth == 0:
+            raise ValueError("depth must be -1 (1..3 ops per chain, drawn) or at least 1, got 0")
+        self.alpha = float(positive(alpha, "alpha", note="weights ~ Dirichlet(alpha), blend ~ Beta(alpha, alpha)"))
+        if magnitude_std != math.inf:
+            magnitude_std = number(magnitude_std, "magnitude_std", low=0, note="timm's 0..10 levels, or inf: U(0, m)")
+        self.magnitude_std = float(magnitude_std)
         self.blended = bool(blended)
         self.interpolation = choice(interpolation, "interpolation", ("bilinear", "nearest"))
         self.fill = _check_fill(fill)

@@ -2,24 +2,15 @@
 one sub-policy drawn uniformly from a fixed list; each op of it runs with its own probability at its own
 magnitude, in order.
 
-The policies are timm's (``timm.data.auto_augment.auto_augment_policy``), under timm's names:
+The policies are timm's (``timm.data.auto_augment.auto_augment_policy``), under timm's names: ``original`` (the
+paper's ImageNet policy), ``v0`` (the TPU EfficientNet one), their ``r`` variants with the research posterize (bits
+discarded grow with the magnitude), and ``3a``, DeiT III's 3-Augment (Touvron et al. 2022): one of solarize at
+128, grey or a random blur.
 
-- ``original``: the paper's ImageNet policy; ``originalr``: the same with the research posterize (bits
-  discarded grow with the magnitude);
-- ``v0``: the TPU EfficientNet ImageNet policy; ``v0r``: the same with the research posterize;
-- ``3a``: DeiT III's 3-Augment (Touvron et al. 2022): one of solarize at 128, grey or a random blur.
-
-Magnitudes are timm's levels (0..10) and each op's parameters are timm's ``LEVEL_TO_ARG`` of them
-(:data:`LEVEL_TO_PARAMS`), the sign of the signed ones a coin flip; ``magnitude_std`` adds timm's noise
-(``original-mstd0.5``: ``N(level, std)``, ``inf``: ``U(0, level)``, clipped to 0..10). The ops are the
-registered ones (the RandAugment op set of :mod:`.op_space`, ``invert``, ``solarize_add``, ``gaussian_blur``),
-each given its parameters through its own ``apply``: no op's arithmetic is written here.
-
-Order: timm's, op after op; a geometric op warps at once (fill: ``fill``, a fraction of the value range,
-timm's grey 128 by default: timm's training transforms fill with the data's mean instead, which
-``auto_augment(policy=..., fill=(0.485, 0.456, 0.406))`` gives for ImageNet's; bilinear, one of timm's two
-random interpolations). The loop runs over the
-slots of a sub-policy and the op kinds of the policy, never over samples.
+Magnitudes are timm's levels (0..10), each op's parameters timm's ``LEVEL_TO_ARG`` of them (:data:`LEVEL_TO_PARAMS`),
+given to the registered op's own ``apply``: no op's arithmetic is written here. Order: timm's, op after op; a
+geometric op warps at once (bilinear, one of timm's two random interpolations; ``fill=(0.485, 0.456, 0.406)`` gives
+the ImageNet mean timm's training transforms fill with).
 """
 
 from __future__ import annotations
@@ -274,9 +265,9 @@ def run_level_ops(
     slot_kinds: Sequence[Sequence[int]] | None = None,
 ) -> torch.Tensor:
     """Each sample's chain of timm ops, slot after slot: ``chain`` is ``(kind, applied, level, sign, draw)``, each
-    ``[B, S]`` (``kind`` indexes ``kinds``, timm's names), run by ``ops`` (:func:`build_level_ops`) with timm's
-    level mapping; ``slot_kinds`` (default: every kind in every slot) lists the kinds a slot can hold. The loop
-    runs over slots and kinds, never over samples; ``images`` itself comes back where nothing applied.
+    ``[B, S]`` (``kind`` indexes ``kinds``, timm's names), run by ``ops`` (:func:`build_level_ops`); ``slot_kinds``
+    (default: every kind in every slot) lists the kinds a slot can hold. ``images`` itself comes back where nothing
+    applied.
 
     Shape:
         images ``[B, C, H, W]`` uint8 or float -> same.

@@ -1,34 +1,19 @@
-"""RandAugment and TrivialAugment on a whole batch on an accelerator: the device path.
-
-Used for images on an accelerator, uint8 or float (on the CPU, uint8 takes :mod:`.lut_chain` and float
-runs each op on the samples that drew it, less work where launches are cheap). Two forms, neither with a
-host-device sync, a loop over samples or a loop over the op set:
+"""RandAugment and TrivialAugment on a whole batch on an accelerator, uint8 or float (on the CPU, uint8 takes
+:mod:`.lut_chain` and float runs each op on the samples that drew it). Two forms, neither with a host-device sync,
+a loop over samples or a loop over the op set:
 
 - **fused** (CUDA with Triton; uint8, float32, float64; :mod:`effl_plugins.augment.kernels.rand_augment`): two
-  kernel launches whatever N is. One program per sample derives its parameters, runs its colour ops in slot
-  order on its own pixels and composes and inverts its geometry; one warp kernel then warps the batch. Five
-  small tensor ops compute the rotations' cosines and sines beside them.
-- **torch** (any other accelerator or dtype, and the reference the fused form is tested against):
+  kernel launches whatever N is: one program per sample runs its colour ops in slot order and composes and
+  inverts its geometry, then one warp kernel warps the batch.
+- **torch** (any other accelerator or dtype, and the reference of the fused form): every sample's parameters for
+  every slot in a few elementwise ops (:func:`_slot_params`); per slot, in slot order since the statistics ops read
+  the current image, one pass for the statistics (grey mean, channel ranges, histograms), then the point ops by
+  the ops' own kernels, each the identity bit for bit where not drawn (uint8: on one ``[B, C, 256]`` table per
+  sample, applied in one gather; float: on the pixels), then color and sharpness as blends with per-sample weights
+  (0 where not drawn); then ONE warp by every sample's composed geometry. The tensor ops are a constant plus a
+  constant per slot (counted with ``torch.profiler`` in the tests).
 
-  1. every sample's parameters for every slot, from ``[B, N]`` op indices, magnitudes and signs, in a few
-     elementwise ops on small tensors (:class:`MagnitudeSpace` holds the ranges);
-  2. per slot, one pass over the pixels for the statistics every op may need (grey mean, channel ranges,
-     histograms by one ``bincount`` or ``scatter_add_``), then the slot's point ops by the ops' own kernels
-     (:func:`~effl_plugins.augment.functional.enhance.blend`, :func:`~effl_plugins.augment.auto_contrast.stretch`,
-     :func:`~effl_plugins.augment.posterize.posterize`, :func:`~effl_plugins.augment.solarize.solarize`,
-     :func:`~effl_plugins.augment.functional.histogram.equalize_luts`), each the identity, bit for bit, for
-     samples that did not draw it: for uint8 on ONE ``[B, C, 256]`` table per sample applied in one gather, for
-     float on the pixels; then color and sharpness (:func:`~effl_plugins.augment.sharpness.smoothed`) as two
-     blends with per-sample weights (weight 0 for samples that did not draw them);
-  3. every sample's geometric ops composed into one matrix, and ONE warp of the whole batch.
-
-  Each slot is a sample's own op applied to its current image, and the statistics ops read that image, so
-  the slots run in order: a constant plus a constant per slot of tensor ops (counted with ``torch.profiler``
-  in the tests). The fused form runs that order inside each sample's program instead.
-
-Both equal the op-by-op reference bit for bit on uint8 and to float rounding on float images; the identity
-matrix warps a sample onto itself exactly (float64 images: samples without geometry are kept as they are,
-since the bilinear blend runs in float32).
+Both equal the op-by-op reference bit for bit on uint8 and to float rounding on float images.
 
 Shape:
     images ``[B, C, H, W]`` uint8 or float; ops ``[B, N]`` int64; magnitude, sign ``[B, N]`` float32.
@@ -94,7 +79,7 @@ def _fused_constants(
     dtype: torch.dtype,
     fill,
 ) -> dict:
-    """The fused kernels' tables of one configuration, made once per device (no host-to-device copy per call)."""
+    """The fused kernels' tables of one configuration, made once per device."""
     fill = fill_tensor(fill, torch.empty((1, channels, 1, 1), dtype=dtype, device=device))
     return fused_constants(
         op_names, space, _translate_ends(space, height, width), channels, height, width, fill, device
@@ -111,13 +96,13 @@ def _constants(
     dtype: torch.dtype,
     fill,
 ) -> dict:
-    """The per-op tables and fixed tensors of one configuration, made once per device
-    (no host-to-device copy per call)."""
+    """The per-op tables and fixed tensors of one configuration, made once per device."""
 
     def per_op(values: dict[str, float], kind=torch.float32):
         return torch.tensor([values.get(name, 0.0) for name in op_names], dtype=kind, device=device)
 
     ends = _translate_ends(space, height, width)
+    kinds = torch.tensor([op_names.index(kind) if kind in op_names else -1 for kind in _KINDS], device=device)
     compute = torch.float32 if dtype == torch.uint8 else dtype
     inner = (
         F.pad(torch.ones(1, height - 2, width - 2, dtype=compute, device=device), (1, 1, 1, 1))
@@ -134,10 +119,8 @@ def _constants(
         # torchvision's linspace(start, end, 31) of the ops read at bin M: solarize's threshold, translate's shift
         "start": per_op({"solarize": LEVEL_TO_ARG["solarize"].start}),
         "end": per_op({"translate_x": ends[0], "translate_y": ends[1]}),
-        "kinds": torch.tensor([op_names.index(kind) if kind in op_names else -1 for kind in _KINDS], device=device),
-        "warp_kinds": torch.tensor(
-            [op_names.index(kind) if kind in op_names else -1 for kind in _WARPS], device=device
-        ),
+        "kinds": kinds,
+        "warp_kinds": kinds[-len(_WARPS) :],  # _KINDS ends with _WARPS
         "zero": torch.zeros((), device=device),
         "centre": torch.tensor([[(width - 1) / 2, (height - 1) / 2], [_SHEAR_CORNER, _SHEAR_CORNER]], device=device),
         "ramp": torch.arange(256, dtype=torch.float32, device=device).view(1, 1, 1, 256),
@@ -199,10 +182,8 @@ def _geometry_params(const: dict, space: MagnitudeSpace, ops, magnitude, sign) -
 
 
 def _geometry(const: dict, params: dict) -> torch.Tensor:
-    """Each sample's slot matrices composed in slot order: ``[B, 3, 3]`` forward maps.
-
-    A slot's matrix is its rotation about the centre or its shear about the corner (the other, and any
-    op not drawn, is the exact identity) plus its shift, so it is the drawn op's own matrix bit for bit.
+    """Each sample's slot matrices composed in slot order: ``[B, 3, 3]`` forward maps. A slot's matrix is its
+    rotation about the centre or its shear about the corner, plus its shift: the drawn op's own matrix bit for bit.
     """
     batch, slots = params["angle"].shape
     sheared = params["sheared"].reshape(-1)
@@ -212,9 +193,13 @@ def _geometry(const: dict, params: dict) -> torch.Tensor:
     )
     centre = const["centre"][sheared.long()]
     steps = matrices.about(linear, centre[:, 0], centre[:, 1]) + F.pad(params["shift"].reshape(-1, 2, 1), (2, 0, 0, 1))
-    steps = steps.view(batch, slots, 3, 3)
+    return _composed(steps.view(batch, slots, 3, 3))
+
+
+def _composed(steps: torch.Tensor) -> torch.Tensor:
+    """``[B, N, 3, 3]`` slot matrices composed in slot order: ``[B, 3, 3]``."""
     total = steps[:, 0]
-    for slot in range(1, slots):
+    for slot in range(1, steps.shape[1]):
         total = steps[:, slot] @ total
     return total
 
@@ -226,13 +211,9 @@ _BINS = 31
 def _step_table(
     op_names: tuple[str, ...], space: MagnitudeSpace, device: torch.device, height: int, width: int, dtype: torch.dtype
 ) -> torch.Tensor:
-    """Every op's slot matrix at every integer magnitude bin and both signs, ``[K * 31 * 2, 3, 3]`` (row
-    ``(k * 31 + bin) * 2 + (sign > 0)``, :func:`draw_codes`).
-
-    Made by :func:`_geometry_params` and :func:`_geometry` themselves on one slot: their arithmetic is elementwise
-    (and the 2 x 2 product of ``matrices.about`` a per-matrix loop), so a row is bit for bit the matrix they give
-    that draw inside any batch.
-    """
+    """Every op's slot matrix at every integer magnitude bin and both signs, ``[K * 31 * 2, 3, 3]`` (rows as
+    :func:`draw_codes`), made by :func:`_geometry_params` and :func:`_geometry` themselves: their arithmetic is
+    elementwise, so a row is bit for bit the matrix they give that draw inside any batch."""
     const = _constants(op_names, space, device, height, width, dtype, 0)
     count = len(op_names)
     ops = torch.arange(count, device=device).repeat_interleave(_BINS * 2)
@@ -258,12 +239,8 @@ def draw_codes(ops: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor) -
 
 
 def _tabled_geometry(table: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-    """:func:`_geometry` by :func:`_step_table` rows (:func:`draw_codes`); the slot matrices are composed as there."""
-    steps = table[codes]
-    total = steps[:, 0]
-    for slot in range(1, steps.shape[1]):
-        total = steps[:, slot] @ total
-    return total
+    """:func:`_geometry` by :func:`_step_table` rows (:func:`draw_codes`)."""
+    return _composed(table[codes])
 
 
 def composed_geometry(
@@ -275,11 +252,8 @@ def composed_geometry(
     space: MagnitudeSpace = RAND_AUGMENT_SPACE,
     codes: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Each sample's geometric ops composed in slot order, ``[B, 3, 3]`` forward maps (identity without any),
-    built for all slots at once: the matrices of every other path bit for bit.
-
-    Integer magnitude bins read the slot matrices from a table made once per op set and image size
-    (:func:`_step_table`) when ``codes`` are given or the images are on the CPU; other magnitudes compute them.
+    """Each sample's geometric ops composed in slot order, ``[B, 3, 3]`` forward maps (identity without any), read
+    from :func:`_step_table` at integer magnitude bins when ``codes`` are given or the images are on the CPU.
 
     Shape:
         images ``[B, C, H, W]`` (its size and device are read); ops, magnitude, sign ``[B, N]``; codes: the draws'
@@ -297,16 +271,9 @@ def composed_geometry(
     return _geometry(const, _geometry_params(const, space, ops, magnitude, sign))
 
 
-def _sharpened(values: torch.Tensor, smooth: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """:func:`~effl_plugins.augment.sharpness.sharpen` towards ``smooth`` (:func:`~.sharpness.smoothed`, the inner
-    pixels) over the whole image (``alpha`` ``[B, 1, H, W]``, 0 on the border)."""
-    return sharpen(values, F.pad(smooth, (1, 1, 1, 1)), alpha)
-
-
 def _slot_uint8(images, p, ramp):
-    """One slot on uint8 images. The point ops run by their own kernels on each sample's ``[C, 256]`` table, every
-    one neutral (the identity, bit for bit) where the sample drew another op; one lookup applies the table; then
-    color and sharpness blend with per-sample weights (0 where not drawn)."""
+    """One slot on uint8 images: the point ops on each sample's ``[C, 256]`` table, one lookup, then color and
+    sharpness."""
     grey = luma(images)
     mean = mean_grey(images, grey)
     low, high = channel_ranges(images)
@@ -318,7 +285,7 @@ def _slot_uint8(images, p, ramp):
     if images.shape[1] == 3:
         values = blend(values, grey, p["factor_color"])
     if "alpha_sharp" in p:
-        values = _sharpened(values, smoothed(images.to(torch.float32), True), p["alpha_sharp"])
+        values = sharpen(values, F.pad(smoothed(images.to(torch.float32), True), (1, 1, 1, 1)), p["alpha_sharp"])
     return truncate_to_uint8(values)
 
 
@@ -336,13 +303,13 @@ def _slot_float(images, p, kernel):
     if images.shape[1] == 3:
         values = blend(values, grey, p["factor_color"]).clamp_(0, 1)
     if "alpha_sharp" in p:
-        values = _sharpened(values, smoothed(images, False, kernel), p["alpha_sharp"]).clamp_(0, 1)
+        values = sharpen(values, F.pad(smoothed(images, False, kernel), (1, 1, 1, 1)), p["alpha_sharp"]).clamp_(0, 1)
     return values
 
 
 def _per_slot(const: dict, params: dict, images: torch.Tensor) -> list[dict]:
-    """The colour parameters of each slot, in the shapes and dtypes the slot kernels use,
-    converted once for all slots."""
+    """The colour parameters of each slot, in the shapes and dtypes the slot kernels use (``alpha_sharp``
+    ``[B, 1, H, W]``, 0 on the border)."""
     batch, _, height, width = images.shape
     compute = torch.float32 if images.dtype == torch.uint8 else images.dtype
     slots = params["bits"].shape[1]
@@ -368,8 +335,7 @@ def _per_slot(const: dict, params: dict, images: torch.Tensor) -> list[dict]:
 
 
 def _fused(images: torch.Tensor, backend: str) -> bool:
-    """Whether :func:`rand_augment_batch` runs the fused kernels for these images (``auto``: CUDA images of the
-    kernels' dtypes, float ones included, when Triton imports)."""
+    """Whether :func:`rand_augment_batch` runs the fused kernels for these images."""
     fits = images.dtype in SUPPORTED_DTYPES and images.shape[1] in (1, 3)
     if backend == "auto":
         return images.is_cuda and fits and triton_available()

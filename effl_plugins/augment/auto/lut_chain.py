@@ -1,22 +1,17 @@
 """RandAugment's colour stage on a uint8 batch as one lookup table per sample and channel.
 
-Every colour op of RandAugment but two is a point op on uint8: the output value depends only on
-the input value, the sample's parameters and (contrast, auto_contrast, equalize) statistics of the
-sample's current image. A chain of point ops is therefore one ``[B, C, 256]`` table, and the
-pixels need to be read only when an op needs them:
+Every colour op of RandAugment but two is a point op on uint8, so a chain of them is one ``[B, C, 256]`` table and
+the pixels are read only when an op needs them:
 
-- brightness, solarize, posterize have tables that depend on their parameters alone: the op's own
-  kernel runs on the table (viewed as a ``[B, C, 1, 256]`` image), which composes it after the
-  ops before it, bit for bit what the op gives on the image;
-- contrast (mean grey), auto_contrast (channel range) and equalize (channel histogram) read the
-  current image; a sample whose table is not the identity has it applied first ("materialized"),
-  so they see exactly the image that op-by-op application gives them, and their table replaces
-  the identity;
-- color and sharpness are not point ops: the sample is materialized and the op runs on its pixels.
+- brightness, solarize, posterize (:data:`POINT_OPS`): the op's own kernel runs on the table (viewed as a
+  ``[B, C, 1, 256]`` image), which composes it after the ops before it;
+- contrast, auto_contrast, equalize (:data:`STATISTIC_OPS`) read the current image: a sample's pending table is
+  applied first ("materialized"), so they see what op-by-op application gives them, and their table replaces it;
+- color and sharpness (:data:`PIXEL_OPS`): the sample is materialized and the op runs on its pixels.
 
-The pixels live in one buffer the chain owns (a copy of the input); every write goes to the rows
-of the samples concerned, never through a whole-batch copy. ``finish`` applies the remaining
-tables, then :mod:`effl_plugins.augment.kernels.remap` warps the samples with geometry, chunk by chunk.
+The pixels live in one buffer the chain owns (a copy of the input), written by the rows of the samples concerned.
+``finish`` applies the remaining tables, then :mod:`effl_plugins.augment.kernels.remap` warps the samples with
+geometry.
 
 Shape:
     images ``[B, C, H, W]`` uint8 on the CPU; tables ``[B, C, 256]`` uint8.
@@ -81,8 +76,7 @@ class LutChain:
 
     def apply_many(self, entries: list[tuple[str, object, dict, torch.Tensor]]) -> None:
         """Run several statistic and pixel ops (``(name, op, params of its samples, its samples)``, no sample in two
-        entries, as the ops of one slot) on their samples: the samples are materialized, read and written back
-        together, each op computing on its own rows."""
+        entries, as the ops of one slot) on their samples, materialized, read and written back together."""
         if not entries:
             return
         index = entries[0][3] if len(entries) == 1 else torch.cat([entry[3] for entry in entries])
@@ -124,8 +118,7 @@ class LutChain:
 
     def compose_tables(self, tables: torch.Tensor, point: torch.Tensor) -> None:
         """Follow every sample's table by its row of ``tables`` ``[B, C, 256]`` (the identity for samples whose op
-        is not a point op, ``point`` ``[B]`` bool): ``luts = tables[luts]``, what each point op's kernel gives on
-        the table, since it maps every value by itself."""
+        is not a point op, ``point`` ``[B]`` bool): ``luts = tables[luts]``."""
         self.luts = tables.gather(2, self.luts.long())
         self.pending |= point
 
@@ -143,8 +136,7 @@ class LutChain:
     ) -> torch.Tensor:
         """Apply every sample's table, then warp the ``warped`` samples by their forward ``matrices`` ``[B, 3, 3]``
         (``None``: no sample has geometry)."""
-        pending = self.pending & (self.luts != self.ramp).flatten(1).any(1)
-        apply_luts_rows(self.pixels, self.luts, pending.nonzero().squeeze(1))
+        self._apply_tables()
         if matrices is not None:
             warp_rows_(self.pixels, matrices, warped.nonzero().squeeze(1), interpolation, fill)
         return self.pixels
@@ -152,7 +144,11 @@ class LutChain:
     def finish_framed(self, where: torch.Tensor, warped: torch.Tensor, fill) -> torch.Tensor:
         """:meth:`finish` for a nearest warp whose framed source indices are made (``where`` ``[k, H * W]`` int32
         for the samples ``warped`` ``[k]``, :func:`~effl_plugins.augment.kernels.remap.framed_source_index`)."""
-        pending = self.pending & (self.luts != self.ramp).flatten(1).any(1)
-        apply_luts_rows(self.pixels, self.luts, pending.nonzero().squeeze(1))
+        self._apply_tables()
         warp_rows_framed_(self.pixels, where, warped, fill)
         return self.pixels
+
+    def _apply_tables(self) -> None:
+        """Apply every sample's table that is not the identity to its pixels."""
+        pending = self.pending & (self.luts != self.ramp).flatten(1).any(1)
+        apply_luts_rows(self.pixels, self.luts, pending.nonzero().squeeze(1))

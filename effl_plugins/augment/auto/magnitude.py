@@ -1,24 +1,11 @@
 """RandAugment's magnitude scale, shared by the ops that RandAugment and TrivialAugment compose.
 
-:data:`LEVEL_TO_ARG` is the one table of how a magnitude becomes each op's argument (timm's ``LEVEL_TO_ARG``
-idea): every op's ``params_from_magnitude(images, magnitude, sign)``, the device path's amounts
-(:data:`RAND_AUGMENT_SPACE`, :data:`WIDE_SPACE`) and the fused kernel's constants read their ranges from it.
-An op's ``params_from_magnitude`` gives the parameters that torchvision's ``RandAugment._augmentation_space``
-(num_bins=31) gives at magnitude bin ``M = 30 * magnitude``, in the form that the op's ``apply`` takes. ``sign``
-(+1 or -1) matters only for signed ops (the enhance factors go up or down).
-
-- brightness (factor), color, contrast, sharpness: factor ``1 + sign * 0.9 * magnitude``
-- rotate: ``sign * 30 * magnitude`` degrees; shear_x, shear_y: factor ``sign * 0.3 * magnitude``
-- posterize: bits ``8 - round(4 * magnitude)``
-- solarize: threshold ``linspace(1, 0, 31)`` at bin M (a fraction of the value range); a uint8 value ``v``
-  is inverted when ``v >= float32(255 * threshold)``, torchvision's comparison of a uint8 tensor with a
-  Python float (see :func:`effl_plugins.augment.solarize.solarize_level`)
-- translate: ``int(linspace(0, 150 / 331 * size, 31)[M])`` whole pixels, truncated toward zero after the
-  sign is applied, as torchvision's ``int(magnitude)``
-
-:func:`bin_value` evaluates ``torch.linspace(start, end, 31)`` at a (possibly fractional) bin ``30 * magnitude``
-with torch's own float32 arithmetic, so integer bins give torchvision's values bit for bit and magnitude
-noise (``magnitude_std > 0``) moves smoothly between them.
+:data:`LEVEL_TO_ARG` is the one table of how a magnitude ``m = M / 30`` in [0, 1] and a sign (+1 or -1, for the
+signed ops) become each op's argument (timm's ``LEVEL_TO_ARG`` idea): every op's ``params_from_magnitude(images,
+magnitude, sign)`` gives, in the form its ``apply`` takes, what torchvision's ``RandAugment._augmentation_space``
+(num_bins=31) gives at bin M; the device path (:data:`RAND_AUGMENT_SPACE`, :data:`WIDE_SPACE`) and the fused
+kernel read their ranges from it. Solarize compares as torchvision does
+(:func:`effl_plugins.augment.solarize.solarize_level`); translate's shift is truncated toward zero after the sign.
 """
 
 from __future__ import annotations
@@ -53,13 +40,10 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Level:
-    """How a magnitude ``m`` in [0, 1] (``M / 30``) and a sign become one op's argument.
-
-    ``top``: the argument's end of range at ``m = 1`` in RandAugment's space, ``wide``: in TrivialAugment's wide
-    space; ``start``: the argument at ``m = 0`` of the ops read from torchvision's ``linspace(start, top, 31)``
-    (solarize's threshold, translate's shift); ``signed``: whether the argument takes a random sign. Translate's
-    ``top`` is a fraction of the image size, its ``wide`` pixels.
-    """
+    """How a magnitude ``m`` in [0, 1] (``M / 30``) and a sign become one op's argument: ``top`` at ``m = 1`` in
+    RandAugment's space (translate: a fraction of the image size), ``wide`` in TrivialAugment's (translate: pixels),
+    ``start`` at ``m = 0`` for the ops read from torchvision's ``linspace(start, top, 31)``; ``signed``: whether the
+    argument takes a random sign."""
 
     top: float = 0.0
     wide: float = 0.0
@@ -95,12 +79,8 @@ MAX_ENHANCE = LEVEL_TO_ARG["brightness"].top
 
 @dataclass(frozen=True)
 class MagnitudeSpace:
-    """One column of :data:`LEVEL_TO_ARG` as the device path reads it, and the precision its amounts take.
-
-    ``translate=None`` is RandAugment's ``150 / 331`` of the image size; a number is pixels. Amounts
-    (angle, shear, posterize steps) are ``(sign * top) * magnitude`` in ``amount_dtype``; enhance factors
-    ``1 + (sign * enhance) * magnitude`` in float64; both as the ops' own ``params_from_magnitude`` compute them.
-    """
+    """One column of :data:`LEVEL_TO_ARG` as the device path reads it: ``translate=None`` is RandAugment's fraction of
+    the image size, a number pixels; amounts (angle, shear, posterize steps) are computed in ``amount_dtype``."""
 
     enhance: float
     rotate: float
@@ -127,11 +107,8 @@ _TRUST = threading.local()
 
 @contextlib.contextmanager
 def checked_magnitudes():
-    """Inside: :func:`check_magnitudes` skips its range check (one reduction and a host read per op call).
-
-    For callers that checked the magnitudes and signs of every slot once, as RandAugment's ``_checked`` does, and
-    then ask each op of the op set for its parameters.
-    """
+    """Inside: :func:`check_magnitudes` skips its range check, for callers that checked every slot's magnitudes and
+    signs once (RandAugment's ``_checked``)."""
     previous = getattr(_TRUST, "checked", False)
     _TRUST.checked = True
     try:
@@ -154,10 +131,7 @@ def magnitude_range_error(magnitude: torch.Tensor, sign: torch.Tensor) -> ValueE
 
 def check_magnitudes(images: torch.Tensor, magnitude: Any, sign: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate batch magnitudes ``[B]`` in [0, 1] and signs ``[B]`` of +-1; return float32 on the images' device.
-
-    Values are checked when the tensors live on the CPU (free); on an accelerator they are clamped
-    instead, so that a call never waits for the device.
-    """
+    On an accelerator the values are clamped instead of checked, so that a call never waits for the device."""
     batch = images.shape[0]
     out = []
     for name, value in (("magnitude", magnitude), ("sign", sign)):
@@ -200,11 +174,9 @@ def posterize_bits(magnitude):
 
 
 def bin_value(start: float | torch.Tensor, end: float | torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
-    """``torch.linspace(start, end, 31)`` at bin ``30 * magnitude``, float32, elementwise.
-
-    torch computes ``linspace`` in float32 as ``start + step * i`` below the middle bin and ``end - step * (30 - i)``
-    from it on, each a fused multiply-add, with ``step = (end - start) / 30``; the same arithmetic here gives
-    its values bit for bit at every integer bin (tested against ``torch.linspace``).
+    """``torch.linspace(start, end, 31)`` at bin ``30 * magnitude``, float32, elementwise: torch's own arithmetic
+    (``start + step * i`` below the middle bin, ``end - step * (30 - i)`` from it, each a fused multiply-add), so
+    integer bins give its values bit for bit and fractional bins (magnitude noise) move smoothly between them.
 
     Shape:
         magnitude ``[...]`` float32 in [0, 1]; start, end numbers or tensors broadcastable to it -> ``magnitude.shape``.

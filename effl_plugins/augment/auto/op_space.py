@@ -1,12 +1,7 @@
-"""The op set that RandAugment and TrivialAugment draw from, and their magnitude sampling.
-
-Each entry names a registered op class and the arguments that make it the RandAugment op
-(``shear_x`` is ``Shear(axis="x")``, ``brightness`` is ``Brightness(mode="factor")``). Every op class
-maps a magnitude ``m = M / 30`` in [0, 1] and a sign to its own parameters through
-``params_from_magnitude`` (torchvision's RandAugment, 31 bins; see :mod:`.magnitude`).
-
-Magnitude noise follows timm's ``rand_augment_transform``: ``magnitude_std > 0`` draws each op's M
-from ``N(M, std)`` clipped to [0, 30]; ``magnitude_std = inf`` draws it from ``U(0, M)``.
+"""The op set that RandAugment and TrivialAugment draw from (each entry a registered op class and the arguments
+that make it the RandAugment op: ``shear_x`` is ``Shear(axis="x")``), and their magnitude sampling, timm's
+``rand_augment_transform``: ``magnitude_std > 0`` draws each op's M from ``N(M, std)`` clipped to [0, 30],
+``magnitude_std = inf`` from ``U(0, M)``.
 """
 
 from __future__ import annotations
@@ -66,11 +61,8 @@ def check_op_names(ops: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def build_ops(names: Sequence[str], backend: str, interpolation: str, fill: Any) -> list[MagnitudeOp | None]:
-    """One op instance per name (``None`` for identity); geometric ops get ``interpolation`` and ``fill``.
-
-    Every op follows :class:`~effl_plugins.augment.base.MagnitudeOp`, the geometric ones also
-    :class:`~effl_plugins.augment.base.AffineOp`.
-    """
+    """One op instance per name (``None`` for identity), each a :class:`~effl_plugins.augment.base.MagnitudeOp`;
+    the geometric ones (:class:`~effl_plugins.augment.base.AffineOp`) get ``interpolation`` and ``fill``."""
     ops = []
     for name in names:
         if name == "identity":

@@ -2,34 +2,19 @@
 reduced search space"): each image gets ``num_ops`` ops drawn uniformly (with replacement) from
 14, all at magnitude M on the 0..30 scale, each op's direction (sign) a coin flip.
 
-Order: every sample first runs its colour ops in slot order, then ONE warp by the product of its
-geometric ops' matrices, composed in slot order. torchvision interleaves them in slot order
-instead; doing geometry last means one interpolation instead of up to N, and the fill colour of
-uncovered pixels is never recoloured (solarized, equalized). Both backends use this order.
+Order: every sample first runs its colour ops in slot order, then ONE warp by the product of its geometric ops'
+matrices, composed in slot order (torchvision interleaves them; here one interpolation instead of up to N, and the
+fill colour is never recoloured). Both backends use this order.
 
-Batch backend: ops, magnitudes and signs are ``[B, N]`` tensors; but for the small uint8 batches below, the
-loop runs over the N slots and the ops drawn, never over samples.
+The batch backend's paths, each equal bit for bit to :meth:`RandAugment._apply_op_by_op` (the reference):
 
-- uint8 on the CPU, small batches (up to 32 samples and 2**18 pixels per channel): sample by sample, each
-  sample's colour ops in slot order by the image backend's ops (NumPy and OpenCV on one image, equal to the
-  batch ops bit for bit), then its nearest warp as one gather from cached framed source indices. Below those
-  sizes a call's fixed cost, not its pixel work, is what counts, and this path has the least of it.
-- uint8 on the CPU, larger batches (:mod:`.lut_chain`): each sample's colour ops fold into one lookup table per
-  channel, applied once; color, sharpness and the ops that read image statistics (contrast,
-  auto_contrast, equalize) touch the pixels of the samples that chose them, after applying the
-  table so far, so the order above is kept exactly. The warp is one int32 lookup into a source
-  framed by the fill colour, and samples whose composed matrix is the identity skip it. The
-  results equal the op-by-op path bit for bit (tested).
-- any dtype on an accelerator: :mod:`.device_path`: all parameters as tensors, per slot one table
-  (uint8) or one elementwise pass (float) for the point ops plus two weighted blends (color,
-  sharpness), then one warp; a fixed number of tensor ops per slot, whatever the op set, and no
-  host-device sync. On CUDA the table and the warp run the Triton kernels of :mod:`.fused`.
-- float on the CPU: op by op, each op on the samples that drew it (``_apply_drawn_ops``), then the nearest
-  warp read from the same cached framed indices as uint8 (float32 and float64; other warps computed). Launches
-  cost microseconds there and work is what counts: the device path's whole-batch passes are several times
-  slower on the CPU (``benchmarks/RESULTS.md``).
-
-``_apply_op_by_op`` is also the reference the other paths are tested against.
+- uint8 on the CPU, small batches (:data:`_PER_SAMPLE_BATCH`, :data:`_PER_SAMPLE_PIXELS`): sample by sample by the
+  image backend's ops (NumPy and OpenCV), then its nearest warp as one gather from cached framed source indices;
+- uint8 on the CPU, larger batches: :mod:`.lut_chain`, then one warp of the samples whose composed matrix is not
+  the identity;
+- float on the CPU: each op on the samples that drew it (``_apply_drawn_ops``), then the warp (float32 and float64
+  nearest: the cached framed indices);
+- any dtype on an accelerator: :mod:`.device_path`.
 """
 
 from __future__ import annotations
@@ -77,11 +62,6 @@ def _sample_of_position(batch: int, slots: int, device: torch.device) -> torch.T
     return torch.arange(batch, device=device).repeat(slots)
 
 
-def bank_is_point(aug, codes: torch.Tensor) -> torch.Tensor:
-    """Whether each draw (:func:`.device_path.draw_codes`) is a point op of ``aug``'s op set."""
-    return aug._bank_point[codes.device].index_select(0, codes)
-
-
 @functools.lru_cache(maxsize=64)
 def _powers(base: int, slots: int, device: torch.device) -> torch.Tensor:
     """``[base ** slot]`` int64 for the slots (read, never written)."""
@@ -96,8 +76,7 @@ _PER_SAMPLE_PIXELS = 1 << 18
 _GATHERED = (torch.float32, torch.float64)
 #: the most slots whose chains :class:`_WarpPlan` keys (an int64 key holds up to six draws of 869 codes)
 _PLAN_SLOTS = 6
-#: the most draws (``B * N``, on the CPU) grouped and looked up in Python lists rather than by tensor ops: below it
-#: the few list steps cost less than the sort, count and unique they replace (``benchmarks/RESULTS.md``, small calls)
+#: the most CPU draws (``B * N``) grouped and looked up by Python lists, not tensor ops (``benchmarks/RESULTS.md``)
 _LISTED_DRAWS = 64
 
 
@@ -121,19 +100,25 @@ class _WarpPlan:
     """Per image size and op set: the framed source index and whether it is the identity, per chain of slot
     matrices (:meth:`RandAugment._warp_plan`). Entries are added, never changed; a full cache starts again."""
 
-    def __init__(self, geometric: torch.Tensor, representative: int | None, base: int, height: int, width: int):
-        self.geometric, self.representative, self.base = geometric, representative, base
+    def __init__(self, step_table: torch.Tensor, geometric_ops: frozenset[int], count: int, height: int, width: int):
+        geometric = torch.tensor([k in geometric_ops for k in range(count)]).repeat_interleave(2 * _BINS)
+        others = (~geometric).nonzero().squeeze(1)
+        self.representative = None
+        if len(others):
+            flat = step_table.index_select(0, others).view(len(others), -1).view(torch.int32)
+            if bool((flat == flat[:1]).all()):  # every non-geometric slot matrix is the same, bit for bit
+                self.representative = int(others[0])
+        self.geometric, self.base = geometric.to(step_table.device), count * 2 * _BINS + 1
         self.geometric_codes = geometric.tolist()
         self.needs_representative = not bool(geometric.all())
         self.height, self.width = height, width
         self.capacity = max(1, _PLAN_INDICES // max(1, height * width))
         self.rows: dict[int, int] = {}
-        self.identity = torch.zeros(0, dtype=torch.bool, device=geometric.device)
-        self.where = torch.zeros(0, height * width, dtype=torch.int32, device=geometric.device)
+        self.identity = torch.zeros(0, dtype=torch.bool, device=step_table.device)
+        self.where = torch.zeros(0, height * width, dtype=torch.int32, device=step_table.device)
 
     def _append(self, identity: torch.Tensor, where: torch.Tensor) -> None:
-        """Write new entries after the used rows, growing the buffers geometrically (rows already handed out are
-        never written)."""
+        """Write new entries after the used rows, growing the buffers geometrically."""
         used, count = len(self.rows), len(identity)
         if used + count > len(self.where):
             rows = min(self.capacity, max(2 * len(self.where), used + count, 16))
@@ -144,18 +129,6 @@ class _WarpPlan:
             self.where, self.identity = grown, flags
         self.where[used : used + count] = where
         self.identity[used : used + count] = identity
-
-    @classmethod
-    def make(cls, step_table: torch.Tensor, geometric_ops: frozenset[int], count: int, height: int, width: int):
-        rows = 2 * _BINS
-        geometric = torch.tensor([k in geometric_ops for k in range(count)]).repeat_interleave(rows)
-        others = (~geometric).nonzero().squeeze(1)
-        representative = None
-        if len(others):
-            flat = step_table.index_select(0, others).view(len(others), -1).view(torch.int32)
-            if bool((flat == flat[:1]).all()):  # every non-geometric slot matrix is the same, bit for bit
-                representative = int(others[0])
-        return cls(geometric.to(step_table.device), representative, count * rows + 1, height, width)
 
     def _lookup_listed(self, codes: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor] | None:
         """:meth:`lookup` of draws whose chains are all cached already, by Python lists (None if one is not)."""
@@ -242,11 +215,8 @@ def _split_into(target: np.ndarray, img: np.ndarray) -> None:
 
 
 def _where_chosen(images: torch.Tensor, chosen: torch.Tensor, run, subset: bool | None = None) -> torch.Tensor:
-    """``run(subset, index)`` on the samples where ``chosen`` holds; the others unchanged.
-
-    ``subset`` (default: on the CPU) runs only the chosen samples; otherwise the whole batch runs
-    and ``torch.where`` selects, which needs no device-to-host sync.
-    """
+    """``run(subset, index)`` on the samples where ``chosen`` holds, the others unchanged: only those samples when
+    ``subset`` (default: on the CPU), else the whole batch and ``torch.where`` (no device-to-host sync)."""
     if images.device.type == "cpu" if subset is None else subset:
         index = chosen.nonzero().squeeze(1)
         if index.numel() == 0:
@@ -299,6 +269,9 @@ class RandAugment(Augmentation):
         self.fill = check_fill(fill)
         self._ops = build_ops(self.op_names, backend, self.interpolation, self.fill)
         self._matrices: dict[tuple, np.ndarray] = {}  # the image backend's cache of warp matrices
+        self._geometric = frozenset(k for k, name in enumerate(self.op_names) if name in GEOMETRIC)
+        self._geometric_mask = torch.tensor([name in GEOMETRIC for name in self.op_names])
+        self._colour = tuple(name != "identity" and name not in GEOMETRIC for name in self.op_names)
 
     def _sample_magnitudes(self, shape, device, generator) -> torch.Tensor:
         return sample_magnitudes(shape, self.magnitude, self.magnitude_std, device, generator)
@@ -322,9 +295,8 @@ class RandAugment(Augmentation):
         return all(a is b for a, b in zip(tensors, sampled[:3])) and sampled[3] == tuple(t._version for t in tensors)
 
     def _sampled_codes(self, ops: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor) -> torch.Tensor | None:
-        """:func:`.device_path.draw_codes` of freshly sampled draws without checking them: RandAugment's magnitudes
-        are all ``float32(M) / 30``, the level of bin M, when M is an integer and there is no noise; else None
-        (noise: off the bins)."""
+        """:func:`.device_path.draw_codes` of fresh draws, unchecked: at an integer M without noise every magnitude is
+        ``float32(M) / 30``, the level of bin M; else None."""
         if self.magnitude_std != 0 or not float(self.magnitude).is_integer():
             return None
         return (ops * _BINS + int(self.magnitude)) * 2 + (sign > 0).long()
@@ -335,20 +307,18 @@ class RandAugment(Augmentation):
     def apply(self, images, targets, params):
         fresh = self._just_sampled(params)
         ops, magnitude, sign = self._checked(params, images.shape[0], values=not fresh)
-        if use_lut_chain(images):
-            codes = self._sampled_codes(ops, magnitude, sign) if fresh and ops.numel() else None
-            if _per_sample_serves(images):
-                return self._apply_per_sample(images, ops, magnitude, sign, codes, checked=not fresh), targets
-            return self._apply_lut_chain(images, ops, magnitude, sign, codes, checked=not fresh), targets
-        if images.device.type == "cpu":
-            codes = self._sampled_codes(ops, magnitude, sign) if fresh and ops.numel() else None
-            return self._apply_drawn_ops(images, ops, magnitude, sign, codes, checked=not fresh), targets
-        return self._apply_device_path(images, ops, magnitude, sign), targets
+        if images.device.type != "cpu":
+            return self._apply_device_path(images, ops, magnitude, sign), targets
+        codes = self._sampled_codes(ops, magnitude, sign) if fresh and ops.numel() else None
+        if not use_lut_chain(images):
+            run = self._apply_drawn_ops
+        else:
+            run = self._apply_per_sample if _per_sample_serves(images) else self._apply_lut_chain
+        return run(images, ops, magnitude, sign, codes, checked=not fresh), targets
 
     def _apply_drawn_ops(self, images, ops, magnitude, sign, codes=None, checked=True):
-        """Float on the CPU: :meth:`_apply_op_by_op` visiting only the ops drawn (one sort and count of all draws
-        instead of a comparison per slot and op), with the params tables at integer bins, the composed geometry by
-        table; the same ops on the same samples in the same order, so the same result bit for bit."""
+        """Float on the CPU: :meth:`_apply_op_by_op` visiting only the ops drawn (:meth:`_groups`), with the params
+        tables at integer bins and the composed geometry by table. Arguments as :meth:`_apply_lut_chain`."""
         if not ops.numel():
             return images.clone()
         magnitude32, sign32 = magnitude.to(torch.float32), sign.to(torch.float32)
@@ -365,7 +335,7 @@ class RandAugment(Augmentation):
                     if out is images:  # one copy of the batch, written in place by each op's samples
                         out = images.clone(memory_format=torch.contiguous_format)
                     out.index_copy_(0, index, self._ops[k].apply(subset, None, params)[0])
-        if any_geometry and codes is not None and self.interpolation == "nearest" and images.dtype in _GATHERED:
+        if any_geometry and images.dtype in _GATHERED:
             plan = self._warp_plan(images, codes)
             if plan is not None:  # the nearest warp as a gather from the cached framed indices: the same values
                 pixels = images.clone(memory_format=torch.contiguous_format) if out is images else out.contiguous()
@@ -373,15 +343,14 @@ class RandAugment(Augmentation):
                 return pixels
         if any_geometry:
             total = composed_geometry(images, ops, magnitude, sign, self.op_names, self._space, codes)
-            warped = self._geometric_mask(ops.device)[ops].any(1)
+            warped = self._geometric_mask[ops].any(1)
             out = _where_chosen(
                 out, warped, lambda subset, index: warp_affine(subset, total[index], self.interpolation, self.fill)
             )
         return images.clone() if out is images else out
 
     def _draw_tables(self, images: torch.Tensor, ops: torch.Tensor, codes: torch.Tensor | None):
-        """For draws at integer bins (``codes`` not None): the point tables (:meth:`_point_bank`) and
-        ``(param_bank, levels)``, each op's params at every bin and sign and each draw's row in them; else
+        """For draws at integer bins (``codes``): :meth:`_point_bank` and ``(param bank, each draw's row in it)``; else
         ``(None, None)``."""
         if codes is None:
             return None, None
@@ -392,7 +361,7 @@ class RandAugment(Augmentation):
     def _colour_draws(self, ops: torch.Tensor) -> tuple[list[list[tuple[int, torch.Tensor]]], bool]:
         """Per slot, the colour ops drawn there (:meth:`_groups` without the identity and the geometric ops), and
         whether any geometric op was drawn."""
-        geometric, slots, any_geometry = self._geometric_indices(), [], False
+        geometric, slots, any_geometry = self._geometric, [], False
         for groups in self._groups(ops):
             any_geometry = any_geometry or any(k in geometric for k, _ in groups)
             slots.append([(k, index) for k, index in groups if k not in geometric and self.op_names[k] != "identity"])
@@ -405,15 +374,6 @@ class RandAugment(Augmentation):
             rows = param_rows[1][:, slot].index_select(0, index)
             return {key: value.index_select(0, rows) for key, value in param_rows[0][k].items()}
         return self._op_params(k, like, magnitude[index, slot], sign[index, slot])
-
-    def _geometric_mask(self, device: torch.device) -> torch.Tensor:
-        """``[K]`` bool: which ops of the op set are geometric."""
-        masks = self.__dict__.setdefault("_geometric_masks", {})
-        mask = masks.get(device)
-        if mask is None:
-            mask = torch.tensor([name in GEOMETRIC for name in self.op_names], device=device)
-            masks[device] = mask
-        return mask
 
     #: the ranges of the ops (TrivialAugment's wide space overrides it)
     _space = RAND_AUGMENT_SPACE
@@ -444,9 +404,8 @@ class RandAugment(Augmentation):
         return total
 
     def _groups(self, ops: torch.Tensor) -> list[list[tuple[int, torch.Tensor]]]:
-        """Per slot, the ``(op index, samples that drew it)`` pairs of the ops drawn there, op indices ascending
-        and samples ascending (what ``(ops[:, slot] == k).nonzero()`` gives for each ``k``), from one sort and
-        one count of all ``[B, N]`` draws instead of a comparison per slot and op."""
+        """Per slot, the ``(op index, samples that drew it)`` pairs of the ops drawn there, both ascending, from one
+        sort and one count of all ``[B, N]`` draws."""
         batch, slots = ops.shape
         if ops.device.type == "cpu" and batch * slots <= _LISTED_DRAWS:
             return _listed_groups(ops.tolist(), slots)
@@ -463,17 +422,10 @@ class RandAugment(Augmentation):
         return groups
 
     def _apply_lut_chain(self, images, ops, magnitude, sign, codes=None, checked=True):
-        """uint8 on the CPU: colour ops folded into per-sample tables (:mod:`.lut_chain`), one gather for the warp;
-        samples whose composed matrix is the identity are not warped (a nearest or bilinear warp by it changes
-        nothing).
-
-        Only the ops drawn are visited, each op's parameters computed for the samples that drew it. When every
-        magnitude is an integer bin (:func:`.device_path.draw_codes`), a slot's point ops are one gather from the
-        tables of every point op at every bin and sign (made once per op set and channel count), and the geometry
-        reads its slot matrices from a table likewise; a batch without geometric ops skips the geometry.
-
-        ``codes``: the draws' codes when known (fresh draws); ``checked=False``: fresh draws off the bins (magnitude
-        noise), whose codes are not looked for."""
+        """uint8 on the CPU: the colour ops drawn folded into per-sample tables (:mod:`.lut_chain`; a slot's point ops
+        one gather from :meth:`_point_bank` at integer bins), then one warp of the samples whose composed matrix is
+        not the identity. ``codes``: the draws' :func:`.device_path.draw_codes` when known (fresh draws);
+        ``checked=False``: fresh draws off the bins (magnitude noise), whose codes are not looked for."""
         chain = LutChain(images)
         magnitude, sign = magnitude.to(torch.float32), sign.to(torch.float32)
         if codes is None and checked and ops.numel():
@@ -497,28 +449,26 @@ class RandAugment(Augmentation):
                 chain.apply_many(entries)  # a slot's statistic and pixel ops: their samples read and written once
                 if points:  # the statistic and pixel ops of the slot have run: their samples' tables are the identity
                     column = codes[:, slot]
-                    chain.compose_tables(bank.index_select(0, column), bank_is_point(self, column))
+                    chain.compose_tables(
+                        bank.index_select(0, column), self._bank_point[column.device].index_select(0, column)
+                    )
         if not any_geometry:
             return chain.finish(None, None, self.interpolation, self.fill)
-        if codes is not None and self.interpolation == "nearest":
-            plan = self._warp_plan(images, codes)
-            if plan is not None:
-                return chain.finish_framed(*plan, self.fill)
+        plan = self._warp_plan(images, codes)
+        if plan is not None:
+            return chain.finish_framed(*plan, self.fill)
         total = composed_geometry(images, ops, magnitude, sign, self.op_names, self._space, codes)
         warped = (total != matrices.identity(1, images.device)).flatten(1).any(1)
         return chain.finish(total, warped, self.interpolation, self.fill)
 
     def _apply_per_sample(self, images, ops, magnitude, sign, codes=None, checked=True):
-        """uint8 on the CPU, small batches: sample by sample, the colour ops in slot order by the image backend's ops
-        (:meth:`_image_twin`, NumPy and OpenCV on one ``H x W x C`` image, equal to the batch ops bit for bit), then
-        the nearest warp by the cached framed indices of :meth:`_warp_plan` (one gather per sample); where the cache
-        does not serve, the warp of :meth:`_apply_lut_chain` on the whole batch. Arguments as :meth:`_apply_lut_chain`.
-        """
+        """uint8 on the CPU, small batches: :meth:`_per_sample`, warped by :meth:`_sample_warps` where the cache
+        serves, else as in :meth:`_apply_lut_chain` (arguments as there)."""
         magnitude, sign = magnitude.to(torch.float32), sign.to(torch.float32)
         if codes is None and checked and ops.numel():
             codes = draw_codes(ops, magnitude, sign)
         rows = ops.tolist()
-        geometric = self._geometric_indices()
+        geometric = self._geometric
         any_geometry = any(k in geometric for row in rows for k in row)
         warps = self._sample_warps(images, codes) if any_geometry else [None] * len(images)
         pixels = self._per_sample(images, rows, magnitude.tolist(), sign.tolist(), warps)
@@ -550,8 +500,8 @@ class RandAugment(Augmentation):
         """A new contiguous ``[B, C, H, W]`` uint8 batch: every sample through its colour ops (``ops``, ``magnitude``,
         ``sign``: ``[B][N]`` lists) in slot order, each by the image backend's op with the image backend's params,
         then (``warps``, from :meth:`_sample_warps`) read at its framed source index."""
-        twin = self._image_twin()
-        colour = self._colour_ops()
+        twin = self._image_twin
+        colour = self._colour
         out = torch.empty_like(images, memory_format=torch.contiguous_format)
         source, target = images.numpy(), out.numpy()
         channels = images.shape[1]
@@ -602,15 +552,9 @@ class RandAugment(Augmentation):
             cache[key] = params
         return params
 
+    @functools.cached_property
     def _image_twin(self) -> RandAugment:
-        """The image backend with this op set and these arguments (made once)."""
-        twin = self.__dict__.get("_twin")
-        if twin is None:
-            twin = self._make_image_twin()
-            self.__dict__["_twin"] = twin
-        return twin
-
-    def _make_image_twin(self) -> RandAugment:
+        """The image backend with this op set and these arguments."""
         return RandAugment(
             self.num_ops,
             self.magnitude,
@@ -621,22 +565,11 @@ class RandAugment(Augmentation):
             backend="image",
         )
 
-    def _colour_ops(self) -> tuple[bool, ...]:
-        """Per op of the op set: whether it is a colour op (neither the identity nor geometric)."""
-        colour = self.__dict__.get("_colour")
-        if colour is None:
-            colour = tuple(name != "identity" and name not in GEOMETRIC for name in self.op_names)
-            self.__dict__["_colour"] = colour
-        return colour
-
     def _point_bank(self, images: torch.Tensor) -> torch.Tensor:
         """``[K * 31 * 2, C, 256]`` uint8: the table of every point op (:data:`.lut_chain.POINT_OPS`) at every
-        magnitude bin and sign (rows as :func:`.device_path.draw_codes`), the identity for the other ops; made by
-        the ops themselves on the ramp ``0..255``, once per channel count and device.
-
-        Beside it, ``self._param_bank[(channels, device, space)]``: for each other colour op, its params at the
-        ``31 * 2`` bins and signs (row ``bin * 2 + (sign > 0)``), from its own ``params_from_magnitude`` (elementwise,
-        so a row is what it gives that draw in any batch)."""
+        magnitude bin and sign (rows as :func:`.device_path.draw_codes`), the identity for the other ops, made by the
+        ops on the ramp ``0..255`` once per channel count and device. Beside it, ``self._param_bank[(channels, device,
+        space)]``: each other colour op's params at the ``31 * 2`` bins and signs (row ``bin * 2 + (sign > 0)``)."""
         channels = images.shape[1]
         banks = self.__dict__.setdefault("_banks", {})
         key = (channels, images.device, self._space)
@@ -669,16 +602,10 @@ class RandAugment(Augmentation):
     def _warp_plan(self, images: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The nearest warp of the draws ``codes`` (:func:`.device_path.draw_codes`) from a cache of the framed source
         indices of each distinct chain of slot matrices: ``(where [k, H * W] int32, warped samples [k])``, or None
-        where the cache does not serve (more than :data:`_PLAN_SLOTS` slots, indices the framed warp refuses).
-
-        A sample's composed matrix is a function of its slot matrices in slot order; every non-geometric op's slot
-        matrix is the same (bit for bit, checked when the table is made), so the key of a sample is its chain of
-        geometric draws, each other draw counted as that one matrix. A key's entry is computed once, by the same
-        functions as the computed path (:func:`.device_path.composed_geometry` by table, ``invert_affine``,
-        ``framed_source_index``): at most ``(5 * 62 + 1) ** N`` keys, usually far fewer (RandAugment at one M:
-        ``11 ** N``)."""
-        batch, slots = codes.shape
-        if slots > _PLAN_SLOTS:
+        where the cache does not serve (no codes, bilinear, more than :data:`_PLAN_SLOTS` slots, indices the framed
+        warp refuses). A sample's key is its chain of geometric draws, every other draw counted as the one matrix
+        they share."""
+        if codes is None or self.interpolation != "nearest" or codes.shape[1] > _PLAN_SLOTS:
             return None
         found = self._plan(images)
         return None if found is None else found[0].lookup(found[1], codes)
@@ -693,18 +620,11 @@ class RandAugment(Augmentation):
         key = (height, width, images.device, self._space, step_table.dtype)
         plan = plans.get(key)
         if plan is None:
-            plan = _WarpPlan.make(step_table, self._geometric_indices(), len(names), height, width)
+            plan = _WarpPlan(step_table, self._geometric, len(names), height, width)
             plans[key] = plan
         if plan.representative is None and plan.needs_representative:
             return None
         return plan, step_table
-
-    def _geometric_indices(self) -> frozenset[int]:
-        indices = getattr(self, "_geometric_cache", None)
-        if indices is None:
-            indices = frozenset(k for k, name in enumerate(self.op_names) if name in GEOMETRIC)
-            self._geometric_cache = indices
-        return indices
 
     def _apply_op_by_op(self, images, ops, magnitude, sign):
         """Any dtype and device: each op on the samples that chose it, then one warp of the composed geometry."""
@@ -720,9 +640,7 @@ class RandAugment(Augmentation):
 
                 out = _where_chosen(out, ops[:, slot] == k, run)
         total = self._geometry_op_by_op(images, ops, magnitude, sign)
-        warped = torch.isin(
-            ops, torch.tensor([k for k, n in enumerate(self.op_names) if n in GEOMETRIC], device=ops.device)
-        ).any(1)
+        warped = self._geometric_mask.to(ops.device)[ops].any(1)
         out = _where_chosen(
             out, warped, lambda subset, index: warp_affine(subset, total[index], self.interpolation, self.fill)
         )

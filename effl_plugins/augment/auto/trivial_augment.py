@@ -2,18 +2,17 @@
 Augmentation"): each image gets ONE op, drawn uniformly from the 14, at a magnitude bin drawn
 uniformly from 0..30; no hyper-parameters.
 
-``wide=True`` (default) uses the paper's wide space, torchvision's ``TrivialAugmentWide``: at the
-top bin rotate 135 degrees, shear factor 0.99, translate 32 pixels (whole pixels, truncated as
-torchvision's ``int``), enhance factors 1 +- 0.99, posterize down to 2 bits; ``wide=False`` uses RandAugment's ranges
-(the paper's "TA (RA)").
-The op, sign and warp conventions are those of :mod:`.rand_augment` (one op, so order is moot).
+``wide=True`` (default) uses the paper's wide space, torchvision's ``TrivialAugmentWide`` (:data:`WIDE_MAXIMUM`);
+``wide=False`` uses RandAugment's ranges (the paper's "TA (RA)"). The op, sign and warp conventions are those of
+:mod:`.rand_augment`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,70 +36,50 @@ WIDE_MAXIMUM = {
 _ENHANCE = ("brightness", "color", "contrast", "sharpness")
 
 
-def _wide(name: str, op: Any, params: dict, magnitude, sign, stack, factor_like):
-    """Replace the RandAugment-range values of ``params`` by the wide ones (``stack`` and
-    ``factor_like`` adapt to tensors or NumPy); magnitude and sign are float64 (tensors or floats)."""
+def _wide(name: str, op: Any, params: dict, magnitude, sign, batch: bool) -> dict:
+    """``params`` with the wide space's values in place of RandAugment's, computed in float64 from tensors
+    (``batch``) or floats, returned in the op's own dtypes (float32 tensors, float32 NumPy values)."""
+    if batch:
+        magnitude, sign = magnitude.double(), sign.double()
+    wide = dict(params)  # solarize, auto_contrast, equalize: the same in both spaces
     if name == "rotate":
-        return {**params, "angle": sign * WIDE_MAXIMUM["rotate"] * magnitude}
-    if name.startswith(("shear", "translate")):
-        key = "shear" if name.startswith("shear") else "shift"
-        amount = sign * WIDE_MAXIMUM["shear"] * magnitude if key == "shear" else _wide_shift(magnitude, sign)
-        zero = 0.0 * magnitude
-        return {**params, key: stack([amount, zero] if op.axis == "x" else [zero, amount])}
-    if name in _ENHANCE:
-        return {**params, "factor": factor_like(1.0 + sign * WIDE_MAXIMUM["enhance"] * magnitude, params["factor"])}
-    if name == "posterize":
+        wide["angle"] = sign * WIDE_MAXIMUM["rotate"] * magnitude
+    elif name.startswith("shear"):
+        wide["shear"] = _pair(op, sign * WIDE_MAXIMUM["shear"] * magnitude, 0.0 * magnitude, batch)
+    elif name.startswith("translate"):  # torchvision's int(sign * linspace(0, 32, 31)[M]) whole pixels
+        top = WIDE_MAXIMUM["translate"]
+        if batch:
+            shift = sign * torch.trunc(bin_value(0.0, top, magnitude.float())).to(sign.dtype)
+        else:
+            shift = sign * math.trunc(bin_value_scalar(0.0, top, float(magnitude)))
+        wide["shift"] = _pair(op, shift, 0.0 * magnitude, batch)
+    elif name in _ENHANCE:
+        factor, like = 1.0 + sign * WIDE_MAXIMUM["enhance"] * magnitude, params["factor"]
+        if batch:
+            wide["factor"] = factor.float().view(-1, *[1] * (like.ndim - 1)).expand_as(like).contiguous()
+        else:
+            wide["factor"] = np.full(np.shape(like), factor, dtype=np.float32)
+    elif name == "posterize":
         bits = WIDE_MAXIMUM["posterize_bits"] * magnitude
+        wide["bits"] = 8 - (torch.round(bits).long() if batch else int(round(bits)))
+    if batch:
         return {
-            **params,
-            "bits": 8 - (torch.round(bits).long() if isinstance(bits, torch.Tensor) else int(round(bits))),
+            key: value.float() if isinstance(value, torch.Tensor) and value.dtype == torch.float64 else value
+            for key, value in wide.items()
         }
-    return params  # solarize, auto_contrast, equalize: the same in both spaces
+    return {key: (float(np.float32(v)) if key == "angle" else v) for key, v in wide.items()}
 
 
-def _wide_shift(magnitude, sign):
-    """The wide space's shift, torchvision's ``int(sign * linspace(0, 32, 31)[M])`` whole pixels (tensors or floats)."""
-    top = WIDE_MAXIMUM["translate"]
-    if isinstance(magnitude, torch.Tensor):
-        return sign * torch.trunc(bin_value(0.0, top, magnitude.float())).to(sign.dtype)
-    return sign * math.trunc(bin_value_scalar(0.0, top, float(magnitude)))
+def _pair(op: Any, amount, zero, batch: bool):
+    """``(amount, 0)`` along the op's axis, a float32 tensor ``[B, 2]`` or array ``[2]``."""
+    parts = [amount, zero] if op.axis == "x" else [zero, amount]
+    return torch.stack(parts, -1).float() if batch else np.array(parts, dtype=np.float32)
 
 
 def _check_wide(wide: Any) -> bool:
     if not isinstance(wide, bool):
         raise ValueError(f"wide must be True (TrivialAugmentWide's ranges) or False (RandAugment's), got {wide!r}")
     return wide
-
-
-class _WideValues(NamedTuple):
-    """How the wide space's values are made for one backend: float64 inputs, a stacked pair, a factor shaped as
-    the op's, and the op's own dtypes back."""
-
-    inputs: Callable
-    stack: Callable
-    factor_like: Callable
-    output: Callable
-
-
-def _float32_tensors(params: dict) -> dict:
-    return {
-        key: (value.float() if isinstance(value, torch.Tensor) and value.dtype == torch.float64 else value)
-        for key, value in params.items()
-    }
-
-
-_TENSOR_VALUES = _WideValues(
-    inputs=lambda magnitude, sign: (magnitude.double(), sign.double()),
-    stack=lambda parts: torch.stack(parts, -1).float(),
-    factor_like=lambda factor, like: factor.float().view(-1, *[1] * (like.ndim - 1)).expand_as(like).contiguous(),
-    output=_float32_tensors,
-)
-_NUMPY_VALUES = _WideValues(
-    inputs=lambda magnitude, sign: (magnitude, sign),
-    stack=lambda parts: np.array(parts, dtype=np.float32),
-    factor_like=lambda factor, like: np.full(np.shape(like), factor, dtype=np.float32),
-    output=lambda params: {key: (float(np.float32(v)) if key == "angle" else v) for key, v in params.items()},
-)
 
 
 class TrivialAugment(RandAugment):
@@ -137,15 +116,11 @@ class TrivialAugment(RandAugment):
         self.wide = _check_wide(wide)
 
     def _op_params(self, k, images, magnitude, sign):
-        """RandAugment's params of op ``k``, with the wide space's values where ``wide`` (tensors or NumPy, as the
-        backend's: :data:`_TENSOR_VALUES`, :data:`_NUMPY_VALUES`)."""
+        """RandAugment's params of op ``k``, with the wide space's values where ``wide``."""
         params = super()._op_params(k, images, magnitude, sign)
         if not self.wide:
             return params
-        values = _TENSOR_VALUES if self.backend == "batch" else _NUMPY_VALUES
-        magnitude, sign = values.inputs(magnitude, sign)
-        wide = _wide(self.op_names[k], self._ops[k], params, magnitude, sign, values.stack, values.factor_like)
-        return values.output(wide)
+        return _wide(self.op_names[k], self._ops[k], params, magnitude, sign, self.backend == "batch")
 
     @property
     def _space(self):
@@ -164,7 +139,8 @@ class TrivialAugment(RandAugment):
         bins = (magnitude * MAX_MAGNITUDE).round_().long()
         return (ops * (int(MAX_MAGNITUDE) + 1) + bins) * 2 + (sign > 0).long()
 
-    def _make_image_twin(self) -> TrivialAugment:
+    @functools.cached_property
+    def _image_twin(self) -> TrivialAugment:
         return TrivialAugment(self.wide, self.op_names, self.interpolation, self.fill, backend="image")
 
 
