@@ -1,43 +1,26 @@
 """The one training loop: every strategy's objective is a :class:`~effl_plugins.train.tasks.Task`
 run by :class:`Engine`.
 
-Per step: batches come from seeded streams (:mod:`.streams`) through a ``DataLoader`` with
-``workers`` processes (decoding and the per-image transforms run there), are moved to the device,
-get the batch augmentation (``--aug``) and MixUp/CutMix there, and go to the task, whose ``"loss"``
-is back-propagated. timm's optimizer and scheduler (``create_optimizer_v2``, ``create_scheduler_v2``),
-AMP (bf16/fp16 autocast; a grad scaler for fp16), gradient accumulation, gradient clipping, a timm
-``ModelEmaV3``, ``channels_last``, DistributedDataParallel under ``torchrun`` (the task's trainable
-module only), and a stop with a clear error when the loss turns non-finite. A setting the task does not
-apply (``Task.refusals()``: ``--aug`` and mixing for a task that augments its own views, label smoothing
-for one whose loss takes none) is refused when the engine is built, never dropped.
+Per step: batches come from seeded streams (:mod:`.streams`) through a ``DataLoader`` with ``workers``
+processes, are moved to the device, get the batch augmentation (``--aug``), Random Erasing and MixUp/CutMix
+there, and go to the task, whose ``"loss"`` is back-propagated: timm's optimizer, scheduler and
+``ModelEmaV3``, AMP (a grad scaler for fp16), gradient accumulation and clipping, ``channels_last``, DDP
+under ``torchrun`` (the task's trainable module only), and a stop with a clear error on a non-finite loss.
+A setting the task does not apply (``Task.refusals()``) is refused when the engine is built, never dropped.
 
-Checkpoints survive faults: ``out_dir/checkpoint.pt`` is written atomically after every epoch, every
-``checkpoint_interval`` optimizer steps inside one (when set), and on SIGTERM or a first Ctrl-C (the
-running optimizer step finishes, the checkpoint is saved, a line says where the run stopped and how to
-resume it, then the process exits with status 143, or 130 after Ctrl-C; a second Ctrl-C interrupts at
-once). DataLoader workers of the training loop ignore Ctrl-C, so the stop
-is the main process's. It holds tensors and primitive containers only (``torch.load(weights_only=True)``
-reads it): model, task state, optimizer, grad scaler, EMA, epoch, step, every RNG state of every
-rank, and what the run is (``arch``, ``num_classes``, ``class_names``, ``data_config``, ``args``).
-The data order and the per-image randomness are functions of ``(seed, epoch, index)``, the device
-augmentation's of ``(seed, epoch, step, rank)``, so ``resume=True`` continues exactly: a killed and
-resumed run ends bit-identical to an uninterrupted one. ``model_best.pt`` keeps the best epoch.
+``out_dir/checkpoint.pt`` is written atomically after every epoch, every ``checkpoint_interval`` optimizer
+steps (when set), and on SIGTERM or a first Ctrl-C: the running step finishes, the checkpoint is saved, a
+line says how to resume, and the process exits with status 143 (130 after Ctrl-C; a second Ctrl-C
+interrupts at once). It holds tensors and primitive containers only (``weights_only=True`` reads it). The
+data order and per-image randomness are functions of ``(seed, epoch, index)``, the device augmentation's
+of ``(seed, epoch, step, rank)``, so a killed and resumed run ends bit-identical to an uninterrupted one.
+``model_best.pt`` keeps the best epoch.
 
-What a run says on stderr (rank 0; ``progress=False`` keeps it quiet but for the stop line): progress
-inside each epoch (:mod:`.progress`: a bar on a terminal, a line every ``log_interval`` steps off
-one), one line per epoch, and ``resuming from epoch N step S of OUT`` when it resumes. ``log`` sends
-the epoch records (and the per-report step scalars) to experiment trackers (:mod:`.trackers`).
-
-Host reads (on CUDA, host-device synchronisations) in a step: the engine reads the step's loss once
-(``float(loss)``: the non-finite stop and the epoch's record), and a loss of :mod:`effl_plugins.losses`
-reads one scalar per check, its non-finite check (``losses.base.check_finite``, ``kd``'s value; target
-values join it): a logit loss once per call, a feature loss twice. Nothing else in a step reads the
-device: a task learns from device-side masks and weights, and what must be known on the host (how many
-rows of the batch are labeled, ``Batch.labeled_count``) is counted from the loader's host tensors before
-they move. Exceptions, each one read: a distillation step on a batch where MixUp/CutMix spread unlabeled
-rows (the labeled count is then known on the device only), and ``--mixup`` with ``--cutmix`` (the
-per-batch choice between them). The progress lines and trackers read nothing more: they take the loss float
-already read. ``tests/train/test_host_syncs.py`` counts the reads of every built-in task.
+Host reads in a step: the engine reads the loss once (``float(loss)``), a loss of :mod:`effl_plugins.losses`
+one scalar per non-finite check (a logit loss once, a feature loss twice); nothing else, as
+``Batch.labeled_count`` is counted from the loader's host tensors. Exceptions, one read each: distillation
+on a batch where MixUp/CutMix spread unlabeled rows, and ``--mixup`` with ``--cutmix``.
+``tests/train/test_host_syncs.py`` counts the reads of every built-in task.
 """
 
 from __future__ import annotations
@@ -229,9 +212,8 @@ class Engine:
         self.write_summary = write_summary
         self.amp_dtype = _amp_dtype(config.amp, self.device)
         # a task without batch augmentation refused aug/mixup/cutmix above: nothing set is dropped here
-        self.augment = batch_augmentation(config.aug) if task.batch_augmentation else None
-        if self.augment is not None:
-            self.augment = self.augment.to(self.device)
+        augment = batch_augmentation(config.aug) if task.batch_augmentation else None
+        self.augment = augment.to(self.device) if augment is not None else None
         self.mixing = BatchMixing(config, num_classes) if task.batch_augmentation else None
         self.erasing = BatchErasing.from_config(config, task.view_input) if task.batch_augmentation else None
         groups = param_groups if param_groups is not None else task.param_groups()
@@ -536,7 +518,7 @@ class Engine:
             out = self.task(batch)
         loss = out["loss"]
         value = float(loss.detach())  # the engine's one host read per step (module docstring)
-        if not self._all_finite(value):
+        if self._on_any_rank(not math.isfinite(value)):
             if c.nonfinite == "stop":
                 raise NonFiniteLossError(
                     f"the training loss became {value} at epoch {self.epoch + 1}, step "
@@ -691,13 +673,13 @@ class Engine:
         for buffer in (b for m in modules for b in m.buffers()):
             dist.broadcast(buffer, src=0)
 
-    def _all_finite(self, value: float) -> bool:
-        """Whether the loss is finite on every rank (one all-reduce under torchrun, none otherwise)."""
+    def _on_any_rank(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on some rank (one all-reduce under torchrun, none otherwise)."""
         if not self.info.distributed:
-            return math.isfinite(value)
-        flag = torch.tensor([1.0 if math.isfinite(value) else 0.0], device=self.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-        return bool(flag.item() > 0)
+            return flag
+        total = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(total)
+        return bool(total.item() > 0)
 
     # ------------------------------------------------------------------ SIGTERM, Ctrl-C
     def _install_stop_signals(self) -> dict[int, Any]:
@@ -714,13 +696,10 @@ class Engine:
         return {signum: signal.signal(signum, request_stop) for signum in (signal.SIGTERM, signal.SIGINT)}
 
     def _should_stop(self) -> bool:
-        if not self.info.distributed:
-            return self._stop is not None
-        flag = torch.tensor([0.0 if self._stop is None else 1.0], device=self.device)
-        dist.all_reduce(flag)
-        if flag.item() > 0 and self._stop is None:
+        stop = self._on_any_rank(self._stop is not None)
+        if stop and self._stop is None:
             self._stop = signal.SIGTERM  # another rank was asked
-        return bool(flag.item() > 0)
+        return stop
 
 
 def _rank_partial(state: dict[str, Any], rank: int, world_size: int) -> tuple[float, int]:

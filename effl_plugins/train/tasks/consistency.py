@@ -1,8 +1,5 @@
-"""What FixMatch and Mean Teacher share: the default weak view, and SPEC-built views.
-
-FixMatch's weak augmentation (Sohn et al. 2020, section 3.2): a random horizontal flip (p=0.5) and a
-random translation of up to 12.5 % of the side, reflection-padded, each sample its own.
-"""
+"""What FixMatch and Mean Teacher share: FixMatch's weak view (Sohn et al. 2020, section 3.2), and SPEC-built
+views."""
 
 from __future__ import annotations
 

@@ -36,9 +36,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class FlexMatchArguments(FixMatchArguments):
-    """FlexMatch's arguments: ``threshold`` is ``tau``, the threshold of the best-learned class (0.95);
-    ``warmup`` the threshold warm-up (unused images join the normaliser; on in the paper); the rest as
-    :class:`~effl_plugins.train.tasks.fixmatch.FixMatchArguments`."""
+    """FixMatch's, ``threshold`` being ``tau`` (the best-learned class's), and ``warmup``, the threshold
+    warm-up (on in the paper)."""
 
     warmup: bool = True
 
@@ -52,8 +51,7 @@ def convex_mapping(beta: torch.Tensor) -> torch.Tensor:
     return beta / (2.0 - beta)
 
 
-#: ``selected``'s value for an image no step has yet predicted above the threshold; ``bincount(selected - UNUSED)``
-#: counts these in bin 0 (FlexMatch's "unused" count), so it must stay one below the first class id.
+#: ``selected``'s value for an unused image; one below the first class id (``bincount(selected - UNUSED)``).
 UNUSED = -1
 
 
@@ -94,10 +92,9 @@ class FlexMatchTask(FixMatchTask):
     """FixMatch with curriculum per-class thresholds.
 
     Args:
-        model, model_input: the model and its input.
         num_unlabeled: N, the size of the unlabeled set (``batch.indices`` index it).
         num_classes: K (default: the model's ``num_classes``).
-        **arguments: :class:`FlexMatchArguments` (threshold, warmup, mu, lambda_u, weak, strong, flip).
+        **arguments: :class:`FlexMatchArguments`.
 
     Buffer ``selected``: int64 ``[N]``, the latest confident class of each unlabeled image, ``-1`` unused.
     """
@@ -131,7 +128,6 @@ class FlexMatchTask(FixMatchTask):
             raise ValueError("FlexMatch needs batch.indices: the dataset positions of the step's unlabeled images")
         indices, pseudo, confidence = (all_gather_rows(t) for t in (indices, pseudo, confidence))
         inside = ((indices >= 0) & (indices < len(self.selected))).all()
-        # checked on the device (no host read): a RuntimeError at once on the CPU, a device-side assert on CUDA
         torch._assert_async(inside, f"batch.indices must lie in [0, {len(self.selected)}) (num_unlabeled)")
         keep = confidence >= self.threshold
         self.selected[indices[keep]] = pseudo[keep]
