@@ -161,17 +161,14 @@ class Engine:
         eval_set: labeled images through the eval transform.
         config: the shared settings (:class:`TrainConfig`).
         num_classes: K (for mixing).
-        unlabeled_set: the second stream of tasks with ``unlabeled_ratio > 0`` (FixMatch, Mean Teacher);
-            an epoch is then one pass over it at ``mu * batch_size`` images a step.
+        unlabeled_set: the epoch's stream of tasks with ``unlabeled_ratio > 0``, ``mu * batch_size`` a step.
         out_dir: the run directory (None: nothing written).
-        run_info: saved in every checkpoint: ``arch``, ``num_classes``, ``class_names``, ``data_config``,
-            ``args`` (``args`` also goes to ``args.yaml``).
+        run_info: ``arch``, ``num_classes``, ``class_names``, ``data_config``, ``args`` (saved in every
+            checkpoint; ``args`` also in ``args.yaml``).
         param_groups: optimizer groups (default: the task's, else timm's over ``task.trainable``).
-        on_epoch_start: ``callback(epoch)`` before each epoch (gradual unfreezing); a function of
-            ``epoch`` alone, so a resumed run repeats it.
+        on_epoch_start: ``callback(epoch)`` before each epoch (gradual unfreezing), a function of ``epoch`` alone.
         resume_override: resume even when a setting that changes the run's meaning differs.
-        write_summary: write ``out_dir/summary.json`` at the end of :meth:`fit`; False when the caller (a
-            strategy) writes it, extending the summary :meth:`fit` returns, so the file has one writer.
+        write_summary: write ``out_dir/summary.json`` at the end of :meth:`fit` (False: the caller writes it).
     """
 
     def __init__(
@@ -211,13 +208,11 @@ class Engine:
         self.on_epoch_start, self.resume_override = on_epoch_start, resume_override
         self.write_summary = write_summary
         self.amp_dtype = _amp_dtype(config.amp, self.device)
-        # a task without batch augmentation refused aug/mixup/cutmix above: nothing set is dropped here
         augment = batch_augmentation(config.aug) if task.batch_augmentation else None
         self.augment = augment.to(self.device) if augment is not None else None
         self.mixing = BatchMixing(config, num_classes) if task.batch_augmentation else None
         self.erasing = BatchErasing.from_config(config, task.view_input) if task.batch_augmentation else None
         groups = param_groups if param_groups is not None else task.param_groups()
-        # a task that trains nothing (a teacher's outputs recorded) runs its forward alone: no optimizer, no backward
         self.optimizer = self._create_optimizer(groups) if task.trains else None
         self.scheduler = self._create_scheduler() if task.trains else None
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
@@ -230,7 +225,6 @@ class Engine:
         self._stop: int | None = None  # the signal that asked the run to stop
         self.trackers = Trackers()
 
-    # ------------------------------------------------------------------ set-up
     def _create_optimizer(self, groups) -> torch.optim.Optimizer:
         from timm.optim import create_optimizer_v2
 
@@ -285,7 +279,6 @@ class Engine:
 
         return ModelEmaV3(self.task.eval_model(), decay=self.config.model_ema_decay)
 
-    # ------------------------------------------------------------------ public
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train to ``config.epochs`` (continuing from ``out_dir/checkpoint.pt`` with ``resume``); the summary."""
         resumed = self.resume() if resume else False  # checks the settings against the checkpoint's ``args``
@@ -377,7 +370,6 @@ class Engine:
             write_summary(self.out_dir, summary)
         return summary
 
-    # ------------------------------------------------------------------ the loop
     def _streams(self) -> tuple[Stream, Stream | None, Dataset]:
         c, info, task = self.config, self.info, self.task
 
@@ -447,17 +439,14 @@ class Engine:
         self._end_epoch(time.perf_counter() - start)
 
     def _checkpoint_due(self, steps: int) -> bool:
-        """Whether ``checkpoint_interval`` asks for a checkpoint after this step: every N optimizer steps of
-        the epoch, counted from its start, at an optimizer-step boundary; never at its last step (the
-        epoch's end saves). The same answer on every rank (the save gathers every rank's RNG state)."""
+        """Whether ``checkpoint_interval`` asks for a checkpoint after this step (never at the epoch's last)."""
         every, accum = self.config.checkpoint_interval, self.config.grad_accum_steps
         if not every or self.out_dir is None or self.step >= steps or self.step % accum:
             return False
         return (self.step // accum) % every == 0
 
     def _epoch_progress(self, steps: int) -> EpochProgress:
-        """This epoch's reporter: a bar on a terminal, lines off one, nothing with ``progress`` off (or on a
-        rank other than 0); it feeds the trackers either way."""
+        """This epoch's reporter (rank 0, with ``progress``); it feeds the trackers either way."""
         c = self.config
         shown = c.progress and self.info.main
         mode = "off" if not shown else ("bar" if sys.stderr.isatty() else "lines")
@@ -474,7 +463,7 @@ class Engine:
         )
 
     def _say_stopped(self, steps: int) -> None:
-        """The stop line: where the run stopped, where it is saved and how to continue it (rank 0)."""
+        """The stop line: where the run stopped and is saved, and how to continue it (rank 0)."""
         if not self.info.main:
             return
         where = f" (saved in {self.out_dir})" if self.out_dir is not None else ""
@@ -608,7 +597,6 @@ class Engine:
             amp_dtype=self.amp_dtype,
         )
 
-    # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, best: bool = False) -> None:
         gathered = [(rng_state(), list(self.partial))]
         if self.info.distributed:
@@ -644,7 +632,6 @@ class Engine:
             atomic_save(state, self.out_dir / BEST_NAME)
         atomic_save(state, self.checkpoint_path)
 
-    # ------------------------------------------------------------------ distributed
     def _wrap(self) -> None:
         """DDP around the task's trainable module (re-wrapped when the trainable set changed, e.g. after
         gradual unfreezing); frozen parts stay outside."""
@@ -681,7 +668,6 @@ class Engine:
         dist.all_reduce(total)
         return bool(total.item() > 0)
 
-    # ------------------------------------------------------------------ SIGTERM, Ctrl-C
     def _install_stop_signals(self) -> dict[int, Any]:
         """SIGTERM and Ctrl-C (SIGINT) ask the loop to stop after the running step (a second Ctrl-C
         interrupts at once); the previous handlers, to put back (none in a thread other than the main one)."""

@@ -16,8 +16,6 @@ from torch import nn
 
 __all__ = ["ModelInput"]
 
-_INTERPOLATION_MODES = {"bilinear": "bilinear", "bicubic": "bicubic", "nearest": "nearest"}
-
 
 class ModelInput(nn.Module):
     """uint8 (0..255) or float (0..1) ``[B, C, H, W]`` -> float32 ``(x / 255 - mean) / std`` at ``size``.
@@ -45,7 +43,7 @@ class ModelInput(nn.Module):
         self.register_buffer("scale", 1.0 / (255.0 * std_t), persistent=False)
         self.register_buffer("shift", mean_t / std_t, persistent=False)
         self.size = tuple(int(s) for s in size) if size is not None else None
-        self.mode = _INTERPOLATION_MODES.get(interpolation, "bilinear")
+        self.mode = interpolation if interpolation in ("bilinear", "bicubic", "nearest") else "bilinear"
         self.channels_last = channels_last
 
     @classmethod

@@ -7,10 +7,8 @@ A line off a terminal::
     epoch 2/10 step 50/120 loss 1.2345 (avg 1.3012) lr 1.00e-03 img/s 412.3 eta 0:00:17
 
 ``loss`` is the mean over the steps since the last line (on the bar between two reports: the last
-step's) and ``avg`` over the epoch so far; ``img/s`` counts every rank's images since the last line;
-``eta`` is the rest of this epoch at the epoch's pace so far. The reporter only adds numbers on a
-step that prints nothing (no string, no device read: the loss it takes is the float the engine
-already reads for its non-finite check).
+step's) and ``avg`` over the epoch so far; ``img/s`` counts every rank's images since the last line.
+A step that prints nothing only adds numbers (the loss is the float the engine already read).
 """
 
 from __future__ import annotations

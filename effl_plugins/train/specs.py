@@ -1,10 +1,5 @@
-"""Augmentations named by a SPEC string (``--aug``, FixMatch's views, Noisy Student's noise).
-
-A SPEC is checked once, where the run's settings are (:func:`resolved_augmentation`, for ``TrainConfig.aug``):
-parsed unless it came parsed, each term looked up in the registry, its augmentation built once to check the
-arguments. What is built later from that :class:`~effl_plugins.augment.spec.ResolvedSpec` (the engine's
-pipeline) parses and looks up nothing.
-"""
+"""Augmentations named by a SPEC string (``--aug``, FixMatch's views, Noisy Student's noise), checked once
+(:func:`resolved_augmentation`) where the run's settings are."""
 
 from __future__ import annotations
 
