@@ -136,13 +136,10 @@ class TrainConfig:
                 positive(getattr(self, name), name, note="or None")
         for name in ("smoothing", "mixup_prob", "mixup_switch_prob", "model_ema_decay", "reprob"):
             fraction(getattr(self, name), name)
-        for name, value, allowed in (
-            ("amp", self.amp, AMP_MODES),
-            ("mixup_mode", self.mixup_mode, MIXUP_MODES),
-            ("remode", self.remode, ERASE_MODES),
-            ("nonfinite", self.nonfinite, NONFINITE_POLICIES),
-        ):
-            choice(value, name, allowed)
+        choice(self.amp, "amp", AMP_MODES)
+        choice(self.mixup_mode, "mixup_mode", MIXUP_MODES)
+        choice(self.remode, "remode", ERASE_MODES)
+        choice(self.nonfinite, "nonfinite", NONFINITE_POLICIES)
         if self.cutmix_minmax is not None:
             low, high = self.cutmix_minmax
             if not 0.0 < low < high <= 1.0:

@@ -476,9 +476,8 @@ class Engine:
     def _batch(self, main_batch, labeled_batch, generator, indices: torch.Tensor) -> Batch:
         device = self.device
         images, targets = labeled_batch if labeled_batch is not None else main_batch
-        # counted while the targets are still in host memory (the loader's), so no task reads the device for it
         labeled = targets != UNLABELED if targets.ndim == 1 else torch.ones(len(targets), dtype=torch.bool)
-        count = int(labeled.sum()) if targets.device.type == "cpu" else None
+        count = int(labeled.sum()) if targets.device.type == "cpu" else None  # from the loader's host tensors
         images, targets, labeled = (t.to(device, non_blocking=True) for t in (images, targets, labeled))
         unlabeled = main_batch[0].to(device, non_blocking=True) if labeled_batch is not None else None
         if self.config.aug_splits:  # timm's --aug-splits: N views of each image, the first clean (see .splits)
@@ -640,10 +639,7 @@ class Engine:
         flags = tuple(p.requires_grad for p in self.task.trainable.parameters())
         if flags == self._trainable_flags:
             return
-        from torch.nn.parallel import DistributedDataParallel
-
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        self.task.set_net(DistributedDataParallel(self.task.trainable, device_ids=ids))
+        self.task.prepare_distributed(device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self._trainable_flags = flags
 
     def _no_sync(self, skip: bool):

@@ -20,11 +20,7 @@ __all__ = ["BatchErasing", "normalisation_of"]
 
 
 def normalisation_of(model_input: ModelInput) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The ``(mean, std)`` (fractions of the value range) that ``model_input`` normalises with.
-
-    Shape:
-        ``model_input.scale`` and ``shift`` ``[1, C, 1, 1]`` -> two tuples of C floats.
-    """
+    """The ``(mean, std)`` (fractions of the value range, C floats each) that ``model_input`` normalises with."""
     std = 1.0 / (255.0 * model_input.scale.double().flatten())
     mean = model_input.shift.double().flatten() * std
     return tuple(mean.tolist()), tuple(std.tolist())
@@ -38,8 +34,8 @@ class BatchErasing:
         model_input: the student's input (its mean and std).
 
     Shape:
-        ``__call__``: images ``[B, C, H, W]`` uint8 (0..255) or float (0..1) -> float ``[B, C, H, W]`` on the
-        0..1 scale, erased values outside it where the normalised value lies outside the image range.
+        ``__call__``: images ``[B, C, H, W]`` uint8 (0..255) or float (0..1) -> float ``[B, C, H, W]`` (0..1 but
+        where erased).
     """
 
     def __init__(self, config: Any, model_input: ModelInput):

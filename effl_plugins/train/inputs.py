@@ -1,9 +1,5 @@
-"""From the uint8 batch the loader delivers to what one model expects: its size, its mean and std.
-
-The loader gives ``[B, C, H, W]`` uint8 at the student's input size. Each model normalises with its
-own data config (``timm.data.resolve_data_config``); a teacher trained at another resolution gets
-the batch resized on the device first, as ``timm.task``'s distillation teacher does.
-"""
+"""From the loader's uint8 batch (at the student's size) to what one model expects: its size, mean and std
+(a teacher of another resolution gets the batch resized on the device, as ``timm.task``'s does)."""
 
 from __future__ import annotations
 

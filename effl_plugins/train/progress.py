@@ -38,13 +38,10 @@ class EpochProgress:
     Args:
         epoch: this epoch, counted from 1; ``epochs`` the run's total.
         steps: steps in the epoch; ``done`` of them already ran (a resumed epoch).
-        interval: report every ``interval`` steps (0: never); the last step of the epoch always reports.
-        mode: ``"bar"`` (redrawn in place), ``"lines"`` (one line a report) or ``"off"`` (nothing printed;
-            ``on_report`` still called).
-        world_size: processes training together (images per second counts all of them).
-        lr: returns the learning rate (read at reports only).
-        on_report: ``callback(scalars, global_step)`` at each report with ``train_loss``, ``lr`` and
-            ``img_per_s`` (the experiment trackers).
+        interval: report every ``interval`` steps (0: never) and at the epoch's last step.
+        mode: one of ``MODES`` (``"off"``: nothing printed, ``on_report`` still called).
+        world_size: processes training together; lr: returns the learning rate (read at reports only).
+        on_report: ``callback(scalars, global_step)`` at each report (``train_loss``, ``lr``, ``img_per_s``).
     """
 
     def __init__(
@@ -100,7 +97,6 @@ class EpochProgress:
             self.stream.flush()
         self.mode = "off" if self.mode == "bar" else self.mode
 
-    # -- reporting
     def _eta(self, now: float) -> float:
         ran = self.done - self.first
         return (now - self.start) / ran * (self.steps - self.done) if ran else 0.0

@@ -35,11 +35,8 @@ def _permutation(length: int, seed: int, stream: int, pass_index: int, shuffle: 
 
 
 class Stream:
-    """Batches of ``batch_size`` from a dataset of ``length`` items for one rank of ``world_size``.
-
-    ``drop_last``: only full batches (FixMatch's streams); otherwise a final partial batch is kept
-    unless it holds a single image (BatchNorm cannot train on one).
-    """
+    """Batches of ``batch_size`` from a dataset of ``length`` items for one rank of ``world_size``; with
+    ``drop_last`` only full ones, else a last partial batch unless of a single image (BatchNorm takes none)."""
 
     def __init__(
         self,

@@ -2,8 +2,7 @@
 averages of the model's own weak-view predictions over ``K`` classes.
 
 Every statistic moves as ``s <- m * s + (1 - m) * x`` (momentum ``m``, 0.999 in both papers); the
-running mean class probability ``p_model`` ``[K]`` starts uniform. The statistics are buffers, so
-checkpoints carry them and a resumed run is exact.
+running mean class probability ``p_model`` ``[K]`` starts uniform.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """What a training objective is: a ``timm.task.TrainingTask`` whose ``forward(batch)`` returns
-``{"loss": ..., ...}``; one engine runs every task.
+``{"loss": ..., ...}``; one engine runs every task. A task's buffers (per-image or EMA statistics) are in
+its checkpoints, so a resumed run is exact.
 
 The task owns the model being trained (``trainable``) and anything frozen beside it (a teacher). Under
 ``torchrun`` the engine wraps ``trainable`` alone in DistributedDataParallel and hands the wrapper back
@@ -75,14 +76,11 @@ class Task(TrainingTask):
     unlabeled_ratio: int = 0
     #: Whether the engine applies ``--aug``, Random Erasing and mixing to ``batch.images`` before ``forward``.
     batch_augmentation: bool = True
-    #: False for a task whose forward is all a step does (recording a teacher's outputs): the engine then
-    #: builds no optimizer or scheduler and runs no backward.
+    #: False for a task whose forward is all a step does: no optimizer, scheduler or backward.
     trains: bool = True
-    #: The shared settings the task does not apply, each with what to pass instead (the message is
-    #: ``"<strategy> <reason>"``).
+    #: The shared settings the task does not apply, each with its reason (``"<strategy> <reason>"``).
     refused_settings: ClassVar[dict[str, str]] = {}
-    #: whether the task trains on timm's augmentation splits (``aug_splits``: N views of each image, the engine's
-    #: rows ``[N * B]``) and takes the JSD loss over them (``jsd_loss``); a task that does not refuses both.
+    #: Whether the task takes timm's augmentation splits (rows ``[N * B]``) and the JSD loss over them.
     takes_aug_splits: ClassVar[bool] = False
     #: The method's own arguments (what its strategy takes): a frozen dataclass, checked when it is built.
     Arguments: ClassVar[type] = NoArguments
@@ -120,7 +118,6 @@ class Task(TrainingTask):
         self.model_input = model_input
         self._net: nn.Module | None = None
 
-    # -- what the engine needs
     @property
     def trainable(self) -> nn.Module:
         """The module whose parameters the optimizer updates and DDP synchronises."""

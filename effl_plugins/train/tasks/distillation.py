@@ -1,10 +1,9 @@
 """Knowledge distillation: a frozen teacher teaches the student through any registered loss
 (Hinton et al. 2015; feature hints as in FitNets, Romero et al. 2015).
 
-The teacher runs in ``eval()`` under ``no_grad`` on its own input (its own normalisation and size,
-as ``timm.task``'s ``DistillationTeacher.normalize_input``), and is never wrapped in DDP. The student
-and the loss form the trainable module, so a loss with parameters of its own (a FitNet adapter,
-CRD's embedding heads) is trained and synchronised with the student.
+The teacher runs in ``eval()`` under ``no_grad`` on its own input (normalisation and size), never in DDP.
+The student and the loss form the trainable module, so a loss's own parameters (a FitNet adapter) train
+with the student.
 
 Labeled rows get the loss with targets, rows without a label the loss without them (the teacher's
 soft labels alone), each averaged over its own rows, and the step's loss is
@@ -12,10 +11,9 @@ soft labels alone), each averaged over its own rows, and the step's loss is
 share of the batch the labeled images are. A part of a single image is left out of that step (a loss's
 adapters may hold BatchNorm, which cannot take one image).
 
-A stored teacher (``teacher_source``, e.g. :class:`~effl_plugins.strategies.teacher_cache.CacheReader`)
-replaces the teacher's forward: ``source(indices, epoch, step)`` gives the step's teacher logits, and
-``source.check()`` runs once an epoch. :class:`TeacherRecordingTask` is the other half: it runs the
-teacher on every step's views and hands the outputs to a sink, training nothing.
+A stored teacher (``teacher_source``, e.g. :class:`~effl_plugins.strategies.teacher_cache.CacheReader`,
+filled by :class:`TeacherRecordingTask`) replaces the teacher's forward: ``source(indices, epoch, step)``
+gives the step's teacher logits, and ``source.check()`` runs once an epoch.
 
 Features: a loss with ``uses_features = True`` receives ``student_features=``/``teacher_features=``
 (the last intermediate map ``[B, C, H, W]``); with ``feature_levels = N`` it receives lists of N maps,

@@ -29,8 +29,7 @@ class WeakStrongArguments:
     Args:
         mu: unlabeled images per labeled image in a step (7 in the FixMatch paper).
         lambda_u: weight of the unlabeled loss (1 in the paper).
-        weak, strong: batch augmentation SPECs (or modules) of the two views; weak None is the paper's
-            flip and 12.5 % translation; strong: RandAugment N=2, M=10.
+        weak, strong: batch augmentation SPECs (or modules) of the two views (weak None: the paper's).
         flip: keep the weak view's flip (off for data such as digits).
     """
 

@@ -6,8 +6,7 @@ confident prediction (max probability above ``tau``) is ``c``, normalised by the
 (``beta_c = sigma_c / max_c' sigma_c'``); with the threshold warm-up the count of still unused images
 joins that maximum, so every ``beta_c`` rises from 0 while most images are unused. The threshold of
 class ``c`` is ``tau * M(beta_c)`` with the convex mapping ``M(x) = x / (2 - x)``; the loss is
-FixMatch's, masked by these thresholds. The per-image state (the latest confident class of each
-unlabeled image, ``-1`` = unused) is a buffer, so checkpoints carry it and a resumed run is exact.
+FixMatch's, masked by these thresholds.
 """
 
 from __future__ import annotations

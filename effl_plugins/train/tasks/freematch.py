@@ -12,7 +12,7 @@ Self-adaptive thresholding, updated every step from the weak-view probabilities 
 Self-adaptive fairness (weight ``lambda_f``, 0.001 in the official configurations): with the
 strong-view probabilities ``s`` of the masked images and their histogram ``h_s``,
 ``L_f = sum_k SumNorm(p~ / h)_k * log SumNorm(mean s / h_s)_k`` (the negative cross-entropy; zero-count
-classes get weight 0). The EMA statistics are buffers, so checkpoints carry them.
+classes get weight 0).
 """
 
 from __future__ import annotations

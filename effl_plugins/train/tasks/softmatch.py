@@ -12,7 +12,7 @@ Every step, on the weak-view probabilities ``q [U, K]`` (momentum ``m = 0.999``)
   above the mean; ``lambda_max = 1``, ``n_sigma = 2`` in the paper).
 
 The loss is ``mean_b w_b * CE(strong_b, argmax q_b)``: the pseudo-label comes from the unaligned
-prediction, as in the official code. The statistics are buffers, so checkpoints carry them.
+prediction, as in the official code.
 """
 
 from __future__ import annotations
