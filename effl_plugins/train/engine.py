@@ -119,9 +119,8 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_device(name: str | None) -> str:
-    """``--device`` -> a torch device string: ``auto`` (or None) is ``cuda`` when CUDA is available, else
-    ``cpu``. An unknown name, or a CUDA or MPS device this machine lacks, is one-line ``ValueError`` naming
-    ``--device``."""
+    """``--device`` -> a torch device string (``auto`` or None: ``cuda`` when available, else ``cpu``); a
+    ``ValueError`` for an unknown name or a device this machine lacks."""
     name = device_name("auto" if name is None else name)
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -685,9 +684,8 @@ class Engine:
 
 
 def _rank_partial(state: dict[str, Any], rank: int, world_size: int) -> tuple[float, int]:
-    """This rank's running (loss sum, count) of the epoch a checkpoint stopped in: its own when the world
-    size is the saved one; else rank 0 holds every rank's total and the others none (the epoch's loss stays
-    the mean over its samples). A checkpoint without ``partials`` gives every rank the saved one."""
+    """This rank's running (loss sum, count) of the epoch a checkpoint stopped in: its own under the saved world
+    size, else all of it on rank 0; the saved one on every rank from a checkpoint without ``partials``."""
     partials = state.get("partials")
     if not partials:
         return float(state["partial_loss"]), int(state["partial_count"])

@@ -1,8 +1,5 @@
 """Progress inside an epoch, on stderr: a one-line bar on a terminal, a line every ``log_interval``
-steps off one (timm's habit), each with the step, the training loss, images per second and the time
-left in the epoch.
-
-A line off a terminal::
+steps off one (timm's habit). A line::
 
     epoch 2/10 step 50/120 loss 1.2345 (avg 1.3012) lr 1.00e-03 img/s 412.3 eta 0:00:17
 

@@ -44,8 +44,7 @@ __all__ = [
 
 @torch.no_grad()
 def ema_update(teacher: nn.Module, student: nn.Module, decay: float, *, copy_buffers: bool = True) -> None:
-    """In place on ``teacher``: each parameter ``t <- decay * t + (1 - decay) * s``; with ``copy_buffers``
-    the buffers (BatchNorm statistics) are copied from the student, else the teacher keeps its own."""
+    """In place: each parameter ``t <- decay * t + (1 - decay) * s``; ``copy_buffers``: the student's buffers too."""
     if not 0.0 <= decay <= 1.0:
         raise ValueError(f"decay must be in [0, 1], got {decay!r}")
     for t, s in zip(teacher.parameters(), student.parameters()):
