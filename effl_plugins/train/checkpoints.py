@@ -1,14 +1,9 @@
 """Files that survive a crash, and the process state a checkpoint needs to resume exactly.
 
-Every write goes to a temporary file beside its target, is flushed to disk, then ``os.replace``d
-into place: a kill at any moment leaves the old file or the new one, never a partial one. A failed
-write (disk full, file too large, permission denied, read-only) removes its temporary file, leaves the
-previous file as it was and raises one ``CheckpointError`` naming the file; that includes the
-``RuntimeError`` ``torch.save`` raises when its stream's write fails. Every file gets the user's umask
-(``0o666 & ~umask``), as ``open()`` would give. Inside a run directory whose lock this process holds,
-each file and folder is listed in the run's ``written.json`` before it is made (``effl_plugins.written``).
-Checkpoints are read by :class:`~effl_plugins.checkpoint.Checkpoint` (``weights_only=True``), so a file
-never runs code; the RNG states (torch, CUDA, NumPy, Python) are stored as tensors and numbers for that reason.
+Every write goes through :func:`~effl_plugins.written.replace_atomically` (a temporary file beside its
+target, flushed, then ``os.replace``d: a kill leaves the old file or the new one; a failed write raises one
+``CheckpointError`` naming the file), listed first in the run's ``written.json`` (``effl_plugins.written``).
+Checkpoints are read with ``weights_only=True``, so the RNG states are stored as tensors and numbers.
 """
 
 from __future__ import annotations
@@ -54,8 +49,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` into a temporary file beside ``path``, then ``os.replace`` it into place:
-    a crash leaves the old file or the new one, never a partial one."""
+    """``torch.save`` into a temporary file beside ``path``, then rename it into place."""
     _atomic(path, lambda handle: torch.save(obj, handle))
 
 
@@ -72,8 +66,7 @@ def remove_temporaries(directory: str | os.PathLike, pattern: str = "*") -> list
 
 
 def _atomic(path: str | os.PathLike, write: Callable[[Any], Any]) -> None:
-    """Write ``path`` through :func:`~effl_plugins.written.replace_atomically`, its folder made and the
-    file listed in the run's record first."""
+    """Write ``path`` atomically, its folder made and the file listed in the run's record first."""
     path = Path(path)
     make_dirs(path.parent)
     register_file(path)
@@ -81,8 +74,7 @@ def _atomic(path: str | os.PathLike, write: Callable[[Any], Any]) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """A training checkpoint to resume from (:meth:`~effl_plugins.checkpoint.Checkpoint.training_state`: read
-    with ``weights_only=True``, never running code from the file)."""
+    """A training checkpoint to resume from (:meth:`~effl_plugins.checkpoint.Checkpoint.training_state`)."""
     return Checkpoint.read(path).training_state()
 
 

@@ -42,43 +42,20 @@ TRACKERS = ("tensorboard", "wandb", "mlflow", "csv")
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters of one training run (timm ``train.py`` names).
+    """Hyper-parameters of one training run, with timm ``train.py``'s names and meanings (its optimizer,
+    schedule, MixUp/CutMix, Random Erasing, EMA and model options), and these of effl's own:
 
-    Optimisation: ``opt``/``opt_eps``/``momentum``/``weight_decay`` go to timm's ``create_optimizer_v2``;
-    ``sched``/``warmup_epochs``/``warmup_lr``/``min_lr`` to ``create_scheduler_v2`` (``sched="none"``
-    keeps ``lr``). ``amp``: ``"auto"`` (bf16 on CUDA where supported, else fp16; off on the CPU),
-    ``"bf16"``, ``"fp16"`` or ``"off"``. ``clip_grad``: max gradient norm. ``grad_accum_steps``:
-    micro-batches per optimizer step. ``model_ema``: keep a timm ``ModelEmaV3`` (decay
-    ``model_ema_decay``) and report its accuracy too. ``smoothing``: label smoothing of the
-    cross-entropy. ``mixup``/``cutmix`` (alphas, 0 = off), ``cutmix_minmax``, ``mixup_prob``,
-    ``mixup_switch_prob``, ``mixup_mode``: timm's mixing flags. ``aug``: a batch augmentation SPEC
-    run on the device, checked last and once: held as a ``ResolvedSpec`` (the same text, its terms parsed and
-    looked up in the registry), which the engine builds its pipeline from. ``reprob``/``remode``/``recount``:
-    timm's Random Erasing (probability, values, most boxes) of each image, as it reads after the model's
-    normalisation. ``aug_splits``: timm's augmentation
-    splits (0, or N >= 2 views of each batch: the first clean, the others through ``aug``); ``jsd_loss``: timm's
-    ``JsdCrossEntropy`` over them (Hendrycks et al. 2020, "AugMix").
-    The model the strategy builds: ``img_size`` (input size for models whose size is fixed, e.g. ViTs,
-    which timm resamples; None: the model's), ``model_kwargs`` (more ``timm.create_model`` arguments),
-    ``initial_checkpoint`` (weights loaded after it is built), ``num_classes`` (checked against the
-    data's), ``torchcompile``/``torchcompile_mode`` (``torch.compile`` backend and mode). timm's optimizer
-    and schedule extras: ``opt_betas``, ``layer_decay``, ``decay_epochs``, ``decay_milestones``,
-    ``decay_rate``, ``patience_epochs``, ``cooldown_epochs`` (the last epochs of the run stay at
-    ``min_lr``), ``opt_kwargs`` (more ``create_optimizer_v2`` arguments); ``bce_loss``: timm's
-    ``BinaryCrossEntropy`` instead of cross-entropy. ``grad_checkpointing``: timm's
-    ``set_grad_checkpointing`` on the model. ``validation_batch_size``: evaluation batches (None:
-    ``max(batch_size, 64)``). ``clip_mode``: how ``clip_grad`` clips (``CLIP_MODES``). ``warmup_prefix``,
-    ``lr_k_decay``, ``lr_noise`` (one or two fractions of the run: noise from there on, or between),
-    ``lr_noise_pct``, ``lr_noise_std``: timm's schedule options (the noise seeded by ``seed``).
-    ``mixup_off_epoch``: no MixUp/CutMix from that epoch on (0: never off). ``warmup_epochs``
-    covering half the run or more warns. ``workers``/``pin_mem``: the DataLoader. ``nonfinite``: ``"stop"``
-    raises on a non-finite loss naming the epoch and step, ``"skip"`` drops that update (as AMP's scaler
-    does).
-    ``progress``: report inside each epoch on stderr (a bar on a terminal, else a line every
-    ``log_interval`` steps; 0: epoch lines only) and a line per epoch; False prints nothing per step or
-    epoch. ``log``: experiment trackers (``TRACKERS``; a comma list or a sequence), written inside the
-    run directory by rank 0. ``checkpoint_interval``: save the checkpoint every this many optimizer steps
-    of an epoch as well as at its end (0: at the end only).
+    ``amp``: ``"auto"`` (bf16 on CUDA where supported, else fp16; off on the CPU), ``"bf16"``, ``"fp16"`` or
+    ``"off"``. ``aug``: a batch augmentation SPEC run on the device, held as a ``ResolvedSpec`` (checked once).
+    ``reprob``/``remode``/``recount``: Random Erasing as the image reads after the model's normalisation.
+    ``aug_splits``/``jsd_loss``: timm's augmentation splits (0, or N >= 2 views, the first clean, the others
+    through ``aug``) and ``JsdCrossEntropy`` over them. ``img_size``: input size for models whose size is
+    fixed (None: the model's); ``num_classes`` is checked against the data's. ``validation_batch_size``
+    None: ``max(batch_size, 64)``. ``lr_noise``: one or two fractions of the run, seeded by ``seed``.
+    ``nonfinite``: ``"stop"`` raises on a non-finite loss, ``"skip"`` drops that update. ``progress``:
+    report inside each epoch on stderr (a line every ``log_interval`` steps off a terminal) and a line per
+    epoch. ``log``: experiment trackers (``TRACKERS``). ``checkpoint_interval``: save the checkpoint every
+    this many optimizer steps of an epoch as well as at its end (0: at the end only).
     """
 
     epochs: int = 10
@@ -159,13 +136,10 @@ class TrainConfig:
                 positive(getattr(self, name), name, note="or None")
         for name in ("smoothing", "mixup_prob", "mixup_switch_prob", "model_ema_decay", "reprob"):
             fraction(getattr(self, name), name)
-        for name, value, allowed in (
-            ("amp", self.amp, AMP_MODES),
-            ("mixup_mode", self.mixup_mode, MIXUP_MODES),
-            ("remode", self.remode, ERASE_MODES),
-            ("nonfinite", self.nonfinite, NONFINITE_POLICIES),
-        ):
-            choice(value, name, allowed)
+        choice(self.amp, "amp", AMP_MODES)
+        choice(self.mixup_mode, "mixup_mode", MIXUP_MODES)
+        choice(self.remode, "remode", ERASE_MODES)
+        choice(self.nonfinite, "nonfinite", NONFINITE_POLICIES)
         if self.cutmix_minmax is not None:
             low, high = self.cutmix_minmax
             if not 0.0 < low < high <= 1.0:
@@ -242,9 +216,8 @@ def check_aug_splits(aug_splits: Any, jsd_loss: bool, aug: str | None, mixing: A
 
 
 def tracker_names(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    """``log`` as a tuple of known tracker names, each once, in the order given: a comma list, a sequence
-    of names or comma lists, or None. An unknown name is a ``ValueError`` listing ``TRACKERS``; a tracker
-    whose library is missing is a one-line ``TrackerUnavailableError`` naming the extra to install."""
+    """``log`` (a comma list, a sequence of names or comma lists, or None) as a tuple of known tracker names,
+    each once, in the order given; a tracker whose library is missing is a ``TrackerUnavailableError``."""
     if value is None:
         return ()
     parts = [value] if isinstance(value, str) else list(value)
@@ -261,8 +234,7 @@ def tracker_names(value: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 def warn_long_warmup(warmup_epochs: int, epochs: int, sched: str | None) -> None:
-    """A one-line ``UserWarning`` when warm-up covers half of ``epochs`` or more (the learning rate stays
-    below ``lr`` for most of the run); nothing when the schedule is ``"none"`` (no warm-up runs)."""
+    """A one-line ``UserWarning`` when warm-up covers half of ``epochs`` or more (with a schedule)."""
     import warnings
 
     if warmup_epochs and sched not in (None, "none") and 2 * warmup_epochs >= epochs:
@@ -300,11 +272,7 @@ def setting_is_on(name: str, settings: Mapping[str, Any]) -> bool:
 
 
 def refuse_settings(who: str, settings: Mapping[str, Any], refusals: Mapping[str, str]) -> None:
-    """``SettingRefusedError`` for the first of ``refusals`` (``{setting: reason}``) that ``settings`` turn on.
-
-    The strategies call it when they are built and the engine when it is set up, so a run that sets what
-    its strategy does not apply stops before anything is built, written or trained.
-    """
+    """``SettingRefusedError`` for the first of ``refusals`` (``{setting: reason}``) that ``settings`` turn on."""
     for name, reason in refusals.items():
         if setting_is_on(name, settings):
             raise SettingRefusedError(who, name, reason)

@@ -1,8 +1,5 @@
-"""The process group ``torchrun`` describes: rank information, joining it, and summing over ranks.
-
-A single process (no ``WORLD_SIZE``, or 1) is rank 0 of a world of 1 and never touches
-``torch.distributed``.
-"""
+"""The process group ``torchrun`` describes: rank information, joining it, and summing over ranks (a single
+process is rank 0 of a world of 1 and never touches ``torch.distributed``)."""
 
 from __future__ import annotations
 
@@ -81,8 +78,7 @@ def all_sum(values: list[float], info: DistInfo, device: torch.device) -> list[f
 
 
 def all_gather_rows(tensor: torch.Tensor) -> torch.Tensor:
-    """Every rank's ``tensor`` concatenated along dim 0, in rank order (the same shape on every rank);
-    unchanged in a single process. No gradient flows through it.
+    """Every rank's ``tensor`` (the same shape on every rank) concatenated in rank order, without gradient.
 
     Shape: ``[N, ...]`` -> ``[world_size * N, ...]``.
     """

@@ -1,43 +1,26 @@
 """The one training loop: every strategy's objective is a :class:`~effl_plugins.train.tasks.Task`
 run by :class:`Engine`.
 
-Per step: batches come from seeded streams (:mod:`.streams`) through a ``DataLoader`` with
-``workers`` processes (decoding and the per-image transforms run there), are moved to the device,
-get the batch augmentation (``--aug``) and MixUp/CutMix there, and go to the task, whose ``"loss"``
-is back-propagated. timm's optimizer and scheduler (``create_optimizer_v2``, ``create_scheduler_v2``),
-AMP (bf16/fp16 autocast; a grad scaler for fp16), gradient accumulation, gradient clipping, a timm
-``ModelEmaV3``, ``channels_last``, DistributedDataParallel under ``torchrun`` (the task's trainable
-module only), and a stop with a clear error when the loss turns non-finite. A setting the task does not
-apply (``Task.refusals()``: ``--aug`` and mixing for a task that augments its own views, label smoothing
-for one whose loss takes none) is refused when the engine is built, never dropped.
+Per step: batches come from seeded streams (:mod:`.streams`) through a ``DataLoader`` with ``workers``
+processes, are moved to the device, get the batch augmentation (``--aug``), Random Erasing and MixUp/CutMix
+there, and go to the task, whose ``"loss"`` is back-propagated: timm's optimizer, scheduler and
+``ModelEmaV3``, AMP (a grad scaler for fp16), gradient accumulation and clipping, ``channels_last``, DDP
+under ``torchrun`` (the task's trainable module only), and a stop with a clear error on a non-finite loss.
+A setting the task does not apply (``Task.refusals()``) is refused when the engine is built, never dropped.
 
-Checkpoints survive faults: ``out_dir/checkpoint.pt`` is written atomically after every epoch, every
-``checkpoint_interval`` optimizer steps inside one (when set), and on SIGTERM or a first Ctrl-C (the
-running optimizer step finishes, the checkpoint is saved, a line says where the run stopped and how to
-resume it, then the process exits with status 143, or 130 after Ctrl-C; a second Ctrl-C interrupts at
-once). DataLoader workers of the training loop ignore Ctrl-C, so the stop
-is the main process's. It holds tensors and primitive containers only (``torch.load(weights_only=True)``
-reads it): model, task state, optimizer, grad scaler, EMA, epoch, step, every RNG state of every
-rank, and what the run is (``arch``, ``num_classes``, ``class_names``, ``data_config``, ``args``).
-The data order and the per-image randomness are functions of ``(seed, epoch, index)``, the device
-augmentation's of ``(seed, epoch, step, rank)``, so ``resume=True`` continues exactly: a killed and
-resumed run ends bit-identical to an uninterrupted one. ``model_best.pt`` keeps the best epoch.
+``out_dir/checkpoint.pt`` is written atomically after every epoch, every ``checkpoint_interval`` optimizer
+steps (when set), and on SIGTERM or a first Ctrl-C: the running step finishes, the checkpoint is saved, a
+line says how to resume, and the process exits with status 143 (130 after Ctrl-C; a second Ctrl-C
+interrupts at once). It holds tensors and primitive containers only (``weights_only=True`` reads it). The
+data order and per-image randomness are functions of ``(seed, epoch, index)``, the device augmentation's
+of ``(seed, epoch, step, rank)``, so a killed and resumed run ends bit-identical to an uninterrupted one.
+``model_best.pt`` keeps the best epoch.
 
-What a run says on stderr (rank 0; ``progress=False`` keeps it quiet but for the stop line): progress
-inside each epoch (:mod:`.progress`: a bar on a terminal, a line every ``log_interval`` steps off
-one), one line per epoch, and ``resuming from epoch N step S of OUT`` when it resumes. ``log`` sends
-the epoch records (and the per-report step scalars) to experiment trackers (:mod:`.trackers`).
-
-Host reads (on CUDA, host-device synchronisations) in a step: the engine reads the step's loss once
-(``float(loss)``: the non-finite stop and the epoch's record), and a loss of :mod:`effl_plugins.losses`
-reads one scalar per check, its non-finite check (``losses.base.check_finite``, ``kd``'s value; target
-values join it): a logit loss once per call, a feature loss twice. Nothing else in a step reads the
-device: a task learns from device-side masks and weights, and what must be known on the host (how many
-rows of the batch are labeled, ``Batch.labeled_count``) is counted from the loader's host tensors before
-they move. Exceptions, each one read: a distillation step on a batch where MixUp/CutMix spread unlabeled
-rows (the labeled count is then known on the device only), and ``--mixup`` with ``--cutmix`` (the
-per-batch choice between them). The progress lines and trackers read nothing more: they take the loss float
-already read. ``tests/train/test_host_syncs.py`` counts the reads of every built-in task.
+Host reads in a step: the engine reads the loss once (``float(loss)``), a loss of :mod:`effl_plugins.losses`
+one scalar per non-finite check (a logit loss once, a feature loss twice); nothing else, as
+``Batch.labeled_count`` is counted from the loader's host tensors. Exceptions, one read each: distillation
+on a batch where MixUp/CutMix spread unlabeled rows, and ``--mixup`` with ``--cutmix``.
+``tests/train/test_host_syncs.py`` counts the reads of every built-in task.
 """
 
 from __future__ import annotations
@@ -136,9 +119,8 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_device(name: str | None) -> str:
-    """``--device`` -> a torch device string: ``auto`` (or None) is ``cuda`` when CUDA is available, else
-    ``cpu``. An unknown name, or a CUDA or MPS device this machine lacks, is one-line ``ValueError`` naming
-    ``--device``."""
+    """``--device`` -> a torch device string (``auto`` or None: ``cuda`` when available, else ``cpu``); a
+    ``ValueError`` for an unknown name or a device this machine lacks."""
     name = device_name("auto" if name is None else name)
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -178,17 +160,14 @@ class Engine:
         eval_set: labeled images through the eval transform.
         config: the shared settings (:class:`TrainConfig`).
         num_classes: K (for mixing).
-        unlabeled_set: the second stream of tasks with ``unlabeled_ratio > 0`` (FixMatch, Mean Teacher);
-            an epoch is then one pass over it at ``mu * batch_size`` images a step.
+        unlabeled_set: the epoch's stream of tasks with ``unlabeled_ratio > 0``, ``mu * batch_size`` a step.
         out_dir: the run directory (None: nothing written).
-        run_info: saved in every checkpoint: ``arch``, ``num_classes``, ``class_names``, ``data_config``,
-            ``args`` (``args`` also goes to ``args.yaml``).
+        run_info: ``arch``, ``num_classes``, ``class_names``, ``data_config``, ``args`` (saved in every
+            checkpoint; ``args`` also in ``args.yaml``).
         param_groups: optimizer groups (default: the task's, else timm's over ``task.trainable``).
-        on_epoch_start: ``callback(epoch)`` before each epoch (gradual unfreezing); a function of
-            ``epoch`` alone, so a resumed run repeats it.
+        on_epoch_start: ``callback(epoch)`` before each epoch (gradual unfreezing), a function of ``epoch`` alone.
         resume_override: resume even when a setting that changes the run's meaning differs.
-        write_summary: write ``out_dir/summary.json`` at the end of :meth:`fit`; False when the caller (a
-            strategy) writes it, extending the summary :meth:`fit` returns, so the file has one writer.
+        write_summary: write ``out_dir/summary.json`` at the end of :meth:`fit` (False: the caller writes it).
     """
 
     def __init__(
@@ -228,14 +207,11 @@ class Engine:
         self.on_epoch_start, self.resume_override = on_epoch_start, resume_override
         self.write_summary = write_summary
         self.amp_dtype = _amp_dtype(config.amp, self.device)
-        # a task without batch augmentation refused aug/mixup/cutmix above: nothing set is dropped here
-        self.augment = batch_augmentation(config.aug) if task.batch_augmentation else None
-        if self.augment is not None:
-            self.augment = self.augment.to(self.device)
+        augment = batch_augmentation(config.aug) if task.batch_augmentation else None
+        self.augment = augment.to(self.device) if augment is not None else None
         self.mixing = BatchMixing(config, num_classes) if task.batch_augmentation else None
         self.erasing = BatchErasing.from_config(config, task.view_input) if task.batch_augmentation else None
         groups = param_groups if param_groups is not None else task.param_groups()
-        # a task that trains nothing (a teacher's outputs recorded) runs its forward alone: no optimizer, no backward
         self.optimizer = self._create_optimizer(groups) if task.trains else None
         self.scheduler = self._create_scheduler() if task.trains else None
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
@@ -248,7 +224,6 @@ class Engine:
         self._stop: int | None = None  # the signal that asked the run to stop
         self.trackers = Trackers()
 
-    # ------------------------------------------------------------------ set-up
     def _create_optimizer(self, groups) -> torch.optim.Optimizer:
         from timm.optim import create_optimizer_v2
 
@@ -303,7 +278,6 @@ class Engine:
 
         return ModelEmaV3(self.task.eval_model(), decay=self.config.model_ema_decay)
 
-    # ------------------------------------------------------------------ public
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train to ``config.epochs`` (continuing from ``out_dir/checkpoint.pt`` with ``resume``); the summary."""
         resumed = self.resume() if resume else False  # checks the settings against the checkpoint's ``args``
@@ -395,7 +369,6 @@ class Engine:
             write_summary(self.out_dir, summary)
         return summary
 
-    # ------------------------------------------------------------------ the loop
     def _streams(self) -> tuple[Stream, Stream | None, Dataset]:
         c, info, task = self.config, self.info, self.task
 
@@ -465,17 +438,14 @@ class Engine:
         self._end_epoch(time.perf_counter() - start)
 
     def _checkpoint_due(self, steps: int) -> bool:
-        """Whether ``checkpoint_interval`` asks for a checkpoint after this step: every N optimizer steps of
-        the epoch, counted from its start, at an optimizer-step boundary; never at its last step (the
-        epoch's end saves). The same answer on every rank (the save gathers every rank's RNG state)."""
+        """Whether ``checkpoint_interval`` asks for a checkpoint after this step (never at the epoch's last)."""
         every, accum = self.config.checkpoint_interval, self.config.grad_accum_steps
         if not every or self.out_dir is None or self.step >= steps or self.step % accum:
             return False
         return (self.step // accum) % every == 0
 
     def _epoch_progress(self, steps: int) -> EpochProgress:
-        """This epoch's reporter: a bar on a terminal, lines off one, nothing with ``progress`` off (or on a
-        rank other than 0); it feeds the trackers either way."""
+        """This epoch's reporter (rank 0, with ``progress``); it feeds the trackers either way."""
         c = self.config
         shown = c.progress and self.info.main
         mode = "off" if not shown else ("bar" if sys.stderr.isatty() else "lines")
@@ -492,7 +462,7 @@ class Engine:
         )
 
     def _say_stopped(self, steps: int) -> None:
-        """The stop line: where the run stopped, where it is saved and how to continue it (rank 0)."""
+        """The stop line: where the run stopped and is saved, and how to continue it (rank 0)."""
         if not self.info.main:
             return
         where = f" (saved in {self.out_dir})" if self.out_dir is not None else ""
@@ -505,9 +475,8 @@ class Engine:
     def _batch(self, main_batch, labeled_batch, generator, indices: torch.Tensor) -> Batch:
         device = self.device
         images, targets = labeled_batch if labeled_batch is not None else main_batch
-        # counted while the targets are still in host memory (the loader's), so no task reads the device for it
         labeled = targets != UNLABELED if targets.ndim == 1 else torch.ones(len(targets), dtype=torch.bool)
-        count = int(labeled.sum()) if targets.device.type == "cpu" else None
+        count = int(labeled.sum()) if targets.device.type == "cpu" else None  # from the loader's host tensors
         images, targets, labeled = (t.to(device, non_blocking=True) for t in (images, targets, labeled))
         unlabeled = main_batch[0].to(device, non_blocking=True) if labeled_batch is not None else None
         if self.config.aug_splits:  # timm's --aug-splits: N views of each image, the first clean (see .splits)
@@ -536,7 +505,7 @@ class Engine:
             out = self.task(batch)
         loss = out["loss"]
         value = float(loss.detach())  # the engine's one host read per step (module docstring)
-        if not self._all_finite(value):
+        if self._on_any_rank(not math.isfinite(value)):
             if c.nonfinite == "stop":
                 raise NonFiniteLossError(
                     f"the training loss became {value} at epoch {self.epoch + 1}, step "
@@ -626,7 +595,6 @@ class Engine:
             amp_dtype=self.amp_dtype,
         )
 
-    # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, best: bool = False) -> None:
         gathered = [(rng_state(), list(self.partial))]
         if self.info.distributed:
@@ -662,7 +630,6 @@ class Engine:
             atomic_save(state, self.out_dir / BEST_NAME)
         atomic_save(state, self.checkpoint_path)
 
-    # ------------------------------------------------------------------ distributed
     def _wrap(self) -> None:
         """DDP around the task's trainable module (re-wrapped when the trainable set changed, e.g. after
         gradual unfreezing); frozen parts stay outside."""
@@ -671,10 +638,7 @@ class Engine:
         flags = tuple(p.requires_grad for p in self.task.trainable.parameters())
         if flags == self._trainable_flags:
             return
-        from torch.nn.parallel import DistributedDataParallel
-
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        self.task.set_net(DistributedDataParallel(self.task.trainable, device_ids=ids))
+        self.task.prepare_distributed(device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self._trainable_flags = flags
 
     def _no_sync(self, skip: bool):
@@ -691,15 +655,14 @@ class Engine:
         for buffer in (b for m in modules for b in m.buffers()):
             dist.broadcast(buffer, src=0)
 
-    def _all_finite(self, value: float) -> bool:
-        """Whether the loss is finite on every rank (one all-reduce under torchrun, none otherwise)."""
+    def _on_any_rank(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on some rank (one all-reduce under torchrun, none otherwise)."""
         if not self.info.distributed:
-            return math.isfinite(value)
-        flag = torch.tensor([1.0 if math.isfinite(value) else 0.0], device=self.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-        return bool(flag.item() > 0)
+            return flag
+        total = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(total)
+        return bool(total.item() > 0)
 
-    # ------------------------------------------------------------------ SIGTERM, Ctrl-C
     def _install_stop_signals(self) -> dict[int, Any]:
         """SIGTERM and Ctrl-C (SIGINT) ask the loop to stop after the running step (a second Ctrl-C
         interrupts at once); the previous handlers, to put back (none in a thread other than the main one)."""
@@ -714,19 +677,15 @@ class Engine:
         return {signum: signal.signal(signum, request_stop) for signum in (signal.SIGTERM, signal.SIGINT)}
 
     def _should_stop(self) -> bool:
-        if not self.info.distributed:
-            return self._stop is not None
-        flag = torch.tensor([0.0 if self._stop is None else 1.0], device=self.device)
-        dist.all_reduce(flag)
-        if flag.item() > 0 and self._stop is None:
+        stop = self._on_any_rank(self._stop is not None)
+        if stop and self._stop is None:
             self._stop = signal.SIGTERM  # another rank was asked
-        return bool(flag.item() > 0)
+        return stop
 
 
 def _rank_partial(state: dict[str, Any], rank: int, world_size: int) -> tuple[float, int]:
-    """This rank's running (loss sum, count) of the epoch a checkpoint stopped in: its own when the world
-    size is the saved one; else rank 0 holds every rank's total and the others none (the epoch's loss stays
-    the mean over its samples). A checkpoint without ``partials`` gives every rank the saved one."""
+    """This rank's running (loss sum, count) of the epoch a checkpoint stopped in: its own under the saved world
+    size, else all of it on rank 0; the saved one on every rank from a checkpoint without ``partials``."""
     partials = state.get("partials")
     if not partials:
         return float(state["partial_loss"]), int(state["partial_count"])

@@ -1,12 +1,10 @@
 """``--reprob/--remode/--recount``: timm's Random Erasing (Zhong et al. 2020) of the training batch, with the
 values the model reads after its normalisation.
 
-timm erases each image after normalising it: zeros (``const``), a ``N(0, 1)`` colour per box (``rand``) or
-``N(0, 1)`` noise (``pixel``). The engine's batch is uint8 until the task normalises it
-(:class:`~effl_plugins.train.inputs.ModelInput`), so the erased batch becomes float (``x / 255``) and
-``random_erasing`` writes ``mean + std * z`` with the student's mean and std, unclipped: after the task's
-normalisation each erased value is timm's ``z`` up to float32 rounding (``const`` within 1e-6 of 0). It runs
-after ``--aug`` and before MixUp/CutMix, where timm has it (in the per-image transforms, before the batch mixes).
+timm erases each image after normalising it (zeros, a ``N(0, 1)`` colour per box, or ``N(0, 1)`` noise). The
+engine's batch is uint8 until the task normalises it, so the erased batch becomes float (``x / 255``) with
+``mean + std * z`` written unclipped: after the task's normalisation each erased value is timm's ``z`` up to
+float32 rounding. It runs after ``--aug`` and before MixUp/CutMix, as in timm.
 """
 
 from __future__ import annotations
@@ -22,11 +20,7 @@ __all__ = ["BatchErasing", "normalisation_of"]
 
 
 def normalisation_of(model_input: ModelInput) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The ``(mean, std)`` (fractions of the value range) that ``model_input`` normalises with.
-
-    Shape:
-        ``model_input.scale`` and ``shift`` ``[1, C, 1, 1]`` -> two tuples of C floats.
-    """
+    """The ``(mean, std)`` (fractions of the value range, C floats each) that ``model_input`` normalises with."""
     std = 1.0 / (255.0 * model_input.scale.double().flatten())
     mean = model_input.shift.double().flatten() * std
     return tuple(mean.tolist()), tuple(std.tolist())
@@ -40,8 +34,8 @@ class BatchErasing:
         model_input: the student's input (its mean and std).
 
     Shape:
-        ``__call__``: images ``[B, C, H, W]`` uint8 (0..255) or float (0..1) -> float ``[B, C, H, W]`` on the
-        0..1 scale, erased values outside it where the normalised value lies outside the image range.
+        ``__call__``: images ``[B, C, H, W]`` uint8 (0..255) or float (0..1) -> float ``[B, C, H, W]`` (0..1 but
+        where erased).
     """
 
     def __init__(self, config: Any, model_input: ModelInput):

@@ -34,11 +34,8 @@ def evaluate(
     distributed: bool = False,
     amp_dtype: torch.dtype | None = None,
 ) -> dict[str, Any]:
-    """``{"top1", "top5", "loss", "count"}`` of ``model`` (left in eval mode) on ``dataset``.
-
-    With ``distributed=True`` each rank scores every ``world_size``-th image and the sums are
-    all-reduced, so the result is exact. Rows whose target is negative (unlabeled) are skipped.
-    """
+    """``{"top1", "top5", "loss", "count"}`` of ``model`` (left in eval mode) on ``dataset``'s labeled rows;
+    with ``distributed=True`` each rank scores every ``world_size``-th image and the sums are all-reduced."""
     model.eval()
     device = torch.device(device)
     model_input = model_input.to(device)

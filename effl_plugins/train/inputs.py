@@ -1,9 +1,5 @@
-"""From the uint8 batch the loader delivers to what one model expects: its size, its mean and std.
-
-The loader gives ``[B, C, H, W]`` uint8 at the student's input size. Each model normalises with its
-own data config (``timm.data.resolve_data_config``); a teacher trained at another resolution gets
-the batch resized on the device first, as ``timm.task``'s distillation teacher does.
-"""
+"""From the loader's uint8 batch (at the student's size) to what one model expects: its size, mean and std
+(a teacher of another resolution gets the batch resized on the device, as ``timm.task``'s does)."""
 
 from __future__ import annotations
 
@@ -15,8 +11,6 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["ModelInput"]
-
-_INTERPOLATION_MODES = {"bilinear": "bilinear", "bicubic": "bicubic", "nearest": "nearest"}
 
 
 class ModelInput(nn.Module):
@@ -45,7 +39,7 @@ class ModelInput(nn.Module):
         self.register_buffer("scale", 1.0 / (255.0 * std_t), persistent=False)
         self.register_buffer("shift", mean_t / std_t, persistent=False)
         self.size = tuple(int(s) for s in size) if size is not None else None
-        self.mode = _INTERPOLATION_MODES.get(interpolation, "bilinear")
+        self.mode = interpolation if interpolation in ("bilinear", "bicubic", "nearest") else "bilinear"
         self.channels_last = channels_last
 
     @classmethod

@@ -3,11 +3,9 @@
 
 timm's meanings: ``mixup`` and ``cutmix`` are the Beta(α, α) concentrations (0 disables one);
 with both on, each batch uses CutMix with probability ``mixup_switch_prob``; ``mixup_prob`` is the
-probability that a batch (``mode="batch"``) or a sample (``"pair"``/``"elem"``: per-sample λ) is
-mixed; ``cutmix_minmax`` draws the box sides uniformly in ``[min, max]`` of the image side (timm's
-``rand_bbox_minmax``) instead of from λ, the label weight being the box area. Label smoothing is
-applied by the criterion (``F.cross_entropy(label_smoothing=...)``), which equals timm's smoothed
-mixed targets.
+probability that a batch (``mode="batch"``) or a sample (``"pair"``/``"elem"``) is mixed;
+``cutmix_minmax`` draws the box sides uniformly in ``[min, max]`` of the image side (timm's
+``rand_bbox_minmax``). Label smoothing is applied by the criterion.
 
 Unlabeled rows (target ``UNLABELED``) mix like any other image; their label mass is tracked in an
 extra column, and a mixed row that holds any of it counts as unlabeled (no cross-entropy; the

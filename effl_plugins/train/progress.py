@@ -1,16 +1,11 @@
 """Progress inside an epoch, on stderr: a one-line bar on a terminal, a line every ``log_interval``
-steps off one (timm's habit), each with the step, the training loss, images per second and the time
-left in the epoch.
-
-A line off a terminal::
+steps off one (timm's habit). A line::
 
     epoch 2/10 step 50/120 loss 1.2345 (avg 1.3012) lr 1.00e-03 img/s 412.3 eta 0:00:17
 
 ``loss`` is the mean over the steps since the last line (on the bar between two reports: the last
-step's) and ``avg`` over the epoch so far; ``img/s`` counts every rank's images since the last line;
-``eta`` is the rest of this epoch at the epoch's pace so far. The reporter only adds numbers on a
-step that prints nothing (no string, no device read: the loss it takes is the float the engine
-already reads for its non-finite check).
+step's) and ``avg`` over the epoch so far; ``img/s`` counts every rank's images since the last line.
+A step that prints nothing only adds numbers (the loss is the float the engine already read).
 """
 
 from __future__ import annotations
@@ -40,13 +35,10 @@ class EpochProgress:
     Args:
         epoch: this epoch, counted from 1; ``epochs`` the run's total.
         steps: steps in the epoch; ``done`` of them already ran (a resumed epoch).
-        interval: report every ``interval`` steps (0: never); the last step of the epoch always reports.
-        mode: ``"bar"`` (redrawn in place), ``"lines"`` (one line a report) or ``"off"`` (nothing printed;
-            ``on_report`` still called).
-        world_size: processes training together (images per second counts all of them).
-        lr: returns the learning rate (read at reports only).
-        on_report: ``callback(scalars, global_step)`` at each report with ``train_loss``, ``lr`` and
-            ``img_per_s`` (the experiment trackers).
+        interval: report every ``interval`` steps (0: never) and at the epoch's last step.
+        mode: one of ``MODES`` (``"off"``: nothing printed, ``on_report`` still called).
+        world_size: processes training together; lr: returns the learning rate (read at reports only).
+        on_report: ``callback(scalars, global_step)`` at each report (``train_loss``, ``lr``, ``img_per_s``).
     """
 
     def __init__(
@@ -102,7 +94,6 @@ class EpochProgress:
             self.stream.flush()
         self.mode = "off" if self.mode == "bar" else self.mode
 
-    # -- reporting
     def _eta(self, now: float) -> float:
         ran = self.done - self.first
         return (now - self.start) / ran * (self.steps - self.done) if ran else 0.0

@@ -1,36 +1,30 @@
 """A run directory (``--out DIR``): what a run writes, and the rules that keep two runs apart.
 
-Files (timm's layout where it has one): ``checkpoint.pt`` (last epoch), ``model_best.pt`` (best eval
-epoch), ``args.yaml`` (every resolved setting and the versions), ``summary.csv`` (one row per epoch,
-timm's ``update_summary`` columns), ``metrics.jsonl`` (strict JSON, one object per epoch) and
-``summary.json``; strategies add sub-runs (``teacher/``, ``student/``, ``round-N/``) and pseudo-label
-stores (``labels/``). Every file is written atomically. ``lock`` is the one-writer lock
-(``effl_plugins.lock``); ``written.json`` lists every file and folder the run made (``effl_plugins.written``).
+Files (timm's layout where it has one): ``RUN_FILES`` (``args.yaml``: every resolved setting and the
+versions; ``summary.csv``: timm's ``update_summary`` columns; ``metrics.jsonl``: one strict JSON object per
+epoch), each written atomically; strategies add sub-runs (``teacher/``, ``round-N/``) and pseudo-label
+stores (``labels/``). ``lock`` is the one-writer lock (``effl_plugins.lock``); ``written.json`` lists every
+file and folder the run made (``effl_plugins.written``).
 
-Rules, checked before any training: ``--out`` must not be a file; one writer at a time (a lock);
-a directory holding a finished or started run is not reused without ``resume`` (continue it) or
-``overwrite`` (replace it); ``resume`` needs a checkpoint there. ``--resume auto`` resumes when one is
-there and starts fresh when none is (:func:`resolve_resume`); a checkpoint of another run is refused
-when it is loaded.
+Rules, checked before any training: ``--out`` must not be a file; one writer at a time; a directory
+holding a run is not reused without ``resume`` or ``overwrite``; ``resume`` needs a checkpoint there.
 
-What ``overwrite`` may delete, under the directory's lock (a live run there is refused, not touched):
+What ``overwrite`` may delete, under the directory's lock:
 
-- with a ``written.json``: exactly the regular files it lists, the temporary files a killed write of
-  one of them left beside it (``.NAME.tmp-*``), then the folders it lists, each only when empty
-  afterwards, then ``written.json`` itself. Every path is walked from the run directory one folder at
-  a time without following a symlink: a listed path that is now a symlink, or lies under one, is left;
-  so is a listed file another process holds locked, and anything the record does not list. A listed
-  experiment tracker's folder (``TRACKER_FOLDERS``: ``tensorboard``, ``wandb``, ``mlruns``; the run made
-  it, and only the tracker writes inside it) goes with everything in it, symlinks unlinked, never followed.
-- without one (a run directory made by an older version): only the top-level regular files named in
-  ``RUN_FILES`` and their temporary files; what else is there is named on stderr and left in place.
+- with a ``written.json``: exactly the regular files it lists and their temporary files
+  (``.NAME.tmp-*``), then the folders it lists, each only when empty, then ``written.json``. Every path is
+  walked one folder at a time without following a symlink: a listed path that is now a symlink, or lies
+  under one, is left; so is a listed file another process holds locked. A listed tracker's folder
+  (``TRACKER_FOLDERS``) goes with everything in it, symlinks unlinked, never followed.
+- without one (an older version's run): only the top-level ``RUN_FILES`` and their temporary files;
+  what else is there is named on stderr and left in place.
 
-The run directory itself and a ``lock`` file found there are never deleted here; a run removes the
-lock file it created when it releases it (``effl_plugins.lock``).
+The run directory itself and its ``lock`` file are never deleted here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -38,7 +32,7 @@ import math
 import os
 import stat
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +67,8 @@ class RunDirectoryError(EfflError, ValueError):
 
 
 def check_run_directory(out_dir: str | Path | None, *, resume: bool, overwrite: bool = False) -> Path | None:
-    """Apply the rules above; with ``overwrite`` the old run's files are removed (see the module
-    docstring for exactly which), and a run that goes on has the temporary files of killed writes
-    removed. Returns the path."""
+    """Apply the rules above: with ``overwrite`` the old run's files are removed, else the temporary files of
+    killed writes. Returns the path."""
     if out_dir is None:
         if resume:
             raise RunDirectoryError("--resume needs --out DIR: the run directory to continue")
@@ -101,8 +94,7 @@ def check_run_directory(out_dir: str | Path | None, *, resume: bool, overwrite: 
 
 def resolve_resume(out_dir: str | Path | None, resume: bool | str) -> bool:
     """``resume`` as a bool: ``"auto"`` (``--resume auto``) is True when ``out_dir`` holds a checkpoint (the
-    run's, or a sub-run's such as ``teacher/``), False when it holds none or does not exist. Whether that
-    checkpoint is this run's is checked when it is loaded (``check_resume_settings``), before any training."""
+    run's, or a sub-run's such as ``teacher/``); whether it is this run's is checked when it is loaded."""
     if resume != "auto":
         return bool(resume)
     if out_dir is None:
@@ -116,7 +108,7 @@ def _has_nested_checkpoint(out: Path) -> bool:
 
 
 def _remove_run(out: Path) -> None:
-    """Remove what the run in ``out`` wrote (the module docstring says exactly what); hold its lock."""
+    """Remove what the run in ``out`` wrote (see the module docstring); hold its lock."""
     found = read_record(out)
     if found is None:
         with _Walker(out) as walker:
@@ -168,27 +160,31 @@ class _Walker:
     def __exit__(self, *exc) -> None:
         os.close(self.fd)
 
-    def _parent(self, relative: str) -> tuple[int, str] | None:
-        """A descriptor on ``relative``'s folder (walked without following symlinks) and its name."""
+    @contextlib.contextmanager
+    def _parent(self, relative: str) -> Iterator[tuple[int, str] | None]:
+        """A descriptor on ``relative``'s folder (walked without following symlinks) and its name, closed after
+        the block; None when a folder on the way is gone, a symlink or not a folder (nothing of ours below it)."""
         *folders, name = relative.split("/")
         fd = os.dup(self.fd)
-        for folder in folders:
-            try:
-                child = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-            except OSError:  # gone, a symlink, or not a folder: nothing of ours below it
+        try:
+            for folder in folders:
+                try:
+                    child = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                except OSError:
+                    yield None
+                    return
                 os.close(fd)
-                return None
+                fd = child
+            yield fd, name
+        finally:
             os.close(fd)
-            fd = child
-        return fd, name
 
     def remove_file(self, relative: str) -> None:
         """Unlink ``relative`` if it is a regular file no other process holds locked, and its temporaries."""
-        found = self._parent(relative)
-        if found is None:
-            return
-        fd, name = found
-        try:
+        with self._parent(relative) as found:
+            if found is None:
+                return
+            fd, name = found
             self._remove_temporaries(fd, name)
             try:
                 info = os.stat(name, dir_fd=fd, follow_symlinks=False)
@@ -208,17 +204,11 @@ class _Walker:
                 pass
             finally:
                 os.close(handle)
-        finally:
-            os.close(fd)
 
     def remove_temporaries(self, relative: str) -> None:
-        found = self._parent(relative)
-        if found is not None:
-            fd, name = found
-            try:
-                self._remove_temporaries(fd, name)
-            finally:
-                os.close(fd)
+        with self._parent(relative) as found:
+            if found is not None:
+                self._remove_temporaries(*found)
 
     @staticmethod
     def _remove_temporaries(fd: int, name: str) -> None:
@@ -233,14 +223,9 @@ class _Walker:
 
     def remove_tree(self, relative: str) -> None:
         """Remove the folder ``relative`` (not a symlink) and everything in it, never following a symlink."""
-        found = self._parent(relative)
-        if found is None:
-            return
-        fd, name = found
-        try:
-            self._remove_tree_at(fd, name)
-        finally:
-            os.close(fd)
+        with self._parent(relative) as found:
+            if found is not None:
+                self._remove_tree_at(*found)
 
     @classmethod
     def _remove_tree_at(cls, parent: int, name: str) -> None:
@@ -266,18 +251,16 @@ class _Walker:
 
     def remove_folder(self, relative: str) -> None:
         """Remove the folder ``relative`` if it is one (not a symlink) and empty."""
-        found = self._parent(relative)
-        if found is None:
-            return
-        fd, name = found
-        try:
-            if stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
-                os.rmdir(name, dir_fd=fd)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST, errno.EBUSY):
-                raise
-        finally:
-            os.close(fd)
+        with self._parent(relative) as found:
+            if found is None:
+                return
+            fd, name = found
+            try:
+                if stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                    os.rmdir(name, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST, errno.EBUSY):
+                    raise
 
 
 def strict_json(value: Any) -> Any:
@@ -307,15 +290,13 @@ def write_records(out: Path, history: Iterable[dict[str, Any]]) -> None:
 
 
 def write_summary(out: str | os.PathLike, summary: dict[str, Any]) -> None:
-    """``summary.json``, its one writer: a run's summary as strict JSON (the engine's, or the strategy's result,
-    which extends its engine's)."""
+    """``summary.json``, its one writer: a run's summary as strict JSON."""
     atomic_write_text(Path(out) / "summary.json", json.dumps(strict_json(summary), indent=2) + "\n")
 
 
 def write_args(out: Path, args: dict[str, Any], data_config: dict[str, Any] | None = None) -> None:
-    """``args.yaml``: the resolved settings, plus the versions of effl, torch and timm. The data settings
-    the command line left unset (``img_size``, ``mean``, ``std``, ``interpolation``, ``crop_pct``) are
-    recorded as ``data_config`` (the model's resolved data config) has them."""
+    """``args.yaml``: the resolved settings, those the command line left unset filled from ``data_config``
+    (the model's resolved data config)."""
     import yaml
 
     resolved = resolved_data_settings(data_config) if data_config else {}

@@ -1,10 +1,5 @@
-"""Augmentations named by a SPEC string (``--aug``, FixMatch's views, Noisy Student's noise).
-
-A SPEC is checked once, where the run's settings are (:func:`resolved_augmentation`, for ``TrainConfig.aug``):
-parsed unless it came parsed, each term looked up in the registry, its augmentation built once to check the
-arguments. What is built later from that :class:`~effl_plugins.augment.spec.ResolvedSpec` (the engine's
-pipeline) parses and looks up nothing.
-"""
+"""Augmentations named by a SPEC string (``--aug``, FixMatch's views, Noisy Student's noise), checked once
+(:func:`resolved_augmentation`) where the run's settings are."""
 
 from __future__ import annotations
 
@@ -32,10 +27,8 @@ def image_augmentation(spec: Any):
 
 
 def resolved_augmentation(spec: Any, backend: str = "batch") -> Any:
-    """``spec`` checked once for ``backend``: a SPEC string as a ``ResolvedSpec`` (the same text; parsed unless
-    it is a ``Spec``, each term looked up in the registry, the augmentation built once so that a bad argument
-    value is refused now). A ResolvedSpec for ``backend`` is returned as it is; None, a blank string and a
-    built augmentation pass through."""
+    """``spec`` checked once for ``backend``: a SPEC string as a ``ResolvedSpec`` (the same text, each term looked
+    up and the augmentation built once, so a bad argument is refused now); anything else passes through."""
     if not isinstance(spec, str) or not spec.strip():
         return spec
     from ..augment.spec import ResolvedSpec, resolve_spec

@@ -1,8 +1,5 @@
-"""timm's augmentation splits (``--aug-splits N``, timm's ``AugMixDataset``), built on the device: each image of
-the batch gives N views, the first clean and the others through the batch augmentation, each view its own draw.
-The views are stacked view after view (``[N * B, C, H, W]``, timm's collate order), the targets repeated to
-match, so ``JsdCrossEntropy(num_splits=N)`` splits the logits as timm's does (Hendrycks et al. 2020, "AugMix").
-"""
+"""timm's augmentation splits (``--aug-splits N``, timm's ``AugMixDataset``; Hendrycks et al. 2020, "AugMix"),
+built on the device in timm's collate order, so ``JsdCrossEntropy(num_splits=N)`` splits the logits as timm's."""
 
 from __future__ import annotations
 

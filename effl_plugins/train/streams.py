@@ -3,18 +3,14 @@
 A *stream* draws batches from one dataset, pass after pass; pass ``p`` visits a permutation seeded by
 ``(seed, stream, p)``, padded by wrapping to a multiple of the world size and sharded ``rank::world``
 (as ``DistributedSampler`` does). The engine's main stream makes one pass per epoch; a second stream
-(FixMatch's labeled batches) cycles beside it. Batch ``g`` of a stream can be produced without
-producing batches ``0..g-1``, so a resumed run skips what was done without reading a single image.
+(FixMatch's labeled batches) cycles beside it. Batch ``g`` is produced without batches ``0..g-1``, so a
+resumed run skips what was done without reading an image. Each index is handed to the dataset as
+``(index, pass)`` (:class:`KeyedDataset`), so an image's random crop is drawn from ``(seed, pass, index)``.
 
-Each index is handed to the dataset as ``(index, pass)``: :class:`KeyedDataset` sets the dataset's
-epoch to the pass before reading, so an image's random crop is drawn from ``(seed, pass, index)``
-whichever worker reads it.
-
-With ``exactly_once`` (sharded datasets, whose samples are identified by key) the permutation is dealt
-``rank::world`` without padding, so no sample is read twice in a pass. Every rank still takes the
-same number of batches: the count follows the rank holding the fewest samples, ``q = length //
-world``, and each rank's last batch takes what is left of its share (2 to ``batch_size + 2`` images).
-With ``drop_last`` each rank takes ``q // batch_size`` full batches and leaves the rest of its share.
+With ``exactly_once`` (sharded datasets) the permutation is dealt ``rank::world`` without padding, so no
+sample is read twice in a pass; every rank takes as many batches as the rank holding the fewest samples,
+``q = length // world``, its last batch taking what is left of its share (2 to ``batch_size + 2`` images),
+or with ``drop_last`` ``q // batch_size`` full batches.
 """
 
 from __future__ import annotations
@@ -39,11 +35,8 @@ def _permutation(length: int, seed: int, stream: int, pass_index: int, shuffle: 
 
 
 class Stream:
-    """Batches of ``batch_size`` from a dataset of ``length`` items for one rank of ``world_size``.
-
-    ``drop_last``: only full batches (FixMatch's streams); otherwise a final partial batch is kept
-    unless it holds a single image (BatchNorm cannot train on one).
-    """
+    """Batches of ``batch_size`` from a dataset of ``length`` items for one rank of ``world_size``; with
+    ``drop_last`` only full ones, else a last partial batch unless of a single image (BatchNorm takes none)."""
 
     def __init__(
         self,

@@ -11,15 +11,12 @@ Where each writes, and how to read it:
   experiment ``effl``; a resumed run continues its MLflow run.
 - ``csv``: ``OUT/summary.csv``, which every run writes anyway (nothing more is written).
 
-Each epoch's record is logged with the epoch as its step, under the names ``metrics.jsonl`` uses
-(``train_loss``, ``eval_top1``, ``lr``...); every ``log_interval`` steps the running training loss,
-learning rate and images per second are logged as ``step/train_loss``, ``step/lr``, ``step/img_per_s``
-with the global step. A sub-run (``teacher/``, ``round-N/``) has its own folders inside its own directory.
+Each epoch's record is logged with the epoch as its step, under ``metrics.jsonl``'s names; every
+``log_interval`` steps ``step/train_loss``, ``step/lr`` and ``step/img_per_s`` with the global step.
 
-The tracker's top folder is made through :func:`effl_plugins.written.make_dirs`, so the run's
-``written.json`` lists it; everything inside it is the tracker's, and ``--overwrite`` removes the whole
-folder (``train.rundir``). A folder of that name the run did not make is refused, never written into.
-Each tracker is an optional extra: ``pip install 'effl-plugins[tensorboard]'`` (``wandb``, ``mlflow``).
+The tracker's folder is listed in the run's ``written.json`` (``--overwrite`` removes it whole); a folder of
+that name the run did not make is refused. Each tracker is an optional extra: ``pip install
+'effl-plugins[tensorboard]'`` (``wandb``, ``mlflow``).
 """
 
 from __future__ import annotations
@@ -46,10 +43,8 @@ __all__ = [
     "mlflow_uri",
 ]
 
-#: The folder each tracker writes inside the run directory.
+#: The folder each tracker writes inside the run directory (each needs the module, and the extra, of its name).
 TRACKER_FOLDERS = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlruns"}
-#: The module each tracker needs (its extra has the tracker's name).
-TRACKER_MODULES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
 
 
 class TrackerUnavailableError(EfflError, ImportError):
@@ -63,10 +58,9 @@ class TrackerFolderError(EfflError, ValueError):
 def check_available(names: Iterable[str]) -> None:
     """Raise :class:`TrackerUnavailableError` for the first of ``names`` whose library is missing."""
     for name in names:
-        module = TRACKER_MODULES.get(name)
-        if module is not None and importlib.util.find_spec(module) is None:
+        if name in TRACKER_FOLDERS and importlib.util.find_spec(name) is None:
             raise TrackerUnavailableError(
-                f"--log {name} needs the {module} package, which is not installed: pip install 'effl-plugins[{name}]'"
+                f"--log {name} needs the {name} package, which is not installed: pip install 'effl-plugins[{name}]'"
             )
 
 
@@ -164,12 +158,9 @@ class _Wandb:
 
 def _last_wandb_run_id(folder: Path) -> str | None:
     """The id of the newest W&B run in ``folder`` (its run folders are ``[offline-]run-DATE_TIME-ID``)."""
-    runs = sorted((p.name for p in folder.glob("*run-*-*") if p.is_dir() and not p.is_symlink()), key=_run_time)
+    runs = [p.name for p in folder.glob("*run-*-*") if p.is_dir() and not p.is_symlink()]
+    runs.sort(key=lambda name: name.removeprefix("offline-").split("-", 2)[1])
     return runs[-1].rsplit("-", 1)[-1] if runs else None
-
-
-def _run_time(name: str) -> str:
-    return name.removeprefix("offline-").split("-", 2)[1]
 
 
 class _Mlflow:
@@ -209,8 +200,7 @@ class _Mlflow:
 
 
 def mlflow_uri(folder: Path) -> str:
-    """The tracking URI of the MLflow store in ``folder``: a SQLite file, ``mlflow.db`` (MLflow's local
-    store; its plain-file store is frozen and refused by default)."""
+    """The tracking URI of the MLflow store in ``folder``: a SQLite file, ``mlflow.db``."""
     return f"sqlite:///{folder.resolve() / 'mlflow.db'}"
 
 

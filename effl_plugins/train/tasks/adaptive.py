@@ -2,8 +2,7 @@
 averages of the model's own weak-view predictions over ``K`` classes.
 
 Every statistic moves as ``s <- m * s + (1 - m) * x`` (momentum ``m``, 0.999 in both papers); the
-running mean class probability ``p_model`` ``[K]`` starts uniform. The statistics are buffers, so
-checkpoints carry them and a resumed run is exact.
+running mean class probability ``p_model`` ``[K]`` starts uniform.
 """
 
 from __future__ import annotations
@@ -24,8 +23,7 @@ __all__ = ["AdaptiveFixMatchTask", "AdaptiveArguments"]
 
 @dataclass(frozen=True)
 class AdaptiveArguments(WeakStrongArguments):
-    """``momentum``: EMA momentum of the statistics (0.999); no fixed threshold (the statistics set the
-    pseudo-labels' weights); the rest as :class:`~effl_plugins.train.tasks.fixmatch.WeakStrongArguments`."""
+    """``momentum``: EMA momentum of the statistics (0.999), and :class:`WeakStrongArguments` (no threshold)."""
 
     momentum: float = 0.999
 
@@ -35,12 +33,7 @@ class AdaptiveArguments(WeakStrongArguments):
 
 
 class AdaptiveFixMatchTask(FixMatchTask):
-    """FixMatch with EMA statistics of the weak-view predictions.
-
-    Args:
-        model, model_input: the model and its input.
-        num_classes: K (default: the model's ``num_classes``).
-        **arguments: the method's (:class:`AdaptiveArguments` and what a subclass adds).
+    """FixMatch with EMA statistics of the weak-view predictions; ``num_classes``: K (default: the model's).
 
     Buffer ``p_model`` ``[K]``: the running mean class probability, ``1 / K`` at the start.
     """

@@ -1,14 +1,10 @@
 """What a training objective is: a ``timm.task.TrainingTask`` whose ``forward(batch)`` returns
-``{"loss": ..., ...}``.
+``{"loss": ..., ...}``; one engine runs every task. A task's buffers (per-image or EMA statistics) are in
+its checkpoints, so a resumed run is exact.
 
-The task owns the model being trained (``trainable``, timm's ``get_trainable_module()``) and anything
-frozen beside it (a teacher); one engine runs every task. The engine hands the task a
-:class:`Batch` already on the device (uint8 images after the batch augmentation and mixing), calls
-``forward``, back-propagates ``"loss"``, steps the optimizer, then calls :meth:`after_step`.
-
-Under ``torchrun`` the engine wraps ``trainable`` alone in DistributedDataParallel and gives the
-wrapper back through :meth:`set_net`; a task calls ``self.net(...)`` to run it, so gradients are
-synchronised, and never wraps its frozen parts.
+The task owns the model being trained (``trainable``) and anything frozen beside it (a teacher). Under
+``torchrun`` the engine wraps ``trainable`` alone in DistributedDataParallel and hands the wrapper back
+through :meth:`set_net`; a task runs ``self.net(...)``, so gradients are synchronised.
 """
 
 from __future__ import annotations
@@ -33,16 +29,13 @@ SPLIT_REFUSALS = {
 
 @dataclass
 class Batch:
-    """One step's data on the device.
+    """One step's data on the device, after the batch augmentation and mixing.
 
     ``images``: uint8 (or float 0..1) ``[B, C, H, W]``; ``targets``: int64 class ids ``[B]`` (``-1`` where
     unlabeled) or float probabilities ``[B, K]`` after mixing; ``labeled``: bool ``[B]``;
-    ``unlabeled``: a second stream's images ``[U, C, H, W]`` for the tasks that draw one;
-    ``generator``: the step's random generator (augmentations inside the task draw from it);
-    ``indices``: int64 positions in their dataset of the epoch stream's images (``unlabeled`` for the
-    tasks that draw an unlabeled stream, else ``images``), for methods that keep per-image state;
-    ``labeled_count``: how many rows ``labeled`` marks, when known on the host (the engine counts them
-    before the batch moves to the device; None: count on the device, a host read).
+    ``unlabeled``: a second stream's images ``[U, C, H, W]``; ``generator``: the step's random generator;
+    ``indices``: int64 dataset positions of the epoch stream's images (``unlabeled`` when drawn, else
+    ``images``); ``labeled_count``: how many rows ``labeled`` marks when known on the host (None: unknown).
     """
 
     images: torch.Tensor
@@ -56,8 +49,7 @@ class Batch:
 
 @dataclass(frozen=True)
 class NoArguments:
-    """The arguments of a task that takes none of its own: a method's task declares its arguments as a
-    frozen dataclass like this one (fields with the paper's defaults, checked in ``__post_init__``)."""
+    """The arguments of a task that takes none of its own."""
 
 
 def check_flag(value: Any, name: str) -> bool:
@@ -78,27 +70,19 @@ class Task(TrainingTask):
     Args:
         model: the model being trained (its weights are what ``checkpoint.pt`` holds).
         model_input: uint8 batch -> the model's normalised input (:class:`ModelInput`).
-
-    Class attributes a subclass may change: ``unlabeled_ratio`` (``mu``: unlabeled images drawn per
-    labeled image each step; 0 = one stream), ``batch_augmentation`` (the engine applies ``--aug``
-    and mixing to ``batch.images`` before ``forward``), ``refused_settings`` (the shared settings the
-    task does not apply, each with what to pass instead: ``{"smoothing": "learns ...: leave out
-    --smoothing"}``; the message is ``"<strategy> <reason>"``). A task without batch augmentation
-    refuses ``aug``, ``mixup`` and ``cutmix`` whether it lists them or not (:meth:`refusals`); one whose
-    ``takes_aug_splits`` is False refuses ``aug_splits`` and ``jsd_loss``.
     """
 
+    #: ``mu``: unlabeled images drawn per labeled image each step (0: one stream).
     unlabeled_ratio: int = 0
+    #: Whether the engine applies ``--aug``, Random Erasing and mixing to ``batch.images`` before ``forward``.
     batch_augmentation: bool = True
-    #: False for a task whose forward is all a step does (recording a teacher's outputs): the engine then
-    #: builds no optimizer or scheduler and runs no backward.
+    #: False for a task whose forward is all a step does: no optimizer, scheduler or backward.
     trains: bool = True
+    #: The shared settings the task does not apply, each with its reason (``"<strategy> <reason>"``).
     refused_settings: ClassVar[dict[str, str]] = {}
-    #: whether the task trains on timm's augmentation splits (``aug_splits``: N views of each image, the engine's
-    #: rows ``[N * B]``) and takes the JSD loss over them (``jsd_loss``); a task that does not refuses both.
+    #: Whether the task takes timm's augmentation splits (rows ``[N * B]``) and the JSD loss over them.
     takes_aug_splits: ClassVar[bool] = False
-    #: The method's own arguments (a one-stage method's, what its strategy takes): a frozen dataclass whose
-    #: fields are the arguments with their defaults, checked when it is built.
+    #: The method's own arguments (what its strategy takes): a frozen dataclass, checked when it is built.
     Arguments: ClassVar[type] = NoArguments
     #: Keyword arguments the task reads off the data, not the user: ``num_classes``, ``num_unlabeled``.
     data_arguments: ClassVar[tuple[str, ...]] = ()
@@ -111,7 +95,7 @@ class Task(TrainingTask):
     @classmethod
     def refusals(cls) -> dict[str, str]:
         """``refused_settings``, plus ``aug``/``mixup``/``cutmix``/``reprob`` (a generic reason where the task gives
-        none) when ``batch_augmentation`` is False: the engine never drops a setting silently."""
+        none) when ``batch_augmentation`` is False, and ``aug_splits``/``jsd_loss`` unless ``takes_aug_splits``."""
         generic = {}
         if not cls.batch_augmentation:
             generic = {
@@ -134,7 +118,6 @@ class Task(TrainingTask):
         self.model_input = model_input
         self._net: nn.Module | None = None
 
-    # -- what the engine needs
     @property
     def trainable(self) -> nn.Module:
         """The module whose parameters the optimizer updates and DDP synchronises."""

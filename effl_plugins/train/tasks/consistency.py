@@ -1,8 +1,5 @@
-"""What FixMatch and Mean Teacher share: the default weak view, and SPEC-built views.
-
-FixMatch's weak augmentation (Sohn et al. 2020, section 3.2): a random horizontal flip (p=0.5) and a
-random translation of up to 12.5 % of the side, reflection-padded, each sample its own.
-"""
+"""What FixMatch and Mean Teacher share: FixMatch's weak view (Sohn et al. 2020, section 3.2), and SPEC-built
+views."""
 
 from __future__ import annotations
 
@@ -26,9 +23,8 @@ PLAIN_CROSS_ENTROPY = (
 
 
 def view_refusals(views: str) -> dict[str, str]:
-    """The ``refused_settings`` of a task that draws its own augmented views of the batch: ``aug``, ``mixup``
-    and ``cutmix``, each naming ``views``, the strategy arguments that set its augmentations
-    (``"--strategy-arg strong=SPEC / weak=SPEC"``)."""
+    """The ``refused_settings`` (``aug``, ``mixup``, ``cutmix``) of a task that draws its own views, each naming
+    ``views``, the strategy arguments that set them (``"--strategy-arg strong=SPEC / weak=SPEC"``)."""
     mixing = "does not mix batches (its targets come from its own views of unmixed images)"
     return {
         "aug": f"applies its own augmentations: pass {views} instead of --aug",

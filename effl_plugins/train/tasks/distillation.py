@@ -1,24 +1,19 @@
 """Knowledge distillation: a frozen teacher teaches the student through any registered loss
 (Hinton et al. 2015; feature hints as in FitNets, Romero et al. 2015).
 
-The teacher runs in ``eval()`` under ``no_grad`` on its own input (its own normalisation and size,
-as ``timm.task``'s ``DistillationTeacher.normalize_input``), and is never wrapped in DDP. The student
-and the loss form the trainable module, so a loss with parameters of its own (a FitNet adapter,
-CRD's embedding heads) is trained and synchronised with the student.
+The teacher runs in ``eval()`` under ``no_grad`` on its own input (normalisation and size), never in DDP.
+The student and the loss form the trainable module, so a loss's own parameters (a FitNet adapter) train
+with the student.
 
 Labeled rows get the loss with targets, rows without a label the loss without them (the teacher's
 soft labels alone), each averaged over its own rows, and the step's loss is
-``L_labeled + unlabeled_weight · L_unlabeled`` (1 by default, as FixMatch's ``L_s + λ_u L_u``): ``kd``
-is ``alpha · KD + (1 − alpha) · CE`` on the labeled images, as in the paper, plus KD on the others,
-whatever share of the batch the labeled images are (a few labels among many unlabeled images keep
-their weight; weighting each part by its share gave the labels' cross-entropy under 1 % of the loss
-at 100 labels in 1,437 images). A part of a single image is left out of that step (a loss's adapters
-may hold BatchNorm, which cannot take one image).
+``L_labeled + unlabeled_weight · L_unlabeled`` (1 by default, as FixMatch's ``L_s + λ_u L_u``), whatever
+share of the batch the labeled images are. A part of a single image is left out of that step (a loss's
+adapters may hold BatchNorm, which cannot take one image).
 
-A stored teacher (``teacher_source``, e.g. :class:`~effl_plugins.strategies.teacher_cache.CacheReader`)
-replaces the teacher's forward: ``source(indices, epoch, step)`` gives the step's teacher logits, and
-``source.check()`` runs once an epoch. :class:`TeacherRecordingTask` is the other half: it runs the
-teacher on every step's views and hands the outputs to a sink, training nothing.
+A stored teacher (``teacher_source``, e.g. :class:`~effl_plugins.strategies.teacher_cache.CacheReader`,
+filled by :class:`TeacherRecordingTask`) replaces the teacher's forward: ``source(indices, epoch, step)``
+gives the step's teacher logits, and ``source.check()`` runs once an epoch.
 
 Features: a loss with ``uses_features = True`` receives ``student_features=``/``teacher_features=``
 (the last intermediate map ``[B, C, H, W]``); with ``feature_levels = N`` it receives lists of N maps,
@@ -90,8 +85,7 @@ class StudentWithLoss(nn.Module):
         total = len(labeled)
         count = int(labeled.sum()) if count is None else count
         if count == total or count == 0 or min(count, total - count) == 1:
-            # one kind of row, or a part of a single image (left with the rest: adapters with BatchNorm
-            # cannot take one image): the whole batch with its labels, or without any
+            # one kind of row, or a part of a single image: the whole batch with its labels, or without any
             with_targets = count == total or (count > 1 and total - count == 1)
             rows = _positions(labeled, count) if with_targets and count < total else slice(None)
             result = self._loss(s_logits, t_logits, targets[rows] if with_targets else None, s_feat, t_feat, rows)
@@ -189,10 +183,8 @@ class DistillationTask(Task):
 
 class TeacherRecordingTask(Task):
     """Runs a frozen teacher on every step's views and hands ``(epoch, step, indices, logits)`` to
-    ``sink.record``; trains nothing (``trains = False``: the engine runs the forward alone). Its
-    checkpoint carries ``sink.state()`` (views recorded but not yet written), so an interrupted recording
-    resumes exactly. The teacher is the run's model: evaluated each epoch, saved in the checkpoint. The
-    views are drawn for ``student_input`` (Random Erasing's values in its normalisation), as in the
+    ``sink.record``; trains nothing. Its checkpoint carries ``sink.state()``, so an interrupted recording
+    resumes exactly. The teacher is the run's model; the views are drawn for ``student_input``, as in the
     distillation run that reads them.
     """
 

@@ -3,9 +3,6 @@ Confidence"): the prediction on a weakly augmented unlabeled image becomes a har
 its confidence reaches ``threshold``; the model learns it on a strongly augmented view. Loss
 ``L_s + lambda_u * L_u`` with ``L_u`` averaged over all ``mu * B`` unlabeled images (masked ones
 count as zero), as in the paper; one forward over labeled, weak and strong images together.
-
-The method's arguments (:class:`FixMatchArguments`) are checked once, when they are built; the
-strategy ``fixmatch`` runs this task with them (an epoch is one pass over the unlabeled set).
 """
 
 from __future__ import annotations
@@ -32,8 +29,7 @@ class WeakStrongArguments:
     Args:
         mu: unlabeled images per labeled image in a step (7 in the FixMatch paper).
         lambda_u: weight of the unlabeled loss (1 in the paper).
-        weak, strong: batch augmentation SPECs (or modules) of the two views; weak None is the paper's
-            flip and 12.5 % translation; strong: RandAugment N=2, M=10.
+        weak, strong: batch augmentation SPECs (or modules) of the two views (weak None: the paper's).
         flip: keep the weak view's flip (off for data such as digits).
     """
 
@@ -72,9 +68,7 @@ def check_view_logits(weak_logits: torch.Tensor, strong_logits: torch.Tensor) ->
 def fixmatch_unlabeled_loss(
     weak_logits: torch.Tensor, strong_logits: torch.Tensor, threshold: float = 0.95
 ) -> dict[str, torch.Tensor]:
-    """``mean_b( 1[max softmax(weak_b) >= threshold] * CE(strong_b, argmax weak_b) )``.
-
-    The weak logits are detached (no gradient flows through the pseudo-label).
+    """``mean_b( 1[max softmax(weak_b) >= threshold] * CE(strong_b, argmax weak_b) )``, the weak side detached.
 
     Shape: weak_logits, strong_logits ``[U, K]`` -> ``loss`` scalar, ``mask`` float ``[U]``,
     ``pseudo_labels`` int64 ``[U]``.
@@ -88,18 +82,15 @@ def fixmatch_unlabeled_loss(
 
 
 class FixMatchTask(Task):
-    """Weak/strong consistency with a confidence threshold.
+    """Weak/strong consistency with a confidence threshold; ``**arguments``: :class:`FixMatchArguments`.
 
-    Args:
-        model, model_input: the model and its input.
-        **arguments: :class:`FixMatchArguments` (threshold, mu, lambda_u, weak, strong, flip).
+    The other weak/strong tasks (FlexMatch, FreeMatch, SoftMatch, UDA) inherit its views, refusals and outputs.
     """
 
     Arguments = FixMatchArguments
     #: Arguments of the conformance checks (effl_plugins.testing), inherited by the FixMatch family.
     conformance_kwargs = {"mu": 2}
     batch_augmentation = False
-    #: Inherited by FlexMatch, FreeMatch, SoftMatch and UDA (same views, same labeled loss).
     refused_settings = {
         **view_refusals("--strategy-arg strong=SPEC / weak=SPEC"),
         "smoothing": PLAIN_CROSS_ENTROPY,
@@ -115,7 +106,7 @@ class FixMatchTask(Task):
         """One forward over the weak labeled, weak unlabeled and strong unlabeled views.
 
         Shape: ``batch.images [B, C, H, W]``, ``batch.unlabeled [U, C, H, W]`` -> logits ``[B, K]``,
-        ``[U, K]``, ``[U, K]`` (the weak-view subclasses of this task share it).
+        ``[U, K]``, ``[U, K]``.
         """
         g = batch.generator
         weak_l = self.weak(batch.images, g)
@@ -133,9 +124,8 @@ class FixMatchTask(Task):
         extra_loss: torch.Tensor | None = None,
         **metrics: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
-        """What ``forward`` returns (the weak-view subclasses of this task share it): ``loss = supervised +
-        lambda_u * unlabeled (+ extra_loss)``, the two terms detached as ``loss_x`` and ``loss_u``,
-        ``mask_rate``, any further ``metrics``, and the labeled logits ``[B, K]`` as ``output``.
+        """What ``forward`` returns: ``loss = supervised + lambda_u * unlabeled (+ extra_loss)``, the two terms
+        detached as ``loss_x`` and ``loss_u``, ``mask_rate``, any ``metrics``, and the labeled logits as ``output``.
         """
         loss = supervised + self.lambda_u * unlabeled
         if extra_loss is not None:

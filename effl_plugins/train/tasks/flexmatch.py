@@ -6,8 +6,7 @@ confident prediction (max probability above ``tau``) is ``c``, normalised by the
 (``beta_c = sigma_c / max_c' sigma_c'``); with the threshold warm-up the count of still unused images
 joins that maximum, so every ``beta_c`` rises from 0 while most images are unused. The threshold of
 class ``c`` is ``tau * M(beta_c)`` with the convex mapping ``M(x) = x / (2 - x)``; the loss is
-FixMatch's, masked by these thresholds. The per-image state (the latest confident class of each
-unlabeled image, ``-1`` = unused) is a buffer, so checkpoints carry it and a resumed run is exact.
+FixMatch's, masked by these thresholds.
 """
 
 from __future__ import annotations
@@ -36,9 +35,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class FlexMatchArguments(FixMatchArguments):
-    """FlexMatch's arguments: ``threshold`` is ``tau``, the threshold of the best-learned class (0.95);
-    ``warmup`` the threshold warm-up (unused images join the normaliser; on in the paper); the rest as
-    :class:`~effl_plugins.train.tasks.fixmatch.FixMatchArguments`."""
+    """FixMatch's, ``threshold`` being ``tau`` (the best-learned class's), and ``warmup``, the threshold
+    warm-up (on in the paper)."""
 
     warmup: bool = True
 
@@ -52,8 +50,7 @@ def convex_mapping(beta: torch.Tensor) -> torch.Tensor:
     return beta / (2.0 - beta)
 
 
-#: ``selected``'s value for an image no step has yet predicted above the threshold; ``bincount(selected - UNUSED)``
-#: counts these in bin 0 (FlexMatch's "unused" count), so it must stay one below the first class id.
+#: ``selected``'s value for an unused image; one below the first class id (``bincount(selected - UNUSED)``).
 UNUSED = -1
 
 
@@ -94,10 +91,9 @@ class FlexMatchTask(FixMatchTask):
     """FixMatch with curriculum per-class thresholds.
 
     Args:
-        model, model_input: the model and its input.
         num_unlabeled: N, the size of the unlabeled set (``batch.indices`` index it).
         num_classes: K (default: the model's ``num_classes``).
-        **arguments: :class:`FlexMatchArguments` (threshold, warmup, mu, lambda_u, weak, strong, flip).
+        **arguments: :class:`FlexMatchArguments`.
 
     Buffer ``selected``: int64 ``[N]``, the latest confident class of each unlabeled image, ``-1`` unused.
     """
@@ -131,7 +127,6 @@ class FlexMatchTask(FixMatchTask):
             raise ValueError("FlexMatch needs batch.indices: the dataset positions of the step's unlabeled images")
         indices, pseudo, confidence = (all_gather_rows(t) for t in (indices, pseudo, confidence))
         inside = ((indices >= 0) & (indices < len(self.selected))).all()
-        # checked on the device (no host read): a RuntimeError at once on the CPU, a device-side assert on CUDA
         torch._assert_async(inside, f"batch.indices must lie in [0, {len(self.selected)}) (num_unlabeled)")
         keep = confidence >= self.threshold
         self.selected[indices[keep]] = pseudo[keep]

@@ -12,7 +12,7 @@ Self-adaptive thresholding, updated every step from the weak-view probabilities 
 Self-adaptive fairness (weight ``lambda_f``, 0.001 in the official configurations): with the
 strong-view probabilities ``s`` of the masked images and their histogram ``h_s``,
 ``L_f = sum_k SumNorm(p~ / h)_k * log SumNorm(mean s / h_s)_k`` (the negative cross-entropy; zero-count
-classes get weight 0). The EMA statistics are buffers, so checkpoints carry them.
+classes get weight 0).
 """
 
 from __future__ import annotations
@@ -35,9 +35,7 @@ __all__ = ["FreeMatchTask", "FreeMatchArguments", "freematch_update", "freematch
 
 @dataclass(frozen=True)
 class FreeMatchArguments(AdaptiveArguments):
-    """FreeMatch's arguments: ``lambda_f``, the weight of the fairness term (0.001, the official
-    configurations'; 0 drops it), and :class:`~effl_plugins.train.tasks.adaptive.AdaptiveArguments`
-    (momentum, mu, lambda_u, weak, strong, flip)."""
+    """``lambda_f``, the weight of the fairness term (0.001; 0 drops it), and :class:`AdaptiveArguments`."""
 
     lambda_f: float = 0.001
 
@@ -91,7 +89,7 @@ def fairness_loss(
 
     Shape: strong_logits ``[U, K]``, mask ``[U]``, p_model ``[K]``, label_hist ``[K]`` -> scalar.
     """
-    keep = (mask.detach() > 0).float()  # weights over every row, not a boolean index: no host read
+    keep = (mask.detach() > 0).float()  # weights, not a boolean index: no host read
     kept = keep.sum()
     probs = torch.softmax(strong_logits.float(), dim=1)
     hist = torch.bincount(probs.detach().argmax(dim=1), weights=keep, minlength=probs.shape[1]).float()
@@ -104,12 +102,7 @@ def fairness_loss(
 
 
 class FreeMatchTask(AdaptiveFixMatchTask):
-    """FixMatch with self-adaptive thresholds and the fairness term.
-
-    Args:
-        model, model_input: the model and its input.
-        num_classes: K (default: the model's ``num_classes``).
-        **arguments: :class:`FreeMatchArguments` (lambda_f, momentum, mu, lambda_u, weak, strong, flip).
+    """FixMatch with self-adaptive thresholds and the fairness term; ``**arguments``: :class:`FreeMatchArguments`.
 
     Buffers: ``time_p`` (scalar), ``p_model`` ``[K]``, ``label_hist`` ``[K]``.
     """

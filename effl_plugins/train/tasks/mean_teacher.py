@@ -7,18 +7,10 @@ of the two softmaxes on differently noised views, weighted by
 ``consistency * exp(-5 (1 - step / rampup)^2)``. The teacher is the model evaluated and saved.
 
 Three forwards a step, as USB runs the method (``semilearn/algorithms/meanteacher``): the student on the
-labeled images (its BatchNorm statistics and running statistics from them alone), the teacher on the
-unlabeled images, and the student on another noised view of them with its running statistics left as
-they are (:func:`running_stats_frozen`). One forward of labeled and unlabeled images together, as the
-paper's code has it, lets the unlabeled images set the statistics under which the labeled images'
-cross-entropy is learned (the self-training benchmark's README section measures what that costs).
-
-As in the paper's code (``ema_model.train()``; USB runs the EMA weights in train mode too), the
-teacher's forward during training uses the batch's BatchNorm statistics, and the teacher keeps its own
-running statistics, updated by those forwards: they belong to its averaged weights. Running it in
-``eval()`` with statistics copied from the student (which do not fit the lagging average) puts nearly
-every unlabeled image in one class for the first steps, and the consistency cost pulls the student
-there.
+labeled images (BatchNorm statistics from them alone), the teacher on the unlabeled images, and the
+student on another noised view of them with its running statistics left as they are
+(:func:`running_stats_frozen`). As in the paper's code (``ema_model.train()``), the teacher runs in train
+mode and keeps its own running statistics, which belong to its averaged weights.
 """
 
 from __future__ import annotations
@@ -52,8 +44,7 @@ __all__ = [
 
 @torch.no_grad()
 def ema_update(teacher: nn.Module, student: nn.Module, decay: float, *, copy_buffers: bool = True) -> None:
-    """In place on ``teacher``: each parameter ``t <- decay * t + (1 - decay) * s``; with ``copy_buffers``
-    the buffers (BatchNorm statistics) are copied from the student, else the teacher keeps its own."""
+    """In place: each parameter ``t <- decay * t + (1 - decay) * s``; ``copy_buffers``: the student's buffers too."""
     if not 0.0 <= decay <= 1.0:
         raise ValueError(f"decay must be in [0, 1], got {decay!r}")
     for t, s in zip(teacher.parameters(), student.parameters()):
@@ -64,9 +55,8 @@ def ema_update(teacher: nn.Module, student: nn.Module, decay: float, *, copy_buf
 
 
 def ema_decay_at(update: int, decay: float) -> float:
-    """The decay of EMA update number ``update`` (1 for the first): ``min(1 - 1 / (update + 1), decay)``,
-    the paper code's warm-up (0.5 at the first update), so the average is a true mean of the weights seen
-    while fewer than ``1 / (1 - decay)`` steps have passed."""
+    """The decay of EMA update number ``update`` (1 for the first): ``min(1 - 1 / (update + 1), decay)``, the
+    paper code's warm-up."""
     return min(1.0 - 1.0 / (max(update, 0) + 1), decay)
 
 
@@ -111,8 +101,8 @@ class MeanTeacherArguments:
         ema_decay, ema_decay_after: teacher EMA decay during and after the ramp-up (0.99, 0.999).
         consistency: maximum weight of the consistency cost; rampup_epochs: its sigmoid ramp-up.
         mu: unlabeled images per labeled image in a step.
-        noise: batch augmentation SPEC (or module) of the input noise, drawn independently for both
-            models; None is a random flip and translation (``flip=False`` drops the flip).
+        noise: batch augmentation SPEC (or module) of each forward's input noise; None is FixMatch's weak view
+            (``flip=False`` drops its flip).
     """
 
     ema_decay: float = 0.99
@@ -132,12 +122,8 @@ class MeanTeacherArguments:
 
 
 class MeanTeacherTask(Task):
-    """EMA-teacher consistency training.
-
-    Args:
-        model, model_input: the student and its input (the teacher starts as its copy).
-        **arguments: :class:`MeanTeacherArguments`.
-    """
+    """EMA-teacher consistency training (the teacher starts as the student's copy); ``**arguments``:
+    :class:`MeanTeacherArguments`."""
 
     Arguments = MeanTeacherArguments
     batch_augmentation = False
@@ -162,7 +148,7 @@ class MeanTeacherTask(Task):
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         g = batch.generator
         labeled_logits = self.net(self.model_input(self.noise(batch.images, g)))
-        with torch.no_grad():  # in train mode: the batch's statistics, and the teacher's own running ones updated
+        with torch.no_grad():
             teacher_logits = self.teacher(self.model_input(self.noise(batch.unlabeled, g)))
         with running_stats_frozen(self.model):
             student_logits = self.net(self.model_input(self.noise(batch.unlabeled, g)))

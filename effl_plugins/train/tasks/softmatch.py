@@ -12,7 +12,7 @@ Every step, on the weak-view probabilities ``q [U, K]`` (momentum ``m = 0.999``)
   above the mean; ``lambda_max = 1``, ``n_sigma = 2`` in the paper).
 
 The loss is ``mean_b w_b * CE(strong_b, argmax q_b)``: the pseudo-label comes from the unaligned
-prediction, as in the official code. The statistics are buffers, so checkpoints carry them.
+prediction, as in the official code.
 """
 
 from __future__ import annotations
@@ -35,9 +35,8 @@ __all__ = ["SoftMatchTask", "SoftMatchArguments", "uniform_alignment", "truncate
 
 @dataclass(frozen=True)
 class SoftMatchArguments(AdaptiveArguments):
-    """SoftMatch's arguments: ``n_sigma``, the Gaussian's width in standard deviations (2); ``lambda_max``,
-    the largest weight (1); ``alignment``, uniform alignment of the weak predictions (on in the paper); and
-    :class:`~effl_plugins.train.tasks.adaptive.AdaptiveArguments` (momentum, mu, lambda_u, weak, strong, flip)."""
+    """``n_sigma``, the Gaussian's width in standard deviations (2); ``lambda_max``, the largest weight (1);
+    ``alignment``, uniform alignment (on in the paper); and :class:`AdaptiveArguments`."""
 
     n_sigma: float = 2.0
     lambda_max: float = 1.0
@@ -51,8 +50,7 @@ class SoftMatchArguments(AdaptiveArguments):
 
 
 def uniform_alignment(probs: torch.Tensor, p_model: torch.Tensor) -> torch.Tensor:
-    """``Normalize(probs * (1/K + 1e-6) / (p_model + 1e-6))``: the prediction moved toward the uniform
-    class distribution by the model's running mean prediction.
+    """``Normalize(probs * (1/K + 1e-6) / (p_model + 1e-6))``.
 
     Shape: probs ``[U, K]``, p_model ``[K]`` -> ``[U, K]`` (rows sum to 1).
     """
@@ -74,13 +72,8 @@ def truncated_gaussian_weights(
 
 
 class SoftMatchTask(AdaptiveFixMatchTask):
-    """FixMatch with truncated-Gaussian sample weights and uniform alignment.
-
-    Args:
-        model, model_input: the model and its input.
-        num_classes: K (default: the model's ``num_classes``).
-        **arguments: :class:`SoftMatchArguments` (n_sigma, lambda_max, alignment, momentum, mu, lambda_u,
-            weak, strong, flip).
+    """FixMatch with truncated-Gaussian sample weights and uniform alignment; ``**arguments``:
+    :class:`SoftMatchArguments`.
 
     Buffers: ``p_model`` ``[K]``, ``aligned_steps`` (0 until the first step), ``confidence_mean`` and
     ``confidence_var`` scalars.

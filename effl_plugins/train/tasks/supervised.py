@@ -66,9 +66,8 @@ class SupervisedTask(Task):
         model, model_input: as in :class:`~effl_plugins.train.tasks.base.Task`.
         smoothing: label smoothing in [0, 1) (timm's ``--smoothing``).
         bce: timm's binary cross-entropy instead of cross-entropy (``--bce-loss``).
-        jsd_splits: N > 0: timm's ``JsdCrossEntropy(num_splits=N, smoothing=smoothing)`` on batches of N views
-            stacked view after view (``--aug-splits N --jsd-loss``; Hendrycks et al. 2020, "AugMix"): the
-            cross-entropy of the clean view plus 12 times the views' Jensen-Shannon divergence.
+        jsd_splits: N > 0: :func:`jsd_loss` over batches of N views (``--aug-splits N --jsd-loss``; Hendrycks
+            et al. 2020, "AugMix").
     """
 
     takes_aug_splits = True

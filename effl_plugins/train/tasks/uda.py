@@ -38,9 +38,8 @@ TSA_SCHEDULES = ("none", "linear", "log", "exp")
 
 @dataclass(frozen=True)
 class UDAArguments(FixMatchArguments):
-    """UDA's arguments: ``temperature``, the sharpening temperature of the targets (0.4); ``threshold``, the
-    confidence mask (0.8); ``tsa``, training signal annealing on the supervised loss (``none``, ``linear``,
-    ``log``, ``exp``); the rest as :class:`~effl_plugins.train.tasks.fixmatch.FixMatchArguments`."""
+    """FixMatch's, ``threshold`` being the confidence mask (0.8); ``temperature``, the targets' sharpening
+    temperature (0.4); ``tsa``, training signal annealing (``TSA_SCHEDULES``)."""
 
     threshold: float = 0.8
     temperature: float = 0.4
@@ -96,13 +95,8 @@ def uda_unlabeled_loss(
 
 
 class UDATask(FixMatchTask):
-    """Sharpened weak-to-strong consistency with a confidence mask, optional TSA.
-
-    Args:
-        model, model_input: the model and its input.
-        num_classes: K (default: the model's ``num_classes``).
-        **arguments: :class:`UDAArguments` (temperature, threshold, tsa, mu, lambda_u, weak, strong, flip).
-    """
+    """Sharpened weak-to-strong consistency with a confidence mask, optional TSA; ``num_classes``: K (default:
+    the model's); ``**arguments``: :class:`UDAArguments`."""
 
     Arguments = UDAArguments
     data_arguments = ("num_classes",)
