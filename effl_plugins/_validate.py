@@ -16,7 +16,12 @@ from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
+    "AMP_MODES",
+    "CLIP_MODES",
     "DEVICES",
+    "ERASE_MODES",
+    "INTERPOLATIONS",
+    "MIXUP_MODES",
     "choice",
     "device",
     "fraction",
@@ -27,6 +32,16 @@ __all__ = [
     "positive",
     "probability",
 ]
+
+# The values of settings that are checked where the command line is parsed (without torch) and where they are used.
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+#: timm's gradient clipping modes (``dispatch_clip_grad``): total norm, each value, adaptive (AGC).
+CLIP_MODES = ("norm", "value", "agc")
+#: Random Erasing's values (timm's ``--remode``): zeros, a normal colour per box, normal noise per pixel.
+ERASE_MODES = ("const", "rand", "pixel")
+#: Interpolation names timm's transforms accept (``timm.data.transforms.str_to_interp_mode``).
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
+MIXUP_MODES = ("batch", "pair", "elem")
 
 #: The device names ``--device`` takes (the machine may still lack the one named).
 DEVICES = "auto, cpu, cuda, cuda:N or mps"

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._validate import AMP_MODES, CLIP_MODES, ERASE_MODES, INTERPOLATIONS, MIXUP_MODES
+
 __all__ = [
     "TRAINING_DESTS",
     "AMP_MODES",
@@ -23,13 +25,9 @@ __all__ = [
     "resolve_device",
 ]
 
-AMP_MODES = ("auto", "bf16", "fp16", "off")
 SCHEDULERS = ("cosine", "tanh", "step", "multistep", "plateau", "poly", "none")
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
-MIXUP_MODES = ("batch", "pair", "elem")
 #: ``--amp-dtype`` (timm's spelling) and the ``--amp`` mode each one means.
 AMP_DTYPES = {"float16": "fp16", "bfloat16": "bf16"}
-ERASE_MODES = ("const", "rand", "pixel")
 #: ``--resume auto``: continue the run in ``--out`` when it holds one, else start it (``rundir.resolve_resume``).
 AUTO_RESUME = "auto"
 
@@ -266,7 +264,7 @@ def _optimizer_args(group) -> None:
     )
     group.add_argument(
         "--clip-mode",
-        choices=("norm", "value", "agc"),
+        choices=CLIP_MODES,
         default="norm",
         help="how --clip-grad clips: the total norm, each value, or adaptively (AGC) (default: norm)",
     )

@@ -21,9 +21,6 @@ from ._train_args import AUTO_RESUME, data_options, resolve_device, training_set
 
 __all__ = ["run_strategy", "run_record", "resolve_model_data_config", "model_data_config"]
 
-#: Settings the strategy takes as model options.
-MODEL_KEYS = ("pretrained", "drop", "drop_path")
-
 
 def resolve_model_data_config(spec: str, settings: dict[str, Any], checkpoint=None):
     """The data config of model ``NAME[:CKPT]``: its timm ``pretrained_cfg``, a checkpoint's saved config,
@@ -195,6 +192,7 @@ def _build_strategy(name: str, model: str, settings: dict[str, Any], extra: dict
     from .._api import create_strategy
     from ..kv import check_kwargs
     from ..plugins import get_manager
+    from ..strategies.one_stage import MODEL_OPTIONS
     from ..train import TrainConfig
     from ..train.config import REFUSABLE_SETTINGS, SettingRefusedError, refuse_settings
     from ..train.specs import resolved_augmentation
@@ -207,7 +205,7 @@ def _build_strategy(name: str, model: str, settings: dict[str, Any], extra: dict
         settings["image_aug"] = resolved_augmentation(settings["image_aug"], "image")
     engine = {k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__ and v is not None}
     engine["progress"] = True
-    options = {k: settings[k] for k in MODEL_KEYS if settings.get(k) is not None}
+    options = {k: settings[k] for k in MODEL_OPTIONS if settings.get(k) is not None}
     kwargs = {"model": model, **engine, **options, **extra, **settings.get("strategy_arg", {})}
     check_kwargs(
         factory, {k: v for k, v in kwargs.items() if k not in engine and k not in options}, family="strategy", name=name

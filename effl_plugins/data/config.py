@@ -9,12 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .._validate import is_number
+from .._validate import INTERPOLATIONS, is_number
 
 __all__ = ["DataConfig", "resolve_data_config", "INTERPOLATIONS"]
 
-#: Interpolation names timm's transforms accept (``timm.data.transforms.str_to_interp_mode``).
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
 
 _DEFAULTS = {
     "input_size": (3, 224, 224),

@@ -10,7 +10,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .._validate import choice, fraction, integer, non_negative, positive
+from .._validate import (
+    AMP_MODES,
+    CLIP_MODES,
+    ERASE_MODES,
+    MIXUP_MODES,
+    choice,
+    fraction,
+    integer,
+    non_negative,
+    positive,
+)
 from ..errors import SettingRefusedError
 from .specs import resolved_augmentation
 from .trackers import check_available
@@ -28,14 +38,8 @@ __all__ = [
     "refuse_settings",
 ]
 
-AMP_MODES = ("auto", "bf16", "fp16", "off")
-MIXUP_MODES = ("batch", "pair", "elem")
-#: Random Erasing's values (timm's ``--remode``): zeros, a normal colour per box, normal noise per pixel.
-ERASE_MODES = ("const", "rand", "pixel")
 #: What a step whose loss is NaN or infinite does: stop the run with an error, or skip the update.
 NONFINITE_POLICIES = ("stop", "skip")
-#: timm's gradient clipping modes (``dispatch_clip_grad``): total norm, each value, adaptive (AGC).
-CLIP_MODES = ("norm", "value", "agc")
 #: Experiment trackers ``log`` may name (``csv`` is ``summary.csv``, which every run writes anyway).
 TRACKERS = ("tensorboard", "wandb", "mlflow", "csv")
 
