@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import DistillationLoss, as_float, check_fraction, check_positive, cross_entropy
+from .base import DistillationLoss, as_float, check_fraction, check_positive
 
 __all__ = ["SoftTargetCELoss", "soft_target_cross_entropy"]
 
@@ -59,7 +59,5 @@ class SoftTargetCELoss(DistillationLoss):
     def forward(self, student_logits, teacher_logits=None, targets=None, **features):
         student_logits, teacher_logits = self.logits(student_logits, teacher_logits, targets)
         soft = soft_target_cross_entropy(student_logits, teacher_logits, self.temperature)
-        if targets is None:
-            return {"loss": soft, "soft": soft}
-        ce = cross_entropy(student_logits, targets)
-        return {"loss": self.alpha * soft + (1.0 - self.alpha) * ce, "soft": soft, "ce": ce}
+        loss = soft if targets is None else self.alpha * soft
+        return self.with_ce({"loss": loss, "soft": soft}, student_logits, targets, 1.0 - self.alpha)
