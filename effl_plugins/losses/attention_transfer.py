@@ -49,8 +49,6 @@ class AttentionTransferLoss(FeatureDistillationLoss):
         ['at', 'ce', 'loss']
     """
 
-    #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
-    conformance_kwargs = {"kd_weight": 1.0}
     term, term_weight = "at", "beta"
 
     def __init__(

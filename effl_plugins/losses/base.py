@@ -426,6 +426,8 @@ class FeatureDistillationLoss(DistillationLoss):
 
     uses_features = True
     masked_teacher = True  # the logit part is KD; losses reading logits otherwise override it per call
+    #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
+    conformance_kwargs = {"kd_weight": 1.0}
 
     def __init__(self, ce_weight: float = 1.0, kd_weight: float = 0.0, temperature: float = 4.0, teacher_classes=None):
         super().__init__(teacher_classes)

@@ -51,8 +51,6 @@ class CRDLoss(FeatureDistillationLoss):
         ['ce', 'crd', 'loss', 'nce_student', 'nce_teacher']
     """
 
-    #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
-    conformance_kwargs = {"kd_weight": 1.0}
     term, term_weight = "crd", "crd_weight"
 
     def __init__(

@@ -54,8 +54,6 @@ class FitNetLoss(FeatureDistillationLoss):
         ['ce', 'hint', 'loss']
     """
 
-    #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
-    conformance_kwargs = {"kd_weight": 1.0}
     term, term_weight = "hint", "hint_weight"
 
     def __init__(

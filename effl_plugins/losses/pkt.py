@@ -57,6 +57,7 @@ class PKTLoss(FeatureDistillationLoss):
         ['ce', 'loss', 'pkt']
     """
 
+    conformance_kwargs = {}  # without features, the logits are the embeddings
     term, term_weight = "pkt", "pkt_weight"
 
     def __init__(

@@ -60,11 +60,7 @@ class ReviewKDLoss(FeatureDistillationLoss):
         ['ce', 'loss', 'review']
     """
 
-    #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
-    conformance_kwargs = {"kd_weight": 1.0}
     term, term_weight = "review", "review_weight"
-
-    feature_levels: int = 4
 
     def __init__(
         self,

@@ -84,6 +84,7 @@ class RKDLoss(FeatureDistillationLoss):
         ['angle', 'ce', 'distance', 'loss', 'rkd']
     """
 
+    conformance_kwargs = {}  # without features, the logits are the embeddings
     term, term_weight = "rkd", None
 
     def __init__(

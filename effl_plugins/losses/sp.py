@@ -53,8 +53,6 @@ class SPLoss(FeatureDistillationLoss):
         ['ce', 'loss', 'sp']
     """
 
-    #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
-    conformance_kwargs = {"kd_weight": 1.0}
     term, term_weight = "sp", "sp_weight"
 
     def __init__(
