@@ -1,12 +1,5 @@
-"""Distillation and student losses; build them with ``effl_plugins.create_loss``.
-
-Non-finite inputs, one rule for every loss (``base.check_finite``; details in ``base``'s docstring):
-NaN anywhere in the logits or features is a ValueError naming the argument, the number of NaN entries
-and the loss (a NaN means a model diverged); so is ``+inf`` anywhere, and ``-inf`` anywhere but in the
-teacher logits. A ``-inf`` teacher logit is a masked class, probability 0: the losses whose teacher
-enters through its softmax (``kd``, ``soft_target_ce``, ``dkd``, ``nkd``, ``dist``, ``ctkd``, and the KD
-part of the feature losses) compute it exactly, ``0 log 0 = 0``, value and gradient; ``mse_logits``,
-``logit_std_kd``, and ``rkd`` / ``pkt`` on logits as embeddings, refuse it with the same ValueError.
+"""Distillation and student losses; build them with ``effl_plugins.create_loss``. The call convention,
+input checks and the non-finite rule (``-inf`` teacher logits as masked classes) are ``base``'s.
 
 The names below import their module on first access, so that importing this package (as the plugin
 entry point does) loads neither torch nor any loss.

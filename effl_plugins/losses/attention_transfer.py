@@ -8,11 +8,8 @@ l2-normalized per sample. Per feature pair, ``at = mean_{b,hw} (Q_s / ||Q_s|| - 
 spatial size are adaptive-average-pooled to the teacher's ``H x W`` (channel counts may differ).
 ``loss = beta * sum_pairs at + ce_weight * CE(s, y) + kd_weight * KD_T(s, t)`` with ``beta = 1000`` and
 ``ce_weight = 1``; ``kd_weight > 0`` gives the paper's AT+KD. The weighting is the authors' code's
-(szagoruyko/attention-transfer, ``cifar.py``/``imagenet.py``: ``opt.beta * sum(loss_groups)`` with
-``--beta 1e+3``; mdistiller's AT uses the same 1000 on the sum): the paper's formula writes
-``beta / 2``, which its experiments did not use. Features come as
-``student_features=`` / ``teacher_features=`` keywords (a tensor or a list of maps); without them the
-loss is its logit part alone (``uses_features`` tells a training loop to pass them).
+(szagoruyko/attention-transfer: ``opt.beta * sum(loss_groups)``, ``--beta 1e+3``; mdistiller's too),
+not the paper's formula's ``beta / 2``.
 """
 
 from __future__ import annotations
@@ -52,8 +49,6 @@ class AttentionTransferLoss(FeatureDistillationLoss):
         ['at', 'ce', 'loss']
     """
 
-    #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
-    conformance_kwargs = {"kd_weight": 1.0}
     term, term_weight = "at", "beta"
 
     def __init__(

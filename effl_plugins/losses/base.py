@@ -10,8 +10,7 @@ Heads with different class counts (a 100-class teacher, a 10-class student) need
 
 Input checks (``DistillationLoss.logits``): a batch of at least one sample (an empty batch has no
 mean), class ids in ``0..K-1``, soft-target rows that are probabilities. Shapes and dtypes are checked on
-the host; the target values on the device, their flag read with the non-finite check below (the values
-are read, to name them in the ValueError, only when that flag is down).
+the host; the target values on the device, their flag read with the non-finite check below.
 
 Non-finite inputs, one rule for every loss (``check_finite``, called by ``DistillationLoss.logits``
 for the logits and by ``FeatureDistillationLoss.forward`` for the features):
@@ -26,24 +25,20 @@ for the logits and by ``FeatureDistillationLoss.forward`` for the features):
   finite. The others (``mse_logits``, ``logit_std_kd``; ``rkd`` / ``pkt`` when the logits are their
   embeddings) refuse it with the same ValueError, as they do a teacher row with every class masked.
 
-Cost: finite inputs take one ``sum`` per tensor and ONE host read per check (on CUDA, one
-host-device synchronisation: a ValueError has to be raised on the host; the target check shares it).
-This read is the only one a loss makes on valid inputs, and the training engine allows it
-(:mod:`effl_plugins.train.engine`): a logit loss checks once per call, a feature loss twice (its
-features, then its logits). Only inputs whose sum is not finite are counted entry by entry (NaN, +inf,
--inf: a teacher with masked classes pays that pass on every call). ``kd``, whose value reads every
-logit, checks that value instead (``DistillationLoss.refuse_non_finite``): one scalar read, no pass
-over the inputs unless it is not finite; the same rule and the same errors.
+Cost: finite inputs take one ``sum`` per tensor and ONE host read per check (on CUDA, the one
+host-device synchronisation the training engine allows, :mod:`effl_plugins.train.engine`; the target
+check shares it): a logit loss checks once per call, a feature loss twice. Only inputs whose sum is not
+finite are counted entry by entry. ``kd`` checks its value instead (``DistillationLoss.refuse_non_finite``).
 
 Features: a loss that uses intermediate features sets the class attribute ``uses_features = True``
 and receives ``student_features=`` / ``teacher_features=``: the last intermediate map ``[B, C, H, W]``
 (timm's ``forward_intermediates(x, indices=1)[1][-1]``). A loss that needs several levels also sets
 ``feature_levels = N`` (an int, per instance where configurable) and receives lists of ``N`` maps,
-shallow to deep, from ``forward_intermediates(x, indices=N)``. Embedding losses (``rkd``, ``pkt``,
-``crd``) pool those maps to ``[B, C]`` themselves. Adapters whose shapes depend on channel counts
-take them as arguments (``student_channels`` / ``teacher_channels``) or are built on the first call;
-they live in ``loss.parameters()`` (from construction, or from that call on), which the training
-loop optimizes with the student.
+shallow to deep, from ``forward_intermediates(x, indices=N)``. Without features, a feature loss is its
+logit part alone. Embedding losses (``rkd``, ``pkt``, ``crd``) pool those maps to ``[B, C]`` themselves.
+Adapters whose shapes depend on channel counts take them as arguments (``student_channels`` /
+``teacher_channels``) or are built on the first call; they live in ``loss.parameters()`` (from
+construction, or from that call on), which the training loop optimizes with the student.
 """
 
 from __future__ import annotations
@@ -92,6 +87,10 @@ def cross_entropy(student_logits: torch.Tensor, targets: torch.Tensor) -> torch.
     return F.cross_entropy(logits, targets.to(logits.dtype) if targets.dtype.is_floating_point else targets)
 
 
+def _is_integer(x: torch.Tensor) -> bool:
+    return not x.dtype.is_floating_point and not x.is_complex() and x.dtype != torch.bool
+
+
 def class_map(teacher_classes: Any) -> torch.Tensor | None:
     """Validate a student-to-teacher class mapping: ``None`` or a 1-D sequence of class indices >= 0."""
     if teacher_classes is None:
@@ -102,13 +101,7 @@ def class_map(teacher_classes: Any) -> torch.Tensor | None:
         raise ValueError(
             f"teacher_classes must be a 1-D list or LongTensor of teacher class indices, got {teacher_classes!r}"
         ) from error
-    if (
-        index.ndim != 1
-        or index.numel() == 0
-        or index.dtype.is_floating_point
-        or index.dtype == torch.bool
-        or index.is_complex()
-    ):
+    if index.ndim != 1 or index.numel() == 0 or not _is_integer(index):
         raise ValueError(
             "teacher_classes must be a non-empty 1-D list or LongTensor of teacher class indices, "
             f"got {index.dtype} {list(index.shape)}"
@@ -182,11 +175,8 @@ def check_finite(
     in messages. ``targets``: ``(targets, student_logits)``, whose value check (:func:`targets_valid`)
     joins the same read; when it fails, :func:`check_targets` raises first.
 
-    Fast path: one ``sum`` per tensor (in float32 or wider), added up, and one host read of that scalar
-    (on CUDA, the check's one host-device synchronisation); the total is finite only if every entry is (a
-    NaN or an infinity reaches it; an overflow of finite entries merely takes the exact path, which then
-    finds nothing). ``exact=True`` skips it (the caller already knows that something is not finite) and
-    counts entry by entry.
+    Fast path: the tensors' sums added up and read once; only a total that is not finite (an overflow
+    too) takes the exact path, entry by entry, as ``exact=True`` does at once.
     """
     present = [(name, x.detach()) for name, x in tensors if x is not None]
     if not present:
@@ -198,9 +188,8 @@ def check_finite(
         totals = [x.sum(dtype=torch.promote_types(x.dtype, torch.float32)) for _, x in present]
         where, dtype = totals[0].device, functools.reduce(torch.promote_types, (t.dtype for t in totals))
         total = torch.stack([t.to(where, dtype) for t in totals]).sum()
-        valid = targets_valid(*targets) if targets is not None else None
-        if valid is not None:
-            total = torch.where(valid.to(where), total, torch.full_like(total, math.nan))
+        if targets is not None:
+            total = _nan_unless_valid(total, *targets)
         if math.isfinite(total.item()):  # the check's one host read
             return False
     if targets is not None:
@@ -210,8 +199,7 @@ def check_finite(
         if total is not None and x.device.type == "cpu" and math.isfinite(total.item()):
             continue
         nan, pos, neg = torch.stack([torch.isnan(x).sum(), torch.isposinf(x).sum(), torch.isneginf(x).sum()]).tolist()
-        allowed_neg = name == masked
-        if nan or pos or (neg and not allowed_neg):
+        if nan or pos or (neg and name != masked):
             found = ", ".join(
                 f"{count} {kind}" for count, kind in ((nan, "NaN"), (pos, "+inf"), (neg, "-inf")) if count
             )
@@ -245,8 +233,7 @@ def _target_kind(targets: Any, student: torch.Tensor) -> str | None:
         raise ValueError(
             f"targets must be a tensor of class ids [B] or probabilities [B, K], got {type(targets).__name__}"
         )
-    integer = not targets.dtype.is_floating_point and not targets.is_complex() and targets.dtype != torch.bool
-    hard = targets.ndim == 1 and integer
+    hard = targets.ndim == 1 and _is_integer(targets)
     soft = targets.ndim == 2 and targets.dtype.is_floating_point and targets.shape == student.shape
     if not (hard or soft) or targets.shape[0] != student.shape[0]:
         raise ValueError(
@@ -267,6 +254,12 @@ def targets_valid(targets: Any, student: torch.Tensor) -> torch.Tensor | None:
         return ((targets >= 0) & (targets < student.shape[1])).all()
     sums = targets.double().sum(dim=1)
     return (((sums - 1).abs() <= soft_target_tolerance(targets.dtype)) & (targets >= 0).all(dim=1)).all()
+
+
+def _nan_unless_valid(value: torch.Tensor, targets: Any, student: torch.Tensor) -> torch.Tensor:
+    """``value``, or NaN when the target values are not valid (:func:`targets_valid`), for the one read."""
+    valid = targets_valid(targets, student)
+    return value if valid is None else torch.where(valid.to(value.device), value, torch.full_like(value, math.nan))
 
 
 def check_targets(targets: Any, student: torch.Tensor) -> None:
@@ -318,6 +311,19 @@ class DistillationLoss(nn.Module):
         self.register_buffer("teacher_classes", class_map(teacher_classes), persistent=False)
 
     def logits(
+        self, student_logits: Any, teacher_logits: Any, targets: Any = None, **options: Any
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Check the inputs; return the student logits and the detached, class-mapped teacher
+        logits (``[B, K_student]``), both in their input dtypes.
+
+        Non-finite values follow :func:`check_finite` on the logits the loss reads (the teacher's after
+        ``teacher_classes``). Options: ``teacher_required=True``; ``masked_teacher`` overrides the class
+        attribute for this call; ``finite_after=True`` defers the non-finite check, and the target values',
+        to :meth:`refuse_non_finite`, which the loss then calls with a value computed from every entry of
+        both logits and with ``targets``."""
+        return self.checked_logits(student_logits, teacher_logits, targets, **options)[:2]
+
+    def checked_logits(
         self,
         student_logits: Any,
         teacher_logits: Any,
@@ -326,18 +332,17 @@ class DistillationLoss(nn.Module):
         teacher_required: bool = True,
         masked_teacher: bool | None = None,
         finite_after: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Check the inputs; return the student logits and the detached, class-mapped teacher
-        logits (``[B, K_student]``), both in their input dtypes.
-
-        Non-finite values follow :func:`check_finite` on the logits the loss reads (the teacher's after
-        ``teacher_classes``); ``masked_teacher`` overrides the class attribute for this call.
-        ``finite_after=True`` defers that check, and the target values', to :meth:`refuse_non_finite`,
-        which the loss then calls with a value computed from every entry of both logits and with ``targets``."""
-        student_logits, teacher_logits = self._mapped_logits(student_logits, teacher_logits, targets, teacher_required)
-        if not finite_after:
-            self._finite_logits(student_logits, teacher_logits, targets, masked_teacher)
-        return student_logits, teacher_logits
+    ) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
+        """:meth:`logits`, plus whether the teacher holds masked (``-inf``) classes (False when deferred)."""
+        mapping = getattr(self, "teacher_classes", None)
+        check_logits(student_logits, teacher_logits, teacher_required=teacher_required, teacher_classes=mapping)
+        _target_kind(targets, student_logits)  # shape and dtype now; the values with the non-finite read
+        if teacher_logits is not None:
+            teacher_logits = select_teacher_classes(teacher_logits.detach(), mapping, student_logits.shape[-1])
+        if finite_after:
+            return student_logits, teacher_logits, False
+        masked = self.masked_teacher if masked_teacher is None else masked_teacher
+        return student_logits, teacher_logits, self._check_finite(student_logits, teacher_logits, targets, masked)
 
     def refuse_non_finite(
         self,
@@ -346,64 +351,35 @@ class DistillationLoss(nn.Module):
         teacher_logits: torch.Tensor | None,
         targets: torch.Tensor | None = None,
     ) -> None:
-        """The deferred form of the non-finite check, for a loss whose scalar ``value`` reads every entry of
-        both (checked, class-mapped) logits through operations that propagate NaN and infinities: a
-        finite ``value`` means finite logits, or masked teacher classes the loss computed exactly, at the
-        cost of one host read of a scalar (on CUDA, the check's one synchronisation) instead of a pass
-        over the inputs. A value that is not finite has the logits counted entry by entry, which raises
-        naming the argument; if they are finite after all (an overflow), this returns and the loss keeps
-        its value. ``targets`` (the call's) have their value check folded into the same read
-        (:func:`targets_valid`), and are refused first (:func:`check_targets`) when it fails."""
-        value = value.detach()
-        valid = targets_valid(targets, student_logits)
-        if valid is not None:
-            value = torch.where(valid.to(value.device), value, torch.full_like(value, math.nan))
+        """The deferred non-finite check, for a loss whose scalar ``value`` reads every entry of both (checked,
+        class-mapped) logits through operations that propagate NaN and infinities: one read of ``value``
+        instead of a pass over the inputs. A value that is not finite has the logits counted entry by entry,
+        which raises naming the argument; if they are finite after all (an overflow), this returns. ``targets``
+        (the call's) join the same read (:func:`targets_valid`), and are refused first when not valid."""
+        value = _nan_unless_valid(value.detach(), targets, student_logits)
         if not math.isfinite(value.item()):  # the check's one host read
-            if targets is not None:
-                check_targets(targets, student_logits)
-            check_finite(
-                type(self).__name__,
-                (("student_logits", student_logits), ("teacher_logits", teacher_logits)),
-                masked="teacher_logits" if self.masked_teacher else None,
-                exact=True,
-            )
+            self._check_finite(student_logits, teacher_logits, targets, self.masked_teacher, exact=True)
 
-    def checked_logits(
-        self, student_logits: Any, teacher_logits: Any, targets: Any = None
-    ) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
-        """:meth:`logits` with its defaults (a teacher required, the non-finite check now), plus whether the
-        teacher holds masked (``-inf``) classes."""
-        student_logits, teacher_logits = self._mapped_logits(student_logits, teacher_logits, targets, True)
-        masked = self._finite_logits(student_logits, teacher_logits, targets, None)
-        return student_logits, teacher_logits, masked
-
-    def _mapped_logits(
-        self, student_logits: Any, teacher_logits: Any, targets: Any, teacher_required: bool
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The logits' and targets' shapes and dtypes checked; the teacher's logits detached and class-mapped."""
-        mapping = getattr(self, "teacher_classes", None)
-        check_logits(student_logits, teacher_logits, teacher_required=teacher_required, teacher_classes=mapping)
-        _target_kind(targets, student_logits)  # shape and dtype now; the values with the non-finite read
-        if teacher_logits is not None:
-            teacher_logits = select_teacher_classes(teacher_logits.detach(), mapping, student_logits.shape[-1])
-        return student_logits, teacher_logits
-
-    def _finite_logits(
-        self,
-        student_logits: torch.Tensor,
-        teacher_logits: torch.Tensor | None,
-        targets: Any,
-        masked_teacher: bool | None,
-    ) -> bool:
-        """:func:`check_finite` on both logits and the targets' values (one read); whether the teacher holds
-        masked classes. ``masked_teacher`` None: the class attribute."""
-        masked = self.masked_teacher if masked_teacher is None else masked_teacher
+    def _check_finite(self, student_logits, teacher_logits, targets, masked: bool, exact: bool = False) -> bool:
+        """:func:`check_finite` on both logits and the targets' values; whether the teacher holds masked classes."""
         return check_finite(
             type(self).__name__,
             (("student_logits", student_logits), ("teacher_logits", teacher_logits)),
             masked="teacher_logits" if masked else None,
+            exact=exact,
             targets=None if targets is None else (targets, student_logits),
         )
+
+    def with_ce(
+        self, out: dict[str, torch.Tensor], student_logits: torch.Tensor, targets: Any, weight: float | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``out`` with ``"ce"`` (the student's cross-entropy) and ``weight * ce`` added to its ``"loss"`` when
+        there are targets; ``weight`` defaults to ``self.ce_weight``."""
+        if targets is None:
+            return out
+        ce = cross_entropy(student_logits, targets)
+        weight = self.ce_weight if weight is None else weight
+        return {**out, "loss": out["loss"] + weight * ce, "ce": ce}
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k != "training")
@@ -450,6 +426,8 @@ class FeatureDistillationLoss(DistillationLoss):
 
     uses_features = True
     masked_teacher = True  # the logit part is KD; losses reading logits otherwise override it per call
+    #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
+    conformance_kwargs = {"kd_weight": 1.0}
 
     def __init__(self, ce_weight: float = 1.0, kd_weight: float = 0.0, temperature: float = 4.0, teacher_classes=None):
         super().__init__(teacher_classes)
@@ -488,22 +466,8 @@ class FeatureDistillationLoss(DistillationLoss):
         logits = (student_logits, teacher_logits, targets)
         check_finite(type(self).__name__, _named_features(student_features, teacher_features))
         term, extra = self.feature_term(student_features, teacher_features, logits, **features)
-        weight = 1.0 if self.term_weight is None else getattr(self, self.term_weight)
-        return {**self.combine(self.term, term, weight, *logits), **extra}
-
-    def combine(
-        self,
-        name: str,
-        feature_term: torch.Tensor | None,
-        feature_weight: float,
-        student_logits,
-        teacher_logits,
-        targets,
-    ) -> dict:
-        """``feature_weight * feature_term`` (``None`` without features) plus the logit part; the
-        result dict reports each term unweighted."""
-        student_logits, teacher_logits = self.logits(student_logits, teacher_logits, targets, teacher_required=False)
-        out = {} if feature_term is None else {name: feature_term}
+        student_logits, teacher_logits = self.logits(*logits, teacher_required=False)
+        out = {} if term is None else {self.term: term}
         if targets is not None:
             out["ce"] = cross_entropy(student_logits, targets)
         if teacher_logits is not None and self.kd_weight > 0:
@@ -513,5 +477,6 @@ class FeatureDistillationLoss(DistillationLoss):
                 f"{type(self).__name__} got no student_features/teacher_features, no targets and "
                 f"kd_weight={self.kd_weight} (or no teacher_logits): there is nothing to optimize"
             )
-        weights = {name: feature_weight, "ce": self.ce_weight, "kd": self.kd_weight}
-        return {"loss": sum(weights[k] * v for k, v in out.items()), **out}
+        term_weight = 1.0 if self.term_weight is None else getattr(self, self.term_weight)
+        weights = {self.term: term_weight, "ce": self.ce_weight, "kd": self.kd_weight}
+        return {"loss": sum(weights[k] * v for k, v in out.items()), **out, **extra}

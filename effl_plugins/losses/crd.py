@@ -3,20 +3,12 @@ Representation Distillation").
 
 Student and teacher embeddings (the pooled penultimate features, ``embedding.py``) pass through
 trainable heads, ``v = normalize(W f + b)`` ``[B, feat_dim]``. Each side is contrasted with the other
-side's memory (``crd_memory.py``): for the student, the positive is the teacher's embedding of the
-same sample and ``K`` negatives are teacher embeddings of other samples, symmetrically for the
-teacher head; the NCE loss scores ``P = exp(<v, w> / nce_t) / Z`` against noise ``K / N``.
-``loss = crd_weight * (nce_student + nce_teacher) + ce_weight * CE + kd_weight * KD_T``;
-``feat_dim = 128``, ``nce_k = 16384``, ``nce_t = 0.07``, ``momentum = 0.5``, ``crd_weight = 0.8``
-as in RepDistiller.
-
-Where ours differs from the authors' code: without ``num_data`` and dataset ``indices=`` (a timm
-loader gives none) the memory is a queue of past embeddings (MoCo-style) instead of one momentum-
-updated row per sample, and the per-sample negatives are drawn uniformly, not from other classes.
-
-The heads are built from ``student_channels`` / ``teacher_channels`` when given, else lazily
-(``nn.LazyLinear``) on the first call: give the widths, or run one batch before building the
-optimizer, so that ``loss.parameters()`` holds them. Without features the loss is its logit part.
+side's memory (``crd_memory.py``, where ours differs from the authors' code): for the student, the
+positive is the teacher's embedding of the same sample and ``K`` negatives are teacher embeddings of
+other samples, symmetrically for the teacher head; the NCE loss scores ``P = exp(<v, w> / nce_t) / Z``
+against noise ``K / N``. ``loss = crd_weight * (nce_student + nce_teacher) + ce_weight * CE + kd_weight
+* KD_T``; the defaults are RepDistiller's. The heads are built from ``student_channels`` /
+``teacher_channels`` when given, else lazily (``nn.LazyLinear``) on the first call.
 """
 
 from __future__ import annotations
@@ -59,8 +51,6 @@ class CRDLoss(FeatureDistillationLoss):
         ['ce', 'crd', 'loss', 'nce_student', 'nce_teacher']
     """
 
-    #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
-    conformance_kwargs = {"kd_weight": 1.0}
     term, term_weight = "crd", "crd_weight"
 
     def __init__(

@@ -2,24 +2,18 @@
 for Knowledge Distillation").
 
 Hinton KD whose temperature is learned adversarially: ``T = t_start + t_range * sigmoid(theta)``, one
-global learnable ``theta`` (initialised to 1, so ``T`` starts near 15.6) reached through a gradient
-reversal layer, identity forward and ``-lambda * grad`` backward. The temperature thus *maximises*
-the KD term while the student minimises it. The reversal weight follows a cosine curriculum over
-``decay_epochs``: ``lambda(e) = lambda_max * (1 - cos(pi * min(e, E) / E)) / 2``, from 0 (easy) to
-``lambda_max`` (hard). ``KD = T^2 * KL(softmax(t / T) || softmax(s / T))`` (batchmean) and
-``loss = alpha * KD + ce_weight * CE(s, y)``.
+global learnable ``theta`` (initialised to 1) reached through a gradient reversal layer
+(``gradient_reversal.py``), so that the temperature *maximises* the KD term the student minimises. The
+reversal weight follows a cosine curriculum over ``decay_epochs``:
+``lambda(e) = lambda_max * (1 - cos(pi * min(e, E) / E)) / 2``, from 0 (easy) to ``lambda_max`` (hard).
+``KD = T^2 * KL(softmax(t / T) || softmax(s / T))`` (batchmean), ``loss = alpha * KD + ce_weight * CE(s, y)``.
 
-Defaults are the official CIFAR-100 script's (``zhengli97/CTKD``): ``t_start = 1``, ``t_range = 20``
-(its ``--t_end``), curriculum over 10 epochs to ``lambda = 1`` (its ``--decay_max 0 --decay_min -1``:
-the official layer multiplies by that negative value, the same reversal), ``alpha = 0.9``,
-``ce_weight = 0.1``. The curriculum position is the caller's: ``loss.set_epoch(epoch)`` once per epoch
-(the official loop counts epochs from 1), or ``epoch=`` in the call, or ``loss.set_progress(p)`` with
-``p`` the fraction of training done, read as epoch ``p * total_epochs`` (240, the official schedule:
-the curriculum then spans the same first 1/24 of any run). The epoch is a Python float (no device
-round trip per step) saved in ``state_dict`` as extra state, beside ``theta``; train
-``loss.parameters()`` with the student so that ``theta`` learns. A ``-inf`` teacher logit (a masked
-class) is probability 0 at every temperature, adding exactly 0 to the KD term and to both gradients
-(student and ``theta``).
+Defaults are the official CIFAR-100 script's (``zhengli97/CTKD``; ``t_range`` is its ``--t_end``, and its
+``--decay_max 0 --decay_min -1`` the same reversal to ``lambda = 1``). The curriculum position is the
+caller's: ``set_epoch`` once per epoch (the official loop counts epochs from 1), ``epoch=`` in the call, or
+``set_progress``. The epoch is a Python float (no device round trip per step) saved in ``state_dict``
+beside ``theta``; train ``loss.parameters()`` with the student so that ``theta`` learns. A masked teacher
+class adds exactly 0 to the gradient of ``theta`` too.
 """
 
 from __future__ import annotations
@@ -31,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validate import fraction, integer, non_negative
-from .base import DistillationLoss, as_float, check_non_negative, check_positive, cross_entropy
+from .base import DistillationLoss, as_float, check_non_negative, check_positive
 from .functional import kl_div_log_target
 from .gradient_reversal import GradientReversal
 
@@ -44,7 +38,7 @@ class CTKDLoss(DistillationLoss):
     Args:
         t_start: lowest temperature > 0 (1). t_range: span of the temperature > 0 (20).
         lambda_max: final reversal weight >= 0 (1). decay_epochs: curriculum length in epochs, int >= 1 (10).
-        total_epochs: length of training that ``set_progress`` maps onto, int >= 1 (240).
+        total_epochs: length of training that ``set_progress`` maps onto, int >= 1 (240, the official schedule).
         alpha: KD weight >= 0 (0.9). ce_weight: CE weight >= 0 when targets are given (0.1).
         teacher_classes: optional teacher class index per student class.
 
@@ -121,7 +115,4 @@ class CTKDLoss(DistillationLoss):
         log_p_t = F.log_softmax(scaled, -1)
         kd = kl_div_log_target(log_p_s, log_p_t) * temperature**2
         out = {"loss": self.alpha * kd, "kd": kd, "temperature": temperature.detach()}
-        if targets is not None:
-            out["ce"] = cross_entropy(student_logits, targets)
-            out["loss"] = out["loss"] + self.ce_weight * out["ce"]
-        return out
+        return self.with_ce(out, student_logits, targets)

@@ -4,8 +4,7 @@ Matches relations instead of exact probabilities: with ``Y = softmax(z / tau)`` 
 teacher, ``inter = 1 - mean_b pearson(Y_s[b, :], Y_t[b, :])`` (each sample's class ranking) and
 ``intra = 1 - mean_k pearson(Y_s[:, k], Y_t[:, k])`` (each class across the batch), both scaled by
 ``tau^2``. ``pearson(a, b) = <a - mean a, b - mean b> / (||a - mean a|| * ||b - mean b|| + eps)``
-with ``eps = 1e-8`` as in the authors' code: constant rows or columns give 0, not NaN. A ``-inf``
-teacher logit (a masked class) is a 0 in ``Y_t``, which both correlations take as it is.
+with ``eps = 1e-8`` as in the authors' code: constant rows or columns give 0, not NaN.
 ``loss = ce_weight * CE(s, y) + beta * inter + gamma * intra``; the paper's defaults
 ``beta = gamma = 1, tau = 1`` and a CE weight of 1 (used only when targets are given).
 """
@@ -14,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import DistillationLoss, as_float, check_non_negative, check_positive, cross_entropy
+from .base import DistillationLoss, as_float, check_non_negative, check_positive
 
 __all__ = ["DISTLoss", "pearson_correlation"]
 
@@ -62,9 +61,5 @@ class DISTLoss(DistillationLoss):
         y_t = torch.softmax(as_float(teacher_logits).to(y_s.dtype) / self.tau, -1)
         inter = self.tau**2 * (1 - pearson_correlation(y_s, y_t).mean())
         intra = self.tau**2 * (1 - pearson_correlation(y_s.T, y_t.T).mean())
-        total = self.beta * inter + self.gamma * intra
-        out = {"inter": inter, "intra": intra}
-        if targets is not None:
-            out["ce"] = cross_entropy(student_logits, targets)
-            total = total + self.ce_weight * out["ce"]
-        return {"loss": total, **out}
+        out = {"loss": self.beta * inter + self.gamma * intra, "inter": inter, "intra": intra}
+        return self.with_ce(out, student_logits, targets)

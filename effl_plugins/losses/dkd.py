@@ -7,13 +7,8 @@ both summed over classes and averaged over the batch (the authors' ``sum / B``).
 ``loss = ce_weight * CE(s, y) + w * (alpha * TCKD + beta * NCKD)``, defaults ``alpha=1, beta=8,
 T=4, ce_weight=1`` as in the paper. ``w = min(epoch / warmup, 1)`` when ``warmup > 0`` (the
 authors use 20 epochs and count epochs from 1; pass ``epoch=`` in the call), else 1.
-
-DKD needs the target class: hard ``targets`` ``[B]``, or soft ``[B, K]`` whose argmax is taken
-(the CE then uses the soft targets). Without targets it raises, unless ``target_from_teacher=True``:
-then the teacher's argmax is the target class and the CE term is left out (unlabeled data).
-Log-probabilities are exact log-sum-exp differences, so ±1e4 logits stay finite. A ``-inf`` teacher
-logit (a masked class) is probability 0 in both distributions and adds exactly 0 to both KL terms; a
-teacher row with every non-target class masked is refused (no non-target distribution).
+The target class, ``target_from_teacher`` and masked teacher classes: ``target_class.py``.
+Log-probabilities are exact log-sum-exp differences, so ±1e4 logits stay finite.
 """
 
 from __future__ import annotations

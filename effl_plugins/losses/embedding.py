@@ -42,11 +42,12 @@ def embedding_pairs(student_features: Any, teacher_features: Any) -> list[tuple[
 def embedding_or_logit_pairs(loss, student_features, teacher_features, logits: tuple) -> list:
     """:func:`embedding_pairs`; without features, the logits ``(student, teacher)`` as the one pair (the teacher's
     mapped through ``loss.teacher_classes``), or no pair without teacher logits. Logits as embeddings refuse
-    ``-inf`` teacher entries (``masked_teacher=False``): a masked class has no distance."""
+    ``-inf`` teacher entries: a masked class has no distance (with features, ``-inf`` reaches only the KD
+    part, where it is a masked class)."""
     pairs = embedding_pairs(student_features, teacher_features)
     if pairs:
         return pairs
-    student, teacher = loss.logits(*logits, teacher_required=False, masked_teacher=False)  # -inf has no distance
+    student, teacher = loss.logits(*logits, teacher_required=False, masked_teacher=False)
     if teacher is None:
         return []
     student = as_float(student)

@@ -5,15 +5,11 @@ pulled toward the teacher's (the hint): ``hint = mean((r(f_s) - f_t)^2)`` over e
 (``F.mse_loss``; the paper's ``1/2 ||.||^2`` up to a constant), summed over feature pairs.
 The regressor ``r`` is a learnable linear map over channels when widths differ (a 1x1 convolution
 on maps ``[B, C, H, W]``, a linear layer on tokens ``[B, D]`` / ``[B, N, D]``), the identity when
-they match. Student maps of another
-spatial size are adaptive-average-pooled to the teacher's ``H x W``.
+they match. Student maps of another spatial size are adaptive-average-pooled to the teacher's ``H x W``.
 
 ``loss = hint_weight * hint + ce_weight * CE(s, y) + kd_weight * KD_T(s, t)``, defaults 1, 1, 0 (the
-paper's second stage is KD training: set ``kd_weight``). Features come as ``student_features=`` /
-``teacher_features=`` (a tensor or a list); without them the loss is its logit part alone
-(``uses_features`` tells a training loop to pass them). Give ``student_channels`` /
-``teacher_channels`` (an int or a list, one per pair) so the regressors exist before the optimizer
-is built (they are otherwise created on the first call): train ``loss.parameters()`` too.
+paper's second stage is KD training: set ``kd_weight``). ``student_channels`` / ``teacher_channels``:
+an int or a list, one per pair.
 """
 
 from __future__ import annotations
@@ -58,8 +54,6 @@ class FitNetLoss(FeatureDistillationLoss):
         ['ce', 'hint', 'loss']
     """
 
-    #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
-    conformance_kwargs = {"kd_weight": 1.0}
     term, term_weight = "hint", "hint_weight"
 
     def __init__(

@@ -17,9 +17,7 @@ def kd_divergence(
     """``T^2 * KL(softmax(t/T) || softmax(s/T))``, batchmean, computed in float32 (or wider).
 
     ``path`` (``fused_kd.KD_PATHS``): ``"auto"`` takes the fastest measured path for the device and
-    size (``fused_kd.kd_path``: the Triton row kernel on CUDA, the analytic-gradient CPU function on
-    CPU, whole rows or chunks by size; the eager ``kd_divergence_reference`` elsewhere);
-    ``"eager"``, ``"fused"``, ``"triton"`` force one. Every path matches
+    size (``fused_kd.kd_path``); ``"eager"``, ``"fused"``, ``"triton"`` force one. Every path matches
     the float64 formula to float32 rounding, value and gradient, masked (``-inf``) teacher classes
     included (probability 0).
     """

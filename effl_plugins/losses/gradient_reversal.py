@@ -11,7 +11,7 @@ __all__ = ["GradientReversal"]
 
 
 class GradientReversal(torch.autograd.Function):
-    """Identity forward; backward multiplies the gradient by ``-weight`` (Ganin & Lempitsky 2015)."""
+    """Identity forward; backward multiplies the gradient by ``-weight``."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: float) -> torch.Tensor:

@@ -3,13 +3,12 @@
 ``KD = T^2 * KL(softmax(t / T) || softmax(s / T))``, summed over classes and averaged over the
 batch (``batchmean``). The ``T^2`` keeps gradient magnitudes comparable across temperatures.
 With hard or soft ``targets``: ``loss = alpha * KD + (1 - alpha) * CE(s, targets)``; without: KD alone.
-A ``-inf`` teacher logit is a masked class: probability 0, contributing exactly 0 (value and gradient).
 """
 
 from __future__ import annotations
 
 from .._validate import choice
-from .base import DistillationLoss, check_fraction, check_positive, cross_entropy
+from .base import DistillationLoss, check_fraction, check_positive
 from .functional import kd_divergence
 from .fused_kd import KD_PATHS
 
@@ -51,7 +50,5 @@ class KDLoss(DistillationLoss):
         student_logits, teacher_logits = self.logits(student_logits, teacher_logits, targets, finite_after=True)
         kd = kd_divergence(student_logits, teacher_logits, self.temperature, self.path)
         self.refuse_non_finite(kd, student_logits, teacher_logits, targets)  # non-finite rule and targets: one read
-        if targets is None:
-            return {"loss": kd, "kd": kd}
-        ce = cross_entropy(student_logits, targets)
-        return {"loss": self.alpha * kd + (1.0 - self.alpha) * ce, "kd": kd, "ce": ce}
+        loss = kd if targets is None else self.alpha * kd
+        return self.with_ce({"loss": loss, "kd": kd}, student_logits, targets, 1.0 - self.alpha)

@@ -7,15 +7,14 @@ base temperature: ``KD = T^2 * KL(softmax(Z(t) / T) || softmax(Z(s) / T))``, bat
 ``loss = kd_weight * KD + ce_weight * CE(s, y)``; the defaults ``T = 2, kd_weight = 9,
 ce_weight = 0.1`` are the authors' KD setting on CIFAR-100. Without targets: ``kd_weight * KD``.
 A constant row standardizes to zeros (the variance is clamped at ``1e-14`` before the square
-root, which leaves every other row exact and keeps the gradient finite). A ``-inf`` teacher logit (a
-masked class) has no mean or standard deviation: refused with a ValueError (``base.check_finite``).
+root, which leaves every other row exact and keeps the gradient finite).
 """
 
 from __future__ import annotations
 
 import torch
 
-from .base import DistillationLoss, as_float, check_non_negative, check_positive, cross_entropy
+from .base import DistillationLoss, as_float, check_non_negative, check_positive
 from .functional import kd_divergence
 
 __all__ = ["LogitStdKDLoss", "standardize_logits"]
@@ -59,7 +58,4 @@ class LogitStdKDLoss(DistillationLoss):
             raise ValueError(f"logit_std_kd needs at least 2 classes to standardize, got {list(student_logits.shape)}")
         student = standardize_logits(student_logits)
         kd = kd_divergence(student, standardize_logits(teacher_logits).to(student.dtype), self.temperature)
-        if targets is None:
-            return {"loss": self.kd_weight * kd, "kd": kd}
-        ce = cross_entropy(student_logits, targets)
-        return {"loss": self.kd_weight * kd + self.ce_weight * ce, "kd": kd, "ce": ce}
+        return self.with_ce({"loss": self.kd_weight * kd, "kd": kd}, student_logits, targets)

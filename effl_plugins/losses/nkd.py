@@ -12,11 +12,9 @@ the ``K - 1`` non-target classes, so that the student's non-target mass no longe
 
 ``loss = ce_weight * CE(s, y) + target + non_target``; ``T = 1``, ``gamma = 1.5`` and
 ``ce_weight = 1`` are the official defaults (``yzd-v/cls_KD``'s ``NKDLoss``, the student's own CE
-term kept beside it). The target class comes from hard ``targets`` or the argmax of soft ones;
-without targets it raises, unless ``target_from_teacher=True`` (the teacher's argmax; no CE term).
-As in the official code, the non-target term is a cross-entropy, not a KL: its value carries the
-teacher's entropy (a constant for the student). A ``-inf`` teacher logit (a masked class) is
-probability 0 and adds nothing; a teacher row with every non-target class masked is refused.
+term kept beside it). As in the official code, the non-target term is a cross-entropy, not a KL: its
+value carries the teacher's entropy (a constant for the student). The target class,
+``target_from_teacher`` and masked teacher classes: ``target_class.py``.
 """
 
 from __future__ import annotations

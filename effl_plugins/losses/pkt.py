@@ -9,10 +9,8 @@ paper's equation sums over ``i`` and ``j``, ``B^2`` times larger; the weight bel
 Embeddings are scaled by ``1 / (||e|| + eps)`` (a zero embedding stays zero).
 
 ``loss = pkt_weight * pkt + ce_weight * CE(s, y) + kd_weight * KD_T(s, t)``; ``pkt_weight = 30000``
-as in RepDistiller and CTKD's CIFAR-100 scripts (``-b 30000``). Embeddings are the pooled
-``student_features=`` / ``teacher_features=`` (``embedding.py``; widths may differ) or, without
-them, the logits. No parameters. Logits used as embeddings refuse ``-inf`` teacher entries; with
-features, ``-inf`` reaches only the KD part, where it is a masked class (``base.check_finite``).
+as in RepDistiller and CTKD's CIFAR-100 scripts (``-b 30000``). The embeddings are the pooled
+features (widths may differ), else the logits (``embedding.py``). No parameters.
 """
 
 from __future__ import annotations
@@ -59,6 +57,7 @@ class PKTLoss(FeatureDistillationLoss):
         ['ce', 'loss', 'pkt']
     """
 
+    conformance_kwargs = {}  # without features, the logits are the embeddings
     term, term_weight = "pkt", "pkt_weight"
 
     def __init__(

@@ -3,20 +3,15 @@
 A student level learns from the teacher's level *and the deeper ones*: student maps are fused top-down
 by attention-based fusion (ABF), each fused map matched to the teacher's by the hierarchical context loss.
 
-- ABF (``attention_fusion.py``), deepest level first: each student map is reduced to ``mid_channels``,
-  mixed with the deeper level's fused map by two spatial attention maps, resized to the teacher's
-  ``H x W`` and projected to the teacher's width;
+- ABF (``attention_fusion.py``), deepest level first, to the teacher's size and width;
 - HCL per level: ``(mse(y, f_t) + sum_{l in 4, 2, 1; l < H} 2^-n * mse(pool_l(y), pool_l(f_t))) /
   (1 + sum 2^-n)``, ``n`` counting the pooled levels used (weights 1/2, 1/4, 1/8); summed over levels.
 
 ``loss = review_weight * sum_levels HCL + ce_weight * CE + kd_weight * KD_T``; ``review_weight = 1``
 (the authors' ``--kd-loss-weight``) and ``mid_channels = min(512, deepest student width)`` (mdistiller).
 Unlike the authors' code, the weight has no 20-epoch warm-up ramp (scale ``review_weight`` for that)
-and the pooled feature is not reviewed as an extra 1x1 level.
-Features come as lists of ``feature_levels`` maps, shallow to deep (timm's ``forward_intermediates(x,
-indices=feature_levels)``). ABF modules are built from ``student_channels`` / ``teacher_channels``
-(lists, shallow to deep), else on the first call; ``loss.parameters()`` holds them. Without features
-the loss is its logit part.
+and the pooled feature is not reviewed as an extra 1x1 level. Features and ``student_channels`` /
+``teacher_channels`` are lists of ``feature_levels`` entries, shallow to deep.
 """
 
 from __future__ import annotations
@@ -65,11 +60,7 @@ class ReviewKDLoss(FeatureDistillationLoss):
         ['ce', 'loss', 'review']
     """
 
-    #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
-    conformance_kwargs = {"kd_weight": 1.0}
     term, term_weight = "review", "review_weight"
-
-    feature_levels: int = 4
 
     def __init__(
         self,

@@ -15,11 +15,8 @@ distances are ``sqrt(max(|e_i|^2 + |e_j|^2 - 2 <e_i, e_j>, 1e-12))`` with a zero
 means include the zero diagonal and degenerate triples, and the angle term holds the ``B x B x D``
 differences (memory grows as ``B^2 D``; exact where a Gram-matrix form would cancel).
 
-The embeddings are ``student_features=`` / ``teacher_features=`` (maps are average-pooled, see
-``embedding.py``; a list of pairs sums its terms), else the logits themselves (the teacher's mapped
-through ``teacher_classes``). Nothing to adapt: there are no parameters. Logits used as embeddings
-refuse ``-inf`` teacher entries (a masked class has no distance); with features, ``-inf`` reaches only
-the KD part, where it is a masked class (``base.check_finite``).
+The embeddings are the pooled features, else the logits (``embedding.py``); a list of pairs sums its
+terms. No parameters.
 """
 
 from __future__ import annotations
@@ -87,6 +84,7 @@ class RKDLoss(FeatureDistillationLoss):
         ['angle', 'ce', 'distance', 'loss', 'rkd']
     """
 
+    conformance_kwargs = {}  # without features, the logits are the embeddings
     term, term_weight = "rkd", None
 
     def __init__(

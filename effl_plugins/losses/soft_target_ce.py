@@ -2,12 +2,10 @@
 SoftTargetCrossEntropy), the cross-entropy form of DeiT's soft distillation (Touvron et al. 2021,
 "Training data-efficient image transformers & distillation through attention").
 
-``soft = T^2 * mean_b( -sum_k softmax(t / T)_k * log_softmax(s / T)_k )`` (batchmean). It differs
-from ``kd`` by ``T^2`` times the teacher's mean entropy, a constant: same gradient, but the value does
-not reach 0. DeiT's soft term (facebookresearch/deit ``losses.py``) is a KL divergence, not a
-cross-entropy: ``T^2 * KL(softmax(t / T) || softmax(s / T))`` summed and divided by ``B * K``
-(``numel``), i.e. our ``kd`` divided by ``K``; our ``soft`` divided by ``K`` has DeiT's gradient but
-exceeds its value by ``T^2 * mean_b H(p_t) / K``. With ``targets``:
+``soft = T^2 * mean_b( -sum_k softmax(t / T)_k * log_softmax(s / T)_k )`` (batchmean): ``kd`` plus
+``T^2`` times the teacher's mean entropy, a constant (same gradient; the value does not reach 0).
+DeiT's own soft term (facebookresearch/deit ``losses.py``) is a KL averaged over ``B * K``: ``kd / K``.
+With ``targets``:
 ``loss = alpha * soft + (1 - alpha) * CE(s, targets)``, DeiT's weighting and defaults ``alpha=0.5, T=1``.
 """
 
@@ -16,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import DistillationLoss, as_float, check_fraction, check_positive, cross_entropy
+from .base import DistillationLoss, as_float, check_fraction, check_positive
 
 __all__ = ["SoftTargetCELoss", "soft_target_cross_entropy"]
 
@@ -59,7 +57,5 @@ class SoftTargetCELoss(DistillationLoss):
     def forward(self, student_logits, teacher_logits=None, targets=None, **features):
         student_logits, teacher_logits = self.logits(student_logits, teacher_logits, targets)
         soft = soft_target_cross_entropy(student_logits, teacher_logits, self.temperature)
-        if targets is None:
-            return {"loss": soft, "soft": soft}
-        ce = cross_entropy(student_logits, targets)
-        return {"loss": self.alpha * soft + (1.0 - self.alpha) * ce, "soft": soft, "ce": ce}
+        loss = soft if targets is None else self.alpha * soft
+        return self.with_ce({"loss": loss, "soft": soft}, student_logits, targets, 1.0 - self.alpha)

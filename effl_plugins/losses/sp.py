@@ -8,8 +8,7 @@ A feature map ``[B, C, H, W]`` flattened to ``Q [B, C*H*W]`` gives the batch sim
 
 ``sp_weight = 3000`` is the paper's gamma for CIFAR-10, also RepDistiller's ``-b 3000`` and
 mdistiller's ``SP.FEAT_WEIGHT`` (their CIFAR-100 runs use the last map before pooling, as
-``student_features=`` is here). Rows of a zero map stay zero (``F.normalize``'s eps 1e-12). Without
-features the loss is its logit part alone. No parameters.
+``student_features=`` is here). Rows of a zero map stay zero (``F.normalize``'s eps 1e-12). No parameters.
 """
 
 from __future__ import annotations
@@ -54,8 +53,6 @@ class SPLoss(FeatureDistillationLoss):
         ['ce', 'loss', 'sp']
     """
 
-    #: Arguments of the conformance checks (effl_plugins.testing): with no features, the CE + KD part.
-    conformance_kwargs = {"kd_weight": 1.0}
     term, term_weight = "sp", "sp_weight"
 
     def __init__(

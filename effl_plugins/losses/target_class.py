@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .base import DistillationLoss, check_non_negative, check_positive, cross_entropy
+from .base import DistillationLoss, check_non_negative, check_positive
 
 __all__ = ["TargetClassLoss"]
 
@@ -64,12 +64,3 @@ class TargetClassLoss(DistillationLoss):
                     f"class {int(gt[row])} (the non-target distribution has no class left)"
                 )
         return student_logits, teacher_logits, gt
-
-    def with_ce(
-        self, out: dict[str, torch.Tensor], student_logits: torch.Tensor, targets: torch.Tensor | None
-    ) -> dict[str, torch.Tensor]:
-        """``out`` with ``"ce"`` and ``ce_weight * ce`` added to its ``"loss"`` when there are targets."""
-        if targets is None:
-            return out
-        ce = cross_entropy(student_logits, targets)
-        return {**out, "loss": out["loss"] + self.ce_weight * ce, "ce": ce}
