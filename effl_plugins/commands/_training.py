@@ -92,12 +92,13 @@ def run_strategy(
     ``action(strategy, data, out, resume)`` replaces ``strategy.run`` (``effl teacher-cache`` records)."""
     from ..data.bundle import stream_record
     from ..lock import exclusive_lock
+    from ..train.distributed import rank_and_world
     from ..train.rundir import check_run_directory, resolve_resume
 
     settings = training_settings(args)
     settings["device"] = resolve_device(settings["device"])
     built = _build_strategy(strategy, model, settings, strategy_kwargs)  # refuses what it does not apply
-    main = int(os.environ.get("RANK", "0")) == 0
+    main = rank_and_world()[0] == 0
     out = settings["out"]
     auto = settings["resume"] == AUTO_RESUME
     # every rank decides from the same files: none is written before all ranks have started

@@ -11,7 +11,6 @@ normalisation.
 from __future__ import annotations
 
 import inspect
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from .._validate import integer, non_negative
 from ..models import parse_model_spec
 from ..train import DistillationTask
 from ..train.config import refuse_settings
+from ..train.distributed import rank_and_world
 from .base import Strategy
 
 __all__ = ["Distill"]
@@ -169,8 +169,7 @@ class Distill(Strategy):
         """What decides this run's views (:func:`.teacher_cache.view_settings`)."""
         from .teacher_cache import view_settings
 
-        world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        return view_settings(self.config.to_dict(), self.train_set(data), student_input, world_size)
+        return view_settings(self.config.to_dict(), self.train_set(data), student_input, rank_and_world()[1])
 
     def record_cache(
         self,
@@ -198,7 +197,7 @@ class Distill(Strategy):
                 f"teacher {self.teacher!r}: a teacher cache records a trained teacher; pass NAME:CHECKPOINT"
             )
         root = Path(cache_dir)
-        rank = int(os.environ.get("RANK", "0"))
+        rank = rank_and_world()[0]
         if not resume and _occupied_before_any_rank_writes(root, self.config.device):
             raise FileExistsError(
                 f"teacher cache {str(root)!r} is not an empty directory; pass resume=True (--resume) to continue "
@@ -273,7 +272,7 @@ class Distill(Strategy):
         loss = self.loss_factory(**self.unlabeled_loss_args())
         student = self.build_model(self.model, data.num_classes, seed_offset=1)  # as when a teacher is built
         student_input = self.model_input(student, data)
-        rank = int(os.environ.get("RANK", "0"))
+        rank = rank_and_world()[0]
         reader = CacheReader(
             self.teacher_cache, self.views(data, student_input), self.config.epochs, rank, data.num_classes
         )

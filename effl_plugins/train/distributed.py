@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "distributed_info", "init_distributed", "all_sum", "all_gather_rows"]
+__all__ = ["DistInfo", "distributed_info", "rank_and_world", "init_distributed", "all_sum", "all_gather_rows"]
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,20 @@ def distributed_info() -> DistInfo:
     return DistInfo()
 
 
+def rank_and_world() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process: the initialised process group's, else torchrun's ``RANK`` and
+    ``WORLD_SIZE``, else ``(0, 1)``."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
 def init_distributed(device: str = "auto") -> tuple[DistInfo, torch.device]:
     """Join the process group torchrun describes (``WORLD_SIZE`` > 1): NCCL on CUDA, gloo on the
     CPU. Returns the rank information and this rank's device. A single process is left alone."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    if world > 1 and dist.is_available() and not dist.is_initialized():
+    if rank_and_world()[1] > 1 and dist.is_available() and not dist.is_initialized():
         backend = "nccl" if device.startswith("cuda") else "gloo"
         dist.init_process_group(backend=backend)
         warn_shared_restart_store()
@@ -58,7 +65,7 @@ def warn_shared_restart_store() -> None:
     (pytorch/pytorch#135712); ``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1`` set for torchrun avoids it."""
     restarts = int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0") or 0)
     shared = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
-    if restarts > 0 and shared and int(os.environ.get("RANK", "0")) == 0:
+    if restarts > 0 and shared and rank_and_world()[0] == 0:
         print(
             f"torchrun --max-restarts {restarts}: set TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 for torchrun, or a "
             "restarted worker group may read the failed attempt's addresses from the shared store "

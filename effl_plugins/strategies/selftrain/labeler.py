@@ -14,17 +14,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ...train.distributed import rank_and_world as distributed_rank
 from ...train.inputs import ModelInput
 from .store import RankManifest, StoreSpec, rank_positions, shard_name, state_dict_hash, store_lock, write_shard
 
 __all__ = ["distributed_rank", "teacher_probabilities", "label_dataset"]
-
-
-def distributed_rank() -> tuple[int, int]:
-    """``(rank, world_size)`` of this process: torch.distributed if initialised, else torchrun's env, else (0, 1)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
 @torch.no_grad()
