@@ -23,7 +23,9 @@ A config file may come from someone else: it is read only as a regular file of a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import functools
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -231,13 +233,42 @@ def parse_args_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] 
     Errors in the file go through the subcommand parser's ``error`` (one line, exit 2).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    namespace, whole = _first_pass(parser, argv)
-    path = getattr(namespace, "config", None)
-    if path is None:  # the command line parsed once (each flag's type called once), unless it has an error to name
-        return namespace if whole else parser.parse_args(argv)
-    target = [p for p in _parser_chain(parser, namespace) if any(a.dest == "config" for a in p._actions)][-1]
+    with _types_called_once(parser):
+        namespace, whole = _first_pass(parser, argv)
+        path = getattr(namespace, "config", None)
+        if path is None:  # the command line parsed once, unless it has an error to name
+            return namespace if whole else parser.parse_args(argv)
+        target = [p for p in _parser_chain(parser, namespace) if any(a.dest == "config" for a in p._actions)][-1]
+        try:
+            _apply(target, load_config(path), path)
+        except ValueError as exc:
+            target.error(str(exc))
+        return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def _types_called_once(parser: argparse.ArgumentParser) -> Iterator[None]:
+    """While the command line is parsed twice (a config file's values become defaults between the passes), each
+    flag's ``type`` converts a given text once: the second pass takes the first one's value (an augmentation SPEC
+    stays parsed once). A conversion that raises is not kept."""
+    actions = [a for p in _parser_chain(parser) for a in p._actions if callable(a.type) and hasattr(a.type, "__name__")]
+    types = {action: action.type for action in actions}
+    for action in actions:
+        action.type = _converted_once(action.type)
     try:
-        _apply(target, load_config(path), path)
-    except ValueError as exc:
-        target.error(str(exc))
-    return parser.parse_args(argv)
+        yield
+    finally:
+        for action, kind in types.items():
+            action.type = kind
+
+
+def _converted_once(kind: Any) -> Any:
+    values: dict[str, Any] = {}
+
+    @functools.wraps(kind, updated=())  # argparse names the type (its __name__) in its messages
+    def convert(text: str) -> Any:
+        if text not in values:
+            values[text] = kind(text)
+        return values[text]
+
+    return convert

@@ -86,6 +86,23 @@ def test_effl_finetune_parses_each_spec_once_and_looks_each_op_up_once(tmp_path,
     assert (args["aug"], args["image_aug"]) == (AUG, IMAGE_AUG)  # the records hold the text
 
 
+@pytest.mark.parametrize("where", ["command line", "config file"])
+def test_with_a_config_file_each_spec_is_still_parsed_once(tmp_path, parses, where):
+    """A ``-c`` file makes the command line parse twice (its values become defaults between the passes): each
+    flag's text is converted once all the same."""
+    settings = {"model": "test_resnet", "epochs": 1, "batch-size": 64, "img-size": 32, "workers": 0, "device": "cpu"}
+    if where == "config file":
+        settings["aug"] = AUG
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    argv = ["finetune", "-c", str(config), "--data", "digits", "--out", str(tmp_path / "run")]
+    argv += ["--image-aug", IMAGE_AUG] + (["--aug", AUG] if where == "command line" else [])
+    assert main(argv) == 0
+    assert parses == {AUG: 1, IMAGE_AUG: 1}
+    args = yaml.safe_load((tmp_path / "run" / "args.yaml").read_text())
+    assert (args["aug"], args["image_aug"], args["epochs"]) == (AUG, IMAGE_AUG, 1)
+
+
 @pytest.fixture(scope="module")
 def digits():
     return small_digits(labeled=20, test=10, unlabeled=0)  # its loader's ops looked up before the counts
