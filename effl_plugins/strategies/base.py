@@ -64,6 +64,11 @@ class Strategy:
         splits = {} if task is not None or cls.takes_aug_splits else SPLIT_REFUSALS
         return {**(task.refusals() if task is not None else {}), **bce, **splits, **cls.refused_settings}
 
+    def run_refusals(self) -> dict[str, str]:
+        """The settings this run refuses: :meth:`refusals`, and what a strategy's own arguments add (set before it
+        calls ``Strategy.__init__``, which refuses them before the settings are checked)."""
+        return self.refusals()
+
     def __init__(
         self,
         model: str = "test_resnet",
@@ -84,7 +89,7 @@ class Strategy:
             fraction(value, key, below_one=True)
         self.model, self.pretrained, self.drop, self.drop_path = model, bool(pretrained), float(drop), drop_path
         given = {**_SETTING_DEFAULTS, **settings, "drop": drop, "drop_path": drop_path}
-        refuse_settings(self.name, given, self.refusals())  # a refused --aug is refused, not looked up
+        refuse_settings(self.name, given, self.run_refusals())  # a refused --aug is refused, not looked up
         self.config = TrainConfig(**settings)  # checks aug once: parsed unless it came parsed, looked up, built once
         self._check_model_options()
         self.run_args: dict[str, Any] = {}

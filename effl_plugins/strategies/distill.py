@@ -19,7 +19,6 @@ import torch
 from .._validate import integer, non_negative
 from ..models import parse_model_spec
 from ..train import DistillationTask
-from ..train.config import refuse_settings
 from ..train.distributed import rank_and_world
 from .base import Strategy
 
@@ -78,26 +77,31 @@ class Distill(Strategy):
         teacher_cache: str | None = None,
         **kwargs: Any,
     ):
-        super().__init__(model=model, **kwargs)
         if not isinstance(teacher, str) or not teacher:
             raise ValueError(f"teacher must be a timm model name or 'NAME:CHECKPOINT', got {teacher!r}")
         if loss_args is not None and not isinstance(loss_args, dict):
             raise TypeError(f"loss_args must be a dict of keyword arguments, got {type(loss_args).__name__}")
         integer(teacher_epochs, "teacher_epochs", low=0, optional=True)
-        self.teacher, self.loss, self.loss_args = teacher, loss, dict(loss_args or {})
         has_checkpoint = parse_model_spec(teacher)[1] is not None
+        self._teacher_trains = bool(teacher_epochs) if teacher_epochs is not None else not has_checkpoint
+        super().__init__(model=model, **kwargs)  # refuses what run_refusals names before the settings are checked
+        self.teacher, self.loss, self.loss_args = teacher, loss, dict(loss_args or {})
         self.teacher_epochs = (
             teacher_epochs if teacher_epochs is not None else (0 if has_checkpoint else self.config.epochs)
         )
         self.teacher_lr = float(teacher_lr if teacher_lr is not None else self.config.lr)
-        if not self.teacher_epochs:  # the one supervised loss smoothing would reach is the teacher's training
-            refuse_settings(self.name, self.config.to_dict(), {"smoothing": NO_SMOOTHING, "bce_loss": NO_BCE})
         self.loss_factory = _loss_factory(loss, self.loss_args)  # after the refusals: a refused build looks up none
         self.use_unlabeled = use_unlabeled
         self.unlabeled_weight = non_negative(unlabeled_weight, "unlabeled_weight")
         self.teacher_cache = None if teacher_cache is None else str(teacher_cache)
         if self.teacher_cache is not None:
             self._check_cache_use(teacher_epochs)
+
+    def run_refusals(self) -> dict[str, str]:
+        """:meth:`refusals`, and ``smoothing`` and ``bce_loss`` when no teacher is trained here: the one
+        supervised loss they would reach is the teacher's training."""
+        untrained = {} if self._teacher_trains else {"smoothing": NO_SMOOTHING, "bce_loss": NO_BCE}
+        return {**self.refusals(), **untrained}
 
     def _check_cache_use(self, teacher_epochs: int | None) -> None:
         """A stored teacher takes no teacher training and no loss that needs more than its distribution."""

@@ -132,6 +132,17 @@ def test_a_refused_aug_is_refused_before_it_is_looked_up(parses, lookups):
     assert not lookups
 
 
+def test_distill_refuses_smoothing_before_its_aug_is_looked_up(parses, lookups):
+    """A distillation that trains no teacher refuses ``smoothing`` before the settings are checked: ``effl distill``
+    turns its default ``--smoothing`` off and builds the strategy again, so the first build looks up nothing."""
+    with pytest.raises(SettingRefusedError, match="distill trains no teacher here"):
+        ep.create_strategy("distill", teacher="test_resnet", teacher_epochs=0, aug=AUG, smoothing=0.1)
+    assert not lookups and parses == {}
+    strategy = ep.create_strategy("distill", teacher="test_resnet", teacher_epochs=0, aug=AUG)
+    assert lookups == {("brightness", "batch"): 1, ("flip", "batch"): 1, ("compose", "batch"): 1}
+    assert strategy.teacher_epochs == 0 and parses == {AUG: 1}
+
+
 def test_an_unknown_name_or_argument_is_refused_when_the_config_is_made():
     with pytest.raises(ep.UnknownComponentError, match="unknown augmentation 'no_such_op'"):
         TrainConfig(aug="flip+no_such_op")
