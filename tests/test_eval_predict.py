@@ -128,3 +128,13 @@ def test_bad_input_is_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("value", ["0", "1", "5", "-0.2", "nan"])
+def test_eval_refuses_a_val_fraction_outside_0_1_as_training_does(value, capsys):
+    argv = ["eval", "--model", "test_resnet:/nonexistent.pt", "--data", "digits", "--val-fraction", value]
+    with pytest.raises(SystemExit) as info:  # argparse's refusal: usage and one error line, exit 2
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert "argument --val-fraction" in err and repr(value) in err

@@ -73,6 +73,8 @@ finite_float = _ranged(float)
 positive_float = _ranged(float, 0.0, open_low=True)
 non_negative_float = _ranged(float, 0.0)
 probability = _ranged(float, 0.0, 1.0)
+#: a share strictly between 0 and 1 (``--val-fraction``)
+open_fraction = _ranged(float, 0.0, 1.0, open_low=True, open_high=True)
 rate = _ranged(float, 0.0, 1.0, open_high=True)  # in [0, 1): dropout rates, label smoothing
 unit_interval = _ranged(float, 0.0, 1.0, open_low=True)  # crop_pct, scale ends
 
@@ -185,7 +187,7 @@ def add_data_arg(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--val-fraction",
-        type=_ranged(float, 0.0, 1.0, open_low=True, open_high=True),
+        type=open_fraction,
         default=None,
         metavar="F",
         help="hold out this share of each class of a folder without a val split (class subfolders, or train/ "

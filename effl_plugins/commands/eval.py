@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from ._train_args import device_name, non_negative_int, positive_int
+from ._train_args import device_name, non_negative_int, open_fraction, positive_int
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -26,7 +26,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--split", choices=("val", "train"), default="val", help="the split to score (default val)")
     parser.add_argument(
         "--val-fraction",
-        type=float,
+        type=open_fraction,
         default=None,
         metavar="F",
         help="a folder of class subfolders: the share held out for val (default: what the checkpoint's run held out)",
