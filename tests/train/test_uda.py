@@ -24,7 +24,7 @@ def test_tsa_schedules(progress):
     for schedule, alpha in alphas.items():
         assert tsa_threshold(schedule, progress, k) == pytest.approx(alpha * (1 - 1 / k) + 1 / k)
     assert tsa_threshold("none", progress, k) == 1.0
-    with pytest.raises(ValueError, match="tsa schedule must be one of none, linear, log, exp"):
+    with pytest.raises(ValueError, match="tsa must be one of none, linear, log, exp"):
         tsa_threshold("cosine", progress, k)
 
 
@@ -76,7 +76,7 @@ def test_task_progress_and_arguments():
     task.set_progress(1, 5, 10, 4)
     assert task.progress == pytest.approx(15 / 40) and task.num_classes == 10
     assert (task.temperature, task.threshold, task.unlabeled_ratio) == (0.4, 0.8, 7)
-    with pytest.raises(ValueError, match="tsa schedule must be one of"):
+    with pytest.raises(ValueError, match="tsa must be one of"):
         UDATask(Linear(), inputs, tsa="fast")
     with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
         UDATask(Linear(), inputs, temperature=0.0)

@@ -48,15 +48,18 @@ class UDAArguments(FixMatchArguments):
     def __post_init__(self) -> None:
         super().__post_init__()
         positive(self.temperature, "temperature")
-        if self.tsa not in TSA_SCHEDULES:
-            raise ValueError(f"tsa must be one of {', '.join(TSA_SCHEDULES)}, got {self.tsa!r}")
+        _check_tsa(self.tsa)
+
+
+def _check_tsa(schedule: str) -> str:
+    if schedule not in TSA_SCHEDULES:
+        raise ValueError(f"tsa must be one of {', '.join(TSA_SCHEDULES)}, got {schedule!r}")
+    return schedule
 
 
 def tsa_threshold(schedule: str, progress: float, num_classes: int) -> float:
     """``eta_t = alpha_t * (1 - 1/K) + 1/K`` for ``progress`` ``t`` in [0, 1]; 1.0 for ``"none"``."""
-    if schedule not in TSA_SCHEDULES:
-        raise ValueError(f"tsa schedule must be one of {', '.join(TSA_SCHEDULES)}, got {schedule!r}")
-    if schedule == "none":
+    if _check_tsa(schedule) == "none":
         return 1.0
     t = min(max(float(progress), 0.0), 1.0)
     alpha = {"linear": t, "log": 1.0 - math.exp(-5.0 * t), "exp": math.exp(5.0 * (t - 1.0))}[schedule]
