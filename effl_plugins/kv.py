@@ -22,11 +22,14 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .plugins import get_manager
+
 __all__ = [
     "parse_kv",
     "parse_value",
     "check_bounded",
     "check_kwargs",
+    "checked_factory",
     "signature_arguments",
     "format_arguments",
     "MAX_PAIR_CHARS",
@@ -150,6 +153,18 @@ def format_arguments(arguments: dict[str, Any]) -> str:
         f"{name} (required)" if default is inspect.Parameter.empty else f"{name}={default!r}"
         for name, default in arguments.items()
     )
+
+
+#: One component of each family, as messages name it.
+_COMPONENT = {"augmentations": "augmentation", "losses": "loss", "strategies": "strategy"}
+
+
+def checked_factory(family: str, name: str, kwargs: dict[str, Any], backend: str | None = None) -> Callable:
+    """The factory registered as ``name`` in ``family`` (``backend``: an augmentation's), looked up once, with
+    ``kwargs`` checked against it (:func:`check_kwargs`); unknown names raise the registry's error."""
+    factory = get_manager().registry(family).get(name, backend).factory
+    check_kwargs(factory, kwargs, family=_COMPONENT[family], name=name)
+    return factory
 
 
 def check_kwargs(factory: Callable, kwargs: dict[str, Any], *, family: str, name: str) -> None:

@@ -24,7 +24,7 @@ from timm.task import DistillationTeacher, TrainingTask
 from timm.utils import unwrap_model
 from torch import nn
 
-from .strategies.distill import _loss_factory
+from .kv import checked_factory
 from .train.tasks.distillation import FeatureModel, StudentWithLoss, feature_levels
 
 __all__ = ["RegistryDistillationTask", "feature_levels"]
@@ -40,7 +40,7 @@ def _build_loss(loss: str | nn.Module, loss_args: dict[str, Any]) -> nn.Module:
         return loss
     if not isinstance(loss, str):
         raise TypeError(f"loss must be a registered loss name or an nn.Module, got {type(loss).__name__}")
-    return _loss_factory(loss, loss_args)(**loss_args)
+    return checked_factory("losses", loss, loss_args)(**loss_args)
 
 
 class RegistryDistillationTask(TrainingTask):

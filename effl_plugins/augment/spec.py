@@ -357,17 +357,11 @@ def resolve_spec(spec: str, backend: str = "batch") -> ResolvedSpec:
     """
     if isinstance(spec, ResolvedSpec) and spec.backend == backend:
         return spec
-    from ..kv import check_kwargs
-    from ..plugins import get_manager
+    from ..kv import checked_factory
 
     parsed = Spec.parse(spec)
-    registry = get_manager().registry("augmentations")
-    factories = []
-    for term in parsed.terms:
-        factory = registry.get(term.name, backend).factory
-        check_kwargs(factory, term.kwargs, family="augmentation", name=term.name)
-        factories.append(factory)
-    compose = registry.get("compose", backend).factory if len(factories) > 1 else None
+    factories = [checked_factory("augmentations", term.name, term.kwargs, backend) for term in parsed.terms]
+    compose = checked_factory("augmentations", "compose", {}, backend) if len(factories) > 1 else None
     return ResolvedSpec(str(parsed), parsed.terms, backend, factories, compose)
 
 

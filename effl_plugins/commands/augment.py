@@ -75,12 +75,9 @@ def draw_tiles(name: str, params: dict[str, Any], backend: str, seed: int, size:
 
     photos = sample_photos(size)
     first = photos[0 if photo == "china" else 1]
-    from effl_plugins.kv import check_kwargs
-    from effl_plugins.plugins import get_manager
+    from effl_plugins.kv import checked_factory
 
-    factory = get_manager().registry("augmentations").get(name, backend).factory
-    check_kwargs(factory, params, family="augmentation", name=name)
-    aug = factory(**params)
+    aug = checked_factory("augmentations", name, params, backend)(**params)
     count = GRID * GRID
     if backend == "image":
         rng = np.random.default_rng(seed)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from .._validate import integer, non_negative
+from ..kv import checked_factory
 from ..models import parse_model_spec
 from ..train import DistillationTask
 from ..train.distributed import rank_and_world
@@ -90,7 +91,7 @@ class Distill(Strategy):
             teacher_epochs if teacher_epochs is not None else (0 if has_checkpoint else self.config.epochs)
         )
         self.teacher_lr = float(teacher_lr if teacher_lr is not None else self.config.lr)
-        self.loss_factory = _loss_factory(loss, self.loss_args)  # after the refusals: a refused build looks up none
+        self.loss_factory = checked_factory("losses", loss, self.loss_args)  # after the refusals: none looked up
         self.use_unlabeled = use_unlabeled
         self.unlabeled_weight = non_negative(unlabeled_weight, "unlabeled_weight")
         self.teacher_cache = None if teacher_cache is None else str(teacher_cache)
@@ -293,16 +294,6 @@ class Distill(Strategy):
         result = {"strategy": self.name, **teacher, "loss": self.loss, **summary, **(extra or {})}
         self.write_summary(out_dir, result)
         return result
-
-
-def _loss_factory(name: str, loss_args: dict[str, Any]):
-    """The factory of registered loss ``name`` (looked up once per run), ``loss_args`` checked against it."""
-    from ..kv import check_kwargs
-    from ..plugins import get_manager
-
-    factory = get_manager().registry("losses").get(name).factory
-    check_kwargs(factory, loss_args, family="loss", name=name)
-    return factory
 
 
 def _occupied_before_any_rank_writes(root: Path, device: str | None) -> bool:
