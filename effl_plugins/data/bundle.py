@@ -208,7 +208,7 @@ def build_data(
     if str(spec) == "digits":
         if val_fraction is not None or train_split is not None or val_split is not None:
             raise ValueError("--val-fraction, --train-split and --val-split apply to a dataset root, not --data digits")
-        bundle = _digits(num_labeled, train_t, eval_t, seed, labeled_seed)
+        bundle = _digits(num_labeled, train_t, eval_t, seed, labeled_seed, unlabeled in (None, "digits"))
     elif unlabeled == "digits":
         raise ValueError(f"--unlabeled 'digits' goes with --data digits only, got --data {str(spec)!r}")
     elif str(spec).startswith(STREAM_PREFIXES):
@@ -263,7 +263,8 @@ def _refuse_iterable(spec: str, flag: str) -> None:
         )
 
 
-def _digits(num_labeled: int, train_t, eval_t, seed: int, labeled_seed: int | None) -> DataBundle:
+def _digits(num_labeled: int, train_t, eval_t, seed: int, labeled_seed: int | None, with_unlabeled: bool) -> DataBundle:
+    """The digits bundle; its own unlabeled split (and their hidden labels) only where no folder replaces it."""
     split = digits_split(num_labeled=num_labeled, labeled_seed=labeled_seed)
     classes = [str(c) for c in range(10)]
 
@@ -273,9 +274,10 @@ def _digits(num_labeled: int, train_t, eval_t, seed: int, labeled_seed: int | No
         return StreamImageDataset(source, targets, split.ids(indices), transform, seed=seed, classes=classes)
 
     bundle = DataBundle("digits", make(split.labeled, train_t), make(split.test, eval_t), 10, 0, class_names=classes)
-    bundle.unlabeled = make(split.unlabeled, train_t, labeled=False)
-    bundle.unlabeled_eval = bundle.unlabeled.with_transform(eval_t)
-    bundle.hidden_targets = torch.from_numpy(split.targets[split.unlabeled])
+    if with_unlabeled:
+        bundle.unlabeled = make(split.unlabeled, train_t, labeled=False)
+        bundle.unlabeled_eval = bundle.unlabeled.with_transform(eval_t)
+        bundle.hidden_targets = torch.from_numpy(split.targets[split.unlabeled])
     return bundle
 
 
