@@ -88,7 +88,7 @@ class Distill(Strategy):
         super().__init__(model=model, **kwargs)  # refuses what run_refusals names before the settings are checked
         self.teacher, self.loss, self.loss_args = teacher, loss, dict(loss_args or {})
         self.teacher_epochs = (
-            teacher_epochs if teacher_epochs is not None else (0 if has_checkpoint else self.config.epochs)
+            teacher_epochs if teacher_epochs is not None else (self.config.epochs if self._teacher_trains else 0)
         )
         self.teacher_lr = float(teacher_lr if teacher_lr is not None else self.config.lr)
         self.loss_factory = checked_factory("losses", loss, self.loss_args)  # after the refusals: none looked up
