@@ -60,7 +60,7 @@ def _implementations(
         yield (
             "effl",
             lambda s, t: module(s, t)["loss"],
-            "fused: analytic gradient (Triton on CUDA; on CPU whole rows or chunks by shape, fused_kd._cpu_form)",
+            "fused: analytic gradient (Triton on CUDA; on CPU chunks of rows, fused_kd._kd_cpu)",
         )
 
         def reference(s, t):

@@ -6,17 +6,17 @@ so backward is a single multiply by the incoming scalar gradient instead of repl
 log-softmax / KL graph. Two implementations, one contract (equal to ``kd_divergence_reference``
 to float32 rounding, forward and backward):
 
-- CPU: a ``torch.autograd.Function`` in two forms by shape (``_cpu_form``, ``CPU_WHOLE_ROWS_MIN_CLASSES``):
-  torch's log-softmax over whole rows, in place, and one dot product for the KL (eleven ops); or the
-  batch in large row chunks, the row shifts, one ``exp`` per element per input and two dot products
-  (fifteen ops per chunk, no elementwise log). Both write into scratch buffers kept between calls and
-  allocate only the gradient; neither has a graph to replay in backward.
+- CPU: a ``torch.autograd.Function`` in two forms by shape (``_cpu_form``, ``SMALL_CALL_ELEMENTS``): torch's
+  log-softmax over whole rows, in place, and one dot product for the KL (eleven ops); or chunks of rows sized
+  for the L2 cache (``_kd_cpu``), each row shifted by its maximum or its first logit, one ``exp`` per element
+  per input and two dot products (fifteen ops per chunk, no elementwise log). Both write into scratch buffers
+  kept between calls and allocate only the gradient; neither has a graph to replay in backward.
 - CUDA: a Triton kernel, one program per row, that reads the student and teacher rows and writes
   the row's KL and the row's gradient (online max / log-sum-exp over column blocks).
 
 ``kd_path`` picks one of three paths for a call (``path="auto"``), or checks a forced one:
 ``"triton"`` for CUDA tensors when Triton imports; ``"fused"`` (the CPU function) for CPU tensors,
-at every size (measured faster than the eager reference at each, see ``CPU_WHOLE_ROWS_MIN_CLASSES``);
+at every size (measured faster than the eager reference at each: ``benchmarks/RESULTS.md``, "KD at small sizes");
 otherwise ``"eager"`` (``functional.kd_divergence_reference``: log-softmax, KL, autograd). The Triton kernel
 is built on first use, so ``TRITON_INTERPRET=1`` set before that first use runs it on CPU tensors
 (how the tests check it).
@@ -48,20 +48,26 @@ KD_PATHS = ("auto", "eager", "fused", "triton")
 
 tl = None  # triton.language, bound by _build_kernel
 
-#: Elements per chunk of rows on the CPU path (4 MiB of float32 per plane). Every torch op
-#: opens a parallel region whose cost (a scheduler time slice when the cores are contended) does
-#: not shrink with the chunk, so chunks are few and large rather than L2-sized.
-CHUNK_ELEMENTS = 1 << 20
+#: Logits per chunk of rows on the CPU path, per torch thread (512 KiB of float32 per plane): a chunk's five
+#: planes stay in a core's L2 cache between its ops. Measured against 2^16 to 2^20 per thread (forward with a
+#: gradient, wall time): one thread, 2^17 took 0.66 of 2^20's time at 64x21843, 0.77 at 256x21843, 0.87 at
+#: 256x1000, and was the fastest at each; two threads, 0.83-0.97 (``python benchmarks/bench_loss_small.py
+#: --chunks``, ``benchmarks/RESULTS.md``, "KD at small sizes").
+CHUNK_ELEMENTS_PER_THREAD = 1 << 17
 
-#: Which of its two forms the CPU function runs for a ``[B, K]`` call (``_cpu_form``): the chunked form
-#: (``_kd_chunked``) below ``CPU_WHOLE_ROWS_MIN_CLASSES`` classes, where torch's log-softmax is slow per row;
-#: the whole-rows form (``_kd_whole_rows``) from there up to ``CPU_CHUNKED_MIN_CLASSES`` classes at any size
-#: up to ``CHUNK_ELEMENTS`` logits, and from ``CPU_CHUNKED_MIN_CLASSES`` classes below
-#: ``CPU_CHUNKED_MIN_ELEMENTS`` logits (``B * K``); the chunked form otherwise. The measurements that place
-#: them: ``benchmarks/RESULTS.md``, "KD at small sizes" (``python benchmarks/bench_loss_small.py --forms``).
+#: Below how many logits (``B * K``) a CPU call is small (``_cpu_form``): then torch's log-softmax over whole rows
+#: (``_kd_whole_rows``, eleven ops) from ``CPU_WHOLE_ROWS_MIN_CLASSES`` classes, and below that the chunks of
+#: ``_kd_cpu`` with each row shifted by its maximum; from it, ``_kd_cpu`` with each row shifted by its first
+#: logit, which saves a pass over the rows and costs a fixed ~4 us of strided ops. Measured (one thread, 801
+#: interleaved calls, forward with a gradient), first logit / maximum: 1.08 at 64x100, 1.05 at 64x256 and
+#: 16x1000, 1.01 at 64x512, 0.95 at 256x256 and 64x1000, 0.85 at 64x21843; KD forward+backward, this rule
+#: against whole rows up to 1M logits at 16-63 classes and up to 40,000 from 64 (the previous rule), thread
+#: time, two alternating runs each: 256x16 114-121 / 100-101 us, 64x100 109 / 99-104 us, 2048x16 193-207 /
+#: 198-205 us, 8192x16 636-686 / 657-681 us, 4096x48 744-836 / 889-938 us.
+SMALL_CALL_ELEMENTS = 1 << 15
+#: Classes from which a small call takes the whole-rows form: torch's log-softmax is slow per row below
+#: (chunks / whole rows 0.50-0.74 at 256 and 1024 rows of 10 and 12 classes, ``benchmarks/RESULTS.md``).
 CPU_WHOLE_ROWS_MIN_CLASSES = 16
-CPU_CHUNKED_MIN_CLASSES = 64
-CPU_CHUNKED_MIN_ELEMENTS = 40_000
 
 _FLOOR = {dtype: torch.finfo(dtype).min for dtype in (torch.float32, torch.float64)}
 
@@ -121,7 +127,7 @@ _SCRATCH_PARTS = 8  # row counts below the full one whose views are kept, per sc
 def _scratch(rows: int, classes: int, dtype: torch.dtype, device: torch.device) -> _Scratch:
     """Scratch for ``rows`` rows of ``classes``, kept per thread between calls so that repeated calls neither
     allocate nor pay fresh page faults: one set of planes per class count (the most rows asked for so far: at
-    most ``CHUNK_ELEMENTS`` elements per plane, or one row where a row is longer), fewer rows on its first rows
+    most ``_chunk_elements()`` elements per plane, or one row where a row is longer), fewer rows on its first rows
     (a last partial chunk, a last smaller batch); the last few class counts."""
     cache = getattr(_SCRATCH, "shapes", None)
     if cache is None:
@@ -136,7 +142,12 @@ def _scratch(rows: int, classes: int, dtype: torch.dtype, device: torch.device) 
     return scratch.part(rows)
 
 
-def _masked_dot(d: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def _chunk_elements() -> int:
+    """Logits per chunk of rows: ``CHUNK_ELEMENTS_PER_THREAD`` for each of torch's threads."""
+    return CHUNK_ELEMENTS_PER_THREAD * torch.get_num_threads()
+
+
+def _masked_dot(d: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """``sum(d * weights)`` over every element, where ``d`` is the teacher's (log-)values less the student's
     and ``weights`` are 0 at masked teacher classes (``d = -inf`` there, and ``0 * -inf`` is NaN). Such a
     class makes the sum non-finite: then ``d`` is raised to the dtype's lowest finite value, which gives
@@ -146,37 +157,72 @@ def _masked_dot(d: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> t
     ``+inf``)."""
     d_flat = d.view(-1)
     if d.device.type != "cpu":
-        d.clamp_min_(_FLOOR[dtype])
+        d.clamp_min_(_FLOOR[d.dtype])
         return torch.dot(d_flat, weights)
     total = torch.dot(d_flat, weights)
     if not math.isfinite(total.item()):
-        d.clamp_min_(_FLOOR[dtype])
+        d.clamp_min_(_FLOOR[d.dtype])
         total = torch.dot(d_flat, weights)
     return total
 
 
-def _kd_chunked(student, teacher, temperature: float, with_grad: bool):
-    """The batchmean KD (a scalar) and, if asked, its student gradient ``T / B * (softmax(s/T) -
-    softmax(t/T))`` [B, K], both in the compute dtype, in row chunks of about ``CHUNK_ELEMENTS``.
+def _kd_chunk(s, t, d, scratch: _Scratch, temperature: float, anchored: bool, with_grad: bool):
+    """One chunk's share of the batchmean KD (a 0-dim tensor); ``d`` (the chunk's rows of the gradient, or
+    scratch) ends as the gradient where ``with_grad``. Each row is shifted before ``exp`` by its first logit
+    (``anchored``, CPU tensors only: a strided read of one column) or by its maximum (a pass over the row);
+    ``None`` where the anchored value is not finite (the caller shifts by the maxima). See ``_kd_cpu``.
+    """
+    scale = 1.0 / temperature
+    if anchored:
+        torch.mul(s.narrow(1, 0, 1), -scale, out=scratch.shift_s)
+        torch.mul(t.narrow(1, 0, 1), -scale, out=scratch.shift_t)
+    else:
+        torch.amax(s, -1, keepdim=True, out=scratch.shift_s)
+        torch.amax(t, -1, keepdim=True, out=scratch.shift_t)
+        scratch.shift.mul_(-scale)
+    torch.add(scratch.shift_s, s, alpha=scale, out=scratch.u_s)
+    torch.add(scratch.shift_t, t, alpha=scale, out=scratch.u_t)
+    torch.sub(scratch.u_t, scratch.u_s, out=d)
+    torch.sum(scratch.u.exp_(), -1, out=scratch.z)
+    torch.log(scratch.z_flat, out=scratch.log_z)
+    torch.div(scratch.gs, scratch.z, out=scratch.z)  # [T / B / z_s, -T / B / z_t]
+    scratch.u_t.mul_(scratch.z_t_col)  # -T / B * p_t
+    cross = _masked_dot(d, scratch.p_t_flat)  # -T / B * sum(p_t (u_t - u_s))
+    value = torch.dot(scratch.log_z, scratch.sign).add_(cross, alpha=-temperature)
+    if anchored and not math.isfinite(value.item()):
+        return None
+    if with_grad:
+        torch.addcmul(scratch.u_t, scratch.u_s, scratch.z_s_col, out=d)
+    return value
 
-    With ``u = x / T - rowmax(x) / T``, ``e = exp(u)`` and ``z = sum e`` per row, ``softmax(x/T) = e / z``
-    and ``log softmax(x/T) = u - ln z``, so
+
+def _kd_cpu(student, teacher, temperature: float, with_grad: bool, anchored: bool = True):
+    """The batchmean KD (a scalar) and, if asked, its student gradient ``T / B * (softmax(s/T) -
+    softmax(t/T))`` [B, K], both in the compute dtype, in chunks of rows (``_chunk_elements``).
+
+    With a shift ``c`` per row, ``u = x / T - c``, ``e = exp(u)`` and ``z = sum e`` per row,
+    ``softmax(x/T) = e / z`` and ``log softmax(x/T) = u - ln z``, so
 
         ``KL_row = sum(p_t (u_t - u_s)) - ln z_t + ln z_s``.
 
-    Per chunk: two row maxima, two shifted scalings, the difference ``d = u_t - u_s``, one ``exp`` over both
+    Per chunk (``_kd_chunk``): the shifted scalings, the difference ``d = u_t - u_s``, one ``exp`` over both
     planes and one row sum, the logarithms of the ``2 * rows`` sums, the teacher plane scaled in place to
-    ``-T / B * p_t``, then one dot product gives the chunk's cross term (``_masked_dot``: masked classes)
-    and one gives its ``sum(ln z_s - ln z_t)``; the gradient is one ``addcmul``. ``d`` is written into the
-    gradient's own rows (the gradient overwrites it last), so with a gradient the chunk touches two
-    scratch planes. No allocation but the gradient and a few scalars.
+    ``-T / B * p_t``, two dot products for the value, one ``addcmul`` for the gradient, written over ``d``. No
+    allocation but the gradient and a few scalars.
+
+    The shift is each row's first logit (``c = x_0 / T``) from ``SMALL_CALL_ELEMENTS`` logits: then
+    ``z >= 1``, so nothing underflows, and no pass over the row looks for its maximum. Where that overflows (a
+    logit more than ~88 T above its row's first) or a first teacher logit is masked, the chunk's value is not
+    finite and the chunk is computed again shifted by its rows' maxima (``z`` in ``[1, K]``), as it always is
+    below that size, with ``anchored=False`` and on devices other than the CPU (a forced ``path="fused"``),
+    where reading the value would wait for the device.
     """
     dtype = _compute_dtype(student)
     batch, classes = student.shape
     grad = torch.empty((batch, classes), dtype=dtype, device=student.device) if with_grad else None
-    step = min(batch, max(1, CHUNK_ELEMENTS // max(classes, 1)))
-    scale = 1.0 / temperature
+    step = min(batch, max(1, _chunk_elements() // max(classes, 1)))
     student, teacher = student.to(dtype), teacher.to(dtype)
+    anchored = anchored and student.device.type == "cpu" and batch * classes >= SMALL_CALL_ELEMENTS
     total = None
     full = _scratch(step, classes, dtype, student.device)
     for start in range(0, batch, step):
@@ -188,26 +234,15 @@ def _kd_chunked(student, teacher, temperature: float, with_grad: bool):
             d = grad[start:stop] if grad is not None else scratch.d
         else:
             s, t, d = student, teacher, grad if grad is not None else scratch.d
-        torch.amax(s, -1, keepdim=True, out=scratch.shift_s)
-        torch.amax(t, -1, keepdim=True, out=scratch.shift_t)
-        scratch.shift.mul_(-scale)
-        torch.add(scratch.shift_s, s, alpha=scale, out=scratch.u_s)
-        torch.add(scratch.shift_t, t, alpha=scale, out=scratch.u_t)
-        torch.sub(scratch.u_t, scratch.u_s, out=d)
-        torch.sum(scratch.u.exp_(), -1, out=scratch.z)
-        torch.log(scratch.z_flat, out=scratch.log_z)
-        torch.div(scratch.gs, scratch.z, out=scratch.z)  # [T / B / z_s, -T / B / z_t]
-        scratch.u_t.mul_(scratch.z_t_col)  # -T / B * p_t
-        cross = _masked_dot(d, scratch.p_t_flat, dtype)  # -T / B * sum(p_t (u_t - u_s))
-        part = torch.dot(scratch.log_z, scratch.sign).add_(cross, alpha=-temperature)
-        if grad is not None:
-            torch.addcmul(scratch.u_t, scratch.u_s, scratch.z_s_col, out=d)
+        part = _kd_chunk(s, t, d, scratch, temperature, anchored, with_grad)
+        if part is None:
+            part = _kd_chunk(s, t, d, scratch, temperature, False, with_grad)
         total = part if total is None else total.add_(part)
     return total, grad
 
 
 def _kd_whole_rows(student, teacher, temperature: float, with_grad: bool):
-    """``_kd_chunked``'s result for small inputs in fewer ops, with torch's log-softmax over whole rows
+    """``_kd_cpu``'s result for small inputs in fewer ops, with torch's log-softmax over whole rows
     (one kernel each, in place) instead of the shifts, ``exp`` and row sums: ``KL = sum p_t (log p_t -
     log p_s)`` as one dot product (``_masked_dot``: masked teacher classes) and the gradient
     ``T / B * (p_s - p_t)`` from the same log-probabilities; eleven ops, no allocation but the gradient and a
@@ -223,7 +258,7 @@ def _kd_whole_rows(student, teacher, temperature: float, with_grad: bool):
     log_t = torch.log_softmax(torch.mul(teacher, scale, out=scratch.u_t), -1, out=scratch.u_t)
     torch.sub(log_t, log_s, out=d)
     p_t = log_t.exp_().mul_(-grad_scale)  # -T / B * p_t
-    total = _masked_dot(d, scratch.p_t_flat, dtype).mul_(-temperature)
+    total = _masked_dot(d, scratch.p_t_flat).mul_(-temperature)
     if grad is not None:
         torch.add(p_t, log_s.exp_(), alpha=grad_scale, out=grad)
     return total, grad
@@ -257,12 +292,10 @@ def _backward(ctx, grad_output):
 
 
 def _cpu_form(batch: int, classes: int):
-    """The CPU function's form for a ``[batch, classes]`` call (see ``CPU_WHOLE_ROWS_MIN_CLASSES``)."""
-    if classes < CPU_WHOLE_ROWS_MIN_CLASSES:
-        return _kd_chunked
-    if batch * classes < (CHUNK_ELEMENTS if classes < CPU_CHUNKED_MIN_CLASSES else CPU_CHUNKED_MIN_ELEMENTS):
+    """The CPU function's form for a ``[batch, classes]`` call (see ``SMALL_CALL_ELEMENTS``)."""
+    if classes >= CPU_WHOLE_ROWS_MIN_CLASSES and batch * classes < SMALL_CALL_ELEMENTS:
         return _kd_whole_rows
-    return _kd_chunked
+    return _kd_cpu
 
 
 class _KDDivergenceCPU(torch.autograd.Function):
@@ -277,7 +310,7 @@ class _KDDivergenceCPU(torch.autograd.Function):
 
 
 def kd_divergence_cpu(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """The CPU function: KD with the analytic gradient, over whole rows or in chunks (``_cpu_form``).
+    """The CPU function: KD with the analytic gradient, over whole rows or in chunks of rows (``_cpu_form``).
     Shape: ``[B, K]``, ``[B, K]`` -> scalar (float32 or wider)."""
     return _KDDivergenceCPU.apply(student_logits, teacher_logits.detach(), float(temperature))
 
@@ -395,10 +428,10 @@ def kd_path(student_logits: torch.Tensor, path: str = "auto") -> str:
     """The path a KD call takes: ``"eager"``, ``"fused"`` or ``"triton"`` (see the module docstring).
 
     ``path="auto"`` chooses: Triton for CUDA tensors (not float64) when Triton imports; the fused
-    function for CPU tensors (every size, with or without a gradient: ``CPU_WHOLE_ROWS_MIN_CLASSES``
-    gives the measurements); the eager reference otherwise (float64 or no Triton on CUDA, other
-    devices). A forced ``"triton"`` needs Triton and CUDA tensors (or ``TRITON_INTERPRET=1``);
-    ``"fused"`` runs on any device, with or without a gradient.
+    function for CPU tensors (every size, with or without a gradient: measured faster than the eager
+    reference at each, ``benchmarks/RESULTS.md``, "KD at small sizes"); the eager reference otherwise
+    (float64 or no Triton on CUDA, other devices). A forced ``"triton"`` needs Triton and CUDA tensors (or
+    ``TRITON_INTERPRET=1``); ``"fused"`` runs on any device, with or without a gradient.
     """
     if path not in KD_PATHS:
         raise ValueError(f"path must be one of {', '.join(KD_PATHS)}, got {path!r}")

@@ -24,19 +24,23 @@ def reference64(s: torch.Tensor, t: torch.Tensor, temperature: float) -> torch.T
     return temperature**2 * torch.where(p_t > 0, terms, torch.zeros_like(terms)).sum(-1).mean()
 
 
-#: The CPU function's forms, by the name of their function in fused_kd.
-FORMS = {"whole rows": "_kd_whole_rows", "chunked": "_kd_chunked"}
+#: The CPU function's forms: whole rows, and chunks with rows shifted by their first logits or their maxima.
+FORMS = {
+    "whole rows": lambda *a: fused_kd._kd_whole_rows(*a),
+    "anchored": lambda *a: fused_kd._kd_cpu(*a),
+    "max-shifted": lambda *a: fused_kd._kd_cpu(*a, anchored=False),
+}
 
 
 @contextlib.contextmanager
 def cpu_form(form):
     """Every CPU call in ``form`` whatever its shape."""
-    old = fused_kd._cpu_form
-    fused_kd._cpu_form = lambda batch, classes: getattr(fused_kd, FORMS[form])
+    old, small = fused_kd._cpu_form, fused_kd.SMALL_CALL_ELEMENTS
+    fused_kd._cpu_form, fused_kd.SMALL_CALL_ELEMENTS = (lambda batch, classes: FORMS[form]), 0
     try:
         yield
     finally:
-        fused_kd._cpu_form = old
+        fused_kd._cpu_form, fused_kd.SMALL_CALL_ELEMENTS = old, small
 
 
 def value_and_grad(fn, s, t, temperature, upstream=1.0):
@@ -61,18 +65,19 @@ def test_cpu_fused_matches_float64_reference(seed, temperature, batch, classes):
         torch.testing.assert_close(grad.double(), ref_grad, rtol=1e-4, atol=1e-7)
 
 
-def test_cpu_fused_chunks_rows_and_survives_large_logits(monkeypatch):
+@pytest.mark.parametrize("form", ["anchored", "max-shifted"])
+def test_cpu_fused_chunks_rows_and_survives_large_logits(monkeypatch, form):
     """Several chunks (the last one partial, on the first rows of the full chunk's scratch) and rows offset by
-    thousands: the row-max shift keeps exp finite; a second call reuses the scratch, a third of another batch
+    thousands: either shift keeps exp finite; a second call reuses the scratch, a third of another batch
     size makes its own."""
-    monkeypatch.setattr(fused_kd, "CHUNK_ELEMENTS", 3 * 50)
+    monkeypatch.setattr(fused_kd, "_chunk_elements", lambda: 3 * 50)
     monkeypatch.setattr(fused_kd, "_SCRATCH", type(fused_kd._SCRATCH)())
     g = torch.Generator().manual_seed(3)
     offsets = torch.tensor([0.0, 3000.0, -3000.0, 80.0]).repeat(4)[:, None]
     s, t = torch.randn(16, 50, generator=g) * 5 + offsets, torch.randn(16, 50, generator=g) * 5 + offsets
     t[5, 7] = float("-inf")  # a masked class in the partial chunk
     ref, ref_grad = value_and_grad(reference64, s.double(), t, 2.0)
-    with cpu_form("chunked"):
+    with cpu_form(form):
         for batch in (16, 16, 13):
             loss, grad = value_and_grad(fused_kd.kd_divergence_cpu, s[:batch], t[:batch], 2.0)
             if batch == 16:
@@ -112,34 +117,57 @@ def test_dispatch_uses_fused_path_on_cpu_and_keeps_dtypes():
     torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
 
 
-_FEW, _MID, _MANY = (
-    fused_kd.CPU_WHOLE_ROWS_MIN_CLASSES,
-    fused_kd.CPU_CHUNKED_MIN_CLASSES,
-    fused_kd.CPU_CHUNKED_MIN_ELEMENTS,
-)
-FORM_CASES = [  # batch, classes, form
-    (2, _FEW - 1, "chunked"),  # below CPU_WHOLE_ROWS_MIN_CLASSES classes: chunked at any size
-    (256, 10, "chunked"),
+def _spy_shifts(monkeypatch) -> list:
+    """The ``anchored`` argument of every chunk ``_kd_cpu`` computes, in order, and ``"whole rows"`` for each
+    call of that form."""
+    shifts, chunk, whole = [], fused_kd._kd_chunk, fused_kd._kd_whole_rows
+    monkeypatch.setattr(fused_kd, "_kd_chunk", lambda *a: shifts.append(a[5]) or chunk(*a))
+    monkeypatch.setattr(fused_kd, "_kd_whole_rows", lambda *a: shifts.append("whole rows") or whole(*a))
+    return shifts
+
+
+_SMALL, _FEW = fused_kd.SMALL_CALL_ELEMENTS, fused_kd.CPU_WHOLE_ROWS_MIN_CLASSES
+FORM_CASES = [  # batch, classes, what computes it
+    (2, 3, False),  # below CPU_WHOLE_ROWS_MIN_CLASSES classes: chunks shifted by the maxima while small
+    (_SMALL // (_FEW - 1), _FEW - 1, False),
+    (_SMALL // (_FEW - 1) + 1, _FEW - 1, True),  # from SMALL_CALL_ELEMENTS: shifted by the first logits
     (4, _FEW, "whole rows"),
-    (fused_kd.CHUNK_ELEMENTS // (_MID - 1), _MID - 1, "whole rows"),  # up to CHUNK_ELEMENTS logits
-    (fused_kd.CHUNK_ELEMENTS // (_MID - 1) + 1, _MID - 1, "chunked"),
-    (-(-_MANY // _MID) - 1, _MID, "whole rows"),  # from CPU_CHUNKED_MIN_CLASSES: below CPU_CHUNKED_MIN_ELEMENTS
-    (-(-_MANY // _MID), _MID, "chunked"),
-    (64, 1000, "chunked"),
+    (64, 100, "whole rows"),
+    (1, _SMALL - 1, "whole rows"),
+    (1, _SMALL, True),
+    (64, 1000, True),
 ]
 
 
 @pytest.mark.parametrize("batch, classes, form", FORM_CASES)
-def test_cpu_calls_of_every_shape_take_the_fused_function_in_the_form_for_their_shape(
-    monkeypatch, batch, classes, form
-):
-    forms = []
-    for name in FORMS.values():
-        real = getattr(fused_kd, name)
-        monkeypatch.setattr(fused_kd, name, lambda *a, real=real, name=name: forms.append(name) or real(*a))
+def test_cpu_calls_of_every_shape_take_the_form_for_their_shape(monkeypatch, batch, classes, form):
+    shifts = _spy_shifts(monkeypatch)
     s = torch.randn(batch, classes, requires_grad=True)
     assert "KDDivergenceCPU" in type(kd_divergence(s, torch.randn_like(s), 2.0).grad_fn).__name__
-    assert forms == [FORMS[form]]
+    assert shifts == [form]
+
+
+@pytest.mark.parametrize("case", ["overflow", "masked first teacher class", "masked class"])
+def test_a_chunk_whose_first_logit_shift_is_not_finite_is_shifted_by_its_maxima(monkeypatch, case):
+    """A logit ~300 T above its row's first overflows exp; a masked first teacher logit (-inf) is no shift:
+    that chunk alone is computed again shifted by its maxima, and equals the float64 reference. A masked class
+    elsewhere needs no second computation (its product is raised to 0 within the chunk)."""
+    monkeypatch.setattr(fused_kd, "_chunk_elements", lambda: 4 * 60)
+    g = torch.Generator().manual_seed(6)
+    s, t = torch.randn(8, 60, generator=g) * 3, torch.randn(8, 60, generator=g) * 3
+    row, column = {"overflow": (5, 9), "masked first teacher class": (6, 0), "masked class": (6, 9)}[case]
+    if case == "overflow":
+        s[row, column] = 300.0
+    else:
+        t[row, column] = float("-inf")
+    shifts = _spy_shifts(monkeypatch)
+    with cpu_form("anchored"):
+        loss, grad = value_and_grad(fused_kd.kd_divergence_cpu, s, t, 1.0)
+    assert shifts == ([True, True] if case == "masked class" else [True, True, False])
+    ref, ref_grad = value_and_grad(reference64, s.double(), t, 1.0)
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
+    torch.testing.assert_close(loss.double(), ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad.double(), ref_grad, rtol=1e-4, atol=1e-7)
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -235,7 +263,7 @@ def test_a_second_derivative_through_the_cpu_function_is_refused(form):
 
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
-def test_each_cpu_form_computes_in_float32_or_wider_and_returns_the_input_dtype(form, dtype):
+def test_each_cpu_shift_computes_in_float32_or_wider_and_returns_the_input_dtype(form, dtype):
     g = torch.Generator().manual_seed(11)
     s, t = (torch.randn(6, 40, generator=g) * 3).to(dtype), (torch.randn(6, 40, generator=g) * 3).to(dtype)
     with cpu_form(form):
@@ -274,7 +302,7 @@ PATH_CASES = [(9, 7), (4, 300), (2, 3000)]
 
 @pytest.mark.parametrize("masked", [False, True], ids=["finite", "masked"])
 @pytest.mark.parametrize("batch, classes", PATH_CASES)
-@pytest.mark.parametrize("path", ["eager", "fused whole rows", "fused chunked", "auto"])
+@pytest.mark.parametrize("path", ["eager", "fused whole rows", "fused anchored", "fused max-shifted", "auto"])
 def test_every_path_matches_the_float64_reference(path, batch, classes, masked):
     """Each path forced (and the automatic choice) against float64, value and gradient; masked classes
     (-inf teacher logits) are probability 0. The Triton path: test_triton_row_kernel_matches_reference_*."""
@@ -324,7 +352,7 @@ def test_bad_paths_are_refused():
     assert ep.create_loss("kd", path="eager").path == "eager"
 
 
-@pytest.mark.parametrize("classes", [10, fused_kd.CPU_CHUNKED_MIN_ELEMENTS // 4])
+@pytest.mark.parametrize("classes", [10, 100, fused_kd.SMALL_CALL_ELEMENTS // 4])
 def test_auto_is_bit_identical_to_the_path_it_chooses(classes):
     g = torch.Generator().manual_seed(2)
     s, t = torch.randn(4, classes, generator=g) * 3, torch.randn(4, classes, generator=g) * 3

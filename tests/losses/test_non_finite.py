@@ -163,13 +163,13 @@ def reference64(s, t, temperature):
     return temperature**2 * terms.sum(-1).mean()
 
 
-@pytest.mark.parametrize("path", ["eager", "fused", "fused chunked"])
+@pytest.mark.parametrize("path", ["eager", "fused", "fused anchored"])
 @pytest.mark.parametrize("classes", [7, 300])
 def test_kd_with_masked_teacher_classes_equals_the_float64_reference(monkeypatch, path, classes):
-    if path == "fused chunked":
+    if path == "fused anchored":
         from effl_plugins.losses import fused_kd
 
-        monkeypatch.setattr(fused_kd, "_cpu_form", lambda batch, classes: fused_kd._kd_chunked)
+        monkeypatch.setattr(fused_kd, "SMALL_CALL_ELEMENTS", 0)
         path = "fused"
     s, t, _ = _inputs(seed=4, batch=9, classes=classes)
     t = _masked(t)
@@ -221,13 +221,13 @@ KD_BAD = {
 
 
 @pytest.mark.parametrize("kind", KD_BAD)
-@pytest.mark.parametrize("path", ["eager", "fused", "fused chunked"])
+@pytest.mark.parametrize("path", ["eager", "fused", "fused anchored"])
 def test_kd_checks_its_value_and_names_the_argument_on_every_path(monkeypatch, path, kind):
     """kd defers the rule to its value (which reads every logit): the same errors on every path."""
-    if path == "fused chunked":
+    if path == "fused anchored":
         from effl_plugins.losses import fused_kd
 
-        monkeypatch.setattr(fused_kd, "_cpu_form", lambda batch, classes: fused_kd._kd_chunked)
+        monkeypatch.setattr(fused_kd, "SMALL_CALL_ELEMENTS", 0)
     s, t = _bad_kd_inputs(kind)
     with pytest.raises(ValueError, match=KD_BAD[kind]):
         ep.create_loss("kd", path=path[:5])(s, t, torch.arange(4))

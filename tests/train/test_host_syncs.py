@@ -14,9 +14,10 @@ step and ``task.after_step()``) and compares the count with the allowance the en
 
 Left out, each a read of host memory on every device: ``torch.optim``'s reads of its step counters
 (``state["step"]`` is a CPU tensor unless the optimizer is ``capturable``/``fused``), the fused KD
-backward's test for an incoming gradient of 1 (``fused_kd._consume_gradient``: CPU tensors only), and the
-CPU KD forms' test for masked teacher classes (``fused_kd._masked_dot``: CPU tensors only; on another device it
-clamps instead of reading).
+backward's test for an incoming gradient of 1 (``fused_kd._consume_gradient``: CPU tensors only), and and
+the CPU KD forms' tests for masked teacher classes and an overflowing shift (``fused_kd._masked_dot`` and
+``fused_kd._kd_chunk``: CPU tensors only; on another device they clamp and shift by the maxima instead of
+reading).
 The FixMatch family runs with its default weak view as the strong one too: the augmentation ops are
 their own components, with CPU kernels of their own.
 """
@@ -42,7 +43,7 @@ SIZE, CLASSES, BATCH, STEPS = 32, 4, 4, 3
 READS = ("item", "__int__", "__float__", "__bool__", "__index__", "tolist", "numpy")
 TORCH_OPTIM = os.path.join("torch", "optim", "")
 #: Functions whose reads touch host memory on every device (see the module docstring).
-HOST_ONLY = {"_consume_gradient", "_masked_dot"}
+HOST_ONLY = {"_consume_gradient", "_masked_dot", "_kd_chunk"}
 
 #: The engine's one read per step (the loss, for the non-finite stop and the record).
 ENGINE_READS = 1
