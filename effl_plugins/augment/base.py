@@ -15,6 +15,7 @@ Input rules, checked once at entry for every op of both backends:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -210,13 +211,17 @@ class BatchAugmentation(nn.Module):
             return self._apply_in_chunks(images, targets, params)
         return self.apply(images, targets, params)
 
-    def _apply_in_chunks(self, images: torch.Tensor, targets: Any, params: Params) -> tuple[torch.Tensor, Any]:
-        """``apply`` on cache-sized runs of samples, each with its rows of ``params`` (see ``chunked``)."""
+    def _apply_in_chunks(
+        self, images: torch.Tensor, targets: Any, params: Params, apply: Callable | None = None
+    ) -> tuple[torch.Tensor, Any]:
+        """``apply`` (default ``self.apply``) on cache-sized runs of samples, each with its rows of ``params`` (see
+        ``chunked``)."""
+        apply = self.apply if apply is None else apply
         batch = images.shape[0]
         size = self.chunk_bytes if self.chunk_bytes is not None else CHUNK_BYTES
         step = max(1, size // max(1, images[0].numel() * images.element_size()))
         if step >= batch:
-            return self.apply(images, targets, params)
+            return apply(images, targets, params)
         out = None
         for start in range(0, batch, step):
             rows = {
@@ -225,7 +230,7 @@ class BatchAugmentation(nn.Module):
                 else value
                 for key, value in params.items()
             }
-            part, _ = self.apply(images[start : start + step], None, rows)
+            part, _ = apply(images[start : start + step], None, rows)
             if out is None:
                 out = part.new_empty((batch, *part.shape[1:]))
             out[start : start + len(part)] = part

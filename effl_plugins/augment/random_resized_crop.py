@@ -139,19 +139,23 @@ class RandomResizedCrop(Augmentation):
         box = torch.stack([top, left, box_h, box_w], -1)
         return {"box": torch.where(fits.any(dim=1, keepdim=True), box, fallback)}
 
-    def _apply_in_chunks(self, images, targets, params):
-        """The whole batch where the separable path applies: it works in cache-sized pieces of its own."""
+    def _apply_in_chunks(self, images, targets, params, apply=None):
+        """The whole batch where the separable path applies (it works in cache-sized pieces of its own), else
+        :func:`.crop.resample_boxes` in chunks, the separable path not asked again for each."""
         resized = _resize_on_cpu(images, params["box"], self._out_size(*images.shape[-2:]), self.interpolation)
         if resized is not None:
             return resized, targets
-        return super()._apply_in_chunks(images, targets, params)
+        return super()._apply_in_chunks(images, targets, params, self._resample_boxes)
 
     def apply(self, images, targets, params):
-        out_size = self._out_size(*images.shape[-2:])
         if images.device.type == "cpu":
-            resized = _resize_on_cpu(images, params["box"], out_size, self.interpolation)
+            resized = _resize_on_cpu(images, params["box"], self._out_size(*images.shape[-2:]), self.interpolation)
             if resized is not None:
                 return resized, targets
+        return self._resample_boxes(images, targets, params)
+
+    def _resample_boxes(self, images, targets, params):
+        out_size = self._out_size(*images.shape[-2:])
         return resample_boxes(images, params["box"], out_size, self.interpolation), targets
 
     def sample_params_image(self, img, rng):

@@ -43,3 +43,19 @@ def test_chunks_equal_the_whole_batch(name, dtype, chunk_bytes, monkeypatch):
     whole, _ = aug.apply(x, targets, aug.last_params)
     assert torch.equal(out, whole)
     assert kept is targets
+
+
+def test_a_crop_the_separable_path_refuses_is_resampled_in_chunks_without_asking_it_again(monkeypatch):
+    """float64 has no separable kernel: the refusal is taken once for the batch, then each chunk goes straight to
+    the box resampler, and the chunks equal the whole batch."""
+    from effl_plugins.augment import random_resized_crop
+
+    asked, real = [], random_resized_crop._resize_on_cpu
+    monkeypatch.setattr(random_resized_crop, "_resize_on_cpu", lambda *a: asked.append(len(a[0])) or real(*a))
+    monkeypatch.setattr(base, "CHUNK_BYTES", 700)
+    aug = ep.create_augmentation("random_resized_crop", size=8)
+    x = torch.rand(7, 3, 13, 17, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    out, _ = aug(x, generator=torch.Generator().manual_seed(1))
+    assert asked == [7]
+    whole, _ = aug.apply(x, None, aug.last_params)
+    assert torch.equal(out, whole) and out.shape == (7, 3, 8, 8)

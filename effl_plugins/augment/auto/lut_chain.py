@@ -37,13 +37,6 @@ STATISTIC_OPS = frozenset({"contrast", "auto_contrast", "equalize"})
 PIXEL_OPS = frozenset({"color", "sharpness"})
 
 
-def subset_params(params: dict, index: torch.Tensor) -> dict:
-    """The rows ``index`` of every per-sample tensor of ``params``."""
-    return {
-        key: value.index_select(0, index) if isinstance(value, torch.Tensor) else value for key, value in params.items()
-    }
-
-
 _RAMP = torch.arange(256, dtype=torch.uint8)  # read, never written
 
 
@@ -62,17 +55,12 @@ class LutChain:
         self.luts = self.ramp.clone()
         self.pending = torch.zeros(batch, dtype=torch.bool, device=images.device)  # table may not be the identity
 
-    def apply(self, name: str, op, params: dict, index: torch.Tensor, subset: bool = False) -> None:
-        """Run op ``name`` (the module ``op``, with full-batch ``params``, or with those of the samples ``index``
-        when ``subset``) on the samples ``index``."""
-        if not subset:
-            params = subset_params(params, index)
-        if name in POINT_OPS:
-            table = select_rows(self.luts, index).unsqueeze(2)
-            write_rows_(self.luts, index, op.apply(table, None, params)[0].squeeze(2))
-            self.pending.index_fill_(0, index, True)
-            return
-        self.apply_many([(name, op, params, index)])
+    def apply_point(self, op, params: dict, index: torch.Tensor) -> None:
+        """Run the point op ``op`` (one of :data:`POINT_OPS`, with the params of the samples ``index``) on the
+        samples ``index``: on their tables."""
+        table = select_rows(self.luts, index).unsqueeze(2)
+        write_rows_(self.luts, index, op.apply(table, None, params)[0].squeeze(2))
+        self.pending.index_fill_(0, index, True)
 
     def apply_many(self, entries: list[tuple[str, object, dict, torch.Tensor]]) -> None:
         """Run several statistic and pixel ops (``(name, op, params of its samples, its samples)``, no sample in two

@@ -42,18 +42,17 @@ __all__ = [
 class Level:
     """How a magnitude ``m`` in [0, 1] (``M / 30``) and a sign become one op's argument: ``top`` at ``m = 1`` in
     RandAugment's space (translate: a fraction of the image size), ``wide`` in TrivialAugment's (translate: pixels),
-    ``start`` at ``m = 0`` for the ops read from torchvision's ``linspace(start, top, 31)``; ``signed``: whether the
-    argument takes a random sign."""
+    ``start`` at ``m = 0`` for the ops read from torchvision's ``linspace(start, top, 31)``. Whether the argument
+    takes a random sign is the op's own ``signed``."""
 
     top: float = 0.0
     wide: float = 0.0
     start: float = 0.0
-    signed: bool = False
 
 
-_ENHANCE_LEVEL = Level(top=0.9, wide=0.99, signed=True)  # factor 1 + sign * top * m
-_SHEAR_LEVEL = Level(top=0.3, wide=0.99, signed=True)  # factor sign * top * m
-_TRANSLATE_LEVEL = Level(top=150.0 / 331.0, wide=32.0, signed=True)  # int(sign * linspace(0, top * size, 31)[M])
+_ENHANCE_LEVEL = Level(top=0.9, wide=0.99)  # factor 1 + sign * top * m
+_SHEAR_LEVEL = Level(top=0.3, wide=0.99)  # factor sign * top * m
+_TRANSLATE_LEVEL = Level(top=150.0 / 331.0, wide=32.0)  # int(sign * linspace(0, top * size, 31)[M])
 
 #: op name -> its :class:`Level`, for torchvision's RandAugment op set in torchvision's order
 LEVEL_TO_ARG: dict[str, Level] = {
@@ -62,7 +61,7 @@ LEVEL_TO_ARG: dict[str, Level] = {
     "shear_y": _SHEAR_LEVEL,
     "translate_x": _TRANSLATE_LEVEL,
     "translate_y": _TRANSLATE_LEVEL,
-    "rotate": Level(top=30.0, wide=135.0, signed=True),  # degrees sign * top * m
+    "rotate": Level(top=30.0, wide=135.0),  # degrees sign * top * m
     "brightness": _ENHANCE_LEVEL,
     "color": _ENHANCE_LEVEL,
     "contrast": _ENHANCE_LEVEL,

@@ -443,7 +443,7 @@ class RandAugment(Augmentation):
                     like = images[:1].expand(len(index), -1, -1, -1)  # the shape of the ops' params, no copy
                     params = self._draw_params(k, slot, index, like, magnitude, sign, param_rows)
                     if name in POINT_OPS:
-                        chain.apply(name, self._ops[k], params, index, subset=True)
+                        chain.apply_point(self._ops[k], params, index)
                     else:
                         entries.append((name, self._ops[k], params, index))
                 chain.apply_many(entries)  # a slot's statistic and pixel ops: their samples read and written once
