@@ -54,6 +54,9 @@ tl = None  # triton.language, bound by _build_kernel
 #: 256x1000, and was the fastest at each; two threads, 0.83-0.97 (``python benchmarks/bench_loss_small.py
 #: --chunks``, ``benchmarks/RESULTS.md``, "KD at small sizes").
 CHUNK_ELEMENTS_PER_THREAD = 1 << 17
+#: The most logits per chunk whatever the thread count: the scratch kept between calls (three planes per class
+#: count, ``_scratch``) stays within 24 MiB of float32 per class count.
+CHUNK_ELEMENTS_MAX = 1 << 21
 
 #: Below how many logits (``B * K``) a CPU call is small (``_cpu_form``): then torch's log-softmax over whole rows
 #: (``_kd_whole_rows``, eleven ops) from ``CPU_WHOLE_ROWS_MIN_CLASSES`` classes, and below that the chunks of
@@ -143,8 +146,9 @@ def _scratch(rows: int, classes: int, dtype: torch.dtype, device: torch.device) 
 
 
 def _chunk_elements() -> int:
-    """Logits per chunk of rows: ``CHUNK_ELEMENTS_PER_THREAD`` for each of torch's threads."""
-    return CHUNK_ELEMENTS_PER_THREAD * torch.get_num_threads()
+    """Logits per chunk of rows: ``CHUNK_ELEMENTS_PER_THREAD`` for each of torch's threads, at most
+    ``CHUNK_ELEMENTS_MAX``."""
+    return min(CHUNK_ELEMENTS_PER_THREAD * torch.get_num_threads(), CHUNK_ELEMENTS_MAX)
 
 
 def _masked_dot(d: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

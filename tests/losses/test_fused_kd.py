@@ -361,3 +361,19 @@ def test_auto_is_bit_identical_to_the_path_it_chooses(classes):
     auto, auto_grad = value_and_grad(lambda s, t, T: kd_divergence(s, t, T), s, t, 4.0)
     forced, forced_grad = value_and_grad(lambda s, t, T: kd_divergence(s, t, T, chosen), s, t, 4.0)
     assert torch.equal(auto, forced) and torch.equal(auto_grad, forced_grad)
+
+
+@pytest.mark.parametrize("threads, elements", [(1, 1 << 17), (2, 1 << 18), (16, 1 << 21), (64, 1 << 21)])
+def test_chunks_grow_with_the_threads_up_to_the_scratch_bound(monkeypatch, threads, elements):
+    """A chunk holds CHUNK_ELEMENTS_PER_THREAD logits per torch thread (each thread's share of a plane stays in
+    its L2 cache), never more than CHUNK_ELEMENTS_MAX (the scratch kept between calls is bounded)."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    assert fused_kd._chunk_elements() == elements
+    monkeypatch.setattr(fused_kd, "_SCRATCH", type(fused_kd._SCRATCH)())
+    s, t = torch.randn(3, elements // 2), torch.randn(3, elements // 2)
+    loss, grad = fused_kd._kd_cpu(s, t, 2.0, True)
+    (_, scratch), *others = fused_kd._SCRATCH.shapes.items()
+    assert not others and scratch.planes.shape == (3, 2, elements // 2)  # two rows a chunk, then one
+    ref, ref_grad = value_and_grad(kd_divergence_reference, s, t, 2.0)
+    torch.testing.assert_close(loss, ref, rtol=2e-6, atol=1e-6)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-9)
