@@ -82,3 +82,19 @@ def test_tiny_images_equal_the_table_chain(shape):
         out, _ = aug(images, generator=torch.Generator().manual_seed(seed))
         ops, magnitude, sign = aug._checked(aug.last_params, len(images))
         assert torch.equal(out, aug._apply_lut_chain(images, ops, magnitude, sign)), seed
+
+
+def test_the_framed_source_is_made_once_per_shape_and_fill_and_handed_out_as_a_copy(monkeypatch):
+    made, real = [], rand_augment.fill_tensor
+    monkeypatch.setattr(rand_augment, "fill_tensor", lambda *a: made.append(a[0]) or real(*a))
+    aug = ep.create_augmentation("rand_augment", fill=(10, 20, 30))
+    images = torch.zeros(2, 3, 5, 6, dtype=torch.uint8)
+    first = aug._framed_source(images)
+    first[:, 1:-1, 1:-1] = 255  # a sample's pixels written into its copy
+    second = aug._framed_source(images)
+    assert made == [(10, 20, 30)] and second.shape == (3, 7, 8) and second.flags.writeable
+    assert [set(second[c].ravel().tolist()) for c in range(3)] == [{10}, {20}, {30}]
+    aug.fill = (1, 2, 3)  # another fill: its own source
+    assert set(aug._framed_source(images)[2].ravel().tolist()) == {3} and made == [(10, 20, 30), (1, 2, 3)]
+    aug._framed_source(torch.zeros(1, 3, 4, 4, dtype=torch.uint8))  # another shape
+    assert len(made) == 3

@@ -299,7 +299,7 @@ class RandAugment(Augmentation):
         ``float32(M) / 30``, the level of bin M; else None."""
         if self.magnitude_std != 0 or not float(self.magnitude).is_integer():
             return None
-        return (ops * _BINS + int(self.magnitude)) * 2 + (sign > 0).long()
+        return ops.mul(2 * _BINS).add_(2 * int(self.magnitude)).add_(sign > 0)  # (op * bins + M) * 2 + (sign > 0)
 
     def _op_params(self, k: int, images: torch.Tensor, magnitude: torch.Tensor, sign: torch.Tensor) -> dict:
         return self._ops[k].params_from_magnitude(images, magnitude, sign)
@@ -530,11 +530,18 @@ class RandAugment(Augmentation):
         return out
 
     def _framed_source(self, images: torch.Tensor) -> np.ndarray:
-        """``[C, H + 2, W + 2]`` uint8 filled with the fill colour (a fresh copy), the source of one sample's framed
-        warp: its inside is the image, its frame what uncovered pixels read."""
+        """``[C, H + 2, W + 2]`` uint8 filled with the fill colour (a fresh copy of one made per image shape and
+        fill), the source of one sample's framed warp: its inside is the image, its frame what uncovered pixels
+        read."""
         channels, height, width = images.shape[1:]
-        frame = torch.empty(channels, height + 2, width + 2, dtype=images.dtype)
-        return frame.copy_(fill_tensor(self.fill, images)[0].expand_as(frame)).numpy()
+        cache, key = self.__dict__.setdefault("_framed_sources", {}), (channels, height, width, images.dtype, self.fill)
+        template = cache.get(key)
+        if template is None:
+            frame = torch.empty(channels, height + 2, width + 2, dtype=images.dtype)
+            template = frame.copy_(fill_tensor(self.fill, images)[0].expand_as(frame)).numpy()
+            template.flags.writeable = False
+            cache[key] = template
+        return template.copy()
 
     def _image_params(self, twin: RandAugment, k: int, img: np.ndarray, magnitude: float, sign: float) -> dict:
         """The image backend's params of colour op ``k`` at ``magnitude`` and ``sign`` for images of ``img``'s channel
