@@ -8,9 +8,10 @@ cost per call (the intercept of time against batch size).
 
 The code of ``--small`` lives in ``effl_plugins.bench.augment`` (``SMALL_CASES``, bench name ``augment-small``).
 ``--paths`` times batch RandAugment N=2 M=9 on the same cases, one thread, CPU time of the calling thread, calls
-interleaved round-robin (median of ``N`` calls each): as dispatched, forced onto the whole-batch path the small
-sizes took before the sample-by-sample path (uint8: the table chain; float: the computed warp), kornia and the
-torchvision per-image loop; then the intercept and slope of time against batch size at 32 px. ``--fixmatch``: the
+interleaved in rounds of one call each, in a random order per round (median of ``N`` calls each): as dispatched,
+forced onto the whole-batch path the small sizes took before the sample-by-sample path (uint8: the table chain;
+float: the computed warp), kornia and the torchvision per-image loop; then the intercept and slope of time against
+batch size at 32 px. ``--fixmatch``: the
 share of a FixMatch step on the digits spent in augmentation (:func:`fixmatch_share`).
 """
 
@@ -47,6 +48,7 @@ def _whole_batch_path(aug, enabled: bool):
 
 def time_paths(calls: int = 101) -> list[dict]:
     """Medians (seconds) per case and implementation of batch RandAugment N=2 M=9, interleaved; see the module."""
+    import random
     import statistics
     import time
 
@@ -73,8 +75,11 @@ def time_paths(calls: int = 101) -> list[dict]:
             "torchvision v2 per-image loop": (lambda x, _g, t=loop: torch.stack([t(img) for img in x]), inputs, True),
         }
         times: dict[str, list[int]] = {name: [] for name in impls}
+        names, order = list(impls), random.Random(batch * size)
         for run in range(calls + 20):
-            for name, (fn, batches, seeded) in impls.items():
+            order.shuffle(names)  # no impl always runs after the same one (the loop's pass evicts the caches)
+            for name in names:
+                fn, batches, seeded = impls[name]
                 x = batches[run % len(batches)]
                 start = time.thread_time_ns()
                 fn(x, generator) if seeded else fn(x)
