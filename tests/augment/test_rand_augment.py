@@ -208,3 +208,21 @@ def test_docstring_examples_run(module):
 
     result = doctest.testmod(importlib.import_module(f"effl_plugins.augment.{module}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fixed_magnitudes_are_the_tensor_division_of_m_by_30(dtype):
+    """Without noise no draw is made: each magnitude is M / 30 as a tensor of the default dtype divides it, for
+    every M on a half-step grid, on the device asked for."""
+    from effl_plugins.augment.auto.op_space import MAX_MAGNITUDE, sample_magnitudes
+
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        for step in range(61):
+            magnitude = step / 2
+            out = sample_magnitudes((3, 2), magnitude, 0.0, "cpu", torch.Generator().manual_seed(0))
+            expected = torch.full((3, 2), magnitude) / MAX_MAGNITUDE
+            assert out.dtype == dtype and torch.equal(out, expected), magnitude
+    finally:
+        torch.set_default_dtype(default)

@@ -6,6 +6,7 @@ that make it the RandAugment op: ``shear_x`` is ``Shear(axis="x")``), and their 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 from collections.abc import Sequence
@@ -92,14 +93,21 @@ def check_rand_augment_args(num_ops: Any, magnitude: Any, magnitude_std: Any) ->
 
 def sample_magnitudes(shape: tuple[int, ...], magnitude: float, std: float, device, generator=None) -> torch.Tensor:
     """Per-op magnitudes on the 0..1 scale (M / 30), float32 ``shape``."""
+    if std == 0:  # no draw: M / 30 as the tensor division gives it, filled in
+        dtype = torch.get_default_dtype()
+        return torch.full(shape, _level(float(magnitude), dtype), dtype=dtype, device=device)
     where = generator.device if generator is not None else torch.device(device)
     if std == math.inf:
         values = torch.rand(shape, generator=generator, device=where) * magnitude
-    elif std > 0:
-        values = (magnitude + std * torch.randn(shape, generator=generator, device=where)).clamp(0, MAX_MAGNITUDE)
     else:
-        values = torch.full(shape, magnitude, device=where)
+        values = (magnitude + std * torch.randn(shape, generator=generator, device=where)).clamp(0, MAX_MAGNITUDE)
     return (values / MAX_MAGNITUDE).to(device)
+
+
+@functools.lru_cache(maxsize=64)
+def _level(magnitude: float, dtype: torch.dtype) -> float:
+    """``M / 30`` computed as a ``dtype`` tensor division (the value :func:`sample_magnitudes` fills in)."""
+    return (torch.full((), magnitude, dtype=dtype) / MAX_MAGNITUDE).item()
 
 
 def sample_magnitudes_image(count: int, magnitude: float, std: float, rng: np.random.Generator) -> np.ndarray:
