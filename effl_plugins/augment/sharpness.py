@@ -44,9 +44,10 @@ def _smooth_sums(values: torch.Tensor) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=16)
-def _smooth_kernel(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """:data:`SMOOTH` as a ``[3, 3]`` tensor (made once per dtype and device; read, never written)."""
-    return torch.tensor(SMOOTH, dtype=dtype, device=device)
+def _smooth_weight(dtype: torch.dtype, device: torch.device, channels: int) -> torch.Tensor:
+    """:data:`SMOOTH` as the contiguous ``[C, 1, 3, 3]`` weight of a grouped ``conv2d`` (made once per dtype, device
+    and channel count; read, never written: an expanded view costs the convolution a copy every call)."""
+    return torch.tensor(SMOOTH, dtype=dtype, device=device).expand(channels, 1, 3, 3).contiguous()
 
 
 def smoothed(values: torch.Tensor, integer: bool, kernel: torch.Tensor | None = None) -> torch.Tensor:
@@ -59,10 +60,12 @@ def smoothed(values: torch.Tensor, integer: bool, kernel: torch.Tensor | None = 
     """
     if integer:
         return torch.floor(_smooth_sums(values).mul_(2).add_(13).div_(26))
-    if kernel is None:
-        kernel = _smooth_kernel(values.dtype, values.device)
     channels = values.shape[1]
-    return F.conv2d(values, kernel.expand(channels, 1, 3, 3), groups=channels) / 13
+    if kernel is None:
+        weight = _smooth_weight(values.dtype, values.device, channels)
+    else:
+        weight = kernel.expand(channels, 1, 3, 3)
+    return F.conv2d(values, weight, groups=channels) / 13
 
 
 def sharpen(values: torch.Tensor, smooth: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
