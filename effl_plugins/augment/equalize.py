@@ -25,14 +25,19 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 def equalize(images: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
     """Equalize the samples where ``applied``, each channel by its own table; float images through their uint8
-    levels (:func:`to_uint8`). Shape: ``[B, C, H, W]``, applied ``[B]`` (or ``[B, 1, 1, 1]``) -> ``[B, C, H, W]``."""
-    quantized = images if images.dtype == torch.uint8 else to_uint8(images)
-    luts = equalize_luts(quantized)
+    levels (:func:`to_uint8`), read from the tables divided by 255 (one gather: the values of ``lut[level] / 255``).
+    Shape: ``[B, C, H, W]``, applied ``[B]`` (or ``[B, 1, 1, 1]``) -> ``[B, C, H, W]``."""
+    if images.dtype != torch.uint8:
+        quantized = to_uint8(images)
+        batch, channels = images.shape[:2]
+        tables = equalize_luts(quantized).to(images.dtype).div_(255)
+        out = torch.gather(tables, 2, quantized.reshape(batch, channels, -1).long()).view_as(images)
+        if images.device.type == "cpu" and bool(applied.all()):  # a host read only where it costs no sync
+            return out
+        return torch.where(applied.view(-1, 1, 1, 1), out, images)
+    luts = equalize_luts(images)
     ramp = torch.arange(256, dtype=torch.uint8, device=images.device).expand_as(luts)
-    out = apply_lut(quantized, torch.where(applied.view(-1, 1, 1), luts, ramp))
-    if images.dtype == torch.uint8:
-        return out
-    return torch.where(applied.view(-1, 1, 1, 1), out.to(images.dtype) / 255, images)
+    return apply_lut(images, torch.where(applied.view(-1, 1, 1), luts, ramp))
 
 
 class Equalize(Applied):

@@ -140,3 +140,22 @@ def test_auto_contrast_maps_applied_samples_by_their_ranges_and_keeps_the_others
         img = x[i].permute(1, 2, 0).numpy().copy()
         np.testing.assert_array_equal(y[i].permute(1, 2, 0).numpy(), image_op(img).reshape(img.shape))
     assert 0 < int(applied.sum()) < 9 and torch.equal(y[~applied], x[~applied])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_float_equalize_is_the_uint8_equalize_of_its_levels_over_255(dtype, channels_last):
+    """A float image is equalized through its uint8 levels: the result is the uint8 op's output divided by 255 in
+    the image's dtype, bit for bit, where applied (all applied, or some), the input elsewhere; any memory layout."""
+    from effl_plugins.augment.equalize import equalize, to_uint8
+
+    images = torch.rand(4, 3, 9, 11, generator=torch.Generator().manual_seed(3), dtype=dtype)
+    if channels_last:
+        images = images.to(memory_format=torch.channels_last)
+    before = images.clone()
+    for applied in (torch.ones(4, dtype=torch.bool), torch.tensor([True, False, True, False])):
+        out = equalize(images, applied)
+        levels = equalize(to_uint8(images), torch.ones(4, dtype=torch.bool))
+        expected = torch.where(applied.view(-1, 1, 1, 1), levels.to(dtype) / 255, images)
+        assert out.dtype == dtype and torch.equal(out, expected)
+    assert torch.equal(images, before)
