@@ -38,7 +38,11 @@ def posterize(images: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
         mask = torch.bitwise_left_shift(torch.full_like(bits, 0xFF), 8 - bits).bitwise_and_(0xFF)
         return images & mask.to(torch.uint8)
     levels = torch.pow(2.0, bits.to(images.dtype))
-    quantized = torch.minimum(torch.floor(images * levels), levels - 1) / levels
+    quantized = (images * levels).floor_()
+    torch.minimum(quantized, levels - 1, out=quantized)
+    quantized.div_(levels)
+    if images.device.type == "cpu" and not bool((bits >= 8).any()):  # a host read only where it costs no sync
+        return quantized
     return torch.where(bits >= 8, images, quantized)
 
 
