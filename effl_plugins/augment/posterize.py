@@ -41,9 +41,10 @@ def posterize(images: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
     quantized = (images * levels).floor_()
     torch.minimum(quantized, levels - 1, out=quantized)
     quantized.div_(levels)
-    if images.device.type == "cpu" and not bool((bits >= 8).any()):  # a host read only where it costs no sync
+    kept = bits >= 8
+    if images.device.type == "cpu" and not bool(kept.any()):  # a host read only where it costs no sync
         return quantized
-    return torch.where(bits >= 8, images, quantized)
+    return torch.where(kept, images, quantized)
 
 
 class Posterize(Augmentation):

@@ -139,7 +139,7 @@ class RandomResizedCrop(Augmentation):
         box = torch.stack([top, left, box_h, box_w], -1)
         return {"box": torch.where(fits.any(dim=1, keepdim=True), box, fallback)}
 
-    def _apply_in_chunks(self, images, targets, params, apply=None):
+    def _apply_in_chunks(self, images, targets, params):
         """The whole batch where the separable path applies (it works in cache-sized pieces of its own), else
         :func:`.crop.resample_boxes` in chunks, the separable path not asked again for each."""
         resized = _resize_on_cpu(images, params["box"], self._out_size(*images.shape[-2:]), self.interpolation)

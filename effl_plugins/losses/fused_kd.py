@@ -64,8 +64,8 @@ CHUNK_ELEMENTS_MAX = 1 << 21
 #: logit, which saves a pass over the rows and costs a fixed ~4 us of strided ops. Measured (one thread, 801
 #: interleaved calls, forward with a gradient), first logit / maximum: 1.08 at 64x100, 1.05 at 64x256 and
 #: 16x1000, 1.01 at 64x512, 0.95 at 256x256 and 64x1000, 0.85 at 64x21843; KD forward+backward, this rule
-#: against whole rows up to 1M logits at 16-63 classes and up to 40,000 from 64 (the previous rule), thread
-#: time, two alternating runs each: 256x16 114-121 / 100-101 us, 64x100 109 / 99-104 us, 2048x16 193-207 /
+#: against the rule of whole rows up to 1M logits at 16-63 classes and up to 40,000 from 64, thread time, two
+#: alternating runs each: 256x16 114-121 / 100-101 us, 64x100 109 / 99-104 us, 2048x16 193-207 /
 #: 198-205 us, 8192x16 636-686 / 657-681 us, 4096x48 744-836 / 889-938 us.
 SMALL_CALL_ELEMENTS = 1 << 15
 #: Classes from which a small call takes the whole-rows form: torch's log-softmax is slow per row below
