@@ -43,6 +43,39 @@ def _smooth_sums(values: torch.Tensor) -> torch.Tensor:
     return sums.add_(values[..., 1:-1, 1:-1], alpha=4)
 
 
+def _tap_sums(values: torch.Tensor) -> torch.Tensor:
+    """The SMOOTH kernel's sums at the inner pixels, accumulated as float32 ``conv2d`` accumulates them on a CPU
+    with fused multiply-add (oneDNN's depthwise kernel): the nine taps in row order, the centre's weight of 5 as
+    one fused multiply-add (``add_`` with ``alpha``: one rounding). Eight adds instead of a convolution; equal to
+    it bit for bit where :func:`_taps_equal_convolution` says so.
+
+    Shape:
+        ``[B, C, H, W]`` -> ``[B, C, H - 2, W - 2]``.
+    """
+    height, width = values.shape[-2:]
+
+    def tap(row: int, column: int) -> torch.Tensor:
+        return values[..., row : height - 2 + row, column : width - 2 + column]
+
+    sums = tap(0, 0) + tap(0, 1)
+    sums += tap(0, 2)
+    sums += tap(1, 0)
+    sums.add_(tap(1, 1), alpha=5)
+    for row, column in ((1, 2), (2, 0), (2, 1), (2, 2)):
+        sums += tap(row, column)
+    return sums
+
+
+@functools.lru_cache(maxsize=1)
+def _taps_equal_convolution() -> bool:
+    """Whether :func:`_tap_sums` equals float32 grouped ``conv2d`` with :data:`SMOOTH` (images of two channels or
+    more) bit for bit on this machine (both fuse the centre's multiply-add, or neither), told once by a probe of
+    wide random values whose rows fill vector lanes and leave tails, one image and several."""
+    probe = torch.randn((5, 3, 37, 41), generator=torch.Generator().manual_seed(0)) * 100
+    weight = _smooth_weight(torch.float32, probe.device, 3)
+    return all(torch.equal(_tap_sums(x), F.conv2d(x, weight, groups=3)) for x in (probe[:1], probe[1:]))
+
+
 @functools.lru_cache(maxsize=16)
 def _smooth_weight(dtype: torch.dtype, device: torch.device, channels: int) -> torch.Tensor:
     """:data:`SMOOTH` as the contiguous ``[C, 1, 3, 3]`` weight of a grouped ``conv2d`` (made once per dtype, device
@@ -53,7 +86,9 @@ def _smooth_weight(dtype: torch.dtype, device: torch.device, channels: int) -> t
 def smoothed(values: torch.Tensor, integer: bool, kernel: torch.Tensor | None = None) -> torch.Tensor:
     """The SMOOTH-filtered inner pixels of float ``values``: ``round(S / 13)`` of the integer kernel sums ``S``
     where ``integer`` (values of uint8 images), else ``conv2d`` with the kernel over 13 (``kernel``: :data:`SMOOTH`
-    as a ``[1, 1, 3, 3]`` tensor of the values' dtype and device, made here when None).
+    as a ``[1, 1, 3, 3]`` tensor of the values' dtype and device, made here when None); float32 images of two
+    channels or more on the CPU, the same sums by :func:`_tap_sums` where they equal the convolution's
+    (:func:`_taps_equal_convolution`).
 
     Shape:
         ``[B, C, H, W]`` -> ``[B, C, H - 2, W - 2]``.
@@ -61,6 +96,9 @@ def smoothed(values: torch.Tensor, integer: bool, kernel: torch.Tensor | None = 
     if integer:
         return torch.floor(_smooth_sums(values).mul_(2).add_(13).div_(26))
     channels = values.shape[1]
+    if kernel is None and channels > 1 and values.dtype == torch.float32 and values.device.type == "cpu":
+        if _taps_equal_convolution():  # one channel is not a grouped convolution: torch sums it in another order
+            return _tap_sums(values) / 13
     if kernel is None:
         weight = _smooth_weight(values.dtype, values.device, channels)
     else:

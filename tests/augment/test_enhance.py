@@ -70,6 +70,53 @@ def test_sharpness_zero_gives_the_smoothed_interior_and_keeps_the_border():
     assert torch.equal(y[..., 0, :], x[..., 0, :]) and torch.equal(y[..., :, -1], x[..., :, -1])
 
 
+def _grouped_convolution(x: torch.Tensor) -> torch.Tensor:
+    kernel = torch.tensor([[1.0, 1, 1], [1, 5, 1], [1, 1, 1]]).expand(x.shape[1], 1, 3, 3).contiguous()
+    return torch.nn.functional.conv2d(x, kernel, groups=x.shape[1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    batch=st.integers(1, 9),
+    channels=st.integers(2, 4),
+    height=st.integers(3, 40),
+    width=st.integers(3, 70),
+    scale=st.sampled_from([1.0, 255.0, 1e4]),
+    channels_last=st.booleans(),
+)
+def test_float32_tap_sums_equal_the_grouped_convolution_where_the_probe_says_so(
+    seed, batch, channels, height, width, scale, channels_last
+):
+    """Where the probe finds the eight adds equal to float32 conv2d here, they are equal on every shape (the vector
+    lanes and the tails of rows), value range and memory layout; the probe's verdict decides nothing else."""
+    from effl_plugins.augment import sharpness
+
+    if not sharpness._taps_equal_convolution():
+        pytest.skip("conv2d sums the taps in another order on this machine: the convolution is used")
+    x = torch.randn(batch, channels, height, width, generator=torch.Generator().manual_seed(seed)) * scale
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    assert torch.equal(sharpness._tap_sums(x), _grouped_convolution(x))
+
+
+@pytest.mark.parametrize("probe", [True, False])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_float32_sharpness_takes_the_tap_sums_only_where_the_probe_allows(monkeypatch, probe, channels):
+    """The probe's verdict and the channel count decide: the adds for float32 images of two channels or more where
+    the probe finds them equal to the convolution, conv2d otherwise (one channel is not a grouped convolution and
+    is summed in another order); the smoothed interior is the same either way."""
+    from effl_plugins.augment import sharpness
+
+    calls = []
+    monkeypatch.setattr(sharpness, "_taps_equal_convolution", lambda: probe)
+    monkeypatch.setattr(sharpness, "_tap_sums", lambda v, tap_sums=sharpness._tap_sums: calls.append(1) or tap_sums(v))
+    x = _random(5, shape=(3, channels, 12, 17), dtype=torch.float32)
+    smooth = sharpness.smoothed(x, integer=False)
+    assert calls == ([1] if probe and channels > 1 else [])
+    torch.testing.assert_close(smooth, _grouped_convolution(x) / 13, rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("size", [(1, 5), (2, 2), (5, 2)])
 def test_sharpness_leaves_tiny_images_alone(size):
     x = _random(4, shape=(2, 3, *size))
