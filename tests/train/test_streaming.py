@@ -24,7 +24,8 @@ from ..data.shard_helpers import hf_digits, write_shards  # noqa: E402
 
 PROBE = str(Path(__file__).with_name("stream_probe.py"))
 TRAIN, VAL, UNLABELED = [40, 37, 23], [30], [50, 33]  # 100 labeled, 83 unlabeled: no shard split is even
-COMMON = ["--epochs", "2", "-b", "16", "--device", "cpu", "--log-interval", "0"]
+#: every run's flags; 32 px: what these tests count (reads, keys, resumes) does not depend on test_resnet's 160 px
+COMMON = ["--epochs", "2", "-b", "16", "--device", "cpu", "--log-interval", "0", "--img-size", "32"]
 TIMEOUT = 420
 
 
