@@ -175,3 +175,40 @@ def test_listed_warp_lookup_equals_the_tensor_lookup(monkeypatch, dtype):
             listed_used += before is not None
             assert torch.equal(listed[0], where) and torch.equal(listed[1], warped)
     assert listed_used > 0
+
+
+@pytest.mark.parametrize("batch, dtype", [(6, torch.uint8), (48, torch.uint8), (6, torch.float32)])
+def test_one_augmentation_called_from_several_threads_gives_each_call_its_own_result(monkeypatch, batch, dtype):
+    """Threads share one module's warp cache (a thread-pool loader, say): each call, whichever thread makes it and
+    whatever the others add to or clear from the cache meanwhile, equals the op-by-op reference. The cache is
+    small here so that threads fill it and start it again while others read it."""
+    import threading
+
+    from effl_plugins.augment.auto import rand_augment
+
+    monkeypatch.setattr(rand_augment, "_PLAN_INDICES", 24 * 19 * 21)  # 24 chains
+    aug = ep.create_augmentation("rand_augment", num_ops=2, ops=["rotate", "shear_x", "translate_y", "solarize"])
+    cases = []
+    for seed in range(24):
+        x = torch.randint(0, 256, (batch, 3, 19, 21), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+        x = x if dtype == torch.uint8 else x.to(dtype) / 255
+        p = _draws(aug, batch, 2, seed=seed)
+        cases.append((x, p, aug._apply_op_by_op(x, p["ops"], p["magnitude"], p["sign"])))
+    failures, start = [], threading.Barrier(4)
+
+    def worker(offset: int) -> None:
+        start.wait()
+        try:
+            for round_ in range(6):
+                x, p, expected = cases[(offset * 5 + round_ * 7) % len(cases)]
+                if not torch.equal(aug(x, params=p)[0], expected):
+                    failures.append(("differs", offset, round_))
+        except Exception as exc:  # a worker's error is the test's failure
+            failures.append((type(exc).__name__, str(exc)))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[:3]

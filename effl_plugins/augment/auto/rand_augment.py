@@ -20,6 +20,7 @@ The batch backend's paths, each equal bit for bit to :meth:`RandAugment._apply_o
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Sequence
 
 import cv2
@@ -98,7 +99,9 @@ _PLAN_INDICES = 1 << 22
 
 class _WarpPlan:
     """Per image size and op set: the framed source index and whether it is the identity, per chain of slot
-    matrices (:meth:`RandAugment._warp_plan`). Entries are added, never changed; a full cache starts again."""
+    matrices (:meth:`RandAugment._warp_plan`). Entries are added, never changed; a full cache starts again on new
+    buffers, so rows read before stay what they were. ``lock`` guards the keys and the buffers: a module called from
+    several threads shares its plans (:meth:`lookup` holds it; a reader of ``rows`` holds it)."""
 
     def __init__(self, step_table: torch.Tensor, geometric_ops: frozenset[int], count: int, height: int, width: int):
         geometric = torch.tensor([k in geometric_ops for k in range(count)]).repeat_interleave(2 * _BINS)
@@ -113,9 +116,14 @@ class _WarpPlan:
         self.needs_representative = not bool(geometric.all())
         self.height, self.width = height, width
         self.capacity = max(1, _PLAN_INDICES // max(1, height * width))
+        self.lock = threading.Lock()
+        self._start_again()
+
+    def _start_again(self) -> None:
+        """No entries, on new empty buffers (views of the old ones, handed out before, keep their rows)."""
         self.rows: dict[int, int] = {}
-        self.identity = torch.zeros(0, dtype=torch.bool, device=step_table.device)
-        self.where = torch.zeros(0, height * width, dtype=torch.int32, device=step_table.device)
+        self.identity = torch.zeros(0, dtype=torch.bool, device=self.geometric.device)
+        self.where = torch.zeros(0, self.height * self.width, dtype=torch.int32, device=self.geometric.device)
 
     def _append(self, identity: torch.Tensor, where: torch.Tensor) -> None:
         """Write new entries after the used rows, growing the buffers geometrically."""
@@ -150,6 +158,13 @@ class _WarpPlan:
         return key
 
     def lookup(self, step_table: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(where [k, H * W], warped samples [k])`` of the draws ``codes``, their missing chains added; None where
+        the cache does not serve them. Under :attr:`lock`."""
+        with self.lock:
+            return self.lookup_locked(step_table, codes)
+
+    def lookup_locked(self, step_table: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """:meth:`lookup` for a caller that holds :attr:`lock`."""
         if codes.device.type == "cpu" and codes.numel() <= _LISTED_DRAWS:
             found = self._lookup_listed(codes.tolist())
             if found is not None:
@@ -165,7 +180,7 @@ class _WarpPlan:
             if len(self.rows) + len(missing) > self.capacity:
                 if len(listed) > self.capacity:
                     return None
-                self.rows = {}
+                self._start_again()
                 missing = list(range(len(listed)))
             new = unique.index_select(0, torch.tensor(missing, device=codes.device))
             decoded = torch.stack([(new // self.base**slot) % self.base for slot in range(slots)], 1)
@@ -489,10 +504,12 @@ class RandAugment(Augmentation):
             return None
         plan, step_table = found
         keys = [plan.key(row) for row in codes.tolist()]
-        if any(key not in plan.rows for key in keys) and plan.lookup(step_table, codes) is None:
-            return None
-        where, identity = plan.where.numpy(), plan.identity.numpy()
-        return [None if identity[row] else where[row] for row in (plan.rows[key] for key in keys)]
+        with plan.lock:
+            if any(key not in plan.rows for key in keys) and plan.lookup_locked(step_table, codes) is None:
+                return None
+            where, identity = plan.where.numpy(), plan.identity.numpy()
+            rows = [plan.rows[key] for key in keys]
+        return [None if identity[row] else where[row] for row in rows]
 
     def _per_sample(
         self, images: torch.Tensor, ops: list, magnitude: list, sign: list, warps: list | None
