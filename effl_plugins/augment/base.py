@@ -134,15 +134,18 @@ def _sampling_device(device: torch.device, generator: torch.Generator | None) ->
 
 
 def uniform(shape, low: float, high: float, device, generator=None) -> torch.Tensor:
-    """``U(low, high)`` float32 samples of ``shape`` drawn on the generator's device, moved to ``device``."""
-    u = torch.rand(shape, generator=generator, device=_sampling_device(torch.device(device), generator))
-    return (low + (high - low) * u).to(device, non_blocking=True)
+    """``U(low, high)`` float32 samples of ``shape`` drawn on the generator's device, moved to ``device``:
+    ``low + (high - low) * u``, computed in place on the draw (the same two roundings)."""
+    where = _sampling_device(device, generator)
+    u = torch.rand(shape, generator=generator, device=where).mul_(high - low).add_(low)
+    return u if where == device else u.to(device, non_blocking=True)
 
 
 def bernoulli(shape, p: float, device, generator=None) -> torch.Tensor:
     """Bool samples that are True with probability ``p``."""
-    u = torch.rand(shape, generator=generator, device=_sampling_device(torch.device(device), generator))
-    return (u < p).to(device, non_blocking=True)
+    where = _sampling_device(device, generator)
+    u = torch.rand(shape, generator=generator, device=where) < p
+    return u if where == device else u.to(device, non_blocking=True)
 
 
 def params_for_sample(params: Params, index: int) -> Params:
@@ -206,7 +209,7 @@ class BatchAugmentation(nn.Module):
             params = self.sample_params(images, generator)
         else:
             params = self._check_params(params, images)
-        self.last_params = params
+        self.__dict__["last_params"] = params  # a plain attribute: nn.Module's __setattr__ checks cost a call ~5 us
         if self.chunked and images.device.type == "cpu" and not self.mixes_samples:
             return self._apply_in_chunks(images, targets, params)
         return self.apply(images, targets, params)
