@@ -209,7 +209,7 @@ class BatchAugmentation(nn.Module):
             params = self.sample_params(images, generator)
         else:
             params = self._check_params(params, images)
-        self.__dict__["last_params"] = params  # a plain attribute: nn.Module's __setattr__ checks cost a call ~5 us
+        self.__dict__["last_params"] = params  # a plain attribute: the hot path skips nn.Module.__setattr__'s checks
         if self.chunked and images.device.type == "cpu" and not self.mixes_samples:
             return self._apply_in_chunks(images, targets, params)
         return self.apply(images, targets, params)
