@@ -183,7 +183,8 @@ def test_cli_records_a_cache_distils_from_it_and_refuses_other_views(teacher, tm
     distilled = effl("distill", "--teacher-cache", "cache", "--out", "student", *common)
     assert distilled.returncode == 0, distilled.stderr
     assert json.loads(distilled.stdout)["teacher_cache"] == "cache"
-    refused = effl("distill", "--teacher-cache", "cache", *common[:-8], "-b", "128", *common[-6:])
+    batch = common.index("-b") + 1
+    refused = effl("distill", "--teacher-cache", "cache", *common[:batch], "128", *common[batch + 1 :])
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines()[-1].startswith("effl distill: error: teacher cache 'cache': holds other")
     assert "batch_size is 256 in the cache and 128 here" in refused.stderr
